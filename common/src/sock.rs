@@ -1,0 +1,81 @@
+//! Socket helpers that never wait forever.
+//!
+//! The `zeromq` crate's `connect()` waits until the peer is up, a `recv()` on a socket whose
+//! peer died waits forever, and a `send()` blocks once a peer's queue is full. Every helper here
+//! takes a deadline, so a loop that must keep heartbeating is never stuck inside the library.
+
+use crate::endpoint;
+use crate::msg::{EmptyMessage, Message};
+use std::time::Duration;
+use zeromq::{Socket, SocketOptions, SocketRecv, SocketSend, ZmqError, ZmqMessage};
+
+/// What can go wrong talking to a socket.
+#[derive(Debug, thiserror::Error)]
+pub enum SockError {
+    /// The operation did not complete within its deadline.
+    #[error("{0} timed out after {1:?}")]
+    Timeout(&'static str, Duration),
+    /// The socket library reported an error.
+    #[error(transparent)]
+    Zmq(#[from] ZmqError),
+    /// An empty message cannot be sent.
+    #[error(transparent)]
+    Empty(#[from] EmptyMessage),
+}
+
+/// Socket options with the connect timeout set, and optionally a routing identity.
+pub fn options(connect_timeout: Duration, identity: Option<&str>) -> SocketOptions {
+    let mut options = SocketOptions::default();
+    options.connect_timeout(connect_timeout);
+    if let Some(id) = identity {
+        if let Ok(id) = id.parse() {
+            options.peer_identity(id);
+        }
+    }
+    options
+}
+
+/// Binds, accepting the Guide's `tcp://*:N`; returns the endpoint actually bound (port resolved).
+pub async fn bind<S: Socket>(socket: &mut S, at: &str) -> Result<String, SockError> {
+    let bound = socket.bind(&endpoint::bindable(at)).await?;
+    Ok(bound.to_string())
+}
+
+/// Connects, giving up after `timeout` (the crate would otherwise retry for up to 30 s).
+pub async fn connect<S: Socket>(
+    socket: &mut S,
+    to: &str,
+    timeout: Duration,
+) -> Result<(), SockError> {
+    match tokio::time::timeout(timeout, socket.connect(&endpoint::connectable(to))).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(SockError::Timeout("connect", timeout)),
+    }
+}
+
+/// Receives one message, or `Ok(None)` if none arrived within `timeout`. Cancel-safe.
+pub async fn recv<S: SocketRecv>(
+    socket: &mut S,
+    timeout: Duration,
+) -> Result<Option<Message>, SockError> {
+    match tokio::time::timeout(timeout, socket.recv()).await {
+        Ok(result) => Ok(Some(Message::from(result?))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Sends one message, failing if the socket does not take it within `timeout`.
+///
+/// A ROUTER whose peer's queue is full blocks in `send`; the timeout turns that into an error
+/// the caller can log, so one stuck peer never freezes a broker.
+pub async fn send<S: SocketSend>(
+    socket: &mut S,
+    message: Message,
+    timeout: Duration,
+) -> Result<(), SockError> {
+    let message = ZmqMessage::try_from(message)?;
+    match tokio::time::timeout(timeout, socket.send(message)).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(SockError::Timeout("send", timeout)),
+    }
+}

@@ -1,0 +1,272 @@
+//! Process-test kit: run the real binaries, watch their log lines, inject faults.
+//!
+//! * [`Proc`] spawns a binary, collects every stdout/stderr line, waits for a line, sends
+//!   `kill -9`, SIGSTOP/SIGCONT or SIGINT, restarts with the same arguments, and kills the child
+//!   when dropped (also when a test panics), so no test leaves processes behind.
+//! * [`free_port`], [`tcp_endpoint`] and [`IpcDir`] give each test its own endpoints, so tests
+//!   run in parallel.
+//! * [`bin_path`] finds a workspace binary in the target directory of the running test.
+//!
+//! Synchronous on purpose: it works the same from `#[test]` and `#[tokio::test]`.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Lines seen from a process (all its runs), shared with the reader threads.
+#[derive(Default)]
+struct Lines {
+    lines: Mutex<Vec<String>>,
+    added: Condvar,
+}
+
+impl Lines {
+    fn push(&self, line: String) {
+        self.lines.lock().unwrap().push(line);
+        self.added.notify_all();
+    }
+}
+
+/// A child process under test. Killed (SIGKILL) and reaped on drop.
+pub struct Proc {
+    name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+    lines: Arc<Lines>,
+    /// Index of the first line [`Proc::wait_for`] looks at.
+    cursor: usize,
+}
+
+impl Proc {
+    /// Starts `program` with `args`; `name` prefixes its lines in failure output.
+    pub fn spawn<I, S>(name: &str, program: impl AsRef<Path>, args: I) -> Proc
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut proc = Proc {
+            name: name.to_owned(),
+            program: program.as_ref().to_owned(),
+            args: args.into_iter().map(Into::into).collect(),
+            child: None,
+            lines: Arc::default(),
+            cursor: 0,
+        };
+        proc.start();
+        proc
+    }
+
+    fn start(&mut self) {
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
+        self.pump(child.stdout.take().expect("piped stdout"));
+        self.pump(child.stderr.take().expect("piped stderr"));
+        self.child = Some(child);
+    }
+
+    fn pump(&self, stream: impl Read + Send + 'static) {
+        let lines = Arc::clone(&self.lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                lines.push(line);
+            }
+        });
+    }
+
+    /// The name given at spawn.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The OS process id of the current run.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Every line seen so far (all runs).
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lines.lock().unwrap().clone()
+    }
+
+    /// Number of lines (all runs) containing `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.lines
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Future [`wait_for`](Self::wait_for) calls only look at lines printed after now.
+    pub fn mark(&mut self) {
+        self.cursor = self.lines.lines.lock().unwrap().len();
+    }
+
+    /// Waits for a line containing `needle`, printed after the last match or [`mark`](Self::mark),
+    /// and returns it. Panics with the process's output if it does not come within `timeout`.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        match self.try_wait_for(needle, timeout) {
+            Some(line) => line,
+            None => panic!(
+                "{}: no line containing {needle:?} within {timeout:?}; output:\n{}",
+                self.name,
+                self.lines().join("\n")
+            ),
+        }
+    }
+
+    /// Like [`wait_for`](Self::wait_for) but returns `None` on timeout.
+    pub fn try_wait_for(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let mut lines = self.lines.lines.lock().unwrap();
+        loop {
+            if let Some(offset) = lines[self.cursor..].iter().position(|l| l.contains(needle)) {
+                let found = lines[self.cursor + offset].clone();
+                self.cursor += offset + 1;
+                return Some(found);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            lines = self.lines.added.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        if let Some(pid) = self.pid() {
+            let _ = kill(Pid::from_raw(pid as i32), signal);
+        }
+    }
+
+    /// `kill -9`, and reap the process.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGSTOP: the process hangs (no heartbeats, no answers) but keeps its sockets open.
+    pub fn stop(&self) {
+        self.signal(Signal::SIGSTOP);
+    }
+
+    /// SIGCONT: a stopped process resumes.
+    pub fn cont(&self) {
+        self.signal(Signal::SIGCONT);
+    }
+
+    /// SIGINT, as Ctrl-C in a terminal.
+    pub fn interrupt(&self) {
+        self.signal(Signal::SIGINT);
+    }
+
+    /// Starts the same program with the same arguments again (after [`kill9`](Self::kill9)).
+    /// Lines of the new run follow the old ones; the wait cursor moves to the end.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.mark();
+        self.start();
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                // Let the reader threads drain the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!("----- output of {} -----", self.name);
+            for line in self.lines() {
+                eprintln!("[{}] {line}", self.name);
+            }
+        }
+    }
+}
+
+/// A TCP port the OS just handed out on 127.0.0.1 (bound, then released for the test to use).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free TCP port on 127.0.0.1")
+}
+
+/// `tcp://127.0.0.1:PORT` on a fresh OS-assigned port.
+pub fn tcp_endpoint() -> String {
+    format!("tcp://127.0.0.1:{}", free_port())
+}
+
+/// A private temporary directory for `ipc://` endpoints, removed on drop.
+pub struct IpcDir(tempfile::TempDir);
+
+impl IpcDir {
+    /// Creates the directory.
+    pub fn new() -> IpcDir {
+        IpcDir(tempfile::tempdir().expect("cannot create a temporary directory"))
+    }
+
+    /// `ipc://<dir>/<name>.ipc`.
+    pub fn endpoint(&self, name: &str) -> String {
+        format!("ipc://{}/{name}.ipc", self.0.path().display())
+    }
+
+    /// The directory itself (for other per-test files).
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Default for IpcDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Path of a workspace binary next to the running test executable (`target/<profile>/<name>`).
+///
+/// Inside a binary's own package prefer `env!("CARGO_BIN_EXE_<name>")`; this finds binaries of
+/// other packages, which `cargo test --workspace` builds too.
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut dir = exe
+        .parent()
+        .expect("test binary has a directory")
+        .to_owned();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build it first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
