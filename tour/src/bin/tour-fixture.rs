@@ -1,0 +1,103 @@
+//! A scriptable stand-in process for the tour's own tests: it prints lines, sleeps, ticks,
+//! listens or connects on TCP, prints a client summary line and exits with a chosen code, all as
+//! told by its arguments, so the engine is tested without any pattern binary.
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Runs the given commands in order.
+///
+/// Commands: `out=TEXT` (line on stdout), `err=TEXT` (line on stderr), `sleep=MS`,
+/// `ticks=N/MS` (`tick I T` for I = 1..N every MS ms on stdout, T = ms since start; N = 0:
+/// forever),
+/// `summary=SENT/ANSWERED/FAILED/RETRIES` (`I: summary …` on stderr), `pid` (`pid N`),
+/// `listen=tcp://HOST:PORT` (bind, print `listening PORT`, accept in the background and print
+/// `accepted`), `connect=tcp://HOST:PORT` (print `connected` within 5 s or fail),
+/// `exit=CODE`, `hang` (sleep forever).
+#[derive(Parser)]
+#[command(name = "tour-fixture")]
+struct Args {
+    /// The commands, run left to right.
+    commands: Vec<String>,
+}
+
+fn tcp_addr(endpoint: &str) -> anyhow::Result<&str> {
+    endpoint
+        .strip_prefix("tcp://")
+        .with_context(|| format!("not a tcp:// endpoint: {endpoint}"))
+}
+
+fn numbers(text: &str) -> anyhow::Result<Vec<u64>> {
+    text.split('/')
+        .map(|n| n.parse().with_context(|| format!("bad number {n:?}")))
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let started = Instant::now();
+    let mut listeners = Vec::new();
+    for command in &args.commands {
+        let (cmd, value) = command.split_once('=').unwrap_or((command, ""));
+        match cmd {
+            "out" => println!("{value}"),
+            "err" => eprintln!("{value}"),
+            "sleep" => std::thread::sleep(Duration::from_millis(value.parse()?)),
+            "ticks" => {
+                let [n, ms] = numbers(value)?[..] else {
+                    bail!("ticks=N/MS");
+                };
+                let mut i = 0;
+                while n == 0 || i < n {
+                    i += 1;
+                    println!("tick {i} {}", started.elapsed().as_millis());
+                    std::thread::sleep(Duration::from_millis(ms));
+                }
+            }
+            "summary" => {
+                let [sent, answered, failed, retries] = numbers(value)?[..] else {
+                    bail!("summary=SENT/ANSWERED/FAILED/RETRIES");
+                };
+                eprintln!(
+                    "I: summary sent={sent} answered={answered} failed={failed} retries={retries}"
+                );
+            }
+            "pid" => println!("pid {}", std::process::id()),
+            "listen" => {
+                let listener = TcpListener::bind(tcp_addr(value)?)
+                    .with_context(|| format!("cannot listen on {value}"))?;
+                println!("listening {}", listener.local_addr()?.port());
+                let accepting = listener.try_clone()?;
+                std::thread::spawn(move || {
+                    while accepting.accept().is_ok() {
+                        println!("accepted");
+                    }
+                });
+                listeners.push(listener);
+            }
+            "connect" => {
+                let addr = tcp_addr(value)?;
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while TcpStream::connect(addr).is_err() {
+                    if Instant::now() > deadline {
+                        bail!("cannot connect to {value}");
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                println!("connected");
+            }
+            "exit" => {
+                std::io::stdout().flush()?;
+                std::process::exit(value.parse()?);
+            }
+            "hang" => loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            },
+            _ => bail!("unknown command {command:?}"),
+        }
+    }
+    Ok(())
+}

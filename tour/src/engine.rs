@@ -1,0 +1,608 @@
+//! Runs a scenario: allocate ports, start processes, play the timeline, collect the outcome.
+//!
+//! The engine owns every child process. It is single-threaded: it sleeps on the [`Hub`] until
+//! the next step is due or the line it waits for arrives, and polls its children for exits every
+//! few milliseconds while it does. Whatever happens (a failed step, a panic in a test), dropping
+//! the engine wakes every stopped process, kills and reaps it, so no run leaves anything behind.
+
+use crate::hub::{Echo, Hub, PendingMeasure};
+use crate::report::{ClientOutcome, Event, Measure, Report};
+use crate::scenario::{Action, Scenario, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS};
+use crate::style;
+use crate::RunOptions;
+use anyhow::{anyhow, bail, Context};
+use common::report::Summary;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often children are checked for exits while the engine waits.
+const POLL: Duration = Duration::from_millis(10);
+/// How long the last lines of killed processes may take to arrive.
+const DRAIN: Duration = Duration::from_secs(3);
+/// How many of a process's last lines an error message quotes.
+const TAIL: usize = 15;
+
+/// A process of the scenario with its placeholders expanded.
+struct Slot {
+    name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    ready: Option<String>,
+    ready_timeout: Duration,
+    client: bool,
+    child: Option<Child>,
+    /// Runs started so far (the current run's number).
+    runs: u32,
+    last_exit: Option<ExitStatus>,
+    timed_out: bool,
+}
+
+impl Slot {
+    /// `bin arg…` as typed in a shell.
+    fn command_line(&self) -> String {
+        let bin = self
+            .program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        std::iter::once(bin)
+            .chain(self.args.iter().map(|a| shell_quote(a)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn signal(&self, signal: Signal) {
+        if let Some(child) = &self.child {
+            let _ = kill(Pid::from_raw(child.id() as i32), signal);
+        }
+    }
+
+    /// SIGCONT (a stopped process must not stay behind), SIGKILL, reap.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGCONT);
+            let _ = child.kill();
+            if let Ok(status) = child.wait() {
+                self.last_exit = Some(status);
+            }
+        }
+    }
+}
+
+/// What the engine waits for.
+enum Until<'a> {
+    /// Only the time.
+    Time,
+    /// A line of process `proc` (of run `run`, if given) at index ≥ `cursor`.
+    Line {
+        proc: usize,
+        run: Option<u32>,
+        needle: &'a str,
+        cursor: usize,
+    },
+    /// Every client has exited and every measure has happened: the scenario is over.
+    End,
+}
+
+/// How a wait ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Waited {
+    Done,
+    TimedOut,
+    /// The process waited on is gone and its pipes are closed: the line cannot come.
+    ProcessGone,
+    /// [`crate::interrupt`] was called.
+    Interrupted,
+}
+
+impl Waited {
+    /// Turns an interruption into an error, anything else into itself.
+    fn or_interrupted(self) -> anyhow::Result<Waited> {
+        if self == Waited::Interrupted {
+            bail!("interrupted");
+        }
+        Ok(self)
+    }
+}
+
+struct Engine {
+    hub: Arc<Hub>,
+    slots: Vec<Slot>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for slot in &mut self.slots {
+            slot.kill();
+        }
+    }
+}
+
+/// Runs `scenario` (see [`Scenario::run`]).
+pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Report> {
+    let bin_dir = match &opts.bin_dir {
+        Some(dir) => dir.clone(),
+        None => crate::bins::default_bin_dir()?,
+    };
+    let ports = free_ports(&scenario.endpoints)?;
+    let values = scenario.values(|e| ports[e]);
+    let mut slots = Vec::new();
+    for p in &scenario.processes {
+        let program = bin_dir.join(&p.bin);
+        if !program.is_file() {
+            bail!(
+                "binary `{}` (process {:?} of scenario {:?}) not found in {}: build it with \
+                 `cargo build --workspace --bins`{}",
+                p.bin,
+                p.name,
+                scenario.name,
+                bin_dir.display(),
+                if cfg!(debug_assertions) {
+                    ""
+                } else {
+                    " --release"
+                }
+            );
+        }
+        let args = p
+            .args
+            .iter()
+            .map(|a| values.expand(a))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .with_context(|| format!("process {:?}", p.name))?;
+        slots.push(Slot {
+            name: p.name.clone(),
+            program,
+            args,
+            ready: p.ready.as_deref().map(|r| values.expand(r)).transpose()?,
+            ready_timeout: Duration::from_millis(
+                p.ready_timeout_ms.unwrap_or(DEFAULT_READY_TIMEOUT_MS),
+            ),
+            client: p.client,
+            child: None,
+            runs: 0,
+            last_exit: None,
+            timed_out: false,
+        });
+    }
+    let echo = opts.echo.then(|| {
+        let width = slots.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        Echo {
+            names: slots
+                .iter()
+                .map(|s| format!("{:>width$}", s.name))
+                .collect(),
+            color: opts.color,
+        }
+    });
+    let start = Instant::now();
+    let mut engine = Engine {
+        hub: Arc::new(Hub::new(slots.len(), start, echo)),
+        slots,
+    };
+    let title = if scenario.title.is_empty() {
+        scenario.name.clone()
+    } else {
+        format!("{}: {}", scenario.name, scenario.title)
+    };
+    engine.hub.say(&format!("== {title}"), style::BOLD);
+    if !ports.is_empty() {
+        let list: Vec<String> = scenario
+            .endpoints
+            .iter()
+            .map(|e| format!("{e}=tcp://127.0.0.1:{}", ports[e]))
+            .collect();
+        engine
+            .hub
+            .say(&format!("** endpoints {}", list.join(" ")), style::DIM);
+    }
+    let deadline = start + scenario.timeout();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let n = i + 1;
+        engine
+            .pump(start + Duration::from_millis(step.at_ms), &mut Until::Time)
+            .or_interrupted()?;
+        if Instant::now() >= deadline {
+            engine.hub.say(
+                &format!("** timeout_ms reached: steps {n}.. not run"),
+                style::RED,
+            );
+            break;
+        }
+        if let Some(note) = &step.note {
+            engine
+                .hub
+                .say(&format!("** {}", values.expand(note)?), style::STEP);
+        }
+        let action_at = Instant::now();
+        let cursor = engine.hub.lock().lines.len();
+        if let Some(m) = &step.measure {
+            let proc = scenario.process_index(&m.process).expect("checked at load");
+            engine.hub.lock().measures.push(PendingMeasure {
+                label: m.label.clone(),
+                proc,
+                needle: values.expand(&m.line)?,
+                from: action_at,
+                from_index: cursor,
+                elapsed: None,
+            });
+        }
+        if let Some((action, names)) = step.action() {
+            for name in names {
+                let proc = scenario.process_index(name).expect("checked at load");
+                engine
+                    .act(action, proc)
+                    .with_context(|| format!("step {n}: {} {name}", action.verb()))?;
+            }
+        }
+        if let Some(w) = &step.wait {
+            let proc = scenario.process_index(&w.process).expect("checked at load");
+            let needle = values.expand(&w.line)?;
+            let timeout = Duration::from_millis(w.timeout_ms.unwrap_or(DEFAULT_WAIT_TIMEOUT_MS));
+            engine.hub.say(
+                &format!("** waiting for {:?} from {}", needle, w.process),
+                style::DIM,
+            );
+            let mut until = Until::Line {
+                proc,
+                run: None,
+                needle: &needle,
+                cursor,
+            };
+            match engine
+                .pump(Instant::now() + timeout, &mut until)
+                .or_interrupted()?
+            {
+                Waited::Done => {}
+                why => bail!(
+                    "step {n}: {} printed no line containing {needle:?} {}",
+                    w.process,
+                    engine.why(proc, why, timeout)
+                ),
+            }
+        }
+    }
+    // The clients (and the measures still to come) decide when the scenario is over.
+    if engine.pump(deadline, &mut Until::End).or_interrupted()? != Waited::Done {
+        for proc in 0..engine.slots.len() {
+            let slot = &mut engine.slots[proc];
+            if slot.client && slot.child.is_some() {
+                slot.timed_out = true;
+                slot.kill();
+                engine.hub.say_about(
+                    proc,
+                    &slot.name,
+                    "(still running at timeout_ms: killed, its request in flight counts as lost)",
+                );
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    engine.finish(scenario, elapsed)
+}
+
+impl Engine {
+    /// Performs one action on one process.
+    fn act(&mut self, action: Action, proc: usize) -> anyhow::Result<()> {
+        let name = self.slots[proc].name.clone();
+        let mut text = format!("** {} {name}", action.verb());
+        if matches!(action, Action::Start | Action::Restart) {
+            // The command line, so a reader can run the same thing in a terminal.
+            text.push_str(&format!(": {}", self.slots[proc].command_line()));
+        }
+        self.hub.say(&text, style::STEP);
+        self.reap();
+        let slot = &mut self.slots[proc];
+        match action {
+            Action::Start => {
+                if slot.child.is_some() {
+                    bail!("{name} is already running (use restart)");
+                }
+                self.spawn(proc)?;
+            }
+            Action::Restart => {
+                slot.kill();
+                self.spawn(proc)?;
+            }
+            Action::Kill => slot.kill(),
+            Action::Stop => slot.signal(Signal::SIGSTOP),
+            Action::Cont => slot.signal(Signal::SIGCONT),
+            Action::Interrupt => slot.signal(Signal::SIGINT),
+        }
+        Ok(())
+    }
+
+    /// Starts a new run of `proc` and waits for its `ready` line.
+    fn spawn(&mut self, proc: usize) -> anyhow::Result<()> {
+        let cursor = self.hub.lock().lines.len();
+        let slot = &mut self.slots[proc];
+        let mut child = Command::new(&slot.program)
+            .args(&slot.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", slot.program.display()))?;
+        slot.runs += 1;
+        let run = slot.runs;
+        self.hub
+            .pump(proc, run, child.stdout.take().expect("piped"));
+        self.hub
+            .pump(proc, run, child.stderr.take().expect("piped"));
+        slot.child = Some(child);
+        let Some(ready) = slot.ready.clone() else {
+            return Ok(());
+        };
+        let timeout = slot.ready_timeout;
+        let mut until = Until::Line {
+            proc,
+            run: Some(run),
+            needle: &ready,
+            cursor,
+        };
+        match self
+            .pump(Instant::now() + timeout, &mut until)
+            .or_interrupted()?
+        {
+            Waited::Done => Ok(()),
+            why => Err(anyhow!(
+                "{} never printed its ready line {ready:?} {}",
+                self.slots[proc].name,
+                self.why(proc, why, timeout)
+            )),
+        }
+    }
+
+    /// Explains a failed wait, with the last lines of the process.
+    fn why(&self, proc: usize, why: Waited, timeout: Duration) -> String {
+        let slot = &self.slots[proc];
+        let reason = match why {
+            Waited::ProcessGone => match slot.last_exit {
+                Some(status) => format!("before it ended ({})", describe(status)),
+                None => "and is not running".to_owned(),
+            },
+            _ => format!("within {}", style::human(timeout)),
+        };
+        let state = self.hub.lock();
+        let lines: Vec<&str> = state
+            .lines
+            .iter()
+            .filter(|l| l.proc == proc)
+            .map(|l| l.text.as_str())
+            .collect();
+        let tail = &lines[lines.len().saturating_sub(TAIL)..];
+        format!(
+            "{reason}; its last {} lines:\n{}",
+            tail.len(),
+            tail.iter()
+                .map(|l| format!("  {} | {l}", slot.name))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    }
+
+    /// Notices children that exited by themselves.
+    fn reap(&mut self) {
+        for proc in 0..self.slots.len() {
+            let slot = &mut self.slots[proc];
+            let Some(child) = slot.child.as_mut() else {
+                continue;
+            };
+            if let Ok(Some(status)) = child.try_wait() {
+                slot.child = None;
+                slot.last_exit = Some(status);
+                self.hub
+                    .say_about(proc, &slot.name, &format!("({})", describe(status)));
+            }
+        }
+    }
+
+    /// Waits until `until` holds or `deadline` passes, reaping exited children meanwhile.
+    fn pump(&mut self, deadline: Instant, until: &mut Until<'_>) -> Waited {
+        loop {
+            if crate::interrupted() {
+                return Waited::Interrupted;
+            }
+            self.reap();
+            let state = self.hub.lock();
+            match until {
+                Until::Time => {}
+                Until::End => {
+                    if self.slots.iter().all(|s| !s.client || s.child.is_none())
+                        && state.measures.iter().all(|m| m.elapsed.is_some())
+                    {
+                        return Waited::Done;
+                    }
+                }
+                Until::Line {
+                    proc,
+                    run,
+                    needle,
+                    cursor,
+                } => {
+                    let found = state.lines[*cursor..].iter().any(|l| {
+                        l.proc == *proc
+                            && run.is_none_or(|r| l.run == r)
+                            && l.text.contains(*needle)
+                    });
+                    if found {
+                        return Waited::Done;
+                    }
+                    *cursor = state.lines.len();
+                    let slot = &self.slots[*proc];
+                    let current = run.is_none_or(|r| r == slot.runs);
+                    if slot.child.is_none() && current && state.open_pipes[*proc] == 0 {
+                        return Waited::ProcessGone;
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Waited::TimedOut;
+            }
+            drop(self.hub.wait(state, POLL.min(deadline - now)));
+        }
+    }
+
+    /// Ends every process, waits for their last lines and builds the report.
+    fn finish(&mut self, scenario: &Scenario, elapsed: Duration) -> anyhow::Result<Report> {
+        for slot in &mut self.slots {
+            slot.kill();
+        }
+        let drained = Instant::now() + DRAIN;
+        let mut state = self.hub.lock();
+        while state.open_pipes.iter().any(|&n| n > 0) && Instant::now() < drained {
+            state = self.hub.wait(state, POLL);
+        }
+        let mut lines: BTreeMap<String, Vec<String>> = self
+            .slots
+            .iter()
+            .map(|s| (s.name.clone(), Vec::new()))
+            .collect();
+        for l in &state.lines {
+            if let Some(v) = lines.get_mut(&self.slots[l.proc].name) {
+                v.push(l.text.clone());
+            }
+        }
+        let measures = state
+            .measures
+            .iter()
+            .map(|m| Measure {
+                label: m.label.clone(),
+                elapsed: m.elapsed,
+            })
+            .collect();
+        let events = state
+            .events
+            .iter()
+            .map(|(at, text)| Event {
+                at: *at,
+                text: text.clone(),
+            })
+            .collect();
+        drop(state);
+        let clients: Vec<ClientOutcome> = self
+            .slots
+            .iter()
+            .filter(|s| s.client)
+            .map(|s| ClientOutcome {
+                name: s.name.clone(),
+                summary: last_summary(&lines[&s.name]),
+                exit_code: if s.timed_out {
+                    None
+                } else {
+                    s.last_exit.and_then(|e| e.code())
+                },
+                timed_out: s.timed_out,
+            })
+            .collect();
+        let mut summary = Summary::default();
+        for s in clients.iter().filter_map(|c| c.summary) {
+            summary.sent += s.sent;
+            summary.answered += s.answered;
+            summary.failed += s.failed;
+            summary.retries += s.retries;
+        }
+        Ok(Report {
+            scenario: scenario.name.clone(),
+            summary,
+            lost: clients.iter().map(ClientOutcome::lost).sum(),
+            clients,
+            measures,
+            lines,
+            events,
+            elapsed,
+        })
+    }
+}
+
+/// The last `summary sent=…` line among `lines`.
+pub(crate) fn last_summary(lines: &[String]) -> Option<Summary> {
+    lines
+        .iter()
+        .rev()
+        .filter(|l| l.contains("summary sent="))
+        .find_map(|l| l.parse().ok())
+}
+
+/// `arg` quoted for a POSIX shell when it needs it.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(sig)) => match Signal::try_from(sig) {
+            Ok(s) => format!("ended by {}", s.as_str()),
+            Err(_) => format!("ended by signal {sig}"),
+        },
+        _ => "ended".to_owned(),
+    }
+}
+
+/// A distinct free port on 127.0.0.1 for each endpoint: all listeners are held until every port
+/// is chosen, so two endpoints of one run never get the same port.
+fn free_ports(names: &[String]) -> anyhow::Result<BTreeMap<String, u16>> {
+    let listeners = names
+        .iter()
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .context("no free TCP port on 127.0.0.1")?;
+    names
+        .iter()
+        .zip(&listeners)
+        .map(|(n, l)| Ok((n.clone(), l.local_addr()?.port())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_summary_line_wins() {
+        let lines: Vec<String> = [
+            "I: summary sent=1 answered=1 failed=0 retries=0",
+            "I: reply ok",
+            "I: summary sent=5 answered=4 failed=1 retries=2",
+            "I: bye",
+        ]
+        .map(String::from)
+        .into();
+        let s = last_summary(&lines).unwrap();
+        assert_eq!((s.sent, s.answered, s.failed, s.retries), (5, 4, 1, 2));
+        assert!(last_summary(&["I: nothing".to_owned()]).is_none());
+    }
+
+    #[test]
+    fn arguments_are_quoted_only_when_a_shell_needs_it() {
+        assert_eq!(shell_quote("--frontend"), "--frontend");
+        assert_eq!(shell_quote("tcp://127.0.0.1:5555"), "tcp://127.0.0.1:5555");
+        assert_eq!(shell_quote("out=say hi"), "'out=say hi'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn endpoints_get_distinct_ports() {
+        let names: Vec<String> = (0..8).map(|i| format!("e{i}")).collect();
+        let ports = free_ports(&names).unwrap();
+        let distinct: std::collections::BTreeSet<u16> = ports.values().copied().collect();
+        assert_eq!(distinct.len(), 8);
+    }
+}

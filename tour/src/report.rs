@@ -1,0 +1,333 @@
+//! What a scenario run produced, and the tables the tour prints from it.
+
+use crate::style::{self, human, paint};
+use common::report::Summary;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The outcome of one scenario run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Summary lines of all clients added up.
+    pub summary: Summary,
+    /// Requests with no outcome: `sent − answered − failed` over the clients' summary lines,
+    /// plus one per client killed by the timeout or ended without a summary line.
+    pub lost: u64,
+    /// One entry per client process, in the scenario's order.
+    pub clients: Vec<ClientOutcome>,
+    /// Every `measure` of the timeline, in step order.
+    pub measures: Vec<Measure>,
+    /// Every line each process printed (all its runs), by process name.
+    pub lines: BTreeMap<String, Vec<String>>,
+    /// The timeline as it happened: steps, notes, processes exiting.
+    pub events: Vec<Event>,
+    /// Wall-clock time from the first step to the end of the scenario.
+    pub elapsed: Duration,
+}
+
+/// Something the tour did or saw, with its time since the scenario started.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Time since the start of the scenario.
+    pub at: Duration,
+    /// What it printed, e.g. `** kill -9 worker1` or `client (exited with code 0)`.
+    pub text: String,
+}
+
+/// How one client process ended.
+#[derive(Debug, Clone)]
+pub struct ClientOutcome {
+    /// The process name in the scenario.
+    pub name: String,
+    /// Its last `summary` line, if it printed one.
+    pub summary: Option<Summary>,
+    /// Exit code of its last run; `None` when a signal ended it (or it never ended).
+    pub exit_code: Option<i32>,
+    /// Still running at `timeout_ms`, so the tour killed it.
+    pub timed_out: bool,
+}
+
+impl ClientOutcome {
+    /// What this client contributes to [`Report::lost`].
+    pub fn lost(&self) -> u64 {
+        let in_flight = u64::from(self.timed_out || self.summary.is_none());
+        self.summary.map_or(0, |s| s.lost()) + in_flight
+    }
+}
+
+/// A measured recovery time.
+#[derive(Debug, Clone)]
+pub struct Measure {
+    /// The label from the scenario ("dead worker purged").
+    pub label: String,
+    /// From the step's action to the first matching line; `None` if it never came.
+    pub elapsed: Option<Duration>,
+}
+
+impl Report {
+    /// Nothing lost and every measure happened: what the tour calls a pass.
+    pub fn ok(&self) -> bool {
+        self.lost == 0 && self.measures.iter().all(|m| m.elapsed.is_some())
+    }
+
+    /// The time of the measure with this label.
+    pub fn measure(&self, label: &str) -> Option<Duration> {
+        self.measures
+            .iter()
+            .find(|m| m.label == label)
+            .and_then(|m| m.elapsed)
+    }
+
+    /// The outcome of the named client.
+    pub fn client(&self, name: &str) -> Option<&ClientOutcome> {
+        self.clients.iter().find(|c| c.name == name)
+    }
+
+    /// Every line of the named process (empty if it printed none).
+    pub fn lines_of(&self, process: &str) -> &[String] {
+        self.lines.get(process).map_or(&[], Vec::as_slice)
+    }
+
+    /// How many lines of `process` contain `needle`.
+    pub fn count(&self, process: &str, needle: &str) -> usize {
+        self.lines_of(process)
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// When the first event containing `needle` happened.
+    pub fn event_at(&self, needle: &str) -> Option<Duration> {
+        self.events
+            .iter()
+            .find(|e| e.text.contains(needle))
+            .map(|e| e.at)
+    }
+
+    /// The timeline and every process's output, for assertion messages.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for e in &self.events {
+            let _ = writeln!(out, "{:>8.3} {}", e.at.as_secs_f64(), e.text);
+        }
+        for (name, lines) in &self.lines {
+            for line in lines {
+                let _ = writeln!(out, "{name} | {line}");
+            }
+        }
+        out
+    }
+
+    /// The per-scenario table as text.
+    pub fn table(&self, color: bool) -> String {
+        let mut out = String::new();
+        let verdict = if self.ok() {
+            paint("ok", style::GREEN, color)
+        } else {
+            paint("FAILED", style::RED, color)
+        };
+        let _ = writeln!(
+            out,
+            "{} {} ({} in {})",
+            paint("==", style::BOLD, color),
+            paint(&self.scenario, style::BOLD, color),
+            verdict,
+            human(self.elapsed)
+        );
+        let width = self
+            .clients
+            .iter()
+            .map(|c| c.name.len())
+            .chain([6])
+            .max()
+            .unwrap_or(6);
+        let _ = writeln!(
+            out,
+            "   {:<width$} {:>6} {:>8} {:>6} {:>6} {:>7}  exit",
+            "client", "sent", "answered", "failed", "lost", "retries"
+        );
+        for c in &self.clients {
+            let s = c.summary.unwrap_or_default();
+            let exit = match (c.timed_out, c.exit_code) {
+                (true, _) => "killed at timeout".to_owned(),
+                (false, Some(code)) => code.to_string(),
+                (false, None) => "signal".to_owned(),
+            };
+            let nums = if c.summary.is_some() {
+                format!("{:>6} {:>8} {:>6}", s.sent, s.answered, s.failed)
+            } else {
+                format!("{:>6} {:>8} {:>6}", "?", "?", "?")
+            };
+            let lost = format!("{:>6}", c.lost());
+            let lost = if c.lost() > 0 {
+                paint(&lost, style::RED, color)
+            } else {
+                lost
+            };
+            let _ = writeln!(
+                out,
+                "   {:<width$} {nums} {lost} {:>7}  {exit}",
+                c.name, s.retries
+            );
+        }
+        if self.clients.len() > 1 {
+            let s = self.summary;
+            let _ = writeln!(
+                out,
+                "   {:<width$} {:>6} {:>8} {:>6} {:>6} {:>7}",
+                "total", s.sent, s.answered, s.failed, self.lost, s.retries
+            );
+        }
+        for m in &self.measures {
+            let text = match m.elapsed {
+                Some(d) => format!("{} after {}", m.label, human(d)),
+                None => paint(&format!("{}: never happened", m.label), style::RED, color),
+            };
+            let _ = writeln!(out, "   {text}");
+        }
+        out
+    }
+
+    /// Prints [`table`](Self::table) to standard output.
+    pub fn print_table(&self, color: bool) {
+        print!("{}", self.table(color));
+    }
+}
+
+/// The closing table of a tour: one row per scenario (a report, or why it could not run).
+pub fn overview(rows: &[(String, Result<Report, String>)], color: bool) -> String {
+    let width = rows
+        .iter()
+        .map(|(n, _)| n.len())
+        .chain([8])
+        .max()
+        .unwrap_or(8);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$} {:>6} {:>8} {:>6} {:>6} {:>7}  {:<7} measures",
+        "scenario", "sent", "answered", "failed", "lost", "retries", "result"
+    );
+    for (name, row) in rows {
+        match row {
+            Ok(r) => {
+                let s = r.summary;
+                let result = if r.ok() {
+                    paint(&format!("{:<7}", "ok"), style::GREEN, color)
+                } else {
+                    paint(&format!("{:<7}", "FAILED"), style::RED, color)
+                };
+                let measures: Vec<String> = r
+                    .measures
+                    .iter()
+                    .map(|m| match m.elapsed {
+                        Some(d) => format!("{} {}", m.label, human(d)),
+                        None => format!("{} never", m.label),
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{name:<width$} {:>6} {:>8} {:>6} {:>6} {:>7}  {result} {}",
+                    s.sent,
+                    s.answered,
+                    s.failed,
+                    r.lost,
+                    s.retries,
+                    measures.join("; ")
+                );
+            }
+            Err(e) => {
+                let result = paint(&format!("{:<7}", "ERROR"), style::RED, color);
+                let first = e.lines().next().unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{name:<width$} {:>6} {:>8} {:>6} {:>6} {:>7}  {result} {first}",
+                    "-", "-", "-", "-", "-"
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        let s = Summary {
+            sent: 10,
+            answered: 9,
+            failed: 1,
+            retries: 4,
+        };
+        Report {
+            scenario: "demo".into(),
+            summary: s,
+            lost: 0,
+            clients: vec![ClientOutcome {
+                name: "client".into(),
+                summary: Some(s),
+                exit_code: Some(1),
+                timed_out: false,
+            }],
+            measures: vec![Measure {
+                label: "dead worker purged".into(),
+                elapsed: Some(Duration::from_millis(3100)),
+            }],
+            lines: BTreeMap::new(),
+            events: Vec::new(),
+            elapsed: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn client_loss_counts_a_missing_summary_or_a_timeout_once() {
+        let mut c = report().clients[0].clone();
+        assert_eq!(c.lost(), 0);
+        c.timed_out = true;
+        assert_eq!(c.lost(), 1);
+        c.summary = None;
+        assert_eq!(c.lost(), 1);
+        c.summary = Some(Summary {
+            sent: 5,
+            answered: 2,
+            failed: 1,
+            retries: 0,
+        });
+        assert_eq!(c.lost(), 3);
+    }
+
+    #[test]
+    fn table_shows_counts_exit_codes_and_measures() {
+        let t = report().table(false);
+        assert!(t.contains("demo (ok in 5.0 s)"), "{t}");
+        assert!(t.contains("dead worker purged after 3.1 s"), "{t}");
+        let row = t
+            .lines()
+            .filter(|l| l.trim_start().starts_with("client "))
+            .nth(1)
+            .unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells, ["client", "10", "9", "1", "0", "4", "1"]);
+    }
+
+    #[test]
+    fn a_measure_that_never_happened_fails_the_report() {
+        let mut r = report();
+        r.measures[0].elapsed = None;
+        assert!(!r.ok());
+        assert!(r
+            .table(false)
+            .contains("dead worker purged: never happened"));
+        let o = overview(
+            &[("demo".into(), Ok(r)), ("x".into(), Err("boom".into()))],
+            false,
+        );
+        assert!(o.contains("FAILED"), "{o}");
+        assert!(o.contains("ERROR   boom"), "{o}");
+    }
+}

@@ -1,0 +1,188 @@
+//! Timelines that play to the end: substitution, ordering, faults, timeout, loss arithmetic.
+
+use crate::util::{alive, load, pids, run};
+use std::time::Duration;
+
+#[test]
+fn endpoints_and_variables_expand_to_working_values() {
+    let mut scenario = load("substitution");
+    scenario.set_var("greeting", "bonjour");
+    let report = run(&scenario);
+    let server = report.lines_of("server");
+    let port: u16 = server
+        .iter()
+        .find_map(|l| l.strip_prefix("port "))
+        .expect("port line")
+        .parse()
+        .unwrap();
+    let other: u16 = server
+        .iter()
+        .find_map(|l| l.strip_prefix("other "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(port, other, "two endpoints share a port");
+    assert!(
+        server.contains(&format!("addr tcp://127.0.0.1:{port}")),
+        "{}",
+        report.dump()
+    );
+    assert!(
+        server.contains(&format!("listening {port}")),
+        "{}",
+        report.dump()
+    );
+    assert!(
+        server.contains(&"say bonjour".to_owned()),
+        "{}",
+        report.dump()
+    );
+    assert!(
+        server.contains(&"braces {literal}".to_owned()),
+        "{}",
+        report.dump()
+    );
+    assert_eq!(report.count("server", "accepted"), 1);
+    assert_eq!(report.count("client", "connected"), 1);
+    let client = report.client("client").unwrap();
+    assert_eq!(client.exit_code, Some(0));
+    assert_eq!(report.summary.sent, 1);
+    assert_eq!(report.lost, 0);
+    assert!(report.ok());
+}
+
+#[test]
+fn each_run_gets_fresh_ports() {
+    let scenario = load("substitution");
+    let port = |r: &tour::Report| {
+        r.lines_of("server")
+            .iter()
+            .find(|l| l.starts_with("port "))
+            .cloned()
+    };
+    let (a, b) = (run(&scenario), run(&scenario));
+    assert_ne!(port(&a), port(&b));
+}
+
+#[test]
+fn steps_keep_their_time_and_wait_for_the_step_before() {
+    let report = run(&load("ordering"));
+    let waited = report.event_at("second step").expect("note shown");
+    // at_ms = 100, but the first step's wait for "late" took ~400 ms.
+    assert!(waited >= Duration::from_millis(400), "{}", report.dump());
+    let later = report.event_at("start later").unwrap();
+    assert!(later >= Duration::from_millis(700), "{}", report.dump());
+    let order: Vec<&str> = report
+        .events
+        .iter()
+        .map(|e| e.text.as_str())
+        .filter(|t| t.starts_with("** start") || t.contains("second step"))
+        .collect();
+    assert_eq!(order.len(), 3, "{}", report.dump());
+    assert!(order[0].starts_with("** start slow: tour-fixture out=ready sleep=400"));
+    assert_eq!(order[1], "** second step");
+    assert_eq!(order[2], "** start later: tour-fixture out=up hang");
+    assert!(report.measure("later up").is_some(), "{}", report.dump());
+    // No client: the scenario ends with the timeline.
+    assert!(report.elapsed < Duration::from_secs(10));
+}
+
+#[test]
+fn stop_cont_restart_and_kill_act_on_the_process() {
+    let report = run(&load("faults"));
+    let dump = report.dump();
+    // Two runs, each announced its pid and ready line.
+    let pids = pids(&report, "ticker");
+    assert_eq!(pids.len(), 2, "{dump}");
+    assert_ne!(pids[0], pids[1]);
+    assert_eq!(report.count("ticker", "ready"), 2, "{dump}");
+    // SIGSTOP from 200 to 600 ms: the first run's own clock shows a gap between two ticks.
+    let first_run: Vec<u64> = report
+        .lines_of("ticker")
+        .iter()
+        .skip(1)
+        .take_while(|l| !l.starts_with("pid "))
+        .filter_map(|l| l.strip_prefix("tick "))
+        .map(|t| t.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let gap = first_run
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .max()
+        .unwrap();
+    let stopped = report.event_at("cont (SIGCONT) ticker").unwrap()
+        - report.event_at("stop (SIGSTOP) ticker").unwrap();
+    assert!(
+        gap as f64 >= 0.75 * stopped.as_millis() as f64,
+        "largest gap between ticks {gap} ms, stopped for {stopped:?}\n{dump}"
+    );
+    assert!(report.measure("first tick after cont").unwrap() < Duration::from_secs(5));
+    assert!(report.measure("restarted").is_some(), "{dump}");
+    // Killed at 1000 ms.
+    let killed = report.event_at("kill -9 ticker").unwrap();
+    assert!(killed >= Duration::from_millis(1000));
+    for pid in pids {
+        assert!(!alive(pid), "ticker {pid} still running");
+    }
+    let client = report.client("client").unwrap();
+    assert_eq!(client.summary.unwrap().retries, 1);
+    assert_eq!(client.exit_code, Some(0));
+    assert!(report.ok(), "{dump}");
+}
+
+#[test]
+fn the_timeout_kills_clients_and_counts_what_they_lost() {
+    let started = std::time::Instant::now();
+    let report = run(&load("timeout"));
+    let dump = report.dump();
+    assert!(started.elapsed() < Duration::from_secs(10), "{dump}");
+    let stuck = report.client("stuck").unwrap();
+    assert!(stuck.timed_out);
+    assert_eq!(stuck.exit_code, None);
+    assert_eq!(stuck.summary, None);
+    let partial = report.client("partial").unwrap();
+    assert!(!partial.timed_out);
+    assert_eq!(partial.exit_code, Some(2));
+    assert_eq!(partial.lost(), 1); // 5 sent − 3 answered − 1 failed
+    let silent = report.client("silent").unwrap();
+    assert_eq!(silent.exit_code, Some(0));
+    assert_eq!(silent.summary, None);
+    // 1 in flight (stuck) + 1 unanswered (partial) + 1 without a summary (silent).
+    assert_eq!(report.lost, 3, "{dump}");
+    assert_eq!(report.summary.sent, 5);
+    assert_eq!(report.summary.retries, 2);
+    assert!(!report.ok());
+    // The server was left stopped (SIGSTOP): it is gone all the same, as is the stuck client.
+    for pid in pids(&report, "server")
+        .into_iter()
+        .chain(pids(&report, "stuck"))
+    {
+        assert!(!alive(pid), "{pid} left behind");
+    }
+}
+
+#[test]
+fn interrupt_sends_sigint() {
+    let report = run(&load("interrupt"));
+    let client = report.client("client").unwrap();
+    assert!(!client.timed_out);
+    assert_eq!(
+        client.exit_code, None,
+        "ended by a signal, not an exit code"
+    );
+    assert!(
+        report.dump().contains("ended by SIGINT"),
+        "{}",
+        report.dump()
+    );
+    assert_eq!(report.lost, 1, "no summary line");
+}
+
+#[test]
+fn a_measure_that_never_happens_fails_the_report() {
+    let report = run(&load("never-measured"));
+    assert_eq!(report.lost, 0);
+    assert_eq!(report.measures.len(), 1);
+    assert_eq!(report.measures[0].elapsed, None);
+    assert!(!report.ok());
+}

@@ -1,0 +1,6 @@
+//! The tour engine against fixture scenarios (`tests/fixtures/`) played by `tour-fixture`.
+
+mod binary;
+mod engine;
+mod errors;
+mod util;
