@@ -38,6 +38,8 @@ pub struct Proc {
     args: Vec<String>,
     child: Option<Child>,
     lines: Arc<Lines>,
+    /// Threads copying the current run's stdout and stderr into `lines`.
+    pumps: Vec<std::thread::JoinHandle<()>>,
     /// Index of the first line [`Proc::wait_for`] looks at.
     cursor: usize,
 }
@@ -55,6 +57,7 @@ impl Proc {
             args: args.into_iter().map(Into::into).collect(),
             child: None,
             lines: Arc::default(),
+            pumps: Vec::new(),
             cursor: 0,
         };
         proc.start();
@@ -69,18 +72,20 @@ impl Proc {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
-        self.pump(child.stdout.take().expect("piped stdout"));
-        self.pump(child.stderr.take().expect("piped stderr"));
+        self.pumps = vec![
+            self.pump(child.stdout.take().expect("piped stdout")),
+            self.pump(child.stderr.take().expect("piped stderr")),
+        ];
         self.child = Some(child);
     }
 
-    fn pump(&self, stream: impl Read + Send + 'static) {
+    fn pump(&self, stream: impl Read + Send + 'static) -> std::thread::JoinHandle<()> {
         let lines = Arc::clone(&self.lines);
         std::thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
                 lines.push(line);
             }
-        });
+        })
     }
 
     /// The name given at spawn.
@@ -186,8 +191,12 @@ impl Proc {
             let child = self.child.as_mut()?;
             if let Ok(Some(status)) = child.try_wait() {
                 self.child = None;
-                // Let the reader threads drain the last lines.
-                std::thread::sleep(Duration::from_millis(50));
+                // Let the reader threads drain the last lines (they end at EOF; a grandchild
+                // holding the pipe open must not hang the test, hence the bound).
+                let drained = Instant::now() + Duration::from_millis(500);
+                while !self.pumps.iter().all(|p| p.is_finished()) && Instant::now() < drained {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 return Some(status);
             }
             if Instant::now() >= deadline {
@@ -211,11 +220,24 @@ impl Drop for Proc {
 }
 
 /// A TCP port the OS just handed out on 127.0.0.1 (bound, then released for the test to use).
+///
+/// The OS may hand a released port out again, and tests run in parallel threads: a port this
+/// process already returned is never returned twice, so two tests never share one.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free TCP port on 127.0.0.1")
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    // Hold every candidate until a new one is found, so the OS cannot offer it again meanwhile.
+    let mut held = Vec::new();
+    loop {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("no free TCP port on 127.0.0.1");
+        let port = listener.local_addr().expect("bound address").port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+        held.push(listener);
+    }
 }
 
 /// `tcp://127.0.0.1:PORT` on a fresh OS-assigned port.

@@ -555,19 +555,13 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-/// A distinct free port on 127.0.0.1 for each endpoint: all listeners are held until every port
-/// is chosen, so two endpoints of one run never get the same port.
+/// A distinct free port on 127.0.0.1 for each endpoint (never one this process handed out
+/// before, so parallel scenario runs in one test binary never share a port).
 fn free_ports(names: &[String]) -> anyhow::Result<BTreeMap<String, u16>> {
-    let listeners = names
+    Ok(names
         .iter()
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .context("no free TCP port on 127.0.0.1")?;
-    names
-        .iter()
-        .zip(&listeners)
-        .map(|(n, l)| Ok((n.clone(), l.local_addr()?.port())))
-        .collect()
+        .map(|n| (n.clone(), common::testkit::free_port()))
+        .collect())
 }
 
 #[cfg(test)]

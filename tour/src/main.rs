@@ -72,16 +72,20 @@ fn main() -> anyhow::Result<()> {
         color: !args.no_color && style::stdout_wants_color(),
         bin_dir: args.bin_dir.clone(),
     };
-    std::thread::spawn(|| {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
+    // Ctrl-C handlers are installed here, before any process starts; a small thread waits.
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        let signal = {
+            let _in_runtime = rt.enter();
+            common::shutdown::signal()
         };
-        rt.block_on(common::shutdown::signal());
-        tour::interrupt();
-    });
+        std::thread::spawn(move || {
+            rt.block_on(signal);
+            tour::interrupt();
+        });
+    }
     let mut rows = Vec::new();
     for scenario in &mut scenarios {
         if tour::interrupted() {
