@@ -1,1 +1,20 @@
-//! Placeholder until this crate is written.
+//! Lazy Pirate: reliability on the client side (the Guide's `lpclient` and `lpserver`).
+//!
+//! The client sends a request on a REQ socket and waits a bounded time for the reply. With no
+//! reply it closes the socket, opens a fresh one, sends again, and after a few tries gives up.
+//! The server is a plain REP echo server that can be told to crash or stall.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`core`] | pure retry/sequence logic: [`core::Requester`], [`core::Sequence`] (no socket, no clock) |
+//! | [`client`] | [`LazyPirateClient`] (the library API) and [`client::run_sequence`] (the `lpclient` loop) |
+//! | [`server`] | [`server::EchoCore`] (pure fault decisions) and [`server::serve`] (the `lpserver` loop) |
+//!
+//! Binaries: `lpclient` and `lpserver` (see `src/bin/`), thin shells over these modules.
+
+pub mod client;
+pub mod core;
+pub mod server;
+
+pub use client::{Abandoned, LazyPirateClient};
+pub use core::{ReplyCheck, RetryPolicy};

@@ -1,0 +1,64 @@
+//! `lpclient`: the Lazy Pirate client. Sends numbered requests, retries on a fresh socket,
+//! abandons after `--retries` tries, ends with the summary line.
+//!
+//! Log lines (a stable contract): `I: server replied OK (N)`, `E: malformed reply from server: …`,
+//! `W: no response from server, retrying…`, `W: reconnecting to server…`,
+//! `E: server seems to be offline, abandoning`,
+//! `I: summary sent=… answered=… failed=… retries=…` (always last).
+//! Exit code 0 only if every request sent was answered.
+
+use clap::Parser;
+use common::cli::Verbosity;
+use lazy_pirate::client::{run_sequence, RunOptions};
+use lazy_pirate::core::{REQUEST_RETRIES, REQUEST_TIMEOUT};
+use lazy_pirate::{LazyPirateClient, ReplyCheck, RetryPolicy};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Lazy Pirate client: request-reply with timeouts, retries on a fresh socket, and giving up.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Server endpoint to connect to.
+    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
+    server: String,
+    /// Stop after this many requests (default: until Ctrl-C or the server is abandoned).
+    #[arg(long, value_name = "N")]
+    requests: Option<u64>,
+    /// Milliseconds one try waits for the reply.
+    #[arg(long, value_name = "MS", default_value_t = REQUEST_TIMEOUT.as_millis() as u64)]
+    timeout_ms: u64,
+    /// Tries per request before abandoning, the first send included (the Guide's REQUEST_RETRIES).
+    #[arg(long, value_name = "N", default_value_t = REQUEST_RETRIES)]
+    retries: u32,
+    /// Milliseconds to pause between a reply and the next request.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    interval_ms: u64,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+// One thread: each program is a single loop, and on a small shared machine a thread pool only
+// adds cross-thread wake-ups (spbench measured about half the queue's CPU per request this way).
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    args.verbosity.init_logging();
+    let policy = RetryPolicy {
+        timeout: Duration::from_millis(args.timeout_ms),
+        retries: args.retries,
+        check: ReplyCheck::Echo,
+    };
+    let mut client = LazyPirateClient::new(args.server, policy);
+    let options = RunOptions {
+        requests: args.requests,
+        interval: Duration::from_millis(args.interval_ms),
+    };
+    let summary = run_sequence(&mut client, options, common::shutdown::signal()).await;
+    summary.log();
+    if summary.answered == summary.sent {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the Lazy Pirate binaries (one test binary, several modules).
+
+mod cli;
+mod interop;
+mod library;
+mod process;
+mod scenario;
+mod util;

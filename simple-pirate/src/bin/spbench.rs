@@ -1,0 +1,265 @@
+//! `spbench`: requests/s of REQ → `spqueue` → one `spworker` (simulated work 0), against a direct
+//! REQ → REP echo pair, measured in one run, and the ratio.
+//!
+//! Every party is its own process, as in a deployment: `spbench` re-executes itself with
+//! `SPBENCH_ROLE=echo|queue|worker` (and `SPBENCH_ENDPOINTS`) to run the REP echo server, the
+//! queue (this crate's `queue::run`) or the worker (`worker::run`); those children log nothing.
+//! The client is the parent: one REQ socket sending the sequence numbers `1..` and checking each
+//! echo, like `lpclient` without its log line per reply. Loopback TCP on free ports.
+//! Every process runs a single-threaded tokio runtime, as the real binaries do.
+//! Per round it also prints the CPU time per request each server-side process used (summed
+//! over its threads from Linux `/proc/<pid>/task/*/schedstat`), which is steadier than the
+//! rate on a shared machine.
+//! Rounds alternate direct and queued runs, so load from elsewhere on the machine hits both;
+//! the median round is reported as well as each one. Figures only, no pass/fail.
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use common::fault::FaultPlan;
+use common::{sock, Message};
+use simple_pirate::queue::{self, QueueConfig};
+use simple_pirate::worker::{self, WorkerConfig, WorkerCore};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use zeromq::{RepSocket, ReqSocket, Socket, SocketRecv};
+
+/// Measures requests/s through spqueue + one spworker against a direct REQ/REP pair.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Requests timed per setup and round.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    requests: u64,
+    /// Untimed requests sent first in each setup (connections, caches, allocator warm up).
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    warmup: u64,
+    /// Rounds; each measures both setups, direct first.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    rounds: u32,
+    /// Milliseconds to wait for any one reply before the run is declared broken.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    timeout_ms: u64,
+}
+
+const ROLE: &str = "SPBENCH_ROLE";
+const ENDPOINTS: &str = "SPBENCH_ENDPOINTS";
+
+fn main() -> anyhow::Result<ExitCode> {
+    // The same single-threaded runtime as spqueue, spworker, lpserver and lpclient use.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    if let Ok(role) = std::env::var(ROLE) {
+        let endpoints = std::env::var(ENDPOINTS).unwrap_or_default();
+        let endpoints: Vec<String> = endpoints.split(',').map(str::to_owned).collect();
+        runtime.block_on(child_role(&role, &endpoints))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let args = Args::parse();
+    common::logging::init(false);
+    runtime.block_on(async {
+        tokio::select! {
+            biased;
+            () = common::shutdown::signal() => {
+                tracing::warn!("interrupted");
+                Ok(ExitCode::from(130))
+            }
+            result = bench(&args) => result.map(|()| ExitCode::SUCCESS),
+        }
+    })
+}
+
+/// The server side of a setup, in a child process.
+async fn child_role(role: &str, endpoints: &[String]) -> anyhow::Result<()> {
+    let shutdown = common::shutdown::signal();
+    match (role, endpoints) {
+        ("echo", [bind]) => {
+            let mut socket = RepSocket::new();
+            sock::bind(&mut socket, bind).await?;
+            tokio::pin!(shutdown);
+            loop {
+                let request = tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    r = socket.recv() => r?,
+                };
+                sock::send(&mut socket, Message::from(request), Duration::from_secs(1)).await?;
+            }
+        }
+        ("queue", [frontend, backend]) => {
+            let config = QueueConfig {
+                frontend: frontend.clone(),
+                backend: backend.clone(),
+                send_timeout: queue::SEND_TIMEOUT,
+            };
+            queue::run(config, shutdown).await?;
+            Ok(())
+        }
+        ("worker", [backend]) => {
+            let config = WorkerConfig {
+                queue: backend.clone(),
+                connect_timeout: worker::CONNECT_TIMEOUT,
+                send_timeout: worker::SEND_TIMEOUT,
+            };
+            worker::run(
+                config,
+                WorkerCore::new(FaultPlan::none(), Duration::ZERO),
+                shutdown,
+            )
+            .await;
+            Ok(())
+        }
+        _ => bail!("unknown {ROLE}={role} with {ENDPOINTS}={endpoints:?}"),
+    }
+}
+
+/// A child process killed when dropped.
+struct ChildGuard(Child);
+
+impl ChildGuard {
+    fn spawn(role: &str, endpoints: &[&str]) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("own executable")?;
+        let child = Command::new(exe)
+            .env(ROLE, role)
+            .env(ENDPOINTS, endpoints.join(","))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("start the {role} process"))?;
+        Ok(Self(child))
+    }
+}
+
+impl ChildGuard {
+    /// CPU time the child has used so far, summed over its threads (Linux `/proc`; `None`
+    /// elsewhere).
+    fn cpu(&self) -> Option<Duration> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.0.id())).ok()?;
+        let mut nanos = 0u64;
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            nanos += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+        Some(Duration::from_nanos(nanos))
+    }
+}
+
+/// CPU microseconds per request a child spent during a run, as text.
+fn cpu_per_request(child: &ChildGuard, before: Option<Duration>, requests: u64) -> String {
+    match (before, child.cpu()) {
+        (Some(before), Some(after)) => format!(
+            "{:.1} us",
+            (after - before).as_secs_f64() * 1e6 / requests as f64
+        ),
+        _ => "n/a".to_owned(),
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_endpoint() -> anyhow::Result<String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    Ok(format!("tcp://127.0.0.1:{port}"))
+}
+
+/// Sends `warmup + requests` numbered requests on one REQ socket; returns timed requests/s.
+async fn drive(server: &str, args: &Args) -> anyhow::Result<f64> {
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let mut socket = ReqSocket::new();
+    sock::connect(&mut socket, server, timeout)
+        .await
+        .with_context(|| format!("connect to {server}"))?;
+    let mut started = Instant::now();
+    for n in 1..=args.warmup + args.requests {
+        if n == args.warmup + 1 {
+            started = Instant::now();
+        }
+        let request = Message::from_frames([n.to_string()]);
+        sock::send(&mut socket, request.clone(), timeout).await?;
+        let reply = sock::recv(&mut socket, timeout)
+            .await?
+            .with_context(|| format!("no reply to request {n} within {timeout:?}"))?;
+        if reply != request {
+            bail!("request {n} answered with {reply:?}");
+        }
+    }
+    Ok(args.requests as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Requests/s and where the CPU went.
+struct Run {
+    rate: f64,
+    cpu: String,
+}
+
+async fn direct(args: &Args) -> anyhow::Result<Run> {
+    let endpoint = free_endpoint()?;
+    let server = ChildGuard::spawn("echo", &[&endpoint])?;
+    let before = server.cpu();
+    let rate = drive(&endpoint, args).await?;
+    let total = args.warmup + args.requests;
+    let cpu = format!("echo {}", cpu_per_request(&server, before, total));
+    Ok(Run { rate, cpu })
+}
+
+async fn queued(args: &Args) -> anyhow::Result<Run> {
+    let (frontend, backend) = (free_endpoint()?, free_endpoint()?);
+    let queue = ChildGuard::spawn("queue", &[&frontend, &backend])?;
+    let worker = ChildGuard::spawn("worker", &[&backend])?;
+    let (queue_before, worker_before) = (queue.cpu(), worker.cpu());
+    // The queue reads no request until the worker's READY arrived, so the warm-up waits for it.
+    let rate = drive(&frontend, args).await?;
+    let total = args.warmup + args.requests;
+    let cpu = format!(
+        "queue {}, worker {}",
+        cpu_per_request(&queue, queue_before, total),
+        cpu_per_request(&worker, worker_before, total)
+    );
+    Ok(Run { rate, cpu })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn bench(args: &Args) -> anyhow::Result<()> {
+    tracing::info!(
+        "measuring {} requests per setup and round ({} warm-up), {} rounds",
+        args.requests,
+        args.warmup,
+        args.rounds
+    );
+    let (mut directs, mut queueds) = (Vec::new(), Vec::new());
+    for round in 1..=args.rounds.max(1) {
+        let d = direct(args).await.context("direct REQ/REP run")?;
+        let q = queued(args).await.context("queued run")?;
+        println!(
+            "round {round}: direct REQ->REP {:>7.0} req/s | REQ->spqueue->spworker {:>7.0} req/s | ratio {:.2} | CPU per request: {}; {}",
+            d.rate,
+            q.rate,
+            q.rate / d.rate,
+            d.cpu,
+            q.cpu
+        );
+        let (d, q) = (d.rate, q.rate);
+        directs.push(d);
+        queueds.push(q);
+    }
+    let (d, q) = (median(&mut directs), median(&mut queueds));
+    println!("median: direct REQ->REP {d:.0} req/s");
+    println!("median: REQ->spqueue->1 spworker (work 0) {q:.0} req/s");
+    println!(
+        "ratio queued/direct: {:.2} (the queue adds a hop and two sockets)",
+        q / d
+    );
+    Ok(())
+}
