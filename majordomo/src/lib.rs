@@ -1,1 +1,40 @@
-//! Placeholder until this crate is written.
+//! Majordomo (7/MDP, MDP/0.1) with the Management Interface (8/MMI): a service-oriented broker,
+//! and the client and worker APIs to use it.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`protocol`] | MDP frames ⇄ typed [`ClientCommand`](protocol::ClientCommand) / [`WorkerCommand`](protocol::WorkerCommand), typed [`ProtocolError`](protocol::ProtocolError), MMI constants |
+//! | [`client`] | [`Client`](client::Client): synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`](client::AsyncClient): pipelined (mdcliapi2) |
+//! | [`worker`] | [`Worker`](worker::Worker): READY, heartbeats in the background (also while a request is handled), reconnect with back-off, DISCONNECT on shutdown |
+//! | [`broker`] | the broker's pure core [`Broker`](broker::Broker): services, bounded expiring queues, workers with expiry, dispatch, MMI; clock passed in |
+//! | [`mmi`] | 8/MMI replies and this broker's extensions (`mmi.services`, `mmi.workers`, `mmi.broker`) as typed rows, and their tables |
+//! | [`server`] | the broker's I/O loop [`Server`](server::Server): one ROUTER, bounded sends, batched receives |
+//!
+//! Binaries: `mdbroker`, `mdworker` (echo), `mdclient` (sync), `mdclient2` (async), `mmiecho`
+//! (MMI lookup), `mdadmin` (service/worker tables), `mdbench` (benchmark). Each documents the
+//! log lines it guarantees.
+//!
+//! # Using the APIs
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use common::Message;
+//! use majordomo::client::{Client, ClientOptions};
+//! use majordomo::worker::{Worker, WorkerOptions};
+//!
+//! // A worker: answers "echo" requests until shut down.
+//! let mut worker = Worker::new("tcp://localhost:5555", "echo", WorkerOptions::default())?;
+//! tokio::spawn(async move { worker.run(|body| async move { body }).await });
+//!
+//! // A client: one request, up to 3 attempts of 2.5 s.
+//! let mut client = Client::new("tcp://localhost:5555", ClientOptions::default())?;
+//! let reply: Message = client.send("echo", Message::from_frames(["hello"])).await?;
+//! let up: bool = client.service_available("echo").await?; // mmi.service → 200
+//! # Ok(()) }
+//! ```
+
+pub mod broker;
+pub mod client;
+pub mod mmi;
+pub mod protocol;
+pub mod server;
+pub mod worker;

@@ -1,0 +1,58 @@
+//! `mdbroker`: the Majordomo broker (7/MDP with 8/MMI) on one ROUTER socket.
+//!
+//! Log lines (stable, tests wait for them):
+//! `I: mdbroker ready on <endpoint>`, `I: worker <id> ready for service <name>`,
+//! `I: worker <id> disconnected`, `W: worker <id> expired, purged`,
+//! `W: worker <id> may not offer reserved service <name>, disconnected`,
+//! `W: HEARTBEAT from unknown worker <id>, disconnected`,
+//! `W: request for <service> expired after <ms> ms in queue, dropped`,
+//! `W: queue of service <name> full (<n> waiting), request from <client> dropped`,
+//! `E: malformed message dropped: <reason>`, `I: mdbroker interrupted, shutting down`.
+
+use anyhow::Context;
+use clap::Parser;
+use common::cli::Verbosity;
+use majordomo::broker::{self, BrokerConfig};
+use majordomo::server::Server;
+use std::time::Duration;
+
+/// Majordomo broker: routes requests from clients to workers by service name, answers mmi.*
+/// itself.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Endpoint to bind, for clients and workers alike.
+    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://*:5555", value_parser = common::endpoint::parse)]
+    bind: String,
+    /// Heartbeat interval towards workers, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = broker::HEARTBEAT_INTERVAL.as_millis() as u64)]
+    heartbeat_ms: u64,
+    /// Silent heartbeat intervals after which a worker is purged (3–5 is reasonable).
+    #[arg(long, value_name = "N", default_value_t = broker::HEARTBEAT_LIVENESS)]
+    liveness: u32,
+    /// Longest time a request waits for a worker, in milliseconds; then it is dropped.
+    #[arg(long, alias = "request-timeout", value_name = "MS", default_value_t = broker::REQUEST_TIMEOUT.as_millis() as u64)]
+    request_timeout_ms: u64,
+    /// Most requests one service may have waiting; further ones are dropped.
+    #[arg(long, value_name = "N", default_value_t = broker::MAX_QUEUE)]
+    max_queue: usize,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    args.verbosity.init_logging();
+    let config = BrokerConfig {
+        heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
+        liveness: args.liveness.max(1),
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        max_queue: args.max_queue,
+    };
+    let server = Server::bind(&args.bind, config)
+        .await
+        .context("starting mdbroker")?;
+    server.run(common::shutdown::signal()).await;
+    Ok(())
+}

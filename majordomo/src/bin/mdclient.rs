@@ -1,0 +1,102 @@
+//! `mdclient`: sends N requests one at a time through the synchronous Majordomo client.
+//!
+//! Each request is retried on a fresh socket after `--timeout-ms` of silence, `--retries`
+//! attempts in all. Ends with the summary line
+//! `I: summary sent=N answered=A failed=F retries=R` and exits 0 only if every request was
+//! answered. Also logs `I: request <i> answered after <k> attempts` when retries were needed,
+//! `W: no reply from <service> within <ms> ms, retrying (k/n)` and
+//! `E: request <i> failed: <reason>`.
+
+use anyhow::Context;
+use clap::Parser;
+use common::cli::Verbosity;
+use common::report::Summary;
+use common::Message;
+use majordomo::client::{self, Client, ClientOptions};
+use std::time::Duration;
+
+/// Majordomo synchronous client: N echo requests, one after the other.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Broker endpoint.
+    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
+    broker: String,
+    /// Service to ask.
+    #[arg(long, default_value = "echo")]
+    service: String,
+    /// Number of requests.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    requests: u64,
+    /// How long one attempt waits for its reply, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
+    timeout_ms: u64,
+    /// Attempts per request in total.
+    #[arg(long, value_name = "N", default_value_t = client::REQUEST_RETRIES)]
+    retries: u32,
+    /// Pause between requests, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    interval_ms: u64,
+    /// Stop at the first request that gets no reply (the Guide's behaviour).
+    #[arg(long)]
+    stop_on_failure: bool,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    args.verbosity.init_logging();
+    let options = ClientOptions {
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        retries: args.retries.max(1),
+    };
+    let mut client = Client::new(&args.broker, options).context("starting mdclient")?;
+    let mut summary = Summary::default();
+    let run = async {
+        for i in 0..args.requests {
+            if i > 0 && args.interval_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
+            }
+            let body = format!("Hello world {i}");
+            summary.sent += 1;
+            let resends = client.resends();
+            match client
+                .send(&args.service, Message::from_frames([body.clone()]))
+                .await
+            {
+                Ok(reply) if reply == Message::from_frames([body]) => {
+                    summary.answered += 1;
+                    let attempts = client.resends() - resends + 1;
+                    if attempts > 1 {
+                        tracing::info!("request {i} answered after {attempts} attempts");
+                    }
+                }
+                Ok(reply) => {
+                    summary.failed += 1;
+                    tracing::error!("request {i} failed: wrong reply {reply:?}");
+                }
+                Err(error) => {
+                    summary.failed += 1;
+                    tracing::error!("request {i} failed: {error}");
+                    if args.stop_on_failure {
+                        break;
+                    }
+                }
+            }
+            summary.retries = client.resends();
+        }
+    };
+    tokio::select! {
+        () = run => {}
+        () = common::shutdown::signal() => tracing::info!("mdclient interrupted"),
+    }
+    summary.retries = client.resends();
+    summary.log();
+    std::process::exit(if summary.answered == summary.sent {
+        0
+    } else {
+        1
+    });
+}

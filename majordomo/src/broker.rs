@@ -1,0 +1,625 @@
+//! The broker's pure core: services, waiting requests, workers, dispatch and MMI.
+//!
+//! No sockets and no clock. Feed it every message the ROUTER receives with
+//! [`Broker::handle`], call [`Broker::handle_timeout`] when [`Broker::poll_timeout`] is due,
+//! and send whatever [`Broker::poll_outgoing`] yields (each message starts with the routing id
+//! of its peer, ready for a ROUTER).
+//!
+//! What it does that the Guide's reference broker does not:
+//! * the reserved `mmi.` prefix is checked on the *service name*: a worker offering an `mmi.*`
+//!   service gets DISCONNECT;
+//! * requests for a service wait at most [`BrokerConfig::request_timeout`], and each service
+//!   queues at most [`BrokerConfig::max_queue`]; what is dropped is logged with `W:`;
+//! * every worker silent for `liveness × heartbeat` is purged, idle or busy;
+//! * a valid but unexpected command (HEARTBEAT or REPLY from an unknown worker, a second READY,
+//!   a REPLY with no request out, a REQUEST sent *to* the broker by a worker) gets DISCONNECT,
+//!   which is how workers re-register after a broker restart.
+//!
+//! Service entries live while they have workers or waiting requests; nothing is kept for a
+//! name once both are gone, so churn and garbage service names do not grow the broker.
+//!
+//! Malformed input is logged (`E:`) and dropped. Log lines caused by network input are
+//! throttled (at most [`LOG_BURST`] a second, then one line saying how many were suppressed),
+//! so a flood cannot turn into a flood of log lines.
+
+use crate::mmi::{ServiceRow, WorkerRow};
+use crate::protocol::{
+    self, ClientCommand, Inbound, WorkerCommand, MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED, MMI_OK,
+    MMI_SERVICE,
+};
+use bytes::Bytes;
+use common::heartbeat::{Liveness, Ticker};
+use common::msg::frame_text;
+use common::Message;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Guide default: heartbeat interval (mdbroker's `HEARTBEAT_INTERVAL`).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(2500);
+/// Guide default: a worker is dead after this many silent intervals.
+pub const HEARTBEAT_LIVENESS: u32 = 3;
+/// How long a request may wait for a worker. The Guide has no limit (its requests wait forever);
+/// a synchronous client gives up after 3 × 2.5 s, so waiting longer than that helps nobody.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(10_000);
+/// Requests one service may queue before new ones are dropped.
+pub const MAX_QUEUE: usize = 10_000;
+/// Network-caused log lines allowed per second before they are counted instead of printed.
+pub const LOG_BURST: u32 = 20;
+
+/// MMI extension: one row per service (see [`crate::mmi`]).
+pub const MMI_SERVICES: &str = "mmi.services";
+/// MMI extension: one row per worker (see [`crate::mmi`]).
+pub const MMI_WORKERS: &str = "mmi.workers";
+/// MMI extension: broker counters as name/value pairs (see [`crate::mmi`]).
+pub const MMI_BROKER: &str = "mmi.broker";
+
+/// Broker settings; the defaults are the Guide's where it has one.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Heartbeat interval towards workers.
+    pub heartbeat: Duration,
+    /// Silent heartbeat intervals after which a worker is purged.
+    pub liveness: u32,
+    /// Longest time a request waits in a service queue.
+    pub request_timeout: Duration,
+    /// Most requests one service queue holds.
+    pub max_queue: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat: HEARTBEAT_INTERVAL,
+            liveness: HEARTBEAT_LIVENESS,
+            request_timeout: REQUEST_TIMEOUT,
+            max_queue: MAX_QUEUE,
+        }
+    }
+}
+
+/// Counters since the broker started (also served as `mmi.broker`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokerStats {
+    /// Client requests accepted (MMI included).
+    pub requests: u64,
+    /// Replies forwarded from workers to clients.
+    pub replies: u64,
+    /// Requests dropped because their service queue was full.
+    pub dropped_full: u64,
+    /// Requests dropped after waiting `request_timeout`.
+    pub expired: u64,
+    /// Requests lost with a worker that was purged or left while busy.
+    pub lost_with_worker: u64,
+    /// Workers purged for silence.
+    pub purged: u64,
+    /// DISCONNECTs sent for unexpected or forbidden commands.
+    pub disconnects_sent: u64,
+    /// Messages dropped as malformed.
+    pub malformed: u64,
+}
+
+/// A request waiting for a worker.
+struct Queued {
+    client: Message,
+    body: Message,
+    expires: Instant,
+}
+
+/// One service: its waiting requests and its workers.
+#[derive(Default)]
+struct Service {
+    requests: VecDeque<Queued>,
+    /// Idle workers, longest idle first.
+    idle: VecDeque<Bytes>,
+    /// Registered workers (idle + busy).
+    workers: usize,
+    busy: usize,
+    served: u64,
+}
+
+/// One registered worker.
+struct Worker {
+    service: Bytes,
+    liveness: Liveness,
+    busy: bool,
+}
+
+/// Counts log lines caused by network input, so floods are summarised, not printed.
+struct Throttle {
+    window_start: Option<Instant>,
+    emitted: u32,
+    suppressed: u64,
+}
+
+impl Throttle {
+    fn allow(&mut self, now: Instant) -> bool {
+        let start = *self.window_start.get_or_insert(now);
+        if now.duration_since(start) >= Duration::from_secs(1) {
+            self.report();
+            self.window_start = Some(now);
+            self.emitted = 0;
+        }
+        if self.emitted < LOG_BURST {
+            self.emitted += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
+
+    fn report(&mut self) {
+        if self.suppressed > 0 {
+            tracing::warn!(
+                "{} more warnings about peer input suppressed",
+                self.suppressed
+            );
+            self.suppressed = 0;
+        }
+    }
+}
+
+/// A warning about peer input, throttled.
+macro_rules! noisy {
+    ($self:ident, $now:expr, $level:ident, $($arg:tt)*) => {
+        if $self.throttle.allow($now) {
+            tracing::$level!($($arg)*);
+        }
+    };
+}
+
+/// The Majordomo broker state machine. See the [module docs](self).
+pub struct Broker {
+    config: BrokerConfig,
+    services: HashMap<Bytes, Service>,
+    workers: HashMap<Bytes, Worker>,
+    outbox: VecDeque<Message>,
+    ticker: Ticker,
+    next_expiry: Option<Instant>,
+    throttle: Throttle,
+    stats: BrokerStats,
+}
+
+fn text(frame: &[u8]) -> String {
+    frame_text(frame)
+}
+
+impl Broker {
+    /// A broker with no services and no workers, started at `now`.
+    pub fn new(config: BrokerConfig, now: Instant) -> Self {
+        Self {
+            ticker: Ticker::new(config.heartbeat, now),
+            config,
+            services: HashMap::new(),
+            workers: HashMap::new(),
+            outbox: VecDeque::new(),
+            next_expiry: None,
+            throttle: Throttle {
+                window_start: None,
+                emitted: 0,
+                suppressed: 0,
+            },
+            stats: BrokerStats::default(),
+        }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> BrokerStats {
+        self.stats
+    }
+
+    /// Registered workers.
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Service entries (services with workers or waiting requests).
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
+    /// The next message to send on the ROUTER (routing id first), if any.
+    pub fn poll_outgoing(&mut self) -> Option<Message> {
+        self.outbox.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    pub fn poll_timeout(&self) -> Instant {
+        let tick = self.ticker.deadline();
+        self.next_expiry.map_or(tick, |expiry| expiry.min(tick))
+    }
+
+    /// Handles one message as received by the ROUTER (`routing id, "", header, …`).
+    pub fn handle(&mut self, frames: Message, now: Instant) {
+        match Inbound::parse(frames) {
+            Ok((sender, Inbound::Client(command))) => self.client_command(sender, command, now),
+            Ok((sender, Inbound::Worker(command))) => self.worker_command(sender, command, now),
+            Err(error) => {
+                self.stats.malformed += 1;
+                noisy!(self, now, error, "malformed message dropped: {error}");
+            }
+        }
+    }
+
+    /// Heartbeats, purges silent workers, expires old requests. Call when
+    /// [`poll_timeout`](Self::poll_timeout) is due (calling it early is harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_expiry.is_some_and(|at| at <= now) {
+            self.expire_requests(now);
+        }
+        if !self.ticker.poll(now) {
+            return;
+        }
+        let dead: Vec<Bytes> = self
+            .workers
+            .iter()
+            .filter(|(_, worker)| worker.liveness.is_dead(now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dead {
+            let busy = self.workers.get(&id).is_some_and(|w| w.busy);
+            tracing::warn!(
+                "worker {} expired, purged{}",
+                text(&id),
+                if busy { " (its request is lost)" } else { "" }
+            );
+            self.stats.purged += 1;
+            self.remove_worker(&id);
+        }
+        for id in self.workers.keys() {
+            self.outbox.push_back(protocol::to_router(
+                Message::from_frames([id.clone()]),
+                WorkerCommand::Heartbeat.into_frames(),
+            ));
+        }
+        self.throttle.report();
+    }
+
+    /// Sends DISCONNECT to every worker and forgets them (the broker is going away; they
+    /// reconnect to its successor at once instead of waiting for their liveness to run out).
+    pub fn shutdown(&mut self) {
+        let ids: Vec<Bytes> = self.workers.keys().cloned().collect();
+        for id in ids {
+            self.disconnect(&id);
+        }
+    }
+
+    fn client_command(&mut self, client: Message, command: ClientCommand, now: Instant) {
+        let (ClientCommand::Request { service, body } | ClientCommand::Reply { service, body }) =
+            command;
+        self.stats.requests += 1;
+        if protocol::is_mmi(&service) {
+            let reply = self.mmi(&service, &body, now);
+            self.reply_to_client(client, service, reply);
+            return;
+        }
+        let max_queue = self.config.max_queue;
+        let entry = self.services.entry(service.clone()).or_default();
+        if entry.requests.len() >= max_queue {
+            let waiting = entry.requests.len();
+            self.stats.dropped_full += 1;
+            noisy!(
+                self,
+                now,
+                warn,
+                "queue of service {} full ({waiting} waiting), request from {} dropped",
+                text(&service),
+                text(&client.iter().last().cloned().unwrap_or_default())
+            );
+            return;
+        }
+        let expires = now + self.config.request_timeout;
+        entry.requests.push_back(Queued {
+            client,
+            body,
+            expires,
+        });
+        self.next_expiry = Some(self.next_expiry.map_or(expires, |at| at.min(expires)));
+        self.dispatch(&service, now);
+    }
+
+    fn reply_to_client(&mut self, client: Message, service: Bytes, body: Message) {
+        let reply = ClientCommand::Reply { service, body }.into_frames();
+        self.outbox.push_back(protocol::to_router(client, reply));
+    }
+
+    fn worker_command(&mut self, sender: Message, command: WorkerCommand, now: Instant) {
+        // Workers connect directly: their envelope is their routing id.
+        let id = match (sender.len(), sender.first()) {
+            (1, Some(id)) => id.clone(),
+            _ => {
+                self.stats.malformed += 1;
+                noisy!(
+                    self,
+                    now,
+                    error,
+                    "worker message with a {}-frame envelope dropped",
+                    sender.len()
+                );
+                return;
+            }
+        };
+        let known = self.workers.contains_key(&id);
+        if known && !matches!(command, WorkerCommand::Disconnect) {
+            if let Some(worker) = self.workers.get_mut(&id) {
+                worker.liveness.heard(now);
+            }
+        }
+        match command {
+            WorkerCommand::Ready { service } if known => {
+                noisy!(
+                    self,
+                    now,
+                    warn,
+                    "worker {} sent a second READY, disconnected",
+                    text(&id)
+                );
+                let _ = service;
+                self.disconnect(&id);
+            }
+            WorkerCommand::Ready { service } if protocol::is_mmi(&service) => {
+                noisy!(
+                    self,
+                    now,
+                    warn,
+                    "worker {} may not offer reserved service {}, disconnected",
+                    text(&id),
+                    text(&service)
+                );
+                self.disconnect(&id);
+            }
+            WorkerCommand::Ready { service } => {
+                tracing::info!("worker {} ready for service {}", text(&id), text(&service));
+                let liveness = Liveness::new(self.config.heartbeat, self.config.liveness, now);
+                self.workers.insert(
+                    id.clone(),
+                    Worker {
+                        service: service.clone(),
+                        liveness,
+                        busy: false,
+                    },
+                );
+                let entry = self.services.entry(service.clone()).or_default();
+                entry.workers += 1;
+                entry.idle.push_back(id);
+                self.dispatch(&service, now);
+            }
+            WorkerCommand::Reply { client, body } => {
+                let Some(worker) = self.workers.get_mut(&id).filter(|w| w.busy) else {
+                    noisy!(
+                        self,
+                        now,
+                        warn,
+                        "REPLY from {} worker {}, disconnected",
+                        if known { "idle" } else { "unknown" },
+                        text(&id)
+                    );
+                    self.disconnect(&id);
+                    return;
+                };
+                worker.busy = false;
+                let service = worker.service.clone();
+                if let Some(entry) = self.services.get_mut(&service) {
+                    entry.busy -= 1;
+                    entry.served += 1;
+                    entry.idle.push_back(id);
+                }
+                self.stats.replies += 1;
+                self.reply_to_client(client, service.clone(), body);
+                self.dispatch(&service, now);
+            }
+            WorkerCommand::Heartbeat if known => {}
+            WorkerCommand::Heartbeat => {
+                noisy!(
+                    self,
+                    now,
+                    warn,
+                    "HEARTBEAT from unknown worker {}, disconnected",
+                    text(&id)
+                );
+                self.disconnect(&id);
+            }
+            WorkerCommand::Disconnect if known => {
+                let busy = self.workers.get(&id).is_some_and(|w| w.busy);
+                tracing::info!(
+                    "worker {} disconnected{}",
+                    text(&id),
+                    if busy { " (its request is lost)" } else { "" }
+                );
+                self.remove_worker(&id);
+            }
+            WorkerCommand::Disconnect => {
+                tracing::debug!("DISCONNECT from unknown worker {} ignored", text(&id));
+            }
+            WorkerCommand::Request { .. } => {
+                noisy!(
+                    self,
+                    now,
+                    warn,
+                    "REQUEST sent to the broker by {}, disconnected",
+                    text(&id)
+                );
+                self.disconnect(&id);
+            }
+        }
+    }
+
+    /// Sends DISCONNECT to `id` and forgets it if it was registered.
+    fn disconnect(&mut self, id: &Bytes) {
+        self.stats.disconnects_sent += 1;
+        self.outbox.push_back(protocol::to_router(
+            Message::from_frames([id.clone()]),
+            WorkerCommand::Disconnect.into_frames(),
+        ));
+        self.remove_worker(id);
+    }
+
+    /// Forgets a worker; a busy worker's request is lost (the client retries).
+    fn remove_worker(&mut self, id: &Bytes) {
+        let Some(worker) = self.workers.remove(id) else {
+            return;
+        };
+        let Some(entry) = self.services.get_mut(&worker.service) else {
+            return;
+        };
+        entry.workers -= 1;
+        if worker.busy {
+            entry.busy -= 1;
+            self.stats.lost_with_worker += 1;
+        } else if let Some(at) = entry.idle.iter().position(|w| w == id) {
+            entry.idle.remove(at);
+        }
+        self.forget_if_unused(&worker.service);
+    }
+
+    fn forget_if_unused(&mut self, service: &Bytes) {
+        if self
+            .services
+            .get(service)
+            .is_some_and(|s| s.workers == 0 && s.requests.is_empty())
+        {
+            self.services.remove(service);
+        }
+    }
+
+    /// Hands waiting requests of `service` to its idle workers.
+    fn dispatch(&mut self, service: &Bytes, now: Instant) {
+        let Some(entry) = self.services.get_mut(service) else {
+            return;
+        };
+        while !entry.idle.is_empty() {
+            let Some(request) = entry.requests.pop_front() else {
+                break;
+            };
+            if request.expires <= now {
+                self.stats.expired += 1;
+                if self.throttle.allow(now) {
+                    tracing::warn!(
+                        "request for {} expired after {} ms in queue, dropped",
+                        text(service),
+                        self.config.request_timeout.as_millis()
+                    );
+                }
+                continue;
+            }
+            let Some(id) = entry.idle.pop_front() else {
+                break;
+            };
+            entry.busy += 1;
+            if let Some(worker) = self.workers.get_mut(&id) {
+                worker.busy = true;
+            }
+            let command = WorkerCommand::Request {
+                client: request.client,
+                body: request.body,
+            };
+            self.outbox.push_back(protocol::to_router(
+                Message::from_frames([id]),
+                command.into_frames(),
+            ));
+        }
+        self.forget_if_unused(service);
+    }
+
+    /// Drops requests that waited too long; recomputes the next expiry.
+    fn expire_requests(&mut self, now: Instant) {
+        let mut next: Option<Instant> = None;
+        let mut emptied = Vec::new();
+        for (name, entry) in &mut self.services {
+            while entry.requests.front().is_some_and(|r| r.expires <= now) {
+                entry.requests.pop_front();
+                self.stats.expired += 1;
+                if self.throttle.allow(now) {
+                    tracing::warn!(
+                        "request for {} expired after {} ms in queue, dropped",
+                        text(name),
+                        self.config.request_timeout.as_millis()
+                    );
+                }
+            }
+            match entry.requests.front() {
+                Some(first) => next = Some(next.map_or(first.expires, |n| n.min(first.expires))),
+                None if entry.workers == 0 => emptied.push(name.clone()),
+                None => {}
+            }
+        }
+        for name in emptied {
+            self.forget_if_unused(&name);
+        }
+        self.next_expiry = next;
+    }
+
+    /// Answers an `mmi.*` request.
+    fn mmi(&self, service: &[u8], body: &Message, now: Instant) -> Message {
+        let code = |c: &'static str| Message::from_frames([c]);
+        if service == MMI_SERVICE.as_bytes() {
+            let available = body
+                .first()
+                .and_then(|name| self.services.get(name))
+                .is_some_and(|s| s.workers > 0);
+            return code(if available { MMI_OK } else { MMI_NOT_FOUND });
+        }
+        let mut reply = code(MMI_OK);
+        if service == MMI_SERVICES.as_bytes() {
+            let mut rows: Vec<ServiceRow> = self
+                .services
+                .iter()
+                .map(|(name, s)| ServiceRow {
+                    name: String::from_utf8_lossy(name).into_owned(),
+                    idle: s.idle.len() as u64,
+                    busy: s.busy as u64,
+                    waiting: s.requests.len() as u64,
+                    served: s.served,
+                })
+                .collect();
+            rows.sort_by(|a, b| a.name.cmp(&b.name));
+            rows.into_iter().for_each(|row| row.write(&mut reply));
+        } else if service == crate::broker::MMI_WORKERS.as_bytes() {
+            let mut rows: Vec<WorkerRow> = self
+                .workers
+                .iter()
+                .map(|(id, w)| WorkerRow {
+                    id: text(id),
+                    service: String::from_utf8_lossy(&w.service).into_owned(),
+                    busy: w.busy,
+                    expires_in_ms: w
+                        .liveness
+                        .deadline()
+                        .saturating_duration_since(now)
+                        .as_millis() as u64,
+                })
+                .collect();
+            rows.sort_by(|a, b| (&a.service, &a.id).cmp(&(&b.service, &b.id)));
+            rows.into_iter().for_each(|row| row.write(&mut reply));
+        } else if service == MMI_BROKER.as_bytes() {
+            let s = self.stats;
+            let pairs = [
+                ("workers", self.workers.len() as u64),
+                ("services", self.services.len() as u64),
+                ("requests", s.requests),
+                ("replies", s.replies),
+                ("dropped_full", s.dropped_full),
+                ("expired", s.expired),
+                ("lost_with_worker", s.lost_with_worker),
+                ("purged", s.purged),
+                ("disconnects_sent", s.disconnects_sent),
+                ("malformed", s.malformed),
+            ];
+            for (name, value) in pairs {
+                reply.push_back(name);
+                reply.push_back(value.to_string());
+            }
+        } else {
+            return code(MMI_NOT_IMPLEMENTED);
+        }
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,495 @@
+//! The broker core driven with virtual time: no sockets, no sleeping.
+
+use super::*;
+use crate::mmi::{parse_broker, ServiceRow, WorkerRow};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn config() -> BrokerConfig {
+    BrokerConfig {
+        heartbeat: 100 * MS,
+        liveness: 3,
+        request_timeout: 1000 * MS,
+        max_queue: 3,
+    }
+}
+
+fn frames<const N: usize>(f: [&[u8]; N]) -> Message {
+    Message::from_frames(f.map(Bytes::copy_from_slice))
+}
+
+fn from_worker(id: &str, command: WorkerCommand) -> Message {
+    protocol::to_router(Message::from_frames([id.to_owned()]), command.into_frames())
+}
+
+fn ready(id: &str, service: &str) -> Message {
+    from_worker(
+        id,
+        WorkerCommand::Ready {
+            service: Bytes::copy_from_slice(service.as_bytes()),
+        },
+    )
+}
+
+fn reply(id: &str, client: &str, body: &str) -> Message {
+    from_worker(
+        id,
+        WorkerCommand::Reply {
+            client: Message::from_frames([client.to_owned()]),
+            body: Message::from_frames([body.to_owned()]),
+        },
+    )
+}
+
+fn request(client: &str, service: &str, body: &[&str]) -> Message {
+    let command = ClientCommand::Request {
+        service: Bytes::copy_from_slice(service.as_bytes()),
+        body: body.iter().map(|b| b.to_string()).collect(),
+    };
+    protocol::to_router(
+        Message::from_frames([client.to_owned()]),
+        command.into_frames(),
+    )
+}
+
+fn drain(broker: &mut Broker) -> Vec<Message> {
+    std::iter::from_fn(|| broker.poll_outgoing()).collect()
+}
+
+/// Splits an outgoing message into (peer, parsed worker command).
+fn to_worker(message: Message) -> (String, WorkerCommand) {
+    let (peer, command) = Inbound::parse(message).unwrap();
+    let Inbound::Worker(command) = command else {
+        panic!("not a worker command")
+    };
+    (text(peer.first().unwrap()), command)
+}
+
+/// Splits an outgoing message into (peer, service, body) of a client REPLY.
+fn to_client(message: Message) -> (String, String, Message) {
+    let (peer, command) = Inbound::parse(message).unwrap();
+    let Inbound::Client(ClientCommand::Request { service, body }) = command else {
+        panic!("not a client message")
+    };
+    (text(peer.first().unwrap()), text(&service), body)
+}
+
+fn mmi(broker: &mut Broker, service: &str, body: &[&str], now: Instant) -> Message {
+    broker.handle(request("admin", service, body), now);
+    let mut out = drain(broker);
+    assert_eq!(out.len(), 1, "one MMI reply");
+    let (peer, from, body) = to_client(out.remove(0));
+    assert_eq!((peer.as_str(), from.as_str()), ("admin", service));
+    body
+}
+
+fn code(broker: &mut Broker, service: &str, body: &[&str], now: Instant) -> String {
+    text(mmi(broker, service, body, now).first().unwrap())
+}
+
+#[test]
+fn a_request_waits_for_a_worker_then_the_reply_goes_back() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(request("C1", "echo", &["hello", "world"]), t0);
+    assert!(drain(&mut b).is_empty());
+    assert_eq!(b.service_count(), 1);
+
+    b.handle(ready("W1", "echo"), t0 + 10 * MS);
+    let out = drain(&mut b);
+    assert_eq!(out.len(), 1);
+    let (peer, command) = to_worker(out[0].clone());
+    assert_eq!(peer, "W1");
+    assert_eq!(
+        command,
+        WorkerCommand::Request {
+            client: frames([b"C1"]),
+            body: frames([b"hello", b"world"]),
+        }
+    );
+    // Exact wire frames, as 7/MDP lists them.
+    assert_eq!(
+        out[0],
+        frames([b"W1", b"", b"MDPW01", &[2], b"C1", b"", b"hello", b"world"])
+    );
+
+    b.handle(reply("W1", "C1", "hello world"), t0 + 20 * MS);
+    let out = drain(&mut b);
+    assert_eq!(
+        out,
+        vec![frames([b"C1", b"", b"MDPC01", b"echo", b"hello world"])]
+    );
+    let rows = ServiceRow::parse_all(&mmi(&mut b, "mmi.services", &[], t0)).unwrap();
+    assert_eq!(
+        rows,
+        vec![ServiceRow {
+            name: "echo".into(),
+            idle: 1,
+            busy: 0,
+            waiting: 0,
+            served: 1
+        }]
+    );
+}
+
+#[test]
+fn requests_go_to_the_longest_idle_worker() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(ready("W2", "echo"), t0);
+    b.handle(request("C1", "echo", &["1"]), t0);
+    b.handle(request("C2", "echo", &["2"]), t0);
+    b.handle(request("C3", "echo", &["3"]), t0);
+    let peers: Vec<String> = drain(&mut b).into_iter().map(|m| to_worker(m).0).collect();
+    assert_eq!(peers, ["W1", "W2"]);
+    // W2 answers first, so it gets the third request.
+    b.handle(reply("W2", "C2", "2"), t0);
+    let out = drain(&mut b);
+    assert_eq!(out.len(), 2);
+    assert_eq!(to_client(out[0].clone()).0, "C2");
+    assert_eq!(to_worker(out[1].clone()).0, "W2");
+    let rows = ServiceRow::parse_all(&mmi(&mut b, "mmi.services", &[], t0)).unwrap();
+    assert_eq!((rows[0].idle, rows[0].busy, rows[0].waiting), (0, 2, 0));
+}
+
+#[test]
+fn mmi_service_answers_200_404_and_unknown_mmi_501() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    assert_eq!(code(&mut b, "mmi.service", &["echo"], t0), "404");
+    b.handle(ready("W1", "echo"), t0);
+    assert_eq!(code(&mut b, "mmi.service", &["echo"], t0), "200");
+    assert_eq!(code(&mut b, "mmi.service", &["other"], t0), "404");
+    assert_eq!(code(&mut b, "mmi.service", &[], t0), "404");
+    assert_eq!(code(&mut b, "mmi.echo", &["x"], t0), "501");
+    assert_eq!(code(&mut b, "mmi.", &[], t0), "501");
+    // A request waiting for a service does not make it available.
+    b.handle(request("C1", "later", &["x"]), t0);
+    assert_eq!(code(&mut b, "mmi.service", &["later"], t0), "404");
+    // The MMI reply is exactly one code frame.
+    assert_eq!(mmi(&mut b, "mmi.service", &["echo"], t0).len(), 1);
+}
+
+#[test]
+fn mmi_workers_and_broker_views() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W2", "echo"), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(ready("W3", "alpha"), t0);
+    b.handle(request("C1", "alpha", &["x"]), t0 + 100 * MS);
+    drain(&mut b);
+    let rows = WorkerRow::parse_all(&mmi(&mut b, "mmi.workers", &[], t0 + 100 * MS)).unwrap();
+    let view: Vec<(&str, &str, bool)> = rows
+        .iter()
+        .map(|r| (r.service.as_str(), r.id.as_str(), r.busy))
+        .collect();
+    assert_eq!(
+        view,
+        [
+            ("alpha", "W3", true),
+            ("echo", "W1", false),
+            ("echo", "W2", false)
+        ]
+    );
+    // Heard at t0 (READY), liveness 3 × 100 ms; sending it a request does not count.
+    assert!(rows.iter().all(|r| r.expires_in_ms == 200));
+    let stats = parse_broker(&mmi(&mut b, "mmi.broker", &[], t0)).unwrap();
+    assert!(stats.contains(&("workers".to_owned(), 3)));
+    assert!(stats.contains(&("services".to_owned(), 2)));
+}
+
+#[test]
+fn a_worker_offering_an_mmi_service_is_disconnected() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "mmi.echo"), t0);
+    let out = drain(&mut b);
+    assert_eq!(out, vec![frames([b"W1", b"", b"MDPW01", &[5]])]);
+    assert_eq!(b.worker_count(), 0);
+    assert_eq!(b.service_count(), 0);
+    // A worker whose identity starts with "mmi." is fine: the prefix is checked on the service.
+    b.handle(ready("mmi.W2", "echo"), t0);
+    assert!(drain(&mut b).is_empty());
+    assert_eq!(b.worker_count(), 1);
+    assert_eq!(code(&mut b, "mmi.service", &["mmi.echo"], t0), "404");
+}
+
+#[test]
+fn unexpected_valid_commands_get_disconnect() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    let disconnect = |id: &[u8]| frames([id, b"", b"MDPW01", &[5]]);
+
+    // Unknown worker: HEARTBEAT, REPLY → DISCONNECT (how workers learn a broker restarted).
+    b.handle(from_worker("W9", WorkerCommand::Heartbeat), t0);
+    b.handle(reply("W8", "C1", "late"), t0);
+    assert_eq!(drain(&mut b), vec![disconnect(b"W9"), disconnect(b"W8")]);
+    // DISCONNECT from an unknown worker: nothing to do, nothing sent.
+    b.handle(from_worker("W7", WorkerCommand::Disconnect), t0);
+    assert!(drain(&mut b).is_empty());
+
+    // A second READY: DISCONNECT and the worker is forgotten.
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(ready("W1", "echo"), t0);
+    assert_eq!(drain(&mut b), vec![disconnect(b"W1")]);
+    assert_eq!(b.worker_count(), 0);
+
+    // A REPLY from an idle worker (no request out): DISCONNECT.
+    b.handle(ready("W2", "echo"), t0);
+    b.handle(reply("W2", "C1", "unasked"), t0);
+    assert_eq!(drain(&mut b), vec![disconnect(b"W2")]);
+
+    // A REQUEST sent to the broker by a worker: DISCONNECT.
+    b.handle(ready("W3", "echo"), t0);
+    let wrong_way = WorkerCommand::Request {
+        client: frames([b"C1"]),
+        body: frames([b"x"]),
+    };
+    b.handle(from_worker("W3", wrong_way), t0);
+    assert_eq!(drain(&mut b), vec![disconnect(b"W3")]);
+    assert_eq!(b.worker_count(), 0);
+    assert_eq!(b.service_count(), 0);
+    assert_eq!(b.stats().disconnects_sent, 5);
+}
+
+#[test]
+fn silent_workers_are_purged_idle_or_busy_and_live_ones_kept() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("idle", "echo"), t0);
+    b.handle(ready("busy", "slow"), t0);
+    b.handle(ready("alive", "echo"), t0);
+    b.handle(request("C1", "slow", &["x"]), t0);
+    drain(&mut b);
+
+    let mut now = t0;
+    while now < t0 + 450 * MS {
+        now = b.poll_timeout();
+        // "alive" heartbeats every tick; the others are silent.
+        b.handle(from_worker("alive", WorkerCommand::Heartbeat), now);
+        b.handle_timeout(now);
+        drain(&mut b);
+    }
+    assert_eq!(b.worker_count(), 1, "only the heartbeating worker is left");
+    let rows = WorkerRow::parse_all(&mmi(&mut b, "mmi.workers", &[], now)).unwrap();
+    assert_eq!(rows[0].id, "alive");
+    assert_eq!(b.stats().purged, 2);
+    assert_eq!(b.stats().lost_with_worker, 1);
+    assert_eq!(b.service_count(), 1, "the emptied services are gone");
+    assert_eq!(code(&mut b, "mmi.service", &["slow"], now), "404");
+}
+
+#[test]
+fn every_worker_gets_heartbeats_idle_or_busy() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(ready("W2", "echo"), t0);
+    b.handle(request("C1", "echo", &["x"]), t0);
+    drain(&mut b);
+    assert_eq!(b.poll_timeout(), t0 + 100 * MS);
+    b.handle_timeout(t0 + 99 * MS);
+    assert!(drain(&mut b).is_empty(), "not due yet");
+    b.handle_timeout(t0 + 100 * MS);
+    let mut peers: Vec<(String, WorkerCommand)> =
+        drain(&mut b).into_iter().map(to_worker).collect();
+    peers.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        peers,
+        [
+            ("W1".to_owned(), WorkerCommand::Heartbeat),
+            ("W2".to_owned(), WorkerCommand::Heartbeat)
+        ]
+    );
+}
+
+#[test]
+fn waiting_requests_expire_and_the_next_deadline_says_when() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(
+        BrokerConfig {
+            heartbeat: 5000 * MS,
+            ..config()
+        },
+        t0,
+    );
+    b.handle(request("C1", "nobody", &["1"]), t0);
+    b.handle(request("C2", "nobody", &["2"]), t0 + 300 * MS);
+    assert_eq!(
+        b.poll_timeout(),
+        t0 + 1000 * MS,
+        "expiry before the heartbeat tick"
+    );
+    b.handle_timeout(t0 + 1000 * MS);
+    assert_eq!(b.stats().expired, 1);
+    assert_eq!(b.poll_timeout(), t0 + 1300 * MS);
+    b.handle_timeout(t0 + 1300 * MS);
+    assert_eq!(b.stats().expired, 2);
+    assert_eq!(b.service_count(), 0, "nothing left for the service");
+    assert_eq!(b.poll_timeout(), t0 + 5000 * MS);
+    assert!(drain(&mut b).is_empty());
+}
+
+#[test]
+fn an_expired_request_is_never_dispatched() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(
+        BrokerConfig {
+            heartbeat: 5000 * MS,
+            ..config()
+        },
+        t0,
+    );
+    b.handle(request("C1", "echo", &["old"]), t0);
+    b.handle(request("C2", "echo", &["new"]), t0 + 500 * MS);
+    // The worker shows up after the first request's expiry but before any timer ran.
+    b.handle(ready("W1", "echo"), t0 + 1200 * MS);
+    let out = drain(&mut b);
+    assert_eq!(out.len(), 1);
+    let (_, WorkerCommand::Request { client, .. }) = to_worker(out[0].clone()) else {
+        panic!("not a request")
+    };
+    assert_eq!(client, frames([b"C2"]));
+    assert_eq!(b.stats().expired, 1);
+}
+
+#[test]
+fn each_service_queue_is_bounded() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    for i in 0..5 {
+        b.handle(request(&format!("C{i}"), "echo", &["x"]), t0);
+    }
+    b.handle(request("D1", "other", &["x"]), t0);
+    assert_eq!(b.stats().dropped_full, 2);
+    let rows = ServiceRow::parse_all(&mmi(&mut b, "mmi.services", &[], t0)).unwrap();
+    assert_eq!(rows.iter().map(|r| r.waiting).collect::<Vec<_>>(), [3, 1]);
+    // The first three are served in order once a worker comes.
+    b.handle(ready("W1", "echo"), t0);
+    let mut out = drain(&mut b);
+    for expected in ["C0", "C1", "C2"] {
+        // Each batch: the previous reply (if any), then the next request.
+        let (_, WorkerCommand::Request { client, .. }) = to_worker(out.pop().unwrap()) else {
+            panic!("not a request")
+        };
+        assert_eq!(text(client.first().unwrap()), expected);
+        b.handle(reply("W1", expected, "x"), t0);
+        out = drain(&mut b);
+        assert_eq!(to_client(out.remove(0)).0, expected);
+    }
+    assert!(out.is_empty());
+}
+
+#[test]
+fn malformed_input_is_counted_and_answered_with_nothing() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    let garbage = [
+        frames([b"X"]),
+        frames([b"X", b""]),
+        frames([b"X", b"", b"MDPC01"]),
+        frames([b"X", b"", b"MDPW01"]),
+        frames([b"X", b"", b"MDPW01", &[7]]),
+        frames([b"X", b"", b"MDPW01", &[3], b"C1"]),
+        frames([b"X", b"", b"junk", b"junk"]),
+        frames([b"", b"MDPC01", b"echo"]),
+        frames([b"P", b"X", b"", b"MDPW01", &[4]]),
+        Message::new(),
+    ];
+    for m in garbage.iter().cycle().take(10_000) {
+        b.handle(m.clone(), t0);
+    }
+    assert_eq!(b.stats().malformed, 10_000);
+    assert!(drain(&mut b).is_empty());
+    assert_eq!(b.worker_count(), 1);
+    b.handle(request("C1", "echo", &["still"]), t0);
+    assert_eq!(drain(&mut b).len(), 1, "still serving");
+}
+
+#[test]
+fn churn_leaves_no_entries_behind() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("keeper", "echo"), t0);
+    for i in 0..10_000 {
+        let id = format!("churn-{i}");
+        let service = format!("svc-{}", i % 7);
+        b.handle(ready(&id, &service), t0);
+        if i % 3 == 0 {
+            b.handle(request("C", &service, &["x"]), t0);
+            b.handle(reply(&id, "C", "x"), t0);
+        }
+        b.handle(from_worker(&id, WorkerCommand::Disconnect), t0);
+    }
+    drain(&mut b);
+    assert_eq!(b.worker_count(), 1);
+    assert_eq!(b.service_count(), 1);
+    let rows = ServiceRow::parse_all(&mmi(&mut b, "mmi.services", &[], t0)).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].name, "echo");
+}
+
+#[test]
+fn a_busy_worker_that_leaves_loses_its_request_only() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(request("C1", "echo", &["x"]), t0);
+    b.handle(request("C2", "echo", &["y"]), t0);
+    drain(&mut b);
+    b.handle(from_worker("W1", WorkerCommand::Disconnect), t0);
+    assert_eq!(b.stats().lost_with_worker, 1);
+    b.handle(ready("W2", "echo"), t0);
+    let (peer, command) = to_worker(drain(&mut b).remove(0));
+    assert_eq!(peer, "W2");
+    assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C2"])));
+}
+
+#[test]
+fn shutdown_disconnects_every_worker() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(ready("W2", "other"), t0);
+    b.shutdown();
+    let out: Vec<_> = drain(&mut b).into_iter().map(to_worker).collect();
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|(_, c)| *c == WorkerCommand::Disconnect));
+    assert_eq!(b.worker_count(), 0);
+}
+
+#[test]
+fn requests_through_proxies_keep_their_address_stack() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(
+        frames([b"PROXY", b"C1", b"", b"MDPC01", b"echo", b"hi"]),
+        t0,
+    );
+    let (_, command) = to_worker(drain(&mut b).remove(0));
+    assert_eq!(
+        command,
+        WorkerCommand::Request {
+            client: frames([b"PROXY", b"C1"]),
+            body: frames([b"hi"])
+        }
+    );
+    b.handle(
+        from_worker(
+            "W1",
+            WorkerCommand::Reply {
+                client: frames([b"PROXY", b"C1"]),
+                body: frames([b"hi"]),
+            },
+        ),
+        t0,
+    );
+    assert_eq!(
+        drain(&mut b),
+        vec![frames([b"PROXY", b"C1", b"", b"MDPC01", b"echo", b"hi"])]
+    );
+}

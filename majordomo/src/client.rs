@@ -1,0 +1,299 @@
+//! Client APIs: [`Client`] (synchronous, the Guide's mdcliapi) and [`AsyncClient`] (pipelined,
+//! mdcliapi2).
+//!
+//! Both talk MDP/0.1 client frames (`"", "MDPC01", service, body…`) over a DEALER socket.
+//!
+//! * [`Client::send`] waits for the reply to one request. It gives each attempt
+//!   [`ClientOptions::timeout`]; on silence it throws the socket away and resends on a fresh one
+//!   (new routing identity, so a late reply to the old attempt can never be mistaken for the new
+//!   one), up to [`ClientOptions::retries`] attempts in total, then returns
+//!   [`ClientError::NoReply`]. This is "lazy pirate" on top of Majordomo.
+//! * [`AsyncClient`] keeps one socket: [`send`](AsyncClient::send) never waits for a reply, so
+//!   many requests are in flight; [`recv`](AsyncClient::recv) returns replies as they come.
+//!   It does not retry: a request that never gets an answer shows up as a `recv` timeout.
+
+use crate::protocol::{self, ClientCommand, MMI_OK, MMI_SERVICE};
+use bytes::Bytes;
+use common::sock::{self, SockError};
+use common::Message;
+use std::time::Duration;
+use tokio::time::Instant;
+use zeromq::{DealerSocket, Socket};
+
+/// Guide default: how long one attempt waits for its reply.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(2500);
+/// Guide default: attempts per request before giving up (mdcliapi counts the first one too).
+pub const REQUEST_RETRIES: u32 = 3;
+
+/// Settings of both clients.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// How long one attempt (including connecting) waits for a reply; for [`AsyncClient::recv`]
+    /// how long it waits for the next reply.
+    pub timeout: Duration,
+    /// Attempts per request in total ([`Client`] only). At least one is always made.
+    pub retries: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            timeout: REQUEST_TIMEOUT,
+            retries: REQUEST_RETRIES,
+        }
+    }
+}
+
+/// What can go wrong for a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No reply after every attempt: the service is down, unknown, or too slow.
+    #[error("no reply from service {service:?} after {attempts} attempt(s)")]
+    NoReply {
+        /// The service asked.
+        service: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The broker endpoint is not `tcp://HOST:PORT` or `ipc://PATH`.
+    #[error("invalid broker endpoint: {0}")]
+    Endpoint(String),
+    /// The socket failed (connect timeout, send timeout, library error).
+    #[error(transparent)]
+    Socket(#[from] SockError),
+}
+
+fn new_socket(timeout: Duration) -> DealerSocket {
+    DealerSocket::with_options(sock::options(timeout, None))
+}
+
+fn request_frames(service: &str, body: Message) -> Message {
+    protocol::for_dealer(
+        ClientCommand::Request {
+            service: Bytes::copy_from_slice(service.as_bytes()),
+            body,
+        }
+        .into_frames(),
+    )
+}
+
+/// Parses what a client DEALER received into `(service, body)`, logging and dropping garbage.
+fn parse_reply(frames: Message) -> Option<(Bytes, Message)> {
+    let parsed = protocol::from_dealer(frames).and_then(ClientCommand::parse_reply);
+    match parsed {
+        Ok(ClientCommand::Reply { service, body } | ClientCommand::Request { service, body }) => {
+            Some((service, body))
+        }
+        Err(error) => {
+            tracing::error!("malformed reply from broker: {error}");
+            None
+        }
+    }
+}
+
+/// The synchronous Majordomo client: one request at a time, retried on a fresh socket.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), majordomo::client::ClientError> {
+/// use majordomo::client::{Client, ClientOptions};
+/// let mut client = Client::new("tcp://localhost:5555", ClientOptions::default())?;
+/// let reply = client.send("echo", common::Message::from_frames(["Hello world"])).await?;
+/// # Ok(()) }
+/// ```
+pub struct Client {
+    broker: String,
+    options: ClientOptions,
+    socket: Option<DealerSocket>,
+    resends: u64,
+}
+
+impl Client {
+    /// A client of the broker at `broker`. Connects lazily, on the first request.
+    pub fn new(broker: &str, options: ClientOptions) -> Result<Self, ClientError> {
+        common::endpoint::validate(broker).map_err(ClientError::Endpoint)?;
+        Ok(Self {
+            broker: broker.to_owned(),
+            options,
+            socket: None,
+            resends: 0,
+        })
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// Requests resent after a timeout, over this client's life (for the summary line).
+    pub fn resends(&self) -> u64 {
+        self.resends
+    }
+
+    /// Sends `body` to `service` and returns the reply body.
+    ///
+    /// Each attempt gets [`ClientOptions::timeout`]; after a silent attempt the socket is
+    /// replaced and the request sent again, [`ClientOptions::retries`] attempts in all.
+    pub async fn send(&mut self, service: &str, body: Message) -> Result<Message, ClientError> {
+        let attempts = self.options.retries.max(1);
+        for attempt in 1..=attempts {
+            match self.attempt(service, body.clone()).await {
+                Ok(Some(reply)) => return Ok(reply),
+                Ok(None) => {}
+                Err(error) => tracing::warn!("request to {service} failed: {error}"),
+            }
+            // A fresh socket per retry: the old one may be connected to a dead broker, and a
+            // late reply on it must not answer the next attempt.
+            self.socket = None;
+            if attempt < attempts {
+                self.resends += 1;
+                tracing::warn!(
+                    "no reply from {service} within {} ms, retrying ({}/{})",
+                    self.options.timeout.as_millis(),
+                    attempt + 1,
+                    attempts
+                );
+            }
+        }
+        Err(ClientError::NoReply {
+            service: service.to_owned(),
+            attempts,
+        })
+    }
+
+    /// One attempt: `Ok(None)` when the deadline passed without the reply.
+    async fn attempt(
+        &mut self,
+        service: &str,
+        body: Message,
+    ) -> Result<Option<Message>, SockError> {
+        let deadline = Instant::now() + self.options.timeout;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let socket = match &mut self.socket {
+            Some(socket) => socket,
+            None => {
+                let mut socket = new_socket(self.options.timeout);
+                sock::connect(&mut socket, &self.broker, left()).await?;
+                self.socket.insert(socket)
+            }
+        };
+        sock::send(socket, request_frames(service, body), left()).await?;
+        while let Some(frames) = sock::recv(socket, left()).await? {
+            match parse_reply(frames) {
+                Some((from, body)) if from == service.as_bytes() => return Ok(Some(body)),
+                Some((from, _)) => tracing::warn!(
+                    "dropped a reply from {} while waiting for {service}",
+                    String::from_utf8_lossy(&from)
+                ),
+                None => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// Asks the broker (8/MMI `mmi.service`) whether any worker offers `service`.
+    pub async fn service_available(&mut self, service: &str) -> Result<bool, ClientError> {
+        let reply = self
+            .send(MMI_SERVICE, Message::from_frames([service.to_owned()]))
+            .await?;
+        Ok(reply.first().is_some_and(|code| code == MMI_OK.as_bytes()))
+    }
+}
+
+/// The asynchronous Majordomo client: many requests in flight on one DEALER socket.
+///
+/// Replies come back in the order the broker gets them from workers, which with several workers
+/// is not the order of the requests: put a correlation id in the body if you need one.
+pub struct AsyncClient {
+    broker: String,
+    options: ClientOptions,
+    socket: DealerSocket,
+}
+
+impl AsyncClient {
+    /// Connects to the broker at `broker`, waiting at most [`ClientOptions::timeout`].
+    pub async fn connect(broker: &str, options: ClientOptions) -> Result<Self, ClientError> {
+        common::endpoint::validate(broker).map_err(ClientError::Endpoint)?;
+        let mut socket = new_socket(options.timeout);
+        sock::connect(&mut socket, broker, options.timeout).await?;
+        Ok(Self {
+            broker: broker.to_owned(),
+            options,
+            socket,
+        })
+    }
+
+    /// Replaces the socket with a fresh one (new identity). Replies to requests sent on the old
+    /// socket are lost; use it after a broker restart.
+    pub async fn reconnect(&mut self) -> Result<(), ClientError> {
+        let mut socket = new_socket(self.options.timeout);
+        sock::connect(&mut socket, &self.broker, self.options.timeout).await?;
+        self.socket = socket;
+        Ok(())
+    }
+
+    /// Queues a request for `service`; does not wait for the reply.
+    pub async fn send(&mut self, service: &str, body: Message) -> Result<(), ClientError> {
+        let frames = request_frames(service, body);
+        Ok(sock::send(&mut self.socket, frames, self.options.timeout).await?)
+    }
+
+    /// The next reply as `(service, body)`, or `None` if none came within
+    /// [`ClientOptions::timeout`].
+    pub async fn recv(&mut self) -> Result<Option<(String, Message)>, ClientError> {
+        self.recv_timeout(self.options.timeout).await
+    }
+
+    /// Like [`recv`](Self::recv) with an explicit timeout.
+    pub async fn recv_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<(String, Message)>, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(frames) = sock::recv(&mut self.socket, left).await? else {
+                return Ok(None);
+            };
+            if let Some((service, body)) = parse_reply(frames) {
+                return Ok(Some((String::from_utf8_lossy(&service).into_owned(), body)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Other crates (Titanic) run the clients and workers inside spawned tasks.
+    #[test]
+    fn clients_workers_and_their_futures_are_send() {
+        let mut client = Client::new("tcp://127.0.0.1:1", ClientOptions::default()).unwrap();
+        assert_send(&client);
+        let request = client.send("echo", Message::new());
+        assert_send(&request);
+        drop(request);
+        let available = client.service_available("echo");
+        assert_send(&available);
+        drop(available);
+        let connect = AsyncClient::connect("tcp://127.0.0.1:1", ClientOptions::default());
+        assert_send(&connect);
+        fn async_ops(c: &mut AsyncClient) {
+            assert_send(&c.send("echo", Message::new()));
+            assert_send(&c.recv());
+        }
+        let _ = async_ops;
+        fn worker_ops(w: &mut crate::worker::Worker) {
+            assert_send(&w.recv());
+            assert_send(&w.run(|body| async move { body }));
+        }
+        let _ = worker_ops;
+        fn worker_is_send(w: crate::worker::Worker) {
+            assert_send(&w);
+            assert_send(&w.shutdown());
+        }
+        let _ = worker_is_send;
+    }
+}

@@ -1,0 +1,257 @@
+//! 8/MMI answers, including this broker's operator extensions.
+//!
+//! The spec's one service, `mmi.service`, answers `200` or `404`; any `mmi.*` name the broker
+//! does not implement answers `501`. The extensions keep that shape — first frame a status
+//! code — and add rows, each a fixed number of frames (text numbers, so any client can read them):
+//!
+//! | service | reply after `"200"` |
+//! |---|---|
+//! | `mmi.services` | per service: name, idle workers, busy workers, waiting requests, served |
+//! | `mmi.workers` | per worker: identity, service, `idle`/`busy`, ms until it expires |
+//! | `mmi.broker` | name/value pairs: `workers`, `services`, `requests`, `replies`, `dropped_full`, `expired`, `lost_with_worker`, `purged`, `disconnects_sent`, `malformed` |
+//!
+//! Rows are sorted (services by name, workers by service then identity).
+
+use crate::protocol::MMI_OK;
+use common::Message;
+
+/// Why an MMI reply could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MmiError {
+    /// The first frame was not `200` (e.g. `501` from a broker without the extension).
+    #[error("status {0}")]
+    Status(String),
+    /// The rows did not have the expected number of frames or a field was not a number.
+    #[error("malformed MMI reply: {0}")]
+    Malformed(&'static str),
+}
+
+/// One service as `mmi.services` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRow {
+    /// Service name.
+    pub name: String,
+    /// Workers waiting for a request.
+    pub idle: u64,
+    /// Workers handling a request.
+    pub busy: u64,
+    /// Requests waiting for a worker.
+    pub waiting: u64,
+    /// Replies delivered since the service entry was created.
+    pub served: u64,
+}
+
+/// One worker as `mmi.workers` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRow {
+    /// The worker's routing identity (text, or hex if binary).
+    pub id: String,
+    /// The service it offers.
+    pub service: String,
+    /// Whether it is handling a request.
+    pub busy: bool,
+    /// Milliseconds until the broker purges it unless it is heard from.
+    pub expires_in_ms: u64,
+}
+
+fn number(frame: &[u8]) -> Result<u64, MmiError> {
+    std::str::from_utf8(frame)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(MmiError::Malformed("not a number"))
+}
+
+fn string(frame: &[u8]) -> String {
+    String::from_utf8_lossy(frame).into_owned()
+}
+
+/// Checks the status frame and splits the rest into rows of `width` frames.
+fn rows(reply: &Message, width: usize) -> Result<Vec<Vec<&[u8]>>, MmiError> {
+    let mut frames = reply.iter();
+    match frames.next() {
+        Some(code) if code == MMI_OK.as_bytes() => {}
+        Some(code) => return Err(MmiError::Status(string(code))),
+        None => return Err(MmiError::Malformed("empty reply")),
+    }
+    let fields: Vec<&[u8]> = frames.map(|f| &f[..]).collect();
+    if !fields.len().is_multiple_of(width) {
+        return Err(MmiError::Malformed("incomplete row"));
+    }
+    Ok(fields.chunks(width).map(<[&[u8]]>::to_vec).collect())
+}
+
+impl ServiceRow {
+    /// Appends the row's frames.
+    pub fn write(self, reply: &mut Message) {
+        reply.push_back(self.name);
+        for n in [self.idle, self.busy, self.waiting, self.served] {
+            reply.push_back(n.to_string());
+        }
+    }
+
+    /// Reads an `mmi.services` reply.
+    pub fn parse_all(reply: &Message) -> Result<Vec<ServiceRow>, MmiError> {
+        rows(reply, 5)?
+            .into_iter()
+            .map(|row| {
+                Ok(ServiceRow {
+                    name: string(row[0]),
+                    idle: number(row[1])?,
+                    busy: number(row[2])?,
+                    waiting: number(row[3])?,
+                    served: number(row[4])?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl WorkerRow {
+    /// Appends the row's frames.
+    pub fn write(self, reply: &mut Message) {
+        reply.push_back(self.id);
+        reply.push_back(self.service);
+        reply.push_back(if self.busy { "busy" } else { "idle" });
+        reply.push_back(self.expires_in_ms.to_string());
+    }
+
+    /// Reads an `mmi.workers` reply.
+    pub fn parse_all(reply: &Message) -> Result<Vec<WorkerRow>, MmiError> {
+        rows(reply, 4)?
+            .into_iter()
+            .map(|row| {
+                Ok(WorkerRow {
+                    id: string(row[0]),
+                    service: string(row[1]),
+                    busy: match row[2] {
+                        b"busy" => true,
+                        b"idle" => false,
+                        _ => return Err(MmiError::Malformed("state is neither idle nor busy")),
+                    },
+                    expires_in_ms: number(row[3])?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Reads an `mmi.broker` reply into `(name, value)` pairs.
+pub fn parse_broker(reply: &Message) -> Result<Vec<(String, u64)>, MmiError> {
+    rows(reply, 2)?
+        .into_iter()
+        .map(|row| Ok((string(row[0]), number(row[1])?)))
+        .collect()
+}
+
+/// Renders service rows as an aligned table, like `rabbitmqctl list_queues`.
+pub fn services_table(rows: &[ServiceRow]) -> String {
+    let width = rows
+        .iter()
+        .map(|r| r.name.len())
+        .chain([7])
+        .max()
+        .unwrap_or(7);
+    let mut out = format!(
+        "{:<width$}  {:>6}  {:>6}  {:>8}  {:>10}\n",
+        "service", "idle", "busy", "waiting", "served"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<width$}  {:>6}  {:>6}  {:>8}  {:>10}\n",
+            r.name, r.idle, r.busy, r.waiting, r.served
+        ));
+    }
+    out
+}
+
+/// Renders worker rows as an aligned table.
+pub fn workers_table(rows: &[WorkerRow]) -> String {
+    let id_width = rows
+        .iter()
+        .map(|r| r.id.len())
+        .chain([6])
+        .max()
+        .unwrap_or(6);
+    let svc_width = rows
+        .iter()
+        .map(|r| r.service.len())
+        .chain([7])
+        .max()
+        .unwrap_or(7);
+    let mut out = format!(
+        "{:<id_width$}  {:<svc_width$}  {:<5}  {:>10}\n",
+        "worker", "service", "state", "expires_ms"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<id_width$}  {:<svc_width$}  {:<5}  {:>10}\n",
+            r.id,
+            r.service,
+            if r.busy { "busy" } else { "idle" },
+            r.expires_in_ms
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_through_frames() {
+        let services = vec![
+            ServiceRow {
+                name: "echo".into(),
+                idle: 2,
+                busy: 1,
+                waiting: 0,
+                served: 42,
+            },
+            ServiceRow {
+                name: "titanic.request".into(),
+                idle: 0,
+                busy: 0,
+                waiting: 3,
+                served: 0,
+            },
+        ];
+        let mut reply = Message::from_frames([MMI_OK]);
+        services.iter().cloned().for_each(|r| r.write(&mut reply));
+        assert_eq!(reply.len(), 11);
+        assert_eq!(ServiceRow::parse_all(&reply).unwrap(), services);
+
+        let worker = WorkerRow {
+            id: "W1234-ABCD".into(),
+            service: "echo".into(),
+            busy: true,
+            expires_in_ms: 7000,
+        };
+        let mut reply = Message::from_frames([MMI_OK]);
+        worker.clone().write(&mut reply);
+        assert_eq!(WorkerRow::parse_all(&reply).unwrap(), vec![worker]);
+
+        let table = services_table(&services);
+        assert!(table.starts_with("service "));
+        assert!(table.contains("echo"));
+        assert_eq!(table.lines().count(), 3);
+    }
+
+    #[test]
+    fn bad_replies_are_typed_errors() {
+        assert_eq!(
+            ServiceRow::parse_all(&Message::from_frames(["501"])),
+            Err(MmiError::Status("501".into()))
+        );
+        assert_eq!(
+            ServiceRow::parse_all(&Message::from_frames(["200", "echo", "1"])),
+            Err(MmiError::Malformed("incomplete row"))
+        );
+        assert!(parse_broker(&Message::from_frames(["200", "workers", "x"])).is_err());
+        assert_eq!(
+            parse_broker(&Message::from_frames(["200", "workers", "3"])).unwrap(),
+            vec![("workers".to_owned(), 3)]
+        );
+        assert!(ServiceRow::parse_all(&Message::new()).is_err());
+    }
+}

@@ -1,0 +1,540 @@
+//! MDP/0.1 (7/MDP) frames as typed commands, and 8/MMI constants.
+//!
+//! Every MDP message starts with a header frame: `MDPC01` for the client side, `MDPW01` for the
+//! worker side. On the wire each message is preceded by an empty delimiter frame (a REQ socket
+//! adds it by itself; a DEALER sends it explicitly), and on a ROUTER by the peer's address.
+//!
+//! The functions here deal only with the frames *from the header on*. The socket layer strips or
+//! adds the address envelope and the delimiter ([`Message::split_envelope`], [`for_dealer`],
+//! [`from_dealer`]), so the business logic never juggles frame indexes.
+//!
+//! # Client side (`MDPC01`)
+//! ```text
+//! REQUEST  client → broker   "MDPC01", service, body…
+//! REPLY    broker → client   "MDPC01", service, body…
+//! ```
+//! # Worker side (`MDPW01`)
+//! ```text
+//! READY       worker → broker   "MDPW01", 0x01, service
+//! REQUEST     broker → worker   "MDPW01", 0x02, client address…, "", body…
+//! REPLY       worker → broker   "MDPW01", 0x03, client address…, "", body…
+//! HEARTBEAT   both ways         "MDPW01", 0x04
+//! DISCONNECT  both ways         "MDPW01", 0x05
+//! ```
+//! The client address is the envelope the broker's ROUTER saw: usually one frame (the client's
+//! routing id), more if the client sits behind proxies. It ends at the first empty frame.
+
+use bytes::Bytes;
+use common::Message;
+
+/// Header frame of every client-side message (client ↔ broker).
+pub const MDPC01: &[u8] = b"MDPC01";
+/// Header frame of every worker-side message (worker ↔ broker).
+pub const MDPW01: &[u8] = b"MDPW01";
+
+/// Worker command byte: the worker offers a service.
+pub const READY: u8 = 0x01;
+/// Worker command byte: the broker hands a request to a worker.
+pub const REQUEST: u8 = 0x02;
+/// Worker command byte: the worker answers a request.
+pub const REPLY: u8 = 0x03;
+/// Worker command byte: either side is still alive.
+pub const HEARTBEAT: u8 = 0x04;
+/// Worker command byte: either side ends the session.
+pub const DISCONNECT: u8 = 0x05;
+
+/// Service names with this prefix are answered by the broker itself (8/MMI).
+pub const MMI_PREFIX: &[u8] = b"mmi.";
+/// MMI: is a service available? Body: a service name; reply `200` or `404`.
+pub const MMI_SERVICE: &str = "mmi.service";
+/// MMI reply code: the service has at least one worker.
+pub const MMI_OK: &str = "200";
+/// MMI reply code: no worker offers the service.
+pub const MMI_NOT_FOUND: &str = "404";
+/// MMI reply code: the broker does not implement this `mmi.*` service.
+pub const MMI_NOT_IMPLEMENTED: &str = "501";
+
+/// True if `service` is in the reserved `mmi.` namespace.
+pub fn is_mmi(service: &[u8]) -> bool {
+    service.starts_with(MMI_PREFIX)
+}
+
+/// Why a message is not valid MDP/0.1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The message had no frames at all where a header was expected.
+    #[error("empty message")]
+    Empty,
+    /// A DEALER-side message did not start with the empty delimiter frame.
+    #[error("missing the empty delimiter frame before the header")]
+    MissingDelimiter,
+    /// A ROUTER-side message had no empty frame ending the sender's envelope.
+    #[error("missing the address envelope")]
+    MissingEnvelope,
+    /// The header frame is neither `MDPC01` nor `MDPW01` (or not the one expected here).
+    #[error("unknown protocol header {0:?}")]
+    BadHeader(String),
+    /// A worker message had no command frame.
+    #[error("missing the command frame")]
+    MissingCommand,
+    /// The command frame is not one of the five MDP command bytes.
+    #[error("unknown command frame {0:?}")]
+    UnknownCommand(String),
+    /// A client REQUEST/REPLY or a worker READY had no service name (or an empty one).
+    #[error("missing the service name")]
+    MissingService,
+    /// A worker REQUEST/REPLY had no client address.
+    #[error("missing the client address")]
+    MissingClient,
+    /// A worker REQUEST/REPLY had no empty frame after the client address.
+    #[error("missing the empty frame after the client address")]
+    MissingClientDelimiter,
+    /// A command that has a fixed number of frames came with more.
+    #[error("{command} takes no further frames, got {extra} more")]
+    TrailingFrames {
+        /// The command's name.
+        command: &'static str,
+        /// How many frames were too many.
+        extra: usize,
+    },
+}
+
+/// Frames shown as text in errors, hex when binary, and cut short.
+fn shown(frame: &[u8]) -> String {
+    let mut text = common::msg::frame_text(&frame[..frame.len().min(32)]);
+    if frame.len() > 32 {
+        text.push('…');
+    }
+    text
+}
+
+/// Puts the empty delimiter frame in front, as a DEALER must send it.
+pub fn for_dealer(mut frames: Message) -> Message {
+    frames.push_front(Bytes::new());
+    frames
+}
+
+/// Strips the empty delimiter frame a DEALER receives in front of every MDP message.
+pub fn from_dealer(mut frames: Message) -> Result<Message, ProtocolError> {
+    match frames.pop_front() {
+        Some(first) if first.is_empty() => Ok(frames),
+        Some(_) => Err(ProtocolError::MissingDelimiter),
+        None => Err(ProtocolError::Empty),
+    }
+}
+
+/// A client-side message: a request for a service or the reply from it.
+///
+/// Both directions have the same frames (`"MDPC01", service, body…`); the variant says which
+/// way the message goes, so parse with [`ClientCommand::parse_request`] on the broker and
+/// [`ClientCommand::parse_reply`] on the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCommand {
+    /// Client → broker: please have `service` answer `body`.
+    Request {
+        /// The service name (non-empty).
+        service: Bytes,
+        /// The request body (zero or more frames).
+        body: Message,
+    },
+    /// Broker → client: `service` answered with `body`.
+    Reply {
+        /// The service that answered.
+        service: Bytes,
+        /// The reply body (zero or more frames).
+        body: Message,
+    },
+}
+
+impl ClientCommand {
+    fn parse_parts(mut frames: Message) -> Result<(Bytes, Message), ProtocolError> {
+        let header = frames.pop_front().ok_or(ProtocolError::Empty)?;
+        if header != MDPC01 {
+            return Err(ProtocolError::BadHeader(shown(&header)));
+        }
+        let service = frames.pop_front().filter(|s| !s.is_empty());
+        let service = service.ok_or(ProtocolError::MissingService)?;
+        Ok((service, frames))
+    }
+
+    /// Parses a REQUEST as the broker receives it (frames from `MDPC01` on).
+    pub fn parse_request(frames: Message) -> Result<Self, ProtocolError> {
+        let (service, body) = Self::parse_parts(frames)?;
+        Ok(Self::Request { service, body })
+    }
+
+    /// Parses a REPLY as the client receives it (frames from `MDPC01` on).
+    pub fn parse_reply(frames: Message) -> Result<Self, ProtocolError> {
+        let (service, body) = Self::parse_parts(frames)?;
+        Ok(Self::Reply { service, body })
+    }
+
+    /// The frames from `MDPC01` on.
+    pub fn into_frames(self) -> Message {
+        let (Self::Request { service, body } | Self::Reply { service, body }) = self;
+        let mut frames = body;
+        frames.push_front(service);
+        frames.push_front(Bytes::from_static(MDPC01));
+        frames
+    }
+}
+
+/// A worker-side command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerCommand {
+    /// Worker → broker: I offer `service`. Sent once per connection, first.
+    Ready {
+        /// The service name (non-empty).
+        service: Bytes,
+    },
+    /// Broker → worker: answer `body` for `client`.
+    Request {
+        /// The client's address stack (one frame or more, never empty frames).
+        client: Message,
+        /// The request body (zero or more frames).
+        body: Message,
+    },
+    /// Worker → broker: the answer for `client`.
+    Reply {
+        /// The client's address stack, copied from the request.
+        client: Message,
+        /// The reply body (zero or more frames).
+        body: Message,
+    },
+    /// Either way: still alive. Any command but DISCONNECT also proves that.
+    Heartbeat,
+    /// Either way: this session is over. A worker that receives it reconnects and sends READY.
+    Disconnect,
+}
+
+impl WorkerCommand {
+    /// The command's name as the spec writes it, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Ready { .. } => "READY",
+            Self::Request { .. } => "REQUEST",
+            Self::Reply { .. } => "REPLY",
+            Self::Heartbeat => "HEARTBEAT",
+            Self::Disconnect => "DISCONNECT",
+        }
+    }
+
+    /// Parses the frames from `MDPW01` on.
+    pub fn parse(mut frames: Message) -> Result<Self, ProtocolError> {
+        let header = frames.pop_front().ok_or(ProtocolError::Empty)?;
+        if header != MDPW01 {
+            return Err(ProtocolError::BadHeader(shown(&header)));
+        }
+        let command = frames.pop_front().ok_or(ProtocolError::MissingCommand)?;
+        let byte = match command[..] {
+            [byte] => byte,
+            _ => return Err(ProtocolError::UnknownCommand(shown(&command))),
+        };
+        let no_more = |command: &'static str, frames: &Message| match frames.len() {
+            0 => Ok(()),
+            extra => Err(ProtocolError::TrailingFrames { command, extra }),
+        };
+        match byte {
+            READY => {
+                let service = frames.pop_front().filter(|s| !s.is_empty());
+                let service = service.ok_or(ProtocolError::MissingService)?;
+                no_more("READY", &frames)?;
+                Ok(Self::Ready { service })
+            }
+            REQUEST | REPLY => {
+                if frames.first().is_none_or(|f| f.is_empty()) {
+                    return Err(ProtocolError::MissingClient);
+                }
+                let mut body = frames;
+                let mut client = body
+                    .split_envelope()
+                    .ok_or(ProtocolError::MissingClientDelimiter)?;
+                client.pop_back(); // the delimiter
+                Ok(if byte == REQUEST {
+                    Self::Request { client, body }
+                } else {
+                    Self::Reply { client, body }
+                })
+            }
+            HEARTBEAT => no_more("HEARTBEAT", &frames).map(|()| Self::Heartbeat),
+            DISCONNECT => no_more("DISCONNECT", &frames).map(|()| Self::Disconnect),
+            _ => Err(ProtocolError::UnknownCommand(shown(&command))),
+        }
+    }
+
+    /// The frames from `MDPW01` on.
+    pub fn into_frames(self) -> Message {
+        let (byte, mut frames) = match self {
+            Self::Ready { service } => (READY, Message::from_frames([service])),
+            Self::Request { client, body } => (REQUEST, envelope_then(client, body)),
+            Self::Reply { client, body } => (REPLY, envelope_then(client, body)),
+            Self::Heartbeat => (HEARTBEAT, Message::new()),
+            Self::Disconnect => (DISCONNECT, Message::new()),
+        };
+        frames.push_front(Bytes::from_static(command_frame(byte)));
+        frames.push_front(Bytes::from_static(MDPW01));
+        frames
+    }
+}
+
+/// The static one-byte frame of a command byte.
+fn command_frame(byte: u8) -> &'static [u8] {
+    match byte {
+        READY => &[READY],
+        REQUEST => &[REQUEST],
+        REPLY => &[REPLY],
+        HEARTBEAT => &[HEARTBEAT],
+        _ => &[DISCONNECT],
+    }
+}
+
+/// `client…, "", body…`
+fn envelope_then(mut client: Message, body: Message) -> Message {
+    client.push_back(Bytes::new());
+    client.append(body);
+    client
+}
+
+/// Which side of the protocol a message to the broker belongs to, by its header frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A client REQUEST (`MDPC01`).
+    Client(ClientCommand),
+    /// A worker command (`MDPW01`).
+    Worker(WorkerCommand),
+}
+
+impl Inbound {
+    /// Parses a message as a broker's ROUTER receives it: `sender envelope…, "", header, …`.
+    ///
+    /// Returns the sender's envelope *without* its delimiter (one routing-id frame for a direct
+    /// peer, more behind proxies) and the command.
+    pub fn parse(mut frames: Message) -> Result<(Message, Inbound), ProtocolError> {
+        if frames.first().is_none_or(|f| f.is_empty()) {
+            return Err(ProtocolError::MissingEnvelope);
+        }
+        let mut sender = frames
+            .split_envelope()
+            .ok_or(ProtocolError::MissingEnvelope)?;
+        sender.pop_back();
+        let header = frames.first().ok_or(ProtocolError::Empty)?;
+        let command = if header == MDPC01 {
+            Inbound::Client(ClientCommand::parse_request(frames)?)
+        } else if header == MDPW01 {
+            Inbound::Worker(WorkerCommand::parse(frames)?)
+        } else {
+            return Err(ProtocolError::BadHeader(shown(header)));
+        };
+        Ok((sender, command))
+    }
+}
+
+/// Builds a message for the broker's ROUTER: `address…, "", frames…`.
+pub fn to_router(mut address: Message, frames: Message) -> Message {
+    address.push_back(Bytes::new());
+    address.append(frames);
+    address
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m<const N: usize>(frames: [&'static [u8]; N]) -> Message {
+        Message::from_frames(frames.map(Bytes::from_static))
+    }
+
+    #[test]
+    fn client_request_and_reply_round_trip() {
+        let request = ClientCommand::Request {
+            service: Bytes::from_static(b"echo"),
+            body: m([b"hello", b"", b"world"]),
+        };
+        let frames = request.clone().into_frames();
+        assert_eq!(frames, m([b"MDPC01", b"echo", b"hello", b"", b"world"]));
+        assert_eq!(
+            ClientCommand::parse_request(frames.clone()).unwrap(),
+            request
+        );
+        let ClientCommand::Reply { service, body } = ClientCommand::parse_reply(frames).unwrap()
+        else {
+            panic!("not a reply")
+        };
+        assert_eq!(&service[..], b"echo");
+        assert_eq!(body.len(), 3);
+        // An empty body is allowed.
+        let empty = ClientCommand::Reply {
+            service: Bytes::from_static(b"x"),
+            body: Message::new(),
+        };
+        assert_eq!(
+            ClientCommand::parse_reply(empty.clone().into_frames()).unwrap(),
+            empty
+        );
+    }
+
+    #[test]
+    fn every_worker_command_round_trips() {
+        let commands = [
+            WorkerCommand::Ready {
+                service: Bytes::from_static(b"echo"),
+            },
+            WorkerCommand::Request {
+                client: m([b"C1"]),
+                body: m([b"a", b"", b"b"]),
+            },
+            WorkerCommand::Reply {
+                client: m([b"proxy", b"C1"]),
+                body: m([b"reply"]),
+            },
+            WorkerCommand::Request {
+                client: m([b"C2"]),
+                body: Message::new(),
+            },
+            WorkerCommand::Heartbeat,
+            WorkerCommand::Disconnect,
+        ];
+        for command in commands {
+            let frames = command.clone().into_frames();
+            assert_eq!(WorkerCommand::parse(frames).unwrap(), command);
+        }
+    }
+
+    #[test]
+    fn worker_frames_match_the_spec() {
+        let request = WorkerCommand::Request {
+            client: m([b"C1"]),
+            body: m([b"hi"]),
+        };
+        assert_eq!(
+            request.into_frames(),
+            m([b"MDPW01", &[REQUEST], b"C1", b"", b"hi"])
+        );
+        let ready = WorkerCommand::Ready {
+            service: Bytes::from_static(b"echo"),
+        };
+        assert_eq!(ready.into_frames(), m([b"MDPW01", &[READY], b"echo"]));
+        assert_eq!(
+            WorkerCommand::Heartbeat.into_frames(),
+            m([b"MDPW01", &[HEARTBEAT]])
+        );
+        assert_eq!(
+            WorkerCommand::Disconnect.into_frames(),
+            m([b"MDPW01", &[DISCONNECT]])
+        );
+    }
+
+    #[test]
+    fn malformed_worker_messages_get_typed_errors() {
+        use ProtocolError::*;
+        let cases: [(Message, ProtocolError); 11] = [
+            (Message::new(), Empty),
+            (m([b"MDPW02", &[READY], b"x"]), BadHeader("MDPW02".into())),
+            (m([b"MDPW01"]), MissingCommand),
+            (m([b"MDPW01", &[9]]), UnknownCommand("09".into())),
+            (m([b"MDPW01", b"\x01\x01"]), UnknownCommand("0101".into())),
+            (m([b"MDPW01", &[READY]]), MissingService),
+            (m([b"MDPW01", &[READY], b""]), MissingService),
+            (
+                m([b"MDPW01", &[READY], b"a", b"b"]),
+                TrailingFrames {
+                    command: "READY",
+                    extra: 1,
+                },
+            ),
+            (m([b"MDPW01", &[REPLY], b"", b"x"]), MissingClient),
+            (
+                m([b"MDPW01", &[REPLY], b"C1", b"x"]),
+                MissingClientDelimiter,
+            ),
+            (
+                m([b"MDPW01", &[HEARTBEAT], b"x"]),
+                TrailingFrames {
+                    command: "HEARTBEAT",
+                    extra: 1,
+                },
+            ),
+        ];
+        for (frames, error) in cases {
+            assert_eq!(
+                WorkerCommand::parse(frames.clone()),
+                Err(error),
+                "{frames:?}"
+            );
+        }
+        assert_eq!(
+            WorkerCommand::parse(m([b"MDPW01", &[REQUEST]])),
+            Err(MissingClient)
+        );
+        assert!(matches!(
+            WorkerCommand::parse(m([b"MDPW01", &[DISCONNECT], b""])),
+            Err(TrailingFrames { .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_client_messages_get_typed_errors() {
+        use ProtocolError::*;
+        assert_eq!(ClientCommand::parse_request(Message::new()), Err(Empty));
+        assert_eq!(
+            ClientCommand::parse_request(m([b"MDPC02", b"echo"])),
+            Err(BadHeader("MDPC02".into()))
+        );
+        assert_eq!(
+            ClientCommand::parse_request(m([b"MDPC01"])),
+            Err(MissingService)
+        );
+        assert_eq!(
+            ClientCommand::parse_reply(m([b"MDPC01", b""])),
+            Err(MissingService)
+        );
+    }
+
+    #[test]
+    fn router_side_parsing_splits_the_sender_envelope() {
+        let (sender, command) = Inbound::parse(m([b"C1", b"", b"MDPC01", b"echo", b"hi"])).unwrap();
+        assert_eq!(sender, m([b"C1"]));
+        assert_eq!(
+            command,
+            Inbound::Client(ClientCommand::Request {
+                service: Bytes::from_static(b"echo"),
+                body: m([b"hi"])
+            })
+        );
+        let (sender, command) =
+            Inbound::parse(m([b"P", b"C1", b"", b"MDPW01", &[HEARTBEAT]])).unwrap();
+        assert_eq!(sender, m([b"P", b"C1"]));
+        assert_eq!(command, Inbound::Worker(WorkerCommand::Heartbeat));
+
+        use ProtocolError::*;
+        assert_eq!(Inbound::parse(Message::new()), Err(MissingEnvelope));
+        assert_eq!(Inbound::parse(m([b"C1", b"MDPC01"])), Err(MissingEnvelope));
+        assert_eq!(Inbound::parse(m([b"", b"MDPC01"])), Err(MissingEnvelope));
+        assert_eq!(Inbound::parse(m([b"C1", b""])), Err(Empty));
+        assert_eq!(
+            Inbound::parse(m([b"C1", b"", b"HELLO"])),
+            Err(BadHeader("HELLO".into()))
+        );
+        assert_eq!(
+            Inbound::parse(m([b"C1", b"", &[0xff; 40]])),
+            Err(BadHeader(format!("{}…", "FF".repeat(32))))
+        );
+    }
+
+    #[test]
+    fn dealer_delimiter_helpers() {
+        let frames = for_dealer(WorkerCommand::Heartbeat.into_frames());
+        assert_eq!(frames, m([b"", b"MDPW01", &[HEARTBEAT]]));
+        assert_eq!(from_dealer(frames).unwrap(), m([b"MDPW01", &[HEARTBEAT]]));
+        assert_eq!(
+            from_dealer(m([b"MDPW01"])),
+            Err(ProtocolError::MissingDelimiter)
+        );
+        assert_eq!(from_dealer(Message::new()), Err(ProtocolError::Empty));
+        assert_eq!(
+            to_router(m([b"W1"]), m([b"MDPW01", &[HEARTBEAT]])),
+            m([b"W1", b"", b"MDPW01", &[HEARTBEAT]])
+        );
+        assert!(is_mmi(b"mmi.service") && !is_mmi(b"echo") && !is_mmi(b"mmi"));
+    }
+}

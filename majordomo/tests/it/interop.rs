@@ -1,0 +1,355 @@
+//! Interop with libzmq 4.3 peers (the `zmq` crate), written here from the 7/MDP spec:
+//! libzmq clients and a libzmq worker through our broker; our client and worker against libzmq
+//! ROUTER sockets that check every frame.
+
+use crate::util::*;
+use common::testkit::tcp_endpoint;
+use common::Message;
+use majordomo::client::{AsyncClient, Client, ClientOptions};
+use majordomo::worker::{Worker, WorkerOptions};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+type Frames = Vec<Vec<u8>>;
+
+const READY: &[u8] = &[1];
+const REQUEST: &[u8] = &[2];
+const REPLY: &[u8] = &[3];
+const HEARTBEAT: &[u8] = &[4];
+const DISCONNECT: &[u8] = &[5];
+
+fn f(parts: &[&[u8]]) -> Frames {
+    parts.iter().map(|p| p.to_vec()).collect()
+}
+
+fn socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
+    let s = ctx.socket(kind).unwrap();
+    s.set_linger(0).unwrap();
+    s
+}
+
+/// Receives one message, or `None` after `ms`.
+fn recv(s: &zmq::Socket, ms: i32) -> Option<Frames> {
+    s.set_rcvtimeo(ms).unwrap();
+    match s.recv_multipart(0) {
+        Ok(frames) => Some(frames),
+        Err(zmq::Error::EAGAIN) => None,
+        Err(e) => panic!("libzmq recv: {e}"),
+    }
+}
+
+fn send(s: &zmq::Socket, frames: Frames) {
+    s.send_multipart(frames, 0).unwrap();
+}
+
+fn bound_router(ctx: &zmq::Context) -> (zmq::Socket, String) {
+    let router = socket(ctx, zmq::ROUTER);
+    router.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = router.get_last_endpoint().unwrap().unwrap();
+    (router, ep)
+}
+
+#[test]
+fn libzmq_client_and_worker_through_our_broker() {
+    let ep = tcp_endpoint();
+    let mut broker = broker(&ep, &[]);
+    let _ours = worker("mdworker", &mut broker, &ep, &[]);
+    let ctx = zmq::Context::new();
+
+    // A libzmq worker for "zmq.echo", checking every frame the broker sends it.
+    let worker_ctx = ctx.clone();
+    let worker_ep = ep.clone();
+    let libzmq_worker = std::thread::spawn(move || {
+        let w = socket(&worker_ctx, zmq::DEALER);
+        w.connect(&worker_ep).unwrap();
+        send(&w, f(&[b"", b"MDPW01", READY, b"zmq.echo"]));
+        let (mut heartbeats, mut served) = (0, 0);
+        let mut last_heartbeat = Instant::now();
+        let deadline = Instant::now() + SOON * 2;
+        while served < 3 || heartbeats < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "served {served}, heartbeats {heartbeats}"
+            );
+            if last_heartbeat.elapsed() >= Duration::from_millis(100) {
+                send(&w, f(&[b"", b"MDPW01", HEARTBEAT]));
+                last_heartbeat = Instant::now();
+            }
+            let Some(m) = recv(&w, 50) else { continue };
+            assert!(m.len() >= 3, "{m:?}");
+            assert_eq!(&m[..2], &f(&[b"", b"MDPW01"])[..]);
+            match &m[2][..] {
+                HEARTBEAT => {
+                    assert_eq!(m.len(), 3, "HEARTBEAT has no more frames");
+                    heartbeats += 1;
+                }
+                REQUEST => {
+                    assert!(m.len() >= 5 && !m[3].is_empty() && m[4].is_empty(), "{m:?}");
+                    let mut reply = f(&[b"", b"MDPW01", REPLY, &m[3], b""]);
+                    reply.extend(m[5..].iter().cloned());
+                    send(&w, reply);
+                    served += 1;
+                }
+                other => panic!("unexpected command {other:?}"),
+            }
+        }
+        send(&w, f(&[b"", b"MDPW01", DISCONNECT]));
+        // No linger: wait for the broker's heartbeat as proof DISCONNECT went out first.
+        std::thread::sleep(Duration::from_millis(200));
+        served
+    });
+    broker.wait_for("ready for service zmq.echo", SOON);
+
+    // libzmq REQ client: REQ adds the empty delimiter itself.
+    let req = socket(&ctx, zmq::REQ);
+    req.connect(&ep).unwrap();
+    send(&req, f(&[b"MDPC01", b"zmq.echo", b"hello"]));
+    assert_eq!(
+        recv(&req, 10_000),
+        Some(f(&[b"MDPC01", b"zmq.echo", b"hello"]))
+    );
+    // ... to our worker too.
+    send(&req, f(&[b"MDPC01", b"echo", b"to rust"]));
+    assert_eq!(
+        recv(&req, 10_000),
+        Some(f(&[b"MDPC01", b"echo", b"to rust"]))
+    );
+    // MMI from libzmq: 200 / 404 / 501, one code frame each.
+    for (service, body, code) in [
+        ("mmi.service", "zmq.echo", "200"),
+        ("mmi.service", "echo", "200"),
+        ("mmi.service", "nope", "404"),
+        ("mmi.nope", "x", "501"),
+    ] {
+        send(&req, f(&[b"MDPC01", service.as_bytes(), body.as_bytes()]));
+        let expected = f(&[b"MDPC01", service.as_bytes(), code.as_bytes()]);
+        assert_eq!(recv(&req, 10_000), Some(expected));
+    }
+
+    // libzmq DEALER client: sends the delimiter itself; multi-frame body with an empty frame.
+    let dealer = socket(&ctx, zmq::DEALER);
+    dealer.connect(&ep).unwrap();
+    send(&dealer, f(&[b"", b"MDPC01", b"zmq.echo", b"a", b"", b"b"]));
+    let expected = f(&[b"", b"MDPC01", b"zmq.echo", b"a", b"", b"b"]);
+    assert_eq!(recv(&dealer, 10_000), Some(expected));
+
+    // Our client to the libzmq worker.
+    let reply = runtime().block_on(async {
+        client(&ep)
+            .send("zmq.echo", Message::from_frames(["from rust"]))
+            .await
+            .unwrap()
+    });
+    assert_eq!(reply, Message::from_frames(["from rust"]));
+
+    assert_eq!(libzmq_worker.join().unwrap(), 3);
+    broker.wait_for("disconnected", SOON);
+    let code = runtime().block_on(mmi(&ep, "mmi.service", &["zmq.echo"]));
+    assert_eq!(first(&code), "404");
+}
+
+#[test]
+fn our_clients_against_a_libzmq_router_that_checks_every_frame() {
+    let ctx = zmq::Context::new();
+    let (router, ep) = bound_router(&ctx);
+    let fake = std::thread::spawn(move || {
+        let next = || recv(&router, 15_000).expect("a request within 15 s");
+        // 1. One request, multi-frame body.
+        let m = next();
+        assert_eq!(&m[1..], &f(&[b"", b"MDPC01", b"echo", b"a", b"", b"b"])[..]);
+        send(&router, f(&[&m[0], b"", b"MDPC01", b"echo", b"A"]));
+        // 2. Ignore the first attempt; the retry comes on a fresh socket (new identity).
+        let first = next();
+        assert_eq!(&first[1..], &f(&[b"", b"MDPC01", b"echo", b"retry me"])[..]);
+        let retry = next();
+        assert_eq!(&retry[1..], &first[1..]);
+        assert_ne!(retry[0], first[0], "a retry must use a fresh socket");
+        send(&router, f(&[&retry[0], b"", b"MDPC01", b"echo", b"done"]));
+        // 3. mmi.service as the spec shapes it.
+        let m = next();
+        assert_eq!(&m[1..], &f(&[b"", b"MDPC01", b"mmi.service", b"echo"])[..]);
+        send(&router, f(&[&m[0], b"", b"MDPC01", b"mmi.service", b"200"]));
+        // 4. Three pipelined requests from the async client, answered in reverse order.
+        let batch: Vec<Frames> = (0..3).map(|_| next()).collect();
+        for m in batch.iter().rev() {
+            assert_eq!(m.len(), 5, "{m:?}");
+            assert_eq!(&m[1..4], &f(&[b"", b"MDPC01", b"async"])[..]);
+            let upper = m[4].to_ascii_uppercase();
+            send(&router, f(&[&m[0], b"", b"MDPC01", b"async", &upper]));
+        }
+        // Let the replies leave before the socket closes.
+        std::thread::sleep(Duration::from_millis(500));
+    });
+
+    runtime().block_on(async {
+        let options = ClientOptions {
+            timeout: Duration::from_millis(1500),
+            retries: 3,
+        };
+        let mut client = Client::new(&ep, options.clone()).unwrap();
+        let reply = client
+            .send("echo", Message::from_frames(["a", "", "b"]))
+            .await
+            .unwrap();
+        assert_eq!(reply, Message::from_frames(["A"]));
+        let reply = client
+            .send("echo", Message::from_frames(["retry me"]))
+            .await
+            .unwrap();
+        assert_eq!(reply, Message::from_frames(["done"]));
+        assert_eq!(client.resends(), 1);
+        assert!(client.service_available("echo").await.unwrap());
+
+        let options = ClientOptions {
+            timeout: Duration::from_secs(10),
+            ..options
+        };
+        let mut pipelined = AsyncClient::connect(&ep, options).await.unwrap();
+        for body in ["x", "y", "z"] {
+            pipelined
+                .send("async", Message::from_frames([body]))
+                .await
+                .unwrap();
+        }
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let (service, body) = pipelined.recv().await.unwrap().expect("a reply");
+            assert_eq!(service, "async");
+            got.push(first(&body));
+        }
+        assert_eq!(got, ["Z", "Y", "X"]);
+    });
+    fake.join().unwrap();
+}
+
+/// What the fake broker saw, for the assertions.
+struct Seen {
+    identities: Vec<Vec<u8>>,
+    heartbeats_while_busy: usize,
+}
+
+#[test]
+fn our_worker_against_a_libzmq_router_that_checks_every_frame() {
+    let ctx = zmq::Context::new();
+    let (router, ep) = bound_router(&ctx);
+    let (phase_tx, phase_rx) = mpsc::channel::<()>();
+
+    let fake = std::thread::spawn(move || {
+        // Receives the next non-HEARTBEAT message, heartbeating `to` every 50 ms meanwhile.
+        // Returns it with the number of HEARTBEATs the worker sent in the meantime.
+        let next = |to: Option<&[u8]>, within: Duration| -> (Frames, usize) {
+            let deadline = Instant::now() + within;
+            let mut beats = 0;
+            let mut last = Instant::now();
+            loop {
+                assert!(Instant::now() < deadline, "no message within {within:?}");
+                if let Some(to) = to.filter(|_| last.elapsed() >= Duration::from_millis(50)) {
+                    send(&router, f(&[to, b"", b"MDPW01", HEARTBEAT]));
+                    last = Instant::now();
+                }
+                let Some(m) = recv(&router, 20) else { continue };
+                assert!(m.len() >= 4, "{m:?}");
+                assert_eq!(&m[1..3], &f(&[b"", b"MDPW01"])[..], "{m:?}");
+                if m[3] == HEARTBEAT {
+                    assert_eq!(m.len(), 4, "HEARTBEAT has no more frames");
+                    beats += 1;
+                    continue;
+                }
+                return (m, beats);
+            }
+        };
+        let ready = |m: &Frames| {
+            assert_eq!(&m[1..], &f(&[b"", b"MDPW01", READY, b"echo"])[..], "{m:?}");
+            m[0].clone()
+        };
+        let long = SOON;
+
+        // A. READY.
+        let id1 = ready(&next(None, long).0);
+        // B. A request; the handler takes 500 ms, heartbeats must keep coming meanwhile.
+        send(
+            &router,
+            f(&[
+                &id1, b"", b"MDPW01", REQUEST, b"C1", b"", b"hi", b"", b"there",
+            ]),
+        );
+        let (reply, heartbeats_while_busy) = next(Some(&id1), long);
+        assert_eq!(
+            reply,
+            f(&[&id1, b"", b"MDPW01", REPLY, b"C1", b"", b"hi", b"", b"there"])
+        );
+        // C. DISCONNECT: the worker reconnects with a fresh identity and sends READY again.
+        send(&router, f(&[&id1, b"", b"MDPW01", DISCONNECT]));
+        let id2 = ready(&next(Some(&id1), long).0);
+        // While we heartbeat it, it stays: nothing but HEARTBEATs for a while.
+        let quiet = Instant::now() + Duration::from_millis(600);
+        let mut last = Instant::now();
+        while Instant::now() < quiet {
+            if last.elapsed() >= Duration::from_millis(50) {
+                send(&router, f(&[&id2, b"", b"MDPW01", HEARTBEAT]));
+                last = Instant::now();
+            }
+            if let Some(m) = recv(&router, 20) {
+                assert_eq!(m, f(&[&id2, b"", b"MDPW01", HEARTBEAT]), "only heartbeats");
+            }
+        }
+        // D. Silence: the worker declares us dead and comes back on a fresh socket.
+        let id3 = ready(&next(None, long).0);
+        phase_tx.send(()).unwrap();
+        // E. Shut down: DISCONNECT from the current identity.
+        let (bye, _) = next(Some(&id3), long);
+        assert_eq!(bye, f(&[&id3, b"", b"MDPW01", DISCONNECT]));
+        Seen {
+            identities: vec![id1, id2, id3],
+            heartbeats_while_busy,
+        }
+    });
+
+    let rt = runtime();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = rt.spawn(async move {
+        let options = WorkerOptions {
+            heartbeat: Duration::from_millis(100),
+            liveness: 3,
+            reconnect: Duration::from_millis(200),
+            reconnect_max: Duration::from_millis(500),
+        };
+        let mut worker = Worker::new(&ep, "echo", options).unwrap();
+        let handler = |body| async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            body
+        };
+        tokio::select! {
+            result = worker.run(handler) => panic!("worker stopped: {result:?}"),
+            _ = stop_rx => {}
+        }
+        worker.shutdown().await;
+    });
+    phase_rx
+        .recv_timeout(SOON * 3)
+        .expect("the fake broker got through its phases");
+    stop_tx.send(()).unwrap();
+    rt.block_on(task).unwrap();
+    let seen = fake.join().unwrap();
+    assert!(
+        seen.heartbeats_while_busy >= 2,
+        "only {} heartbeats during a 500 ms request",
+        seen.heartbeats_while_busy
+    );
+    let ids = &seen.identities;
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
+}
+
+#[test]
+fn the_worker_api_refuses_reserved_and_invalid_names() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let options = WorkerOptions::default;
+    assert!(Worker::new("tcp://127.0.0.1:1", "mmi.echo", options()).is_err());
+    assert!(Worker::new("tcp://127.0.0.1:1", "", options()).is_err());
+    assert!(Worker::new("bogus", "echo", options()).is_err());
+    assert!(Client::new("bogus", ClientOptions::default()).is_err());
+}
