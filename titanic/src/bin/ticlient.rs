@@ -1,0 +1,94 @@
+//! `ticlient`: the Guide's Titanic client — hand a request to Titanic, poll for the reply, close
+//! it — with `--count` and `--concurrency` for load.
+//!
+//! Log lines (stable): `I: request UUID <uuid>` once Titanic has stored a request,
+//! `I: reply to <uuid>: <text>` when its reply is there,
+//! `E: <uuid>: reply does not match the request …` (with `--verify`),
+//! `E: request <n>: titanic.<service> answered 400 …`, `I: interrupted` on Ctrl-C,
+//! and always last `I: summary sent=<n> answered=<n> failed=<n> retries=<n>`.
+//! Exit status 1 if any request failed (a `400` or a wrong reply).
+
+use anyhow::Context;
+use clap::Parser;
+use common::cli::Verbosity;
+use common::report::Summary;
+use majordomo::client::{self, ClientOptions};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use titanic::client::{Load, TiClientOptions};
+
+/// Titanic client: sends requests through Titanic and waits for their replies.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Majordomo broker endpoint.
+    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
+    broker: String,
+    /// The service the requests are for.
+    #[arg(long, default_value = "echo")]
+    service: String,
+    /// Request body (with --count > 1, " #N" is appended so each request is distinct).
+    #[arg(long, default_value = "Hello world")]
+    body: String,
+    /// Requests to send in all.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    count: u64,
+    /// Requests under way at once (each with its own connection).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    concurrency: u64,
+    /// Wait between polls for a reply, and before retrying after 500 or silence, in ms
+    /// (the Guide's ticlient waits 5 s).
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    poll_ms: u64,
+    /// Wait before the first poll for a reply, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    first_poll_ms: u64,
+    /// Timeout of each Majordomo attempt, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
+    timeout_ms: u64,
+    /// Majordomo attempts per call before it counts as unanswered (and is retried later).
+    #[arg(long, value_name = "N", default_value_t = client::REQUEST_RETRIES)]
+    retries: u32,
+    /// Check that each reply equals its request (for an echo service); a mismatch fails it.
+    #[arg(long)]
+    verify: bool,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    args.verbosity.init_logging();
+    let load = Arc::new(Load {
+        broker: args.broker,
+        service: args.service,
+        body: args.body,
+        count: args.count,
+        concurrency: args.concurrency,
+        first_poll: Duration::from_millis(args.first_poll_ms),
+        verify: args.verify,
+        options: TiClientOptions {
+            mdp: ClientOptions {
+                timeout: Duration::from_millis(args.timeout_ms.max(1)),
+                retries: args.retries.max(1),
+            },
+            poll: Duration::from_millis(args.poll_ms),
+        },
+    });
+    let summary = Arc::new(Mutex::new(Summary::default()));
+    tokio::select! {
+        result = titanic::client::run_load(load, Arc::clone(&summary)) => {
+            result.context("ticlient")?;
+        }
+        () = common::shutdown::signal() => tracing::info!("interrupted"),
+    }
+    let summary = *summary.lock().unwrap_or_else(|e| e.into_inner());
+    summary.log();
+    Ok(if summary.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

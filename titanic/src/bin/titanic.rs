@@ -1,0 +1,116 @@
+//! `titanic`: the Titanic broker (9/TSP) — `titanic.request`, `titanic.reply` and
+//! `titanic.close` as Majordomo services, a crash-safe journal, and a dispatcher that forwards
+//! stored requests to their service whenever it is up.
+//!
+//! Log lines (stable, tests wait for them):
+//! `W: journal <path>: dropped torn tail|corrupt stretch of <n> bytes at offset <o> (<why>)`,
+//! `W: journal <path>: rewritten keeping all <n> intact records`,
+//! `I: journal <path> opened: <n> records read, <p> requests pending, <r> replied, …`,
+//! `I: titanic ready: <n> workers per service on <broker>`,
+//! `W: service <name> not available, asking again in <ms> ms`,
+//! `W: no reply from <name> for <uuid>, asking again in <ms> ms`,
+//! `I: journal compacted: …`, `E: titanic.<service>: bad request (<why>), answered 400`,
+//! `I: titanic stopped` on Ctrl-C.
+
+use anyhow::Context;
+use clap::Parser;
+use common::cli::Verbosity;
+use majordomo::client::{self, ClientOptions};
+use majordomo::worker::{self, WorkerOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+use titanic::dispatch::DispatchConfig;
+use titanic::index::CompactPolicy;
+use titanic::server::{self, TitanicConfig};
+use titanic::{FsyncPolicy, StoreOptions};
+
+/// Titanic: durable, disconnected request-reply on top of a Majordomo broker.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Majordomo broker endpoint.
+    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
+    broker: String,
+    /// Journal file (created with its directory if missing).
+    #[arg(long, value_name = "PATH", default_value = ".titanic/journal")]
+    journal: PathBuf,
+    /// When to sync the journal: after every record, once per batch of concurrent records
+    /// (group commit), or never (survives a crash of titanic, not of the machine).
+    #[arg(long, value_enum, default_value_t = FsyncPolicy::Batch)]
+    fsync: FsyncPolicy,
+    /// Compact the journal once closed requests take more bytes than open ones and at least
+    /// this many.
+    #[arg(long, value_name = "BYTES", default_value_t = CompactPolicy::default().min_dead_bytes)]
+    compact_min_bytes: u64,
+    /// Majordomo workers per TSP service (one request each at a time; more of them let
+    /// concurrent clients share a sync).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    workers: usize,
+    /// Requests forwarded to their services at once.
+    #[arg(long, value_name = "N", default_value_t = DispatchConfig::default().window)]
+    window: usize,
+    /// Heartbeat interval of the service workers, in milliseconds (use the broker's).
+    #[arg(long, value_name = "MS", default_value_t = worker::HEARTBEAT_INTERVAL.as_millis() as u64)]
+    heartbeat_ms: u64,
+    /// Silent heartbeat intervals after which the workers consider the broker dead.
+    #[arg(long, value_name = "N", default_value_t = worker::HEARTBEAT_LIVENESS)]
+    liveness: u32,
+    /// First delay before a worker reconnects to a dead broker, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = worker::RECONNECT_DELAY.as_millis() as u64)]
+    reconnect_ms: u64,
+    /// Timeout of each attempt to forward a request (and of `mmi.service`), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
+    timeout_ms: u64,
+    /// Attempts per forward before the service counts as down.
+    #[arg(long, value_name = "N", default_value_t = client::REQUEST_RETRIES)]
+    retries: u32,
+    /// First delay before asking again about a service that is down, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = DispatchConfig::default().retry.as_millis() as u64)]
+    retry_ms: u64,
+    /// The delay doubles up to this, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = DispatchConfig::default().retry_max.as_millis() as u64)]
+    retry_max_ms: u64,
+    /// How long an `mmi.service` 200 is trusted before asking again, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = DispatchConfig::default().fresh.as_millis() as u64)]
+    fresh_ms: u64,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    args.verbosity.init_logging();
+    let ms = Duration::from_millis;
+    let config = TitanicConfig {
+        broker: args.broker,
+        journal: args.journal,
+        store: StoreOptions {
+            fsync: args.fsync,
+            compact: CompactPolicy {
+                min_dead_bytes: args.compact_min_bytes,
+            },
+            ..StoreOptions::default()
+        },
+        worker: WorkerOptions {
+            heartbeat: ms(args.heartbeat_ms.max(1)),
+            liveness: args.liveness.max(1),
+            reconnect: ms(args.reconnect_ms),
+            ..WorkerOptions::default()
+        },
+        workers: args.workers.max(1),
+        client: ClientOptions {
+            timeout: ms(args.timeout_ms.max(1)),
+            retries: args.retries.max(1),
+        },
+        dispatch: DispatchConfig {
+            window: args.window.max(1),
+            retry: ms(args.retry_ms),
+            retry_max: ms(args.retry_max_ms.max(args.retry_ms)),
+            fresh: ms(args.fresh_ms),
+        },
+    };
+    server::run(config, common::shutdown::signal())
+        .await
+        .context("titanic")
+}

@@ -1,0 +1,254 @@
+//! The TSP client (the Guide's ticlient as an API): hand a request to Titanic, poll for its
+//! reply, close it. [`TiClient`] does one request at a time; [`run_load`] drives many lanes of
+//! them for `ticlient --count N --concurrency C`.
+//!
+//! Status handling follows 9/TSP: `300` (pending) and `500` (server error) are retried after
+//! [`TiClientOptions::poll`], as is a call that got no answer at all (Titanic or the broker is
+//! down: the Majordomo client has already retried on fresh sockets); `400` is final and
+//! returned as [`TiError::Rejected`].
+
+use crate::tsp::{self, Answer, NewRequest, RequestId, Status, TspError};
+use bytes::Bytes;
+use common::report::Summary;
+use common::Message;
+use majordomo::client::{Client, ClientError, ClientOptions};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct TiClientOptions {
+    /// Timeout and attempts of each Majordomo call.
+    pub mdp: ClientOptions,
+    /// Wait between polls of `titanic.reply`, and before retrying after `500` or silence.
+    pub poll: Duration,
+}
+
+impl Default for TiClientOptions {
+    fn default() -> Self {
+        Self {
+            mdp: ClientOptions::default(),
+            // The Guide's ticlient waits 5 s after each "no reply yet".
+            poll: Duration::from_millis(5000),
+        }
+    }
+}
+
+/// Why a TSP call failed for good.
+#[derive(Debug, thiserror::Error)]
+pub enum TiError {
+    /// Titanic answered `400`: unknown (or closed) request, or a malformed one. Do not retry.
+    #[error("{service} answered 400 (unknown or malformed request)")]
+    Rejected {
+        /// The TSP service that refused.
+        service: &'static str,
+    },
+    /// The client could not be created (bad endpoint).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// One TSP client: one Majordomo client, one call at a time.
+pub struct TiClient {
+    mdp: Client,
+    options: TiClientOptions,
+    /// Calls repeated after a `500` or no answer.
+    retries: u64,
+}
+
+impl TiClient {
+    /// A client of the broker at `broker`.
+    pub fn new(broker: &str, options: TiClientOptions) -> Result<Self, TiError> {
+        Ok(Self {
+            mdp: Client::new(broker, options.mdp.clone())?,
+            options,
+            retries: 0,
+        })
+    }
+
+    /// Resends so far: Majordomo-level resends after a timeout plus TSP calls repeated after a
+    /// `500` or no answer.
+    pub fn retries(&self) -> u64 {
+        self.retries + self.mdp.resends()
+    }
+
+    /// Calls `service` until it answers something other than `500` (or silence).
+    async fn call(&mut self, service: &'static str, body: Message) -> Result<Answer, TiError> {
+        loop {
+            match self.mdp.send(service, body.clone()).await {
+                Ok(reply) => match Answer::parse(reply) {
+                    Ok(Answer {
+                        status: Status::Error,
+                        ..
+                    }) => tracing::warn!("{service} answered 500, retrying"),
+                    Ok(Answer {
+                        status: Status::Unknown,
+                        ..
+                    }) => return Err(TiError::Rejected { service }),
+                    Ok(answer) => return Ok(answer),
+                    Err(e) => tracing::error!("{service}: malformed answer ({e}), retrying"),
+                },
+                Err(ClientError::NoReply { .. }) => {
+                    tracing::warn!("no answer from {service}, retrying");
+                }
+                Err(e @ ClientError::Endpoint(_)) => return Err(e.into()),
+                Err(e) => tracing::warn!("{service}: {e}, retrying"),
+            }
+            self.retries += 1;
+            tokio::time::sleep(self.options.poll).await;
+        }
+    }
+
+    /// Hands a request for `service` to Titanic; returns its UUID once Titanic has it on disk.
+    pub async fn request(&mut self, request: &NewRequest) -> Result<RequestId, TiError> {
+        loop {
+            let answer = self
+                .call(tsp::REQUEST_SERVICE, request.to_message())
+                .await?;
+            match (answer.status, answer.uuid()) {
+                (Status::Ok, Ok(id)) => return Ok(id),
+                (status, id) => {
+                    let why = id
+                        .err()
+                        .map_or_else(|| format!("status {status}"), |e: TspError| e.to_string());
+                    tracing::error!(
+                        "{}: unusable answer ({why}), retrying",
+                        tsp::REQUEST_SERVICE
+                    );
+                    self.retries += 1;
+                    tokio::time::sleep(self.options.poll).await;
+                }
+            }
+        }
+    }
+
+    /// Asks once for the reply to `id`: `Some(reply)` if it is there, `None` while pending.
+    pub async fn reply(&mut self, id: RequestId) -> Result<Option<Vec<Bytes>>, TiError> {
+        let answer = self.call(tsp::REPLY_SERVICE, tsp::uuid_body(id)).await?;
+        Ok(match answer.status {
+            Status::Ok => Some(answer.rest.into_frames().into()),
+            _ => None,
+        })
+    }
+
+    /// Polls until the reply to `id` is there (`first`: how long to wait before the first poll).
+    pub async fn wait_reply(
+        &mut self,
+        id: RequestId,
+        first: Duration,
+    ) -> Result<Vec<Bytes>, TiError> {
+        tokio::time::sleep(first).await;
+        loop {
+            if let Some(reply) = self.reply(id).await? {
+                return Ok(reply);
+            }
+            tracing::debug!("no reply yet for {id}, trying again");
+            tokio::time::sleep(self.options.poll).await;
+        }
+    }
+
+    /// Tells Titanic to forget `id` and its reply.
+    pub async fn close(&mut self, id: RequestId) -> Result<(), TiError> {
+        self.call(tsp::CLOSE_SERVICE, tsp::uuid_body(id))
+            .await
+            .map(drop)
+    }
+}
+
+/// A load run: `count` requests, `concurrency` at a time (what `ticlient` does).
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// The Majordomo broker.
+    pub broker: String,
+    /// The service the requests are for.
+    pub service: String,
+    /// Request body; with `count > 1`, ` #<n>` is appended so that each request is distinct.
+    pub body: String,
+    /// Requests in all.
+    pub count: u64,
+    /// Requests under way at once, each lane with its own connection.
+    pub concurrency: u64,
+    /// Wait before the first poll for a reply.
+    pub first_poll: Duration,
+    /// Check that each reply equals its request (an echo service); a mismatch is a failure.
+    pub verify: bool,
+    /// Client settings of every lane.
+    pub options: TiClientOptions,
+}
+
+impl Load {
+    /// The body of request number `n`.
+    fn body(&self, n: u64) -> String {
+        if self.count == 1 {
+            self.body.clone()
+        } else {
+            format!("{} #{n}", self.body)
+        }
+    }
+}
+
+/// Runs `load`, adding every outcome to `summary` as it happens (so an interrupted run still
+/// has its counts). Logs `I: request UUID <uuid>` once a request is stored, `I: reply to
+/// <uuid>: <text>` once its reply is there; failures are logged with `E:` and counted.
+pub async fn run_load(load: Arc<Load>, summary: Arc<Mutex<Summary>>) -> Result<(), TiError> {
+    let lanes = load.concurrency.clamp(1, load.count.max(1));
+    let mut tasks = tokio::task::JoinSet::new();
+    for first in 0..lanes {
+        let client = TiClient::new(&load.broker, load.options.clone())?;
+        tasks.spawn(lane(
+            Arc::clone(&load),
+            client,
+            first,
+            lanes,
+            Arc::clone(&summary),
+        ));
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Requests `first, first + step, …` below `load.count`, one after another.
+async fn lane(
+    load: Arc<Load>,
+    mut client: TiClient,
+    first: u64,
+    step: u64,
+    summary: Arc<Mutex<Summary>>,
+) {
+    let count = |update: &dyn Fn(&mut Summary)| {
+        update(&mut summary.lock().unwrap_or_else(|e| e.into_inner()));
+    };
+    let mut counted_retries = 0;
+    for n in (first..load.count).step_by(step as usize) {
+        let request = NewRequest {
+            service: Bytes::from(load.service.clone()),
+            body: vec![Bytes::from(load.body(n))],
+        };
+        count(&|s| s.sent += 1);
+        let outcome = async {
+            let id = client.request(&request).await?;
+            tracing::info!("request UUID {id}");
+            let reply = client.wait_reply(id, load.first_poll).await?;
+            let text: Vec<_> = reply.iter().map(|f| common::msg::frame_text(f)).collect();
+            tracing::info!("reply to {id}: {}", text.join(" | "));
+            client.close(id).await?;
+            let good = !load.verify || reply == request.body;
+            if !good {
+                tracing::error!("{id}: reply does not match the request {:?}", load.body(n));
+            }
+            Ok::<bool, TiError>(good)
+        }
+        .await;
+        let retries = client.retries() - counted_retries;
+        counted_retries = client.retries();
+        match outcome {
+            Ok(true) => count(&|s| s.answered += 1),
+            Ok(false) => count(&|s| s.failed += 1),
+            Err(e) => {
+                tracing::error!("request {n}: {e}");
+                count(&|s| s.failed += 1);
+            }
+        }
+        count(&|s| s.retries += retries);
+    }
+}
