@@ -1,1 +1,27 @@
-//! Placeholder until this crate is written.
+//! Binary Star: a high-availability primary/backup server pair, as a reusable library.
+//!
+//! Map of the crate (pure modules first; they read no clock and touch no socket):
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`fsm`] | the Guide's state machine as one function: state × event × now × peer expiry → outcome |
+//! | [`wire`] | the one-digit state message, parsed into a typed [`fsm::State`] |
+//! | [`node`] | one server's decisions: heartbeats, peer expiry, the client vote, the stall rule |
+//! | [`failover`] | the client's decisions: which server to ask, when to resend, when to give up |
+//! | [`reactor`] | the I/O loop any service runs inside: frontend ROUTER, state PUB and SUB |
+//! | [`client`] | the failover client API: `request()` hides which server answered |
+//!
+//! Binaries: `bstarsrv` (an echo service on the reactor), `bstarcli` (the failover client) and
+//! `bstarbench` (measures the failover gap a client sees).
+
+pub mod client;
+pub mod failover;
+pub mod fsm;
+mod link;
+pub mod node;
+pub mod reactor;
+pub mod wire;
+
+pub use client::Client;
+pub use fsm::{Fatal, Role, State};
+pub use reactor::{Config, Reactor, Service};

@@ -1,0 +1,93 @@
+//! bstarsrv — a Binary Star server: an echo service inside the Binary Star reactor.
+//!
+//! Run one as primary and one as backup, in any order: `bstarsrv -p` and `bstarsrv -b`.
+//! The log lines are documented in `binary_star::reactor`. Exit status: 0 after Ctrl-C,
+//! 2 after a split-brain error (dual actives / dual passives), 1 if a socket cannot be bound.
+
+use anyhow::Context;
+use binary_star::node::Timing;
+use binary_star::{Config, Reactor, Role, Service};
+use clap::{ArgGroup, Parser};
+use common::cli::Verbosity;
+use common::{endpoint, Message};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Binary Star server (echo service): one of a primary/backup pair; clients use bstarcli.
+#[derive(Debug, Parser)]
+#[command(name = "bstarsrv", version)]
+#[command(group(ArgGroup::new("role").required(true).args(["primary", "backup"])))]
+struct Args {
+    /// Run as the primary (active when the pair starts).
+    /// Endpoints: frontend tcp://*:5001, state PUB tcp://*:5003, state SUB tcp://localhost:5004.
+    #[arg(short, long)]
+    primary: bool,
+    /// Run as the backup (takes over when the primary is gone).
+    /// Endpoints: frontend tcp://*:5002, state PUB tcp://*:5004, state SUB tcp://localhost:5003.
+    #[arg(short, long)]
+    backup: bool,
+    /// Client frontend to bind (ROUTER) [default: tcp://*:5001 primary, tcp://*:5002 backup].
+    #[arg(long, value_name = "ENDPOINT", value_parser = endpoint::parse)]
+    frontend: Option<String>,
+    /// Where to publish our state (PUB, bind) [default: tcp://*:5003 primary, tcp://*:5004 backup].
+    #[arg(long, value_name = "ENDPOINT", value_parser = endpoint::parse)]
+    state_pub: Option<String>,
+    /// The peer's state publisher (SUB, connect)
+    /// [default: tcp://localhost:5004 primary, tcp://localhost:5003 backup].
+    #[arg(long, value_name = "ENDPOINT", value_parser = endpoint::parse)]
+    state_sub: Option<String>,
+    /// Milliseconds between state messages; both servers must use the same value.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    heartbeat_ms: u64,
+    /// Heartbeats without a state message after which the peer counts as gone.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    liveness: u32,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+impl Args {
+    fn config(&self) -> Config {
+        let role = if self.primary {
+            Role::Primary
+        } else {
+            Role::Backup
+        };
+        let guide = Config::guide(role);
+        Config {
+            role,
+            frontend: self.frontend.clone().unwrap_or(guide.frontend),
+            state_pub: self.state_pub.clone().unwrap_or(guide.state_pub),
+            state_sub: self.state_sub.clone().unwrap_or(guide.state_sub),
+            timing: Timing {
+                heartbeat: Duration::from_millis(self.heartbeat_ms.max(1)),
+                liveness: self.liveness,
+            },
+        }
+    }
+}
+
+/// The Guide's service: every request comes back as its reply.
+struct Echo;
+
+impl Service for Echo {
+    fn serve(&mut self, request: Message) -> Option<Message> {
+        Some(request)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    args.verbosity.init_logging();
+    let config = args.config();
+    let reactor = Reactor::bind(config.clone())
+        .await
+        .with_context(|| format!("cannot start the {} server", config.role))?;
+    match reactor.run(&mut Echo, common::shutdown::signal()).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // The reactor has logged `E: fatal error - …, aborting`.
+        Err(binary_star::reactor::ReactorError::Fatal(_)) => Ok(ExitCode::from(2)),
+        Err(e) => Err(e).context("server stopped"),
+    }
+}

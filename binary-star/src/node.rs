@@ -1,0 +1,665 @@
+//! One Binary Star server's decisions, with no sockets and no clock.
+//!
+//! [`Node`] wraps the [`fsm`] table with the timing around it: when to publish the
+//! state (every heartbeat, at once after a change, at once when our state SUB connects, and at
+//! once to a peer that just appeared or came back, so a restarted server pairs without waiting
+//! a heartbeat), when the peer expires (`liveness`
+//! heartbeats after its last state message), and what to do after this process itself was
+//! frozen. Inputs are [`Node::on_peer_state`], [`Node::on_client_request`] and
+//! [`Node::poll`] with `now`; outputs are [`Notice`]s and [`Verdict`]s; [`Node::next_deadline`]
+//! says when to poll again. The reactor around it only moves bytes.
+//!
+//! # The stall rule (our addition to the Guide)
+//!
+//! A server that was stopped (SIGSTOP, a VM pause, a long GC-like hiccup) wakes up with an
+//! out-of-date view of the world: its peer may have declared it dead and taken over, and the
+//! peer's state messages telling so are still queued in its socket. If it published ACTIVE
+//! before reading them, the healthy peer would hit "dual actives" and stop too, leaving nobody
+//! to serve. So when the node notices it is more than half a heartbeat late for its own
+//! heartbeat, it goes *quiet* for one and a half heartbeats: it reads peer states (which can end
+//! in the dual-active error for *this* server), holds client requests, and publishes nothing.
+//! Only then does it publish and serve again. The healthy peer keeps serving throughout.
+
+use crate::fsm::{self, Event, Fatal, Outcome, Reason, Rejection, Role, State};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Guide default: a state message every second.
+pub const HEARTBEAT: Duration = Duration::from_millis(1000);
+/// Guide default: the peer is gone after 2 heartbeats without a state message.
+pub const LIVENESS: u32 = 2;
+
+/// Heartbeat timing; both servers of a pair must use the same values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Interval between state messages.
+    pub heartbeat: Duration,
+    /// Heartbeats without a state message after which the peer counts as gone.
+    pub liveness: u32,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat: HEARTBEAT,
+            liveness: LIVENESS,
+        }
+    }
+}
+
+impl Timing {
+    /// How long the peer may stay silent before it expires (`liveness × heartbeat`).
+    pub fn peer_ttl(&self) -> Duration {
+        self.heartbeat * self.liveness.max(1)
+    }
+
+    /// Lateness of our own heartbeat that counts as a stall.
+    fn stall_threshold(&self) -> Duration {
+        self.heartbeat / 2
+    }
+
+    /// How long to listen without publishing or serving after a stall.
+    fn quiet(&self) -> Duration {
+        self.heartbeat + self.heartbeat / 2
+    }
+}
+
+/// Something the reactor must do or log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Publish this state on the state PUB socket.
+    Publish(State),
+    /// The server changed state; tell the application.
+    Changed {
+        /// The state before.
+        from: State,
+        /// The state now.
+        to: State,
+        /// Why.
+        reason: Reason,
+    },
+    /// First news from the peer, a new peer state, or the peer back after it had expired.
+    PeerState {
+        /// What the peer says it is.
+        peer: State,
+        /// How long it had been silent, if it had expired.
+        after_silence: Option<Duration>,
+    },
+    /// The peer has been silent for the whole expiry time.
+    PeerExpired {
+        /// Time since its last state message (or since start, if never heard).
+        silent: Duration,
+    },
+    /// The peer claims the same role as this server: both were started `-p` (or both `-b`).
+    SameRole(State),
+    /// This process was frozen: it now listens for a while before publishing or serving.
+    Stalled {
+        /// How late our own heartbeat was.
+        late: Duration,
+    },
+    /// The quiet time after a stall is over: serve the held requests, publish again.
+    Resumed,
+}
+
+/// What to do with one client request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass it to the application and send the reply.
+    Serve,
+    /// Drop it unanswered (the client will time out and try the other server).
+    Reject(Rejection),
+    /// Keep it until [`Notice::Resumed`], then ask again.
+    Hold,
+}
+
+/// The decisions of one server of a Binary Star pair.
+#[derive(Debug, Clone)]
+pub struct Node {
+    role: Role,
+    state: State,
+    timing: Timing,
+    started: Instant,
+    peer_expiry: Instant,
+    last_heard: Option<Instant>,
+    last_peer_state: Option<State>,
+    peer_expired: bool,
+    warned_same_role: bool,
+    next_publish: Instant,
+    quiet_until: Option<Instant>,
+    notices: VecDeque<Notice>,
+}
+
+impl Node {
+    /// A server of `role` starting at `now`. It publishes its state at once, and (like the
+    /// Guide's `bstar_start`) gives the peer one expiry time to show up.
+    pub fn new(role: Role, timing: Timing, now: Instant) -> Node {
+        Node {
+            role,
+            state: role.initial_state(),
+            timing,
+            started: now,
+            peer_expiry: now + timing.peer_ttl(),
+            last_heard: None,
+            last_peer_state: None,
+            peer_expired: false,
+            warned_same_role: false,
+            next_publish: now,
+            quiet_until: None,
+            notices: VecDeque::new(),
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// This server's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The timing this node runs with.
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    /// When the peer counts as gone unless it publishes again.
+    pub fn peer_expiry(&self) -> Instant {
+        self.peer_expiry
+    }
+
+    /// True while listening after a stall.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet_until.is_some()
+    }
+
+    /// The peer published `peer`. A dual-active or dual-passive pair is a [`Fatal`] error: the
+    /// server must stop.
+    pub fn on_peer_state(&mut self, peer: State, now: Instant) -> Result<(), Fatal> {
+        self.check_stall(now);
+        let after_silence = self
+            .peer_expired
+            .then(|| now - self.last_heard.unwrap_or(self.started));
+        let newcomer = after_silence.is_some() || self.last_heard.is_none();
+        if after_silence.is_some() || self.last_peer_state != Some(peer) {
+            self.notices.push_back(Notice::PeerState {
+                peer,
+                after_silence,
+            });
+        }
+        self.last_peer_state = Some(peer);
+        self.last_heard = Some(now);
+        self.peer_expired = false;
+        self.peer_expiry = now + self.timing.peer_ttl();
+        if peer == self.role.initial_state() && !self.warned_same_role {
+            self.warned_same_role = true;
+            self.notices.push_back(Notice::SameRole(peer));
+        }
+        match fsm::step(self.state, Event::Peer(peer), now, self.peer_expiry)? {
+            Outcome::Become(to, reason) => self.change(to, reason, now),
+            // A peer that just (re)appeared learns our state now, not a heartbeat later: a
+            // restarted primary hears at once that the backup is ACTIVE.
+            _ if newcomer && !self.is_quiet() => {
+                self.notices.push_back(Notice::Publish(self.state));
+                self.next_publish = now + self.timing.heartbeat;
+            }
+            // Peer events never serve or reject; nothing else to do.
+            Outcome::Stay | Outcome::Serve | Outcome::TakeOver(_) | Outcome::Reject(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Our state SUB just (re)connected to the peer's PUB. Publish our state at once: if the
+    /// peer's SUB was connected first, its start-up state went out before we listened, and the
+    /// pair would otherwise wait a heartbeat to learn about each other.
+    pub fn on_link_up(&mut self, now: Instant) {
+        self.check_stall(now);
+        if !self.is_quiet() {
+            self.notices.push_back(Notice::Publish(self.state));
+            self.next_publish = now + self.timing.heartbeat;
+        }
+    }
+
+    /// A client request arrived: serve it, drop it, or hold it while quiet after a stall.
+    pub fn on_client_request(&mut self, now: Instant) -> Verdict {
+        self.check_stall(now);
+        if self.is_quiet() {
+            return Verdict::Hold;
+        }
+        match fsm::step(self.state, Event::ClientRequest, now, self.peer_expiry) {
+            Ok(Outcome::Serve) => Verdict::Serve,
+            Ok(Outcome::TakeOver(reason)) => {
+                self.change(State::Active, reason, now);
+                Verdict::Serve
+            }
+            Ok(Outcome::Reject(why)) => Verdict::Reject(why),
+            // The table has no other outcome for a client request.
+            Ok(Outcome::Stay | Outcome::Become(..)) | Err(_) => {
+                Verdict::Reject(Rejection::PeerAlive)
+            }
+        }
+    }
+
+    /// The next thing to do at `now`, if any; call until it returns `None`.
+    pub fn poll(&mut self, now: Instant) -> Option<Notice> {
+        self.check_stall(now);
+        if let Some(notice) = self.notices.pop_front() {
+            return Some(notice);
+        }
+        if let Some(until) = self.quiet_until {
+            if now < until {
+                return self.poll_expiry(now);
+            }
+            self.quiet_until = None;
+            self.next_publish = now;
+            return Some(Notice::Resumed);
+        }
+        if now >= self.next_publish {
+            self.next_publish = now + self.timing.heartbeat;
+            return Some(Notice::Publish(self.state));
+        }
+        self.poll_expiry(now)
+    }
+
+    /// When [`poll`](Self::poll) has something to do next (a heartbeat, the end of a quiet
+    /// time, or the peer's expiry).
+    pub fn next_deadline(&self) -> Instant {
+        if !self.notices.is_empty() {
+            return self.started.min(self.next_publish);
+        }
+        let own = self.quiet_until.unwrap_or(self.next_publish);
+        if self.peer_expired {
+            own
+        } else {
+            own.min(self.peer_expiry)
+        }
+    }
+
+    fn poll_expiry(&mut self, now: Instant) -> Option<Notice> {
+        if !self.peer_expired && now >= self.peer_expiry {
+            self.peer_expired = true;
+            let silent = now - self.last_heard.unwrap_or(self.started);
+            return Some(Notice::PeerExpired { silent });
+        }
+        None
+    }
+
+    fn change(&mut self, to: State, reason: Reason, now: Instant) {
+        let from = self.state;
+        self.state = to;
+        self.notices.push_back(Notice::Changed { from, to, reason });
+        if !self.is_quiet() {
+            // Tell the peer at once rather than at the next heartbeat.
+            self.notices.push_back(Notice::Publish(to));
+            self.next_publish = now + self.timing.heartbeat;
+        }
+    }
+
+    fn check_stall(&mut self, now: Instant) {
+        if self.is_quiet() {
+            return;
+        }
+        let late = now.saturating_duration_since(self.next_publish);
+        if late >= self.timing.stall_threshold() {
+            self.quiet_until = Some(now + self.timing.quiet());
+            self.notices.push_back(Notice::Stalled { late });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+    const HB: Duration = Duration::from_millis(1000);
+
+    fn timing() -> Timing {
+        Timing::default()
+    }
+
+    /// Polls at `now` until nothing is left; returns everything.
+    fn drain(node: &mut Node, now: Instant) -> Vec<Notice> {
+        std::iter::from_fn(|| node.poll(now)).collect()
+    }
+
+    /// Polls at every deadline from `from` up to and including `to`, like the reactor would.
+    fn run(node: &mut Node, from: Instant, to: Instant) -> Vec<Notice> {
+        let mut now = from;
+        let mut out = Vec::new();
+        loop {
+            let due = node.next_deadline().max(now);
+            if due > to {
+                break;
+            }
+            now = due;
+            out.extend(drain(node, now));
+        }
+        out.extend(drain(node, to));
+        out
+    }
+
+    fn publishes(notices: &[Notice]) -> Vec<State> {
+        notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::Publish(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A primary that has paired with a backup and is ACTIVE, heartbeat published at `t0`.
+    fn active_primary(t0: Instant) -> Node {
+        let mut node = Node::new(Role::Primary, timing(), t0);
+        node.on_peer_state(State::Backup, t0).unwrap();
+        drain(&mut node, t0);
+        assert_eq!(node.state(), State::Active);
+        node
+    }
+
+    #[test]
+    fn publishes_at_start_then_every_heartbeat() {
+        let t0 = Instant::now();
+        let mut node = Node::new(Role::Backup, timing(), t0);
+        assert_eq!(node.next_deadline(), t0);
+        assert_eq!(drain(&mut node, t0), [Notice::Publish(State::Backup)]);
+        assert_eq!(node.next_deadline(), t0 + HB);
+        assert_eq!(node.poll(t0 + HB - MS), None);
+        assert_eq!(node.poll(t0 + HB), Some(Notice::Publish(State::Backup)));
+        assert_eq!(node.next_deadline(), t0 + 2 * HB);
+    }
+
+    #[test]
+    fn pairing_publishes_the_new_state_at_once() {
+        let t0 = Instant::now();
+        let mut primary = Node::new(Role::Primary, timing(), t0);
+        drain(&mut primary, t0);
+        let t = t0 + 300 * MS;
+        primary.on_peer_state(State::Backup, t).unwrap();
+        assert_eq!(
+            drain(&mut primary, t),
+            [
+                Notice::PeerState {
+                    peer: State::Backup,
+                    after_silence: None
+                },
+                Notice::Changed {
+                    from: State::Primary,
+                    to: State::Active,
+                    reason: Reason::BackupIsWaiting
+                },
+                Notice::Publish(State::Active),
+            ]
+        );
+        // The heartbeat schedule restarts from the change.
+        assert_eq!(primary.poll(t + HB - MS), None);
+        assert_eq!(primary.poll(t + HB), Some(Notice::Publish(State::Active)));
+    }
+
+    #[test]
+    fn a_peer_that_appears_or_comes_back_gets_our_state_at_once() {
+        let t0 = Instant::now();
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer_state(State::Active, t0).unwrap();
+        drain(&mut backup, t0);
+        // The primary dies, the backup takes over…
+        let expiry = t0 + 2 * HB;
+        run(&mut backup, t0, expiry);
+        assert_eq!(backup.on_client_request(expiry), Verdict::Serve);
+        run(&mut backup, expiry, expiry + 2 * HB);
+        // …and the restarted primary's first state message is answered at once.
+        let back = expiry + 2 * HB + 300 * MS;
+        run(&mut backup, expiry + 2 * HB, back - MS);
+        backup.on_peer_state(State::Primary, back).unwrap();
+        assert_eq!(publishes(&drain(&mut backup, back)), [State::Active]);
+        // The next state message from the same peer is not: only the heartbeat.
+        backup.on_peer_state(State::Passive, back + MS).unwrap();
+        assert!(publishes(&drain(&mut backup, back + MS)).is_empty());
+    }
+
+    #[test]
+    fn a_new_state_link_publishes_our_state_at_once() {
+        let t0 = Instant::now();
+        let mut node = Node::new(Role::Primary, timing(), t0);
+        drain(&mut node, t0);
+        let up = t0 + 30 * MS;
+        node.on_link_up(up);
+        assert_eq!(drain(&mut node, up), [Notice::Publish(State::Primary)]);
+        // The heartbeat schedule restarts from there.
+        assert_eq!(node.next_deadline(), (up + HB).min(node.peer_expiry()));
+        assert_eq!(node.poll(up + HB), Some(Notice::Publish(State::Primary)));
+    }
+
+    #[test]
+    fn the_same_peer_state_is_reported_once() {
+        let t0 = Instant::now();
+        let mut node = active_primary(t0);
+        node.on_peer_state(State::Passive, t0 + 100 * MS).unwrap();
+        node.on_peer_state(State::Passive, t0 + 900 * MS).unwrap();
+        let notices = drain(&mut node, t0 + 900 * MS);
+        let peer_lines = notices
+            .iter()
+            .filter(|n| matches!(n, Notice::PeerState { .. }))
+            .count();
+        assert_eq!(peer_lines, 1);
+    }
+
+    #[test]
+    fn passive_takes_over_on_the_first_request_after_the_peer_expires() {
+        let t0 = Instant::now();
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer_state(State::Active, t0).unwrap();
+        drain(&mut backup, t0);
+        assert_eq!(backup.state(), State::Passive);
+        // The primary keeps publishing until t0 + 1 s, then dies.
+        let mut t = t0;
+        while t < t0 + HB {
+            t += HB;
+            drain(&mut backup, t);
+            backup.on_peer_state(State::Active, t).unwrap();
+        }
+        let last_heard = t;
+        assert_eq!(backup.peer_expiry(), last_heard + 2 * HB);
+        let early = last_heard + 2 * HB - MS;
+        run(&mut backup, t, early);
+        assert_eq!(
+            backup.on_client_request(early),
+            Verdict::Reject(Rejection::PeerAlive)
+        );
+        // At the expiry the node says so (once), and the next request takes over.
+        let expiry = last_heard + 2 * HB;
+        assert_eq!(backup.next_deadline(), expiry);
+        let notices = run(&mut backup, early, expiry);
+        assert!(notices.contains(&Notice::PeerExpired { silent: 2 * HB }));
+        assert!(!drain(&mut backup, expiry)
+            .iter()
+            .any(|n| matches!(n, Notice::PeerExpired { .. })));
+        let vote = expiry + 10 * MS;
+        assert_eq!(backup.on_client_request(vote), Verdict::Serve);
+        assert_eq!(backup.state(), State::Active);
+        assert_eq!(
+            drain(&mut backup, vote),
+            [
+                Notice::Changed {
+                    from: State::Passive,
+                    to: State::Active,
+                    reason: Reason::PeerExpired
+                },
+                Notice::Publish(State::Active)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_restarted_primary_hears_the_active_backup_and_goes_passive() {
+        let t0 = Instant::now();
+        let mut primary = Node::new(Role::Primary, timing(), t0);
+        drain(&mut primary, t0);
+        // A client that still knows this address asks before the backup was heard: rejected.
+        assert_eq!(
+            primary.on_client_request(t0 + 100 * MS),
+            Verdict::Reject(Rejection::PeerAlive)
+        );
+        primary.on_peer_state(State::Active, t0 + 400 * MS).unwrap();
+        assert_eq!(primary.state(), State::Passive);
+        let notices = drain(&mut primary, t0 + 400 * MS);
+        assert!(notices.contains(&Notice::Publish(State::Passive)));
+    }
+
+    #[test]
+    fn a_lonely_primary_serves_after_one_expiry() {
+        let t0 = Instant::now();
+        let mut primary = Node::new(Role::Primary, timing(), t0);
+        let mut t = t0;
+        while t < t0 + 2 * HB {
+            drain(&mut primary, t);
+            t = primary.next_deadline();
+        }
+        assert_eq!(t, t0 + 2 * HB);
+        let notices = drain(&mut primary, t);
+        assert!(notices.contains(&Notice::PeerExpired { silent: 2 * HB }));
+        assert_eq!(primary.on_client_request(t), Verdict::Serve);
+        assert_eq!(primary.state(), State::Active);
+    }
+
+    #[test]
+    fn a_peer_back_after_expiry_is_reported_with_its_silence() {
+        let t0 = Instant::now();
+        let mut node = active_primary(t0);
+        let mut t = t0;
+        while t < t0 + 5 * HB {
+            t += HB;
+            drain(&mut node, t);
+        }
+        node.on_peer_state(State::Backup, t).unwrap();
+        let notices = drain(&mut node, t);
+        assert!(notices.contains(&Notice::PeerState {
+            peer: State::Backup,
+            after_silence: Some(5 * HB)
+        }));
+        assert_eq!(node.state(), State::Active);
+    }
+
+    #[test]
+    fn dual_states_are_fatal() {
+        let t0 = Instant::now();
+        let mut node = active_primary(t0);
+        assert_eq!(
+            node.on_peer_state(State::Active, t0),
+            Err(Fatal::DualActive)
+        );
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer_state(State::Active, t0).unwrap();
+        assert_eq!(
+            backup.on_peer_state(State::Passive, t0),
+            Err(Fatal::DualPassive)
+        );
+    }
+
+    #[test]
+    fn two_primaries_are_reported_once_and_neither_serves() {
+        let t0 = Instant::now();
+        let mut node = Node::new(Role::Primary, timing(), t0);
+        drain(&mut node, t0);
+        let mut same = 0;
+        for i in 1..=5u32 {
+            let t = t0 + HB * i;
+            node.on_peer_state(State::Primary, t).unwrap();
+            same += drain(&mut node, t)
+                .iter()
+                .filter(|n| matches!(n, Notice::SameRole(State::Primary)))
+                .count();
+            assert_eq!(
+                node.on_client_request(t),
+                Verdict::Reject(Rejection::PeerAlive)
+            );
+        }
+        assert_eq!(same, 1);
+        assert_eq!(node.state(), State::Primary);
+    }
+
+    #[test]
+    fn after_a_stall_the_node_listens_before_it_publishes_or_serves() {
+        let t0 = Instant::now();
+        let mut primary = active_primary(t0);
+        // Frozen for 5 s (SIGSTOP). The first thing seen on waking is a client request.
+        let wake = t0 + 5 * HB;
+        assert_eq!(primary.on_client_request(wake), Verdict::Hold);
+        let notices = drain(&mut primary, wake);
+        assert_eq!(notices[0], Notice::Stalled { late: 4 * HB });
+        assert!(publishes(&notices).is_empty(), "{notices:?}");
+        // The queued peer messages: PASSIVE from before the takeover, then ACTIVE.
+        primary.on_peer_state(State::Passive, wake).unwrap();
+        assert_eq!(
+            primary.on_peer_state(State::Active, wake + MS),
+            Err(Fatal::DualActive)
+        );
+    }
+
+    #[test]
+    fn a_stall_with_no_takeover_ends_in_serving_the_held_requests() {
+        let t0 = Instant::now();
+        let mut primary = active_primary(t0);
+        let wake = t0 + 3 * HB;
+        drain(&mut primary, wake);
+        assert!(primary.is_quiet());
+        assert_eq!(primary.on_client_request(wake + 10 * MS), Verdict::Hold);
+        // The backup is still passive.
+        primary
+            .on_peer_state(State::Passive, wake + 200 * MS)
+            .unwrap();
+        let heard = drain(&mut primary, wake + 200 * MS);
+        assert!(publishes(&heard).is_empty(), "{heard:?}");
+        let quiet_end = wake + 3 * HB / 2;
+        assert_eq!(primary.next_deadline(), quiet_end);
+        let before = drain(&mut primary, quiet_end - MS);
+        assert!(publishes(&before).is_empty(), "{before:?}");
+        let notices = drain(&mut primary, quiet_end);
+        assert_eq!(notices, [Notice::Resumed, Notice::Publish(State::Active)]);
+        assert_eq!(primary.on_client_request(quiet_end), Verdict::Serve);
+    }
+
+    #[test]
+    fn a_small_hiccup_is_not_a_stall() {
+        let t0 = Instant::now();
+        let mut node = active_primary(t0);
+        let t = t0 + HB + HB / 2 - MS;
+        let notices = drain(&mut node, t);
+        assert_eq!(notices, [Notice::Publish(State::Active)]);
+        assert_eq!(node.on_client_request(t), Verdict::Serve);
+    }
+
+    #[test]
+    fn a_passive_server_does_not_vote_on_a_stale_view_after_a_stall() {
+        let t0 = Instant::now();
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer_state(State::Active, t0).unwrap();
+        drain(&mut backup, t0);
+        // Frozen past the peer expiry; a client request is the first event on waking.
+        let wake = t0 + 4 * HB;
+        assert_eq!(backup.on_client_request(wake), Verdict::Hold);
+        // The primary is alive: its queued state arrives.
+        backup.on_peer_state(State::Active, wake + MS).unwrap();
+        let end = wake + 3 * HB / 2;
+        drain(&mut backup, end);
+        assert_eq!(
+            backup.on_client_request(end),
+            Verdict::Reject(Rejection::PeerAlive)
+        );
+        assert_eq!(backup.state(), State::Passive);
+    }
+
+    #[test]
+    fn timing_defaults_are_the_guides() {
+        let t = Timing::default();
+        assert_eq!(t.heartbeat, Duration::from_millis(1000));
+        assert_eq!(t.peer_ttl(), Duration::from_millis(2000));
+        let short = Timing {
+            heartbeat: 200 * MS,
+            liveness: 3,
+        };
+        assert_eq!(short.peer_ttl(), 600 * MS);
+    }
+}

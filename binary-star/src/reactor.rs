@@ -1,0 +1,405 @@
+//! The Binary Star reactor: wraps any request-reply service in a primary/backup pair.
+//!
+//! The reactor owns the three sockets of a server: the client frontend (ROUTER, bound), the
+//! state publisher (PUB, bound) and the state subscriber (SUB, connected to the peer's PUB by
+//! a task of its own, see `link`). Its loop waits on the peer's state messages, client requests,
+//! the next deadline of the [`Node`] and the shutdown future, and does what the node decides:
+//! publish, serve (by calling the [`Service`] only while ACTIVE), drop, hold, or stop on a
+//! split-brain error.
+//!
+//! # Log lines (a stable contract; tests and the tour wait for them)
+//!
+//! | line | when |
+//! |---|---|
+//! | `I: primary ready: frontend=… state-pub=… state-sub=…` (or `backup ready`) | sockets bound |
+//! | `I: state ACTIVE - <reason>` / `I: state PASSIVE - <reason>` | every state change |
+//! | `I: peer is <STATE>` / `I: peer is back (<STATE>) after <ms> ms of silence` | peer news |
+//! | `W: peer silent for <ms> ms (expired)` | the peer's expiry passed |
+//! | `W: request dropped in state <STATE>: <why>` | first dropped request per state (then `D:`) |
+//! | `E: bad state message from peer: …, ignored` | a state message that is not one digit 1-4 |
+//! | `W: stalled: heartbeat <ms> ms late; listening to the peer before serving` | stall rule |
+//! | `I: resumed after stall` | the quiet time is over |
+//! | `E: fatal error - dual actives, aborting` (or `dual passives`) | split brain; `run` fails |
+//! | `W: interrupted` | the shutdown future fired; `run` returns `Ok` |
+
+use crate::fsm::{Fatal, Role, State};
+use crate::link::{LinkEvent, StateLink};
+use crate::node::{Node, Notice, Timing, Verdict};
+use crate::wire;
+use common::sock::{self, SockError};
+use common::Message;
+use std::collections::VecDeque;
+use std::future::Future;
+use tokio::time::Instant;
+use zeromq::{PubSocket, RouterSocket, Socket};
+
+/// Guide endpoints of the primary: frontend, state PUB, state SUB.
+pub const PRIMARY_ENDPOINTS: [&str; 3] = ["tcp://*:5001", "tcp://*:5003", "tcp://localhost:5004"];
+/// Guide endpoints of the backup: frontend, state PUB, state SUB.
+pub const BACKUP_ENDPOINTS: [&str; 3] = ["tcp://*:5002", "tcp://*:5004", "tcp://localhost:5003"];
+
+/// Requests held during a quiet time beyond this many are dropped (the clients retry).
+const MAX_HELD: usize = 10_000;
+
+/// Where a server listens and whom it watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Primary or backup.
+    pub role: Role,
+    /// Client frontend (ROUTER, bound).
+    pub frontend: String,
+    /// Our state publisher (PUB, bound); the peer's `state_sub` connects here.
+    pub state_pub: String,
+    /// The peer's state publisher (our SUB connects to it).
+    pub state_sub: String,
+    /// Heartbeat interval and peer liveness.
+    pub timing: Timing,
+}
+
+impl Config {
+    /// The Guide's endpoints and timing for `role` (ports 5001-5004, heartbeat 1 s).
+    pub fn guide(role: Role) -> Config {
+        let [frontend, state_pub, state_sub] = match role {
+            Role::Primary => PRIMARY_ENDPOINTS,
+            Role::Backup => BACKUP_ENDPOINTS,
+        };
+        Config {
+            role,
+            frontend: frontend.into(),
+            state_pub: state_pub.into(),
+            state_sub: state_sub.into(),
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// The application inside the reactor.
+pub trait Service {
+    /// Answers one client request (the body frames, envelope already removed). Called only
+    /// while the server is ACTIVE. `None` sends no reply.
+    fn serve(&mut self, request: Message) -> Option<Message>;
+
+    /// The server just became ACTIVE (it now serves clients).
+    fn became_active(&mut self) {}
+
+    /// The server just became PASSIVE (its peer serves clients).
+    fn became_passive(&mut self) {}
+}
+
+/// Why the reactor could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ReactorError {
+    /// A socket could not be bound.
+    #[error("cannot bind the {what} to {endpoint}")]
+    Bind {
+        /// Which socket.
+        what: &'static str,
+        /// The endpoint asked for.
+        endpoint: String,
+        /// The socket error.
+        source: SockError,
+    },
+    /// Both servers were ACTIVE, or both PASSIVE: this server stopped.
+    #[error("fatal error - {0}")]
+    Fatal(#[from] Fatal),
+}
+
+/// A bound Binary Star server, ready to [`run`](Reactor::run).
+pub struct Reactor {
+    config: Config,
+    frontend: RouterSocket,
+    publisher: PubSocket,
+    frontend_bound: String,
+    pub_bound: String,
+}
+
+impl Reactor {
+    /// Binds the frontend and the state publisher. The subscriber connects once running.
+    pub async fn bind(config: Config) -> Result<Reactor, ReactorError> {
+        remove_stale_ipc(&config.frontend);
+        remove_stale_ipc(&config.state_pub);
+        let mut frontend = RouterSocket::new();
+        let frontend_bound =
+            sock::bind(&mut frontend, &config.frontend)
+                .await
+                .map_err(|source| ReactorError::Bind {
+                    what: "frontend",
+                    endpoint: config.frontend.clone(),
+                    source,
+                })?;
+        let mut publisher = PubSocket::new();
+        let pub_bound = sock::bind(&mut publisher, &config.state_pub)
+            .await
+            .map_err(|source| ReactorError::Bind {
+                what: "state publisher",
+                endpoint: config.state_pub.clone(),
+                source,
+            })?;
+        Ok(Reactor {
+            config,
+            frontend,
+            publisher,
+            frontend_bound,
+            pub_bound,
+        })
+    }
+
+    /// The frontend endpoint actually bound (with the port resolved).
+    pub fn frontend_endpoint(&self) -> &str {
+        &self.frontend_bound
+    }
+
+    /// The state publisher endpoint actually bound.
+    pub fn state_pub_endpoint(&self) -> &str {
+        &self.pub_bound
+    }
+
+    /// Runs until `shutdown` resolves (`Ok`) or the pair hits a split-brain error (`Err`).
+    pub async fn run<S, F>(self, service: &mut S, shutdown: F) -> Result<(), ReactorError>
+    where
+        S: Service,
+        F: Future<Output = ()>,
+    {
+        let timing = self.config.timing;
+        tracing::info!(
+            "{} ready: frontend={} state-pub={} state-sub={} heartbeat={} ms liveness={}",
+            self.config.role,
+            self.frontend_bound,
+            self.pub_bound,
+            self.config.state_sub,
+            timing.heartbeat.as_millis(),
+            timing.liveness
+        );
+        let mut link = StateLink::spawn(self.config.state_sub.clone(), timing.heartbeat);
+        let mut running = Running {
+            node: Node::new(self.config.role, timing, now()),
+            reactor: self,
+            service,
+            held: VecDeque::new(),
+            rejections: 0,
+        };
+        tokio::pin!(shutdown);
+        loop {
+            while let Some(notice) = running.node.poll(now()) {
+                running.notice(notice).await;
+            }
+            let deadline = Instant::from_std(running.node.next_deadline());
+            tokio::select! {
+                biased;
+                () = &mut shutdown => {
+                    tracing::warn!("interrupted");
+                    return Ok(());
+                }
+                Some(event) = link.recv() => match event {
+                    LinkEvent::State(message) => running.peer_message(&message)?,
+                    LinkEvent::Up => running.node.on_link_up(now()),
+                },
+                received = zeromq::SocketRecv::recv(&mut running.reactor.frontend) => {
+                    match received {
+                        Ok(message) => running.client_request(message.into()).await,
+                        Err(e) => tracing::error!("frontend receive error: {e}"),
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+}
+
+/// The reactor while running: the sockets, the node's decisions and the application.
+struct Running<'s, S> {
+    reactor: Reactor,
+    node: Node,
+    service: &'s mut S,
+    /// Requests that arrived while quiet after a stall, in arrival order.
+    held: VecDeque<Message>,
+    /// Requests dropped since the last state change (only the first is logged at `W:`).
+    rejections: u64,
+}
+
+impl<S: Service> Running<'_, S> {
+    async fn notice(&mut self, notice: Notice) {
+        match notice {
+            Notice::Publish(state) => self.publish(state).await,
+            Notice::Changed { to, reason, .. } => {
+                tracing::info!("state {to} - {reason}");
+                self.rejections = 0;
+                match to {
+                    State::Active => self.service.became_active(),
+                    State::Passive => self.service.became_passive(),
+                    State::Primary | State::Backup => {}
+                }
+            }
+            Notice::PeerState {
+                peer,
+                after_silence: None,
+            } => tracing::info!("peer is {peer}"),
+            Notice::PeerState {
+                peer,
+                after_silence: Some(silent),
+            } => tracing::info!(
+                "peer is back ({peer}) after {} ms of silence",
+                silent.as_millis()
+            ),
+            Notice::PeerExpired { silent } => {
+                tracing::warn!("peer silent for {} ms (expired)", silent.as_millis())
+            }
+            Notice::SameRole(state) => {
+                tracing::error!("peer also says {state}: both servers have the same role (-p/-b)")
+            }
+            Notice::Stalled { late } => tracing::warn!(
+                "stalled: heartbeat {} ms late; listening to the peer before serving",
+                late.as_millis()
+            ),
+            Notice::Resumed => {
+                tracing::info!("resumed after stall ({} requests held)", self.held.len());
+                for request in std::mem::take(&mut self.held) {
+                    self.client_request(request).await;
+                }
+            }
+        }
+    }
+
+    fn peer_message(&mut self, message: &Message) -> Result<(), Fatal> {
+        tracing::debug!("state from peer:\n{}", message.dump());
+        match wire::parse_state(message) {
+            Ok(peer) => self.node.on_peer_state(peer, now()).inspect_err(|fatal| {
+                tracing::error!("fatal error - {fatal}, aborting");
+            }),
+            Err(e) => {
+                tracing::error!("bad state message from peer: {e}, ignored");
+                Ok(())
+            }
+        }
+    }
+
+    async fn publish(&mut self, state: State) {
+        // PUB never blocks (it drops for slow subscribers), but bound it anyway.
+        let message = wire::state_message(state);
+        let timeout = self.reactor.config.timing.heartbeat;
+        if let Err(e) = sock::send(&mut self.reactor.publisher, message, timeout).await {
+            tracing::warn!("cannot publish state {state}: {e}");
+        }
+    }
+
+    async fn client_request(&mut self, mut message: Message) {
+        tracing::debug!("client request:\n{}", message.dump());
+        let Some(envelope) = split_request(&mut message) else {
+            tracing::error!(
+                "malformed client request ({} frames), dropped",
+                message.len()
+            );
+            return;
+        };
+        match self.node.on_client_request(now()) {
+            Verdict::Serve => {
+                let Some(mut reply) = self.service.serve(message) else {
+                    return;
+                };
+                if reply.is_empty() {
+                    return;
+                }
+                reply.prepend(envelope);
+                let timeout = self.reactor.config.timing.heartbeat;
+                if let Err(e) = sock::send(&mut self.reactor.frontend, reply, timeout).await {
+                    tracing::warn!("cannot send reply: {e}");
+                }
+            }
+            Verdict::Reject(why) => {
+                self.rejections += 1;
+                let state = self.node.state();
+                if self.rejections == 1 {
+                    tracing::warn!("request dropped in state {state}: {why}");
+                } else {
+                    tracing::debug!("request dropped in state {state}: {why}");
+                }
+            }
+            Verdict::Hold if self.held.len() >= MAX_HELD => {
+                tracing::warn!("too many held requests, dropped one");
+            }
+            Verdict::Hold => {
+                message.prepend(envelope);
+                self.held.push_back(message);
+            }
+        }
+    }
+}
+
+/// The node's clock: the tokio clock, as a std `Instant`.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Removes the socket file a killed server left at an `ipc://` endpoint, if nobody listens there.
+///
+/// libzmq unlinks the file before binding; the `zeromq` crate refuses to bind over it, so a
+/// server restarted after `kill -9` could not come back on the same `ipc://` endpoint. A file
+/// somebody still accepts on is left alone (the bind then fails as it should).
+fn remove_stale_ipc(endpoint: &str) {
+    #[cfg(unix)]
+    if let Some(path) = endpoint.strip_prefix("ipc://") {
+        let path = std::path::Path::new(path);
+        let refused = matches!(
+            std::os::unix::net::UnixStream::connect(path),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        );
+        if refused && std::fs::remove_file(path).is_ok() {
+            tracing::info!("removed the stale socket file at {endpoint}");
+        }
+    }
+}
+
+/// Splits a frontend message into the envelope (routing id, and the empty delimiter a REQ
+/// client adds) and the body. `None` if there is no body.
+fn split_request(message: &mut Message) -> Option<Message> {
+    let envelope = match message.split_envelope() {
+        Some(envelope) => envelope,
+        // A DEALER client without a delimiter: the routing id alone is the envelope.
+        None => Message::from_frames(message.pop_front()),
+    };
+    (!message.is_empty() && !envelope.is_empty()).then_some(envelope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_from_req_and_dealer_clients_keep_their_envelope() {
+        let mut req = Message::from_frames(["id-1", "", "hello"]);
+        let envelope = split_request(&mut req).unwrap();
+        assert_eq!(envelope, Message::from_frames(["id-1", ""]));
+        assert_eq!(req, Message::from_frames(["hello"]));
+
+        let mut dealer = Message::from_frames(["id-2", "hello", "world"]);
+        let envelope = split_request(&mut dealer).unwrap();
+        assert_eq!(envelope, Message::from_frames(["id-2"]));
+        assert_eq!(dealer, Message::from_frames(["hello", "world"]));
+
+        assert!(split_request(&mut Message::from_frames(["id-3", ""])).is_none());
+        assert!(split_request(&mut Message::from_frames(["id-4"])).is_none());
+    }
+
+    #[test]
+    fn guide_config_uses_the_guide_ports() {
+        let p = Config::guide(Role::Primary);
+        assert_eq!(
+            (
+                p.frontend.as_str(),
+                p.state_pub.as_str(),
+                p.state_sub.as_str()
+            ),
+            ("tcp://*:5001", "tcp://*:5003", "tcp://localhost:5004")
+        );
+        let b = Config::guide(Role::Backup);
+        assert_eq!(
+            (
+                b.frontend.as_str(),
+                b.state_pub.as_str(),
+                b.state_sub.as_str()
+            ),
+            ("tcp://*:5002", "tcp://*:5004", "tcp://localhost:5003")
+        );
+        assert_eq!(p.timing, Timing::default());
+    }
+}

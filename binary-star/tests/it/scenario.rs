@@ -1,0 +1,42 @@
+//! The tour's `binary-star` scenario, with short timings: primary killed, restarted passive,
+//! backup killed; every request answered.
+
+use std::time::Duration;
+
+#[test]
+fn the_binary_star_scenario_loses_nothing() {
+    let mut scenario = tour::Scenario::load("binary-star").expect("scenario file");
+    for (key, value) in [
+        ("heartbeat_ms", "250"),
+        ("timeout_ms", "600"),
+        ("settle_ms", "1200"),
+        ("vote_ms", "100"),
+        ("interval_ms", "50"),
+        ("requests", "120"),
+    ] {
+        scenario.set_var(key, value);
+    }
+    scenario.set_timeout(Duration::from_secs(60));
+    let report = scenario
+        .run(&tour::RunOptions::default())
+        .expect("the timeline plays");
+    assert_eq!(report.lost, 0, "{}", report.dump());
+    assert_eq!(report.summary.answered, 120, "{}", report.dump());
+    assert_eq!(report.summary.failed, 0, "{}", report.dump());
+    assert!(report.ok(), "{}", report.dump());
+    // 2 × heartbeat + timeout + settle delay.
+    let bound = Duration::from_millis(2 * 250 + 600 + 1200);
+    for label in ["failover seen by the client", "back to the primary"] {
+        let m = report
+            .measures
+            .iter()
+            .find(|m| m.label.contains(label))
+            .unwrap_or_else(|| panic!("no measure {label:?}: {}", report.dump()));
+        let elapsed = m.elapsed.expect("measured");
+        assert!(
+            elapsed <= bound,
+            "{label}: {elapsed:?} > {bound:?}\n{}",
+            report.dump()
+        );
+    }
+}
