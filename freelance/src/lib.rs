@@ -1,1 +1,38 @@
-//! Placeholder until this crate is written.
+//! Brokerless reliability: the Guide's Freelance pattern, models 1, 2 and 3.
+//!
+//! Clients talk straight to a handful of equivalent servers and survive any of them dying.
+//!
+//! | model | client | server | idea |
+//! |---|---|---|---|
+//! | 1 | `flclient1` ([`client1`]) | `flserver1` | REQ per attempt, one server after another |
+//! | 2 | `flclient2` ([`client2`]) | `flserver2` | DEALER fires each request at every server |
+//! | 3 | `flclient3` ([`agent`]) | `flserver3` | ROUTER to ROUTER (10/FLP), pings, failover |
+//!
+//! Modules, pure core first (no sockets, no clock; time is passed in):
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`frames`] | typed frames of the three models; malformed input is a typed error |
+//! | [`retry`] | model 1's attempt plan (which server each try goes to) |
+//! | [`shotgun`] | model 2's sequence numbers, copies, winning reply, deadline |
+//! | [`table`] | model 3's server table and timers: liveness, pings, failover, FAILED |
+//! | [`server`] | the ROUTER loop of `flserver1..3` |
+//! | [`client1`], [`client2`] | the model 1 and 2 client shells |
+//! | [`agent`] | model 3's client API ([`FreelanceClient`]): agent task and per-server links |
+//! | [`driver`] | the client programs' loop: N requests, replies, rate, summary line |
+//! | [`cli`] | clap arguments shared by the client programs |
+//!
+//! Each module documents the log lines it guarantees; tests and the tour wait for them.
+
+pub mod agent;
+pub mod cli;
+pub mod client1;
+pub mod client2;
+pub mod driver;
+pub mod frames;
+pub mod retry;
+pub mod server;
+pub mod shotgun;
+pub mod table;
+
+pub use agent::{AgentConfig, FreelanceClient, RequestError};

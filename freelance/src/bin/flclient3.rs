@@ -1,0 +1,69 @@
+//! flclient3: Freelance model 3 client, through the flcliapi-style API.
+
+use clap::Parser;
+use freelance::cli::{client_help, run, RunArgs};
+use freelance::table::{Timing, ATTEMPT_TIMEOUT, GLOBAL_TIMEOUT, PING_INTERVAL, SERVER_TTL};
+use freelance::{AgentConfig, FreelanceClient};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Freelance model 3 client (10/FLP): pings every server, sends each request to the first
+/// live one and fails over to the next when it dies or does not answer in time.
+#[derive(Debug, Parser)]
+#[command(name = "flclient3", after_help = client_help("  \
+    I: connected to <endpoint>                                       a link (re)connected\n  \
+    I: server <endpoint> alive                                       first PONG, or back from dead\n  \
+    W: server <endpoint> dead (<why>)                                silent, no reply, or connection lost\n  \
+    W: failover: request <n> from <endpoint> to <endpoint>           resent to another server"))]
+struct Args {
+    /// Server endpoints in order of preference; each must equal that server's --endpoint.
+    #[arg(required = true, value_parser = common::endpoint::parse)]
+    endpoints: Vec<String>,
+    /// Number of requests to send.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    requests: u64,
+    /// A request FAILS when no server answered within this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = GLOBAL_TIMEOUT.as_millis() as u64)]
+    timeout_ms: u64,
+    /// One server gets this many milliseconds to answer before the request moves on.
+    #[arg(long, value_name = "MS", default_value_t = ATTEMPT_TIMEOUT.as_millis() as u64)]
+    attempt_timeout_ms: u64,
+    /// Ping every server this often, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = PING_INTERVAL.as_millis() as u64)]
+    ping_ms: u64,
+    /// A server silent this many milliseconds is dead.
+    #[arg(long, value_name = "MS", default_value_t = SERVER_TTL.as_millis() as u64)]
+    ttl_ms: u64,
+    /// Bounds one connect attempt to a server, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    connect_timeout_ms: u64,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    args.run.verbosity.init_logging();
+    let shutdown = common::shutdown::signal();
+    let ms = Duration::from_millis;
+    let config = AgentConfig {
+        timing: Timing {
+            ping_interval: ms(args.ping_ms),
+            server_ttl: ms(args.ttl_ms),
+            global_timeout: ms(args.timeout_ms),
+            attempt_timeout: ms(args.attempt_timeout_ms),
+        },
+        connect_timeout: ms(args.connect_timeout_ms),
+        ..AgentConfig::default()
+    };
+    let mut client = FreelanceClient::new(config);
+    for endpoint in &args.endpoints {
+        if client.connect(endpoint).await.is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    let code = run(&mut client, args.run.options(args.requests), shutdown).await;
+    client.close().await;
+    code
+}

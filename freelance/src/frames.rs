@@ -1,0 +1,366 @@
+//! Typed frames of the three Freelance models: parse a [`Message`] into a command, build one
+//! back. No sockets, no clock; every malformed input is a [`FrameError`], never a panic.
+//!
+//! # Formats
+//!
+//! | model | client sends | server answers |
+//! |---|---|---|
+//! | 1 (REQ → echo) | envelope, `""`, body… | envelope, `""`, the same body… |
+//! | 2 (DEALER → sequence) | `""`, sequence, body… | `""`, sequence, `"OK"` |
+//! | 3 (ROUTER → ROUTER, 10/FLP) | `"PING"` | `"PONG"` |
+//! | 3 | control, body… | control, `"OK"` |
+//!
+//! Servers receive through a ROUTER, so every server-side message starts with the peer's
+//! routing id; a model-3 client's link strips the server's routing id before parsing.
+
+use bytes::Bytes;
+use common::Message;
+
+/// The FLP heartbeat request.
+pub const PING: &[u8] = b"PING";
+/// The FLP heartbeat answer.
+pub const PONG: &[u8] = b"PONG";
+/// The body every model-2 and model-3 server answers with.
+pub const OK: &[u8] = b"OK";
+
+/// Why a message was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// A message without a single frame (only possible for hand-built messages).
+    #[error("empty message")]
+    Empty,
+    /// A REQ-style request whose address is not followed by an empty delimiter frame.
+    #[error("no empty delimiter frame after the address (not a REQ or DEALER envelope)")]
+    NoDelimiter,
+    /// An envelope with nothing after it.
+    #[error("empty body after the envelope")]
+    EmptyBody,
+    /// A lone frame where a control frame and a body were expected.
+    #[error("missing control frame: expected [control, body…], got a single frame")]
+    MissingControl,
+    /// A reply with a control frame and nothing after it.
+    #[error("reply has a control frame but no body")]
+    MissingBody,
+    /// A control frame that should be our decimal sequence number but is not.
+    #[error("control frame {0:?} is not a sequence number")]
+    BadSequence(String),
+}
+
+/// The control frame for request number `sequence`: its decimal text, as the Guide sends it.
+pub fn sequence_frame(sequence: u64) -> Bytes {
+    Bytes::from(sequence.to_string())
+}
+
+/// Reads a control frame written by [`sequence_frame`].
+pub fn parse_sequence(frame: &[u8]) -> Result<u64, FrameError> {
+    std::str::from_utf8(frame)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| FrameError::BadSequence(common::msg::frame_text(frame)))
+}
+
+/// A request as a REP-style server sees it through its ROUTER: the envelope (routing id, any
+/// address stack, the empty delimiter) and the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enveloped {
+    /// Everything up to and including the empty delimiter; goes back in front of the reply.
+    pub envelope: Message,
+    /// The frames after the delimiter (at least one).
+    pub body: Message,
+}
+
+impl Enveloped {
+    /// Splits a message received on a ROUTER into envelope and non-empty body.
+    pub fn parse(mut message: Message) -> Result<Self, FrameError> {
+        if message.is_empty() {
+            return Err(FrameError::Empty);
+        }
+        let envelope = message.split_envelope().ok_or(FrameError::NoDelimiter)?;
+        if message.is_empty() {
+            return Err(FrameError::EmptyBody);
+        }
+        Ok(Self {
+            envelope,
+            body: message,
+        })
+    }
+
+    /// The reply `body` addressed back along this request's envelope.
+    pub fn reply(self, body: Message) -> Message {
+        let mut reply = body;
+        reply.prepend(self.envelope);
+        reply
+    }
+}
+
+/// Model 1 server: the echo of a REQ request, or why it is malformed.
+pub fn echo_reply(message: Message) -> Result<Message, FrameError> {
+    let request = Enveloped::parse(message)?;
+    let body = request.body.clone();
+    Ok(request.reply(body))
+}
+
+/// Model 2 server: `[sequence, body…]` inside a REQ/DEALER envelope is answered with
+/// `[sequence, "OK"]`; the sequence frame is returned unchanged, whatever it holds.
+pub fn sequence_reply(message: Message) -> Result<Message, FrameError> {
+    let mut request = Enveloped::parse(message)?;
+    if request.body.len() < 2 {
+        return Err(FrameError::MissingControl);
+    }
+    let control = request.body.pop_front().ok_or(FrameError::MissingControl)?;
+    Ok(request.reply(Message::new().with(control).with(OK)))
+}
+
+/// Model 2 client: the request a DEALER sends, `["", sequence, body…]`.
+pub fn shotgun_request(sequence: u64, body: &Message) -> Message {
+    let mut request = body.clone();
+    request.push_front(sequence_frame(sequence));
+    request.push_front(Bytes::new());
+    request
+}
+
+/// Model 2 client: a reply as the DEALER receives it, `["", sequence, body…]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequencedReply {
+    /// The request number the server echoed.
+    pub sequence: u64,
+    /// The frames after the sequence (the Guide's servers send `"OK"`).
+    pub body: Message,
+}
+
+impl SequencedReply {
+    /// Parses `["", sequence, body…]`.
+    pub fn parse(mut message: Message) -> Result<Self, FrameError> {
+        match message.pop_front() {
+            None => return Err(FrameError::Empty),
+            Some(delimiter) if !delimiter.is_empty() => return Err(FrameError::NoDelimiter),
+            Some(_) => {}
+        }
+        let control = message.pop_front().ok_or(FrameError::MissingControl)?;
+        let sequence = parse_sequence(&control)?;
+        if message.is_empty() {
+            return Err(FrameError::MissingBody);
+        }
+        Ok(Self {
+            sequence,
+            body: message,
+        })
+    }
+}
+
+/// Model 3 (FLP) server side: what a client asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlpRequest {
+    /// `[client, "PING"]`: answer `PONG`.
+    Ping {
+        /// The client's routing id.
+        client: Bytes,
+    },
+    /// `[client, control, body…]`: answer `[control, "OK"]`.
+    Request {
+        /// The client's routing id.
+        client: Bytes,
+        /// The client's control frame, returned unchanged.
+        control: Bytes,
+        /// The request frames (at least one).
+        body: Message,
+    },
+}
+
+impl FlpRequest {
+    /// Parses a message received on the server's ROUTER (routing id first).
+    ///
+    /// As in the reference server, any message whose control frame is `PING` is a ping.
+    pub fn parse(mut message: Message) -> Result<Self, FrameError> {
+        let client = message.pop_front().ok_or(FrameError::Empty)?;
+        let control = message.pop_front().ok_or(FrameError::MissingControl)?;
+        if control.as_ref() == PING {
+            return Ok(Self::Ping { client });
+        }
+        if message.is_empty() {
+            return Err(FrameError::MissingControl);
+        }
+        Ok(Self::Request {
+            client,
+            control,
+            body: message,
+        })
+    }
+
+    /// The answer, addressed to the client through the server's ROUTER.
+    pub fn reply(self) -> Message {
+        match self {
+            Self::Ping { client } => Message::new().with(client).with(PONG),
+            Self::Request {
+                client, control, ..
+            } => Message::new().with(client).with(control).with(OK),
+        }
+    }
+}
+
+/// Model 3 server: the answer to one FLP message, or why it is malformed.
+pub fn flp_reply(message: Message) -> Result<Message, FrameError> {
+    FlpRequest::parse(message).map(FlpRequest::reply)
+}
+
+/// Model 3 client side: what a server sent (its routing id already removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlpReply {
+    /// `["PONG"]`.
+    Pong,
+    /// `[sequence, body…]`.
+    Reply {
+        /// The request number from our control frame.
+        sequence: u64,
+        /// The reply frames (at least one).
+        body: Message,
+    },
+}
+
+impl FlpReply {
+    /// Parses a server's message.
+    pub fn parse(mut message: Message) -> Result<Self, FrameError> {
+        let control = message.pop_front().ok_or(FrameError::Empty)?;
+        if control.as_ref() == PONG {
+            return Ok(Self::Pong);
+        }
+        let sequence = parse_sequence(&control)?;
+        if message.is_empty() {
+            return Err(FrameError::MissingBody);
+        }
+        Ok(Self::Reply {
+            sequence,
+            body: message,
+        })
+    }
+}
+
+/// Model 3 client: the heartbeat, `["PING"]` (the link adds the server's routing id).
+pub fn flp_ping() -> Message {
+    Message::new().with(PING)
+}
+
+/// Model 3 client: request number `sequence`, `[sequence, body…]`.
+pub fn flp_request(sequence: u64, body: &Message) -> Message {
+    let mut request = body.clone();
+    request.push_front(sequence_frame(sequence));
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(frames: &[&str]) -> Message {
+        Message::from_frames(frames.iter().map(|f| Bytes::copy_from_slice(f.as_bytes())))
+    }
+
+    #[test]
+    fn echo_returns_the_body_along_the_envelope() {
+        let reply = echo_reply(msg(&["peer", "", "hello", "world"])).unwrap();
+        assert_eq!(reply, msg(&["peer", "", "hello", "world"]));
+        let proxied = echo_reply(msg(&["peer", "hop", "", "x"])).unwrap();
+        assert_eq!(proxied, msg(&["peer", "hop", "", "x"]));
+    }
+
+    #[test]
+    fn echo_rejects_missing_delimiter_and_empty_body() {
+        assert_eq!(
+            echo_reply(msg(&["peer", "hello"])),
+            Err(FrameError::NoDelimiter)
+        );
+        assert_eq!(echo_reply(msg(&["peer", ""])), Err(FrameError::EmptyBody));
+        assert_eq!(echo_reply(Message::new()), Err(FrameError::Empty));
+    }
+
+    #[test]
+    fn sequence_server_answers_ok_with_the_same_control_frame() {
+        let reply = sequence_reply(msg(&["peer", "", "17", "random name"])).unwrap();
+        assert_eq!(reply, msg(&["peer", "", "17", "OK"]));
+        assert_eq!(
+            sequence_reply(msg(&["peer", "", "random name"])),
+            Err(FrameError::MissingControl)
+        );
+        assert_eq!(
+            sequence_reply(msg(&["peer", "17", "x"])),
+            Err(FrameError::NoDelimiter)
+        );
+    }
+
+    #[test]
+    fn shotgun_request_and_reply_round_trip() {
+        let request = shotgun_request(42, &msg(&["name"]));
+        assert_eq!(request, msg(&["", "42", "name"]));
+        let reply = SequencedReply::parse(msg(&["", "42", "OK"])).unwrap();
+        assert_eq!(reply.sequence, 42);
+        assert_eq!(reply.body, msg(&["OK"]));
+        assert_eq!(
+            SequencedReply::parse(msg(&["42", "OK"])),
+            Err(FrameError::NoDelimiter)
+        );
+        assert_eq!(
+            SequencedReply::parse(msg(&["", "x", "OK"])),
+            Err(FrameError::BadSequence("x".into()))
+        );
+        assert_eq!(
+            SequencedReply::parse(msg(&["", "1"])),
+            Err(FrameError::MissingBody)
+        );
+        assert_eq!(
+            SequencedReply::parse(msg(&[""])),
+            Err(FrameError::MissingControl)
+        );
+    }
+
+    #[test]
+    fn flp_server_answers_ping_and_requests() {
+        assert_eq!(flp_reply(msg(&["c", "PING"])).unwrap(), msg(&["c", "PONG"]));
+        assert_eq!(
+            flp_reply(msg(&["c", "7", "name"])).unwrap(),
+            msg(&["c", "7", "OK"])
+        );
+        // An empty control frame is opaque to the server: it comes back unchanged.
+        assert_eq!(
+            flp_reply(msg(&["c", "", "x"])).unwrap(),
+            msg(&["c", "", "OK"])
+        );
+    }
+
+    #[test]
+    fn flp_server_rejects_a_request_without_control_frame() {
+        assert_eq!(
+            FlpRequest::parse(msg(&["c", "name"])),
+            Err(FrameError::MissingControl)
+        );
+        assert_eq!(
+            FlpRequest::parse(msg(&["c"])),
+            Err(FrameError::MissingControl)
+        );
+        assert_eq!(FlpRequest::parse(Message::new()), Err(FrameError::Empty));
+    }
+
+    #[test]
+    fn flp_client_parses_pong_and_replies() {
+        assert_eq!(FlpReply::parse(msg(&["PONG"])), Ok(FlpReply::Pong));
+        assert_eq!(
+            FlpReply::parse(msg(&["9", "OK"])),
+            Ok(FlpReply::Reply {
+                sequence: 9,
+                body: msg(&["OK"])
+            })
+        );
+        assert_eq!(FlpReply::parse(msg(&["9"])), Err(FrameError::MissingBody));
+        assert!(matches!(
+            FlpReply::parse(msg(&["nine", "OK"])),
+            Err(FrameError::BadSequence(_))
+        ));
+        assert_eq!(flp_request(3, &msg(&["n"])), msg(&["3", "n"]));
+        assert_eq!(flp_ping(), msg(&["PING"]));
+    }
+
+    #[test]
+    fn binary_control_frames_are_reported_in_hex() {
+        let err = parse_sequence(&[0xff, 0x01]).unwrap_err();
+        assert_eq!(err, FrameError::BadSequence("FF01".into()));
+    }
+}

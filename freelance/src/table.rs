@@ -1,0 +1,766 @@
+//! Model 3's brain: the server table and its timers, with no sockets and no clock.
+//!
+//! The agent task feeds it what happened (`add_server`, `link_up`, `link_down`, `handle` for a
+//! server's message, `request` from the application) with the current time, then calls
+//! [`ServerTable::poll`] and drains [`ServerTable::poll_output`]: messages to send to a server,
+//! state changes to log, and the outcome of the request. [`ServerTable::next_deadline`] tells
+//! the agent how long it may sleep.
+//!
+//! # Rules
+//! * Every server is pinged every `ping_interval` (and at once when its connection comes up).
+//! * Any well-formed message from a server keeps it alive for `server_ttl`; a server that was
+//!   not alive becomes alive on it (its first PONG).
+//! * A request goes to the first live server in connect order (so a restarted primary is used
+//!   again as soon as it answers a PING) and fails when `global_timeout` passes without a reply.
+//! * **The fix over the reference:** a server that does not answer a request within
+//!   `attempt_timeout`, or whose connection drops, counts as dead at once and the request moves
+//!   to the next live server. The reference waited for the server's TTL (6 s), longer than the
+//!   request's global timeout (3 s), so it gave up while other servers were alive.
+
+use crate::frames::{flp_ping, flp_request, FlpReply, FrameError};
+use common::Message;
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Guide (flcliapi): give up on a request after this long.
+pub const GLOBAL_TIMEOUT: Duration = Duration::from_millis(3000);
+/// Guide (flcliapi): ping every server this often.
+pub const PING_INTERVAL: Duration = Duration::from_millis(2000);
+/// Guide (flcliapi): a server silent this long is dead (three missed pings).
+pub const SERVER_TTL: Duration = Duration::from_millis(6000);
+/// Ours: one server gets this long to answer a request before it counts as dead and the
+/// request moves on; a third of the global timeout, so three servers can be tried.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// The timers of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How often each server is pinged.
+    pub ping_interval: Duration,
+    /// How long a silent server stays alive.
+    pub server_ttl: Duration,
+    /// How long a request may take in all, over every server tried.
+    pub global_timeout: Duration,
+    /// How long one server gets to answer a request.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            ping_interval: PING_INTERVAL,
+            server_ttl: SERVER_TTL,
+            global_timeout: GLOBAL_TIMEOUT,
+            attempt_timeout: ATTEMPT_TIMEOUT,
+        }
+    }
+}
+
+/// What the table believes about one server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    /// Never heard from yet.
+    Unknown,
+    /// Answered within its TTL; requests may go to it.
+    Alive,
+    /// Silent, struck by a request timeout, or disconnected; back on its next message.
+    Dead,
+}
+
+/// Why a server was declared dead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadReason {
+    /// Nothing heard within the server TTL.
+    Silent(Duration),
+    /// A request sent to it got no answer within the attempt timeout (a strike).
+    NoReply {
+        /// The request that went unanswered.
+        sequence: u64,
+        /// The attempt timeout.
+        after: Duration,
+    },
+    /// Its connection dropped (the process died or closed its socket).
+    Disconnected,
+}
+
+impl fmt::Display for DeadReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Silent(ttl) => write!(f, "silent for {} ms", ttl.as_millis()),
+            Self::NoReply { sequence, after } => write!(
+                f,
+                "no reply to request {sequence} within {} ms",
+                after.as_millis()
+            ),
+            Self::Disconnected => f.write_str("connection lost"),
+        }
+    }
+}
+
+/// A request that got its reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The request number.
+    pub sequence: u64,
+    /// The endpoint of the server that answered.
+    pub server: String,
+    /// The reply frames after the control frame.
+    pub body: Message,
+    /// Servers the request was sent to (1 if the first one answered).
+    pub attempts: u32,
+}
+
+/// A request no server answered within the global timeout.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("request {sequence} FAILED: no server answered within {} ms ({attempts} attempts)", waited.as_millis())]
+pub struct Failure {
+    /// The request number.
+    pub sequence: u64,
+    /// Servers the request was sent to (0 if none was alive).
+    pub attempts: u32,
+    /// The global timeout that ran out.
+    pub waited: Duration,
+}
+
+/// Something the agent must do or report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `message` to the server at `server` (the link adds the routing id).
+    Send {
+        /// The server's endpoint.
+        server: String,
+        /// The frames, without routing id.
+        message: Message,
+    },
+    /// A server answered after being unknown or dead.
+    Alive {
+        /// The server's endpoint.
+        server: String,
+    },
+    /// A live server is now considered dead.
+    Dead {
+        /// The server's endpoint.
+        server: String,
+        /// Why.
+        reason: DeadReason,
+    },
+    /// The request in progress was sent again, to another (or a revived) server.
+    Failover {
+        /// The request number.
+        sequence: u64,
+        /// The server that did not answer.
+        from: String,
+        /// The server it goes to now.
+        to: String,
+    },
+    /// The request in progress got its reply.
+    Answered(Answer),
+    /// The request in progress failed.
+    Failed(Failure),
+}
+
+/// Input the table cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    /// The endpoint was never added.
+    #[error("unknown server {0}")]
+    UnknownServer(String),
+    /// A server sent something that is not FLP.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The API allows one request at a time.
+    #[error("a request is already in progress")]
+    Busy,
+}
+
+#[derive(Debug)]
+struct Server {
+    endpoint: String,
+    state: ServerState,
+    ping_at: Instant,
+    expires: Instant,
+}
+
+#[derive(Debug)]
+struct Attempt {
+    server: usize,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct Pending {
+    sequence: u64,
+    body: Message,
+    deadline: Instant,
+    attempt: Option<Attempt>,
+    attempts: u32,
+    last_server: Option<usize>,
+}
+
+/// The servers a model-3 client knows, their liveness, and the request in progress.
+#[derive(Debug)]
+pub struct ServerTable {
+    timing: Timing,
+    servers: Vec<Server>,
+    sequence: u64,
+    pending: Option<Pending>,
+    outputs: VecDeque<Output>,
+}
+
+impl ServerTable {
+    /// An empty table.
+    pub fn new(timing: Timing) -> Self {
+        Self {
+            timing,
+            servers: Vec::new(),
+            sequence: 0,
+            pending: None,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// The timers in use.
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    /// Adds a server (the API's `connect`). Returns false if it was already known.
+    pub fn add_server(&mut self, endpoint: &str, now: Instant) -> bool {
+        if self.index(endpoint).is_ok() {
+            return false;
+        }
+        self.servers.push(Server {
+            endpoint: endpoint.to_owned(),
+            state: ServerState::Unknown,
+            ping_at: now + self.timing.ping_interval,
+            expires: now + self.timing.server_ttl,
+        });
+        true
+    }
+
+    /// The connection to `endpoint` is (again) established: ping it at once.
+    pub fn link_up(&mut self, endpoint: &str, now: Instant) -> Result<(), TableError> {
+        let index = self.index(endpoint)?;
+        self.servers[index].ping_at = now;
+        Ok(())
+    }
+
+    /// The connection to `endpoint` dropped: it is dead until it answers again.
+    pub fn link_down(&mut self, endpoint: &str, _now: Instant) -> Result<(), TableError> {
+        let index = self.index(endpoint)?;
+        self.declare_dead(index, DeadReason::Disconnected);
+        Ok(())
+    }
+
+    /// A message from the server at `endpoint` (routing id removed).
+    ///
+    /// A malformed message is an error and changes nothing.
+    pub fn handle(
+        &mut self,
+        endpoint: &str,
+        message: Message,
+        now: Instant,
+    ) -> Result<(), TableError> {
+        let index = self.index(endpoint)?;
+        let reply = FlpReply::parse(message)?;
+        let timing = self.timing;
+        let server = &mut self.servers[index];
+        server.expires = now + timing.server_ttl;
+        server.ping_at = now + timing.ping_interval;
+        if server.state != ServerState::Alive {
+            server.state = ServerState::Alive;
+            self.outputs.push_back(Output::Alive {
+                server: server.endpoint.clone(),
+            });
+        }
+        if let FlpReply::Reply { sequence, body } = reply {
+            // A late reply to an earlier request is dropped; any server's reply to the
+            // current one is taken, even from a server we had already given up on.
+            if let Some(pending) = self.pending.take_if(|p| p.sequence == sequence) {
+                self.outputs.push_back(Output::Answered(Answer {
+                    sequence,
+                    server: endpoint.to_owned(),
+                    body,
+                    attempts: pending.attempts,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a request; it is sent on the next [`poll`](Self::poll). Returns its number.
+    pub fn request(&mut self, body: Message, now: Instant) -> Result<u64, TableError> {
+        if self.pending.is_some() {
+            return Err(TableError::Busy);
+        }
+        self.sequence += 1;
+        self.pending = Some(Pending {
+            sequence: self.sequence,
+            body,
+            deadline: now + self.timing.global_timeout,
+            attempt: None,
+            attempts: 0,
+            last_server: None,
+        });
+        Ok(self.sequence)
+    }
+
+    /// Runs the timers: expires silent servers, strikes a server that let a request time out,
+    /// sends the request to the first live server, fails it at the global timeout, and pings.
+    pub fn poll(&mut self, now: Instant) {
+        for index in 0..self.servers.len() {
+            let server = &self.servers[index];
+            if server.state == ServerState::Alive && now >= server.expires {
+                self.declare_dead(index, DeadReason::Silent(self.timing.server_ttl));
+            }
+        }
+        self.drive_request(now);
+        let interval = self.timing.ping_interval;
+        for server in &mut self.servers {
+            if now >= server.ping_at {
+                server.ping_at = now + interval;
+                self.outputs.push_back(Output::Send {
+                    server: server.endpoint.clone(),
+                    message: flp_ping(),
+                });
+            }
+        }
+    }
+
+    /// The next thing the agent must do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`poll`](Self::poll) next has work: a ping, an expiry, or a request timeout.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let servers = self.servers.iter().flat_map(|s| {
+            let expiry = (s.state == ServerState::Alive).then_some(s.expires);
+            std::iter::once(s.ping_at).chain(expiry)
+        });
+        let request = self.pending.iter().flat_map(|p| {
+            std::iter::once(p.deadline).chain(p.attempt.as_ref().map(|a| a.deadline))
+        });
+        servers.chain(request).min()
+    }
+
+    /// What the table believes about `endpoint`.
+    pub fn state(&self, endpoint: &str) -> Option<ServerState> {
+        self.index(endpoint).ok().map(|i| self.servers[i].state)
+    }
+
+    /// True while a request is in progress.
+    pub fn busy(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn index(&self, endpoint: &str) -> Result<usize, TableError> {
+        self.servers
+            .iter()
+            .position(|s| s.endpoint == endpoint)
+            .ok_or_else(|| TableError::UnknownServer(endpoint.to_owned()))
+    }
+
+    /// Marks a live server dead (logged once) and takes the request in progress off it.
+    fn declare_dead(&mut self, index: usize, reason: DeadReason) {
+        let server = &mut self.servers[index];
+        if server.state == ServerState::Alive {
+            server.state = ServerState::Dead;
+            self.outputs.push_back(Output::Dead {
+                server: server.endpoint.clone(),
+                reason,
+            });
+        }
+        if let Some(pending) = &mut self.pending {
+            pending.attempt.take_if(|a| a.server == index);
+        }
+    }
+
+    fn drive_request(&mut self, now: Instant) {
+        let Some(pending) = &mut self.pending else {
+            return;
+        };
+        if now >= pending.deadline {
+            let failure = Failure {
+                sequence: pending.sequence,
+                attempts: pending.attempts,
+                waited: self.timing.global_timeout,
+            };
+            self.pending = None;
+            self.outputs.push_back(Output::Failed(failure));
+            return;
+        }
+        if let Some(attempt) = pending.attempt.take_if(|a| now >= a.deadline) {
+            let reason = DeadReason::NoReply {
+                sequence: pending.sequence,
+                after: self.timing.attempt_timeout,
+            };
+            self.declare_dead(attempt.server, reason);
+            // Ask the struck server at once whether it is still there.
+            self.servers[attempt.server].ping_at = now;
+        }
+        let Some(pending) = &mut self.pending else {
+            return;
+        };
+        if pending.attempt.is_some() {
+            return;
+        }
+        let Some(index) = self
+            .servers
+            .iter()
+            .position(|s| s.state == ServerState::Alive)
+        else {
+            return; // Wait for a server to come alive, until the global timeout.
+        };
+        let to = self.servers[index].endpoint.clone();
+        if let Some(previous) = pending.last_server {
+            self.outputs.push_back(Output::Failover {
+                sequence: pending.sequence,
+                from: self.servers[previous].endpoint.clone(),
+                to: to.clone(),
+            });
+        }
+        pending.attempts += 1;
+        pending.last_server = Some(index);
+        pending.attempt = Some(Attempt {
+            server: index,
+            deadline: (now + self.timing.attempt_timeout).min(pending.deadline),
+        });
+        self.outputs.push_back(Output::Send {
+            server: to,
+            message: flp_request(pending.sequence, &pending.body),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frames::{PING, PONG};
+
+    const MS: Duration = Duration::from_millis(1);
+    const A: &str = "tcp://a:1";
+    const B: &str = "tcp://b:2";
+    const C: &str = "tcp://c:3";
+
+    fn drain(table: &mut ServerTable) -> Vec<Output> {
+        std::iter::from_fn(|| table.poll_output()).collect()
+    }
+
+    fn body() -> Message {
+        Message::new().with("random name")
+    }
+
+    fn pong() -> Message {
+        Message::new().with(PONG)
+    }
+
+    fn ok(sequence: u64) -> Message {
+        Message::new().with(sequence.to_string()).with("OK")
+    }
+
+    fn sent_to(outputs: &[Output]) -> Vec<(String, Message)> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send { server, message } => Some((server.clone(), message.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn requests_to(outputs: &[Output]) -> Vec<String> {
+        sent_to(outputs)
+            .into_iter()
+            .filter(|(_, m)| m.first().map(|f| f.as_ref()) != Some(PING))
+            .map(|(s, _)| s)
+            .collect()
+    }
+
+    /// Three servers, all connected and alive at `t0`.
+    fn three_alive(t0: Instant) -> ServerTable {
+        let mut table = ServerTable::new(Timing::default());
+        for server in [A, B, C] {
+            table.add_server(server, t0);
+            table.link_up(server, t0).unwrap();
+        }
+        table.poll(t0);
+        for server in [A, B, C] {
+            table.handle(server, pong(), t0).unwrap();
+        }
+        drain(&mut table);
+        table
+    }
+
+    #[test]
+    fn link_up_pings_at_once_then_every_interval() {
+        let t0 = Instant::now();
+        let mut table = ServerTable::new(Timing::default());
+        table.add_server(A, t0);
+        assert!(!table.add_server(A, t0), "a second connect is ignored");
+        assert_eq!(table.next_deadline(), Some(t0 + 2000 * MS));
+        table.link_up(A, t0 + 5 * MS).unwrap();
+        table.poll(t0 + 5 * MS);
+        assert_eq!(
+            sent_to(&drain(&mut table)),
+            [(A.to_owned(), Message::new().with(PING))]
+        );
+        assert_eq!(table.next_deadline(), Some(t0 + 2005 * MS));
+        table.poll(t0 + 2004 * MS);
+        assert!(drain(&mut table).is_empty());
+        table.poll(t0 + 2005 * MS);
+        assert_eq!(sent_to(&drain(&mut table)).len(), 1);
+    }
+
+    #[test]
+    fn first_pong_makes_a_server_alive_and_silence_kills_it_after_the_ttl() {
+        let t0 = Instant::now();
+        let mut table = ServerTable::new(Timing::default());
+        table.add_server(A, t0);
+        assert_eq!(table.state(A), Some(ServerState::Unknown));
+        table.handle(A, pong(), t0 + 10 * MS).unwrap();
+        assert_eq!(drain(&mut table), [Output::Alive { server: A.into() }]);
+        // Pings go out at 2010 and 4010 ms and are never answered.
+        table.poll(t0 + 6009 * MS);
+        assert_eq!(table.state(A), Some(ServerState::Alive));
+        table.poll(t0 + 6010 * MS);
+        assert_eq!(table.state(A), Some(ServerState::Dead));
+        assert!(drain(&mut table).contains(&Output::Dead {
+            server: A.into(),
+            reason: DeadReason::Silent(6000 * MS)
+        }));
+        // Its next PONG brings it back.
+        table.handle(A, pong(), t0 + 9000 * MS).unwrap();
+        assert_eq!(drain(&mut table), [Output::Alive { server: A.into() }]);
+    }
+
+    #[test]
+    fn requests_go_to_the_first_live_server_in_connect_order() {
+        let t0 = Instant::now();
+        let mut table = three_alive(t0);
+        let seq = table.request(body(), t0).unwrap();
+        assert_eq!(seq, 1);
+        table.poll(t0);
+        let out = drain(&mut table);
+        assert_eq!(
+            sent_to(&out),
+            [(A.to_owned(), Message::new().with("1").with("random name"))]
+        );
+        table.handle(A, ok(1), t0 + MS).unwrap();
+        assert_eq!(
+            drain(&mut table),
+            [Output::Answered(Answer {
+                sequence: 1,
+                server: A.into(),
+                body: Message::new().with("OK"),
+                attempts: 1
+            })]
+        );
+        assert!(!table.busy());
+        assert_eq!(table.request(body(), t0 + MS), Ok(2));
+        assert_eq!(table.request(body(), t0 + MS), Err(TableError::Busy));
+    }
+
+    /// The reference's defect: the server in use dies silently (no disconnect seen), two of
+    /// three are alive, and the request must still be answered within the global timeout.
+    #[test]
+    fn a_silent_server_is_struck_and_the_request_fails_over_within_the_global_timeout() {
+        let t0 = Instant::now();
+        let mut table = three_alive(t0);
+        table.request(body(), t0).unwrap();
+        table.poll(t0);
+        assert_eq!(requests_to(&drain(&mut table)), [A]);
+        // A never answers; its TTL (6 s) would only run out after the global timeout (3 s).
+        assert_eq!(table.next_deadline(), Some(t0 + 1000 * MS));
+        table.poll(t0 + 999 * MS);
+        assert!(requests_to(&drain(&mut table)).is_empty());
+        table.poll(t0 + 1000 * MS);
+        let out = drain(&mut table);
+        assert!(out.contains(&Output::Dead {
+            server: A.into(),
+            reason: DeadReason::NoReply {
+                sequence: 1,
+                after: 1000 * MS
+            }
+        }));
+        assert!(out.contains(&Output::Failover {
+            sequence: 1,
+            from: A.into(),
+            to: B.into()
+        }));
+        assert_eq!(requests_to(&out), [B]);
+        // The struck server is pinged at once, to learn early if it is still there.
+        assert!(sent_to(&out).contains(&(A.to_owned(), Message::new().with(PING))));
+        table.handle(B, ok(1), t0 + 1001 * MS).unwrap();
+        let out = drain(&mut table);
+        assert!(matches!(
+            &out[..],
+            [Output::Answered(Answer { server, attempts: 2, .. })] if server == B
+        ));
+        // The next request avoids the dead server.
+        table.request(body(), t0 + 1002 * MS).unwrap();
+        table.poll(t0 + 1002 * MS);
+        assert_eq!(requests_to(&drain(&mut table)), [B]);
+    }
+
+    #[test]
+    fn a_dropped_connection_fails_over_at_once() {
+        let t0 = Instant::now();
+        let mut table = three_alive(t0);
+        table.request(body(), t0).unwrap();
+        table.poll(t0);
+        drain(&mut table);
+        table.link_down(A, t0 + 3 * MS).unwrap();
+        table.poll(t0 + 3 * MS);
+        let out = drain(&mut table);
+        assert_eq!(
+            out[0],
+            Output::Dead {
+                server: A.into(),
+                reason: DeadReason::Disconnected
+            }
+        );
+        assert_eq!(requests_to(&out), [B]);
+    }
+
+    #[test]
+    fn with_every_server_dead_the_request_fails_exactly_at_the_global_timeout() {
+        let t0 = Instant::now();
+        let mut table = three_alive(t0);
+        for server in [A, B, C] {
+            table.link_down(server, t0).unwrap();
+        }
+        drain(&mut table);
+        table.request(body(), t0).unwrap();
+        table.poll(t0);
+        assert!(requests_to(&drain(&mut table)).is_empty());
+        table.poll(t0 + 2999 * MS);
+        assert!(!drain(&mut table)
+            .iter()
+            .any(|o| matches!(o, Output::Failed(_))));
+        table.poll(t0 + 3000 * MS);
+        assert!(drain(&mut table).contains(&Output::Failed(Failure {
+            sequence: 1,
+            attempts: 0,
+            waited: 3000 * MS
+        })));
+        assert!(!table.busy());
+    }
+
+    #[test]
+    fn a_request_waiting_for_a_live_server_goes_out_on_the_first_pong() {
+        let t0 = Instant::now();
+        let mut table = ServerTable::new(Timing::default());
+        table.add_server(A, t0);
+        table.request(body(), t0).unwrap();
+        table.poll(t0);
+        assert!(requests_to(&drain(&mut table)).is_empty());
+        table.handle(A, pong(), t0 + 50 * MS).unwrap();
+        table.poll(t0 + 50 * MS);
+        assert_eq!(requests_to(&drain(&mut table)), [A]);
+    }
+
+    #[test]
+    fn a_restarted_server_is_used_again_after_its_first_pong() {
+        let t0 = Instant::now();
+        let mut table = three_alive(t0);
+        table.link_down(A, t0 + 10 * MS).unwrap();
+        table.request(body(), t0 + 10 * MS).unwrap();
+        table.poll(t0 + 10 * MS);
+        assert_eq!(requests_to(&drain(&mut table)), [B]);
+        table.handle(B, ok(1), t0 + 11 * MS).unwrap();
+        drain(&mut table);
+        // A comes back: the link reconnects and A is pinged at once...
+        table.link_up(A, t0 + 500 * MS).unwrap();
+        table.poll(t0 + 500 * MS);
+        assert!(sent_to(&drain(&mut table)).contains(&(A.to_owned(), Message::new().with(PING))));
+        // ...but it is not used before it answers.
+        table.request(body(), t0 + 501 * MS).unwrap();
+        table.poll(t0 + 501 * MS);
+        assert_eq!(requests_to(&drain(&mut table)), [B]);
+        table.handle(B, ok(2), t0 + 502 * MS).unwrap();
+        table.handle(A, pong(), t0 + 503 * MS).unwrap();
+        assert!(drain(&mut table).contains(&Output::Alive { server: A.into() }));
+        table.request(body(), t0 + 504 * MS).unwrap();
+        table.poll(t0 + 504 * MS);
+        assert_eq!(requests_to(&drain(&mut table)), [A]);
+    }
+
+    #[test]
+    fn late_replies_are_dropped_but_a_struck_servers_reply_to_the_current_request_counts() {
+        let t0 = Instant::now();
+        let mut table = three_alive(t0);
+        table.request(body(), t0).unwrap();
+        table.poll(t0);
+        table.poll(t0 + 1000 * MS); // A struck, request resent to B
+        drain(&mut table);
+        table.handle(A, ok(1), t0 + 1200 * MS).unwrap();
+        let out = drain(&mut table);
+        assert!(out.contains(&Output::Alive { server: A.into() }));
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, Output::Answered(a) if a.server == A && a.attempts == 2)));
+        // B's answer to request 1 arrives after it was answered: ignored.
+        table.handle(B, ok(1), t0 + 1300 * MS).unwrap();
+        assert!(drain(&mut table).is_empty());
+    }
+
+    #[test]
+    fn malformed_messages_change_nothing() {
+        let t0 = Instant::now();
+        let mut table = ServerTable::new(Timing::default());
+        table.add_server(A, t0);
+        let err = table
+            .handle(A, Message::new().with("seven").with("OK"), t0)
+            .unwrap_err();
+        assert!(matches!(err, TableError::Frame(FrameError::BadSequence(_))));
+        assert_eq!(table.state(A), Some(ServerState::Unknown));
+        assert_eq!(
+            table.handle(C, pong(), t0),
+            Err(TableError::UnknownServer(C.into()))
+        );
+    }
+
+    #[test]
+    fn the_attempt_deadline_never_passes_the_global_one() {
+        let t0 = Instant::now();
+        let timing = Timing {
+            attempt_timeout: 5000 * MS,
+            ..Timing::default()
+        };
+        let mut table = ServerTable::new(timing);
+        table.add_server(A, t0);
+        table.handle(A, pong(), t0).unwrap();
+        table.request(body(), t0).unwrap();
+        table.poll(t0);
+        drain(&mut table);
+        assert_eq!(table.next_deadline(), Some(t0 + 2000 * MS)); // next ping
+        table.handle(A, pong(), t0 + 2000 * MS).unwrap();
+        table.poll(t0 + 2000 * MS);
+        drain(&mut table);
+        assert_eq!(table.next_deadline(), Some(t0 + 3000 * MS));
+        table.poll(t0 + 3000 * MS);
+        assert!(drain(&mut table)
+            .iter()
+            .any(|o| matches!(o, Output::Failed(f) if f.attempts == 1)));
+    }
+
+    /// Every server struck in turn: three attempts fit in the global timeout, then FAILED.
+    #[test]
+    fn each_server_gets_one_attempt_before_the_request_fails() {
+        let t0 = Instant::now();
+        let mut table = three_alive(t0);
+        table.request(body(), t0).unwrap();
+        let mut tried = Vec::new();
+        for ms in [0, 1000, 2000] {
+            table.poll(t0 + ms * MS);
+            tried.extend(requests_to(&drain(&mut table)));
+        }
+        assert_eq!(tried, [A, B, C]);
+        table.poll(t0 + 3000 * MS);
+        assert!(drain(&mut table)
+            .iter()
+            .any(|o| matches!(o, Output::Failed(f) if f.attempts == 3)));
+    }
+}

@@ -1,0 +1,11 @@
+//! Process tests of the Freelance binaries: faults (kill -9, SIGSTOP, restart), every server
+//! down, malformed requests, libzmq peers in both directions, and the tour's scenario.
+
+mod interop;
+mod malformed;
+mod model1;
+mod model2;
+mod model3;
+mod scenario;
+mod signals;
+mod util;

@@ -1,0 +1,42 @@
+//! The tour's `freelance` scenario, with short timings, as CI runs it.
+
+use std::time::Duration;
+
+#[test]
+fn the_freelance_scenario_answers_everything_until_nothing_is_up() {
+    let mut scenario = tour::Scenario::load("freelance").unwrap();
+    scenario.set_var("ping_ms", "300");
+    scenario.set_var("ttl_ms", "900");
+    scenario.set_var("timeout_ms", "1000");
+    scenario.set_var("attempt_ms", "300");
+    scenario.set_var("interval_ms", "20");
+    let report = scenario.run(&tour::RunOptions::default()).unwrap();
+    let dump = report.dump();
+    let client = report.client("client").expect("client outcome");
+    // Exactly one request failed, the one sent once every server was dead; nothing lost.
+    assert_eq!(report.lost, 0, "{dump}");
+    assert_eq!(report.summary.failed, 1, "{dump}");
+    assert!(report.summary.answered >= 20, "{dump}");
+    assert!(
+        report.summary.retries >= 1,
+        "a failover from the hung server: {dump}"
+    );
+    assert_eq!(client.exit_code, Some(1), "{dump}");
+    for label in [
+        "killed server1 declared dead",
+        "request failed over from hung server2",
+        "restarted server1 in use again",
+        "FAILED reported with every server down",
+    ] {
+        assert!(report.measure(label).is_some(), "{label}: {dump}");
+    }
+    // The failure came only after the last step killed every server, within the timeout.
+    let failed_after = report
+        .measure("FAILED reported with every server down")
+        .unwrap();
+    assert!(
+        failed_after < Duration::from_millis(3 * 1000 + 2000),
+        "{dump}"
+    );
+    assert_eq!(report.count("client", "FAILED"), 1, "{dump}");
+}
