@@ -29,6 +29,22 @@ impl Summary {
     pub fn log(&self) {
         tracing::info!("{self}");
     }
+
+    /// The last summary line among a process's `lines`, parsed; `None` if there is none.
+    ///
+    /// The last one wins because a restarted client prints one per run. Lines that mention
+    /// `summary sent=` but do not parse are passed over.
+    pub fn last_in<I>(lines: I) -> Option<Summary>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        lines
+            .into_iter()
+            .filter(|l| l.as_ref().contains("summary sent="))
+            .filter_map(|l| l.as_ref().parse().ok())
+            .last()
+    }
 }
 
 impl fmt::Display for Summary {
@@ -82,5 +98,22 @@ mod tests {
         assert_eq!(line.parse::<Summary>().unwrap(), s);
         assert_eq!(s.lost(), 1);
         assert!("I: hello".parse::<Summary>().is_err());
+    }
+
+    #[test]
+    fn the_last_summary_line_wins() {
+        let lines: Vec<String> = [
+            "I: summary sent=1 answered=1 failed=0 retries=0",
+            "I: reply ok",
+            "I: summary sent=5 answered=4 failed=1 retries=2",
+            "W: summary sent=garbled",
+            "I: bye",
+        ]
+        .map(String::from)
+        .into();
+        let s = Summary::last_in(&lines).unwrap();
+        assert_eq!((s.sent, s.answered, s.failed, s.retries), (5, 4, 1, 2));
+        assert!(Summary::last_in(["I: nothing", "I: summary of the day"]).is_none());
+        assert!(Summary::last_in(Vec::<String>::new()).is_none());
     }
 }

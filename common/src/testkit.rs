@@ -2,19 +2,25 @@
 //!
 //! * [`Proc`] spawns a binary, collects every stdout/stderr line, waits for a line, sends
 //!   `kill -9`, SIGSTOP/SIGCONT or SIGINT, restarts with the same arguments, and kills the child
-//!   when dropped (also when a test panics), so no test leaves processes behind.
+//!   when dropped (also when a test panics), so no test leaves processes behind. It also reads
+//!   the client's [`Summary`] line and times the exit after Ctrl-C.
 //! * [`free_port`], [`tcp_endpoint`] and [`IpcDir`] give each test its own endpoints, so tests
 //!   run in parallel.
 //! * [`bin_path`] finds a workspace binary in the target directory of the running test.
+//! * [`Background`] runs a helper thread (a libzmq peer) until dropped.
+//! * [`assert_help_mentions`] checks that `--help` documents every flag.
 //!
 //! Synchronous on purpose: it works the same from `#[test]` and `#[tokio::test]`.
 
+use crate::report::Summary;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Lines seen from a process (all its runs), shared with the reader threads.
@@ -39,7 +45,7 @@ pub struct Proc {
     child: Option<Child>,
     lines: Arc<Lines>,
     /// Threads copying the current run's stdout and stderr into `lines`.
-    pumps: Vec<std::thread::JoinHandle<()>>,
+    pumps: Vec<JoinHandle<()>>,
     /// Index of the first line [`Proc::wait_for`] looks at.
     cursor: usize,
 }
@@ -79,7 +85,7 @@ impl Proc {
         self.child = Some(child);
     }
 
-    fn pump(&self, stream: impl Read + Send + 'static) -> std::thread::JoinHandle<()> {
+    fn pump(&self, stream: impl Read + Send + 'static) -> JoinHandle<()> {
         let lines = Arc::clone(&self.lines);
         std::thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -184,6 +190,40 @@ impl Proc {
         self.start();
     }
 
+    /// The last `I: summary …` line this process printed (any run), parsed; `None` if there is
+    /// none yet. Wait for the process to exit, or for the line, first: a client prints it last.
+    pub fn summary(&self) -> Option<Summary> {
+        Summary::last_in(self.lines.lines.lock().unwrap().iter())
+    }
+
+    /// Ctrl-C and its aftermath: sends SIGINT, waits up to `bound` for the process to exit and
+    /// returns its status and how long the exit took. Prints the time to stderr
+    /// (`<name>: exited <code> <elapsed> after SIGINT`, shown with `--nocapture`), so tests can
+    /// assert a generous bound and still show the real figure. Panics, with the process's output,
+    /// if it is not running or still runs after `bound`.
+    pub fn interrupt_and_wait(&mut self, bound: Duration) -> (ExitStatus, Duration) {
+        assert!(
+            self.child.is_some(),
+            "{}: not running, cannot interrupt",
+            self.name
+        );
+        let sent = Instant::now();
+        self.interrupt();
+        let Some(status) = self.wait_exit(bound) else {
+            panic!(
+                "{}: still running {bound:?} after SIGINT; output:\n{}",
+                self.name,
+                self.lines().join("\n")
+            );
+        };
+        let elapsed = sent.elapsed();
+        let code = status
+            .code()
+            .map_or_else(|| status.to_string(), |c| c.to_string());
+        eprintln!("{}: exited {code} {elapsed:?} after SIGINT", self.name);
+        (status, elapsed)
+    }
+
     /// Waits up to `timeout` for the process to exit by itself; `None` if it is still running.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -217,6 +257,61 @@ impl Drop for Proc {
             }
         }
     }
+}
+
+/// A helper thread that runs until dropped, such as a libzmq peer in an interop test.
+///
+/// The body gets a stop flag to poll (between receives with a short timeout, so it sees the flag
+/// soon); dropping the `Background` sets the flag and joins the thread, so no test leaves a peer
+/// running into the next one.
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    /// Runs `body` on a new thread, handing it the stop flag.
+    pub fn spawn(body: impl FnOnce(&AtomicBool) + Send + 'static) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let stop = Arc::clone(&stop);
+            move || body(&stop)
+        });
+        Background {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs `program --help` and asserts that it succeeds and mentions every one of `needles`
+/// (flags, `[default: …]` values): every knob of a binary is documented. Returns the text for
+/// further checks.
+pub fn assert_help_mentions(program: impl AsRef<Path>, needles: &[&str]) -> String {
+    let program = program.as_ref();
+    let out = Command::new(program)
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} --help: {e}", program.display()));
+    assert!(out.status.success(), "{} --help failed", program.display());
+    let help = String::from_utf8(out.stdout).expect("--help prints UTF-8");
+    for needle in needles {
+        assert!(
+            help.contains(needle),
+            "{} --help lacks {needle}:\n{help}",
+            program.display()
+        );
+    }
+    help
 }
 
 /// A TCP port the OS just handed out on 127.0.0.1 (bound, then released for the test to use).

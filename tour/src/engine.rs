@@ -492,7 +492,7 @@ impl Engine {
             .filter(|s| s.client)
             .map(|s| ClientOutcome {
                 name: s.name.clone(),
-                summary: last_summary(&lines[&s.name]),
+                summary: Summary::last_in(&lines[&s.name]),
                 exit_code: if s.timed_out {
                     None
                 } else {
@@ -519,15 +519,6 @@ impl Engine {
             elapsed,
         })
     }
-}
-
-/// The last `summary sent=…` line among `lines`.
-pub(crate) fn last_summary(lines: &[String]) -> Option<Summary> {
-    lines
-        .iter()
-        .rev()
-        .filter(|l| l.contains("summary sent="))
-        .find_map(|l| l.parse().ok())
 }
 
 /// `arg` quoted for a POSIX shell when it needs it.
@@ -567,21 +558,6 @@ fn free_ports(names: &[String]) -> anyhow::Result<BTreeMap<String, u16>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_last_summary_line_wins() {
-        let lines: Vec<String> = [
-            "I: summary sent=1 answered=1 failed=0 retries=0",
-            "I: reply ok",
-            "I: summary sent=5 answered=4 failed=1 retries=2",
-            "I: bye",
-        ]
-        .map(String::from)
-        .into();
-        let s = last_summary(&lines).unwrap();
-        assert_eq!((s.sent, s.answered, s.failed, s.retries), (5, 4, 1, 2));
-        assert!(last_summary(&["I: nothing".to_owned()]).is_none());
-    }
 
     #[test]
     fn arguments_are_quoted_only_when_a_shell_needs_it() {

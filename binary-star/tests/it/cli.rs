@@ -21,16 +21,14 @@ fn both_programs_exit_promptly_on_sigint() {
     let mut c = client(&ep, 1_000_000, 10);
     c.wait_for("server replied OK (3)", WAIT);
 
-    c.interrupt();
-    let status = c.wait_exit(PROMPT).expect("client exits within 1 s");
+    let (status, _) = c.interrupt_and_wait(PROMPT);
     assert!(status.success());
     let s = summary(&mut c, WAIT);
     assert_eq!(s.lost(), 0, "{s}");
     assert!(s.answered >= 3);
 
     for server in [&mut p, &mut b] {
-        server.interrupt();
-        let status = server.wait_exit(PROMPT).expect("server exits within 1 s");
+        let (status, _) = server.interrupt_and_wait(PROMPT);
         assert!(status.success());
         server.wait_for("W: interrupted", WAIT);
     }

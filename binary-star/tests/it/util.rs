@@ -125,8 +125,8 @@ pub fn client(ep: &Endpoints, requests: u64, interval_ms: u64) -> Proc {
 
 /// Waits for the client's summary line and parses it.
 pub fn summary(client: &mut Proc, timeout: Duration) -> Summary {
-    let line = client.wait_for("I: summary ", timeout);
-    line.parse().expect("summary line")
+    client.wait_for("I: summary ", timeout);
+    client.summary().expect("a summary line")
 }
 
 /// The `<ms>` of `I: failover to <ep> after <ms> ms`.

@@ -1,11 +1,10 @@
 //! Interop with libzmq (the `zmq` crate builds libzmq 4.3 from source): libzmq peers against
 //! our servers, our clients against libzmq servers written the Guide's way.
 
-use crate::util::{client, exit_code, server, summary, BOUND};
-use common::testkit::tcp_endpoint;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::util::{client, exit_code, server, BOUND};
+use common::testkit::{tcp_endpoint, Background};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A multipart message as libzmq hands it over.
@@ -20,9 +19,8 @@ fn frames(parts: &[&[u8]]) -> Frames {
 
 /// A libzmq server in a thread, answering with `answer` until dropped.
 struct ZmqServer {
-    stop: Arc<AtomicBool>,
     served: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
+    _thread: Background,
 }
 
 impl ZmqServer {
@@ -41,12 +39,11 @@ impl ZmqServer {
             socket.set_identity(id.as_bytes()).unwrap();
         }
         socket.bind(endpoint).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(AtomicU64::new(0));
-        let (stop2, served2) = (stop.clone(), served.clone());
-        let thread = std::thread::spawn(move || {
+        let served2 = served.clone();
+        let thread = Background::spawn(move |stop| {
             let _ctx = ctx;
-            while !stop2.load(Ordering::SeqCst) {
+            while !stop.load(Ordering::SeqCst) {
                 match socket.recv_multipart(0) {
                     Ok(message) => {
                         if let Some(reply) = answer(message) {
@@ -60,23 +57,13 @@ impl ZmqServer {
             }
         });
         Self {
-            stop,
             served,
-            thread: Some(thread),
+            _thread: thread,
         }
     }
 
     fn served(&self) -> u64 {
         self.served.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for ZmqServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -136,7 +123,7 @@ fn flclient3_talks_flp_to_a_libzmq_server() {
     let zserver = ZmqServer::start(zmq::ROUTER, &ep, Some(&ep), flp_answer);
     let mut c = client(3, std::slice::from_ref(&ep), &["--requests", "20"]);
     assert_eq!(exit_code(&mut c, Duration::from_secs(60)), 0);
-    let s = summary(&c);
+    let s = c.summary().expect("a summary line");
     assert_eq!((s.answered, s.failed), (20, 0));
     assert_eq!(c.count(&format!("server {ep} alive")), 1);
     // 20 requests and at least the first PING.
@@ -167,7 +154,7 @@ fn flclient1_gets_echoes_from_a_libzmq_rep_server() {
     let zserver = ZmqServer::start(zmq::REP, &ep, None, Some);
     let mut c = client(1, std::slice::from_ref(&ep), &["--requests", "5"]);
     assert_eq!(exit_code(&mut c, Duration::from_secs(60)), 0);
-    assert_eq!(summary(&c).answered, 5);
+    assert_eq!(c.summary().expect("a summary line").answered, 5);
     assert_eq!(zserver.served(), 5);
 }
 
@@ -185,7 +172,7 @@ fn flclient2_fires_at_libzmq_rep_servers() {
         .collect();
     let mut c = client(2, &eps, &["--requests", "20"]);
     assert_eq!(exit_code(&mut c, Duration::from_secs(60)), 0);
-    assert_eq!(summary(&c).answered, 20);
+    assert_eq!(c.summary().expect("a summary line").answered, 20);
     // Both servers got a copy of every request. The slower server's copy of the last one may
     // still be on its way when the client exits after the first reply (there is no LINGER).
     let deadline = Instant::now() + Duration::from_secs(2);

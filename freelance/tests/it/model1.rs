@@ -1,6 +1,6 @@
 //! Model 1: REQ per attempt, one server after another.
 
-use crate::util::{client, exit_code, nobody, replies_from, servers, summary, BOUND};
+use crate::util::{client, exit_code, nobody, replies_from, servers, BOUND};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -21,7 +21,7 @@ fn every_request_is_answered_when_the_server_in_use_is_killed() {
     c.wait_for(&format!("reply 3 from {}:", eps[0]), BOUND);
     procs[0].kill9();
     assert_eq!(exit_code(&mut c, Duration::from_secs(60)), 0);
-    let s = summary(&c);
+    let s = c.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (10, 10, 0));
     // Later requests still try the dead first server, then get their echo from the second.
     assert!(s.retries >= 1, "{s:?}");
@@ -37,7 +37,7 @@ fn with_every_server_down_the_request_fails_after_one_timeout_each_and_exits_non
     let mut c = client(1, &eps, &["--requests", "3", "--timeout-ms", "300"]);
     assert_eq!(exit_code(&mut c, BOUND), 1);
     let elapsed = started.elapsed();
-    let s = summary(&c);
+    let s = c.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed, s.retries), (1, 0, 1, 2));
     assert_eq!(c.count("request 1 FAILED"), 1);
     for ep in &eps {
@@ -61,5 +61,5 @@ fn a_single_server_is_tried_retries_times() {
     );
     assert_eq!(exit_code(&mut c, BOUND), 1);
     assert_eq!(c.count(&format!("no response from {ep}")), 3);
-    assert_eq!(summary(&c).retries, 2);
+    assert_eq!(c.summary().expect("a summary line").retries, 2);
 }

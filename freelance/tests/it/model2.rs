@@ -1,6 +1,6 @@
 //! Model 2: a DEALER fires each request at every server.
 
-use crate::util::{client, exit_code, nobody, servers, summary, BOUND};
+use crate::util::{client, exit_code, nobody, servers, BOUND};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -10,7 +10,7 @@ fn every_request_is_answered_when_one_of_three_servers_is_killed() {
     c.wait_for("reply 10:", BOUND);
     procs[0].kill9();
     assert_eq!(exit_code(&mut c, Duration::from_secs(60)), 0);
-    let s = summary(&c);
+    let s = c.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (40, 40, 0));
     assert_eq!(c.count(&format!("server {} disconnected", eps[0])), 1);
 }
@@ -43,9 +43,8 @@ fn a_restarted_server_rejoins() {
     c.mark();
     c.wait_for("reply", BOUND);
     c.wait_for("reply", BOUND);
-    c.interrupt();
-    assert_eq!(exit_code(&mut c, BOUND), 0);
-    let s = summary(&c);
+    assert_eq!(c.interrupt_and_wait(BOUND).0.code(), Some(0));
+    let s = c.summary().expect("a summary line");
     assert_eq!(s.failed, 0);
     assert!(s.answered >= 5);
 }
@@ -68,7 +67,7 @@ fn with_every_server_down_the_request_fails_within_the_timeout_and_exits_non_zer
     );
     assert_eq!(exit_code(&mut c, BOUND), 1);
     let elapsed = started.elapsed();
-    let s = summary(&c);
+    let s = c.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (1, 0, 1));
     assert_eq!(c.count("request 1 FAILED"), 1);
     // 300 ms waiting for servers at start, then the 500 ms request timeout.

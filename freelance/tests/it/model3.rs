@@ -1,6 +1,6 @@
 //! Model 3: ROUTER to ROUTER (10/FLP), pings, failover, reconnection.
 
-use crate::util::{client, exit_code, nobody, replies_from, servers, summary, BOUND};
+use crate::util::{client, exit_code, nobody, replies_from, servers, BOUND};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -10,7 +10,7 @@ fn every_request_is_answered_when_the_server_in_use_is_killed() {
     c.wait_for(&format!("reply 10 from {}:", eps[0]), BOUND);
     procs[0].kill9();
     assert_eq!(exit_code(&mut c, Duration::from_secs(60)), 0);
-    let s = summary(&c);
+    let s = c.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (40, 40, 0));
     assert_eq!(c.count(&format!("server {} dead", eps[0])), 1);
     // The next server in order took over.
@@ -42,7 +42,7 @@ fn a_request_to_a_hung_server_fails_over_inside_the_global_timeout() {
         "{line}"
     );
     assert_eq!(exit_code(&mut c, Duration::from_secs(60)), 0);
-    let s = summary(&c);
+    let s = c.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (30, 30, 0));
     assert!(s.retries >= 1);
     assert_eq!(
@@ -59,7 +59,7 @@ fn with_every_server_down_the_request_fails_at_the_global_timeout_and_exits_non_
     let mut c = client(3, &eps, &["--requests", "3", "--timeout-ms", "1000"]);
     assert_eq!(exit_code(&mut c, BOUND), 1);
     let elapsed = started.elapsed();
-    let s = summary(&c);
+    let s = c.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (1, 0, 1));
     assert_eq!(
         c.count("request 1 FAILED: no server answered within 1000 ms"),
@@ -94,7 +94,7 @@ fn when_every_server_is_killed_mid_run_the_client_reports_failure_within_its_tim
     let killed = Instant::now();
     assert_eq!(exit_code(&mut c, BOUND), 1);
     let elapsed = killed.elapsed();
-    let s = summary(&c);
+    let s = c.summary().expect("a summary line");
     assert_eq!(s.failed, 1);
     assert!(s.answered >= 5);
     assert_eq!(s.lost(), 0);
@@ -132,9 +132,8 @@ fn a_restarted_server_is_used_again_after_its_first_pong() {
     c.wait_for(&format!("from {a}:"), BOUND);
     c.mark();
     c.wait_for(&format!("from {a}:"), BOUND);
-    c.interrupt();
-    assert_eq!(exit_code(&mut c, BOUND), 0);
-    let s = summary(&c);
+    assert_eq!(c.interrupt_and_wait(BOUND).0.code(), Some(0));
+    let s = c.summary().expect("a summary line");
     assert_eq!(s.failed, 0);
     assert!(replies_from(&c, b) >= 1);
     assert!(c.count("W: interrupted") == 1);

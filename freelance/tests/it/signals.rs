@@ -1,18 +1,11 @@
 //! Every program exits promptly and cleanly on SIGINT (Ctrl-C).
 
-use crate::util::{bin, client, exit_code, nobody, BOUND};
+use crate::util::{bin, client, nobody, BOUND};
 use common::testkit::{tcp_endpoint, Proc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Generous for CI; the programs themselves stop in milliseconds.
 const PROMPTLY: Duration = Duration::from_secs(2);
-
-fn interrupt_and_time(proc: &mut Proc) -> (i32, Duration) {
-    let sent = Instant::now();
-    proc.interrupt();
-    let code = exit_code(proc, BOUND);
-    (code, sent.elapsed())
-}
 
 #[test]
 fn servers_exit_cleanly_on_sigint() {
@@ -26,8 +19,8 @@ fn servers_exit_cleanly_on_sigint() {
         };
         let mut server = Proc::spawn(&name, bin(&name), args);
         server.wait_for("ready on", BOUND);
-        let (code, took) = interrupt_and_time(&mut server);
-        assert_eq!(code, 0, "{name}");
+        let (status, took) = server.interrupt_and_wait(BOUND);
+        assert_eq!(status.code(), Some(0), "{name}");
         assert!(took < PROMPTLY, "{name} took {took:?}");
         assert_eq!(server.count("W: interrupted"), 1, "{name}");
     }
@@ -44,8 +37,8 @@ fn clients_waiting_on_dead_servers_exit_cleanly_on_sigint() {
     ] {
         let mut c = client(model, std::slice::from_ref(ep), &args);
         c.wait_for("sending", BOUND); // Ctrl-C is handled from this line on
-        let (code, took) = interrupt_and_time(&mut c);
-        assert_eq!(code, 0, "flclient{model}");
+        let (status, took) = c.interrupt_and_wait(BOUND);
+        assert_eq!(status.code(), Some(0), "flclient{model}");
         assert!(took < PROMPTLY, "flclient{model} took {took:?}");
         assert_eq!(c.count("W: interrupted"), 1, "flclient{model}");
         assert_eq!(c.count("summary sent="), 1, "flclient{model}");

@@ -1,6 +1,5 @@
 //! Shared helpers: start servers on fresh ports, read a client's summary line.
 
-use common::report::Summary;
 use common::testkit::{tcp_endpoint, IpcDir, Proc};
 use std::time::Duration;
 
@@ -53,17 +52,6 @@ pub fn client(model: u8, endpoints: &[String], args: &[&str]) -> Proc {
         .chain(args.iter().map(|a| a.to_string()))
         .collect();
     Proc::spawn(&name, bin(&name), all)
-}
-
-/// The client's last summary line, parsed.
-pub fn summary(client: &Proc) -> Summary {
-    let lines = client.lines();
-    let line = lines
-        .iter()
-        .rev()
-        .find(|l| l.contains("summary sent="))
-        .unwrap_or_else(|| panic!("no summary line:\n{}", lines.join("\n")));
-    line.parse().unwrap()
 }
 
 /// Waits for the client to exit and returns its exit code (panics with its output if not).

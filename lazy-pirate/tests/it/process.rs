@@ -1,6 +1,6 @@
 //! The must-show behaviour: a crashing server is abandoned; a restarted one is reached again.
 
-use crate::util::{lpclient, lpserver, replies, summary, READY};
+use crate::util::{lpclient, lpserver, replies, READY};
 use common::testkit::tcp_endpoint;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ fn client_abandons_a_crashed_server_and_exits_non_zero() {
     assert_eq!(client.count("W: no response from server, retrying"), 2);
     assert_eq!(client.count("W: reconnecting to server"), 2);
     assert_eq!(replies(&client), [1, 2, 3]);
-    let s = summary(&client);
+    let s = client.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed, s.retries), (4, 3, 1, 2));
     server.wait_for("W: simulating a crash", READY);
     let code = server.wait_exit(READY).expect("crashed server exits");
@@ -56,7 +56,7 @@ fn client_finishes_every_request_across_server_restarts() {
     assert_eq!(restarts, 2);
     assert_eq!(replies(&client), (1..=8).collect::<Vec<_>>());
     assert_eq!(client.count("malformed reply"), 0);
-    let s = summary(&client);
+    let s = client.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (8, 8, 0));
     assert!(s.retries >= 2, "each crash costs at least one retry: {s:?}");
 }

@@ -1,6 +1,5 @@
 //! Shared helpers: start the binaries under test, read the summary and reply lines.
 
-use common::report::Summary;
 use common::testkit::Proc;
 use std::time::Duration;
 
@@ -19,17 +18,6 @@ pub fn lpclient(server: &str, extra: &[&str]) -> Proc {
     let mut args = vec!["--server".to_owned(), server.to_owned()];
     args.extend(extra.iter().map(|s| s.to_string()));
     Proc::spawn("lpclient", env!("CARGO_BIN_EXE_lpclient"), args)
-}
-
-/// The client's summary line, parsed.
-pub fn summary(client: &Proc) -> Summary {
-    let line = client
-        .lines()
-        .into_iter()
-        .rev()
-        .find(|l| l.starts_with("I: summary "))
-        .unwrap_or_else(|| panic!("no summary line in:\n{}", client.lines().join("\n")));
-    line.parse().expect("summary line parses")
 }
 
 /// The sequence numbers of the accepted replies, in order.

@@ -58,7 +58,7 @@ fn a_worker_killed_mid_request_is_replaced_by_the_other_on_retry() {
     });
     slow.kill9();
     assert_eq!(client.wait_exit(SOON).map(|s| s.code()), Some(Some(0)));
-    let s = summary(&client);
+    let s = client.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (1, 1, 0));
     assert!(s.retries >= 1, "{s:?}");
     client.wait_for("answered after 2 attempts", SOON);
@@ -107,7 +107,7 @@ fn after_a_broker_restart_workers_re_register_by_themselves() {
     let code = runtime().block_on(mmi(&ep, "mmi.service", &["echo"]));
     assert_eq!(first(&code), "200");
     assert_eq!(client.wait_exit(SOON * 2).map(|s| s.code()), Some(Some(0)));
-    let s = summary(&client);
+    let s = client.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (60, 60, 0));
 }
 

@@ -21,7 +21,7 @@ fn sync_and_async_round_trips_through_mdbroker() {
         ["--broker", &ep, "--requests", "200"],
     );
     assert_eq!(client.wait_exit(SOON * 2).map(|s| s.code()), Some(Some(0)));
-    let s = summary(&client);
+    let s = client.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (200, 200, 0));
 
     let mut client2 = Proc::spawn(
@@ -30,7 +30,7 @@ fn sync_and_async_round_trips_through_mdbroker() {
         ["--broker", &ep, "--requests", "3000", "--window", "200"],
     );
     assert_eq!(client2.wait_exit(SOON * 2).map(|s| s.code()), Some(Some(0)));
-    let s = summary(&client2);
+    let s = client2.summary().expect("a summary line");
     assert_eq!((s.sent, s.answered, s.failed), (3000, 3000, 0));
 
     // In-process: multi-frame bodies (empty frames included) come back intact, in both APIs.
@@ -137,7 +137,7 @@ fn long_requests_do_not_get_the_worker_purged() {
         ],
     );
     assert_eq!(client.wait_exit(SOON * 2).map(|s| s.code()), Some(Some(0)));
-    assert_eq!(summary(&client).answered, 2);
+    assert_eq!(client.summary().expect("a summary line").answered, 2);
     assert_eq!(broker.count("expired"), 0, "{:?}", broker.lines());
 }
 
@@ -170,14 +170,11 @@ fn ctrl_c_sends_disconnect_and_every_program_exits_promptly() {
             .iter()
             .any(|s| s.waiting == 1)
     });
-    client.interrupt();
-    client
-        .wait_exit(Duration::from_secs(3))
-        .expect("client exits");
-    assert_eq!(summary(&client).sent, 1);
+    client.interrupt_and_wait(Duration::from_secs(3));
+    assert_eq!(client.summary().expect("a summary line").sent, 1);
 
-    broker.interrupt();
-    assert!(broker.wait_exit(Duration::from_secs(3)).unwrap().success());
+    let (status, _) = broker.interrupt_and_wait(Duration::from_secs(3));
+    assert!(status.success());
     broker.wait_for("shutting down", SOON);
 }
 

@@ -100,14 +100,3 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .expect("VmRSS in /proc/<pid>/status")
 }
-
-/// The `summary` line of a finished client.
-pub fn summary(proc: &Proc) -> common::report::Summary {
-    proc.lines()
-        .iter()
-        .rev()
-        .find(|l| l.contains("summary sent="))
-        .unwrap_or_else(|| panic!("{} printed no summary: {:?}", proc.name(), proc.lines()))
-        .parse()
-        .unwrap()
-}

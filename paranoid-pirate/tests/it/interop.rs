@@ -2,6 +2,7 @@
 //! our binaries: a libzmq REQ client through `ppqueue`, and a libzmq PPP worker served by it.
 
 use crate::util::{all_answered, queue, worker, Net, HEARTBEAT_MS, PATIENCE};
+use common::testkit::Background;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -33,8 +34,7 @@ struct LibzmqWorker {
     served: Arc<AtomicUsize>,
     heartbeats_from_queue: Arc<AtomicUsize>,
     hang: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+    _thread: Background,
 }
 
 impl LibzmqWorker {
@@ -42,15 +42,9 @@ impl LibzmqWorker {
         let served = Arc::new(AtomicUsize::new(0));
         let heartbeats_from_queue = Arc::new(AtomicUsize::new(0));
         let hang = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
         let backend = backend.to_owned();
-        let (s, h, hg, st) = (
-            served.clone(),
-            heartbeats_from_queue.clone(),
-            hang.clone(),
-            stop.clone(),
-        );
-        let thread = thread::spawn(move || {
+        let (s, h, hg) = (served.clone(), heartbeats_from_queue.clone(), hang.clone());
+        let thread = Background::spawn(move |stop| {
             let ctx = zmq::Context::new();
             let socket = ctx.socket(zmq::DEALER).unwrap();
             socket.set_linger(0).unwrap();
@@ -59,7 +53,7 @@ impl LibzmqWorker {
             socket.send(&[0x01u8][..], 0).unwrap(); // READY
             let interval = Duration::from_millis(HEARTBEAT_MS);
             let mut heartbeat_at = Instant::now() + interval;
-            while !st.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 if socket.poll(zmq::POLLIN, 20).unwrap() > 0 {
                     let frames = socket.recv_multipart(0).unwrap();
                     if hg.load(Ordering::Relaxed) {
@@ -83,17 +77,7 @@ impl LibzmqWorker {
             served,
             heartbeats_from_queue,
             hang,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for LibzmqWorker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            _thread: thread,
         }
     }
 }

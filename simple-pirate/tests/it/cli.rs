@@ -1,27 +1,12 @@
 //! Every binary exits promptly on Ctrl-C (SIGINT) and documents every flag in `--help`.
 
 use crate::util::{lpclient, spqueue, READY};
-use common::testkit::{tcp_endpoint, Proc};
+use common::testkit::{assert_help_mentions, tcp_endpoint, Proc};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The requirement is 1 s; the assert is generous for a loaded CI box, the real time is printed.
 const EXIT_BOUND: Duration = Duration::from_secs(3);
-
-fn interrupt_and_time(proc: &mut Proc) -> std::process::ExitStatus {
-    let started = Instant::now();
-    proc.interrupt();
-    let status = proc
-        .wait_exit(EXIT_BOUND)
-        .unwrap_or_else(|| panic!("{} still running {EXIT_BOUND:?} after SIGINT", proc.name()));
-    eprintln!(
-        "{}: exited {:?} after SIGINT in {:?}",
-        proc.name(),
-        status.code(),
-        started.elapsed()
-    );
-    status
-}
 
 #[test]
 fn spqueue_and_a_busy_spworker_exit_on_sigint() {
@@ -32,8 +17,8 @@ fn spqueue_and_a_busy_spworker_exit_on_sigint() {
         &["--requests", "1", "--timeout-ms", "60000"],
     );
     worker.wait_for("normal reply", READY);
-    assert!(interrupt_and_time(&mut worker).success());
-    assert!(interrupt_and_time(&mut queue.proc).success());
+    assert!(worker.interrupt_and_wait(EXIT_BOUND).0.success());
+    assert!(queue.proc.interrupt_and_wait(EXIT_BOUND).0.success());
 }
 
 #[test]
@@ -50,7 +35,7 @@ fn spworker_exits_on_sigint_while_no_queue_is_there() {
         ],
     );
     worker.wait_for("connecting to the queue", READY);
-    assert!(interrupt_and_time(&mut worker).success());
+    assert!(worker.interrupt_and_wait(EXIT_BOUND).0.success());
 }
 
 #[test]
@@ -74,22 +59,13 @@ fn spbench_runs_and_exits_on_sigint() {
     );
     bench.wait_for("measuring", READY);
     std::thread::sleep(Duration::from_millis(200));
-    let status = interrupt_and_time(&mut bench);
+    let (status, _) = bench.interrupt_and_wait(EXIT_BOUND);
     assert_eq!(status.code(), Some(130));
-}
-
-fn help_mentions(bin: &str, flags: &[&str]) {
-    let out = Command::new(bin).arg("--help").output().expect("runs");
-    assert!(out.status.success());
-    let help = String::from_utf8(out.stdout).unwrap();
-    for flag in flags {
-        assert!(help.contains(flag), "{bin} --help lacks {flag}:\n{help}");
-    }
 }
 
 #[test]
 fn help_documents_every_flag() {
-    help_mentions(
+    assert_help_mentions(
         env!("CARGO_BIN_EXE_spqueue"),
         &[
             "--frontend",
@@ -100,7 +76,7 @@ fn help_documents_every_flag() {
             "[default: tcp://*:5556]",
         ],
     );
-    help_mentions(
+    assert_help_mentions(
         env!("CARGO_BIN_EXE_spworker"),
         &[
             "--queue",
@@ -116,7 +92,7 @@ fn help_documents_every_flag() {
             "[default: tcp://localhost:5556]",
         ],
     );
-    help_mentions(
+    assert_help_mentions(
         env!("CARGO_BIN_EXE_spbench"),
         &["--requests", "--warmup", "--rounds", "--timeout-ms"],
     );

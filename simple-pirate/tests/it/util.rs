@@ -1,6 +1,5 @@
 //! Shared helpers: start the queue, workers and clients; read summaries and replies.
 
-use common::report::Summary;
 use common::testkit::{bin_path, tcp_endpoint, Proc};
 use std::time::Duration;
 
@@ -52,17 +51,6 @@ pub fn lpclient(server: &str, extra: &[&str]) -> Proc {
     Proc::spawn("lpclient", bin_path("lpclient"), args)
 }
 
-/// The client's summary line, parsed.
-pub fn summary(client: &Proc) -> Summary {
-    let line = client
-        .lines()
-        .into_iter()
-        .rev()
-        .find(|l| l.starts_with("I: summary "))
-        .unwrap_or_else(|| panic!("no summary line in:\n{}", client.lines().join("\n")));
-    line.parse().expect("summary line parses")
-}
-
 /// The sequence numbers of the accepted replies, in order.
 pub fn replies(client: &Proc) -> Vec<u64> {
     client
@@ -78,7 +66,7 @@ pub fn assert_all_answered(client: &mut Proc, n: u64) {
     let status = client
         .wait_exit(Duration::from_secs(60))
         .expect("client finishes");
-    let s = summary(client);
+    let s = client.summary().expect("a summary line");
     assert!(
         status.success(),
         "client failed: {s:?}\n{}",

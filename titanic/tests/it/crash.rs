@@ -112,8 +112,7 @@ fn kill_titanic_under_load(compact_min_bytes: &str, seed: u64) {
     // Each restart found a clean journal or a torn tail, never mid-file damage.
     assert_eq!(titanic.count("corrupt stretch"), 0);
     assert_eq!(titanic.count("opened:"), KILLS + 1);
-    titanic.interrupt();
-    titanic.wait_exit(WAIT).expect("titanic did not stop");
+    titanic.interrupt_and_wait(WAIT);
 
     if compacting {
         assert!(

@@ -91,8 +91,7 @@ fn damaged_journal_opens_reports_with_w_and_keeps_intact_records() {
         assert_eq!(status, "200");
         assert_eq!(body, vec![format!("request {n}").into_bytes()]);
     }
-    titanic.interrupt();
-    titanic.wait_exit(WAIT).expect("titanic did not stop");
+    titanic.interrupt_and_wait(WAIT);
     let (_, recovery) = Store::open(&path, StoreOptions::default()).unwrap();
     assert!(recovery.damage.is_empty());
     assert_eq!((recovery.counts.pending, recovery.counts.replied), (0, 3));

@@ -62,10 +62,7 @@ fn status_codes_through_a_libzmq_client() {
     assert_eq!(mdp.tsp("titanic.reply", &[uuid.as_bytes()]).0, "400");
 
     // Ctrl-C: a prompt, clean exit.
-    titanic.interrupt();
-    let status = titanic
-        .wait_exit(Duration::from_secs(5))
-        .expect("titanic did not stop on SIGINT");
+    let (status, _) = titanic.interrupt_and_wait(Duration::from_secs(5));
     assert!(status.success());
     titanic.wait_for("titanic stopped", WAIT);
 }
