@@ -130,7 +130,12 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
         None => crate::bins::default_bin_dir()?,
     };
     let ports = free_ports(&scenario.endpoints)?;
-    let values = scenario.values(|e| ports[e]);
+    // Lives until this function returns, after every process of the run is gone.
+    let tmpdir = tempfile::Builder::new()
+        .prefix(&format!("tour-{}-", scenario.name))
+        .tempdir()
+        .context("creating the run's {tmpdir}")?;
+    let values = scenario.values(|e| ports[e], &tmpdir.path().to_string_lossy());
     let mut slots = Vec::new();
     for p in &scenario.processes {
         let program = bin_dir.join(&p.bin);

@@ -253,14 +253,22 @@ impl Scenario {
     }
 
     /// Placeholder values with each endpoint's port from `port_of`.
-    pub(crate) fn values(&self, mut port_of: impl FnMut(&str) -> u16) -> subst::Values {
+    /// Placeholder values for one run: each endpoint's port, the variables, and `{tmpdir}`
+    /// (a private directory of the run, removed when it ends) unless a variable overrides it.
+    pub(crate) fn values(
+        &self,
+        mut port_of: impl FnMut(&str) -> u16,
+        tmpdir: &str,
+    ) -> subst::Values {
+        let mut vars = self.vars.clone();
+        vars.entry("tmpdir".into()).or_insert_with(|| tmpdir.into());
         subst::Values {
             ports: self
                 .endpoints
                 .iter()
                 .map(|e| (e.clone(), port_of(e)))
                 .collect(),
-            vars: self.vars.clone(),
+            vars,
         }
     }
 
@@ -333,7 +341,7 @@ impl Scenario {
             }
         }
         // Every placeholder must name an endpoint or a variable (ports are not known yet).
-        let values = self.values(|_| 1);
+        let values = self.values(|_| 1, "/tmp");
         for p in &self.processes {
             for a in p.args.iter().chain(p.ready.iter()) {
                 values

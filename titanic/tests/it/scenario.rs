@@ -4,9 +4,7 @@ use common::report::Summary;
 
 #[test]
 fn titanic_scenario_answers_every_acknowledged_request_once() {
-    let dir = tempfile::tempdir().unwrap();
     let mut scenario = tour::Scenario::load("titanic").expect("scenario file loads");
-    scenario.set_var("journal_dir", dir.path().to_str().unwrap());
     scenario.set_var("heartbeat_ms", "250");
     scenario.set_var("timeout_ms", "1000");
     scenario.set_var("poll_ms", "100");
