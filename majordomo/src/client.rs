@@ -35,6 +35,36 @@ pub struct ClientOptions {
     pub retries: u32,
 }
 
+/// The command-line flags of a synchronous client (`mdclient`, `mmiecho`, `mdadmin`): flatten
+/// into a clap parser, then [`ClientArgs::connect`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Broker endpoint.
+    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
+    pub broker: String,
+    /// How long one attempt waits for its reply, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = REQUEST_TIMEOUT.as_millis() as u64)]
+    pub timeout_ms: u64,
+    /// Attempts per request in total (the Guide's REQUEST_RETRIES).
+    #[arg(long, value_name = "N", default_value_t = REQUEST_RETRIES)]
+    pub retries: u32,
+}
+
+impl ClientArgs {
+    /// The options these flags describe (zero values are raised to the smallest useful ones).
+    pub fn options(&self) -> ClientOptions {
+        ClientOptions {
+            timeout: Duration::from_millis(self.timeout_ms.max(1)),
+            retries: self.retries.max(1),
+        }
+    }
+
+    /// A synchronous client for the broker these flags name.
+    pub fn connect(&self) -> Result<Client, ClientError> {
+        Client::new(&self.broker, self.options())
+    }
+}
+
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {

@@ -11,39 +11,27 @@ use clap::Parser;
 use common::cli::Verbosity;
 use common::Message;
 use majordomo::broker::{MMI_BROKER, MMI_SERVICES, MMI_WORKERS};
-use majordomo::client::{self, Client, ClientOptions};
+use majordomo::client::ClientArgs;
 use majordomo::mmi::{self, ServiceRow, WorkerRow};
-use std::time::Duration;
 
 /// Shows what a Majordomo broker is doing: services, workers, counters.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Broker endpoint.
-    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
-    broker: String,
+    #[command(flatten)]
+    client: ClientArgs,
     /// Also list every worker.
     #[arg(long)]
     workers: bool,
     /// Also print the broker's counters.
     #[arg(long)]
     stats: bool,
-    /// How long one attempt waits for the answer, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
-    timeout_ms: u64,
-    /// Attempts in total.
-    #[arg(long, value_name = "N", default_value_t = client::REQUEST_RETRIES)]
-    retries: u32,
     #[command(flatten)]
     verbosity: Verbosity,
 }
 
 async fn report(args: &Args) -> anyhow::Result<()> {
-    let options = ClientOptions {
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
-        retries: args.retries.max(1),
-    };
-    let mut client = Client::new(&args.broker, options)?;
+    let mut client = args.client.connect()?;
     let reply = client.send(MMI_SERVICES, Message::new()).await?;
     let rows = ServiceRow::parse_all(&reply).context(MMI_SERVICES)?;
     print!("{}", mmi::services_table(&rows));

@@ -12,28 +12,21 @@ use clap::Parser;
 use common::cli::Verbosity;
 use common::report::Summary;
 use common::Message;
-use majordomo::client::{self, Client, ClientOptions};
+use majordomo::client::ClientArgs;
 use std::time::Duration;
 
 /// Majordomo synchronous client: N echo requests, one after the other.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Broker endpoint.
-    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
-    broker: String,
+    #[command(flatten)]
+    client: ClientArgs,
     /// Service to ask.
     #[arg(long, default_value = "echo")]
     service: String,
     /// Number of requests.
     #[arg(long, value_name = "N", default_value_t = 10)]
     requests: u64,
-    /// How long one attempt waits for its reply, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
-    timeout_ms: u64,
-    /// Attempts per request in total.
-    #[arg(long, value_name = "N", default_value_t = client::REQUEST_RETRIES)]
-    retries: u32,
     /// Pause between requests, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     interval_ms: u64,
@@ -48,11 +41,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
-    let options = ClientOptions {
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
-        retries: args.retries.max(1),
-    };
-    let mut client = Client::new(&args.broker, options).context("starting mdclient")?;
+    let mut client = args.client.connect().context("starting mdclient")?;
     let mut summary = Summary::default();
     let run = async {
         for i in 0..args.requests {
