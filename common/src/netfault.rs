@@ -17,6 +17,11 @@
 //! sender's kernel buffers fill and its writes block, as on a real network; a partition closes
 //! nothing (no FIN, no RST either way) and a connection made during one hangs until it heals.
 //!
+//! On heal, held bytes flow at once by default. A real network is slower: TCP retransmits with a
+//! doubling back-off, so data sent into a 10 s partition arrives seconds after the heal (measured
+//! here with two network namespaces: 3.4 s), and a connect pending across it completes only at its
+//! next SYN retry. [`Options::tcp_backoff`] models that, for tests of recovery times.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use common::netfault::{Command, Fault, Proxy};
@@ -30,8 +35,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | `command` | [`Fault`], [`Direction`], [`Command`] and their one-line text form (`partition up`, `delay 200`) |
-//! | `pipe` | the pure core: one direction's queue and what may leave it at `now` ([`Pipe`]) |
-//! | `proxy` | the tokio shell: listener, per-connection tasks, [`Proxy`] |
+//! | `pipe` | the pure core: one direction's queue and what may leave it at `now` ([`Pipe`]), TCP's retransmission back-off |
+//! | `proxy` | the tokio shell: listener, per-connection tasks, [`Proxy`] and its [`Options`] |
 //!
 //! The binary `netfault` (in this crate) drives a [`Proxy`] from stdin, one command per line.
 
@@ -40,5 +45,5 @@ mod pipe;
 mod proxy;
 
 pub use command::{Command, Direction, Fault, ParseCommandError};
-pub use pipe::{End, Flow, Pipe, Step, MAX_HELD};
-pub use proxy::Proxy;
+pub use pipe::{next_retransmission, End, Flow, Pipe, Step, MAX_HELD, MAX_RTO, MIN_RTO, SYN_RTO};
+pub use proxy::{Options, Proxy};

@@ -16,7 +16,7 @@
 
 use clap::Parser;
 use common::cli::Verbosity;
-use common::netfault::{Command, Fault, Proxy};
+use common::netfault::{Command, Fault, Options, Proxy};
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -48,6 +48,11 @@ struct Args {
     /// Fault to start with, as a command (e.g. "delay 100"): handy when stdin is not used.
     #[arg(long, value_name = "COMMAND", default_value = "pass")]
     fault: Command,
+    /// Heal as a real network does: held bytes arrive at the sender's next TCP retransmission
+    /// (doubling from 200 ms: seconds after a long partition), held connects at the next SYN retry
+    /// (1, 3, 7, 15 s …). Without it, everything held flows the moment the link heals.
+    #[arg(long)]
+    tcp_backoff: bool,
     #[command(flatten)]
     verbosity: Verbosity,
 }
@@ -101,7 +106,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let proxy = match Proxy::start(addrs.0, addrs.1).await {
+    let options = Options {
+        tcp_backoff: args.tcp_backoff,
+    };
+    let proxy = match Proxy::start_with(addrs.0, addrs.1, options).await {
         Ok(proxy) => proxy,
         Err(e) => {
             println!("E: netfault: cannot listen on {listen}: {e}");

@@ -25,6 +25,27 @@ fn burst(rate: u64) -> u64 {
     (rate / 10).clamp(1, 64 * 1024)
 }
 
+/// Linux's smallest retransmission timeout: the first retransmission of data on a fast link.
+pub const MIN_RTO: Duration = Duration::from_millis(200);
+/// Linux's initial retransmission timeout of a SYN: a connect's first retry.
+pub const SYN_RTO: Duration = Duration::from_secs(1);
+/// Linux's largest retransmission timeout: the back-off stops doubling here.
+pub const MAX_RTO: Duration = Duration::from_secs(120);
+
+/// When a TCP sender whose first unacknowledged segment left at `first_sent` (with timeout
+/// `first_rto`) retransmits next, at `now` or later: at `first_sent + rto`, then after every doubled
+/// timeout (capped at [`MAX_RTO`]). After a partition the peer hears from it only then: data sent
+/// into a 10 s partition arrives up to 6.4 s after the link heals.
+pub fn next_retransmission(first_sent: Instant, first_rto: Duration, now: Instant) -> Instant {
+    let mut rto = first_rto;
+    let mut at = first_sent + rto;
+    while at < now {
+        rto = (rto * 2).min(MAX_RTO);
+        at += rto;
+    }
+    at
+}
+
 /// What a fault means for one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -118,12 +139,30 @@ pub struct Pipe {
     ended: bool,
     /// The bucket of the current throttle; `None` when not throttled (a new throttle starts full).
     bucket: Option<Bucket>,
+    /// Model TCP's retransmission back-off on heal (see [`Pipe::with_tcp_backoff`]).
+    tcp_backoff: bool,
+    /// With `tcp_backoff`: when bytes first waited in a hold, as the sender's retransmission
+    /// timer would have started then.
+    stalled_since: Option<Instant>,
+    /// With `tcp_backoff`: the retransmission, after the hold ended, that delivers what waited.
+    resume_at: Option<Instant>,
 }
 
 impl Pipe {
     /// An empty pipe.
     pub fn new() -> Pipe {
         Pipe::default()
+    }
+
+    /// An empty pipe that, when a hold ends, releases what waited only at the sender's next TCP
+    /// retransmission ([`next_retransmission`] from the moment bytes first waited, with
+    /// [`MIN_RTO`]), as a real network does, instead of at once. A new hold before then starts
+    /// over from the same first moment, as the back-off does.
+    pub fn with_tcp_backoff() -> Pipe {
+        Pipe {
+            tcp_backoff: true,
+            ..Pipe::default()
+        }
     }
 
     /// Whether the shell should read more from the sender: not after its end, and not while the
@@ -160,11 +199,29 @@ impl Pipe {
             self.bucket = None;
         }
         let Some((arrived, item)) = self.queue.front_mut() else {
+            self.stalled_since = None;
+            self.resume_at = None;
             return Step::Wait(None);
         };
+        if flow == Flow::Held {
+            if self.tcp_backoff {
+                self.stalled_since.get_or_insert(now);
+                self.resume_at = None;
+            }
+            return Step::Wait(None);
+        }
+        if let Some(since) = self.stalled_since {
+            let resume = *self
+                .resume_at
+                .get_or_insert_with(|| next_retransmission(since, MIN_RTO, now));
+            if now < resume {
+                return Step::Wait(Some(resume));
+            }
+            self.stalled_since = None;
+            self.resume_at = None;
+        }
         match flow {
-            Flow::Free => {}
-            Flow::Held => return Step::Wait(None),
+            Flow::Free | Flow::Held => {} // (Held returned above)
             Flow::Delayed(delay) => {
                 // One delay for the whole queue and arrivals in order: release times are in order
                 // too, so checking the front is enough.
@@ -225,6 +282,72 @@ mod tests {
                 wait @ Step::Wait(_) => return (out, None, wait),
             }
         }
+    }
+
+    #[test]
+    fn retransmissions_back_off_from_the_first_send() {
+        let t0 = Instant::now();
+        // 200 ms, then 400, 800, 1 600, 3 200, 6 400 ms later: t0 + 0.2, 0.6, 1.4, 3.0, 6.2, 12.6 s.
+        assert_eq!(next_retransmission(t0, MIN_RTO, t0), t0 + ms(200));
+        assert_eq!(next_retransmission(t0, MIN_RTO, t0 + ms(200)), t0 + ms(200));
+        assert_eq!(
+            next_retransmission(t0, MIN_RTO, t0 + ms(3_000)),
+            t0 + ms(3_000)
+        );
+        assert_eq!(
+            next_retransmission(t0, MIN_RTO, t0 + ms(3_001)),
+            t0 + ms(6_200)
+        );
+        assert_eq!(
+            next_retransmission(t0, MIN_RTO, t0 + ms(10_000)),
+            t0 + ms(12_600)
+        );
+        // A connect: SYN retries 1, 3, 7, 15 s after the first SYN.
+        assert_eq!(
+            next_retransmission(t0, SYN_RTO, t0 + ms(9_000)),
+            t0 + ms(15_000)
+        );
+        // The timeout stops doubling at 120 s.
+        let far = next_retransmission(t0, MIN_RTO, t0 + Duration::from_secs(3_600));
+        let before = next_retransmission(t0, MIN_RTO, far - ms(1));
+        assert!(far - before <= MAX_RTO);
+    }
+
+    #[test]
+    fn with_tcp_backoff_a_heal_delivers_at_the_next_retransmission() {
+        let t0 = Instant::now();
+        let mut pipe = Pipe::with_tcp_backoff();
+        pipe.push(Bytes::from_static(b"first"), t0);
+        assert_eq!(pipe.poll(Flow::Held, t0), Step::Wait(None));
+        pipe.push(Bytes::from_static(b" second"), t0 + ms(5_000));
+        assert_eq!(pipe.poll(Flow::Held, t0 + ms(5_000)), Step::Wait(None));
+        // Healed at 10 s: the sender's retransmissions came at 0.2, 0.6, 1.4, 3.0, 6.2 s (all
+        // lost) and the next at 12.6 s delivers everything.
+        let heal = t0 + ms(10_000);
+        assert_eq!(
+            pipe.poll(Flow::Free, heal),
+            Step::Wait(Some(t0 + ms(12_600)))
+        );
+        assert_eq!(
+            pipe.poll(Flow::Free, t0 + ms(12_000)),
+            Step::Wait(Some(t0 + ms(12_600)))
+        );
+        assert_eq!(
+            drain(&mut pipe, Flow::Free, t0 + ms(12_600)).0,
+            b"first second"
+        );
+        // Afterwards bytes flow at once again.
+        pipe.push(Bytes::from_static(b"after"), t0 + ms(13_000));
+        assert_eq!(drain(&mut pipe, Flow::Free, t0 + ms(13_000)).0, b"after");
+    }
+
+    #[test]
+    fn with_tcp_backoff_bytes_that_never_waited_are_not_delayed() {
+        let t0 = Instant::now();
+        let mut pipe = Pipe::with_tcp_backoff();
+        assert_eq!(pipe.poll(Flow::Held, t0), Step::Wait(None));
+        pipe.push(Bytes::from_static(b"new"), t0 + ms(100));
+        assert_eq!(drain(&mut pipe, Flow::Free, t0 + ms(100)).0, b"new");
     }
 
     #[test]

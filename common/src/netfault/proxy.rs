@@ -7,7 +7,7 @@
 //! connection with it.
 
 use super::command::{Command, Direction, Fault};
-use super::pipe::{End, Flow, Pipe, Step};
+use super::pipe::{next_retransmission, End, Flow, Pipe, Step, SYN_RTO};
 use bytes::BytesMut;
 use std::io;
 use std::net::SocketAddr;
@@ -30,6 +30,18 @@ struct State {
     resets: u64,
 }
 
+/// How a [`Proxy`] behaves beyond the current [`Fault`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Heal as a real network does: bytes that waited in a hold arrive at the sender's next TCP
+    /// retransmission (Linux's back-off from a 200 ms timeout, doubling: after a 10 s partition
+    /// up to 6.4 s after the heal), and a connection accepted during the hold reaches the server
+    /// at the client's next SYN retry (1, 3, 7, 15 s … after it connected). Off by default: then
+    /// everything held flows the moment the link heals, which makes recovery look faster than
+    /// it is on a real network.
+    pub tcp_backoff: bool,
+}
+
 /// A running fault proxy: a handle, cheap to clone. The last handle dropped stops the listener and
 /// closes every relayed connection.
 #[derive(Clone)]
@@ -40,6 +52,7 @@ pub struct Proxy {
 struct Inner {
     local: SocketAddr,
     upstream: SocketAddr,
+    options: Options,
     state: watch::Sender<State>,
     accept: JoinHandle<()>,
 }
@@ -66,14 +79,24 @@ impl Proxy {
     /// relays every accepted connection to `upstream`, starting in [`Fault::Pass`]. Must be called
     /// inside a tokio runtime; the proxy runs on it until the last handle is dropped.
     pub async fn start(listen: SocketAddr, upstream: SocketAddr) -> io::Result<Proxy> {
+        Proxy::start_with(listen, upstream, Options::default()).await
+    }
+
+    /// [`start`](Self::start) with [`Options`].
+    pub async fn start_with(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        options: Options,
+    ) -> io::Result<Proxy> {
         let listener = TcpListener::bind(listen).await?;
         let local = listener.local_addr()?;
         let (state, watcher) = watch::channel(State::default());
-        let accept = tokio::spawn(accept_loop(listener, upstream, watcher));
+        let accept = tokio::spawn(accept_loop(listener, upstream, options, watcher));
         Ok(Proxy {
             inner: Arc::new(Inner {
                 local,
                 upstream,
+                options,
                 state,
                 accept,
             }),
@@ -88,6 +111,11 @@ impl Proxy {
     /// The address every connection is relayed to.
     pub fn upstream(&self) -> SocketAddr {
         self.inner.upstream
+    }
+
+    /// The options it was started with.
+    pub fn options(&self) -> Options {
+        self.inner.options
     }
 
     /// Applies a command. Synchronous (callable from non-async code) and immediate: every
@@ -109,14 +137,19 @@ impl Proxy {
 /// Accepts connections for ever, each in its own task. Connections are accepted in every mode:
 /// during a partition the kernel completes the client's handshake, as it would for a listener
 /// whose host is cut off only further along the path; nothing more happens until it heals.
-async fn accept_loop(listener: TcpListener, upstream: SocketAddr, watcher: watch::Receiver<State>) {
+async fn accept_loop(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    options: Options,
+    watcher: watch::Receiver<State>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((client, peer)) => {
                     let epoch = watcher.borrow().resets;
-                    connections.spawn(relay(client, peer, upstream, watcher.clone(), epoch));
+                    connections.spawn(relay(client, peer, upstream, options, watcher.clone(), epoch));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.
@@ -146,20 +179,14 @@ async fn relay(
     mut client: TcpStream,
     peer: SocketAddr,
     upstream: SocketAddr,
+    options: Options,
     mut watcher: watch::Receiver<State>,
     epoch: u64,
 ) {
     tracing::debug!("netfault: {peer} connected");
-    // A handshake needs both directions; while either is held the connection hangs, as a connect
-    // across a real partition does (the upstream sees nothing).
-    let ready = wait_for(&mut watcher, |state| {
-        state.resets > epoch
-            || (Flow::of(state.fault, Direction::Upstream) != Flow::Held
-                && Flow::of(state.fault, Direction::Downstream) != Flow::Held)
-    })
-    .await;
-    let Some(state) = ready else { return };
-    if state.resets > epoch {
+    let accepted = Instant::now();
+    if !link_up(&mut watcher, epoch, options.tcp_backoff.then_some(accepted)).await {
+        // A reset, or the proxy is gone.
         abort(&client, None);
         return;
     }
@@ -187,19 +214,27 @@ async fn relay(
     let outcome = {
         let (client_in, client_out) = client.split();
         let (server_in, server_out) = server.split();
-        let up = pump(Direction::Upstream, client_in, server_out, watcher.clone());
+        let pipe = || {
+            if options.tcp_backoff {
+                Pipe::with_tcp_backoff()
+            } else {
+                Pipe::new()
+            }
+        };
+        let up = pump(Direction::Upstream, pipe(), client_in, server_out, &watcher);
         let down = pump(
             Direction::Downstream,
+            pipe(),
             server_in,
             client_out,
-            watcher.clone(),
+            &watcher,
         );
         tokio::select! {
             pumped = async { tokio::try_join!(up, down) } => match pumped {
                 Ok(_) => Outcome::Closed,
                 Err(_) => Outcome::Abort,
             },
-            reset = reset_requested(watcher, epoch) => {
+            reset = reset_requested(watcher.clone(), epoch) => {
                 if reset { Outcome::Abort } else { Outcome::Stopped }
             }
         }
@@ -213,6 +248,49 @@ async fn relay(
     }
 }
 
+/// Waits until the link lets a TCP handshake through: both directions must flow, so while either
+/// is held the connection hangs, as a connect across a real partition does (the upstream sees
+/// nothing). With `syn_sent` (TCP back-off on), a connection that had to wait goes through only at
+/// the client's next SYN retry. Returns `false` on a `reset` newer than `epoch` or when the proxy
+/// is gone.
+async fn link_up(
+    watcher: &mut watch::Receiver<State>,
+    epoch: u64,
+    syn_sent: Option<Instant>,
+) -> bool {
+    let handshake_passes = |state: &State| {
+        Flow::of(state.fault, Direction::Upstream) != Flow::Held
+            && Flow::of(state.fault, Direction::Downstream) != Flow::Held
+    };
+    let mut waited = false;
+    loop {
+        let state = *watcher.borrow_and_update();
+        if state.resets > epoch {
+            return false;
+        }
+        if !handshake_passes(&state) {
+            waited = true;
+            if watcher.changed().await.is_err() {
+                return false;
+            }
+            continue;
+        }
+        let Some(syn_sent) = syn_sent.filter(|_| waited) else {
+            return true;
+        };
+        let retry = next_retransmission(syn_sent, SYN_RTO, Instant::now());
+        tokio::select! {
+            () = tokio::time::sleep_until(retry.into()) => return true,
+            // A new partition or a reset before the retry: look again.
+            changed = watcher.changed() => {
+                if changed.is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
 /// Makes the coming close send RST instead of FIN (SO_LINGER 0); the streams are dropped by the
 /// caller right after.
 fn abort(client: &TcpStream, server: Option<&TcpStream>) {
@@ -223,25 +301,16 @@ fn abort(client: &TcpStream, server: Option<&TcpStream>) {
     }
 }
 
-/// Waits until `ready` holds for the current state and returns it; `None` if the proxy is gone.
-async fn wait_for(
-    watcher: &mut watch::Receiver<State>,
-    ready: impl Fn(&State) -> bool,
-) -> Option<State> {
-    loop {
-        let state = *watcher.borrow_and_update();
-        if ready(&state) {
-            return Some(state);
-        }
-        watcher.changed().await.ok()?;
-    }
-}
-
 /// Resolves `true` once a `reset` newer than `epoch` is applied, `false` if the proxy is gone.
 async fn reset_requested(mut watcher: watch::Receiver<State>, epoch: u64) -> bool {
-    wait_for(&mut watcher, |state| state.resets > epoch)
-        .await
-        .is_some()
+    loop {
+        if watcher.borrow_and_update().resets > epoch {
+            return true;
+        }
+        if watcher.changed().await.is_err() {
+            return false;
+        }
+    }
 }
 
 /// Moves one direction: reads from `from` into a [`Pipe`], writes what the current fault lets
@@ -249,11 +318,12 @@ async fn reset_requested(mut watcher: watch::Receiver<State>, epoch: u64) -> boo
 /// aborted (the sender's RST passed on, or the receiver gone).
 async fn pump(
     direction: Direction,
+    mut pipe: Pipe,
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
-    mut watcher: watch::Receiver<State>,
+    watcher: &watch::Receiver<State>,
 ) -> io::Result<()> {
-    let mut pipe = Pipe::new();
+    let mut watcher = watcher.clone();
     let mut buffer = BytesMut::new();
     loop {
         let flow = Flow::of(watcher.borrow_and_update().fault, direction);

@@ -236,6 +236,7 @@ fn help_documents_every_flag_and_command() {
         "[default: tcp://127.0.0.1:5555]",
         "--fault",
         "[default: pass]",
+        "--tcp-backoff",
         "partition up",
         "partition down",
         "delay MS",

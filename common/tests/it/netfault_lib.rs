@@ -1,7 +1,7 @@
 //! The fault proxy in-process: real TCP sockets on 127.0.0.1 with OS-assigned ports, a real
 //! server behind the proxy, and every fault checked by what each end actually sees.
 
-use common::netfault::{Command, Direction, Fault, Proxy};
+use common::netfault::{Command, Direction, Fault, Options, Proxy};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -399,4 +399,61 @@ async fn a_long_partition_blocks_the_sender_instead_of_buffering_without_bound()
         .expect("the writer unblocks")
         .unwrap()
         .unwrap();
+}
+
+/// A proxy with [`Options::tcp_backoff`] in front of a server the test accepts on by hand.
+async fn proxied_listener_with_backoff() -> (TcpListener, Proxy) {
+    let server = TcpListener::bind(any_port()).await.unwrap();
+    let options = Options { tcp_backoff: true };
+    let proxy = Proxy::start_with(any_port(), server.local_addr().unwrap(), options)
+        .await
+        .unwrap();
+    (server, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tcp_backoff_held_bytes_arrive_at_the_next_retransmission_after_heal() {
+    let (server, proxy) = proxied_listener_with_backoff().await;
+    let (mut client, mut served) = connect_pair(&server, &proxy).await;
+    proxy.apply(Command::Set(Fault::Partition));
+    let sent = Instant::now();
+    client.write_all(b"into the partition").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let healed = Instant::now();
+    proxy.apply(Command::Heal);
+    assert_eq!(read_n(&mut served, 18).await, b"into the partition");
+    let (after_send, after_heal) = (sent.elapsed(), healed.elapsed());
+    eprintln!("held 1 s: delivered {after_send:?} after the send, {after_heal:?} after the heal");
+    // Retransmissions 0.2, 0.6 and 1.4 s after the send: the first after the heal delivers.
+    assert!(after_send >= Duration::from_millis(1_390), "{after_send:?}");
+    assert!(after_heal >= Duration::from_millis(250), "{after_heal:?}");
+    assert!(after_heal < SOON, "{after_heal:?}");
+    // Once delivered, bytes flow at once again.
+    let started = Instant::now();
+    client.write_all(b"!").await.unwrap();
+    read_n(&mut served, 1).await;
+    assert!(started.elapsed() < Duration::from_millis(1_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tcp_backoff_a_connect_held_by_a_partition_goes_through_at_its_next_syn_retry() {
+    let (server, proxy) = proxied_listener_with_backoff().await;
+    proxy.apply(Command::Set(Fault::Partition));
+    let connected = Instant::now();
+    let _client = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    proxy.apply(Command::Heal);
+    let healed = Instant::now();
+    timeout(SOON, server.accept())
+        .await
+        .expect("the held connect reaches the server")
+        .unwrap();
+    let (after_connect, after_heal) = (connected.elapsed(), healed.elapsed());
+    eprintln!("connect held 1.5 s: upstream accepted {after_connect:?} after the connect, {after_heal:?} after the heal");
+    // SYN retries 1 and 3 s after the connect: the one at 3 s goes through.
+    assert!(
+        after_connect >= Duration::from_millis(2_990),
+        "{after_connect:?}"
+    );
+    assert!(after_heal >= Duration::from_millis(1_000), "{after_heal:?}");
 }
