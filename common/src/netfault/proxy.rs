@@ -11,8 +11,9 @@ use super::pipe::{next_retransmission, End, Flow, Pipe, Step, SYN_RTO};
 use bytes::BytesMut;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -20,6 +21,10 @@ use tokio::task::{JoinHandle, JoinSet};
 
 /// Bytes read from a socket at once. Big enough that `pass` costs a few syscalls per 64 KiB.
 const READ_CHUNK: usize = 64 * 1024;
+/// Below this much free space left in the read buffer, a new one is taken. Until then small reads
+/// share one allocation: held chunks keep their buffer alive, so taking a fresh 64 KiB for every
+/// 10-byte heartbeat held in a partition would hold thousands of times the bytes it counts.
+const MIN_SPARE: usize = 4 * 1024;
 
 /// What every connection task watches.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,6 +59,8 @@ struct Inner {
     upstream: SocketAddr,
     options: Options,
     state: watch::Sender<State>,
+    /// Relayed connections alive now (also those hanging in a partition).
+    connections: Arc<AtomicUsize>,
     accept: JoinHandle<()>,
 }
 
@@ -91,13 +98,21 @@ impl Proxy {
         let listener = TcpListener::bind(listen).await?;
         let local = listener.local_addr()?;
         let (state, watcher) = watch::channel(State::default());
-        let accept = tokio::spawn(accept_loop(listener, upstream, options, watcher));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            upstream,
+            options,
+            watcher,
+            Arc::clone(&connections),
+        ));
         Ok(Proxy {
             inner: Arc::new(Inner {
                 local,
                 upstream,
                 options,
                 state,
+                connections,
                 accept,
             }),
         })
@@ -116,6 +131,13 @@ impl Proxy {
     /// The options it was started with.
     pub fn options(&self) -> Options {
         self.inner.options
+    }
+
+    /// How many connections the proxy relays now, counting those that hang in a partition (the
+    /// kernel accepted them; the proxy took them from its backlog). Lets a test wait until a
+    /// connection is in place before it applies a fault.
+    pub fn connections(&self) -> usize {
+        self.inner.connections.load(Ordering::SeqCst)
     }
 
     /// Applies a command. Synchronous (callable from non-async code) and immediate: every
@@ -142,24 +164,50 @@ async fn accept_loop(
     upstream: SocketAddr,
     options: Options,
     watcher: watch::Receiver<State>,
+    counter: Arc<AtomicUsize>,
 ) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((client, peer)) => {
+                    // A reset applied from now on aborts this connection. One applied an instant
+                    // before, while its handshake waited in the backlog, does not: a client that
+                    // connects right after a reset must never be aborted by it, since most of
+                    // the zeromq crate's sockets never reconnect by themselves.
                     let epoch = watcher.borrow().resets;
-                    connections.spawn(relay(client, peer, upstream, options, watcher.clone(), epoch));
+                    let live = Live::new(&counter);
+                    let watcher = watcher.clone();
+                    connections.spawn(async move {
+                        relay(client, peer, upstream, options, watcher, epoch).await;
+                        drop(live);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.
                     tracing::warn!("netfault: accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
             // Reap finished connections so the set does not grow for ever.
             Some(_) = connections.join_next() => {}
         }
+    }
+}
+
+/// Counts a relayed connection in [`Proxy::connections`] while it lives.
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(counter: &Arc<AtomicUsize>) -> Live {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Live(Arc::clone(counter))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -190,10 +238,17 @@ async fn relay(
         abort(&client, None);
         return;
     }
+    let connect = TcpStream::connect(upstream);
+    tokio::pin!(connect);
     let connected = tokio::select! {
-        connected = TcpStream::connect(upstream) => connected,
+        connected = &mut connect => connected,
         _ = reset_requested(watcher.clone(), epoch) => {
             abort(&client, None);
+            // The kernel may have completed the connect already: reset that side too, rather
+            // than let a dropped socket send the server a FIN.
+            if let Ok(Ok(server)) = tokio::time::timeout(Duration::from_millis(100), connect).await {
+                abort(&server, None);
+            }
             return;
         }
     };
@@ -293,8 +348,8 @@ async fn link_up(
 
 /// Makes the coming close send RST instead of FIN (SO_LINGER 0); the streams are dropped by the
 /// caller right after.
-fn abort(client: &TcpStream, server: Option<&TcpStream>) {
-    for stream in std::iter::once(client).chain(server) {
+fn abort(stream: &TcpStream, other: Option<&TcpStream>) {
+    for stream in std::iter::once(stream).chain(other) {
         if let Err(e) = stream.set_zero_linger() {
             tracing::warn!("netfault: cannot set SO_LINGER 0: {e}");
         }
@@ -341,13 +396,12 @@ async fn pump(
             }
         };
         let reading = pipe.wants_input();
-        if reading {
+        if reading && buffer.capacity() - buffer.len() < MIN_SPARE {
             // Reuses the same allocation once the bytes handed out before are written and dropped.
             buffer.reserve(READ_CHUNK);
         }
         // A disabled branch's future is still built, so give the sleep some instant.
-        let sleep_until =
-            wake_at.unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600));
+        let sleep_until = wake_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             read = from.read_buf(&mut buffer), if reading => {
                 let now = Instant::now();

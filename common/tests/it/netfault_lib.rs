@@ -78,6 +78,19 @@ async fn read_n(stream: &mut (impl AsyncRead + Unpin), len: usize) -> Vec<u8> {
     buf
 }
 
+/// Waits until the proxy relays exactly `n` connections (accepted from its backlog, or closed).
+async fn wait_connections(proxy: &Proxy, n: usize) {
+    let deadline = Instant::now() + SOON;
+    while proxy.connections() != n {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy relays {} connections, not {n}",
+            proxy.connections()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A reproducible byte stream (xorshift), different per seed.
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -242,6 +255,7 @@ async fn reset_aborts_both_ends_and_keeps_accepting() {
         Fault::Pass,
         "reset leaves the fault as it was"
     );
+    wait_connections(&proxy, 0).await;
 
     let (mut client, mut served) = connect_pair(&server, &proxy).await;
     client.write_all(b"again").await.unwrap();
@@ -254,6 +268,8 @@ async fn reset_during_a_partition_aborts_the_connections_that_hang() {
     let (mut client, mut served) = connect_pair(&server, &proxy).await;
     proxy.apply(Command::Set(Fault::Partition));
     let mut hanging = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    // A reset aborts the connections the proxy has taken from its backlog.
+    wait_connections(&proxy, 2).await;
     proxy.apply(Command::Reset);
     assert_eq!(
         read_error(&mut client, "client").await,
