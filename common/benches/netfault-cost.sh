@@ -43,6 +43,7 @@ phase() {
 
 echo "netfault cost: $ROUNDS rounds, $SYNC_N sync (mdclient) and $ASYNC_N pipelined (mdclient2) requests per phase"
 printf '%-5s | %-34s | %-34s\n' "" "sync req/s: direct  proxied  ratio" "async req/s: direct  proxied  ratio"
+all_sd=(); all_sp=(); all_ad=(); all_ap=(); all_sn=(); all_an=()
 for round in $(seq "$ROUNDS"); do
   phase "$SYNC_N" "$BROKER" mdclient;  sd=$RATE; sb=$MB_US
   phase "$SYNC_N" "$PROXY" mdclient;   sp=$RATE; sn=$NF_US
@@ -50,4 +51,11 @@ for round in $(seq "$ROUNDS"); do
   phase "$ASYNC_N" "$PROXY" mdclient2;  ap=$RATE; an=$NF_US
   printf '%-5s | %19s %8s %5s | %20s %8s %5s | CPU µs/req: netfault sync %s async %s, mdbroker sync %s async %s\n' \
     "$round" "$sd" "$sp" "$(calc "$sp / $sd" .2f)" "$ad" "$ap" "$(calc "$ap / $ad" .2f)" "$sn" "$an" "$sb" "$ab"
+  all_sd+=("$sd"); all_sp+=("$sp"); all_ad+=("$ad"); all_ap+=("$ap"); all_sn+=("$sn"); all_an+=("$an")
 done
+# Medians over the rounds: one burst of outside load moves a single round, not the median.
+median() { python3 -c "import statistics, sys; print(statistics.median(map(float, sys.argv[1:])))" "$@"; }
+msd=$(median "${all_sd[@]}"); msp=$(median "${all_sp[@]}"); mad=$(median "${all_ad[@]}"); map=$(median "${all_ap[@]}")
+printf 'median| %19.0f %8.0f %5.2f | %20.0f %8.0f %5.2f | CPU µs/req: netfault sync %s async %s\n' \
+  "$msd" "$msp" "$(calc "$msp / $msd" .2f)" "$mad" "$map" "$(calc "$map / $mad" .2f)" \
+  "$(median "${all_sn[@]}")" "$(median "${all_an[@]}")"
