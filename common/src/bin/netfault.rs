@@ -15,7 +15,6 @@
 //! Warnings of the proxy itself (an upstream that refuses a connection) go to stderr as `W:`.
 
 use clap::Parser;
-use common::cli::Verbosity;
 use common::netfault::{Command, Fault, Options, Proxy};
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -53,8 +52,9 @@ struct Args {
     /// (1, 3, 7, 15 s …). Without it, everything held flows the moment the link heals.
     #[arg(long)]
     tcp_backoff: bool,
-    #[command(flatten)]
-    verbosity: Verbosity,
+    /// Log each connection opened, closed or aborted (D: lines on stderr).
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// Resolves `tcp://host:port` to one address, preferring IPv4: `localhost` may resolve to `::1`
@@ -95,7 +95,7 @@ fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    args.verbosity.init_logging();
+    common::logging::init(args.verbose);
     let interrupted = common::shutdown::signal();
     let listen = common::endpoint::bindable(&args.listen);
     let to = common::endpoint::connectable(&args.to);

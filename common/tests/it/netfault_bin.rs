@@ -237,6 +237,7 @@ fn help_documents_every_flag_and_command() {
         "--fault",
         "[default: pass]",
         "--tcp-backoff",
+        "--verbose",
         "partition up",
         "partition down",
         "delay MS",
