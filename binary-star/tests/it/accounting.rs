@@ -64,3 +64,13 @@ fn a_complete_run_logs_one_line_per_request() {
         [1, 2, 3, 4, 5]
     );
 }
+
+#[test]
+fn help_documents_log_requests() {
+    const NEEDLES: &[&str] = &[
+        "--log-requests",
+        "I: request",
+        "the tour's report reads these",
+    ];
+    common::testkit::assert_help_mentions(env!("CARGO_BIN_EXE_bstarcli"), NEEDLES);
+}

@@ -59,3 +59,15 @@ fn every_model_logs_one_line_per_request_of_a_complete_run() {
         );
     }
 }
+
+#[test]
+fn help_documents_log_requests() {
+    const NEEDLES: &[&str] = &[
+        "--log-requests",
+        "I: request",
+        "the tour's report reads these",
+    ];
+    common::testkit::assert_help_mentions(crate::util::bin("flclient1"), NEEDLES);
+    common::testkit::assert_help_mentions(crate::util::bin("flclient2"), NEEDLES);
+    common::testkit::assert_help_mentions(crate::util::bin("flclient3"), NEEDLES);
+}

@@ -56,3 +56,13 @@ fn request_lines_count_the_tries_of_a_retried_request() {
     assert_eq!(s.retries, lines[1].tries - 1);
     assert!(lines[1].latency_ms >= 500, "{lines:?}");
 }
+
+#[test]
+fn help_documents_log_requests() {
+    const NEEDLES: &[&str] = &[
+        "--log-requests",
+        "I: request",
+        "the tour's report reads these",
+    ];
+    common::testkit::assert_help_mentions(env!("CARGO_BIN_EXE_lpclient"), NEEDLES);
+}

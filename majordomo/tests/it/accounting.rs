@@ -102,3 +102,14 @@ fn a_complete_run_logs_one_line_per_request_and_its_rate() {
         );
     }
 }
+
+#[test]
+fn help_documents_log_requests() {
+    const NEEDLES: &[&str] = &[
+        "--log-requests",
+        "I: request",
+        "the tour's report reads these",
+    ];
+    common::testkit::assert_help_mentions(env!("CARGO_BIN_EXE_mdclient"), NEEDLES);
+    common::testkit::assert_help_mentions(env!("CARGO_BIN_EXE_mdclient2"), NEEDLES);
+}

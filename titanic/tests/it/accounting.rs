@@ -40,3 +40,13 @@ fn ticlient_counts_requests_under_way_at_ctrl_c_as_failed() {
     assert!((1..=2).contains(&s.failed), "{s}");
     assert!(s.answered >= 1, "{s}"); // seq 3 at least (with two lanes, 1 or 2 may be pending)
 }
+
+#[test]
+fn help_documents_log_requests() {
+    const NEEDLES: &[&str] = &[
+        "--log-requests",
+        "I: request",
+        "the tour's report reads these",
+    ];
+    common::testkit::assert_help_mentions(env!("CARGO_BIN_EXE_ticlient"), NEEDLES);
+}
