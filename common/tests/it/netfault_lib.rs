@@ -392,20 +392,29 @@ async fn the_last_dropped_handle_stops_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_partition_blocks_the_sender_instead_of_buffering_without_bound() {
-    // More than the proxy holds plus what the kernel's socket buffers take on both sides.
-    const BYTES: usize = 32 * 1024 * 1024;
+    // More than the proxy holds plus the most the kernel's socket buffers may take on both sides
+    // of the proxy's client connection (the sysctl maxima), so the writer must block.
+    let kernel_max = |path: &str| -> usize {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|v| v.split_whitespace().nth(2)?.parse().ok())
+            .unwrap_or(16 * 1024 * 1024)
+    };
+    let buffers =
+        kernel_max("/proc/sys/net/ipv4/tcp_rmem") + kernel_max("/proc/sys/net/ipv4/tcp_wmem");
+    let bytes = buffers + common::netfault::MAX_HELD + 4 * 1024 * 1024;
     let (server, proxy) = proxied_listener().await;
     let (mut client, mut served) = connect_pair(&server, &proxy).await;
     proxy.apply(Command::Set(Fault::Partition));
-    let data = pattern(7, BYTES);
+    let data = pattern(7, bytes);
     let sent = data.clone();
     let mut writer = tokio::spawn(async move { client.write_all(&sent).await.map(|()| client) });
     assert!(
         timeout(Duration::from_secs(2), &mut writer).await.is_err(),
-        "32 MiB were taken during a partition: the proxy buffers without bound"
+        "{bytes} bytes were taken during a partition: the proxy buffers without bound"
     );
     proxy.apply(Command::Heal);
-    let received = read_n(&mut served, BYTES).await;
+    let received = read_n(&mut served, bytes).await;
     assert!(
         received == data,
         "bytes held under backpressure arrive intact and in order"
