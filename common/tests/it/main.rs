@@ -2,3 +2,4 @@
 
 mod netfault_bin;
 mod netfault_lib;
+mod netfault_zmq;

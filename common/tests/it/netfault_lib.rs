@@ -392,20 +392,29 @@ async fn the_last_dropped_handle_stops_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_partition_blocks_the_sender_instead_of_buffering_without_bound() {
-    // More than the proxy holds plus what the kernel's socket buffers take on both sides.
-    const BYTES: usize = 32 * 1024 * 1024;
+    // More than the proxy holds plus the most the kernel's socket buffers may take on both sides
+    // of the proxy's client connection (the sysctl maxima), so the writer must block.
+    let kernel_max = |path: &str| -> usize {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|v| v.split_whitespace().nth(2)?.parse().ok())
+            .unwrap_or(16 * 1024 * 1024)
+    };
+    let buffers =
+        kernel_max("/proc/sys/net/ipv4/tcp_rmem") + kernel_max("/proc/sys/net/ipv4/tcp_wmem");
+    let bytes = buffers + common::netfault::MAX_HELD + 4 * 1024 * 1024;
     let (server, proxy) = proxied_listener().await;
     let (mut client, mut served) = connect_pair(&server, &proxy).await;
     proxy.apply(Command::Set(Fault::Partition));
-    let data = pattern(7, BYTES);
+    let data = pattern(7, bytes);
     let sent = data.clone();
     let mut writer = tokio::spawn(async move { client.write_all(&sent).await.map(|()| client) });
     assert!(
         timeout(Duration::from_secs(2), &mut writer).await.is_err(),
-        "32 MiB were taken during a partition: the proxy buffers without bound"
+        "{bytes} bytes were taken during a partition: the proxy buffers without bound"
     );
     proxy.apply(Command::Heal);
-    let received = read_n(&mut served, BYTES).await;
+    let received = read_n(&mut served, bytes).await;
     assert!(
         received == data,
         "bytes held under backpressure arrive intact and in order"
@@ -434,15 +443,15 @@ async fn with_tcp_backoff_held_bytes_arrive_at_the_next_retransmission_after_hea
     proxy.apply(Command::Set(Fault::Partition));
     let sent = Instant::now();
     client.write_all(b"into the partition").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
     let healed = Instant::now();
     proxy.apply(Command::Heal);
     assert_eq!(read_n(&mut served, 18).await, b"into the partition");
     let (after_send, after_heal) = (sent.elapsed(), healed.elapsed());
-    eprintln!("held 1 s: delivered {after_send:?} after the send, {after_heal:?} after the heal");
-    // Retransmissions 0.2, 0.6 and 1.4 s after the send: the first after the heal delivers.
+    eprintln!("held 1.2 s: delivered {after_send:?} after the send, {after_heal:?} after the heal");
+    // Retransmissions 0.2, 0.6 and 1.4 s after the send: the first after the heal delivers, not
+    // the heal itself (1.2 s, or later on a loaded machine, which only moves it further).
     assert!(after_send >= Duration::from_millis(1_390), "{after_send:?}");
-    assert!(after_heal >= Duration::from_millis(250), "{after_heal:?}");
     assert!(after_heal < SOON, "{after_heal:?}");
     // Once delivered, bytes flow at once again.
     let started = Instant::now();
@@ -457,6 +466,8 @@ async fn with_tcp_backoff_a_connect_held_by_a_partition_goes_through_at_its_next
     proxy.apply(Command::Set(Fault::Partition));
     let connected = Instant::now();
     let _client = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    // The first SYN retry (1 s after the proxy took the connection) must fall in the partition.
+    wait_connections(&proxy, 1).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     proxy.apply(Command::Heal);
     let healed = Instant::now();
@@ -471,5 +482,4 @@ async fn with_tcp_backoff_a_connect_held_by_a_partition_goes_through_at_its_next
         after_connect >= Duration::from_millis(2_990),
         "{after_connect:?}"
     );
-    assert!(after_heal >= Duration::from_millis(1_000), "{after_heal:?}");
 }
