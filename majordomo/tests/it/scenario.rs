@@ -83,3 +83,36 @@ fn the_majordomo_partition_scenario_loses_nothing() {
         );
     }
 }
+
+/// Chaos mode in CI: two short seeded schedules of faults on the broker, the workers and their
+/// hosts, the client sending throughout; every invariant must hold.
+#[test]
+#[ignore = "needs issue 10 item 4 (a request in flight at Ctrl-C counted failed, branch `clients`): \
+            today the final Ctrl-C leaves one request unaccounted (lost = 1); remove this once \
+            that fix is merged"]
+fn majordomo_survives_short_chaos_runs() {
+    for seed in [1, 2] {
+        let mut scenario = tour::Scenario::load("majordomo-partition").unwrap();
+        for (key, value) in [
+            ("heartbeat_ms", "100"),
+            ("reconnect_ms", "200"),
+            ("client_timeout_ms", "600"),
+            ("interval_ms", "20"),
+            ("chaos_fault_ms", "1500"),
+            ("chaos_quiet_ms", "1000"),
+        ] {
+            scenario.set_var(key, value);
+        }
+        let run = scenario
+            .chaos(seed, Duration::from_secs(6))
+            .expect("chaos schedule");
+        let (report, broken) = run.run(&tour::RunOptions::default()).unwrap();
+        assert!(
+            broken.is_empty(),
+            "seed {seed}: {broken:?}\n{}\n{}",
+            run.describe(),
+            report.dump()
+        );
+        assert!(report.summary.answered > 0, "{}", report.dump());
+    }
+}
