@@ -2,15 +2,21 @@
 //!
 //! A scenario (`scenarios/<name>.toml`, format in `scenarios/README.md`) names the processes of
 //! a pattern, the endpoints they share and a timeline of faults: kill -9, SIGSTOP/SIGCONT,
-//! restart, SIGINT. The `tour` binary runs them with their output interleaved; the pattern
-//! crates' process tests run the very same files through [`Scenario::run`] and assert on the
-//! [`Report`], so what the tour shows is what CI checks.
+//! restart, SIGINT, and network faults (partition, heal, delay, throttle, reset) of hosts and
+//! links routed through `common::netfault` proxies. The `tour` binary runs them with their
+//! output interleaved; the pattern crates' process tests run the very same files through
+//! [`Scenario::run`] and assert on the [`Report`], so what the tour shows is what CI checks.
+//! Chaos mode ([`Scenario::chaos`]) replays a scenario's setup, then a seeded random schedule
+//! of the faults its `[chaos]` table allows, and checks the invariants afterwards.
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`chaos`] | chaos mode: a seeded random schedule of faults, and the invariants checked after |
 //! | [`scenario`] | the scenario file: parsing, checks, finding the files in Guide order |
 //! | [`subst`] | `{endpoint}`, `{endpoint.port}` and `{variable}` expansion |
-//! | `engine` | the timeline: ports, processes, steps, waits, measures, timeout, clean-up |
+//! | `engine` | the timeline: ports, processes, fault proxies, steps, waits, measures, clean-up |
+//! | `links` | the fault proxies (`common::netfault`) of the links, on a runtime of their own |
+//! | [`net`] | hosts and links: which proxy gets which fault after a partition/heal/delay step |
 //! | `hub` | every process's lines in one time-stamped log, echoed live |
 //! | [`report`] | the outcome of a run and the tables printed from it |
 //! | [`bins`] | where the pattern binaries are; building them under `cargo run` |
@@ -25,14 +31,18 @@
 //! ```
 
 pub mod bins;
+pub mod chaos;
 mod engine;
 mod hub;
+mod links;
+pub mod net;
 pub mod report;
 pub mod scenario;
 pub mod style;
 pub mod subst;
 
-pub use report::{ClientOutcome, Event, Measure, Report};
+pub use report::{ClientOutcome, Event, Measure, NetEvent, Report, Shutdown};
+pub use scenario::ChaosRun;
 pub use scenario::Scenario;
 
 use std::path::PathBuf;
