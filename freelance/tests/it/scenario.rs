@@ -76,9 +76,6 @@ fn the_freelance_partition_scenario_uses_the_healed_server_again_soon() {
 /// Chaos mode in CI: two short seeded schedules of faults on one server (or host) at a time,
 /// the client sending throughout; every invariant must hold.
 #[test]
-#[ignore = "needs issue 10 item 4 (a request in flight at Ctrl-C counted failed, branch `clients`): \
-            today the final Ctrl-C leaves one request unaccounted (lost = 1); remove this once \
-            that fix is merged"]
 fn freelance_survives_short_chaos_runs() {
     for seed in [1, 2] {
         let mut scenario = tour::Scenario::load("freelance-partition").unwrap();

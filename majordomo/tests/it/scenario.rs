@@ -87,9 +87,6 @@ fn the_majordomo_partition_scenario_loses_nothing() {
 /// Chaos mode in CI: two short seeded schedules of faults on the broker, the workers and their
 /// hosts, the client sending throughout; every invariant must hold.
 #[test]
-#[ignore = "needs issue 10 item 4 (a request in flight at Ctrl-C counted failed, branch `clients`): \
-            today the final Ctrl-C leaves one request unaccounted (lost = 1); remove this once \
-            that fix is merged"]
 fn majordomo_survives_short_chaos_runs() {
     for seed in [1, 2] {
         let mut scenario = tour::Scenario::load("majordomo-partition").unwrap();
