@@ -177,7 +177,8 @@ impl Reactor {
             timing.liveness,
             self.config.on_conflict
         );
-        let mut link = StateLink::spawn(self.config.state_sub.clone(), timing.heartbeat);
+        let silence = timing.peer_ttl().max(2 * timing.heartbeat);
+        let mut link = StateLink::spawn(self.config.state_sub.clone(), timing.heartbeat, silence);
         let mut running = Running {
             node: Node::new(self.config.role, timing, now())
                 .with_on_conflict(self.config.on_conflict),
