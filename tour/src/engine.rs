@@ -6,7 +6,9 @@
 //! the engine wakes every stopped process, kills and reaps it, so no run leaves anything behind.
 
 use crate::hub::{Echo, Hub, PendingMeasure};
-use crate::report::{ClientOutcome, Event, Measure, Report};
+use crate::links::Links;
+use crate::net::{LinkCommand, NetAction, NetState};
+use crate::report::{ClientOutcome, Measure, NetEvent, Report};
 use crate::scenario::{Action, Scenario, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS};
 use crate::style;
 use crate::RunOptions;
@@ -113,6 +115,9 @@ impl Waited {
 struct Engine {
     hub: Arc<Hub>,
     slots: Vec<Slot>,
+    /// Which link has which fault (pure) and the proxies that apply it (`None`: no links).
+    net: NetState,
+    links: Option<Links>,
 }
 
 impl Drop for Engine {
@@ -130,12 +135,30 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
         None => crate::bins::default_bin_dir()?,
     };
     let ports = free_ports(&scenario.endpoints)?;
+    // One fault proxy per link, in front of the endpoint's real port; the link's placeholder
+    // expands to the proxy's address.
+    let link_endpoints = scenario.link_endpoints();
+    let links = if link_endpoints.is_empty() {
+        None
+    } else {
+        let upstreams: Vec<std::net::SocketAddr> = link_endpoints
+            .iter()
+            .map(|(_, e)| ([127, 0, 0, 1], ports[e]).into())
+            .collect();
+        Some(Links::start(&upstreams)?)
+    };
+    let mut all_ports = ports.clone();
+    if let Some(links) = &links {
+        for (i, (name, _)) in link_endpoints.iter().enumerate() {
+            all_ports.insert(name.clone(), links.port(i));
+        }
+    }
     // Lives until this function returns, after every process of the run is gone.
     let tmpdir = tempfile::Builder::new()
         .prefix(&format!("tour-{}-", scenario.name))
         .tempdir()
         .context("creating the run's {tmpdir}")?;
-    let values = scenario.values(|e| ports[e], &tmpdir.path().to_string_lossy());
+    let values = scenario.values(|e| all_ports[e], &tmpdir.path().to_string_lossy());
     let mut slots = Vec::new();
     for p in &scenario.processes {
         let program = bin_dir.join(&p.bin);
@@ -189,6 +212,8 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
     let mut engine = Engine {
         hub: Arc::new(Hub::new(slots.len(), start, echo)),
         slots,
+        net: NetState::new(scenario.net_links()),
+        links,
     };
     let title = if scenario.title.is_empty() {
         scenario.name.clone()
@@ -206,12 +231,27 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
             .hub
             .say(&format!("** endpoints {}", list.join(" ")), style::DIM);
     }
+    // Each link as the `netfault` command a person would run for it in a terminal.
+    for (i, link) in engine.net.links().iter().enumerate() {
+        let (name, endpoint) = &link_endpoints[i];
+        engine.hub.say(
+            &format!(
+                "** link {name} (host {} → host {}): netfault --listen tcp://127.0.0.1:{} --to \
+                 tcp://127.0.0.1:{}",
+                link.from_host, link.to_host, all_ports[name], ports[endpoint]
+            ),
+            style::DIM,
+        );
+    }
     let deadline = start + scenario.timeout();
+    let mut previous_action = start;
     for (i, step) in scenario.steps.iter().enumerate() {
         let n = i + 1;
-        engine
-            .pump(start + Duration::from_millis(step.at_ms), &mut Until::Time)
-            .or_interrupted()?;
+        let mut due = start + Duration::from_millis(step.at_ms);
+        if let Some(after) = &step.after_ms {
+            due = due.max(previous_action + after.resolve(&values)?);
+        }
+        engine.pump(due, &mut Until::Time).or_interrupted()?;
         if Instant::now() >= deadline {
             engine.hub.say(
                 &format!("** timeout_ms reached: steps {n}.. not run"),
@@ -225,6 +265,7 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
                 .say(&format!("** {}", values.expand(note)?), style::STEP);
         }
         let action_at = Instant::now();
+        previous_action = action_at;
         let cursor = engine.hub.lock().lines.len();
         if let Some(m) = &step.measure {
             let proc = scenario.process_index(&m.process).expect("checked at load");
@@ -236,6 +277,9 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
                 from_index: cursor,
                 elapsed: None,
             });
+        }
+        if let Some((action, names)) = step.net_action() {
+            engine.net_step(scenario, action, names);
         }
         if let Some((action, names)) = step.action() {
             for name in names {
@@ -292,6 +336,78 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
 }
 
 impl Engine {
+    /// Performs a network step: works out which links change and tells their proxies.
+    fn net_step(&mut self, scenario: &Scenario, action: NetAction, names: &[String]) {
+        let covered: Vec<usize> = {
+            let mut all: Vec<usize> = names.iter().flat_map(|n| self.net.links_of(n)).collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        let link_names: Vec<String> = covered
+            .iter()
+            .map(|&i| self.net.links()[i].name.clone())
+            .collect();
+        let hosts: Vec<String> = names
+            .iter()
+            .filter(|n| self.net.links().iter().all(|l| &l.name != *n))
+            .cloned()
+            .collect();
+        let changes = self.net.apply(action, names);
+        let event = NetEvent {
+            action,
+            targets: names.to_vec(),
+            hosts,
+            links: link_names.clone(),
+        };
+        let what = names
+            .iter()
+            .map(|n| {
+                if scenario.host_groups().iter().any(|(h, _)| h == n) {
+                    format!("host {n}")
+                } else {
+                    format!("link {n}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.hub.say_event(
+            &format!("** {} {what}", action.verb()),
+            style::STEP,
+            Some(event),
+        );
+        // What a person would type into each link's `netfault`, grouped by command.
+        let mut by_command: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (i, command) in &changes {
+            let typed = match command {
+                LinkCommand::Reset => "reset".to_owned(),
+                LinkCommand::Set(fault) => fault.to_string(),
+            };
+            by_command
+                .entry(typed)
+                .or_default()
+                .push(self.net.links()[*i].name.clone());
+            if let Some(links) = &self.links {
+                links.apply(*i, *command);
+            }
+        }
+        if changes.is_empty() {
+            self.hub.say(
+                &format!(
+                    "   (no link changes: {} already as asked)",
+                    link_names.join(", ")
+                ),
+                style::DIM,
+            );
+        }
+        for (typed, on) in by_command {
+            self.hub.say(
+                &format!("   netfault> {typed}    (on {})", on.join(", ")),
+                style::DIM,
+            );
+        }
+    }
+
     /// Performs one action on one process.
     fn act(&mut self, action: Action, proc: usize) -> anyhow::Result<()> {
         let name = self.slots[proc].name.clone();
@@ -482,14 +598,7 @@ impl Engine {
                 elapsed: m.elapsed,
             })
             .collect();
-        let events = state
-            .events
-            .iter()
-            .map(|(at, text)| Event {
-                at: *at,
-                text: text.clone(),
-            })
-            .collect();
+        let events = state.events.clone();
         drop(state);
         let clients: Vec<ClientOutcome> = self
             .slots
@@ -521,6 +630,7 @@ impl Engine {
             measures,
             lines,
             events,
+            hosts: scenario.host_groups(),
             elapsed,
         })
     }

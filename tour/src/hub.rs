@@ -5,6 +5,7 @@
 //! line's arrival, not when the engine next looked); with echo on, each line is printed the
 //! moment it arrives, so the output interleaves the processes as they really ran.
 
+use crate::report::{Event, NetEvent};
 use crate::style::{self, paint};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -41,7 +42,7 @@ pub(crate) struct State {
     /// Open output pipes per process (all runs).
     pub(crate) open_pipes: Vec<usize>,
     /// What the tour itself said (steps, notes, exits), with the time since the start.
-    pub(crate) events: Vec<(Duration, String)>,
+    pub(crate) events: Vec<Event>,
 }
 
 /// Echo settings: process names padded to one width, colour on or off.
@@ -134,11 +135,18 @@ impl Hub {
 
     /// Prints a tour message (a step, a note, an exit) in the timeline, if echo is on.
     pub(crate) fn say(&self, text: &str, code: &str) {
+        self.say_event(text, code, None);
+    }
+
+    /// [`say`](Self::say) for a network step, recorded with its typed data.
+    pub(crate) fn say_event(&self, text: &str, code: &str, net: Option<NetEvent>) {
         let now = Instant::now();
         let mut state = self.lock();
-        state
-            .events
-            .push((now.saturating_duration_since(self.start), text.to_owned()));
+        state.events.push(Event {
+            at: now.saturating_duration_since(self.start),
+            text: text.to_owned(),
+            net,
+        });
         if let Some(echo) = &self.echo {
             let _ = writeln!(
                 std::io::stdout().lock(),
@@ -153,10 +161,11 @@ impl Hub {
     pub(crate) fn say_about(&self, proc: usize, name: &str, text: &str) {
         let now = Instant::now();
         let mut state = self.lock();
-        state.events.push((
-            now.saturating_duration_since(self.start),
-            format!("{name} {text}"),
-        ));
+        state.events.push(Event {
+            at: now.saturating_duration_since(self.start),
+            text: format!("{name} {text}"),
+            net: None,
+        });
         if let Some(echo) = &self.echo {
             let name = paint(&echo.names[proc], style::process_color(proc), echo.color);
             let _ = writeln!(

@@ -1,5 +1,6 @@
 //! What a scenario run produced, and the tables the tour prints from it.
 
+use crate::net::NetAction;
 use crate::style::{self, human, paint};
 use common::report::Summary;
 use std::collections::BTreeMap;
@@ -22,8 +23,11 @@ pub struct Report {
     pub measures: Vec<Measure>,
     /// Every line each process printed (all its runs), by process name.
     pub lines: BTreeMap<String, Vec<String>>,
-    /// The timeline as it happened: steps, notes, processes exiting.
+    /// The timeline as it happened: steps, notes, processes exiting, network faults.
     pub events: Vec<Event>,
+    /// Every host with its processes, in the scenario's order (a process on no `[hosts]` entry
+    /// is a host of its own name).
+    pub hosts: Vec<(String, Vec<String>)>,
     /// Wall-clock time from the first step to the end of the scenario.
     pub elapsed: Duration,
 }
@@ -35,6 +39,21 @@ pub struct Event {
     pub at: Duration,
     /// What it printed, e.g. `** kill -9 worker1` or `client (exited with code 0)`.
     pub text: String,
+    /// For a network step (partition, heal, delay, throttle, reset): what it did, typed.
+    pub net: Option<NetEvent>,
+}
+
+/// A network step as it happened: the timeline report draws partition/heal spans from these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetEvent {
+    /// The action.
+    pub action: NetAction,
+    /// The names the step gave, as written (hosts and links).
+    pub targets: Vec<String>,
+    /// Those of the targets that are hosts.
+    pub hosts: Vec<String>,
+    /// Every link the targets cover (`endpoint.via.process`), whether its fault changed or not.
+    pub links: Vec<String>,
 }
 
 /// How one client process ended.
@@ -97,6 +116,13 @@ impl Report {
             .iter()
             .filter(|l| l.contains(needle))
             .count()
+    }
+
+    /// The network steps of the run, in order, with their times.
+    pub fn net_events(&self) -> impl Iterator<Item = (std::time::Duration, &NetEvent)> {
+        self.events
+            .iter()
+            .filter_map(|e| e.net.as_ref().map(|n| (e.at, n)))
     }
 
     /// When the first event containing `needle` happened.
@@ -280,6 +306,7 @@ mod tests {
             }],
             lines: BTreeMap::new(),
             events: Vec::new(),
+            hosts: Vec::new(),
             elapsed: Duration::from_secs(5),
         }
     }

@@ -40,3 +40,35 @@ fn the_freelance_scenario_answers_everything_until_nothing_is_up() {
     );
     assert_eq!(report.count("client", "FAILED"), 1, "{dump}");
 }
+
+/// The `freelance-partition` scenario with short timings: the server in use is partitioned;
+/// after the heal it must be in use again within about one ping interval.
+#[test]
+fn the_freelance_partition_scenario_uses_the_healed_server_again_soon() {
+    let mut scenario = tour::Scenario::load("freelance-partition").unwrap();
+    for (key, value) in [
+        ("ping_ms", "300"),
+        ("ttl_ms", "900"),
+        ("timeout_ms", "1000"),
+        ("attempt_ms", "300"),
+        ("interval_ms", "20"),
+        ("requests", "400"),
+        ("lead_ms", "500"),
+        ("partition_ms", "3000"),
+    ] {
+        scenario.set_var(key, value);
+    }
+    let report = scenario.run(&tour::RunOptions::default()).unwrap();
+    let dump = report.dump();
+    assert_eq!(report.lost, 0, "{dump}");
+    assert_eq!(report.summary.failed, 0, "{dump}");
+    assert!(report.ok(), "{dump}");
+    let back = report
+        .measure("server1 in use again after heal")
+        .expect("measured");
+    // One ping interval plus a connect, generously for a loaded machine.
+    assert!(
+        back < Duration::from_millis(4 * 300 + 1000),
+        "{back:?}: {dump}"
+    );
+}
