@@ -38,7 +38,11 @@ for i in $(seq 1 1200); do
   if [ "$(grep -c "I: state PASSIVE" $L/bsb-p.log)" -gt "$n0" ]; then settled=$(date +%s.%N); break; fi
   sleep 0.05
 done
-echo "heal -> single active: $(echo "${settled:-0} - $heal" | bc) s"
+if [ -n "${settled:-}" ]; then
+  echo "heal -> single active: $(echo "$settled - $heal" | bc) s"
+else
+  echo "heal -> single active: the primary never logged state PASSIVE"
+fi
 sleep 3
 kill -INT $C; wait $C; C=
 echo "primary:"; grep -E "state|fatal|replacing|stale|senior" $L/bsb-p.log
