@@ -754,6 +754,78 @@ mod tests {
     }
 
     #[test]
+    fn dual_actives_in_the_same_epoch_the_primary_stays_and_reasserts_the_backup_steps_down() {
+        let t0 = Instant::now();
+        let mut primary = active_primary(t0);
+        let t = t0 + 10 * MS;
+        primary.on_peer(msg(State::Active, 1), t).unwrap();
+        assert_eq!(primary.state(), State::Active);
+        let notices = drain(&mut primary, t);
+        assert!(notices.contains(&Notice::Senior {
+            peer_epoch: 1,
+            ours: 1
+        }));
+        assert_eq!(publishes(&notices), [State::Active], "re-announced at once");
+
+        // A backup that became ACTIVE in epoch 1 (it never heard the primary) hears it.
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer(msg(State::Active, 0), t0).unwrap();
+        let expiry = t0 + 2 * HB;
+        run(&mut backup, t0, expiry);
+        assert_eq!(backup.on_client_request(expiry), Verdict::Serve);
+        assert_eq!((backup.state(), backup.epoch()), (State::Active, 1));
+        backup.on_peer(msg(State::Active, 1), expiry + MS).unwrap();
+        assert_eq!(backup.state(), State::Passive);
+        let notices = drain(&mut backup, expiry + MS);
+        assert!(notices.contains(&Notice::Changed {
+            from: State::Active,
+            to: State::Passive,
+            reason: Reason::DualActivePeerSenior,
+            epoch: 1
+        }));
+    }
+
+    #[test]
+    fn a_peer_with_bare_digits_is_never_stale_and_counts_as_epoch_0() {
+        let t0 = Instant::now();
+        let mut primary = active_primary(t0);
+        // The Guide's C backup, after taking over, says "3": we are senior and stay ACTIVE
+        // (the C peer applies its own table to our "3:1").
+        primary.on_peer_state(State::Active, t0 + MS).unwrap();
+        assert_eq!(primary.state(), State::Active);
+        // A passive node hears bare "1" from a restarted C primary: the Guide's cell applies.
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer(msg(State::Active, 7), t0).unwrap();
+        assert_eq!((backup.state(), backup.epoch()), (State::Passive, 7));
+        backup.on_peer_state(State::Primary, t0 + MS).unwrap();
+        assert_eq!((backup.state(), backup.epoch()), (State::Active, 8));
+    }
+
+    #[test]
+    fn a_stale_message_keeps_the_peer_alive_but_changes_nothing() {
+        let t0 = Instant::now();
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer(msg(State::Active, 1), t0).unwrap();
+        let expiry = t0 + 2 * HB;
+        run(&mut backup, t0, expiry);
+        assert_eq!(backup.on_client_request(expiry), Verdict::Serve);
+        assert_eq!(backup.epoch(), 2);
+        drain(&mut backup, expiry);
+        // The old primary's ACTIVE messages from epoch 1 arrive after a heal.
+        for i in 1..=5u32 {
+            let t = expiry + 100 * MS * i;
+            backup.on_peer(msg(State::Active, 1), t).unwrap();
+            assert_eq!(backup.state(), State::Active);
+            assert!(t < backup.peer_expiry(), "the peer counts as alive");
+        }
+        let stale = drain(&mut backup, expiry + 500 * MS)
+            .into_iter()
+            .filter(|n| matches!(n, Notice::Stale { .. }))
+            .count();
+        assert_eq!(stale, 1, "reported once per run");
+    }
+
+    #[test]
     fn two_primaries_are_reported_once_and_neither_serves() {
         let t0 = Instant::now();
         let mut node = Node::new(Role::Primary, timing(), t0);
