@@ -456,7 +456,8 @@ impl Node {
         self.state = to;
         if to == State::Active {
             // A takeover starts a new term, senior to every one this node has heard of.
-            self.epoch += 1;
+            // Saturating: the epoch comes from the network, a peer may send u64::MAX.
+            self.epoch = self.epoch.saturating_add(1);
         }
         self.notices.push_back(Notice::Changed {
             from,
@@ -823,6 +824,16 @@ mod tests {
             .filter(|n| matches!(n, Notice::Stale { .. }))
             .count();
         assert_eq!(stale, 1, "reported once per run");
+    }
+
+    #[test]
+    fn the_largest_epoch_on_the_wire_does_not_overflow() {
+        let t0 = Instant::now();
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer(msg(State::Active, u64::MAX), t0).unwrap();
+        assert_eq!((backup.state(), backup.epoch()), (State::Passive, u64::MAX));
+        backup.on_peer(msg(State::Primary, 0), t0 + 2 * MS).unwrap();
+        assert_eq!((backup.state(), backup.epoch()), (State::Active, u64::MAX));
     }
 
     #[test]
