@@ -1,20 +1,33 @@
 //! The Binary Star finite state machine, as one pure function.
 //!
-//! [`step`] takes the server's state, one event, the current instant and the peer's expiry
-//! deadline, and says what happens. It reads no clock and keeps no memory: the caller
-//! ([`crate::node::Node`]) owns the state and the deadline. The table, from the Guide
-//! (`bstarsrv` / `bstar`) and `PROTOCOLS.md`:
+//! [`step`] takes the server's state, one event, the current instant, the peer's expiry
+//! deadline and how a conflict is to be settled, and says what happens. It reads no clock and
+//! keeps no memory: the caller ([`crate::node::Node`]) owns the state, the deadline and the
+//! epochs. The table, from the Guide (`bstarsrv` / `bstar`) and `PROTOCOLS.md`, with our two
+//! conflict cells in bold:
 //!
 //! | state | PEER_PRIMARY | PEER_BACKUP | PEER_ACTIVE | PEER_PASSIVE | CLIENT_REQUEST |
 //! |---|---|---|---|---|---|
 //! | PRIMARY | – | → ACTIVE | → PASSIVE | – | serve → ACTIVE if the peer expired, else reject |
 //! | BACKUP | – | – | → PASSIVE | – | reject |
-//! | ACTIVE | – | – | **fatal: dual actives** | – | serve |
-//! | PASSIVE | → ACTIVE | → ACTIVE | – | **fatal: dual passives** | serve → ACTIVE if the peer expired (client vote), else reject |
+//! | ACTIVE | – | – | **dual actives**: → PASSIVE if the peer is senior, else stay and re-announce | – | serve |
+//! | PASSIVE | → ACTIVE | → ACTIVE | – | **dual passives**: → ACTIVE if we are senior, else stay | serve → ACTIVE if the peer expired (client vote), else reject |
 //!
 //! `–` means "no change". The PRIMARY + CLIENT_REQUEST cell is the Guide's later, race-free
 //! rule: a primary that has not yet heard its peer serves only once the peer has been silent
 //! for the whole expiry, so a restarted primary never competes with a backup that took over.
+//!
+//! # The conflict cells
+//!
+//! The Guide makes ACTIVE + PEER_ACTIVE and PASSIVE + PEER_PASSIVE fatal: the server aborts.
+//! After a network partition that turns a blip into an outage (the backup takes over by client
+//! vote, then on heal both see the other ACTIVE and both stop). With [`Conflict::Abort`] the
+//! cells keep the Guide's behaviour (`bstarsrv --on-conflict abort`, for teaching); otherwise
+//! the caller says which server is *senior* and the pair settles without another round trip:
+//! the junior of two ACTIVE servers steps down, the senior of two PASSIVE servers takes over.
+//! Seniority comes from the epochs in the state messages (see [`crate::node`]): the higher
+//! epoch wins, a tie goes to the primary; both servers compute the same answer from the same
+//! two (epoch, role) pairs.
 
 use std::fmt;
 use std::time::Instant;
@@ -128,6 +141,10 @@ pub enum Reason {
     PeerExpired,
     /// PRIMARY: a client request arrived and the backup has not been heard for the whole expiry.
     BackupAbsent,
+    /// ACTIVE heard a senior ACTIVE peer (after a partition, say): stand by.
+    DualActivePeerSenior,
+    /// PASSIVE heard a junior PASSIVE peer: somebody must serve, and we are senior.
+    DualPassiveWeAreSenior,
 }
 
 impl fmt::Display for Reason {
@@ -145,6 +162,12 @@ impl fmt::Display for Reason {
             }
             Reason::BackupAbsent => {
                 f.write_str("request from client while the backup is silent, ready as active")
+            }
+            Reason::DualActivePeerSenior => {
+                f.write_str("dual actives resolved: the peer is senior, ready as passive")
+            }
+            Reason::DualPassiveWeAreSenior => {
+                f.write_str("dual passives resolved: we are senior, ready as active")
             }
         }
     }
@@ -179,6 +202,17 @@ pub enum Fatal {
     DualPassive,
 }
 
+/// How a dual-active or dual-passive pair is settled, as the caller decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Conflict {
+    /// The Guide's rule: a dual state is a [`Fatal`] error and the server stops.
+    Abort,
+    /// Settle it; the peer is senior (it stays ACTIVE, or becomes ACTIVE).
+    PeerSenior,
+    /// Settle it; this server is senior.
+    WeAreSenior,
+}
+
 /// The result of one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -192,6 +226,9 @@ pub enum Outcome {
     TakeOver(Reason),
     /// Drop the client request unanswered.
     Reject(Rejection),
+    /// Dual actives and we are senior: stay ACTIVE and announce it at once, so the junior
+    /// peer steps down without waiting for our next heartbeat.
+    Reassert,
 }
 
 impl Outcome {
@@ -200,7 +237,7 @@ impl Outcome {
         match self {
             Outcome::Become(next, _) => next,
             Outcome::TakeOver(_) => State::Active,
-            Outcome::Stay | Outcome::Serve | Outcome::Reject(_) => state,
+            Outcome::Stay | Outcome::Serve | Outcome::Reject(_) | Outcome::Reassert => state,
         }
     }
 
@@ -212,12 +249,13 @@ impl Outcome {
 
 /// Applies one event to a server in `state`. `peer_expiry` is the instant at which the peer
 /// counts as gone (its last state message plus the expiry time); it only matters for client
-/// requests in PRIMARY and PASSIVE.
+/// requests in PRIMARY and PASSIVE. `conflict` only matters for the two dual cells.
 pub fn step(
     state: State,
     event: Event,
     now: Instant,
     peer_expiry: Instant,
+    conflict: Conflict,
 ) -> Result<Outcome, Fatal> {
     use Event::{ClientRequest, Peer};
     use State::{Active, Backup, Passive, Primary};
@@ -239,7 +277,11 @@ pub fn step(
         (Backup, Peer(Primary | Backup | Passive)) => Outcome::Stay,
         (Backup, ClientRequest) => Outcome::Reject(Rejection::Backup),
 
-        (Active, Peer(Active)) => return Err(Fatal::DualActive),
+        (Active, Peer(Active)) => match conflict {
+            Conflict::Abort => return Err(Fatal::DualActive),
+            Conflict::PeerSenior => Outcome::Become(Passive, Reason::DualActivePeerSenior),
+            Conflict::WeAreSenior => Outcome::Reassert,
+        },
         (Active, Peer(Primary | Backup | Passive)) => Outcome::Stay,
         (Active, ClientRequest) => Outcome::Serve,
 
@@ -247,7 +289,11 @@ pub fn step(
             Outcome::Become(Active, Reason::PeerRestarted(peer))
         }
         (Passive, Peer(Active)) => Outcome::Stay,
-        (Passive, Peer(Passive)) => return Err(Fatal::DualPassive),
+        (Passive, Peer(Passive)) => match conflict {
+            Conflict::Abort => return Err(Fatal::DualPassive),
+            Conflict::PeerSenior => Outcome::Stay,
+            Conflict::WeAreSenior => Outcome::Become(Active, Reason::DualPassiveWeAreSenior),
+        },
         (Passive, ClientRequest) => vote(Reason::PeerExpired),
     })
 }
@@ -361,18 +407,18 @@ mod tests {
         for &(state, event, alive, expired) in TABLE {
             let before = expiry - Duration::from_millis(1);
             assert_eq!(
-                step(state, event, before, expiry),
+                step(state, event, before, expiry, Conflict::Abort),
                 alive,
                 "{state} × {event}, peer alive"
             );
             assert_eq!(
-                step(state, event, expiry, expiry),
+                step(state, event, expiry, expiry, Conflict::Abort),
                 expired,
                 "{state} × {event}, at expiry"
             );
             let after = expiry + Duration::from_secs(60);
             assert_eq!(
-                step(state, event, after, expiry),
+                step(state, event, after, expiry, Conflict::Abort),
                 expired,
                 "{state} × {event}, long expired"
             );
@@ -389,11 +435,12 @@ mod tests {
             ClientRequest,
             expiry - Duration::from_millis(1),
             expiry,
+            Conflict::Abort,
         );
         assert_eq!(early, Ok(Outcome::Reject(Rejection::PeerAlive)));
         assert!(!early.unwrap().serves());
         // …from the deadline on, it is served and the server is ACTIVE.
-        let vote = step(Passive, ClientRequest, expiry, expiry).unwrap();
+        let vote = step(Passive, ClientRequest, expiry, expiry, Conflict::Abort).unwrap();
         assert!(vote.serves());
         assert_eq!(vote.next_state(Passive), Active);
     }
@@ -404,10 +451,10 @@ mod tests {
         let t0 = Instant::now();
         let expiry = t0 + Duration::from_millis(2000);
         assert_eq!(
-            step(Primary, ClientRequest, t0, expiry),
+            step(Primary, ClientRequest, t0, expiry, Conflict::Abort),
             Ok(Outcome::Reject(Rejection::PeerAlive))
         );
-        let late = step(Primary, ClientRequest, expiry, expiry).unwrap();
+        let late = step(Primary, ClientRequest, expiry, expiry, Conflict::Abort).unwrap();
         assert_eq!(late, Outcome::TakeOver(Reason::BackupAbsent));
         assert_eq!(late.next_state(Primary), Active);
     }
@@ -416,7 +463,14 @@ mod tests {
     fn a_backup_never_serves_before_it_saw_an_active_primary() {
         let t0 = Instant::now();
         // Even with the peer silent for an hour.
-        let outcome = step(Backup, ClientRequest, t0 + Duration::from_secs(3600), t0).unwrap();
+        let outcome = step(
+            Backup,
+            ClientRequest,
+            t0 + Duration::from_secs(3600),
+            t0,
+            Conflict::Abort,
+        )
+        .unwrap();
         assert_eq!(outcome, Outcome::Reject(Rejection::Backup));
         assert_eq!(outcome.next_state(Backup), Backup);
     }
@@ -433,6 +487,53 @@ mod tests {
             Outcome::Reject(Rejection::PeerAlive).next_state(Primary),
             Primary
         );
+    }
+
+    #[test]
+    fn only_the_two_dual_cells_depend_on_the_conflict_rule() {
+        let t0 = Instant::now();
+        let expiry = t0 + Duration::from_millis(2000);
+        for &(state, event, alive, _) in TABLE {
+            if matches!(
+                (state, event),
+                (Active, Peer(Active)) | (Passive, Peer(Passive))
+            ) {
+                continue;
+            }
+            for conflict in [Conflict::PeerSenior, Conflict::WeAreSenior] {
+                assert_eq!(
+                    step(state, event, t0, expiry, conflict),
+                    alive,
+                    "{state} × {event}, {conflict:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dual_actives_the_junior_steps_down_and_the_senior_reasserts() {
+        let t0 = Instant::now();
+        let junior = step(Active, Peer(Active), t0, t0, Conflict::PeerSenior).unwrap();
+        assert_eq!(
+            junior,
+            Outcome::Become(Passive, Reason::DualActivePeerSenior)
+        );
+        assert!(!junior.serves());
+        let senior = step(Active, Peer(Active), t0, t0, Conflict::WeAreSenior).unwrap();
+        assert_eq!(senior, Outcome::Reassert);
+        assert_eq!(senior.next_state(Active), Active);
+    }
+
+    #[test]
+    fn dual_passives_the_senior_takes_over_and_the_junior_waits() {
+        let t0 = Instant::now();
+        let senior = step(Passive, Peer(Passive), t0, t0, Conflict::WeAreSenior).unwrap();
+        assert_eq!(
+            senior,
+            Outcome::Become(Active, Reason::DualPassiveWeAreSenior)
+        );
+        let junior = step(Passive, Peer(Passive), t0, t0, Conflict::PeerSenior).unwrap();
+        assert_eq!(junior, Outcome::Stay);
     }
 
     #[test]

@@ -5,9 +5,20 @@
 //! would be heard again half a minute after it came back. This task therefore owns the socket:
 //! each connect attempt is bounded, a failed attempt is retried at once with a fresh socket,
 //! and when the connection drops (the socket's monitor reports it) the socket is replaced and
-//! the attempts start over. A peer that is merely frozen keeps its connection, so the state
-//! messages it queued are read in order when it wakes (the stall rule in [`crate::node`] relies
-//! on that). The reactor's loop only reads a channel and never waits on a connect.
+//! the attempts start over.
+//!
+//! A silent network partition is never reported: no FIN, no RST, the monitor stays quiet, and
+//! after the heal the peer's messages would wait on TCP's retransmission back-off (seconds to
+//! minutes on a real network) while both servers, each believing the other gone, could serve.
+//! So when nothing at all has arrived for `silence` (the peer's expiry, at least two
+//! heartbeats) the socket is also replaced; a fresh connect gets through as soon as the network
+//! does, and the peer's next heartbeat is current. What was queued on the old connection is
+//! lost, which is fine: it would be stale (see the epochs in [`crate::node`]).
+//!
+//! When *this* process was frozen, the messages queued in the socket are read first (the loop
+//! prefers a ready message to the silence timer), in order, so the stall rule in
+//! [`crate::node`] still sees what the peer did meanwhile. The reactor's loop only reads a
+//! channel and never waits on a connect.
 
 use common::{sock, Message};
 use futures::{Stream, StreamExt};
@@ -32,10 +43,11 @@ pub(crate) struct StateLink {
 }
 
 impl StateLink {
-    /// Starts connecting to `endpoint`; every attempt gives up after `attempt` and is retried.
-    pub(crate) fn spawn(endpoint: String, attempt: Duration) -> StateLink {
+    /// Starts connecting to `endpoint`; every attempt gives up after `attempt` and is retried;
+    /// a connection that brings nothing for `silence` is replaced.
+    pub(crate) fn spawn(endpoint: String, attempt: Duration, silence: Duration) -> StateLink {
         let (tx, events) = mpsc::channel(256);
-        let task = tokio::spawn(keep_connected(endpoint, attempt, tx));
+        let task = tokio::spawn(keep_connected(endpoint, attempt, silence, tx));
         StateLink { events, task }
     }
 
@@ -51,8 +63,15 @@ impl Drop for StateLink {
     }
 }
 
-async fn keep_connected(endpoint: String, attempt: Duration, tx: mpsc::Sender<LinkEvent>) {
+async fn keep_connected(
+    endpoint: String,
+    attempt: Duration,
+    silence: Duration,
+    tx: mpsc::Sender<LinkEvent>,
+) {
     let mut ever_connected = false;
+    // Replacements for silence in a row: only the first of a run is logged at `W:`.
+    let mut silent_runs = 0u64;
     loop {
         let (mut sub, mut monitor) = connect(&endpoint, attempt).await;
         if ever_connected {
@@ -64,26 +83,45 @@ async fn keep_connected(endpoint: String, attempt: Duration, tx: mpsc::Sender<Li
         if tx.send(LinkEvent::Up).await.is_err() {
             return;
         }
-        loop {
+        let mut quiet_since = tokio::time::Instant::now();
+        let silent = loop {
             tokio::select! {
+                biased;
                 received = zeromq::SocketRecv::recv(&mut sub) => match received {
                     Ok(message) => {
+                        quiet_since = tokio::time::Instant::now();
+                        silent_runs = 0;
                         if tx.send(LinkEvent::State(Message::from(message))).await.is_err() {
                             return; // the reactor is gone
                         }
                     }
                     Err(e) => {
                         tracing::debug!("state sub receive error: {e}");
-                        break;
+                        break false;
                     }
                 },
                 event = monitor.next() => match event {
-                    Some(SocketEvent::Disconnected(_)) | None => break,
+                    Some(SocketEvent::Disconnected(_)) | None => break false,
                     Some(_) => {}
                 },
+                () = tokio::time::sleep_until(quiet_since + silence) => break true,
+            }
+        };
+        if !silent {
+            tracing::warn!("lost the peer state connection to {endpoint}, reconnecting");
+        } else {
+            silent_runs += 1;
+            let ms = silence.as_millis();
+            if silent_runs == 1 {
+                tracing::warn!(
+                    "no state from the peer for {ms} ms, replacing the connection to {endpoint}"
+                );
+            } else {
+                tracing::debug!(
+                    "no state from the peer for {ms} ms, replacing the connection to {endpoint}"
+                );
             }
         }
-        tracing::warn!("lost the peer state connection to {endpoint}, reconnecting");
     }
 }
 

@@ -19,8 +19,36 @@
 //! heartbeat, it goes *quiet* for one and a half heartbeats: it reads peer states (which can end
 //! in the dual-active error for *this* server), holds client requests, and publishes nothing.
 //! Only then does it publish and serve again. The healthy peer keeps serving throughout.
+//!
+//! # Epochs: settling dual actives and dual passives (our addition to the Guide)
+//!
+//! A network partition is not a crash: both servers live on, the backup takes over by client
+//! vote, and when the link heals each hears the other ACTIVE (the state messages queued during
+//! the partition arrive first). The Guide aborts there, and loses both servers. So every node
+//! keeps an *epoch* (a term, as in Raft), carried in each state message (`3:17`, see
+//! [`crate::wire`]):
+//!
+//! * a node that becomes ACTIVE increments its epoch: the newest takeover has the highest one;
+//! * a node adopts any higher epoch it hears, so a passive node knows the current term and its
+//!   next takeover outranks it; an active node that hears a higher epoch from a passive peer
+//!   adopts it too (it stays active in a term nobody contests);
+//! * an ACTIVE or PASSIVE message whose epoch is lower than ours is *stale* (sent before a
+//!   takeover we already know of, e.g. queued during a partition): it proves the peer is alive
+//!   but does not drive the state machine. PRIMARY and BACKUP messages are never stale: they
+//!   come from a process that just started, whose epoch begins at 0;
+//! * on ACTIVE + PEER_ACTIVE the *junior* steps down to PASSIVE, on PASSIVE + PEER_PASSIVE the
+//!   *senior* takes over. Senior = the higher epoch, a tie goes to the primary. Both servers see
+//!   the same two (epoch, role) pairs and reach the same answer without another round trip
+//!   (for dual passives with different epochs the junior's message is stale at the senior, so
+//!   it settles one heartbeat later, once the junior has adopted the senior's epoch: a stale
+//!   message never makes a server take over).
+//!
+//! A peer that sends the Guide's bare digit has no epoch: its messages are never stale, and in
+//! a conflict its epoch counts as 0. With [`OnConflict::Abort`] none of this applies: dual
+//! states are [`Fatal`], as in the Guide.
 
-use crate::fsm::{self, Event, Fatal, Outcome, Reason, Rejection, Role, State};
+use crate::fsm::{self, Conflict, Event, Fatal, Outcome, Reason, Rejection, Role, State};
+use crate::wire::StateMessage;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -64,11 +92,42 @@ impl Timing {
     }
 }
 
+/// What to do when both servers are ACTIVE, or both PASSIVE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnConflict {
+    /// Settle it by epoch: the junior ACTIVE steps down, the senior PASSIVE takes over.
+    #[default]
+    Resolve,
+    /// The Guide's behaviour: stop with a [`Fatal`] error (for teaching).
+    Abort,
+}
+
+impl std::str::FromStr for OnConflict {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "resolve" => Ok(OnConflict::Resolve),
+            "abort" => Ok(OnConflict::Abort),
+            other => Err(format!("expected resolve or abort, got {other:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for OnConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OnConflict::Resolve => "resolve",
+            OnConflict::Abort => "abort",
+        })
+    }
+}
+
 /// Something the reactor must do or log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
-    /// Publish this state on the state PUB socket.
-    Publish(State),
+    /// Publish this state, in this epoch, on the state PUB socket.
+    Publish(State, u64),
     /// The server changed state; tell the application.
     Changed {
         /// The state before.
@@ -77,6 +136,8 @@ pub enum Notice {
         to: State,
         /// Why.
         reason: Reason,
+        /// Our epoch after the change.
+        epoch: u64,
     },
     /// First news from the peer, a new peer state, or the peer back after it had expired.
     PeerState {
@@ -99,6 +160,22 @@ pub enum Notice {
     },
     /// The quiet time after a stall is over: serve the held requests, publish again.
     Resumed,
+    /// A state message older than our epoch was ignored (the first of a run of them).
+    Stale {
+        /// What it said.
+        peer: State,
+        /// Its epoch.
+        epoch: u64,
+        /// Ours.
+        ours: u64,
+    },
+    /// Dual actives and we are senior: we stay ACTIVE (the peer steps down).
+    Senior {
+        /// The peer's epoch (0 for a peer without epochs).
+        peer_epoch: u64,
+        /// Ours.
+        ours: u64,
+    },
 }
 
 /// What to do with one client request.
@@ -118,6 +195,9 @@ pub struct Node {
     role: Role,
     state: State,
     timing: Timing,
+    on_conflict: OnConflict,
+    epoch: u64,
+    stale_run: u64,
     started: Instant,
     peer_expiry: Instant,
     last_heard: Option<Instant>,
@@ -137,6 +217,9 @@ impl Node {
             role,
             state: role.initial_state(),
             timing,
+            on_conflict: OnConflict::Resolve,
+            epoch: 0,
+            stale_run: 0,
             started: now,
             peer_expiry: now + timing.peer_ttl(),
             last_heard: None,
@@ -147,6 +230,22 @@ impl Node {
             quiet_until: None,
             notices: VecDeque::new(),
         }
+    }
+
+    /// The same node with another conflict rule (the default is [`OnConflict::Resolve`]).
+    pub fn with_on_conflict(mut self, on_conflict: OnConflict) -> Node {
+        self.on_conflict = on_conflict;
+        self
+    }
+
+    /// The conflict rule.
+    pub fn on_conflict(&self) -> OnConflict {
+        self.on_conflict
+    }
+
+    /// The current epoch: incremented on every move to ACTIVE, raised to any higher one heard.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The current state.
@@ -174,14 +273,51 @@ impl Node {
         self.quiet_until.is_some()
     }
 
-    /// The peer published `peer`. A dual-active or dual-passive pair is a [`Fatal`] error: the
-    /// server must stop.
+    /// The peer published `peer` as a bare digit (the Guide's format, no epoch); see
+    /// [`on_peer`](Self::on_peer).
     pub fn on_peer_state(&mut self, peer: State, now: Instant) -> Result<(), Fatal> {
+        self.on_peer(
+            StateMessage {
+                state: peer,
+                epoch: None,
+            },
+            now,
+        )
+    }
+
+    /// The peer published a state message. Under [`OnConflict::Abort`] a dual-active or
+    /// dual-passive pair is a [`Fatal`] error: the server must stop. Under
+    /// [`OnConflict::Resolve`] it never fails.
+    pub fn on_peer(&mut self, message: StateMessage, now: Instant) -> Result<(), Fatal> {
+        let peer = message.state;
         self.check_stall(now);
         let after_silence = self
             .peer_expired
             .then(|| now - self.last_heard.unwrap_or(self.started));
         let newcomer = after_silence.is_some() || self.last_heard.is_none();
+        self.last_heard = Some(now);
+        self.peer_expired = false;
+        self.peer_expiry = now + self.timing.peer_ttl();
+        let resolve = self.on_conflict == OnConflict::Resolve;
+        if let (true, Some(epoch), State::Active | State::Passive) = (resolve, message.epoch, peer)
+        {
+            if epoch < self.epoch {
+                // Sent before a takeover we know of: the peer is alive, nothing more.
+                self.stale_run += 1;
+                if self.stale_run == 1 {
+                    self.notices.push_back(Notice::Stale {
+                        peer,
+                        epoch,
+                        ours: self.epoch,
+                    });
+                }
+                if newcomer && !self.is_quiet() {
+                    self.publish_now(now);
+                }
+                return Ok(());
+            }
+        }
+        self.stale_run = 0;
         if after_silence.is_some() || self.last_peer_state != Some(peer) {
             self.notices.push_back(Notice::PeerState {
                 peer,
@@ -189,25 +325,49 @@ impl Node {
             });
         }
         self.last_peer_state = Some(peer);
-        self.last_heard = Some(now);
-        self.peer_expired = false;
-        self.peer_expiry = now + self.timing.peer_ttl();
         if peer == self.role.initial_state() && !self.warned_same_role {
             self.warned_same_role = true;
             self.notices.push_back(Notice::SameRole(peer));
         }
-        match fsm::step(self.state, Event::Peer(peer), now, self.peer_expiry)? {
+        let peer_epoch = message.epoch.unwrap_or(0);
+        let conflict = if !resolve {
+            Conflict::Abort
+        } else if (peer_epoch, self.role == Role::Backup) > (self.epoch, self.role == Role::Primary)
+        {
+            // Higher epoch first; on a tie the primary (whose peer is the backup) is senior.
+            Conflict::PeerSenior
+        } else {
+            Conflict::WeAreSenior
+        };
+        let ours = self.epoch;
+        self.epoch = self.epoch.max(peer_epoch);
+        match fsm::step(
+            self.state,
+            Event::Peer(peer),
+            now,
+            self.peer_expiry,
+            conflict,
+        )? {
             Outcome::Become(to, reason) => self.change(to, reason, now),
+            Outcome::Reassert => {
+                self.notices.push_back(Notice::Senior { peer_epoch, ours });
+                if !self.is_quiet() {
+                    self.publish_now(now);
+                }
+            }
             // A peer that just (re)appeared learns our state now, not a heartbeat later: a
             // restarted primary hears at once that the backup is ACTIVE.
-            _ if newcomer && !self.is_quiet() => {
-                self.notices.push_back(Notice::Publish(self.state));
-                self.next_publish = now + self.timing.heartbeat;
-            }
+            _ if newcomer && !self.is_quiet() => self.publish_now(now),
             // Peer events never serve or reject; nothing else to do.
             Outcome::Stay | Outcome::Serve | Outcome::TakeOver(_) | Outcome::Reject(_) => {}
         }
         Ok(())
+    }
+
+    fn publish_now(&mut self, now: Instant) {
+        self.notices
+            .push_back(Notice::Publish(self.state, self.epoch));
+        self.next_publish = now + self.timing.heartbeat;
     }
 
     /// Our state SUB just (re)connected to the peer's PUB. Publish our state at once: if the
@@ -216,8 +376,7 @@ impl Node {
     pub fn on_link_up(&mut self, now: Instant) {
         self.check_stall(now);
         if !self.is_quiet() {
-            self.notices.push_back(Notice::Publish(self.state));
-            self.next_publish = now + self.timing.heartbeat;
+            self.publish_now(now);
         }
     }
 
@@ -227,7 +386,14 @@ impl Node {
         if self.is_quiet() {
             return Verdict::Hold;
         }
-        match fsm::step(self.state, Event::ClientRequest, now, self.peer_expiry) {
+        // Client requests never meet a conflict cell.
+        match fsm::step(
+            self.state,
+            Event::ClientRequest,
+            now,
+            self.peer_expiry,
+            Conflict::Abort,
+        ) {
             Ok(Outcome::Serve) => Verdict::Serve,
             Ok(Outcome::TakeOver(reason)) => {
                 self.change(State::Active, reason, now);
@@ -235,7 +401,7 @@ impl Node {
             }
             Ok(Outcome::Reject(why)) => Verdict::Reject(why),
             // The table has no other outcome for a client request.
-            Ok(Outcome::Stay | Outcome::Become(..)) | Err(_) => {
+            Ok(Outcome::Stay | Outcome::Become(..) | Outcome::Reassert) | Err(_) => {
                 Verdict::Reject(Rejection::PeerAlive)
             }
         }
@@ -257,7 +423,7 @@ impl Node {
         }
         if now >= self.next_publish {
             self.next_publish = now + self.timing.heartbeat;
-            return Some(Notice::Publish(self.state));
+            return Some(Notice::Publish(self.state, self.epoch));
         }
         self.poll_expiry(now)
     }
@@ -288,11 +454,20 @@ impl Node {
     fn change(&mut self, to: State, reason: Reason, now: Instant) {
         let from = self.state;
         self.state = to;
-        self.notices.push_back(Notice::Changed { from, to, reason });
+        if to == State::Active {
+            // A takeover starts a new term, senior to every one this node has heard of.
+            // Saturating: the epoch comes from the network, a peer may send u64::MAX.
+            self.epoch = self.epoch.saturating_add(1);
+        }
+        self.notices.push_back(Notice::Changed {
+            from,
+            to,
+            reason,
+            epoch: self.epoch,
+        });
         if !self.is_quiet() {
             // Tell the peer at once rather than at the next heartbeat.
-            self.notices.push_back(Notice::Publish(to));
-            self.next_publish = now + self.timing.heartbeat;
+            self.publish_now(now);
         }
     }
 
@@ -307,6 +482,9 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod sim;
 
 #[cfg(test)]
 mod tests {
@@ -344,10 +522,17 @@ mod tests {
         notices
             .iter()
             .filter_map(|n| match n {
-                Notice::Publish(s) => Some(*s),
+                Notice::Publish(s, _) => Some(*s),
                 _ => None,
             })
             .collect()
+    }
+
+    fn msg(state: State, epoch: u64) -> StateMessage {
+        StateMessage {
+            state,
+            epoch: Some(epoch),
+        }
     }
 
     /// A primary that has paired with a backup and is ACTIVE, heartbeat published at `t0`.
@@ -364,10 +549,10 @@ mod tests {
         let t0 = Instant::now();
         let mut node = Node::new(Role::Backup, timing(), t0);
         assert_eq!(node.next_deadline(), t0);
-        assert_eq!(drain(&mut node, t0), [Notice::Publish(State::Backup)]);
+        assert_eq!(drain(&mut node, t0), [Notice::Publish(State::Backup, 0)]);
         assert_eq!(node.next_deadline(), t0 + HB);
         assert_eq!(node.poll(t0 + HB - MS), None);
-        assert_eq!(node.poll(t0 + HB), Some(Notice::Publish(State::Backup)));
+        assert_eq!(node.poll(t0 + HB), Some(Notice::Publish(State::Backup, 0)));
         assert_eq!(node.next_deadline(), t0 + 2 * HB);
     }
 
@@ -388,14 +573,18 @@ mod tests {
                 Notice::Changed {
                     from: State::Primary,
                     to: State::Active,
-                    reason: Reason::BackupIsWaiting
+                    reason: Reason::BackupIsWaiting,
+                    epoch: 1,
                 },
-                Notice::Publish(State::Active),
+                Notice::Publish(State::Active, 1),
             ]
         );
         // The heartbeat schedule restarts from the change.
         assert_eq!(primary.poll(t + HB - MS), None);
-        assert_eq!(primary.poll(t + HB), Some(Notice::Publish(State::Active)));
+        assert_eq!(
+            primary.poll(t + HB),
+            Some(Notice::Publish(State::Active, 1))
+        );
     }
 
     #[test]
@@ -426,10 +615,10 @@ mod tests {
         drain(&mut node, t0);
         let up = t0 + 30 * MS;
         node.on_link_up(up);
-        assert_eq!(drain(&mut node, up), [Notice::Publish(State::Primary)]);
+        assert_eq!(drain(&mut node, up), [Notice::Publish(State::Primary, 0)]);
         // The heartbeat schedule restarts from there.
         assert_eq!(node.next_deadline(), (up + HB).min(node.peer_expiry()));
-        assert_eq!(node.poll(up + HB), Some(Notice::Publish(State::Primary)));
+        assert_eq!(node.poll(up + HB), Some(Notice::Publish(State::Primary, 0)));
     }
 
     #[test]
@@ -485,9 +674,10 @@ mod tests {
                 Notice::Changed {
                     from: State::Passive,
                     to: State::Active,
-                    reason: Reason::PeerExpired
+                    reason: Reason::PeerExpired,
+                    epoch: 1,
                 },
-                Notice::Publish(State::Active)
+                Notice::Publish(State::Active, 1)
             ]
         );
     }
@@ -505,7 +695,7 @@ mod tests {
         primary.on_peer_state(State::Active, t0 + 400 * MS).unwrap();
         assert_eq!(primary.state(), State::Passive);
         let notices = drain(&mut primary, t0 + 400 * MS);
-        assert!(notices.contains(&Notice::Publish(State::Passive)));
+        assert!(notices.contains(&Notice::Publish(State::Passive, 0)));
     }
 
     #[test]
@@ -543,19 +733,107 @@ mod tests {
     }
 
     #[test]
-    fn dual_states_are_fatal() {
+    fn dual_states_are_fatal_under_the_guides_rule() {
         let t0 = Instant::now();
-        let mut node = active_primary(t0);
+        let mut node = active_primary(t0).with_on_conflict(OnConflict::Abort);
         assert_eq!(
             node.on_peer_state(State::Active, t0),
             Err(Fatal::DualActive)
         );
-        let mut backup = Node::new(Role::Backup, timing(), t0);
+        // Epochs change nothing under the Guide's rule.
+        let mut node = active_primary(t0).with_on_conflict(OnConflict::Abort);
+        assert_eq!(
+            node.on_peer(msg(State::Active, 0), t0),
+            Err(Fatal::DualActive)
+        );
+        let mut backup = Node::new(Role::Backup, timing(), t0).with_on_conflict(OnConflict::Abort);
         backup.on_peer_state(State::Active, t0).unwrap();
         assert_eq!(
             backup.on_peer_state(State::Passive, t0),
             Err(Fatal::DualPassive)
         );
+    }
+
+    #[test]
+    fn dual_actives_in_the_same_epoch_the_primary_stays_and_reasserts_the_backup_steps_down() {
+        let t0 = Instant::now();
+        let mut primary = active_primary(t0);
+        let t = t0 + 10 * MS;
+        primary.on_peer(msg(State::Active, 1), t).unwrap();
+        assert_eq!(primary.state(), State::Active);
+        let notices = drain(&mut primary, t);
+        assert!(notices.contains(&Notice::Senior {
+            peer_epoch: 1,
+            ours: 1
+        }));
+        assert_eq!(publishes(&notices), [State::Active], "re-announced at once");
+
+        // A backup that became ACTIVE in epoch 1 (it never heard the primary) hears it.
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer(msg(State::Active, 0), t0).unwrap();
+        let expiry = t0 + 2 * HB;
+        run(&mut backup, t0, expiry);
+        assert_eq!(backup.on_client_request(expiry), Verdict::Serve);
+        assert_eq!((backup.state(), backup.epoch()), (State::Active, 1));
+        backup.on_peer(msg(State::Active, 1), expiry + MS).unwrap();
+        assert_eq!(backup.state(), State::Passive);
+        let notices = drain(&mut backup, expiry + MS);
+        assert!(notices.contains(&Notice::Changed {
+            from: State::Active,
+            to: State::Passive,
+            reason: Reason::DualActivePeerSenior,
+            epoch: 1
+        }));
+    }
+
+    #[test]
+    fn a_peer_with_bare_digits_is_never_stale_and_counts_as_epoch_0() {
+        let t0 = Instant::now();
+        let mut primary = active_primary(t0);
+        // The Guide's C backup, after taking over, says "3": we are senior and stay ACTIVE
+        // (the C peer applies its own table to our "3:1").
+        primary.on_peer_state(State::Active, t0 + MS).unwrap();
+        assert_eq!(primary.state(), State::Active);
+        // A passive node hears bare "1" from a restarted C primary: the Guide's cell applies.
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer(msg(State::Active, 7), t0).unwrap();
+        assert_eq!((backup.state(), backup.epoch()), (State::Passive, 7));
+        backup.on_peer_state(State::Primary, t0 + MS).unwrap();
+        assert_eq!((backup.state(), backup.epoch()), (State::Active, 8));
+    }
+
+    #[test]
+    fn a_stale_message_keeps_the_peer_alive_but_changes_nothing() {
+        let t0 = Instant::now();
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer(msg(State::Active, 1), t0).unwrap();
+        let expiry = t0 + 2 * HB;
+        run(&mut backup, t0, expiry);
+        assert_eq!(backup.on_client_request(expiry), Verdict::Serve);
+        assert_eq!(backup.epoch(), 2);
+        drain(&mut backup, expiry);
+        // The old primary's ACTIVE messages from epoch 1 arrive after a heal.
+        for i in 1..=5u32 {
+            let t = expiry + 100 * MS * i;
+            backup.on_peer(msg(State::Active, 1), t).unwrap();
+            assert_eq!(backup.state(), State::Active);
+            assert!(t < backup.peer_expiry(), "the peer counts as alive");
+        }
+        let stale = drain(&mut backup, expiry + 500 * MS)
+            .into_iter()
+            .filter(|n| matches!(n, Notice::Stale { .. }))
+            .count();
+        assert_eq!(stale, 1, "reported once per run");
+    }
+
+    #[test]
+    fn the_largest_epoch_on_the_wire_does_not_overflow() {
+        let t0 = Instant::now();
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.on_peer(msg(State::Active, u64::MAX), t0).unwrap();
+        assert_eq!((backup.state(), backup.epoch()), (State::Passive, u64::MAX));
+        backup.on_peer(msg(State::Primary, 0), t0 + 2 * MS).unwrap();
+        assert_eq!((backup.state(), backup.epoch()), (State::Active, u64::MAX));
     }
 
     #[test]
@@ -590,10 +868,32 @@ mod tests {
         let notices = drain(&mut primary, wake);
         assert_eq!(notices[0], Notice::Stalled { late: 4 * HB });
         assert!(publishes(&notices).is_empty(), "{notices:?}");
-        // The queued peer messages: PASSIVE from before the takeover, then ACTIVE.
-        primary.on_peer_state(State::Passive, wake).unwrap();
+        // The queued peer messages: PASSIVE from before the takeover, then ACTIVE in the
+        // backup's new epoch: the frozen primary steps down, still without publishing.
+        primary.on_peer(msg(State::Passive, 1), wake).unwrap();
+        primary.on_peer(msg(State::Active, 2), wake + MS).unwrap();
+        assert_eq!(primary.state(), State::Passive);
+        assert_eq!(primary.epoch(), 2);
+        let notices = drain(&mut primary, wake + MS);
+        assert!(publishes(&notices).is_empty(), "{notices:?}");
+        // When the quiet time ends it announces PASSIVE in the backup's epoch.
+        let end = wake + 3 * HB / 2;
+        let notices = drain(&mut primary, end);
         assert_eq!(
-            primary.on_peer_state(State::Active, wake + MS),
+            notices,
+            [Notice::Resumed, Notice::Publish(State::Passive, 2)]
+        );
+    }
+
+    #[test]
+    fn after_a_stall_the_guides_rule_aborts_the_frozen_server() {
+        let t0 = Instant::now();
+        let mut primary = active_primary(t0).with_on_conflict(OnConflict::Abort);
+        let wake = t0 + 5 * HB;
+        assert_eq!(primary.on_client_request(wake), Verdict::Hold);
+        primary.on_peer(msg(State::Passive, 1), wake).unwrap();
+        assert_eq!(
+            primary.on_peer(msg(State::Active, 2), wake + MS),
             Err(Fatal::DualActive)
         );
     }
@@ -617,7 +917,10 @@ mod tests {
         let before = drain(&mut primary, quiet_end - MS);
         assert!(publishes(&before).is_empty(), "{before:?}");
         let notices = drain(&mut primary, quiet_end);
-        assert_eq!(notices, [Notice::Resumed, Notice::Publish(State::Active)]);
+        assert_eq!(
+            notices,
+            [Notice::Resumed, Notice::Publish(State::Active, 1)]
+        );
         assert_eq!(primary.on_client_request(quiet_end), Verdict::Serve);
     }
 
@@ -627,7 +930,7 @@ mod tests {
         let mut node = active_primary(t0);
         let t = t0 + HB + HB / 2 - MS;
         let notices = drain(&mut node, t);
-        assert_eq!(notices, [Notice::Publish(State::Active)]);
+        assert_eq!(notices, [Notice::Publish(State::Active, 1)]);
         assert_eq!(node.on_client_request(t), Verdict::Serve);
     }
 

@@ -12,19 +12,21 @@
 //! | line | when |
 //! |---|---|
 //! | `I: primary ready: frontend=… state-pub=… state-sub=…` (or `backup ready`) | sockets bound |
-//! | `I: state ACTIVE - <reason>` / `I: state PASSIVE - <reason>` | every state change |
+//! | `I: state ACTIVE - <reason> (epoch <n>)` / `I: state PASSIVE - <reason> (epoch <n>)` | every state change |
 //! | `I: peer is <STATE>` / `I: peer is back (<STATE>) after <ms> ms of silence` | peer news |
 //! | `W: peer silent for <ms> ms (expired)` | the peer's expiry passed |
 //! | `W: request dropped in state <STATE>: <why>` | first dropped request per state (then `D:`) |
 //! | `E: bad state message from peer: …, ignored` | a state message that is not one digit 1-4 |
 //! | `W: stalled: heartbeat <ms> ms late; listening to the peer before serving` | stall rule |
 //! | `I: resumed after stall` | the quiet time is over |
-//! | `E: fatal error - dual actives, aborting` (or `dual passives`) | split brain; `run` fails |
+//! | `I: ignoring stale state messages from the peer (<STATE> in epoch <e> < <ours>)` | first of a run of stale messages (queued during a partition) |
+//! | `W: dual actives: we are senior (epoch <n>, peer <m>), staying active` | the peer steps down |
+//! | `E: fatal error - dual actives, aborting` (or `dual passives`) | split brain under `--on-conflict abort`; `run` fails |
 //! | `W: interrupted` | the shutdown future fired; `run` returns `Ok` |
 
 use crate::fsm::{Fatal, Role, State};
 use crate::link::{LinkEvent, StateLink};
-use crate::node::{Node, Notice, Timing, Verdict};
+use crate::node::{Node, Notice, OnConflict, Timing, Verdict};
 use crate::wire;
 use common::sock::{self, SockError};
 use common::Message;
@@ -54,6 +56,8 @@ pub struct Config {
     pub state_sub: String,
     /// Heartbeat interval and peer liveness.
     pub timing: Timing,
+    /// What to do when both servers are ACTIVE or both PASSIVE.
+    pub on_conflict: OnConflict,
 }
 
 impl Config {
@@ -69,6 +73,7 @@ impl Config {
             state_pub: state_pub.into(),
             state_sub: state_sub.into(),
             timing: Timing::default(),
+            on_conflict: OnConflict::Resolve,
         }
     }
 }
@@ -162,17 +167,21 @@ impl Reactor {
     {
         let timing = self.config.timing;
         tracing::info!(
-            "{} ready: frontend={} state-pub={} state-sub={} heartbeat={} ms liveness={}",
+            "{} ready: frontend={} state-pub={} state-sub={} heartbeat={} ms liveness={} \
+             on-conflict={}",
             self.config.role,
             self.frontend_bound,
             self.pub_bound,
             self.config.state_sub,
             timing.heartbeat.as_millis(),
-            timing.liveness
+            timing.liveness,
+            self.config.on_conflict
         );
-        let mut link = StateLink::spawn(self.config.state_sub.clone(), timing.heartbeat);
+        let silence = timing.peer_ttl().max(2 * timing.heartbeat);
+        let mut link = StateLink::spawn(self.config.state_sub.clone(), timing.heartbeat, silence);
         let mut running = Running {
-            node: Node::new(self.config.role, timing, now()),
+            node: Node::new(self.config.role, timing, now())
+                .with_on_conflict(self.config.on_conflict),
             reactor: self,
             service,
             held: VecDeque::new(),
@@ -220,9 +229,11 @@ struct Running<'s, S> {
 impl<S: Service> Running<'_, S> {
     async fn notice(&mut self, notice: Notice) {
         match notice {
-            Notice::Publish(state) => self.publish(state).await,
-            Notice::Changed { to, reason, .. } => {
-                tracing::info!("state {to} - {reason}");
+            Notice::Publish(state, epoch) => self.publish(state, epoch).await,
+            Notice::Changed {
+                to, reason, epoch, ..
+            } => {
+                tracing::info!("state {to} - {reason} (epoch {epoch})");
                 self.rejections = 0;
                 match to {
                     State::Active => self.service.became_active(),
@@ -251,6 +262,12 @@ impl<S: Service> Running<'_, S> {
                 "stalled: heartbeat {} ms late; listening to the peer before serving",
                 late.as_millis()
             ),
+            Notice::Stale { peer, epoch, ours } => tracing::info!(
+                "ignoring stale state messages from the peer ({peer} in epoch {epoch} < {ours})"
+            ),
+            Notice::Senior { peer_epoch, ours } => tracing::warn!(
+                "dual actives: we are senior (epoch {ours}, peer {peer_epoch}), staying active"
+            ),
             Notice::Resumed => {
                 tracing::info!("resumed after stall ({} requests held)", self.held.len());
                 for request in std::mem::take(&mut self.held) {
@@ -263,7 +280,7 @@ impl<S: Service> Running<'_, S> {
     fn peer_message(&mut self, message: &Message) -> Result<(), Fatal> {
         tracing::debug!("state from peer:\n{}", message.dump());
         match wire::parse_state(message) {
-            Ok(peer) => self.node.on_peer_state(peer, now()).inspect_err(|fatal| {
+            Ok(peer) => self.node.on_peer(peer, now()).inspect_err(|fatal| {
                 tracing::error!("fatal error - {fatal}, aborting");
             }),
             Err(e) => {
@@ -273,9 +290,9 @@ impl<S: Service> Running<'_, S> {
         }
     }
 
-    async fn publish(&mut self, state: State) {
+    async fn publish(&mut self, state: State, epoch: u64) {
         // PUB never blocks (it drops for slow subscribers), but bound it anyway.
-        let message = wire::state_message(state);
+        let message = wire::state_message(state, epoch);
         let timeout = self.reactor.config.timing.heartbeat;
         if let Err(e) = sock::send(&mut self.reactor.publisher, message, timeout).await {
             tracing::warn!("cannot publish state {state}: {e}");

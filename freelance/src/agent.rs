@@ -12,7 +12,12 @@
 //! * a ROUTER never reconnects, so when the socket monitor reports the server gone the link
 //!   tells the agent (the table fails the request over at once) and starts again with a fresh
 //!   socket, which also gives the server a fresh client identity. Once connected the agent
-//!   pings at once, and the first PONG makes the restarted server usable again.
+//!   pings at once, and the first PONG makes the restarted server usable again;
+//! * a silent network partition is never reported, so when the table declares a server dead
+//!   (silent, or a request unanswered) it asks for a relink: the link drops its socket and
+//!   connects a fresh one. The old connection would have carried our PINGs into TCP's
+//!   retransmission back-off, and a healed server came back into use 12-13 s after the heal;
+//!   a fresh connect gets through as soon as the network does.
 //!
 //! The link addresses the server by the routing identity the server announced, which FLP
 //! requires to be its endpoint; a mismatch still works with this client but is logged, since a
@@ -21,6 +26,8 @@
 //! # Log lines (a stable contract)
 //! * `I: connecting to <endpoint>` when the API's `connect` is called
 //! * `I: connected to <endpoint>` each time a link (re)connects
+//! * `I: relinking <endpoint>: fresh connection to a dead server` when a dead server's
+//!   connected socket is replaced
 //! * `I: server <endpoint> alive` on its first PONG, and again after it was dead
 //! * `W: server <endpoint> dead (<why>)`, why = `silent for <ttl> ms`,
 //!   `no reply to request <n> within <ms> ms` or `connection lost`
@@ -80,6 +87,14 @@ pub enum RequestError {
     /// A request was sent while another was in progress (the API takes one at a time).
     #[error("a request is already in progress")]
     Busy,
+}
+
+/// What the agent hands a link.
+enum ToLink {
+    /// Send these frames to the server.
+    Send(Message),
+    /// The server was declared dead: replace the socket by a fresh one.
+    Relink,
 }
 
 enum Command {
@@ -166,7 +181,7 @@ enum LinkEvent {
 async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
     let mut table = ServerTable::new(config.timing);
     let (events_tx, mut events) = mpsc::channel::<LinkEvent>(1024);
-    let mut links: HashMap<String, mpsc::Sender<Message>> = HashMap::new();
+    let mut links: HashMap<String, mpsc::Sender<ToLink>> = HashMap::new();
     let mut waiting: Option<oneshot::Sender<Result<Answer, RequestError>>> = None;
     loop {
         table.poll(Instant::now());
@@ -174,7 +189,7 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
             match output {
                 Output::Send { server, message } => {
                     if let Some(link) = links.get(&server) {
-                        if link.try_send(message).is_err() {
+                        if link.try_send(ToLink::Send(message)).is_err() {
                             tracing::debug!("link to {server} is full, message dropped");
                         }
                     }
@@ -182,6 +197,13 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
                 Output::Alive { server } => tracing::info!("server {server} alive"),
                 Output::Dead { server, reason } => {
                     tracing::warn!("server {server} dead ({reason})")
+                }
+                Output::Relink { server } => {
+                    if let Some(link) = links.get(&server) {
+                        if link.try_send(ToLink::Relink).is_err() {
+                            tracing::debug!("link to {server} is full, relink dropped");
+                        }
+                    }
                 }
                 Output::Failover { sequence, from, to } => {
                     tracing::warn!("failover: request {sequence} from {from} to {to}")
@@ -249,7 +271,7 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
 /// Runs `work` while dropping whatever the agent sends meanwhile (it could not be delivered).
 /// Returns `None` if the agent went away.
 async fn draining<T>(
-    outbox: &mut mpsc::Receiver<Message>,
+    outbox: &mut mpsc::Receiver<ToLink>,
     work: impl Future<Output = T>,
 ) -> Option<T> {
     tokio::pin!(work);
@@ -268,7 +290,7 @@ async fn draining<T>(
 async fn link(
     endpoint: String,
     config: AgentConfig,
-    mut outbox: mpsc::Receiver<Message>,
+    mut outbox: mpsc::Receiver<ToLink>,
     events: mpsc::Sender<LinkEvent>,
 ) {
     loop {
@@ -323,7 +345,11 @@ async fn link(
                 },
                 outgoing = outbox.recv() => match outgoing {
                     None => return,
-                    Some(mut message) => {
+                    Some(ToLink::Relink) => {
+                        tracing::info!("relinking {endpoint}: fresh connection to a dead server");
+                        break "relink".to_owned();
+                    }
+                    Some(ToLink::Send(mut message)) => {
                         tracing::debug!("to {endpoint}\n{}", message.dump());
                         message.push_front(server.clone());
                         if let Err(e) = sock::send(&mut socket, message, config.send_timeout).await {

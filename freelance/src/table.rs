@@ -16,6 +16,14 @@
 //!   `attempt_timeout`, or whose connection drops, counts as dead at once and the request moves
 //!   to the next live server. The reference waited for the server's TTL (6 s), longer than the
 //!   request's global timeout (3 s), so it gave up while other servers were alive.
+//! * **A dead server gets a fresh link.** When a live server is declared dead for silence or
+//!   a missed request, the table asks for [`Output::Relink`]: the agent drops that server's
+//!   socket and connects a new one. A silent network partition is never reported, so the old
+//!   connection would carry our PINGs into TCP's retransmission back-off (seconds to minutes
+//!   after a heal); a fresh connect gets through as soon as the network does, and the table
+//!   pings at once when it is up. While the server stays dead and its link is up but silent,
+//!   the relink is repeated every `server_ttl`. (A dropped connection needs no relink: the link
+//!   starts over by itself.)
 
 use crate::frames::{flp_ping, flp_request, FlpReply, FrameError};
 use common::Message;
@@ -145,6 +153,11 @@ pub enum Output {
         /// Why.
         reason: DeadReason,
     },
+    /// Drop the connection to this dead server and connect a fresh one.
+    Relink {
+        /// The server's endpoint.
+        server: String,
+    },
     /// The request in progress was sent again, to another (or a revived) server.
     Failover {
         /// The request number.
@@ -180,6 +193,8 @@ struct Server {
     state: ServerState,
     ping_at: Instant,
     expires: Instant,
+    /// While dead: when to ask for another fresh link if nothing was heard.
+    relink_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -235,6 +250,7 @@ impl ServerTable {
             state: ServerState::Unknown,
             ping_at: now + self.timing.ping_interval,
             expires: now + self.timing.server_ttl,
+            relink_at: None,
         });
         true
     }
@@ -242,14 +258,20 @@ impl ServerTable {
     /// The connection to `endpoint` is (again) established: ping it at once.
     pub fn link_up(&mut self, endpoint: &str, now: Instant) -> Result<(), TableError> {
         let index = self.index(endpoint)?;
-        self.servers[index].ping_at = now;
+        let ttl = self.timing.server_ttl;
+        let server = &mut self.servers[index];
+        server.ping_at = now;
+        // A fresh link gets a whole TTL to bring an answer before it is replaced.
+        if let Some(relink_at) = &mut server.relink_at {
+            *relink_at = now + ttl;
+        }
         Ok(())
     }
 
     /// The connection to `endpoint` dropped: it is dead until it answers again.
-    pub fn link_down(&mut self, endpoint: &str, _now: Instant) -> Result<(), TableError> {
+    pub fn link_down(&mut self, endpoint: &str, now: Instant) -> Result<(), TableError> {
         let index = self.index(endpoint)?;
-        self.declare_dead(index, DeadReason::Disconnected);
+        self.declare_dead(index, DeadReason::Disconnected, now);
         Ok(())
     }
 
@@ -268,6 +290,7 @@ impl ServerTable {
         let server = &mut self.servers[index];
         server.expires = now + timing.server_ttl;
         server.ping_at = now + timing.ping_interval;
+        server.relink_at = None;
         if server.state != ServerState::Alive {
             server.state = ServerState::Alive;
             self.outputs.push_back(Output::Alive {
@@ -312,7 +335,16 @@ impl ServerTable {
         for index in 0..self.servers.len() {
             let server = &self.servers[index];
             if server.state == ServerState::Alive && now >= server.expires {
-                self.declare_dead(index, DeadReason::Silent(self.timing.server_ttl));
+                self.declare_dead(index, DeadReason::Silent(self.timing.server_ttl), now);
+            }
+        }
+        let ttl = self.timing.server_ttl;
+        for server in &mut self.servers {
+            if let Some(relink_at) = server.relink_at.as_mut().filter(|at| now >= **at) {
+                *relink_at = now + ttl;
+                self.outputs.push_back(Output::Relink {
+                    server: server.endpoint.clone(),
+                });
             }
         }
         self.drive_request(now);
@@ -337,7 +369,7 @@ impl ServerTable {
     pub fn next_deadline(&self) -> Option<Instant> {
         let servers = self.servers.iter().flat_map(|s| {
             let expiry = (s.state == ServerState::Alive).then_some(s.expires);
-            std::iter::once(s.ping_at).chain(expiry)
+            std::iter::once(s.ping_at).chain(expiry).chain(s.relink_at)
         });
         let request = self.pending.iter().flat_map(|p| {
             std::iter::once(p.deadline).chain(p.attempt.as_ref().map(|a| a.deadline))
@@ -362,15 +394,26 @@ impl ServerTable {
             .ok_or_else(|| TableError::UnknownServer(endpoint.to_owned()))
     }
 
-    /// Marks a live server dead (logged once) and takes the request in progress off it.
-    fn declare_dead(&mut self, index: usize, reason: DeadReason) {
+    /// Marks a live server dead (logged once), asks for a fresh link unless the old one is
+    /// already gone, and takes the request in progress off it.
+    fn declare_dead(&mut self, index: usize, reason: DeadReason, now: Instant) {
+        let ttl = self.timing.server_ttl;
         let server = &mut self.servers[index];
         if server.state == ServerState::Alive {
             server.state = ServerState::Dead;
+            let relink = reason != DeadReason::Disconnected;
             self.outputs.push_back(Output::Dead {
                 server: server.endpoint.clone(),
                 reason,
             });
+            if relink {
+                self.outputs.push_back(Output::Relink {
+                    server: server.endpoint.clone(),
+                });
+            }
+        }
+        if server.state == ServerState::Dead {
+            server.relink_at = Some(now + ttl);
         }
         if let Some(pending) = &mut self.pending {
             pending.attempt.take_if(|a| a.server == index);
@@ -396,7 +439,7 @@ impl ServerTable {
                 sequence: pending.sequence,
                 after: self.timing.attempt_timeout,
             };
-            self.declare_dead(attempt.server, reason);
+            self.declare_dead(attempt.server, reason, now);
             // Ask the struck server at once whether it is still there.
             self.servers[attempt.server].ping_at = now;
         }
@@ -491,6 +534,65 @@ mod tests {
         }
         drain(&mut table);
         table
+    }
+
+    fn relinks(outputs: &[Output]) -> Vec<String> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Relink { server } => Some(server.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_server_that_misses_a_request_gets_a_fresh_link_at_once() {
+        let t0 = Instant::now();
+        let mut table = three_alive(t0);
+        table.request(body(), t0).unwrap();
+        table.poll(t0);
+        drain(&mut table);
+        table.poll(t0 + 1000 * MS);
+        let out = drain(&mut table);
+        assert_eq!(relinks(&out), [A]);
+        assert_eq!(requests_to(&out), [B]);
+    }
+
+    #[test]
+    fn a_silent_server_gets_a_fresh_link_and_another_every_ttl_until_it_answers() {
+        let t0 = Instant::now();
+        let mut table = ServerTable::new(Timing::default());
+        table.add_server(A, t0);
+        table.link_up(A, t0).unwrap();
+        table.poll(t0);
+        table.handle(A, pong(), t0).unwrap();
+        drain(&mut table);
+        table.poll(t0 + 6000 * MS);
+        assert_eq!(relinks(&drain(&mut table)), [A]);
+        // The fresh link connects (through a partition, say) but nothing comes back.
+        table.link_up(A, t0 + 6500 * MS).unwrap();
+        table.poll(t0 + 6500 * MS);
+        assert_eq!(sent_to(&drain(&mut table)).len(), 1, "pinged at once");
+        assert!(table.next_deadline().unwrap() <= t0 + 12500 * MS);
+        table.poll(t0 + 12499 * MS);
+        assert!(relinks(&drain(&mut table)).is_empty());
+        table.poll(t0 + 12500 * MS);
+        assert_eq!(relinks(&drain(&mut table)), [A]);
+        // Its PONG ends it.
+        table.handle(A, pong(), t0 + 13000 * MS).unwrap();
+        assert_eq!(table.state(A), Some(ServerState::Alive));
+        table.poll(t0 + 18_999 * MS);
+        assert!(relinks(&drain(&mut table)).is_empty());
+    }
+
+    #[test]
+    fn a_dropped_connection_needs_no_relink() {
+        let t0 = Instant::now();
+        let mut table = three_alive(t0);
+        table.link_down(A, t0).unwrap();
+        table.poll(t0);
+        assert!(relinks(&drain(&mut table)).is_empty());
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //!
 //! Run one as primary and one as backup, in any order: `bstarsrv -p` and `bstarsrv -b`.
 //! The log lines are documented in `binary_star::reactor`. Exit status: 0 after Ctrl-C,
-//! 2 after a split-brain error (dual actives / dual passives), 1 if a socket cannot be bound.
+//! 2 after a split-brain error (dual actives / dual passives, only with `--on-conflict abort`),
+//! 1 if a socket cannot be bound.
 
 use anyhow::Context;
-use binary_star::node::Timing;
+use binary_star::node::{OnConflict, Timing};
 use binary_star::{Config, Reactor, Role, Service};
 use clap::{ArgGroup, Parser};
 use common::cli::Verbosity;
@@ -42,6 +43,11 @@ struct Args {
     /// Heartbeats without a state message after which the peer counts as gone.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     liveness: u32,
+    /// Both servers ACTIVE (or both PASSIVE), e.g. after a network partition healed:
+    /// `resolve` settles it by epoch (the newer takeover stays ACTIVE, a tie goes to the
+    /// primary); `abort` is the Guide's rule (log `E: fatal error - dual actives`, exit 2).
+    #[arg(long, value_name = "RULE", default_value_t = OnConflict::Resolve, value_parser = on_conflict())]
+    on_conflict: OnConflict,
     #[command(flatten)]
     verbosity: Verbosity,
 }
@@ -63,8 +69,16 @@ impl Args {
                 heartbeat: Duration::from_millis(self.heartbeat_ms.max(1)),
                 liveness: self.liveness,
             },
+            on_conflict: self.on_conflict,
         }
     }
+}
+
+/// `--on-conflict`: the two rules, listed in `--help`.
+fn on_conflict() -> impl clap::builder::TypedValueParser<Value = OnConflict> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["resolve", "abort"])
+        .map(|rule| rule.parse::<OnConflict>().unwrap_or_default())
 }
 
 /// The Guide's service: every request comes back as its reply.

@@ -35,3 +35,12 @@ fn both_programs_exit_promptly_on_sigint() {
         server.wait_for("W: interrupted", WAIT);
     }
 }
+
+#[test]
+fn bstarsrv_help_documents_the_conflict_rule() {
+    let help = common::testkit::assert_help_mentions(
+        bstarsrv(),
+        &["--on-conflict", "resolve", "abort", "epoch"],
+    );
+    assert!(help.contains("[default: resolve]"), "{help}");
+}

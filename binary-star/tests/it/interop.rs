@@ -1,6 +1,7 @@
 //! Interop with libzmq (the `zmq` crate, as the Guide's C programs would use it): a libzmq PUB
-//! plays the backup's state publisher, a libzmq SUB reads our primary's state digits, and a
-//! libzmq REQ client is served by our primary.
+//! plays the backup's state publisher with the Guide's bare digits, a libzmq SUB reads our
+//! primary's state messages (digit first, so `atoi` reads them), and a libzmq REQ client is
+//! served by our primary.
 
 use crate::util::*;
 use common::testkit::{tcp_endpoint, Proc};
@@ -31,7 +32,8 @@ fn a_libzmq_peer_and_client_speak_with_bstarsrv() {
     }
     assert!(p.count("peer is BACKUP") > 0);
 
-    // A libzmq SUB hears our state as one ASCII digit.
+    // A libzmq SUB hears our state as the digit, then our epoch: "3:1", which the Guide's C
+    // receiver reads with atoi as 3 (ACTIVE).
     let statesub = ctx.socket(zmq::SUB).unwrap();
     statesub.set_subscribe(b"").unwrap();
     statesub.set_rcvtimeo(200).unwrap();
@@ -43,7 +45,14 @@ fn a_libzmq_peer_and_client_speak_with_bstarsrv() {
             heard = Some(frames);
         }
     }
-    assert_eq!(heard, Some(vec![b"3".to_vec()]));
+    assert_eq!(heard, Some(vec![b"3:1".to_vec()]));
+    let frame = &heard.unwrap()[0];
+    let atoi: String = frame
+        .iter()
+        .map(|&b| b as char)
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert_eq!(atoi, "3");
 
     // A libzmq REQ client (the Guide's bstarcli) gets its echo.
     let client = ctx.socket(zmq::REQ).unwrap();

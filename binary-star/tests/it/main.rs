@@ -5,6 +5,7 @@ mod cli;
 mod failover;
 mod interop;
 mod link;
+mod partition;
 mod protocol;
 mod scenario;
 mod stall;

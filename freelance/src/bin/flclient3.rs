@@ -12,6 +12,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "flclient3", after_help = client_help("  \
     I: connected to <endpoint>                                       a link (re)connected\n  \
+    I: relinking <endpoint>: fresh connection to a dead server       the dead server's socket is replaced\n  \
     I: server <endpoint> alive                                       first PONG, or back from dead\n  \
     W: server <endpoint> dead (<why>)                                silent, no reply, or connection lost\n  \
     W: failover: request <n> from <endpoint> to <endpoint>           resent to another server"))]

@@ -7,6 +7,7 @@ mod malformed;
 mod model1;
 mod model2;
 mod model3;
+mod partition;
 mod scenario;
 mod signals;
 mod util;
