@@ -250,6 +250,8 @@ fn backup_partitioned_no_interruption() {
     let (status, _) = c.interrupt_and_wait(WAIT);
     let s = c.summary().expect("a summary line");
     assert_eq!(s.lost(), 0, "{s}");
-    assert_eq!(s.failed, 0, "{s}");
-    assert!(status.success());
+    // Only the request in flight at Ctrl-C may count failed (the accounting rule), and then
+    // the exit code says so.
+    assert!(s.failed <= 1, "{s}");
+    assert_eq!(status.success(), s.failed == 0, "{s}");
 }
