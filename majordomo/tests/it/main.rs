@@ -2,6 +2,7 @@
 
 mod faults;
 mod interop;
+mod load;
 mod roundtrip;
 mod scenario;
 mod util;
