@@ -3,7 +3,7 @@
 
 use crate::util::*;
 use bytes::Bytes;
-use common::testkit::{tcp_endpoint, Proc};
+use common::testkit::{rss_and_peak_kib, tcp_endpoint, Proc};
 use common::Message;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -92,20 +92,6 @@ async fn slowest_of(ep: &str, count: usize, body: &str) -> Duration {
         &sorted[count.saturating_sub(5)..]
     );
     Duration::from_millis(sorted[count - 1] as u64)
-}
-
-/// Reads `VmRSS` and `VmHWM` (KiB) of a process.
-fn rss_and_peak_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 #[test]
