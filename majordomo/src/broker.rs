@@ -345,9 +345,10 @@ impl Broker {
         }
     }
 
-    /// A send to `peer` failed for a reason other than a full queue (the ROUTER no longer
-    /// knows the identity: the peer is gone). A worker is purged and its request put back, as
-    /// for [`peer_disconnected`](Self::peer_disconnected).
+    /// A message to `peer` could not be sent: the ROUTER no longer knows the identity (the peer
+    /// is gone), or the peer's queue stayed full (it does not read). A worker is purged and its
+    /// request put back, as for [`peer_disconnected`](Self::peer_disconnected); for a client
+    /// nothing changes (its reply is lost, it retries).
     pub fn send_failed(&mut self, peer: &Bytes, now: Instant) {
         if self.workers.contains_key(peer) {
             self.worker_gone(peer, "unreachable", now);

@@ -180,6 +180,8 @@ impl Sender {
                 let now = Instant::now();
                 self.stuck.retain(|_, until| *until > now);
                 if self.stuck.contains_key(&peer) {
+                    // Dropped. A worker would be left busy with a request it never got.
+                    broker.send_failed(&peer, now.into_std());
                     continue;
                 }
             }
@@ -192,7 +194,10 @@ impl Sender {
                         common::msg::frame_text(&peer),
                         STUCK_PAUSE.as_millis()
                     );
-                    self.stuck.insert(peer, Instant::now() + STUCK_PAUSE);
+                    self.stuck
+                        .insert(peer.clone(), Instant::now() + STUCK_PAUSE);
+                    // A worker that does not read is no use: purged, its request handed on.
+                    broker.send_failed(&peer, Instant::now().into_std());
                 }
                 // The ROUTER no longer knows the peer: it has gone away. A worker's request goes
                 // to the next worker (this loop sends it on).
