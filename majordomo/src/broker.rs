@@ -384,7 +384,8 @@ impl Broker {
         }
         let max_bytes = self.config.max_queue_bytes;
         let expires = now + self.config.request_timeout;
-        let who = text(&client.iter().last().cloned().unwrap_or_default());
+        // The client's own id (last frame of its address stack), formatted only if logged.
+        let who = client.iter().last().cloned().unwrap_or_default();
         let entry = self.services.entry(service.clone()).or_default();
         match entry
             .requests
@@ -399,8 +400,9 @@ impl Broker {
                     now,
                     warn,
                     "queue of service {} full ({waiting} waiting, {bytes} bytes), \
-                     {evicted} newest requests of its biggest client dropped for {who}",
-                    text(&service)
+                     {evicted} newest requests of its biggest client dropped for {}",
+                    text(&service),
+                    text(&who)
                 );
             }
             Admission::Refused => {
@@ -411,8 +413,9 @@ impl Broker {
                     now,
                     warn,
                     "queue of service {} full ({waiting} waiting, {bytes} bytes), \
-                     request from {who} dropped",
-                    text(&service)
+                     request from {} dropped",
+                    text(&service),
+                    text(&who)
                 );
                 self.forget_if_unused(&service);
                 return;
@@ -634,10 +637,10 @@ impl Broker {
                 break;
             };
             entry.busy += 1;
+            let (client, body) = request.parts();
             if let Some(worker) = self.workers.get_mut(&id) {
-                worker.in_flight = Some(request.clone());
+                worker.in_flight = Some(request);
             }
-            let (client, body) = request.into_parts();
             let command = WorkerCommand::Request { client, body };
             self.outbox.push_back(protocol::to_router(
                 Message::from_frames([id]),

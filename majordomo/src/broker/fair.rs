@@ -67,6 +67,16 @@ impl Queued {
                 .sum::<usize>()
     }
 
+    /// The client's address stack and the body, as a REQUEST to a worker carries them (frames
+    /// shared, not copied), leaving the request in place for the broker to keep.
+    pub fn parts(&self) -> (Message, Message) {
+        let (client, body) = self.frames.split_at(self.client_frames as usize);
+        (
+            Message::from_frames(client.iter().cloned()),
+            Message::from_frames(body.iter().cloned()),
+        )
+    }
+
     /// The client's address stack and the body, as a REQUEST to a worker carries them.
     pub fn into_parts(self) -> (Message, Message) {
         let mut frames = self.frames.into_vec();
@@ -370,6 +380,7 @@ mod tests {
             t,
         );
         assert_eq!(r.peer(), Bytes::from("proxy"));
+        assert_eq!(r.parts(), r.clone().into_parts());
         let (client, body) = r.into_parts();
         assert_eq!(client, Message::from_frames(["proxy", "C1"]));
         assert_eq!(body, Message::from_frames(["a", "b"]));
