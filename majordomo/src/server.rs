@@ -10,7 +10,7 @@
 //!   costs the broker at most one short wait per pause;
 //! * messages already received are handled in batches (up to [`BATCH`] before sending), which
 //!   keeps the per-message overhead of `select!` and the timer off the fast path;
-//! * after each batch the loop yields to the runtime. The socket's writer tasks share the
+//! * after each full batch the loop yields to the runtime. The socket's writer tasks share the
 //!   broker's thread, and a `recv` that is always ready (a client flooding requests) never
 //!   returns `Pending` by itself (the crate's futures do not take part in tokio's cooperative
 //!   budget): without the yield, no reply to anyone would be written until the flood was
@@ -114,17 +114,24 @@ impl Server {
                 received = socket.recv() => {
                     let now = Instant::now().into_std();
                     handle(&mut broker, received, now);
-                    for _ in 1..BATCH {
+                    let mut handled = 1;
+                    while handled < BATCH {
                         match try_recv(&mut socket).await {
                             Some(received) => handle(&mut broker, received, now),
                             None => break,
                         }
+                        handled += 1;
                     }
                     if broker.poll_timeout() <= now {
                         broker.handle_timeout(now);
                     }
                     sender.flush(&mut socket, &mut broker).await;
-                    tokio::task::yield_now().await;
+                    // A full batch: more is waiting and `recv` would never return `Pending`.
+                    // Otherwise the next `select!` waits, and the writers run then (later, so
+                    // they write more messages per system call).
+                    if handled == BATCH {
+                        tokio::task::yield_now().await;
+                    }
                     continue;
                 }
                 event = events.next(), if monitoring => match event {
