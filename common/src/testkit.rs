@@ -376,6 +376,22 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A process's resident set size and its peak (`VmRSS`, `VmHWM` from `/proc/<pid>/status`),
+/// in KiB: how memory tests measure what a server keeps and what it needed at most.
+pub fn rss_and_peak_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"));
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 /// `tcp://127.0.0.1:PORT` on a fresh OS-assigned port.
 pub fn tcp_endpoint() -> String {
     format!("tcp://127.0.0.1:{}", free_port())

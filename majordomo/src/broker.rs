@@ -8,9 +8,16 @@
 //! What it does that the Guide's reference broker does not:
 //! * the reserved `mmi.` prefix is checked on the *service name*: a worker offering an `mmi.*`
 //!   service gets DISCONNECT;
-//! * requests for a service wait at most [`BrokerConfig::request_timeout`], and each service
-//!   queues at most [`BrokerConfig::max_queue`]; what is dropped is logged with `W:`;
+//! * requests for a service wait at most [`BrokerConfig::request_timeout`], in one FIFO per
+//!   client served round-robin and bounded by [`BrokerConfig::max_queue_bytes`] (see
+//!   [`fair`]), so a flooding client cannot starve the others; what is refused or dropped is
+//!   counted and logged with `W:`;
 //! * every worker silent for `liveness × heartbeat` is purged, idle or busy;
+//! * a worker whose connection closes ([`Broker::peer_disconnected`], from the socket monitor)
+//!   or whose send fails ([`Broker::send_failed`]) is purged at once, and the request it was
+//!   working on goes back to the head of its service queue for the next worker; so does the
+//!   request of a worker that sends DISCONNECT while busy;
+//! * a client whose connection closes has its waiting requests dropped (no reply could reach it);
 //! * a valid but unexpected command (HEARTBEAT or REPLY from an unknown worker, a second READY,
 //!   a REPLY with no request out, a REQUEST sent *to* the broker by a worker) gets DISCONNECT,
 //!   which is how workers re-register after a broker restart.
@@ -34,15 +41,23 @@ use common::Message;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+pub mod fair;
+
+use fair::{Admission, FairQueue, Queued};
+
 /// Guide default: heartbeat interval (mdbroker's `HEARTBEAT_INTERVAL`).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(2500);
 /// Guide default: a worker is dead after this many silent intervals.
 pub const HEARTBEAT_LIVENESS: u32 = 3;
-/// How long a request may wait for a worker. The Guide has no limit (its requests wait forever);
-/// a synchronous client gives up after 3 × 2.5 s, so waiting longer than that helps nobody.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(10_000);
-/// Requests one service may queue before new ones are dropped.
-pub const MAX_QUEUE: usize = 10_000;
+/// How long a request may wait for a worker. The Guide has no limit (its requests wait forever).
+/// A synchronous client gives up after 3 × 2.5 s, but a pipelining one (the Guide's `mdclient2`
+/// fires 100,000 requests before reading) needs its last request to wait until the workers got
+/// through all the others: a minute covers that at a few thousand requests a second.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(60_000);
+/// Bytes one service's waiting requests may take (frames plus
+/// [`fair::QUEUED_OVERHEAD`] each) before requests are refused: 100,000 small requests take
+/// about 16 MiB, so the Guide's `mdclient2` fits many times over.
+pub const MAX_QUEUE_BYTES: usize = 256 << 20;
 /// Network-caused log lines allowed per second before they are counted instead of printed.
 pub const LOG_BURST: u32 = 20;
 
@@ -62,8 +77,8 @@ pub struct BrokerConfig {
     pub liveness: u32,
     /// Longest time a request waits in a service queue.
     pub request_timeout: Duration,
-    /// Most requests one service queue holds.
-    pub max_queue: usize,
+    /// Most bytes one service's waiting requests may take (see [`fair`]).
+    pub max_queue_bytes: usize,
 }
 
 impl Default for BrokerConfig {
@@ -72,7 +87,7 @@ impl Default for BrokerConfig {
             heartbeat: HEARTBEAT_INTERVAL,
             liveness: HEARTBEAT_LIVENESS,
             request_timeout: REQUEST_TIMEOUT,
-            max_queue: MAX_QUEUE,
+            max_queue_bytes: MAX_QUEUE_BYTES,
         }
     }
 }
@@ -84,12 +99,19 @@ pub struct BrokerStats {
     pub requests: u64,
     /// Replies forwarded from workers to clients.
     pub replies: u64,
-    /// Requests dropped because their service queue was full.
+    /// Requests refused, or evicted to make room for a lighter client, because their service
+    /// queue was at its byte bound.
     pub dropped_full: u64,
     /// Requests dropped after waiting `request_timeout`.
     pub expired: u64,
-    /// Requests lost with a worker that was purged or left while busy.
+    /// Requests lost with a busy worker purged for silence.
     pub lost_with_worker: u64,
+    /// Requests put back at the head of their queue because their worker went away.
+    pub requeued: u64,
+    /// Waiting requests dropped because their client's connection closed.
+    pub dropped_client_gone: u64,
+    /// Workers purged because their connection closed or a send to them failed.
+    pub workers_gone: u64,
     /// Workers purged for silence.
     pub purged: u64,
     /// DISCONNECTs sent for unexpected or forbidden commands.
@@ -98,17 +120,10 @@ pub struct BrokerStats {
     pub malformed: u64,
 }
 
-/// A request waiting for a worker.
-struct Queued {
-    client: Message,
-    body: Message,
-    expires: Instant,
-}
-
 /// One service: its waiting requests and its workers.
 #[derive(Default)]
 struct Service {
-    requests: VecDeque<Queued>,
+    requests: FairQueue,
     /// Idle workers, longest idle first.
     idle: VecDeque<Bytes>,
     /// Registered workers (idle + busy).
@@ -121,7 +136,14 @@ struct Service {
 struct Worker {
     service: Bytes,
     liveness: Liveness,
-    busy: bool,
+    /// The request it is working on, kept to be put back if the worker goes away.
+    in_flight: Option<Queued>,
+}
+
+impl Worker {
+    fn busy(&self) -> bool {
+        self.in_flight.is_some()
+    }
 }
 
 /// Counts log lines caused by network input, so floods are summarised, not printed.
@@ -262,14 +284,16 @@ impl Broker {
             .map(|(id, _)| id.clone())
             .collect();
         for id in dead {
-            let busy = self.workers.get(&id).is_some_and(|w| w.busy);
+            let busy = self.workers.get(&id).is_some_and(Worker::busy);
             tracing::warn!(
                 "worker {} expired, purged{}",
                 text(&id),
                 if busy { " (its request is lost)" } else { "" }
             );
             self.stats.purged += 1;
-            self.remove_worker(&id);
+            // A silent worker may be hung on this very request: do not hand it to the next
+            // worker (the client retries if it wants to).
+            self.remove_worker(&id, Leaving::DropRequest);
         }
         for id in self.workers.keys() {
             self.outbox.push_back(protocol::to_router(
@@ -289,6 +313,66 @@ impl Broker {
         }
     }
 
+    /// The ROUTER saw `peer`'s connection close (socket monitor `Disconnected`).
+    ///
+    /// A worker is purged at once and its request in flight goes back to the head of its
+    /// service queue, to the next idle worker; a client's waiting requests are dropped.
+    pub fn peer_disconnected(&mut self, peer: &Bytes, now: Instant) {
+        if self.workers.contains_key(peer) {
+            self.worker_gone(peer, "disconnected", now);
+            return;
+        }
+        let mut dropped = 0;
+        let mut emptied = Vec::new();
+        for (name, service) in &mut self.services {
+            dropped += service.requests.remove_client(peer);
+            if service.requests.is_empty() && service.workers == 0 {
+                emptied.push(name.clone());
+            }
+        }
+        for name in emptied {
+            self.forget_if_unused(&name);
+        }
+        if dropped > 0 {
+            self.stats.dropped_client_gone += dropped as u64;
+            noisy!(
+                self,
+                now,
+                warn,
+                "client {} disconnected, its {dropped} waiting requests dropped",
+                text(peer)
+            );
+        }
+    }
+
+    /// A message to `peer` could not be sent: the ROUTER no longer knows the identity (the peer
+    /// is gone), or the peer's queue stayed full (it does not read). A worker is purged and its
+    /// request put back, as for [`peer_disconnected`](Self::peer_disconnected); for a client
+    /// nothing changes (its reply is lost, it retries).
+    pub fn send_failed(&mut self, peer: &Bytes, now: Instant) {
+        if self.workers.contains_key(peer) {
+            self.worker_gone(peer, "unreachable", now);
+        }
+    }
+
+    fn worker_gone(&mut self, id: &Bytes, why: &str, now: Instant) {
+        let busy = self.workers.get(id).is_some_and(Worker::busy);
+        noisy!(
+            self,
+            now,
+            warn,
+            "worker {} {why}, purged{}",
+            text(id),
+            if busy {
+                " (its request goes to the next worker)"
+            } else {
+                ""
+            }
+        );
+        self.stats.workers_gone += 1;
+        self.remove_worker(id, Leaving::Requeue(now));
+    }
+
     fn client_command(&mut self, client: Message, command: ClientCommand, now: Instant) {
         let (ClientCommand::Request { service, body } | ClientCommand::Reply { service, body }) =
             command;
@@ -298,27 +382,45 @@ impl Broker {
             self.reply_to_client(client, service, reply);
             return;
         }
-        let max_queue = self.config.max_queue;
-        let entry = self.services.entry(service.clone()).or_default();
-        if entry.requests.len() >= max_queue {
-            let waiting = entry.requests.len();
-            self.stats.dropped_full += 1;
-            noisy!(
-                self,
-                now,
-                warn,
-                "queue of service {} full ({waiting} waiting), request from {} dropped",
-                text(&service),
-                text(&client.iter().last().cloned().unwrap_or_default())
-            );
-            return;
-        }
+        let max_bytes = self.config.max_queue_bytes;
         let expires = now + self.config.request_timeout;
-        entry.requests.push_back(Queued {
-            client,
-            body,
-            expires,
-        });
+        // The client's own id (last frame of its address stack), formatted only if logged.
+        let who = client.iter().last().cloned().unwrap_or_default();
+        let entry = self.services.entry(service.clone()).or_default();
+        match entry
+            .requests
+            .push(Queued::new(client, body, expires), max_bytes)
+        {
+            Admission::Queued { evicted: 0 } => {}
+            Admission::Queued { evicted } => {
+                let (waiting, bytes) = (entry.requests.len(), entry.requests.bytes());
+                self.stats.dropped_full += evicted as u64;
+                noisy!(
+                    self,
+                    now,
+                    warn,
+                    "queue of service {} full ({waiting} waiting, {bytes} bytes), \
+                     {evicted} newest requests of its biggest client dropped for {}",
+                    text(&service),
+                    text(&who)
+                );
+            }
+            Admission::Refused => {
+                let (waiting, bytes) = (entry.requests.len(), entry.requests.bytes());
+                self.stats.dropped_full += 1;
+                noisy!(
+                    self,
+                    now,
+                    warn,
+                    "queue of service {} full ({waiting} waiting, {bytes} bytes), \
+                     request from {} dropped",
+                    text(&service),
+                    text(&who)
+                );
+                self.forget_if_unused(&service);
+                return;
+            }
+        }
         self.next_expiry = Some(self.next_expiry.map_or(expires, |at| at.min(expires)));
         self.dispatch(&service, now);
     }
@@ -381,7 +483,7 @@ impl Broker {
                     Worker {
                         service: service.clone(),
                         liveness,
-                        busy: false,
+                        in_flight: None,
                     },
                 );
                 let entry = self.services.entry(service.clone()).or_default();
@@ -390,7 +492,7 @@ impl Broker {
                 self.dispatch(&service, now);
             }
             WorkerCommand::Reply { client, body } => {
-                let Some(worker) = self.workers.get_mut(&id).filter(|w| w.busy) else {
+                let Some(worker) = self.workers.get_mut(&id).filter(|w| w.busy()) else {
                     noisy!(
                         self,
                         now,
@@ -402,7 +504,7 @@ impl Broker {
                     self.disconnect(&id);
                     return;
                 };
-                worker.busy = false;
+                worker.in_flight = None;
                 let service = worker.service.clone();
                 if let Some(entry) = self.services.get_mut(&service) {
                     entry.busy -= 1;
@@ -425,13 +527,17 @@ impl Broker {
                 self.disconnect(&id);
             }
             WorkerCommand::Disconnect if known => {
-                let busy = self.workers.get(&id).is_some_and(|w| w.busy);
+                let busy = self.workers.get(&id).is_some_and(Worker::busy);
                 tracing::info!(
                     "worker {} disconnected{}",
                     text(&id),
-                    if busy { " (its request is lost)" } else { "" }
+                    if busy {
+                        " (its request goes to the next worker)"
+                    } else {
+                        ""
+                    }
                 );
-                self.remove_worker(&id);
+                self.remove_worker(&id, Leaving::Requeue(now));
             }
             WorkerCommand::Disconnect => {
                 tracing::debug!("DISCONNECT from unknown worker {} ignored", text(&id));
@@ -456,11 +562,14 @@ impl Broker {
             Message::from_frames([id.clone()]),
             WorkerCommand::Disconnect.into_frames(),
         ));
-        self.remove_worker(id);
+        // A worker told to go away by us is misbehaving: its request is not handed on (the
+        // client retries).
+        self.remove_worker(id, Leaving::DropRequest);
     }
 
-    /// Forgets a worker; a busy worker's request is lost (the client retries).
-    fn remove_worker(&mut self, id: &Bytes) {
+    /// Forgets a worker. Its request in flight, if any, is put back at the head of its
+    /// service queue ([`Leaving::Requeue`]) or dropped.
+    fn remove_worker(&mut self, id: &Bytes, leaving: Leaving) {
         let Some(worker) = self.workers.remove(id) else {
             return;
         };
@@ -468,13 +577,30 @@ impl Broker {
             return;
         };
         entry.workers -= 1;
-        if worker.busy {
-            entry.busy -= 1;
-            self.stats.lost_with_worker += 1;
-        } else if let Some(at) = entry.idle.iter().position(|w| w == id) {
-            entry.idle.remove(at);
+        match worker.in_flight {
+            Some(request) => {
+                entry.busy -= 1;
+                match leaving {
+                    Leaving::Requeue(_) => {
+                        let expires = request.expires;
+                        entry.requests.push_front(request);
+                        self.stats.requeued += 1;
+                        self.next_expiry =
+                            Some(self.next_expiry.map_or(expires, |at| at.min(expires)));
+                    }
+                    Leaving::DropRequest => self.stats.lost_with_worker += 1,
+                }
+            }
+            None => {
+                if let Some(at) = entry.idle.iter().position(|w| w == id) {
+                    entry.idle.remove(at);
+                }
+            }
         }
-        self.forget_if_unused(&worker.service);
+        match leaving {
+            Leaving::Requeue(now) => self.dispatch(&worker.service, now),
+            Leaving::DropRequest => self.forget_if_unused(&worker.service),
+        }
     }
 
     fn forget_if_unused(&mut self, service: &Bytes) {
@@ -493,7 +619,7 @@ impl Broker {
             return;
         };
         while !entry.idle.is_empty() {
-            let Some(request) = entry.requests.pop_front() else {
+            let Some(request) = entry.requests.pop() else {
                 break;
             };
             if request.expires <= now {
@@ -511,13 +637,11 @@ impl Broker {
                 break;
             };
             entry.busy += 1;
+            let (client, body) = request.parts();
             if let Some(worker) = self.workers.get_mut(&id) {
-                worker.busy = true;
+                worker.in_flight = Some(request);
             }
-            let command = WorkerCommand::Request {
-                client: request.client,
-                body: request.body,
-            };
+            let command = WorkerCommand::Request { client, body };
             self.outbox.push_back(protocol::to_router(
                 Message::from_frames([id]),
                 command.into_frames(),
@@ -531,19 +655,19 @@ impl Broker {
         let mut next: Option<Instant> = None;
         let mut emptied = Vec::new();
         for (name, entry) in &mut self.services {
-            while entry.requests.front().is_some_and(|r| r.expires <= now) {
-                entry.requests.pop_front();
-                self.stats.expired += 1;
+            let expired = entry.requests.expire(now);
+            if expired > 0 {
+                self.stats.expired += expired as u64;
                 if self.throttle.allow(now) {
                     tracing::warn!(
-                        "request for {} expired after {} ms in queue, dropped",
+                        "{expired} request(s) for {} expired after {} ms in queue, dropped",
                         text(name),
                         self.config.request_timeout.as_millis()
                     );
                 }
             }
-            match entry.requests.front() {
-                Some(first) => next = Some(next.map_or(first.expires, |n| n.min(first.expires))),
+            match entry.requests.next_expiry() {
+                Some(first) => next = Some(next.map_or(first, |n| n.min(first))),
                 None if entry.workers == 0 => emptied.push(name.clone()),
                 None => {}
             }
@@ -586,7 +710,7 @@ impl Broker {
                 .map(|(id, w)| WorkerRow {
                     id: text(id),
                     service: String::from_utf8_lossy(&w.service).into_owned(),
-                    busy: w.busy,
+                    busy: w.busy(),
                     expires_in_ms: w
                         .liveness
                         .deadline()
@@ -606,6 +730,16 @@ impl Broker {
                 ("dropped_full", s.dropped_full),
                 ("expired", s.expired),
                 ("lost_with_worker", s.lost_with_worker),
+                ("requeued", s.requeued),
+                ("dropped_client_gone", s.dropped_client_gone),
+                ("workers_gone", s.workers_gone),
+                (
+                    "queued_bytes",
+                    self.services
+                        .values()
+                        .map(|s| s.requests.bytes() as u64)
+                        .sum(),
+                ),
                 ("purged", s.purged),
                 ("disconnects_sent", s.disconnects_sent),
                 ("malformed", s.malformed),
@@ -619,6 +753,16 @@ impl Broker {
         }
         reply
     }
+}
+
+/// What happens to the request of a worker being forgotten.
+#[derive(Clone, Copy)]
+enum Leaving {
+    /// Its connection closed or it said DISCONNECT: the next worker gets the request (the
+    /// service is dispatched at this time).
+    Requeue(Instant),
+    /// Silent or misbehaving: the request is not handed on.
+    DropRequest,
 }
 
 #[cfg(test)]

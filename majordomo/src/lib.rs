@@ -6,9 +6,10 @@
 //! | [`protocol`] | MDP frames ⇄ typed [`ClientCommand`](protocol::ClientCommand) / [`WorkerCommand`](protocol::WorkerCommand), typed [`ProtocolError`](protocol::ProtocolError), MMI constants |
 //! | [`client`] | [`Client`](client::Client): synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`](client::AsyncClient): pipelined (mdcliapi2) |
 //! | [`worker`] | [`Worker`](worker::Worker): READY, heartbeats in the background (also while a request is handled), reconnect with back-off, DISCONNECT on shutdown |
-//! | [`broker`] | the broker's pure core [`Broker`](broker::Broker): services, bounded expiring queues, workers with expiry, dispatch, MMI; clock passed in |
+//! | [`broker`] | the broker's pure core [`Broker`](broker::Broker): services, expiring queues, workers with expiry and purge on disconnect, dispatch, MMI; clock passed in |
+//! | [`broker::fair`] | one service's waiting requests: a FIFO per client served round-robin, bounded by bytes, compact entries |
 //! | [`mmi`] | 8/MMI replies and this broker's extensions (`mmi.services`, `mmi.workers`, `mmi.broker`) as typed rows, and their tables |
-//! | [`server`] | the broker's I/O loop [`Server`](server::Server): one ROUTER, bounded sends, batched receives |
+//! | [`server`] | the broker's I/O loop [`Server`](server::Server): one ROUTER, bounded sends, batched receives, socket monitor for disconnects |
 //!
 //! Binaries: `mdbroker`, `mdworker` (echo), `mdclient` (sync), `mdclient2` (async), `mmiecho`
 //! (MMI lookup), `mdadmin` (service/worker tables), `mdbench` (benchmark). Each documents the

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `mmi.services` | per service: name, idle workers, busy workers, waiting requests, served |
 //! | `mmi.workers` | per worker: identity, service, `idle`/`busy`, ms until it expires |
-//! | `mmi.broker` | name/value pairs: `workers`, `services`, `requests`, `replies`, `dropped_full`, `expired`, `lost_with_worker`, `purged`, `disconnects_sent`, `malformed` |
+//! | `mmi.broker` | name/value pairs: `workers`, `services`, `requests`, `replies`, `dropped_full`, `expired`, `lost_with_worker`, `requeued`, `dropped_client_gone`, `workers_gone`, `queued_bytes`, `purged`, `disconnects_sent`, `malformed` |
 //!
 //! Rows are sorted (services by name, workers by service then identity).
 

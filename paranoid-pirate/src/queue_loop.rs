@@ -131,9 +131,12 @@ pub async fn run(
                     debug!("to worker:\n{}", message.dump());
                     match sock::send(&mut backend, message, options.send_timeout).await {
                         Ok(()) => {}
-                        // Stuck, not gone: liveness decides.
+                        // Its queue in the socket is full: it has not read for a long time. The
+                        // message did not go out; rather than leave a request with a worker that
+                        // is not reading, treat it as gone (it re-registers when it recovers).
                         Err(e @ SockError::Timeout(..)) => {
                             warn!("send to worker {} failed: {e}", frame_text(&worker));
+                            outputs.extend(queue.on_worker_gone(&worker, Instant::now()));
                         }
                         // The socket no longer knows this identity: the worker is gone.
                         Err(e) => {

@@ -7,11 +7,16 @@
 //! Flow control, as in the Guide: the shell reads the frontend only while
 //! [`Broker::wants_requests`] is true, i.e. while a worker is ready and nothing is held, so
 //! requests wait in the clients' connections instead of in the queue. The only buffering is
-//! [`Broker::held`]: at most one request, the one whose worker turned out to be gone while no
-//! other worker was ready. It goes out with the next READY or reply.
+//! [`Broker::held`]: requests whose worker turned out to be gone while no other worker was
+//! ready (at most one per worker that went away, since the frontend is not read meanwhile).
+//! They go out, oldest first, with the next READY or reply.
+//!
+//! The queue remembers the request each worker is working on, so a worker whose connection
+//! closes ([`Broker::on_worker_gone`], from the socket monitor) is forgotten at once and its
+//! request goes to the next ready worker instead of waiting for the client's retry.
 
 use crate::protocol::{PeerId, Reply, Request, WorkerMessage};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// A message the shell must send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,18 @@ pub struct WorkerStep {
     pub routes: Vec<Route>,
 }
 
+/// What [`Broker::on_worker_gone`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gone {
+    /// Not a worker the queue knew (or already forgotten).
+    Unknown,
+    /// A ready worker: forgotten.
+    Idle,
+    /// A busy worker: forgotten; its request goes out by this route, or is held when no worker
+    /// is ready.
+    Busy(Option<Route>),
+}
+
 /// The outcome of one client request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dispatch {
@@ -63,7 +80,10 @@ pub enum Dispatch {
 #[derive(Debug, Clone, Default)]
 pub struct Broker {
     ready: VecDeque<PeerId>,
-    held: Option<Request>,
+    /// Requests waiting for a worker, next first.
+    held: VecDeque<Request>,
+    /// The request each busy worker is working on (a cheap clone: frames are shared).
+    busy: HashMap<PeerId, Request>,
 }
 
 impl Broker {
@@ -74,7 +94,7 @@ impl Broker {
 
     /// True while the frontend should be read: a worker is ready and nothing is held.
     pub fn wants_requests(&self) -> bool {
-        !self.ready.is_empty() && self.held.is_none()
+        !self.ready.is_empty() && self.held.is_empty()
     }
 
     /// Ready workers, least recently used first.
@@ -82,21 +102,31 @@ impl Broker {
         self.ready.iter()
     }
 
-    /// The request waiting for a worker, if any (at most one).
+    /// The next request waiting for a worker, if any.
     pub fn held(&self) -> Option<&Request> {
-        self.held.as_ref()
+        self.held.front()
+    }
+
+    /// Workers with a request out.
+    pub fn busy_workers(&self) -> usize {
+        self.busy.len()
     }
 
     /// A client request arrived.
     pub fn on_request(&mut self, request: Request) -> Dispatch {
         if let Some(worker) = self.ready.pop_front() {
-            return Dispatch::Route(Route::ToWorker { worker, request });
+            return Dispatch::Route(self.route(worker, request));
         }
-        if self.held.is_some() {
+        if !self.held.is_empty() {
             return Dispatch::Dropped(request);
         }
-        self.held = Some(request);
+        self.held.push_back(request);
         Dispatch::Held
+    }
+
+    fn route(&mut self, worker: PeerId, request: Request) -> Route {
+        self.busy.insert(worker.clone(), request.clone());
+        Route::ToWorker { worker, request }
     }
 
     /// A worker spoke.
@@ -109,6 +139,7 @@ impl Broker {
                 Readiness::Registered
             }
             WorkerMessage::Reply(reply) => {
+                self.busy.remove(&worker);
                 routes.push(Route::ToClient(reply));
                 if !self.ready.contains(&worker) {
                     self.ready.push_back(worker);
@@ -121,12 +152,26 @@ impl Broker {
     }
 
     /// Sending `request` to `worker` failed (the worker is gone): forget the worker and route
-    /// the request to the next ready worker, or hold it.
+    /// the request to the next ready worker, or hold it first in line.
     pub fn on_worker_unreachable(&mut self, worker: &PeerId, request: Request) -> Option<Route> {
         self.ready.retain(|w| w != worker);
-        match self.on_request(request) {
-            Dispatch::Route(route) => Some(route),
-            Dispatch::Held | Dispatch::Dropped(_) => None,
+        self.busy.remove(worker);
+        self.held.push_front(request);
+        self.dispatch_held()
+    }
+
+    /// The worker's connection closed: forget it; the request it was working on, if any, goes
+    /// to the next ready worker or is held first in line.
+    pub fn on_worker_gone(&mut self, worker: &PeerId) -> Gone {
+        let was_ready = self.ready.iter().any(|w| w == worker);
+        self.ready.retain(|w| w != worker);
+        match self.busy.remove(worker) {
+            Some(request) => {
+                self.held.push_front(request);
+                Gone::Busy(self.dispatch_held())
+            }
+            None if was_ready => Gone::Idle,
+            None => Gone::Unknown,
         }
     }
 
@@ -134,9 +179,9 @@ impl Broker {
         if self.ready.is_empty() {
             return None;
         }
-        let request = self.held.take()?;
+        let request = self.held.pop_front()?;
         let worker = self.ready.pop_front()?;
-        Some(Route::ToWorker { worker, request })
+        Some(self.route(worker, request))
     }
 }
 
@@ -254,6 +299,30 @@ mod tests {
         let step = b.on_worker(w("W3"), WorkerMessage::Ready);
         assert_eq!(step.readiness, Readiness::Registered);
         assert_eq!(step.routes, [to_worker("W3", &r)]);
+        assert_eq!(b.held(), None);
+    }
+
+    #[test]
+    fn a_worker_that_disconnects_while_busy_hands_its_request_to_the_next() {
+        let mut b = Broker::new();
+        b.on_worker(w("W1"), WorkerMessage::Ready);
+        b.on_worker(w("W2"), WorkerMessage::Ready);
+        let (r1, r2) = (req("C1", "1"), req("C2", "1"));
+        b.on_request(r1.clone());
+        b.on_request(r2.clone());
+        assert_eq!(b.busy_workers(), 2);
+        // W1 dies: nobody is ready, its request waits first in line.
+        assert_eq!(b.on_worker_gone(&w("W1")), Gone::Busy(None));
+        assert_eq!(b.held(), Some(&r1));
+        assert!(!b.wants_requests());
+        // W2 answers and gets W1's request at once.
+        let step = b.on_worker(w("W2"), reply_to(&r2));
+        assert_eq!(step.routes[1], to_worker("W2", &r1));
+        // An idle worker that disconnects is just forgotten; an unknown one changes nothing.
+        b.on_worker(w("W3"), WorkerMessage::Ready);
+        assert_eq!(b.on_worker_gone(&w("W3")), Gone::Idle);
+        assert_eq!(b.on_worker_gone(&w("nobody")), Gone::Unknown);
+        assert_eq!(b.ready_workers().count(), 0);
         assert_eq!(b.held(), None);
     }
 

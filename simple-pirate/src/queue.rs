@@ -4,15 +4,21 @@
 //! while [`Broker::wants_requests`]. Every send is bounded by `send_timeout`, so a peer that
 //! stopped reading (its queue in the `zeromq` crate is full and `send` would block) costs one
 //! dropped message, never a frozen queue.
+//!
+//! The backend's socket monitor reports a worker whose connection closed (a killed process):
+//! the broker forgets it at once and hands its request in flight to the next worker (log line
+//! `W: worker <id> disconnected, purged`). A send to a worker that fails is handled the same way.
 
-use crate::broker::{Broker, Dispatch, Readiness, Route};
+use crate::broker::{Broker, Dispatch, Gone, Readiness, Route};
 use crate::protocol::{self, frame_label};
 
+use crate::protocol::PeerId;
 use common::{sock, Message};
+use futures::StreamExt;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
-use zeromq::{RouterSocket, Socket, SocketRecv};
+use zeromq::{RouterSocket, Socket, SocketEvent, SocketRecv};
 
 /// Default bound on one send; a healthy peer takes a message in microseconds.
 pub const SEND_TIMEOUT: Duration = Duration::from_millis(100);
@@ -53,6 +59,8 @@ async fn bind(at: &str) -> Result<(RouterSocket, String), BindError> {
 enum Event {
     Backend(Result<zeromq::ZmqMessage, zeromq::ZmqError>),
     Frontend(Result<zeromq::ZmqMessage, zeromq::ZmqError>),
+    WorkerGone(PeerId),
+    Nothing,
 }
 
 /// Runs the queue until `shutdown` resolves.
@@ -65,6 +73,8 @@ pub async fn run(config: QueueConfig, shutdown: impl Future<Output = ()>) -> Res
     let (mut backend, backend_at) = bind(&config.backend).await?;
     tracing::info!("spqueue ready (frontend {frontend_at}, backend {backend_at})");
     let mut broker = Broker::new();
+    let mut backend_events = backend.monitor();
+    let mut monitoring = true;
     let mut shell = Shell {
         frontend: &mut frontend,
         backend: &mut backend,
@@ -76,12 +86,35 @@ pub async fn run(config: QueueConfig, shutdown: impl Future<Output = ()>) -> Res
             () = &mut shutdown => break,
             m = shell.backend.recv() => Event::Backend(m),
             m = shell.frontend.recv(), if broker.wants_requests() => Event::Frontend(m),
+            e = backend_events.next(), if monitoring => match e {
+                Some(SocketEvent::Disconnected(peer)) => {
+                    Event::WorkerGone(PeerId::new(bytes::Bytes::from(peer)))
+                }
+                Some(_) => Event::Nothing,
+                None => {
+                    monitoring = false;
+                    Event::Nothing
+                }
+            },
         };
         match event {
             Event::Backend(Ok(m)) => shell.on_worker_message(&mut broker, Message::from(m)).await,
             Event::Frontend(Ok(m)) => shell.on_client_message(&mut broker, Message::from(m)).await,
             Event::Backend(Err(e)) => tracing::error!("backend receive failed: {e}"),
             Event::Frontend(Err(e)) => tracing::error!("frontend receive failed: {e}"),
+            Event::WorkerGone(worker) => match broker.on_worker_gone(&worker) {
+                Gone::Unknown => {}
+                Gone::Idle => tracing::warn!("worker {worker} disconnected, purged"),
+                Gone::Busy(route) => {
+                    tracing::warn!(
+                            "worker {worker} disconnected, purged (its request goes to the next worker)"
+                        );
+                    shell
+                        .deliver(&mut broker, route.into_iter().collect())
+                        .await;
+                }
+            },
+            Event::Nothing => {}
         }
     }
     tracing::info!("spqueue interrupted, exiting");

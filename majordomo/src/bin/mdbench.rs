@@ -5,10 +5,18 @@
 //!    request at a time and pipelined;
 //! 2. through `mdbroker` with `mdworker` echo workers (separate processes, `--work-ms 0`):
 //!    synchronous requests with 1 worker ([`Client`]), pipelined requests with 1 and 4 workers
-//!    ([`AsyncClient`]);
-//! 3. p50/p99 round trip of every phase, the server's CPU time per request and the broker's
-//!    resident memory (from /proc), and each rate as a fraction of its floor and against the C
-//!    reference broker's published figures.
+//!    ([`AsyncClient`]); the 1-worker phases ask service `echo`, the 4-worker phase `echo4`,
+//!    both on one broker;
+//! 3. with `--broker ENDPOINT`, the same three phases through that already running broker (any
+//!    MDP/0.1 broker, e.g. the Guide's C `mdbroker`), with our client and our workers, in the
+//!    same rounds, and each of our rates over the other broker's (`/other`);
+//! 4. p50/p99 round trip of every phase, the server's CPU time per request and the broker's
+//!    resident memory (from /proc; not for the other broker, whose process we do not know),
+//!    and each rate as a fraction of its floor.
+//!
+//! There is no column against C figures measured on another day: on a shared machine they
+//! mislead (the C broker did 5,900/s sync one day and 15,138/s on another). Point `--broker` at
+//! a C broker to compare in the same run.
 //!
 //! The phases run in several interleaved rounds; the table shows each phase's best round and
 //! median rate, because on a shared machine a burst of outside load can halve one phase.
@@ -24,18 +32,17 @@ use common::Message;
 use majordomo::broker::MMI_SERVICES;
 use majordomo::client::{AsyncClient, Client, ClientOptions};
 use majordomo::mmi::ServiceRow;
+use majordomo::protocol::MMI_SERVICE;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use zeromq::{DealerSocket, RouterSocket, Socket, SocketRecv, SocketSend};
 
-/// The C reference broker on a 2-core machine (from the issue): requests per second.
-const C_SYNC: f64 = 5_900.0;
-/// ... asynchronous client, 1 worker.
-const C_ASYNC_1: f64 = 8_200.0;
-/// ... asynchronous client, 2 workers.
-const C_ASYNC_2: f64 = 11_200.0;
+/// Service of the 1-worker phases.
+const ONE: &str = "echo";
+/// Service of the 4-worker phase.
+const FOUR: &str = "echo4";
 
 /// Majordomo benchmark: raw zeromq floor, then sync and pipelined requests through mdbroker.
 #[derive(Debug, Parser)]
@@ -56,6 +63,10 @@ struct Args {
     /// Where mdbroker and mdworker are (default: next to this executable).
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
+    /// Also measure this already running MDP/0.1 broker (e.g. the Guide's C mdbroker) with our
+    /// client and workers, in the same rounds (default: none, only our mdbroker).
+    #[arg(long, value_name = "ENDPOINT", value_parser = common::endpoint::parse)]
+    broker: Option<String>,
     #[command(subcommand)]
     command: Option<Cmd>,
     #[command(flatten)]
@@ -243,8 +254,10 @@ async fn floor(args: &Args, ep: &str, pid: u32) -> anyhow::Result<(Phase, Phase)
     Ok((sync, piped))
 }
 
-/// Waits until the broker reports `workers` idle workers for "echo".
-async fn wait_for_workers(ep: &str, workers: u64) -> anyhow::Result<()> {
+/// Waits until the broker reports `workers` idle workers for `service`. A broker without our
+/// `mmi.services` extension (the Guide's) is asked `mmi.service` (8/MMI) instead, which only
+/// says whether there is a worker; then the others get a second to register.
+async fn wait_for_workers(ep: &str, service: &str, workers: u64) -> anyhow::Result<()> {
     let options = ClientOptions {
         timeout: Duration::from_millis(1000),
         retries: 1,
@@ -253,19 +266,30 @@ async fn wait_for_workers(ep: &str, workers: u64) -> anyhow::Result<()> {
     loop {
         let mut client = Client::new(ep, options.clone())?;
         if let Ok(reply) = client.send(MMI_SERVICES, Message::new()).await {
-            let rows = ServiceRow::parse_all(&reply)?;
-            if rows.iter().any(|r| r.name == "echo" && r.idle == workers) {
-                return Ok(());
+            match ServiceRow::parse_all(&reply) {
+                Ok(rows) => {
+                    if rows.iter().any(|r| r.name == service && r.idle == workers) {
+                        return Ok(());
+                    }
+                }
+                Err(_) => {
+                    let ask = Message::from_frames([service.to_owned()]);
+                    let reply = client.send(MMI_SERVICE, ask).await?;
+                    if reply.first().is_some_and(|code| &code[..] == b"200") {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        return Ok(());
+                    }
+                }
             }
         }
         if Instant::now() > deadline {
-            bail!("the broker never had {workers} echo workers");
+            bail!("the broker at {ep} never had {workers} {service} workers");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-async fn sync_phase(args: &Args, ep: &str) -> anyhow::Result<Phase> {
+async fn sync_phase(args: &Args, ep: &str, name: &'static str) -> anyhow::Result<Phase> {
     let options = ClientOptions {
         timeout: Duration::from_secs(10),
         retries: 1,
@@ -275,21 +299,26 @@ async fn sync_phase(args: &Args, ep: &str) -> anyhow::Result<Phase> {
     let started = Instant::now();
     for seq in 0..args.sync_requests {
         let sent = Instant::now();
-        let reply = client.send("echo", body(seq)).await?;
+        let reply = client.send(ONE, body(seq)).await?;
         if seq_of(&reply) != Some(seq) {
             bail!("sync: wrong reply {reply:?}");
         }
         rtts.push(sent.elapsed());
     }
     Ok(Phase::new(
-        "mdbroker sync, 1 worker",
+        name,
         args.sync_requests,
         started.elapsed(),
         rtts,
     ))
 }
 
-async fn async_phase(args: &Args, ep: &str, name: &'static str) -> anyhow::Result<Phase> {
+async fn async_phase(
+    args: &Args,
+    ep: &str,
+    service: &str,
+    name: &'static str,
+) -> anyhow::Result<Phase> {
     let options = ClientOptions {
         timeout: Duration::from_secs(10),
         retries: 1,
@@ -302,7 +331,7 @@ async fn async_phase(args: &Args, ep: &str, name: &'static str) -> anyhow::Resul
     while received < args.requests {
         while sent < args.requests && sent - received < args.window.max(1) {
             sent_at.insert(sent, Instant::now());
-            client.send("echo", body(sent)).await?;
+            client.send(service, body(sent)).await?;
             sent += 1;
         }
         let (_, reply) = client
@@ -341,51 +370,71 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     // of load from elsewhere on the machine hits one round, not one phase.
     let echo_ep = free_endpoint()?;
     let echo = spawn(&me, &["echo-server", "--bind", &echo_ep])?;
-    let mut brokers = Vec::new();
-    let mut workers = Vec::new();
-    for count in [1, 4] {
-        let ep = free_endpoint()?;
-        brokers.push((
-            spawn(&bin_dir.join("mdbroker"), &["--bind", &ep])?,
-            ep.clone(),
-        ));
-        for _ in 0..count {
-            let args = ["--broker", ep.as_str(), "--work-ms", "0"];
-            workers.push(spawn(&bin_dir.join("mdworker"), &args)?);
-        }
-        wait_for_workers(&ep, count).await?;
+    let ours_ep = free_endpoint()?;
+    let ours = spawn(&bin_dir.join("mdbroker"), &["--bind", &ours_ep])?;
+    let ours_pid = ours.0.id();
+    let mut targets = vec![(ours_ep.clone(), "mdbroker")];
+    if let Some(other) = &args.broker {
+        targets.push((other.clone(), "other"));
     }
-    let (pid1, ep1) = (brokers[0].0 .0.id(), brokers[0].1.clone());
-    let (pid4, ep4) = (brokers[1].0 .0.id(), brokers[1].1.clone());
-    let rss_start = (rss_kib(pid1), rss_kib(pid4));
+    let mut workers = Vec::new();
+    for (ep, _) in &targets {
+        for (service, count) in [(ONE, 1), (FOUR, 4)] {
+            for _ in 0..count {
+                let args = ["--broker", ep, "--service", service, "--work-ms", "0"];
+                workers.push(spawn(&bin_dir.join("mdworker"), &args)?);
+            }
+            wait_for_workers(ep, service, count).await?;
+        }
+    }
+    let rss_start = rss_kib(ours_pid);
 
+    let names = [
+        [
+            "mdbroker sync, 1 worker",
+            "mdbroker async, 1 worker",
+            "mdbroker async, 4 workers",
+        ],
+        [
+            "other sync, 1 worker",
+            "other async, 1 worker",
+            "other async, 4 workers",
+        ],
+    ];
     let mut all: Vec<Vec<Phase>> = Vec::new();
     for round in 1..=rounds {
         let (floor_sync, floor_piped) = floor(&args, &echo_ep, echo.0.id()).await?;
-        let cpu = cpu_time(pid1);
-        let sync = sync_phase(&args, &ep1)
-            .await?
-            .with_cpu(pid1, cpu, args.sync_requests);
-        let cpu = cpu_time(pid1);
-        let async1 = async_phase(&args, &ep1, "mdbroker async, 1 worker")
-            .await?
-            .with_cpu(pid1, cpu, args.requests);
-        let cpu = cpu_time(pid4);
-        let async4 = async_phase(&args, &ep4, "mdbroker async, 4 workers")
-            .await?
-            .with_cpu(pid4, cpu, args.requests);
-        let phases = vec![floor_sync, floor_piped, sync, async1, async4];
+        let mut phases = vec![floor_sync, floor_piped];
+        for (t, (ep, _)) in targets.iter().enumerate() {
+            // CPU time only for our broker: we do not know the other one's process.
+            let pid = (t == 0).then_some(ours_pid);
+            let c0 = pid.map(cpu_time);
+            let mut sync = sync_phase(&args, ep, names[t][0]).await?;
+            let c1 = pid.map(cpu_time);
+            let mut async1 = async_phase(&args, ep, ONE, names[t][1]).await?;
+            let c2 = pid.map(cpu_time);
+            let mut async4 = async_phase(&args, ep, FOUR, names[t][2]).await?;
+            let c3 = pid.map(cpu_time);
+            if let (Some(c0), Some(c1), Some(c2), Some(c3)) = (c0, c1, c2, c3) {
+                let per = |used: Duration, n: u64| used.as_secs_f64() * 1e6 / n.max(1) as f64;
+                sync.server_cpu_us = per(c1.saturating_sub(c0), args.sync_requests);
+                async1.server_cpu_us = per(c2.saturating_sub(c1), args.requests);
+                async4.server_cpu_us = per(c3.saturating_sub(c2), args.requests);
+            }
+            phases.extend([sync, async1, async4]);
+        }
         let rates: Vec<String> = phases.iter().map(|p| format!("{:.0}", p.rate)).collect();
         println!("round {round}: req/s {}", rates.join(" / "));
         all.push(phases);
     }
-    let rss_end = (rss_kib(pid1), rss_kib(pid4));
+    let rss_end = rss_kib(ours_pid);
     drop(workers);
-    drop(brokers);
+    drop(ours);
     drop(echo);
 
     // Per phase: the best round (least disturbed) and the median rate.
-    let best: Vec<Phase> = (0..5)
+    let count = all[0].len();
+    let best: Vec<Phase> = (0..count)
         .map(|i| {
             all.iter()
                 .map(|round| round[i].clone())
@@ -401,40 +450,56 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     println!();
     println!(
         "{:<27} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10}",
-        "phase (best round)", "req/s", "median", "p50 ms", "p99 ms", "/floor", "/C", "CPU µs/req"
+        "phase (best round)",
+        "req/s",
+        "median",
+        "p50 ms",
+        "p99 ms",
+        "/floor",
+        "/other",
+        "CPU µs/req"
     );
-    let reference = [
-        (None, None),
-        (None, None),
-        (Some(0), Some(C_SYNC)),
-        (Some(1), Some(C_ASYNC_1)),
-        (Some(1), Some(C_ASYNC_2)),
-    ];
-    for (i, (phase, (floor, c))) in best.iter().zip(reference).enumerate() {
+    for (i, phase) in best.iter().enumerate() {
+        // Phases 2, 3, 4 are ours; 5, 6, 7 the other broker's. Sync compares with the
+        // one-at-a-time floor, async with the pipelined one.
+        let floor = match i {
+            0 | 1 => None,
+            i if (i - 2) % 3 == 0 => Some(0),
+            _ => Some(1),
+        };
         let of_floor = floor.map_or("-".to_owned(), |f: usize| {
             format!("{:.2}", phase.rate / best[f].rate)
         });
-        let vs_c = c.map_or("-".to_owned(), |c| format!("{:.2}x", phase.rate / c));
+        let vs_other = match i {
+            2..=4 if count == 8 => format!("{:.2}x", phase.rate / best[i + 3].rate),
+            _ => "-".to_owned(),
+        };
+        let cpu = if i < 5 {
+            format!("{:.1}", phase.server_cpu_us)
+        } else {
+            "-".to_owned()
+        };
         println!(
-            "{:<27} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>10.1}",
+            "{:<27} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>10}",
             phase.name,
             phase.rate,
             median(i),
             ms(phase.p50),
             ms(phase.p99),
             of_floor,
-            vs_c,
-            phase.server_cpu_us
+            vs_other,
+            cpu
         );
     }
     println!();
-    println!(
-        "mdbroker RSS: {} KiB → {} KiB (1 worker), {} KiB → {} KiB (4 workers), start → end",
-        rss_start.0, rss_end.0, rss_start.1, rss_end.1
-    );
+    println!("mdbroker RSS: {rss_start} KiB → {rss_end} KiB, start → end");
     println!("/floor: rate over the floor's (sync over one-at-a-time, async over pipelined)");
-    println!("/C: rate over the C reference broker on 2 cores ({C_SYNC:.0}/s sync; {C_ASYNC_1:.0}/s async with 1 worker, {C_ASYNC_2:.0}/s with 2)");
-    println!("CPU µs/req: user+system time of the echo server (floor) or of mdbroker, per request");
+    if let Some(other) = &args.broker {
+        println!("/other: our mdbroker's rate over the broker at {other}, same rounds, same client and workers");
+    }
+    println!(
+        "CPU µs/req: user+system time of the echo server (floor) or of our mdbroker, per request"
+    );
     Ok(())
 }
 

@@ -5,8 +5,12 @@
 //! `I: worker <id> disconnected`, `W: worker <id> expired, purged`,
 //! `W: worker <id> may not offer reserved service <name>, disconnected`,
 //! `W: HEARTBEAT from unknown worker <id>, disconnected`,
-//! `W: request for <service> expired after <ms> ms in queue, dropped`,
-//! `W: queue of service <name> full (<n> waiting), request from <client> dropped`,
+//! `W: worker <id> disconnected, purged` (its connection closed; when busy, `(its request goes
+//! to the next worker)` follows), `W: worker <id> unreachable, purged`,
+//! `W: client <id> disconnected, its <n> waiting requests dropped`,
+//! `W: <n> request(s) for <service> expired after <ms> ms in queue, dropped`,
+//! `W: queue of service <name> full (<n> waiting, <b> bytes), request from <client> dropped`,
+//! `W: queue of service <name> full (…), <n> newest requests of its biggest client dropped for <client>`,
 //! `E: malformed message dropped: <reason>`, `I: mdbroker interrupted, shutting down`.
 
 use anyhow::Context;
@@ -33,9 +37,11 @@ struct Args {
     /// Longest time a request waits for a worker, in milliseconds; then it is dropped.
     #[arg(long, alias = "request-timeout", value_name = "MS", default_value_t = broker::REQUEST_TIMEOUT.as_millis() as u64)]
     request_timeout_ms: u64,
-    /// Most requests one service may have waiting; further ones are dropped.
-    #[arg(long, value_name = "N", default_value_t = broker::MAX_QUEUE)]
-    max_queue: usize,
+    /// Most bytes one service's waiting requests may take (frames + 128 bytes each). Each
+    /// client has its own queue, served in turn; when full, a client holding its fair share is
+    /// refused, otherwise the biggest holder's newest requests make room.
+    #[arg(long, value_name = "BYTES", default_value_t = broker::MAX_QUEUE_BYTES)]
+    max_queue_bytes: usize,
     #[command(flatten)]
     verbosity: Verbosity,
 }
@@ -48,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
         liveness: args.liveness.max(1),
         request_timeout: Duration::from_millis(args.request_timeout_ms),
-        max_queue: args.max_queue,
+        max_queue_bytes: args.max_queue_bytes,
     };
     let server = Server::bind(&args.bind, config)
         .await

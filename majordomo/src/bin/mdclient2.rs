@@ -31,7 +31,7 @@ struct Args {
     /// Number of requests.
     #[arg(long, value_name = "N", default_value_t = 10)]
     requests: u64,
-    /// Most requests in flight at once (keep it under the broker's --max-queue).
+    /// Most requests in flight at once (the Guide's mdclient2 sends all before reading: set it to --requests).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     window: u64,
     /// How long to wait for the next reply before failing the requests in flight, in ms.

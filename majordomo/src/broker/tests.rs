@@ -10,8 +10,19 @@ fn config() -> BrokerConfig {
         heartbeat: 100 * MS,
         liveness: 3,
         request_timeout: 1000 * MS,
-        max_queue: 3,
+        // Room for three small requests (see `small_cost`).
+        max_queue_bytes: 3 * small_cost(),
     }
+}
+
+/// What a request from a two-letter client with a one-frame body of 1 byte costs.
+fn small_cost() -> usize {
+    fair::Queued::new(
+        Message::from_frames(["C0"]),
+        Message::from_frames(["x"]),
+        Instant::now(),
+    )
+    .cost()
 }
 
 fn frames<const N: usize>(f: [&[u8]; N]) -> Message {
@@ -433,7 +444,7 @@ fn churn_leaves_no_entries_behind() {
 }
 
 #[test]
-fn a_busy_worker_that_leaves_loses_its_request_only() {
+fn a_busy_worker_that_says_disconnect_hands_its_request_to_the_next_worker() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
     b.handle(ready("W1", "echo"), t0);
@@ -441,11 +452,132 @@ fn a_busy_worker_that_leaves_loses_its_request_only() {
     b.handle(request("C2", "echo", &["y"]), t0);
     drain(&mut b);
     b.handle(from_worker("W1", WorkerCommand::Disconnect), t0);
-    assert_eq!(b.stats().lost_with_worker, 1);
+    assert_eq!(b.stats().lost_with_worker, 0);
+    assert_eq!(b.stats().requeued, 1);
     b.handle(ready("W2", "echo"), t0);
     let (peer, command) = to_worker(drain(&mut b).remove(0));
     assert_eq!(peer, "W2");
-    assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C2"])));
+    assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
+}
+
+#[test]
+fn a_worker_whose_connection_closes_is_purged_and_its_request_goes_to_the_next_worker() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(ready("W2", "echo"), t0);
+    b.handle(request("C1", "echo", &["x"]), t0);
+    b.handle(request("C2", "echo", &["y"]), t0);
+    b.handle(request("C3", "echo", &["z"]), t0);
+    let sent: Vec<_> = drain(&mut b).into_iter().map(to_worker).collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].0, "W1");
+    // W1's connection closes: C1's request is first in line again; W2 answers, takes it.
+    b.peer_disconnected(&Bytes::from("W1"), t0);
+    assert_eq!(b.worker_count(), 1);
+    assert!(drain(&mut b).is_empty(), "no idle worker yet");
+    b.handle(reply("W2", "C2", "y"), t0);
+    let out = drain(&mut b);
+    assert_eq!(to_client(out[0].clone()).0, "C2");
+    let (peer, command) = to_worker(out[1].clone());
+    assert_eq!(peer, "W2");
+    assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
+    let s = b.stats();
+    assert_eq!((s.requeued, s.workers_gone, s.lost_with_worker), (1, 1, 0));
+}
+
+#[test]
+fn a_failed_send_to_an_idle_or_busy_worker_purges_it_without_losing_the_request() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(ready("W2", "echo"), t0);
+    b.handle(request("C1", "echo", &["x"]), t0);
+    let (peer, _) = to_worker(drain(&mut b).remove(0));
+    assert_eq!(peer, "W1");
+    // The REQUEST could not be sent to W1: it goes to W2 at once.
+    b.send_failed(&Bytes::from("W1"), t0);
+    let (peer, command) = to_worker(drain(&mut b).remove(0));
+    assert_eq!(peer, "W2");
+    assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
+    // A failed send to a client changes nothing for workers.
+    b.send_failed(&Bytes::from("C1"), t0);
+    assert_eq!(b.worker_count(), 1);
+}
+
+#[test]
+fn worker_churn_without_disconnect_leaves_only_live_workers() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("keeper", "echo"), t0);
+    for i in 0..5_000 {
+        let id = format!("churn-{i}");
+        b.handle(ready(&id, "echo"), t0);
+        b.peer_disconnected(&Bytes::from(id), t0);
+    }
+    assert_eq!(b.worker_count(), 1);
+    for i in 0..100 {
+        b.handle(request("C1", "echo", &["x"]), t0);
+        let (peer, _) = to_worker(drain(&mut b).remove(0));
+        assert_eq!(peer, "keeper", "request {i}");
+        b.handle(reply("keeper", "C1", "x"), t0);
+        drain(&mut b);
+    }
+    assert_eq!(b.stats().replies, 100);
+}
+
+#[test]
+fn a_flooding_client_does_not_delay_another_by_more_than_one_request() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(
+        BrokerConfig {
+            max_queue_bytes: MAX_QUEUE_BYTES,
+            ..config()
+        },
+        t0,
+    );
+    b.handle(ready("W1", "echo"), t0);
+    for _ in 0..50_000 {
+        b.handle(request("flood", "echo", &["x"]), t0);
+    }
+    drain(&mut b);
+    b.handle(request("light", "echo", &["y"]), t0);
+    // Ahead of light: the flood request W1 has, and the one flood request whose turn came
+    // before light arrived; then light's, not 49,998 more.
+    let mut served = Vec::new();
+    for _ in 0..3 {
+        let who = served
+            .last()
+            .map_or("flood", |s: &String| s.as_str())
+            .to_owned();
+        b.handle(reply("W1", &who, "x"), t0);
+        let out = drain(&mut b);
+        let (_, WorkerCommand::Request { client, .. }) = to_worker(out.last().unwrap().clone())
+        else {
+            panic!("not a request")
+        };
+        served.push(text(client.first().unwrap()));
+    }
+    assert_eq!(served, ["flood", "light", "flood"]);
+}
+
+#[test]
+fn a_client_that_leaves_has_its_waiting_requests_dropped() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(request("C1", "echo", &["x"]), t0);
+    b.handle(request("C1", "echo", &["x"]), t0);
+    b.handle(request("C2", "echo", &["y"]), t0);
+    b.peer_disconnected(&Bytes::from("C1"), t0);
+    assert_eq!(b.stats().dropped_client_gone, 2);
+    let rows = ServiceRow::parse_all(&mmi(&mut b, "mmi.services", &[], t0)).unwrap();
+    assert_eq!(rows[0].waiting, 1);
+    b.peer_disconnected(&Bytes::from("C2"), t0);
+    assert_eq!(
+        b.service_count(),
+        0,
+        "nothing kept for a service nobody waits on"
+    );
 }
 
 #[test]

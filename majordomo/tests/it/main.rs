@@ -3,6 +3,7 @@
 mod accounting;
 mod faults;
 mod interop;
+mod load;
 mod roundtrip;
 mod scenario;
 mod util;

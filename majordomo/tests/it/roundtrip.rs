@@ -187,7 +187,10 @@ fn ctrl_c_sends_disconnect_and_every_program_exits_promptly() {
 #[test]
 fn requests_for_a_service_without_workers_expire() {
     let ep = tcp_endpoint();
-    let mut broker = broker(&ep, &["--request-timeout", "300", "--max-queue", "5"]);
+    let mut broker = broker(
+        &ep,
+        &["--request-timeout", "300", "--max-queue-bytes", "1000"],
+    );
     let rt = runtime();
     // Kept open to the end: the zeromq crate has no LINGER, queued requests die with the socket.
     let _client = rt.block_on(async {
@@ -201,15 +204,17 @@ fn requests_for_a_service_without_workers_expire() {
         }
         c
     });
-    broker.wait_for("queue of service nobody full (5 waiting)", SOON);
-    broker.wait_for(
-        "request for nobody expired after 300 ms in queue, dropped",
-        SOON,
-    );
+    // About 200 bytes a request (frames + overhead): four or five fit in 1000 bytes.
+    broker.wait_for("queue of service nobody full (", SOON);
+    broker.wait_for("for nobody expired after 300 ms in queue, dropped", SOON);
     wait_until("every request is accounted for", SOON, || {
         let stats = rt.block_on(async { parse_broker(&mmi(&ep, MMI_BROKER, &[]).await) });
         let stats = stats.unwrap();
         let get = |k: &str| stats.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-        get("expired") == Some(5) && get("dropped_full") == Some(3) && get("services") == Some(0)
+        let (expired, full) = (
+            get("expired").unwrap_or(0),
+            get("dropped_full").unwrap_or(0),
+        );
+        expired >= 3 && full >= 2 && expired + full == 8 && get("services") == Some(0)
     });
 }

@@ -9,5 +9,6 @@ mod detection;
 mod failover;
 mod interop;
 mod liveness;
+mod memory;
 mod scenario;
 mod util;

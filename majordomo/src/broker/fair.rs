@@ -1,0 +1,388 @@
+//! One service's waiting requests: a FIFO per client, served round-robin, bounded by bytes.
+//!
+//! Why not one FIFO per service: a client that fires 50,000 requests (or never reads its
+//! replies) would put every other client's request behind its own. Here each client (keyed by
+//! the routing id of the peer that sent the request) has its own FIFO, and dispatch takes one
+//! request from each client in turn, so a second client waits for at most one request per
+//! other client, however deep their backlogs are.
+//!
+//! The bound is in bytes ([`Queued::cost`]: the frames plus a fixed bookkeeping overhead), not
+//! in requests, so it bounds memory whatever the request sizes. When a new request does not
+//! fit, fairness decides who loses: a client already holding at least its fair share (bound ÷
+//! clients waiting) is refused; otherwise the newest requests of the biggest holder are evicted
+//! to make room. A flood therefore costs the flooder, never a light client.
+//!
+//! A request is stored compactly (one boxed slice of frames, an expiry), because a broker may
+//! hold hundreds of thousands of them: the Guide's `mdclient2` fires 100,000 before reading.
+
+use bytes::Bytes;
+use common::Message;
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+/// Bytes of bookkeeping charged per waiting request on top of its frames (the queue entry, the
+/// boxed frame slice, the allocator's share), so many tiny requests are not free.
+pub const QUEUED_OVERHEAD: usize = 128;
+/// Bytes charged per frame on top of its content (the frame handle).
+const FRAME_OVERHEAD: usize = std::mem::size_of::<Bytes>();
+
+/// A request waiting for a worker: the client's address stack, then the body.
+#[derive(Clone)]
+pub struct Queued {
+    /// Client frames (`client_frames` of them), then body frames.
+    frames: Box<[Bytes]>,
+    client_frames: u32,
+    /// When it is dropped if still waiting.
+    pub expires: Instant,
+}
+
+impl Queued {
+    /// A request from `client` (its address stack, never empty) with `body`.
+    pub fn new(client: Message, body: Message, expires: Instant) -> Self {
+        let client_frames = client.len() as u32;
+        let frames: Vec<Bytes> = client
+            .into_frames()
+            .into_iter()
+            .chain(body.into_frames())
+            .collect();
+        Self {
+            frames: frames.into_boxed_slice(),
+            client_frames,
+            expires,
+        }
+    }
+
+    /// The routing id of the peer that sent it: the key of its FIFO.
+    pub fn peer(&self) -> Bytes {
+        self.frames.first().cloned().unwrap_or_default()
+    }
+
+    /// What it is charged against the queue's byte bound.
+    pub fn cost(&self) -> usize {
+        QUEUED_OVERHEAD
+            + self
+                .frames
+                .iter()
+                .map(|f| f.len() + FRAME_OVERHEAD)
+                .sum::<usize>()
+    }
+
+    /// The client's address stack and the body, as a REQUEST to a worker carries them (frames
+    /// shared, not copied), leaving the request in place for the broker to keep.
+    pub fn parts(&self) -> (Message, Message) {
+        let (client, body) = self.frames.split_at(self.client_frames as usize);
+        (
+            Message::from_frames(client.iter().cloned()),
+            Message::from_frames(body.iter().cloned()),
+        )
+    }
+
+    /// The client's address stack and the body, as a REQUEST to a worker carries them.
+    pub fn into_parts(self) -> (Message, Message) {
+        let mut frames = self.frames.into_vec();
+        let body = frames.split_off(self.client_frames as usize);
+        (Message::from_frames(frames), Message::from_frames(body))
+    }
+}
+
+/// What [`FairQueue::push`] did with a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Queued; `evicted` newer requests of a bigger holder were dropped to make room.
+    Queued {
+        /// Requests of other clients dropped to make room (0 when there was room).
+        evicted: usize,
+    },
+    /// Not queued: the queue is full and this client already holds its fair share.
+    Refused,
+}
+
+/// One client's FIFO and its byte total.
+#[derive(Default)]
+struct ClientFifo {
+    requests: VecDeque<Queued>,
+    bytes: usize,
+}
+
+/// Waiting requests of one service. See the [module docs](self).
+#[derive(Default)]
+pub struct FairQueue {
+    clients: HashMap<Bytes, ClientFifo>,
+    /// Clients with waiting requests, the next to be served first.
+    turn: VecDeque<Bytes>,
+    len: usize,
+    bytes: usize,
+}
+
+impl FairQueue {
+    /// Requests waiting.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes charged for the waiting requests.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Clients with waiting requests.
+    pub fn clients(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Queues `request` at the back of its client's FIFO, if it fits within `max_bytes`
+    /// (evicting from bigger holders as the module docs say).
+    pub fn push(&mut self, request: Queued, max_bytes: usize) -> Admission {
+        let peer = request.peer();
+        let cost = request.cost();
+        let mut evicted = 0;
+        if self.bytes + cost > max_bytes {
+            let holders = self.clients.len() + usize::from(!self.clients.contains_key(&peer));
+            let share = max_bytes / holders.max(1);
+            let held = self.clients.get(&peer).map_or(0, |c| c.bytes);
+            if held + cost > share {
+                return Admission::Refused;
+            }
+            while self.bytes + cost > max_bytes {
+                let Some(victim) = self.biggest_other_than(&peer) else {
+                    return Admission::Refused;
+                };
+                self.pop_newest_of(&victim);
+                evicted += 1;
+            }
+        }
+        let fifo = self.clients.entry(peer.clone()).or_default();
+        if fifo.requests.is_empty() {
+            self.turn.push_back(peer);
+        }
+        fifo.bytes += cost;
+        fifo.requests.push_back(request);
+        self.len += 1;
+        self.bytes += cost;
+        Admission::Queued { evicted }
+    }
+
+    /// Puts a request back at the head of the queue: first of its client's FIFO, and its client
+    /// served next. For a request whose worker went away before answering. Never refused (it
+    /// was admitted once).
+    pub fn push_front(&mut self, request: Queued) {
+        let peer = request.peer();
+        let cost = request.cost();
+        let fifo = self.clients.entry(peer.clone()).or_default();
+        fifo.bytes += cost;
+        fifo.requests.push_front(request);
+        self.len += 1;
+        self.bytes += cost;
+        self.turn.retain(|p| *p != peer);
+        self.turn.push_front(peer);
+    }
+
+    /// The next request, taking clients in turn.
+    pub fn pop(&mut self) -> Option<Queued> {
+        let peer = self.turn.pop_front()?;
+        let fifo = self.clients.get_mut(&peer)?;
+        let request = fifo.requests.pop_front()?;
+        let cost = request.cost();
+        fifo.bytes -= cost;
+        self.len -= 1;
+        self.bytes -= cost;
+        if fifo.requests.is_empty() {
+            self.clients.remove(&peer);
+        } else {
+            self.turn.push_back(peer);
+        }
+        Some(request)
+    }
+
+    /// Drops every request that expired at `now`; returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut dropped = 0;
+        let mut emptied = false;
+        for fifo in self.clients.values_mut() {
+            // Each FIFO is in expiry order (requests put back at the front are older).
+            while fifo.requests.front().is_some_and(|r| r.expires <= now) {
+                if let Some(request) = fifo.requests.pop_front() {
+                    fifo.bytes -= request.cost();
+                    self.bytes -= request.cost();
+                    self.len -= 1;
+                    dropped += 1;
+                }
+            }
+            emptied |= fifo.requests.is_empty();
+        }
+        if emptied {
+            self.clients.retain(|_, fifo| !fifo.requests.is_empty());
+            let clients = &self.clients;
+            self.turn.retain(|peer| clients.contains_key(peer));
+        }
+        dropped
+    }
+
+    /// The earliest expiry among waiting requests.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.clients
+            .values()
+            .filter_map(|fifo| fifo.requests.front().map(|r| r.expires))
+            .min()
+    }
+
+    /// Drops every request of `peer` (its connection closed: no reply could reach it);
+    /// returns how many.
+    pub fn remove_client(&mut self, peer: &[u8]) -> usize {
+        let Some(fifo) = self.clients.remove(peer) else {
+            return 0;
+        };
+        self.turn.retain(|p| p != peer);
+        self.len -= fifo.requests.len();
+        self.bytes -= fifo.bytes;
+        fifo.requests.len()
+    }
+
+    fn biggest_other_than(&self, peer: &Bytes) -> Option<Bytes> {
+        self.clients
+            .iter()
+            .filter(|(p, fifo)| *p != peer && !fifo.requests.is_empty())
+            .max_by_key(|(_, fifo)| fifo.bytes)
+            .map(|(p, _)| p.clone())
+    }
+
+    fn pop_newest_of(&mut self, peer: &Bytes) {
+        let Some(fifo) = self.clients.get_mut(peer) else {
+            return;
+        };
+        if let Some(request) = fifo.requests.pop_back() {
+            let cost = request.cost();
+            fifo.bytes -= cost;
+            self.bytes -= cost;
+            self.len -= 1;
+        }
+        if fifo.requests.is_empty() {
+            self.clients.remove(peer);
+            self.turn.retain(|p| p != peer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn req(client: &str, body: &str, expires: Instant) -> Queued {
+        Queued::new(
+            Message::from_frames([client.to_owned()]),
+            Message::from_frames([body.to_owned()]),
+            expires,
+        )
+    }
+
+    fn order(q: &mut FairQueue) -> Vec<String> {
+        std::iter::from_fn(|| q.pop())
+            .map(|r| {
+                let (client, body) = r.into_parts();
+                format!(
+                    "{}:{}",
+                    String::from_utf8_lossy(client.first().unwrap()),
+                    String::from_utf8_lossy(body.first().unwrap())
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn clients_are_served_in_turn_each_in_its_own_order() {
+        let t = Instant::now();
+        let mut q = FairQueue::default();
+        for i in 0..4 {
+            q.push(req("A", &i.to_string(), t), usize::MAX);
+        }
+        q.push(req("B", "0", t), usize::MAX);
+        q.push(req("B", "1", t), usize::MAX);
+        assert_eq!(q.len(), 6);
+        assert_eq!(order(&mut q), ["A:0", "B:0", "A:1", "B:1", "A:2", "A:3"]);
+        assert_eq!((q.len(), q.bytes(), q.clients()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_request_put_back_goes_out_next() {
+        let t = Instant::now();
+        let mut q = FairQueue::default();
+        q.push(req("A", "0", t), usize::MAX);
+        q.push(req("B", "0", t), usize::MAX);
+        q.push(req("B", "1", t), usize::MAX);
+        let first = q.pop().unwrap();
+        q.push_front(req("B", "again", t));
+        q.push_front(first);
+        assert_eq!(order(&mut q), ["A:0", "B:again", "B:0", "B:1"]);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_the_big_holder_and_evicts_for_a_light_one() {
+        let t = Instant::now();
+        let cost = req("A", "x", t).cost();
+        let mut q = FairQueue::default();
+        let max = 10 * cost;
+        for _ in 0..10 {
+            assert_eq!(
+                q.push(req("A", "x", t), max),
+                Admission::Queued { evicted: 0 }
+            );
+        }
+        assert_eq!(q.push(req("A", "x", t), max), Admission::Refused);
+        // B holds nothing: room is made by dropping A's newest.
+        assert_eq!(
+            q.push(req("B", "y", t), max),
+            Admission::Queued { evicted: 1 }
+        );
+        assert!(q.bytes() <= max);
+        for _ in 0..4 {
+            assert_eq!(
+                q.push(req("B", "y", t), max),
+                Admission::Queued { evicted: 1 }
+            );
+        }
+        // B now holds its fair half: it is refused too, A keeps the other half.
+        assert_eq!(q.push(req("B", "y", t), max), Admission::Refused);
+        assert_eq!(q.len(), 10);
+        let served = order(&mut q);
+        assert_eq!(served.iter().filter(|s| s.starts_with('B')).count(), 5);
+    }
+
+    #[test]
+    fn expiry_and_client_removal_keep_the_counts_right() {
+        let t = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut q = FairQueue::default();
+        q.push(req("A", "0", t + s), usize::MAX);
+        q.push(req("A", "1", t + 3 * s), usize::MAX);
+        q.push(req("B", "0", t + 2 * s), usize::MAX);
+        q.push(req("C", "0", t + 5 * s), usize::MAX);
+        assert_eq!(q.next_expiry(), Some(t + s));
+        assert_eq!(q.expire(t + 2 * s), 2);
+        assert_eq!(q.next_expiry(), Some(t + 3 * s));
+        assert_eq!(q.remove_client(b"C"), 1);
+        assert_eq!(q.remove_client(b"nobody"), 0);
+        assert_eq!(order(&mut q), ["A:1"]);
+        assert_eq!((q.len(), q.bytes(), q.clients()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_proxied_request_keeps_its_address_stack() {
+        let t = Instant::now();
+        let r = Queued::new(
+            Message::from_frames(["proxy", "C1"]),
+            Message::from_frames(["a", "b"]),
+            t,
+        );
+        assert_eq!(r.peer(), Bytes::from("proxy"));
+        assert_eq!(r.parts(), r.clone().into_parts());
+        let (client, body) = r.into_parts();
+        assert_eq!(client, Message::from_frames(["proxy", "C1"]));
+        assert_eq!(body, Message::from_frames(["a", "b"]));
+    }
+}
