@@ -5,9 +5,11 @@
 //! takes a deadline, so a loop that must keep heartbeating is never stuck inside the library.
 
 use crate::endpoint;
+use crate::guard;
 use crate::msg::{EmptyMessage, Message};
+use std::net::SocketAddr;
 use std::time::Duration;
-use zeromq::{Socket, SocketOptions, SocketRecv, SocketSend, ZmqError, ZmqMessage};
+use zeromq::{Endpoint, Host, Socket, SocketOptions, SocketRecv, SocketSend, ZmqError, ZmqMessage};
 
 /// What can go wrong talking to a socket.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,9 @@ pub enum SockError {
     /// An empty message cannot be sent.
     #[error(transparent)]
     Empty(#[from] EmptyMessage),
+    /// The ingress guard could not listen on the public address.
+    #[error("cannot listen on {0}: {1}")]
+    Guard(String, std::io::Error),
 }
 
 /// Socket options with the connect timeout set, and optionally a routing identity.
@@ -36,9 +41,34 @@ pub fn options(connect_timeout: Duration, identity: Option<&str>) -> SocketOptio
 }
 
 /// Binds, accepting the Guide's `tcp://*:N`; returns the endpoint actually bound (port resolved).
+///
+/// Every bind in the workspace goes through here, so every public TCP endpoint is guarded: the
+/// zeromq socket binds a private loopback port and a [`guard`] owns the address asked for,
+/// checking each peer's bytes before zeromq decodes them (the configuration is the one the
+/// binary installed from its flags, [`guard::installed`]; safe defaults without flags).
+/// `ipc://` endpoints are bound directly (local peers only; see [`guard`]).
 pub async fn bind<S: Socket>(socket: &mut S, at: &str) -> Result<String, SockError> {
-    let bound = socket.bind(&endpoint::bindable(at)).await?;
-    Ok(bound.to_string())
+    let at = endpoint::bindable(at);
+    let config = guard::installed();
+    let public = match at.strip_prefix("tcp://") {
+        Some(public) if config.enabled => public,
+        _ => return Ok(socket.bind(&at).await?.to_string()),
+    };
+    let private = socket.bind("tcp://127.0.0.1:0").await?;
+    let upstream = match &private {
+        Endpoint::Tcp(Host::Ipv4(ip), port) => SocketAddr::from((*ip, *port)),
+        other => {
+            let e = std::io::Error::other(format!("private bind resolved to {other}"));
+            return Err(SockError::Guard(at, e));
+        }
+    };
+    match guard::start(public, upstream, config).await {
+        Ok(local) => Ok(format!("tcp://{local}")),
+        Err(e) => {
+            let _ = socket.unbind(private).await;
+            Err(SockError::Guard(at, e))
+        }
+    }
 }
 
 /// Connects, giving up after `timeout` (the crate would otherwise retry for up to 30 s).
