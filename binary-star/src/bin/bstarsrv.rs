@@ -44,6 +44,8 @@ struct Args {
     liveness: u32,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    guard: common::cli::GuardArgs,
 }
 
 impl Args {
@@ -80,6 +82,7 @@ impl Service for Echo {
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.guard.install();
     let config = args.config();
     let reactor = Reactor::bind(config.clone())
         .await
