@@ -4,7 +4,7 @@
 //! [`assert_survives_hostile_input`] is the table every server's test suite runs: each
 //! [`Attack`] on its own connection, then the connection must be closed by the server, the
 //! server must log one `W: guard …` line with the reason, and a normal request must still be
-//! answered. Start the server with `--handshake-ms` short (e.g. 500) so the silent-greeting
+//! answered. Start the server with `--handshake-ms` short (e.g. 1000) so the silent-greeting
 //! attack does not wait for the 5 s default.
 
 use crate::testkit::Proc;
@@ -141,10 +141,13 @@ pub fn assert_closed(stream: &mut TcpStream, within: Duration, what: &str) {
 
 /// Sends `attack` on a fresh connection and asserts the server closes it.
 pub fn send_attack(addr: SocketAddr, attack: Attack, peer_type: &str) {
+    // Built before connecting: building 20 MB in a debug test build can outlast a short
+    // handshake deadline.
+    let bytes = attack.bytes(peer_type);
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream.set_write_timeout(Some(CLOSE_WITHIN)).unwrap();
     // The server may close before everything is written (that is the point): ignore errors.
-    let _ = stream.write_all(&attack.bytes(peer_type));
+    let _ = stream.write_all(&bytes);
     assert_closed(&mut stream, CLOSE_WITHIN, &format!("{attack:?}"));
 }
 

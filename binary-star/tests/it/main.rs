@@ -2,6 +2,7 @@
 
 mod cli;
 mod failover;
+mod guard;
 mod interop;
 mod link;
 mod protocol;

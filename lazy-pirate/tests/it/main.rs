@@ -1,6 +1,7 @@
 //! Integration tests of the Lazy Pirate binaries (one test binary, several modules).
 
 mod cli;
+mod guard;
 mod interop;
 mod library;
 mod process;
