@@ -56,8 +56,12 @@ pub const DEFAULT_MAX_MSG_BYTES: u64 = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// Default `--handshake-ms`: a peer on loopback or a LAN greets in milliseconds.
 pub const DEFAULT_HANDSHAKE: Duration = Duration::from_secs(5);
-/// Bytes moved per read. Large enough that a pipelined burst crosses in one or two reads.
+/// Bytes a relay reads at most at once: a pipelined burst crosses in one or two reads.
 const CHUNK: usize = 64 * 1024;
+/// Bytes a relay starts with, per direction: an idle connection holds only this much (a broker
+/// with hundreds of mostly idle workers must not hold 128 KiB for each); a read that fills the
+/// buffer doubles it, up to [`CHUNK`].
+const FIRST_CHUNK: usize = 4 * 1024;
 /// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -296,7 +300,7 @@ async fn relay(
     let (mut server_rx, mut server_tx) = server.split();
     let inbound = async {
         let mut checker = Checker::new(config.max_msg_bytes);
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = vec![0u8; FIRST_CHUNK];
         loop {
             let read = if checker.handshake_done() {
                 peer_rx.read(&mut buf).await
@@ -316,10 +320,11 @@ async fn relay(
             if server_tx.write_all(&buf[..n]).await.is_err() {
                 return End::Closed;
             }
+            grow_if_filled(&mut buf, n);
         }
     };
     let outbound = async {
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = vec![0u8; FIRST_CHUNK];
         loop {
             match server_rx.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
@@ -327,6 +332,7 @@ async fn relay(
                     if peer_tx.write_all(&buf[..n]).await.is_err() {
                         return;
                     }
+                    grow_if_filled(&mut buf, n);
                 }
             }
         }
@@ -344,4 +350,11 @@ async fn relay(
         )),
     }
     // Dropping both streams closes both sides; zeromq sees the relay connection end.
+}
+
+/// Doubles a relay buffer (up to [`CHUNK`]) when a read filled it: more is probably waiting.
+fn grow_if_filled(buf: &mut Vec<u8>, read: usize) {
+    if read == buf.len() && buf.len() < CHUNK {
+        buf.resize(buf.len() * 2, 0);
+    }
 }

@@ -6,7 +6,9 @@
 //! 2. through `mdbroker` with `mdworker` echo workers (separate processes, `--work-ms 0`):
 //!    synchronous requests with 1 worker ([`Client`]), pipelined requests with 1 and 4 workers
 //!    ([`AsyncClient`]);
-//! 3. p50/p99 round trip of every phase, the server's CPU time per request and the broker's
+//! 3. the same sync and 1-worker pipelined phases through a second `mdbroker --no-guard`, so
+//!    the cost of the ingress guard ([`common::guard`]) is measured in the same run;
+//! 4. p50/p99 round trip of every phase, the server's CPU time per request and the broker's
 //!    resident memory (from /proc), and each rate as a fraction of its floor and against the C
 //!    reference broker's published figures.
 //!
@@ -343,12 +345,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let echo = spawn(&me, &["echo-server", "--bind", &echo_ep])?;
     let mut brokers = Vec::new();
     let mut workers = Vec::new();
-    for count in [1, 4] {
+    // Guarded with 1 and 4 workers (the defaults), then unguarded with 1 worker.
+    for (count, guard) in [(1, None), (4, None), (1, Some("--no-guard"))] {
         let ep = free_endpoint()?;
-        brokers.push((
-            spawn(&bin_dir.join("mdbroker"), &["--bind", &ep])?,
-            ep.clone(),
-        ));
+        let mut broker_args = vec!["--bind", ep.as_str()];
+        broker_args.extend(guard);
+        brokers.push((spawn(&bin_dir.join("mdbroker"), &broker_args)?, ep.clone()));
         for _ in 0..count {
             let args = ["--broker", ep.as_str(), "--work-ms", "0"];
             workers.push(spawn(&bin_dir.join("mdworker"), &args)?);
@@ -357,6 +359,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
     let (pid1, ep1) = (brokers[0].0 .0.id(), brokers[0].1.clone());
     let (pid4, ep4) = (brokers[1].0 .0.id(), brokers[1].1.clone());
+    let (pid0, ep0) = (brokers[2].0 .0.id(), brokers[2].1.clone());
     let rss_start = (rss_kib(pid1), rss_kib(pid4));
 
     let mut all: Vec<Vec<Phase>> = Vec::new();
@@ -374,7 +377,16 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let async4 = async_phase(&args, &ep4, "mdbroker async, 4 workers")
             .await?
             .with_cpu(pid4, cpu, args.requests);
-        let phases = vec![floor_sync, floor_piped, sync, async1, async4];
+        let cpu = cpu_time(pid0);
+        let mut sync0 = sync_phase(&args, &ep0)
+            .await?
+            .with_cpu(pid0, cpu, args.sync_requests);
+        sync0.name = "sync, --no-guard";
+        let cpu = cpu_time(pid0);
+        let async0 = async_phase(&args, &ep0, "async, 1 worker, --no-guard")
+            .await?
+            .with_cpu(pid0, cpu, args.requests);
+        let phases = vec![floor_sync, floor_piped, sync, async1, async4, sync0, async0];
         let rates: Vec<String> = phases.iter().map(|p| format!("{:.0}", p.rate)).collect();
         println!("round {round}: req/s {}", rates.join(" / "));
         all.push(phases);
@@ -385,7 +397,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     drop(echo);
 
     // Per phase: the best round (least disturbed) and the median rate.
-    let best: Vec<Phase> = (0..5)
+    let best: Vec<Phase> = (0..7)
         .map(|i| {
             all.iter()
                 .map(|round| round[i].clone())
@@ -409,6 +421,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         (Some(0), Some(C_SYNC)),
         (Some(1), Some(C_ASYNC_1)),
         (Some(1), Some(C_ASYNC_2)),
+        (Some(0), None),
+        (Some(1), None),
     ];
     for (i, (phase, (floor, c))) in best.iter().zip(reference).enumerate() {
         let of_floor = floor.map_or("-".to_owned(), |f: usize| {
@@ -432,6 +446,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "mdbroker RSS: {} KiB → {} KiB (1 worker), {} KiB → {} KiB (4 workers), start → end",
         rss_start.0, rss_end.0, rss_start.1, rss_end.1
     );
+    let cost = |guarded: f64, bare: f64| (1.0 - guarded / bare) * 100.0;
+    println!(
+        "guard cost (rate lost vs --no-guard): sync {:.1} % best, {:.1} % median; async {:.1} % best, {:.1} % median",
+        cost(best[2].rate, best[5].rate),
+        cost(median(2), median(5)),
+        cost(best[3].rate, best[6].rate),
+        cost(median(3), median(6)),
+    );
     println!("/floor: rate over the floor's (sync over one-at-a-time, async over pipelined)");
     println!("/C: rate over the C reference broker on 2 cores ({C_SYNC:.0}/s sync; {C_ASYNC_1:.0}/s async with 1 worker, {C_ASYNC_2:.0}/s with 2)");
     println!("CPU µs/req: user+system time of the echo server (floor) or of mdbroker, per request");
@@ -447,6 +469,11 @@ fn main() -> anyhow::Result<()> {
     match &args.command {
         Some(Cmd::EchoServer { bind }) => {
             let bind = bind.clone();
+            // The floor is zeromq alone, so it runs without the ingress guard.
+            common::guard::install(common::guard::GuardConfig {
+                enabled: false,
+                ..Default::default()
+            });
             runtime.block_on(async {
                 tokio::select! {
                     result = echo_server(&bind) => result,
