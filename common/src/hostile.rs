@@ -219,3 +219,15 @@ pub fn assert_connection_limit(
     }
     open
 }
+
+/// The guard's flags and defaults every server's `--help` must show.
+pub const HELP_NEEDLES: [&str; 8] = [
+    "--max-msg-bytes",
+    "16777216",
+    "--max-connections",
+    "256",
+    "--handshake-ms",
+    "5000",
+    "--allow <CIDR>",
+    "--no-guard",
+];

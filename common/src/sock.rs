@@ -5,11 +5,10 @@
 //! takes a deadline, so a loop that must keep heartbeating is never stuck inside the library.
 
 use crate::endpoint;
-use crate::guard;
+use crate::guard::{self, Upstream};
 use crate::msg::{EmptyMessage, Message};
-use std::net::SocketAddr;
 use std::time::Duration;
-use zeromq::{Endpoint, Host, Socket, SocketOptions, SocketRecv, SocketSend, ZmqError, ZmqMessage};
+use zeromq::{Endpoint, Socket, SocketOptions, SocketRecv, SocketSend, ZmqError, ZmqMessage};
 
 /// What can go wrong talking to a socket.
 #[derive(Debug, thiserror::Error)]
@@ -54,19 +53,67 @@ pub async fn bind<S: Socket>(socket: &mut S, at: &str) -> Result<String, SockErr
         Some(public) if config.enabled => public,
         _ => return Ok(socket.bind(&at).await?.to_string()),
     };
-    let private = socket.bind("tcp://127.0.0.1:0").await?;
-    let upstream = match &private {
-        Endpoint::Tcp(Host::Ipv4(ip), port) => SocketAddr::from((*ip, *port)),
-        other => {
-            let e = std::io::Error::other(format!("private bind resolved to {other}"));
-            return Err(SockError::Guard(at, e));
-        }
-    };
+    let (private, upstream) = bind_private(socket).await.map_err(|e| match e {
+        PrivateBindError::Zmq(e) => SockError::Zmq(e),
+        PrivateBindError::Io(e) => SockError::Guard(at.clone(), e),
+    })?;
     match guard::start(public, upstream, config).await {
         Ok(local) => Ok(format!("tcp://{local}")),
         Err(e) => {
             let _ = socket.unbind(private).await;
             Err(SockError::Guard(at, e))
+        }
+    }
+}
+
+enum PrivateBindError {
+    Zmq(ZmqError),
+    Io(std::io::Error),
+}
+
+/// Binds the zeromq socket where only its guard connects: a fresh abstract Unix socket on
+/// Linux (nothing on disk, gone with the process), else a loopback TCP port.
+async fn bind_private<S: Socket>(socket: &mut S) -> Result<(Endpoint, Upstream), PrivateBindError> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "zguide-guard-{}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            crate::rng::Rng::from_entropy().next_u64()
+        );
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name)
+            .map_err(PrivateBindError::Io)?;
+        let listener =
+            std::os::unix::net::UnixListener::bind_addr(&addr).map_err(PrivateBindError::Io)?;
+        listener
+            .set_nonblocking(true)
+            .map_err(PrivateBindError::Io)?;
+        let private = socket
+            .bind_listener(listener)
+            .await
+            .map_err(PrivateBindError::Zmq)?;
+        Ok((private, Upstream::Abstract(name)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        use std::net::SocketAddr;
+        use zeromq::Host;
+        let private = socket
+            .bind("tcp://127.0.0.1:0")
+            .await
+            .map_err(PrivateBindError::Zmq)?;
+        match &private {
+            Endpoint::Tcp(Host::Ipv4(ip), port) => {
+                let upstream = Upstream::Tcp(SocketAddr::from((*ip, *port)));
+                Ok((private, upstream))
+            }
+            other => Err(PrivateBindError::Io(std::io::Error::other(format!(
+                "private bind resolved to {other}"
+            )))),
         }
     }
 }

@@ -43,3 +43,10 @@ fn bstarsrv_refuses_one_connection_over_the_limit_and_keeps_serving() {
     drop(open);
     assert_eq!(libzmq_request(&frontend, &["x"]), vec![b"x".to_vec()]);
 }
+
+#[test]
+fn bstarsrv_help_shows_the_guard_flags() {
+    for bin in [env!("CARGO_BIN_EXE_bstarsrv")] {
+        common::testkit::assert_help_mentions(bin, &common::hostile::HELP_NEEDLES);
+    }
+}

@@ -6,13 +6,15 @@
 //! None of that can be configured, so every public TCP endpoint is owned by a guard instead:
 //!
 //! ```text
-//! peer ──tcp──▶ guard (public address) ──tcp 127.0.0.1:private──▶ zeromq socket
+//! peer ──tcp──▶ guard (public address) ──private unix socket──▶ zeromq socket
 //!               checks greeting + frame headers, limits, allowlist
 //! ```
 //!
 //! [`crate::sock::bind`] — the one bind helper every program uses — binds the zeromq socket on
-//! a private loopback port and starts a guard on the address the user asked for, so no server
-//! can bind around it. Per connection the guard runs two pumps in one task: peer → server bytes
+//! a private endpoint ([`Upstream`]) and starts a guard on the address the user asked for, so
+//! no server can bind around it. The private endpoint is a Linux abstract Unix socket (no file
+//! to clean up after `kill -9`; a Unix hop costs far less CPU than a loopback TCP one, measured
+//! with mdbench), elsewhere a loopback TCP port. Per connection the guard runs two pumps in one task: peer → server bytes
 //! go through the pure [`zmtp::Checker`] (headers parsed, bodies skipped by counting, one copy
 //! from the read buffer to the socket); server → peer bytes are relayed unchecked. A violation
 //! closes both sides with one `W:` line naming the peer and the reason.
@@ -40,12 +42,13 @@ pub mod zmtp;
 
 use allow::Cidr;
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use throttle::Throttle;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use zmtp::{Checker, Violation};
 
@@ -93,6 +96,52 @@ impl Default for GuardConfig {
     }
 }
 
+/// Where a guard relays to: the zeromq socket's private endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// A loopback TCP port.
+    Tcp(SocketAddr),
+    /// A Linux abstract Unix socket name (without the leading NUL).
+    #[cfg(target_os = "linux")]
+    Abstract(String),
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Upstream::Tcp(addr) => write!(f, "tcp {addr}"),
+            #[cfg(target_os = "linux")]
+            Upstream::Abstract(name) => write!(f, "unix @{name}"),
+        }
+    }
+}
+
+/// A relay's connection to the zeromq socket.
+enum ServerStream {
+    Tcp(TcpStream),
+    #[cfg(target_os = "linux")]
+    Unix(tokio::net::UnixStream),
+}
+
+impl Upstream {
+    async fn connect(&self) -> std::io::Result<ServerStream> {
+        match self {
+            Upstream::Tcp(addr) => {
+                let stream = TcpStream::connect(addr).await?;
+                let _ = stream.set_nodelay(true);
+                Ok(ServerStream::Tcp(stream))
+            }
+            #[cfg(target_os = "linux")]
+            Upstream::Abstract(name) => {
+                let path = format!("\0{name}");
+                Ok(ServerStream::Unix(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }
+    }
+}
+
 /// The configuration [`crate::sock::bind`] applies; `None` until a binary installs its flags.
 static INSTALLED: RwLock<Option<GuardConfig>> = RwLock::new(None);
 
@@ -117,7 +166,7 @@ struct Shared {
     /// The public address, as logged.
     public: SocketAddr,
     /// Where the zeromq socket listens; replaced when the same address is bound again.
-    upstream: Mutex<SocketAddr>,
+    upstream: Mutex<Upstream>,
     config: Mutex<GuardConfig>,
     open: AtomicUsize,
     alive: AtomicBool,
@@ -125,8 +174,11 @@ struct Shared {
 }
 
 impl Shared {
-    fn upstream(&self) -> SocketAddr {
-        *self.upstream.lock().unwrap_or_else(PoisonError::into_inner)
+    fn upstream(&self) -> Upstream {
+        self.upstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn config(&self) -> GuardConfig {
@@ -183,7 +235,7 @@ impl Drop for AliveMark {
 /// runtime ends.
 pub async fn start(
     public: &str,
-    upstream: SocketAddr,
+    upstream: Upstream,
     config: GuardConfig,
 ) -> std::io::Result<SocketAddr> {
     // The same address bound again while its guard still runs: retarget it.
@@ -216,7 +268,7 @@ pub async fn start(
         .unwrap_or_else(PoisonError::into_inner)
         .get_or_insert_with(HashMap::new)
         .insert(local, Arc::clone(&shared));
-    tracing::debug!("guard {local}: relaying to zeromq on {upstream}");
+    tracing::debug!("guard {local}: relaying to zeromq on {}", shared.upstream());
     tokio::spawn(accept_loop(listener, AliveMark(shared)));
     Ok(local)
 }
@@ -251,7 +303,7 @@ async fn accept_loop(listener: TcpListener, mark: AliveMark) {
         let upstream = shared.upstream();
         // Connect before the peer's greeting arrives: libzmq peers wait for the server's
         // signature before sending the rest of theirs.
-        let server = match TcpStream::connect(upstream).await {
+        let server = match upstream.connect().await {
             Ok(server) => server,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 tracing::debug!("guard {}: zeromq socket gone, guard stops", shared.public);
@@ -289,15 +341,45 @@ enum End {
 async fn relay(
     mut peer_stream: TcpStream,
     peer: SocketAddr,
-    mut server: TcpStream,
+    server: ServerStream,
     config: GuardConfig,
     permit: Permit,
 ) {
     let _ = peer_stream.set_nodelay(true);
-    let _ = server.set_nodelay(true);
+    let (peer_rx, peer_tx) = peer_stream.split();
+    let end = match server {
+        ServerStream::Tcp(mut server) => {
+            let (server_rx, server_tx) = server.split();
+            pump(peer_rx, peer_tx, server_rx, server_tx, &config).await
+        }
+        #[cfg(target_os = "linux")]
+        ServerStream::Unix(mut server) => {
+            let (server_rx, server_tx) = server.split();
+            pump(peer_rx, peer_tx, server_rx, server_tx, &config).await
+        }
+    };
+    match end {
+        End::Closed => {}
+        End::Violation(v) => permit.0.warn(format_args!("closed {peer}: {v}")),
+        End::HandshakeTimeout => permit.0.warn(format_args!(
+            "closed {peer}: handshake not completed within {} ms (--handshake-ms)",
+            config.handshake.as_millis()
+        )),
+    }
+    // Dropping both streams closes both sides; zeromq sees the relay connection end.
+}
+
+/// Moves bytes both ways until either side closes or the peer breaks a rule: peer → server
+/// through the checker, server → peer as they come. One task, two futures: no cross-task
+/// wake-ups per message.
+async fn pump(
+    mut peer_rx: impl AsyncRead + Unpin,
+    mut peer_tx: impl AsyncWrite + Unpin,
+    mut server_rx: impl AsyncRead + Unpin,
+    mut server_tx: impl AsyncWrite + Unpin,
+    config: &GuardConfig,
+) -> End {
     let deadline = tokio::time::Instant::now() + config.handshake;
-    let (mut peer_rx, mut peer_tx) = peer_stream.split();
-    let (mut server_rx, mut server_tx) = server.split();
     let inbound = async {
         let mut checker = Checker::new(config.max_msg_bytes);
         let mut buf = vec![0u8; FIRST_CHUNK];
@@ -337,19 +419,10 @@ async fn relay(
             }
         }
     };
-    let end = tokio::select! {
+    tokio::select! {
         end = inbound => end,
         () = outbound => End::Closed,
-    };
-    match end {
-        End::Closed => {}
-        End::Violation(v) => permit.0.warn(format_args!("closed {peer}: {v}")),
-        End::HandshakeTimeout => permit.0.warn(format_args!(
-            "closed {peer}: handshake not completed within {} ms (--handshake-ms)",
-            config.handshake.as_millis()
-        )),
     }
-    // Dropping both streams closes both sides; zeromq sees the relay connection end.
 }
 
 /// Doubles a relay buffer (up to [`CHUNK`]) when a read filled it: more is probably waiting.

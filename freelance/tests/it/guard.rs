@@ -68,3 +68,14 @@ fn server_with(model: u8, extra: &[&str]) -> (common::testkit::Proc, String) {
     proc.wait_for("ready on", crate::util::BOUND);
     (proc, endpoint)
 }
+
+#[test]
+fn flservers_help_shows_the_guard_flags() {
+    for bin in [
+        env!("CARGO_BIN_EXE_flserver1"),
+        env!("CARGO_BIN_EXE_flserver2"),
+        env!("CARGO_BIN_EXE_flserver3"),
+    ] {
+        common::testkit::assert_help_mentions(bin, &common::hostile::HELP_NEEDLES);
+    }
+}

@@ -33,3 +33,10 @@ fn lpserver_refuses_one_connection_over_the_limit_and_keeps_serving() {
     drop(open);
     assert_eq!(libzmq_request(&endpoint, &["8"]), vec![b"8".to_vec()]);
 }
+
+#[test]
+fn lpserver_help_shows_the_guard_flags() {
+    for bin in [env!("CARGO_BIN_EXE_lpserver")] {
+        common::testkit::assert_help_mentions(bin, &common::hostile::HELP_NEEDLES);
+    }
+}

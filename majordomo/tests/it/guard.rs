@@ -56,3 +56,10 @@ fn mdbroker_allowlist_refuses_other_sources() {
     let line = b.wait_for("W: guard", common::hostile::CLOSE_WITHIN);
     assert!(line.contains("not in --allow"), "{line}");
 }
+
+#[test]
+fn mdbroker_help_shows_the_guard_flags() {
+    for bin in [env!("CARGO_BIN_EXE_mdbroker")] {
+        common::testkit::assert_help_mentions(bin, &common::hostile::HELP_NEEDLES);
+    }
+}

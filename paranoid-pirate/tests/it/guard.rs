@@ -34,3 +34,10 @@ fn ppqueue_refuses_one_connection_over_the_limit_and_keeps_serving() {
     drop(open);
     assert_eq!(libzmq_request(&net.frontend, &["5"]), vec![b"5".to_vec()]);
 }
+
+#[test]
+fn ppqueue_help_shows_the_guard_flags() {
+    for bin in [env!("CARGO_BIN_EXE_ppqueue")] {
+        common::testkit::assert_help_mentions(bin, &common::hostile::HELP_NEEDLES);
+    }
+}

@@ -51,3 +51,10 @@ fn spqueue_refuses_one_connection_over_the_limit_and_keeps_serving() {
     drop(open);
     assert_eq!(libzmq_request(&frontend, &["3"]), vec![b"3".to_vec()]);
 }
+
+#[test]
+fn spqueue_help_shows_the_guard_flags() {
+    for bin in [env!("CARGO_BIN_EXE_spqueue")] {
+        common::testkit::assert_help_mentions(bin, &common::hostile::HELP_NEEDLES);
+    }
+}
