@@ -37,7 +37,8 @@ fn ppqueue_refuses_one_connection_over_the_limit_and_keeps_serving() {
 
 #[test]
 fn ppqueue_help_shows_the_guard_flags() {
-    for bin in [env!("CARGO_BIN_EXE_ppqueue")] {
-        common::testkit::assert_help_mentions(bin, &common::hostile::HELP_NEEDLES);
-    }
+    common::testkit::assert_help_mentions(
+        env!("CARGO_BIN_EXE_ppqueue"),
+        &common::hostile::HELP_NEEDLES,
+    );
 }
