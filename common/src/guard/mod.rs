@@ -27,6 +27,15 @@
 //! real address is in the guard's log lines), and a peer's TCP close reaches zeromq as the
 //! guard closing its relay connection, at once, so socket monitors still report it.
 //!
+//! Log lines (a stable contract; at most [`throttle::BURST`] a second per endpoint):
+//!
+//! | line | when |
+//! |---|---|
+//! | `W: guard <public addr>: closed <peer addr>: <reason>` | a rule broken (size, greeting, flags, handshake deadline) |
+//! | `W: guard <public addr>: refused <peer addr>: … (--max-connections N)` / `… not in --allow` | connection refused at accept |
+//! | `W: guard <public addr>: N more warnings suppressed` | before the next line after a throttled burst |
+//! | `D: guard <public addr>: relaying to zeromq on …` | guard started (`-v`) |
+//!
 //! `ipc://` endpoints are not guarded: only local processes that can reach the socket file can
 //! connect to them, the same trust as the private loopback port behind every guard.
 //!
