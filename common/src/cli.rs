@@ -103,8 +103,10 @@ impl GuardArgs {
         }
     }
 
-    /// Makes every later bind in this process use these limits (call before binding).
+    /// Makes every later bind in this process use these limits (call before binding), and
+    /// raises the descriptor limit so `--max-connections` can be reached on every endpoint.
     pub fn install(&self) {
         crate::guard::install(self.config());
+        crate::guard::raise_descriptor_limit();
     }
 }

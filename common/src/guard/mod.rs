@@ -161,6 +161,24 @@ pub fn install(config: GuardConfig) {
     *INSTALLED.write().unwrap_or_else(PoisonError::into_inner) = Some(config);
 }
 
+/// Descriptors a process asks for at most when it raises its soft limit.
+const WANTED_DESCRIPTORS: u64 = 65_536;
+
+/// Raises the soft limit on open descriptors towards the hard one (at most
+/// [`WANTED_DESCRIPTORS`]): each guarded connection takes three descriptors, so a server with
+/// two guarded endpoints at the default `--max-connections` needs about 1,536, more than the
+/// common soft limit of 1,024. Returns the soft limit now in force, if it could be read.
+pub fn raise_descriptor_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let want = hard.min(WANTED_DESCRIPTORS);
+    if soft < want && setrlimit(Resource::RLIMIT_NOFILE, want, hard).is_ok() {
+        tracing::debug!("guard: descriptor limit raised from {soft} to {want}");
+        return Some(want);
+    }
+    Some(soft)
+}
+
 /// The configuration binds use now.
 pub fn installed() -> GuardConfig {
     INSTALLED
@@ -438,5 +456,33 @@ async fn pump(
 fn grow_if_filled(buf: &mut Vec<u8>, read: usize) {
     if read == buf.len() && buf.len() < CHUNK {
         buf.resize(buf.len() * 2, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_descriptor_limit_is_never_lowered() {
+        use nix::sys::resource::{getrlimit, Resource};
+        let (before, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let now = raise_descriptor_limit().expect("readable limit");
+        assert!(
+            now >= before.min(WANTED_DESCRIPTORS) && now <= hard,
+            "{before} → {now}"
+        );
+        assert_eq!(
+            getrlimit(Resource::RLIMIT_NOFILE).unwrap().0,
+            now.max(before)
+        );
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let config = GuardConfig::default();
+        assert!(config.enabled);
+        assert_eq!(config.max_msg_bytes, 16 * 1024 * 1024);
+        assert!(config.allow.is_empty());
     }
 }
