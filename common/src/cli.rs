@@ -84,3 +84,46 @@ pub fn millis(s: &str) -> Result<Duration, String> {
         .map(Duration::from_millis)
         .map_err(|_| format!("{s:?} is not a whole number of milliseconds"))
 }
+
+/// The ingress guard's limits, shown in `--help` of every server (see [`crate::guard`]).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Ingress guard (every bound tcp:// endpoint)")]
+pub struct GuardArgs {
+    /// Close a connection that sends a frame or message larger than this many bytes (each
+    /// frame counts 64 bytes on top of its body).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::guard::DEFAULT_MAX_MSG_BYTES)]
+    pub max_msg_bytes: u64,
+    /// Refuse a connection while this many are open on the same endpoint.
+    #[arg(long, value_name = "N", default_value_t = crate::guard::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Close a connection whose ZMTP greeting and READY do not arrive within this many ms.
+    #[arg(long, value_name = "MS", default_value_t = crate::guard::DEFAULT_HANDSHAKE.as_millis() as u64)]
+    pub handshake_ms: u64,
+    /// Accept connections only from this address block (repeatable; default: any address).
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<crate::guard::allow::Cidr>,
+    /// UNSAFE, for benchmarking only: bind zeromq directly, so one malformed frame header can
+    /// abort the process.
+    #[arg(long)]
+    pub no_guard: bool,
+}
+
+impl GuardArgs {
+    /// The guard configuration these flags describe.
+    pub fn config(&self) -> crate::guard::GuardConfig {
+        crate::guard::GuardConfig {
+            enabled: !self.no_guard,
+            max_msg_bytes: self.max_msg_bytes,
+            max_connections: self.max_connections,
+            handshake: Duration::from_millis(self.handshake_ms),
+            allow: self.allow.clone(),
+        }
+    }
+
+    /// Makes every later bind in this process use these limits (call before binding), and
+    /// raises the descriptor limit so `--max-connections` can be reached on every endpoint.
+    pub fn install(&self) {
+        crate::guard::install(self.config());
+        crate::guard::raise_descriptor_limit();
+    }
+}

@@ -7,23 +7,29 @@
 //! | [`msg`] | [`Message`], a multipart message with the envelope operations the patterns need |
 //! | [`heartbeat`] | clock-free liveness counting, heartbeat timers and reconnect back-off |
 //! | [`endpoint`] | the Guide's `tcp://*:5555` notation mapped to something the `zeromq` crate binds |
-//! | [`sock`] | socket helpers that bound every connect, send and receive by a deadline |
+//! | [`sock`] | socket helpers that bound every connect, send and receive by a deadline; the one `bind` |
+//! | [`guard`] | the ingress guard in front of every bound TCP endpoint: ZMTP headers checked, limits |
 //! | [`logging`] | the Guide's `I:` / `W:` / `E:` log lines, `-v` frame dumps |
-//! | [`cli`] | clap argument groups shared by the binaries (verbosity, heartbeats, fault flags) |
+//! | [`cli`] | clap argument groups shared by the binaries (verbosity, heartbeats, fault flags, guard limits) |
 //! | [`fault`] | deterministic fault simulation (`--crash-after`, `--overload-after`, `--seed`) |
 //! | [`rng`] | a tiny seeded PRNG, so simulated faults are reproducible |
 //! | [`netfault`] | a TCP fault proxy: partition, one-way partition, delay, throttle, reset of a live link |
 //! | [`report`] | the one accounting rule of every client ([`report::Ledger`]), its summary line and the `--log-requests` lines |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a future |
+//! | `hostile` | (feature `testkit`) the hostile byte sequences every server's tests send through its guard |
 //! | `testkit` | (feature `testkit`) spawn binaries, wait for log lines, kill -9, SIGSTOP/SIGCONT |
 //!
-//! The pure parts (`msg`, `heartbeat`, `fault`, `rng`, `netfault`'s `Pipe`) read no clock and touch no socket: time is
-//! passed in as `now: Instant`, so they are unit-tested with virtual time.
+//! The pure parts (`msg`, `heartbeat`, `fault`, `rng`, `netfault`'s `Pipe`, `guard::zmtp`,
+//! `guard::allow`, `guard::throttle`) read no clock and touch no socket: time is passed in as
+//! `now: Instant`, so they are unit-tested with virtual time.
 
 pub mod cli;
 pub mod endpoint;
 pub mod fault;
+pub mod guard;
 pub mod heartbeat;
+#[cfg(feature = "testkit")]
+pub mod hostile;
 pub mod logging;
 pub mod msg;
 pub mod netfault;

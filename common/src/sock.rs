@@ -5,9 +5,10 @@
 //! takes a deadline, so a loop that must keep heartbeating is never stuck inside the library.
 
 use crate::endpoint;
+use crate::guard::{self, Upstream};
 use crate::msg::{EmptyMessage, Message};
 use std::time::Duration;
-use zeromq::{Socket, SocketOptions, SocketRecv, SocketSend, ZmqError, ZmqMessage};
+use zeromq::{Endpoint, Socket, SocketOptions, SocketRecv, SocketSend, ZmqError, ZmqMessage};
 
 /// What can go wrong talking to a socket.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,9 @@ pub enum SockError {
     /// An empty message cannot be sent.
     #[error(transparent)]
     Empty(#[from] EmptyMessage),
+    /// The ingress guard could not listen on the public address.
+    #[error("cannot listen on {0}: {1}")]
+    Guard(String, std::io::Error),
 }
 
 /// Socket options with the connect timeout set, and optionally a routing identity.
@@ -36,9 +40,82 @@ pub fn options(connect_timeout: Duration, identity: Option<&str>) -> SocketOptio
 }
 
 /// Binds, accepting the Guide's `tcp://*:N`; returns the endpoint actually bound (port resolved).
+///
+/// Every bind in the workspace goes through here, so every public TCP endpoint is guarded: the
+/// zeromq socket binds a private loopback port and a [`guard`] owns the address asked for,
+/// checking each peer's bytes before zeromq decodes them (the configuration is the one the
+/// binary installed from its flags, [`guard::installed`]; safe defaults without flags).
+/// `ipc://` endpoints are bound directly (local peers only; see [`guard`]).
 pub async fn bind<S: Socket>(socket: &mut S, at: &str) -> Result<String, SockError> {
-    let bound = socket.bind(&endpoint::bindable(at)).await?;
-    Ok(bound.to_string())
+    let at = endpoint::bindable(at);
+    let config = guard::installed();
+    let public = match at.strip_prefix("tcp://") {
+        Some(public) if config.enabled => public,
+        _ => return Ok(socket.bind(&at).await?.to_string()),
+    };
+    let (private, upstream) = bind_private(socket).await.map_err(|e| match e {
+        PrivateBindError::Zmq(e) => SockError::Zmq(e),
+        PrivateBindError::Io(e) => SockError::Guard(at.clone(), e),
+    })?;
+    match guard::start(public, upstream, config).await {
+        Ok(local) => Ok(format!("tcp://{local}")),
+        Err(e) => {
+            let _ = socket.unbind(private).await;
+            Err(SockError::Guard(at, e))
+        }
+    }
+}
+
+enum PrivateBindError {
+    Zmq(ZmqError),
+    Io(std::io::Error),
+}
+
+/// Binds the zeromq socket where only its guard connects: a fresh abstract Unix socket on
+/// Linux (nothing on disk, gone with the process), else a loopback TCP port.
+async fn bind_private<S: Socket>(socket: &mut S) -> Result<(Endpoint, Upstream), PrivateBindError> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "zguide-guard-{}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            crate::rng::Rng::from_entropy().next_u64()
+        );
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name)
+            .map_err(PrivateBindError::Io)?;
+        let listener =
+            std::os::unix::net::UnixListener::bind_addr(&addr).map_err(PrivateBindError::Io)?;
+        listener
+            .set_nonblocking(true)
+            .map_err(PrivateBindError::Io)?;
+        let private = socket
+            .bind_listener(listener)
+            .await
+            .map_err(PrivateBindError::Zmq)?;
+        Ok((private, Upstream::Abstract(name)))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        use std::net::SocketAddr;
+        use zeromq::Host;
+        let private = socket
+            .bind("tcp://127.0.0.1:0")
+            .await
+            .map_err(PrivateBindError::Zmq)?;
+        match &private {
+            Endpoint::Tcp(Host::Ipv4(ip), port) => {
+                let upstream = Upstream::Tcp(SocketAddr::from((*ip, *port)));
+                Ok((private, upstream))
+            }
+            other => Err(PrivateBindError::Io(std::io::Error::other(format!(
+                "private bind resolved to {other}"
+            )))),
+        }
+    }
 }
 
 /// Connects, giving up after `timeout` (the crate would otherwise retry for up to 30 s).

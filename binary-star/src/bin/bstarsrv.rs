@@ -50,6 +50,8 @@ struct Args {
     on_conflict: OnConflict,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    guard: common::cli::GuardArgs,
 }
 
 impl Args {
@@ -94,6 +96,7 @@ impl Service for Echo {
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.guard.install();
     let config = args.config();
     let reactor = Reactor::bind(config.clone())
         .await

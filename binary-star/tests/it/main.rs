@@ -3,6 +3,7 @@
 mod accounting;
 mod cli;
 mod failover;
+mod guard;
 mod interop;
 mod link;
 mod partition;

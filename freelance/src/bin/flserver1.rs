@@ -21,12 +21,15 @@ struct Args {
     endpoint: String,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    guard: common::cli::GuardArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.guard.install();
     serve(ServerConfig {
         model: Model::Echo,
         bind: args.endpoint.clone(),

@@ -26,12 +26,15 @@ struct Args {
     endpoint: Option<String>,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    guard: common::cli::GuardArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.guard.install();
     let identity = args
         .endpoint
         .clone()

@@ -25,6 +25,8 @@ struct Args {
     faults: FaultArgs,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    guard: common::cli::GuardArgs,
 }
 
 /// Exit code of a simulated crash, distinct from start-up errors (1).
@@ -36,6 +38,7 @@ const CRASH_EXIT: u8 = 2;
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.guard.install();
     let core = EchoCore::new(args.faults.plan(), args.faults.work());
     let end = serve(
         &args.bind,

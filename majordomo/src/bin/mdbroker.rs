@@ -44,12 +44,15 @@ struct Args {
     max_queue_bytes: usize,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    guard: common::cli::GuardArgs,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.guard.install();
     let config = BrokerConfig {
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
         liveness: args.liveness.max(1),

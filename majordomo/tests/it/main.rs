@@ -2,6 +2,7 @@
 
 mod accounting;
 mod faults;
+mod guard;
 mod interop;
 mod load;
 mod roundtrip;

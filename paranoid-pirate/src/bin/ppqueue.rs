@@ -33,12 +33,15 @@ struct Args {
     max_pending: usize,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    guard: common::cli::GuardArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.guard.install();
     let options = QueueOptions {
         frontend: args.frontend,
         backend: args.backend,

@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod detection;
 mod failover;
+mod guard;
 mod interop;
 mod liveness;
 mod memory;

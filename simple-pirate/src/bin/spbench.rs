@@ -10,6 +10,9 @@
 //! Per round it also prints the CPU time per request each server-side process used (summed
 //! over its threads from Linux `/proc/<pid>/task/*/schedstat`), which is steadier than the
 //! rate on a shared machine.
+//! The queue runs twice per round, behind its ingress guard (as `spqueue` does by default) and
+//! with the guard off (`--no-guard`), so the guard's cost is measured in the same run; the
+//! direct pair, the floor, runs without it.
 //! Rounds alternate direct and queued runs, so load from elsewhere on the machine hits both;
 //! the median round is reported as well as each one. Figures only, no pass/fail.
 
@@ -43,6 +46,8 @@ struct Args {
 
 const ROLE: &str = "SPBENCH_ROLE";
 const ENDPOINTS: &str = "SPBENCH_ENDPOINTS";
+/// Set to `off` to run a child without the ingress guard (`--no-guard`).
+const GUARD: &str = "SPBENCH_GUARD";
 
 fn main() -> anyhow::Result<ExitCode> {
     // The same single-threaded runtime as spqueue, spworker, lpserver and lpclient use.
@@ -53,6 +58,12 @@ fn main() -> anyhow::Result<ExitCode> {
     if let Ok(role) = std::env::var(ROLE) {
         let endpoints = std::env::var(ENDPOINTS).unwrap_or_default();
         let endpoints: Vec<String> = endpoints.split(',').map(str::to_owned).collect();
+        if std::env::var(GUARD).is_ok_and(|g| g == "off") {
+            common::guard::install(common::guard::GuardConfig {
+                enabled: false,
+                ..Default::default()
+            });
+        }
         runtime.block_on(child_role(&role, &endpoints))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -117,10 +128,11 @@ async fn child_role(role: &str, endpoints: &[String]) -> anyhow::Result<()> {
 struct ChildGuard(Child);
 
 impl ChildGuard {
-    fn spawn(role: &str, endpoints: &[&str]) -> anyhow::Result<Self> {
+    fn spawn(role: &str, endpoints: &[&str], guard: bool) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("own executable")?;
         let child = Command::new(exe)
             .env(ROLE, role)
+            .env(GUARD, if guard { "on" } else { "off" })
             .env(ENDPOINTS, endpoints.join(","))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -202,7 +214,7 @@ struct Run {
 
 async fn direct(args: &Args) -> anyhow::Result<Run> {
     let endpoint = free_endpoint()?;
-    let server = ChildGuard::spawn("echo", &[&endpoint])?;
+    let server = ChildGuard::spawn("echo", &[&endpoint], false)?;
     let before = server.cpu();
     let rate = drive(&endpoint, args).await?;
     let total = args.warmup + args.requests;
@@ -210,10 +222,10 @@ async fn direct(args: &Args) -> anyhow::Result<Run> {
     Ok(Run { rate, cpu })
 }
 
-async fn queued(args: &Args) -> anyhow::Result<Run> {
+async fn queued(args: &Args, guard: bool) -> anyhow::Result<Run> {
     let (frontend, backend) = (free_endpoint()?, free_endpoint()?);
-    let queue = ChildGuard::spawn("queue", &[&frontend, &backend])?;
-    let worker = ChildGuard::spawn("worker", &[&backend])?;
+    let queue = ChildGuard::spawn("queue", &[&frontend, &backend], guard)?;
+    let worker = ChildGuard::spawn("worker", &[&backend], guard)?;
     let (queue_before, worker_before) = (queue.cpu(), worker.cpu());
     // The queue reads no request until the worker's READY arrived, so the warm-up waits for it.
     let rate = drive(&frontend, args).await?;
@@ -238,25 +250,37 @@ async fn bench(args: &Args) -> anyhow::Result<()> {
         args.warmup,
         args.rounds
     );
-    let (mut directs, mut queueds) = (Vec::new(), Vec::new());
+    let (mut directs, mut queueds, mut bares) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=args.rounds.max(1) {
         let d = direct(args).await.context("direct REQ/REP run")?;
-        let q = queued(args).await.context("queued run")?;
+        let q = queued(args, true).await.context("queued run")?;
+        let b = queued(args, false).await.context("queued run, no guard")?;
         println!(
-            "round {round}: direct REQ->REP {:>7.0} req/s | REQ->spqueue->spworker {:>7.0} req/s | ratio {:.2} | CPU per request: {}; {}",
+            "round {round}: direct REQ->REP {:>7.0} req/s | REQ->spqueue->spworker {:>7.0} req/s | ratio {:.2} | same, --no-guard {:>7.0} req/s | CPU per request: {}; {}; no guard: {}",
             d.rate,
             q.rate,
             q.rate / d.rate,
+            b.rate,
             d.cpu,
-            q.cpu
+            q.cpu,
+            b.cpu
         );
-        let (d, q) = (d.rate, q.rate);
-        directs.push(d);
-        queueds.push(q);
+        directs.push(d.rate);
+        queueds.push(q.rate);
+        bares.push(b.rate);
     }
-    let (d, q) = (median(&mut directs), median(&mut queueds));
+    let (d, q, b) = (
+        median(&mut directs),
+        median(&mut queueds),
+        median(&mut bares),
+    );
     println!("median: direct REQ->REP {d:.0} req/s");
     println!("median: REQ->spqueue->1 spworker (work 0) {q:.0} req/s");
+    println!("median: the same with --no-guard {b:.0} req/s");
+    println!(
+        "guard cost: {:.1} % of the queued rate (guarded {q:.0} vs unguarded {b:.0} req/s, medians)",
+        (1.0 - q / b) * 100.0
+    );
     println!(
         "ratio queued/direct: {:.2} (the queue adds a hop and two sockets)",
         q / d

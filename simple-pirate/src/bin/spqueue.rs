@@ -25,6 +25,8 @@ struct Args {
     send_timeout_ms: u64,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    guard: common::cli::GuardArgs,
 }
 
 // One thread: each program is a single loop, and on a small shared machine a thread pool only
@@ -33,6 +35,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.guard.install();
     let config = QueueConfig {
         frontend: args.frontend,
         backend: args.backend,

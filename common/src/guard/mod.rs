@@ -1,0 +1,488 @@
+//! The ingress guard: no bytes from the network reach the `zeromq` decoder unchecked.
+//!
+//! The `zeromq` crate's decoder trusts the length a frame header announces: it reserves that
+//! many bytes before reading them, so one 10-byte header announcing 2^62 bytes aborts the whole
+//! process, and it has no maximum message size, no handshake deadline and no connection limit.
+//! None of that can be configured, so every public TCP endpoint is owned by a guard instead:
+//!
+//! ```text
+//! peer ──tcp──▶ guard (public address) ──private unix socket──▶ zeromq socket
+//!               checks greeting + frame headers, limits, allowlist
+//! ```
+//!
+//! [`crate::sock::bind`] — the one bind helper every program uses — binds the zeromq socket on
+//! a private endpoint ([`Upstream`]) and starts a guard on the address the user asked for, so
+//! no server can bind around it. The private endpoint is a Linux abstract Unix socket (no file
+//! to clean up after `kill -9`; a Unix hop costs far less CPU than a loopback TCP one, measured
+//! with mdbench), elsewhere a loopback TCP port. Per connection the guard runs two pumps in one task: peer → server bytes
+//! go through the pure [`zmtp::Checker`] (headers parsed, bodies skipped by counting, one copy
+//! from the read buffer to the socket); server → peer bytes are relayed unchecked. A violation
+//! closes both sides with one `W:` line naming the peer and the reason.
+//!
+//! Limits (flags in [`crate::cli::GuardArgs`], defaults here): frame and message size
+//! (`--max-msg-bytes`), handshake deadline (`--handshake-ms`), open connections
+//! (`--max-connections`), source addresses (`--allow`).
+//!
+//! What the guard changes for the server: zeromq sees every peer as coming from 127.0.0.1 (the
+//! real address is in the guard's log lines), and a peer's TCP close reaches zeromq as the
+//! guard closing its relay connection, at once, so socket monitors still report it.
+//!
+//! Log lines (a stable contract; at most [`throttle::BURST`] a second per endpoint):
+//!
+//! | line | when |
+//! |---|---|
+//! | `W: guard <public addr>: closed <peer addr>: <reason>` | a rule broken (size, greeting, flags, handshake deadline) |
+//! | `W: guard <public addr>: refused <peer addr>: … (--max-connections N)` / `… not in --allow` | connection refused at accept |
+//! | `W: guard <public addr>: N more warnings suppressed` | before the next line after a throttled burst |
+//! | `D: guard <public addr>: relaying to zeromq on …` | guard started (`-v`) |
+//!
+//! `ipc://` endpoints are not guarded: only local processes that can reach the socket file can
+//! connect to them, the same trust as the private loopback port behind every guard.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`zmtp`] | the pure checker: greeting and frame headers fed in any chunking |
+//! | [`allow`] | `--allow CIDR` address blocks |
+//! | [`throttle`] | at most a burst of warnings a second per guard |
+
+pub mod allow;
+pub mod throttle;
+pub mod zmtp;
+
+use allow::Cidr;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+use throttle::Throttle;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use zmtp::{Checker, Violation};
+
+/// Default `--max-msg-bytes`: 16 MiB, far above any message the patterns send.
+pub const DEFAULT_MAX_MSG_BYTES: u64 = 16 * 1024 * 1024;
+/// Default `--max-connections`. Each guarded connection costs three descriptors (the peer's,
+/// the relay's and zeromq's), so 256 stays well inside the usual limit of 1,024.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default `--handshake-ms`: a peer on loopback or a LAN greets in milliseconds.
+pub const DEFAULT_HANDSHAKE: Duration = Duration::from_secs(5);
+/// Bytes a relay reads at most at once: a pipelined burst crosses in one or two reads.
+const CHUNK: usize = 64 * 1024;
+/// Bytes a relay starts with, per direction: an idle connection holds only this much (a broker
+/// with hundreds of mostly idle workers must not hold 128 KiB for each); a read that fills the
+/// buffer doubles it, up to [`CHUNK`].
+const FIRST_CHUNK: usize = 4 * 1024;
+/// Pause after a failed `accept` (e.g. out of descriptors), so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What a guard enforces. [`Default`] is the safe configuration every server gets when no flag
+/// is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardConfig {
+    /// False only with `--no-guard` (benchmarking): binds go straight to zeromq.
+    pub enabled: bool,
+    /// Largest frame, and largest message (frames chained by MORE), in bytes.
+    pub max_msg_bytes: u64,
+    /// Connections open at once per guarded endpoint; one more is refused.
+    pub max_connections: usize,
+    /// Time from accept to a complete greeting and READY command.
+    pub handshake: Duration,
+    /// Source address blocks accepted; empty accepts all.
+    pub allow: Vec<Cidr>,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_msg_bytes: DEFAULT_MAX_MSG_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            handshake: DEFAULT_HANDSHAKE,
+            allow: Vec::new(),
+        }
+    }
+}
+
+/// Where a guard relays to: the zeromq socket's private endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// A loopback TCP port.
+    Tcp(SocketAddr),
+    /// A Linux abstract Unix socket name (without the leading NUL).
+    #[cfg(target_os = "linux")]
+    Abstract(String),
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Upstream::Tcp(addr) => write!(f, "tcp {addr}"),
+            #[cfg(target_os = "linux")]
+            Upstream::Abstract(name) => write!(f, "unix @{name}"),
+        }
+    }
+}
+
+/// A relay's connection to the zeromq socket.
+enum ServerStream {
+    Tcp(TcpStream),
+    #[cfg(target_os = "linux")]
+    Unix(tokio::net::UnixStream),
+}
+
+impl Upstream {
+    async fn connect(&self) -> std::io::Result<ServerStream> {
+        match self {
+            Upstream::Tcp(addr) => {
+                let stream = TcpStream::connect(addr).await?;
+                let _ = stream.set_nodelay(true);
+                Ok(ServerStream::Tcp(stream))
+            }
+            #[cfg(target_os = "linux")]
+            Upstream::Abstract(name) => {
+                let path = format!("\0{name}");
+                Ok(ServerStream::Unix(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }
+    }
+}
+
+/// The configuration [`crate::sock::bind`] applies; `None` until a binary installs its flags.
+static INSTALLED: RwLock<Option<GuardConfig>> = RwLock::new(None);
+
+/// Sets the configuration for every later bind in this process (a binary calls this once, from
+/// its `--max-msg-bytes` … flags). Without it, binds get [`GuardConfig::default`]. A global
+/// because the bind helper is shared by every pattern: no server can forget to pass it.
+pub fn install(config: GuardConfig) {
+    *INSTALLED.write().unwrap_or_else(PoisonError::into_inner) = Some(config);
+}
+
+/// Descriptors a process asks for at most when it raises its soft limit.
+const WANTED_DESCRIPTORS: u64 = 65_536;
+
+/// Raises the soft limit on open descriptors towards the hard one (at most
+/// [`WANTED_DESCRIPTORS`]): each guarded connection takes three descriptors, so a server with
+/// two guarded endpoints at the default `--max-connections` needs about 1,536, more than the
+/// common soft limit of 1,024. Returns the soft limit now in force, if it could be read.
+pub fn raise_descriptor_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let want = hard.min(WANTED_DESCRIPTORS);
+    if soft < want && setrlimit(Resource::RLIMIT_NOFILE, want, hard).is_ok() {
+        tracing::debug!("guard: descriptor limit raised from {soft} to {want}");
+        return Some(want);
+    }
+    Some(soft)
+}
+
+/// The configuration binds use now.
+pub fn installed() -> GuardConfig {
+    INSTALLED
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .unwrap_or_default()
+}
+
+/// State shared by a guard's accept loop and its connections.
+struct Shared {
+    /// The public address, as logged.
+    public: SocketAddr,
+    /// Where the zeromq socket listens; replaced when the same address is bound again.
+    upstream: Mutex<Upstream>,
+    config: Mutex<GuardConfig>,
+    open: AtomicUsize,
+    alive: AtomicBool,
+    throttle: Mutex<Throttle>,
+}
+
+impl Shared {
+    fn upstream(&self) -> Upstream {
+        self.upstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn config(&self) -> GuardConfig {
+        self.config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Logs one `W:` line unless this guard already logged a burst this second.
+    fn warn(&self, line: std::fmt::Arguments<'_>) {
+        let now = Instant::now();
+        let mut throttle = self.throttle.lock().unwrap_or_else(PoisonError::into_inner);
+        match throttle.allow(now) {
+            throttle::Verdict::Log { suppressed } => {
+                if suppressed > 0 {
+                    tracing::warn!(
+                        "guard {}: {suppressed} more warnings suppressed",
+                        self.public
+                    );
+                }
+                tracing::warn!("guard {}: {line}", self.public);
+            }
+            throttle::Verdict::Suppress => {}
+        }
+    }
+}
+
+/// Guards started in this process, by public address, so binding an address again (a server
+/// restarted inside one process) points the running guard at the new socket.
+static GUARDS: Mutex<Option<HashMap<SocketAddr, Arc<Shared>>>> = Mutex::new(None);
+
+/// Marks a guard dead when its accept loop ends (or its runtime is dropped).
+struct AliveMark(Arc<Shared>);
+
+impl Drop for AliveMark {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::SeqCst);
+        let mut guards = GUARDS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(map) = guards.as_mut() {
+            if map
+                .get(&self.0.public)
+                .is_some_and(|s| Arc::ptr_eq(s, &self.0))
+            {
+                map.remove(&self.0.public);
+            }
+        }
+    }
+}
+
+/// Starts a guard listening on `public` (`host:port`, port 0 picks one) that relays checked
+/// bytes to `upstream`; returns the address it listens on. The guard runs on the current tokio
+/// runtime until the zeromq socket behind it is gone (a relay connect is refused) or the
+/// runtime ends.
+pub async fn start(
+    public: &str,
+    upstream: Upstream,
+    config: GuardConfig,
+) -> std::io::Result<SocketAddr> {
+    // The same address bound again while its guard still runs: retarget it.
+    let wanted: Option<SocketAddr> = public.parse().ok().filter(|a: &SocketAddr| a.port() != 0);
+    if let Some(addr) = wanted {
+        let guards = GUARDS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = guards.as_ref().and_then(|m| m.get(&addr)) {
+            if shared.alive.load(Ordering::SeqCst) {
+                *shared
+                    .upstream
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = upstream;
+                *shared.config.lock().unwrap_or_else(PoisonError::into_inner) = config;
+                return Ok(addr);
+            }
+        }
+    }
+    let listener = TcpListener::bind(public).await?;
+    let local = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+        public: local,
+        upstream: Mutex::new(upstream),
+        config: Mutex::new(config),
+        open: AtomicUsize::new(0),
+        alive: AtomicBool::new(true),
+        throttle: Mutex::new(Throttle::default()),
+    });
+    GUARDS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(HashMap::new)
+        .insert(local, Arc::clone(&shared));
+    tracing::debug!("guard {local}: relaying to zeromq on {}", shared.upstream());
+    tokio::spawn(accept_loop(listener, AliveMark(shared)));
+    Ok(local)
+}
+
+/// Accepts peers, applies the allowlist and the connection limit, and starts a relay for each.
+async fn accept_loop(listener: TcpListener, mark: AliveMark) {
+    let shared = &mark.0;
+    loop {
+        let (peer_stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                shared.warn(format_args!("accept failed: {e}"));
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let config = shared.config();
+        if !allow::permits(&config.allow, peer.ip()) {
+            shared.warn(format_args!("refused {peer}: not in --allow"));
+            continue;
+        }
+        let open = shared.open.fetch_add(1, Ordering::SeqCst);
+        if open >= config.max_connections {
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+            shared.warn(format_args!(
+                "refused {peer}: {open} connections open (--max-connections {})",
+                config.max_connections
+            ));
+            continue;
+        }
+        let permit = Permit(Arc::clone(shared));
+        let upstream = shared.upstream();
+        // Connect before the peer's greeting arrives: libzmq peers wait for the server's
+        // signature before sending the rest of theirs.
+        let server = match upstream.connect().await {
+            Ok(server) => server,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                tracing::debug!("guard {}: zeromq socket gone, guard stops", shared.public);
+                return;
+            }
+            Err(e) => {
+                shared.warn(format_args!("closed {peer}: relay to zeromq failed: {e}"));
+                continue;
+            }
+        };
+        tokio::spawn(relay(peer_stream, peer, server, config, permit));
+    }
+}
+
+/// Counts one open connection until dropped.
+struct Permit(Arc<Shared>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Why a relay ended.
+enum End {
+    /// Either side closed or reset: nothing to report.
+    Closed,
+    /// The peer broke a rule.
+    Violation(Violation),
+    /// The peer did not finish its greeting and READY in time.
+    HandshakeTimeout,
+}
+
+/// Relays one connection until either side closes or the peer breaks a rule.
+async fn relay(
+    mut peer_stream: TcpStream,
+    peer: SocketAddr,
+    server: ServerStream,
+    config: GuardConfig,
+    permit: Permit,
+) {
+    let _ = peer_stream.set_nodelay(true);
+    let (peer_rx, peer_tx) = peer_stream.split();
+    let end = match server {
+        ServerStream::Tcp(mut server) => {
+            let (server_rx, server_tx) = server.split();
+            pump(peer_rx, peer_tx, server_rx, server_tx, &config).await
+        }
+        #[cfg(target_os = "linux")]
+        ServerStream::Unix(mut server) => {
+            let (server_rx, server_tx) = server.split();
+            pump(peer_rx, peer_tx, server_rx, server_tx, &config).await
+        }
+    };
+    match end {
+        End::Closed => {}
+        End::Violation(v) => permit.0.warn(format_args!("closed {peer}: {v}")),
+        End::HandshakeTimeout => permit.0.warn(format_args!(
+            "closed {peer}: handshake not completed within {} ms (--handshake-ms)",
+            config.handshake.as_millis()
+        )),
+    }
+    // Dropping both streams closes both sides; zeromq sees the relay connection end.
+}
+
+/// Moves bytes both ways until either side closes or the peer breaks a rule: peer → server
+/// through the checker, server → peer as they come. One task, two futures: no cross-task
+/// wake-ups per message.
+async fn pump(
+    mut peer_rx: impl AsyncRead + Unpin,
+    mut peer_tx: impl AsyncWrite + Unpin,
+    mut server_rx: impl AsyncRead + Unpin,
+    mut server_tx: impl AsyncWrite + Unpin,
+    config: &GuardConfig,
+) -> End {
+    let deadline = tokio::time::Instant::now() + config.handshake;
+    let inbound = async {
+        let mut checker = Checker::new(config.max_msg_bytes);
+        let mut buf = vec![0u8; FIRST_CHUNK];
+        loop {
+            let read = if checker.handshake_done() {
+                peer_rx.read(&mut buf).await
+            } else {
+                match tokio::time::timeout_at(deadline, peer_rx.read(&mut buf)).await {
+                    Ok(read) => read,
+                    Err(_) => return End::HandshakeTimeout,
+                }
+            };
+            let n = match read {
+                Ok(0) | Err(_) => return End::Closed,
+                Ok(n) => n,
+            };
+            if let Err(v) = checker.feed(&buf[..n]) {
+                return End::Violation(v);
+            }
+            if server_tx.write_all(&buf[..n]).await.is_err() {
+                return End::Closed;
+            }
+            grow_if_filled(&mut buf, n);
+        }
+    };
+    let outbound = async {
+        let mut buf = vec![0u8; FIRST_CHUNK];
+        loop {
+            match server_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if peer_tx.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                    grow_if_filled(&mut buf, n);
+                }
+            }
+        }
+    };
+    tokio::select! {
+        end = inbound => end,
+        () = outbound => End::Closed,
+    }
+}
+
+/// Doubles a relay buffer (up to [`CHUNK`]) when a read filled it: more is probably waiting.
+fn grow_if_filled(buf: &mut Vec<u8>, read: usize) {
+    if read == buf.len() && buf.len() < CHUNK {
+        buf.resize(buf.len() * 2, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_descriptor_limit_is_never_lowered() {
+        use nix::sys::resource::{getrlimit, Resource};
+        let (before, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let now = raise_descriptor_limit().expect("readable limit");
+        assert!(
+            now >= before.min(WANTED_DESCRIPTORS) && now <= hard,
+            "{before} → {now}"
+        );
+        assert_eq!(
+            getrlimit(Resource::RLIMIT_NOFILE).unwrap().0,
+            now.max(before)
+        );
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let config = GuardConfig::default();
+        assert!(config.enabled);
+        assert_eq!(config.max_msg_bytes, 16 * 1024 * 1024);
+        assert!(config.allow.is_empty());
+    }
+}

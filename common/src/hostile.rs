@@ -1,0 +1,233 @@
+//! Hostile peers for process tests (feature `testkit`): the byte sequences that used to abort
+//! every server (issue 11), sent over raw TCP to a guarded endpoint.
+//!
+//! [`assert_survives_hostile_input`] is the table every server's test suite runs: each
+//! [`Attack`] on its own connection, then the connection must be closed by the server, the
+//! server must log one `W: guard …` line with the reason, and a normal request must still be
+//! answered. Start the server with `--handshake-ms` short (e.g. 1000) so the silent-greeting
+//! attack does not wait for the 5 s default.
+
+use crate::testkit::Proc;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for the server to close a hostile connection or log about it.
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(15);
+
+/// One kind of hostile input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attack {
+    /// The greeting, then a command header announcing 2^62 bytes (before the handshake ends).
+    HugeHeaderBeforeHandshake,
+    /// Greeting and READY, then a message header announcing 2^62 bytes.
+    HugeHeaderAfterHandshake,
+    /// Greeting and READY, then a frame announcing 1 GiB (and a little of its body).
+    GibFrame,
+    /// Greeting and READY, then 100,000 frames of 200 bytes chained by MORE (over 16 MiB).
+    ManySmallFrames,
+    /// An HTTP request where the greeting should be.
+    GarbageGreeting,
+    /// The first 10 bytes of a greeting, then silence.
+    SilentGreeting,
+}
+
+impl Attack {
+    /// Every attack, in the order the table runs them.
+    pub const ALL: [Attack; 6] = [
+        Attack::HugeHeaderBeforeHandshake,
+        Attack::HugeHeaderAfterHandshake,
+        Attack::GibFrame,
+        Attack::ManySmallFrames,
+        Attack::GarbageGreeting,
+        Attack::SilentGreeting,
+    ];
+
+    /// The bytes this attack sends; `peer_type` is the READY socket type (e.g. `DEALER`).
+    pub fn bytes(self, peer_type: &str) -> Vec<u8> {
+        let handshake = [greeting(), ready(peer_type)].concat();
+        match self {
+            Attack::HugeHeaderBeforeHandshake => [greeting(), long_header(0x06, 1 << 62)].concat(),
+            Attack::HugeHeaderAfterHandshake => [handshake, long_header(0x02, 1 << 62)].concat(),
+            Attack::GibFrame => [handshake, long_header(0x02, 1 << 30), vec![0; 4096]].concat(),
+            Attack::ManySmallFrames => {
+                let mut bytes = handshake;
+                bytes.reserve(100_000 * 202);
+                for _ in 0..100_000 {
+                    bytes.extend_from_slice(&[0x01, 200]);
+                    bytes.extend_from_slice(&[b'x'; 200]);
+                }
+                bytes
+            }
+            Attack::GarbageGreeting => b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Attack::SilentGreeting => greeting()[..10].to_vec(),
+        }
+    }
+
+    /// A piece of the `W:` line the guard logs for this attack.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Attack::HugeHeaderBeforeHandshake => "command frame of 4611686018427387904 bytes",
+            Attack::HugeHeaderAfterHandshake => "frame of 4611686018427387904 bytes",
+            Attack::GibFrame => "frame of 1073741824 bytes",
+            Attack::ManySmallFrames => "over --max-msg-bytes",
+            Attack::GarbageGreeting => "bad greeting",
+            Attack::SilentGreeting => "handshake not completed",
+        }
+    }
+}
+
+/// A ZMTP 3.0 greeting with the NULL mechanism, as a client sends it.
+pub fn greeting() -> Vec<u8> {
+    let mut g = vec![0u8; 64];
+    g[0] = 0xFF;
+    g[9] = 0x7F;
+    g[10] = 3;
+    g[12..16].copy_from_slice(b"NULL");
+    g
+}
+
+/// A READY command frame announcing `socket_type`.
+pub fn ready(socket_type: &str) -> Vec<u8> {
+    let mut body = vec![5u8];
+    body.extend_from_slice(b"READY");
+    body.push(11);
+    body.extend_from_slice(b"Socket-Type");
+    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+    body.extend_from_slice(socket_type.as_bytes());
+    let mut frame = vec![0x04, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// A long frame header with `flags` (LONG added) announcing `len` bytes.
+pub fn long_header(flags: u8, len: u64) -> Vec<u8> {
+    let mut h = vec![flags | 0x02];
+    h.extend_from_slice(&len.to_be_bytes());
+    h
+}
+
+/// `tcp://host:port` → the socket address.
+pub fn tcp_addr(endpoint: &str) -> SocketAddr {
+    let hostport = endpoint
+        .strip_prefix("tcp://")
+        .unwrap_or_else(|| panic!("{endpoint} is not a tcp:// endpoint"));
+    let hostport = hostport.replace('*', "127.0.0.1");
+    hostport
+        .parse()
+        .unwrap_or_else(|_| panic!("{endpoint}: not host:port"))
+}
+
+/// Reads and discards until the peer closes (EOF or reset). Panics if it stays open `within`.
+pub fn assert_closed(stream: &mut TcpStream, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .unwrap_or_else(|| panic!("{what}: connection still open after {within:?}"));
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("{what}: connection still open after {within:?}")
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return, // reset: closed too
+        }
+    }
+}
+
+/// Sends `attack` on a fresh connection and asserts the server closes it.
+pub fn send_attack(addr: SocketAddr, attack: Attack, peer_type: &str) {
+    // Built before connecting: building 20 MB in a debug test build can outlast a short
+    // handshake deadline.
+    let bytes = attack.bytes(peer_type);
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_write_timeout(Some(CLOSE_WITHIN)).unwrap();
+    // The server may close before everything is written (that is the point): ignore errors.
+    let _ = stream.write_all(&bytes);
+    assert_closed(&mut stream, CLOSE_WITHIN, &format!("{attack:?}"));
+}
+
+/// Runs every [`Attack`] against `endpoint` (served by `proc`), each on its own connection:
+/// asserts the connection is closed, one `W: guard` line names the reason, the process stays
+/// up, and `normal_request` (which must assert a real answer) succeeds right after.
+pub fn assert_survives_hostile_input(
+    proc: &mut Proc,
+    endpoint: &str,
+    peer_type: &str,
+    mut normal_request: impl FnMut(),
+) {
+    let addr = tcp_addr(endpoint);
+    for attack in Attack::ALL {
+        proc.mark();
+        send_attack(addr, attack, peer_type);
+        let line = proc.wait_for("W: guard", CLOSE_WITHIN);
+        assert!(
+            line.contains(attack.reason()) && line.contains("closed 127.0.0.1:"),
+            "{attack:?}: the guard's line {line:?} should name the peer and say {:?}",
+            attack.reason()
+        );
+        assert!(
+            proc.wait_exit(Duration::ZERO).is_none(),
+            "{}: exited after {attack:?}",
+            proc.name()
+        );
+        normal_request();
+    }
+}
+
+/// Opens `limit` connections that complete a handshake and stay idle, then one more: asserts
+/// the extra one is refused (closed at once, a `W: guard … --max-connections` line) while the
+/// others stay open. Returns the open ones; drop them to free the slots.
+pub fn assert_connection_limit(
+    proc: &mut Proc,
+    endpoint: &str,
+    peer_type: &str,
+    limit: usize,
+) -> Vec<TcpStream> {
+    let addr = tcp_addr(endpoint);
+    let handshake = [greeting(), ready(peer_type)].concat();
+    proc.mark();
+    let open: Vec<TcpStream> = (0..limit)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(&handshake).unwrap();
+            s
+        })
+        .collect();
+    let mut extra = TcpStream::connect(addr).unwrap();
+    assert_closed(
+        &mut extra,
+        CLOSE_WITHIN,
+        "connection over --max-connections",
+    );
+    let line = proc.wait_for("W: guard", CLOSE_WITHIN);
+    assert!(
+        line.contains("refused 127.0.0.1:") && line.contains("--max-connections"),
+        "{line}"
+    );
+    for mut s in &open {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        if let Ok(0) = s.read(&mut buf) {
+            panic!("a connection within the limit was closed");
+        }
+    }
+    open
+}
+
+/// The guard's flags and defaults every server's `--help` must show.
+pub const HELP_NEEDLES: [&str; 8] = [
+    "--max-msg-bytes",
+    "16777216",
+    "--max-connections",
+    "256",
+    "--handshake-ms",
+    "5000",
+    "--allow <CIDR>",
+    "--no-guard",
+];
