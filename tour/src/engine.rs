@@ -6,10 +6,12 @@
 //! the engine wakes every stopped process, kills and reaps it, so no run leaves anything behind.
 
 use crate::hub::{Echo, Hub, PendingMeasure};
-use crate::report::{ClientOutcome, Event, Measure, Report};
+use crate::report::{
+    ClientOutcome, Event, EventKind, Measure, OutputLine, ProcessChange, ProcessInfo, Report,
+};
 use crate::scenario::{Action, Scenario, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS};
 use crate::style;
-use crate::RunOptions;
+use crate::{RunFailure, RunOptions};
 use anyhow::{anyhow, bail, Context};
 use common::report::Summary;
 use nix::sys::signal::{kill, Signal};
@@ -113,6 +115,8 @@ impl Waited {
 struct Engine {
     hub: Arc<Hub>,
     slots: Vec<Slot>,
+    /// When the scenario started.
+    start: Instant,
 }
 
 impl Drop for Engine {
@@ -123,8 +127,25 @@ impl Drop for Engine {
     }
 }
 
-/// Runs `scenario` (see [`Scenario::run`]).
-pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Report> {
+/// Runs `scenario` (see [`Scenario::run_keeping`]): when the timeline cannot be played to the
+/// end, the report of what happened up to then comes with the error.
+pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> Result<Report, RunFailure> {
+    let mut held = None;
+    play(scenario, opts, &mut held).map_err(|error| {
+        let partial = held.as_mut().and_then(|engine: &mut Engine| {
+            let elapsed = engine.start.elapsed();
+            engine.finish(scenario, elapsed).ok().map(Box::new)
+        });
+        RunFailure { error, partial }
+    })
+}
+
+/// Plays the timeline with the engine kept in `held`, so a failed run can still be reported.
+fn play(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    held: &mut Option<Engine>,
+) -> anyhow::Result<Report> {
     let bin_dir = match &opts.bin_dir {
         Some(dir) => dir.clone(),
         None => crate::bins::default_bin_dir()?,
@@ -154,12 +175,16 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
                 }
             );
         }
-        let args = p
+        let mut args = p
             .args
             .iter()
             .map(|a| values.expand(a))
             .collect::<anyhow::Result<Vec<_>>>()
             .with_context(|| format!("process {:?}", p.name))?;
+        if p.client && opts.wants_request_lines() {
+            // Contract: every client prints one `I: request …` line per request with it.
+            args.push("--log-requests".to_owned());
+        }
         slots.push(Slot {
             name: p.name.clone(),
             program,
@@ -186,10 +211,11 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
         }
     });
     let start = Instant::now();
-    let mut engine = Engine {
+    let engine = held.insert(Engine {
         hub: Arc::new(Hub::new(slots.len(), start, echo)),
         slots,
-    };
+        start,
+    });
     let title = if scenario.title.is_empty() {
         scenario.name.clone()
     } else {
@@ -219,10 +245,22 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
             );
             break;
         }
-        if let Some(note) = &step.note {
-            engine
-                .hub
-                .say(&format!("** {}", values.expand(note)?), style::STEP);
+        let note = step.note.as_ref().map(|n| values.expand(n)).transpose()?;
+        let (action, processes) = step
+            .action()
+            .map(|(a, names)| (Some(a.verb().to_owned()), names.to_vec()))
+            .unwrap_or_default();
+        engine.hub.record(
+            format!("step {n}"),
+            EventKind::Step {
+                number: n,
+                action,
+                processes,
+                note: note.clone(),
+            },
+        );
+        if let Some(note) = &note {
+            engine.hub.say(&format!("** {note}"), style::STEP);
         }
         let action_at = Instant::now();
         let cursor = engine.hub.lock().lines.len();
@@ -283,6 +321,10 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
                     proc,
                     &slot.name,
                     "(still running at timeout_ms: killed, its request in flight counts as lost)",
+                    EventKind::Process {
+                        process: slot.name.clone(),
+                        change: ProcessChange::Killed,
+                    },
                 );
             }
         }
@@ -300,7 +342,18 @@ impl Engine {
             // The command line, so a reader can run the same thing in a terminal.
             text.push_str(&format!(": {}", self.slots[proc].command_line()));
         }
-        self.hub.say(&text, style::STEP);
+        let change = match action {
+            Action::Start => None,
+            Action::Kill | Action::Restart => Some(ProcessChange::Killed),
+            Action::Stop => Some(ProcessChange::Stopped),
+            Action::Cont => Some(ProcessChange::Continued),
+            Action::Interrupt => Some(ProcessChange::Interrupted),
+        };
+        let kind = change.map_or(EventKind::Message, |change| EventKind::Process {
+            process: name.clone(),
+            change,
+        });
+        self.hub.say_event(&text, style::STEP, kind);
         self.reap();
         let slot = &mut self.slots[proc];
         match action {
@@ -335,6 +388,13 @@ impl Engine {
             .with_context(|| format!("cannot start {}", slot.program.display()))?;
         slot.runs += 1;
         let run = slot.runs;
+        self.hub.record(
+            format!("{} started (run {run})", slot.name),
+            EventKind::Process {
+                process: slot.name.clone(),
+                change: ProcessChange::Started { run },
+            },
+        );
         self.hub
             .pump(proc, run, child.stdout.take().expect("piped"));
         self.hub
@@ -401,8 +461,16 @@ impl Engine {
             if let Ok(Some(status)) = child.try_wait() {
                 slot.child = None;
                 slot.last_exit = Some(status);
-                self.hub
-                    .say_about(proc, &slot.name, &format!("({})", describe(status)));
+                let how = describe(status);
+                self.hub.say_about(
+                    proc,
+                    &slot.name,
+                    &format!("({how})"),
+                    EventKind::Process {
+                        process: slot.name.clone(),
+                        change: ProcessChange::Exited { how: how.clone() },
+                    },
+                );
             }
         }
     }
@@ -480,14 +548,27 @@ impl Engine {
             .map(|m| Measure {
                 label: m.label.clone(),
                 elapsed: m.elapsed,
+                at: self.hub.since_start(m.from),
+                process: self.slots[m.proc].name.clone(),
             })
             .collect();
         let events = state
             .events
             .iter()
-            .map(|(at, text)| Event {
+            .map(|(at, text, kind)| Event {
                 at: *at,
                 text: text.clone(),
+                kind: kind.clone(),
+            })
+            .collect();
+        let output = state
+            .lines
+            .iter()
+            .map(|l| OutputLine {
+                at: l.at,
+                process: self.slots[l.proc].name.clone(),
+                run: l.run,
+                text: l.text.clone(),
             })
             .collect();
         drop(state);
@@ -522,6 +603,15 @@ impl Engine {
             lines,
             events,
             elapsed,
+            processes: self
+                .slots
+                .iter()
+                .map(|s| ProcessInfo {
+                    name: s.name.clone(),
+                    client: s.client,
+                })
+                .collect(),
+            output,
         })
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
-use tour::{bins, report, style, RunOptions, Scenario};
+use tour::{bins, report, style, timeline, RunOptions, Scenario};
 
 /// Runs each pattern's fault scenario (processes, kill -9, hang, restart) on private ports,
 /// shows every process's output interleaved, and sums up requests sent, answered, failed and
@@ -33,6 +33,12 @@ struct Args {
     /// Override a scenario variable, e.g. `--set heartbeat_ms=100` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
     vars: Vec<(String, String)>,
+    /// Also write a timeline report, DIR/index.html: the overview table and, per scenario, an
+    /// SVG picture of every process's life, each fault, each client request (coloured by
+    /// outcome, with its latency) and each measured recovery. Written even when a scenario
+    /// fails or is interrupted. Default: no report.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -71,6 +77,10 @@ fn main() -> anyhow::Result<()> {
         echo: !args.quiet,
         color: !args.no_color && style::stdout_wants_color(),
         bin_dir: args.bin_dir.clone(),
+        // The clients' per-request lines feed the report's request marks.
+        log_requests: args.report.is_some(),
+        // The tour writes one page for every scenario below, not one per run.
+        report: None,
     };
     // Ctrl-C handlers are installed here, before any process starts; a small thread waits.
     if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -87,6 +97,7 @@ fn main() -> anyhow::Result<()> {
         });
     }
     let mut rows = Vec::new();
+    let mut pages = Vec::new();
     for scenario in &mut scenarios {
         if tour::interrupted() {
             break;
@@ -94,7 +105,7 @@ fn main() -> anyhow::Result<()> {
         for (k, v) in &args.vars {
             scenario.set_var(k, v);
         }
-        let result = scenario.run(&opts);
+        let result = scenario.run_keeping(&opts);
         match &result {
             Ok(report) => {
                 if opts.echo {
@@ -102,15 +113,33 @@ fn main() -> anyhow::Result<()> {
                 }
                 report.print_table(opts.color);
             }
-            Err(e) => println!("{} {e:#}", style::paint("== ERROR", style::RED, opts.color)),
+            Err(f) => println!(
+                "{} {:#}",
+                style::paint("== ERROR", style::RED, opts.color),
+                f.error
+            ),
         }
         println!();
+        if args.report.is_some() {
+            pages.push(timeline::Row::from_result(scenario.name(), &result));
+        }
         rows.push((
             scenario.name().to_owned(),
-            result.map_err(|e| format!("{e:#}")),
+            result.map_err(|f| format!("{:#}", f.error)),
         ));
     }
     print!("{}", report::overview(&rows, opts.color));
+    if let Some(dir) = &args.report {
+        let started = std::time::Instant::now();
+        let path = timeline::write_index(dir, &pages)?;
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "I: report written to {} ({} KB in {})",
+            path.display(),
+            size.div_ceil(1024),
+            style::human(started.elapsed())
+        );
+    }
     if tour::interrupted() {
         // 128 + SIGINT, as a shell reports a program ended by Ctrl-C.
         std::process::exit(130);

@@ -16,10 +16,15 @@ use std::time::{Duration, Instant};
 /// `summary=SENT/ANSWERED/FAILED/RETRIES` (`I: summary …` on stderr), `pid` (`pid N`),
 /// `listen=tcp://HOST:PORT` (bind, print `listening PORT`, accept in the background and print
 /// `accepted`), `connect=tcp://HOST:PORT` (print `connected` within 5 s or fail),
-/// `exit=CODE`, `hang` (sleep forever).
+/// `exit=CODE`, `hang` (sleep forever), `request=SEQ/answered|failed/TRIES/LATENCY_MS` (the
+/// per-request line of a client, `I: request …` on stderr, printed only with `--log-requests`).
 #[derive(Parser)]
 #[command(name = "tour-fixture")]
 struct Args {
+    /// Print the `request=` lines, as a client does with this flag (the tour passes it to
+    /// clients when it writes a report). Default: off.
+    #[arg(long)]
+    log_requests: bool,
     /// The commands, run left to right.
     commands: Vec<String>,
 }
@@ -64,6 +69,17 @@ fn main() -> anyhow::Result<()> {
                 eprintln!(
                     "I: summary sent={sent} answered={answered} failed={failed} retries={retries}"
                 );
+            }
+            "request" => {
+                let [seq, outcome, tries, latency] = value.split('/').collect::<Vec<_>>()[..]
+                else {
+                    bail!("request=SEQ/OUTCOME/TRIES/LATENCY_MS");
+                };
+                if args.log_requests {
+                    eprintln!(
+                        "I: request seq={seq} outcome={outcome} tries={tries} latency_ms={latency}"
+                    );
+                }
             }
             "pid" => println!("pid {}", std::process::id()),
             "listen" => {

@@ -3,4 +3,5 @@
 mod binary;
 mod engine;
 mod errors;
+mod report;
 mod util;
