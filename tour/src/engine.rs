@@ -6,8 +6,10 @@
 //! the engine wakes every stopped process, kills and reaps it, so no run leaves anything behind.
 
 use crate::hub::{Echo, Hub, PendingMeasure};
+use crate::links::Links;
+use crate::net::{LinkCommand, NetAction, NetState};
 use crate::report::{
-    ClientOutcome, Event, EventKind, Measure, OutputLine, ProcessChange, ProcessInfo, Report,
+    ClientOutcome, EventKind, Measure, NetEvent, OutputLine, ProcessChange, ProcessInfo, Report,
 };
 use crate::scenario::{Action, Scenario, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS};
 use crate::style;
@@ -117,6 +119,9 @@ struct Engine {
     slots: Vec<Slot>,
     /// When the scenario started.
     start: Instant,
+    /// Which link has which fault (pure) and the proxies that apply it (`None`: no links).
+    net: NetState,
+    links: Option<Links>,
 }
 
 impl Drop for Engine {
@@ -151,12 +156,30 @@ fn play(
         None => crate::bins::default_bin_dir()?,
     };
     let ports = free_ports(&scenario.endpoints)?;
+    // One fault proxy per link, in front of the endpoint's real port; the link's placeholder
+    // expands to the proxy's address.
+    let link_endpoints = scenario.link_endpoints();
+    let links = if link_endpoints.is_empty() {
+        None
+    } else {
+        let upstreams: Vec<std::net::SocketAddr> = link_endpoints
+            .iter()
+            .map(|(_, e)| ([127, 0, 0, 1], ports[e]).into())
+            .collect();
+        Some(Links::start(&upstreams)?)
+    };
+    let mut all_ports = ports.clone();
+    if let Some(links) = &links {
+        for (i, (name, _)) in link_endpoints.iter().enumerate() {
+            all_ports.insert(name.clone(), links.port(i));
+        }
+    }
     // Lives until this function returns, after every process of the run is gone.
     let tmpdir = tempfile::Builder::new()
         .prefix(&format!("tour-{}-", scenario.name))
         .tempdir()
         .context("creating the run's {tmpdir}")?;
-    let values = scenario.values(|e| ports[e], &tmpdir.path().to_string_lossy());
+    let values = scenario.values(|e| all_ports[e], &tmpdir.path().to_string_lossy());
     let mut slots = Vec::new();
     for p in &scenario.processes {
         let program = bin_dir.join(&p.bin);
@@ -215,6 +238,8 @@ fn play(
         hub: Arc::new(Hub::new(slots.len(), start, echo)),
         slots,
         start,
+        net: NetState::new(scenario.net_links()),
+        links,
     });
     let title = if scenario.title.is_empty() {
         scenario.name.clone()
@@ -232,12 +257,27 @@ fn play(
             .hub
             .say(&format!("** endpoints {}", list.join(" ")), style::DIM);
     }
+    // Each link as the `netfault` command a person would run for it in a terminal.
+    for (i, link) in engine.net.links().iter().enumerate() {
+        let (name, endpoint) = &link_endpoints[i];
+        engine.hub.say(
+            &format!(
+                "** link {name} (host {} → host {}): netfault --listen tcp://127.0.0.1:{} --to \
+                 tcp://127.0.0.1:{}",
+                link.from_host, link.to_host, all_ports[name], ports[endpoint]
+            ),
+            style::DIM,
+        );
+    }
     let deadline = start + scenario.timeout();
+    let mut previous_action = start;
     for (i, step) in scenario.steps.iter().enumerate() {
         let n = i + 1;
-        engine
-            .pump(start + Duration::from_millis(step.at_ms), &mut Until::Time)
-            .or_interrupted()?;
+        let mut due = start + Duration::from_millis(step.at_ms);
+        if let Some(after) = &step.after_ms {
+            due = due.max(previous_action + after.resolve(&values)?);
+        }
+        engine.pump(due, &mut Until::Time).or_interrupted()?;
         if Instant::now() >= deadline {
             engine.hub.say(
                 &format!("** timeout_ms reached: steps {n}.. not run"),
@@ -249,6 +289,10 @@ fn play(
         let (action, processes) = step
             .action()
             .map(|(a, names)| (Some(a.verb().to_owned()), names.to_vec()))
+            .or_else(|| {
+                step.net_action()
+                    .map(|(a, names)| (Some(a.verb()), names.to_vec()))
+            })
             .unwrap_or_default();
         engine.hub.record(
             format!("step {n}"),
@@ -256,6 +300,7 @@ fn play(
                 number: n,
                 action,
                 processes,
+                network: step.net_action().is_some(),
                 note: note.clone(),
             },
         );
@@ -263,6 +308,7 @@ fn play(
             engine.hub.say(&format!("** {note}"), style::STEP);
         }
         let action_at = Instant::now();
+        previous_action = action_at;
         let cursor = engine.hub.lock().lines.len();
         if let Some(m) = &step.measure {
             let proc = scenario.process_index(&m.process).expect("checked at load");
@@ -274,6 +320,9 @@ fn play(
                 from_index: cursor,
                 elapsed: None,
             });
+        }
+        if let Some((action, names)) = step.net_action() {
+            engine.net_step(scenario, action, names);
         }
         if let Some((action, names)) = step.action() {
             for name in names {
@@ -334,6 +383,78 @@ fn play(
 }
 
 impl Engine {
+    /// Performs a network step: works out which links change and tells their proxies.
+    fn net_step(&mut self, scenario: &Scenario, action: NetAction, names: &[String]) {
+        let covered: Vec<usize> = {
+            let mut all: Vec<usize> = names.iter().flat_map(|n| self.net.links_of(n)).collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        let link_names: Vec<String> = covered
+            .iter()
+            .map(|&i| self.net.links()[i].name.clone())
+            .collect();
+        let hosts: Vec<String> = names
+            .iter()
+            .filter(|n| self.net.links().iter().all(|l| &l.name != *n))
+            .cloned()
+            .collect();
+        let changes = self.net.apply(action, names);
+        let event = NetEvent {
+            action,
+            targets: names.to_vec(),
+            hosts,
+            links: link_names.clone(),
+        };
+        let what = names
+            .iter()
+            .map(|n| {
+                if scenario.host_groups().iter().any(|(h, _)| h == n) {
+                    format!("host {n}")
+                } else {
+                    format!("link {n}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.hub.say_event(
+            &format!("** {} {what}", action.verb()),
+            style::STEP,
+            Some(event),
+        );
+        // What a person would type into each link's `netfault`, grouped by command.
+        let mut by_command: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (i, command) in &changes {
+            let typed = match command {
+                LinkCommand::Reset => "reset".to_owned(),
+                LinkCommand::Set(fault) => fault.to_string(),
+            };
+            by_command
+                .entry(typed)
+                .or_default()
+                .push(self.net.links()[*i].name.clone());
+            if let Some(links) = &self.links {
+                links.apply(*i, *command);
+            }
+        }
+        if changes.is_empty() {
+            self.hub.say(
+                &format!(
+                    "   (no link changes: {} already as asked)",
+                    link_names.join(", ")
+                ),
+                style::DIM,
+            );
+        }
+        for (typed, on) in by_command {
+            self.hub.say(
+                &format!("   netfault> {typed}    (on {})", on.join(", ")),
+                style::DIM,
+            );
+        }
+    }
+
     /// Performs one action on one process.
     fn act(&mut self, action: Action, proc: usize) -> anyhow::Result<()> {
         let name = self.slots[proc].name.clone();
@@ -353,7 +474,7 @@ impl Engine {
             process: name.clone(),
             change,
         });
-        self.hub.say_event(&text, style::STEP, kind);
+        self.hub.say_kind(&text, style::STEP, kind, None);
         self.reap();
         let slot = &mut self.slots[proc];
         match action {
@@ -552,15 +673,7 @@ impl Engine {
                 process: self.slots[m.proc].name.clone(),
             })
             .collect();
-        let events = state
-            .events
-            .iter()
-            .map(|(at, text, kind)| Event {
-                at: *at,
-                text: text.clone(),
-                kind: kind.clone(),
-            })
-            .collect();
+        let events = state.events.clone();
         let output = state
             .lines
             .iter()
@@ -602,6 +715,7 @@ impl Engine {
             measures,
             lines,
             events,
+            hosts: scenario.host_groups(),
             elapsed,
             processes: self
                 .slots

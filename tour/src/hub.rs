@@ -5,7 +5,7 @@
 //! line's arrival, not when the engine next looked); with echo on, each line is printed the
 //! moment it arrives, so the output interleaves the processes as they really ran.
 
-use crate::report::EventKind;
+use crate::report::{Event, EventKind, NetEvent};
 use crate::style::{self, paint};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -44,7 +44,7 @@ pub(crate) struct State {
     /// Open output pipes per process (all runs).
     pub(crate) open_pipes: Vec<usize>,
     /// What the tour itself said (steps, notes, exits), with the time since the start.
-    pub(crate) events: Vec<(Duration, String, EventKind)>,
+    pub(crate) events: Vec<Event>,
 }
 
 /// Echo settings: process names padded to one width, colour on or off.
@@ -143,18 +143,24 @@ impl Hub {
 
     /// Prints a tour message (a title, a note, a wait) in the timeline, if echo is on.
     pub(crate) fn say(&self, text: &str, code: &str) {
-        self.say_event(text, code, EventKind::Message);
+        self.say_kind(text, code, EventKind::Message, None);
+    }
+
+    /// [`say`](Self::say) for a network step, recorded with its typed data.
+    pub(crate) fn say_event(&self, text: &str, code: &str, net: Option<NetEvent>) {
+        self.say_kind(text, code, EventKind::Message, net);
     }
 
     /// Records a tour message with what it means for the timeline report, and prints it.
-    pub(crate) fn say_event(&self, text: &str, code: &str, kind: EventKind) {
+    pub(crate) fn say_kind(&self, text: &str, code: &str, kind: EventKind, net: Option<NetEvent>) {
         let now = Instant::now();
         let mut state = self.lock();
-        state.events.push((
-            now.saturating_duration_since(self.start),
-            text.to_owned(),
+        state.events.push(Event {
+            at: now.saturating_duration_since(self.start),
+            text: text.to_owned(),
             kind,
-        ));
+            net,
+        });
         if let Some(echo) = &self.echo {
             let _ = writeln!(
                 std::io::stdout().lock(),
@@ -168,7 +174,12 @@ impl Hub {
     /// Records an event for the timeline report without printing anything.
     pub(crate) fn record(&self, text: String, kind: EventKind) {
         let at = self.since_start(Instant::now());
-        self.lock().events.push((at, text, kind));
+        self.lock().events.push(Event {
+            at,
+            text,
+            kind,
+            net: None,
+        });
     }
 
     /// Time since the start of the scenario.
@@ -180,11 +191,12 @@ impl Hub {
     pub(crate) fn say_about(&self, proc: usize, name: &str, text: &str, kind: EventKind) {
         let now = Instant::now();
         let mut state = self.lock();
-        state.events.push((
-            now.saturating_duration_since(self.start),
-            format!("{name} {text}"),
+        state.events.push(Event {
+            at: now.saturating_duration_since(self.start),
+            text: format!("{name} {text}"),
             kind,
-        ));
+            net: None,
+        });
         if let Some(echo) = &self.echo {
             let name = paint(&echo.names[proc], style::process_color(proc), echo.color);
             let _ = writeln!(

@@ -2,7 +2,8 @@
 //!
 //! A scenario (`scenarios/<name>.toml`, format in `scenarios/README.md`) names the processes of
 //! a pattern, the endpoints they share and a timeline of faults: kill -9, SIGSTOP/SIGCONT,
-//! restart, SIGINT. The `tour` binary runs them with their output interleaved; the pattern
+//! restart, SIGINT, and network faults (partition, heal, delay, throttle, reset) of hosts and
+//! links routed through `common::netfault` proxies. The `tour` binary runs them with their output interleaved; the pattern
 //! crates' process tests run the very same files through [`Scenario::run`] and assert on the
 //! [`Report`], so what the tour shows is what CI checks.
 //!
@@ -10,7 +11,9 @@
 //! |---|---|
 //! | [`scenario`] | the scenario file: parsing, checks, finding the files in Guide order |
 //! | [`subst`] | `{endpoint}`, `{endpoint.port}` and `{variable}` expansion |
-//! | `engine` | the timeline: ports, processes, steps, waits, measures, timeout, clean-up |
+//! | `engine` | the timeline: ports, processes, fault proxies, steps, waits, measures, clean-up |
+//! | `links` | the fault proxies (`common::netfault`) of the links, on a runtime of their own |
+//! | [`net`] | hosts and links: which proxy gets which fault after a partition/heal/delay step |
 //! | `hub` | every process's lines in one time-stamped log, echoed live |
 //! | [`report`] | the outcome of a run and the tables printed from it |
 //! | [`timeline`] | the typed timeline of a run, built from its report; the HTML page |
@@ -29,6 +32,8 @@
 pub mod bins;
 mod engine;
 mod hub;
+mod links;
+pub mod net;
 pub mod report;
 pub mod scenario;
 pub mod style;
@@ -36,7 +41,7 @@ pub mod subst;
 mod svg;
 pub mod timeline;
 
-pub use report::{ClientOutcome, Event, Measure, Report};
+pub use report::{ClientOutcome, Event, Measure, NetEvent, Report};
 pub use scenario::Scenario;
 
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 //! What a scenario run produced, and the tables the tour prints from it.
 
+use crate::net::NetAction;
 use crate::style::{self, human, paint};
 use common::report::Summary;
 use std::collections::BTreeMap;
@@ -22,8 +23,11 @@ pub struct Report {
     pub measures: Vec<Measure>,
     /// Every line each process printed (all its runs), by process name.
     pub lines: BTreeMap<String, Vec<String>>,
-    /// The timeline as it happened: steps, notes, processes exiting.
+    /// The timeline as it happened: steps, notes, processes exiting, network faults.
     pub events: Vec<Event>,
+    /// Every host with its processes, in the scenario's order (a process on no `[hosts]` entry
+    /// is a host of its own name).
+    pub hosts: Vec<(String, Vec<String>)>,
     /// Wall-clock time from the first step to the end of the scenario.
     pub elapsed: Duration,
     /// The scenario's processes in file order (the lanes of the timeline report).
@@ -63,6 +67,21 @@ pub struct Event {
     pub text: String,
     /// What it means for the timeline, typed (the report draws from this, never the text).
     pub kind: EventKind,
+    /// For a network step (partition, heal, delay, throttle, reset): what it did, typed.
+    pub net: Option<NetEvent>,
+}
+
+/// A network step as it happened: the timeline report draws partition/heal spans from these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetEvent {
+    /// The action.
+    pub action: NetAction,
+    /// The names the step gave, as written (hosts and links).
+    pub targets: Vec<String>,
+    /// Those of the targets that are hosts.
+    pub hosts: Vec<String>,
+    /// Every link the targets cover (`endpoint.via.process`), whether its fault changed or not.
+    pub links: Vec<String>,
 }
 
 /// What an [`Event`] means for the timeline.
@@ -77,8 +96,10 @@ pub enum EventKind {
         number: usize,
         /// The action's verb, if the step has an action.
         action: Option<String>,
-        /// The processes the action is done to.
+        /// The processes the action is done to (hosts and links for a network action).
         processes: Vec<String>,
+        /// A network action (partition, heal, delay, …): see the event's `net`.
+        network: bool,
         /// The step's note, expanded.
         note: Option<String>,
     },
@@ -178,6 +199,13 @@ impl Report {
             .iter()
             .filter(|l| l.contains(needle))
             .count()
+    }
+
+    /// The network steps of the run, in order, with their times.
+    pub fn net_events(&self) -> impl Iterator<Item = (std::time::Duration, &NetEvent)> {
+        self.events
+            .iter()
+            .filter_map(|e| e.net.as_ref().map(|n| (e.at, n)))
     }
 
     /// When the first event containing `needle` happened.
@@ -363,6 +391,7 @@ mod tests {
             }],
             lines: BTreeMap::new(),
             events: Vec::new(),
+            hosts: Vec::new(),
             elapsed: Duration::from_secs(5),
             processes: vec![ProcessInfo {
                 name: "client".into(),

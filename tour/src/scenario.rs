@@ -5,6 +5,7 @@
 //! placeholder that names nothing) is reported when the file is loaded, with the file's name,
 //! not half-way through a run.
 
+use crate::net::{Link, NetAction};
 use crate::subst;
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -44,10 +45,19 @@ pub struct Scenario {
     pub(crate) vars: BTreeMap<String, String>,
     #[serde(default)]
     pub(crate) timeout_ms: Option<u64>,
+    /// Why the tour does not run this scenario unless it is named (a fix it needs is not in).
+    #[serde(default)]
+    pub(crate) pending: Option<String>,
     #[serde(default, rename = "process")]
     pub(crate) processes: Vec<ProcessSpec>,
     #[serde(default, rename = "step")]
     pub(crate) steps: Vec<Step>,
+    /// Host name → the processes on it (a process in no host is a host of its own name).
+    #[serde(default)]
+    pub(crate) hosts: BTreeMap<String, Vec<String>>,
+    /// Connections routed through a fault proxy.
+    #[serde(default, rename = "link")]
+    pub(crate) links: Vec<LinkSpec>,
     /// Where the file was read from (for messages).
     #[serde(skip)]
     pub(crate) source: PathBuf,
@@ -65,6 +75,56 @@ pub(crate) struct ProcessSpec {
     pub(crate) ready_timeout_ms: Option<u64>,
     #[serde(default)]
     pub(crate) client: bool,
+}
+
+/// A `[[link]]` table: the processes in `from` reach `endpoint` (bound by `to`) through a fault
+/// proxy each, written `{endpoint.via.process}` in their arguments.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LinkSpec {
+    pub(crate) endpoint: String,
+    pub(crate) to: String,
+    pub(crate) from: Vec<String>,
+}
+
+/// A duration in milliseconds written as a number or as a text with placeholders.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Millis {
+    Number(u64),
+    Text(String),
+}
+
+impl Millis {
+    /// The value, with placeholders expanded.
+    pub(crate) fn resolve(&self, values: &subst::Values) -> anyhow::Result<std::time::Duration> {
+        let ms = match self {
+            Millis::Number(n) => *n,
+            Millis::Text(t) => {
+                let text = values.expand(t)?;
+                text.trim().parse().with_context(|| {
+                    format!("{t:?} expands to {text:?}, not a number of milliseconds")
+                })?
+            }
+        };
+        Ok(std::time::Duration::from_millis(ms))
+    }
+}
+
+/// `delay = { on = [...], ms = N }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DelaySpec {
+    on: Vec<String>,
+    ms: u64,
+}
+
+/// `throttle = { on = [...], bytes_per_s = N }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ThrottleSpec {
+    on: Vec<String>,
+    bytes_per_s: u64,
 }
 
 /// What a step does to its processes.
@@ -97,12 +157,22 @@ impl Action {
 pub(crate) struct Step {
     #[serde(default)]
     pub(crate) at_ms: u64,
+    /// Run at least this long after the previous step's action began: a number, or a text
+    /// with placeholders (`"{partition_ms}"`), so tests can shorten a partition.
+    pub(crate) after_ms: Option<Millis>,
     start: Option<Vec<String>>,
     kill: Option<Vec<String>>,
     stop: Option<Vec<String>>,
     cont: Option<Vec<String>>,
     restart: Option<Vec<String>>,
     interrupt: Option<Vec<String>>,
+    partition: Option<Vec<String>>,
+    partition_out: Option<Vec<String>>,
+    partition_in: Option<Vec<String>>,
+    heal: Option<Vec<String>>,
+    delay: Option<DelaySpec>,
+    throttle: Option<ThrottleSpec>,
+    reset: Option<Vec<String>>,
     pub(crate) wait: Option<LineSpec>,
     pub(crate) measure: Option<MeasureSpec>,
     pub(crate) note: Option<String>,
@@ -129,6 +199,34 @@ impl Step {
         .into_iter()
         .filter_map(|(a, list)| list.as_deref().map(|l| (a, l)))
         .collect()
+    }
+
+    /// The step's network action and the hosts or links it names, if it has one.
+    pub(crate) fn net_action(&self) -> Option<(NetAction, &[String])> {
+        self.net_actions().into_iter().next()
+    }
+
+    fn net_actions(&self) -> Vec<(NetAction, &[String])> {
+        let mut out: Vec<(NetAction, &[String])> = [
+            (NetAction::Partition, &self.partition),
+            (NetAction::PartitionOut, &self.partition_out),
+            (NetAction::PartitionIn, &self.partition_in),
+            (NetAction::Heal, &self.heal),
+            (NetAction::Reset, &self.reset),
+        ]
+        .into_iter()
+        .filter_map(|(a, list)| list.as_deref().map(|l| (a, l)))
+        .collect();
+        if let Some(d) = &self.delay {
+            out.push((
+                NetAction::Delay(std::time::Duration::from_millis(d.ms)),
+                &d.on,
+            ));
+        }
+        if let Some(t) = &self.throttle {
+            out.push((NetAction::Throttle(t.bytes_per_s), &t.on));
+        }
+        out
     }
 }
 
@@ -232,6 +330,11 @@ impl Scenario {
         &self.guide
     }
 
+    /// Why a plain `tour` skips this scenario (it runs when named), if it does.
+    pub fn pending(&self) -> Option<&str> {
+        self.pending.as_deref()
+    }
+
     /// Whole-scenario limit.
     pub fn timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS))
@@ -266,10 +369,63 @@ impl Scenario {
             ports: self
                 .endpoints
                 .iter()
+                .chain(self.link_names().iter())
                 .map(|e| (e.clone(), port_of(e)))
                 .collect(),
             vars,
         }
+    }
+
+    /// The host a process runs on: the `[hosts]` entry listing it, else its own name.
+    pub(crate) fn host_of<'a>(&'a self, process: &'a str) -> &'a str {
+        self.hosts
+            .iter()
+            .find(|(_, procs)| procs.iter().any(|p| p == process))
+            .map_or(process, |(h, _)| h.as_str())
+    }
+
+    /// Every link as `(name, endpoint)`, in file order: `endpoint.via.process`.
+    pub(crate) fn link_endpoints(&self) -> Vec<(String, String)> {
+        self.links
+            .iter()
+            .flat_map(|l| {
+                l.from
+                    .iter()
+                    .map(|f| (format!("{}.via.{f}", l.endpoint), l.endpoint.clone()))
+            })
+            .collect()
+    }
+
+    fn link_names(&self) -> Vec<String> {
+        self.link_endpoints().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// The links with the hosts at their ends, for [`crate::net::NetState`].
+    pub(crate) fn net_links(&self) -> Vec<Link> {
+        self.links
+            .iter()
+            .flat_map(|l| {
+                l.from.iter().map(|f| Link {
+                    name: format!("{}.via.{f}", l.endpoint),
+                    from_host: self.host_of(f).to_owned(),
+                    to_host: self.host_of(&l.to).to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every host that has at least one process, with its processes in scenario order (for the
+    /// report's lanes).
+    pub fn host_groups(&self) -> Vec<(String, Vec<String>)> {
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for p in &self.processes {
+            let host = self.host_of(&p.name);
+            match groups.iter_mut().find(|(h, _)| h == host) {
+                Some((_, procs)) => procs.push(p.name.clone()),
+                None => groups.push((host.to_owned(), vec![p.name.clone()])),
+            }
+        }
+        groups
     }
 
     pub(crate) fn process_index(&self, name: &str) -> Option<usize> {
@@ -295,6 +451,8 @@ impl Scenario {
                 bail!("{e:?} is both an endpoint and a variable");
             }
         }
+        self.check_network()?;
+        let net = crate::net::NetState::new(self.net_links());
         let known = |name: &str, what: &str, step: usize| -> anyhow::Result<()> {
             if self.process_index(name).is_none() {
                 bail!("step {step}: {what} names unknown process {name:?}");
@@ -312,8 +470,31 @@ impl Scenario {
                 );
             }
             let actions = step.actions();
-            if actions.len() > 1 {
-                bail!("step {n} has more than one action (start/kill/stop/cont/restart/interrupt)");
+            let net_actions = step.net_actions();
+            if actions.len() + net_actions.len() > 1 {
+                bail!(
+                    "step {n} has more than one action (start/kill/stop/cont/restart/interrupt/\
+                     partition/partition_out/partition_in/heal/delay/throttle/reset)"
+                );
+            }
+            if let Some((NetAction::Throttle(0), _)) = net_actions.first() {
+                bail!("step {n}: throttle to 0 bytes/s holds everything: use `partition`");
+            }
+            if let Some((action, names)) = net_actions.first() {
+                if names.is_empty() {
+                    bail!("step {n}: `{}` names no host or link", action.verb());
+                }
+                for name in names.iter() {
+                    if !net.touches(name) {
+                        bail!(
+                            "step {n}: `{}` names {name:?}, which is neither a host with links \
+                             nor a link; hosts with links: {}; links: {}",
+                            action.verb(),
+                            self.hosts_with_links(&net).join(", "),
+                            self.link_names().join(", ")
+                        );
+                    }
+                }
             }
             if let Some((action, names)) = actions.first() {
                 if names.is_empty() {
@@ -325,7 +506,11 @@ impl Scenario {
                         started.insert(name.as_str());
                     }
                 }
-            } else if step.wait.is_none() && step.measure.is_none() && step.note.is_none() {
+            } else if net_actions.is_empty()
+                && step.wait.is_none()
+                && step.measure.is_none()
+                && step.note.is_none()
+            {
                 bail!("step {n} does nothing (no action, wait, measure or note)");
             }
             if let Some(w) = &step.wait {
@@ -361,17 +546,108 @@ impl Scenario {
                     .expand(t)
                     .with_context(|| format!("step {}", i + 1))?;
             }
+            if let Some(after) = &step.after_ms {
+                after
+                    .resolve(&values)
+                    .with_context(|| format!("step {}: after_ms", i + 1))?;
+            }
         }
         Ok(())
     }
 }
 
-fn sort_key(name: &str) -> (usize, &str) {
-    let rank = GUIDE_ORDER
-        .iter()
-        .position(|n| *n == name)
-        .unwrap_or(GUIDE_ORDER.len());
-    (rank, name)
+impl Scenario {
+    fn hosts_with_links(&self, net: &crate::net::NetState) -> Vec<String> {
+        let mut hosts: Vec<String> = net
+            .links()
+            .iter()
+            .flat_map(|l| [l.from_host.clone(), l.to_host.clone()])
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+
+    /// Checks `[hosts]` and `[[link]]`.
+    fn check_network(&self) -> anyhow::Result<()> {
+        let mut placed = BTreeMap::new();
+        for (host, procs) in &self.hosts {
+            if procs.is_empty() {
+                bail!("host {host:?} lists no process");
+            }
+            for p in procs {
+                if self.process_index(p).is_none() {
+                    bail!("host {host:?} lists unknown process {p:?}");
+                }
+                if let Some(other) = placed.insert(p.as_str(), host.as_str()) {
+                    bail!("process {p:?} is on two hosts, {other:?} and {host:?}");
+                }
+            }
+        }
+        // A process on no listed host is a host of its own name: that name must be free.
+        for p in &self.processes {
+            if !placed.contains_key(p.name.as_str()) && self.hosts.contains_key(&p.name) {
+                bail!(
+                    "host {:?} has the name of process {:?}, which is not on it (a process on \
+                     no listed host is a host of its own name)",
+                    p.name,
+                    p.name
+                );
+            }
+        }
+        for l in &self.links {
+            if !self.endpoints.contains(&l.endpoint) {
+                bail!(
+                    "[[link]] to endpoint {:?}, which is not in `endpoints`",
+                    l.endpoint
+                );
+            }
+            if self.process_index(&l.to).is_none() {
+                bail!(
+                    "[[link]] to {:?}: `to` names unknown process {:?}",
+                    l.endpoint,
+                    l.to
+                );
+            }
+            if l.from.is_empty() {
+                bail!("[[link]] to {:?} has an empty `from`", l.endpoint);
+            }
+            for f in &l.from {
+                if self.process_index(f).is_none() {
+                    bail!(
+                        "[[link]] to {:?}: `from` names unknown process {f:?}",
+                        l.endpoint
+                    );
+                }
+            }
+        }
+        let names = self.link_names();
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                bail!("link {n:?} is declared twice");
+            }
+            if self.hosts.contains_key(n) || self.process_index(n).is_some() {
+                bail!("link {n:?} has the name of a host or process");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The Guide's scenarios first, in the chapter's order; then their variants (`lazy-pirate-…`)
+/// in the same order; then the others by name.
+fn sort_key(name: &str) -> (usize, usize, &str) {
+    if let Some(rank) = GUIDE_ORDER.iter().position(|n| *n == name) {
+        return (0, rank, name);
+    }
+    let variant = GUIDE_ORDER.iter().position(|n| {
+        name.strip_prefix(n)
+            .is_some_and(|rest| rest.starts_with('-'))
+    });
+    match variant {
+        Some(rank) => (1, rank, name),
+        None => (2, 0, name),
+    }
 }
 
 #[cfg(test)]
@@ -470,13 +746,196 @@ note = "the server dies"
         assert!(error_of(&bad).contains("never started"));
     }
 
+    const NET: &str = r#"
+name = "net"
+endpoints = ["front", "back"]
+[vars]
+hold_ms = "300"
+[hosts]
+qhost = ["queue"]
+[[process]]
+name = "queue"
+bin = "q"
+args = ["{front}", "{back}"]
+[[process]]
+name = "worker"
+bin = "w"
+args = ["{back.via.worker}"]
+[[process]]
+name = "client"
+bin = "c"
+args = ["{front.via.client}", "{front.via.client.port}"]
+client = true
+[[link]]
+endpoint = "back"
+to = "queue"
+from = ["worker"]
+[[link]]
+endpoint = "front"
+to = "queue"
+from = ["client"]
+[[step]]
+start = ["queue", "worker", "client"]
+[[step]]
+at_ms = 100
+partition = ["qhost"]
+measure = { label = "m", process = "client", line = "x" }
+[[step]]
+after_ms = "{hold_ms}"
+heal = ["qhost"]
+[[step]]
+after_ms = 5
+partition_out = ["worker"]
+[[step]]
+delay = { on = ["back.via.worker"], ms = 50 }
+[[step]]
+throttle = { on = ["client"], bytes_per_s = 1000 }
+[[step]]
+reset = ["front.via.client"]
+"#;
+
+    #[test]
+    fn parses_hosts_links_and_network_steps() {
+        let s = Scenario::parse(NET).unwrap();
+        assert_eq!(s.host_of("queue"), "qhost");
+        assert_eq!(s.host_of("worker"), "worker");
+        let links = s.net_links();
+        assert_eq!(links.len(), 2);
+        assert_eq!(links[0].name, "back.via.worker");
+        assert_eq!(
+            (links[0].from_host.as_str(), links[0].to_host.as_str()),
+            ("worker", "qhost")
+        );
+        let actions: Vec<NetAction> = s
+            .steps
+            .iter()
+            .filter_map(|st| st.net_action().map(|a| a.0))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                NetAction::Partition,
+                NetAction::Heal,
+                NetAction::PartitionOut,
+                NetAction::Delay(std::time::Duration::from_millis(50)),
+                NetAction::Throttle(1000),
+                NetAction::Reset
+            ]
+        );
+        let v = s.values(|e| if e == "front.via.client" { 7 } else { 1 }, "/tmp");
+        assert_eq!(
+            v.expand("{front.via.client} {front.via.client.port}")
+                .unwrap(),
+            "tcp://127.0.0.1:7 7"
+        );
+        assert_eq!(
+            s.host_groups(),
+            [
+                ("qhost".to_string(), vec!["queue".to_string()]),
+                ("worker".to_string(), vec!["worker".to_string()]),
+                ("client".to_string(), vec!["client".to_string()])
+            ]
+        );
+    }
+
+    #[test]
+    fn after_ms_takes_numbers_and_placeholders() {
+        let mut s = Scenario::parse(NET).unwrap();
+        let v = s.values(|_| 1, "/tmp");
+        let after: Vec<u128> = s
+            .steps
+            .iter()
+            .filter_map(|st| st.after_ms.as_ref())
+            .map(|a| a.resolve(&v).unwrap().as_millis())
+            .collect();
+        assert_eq!(after, [300, 5]);
+        s.set_var("hold_ms", "soon");
+        let e = format!("{:#}", s.check().unwrap_err());
+        assert!(e.contains("after_ms"), "{e}");
+        assert!(e.contains("not a number of milliseconds"), "{e}");
+    }
+
+    fn net_error_of(from: &str, to: &str) -> String {
+        let bad = NET.replacen(from, to, 1);
+        assert_ne!(bad, NET, "{from:?} not in the scenario");
+        error_of(&bad)
+    }
+
+    #[test]
+    fn rejects_unknown_hosts_and_links_in_network_steps() {
+        let e = net_error_of("partition = [\"qhost\"]", "partition = [\"qhots\"]");
+        assert!(
+            e.contains("names \"qhots\", which is neither a host"),
+            "{e}"
+        );
+        assert!(e.contains("hosts with links: client, qhost, worker"), "{e}");
+        assert!(
+            e.contains("links: back.via.worker, front.via.client"),
+            "{e}"
+        );
+        let e = net_error_of("heal = [\"qhost\"]", "heal = [\"front.via.worker\"]");
+        assert!(e.contains("\"front.via.worker\", which is neither"), "{e}");
+        let e = net_error_of("on = [\"back.via.worker\"]", "on = []");
+        assert!(e.contains("names no host or link"), "{e}");
+    }
+
+    #[test]
+    fn rejects_bad_hosts_and_links() {
+        let e = net_error_of("qhost = [\"queue\"]", "qhost = [\"queue\", \"qeue\"]");
+        assert!(
+            e.contains("host \"qhost\" lists unknown process \"qeue\""),
+            "{e}"
+        );
+        let e = net_error_of(
+            "qhost = [\"queue\"]",
+            "qhost = [\"queue\"]\nh2 = [\"queue\"]",
+        );
+        assert!(e.contains("on two hosts"), "{e}");
+        let e = net_error_of("to = \"queue\"", "to = \"qeue\"");
+        assert!(e.contains("`to` names unknown process \"qeue\""), "{e}");
+        let e = net_error_of("from = [\"worker\"]", "from = [\"wrker\"]");
+        assert!(e.contains("`from` names unknown process \"wrker\""), "{e}");
+        let e = net_error_of("endpoint = \"back\"", "endpoint = \"bak\"");
+        assert!(e.contains("not in `endpoints`"), "{e}");
+        // A placeholder of a link nobody declared.
+        let e = net_error_of("{back.via.worker}", "{back.via.client}");
+        assert!(e.contains("{back.via.client}"), "{e}");
+    }
+
+    #[test]
+    fn rejects_a_network_action_beside_a_process_action() {
+        let e = net_error_of(
+            "heal = [\"qhost\"]",
+            "heal = [\"qhost\"]\nkill = [\"worker\"]",
+        );
+        assert!(e.contains("more than one action"), "{e}");
+    }
+
     #[test]
     fn sorts_in_guide_order_then_by_name() {
-        let mut names = vec!["zeta", "freelance", "lazy-pirate", "alpha", "majordomo"];
+        let mut names = vec![
+            "zeta",
+            "freelance-partition",
+            "freelance",
+            "lazy-pirate",
+            "alpha",
+            "majordomo-partition",
+            "majordomo",
+            "lazy-pirate-partition",
+        ];
         names.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
         assert_eq!(
             names,
-            ["lazy-pirate", "majordomo", "freelance", "alpha", "zeta"]
+            [
+                "lazy-pirate",
+                "majordomo",
+                "freelance",
+                "lazy-pirate-partition",
+                "majordomo-partition",
+                "freelance-partition",
+                "alpha",
+                "zeta"
+            ]
         );
     }
 }

@@ -1,4 +1,5 @@
-//! Placeholder expansion in scenario strings: `{frontend}`, `{frontend.port}`, `{heartbeat_ms}`.
+//! Placeholder expansion in scenario strings: `{frontend}`, `{frontend.port}`, `{heartbeat_ms}`,
+//! `{frontend.via.client}` (the address of a link's fault proxy).
 //!
 //! Pure string work, so every rule is unit-tested here: an endpoint name expands to
 //! `tcp://127.0.0.1:PORT`, `name.port` to the bare port, a variable to its value; `{{` and `}}`
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 /// What placeholders expand to in one run.
 #[derive(Debug, Clone, Default)]
 pub struct Values {
-    /// Endpoint name → port on 127.0.0.1.
+    /// Endpoint name (or link name, `endpoint.via.process`) → port on 127.0.0.1.
     pub ports: BTreeMap<String, u16>,
     /// Variable name → value.
     pub vars: BTreeMap<String, String>,
@@ -55,7 +56,8 @@ impl Values {
                     Some(value) => out.push_str(&value),
                     None => bail!(
                         "{{{key}}} in {text:?} is neither an endpoint (`endpoints`, also as \
-                         {{name.port}}) nor a variable (`[vars]`)"
+                         {{name.port}}), a link ({{endpoint.via.process}} of a `[[link]]`) \
+                         nor a variable (`[vars]`)"
                     ),
                 }
                 rest = &tail[end + 1..];

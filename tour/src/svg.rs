@@ -7,7 +7,7 @@
 //! `lane` (one per process, `data-process`), `step` (one per step, `data-step`), `req answered|
 //! retried|failed` (one per request, `data-seq`), `measure`, `span`, `seg running|stopped`, `end`.
 
-use crate::timeline::{esc, MarkerKind, Outcome, SegmentState, SpanKind, Timeline};
+use crate::timeline::{esc, MarkerKind, Outcome, SegmentState, Timeline};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -38,7 +38,9 @@ text { font: 11px system-ui, sans-serif; fill: #333; }
 .step.fault line { stroke: #c9302c; } .step.start line { stroke: #6a8caf; } .step.note line { stroke: #aaa; }
 .step circle { stroke: none; } .step.fault circle { fill: #c9302c; } .step.start circle { fill: #6a8caf; }
 .step.note circle { fill: #aaa; } .step text { fill: #fff; font-size: 9px; text-anchor: middle; font-weight: 700; }
-.span.partition { fill: #8e44ad; fill-opacity: .12; }
+.span rect { fill-opacity: .18; } .span.partition rect { fill: #8e44ad; }
+.span.oneway rect { fill: #b07cc6; } .span.delay rect { fill: #e67e22; } .span.throttle rect { fill: #d4ac0d; }
+.step.network line { stroke: #8e44ad; } .step.network circle { fill: #8e44ad; }
 .measure path { stroke: #333; fill: none; stroke-width: 1.2; } .measure.never path { stroke: #c9302c; stroke-dasharray: 4 3; }
 .measure.never text { fill: #c9302c; font-weight: 600; }
 ";
@@ -131,23 +133,29 @@ pub(crate) fn render(t: &Timeline) -> String {
         );
         k += 1;
     }
-    // Spans under everything else.
+    // Spans under everything else: one shaded band over the lanes each covers.
     for s in &t.spans {
         let x = scale.x(s.from);
         let x2 = scale.x(s.to.unwrap_or(t.end));
-        let class = match s.kind {
-            SpanKind::Partition => "partition",
-        };
         let _ = write!(
             out,
-            "<rect class=\"span {class}\" x=\"{x:.1}\" y=\"{HEADER}\" width=\"{:.1}\" \
-             height=\"{:.1}\"><title>{} {}–{}</title></rect>",
-            (x2 - x).max(1.0),
-            lanes_bottom - HEADER,
+            "<g class=\"span {}\"><title>{} from {} to {}</title>",
+            s.kind.class(),
             esc(&s.label),
             secs(s.from),
-            s.to.map_or("end".to_owned(), secs)
+            s.to.map_or("the end (never healed)".to_owned(), secs)
         );
+        for (_, centre, strip) in rows.iter().filter(|r| s.lanes.contains(&r.0)) {
+            let top = centre - LANE / 2.0;
+            let bottom = strip.map_or(centre + LANE / 2.0, |st| st + STRIP);
+            let _ = write!(
+                out,
+                "<rect x=\"{x:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
+                (x2 - x).max(1.0),
+                bottom - top
+            );
+        }
+        out.push_str("</g>");
     }
     for (h, hy) in hosts {
         let _ = write!(
@@ -319,6 +327,7 @@ fn steps(out: &mut String, t: &Timeline, scale: &Scale, lanes_bottom: f64) {
         let class = match m.kind {
             MarkerKind::Start => "start",
             MarkerKind::Fault => "fault",
+            MarkerKind::Network => "network",
             MarkerKind::Note => "note",
         };
         let note = match &m.note {
@@ -347,7 +356,7 @@ fn steps(out: &mut String, t: &Timeline, scale: &Scale, lanes_bottom: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{Span, Timeline};
+    use crate::timeline::{Span, SpanKind, Timeline};
 
     fn count(svg: &str, needle: &str) -> usize {
         svg.matches(needle).count()
@@ -389,9 +398,21 @@ mod tests {
             to: None,
             kind: SpanKind::Partition,
             label: "partition host1".into(),
+            lanes: vec![0, 1],
         });
         let svg = render(&t);
         assert_eq!(count(&svg, "class=\"span partition\""), 1);
+        assert_eq!(
+            svg.split("class=\"span partition\"")
+                .nth(1)
+                .unwrap()
+                .split("</g>")
+                .next()
+                .unwrap()
+                .matches("<rect")
+                .count(),
+            2
+        );
         assert_eq!(count(&svg, "class=\"host\""), 2);
     }
 

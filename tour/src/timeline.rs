@@ -10,6 +10,7 @@
 //! `I: request seq=17 outcome=answered tries=2 latency_ms=35`, printed when the request's outcome
 //! is final; the mark is drawn at the send time, `latency_ms` before the line arrived.
 
+use crate::net::NetAction;
 use crate::report::{EventKind, ProcessChange, Report};
 use crate::style::human;
 use crate::RunFailure;
@@ -145,6 +146,8 @@ pub enum MarkerKind {
     Start,
     /// A fault: kill -9, stop, cont, restart, interrupt.
     Fault,
+    /// A network action: partition, heal, delay, throttle, reset.
+    Network,
     /// A step that only waits, measures or notes.
     Note,
 }
@@ -158,16 +161,47 @@ pub struct Span {
     pub to: Option<Duration>,
     /// What it is.
     pub kind: SpanKind,
-    /// Hover text ("partition host1").
+    /// Hover text ("partition host server_host").
     pub label: String,
+    /// The lanes it shades (the processes of the host, or the connecting process of a link).
+    pub lanes: Vec<usize>,
 }
 
-/// The kinds of [`Span`]. Network faults (partition/heal, delay, throttle) are added here when
-/// the tour's scenarios have them; the renderer shades every kind the same way, by class.
+/// The kinds of [`Span`]: a network fault from the step that set it to the `heal` that ended
+/// it. Each kind is a CSS class of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpanKind {
-    /// A network partition, from `partition` to `heal`.
+    /// Both directions held (a cable pull).
     Partition,
+    /// One direction held.
+    OneWay,
+    /// Added latency.
+    Delay,
+    /// Limited bandwidth.
+    Throttle,
+}
+
+impl SpanKind {
+    /// The CSS class.
+    pub fn class(self) -> &'static str {
+        match self {
+            SpanKind::Partition => "partition",
+            SpanKind::OneWay => "oneway",
+            SpanKind::Delay => "delay",
+            SpanKind::Throttle => "throttle",
+        }
+    }
+
+    /// The span a network action opens; `None` for heal and reset.
+    pub fn of(action: NetAction) -> Option<SpanKind> {
+        match action {
+            NetAction::Partition => Some(SpanKind::Partition),
+            NetAction::PartitionIn | NetAction::PartitionOut => Some(SpanKind::OneWay),
+            NetAction::Delay(_) => Some(SpanKind::Delay),
+            NetAction::Throttle(_) => Some(SpanKind::Throttle),
+            NetAction::Heal | NetAction::Reset => None,
+        }
+    }
 }
 
 /// A measured recovery, drawn as a labelled bracket.
@@ -257,19 +291,35 @@ impl Timeline {
     /// Builds the timeline of a run from its report.
     pub fn from_report(report: &Report) -> Timeline {
         let mut end = report.elapsed;
-        let mut lanes: Vec<Lane> = report
-            .processes
+        // Lanes grouped by host, in the order of the hosts; hosts are shown only when the
+        // scenario declares some (otherwise every process is a host of its own name).
+        let declared = report
+            .hosts
+            .iter()
+            .any(|(h, procs)| procs.len() != 1 || procs[0] != *h);
+        let host_of = |name: &str| {
+            report
+                .hosts
+                .iter()
+                .position(|(_, procs)| procs.iter().any(|p| p == name))
+        };
+        let mut order: Vec<&crate::report::ProcessInfo> = report.processes.iter().collect();
+        order.sort_by_key(|p| host_of(&p.name).unwrap_or(usize::MAX));
+        let mut lanes: Vec<Lane> = order
             .iter()
             .map(|p| Lane {
                 name: p.name.clone(),
-                host: None,
+                host: host_of(&p.name)
+                    .filter(|_| declared)
+                    .map(|h| report.hosts[h].0.clone()),
                 client: p.client,
                 segments: Vec::new(),
                 ends: Vec::new(),
                 requests: Vec::new(),
             })
             .collect();
-        let lane_of = |name: &str| report.processes.iter().position(|p| p.name == name);
+        let names: Vec<String> = lanes.iter().map(|l| l.name.clone()).collect();
+        let lane_of = |name: &str| names.iter().position(|n| n == name);
         for e in &report.events {
             end = end.max(e.at);
         }
@@ -286,12 +336,15 @@ impl Timeline {
                     number,
                     action,
                     processes,
+                    network,
                     note,
                 } => {
                     let (label, kind) = match action {
                         Some(verb) => (
                             format!("{verb} {}", processes.join(", ")),
-                            if verb == "start" {
+                            if *network {
+                                MarkerKind::Network
+                            } else if verb == "start" {
                                 MarkerKind::Start
                             } else {
                                 MarkerKind::Fault
@@ -396,12 +449,13 @@ impl Timeline {
                 to: m.elapsed.map(|d| m.at + d),
             })
             .collect();
+        let spans = network_spans(report, &names, end);
         Timeline {
             scenario: report.scenario.clone(),
             end,
             lanes,
             markers,
-            spans: Vec::new(),
+            spans,
             brackets,
         }
     }
@@ -427,6 +481,61 @@ impl Timeline {
     pub fn svg(&self) -> String {
         crate::svg::render(self)
     }
+}
+
+/// The spans of the network faults: each named host or link keeps its fault from the step that
+/// set it until a `heal` names it (a later fault on the same name replaces it).
+fn network_spans(report: &Report, lanes: &[String], end: Duration) -> Vec<Span> {
+    let lanes_of = |target: &str| -> Vec<usize> {
+        let procs: Vec<&str> = match report.hosts.iter().find(|(h, _)| h == target) {
+            Some((_, procs)) => procs.iter().map(String::as_str).collect(),
+            // A link `endpoint.via.process`: the connecting process.
+            None => target
+                .rsplit_once(".via.")
+                .map(|(_, p)| p)
+                .into_iter()
+                .collect(),
+        };
+        procs
+            .iter()
+            .filter_map(|p| lanes.iter().position(|l| l == p))
+            .collect()
+    };
+    let mut spans: Vec<Span> = Vec::new();
+    // Target name → index of its open span.
+    let mut open: Vec<(String, usize)> = Vec::new();
+    for (at, net) in report.net_events() {
+        for target in &net.targets {
+            if net.action == NetAction::Reset {
+                continue;
+            }
+            if let Some(pos) = open.iter().position(|(t, _)| t == target) {
+                let (_, i) = open.remove(pos);
+                spans[i].to = Some(at);
+            }
+            if let Some(kind) = SpanKind::of(net.action) {
+                let what = if net.hosts.contains(target) {
+                    "host"
+                } else {
+                    "link"
+                };
+                open.push((target.clone(), spans.len()));
+                spans.push(Span {
+                    from: at,
+                    to: None,
+                    kind,
+                    label: format!("{} {what} {target}", net.action.verb()),
+                    lanes: lanes_of(target),
+                });
+            }
+        }
+    }
+    for span in &mut spans {
+        if span.to.is_some_and(|t| t > end) {
+            span.to = Some(end);
+        }
+    }
+    spans
 }
 
 /// One scenario of a tour as the page shows it.
@@ -690,6 +799,7 @@ pub(crate) mod tests {
             at: ms(at),
             text: String::new(),
             kind,
+            net: None,
         }
     }
 
@@ -710,6 +820,7 @@ pub(crate) mod tests {
                 number,
                 action: action.map(str::to_owned),
                 processes: processes.iter().map(|p| p.to_string()).collect(),
+                network: false,
                 note: Some(format!("note {number}")),
             },
         )
@@ -778,6 +889,10 @@ pub(crate) mod tests {
                 ),
             ],
             elapsed: ms(2000),
+            hosts: vec![
+                ("server".into(), vec!["server".into()]),
+                ("client".into(), vec!["client".into()]),
+            ],
             processes: vec![
                 ProcessInfo {
                     name: "server".into(),
@@ -816,6 +931,74 @@ pub(crate) mod tests {
                 ),
             ],
         }
+    }
+
+    fn net(at: u64, number: usize, action: NetAction, targets: &[&str]) -> [Event; 2] {
+        let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        let hosts = targets
+            .iter()
+            .filter(|t| !t.contains(".via."))
+            .cloned()
+            .collect();
+        [
+            ev(
+                at,
+                EventKind::Step {
+                    number,
+                    action: Some(action.verb()),
+                    processes: targets.clone(),
+                    network: true,
+                    note: None,
+                },
+            ),
+            Event {
+                net: Some(crate::report::NetEvent {
+                    action,
+                    targets,
+                    hosts,
+                    links: Vec::new(),
+                }),
+                ..ev(at, EventKind::Message)
+            },
+        ]
+    }
+
+    #[test]
+    fn network_faults_shade_their_hosts_lanes_until_healed() {
+        let mut r = sample();
+        r.hosts = vec![
+            ("box1".into(), vec!["client".into()]),
+            ("box2".into(), vec!["server".into()]),
+        ];
+        r.events
+            .extend(net(600, 6, NetAction::Partition, &["box2"]));
+        r.events
+            .extend(net(700, 7, NetAction::Delay(ms(50)), &["q.via.client"]));
+        r.events.extend(net(800, 8, NetAction::Heal, &["box2"]));
+        r.events.extend(net(900, 9, NetAction::Reset, &["box1"]));
+        let t = Timeline::from_report(&r);
+        // Grouped by host: box1 (client) first.
+        let lanes: Vec<(&str, Option<&str>)> = t
+            .lanes
+            .iter()
+            .map(|l| (l.name.as_str(), l.host.as_deref()))
+            .collect();
+        assert_eq!(lanes, [("client", Some("box1")), ("server", Some("box2"))]);
+        assert_eq!(t.spans.len(), 2);
+        assert_eq!(t.spans[0].kind, SpanKind::Partition);
+        assert_eq!((t.spans[0].from, t.spans[0].to), (ms(600), Some(ms(800))));
+        assert_eq!(t.spans[0].lanes, [1]);
+        assert_eq!(t.spans[1].kind, SpanKind::Delay);
+        assert_eq!(t.spans[1].to, None, "never healed");
+        assert_eq!(t.spans[1].lanes, [0]);
+        let network = t
+            .markers
+            .iter()
+            .filter(|m| m.kind == MarkerKind::Network)
+            .count();
+        assert_eq!(network, 4);
+        // The measure's lane follows the reordering.
+        assert_eq!(t.brackets[0].lane, 0);
     }
 
     #[test]

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 /// forever),
 /// `summary=SENT/ANSWERED/FAILED/RETRIES` (`I: summary …` on stderr), `pid` (`pid N`),
 /// `listen=tcp://HOST:PORT` (bind, print `listening PORT`, accept in the background and print
-/// `accepted`), `connect=tcp://HOST:PORT` (print `connected` within 5 s or fail),
+/// `accepted`, then `got LINE` for every line a connection sends), `connect=tcp://HOST:PORT`
+/// (print `connected` within 5 s or fail), `send=TEXT` (write the line on the last connection),
 /// `exit=CODE`, `hang` (sleep forever), `request=SEQ/answered|failed/TRIES/LATENCY_MS` (the
 /// per-request line of a client, `I: request …` on stderr, printed only with `--log-requests`).
 #[derive(Parser)]
@@ -45,6 +46,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let started = Instant::now();
     let mut listeners = Vec::new();
+    let mut streams: Vec<TcpStream> = Vec::new();
     for command in &args.commands {
         let (cmd, value) = command.split_once('=').unwrap_or((command, ""));
         match cmd {
@@ -88,8 +90,15 @@ fn main() -> anyhow::Result<()> {
                 println!("listening {}", listener.local_addr()?.port());
                 let accepting = listener.try_clone()?;
                 std::thread::spawn(move || {
-                    while accepting.accept().is_ok() {
+                    while let Ok((stream, _)) = accepting.accept() {
                         println!("accepted");
+                        std::thread::spawn(move || {
+                            use std::io::BufRead;
+                            for line in std::io::BufReader::new(stream).lines() {
+                                let Ok(line) = line else { break };
+                                println!("got {line}");
+                            }
+                        });
                     }
                 });
                 listeners.push(listener);
@@ -97,13 +106,22 @@ fn main() -> anyhow::Result<()> {
             "connect" => {
                 let addr = tcp_addr(value)?;
                 let deadline = Instant::now() + Duration::from_secs(5);
-                while TcpStream::connect(addr).is_err() {
-                    if Instant::now() > deadline {
-                        bail!("cannot connect to {value}");
+                let stream = loop {
+                    match TcpStream::connect(addr) {
+                        Ok(stream) => break stream,
+                        Err(_) if Instant::now() <= deadline => {
+                            std::thread::sleep(Duration::from_millis(20))
+                        }
+                        Err(_) => bail!("cannot connect to {value}"),
                     }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+                };
                 println!("connected");
+                streams.push(stream);
+            }
+            "send" => {
+                let stream = streams.last_mut().context("send= before any connect=")?;
+                writeln!(stream, "{value}")?;
+                println!("sent {value}");
             }
             "exit" => {
                 std::io::stdout().flush()?;

@@ -186,3 +186,74 @@ fn a_measure_that_never_happens_fails_the_report() {
     assert_eq!(report.measures[0].elapsed, None);
     assert!(!report.ok());
 }
+
+#[test]
+fn network_steps_hold_and_release_bytes_and_are_recorded_typed() {
+    use tour::net::NetAction;
+    let report = run(&load("network"));
+    let dump = report.dump();
+    assert_eq!(report.lost, 0, "{dump}");
+    // The line sent during the partition reached the server only once the link healed.
+    let held = report
+        .measure("held until heal")
+        .expect("held line arrived");
+    let delivered = report.measure("delivered after heal").expect("delivered");
+    assert!(held >= Duration::from_millis(800), "{held:?}: {dump}");
+    assert!(delivered < Duration::from_secs(2), "{delivered:?}: {dump}");
+    let actions: Vec<(NetAction, Vec<String>, Vec<String>)> = report
+        .net_events()
+        .map(|(_, e)| (e.action, e.hosts.clone(), e.links.clone()))
+        .collect();
+    let link = vec!["svc.via.client".to_string()];
+    let host = |h: &str| vec![h.to_string()];
+    assert_eq!(
+        actions,
+        [
+            (NetAction::Partition, host("server_host"), link.clone()),
+            (NetAction::Heal, host("server_host"), link.clone()),
+            (
+                NetAction::Delay(Duration::from_millis(50)),
+                vec![],
+                link.clone()
+            ),
+            (NetAction::Throttle(100_000), host("client"), link.clone()),
+            (NetAction::PartitionIn, host("server_host"), link.clone()),
+            (
+                NetAction::Heal,
+                vec!["server_host".to_string(), "client".to_string()],
+                link.clone()
+            ),
+            (NetAction::Reset, host("server_host"), link.clone()),
+        ],
+        "{dump}"
+    );
+    // The tour shows the proxy as a command line and each change as the line to type into it.
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| e.text.contains("** link svc.via.client (host client → host server_host): netfault --listen tcp://127.0.0.1:")),
+        "{dump}"
+    );
+    for typed in [
+        "netfault> partition    (on svc.via.client)",
+        "netfault> heal",
+        "netfault> delay 50",
+        "netfault> throttle 100000",
+        // Nothing reaches the server's host: the client→server direction of its link.
+        "netfault> partition up",
+        "netfault> reset",
+    ] {
+        assert!(
+            report.events.iter().any(|e| e.text.contains(typed)),
+            "{typed}: {dump}"
+        );
+    }
+    assert_eq!(
+        report.hosts,
+        [
+            ("server_host".to_string(), vec!["server".to_string()]),
+            ("client".to_string(), vec!["client".to_string()])
+        ]
+    );
+}

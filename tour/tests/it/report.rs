@@ -208,3 +208,39 @@ fn the_page_renders_in_a_browser_without_console_errors() {
         "screenshot nearly blank: {inked} of {total} pixels drawn"
     );
 }
+
+#[test]
+fn network_faults_are_drawn_as_shaded_spans_on_their_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = load("network");
+    scenario.set_var("hold_ms", "300");
+    let report = scenario
+        .run(&RunOptions {
+            report: Some(dir.path().to_owned()),
+            ..opts()
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let html = read(dir.path());
+    let doc = Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let svg = svg_of(&doc, "network");
+    let net_steps = report.net_events().count();
+    assert_eq!(net_steps, 7);
+    assert_eq!(
+        count(svg, "network"),
+        net_steps,
+        "one network marker per step"
+    );
+    assert_eq!(count(svg, "step"), 8);
+    // partition + heal, delay, throttle, partition_in: four spans, each healed by a step.
+    assert_eq!(count(svg, "span"), 4);
+    assert_eq!(count(svg, "partition"), 1);
+    assert!(!html.contains("never healed"), "{html}");
+    assert_eq!(count(svg, "host"), 2, "server_host and client");
+}
