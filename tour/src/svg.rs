@@ -291,7 +291,7 @@ fn lane(out: &mut String, t: &Timeline, scale: &Scale, i: usize, centre: f64, st
         );
         for r in &lane.requests {
             let x = scale.x(r.sent);
-            let h = (r.latency.as_secs_f64() / max.as_secs_f64() * room).max(2.0);
+            let h = (r.latency.as_secs_f64() / max.as_secs_f64() * room).max(3.0);
             let class = r.outcome.class();
             let how = match r.outcome {
                 Outcome::Answered => "answered".to_owned(),
