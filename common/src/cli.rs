@@ -20,6 +20,23 @@ impl Verbosity {
     }
 }
 
+/// `--log-requests`, flattened into every client (lpclient, mdclient, mdclient2, ticlient,
+/// bstarcli, flclient1-3).
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct RequestLog {
+    /// Print one `I: request …` line per request when its outcome is known (the tour's report
+    /// reads these).
+    #[arg(long)]
+    pub log_requests: bool,
+}
+
+impl RequestLog {
+    /// The ledger a client counts its requests in, logging request lines if asked to.
+    pub fn ledger(&self) -> crate::report::Ledger {
+        crate::report::Ledger::new(self.log_requests)
+    }
+}
+
 /// Simulated work and faults for servers and workers.
 #[derive(Debug, Clone, Args)]
 pub struct FaultArgs {

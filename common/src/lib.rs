@@ -13,7 +13,7 @@
 //! | [`fault`] | deterministic fault simulation (`--crash-after`, `--overload-after`, `--seed`) |
 //! | [`rng`] | a tiny seeded PRNG, so simulated faults are reproducible |
 //! | [`netfault`] | a TCP fault proxy: partition, one-way partition, delay, throttle, reset of a live link |
-//! | [`report`] | the `summary sent=… answered=… failed=… retries=…` line every client ends with |
+//! | [`report`] | the one accounting rule of every client ([`report::Ledger`]), its summary line and the `--log-requests` lines |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a future |
 //! | `testkit` | (feature `testkit`) spawn binaries, wait for log lines, kill -9, SIGSTOP/SIGCONT |
 //!

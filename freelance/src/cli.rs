@@ -3,7 +3,7 @@
 
 use crate::driver::{drive, DriveOptions, Outcome, Requester};
 use clap::Args;
-use common::cli::Verbosity;
+use common::cli::{RequestLog, Verbosity};
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,6 +22,9 @@ pub struct RunArgs {
     pub keep_going: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub log: RequestLog,
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub verbosity: Verbosity,
 }
 
@@ -33,6 +36,7 @@ impl RunArgs {
             interval: Duration::from_millis(self.interval_ms),
             quiet: self.quiet,
             keep_going: self.keep_going,
+            log_requests: self.log.log_requests,
         }
     }
 }
@@ -46,20 +50,18 @@ pub fn client_help(extra: &str) -> String {
   I: reply <n> [from <endpoint>]: <frames> [(after <k> attempts)]   each reply, unless --quiet
   E: request <n> FAILED: <why>                                      no server answered in time
   E: no server answered, aborting                                   unless --keep-going
+  I: request seq=<n> outcome=<answered|failed> tries=<n> latency_ms=<n>   with --log-requests
   I: <answered> replies in <s> s: <rate> requests/s
   I: summary sent=<n> answered=<n> failed=<n> retries=<n>          retries: resends
 {extra}
-Exit status: 0 if no request FAILED (also after Ctrl-C), 1 if any did."
+Exit status: 0 if no request FAILED, 1 if any did (a request in flight at Ctrl-C counts
+FAILED, so sent = answered + failed always)."
     )
 }
 
 /// Exit status of a client run: failure if any request FAILED.
 pub fn exit_code(outcome: &Outcome) -> ExitCode {
-    if outcome.summary.failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    outcome.summary.exit_code()
 }
 
 /// Drives `requester` until done or `shutdown`; returns the exit status.

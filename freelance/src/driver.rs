@@ -7,12 +7,15 @@
 //!   `--quiet`; ` (after <k> attempts)` is appended when the request had to be resent
 //! * `E: request <n> FAILED: <why>` when no server answered in time
 //! * `E: no server answered, aborting` after a failure, unless `--keep-going`
-//! * `W: interrupted` on SIGINT/SIGTERM
+//! * `W: interrupted` on SIGINT/SIGTERM (a request in flight then counts failed)
+//! * `I: request seq=… outcome=… tries=… latency_ms=…` per request, with `--log-requests`
 //! * `I: <answered> replies in <seconds> s: <rate> requests/s`
 //! * `I: summary sent=… answered=… failed=… retries=…` (retries = resends to another server)
+//!
+//! The counting is `common::report::Ledger`'s: `sent = answered + failed` at the end.
 
 use common::msg::frame_text;
-use common::report::Summary;
+use common::report::{rate_line, Ledger, Summary};
 use common::Message;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -55,6 +58,8 @@ pub struct DriveOptions {
     pub quiet: bool,
     /// Go on after a failed request instead of stopping.
     pub keep_going: bool,
+    /// Log one `I: request seq=…` line per request.
+    pub log_requests: bool,
 }
 
 /// What a run did.
@@ -90,7 +95,7 @@ pub async fn drive<R: Requester>(
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     tokio::pin!(shutdown);
-    let mut summary = Summary::default();
+    let mut ledger = Ledger::new(options.log_requests);
     let mut interrupted = false;
     tracing::info!("sending {} requests", options.requests);
     let started = Instant::now();
@@ -102,7 +107,8 @@ pub async fn drive<R: Requester>(
                 () = tokio::time::sleep(options.interval) => {}
             }
         }
-        summary.sent += 1;
+        let seq = ledger.start(Instant::now());
+        debug_assert_eq!(seq, number);
         // Shutdown first: Ctrl-C must win over a request that is ready at the same time.
         let result = tokio::select! {
             biased;
@@ -111,8 +117,8 @@ pub async fn drive<R: Requester>(
         };
         match result {
             Ok(reply) => {
-                summary.answered += 1;
-                summary.retries += u64::from(reply.attempts.saturating_sub(1));
+                ledger.set_tries(seq, u64::from(reply.attempts));
+                ledger.answered(seq, Instant::now());
                 if !options.quiet {
                     let from = reply
                         .server
@@ -128,8 +134,8 @@ pub async fn drive<R: Requester>(
                 }
             }
             Err(failed) => {
-                summary.failed += 1;
-                summary.retries += u64::from(failed.attempts.saturating_sub(1));
+                ledger.set_tries(seq, u64::from(failed.attempts));
+                ledger.failed(seq, Instant::now());
                 tracing::error!("request {number} FAILED: {failed}");
                 if !options.keep_going {
                     tracing::error!("no server answered, aborting");
@@ -141,19 +147,13 @@ pub async fn drive<R: Requester>(
     if interrupted {
         tracing::warn!("interrupted");
     }
-    let outcome = Outcome {
-        summary,
-        elapsed: started.elapsed(),
+    let elapsed = started.elapsed();
+    tracing::info!("{}", rate_line(ledger.summary().answered, elapsed));
+    Outcome {
+        summary: ledger.finish(Instant::now()),
+        elapsed,
         interrupted,
-    };
-    tracing::info!(
-        "{} replies in {:.3} s: {:.0} requests/s",
-        summary.answered,
-        outcome.elapsed.as_secs_f64(),
-        outcome.rate()
-    );
-    summary.log();
-    outcome
+    }
 }
 
 #[cfg(test)]
@@ -190,6 +190,7 @@ mod tests {
             interval: Duration::ZERO,
             quiet: true,
             keep_going,
+            log_requests: false,
         }
     }
 
@@ -241,7 +242,16 @@ mod tests {
         };
         let out = drive(&mut r, &options(3, false), std::future::ready(())).await;
         assert!(out.interrupted);
-        assert_eq!(out.summary.answered, 0);
+        // The request under way when the shutdown came counts failed.
+        assert_eq!(
+            out.summary,
+            Summary {
+                sent: 1,
+                answered: 0,
+                failed: 1,
+                retries: 0
+            }
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! here the only way.
 
 use crate::core::{ReplyVerdict, Requester, RetryPolicy, Sequence, TimeoutVerdict};
-use common::report::Summary;
+use common::report::{Ledger, Summary};
 use common::{sock, Message};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -218,29 +218,41 @@ pub struct RunOptions {
 /// The Guide's `lpclient`: requests `"1"`, `"2"`, … each checked against its echo, until
 /// `options.requests` are answered, a request is abandoned, or `shutdown` resolves.
 ///
-/// Returns the counts for the summary line; `answered == sent` means nothing failed.
+/// Every request is counted in `ledger` (its sequence number is the request body); a request
+/// in flight when `shutdown` resolves counts failed. Ends the ledger (logging the summary line)
+/// and returns the counts.
 pub async fn run_sequence(
     client: &mut LazyPirateClient,
     options: RunOptions,
+    ledger: &mut Ledger,
     shutdown: impl Future<Output = ()>,
 ) -> Summary {
     tokio::pin!(shutdown);
     let mut sequence = Sequence::new();
     loop {
-        if options.requests.is_some_and(|n| client.summary().sent >= n) {
+        if options.requests.is_some_and(|n| ledger.summary().sent >= n) {
             break;
         }
         let (number, request) = sequence.next_request();
+        let seq = ledger.start(Instant::now());
+        debug_assert_eq!(seq, number);
+        let retries_before = client.summary().retries;
+        let tries = |client: &LazyPirateClient| 1 + client.summary().retries - retries_before;
         tokio::select! {
             biased;
             () = &mut shutdown => {
                 if client.interrupt().is_some() {
                     tracing::warn!("interrupted, request {number} given up");
                 }
+                ledger.set_tries(seq, tries(client));
                 break;
             }
             outcome = client.request(request) => {
-                if outcome.is_err() {
+                ledger.set_tries(seq, tries(client));
+                if outcome.is_ok() {
+                    ledger.answered(seq, Instant::now());
+                } else {
+                    ledger.failed(seq, Instant::now());
                     break;
                 }
             }
@@ -253,5 +265,5 @@ pub async fn run_sequence(
             }
         }
     }
-    client.summary()
+    ledger.finish(Instant::now())
 }

@@ -9,11 +9,11 @@
 
 use crate::tsp::{self, Answer, NewRequest, RequestId, Status, TspError};
 use bytes::Bytes;
-use common::report::Summary;
+use common::report::Ledger;
 use common::Message;
 use majordomo::client::{Client, ClientError, ClientOptions};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -187,10 +187,11 @@ impl Load {
     }
 }
 
-/// Runs `load`, adding every outcome to `summary` as it happens (so an interrupted run still
-/// has its counts). Logs `I: request UUID <uuid>` once a request is stored, `I: reply to
-/// <uuid>: <text>` once its reply is there; failures are logged with `E:` and counted.
-pub async fn run_load(load: Arc<Load>, summary: Arc<Mutex<Summary>>) -> Result<(), TiError> {
+/// Runs `load`, counting every request in `ledger` as it goes (so an interrupted run still has
+/// its counts: the caller ends the ledger, which fails the requests still under way). Logs
+/// `I: request UUID <uuid>` once a request is stored, `I: reply to <uuid>: <text>` once its reply
+/// is there; failures are logged with `E:` and counted.
+pub async fn run_load(load: Arc<Load>, ledger: Arc<Mutex<Ledger>>) -> Result<(), TiError> {
     let lanes = load.concurrency.clamp(1, load.count.max(1));
     let mut tasks = tokio::task::JoinSet::new();
     for first in 0..lanes {
@@ -200,7 +201,7 @@ pub async fn run_load(load: Arc<Load>, summary: Arc<Mutex<Summary>>) -> Result<(
             client,
             first,
             lanes,
-            Arc::clone(&summary),
+            Arc::clone(&ledger),
         ));
     }
     while tasks.join_next().await.is_some() {}
@@ -213,18 +214,16 @@ async fn lane(
     mut client: TiClient,
     first: u64,
     step: u64,
-    summary: Arc<Mutex<Summary>>,
+    ledger: Arc<Mutex<Ledger>>,
 ) {
-    let count = |update: &dyn Fn(&mut Summary)| {
-        update(&mut summary.lock().unwrap_or_else(|e| e.into_inner()));
-    };
-    let mut counted_retries = 0;
+    let ledger = || ledger.lock().unwrap_or_else(|e| e.into_inner());
     for n in (first..load.count).step_by(step as usize) {
         let request = NewRequest {
             service: Bytes::from(load.service.clone()),
             body: vec![Bytes::from(load.body(n))],
         };
-        count(&|s| s.sent += 1);
+        let seq = ledger().start(Instant::now());
+        let retries_before = client.retries();
         let outcome = async {
             let id = client.request(&request).await?;
             tracing::info!("request UUID {id}");
@@ -239,16 +238,16 @@ async fn lane(
             Ok::<bool, TiError>(good)
         }
         .await;
-        let retries = client.retries() - counted_retries;
-        counted_retries = client.retries();
+        let tries = 1 + client.retries() - retries_before;
+        ledger().set_tries(seq, tries);
+        let now = Instant::now();
         match outcome {
-            Ok(true) => count(&|s| s.answered += 1),
-            Ok(false) => count(&|s| s.failed += 1),
+            Ok(true) => ledger().answered(seq, now),
+            Ok(false) => ledger().failed(seq, now),
             Err(e) => {
                 tracing::error!("request {n}: {e}");
-                count(&|s| s.failed += 1);
+                ledger().failed(seq, now)
             }
-        }
-        count(&|s| s.retries += retries);
+        };
     }
 }

@@ -15,9 +15,9 @@ use crate::report::{EventKind, ProcessChange, Report};
 use crate::style::human;
 use crate::RunFailure;
 use anyhow::Context;
+use common::report::{self, RequestLine};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 /// One scenario's timeline, ready to draw.
@@ -217,73 +217,13 @@ pub struct Bracket {
     pub to: Option<Duration>,
 }
 
-/// One `I: request …` line (contract 2), parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestLine {
-    /// The client's 1-based request counter.
-    pub seq: u64,
-    /// Answered or failed.
-    pub answered: bool,
-    /// Sends of the request.
-    pub tries: u32,
-    /// From the first send to the outcome.
-    pub latency: Duration,
-}
-
-impl FromStr for RequestLine {
-    type Err = String;
-
-    /// Parses a line containing `request seq=… outcome=answered|failed tries=… latency_ms=…`
-    /// (whatever precedes `request ` is ignored, keys may come in any order).
-    fn from_str(line: &str) -> Result<Self, String> {
-        let rest = line
-            .split_once("request seq=")
-            .map(|(_, r)| format!("seq={r}"))
-            .ok_or_else(|| format!("not a request line: {line:?}"))?;
-        let (mut seq, mut answered, mut tries, mut latency) = (None, None, None, None);
-        for pair in rest.split_whitespace() {
-            let Some((key, value)) = pair.split_once('=') else {
-                continue;
-            };
-            let number = || {
-                value
-                    .parse::<u64>()
-                    .map_err(|_| format!("bad number in {pair:?}"))
-            };
-            match key {
-                "seq" => seq = Some(number()?),
-                "tries" => tries = Some(number()? as u32),
-                "latency_ms" => latency = Some(Duration::from_millis(number()?)),
-                "outcome" => {
-                    answered = Some(match value {
-                        "answered" => true,
-                        "failed" => false,
-                        other => return Err(format!("unknown outcome {other:?}")),
-                    })
-                }
-                _ => {}
-            }
-        }
-        match (seq, answered, tries, latency) {
-            (Some(seq), Some(answered), Some(tries), Some(latency)) => Ok(RequestLine {
-                seq,
-                answered,
-                tries,
-                latency,
-            }),
-            _ => Err(format!("incomplete request line: {line:?}")),
-        }
-    }
-}
-
-impl RequestLine {
-    /// How the timeline colours it.
-    pub fn outcome(&self) -> Outcome {
-        match (self.answered, self.tries) {
-            (false, _) => Outcome::Failed,
-            (true, 0 | 1) => Outcome::Answered,
-            (true, _) => Outcome::Retried,
-        }
+/// How the timeline colours a client's request line (contract 2, parsed by
+/// [`common::report::RequestLine`]).
+pub fn outcome_of(line: &RequestLine) -> Outcome {
+    match (line.outcome, line.tries) {
+        (report::Outcome::Failed, _) => Outcome::Failed,
+        (report::Outcome::Answered, 0 | 1) => Outcome::Answered,
+        (report::Outcome::Answered, _) => Outcome::Retried,
     }
 }
 
@@ -430,12 +370,13 @@ impl Timeline {
                 continue;
             }
             if let Ok(r) = line.text.parse::<RequestLine>() {
+                let latency = Duration::from_millis(r.latency_ms);
                 lanes[i].requests.push(RequestMark {
                     seq: r.seq,
-                    sent: line.at.saturating_sub(r.latency),
-                    latency: r.latency,
-                    tries: r.tries,
-                    outcome: r.outcome(),
+                    sent: line.at.saturating_sub(latency),
+                    latency,
+                    tries: u32::try_from(r.tries).unwrap_or(u32::MAX),
+                    outcome: outcome_of(&r),
                 });
             }
         }
@@ -1002,32 +943,14 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn request_lines_parse_per_contract() {
-        let r: RequestLine = "12:00:01 I: request seq=17 outcome=answered tries=2 latency_ms=35"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            r,
-            RequestLine {
-                seq: 17,
-                answered: true,
-                tries: 2,
-                latency: ms(35)
-            }
-        );
-        assert_eq!(r.outcome(), Outcome::Retried);
-        let f: RequestLine = "I: request seq=3 outcome=failed tries=4 latency_ms=10000"
-            .parse()
-            .unwrap();
-        assert_eq!(f.outcome(), Outcome::Failed);
-        for bad in [
-            "I: request seq=1 outcome=maybe tries=1 latency_ms=1",
-            "I: request seq=1 outcome=answered tries=1",
-            "I: request seq=x outcome=answered tries=1 latency_ms=1",
-            "I: summary sent=1 answered=1 failed=0 retries=0",
-        ] {
-            assert!(bad.parse::<RequestLine>().is_err(), "{bad}");
-        }
+    fn request_lines_are_coloured_by_outcome_and_tries() {
+        let outcome = |l: &str| outcome_of(&l.parse::<RequestLine>().unwrap());
+        let line = "12:00:01 I: request seq=17 outcome=answered tries=2 latency_ms=35";
+        assert_eq!(outcome(line), Outcome::Retried);
+        let line = "I: request seq=1 outcome=answered tries=1 latency_ms=3";
+        assert_eq!(outcome(line), Outcome::Answered);
+        let line = "I: request seq=3 outcome=failed tries=4 latency_ms=10000";
+        assert_eq!(outcome(line), Outcome::Failed);
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! bstarcli — the Binary Star failover client: sends numbered requests, checks the echo.
 //!
 //! Log lines (stable): `I: server replied OK (<n>)` per answer, the failover lines of
-//! `binary_star::client`, and at the end `I: summary sent=… answered=… failed=… retries=…`.
+//! `binary_star::client`, with `--log-requests` one `I: request seq=… outcome=… tries=…
+//! latency_ms=…` per request, and at the end `I: summary sent=… answered=… failed=… retries=…`
+//! (a request in flight at Ctrl-C counts failed). Exits non-zero exactly when a request failed.
 
 use binary_star::failover::{Policy, Strategy};
 use binary_star::Client;
 use clap::{Parser, ValueEnum};
-use common::cli::{millis, Verbosity};
-use common::report::Summary;
+use common::cli::{millis, RequestLog, Verbosity};
 use common::{endpoint, Message};
-use std::time::Duration;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// How to fail over (see `binary_star::failover`).
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -53,13 +55,17 @@ struct Args {
     #[arg(long, value_name = "MS", value_parser = millis)]
     give_up_ms: Option<Duration>,
     #[command(flatten)]
+    log: RequestLog,
+    #[command(flatten)]
     verbosity: Verbosity,
 }
 
 #[tokio::main]
-async fn main() {
+async fn main() -> ExitCode {
     let args = Args::parse();
     args.verbosity.init_logging();
+    let shutdown = common::shutdown::signal();
+    tokio::pin!(shutdown);
     let policy = Policy {
         strategy: match args.strategy {
             StrategyArg::Eager => Strategy::Eager,
@@ -72,36 +78,37 @@ async fn main() {
     };
     tracing::info!("connecting to server at {}...", args.primary);
     let mut client = Client::new([args.primary.clone(), args.backup.clone()], policy);
-    let mut summary = Summary::default();
-    let shutdown = common::shutdown::signal();
-    tokio::pin!(shutdown);
-    let mut sequence = 0u64;
-    while args.requests.is_none_or(|n| sequence < n) {
-        sequence += 1;
-        let body = sequence.to_string();
-        summary.sent += 1;
+    let mut ledger = args.log.ledger();
+    while args.requests.is_none_or(|n| ledger.summary().sent < n) {
+        let seq = ledger.start(Instant::now());
+        let body = seq.to_string();
+        let retries = client.retries();
         tokio::select! {
             () = &mut shutdown => {
-                tracing::warn!("interrupted, request {sequence} abandoned");
-                summary.failed += 1;
+                ledger.set_tries(seq, client.retries() - retries + 1);
+                tracing::warn!("interrupted, request {seq} abandoned");
                 break;
             }
-            result = client.request(Message::from_frames([body.clone()])) => match result {
-                Ok(reply) if reply.len() == 1 && reply.first().is_some_and(|f| f[..] == *body.as_bytes()) => {
-                    summary.answered += 1;
-                    tracing::info!("server replied OK ({body})");
-                }
-                Ok(reply) => {
-                    summary.failed += 1;
-                    tracing::error!("bad reply from server: {reply:?}");
-                }
-                Err(e) => {
-                    summary.failed += 1;
-                    tracing::error!("request {sequence} failed: {e}");
+            result = client.request(Message::from_frames([body.clone()])) => {
+                ledger.set_tries(seq, client.retries() - retries + 1);
+                let now = Instant::now();
+                match result {
+                    Ok(reply) if reply.len() == 1 && reply.first().is_some_and(|f| f[..] == *body.as_bytes()) => {
+                        ledger.answered(seq, now);
+                        tracing::info!("server replied OK ({body})");
+                    }
+                    Ok(reply) => {
+                        ledger.failed(seq, now);
+                        tracing::error!("bad reply from server: {reply:?}");
+                    }
+                    Err(e) => {
+                        ledger.failed(seq, now);
+                        tracing::error!("request {seq} failed: {e}");
+                    }
                 }
             },
         }
-        if args.requests.is_some_and(|n| sequence >= n) {
+        if args.requests.is_some_and(|n| seq >= n) {
             break;
         }
         tokio::select! {
@@ -112,6 +119,5 @@ async fn main() {
             () = tokio::time::sleep(args.interval_ms) => {}
         }
     }
-    summary.retries = client.retries();
-    summary.log();
+    ledger.finish(Instant::now()).exit_code()
 }

@@ -22,9 +22,11 @@ fn both_programs_exit_promptly_on_sigint() {
     c.wait_for("server replied OK (3)", WAIT);
 
     let (status, _) = c.interrupt_and_wait(PROMPT);
-    assert!(status.success());
     let s = summary(&mut c, WAIT);
     assert_eq!(s.lost(), 0, "{s}");
+    // Only a request in flight at Ctrl-C may have failed; it then sets the exit code.
+    assert!(s.failed <= 1, "{s}");
+    assert_eq!(status.success(), s.failed == 0, "{s}");
     assert!(s.answered >= 3);
 
     for server in [&mut p, &mut b] {

@@ -43,9 +43,11 @@ fn a_restarted_server_rejoins() {
     c.mark();
     c.wait_for("reply", BOUND);
     c.wait_for("reply", BOUND);
-    assert_eq!(c.interrupt_and_wait(BOUND).0.code(), Some(0));
+    let (status, _) = c.interrupt_and_wait(BOUND);
     let s = c.summary().expect("a summary line");
-    assert_eq!(s.failed, 0);
+    // Only a request in flight at Ctrl-C may have failed; it then sets the exit code.
+    assert!(s.failed <= 1 && s.balanced(), "{s}");
+    assert_eq!(status.success(), s.failed == 0, "{s}");
     assert!(s.answered >= 5);
 }
 

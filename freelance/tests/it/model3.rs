@@ -132,9 +132,11 @@ fn a_restarted_server_is_used_again_after_its_first_pong() {
     c.wait_for(&format!("from {a}:"), BOUND);
     c.mark();
     c.wait_for(&format!("from {a}:"), BOUND);
-    assert_eq!(c.interrupt_and_wait(BOUND).0.code(), Some(0));
+    let (status, _) = c.interrupt_and_wait(BOUND);
     let s = c.summary().expect("a summary line");
-    assert_eq!(s.failed, 0);
+    // Only a request in flight at Ctrl-C may have failed; it then sets the exit code.
+    assert!(s.failed <= 1 && s.balanced(), "{s}");
+    assert_eq!(status.success(), s.failed == 0, "{s}");
     assert!(replies_from(&c, b) >= 1);
     assert!(c.count("W: interrupted") == 1);
 }

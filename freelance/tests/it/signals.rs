@@ -38,9 +38,12 @@ fn clients_waiting_on_dead_servers_exit_cleanly_on_sigint() {
         let mut c = client(model, std::slice::from_ref(ep), &args);
         c.wait_for("sending", BOUND); // Ctrl-C is handled from this line on
         let (status, took) = c.interrupt_and_wait(BOUND);
-        assert_eq!(status.code(), Some(0), "flclient{model}");
+        // The request in flight counts failed, so the run failed.
+        assert_eq!(status.code(), Some(1), "flclient{model}");
         assert!(took < PROMPTLY, "flclient{model} took {took:?}");
         assert_eq!(c.count("W: interrupted"), 1, "flclient{model}");
         assert_eq!(c.count("summary sent="), 1, "flclient{model}");
+        let s = c.summary().expect("a summary line");
+        assert_eq!((s.sent, s.answered, s.failed), (1, 0, 1), "flclient{model}");
     }
 }

@@ -4,11 +4,12 @@
 //! Log lines (a stable contract): `I: server replied OK (N)`, `E: malformed reply from server: …`,
 //! `W: no response from server, retrying…`, `W: reconnecting to server…`,
 //! `E: server seems to be offline, abandoning`,
-//! `I: summary sent=… answered=… failed=… retries=…` (always last).
-//! Exit code 0 only if every request sent was answered.
+//! `I: summary sent=… answered=… failed=… retries=…` (always last; a request in flight at Ctrl-C
+//! counts failed), and with `--log-requests` one `I: request seq=… outcome=… tries=…
+//! latency_ms=…` per request. Exit code non-zero exactly when a request failed.
 
 use clap::Parser;
-use common::cli::Verbosity;
+use common::cli::{RequestLog, Verbosity};
 use lazy_pirate::client::{run_sequence, RunOptions};
 use lazy_pirate::core::{REQUEST_RETRIES, REQUEST_TIMEOUT};
 use lazy_pirate::{LazyPirateClient, ReplyCheck, RetryPolicy};
@@ -35,6 +36,8 @@ struct Args {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     interval_ms: u64,
     #[command(flatten)]
+    log: RequestLog,
+    #[command(flatten)]
     verbosity: Verbosity,
 }
 
@@ -54,11 +57,9 @@ async fn main() -> ExitCode {
         requests: args.requests,
         interval: Duration::from_millis(args.interval_ms),
     };
-    let summary = run_sequence(&mut client, options, common::shutdown::signal()).await;
-    summary.log();
-    if summary.answered == summary.sent {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    let mut ledger = args.log.ledger();
+    let shutdown = common::shutdown::signal();
+    run_sequence(&mut client, options, &mut ledger, shutdown)
+        .await
+        .exit_code()
 }

@@ -1,19 +1,22 @@
 //! `mdclient`: sends N requests one at a time through the synchronous Majordomo client.
 //!
 //! Each request is retried on a fresh socket after `--timeout-ms` of silence, `--retries`
-//! attempts in all. Ends with the summary line
-//! `I: summary sent=N answered=A failed=F retries=R` and exits 0 only if every request was
-//! answered. Also logs `I: request <i> answered after <k> attempts` when retries were needed,
+//! attempts in all. Logs `I: request <i> answered after <k> attempts` when retries were needed,
 //! `W: no reply from <service> within <ms> ms, retrying (k/n)` and
-//! `E: request <i> failed: <reason>`.
+//! `E: request <i> failed: <reason>`; with `--log-requests` one
+//! `I: request seq=… outcome=… tries=… latency_ms=…` per request. Ends with the rate,
+//! `I: <answered> replies in <s> s: <rate> requests/s`, then the summary line
+//! `I: summary sent=N answered=A failed=F retries=R` (a request in flight at Ctrl-C counts
+//! failed). Exits non-zero exactly when a request failed.
 
 use anyhow::Context;
 use clap::Parser;
-use common::cli::Verbosity;
-use common::report::Summary;
+use common::cli::{RequestLog, Verbosity};
+use common::report::rate_line;
 use common::Message;
 use majordomo::client::ClientArgs;
-use std::time::Duration;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// Majordomo synchronous client: N echo requests, one after the other.
 #[derive(Debug, Parser)]
@@ -34,58 +37,65 @@ struct Args {
     #[arg(long)]
     stop_on_failure: bool,
     #[command(flatten)]
+    log: RequestLog,
+    #[command(flatten)]
     verbosity: Verbosity,
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    let shutdown = common::shutdown::signal();
+    tokio::pin!(shutdown);
     let mut client = args.client.connect().context("starting mdclient")?;
-    let mut summary = Summary::default();
-    let run = async {
-        for i in 0..args.requests {
-            if i > 0 && args.interval_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
+    let mut ledger = args.log.ledger();
+    let started = Instant::now();
+    for i in 0..args.requests {
+        if i > 0 && args.interval_ms > 0 {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(Duration::from_millis(args.interval_ms)) => {}
             }
-            let body = format!("Hello world {i}");
-            summary.sent += 1;
-            let resends = client.resends();
-            match client
-                .send(&args.service, Message::from_frames([body.clone()]))
-                .await
-            {
-                Ok(reply) if reply == Message::from_frames([body]) => {
-                    summary.answered += 1;
-                    let attempts = client.resends() - resends + 1;
-                    if attempts > 1 {
-                        tracing::info!("request {i} answered after {attempts} attempts");
-                    }
-                }
-                Ok(reply) => {
-                    summary.failed += 1;
-                    tracing::error!("request {i} failed: wrong reply {reply:?}");
-                }
-                Err(error) => {
-                    summary.failed += 1;
-                    tracing::error!("request {i} failed: {error}");
-                    if args.stop_on_failure {
-                        break;
-                    }
-                }
-            }
-            summary.retries = client.resends();
         }
-    };
-    tokio::select! {
-        () = run => {}
-        () = common::shutdown::signal() => tracing::info!("mdclient interrupted"),
+        let body = format!("Hello world {i}");
+        let seq = ledger.start(Instant::now());
+        let resends = client.resends();
+        let result = tokio::select! {
+            biased;
+            () = &mut shutdown => {
+                ledger.set_tries(seq, client.resends() - resends + 1);
+                tracing::info!("mdclient interrupted");
+                break;
+            }
+            result = client.send(&args.service, Message::from_frames([body.clone()])) => result,
+        };
+        let attempts = client.resends() - resends + 1;
+        ledger.set_tries(seq, attempts);
+        match result {
+            Ok(reply) if reply == Message::from_frames([body]) => {
+                ledger.answered(seq, Instant::now());
+                if attempts > 1 {
+                    tracing::info!("request {i} answered after {attempts} attempts");
+                }
+            }
+            Ok(reply) => {
+                ledger.failed(seq, Instant::now());
+                tracing::error!("request {i} failed: wrong reply {reply:?}");
+            }
+            Err(error) => {
+                ledger.failed(seq, Instant::now());
+                tracing::error!("request {i} failed: {error}");
+                if args.stop_on_failure {
+                    break;
+                }
+            }
+        }
     }
-    summary.retries = client.resends();
-    summary.log();
-    std::process::exit(if summary.answered == summary.sent {
-        0
-    } else {
-        1
-    });
+    tracing::info!(
+        "{}",
+        rate_line(ledger.summary().answered, started.elapsed())
+    );
+    Ok(ledger.finish(Instant::now()).exit_code())
 }

@@ -2,17 +2,21 @@
 //!
 //! Keeps up to `--window` requests in flight. A reply that does not come within
 //! `--timeout-ms` of the previous one fails every request still in flight (the asynchronous
-//! client does not retry). Ends with `I: summary sent=N answered=A failed=F retries=0` and
-//! exits 0 only if every request was answered.
+//! client does not retry). With `--log-requests` logs one
+//! `I: request seq=… outcome=… tries=1 latency_ms=…` per request. Ends with the rate,
+//! `I: <answered> replies in <s> s: <rate> requests/s`, then
+//! `I: summary sent=N answered=A failed=F retries=0` (requests in flight at Ctrl-C count
+//! failed), and exits non-zero exactly when a request failed (or on a fatal socket error).
 
 use anyhow::Context;
 use clap::Parser;
-use common::cli::Verbosity;
-use common::report::Summary;
+use common::cli::{RequestLog, Verbosity};
+use common::report::rate_line;
 use common::Message;
 use majordomo::client::{self, AsyncClient, ClientOptions};
-use std::collections::HashSet;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// Majordomo asynchronous client: N echo requests, many in flight.
 #[derive(Debug, Parser)]
@@ -34,39 +38,54 @@ struct Args {
     #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
     timeout_ms: u64,
     #[command(flatten)]
+    log: RequestLog,
+    #[command(flatten)]
     verbosity: Verbosity,
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    let shutdown = common::shutdown::signal();
     let options = ClientOptions {
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
         retries: 1,
     };
-    let mut summary = Summary::default();
+    let mut ledger = args.log.ledger();
+    let started = Instant::now();
     let run = async {
         let mut client = AsyncClient::connect(&args.broker, options)
             .await
             .context("connecting mdclient2")?;
-        let mut in_flight = HashSet::new();
-        while summary.answered + summary.failed < args.requests {
-            while summary.sent < args.requests && (in_flight.len() as u64) < args.window.max(1) {
-                let body = format!("Hello world {}", summary.sent);
+        // Request body -> its sequence number in the ledger.
+        let mut in_flight = HashMap::new();
+        loop {
+            let done = ledger.summary();
+            if done.answered + done.failed >= args.requests {
+                break;
+            }
+            while ledger.summary().sent < args.requests
+                && (in_flight.len() as u64) < args.window.max(1)
+            {
+                let body = format!("Hello world {}", ledger.summary().sent);
                 client
                     .send(&args.service, Message::from_frames([body.clone()]))
                     .await?;
-                in_flight.insert(body);
-                summary.sent += 1;
+                in_flight.insert(body, ledger.start(Instant::now()));
             }
             match client.recv().await? {
                 Some((_, reply)) => {
                     let body = reply
                         .first()
                         .map(|f| String::from_utf8_lossy(f).into_owned());
-                    match body.filter(|b| reply.len() == 1 && in_flight.remove(b)) {
-                        Some(_) => summary.answered += 1,
+                    match body
+                        .filter(|_| reply.len() == 1)
+                        .and_then(|b| in_flight.remove(&b))
+                    {
+                        Some(seq) => {
+                            ledger.answered(seq, Instant::now());
+                        }
                         None => tracing::error!("unexpected reply {reply:?}"),
                     }
                 }
@@ -76,8 +95,12 @@ async fn main() -> anyhow::Result<()> {
                         args.timeout_ms,
                         in_flight.len()
                     );
-                    summary.failed += in_flight.len() as u64;
-                    in_flight.clear();
+                    let now = Instant::now();
+                    let mut seqs: Vec<u64> = in_flight.drain().map(|(_, seq)| seq).collect();
+                    seqs.sort_unstable();
+                    for seq in seqs {
+                        ledger.failed(seq, now);
+                    }
                 }
             }
         }
@@ -85,13 +108,13 @@ async fn main() -> anyhow::Result<()> {
     };
     let outcome = tokio::select! {
         result = run => result,
-        () = common::shutdown::signal() => { tracing::info!("mdclient2 interrupted"); Ok(()) }
+        () = shutdown => { tracing::info!("mdclient2 interrupted"); Ok(()) }
     };
-    summary.log();
+    tracing::info!(
+        "{}",
+        rate_line(ledger.summary().answered, started.elapsed())
+    );
+    let summary = ledger.finish(Instant::now());
     outcome?;
-    std::process::exit(if summary.answered == summary.sent {
-        0
-    } else {
-        1
-    });
+    Ok(summary.exit_code())
 }

@@ -170,8 +170,14 @@ fn ctrl_c_sends_disconnect_and_every_program_exits_promptly() {
             .iter()
             .any(|s| s.waiting == 1)
     });
-    client.interrupt_and_wait(Duration::from_secs(3));
-    assert_eq!(client.summary().expect("a summary line").sent, 1);
+    let (status, _) = client.interrupt_and_wait(Duration::from_secs(3));
+    let s = client.summary().expect("a summary line");
+    assert_eq!(
+        (s.sent, s.answered, s.failed),
+        (1, 0, 1),
+        "in flight at Ctrl-C = failed"
+    );
+    assert!(!status.success());
 
     let (status, _) = broker.interrupt_and_wait(Duration::from_secs(3));
     assert!(status.success());

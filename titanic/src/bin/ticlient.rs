@@ -5,17 +5,18 @@
 //! `I: reply to <uuid>: <text>` when its reply is there,
 //! `E: <uuid>: reply does not match the request …` (with `--verify`),
 //! `E: request <n>: titanic.<service> answered 400 …`, `I: interrupted` on Ctrl-C,
+//! with `--log-requests` one `I: request seq=… outcome=… tries=… latency_ms=…` per request,
 //! and always last `I: summary sent=<n> answered=<n> failed=<n> retries=<n>`.
-//! Exit status 1 if any request failed (a `400` or a wrong reply).
+//! A request still under way at Ctrl-C counts failed. Exit status 1 if any request failed
+//! (a `400`, a wrong reply, or interrupted).
 
 use anyhow::Context;
 use clap::Parser;
-use common::cli::Verbosity;
-use common::report::Summary;
+use common::cli::{RequestLog, Verbosity};
 use majordomo::client::{self, ClientOptions};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use titanic::client::{Load, TiClientOptions};
 
 /// Titanic client: sends requests through Titanic and waits for their replies.
@@ -54,6 +55,8 @@ struct Args {
     #[arg(long)]
     verify: bool,
     #[command(flatten)]
+    log: RequestLog,
+    #[command(flatten)]
     verbosity: Verbosity,
 }
 
@@ -61,6 +64,7 @@ struct Args {
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    let shutdown = common::shutdown::signal();
     let load = Arc::new(Load {
         broker: args.broker,
         service: args.service,
@@ -77,18 +81,16 @@ async fn main() -> anyhow::Result<ExitCode> {
             poll: Duration::from_millis(args.poll_ms),
         },
     });
-    let summary = Arc::new(Mutex::new(Summary::default()));
+    let ledger = Arc::new(Mutex::new(args.log.ledger()));
     tokio::select! {
-        result = titanic::client::run_load(load, Arc::clone(&summary)) => {
+        result = titanic::client::run_load(load, Arc::clone(&ledger)) => {
             result.context("ticlient")?;
         }
-        () = common::shutdown::signal() => tracing::info!("interrupted"),
+        () = shutdown => tracing::info!("interrupted"),
     }
-    let summary = *summary.lock().unwrap_or_else(|e| e.into_inner());
-    summary.log();
-    Ok(if summary.failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    let summary = ledger
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .finish(Instant::now());
+    Ok(summary.exit_code())
 }
