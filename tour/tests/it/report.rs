@@ -244,3 +244,49 @@ fn network_faults_are_drawn_as_shaded_spans_on_their_hosts() {
     assert!(!html.contains("never healed"), "{html}");
     assert_eq!(count(svg, "host"), 2, "server_host and client");
 }
+
+#[test]
+fn a_real_pattern_run_has_one_mark_per_request_its_client_counted() {
+    let bin = tour::bins::default_bin_dir().unwrap();
+    if !bin.join("lpserver").is_file() || !bin.join("lpclient").is_file() {
+        println!(
+            "SKIPPED: lpserver/lpclient not built in {} (cargo test --workspace builds them)",
+            bin.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = tour::Scenario::load("lazy-pirate").unwrap();
+    scenario.set_var("timeout_ms", "300");
+    scenario.set_var("work_ms", "10");
+    let report = scenario
+        .run(&RunOptions {
+            bin_dir: Some(bin),
+            report: Some(dir.path().to_owned()),
+            ..RunOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(report.ok(), "{}", report.dump());
+    let html = read(dir.path());
+    let doc = Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let svg = svg_of(&doc, "lazy-pirate");
+    let s = report.summary;
+    assert!(
+        s.sent > 0 && s.failed > 0,
+        "the scenario ends with a failure"
+    );
+    assert_eq!(count(svg, "req") as u64, s.sent, "{}", report.dump());
+    assert_eq!(
+        (count(svg, "answered") + count(svg, "retried")) as u64,
+        s.answered
+    );
+    assert_eq!(count(svg, "failed") as u64, s.failed);
+    assert!(count(svg, "retried") >= 1, "the crash makes a retry");
+}
