@@ -33,7 +33,7 @@ text { font: 11px system-ui, sans-serif; fill: #333; }
 .restart { stroke: #222; stroke-width: 2; }
 .end { stroke-width: 2.2; fill: none; } .end.killed { stroke: #c9302c; } .end.exited { stroke: #777; }
 .strip-bg { fill: #f7f7f7; } .strip-label { fill: #999; font-size: 9px; text-anchor: end; }
-.req.answered { fill: #2e8b57; } .req.retried { fill: #1f6fd1; } .req.failed { fill: #d62728; }
+.req { fill-opacity: .8; } .req.answered { fill: #2e8b57; } .req.retried { fill: #1f6fd1; } .req.failed { fill: #d62728; }
 .step line { stroke-width: 1; stroke-dasharray: 3 3; }
 .step.fault line { stroke: #c9302c; } .step.start line { stroke: #6a8caf; } .step.note line { stroke: #aaa; }
 .step circle { stroke: none; } .step.fault circle { fill: #c9302c; } .step.start circle { fill: #6a8caf; }
@@ -298,10 +298,13 @@ fn lane(out: &mut String, t: &Timeline, scale: &Scale, i: usize, centre: f64, st
                 Outcome::Retried => format!("answered after {} tries", r.tries),
                 Outcome::Failed => format!("failed after {} tries", r.tries),
             };
+            // From the send to the outcome, so a long wait reads as a block, not a gap.
+            let w = (scale.x(r.sent + r.latency) - x).max(2.0);
             let _ = write!(
                 out,
-                "<rect class=\"req {class}\" data-seq=\"{}\" x=\"{:.1}\" y=\"{:.1}\" width=\"2\" \
-                 height=\"{h:.1}\"><title>{} request {}: {how}, {} ms, sent at {}</title></rect>",
+                "<rect class=\"req {class}\" data-seq=\"{}\" x=\"{:.1}\" y=\"{:.1}\" \
+                 width=\"{w:.1}\" height=\"{h:.1}\"><title>{} request {}: {how}, {} ms, sent at {}\
+                 </title></rect>",
                 r.seq,
                 x - 1.0,
                 floor - h,

@@ -645,10 +645,11 @@ pub fn page(rows: &[Row]) -> String {
     out.push_str("</tbody></table>\n");
     out.push_str(
         "<p>Each timeline: one lane per process (green: running, amber: hung by SIGSTOP, thin \
-         grey: not running; a red × is a kill, a grey × an exit by itself), one numbered line per \
-         step, and under each client a strip with one mark per request at the time it was sent \
-         (height: latency; green answered, blue answered after a retry, red failed). Brackets \
-         below are the measured recoveries. Hover over anything for details.</p>\n",
+         grey: not running; a red × is a kill, a grey × an exit by itself, a black tick a \
+         restart), one numbered line per step, and under each client a strip with one mark per \
+         request from the time it was sent to its outcome (height: latency; green answered, blue \
+         answered after a retry, red failed). Brackets below are the measured recoveries. Hover \
+         over anything for details.</p>\n",
     );
     for row in rows {
         section(&mut out, row);
