@@ -10,6 +10,7 @@ use crate::links::Links;
 use crate::net::{LinkCommand, NetAction, NetState};
 use crate::report::{
     ClientOutcome, EventKind, Measure, NetEvent, OutputLine, ProcessChange, ProcessInfo, Report,
+    Shutdown,
 };
 use crate::scenario::{Action, Scenario, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS};
 use crate::style;
@@ -359,6 +360,10 @@ fn play(
             }
         }
     }
+    // Chaos mode ends with Ctrl-C to everyone, timed.
+    let shutdown = scenario
+        .exit_check
+        .map(|limit| engine.interrupt_all(start, limit));
     // The clients (and the measures still to come) decide when the scenario is over.
     if engine.pump(deadline, &mut Until::End).or_interrupted()? != Waited::Done {
         for proc in 0..engine.slots.len() {
@@ -379,10 +384,69 @@ fn play(
         }
     }
     let elapsed = start.elapsed();
-    engine.finish(scenario, elapsed)
+    let mut report = engine.finish(scenario, elapsed)?;
+    report.shutdown = shutdown;
+    Ok(report)
 }
 
 impl Engine {
+    /// Sends SIGINT to every running process at once and times each one's exit; a process
+    /// still running after a grace of `limit` + 2 s is left to [`finish`](Self::finish).
+    fn interrupt_all(&mut self, start: Instant, limit: Duration) -> Shutdown {
+        self.reap();
+        let at = Instant::now();
+        self.hub.say(
+            &format!(
+                "** Ctrl-C (SIGINT) to every process: each must exit within {}",
+                style::human(limit)
+            ),
+            style::STEP,
+        );
+        let running: Vec<usize> = (0..self.slots.len())
+            .filter(|&p| self.slots[p].child.is_some())
+            .collect();
+        for &p in &running {
+            self.slots[p].signal(Signal::SIGINT);
+        }
+        let mut exits: Vec<Option<Duration>> = vec![None; running.len()];
+        let grace = at + limit + Duration::from_secs(2);
+        while exits.iter().any(Option::is_none) && Instant::now() < grace {
+            for (i, &p) in running.iter().enumerate() {
+                let slot = &mut self.slots[p];
+                let Some(child) = slot.child.as_mut() else {
+                    continue;
+                };
+                if let Ok(Some(status)) = child.try_wait() {
+                    let took = at.elapsed();
+                    exits[i] = Some(took);
+                    slot.child = None;
+                    slot.last_exit = Some(status);
+                    let how = describe(status);
+                    self.hub.say_about(
+                        p,
+                        &slot.name,
+                        &format!("({how} {} after Ctrl-C)", style::human(took)),
+                        EventKind::Process {
+                            process: slot.name.clone(),
+                            change: ProcessChange::Exited {
+                                how: format!("{how} after Ctrl-C"),
+                            },
+                        },
+                    );
+                }
+            }
+            drop(self.hub.wait(self.hub.lock(), POLL));
+        }
+        Shutdown {
+            at: at.saturating_duration_since(start),
+            exits: running
+                .iter()
+                .zip(exits)
+                .map(|(&p, e)| (self.slots[p].name.clone(), e))
+                .collect(),
+        }
+    }
+
     /// Performs a network step: works out which links change and tells their proxies.
     fn net_step(&mut self, scenario: &Scenario, action: NetAction, names: &[String]) {
         let covered: Vec<usize> = {
@@ -716,6 +780,7 @@ impl Engine {
             lines,
             events,
             hosts: scenario.host_groups(),
+            shutdown: None,
             elapsed,
             processes: self
                 .slots

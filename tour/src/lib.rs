@@ -9,6 +9,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`chaos`] | chaos mode: a seeded random schedule of faults, and the invariants checked after |
 //! | [`scenario`] | the scenario file: parsing, checks, finding the files in Guide order |
 //! | [`subst`] | `{endpoint}`, `{endpoint.port}` and `{variable}` expansion |
 //! | `engine` | the timeline: ports, processes, fault proxies, steps, waits, measures, clean-up |
@@ -30,6 +31,7 @@
 //! ```
 
 pub mod bins;
+pub mod chaos;
 mod engine;
 mod hub;
 mod links;
@@ -41,7 +43,8 @@ pub mod subst;
 mod svg;
 pub mod timeline;
 
-pub use report::{ClientOutcome, Event, Measure, NetEvent, Report};
+pub use report::{ClientOutcome, Event, Measure, NetEvent, Report, Shutdown};
+pub use scenario::ChaosRun;
 pub use scenario::Scenario;
 
 use std::path::PathBuf;

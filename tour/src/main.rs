@@ -37,9 +37,38 @@ struct Args {
     /// Also write a timeline report, DIR/index.html: the overview table and, per scenario, an
     /// SVG picture of every process's life, each fault, each client request (coloured by
     /// outcome, with its latency) and each measured recovery. Written even when a scenario
-    /// fails or is interrupted. Default: no report.
+    /// fails or is interrupted; with --chaos, it draws the seeded schedule and lists the broken
+    /// invariants. Default: no report.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// Chaos mode: replace each scenario's timeline (after its setup) by a random schedule of
+    /// the faults its `[chaos]` table allows, drawn from --seed, with the clients running
+    /// throughout; then Ctrl-C everything and check that nothing was lost, no reply went to
+    /// the wrong request, no process exited unless the schedule ended it, and every process
+    /// exited within 1 s. Scenarios without a `[chaos]` table are skipped.
+    #[arg(long)]
+    chaos: bool,
+    /// Seed of the chaos schedule (default: from the clock; printed, so the run can be replayed).
+    #[arg(long, value_name = "S", requires = "chaos")]
+    seed: Option<u64>,
+    /// How long the chaos schedule lasts, e.g. `60s`, `1500ms`, `2m`.
+    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = duration, requires = "chaos")]
+    duration: std::time::Duration,
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |i| text.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration such as 60s, 1500ms or 2m, got {text:?}"))?;
+    match unit {
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        "s" => Ok(std::time::Duration::from_secs(n)),
+        "m" => Ok(std::time::Duration::from_secs(n * 60)),
+        _ => Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
+    }
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -106,6 +135,9 @@ fn main() -> anyhow::Result<()> {
             tour::interrupt();
         });
     }
+    if args.chaos {
+        return chaos(&args, scenarios, &opts);
+    }
     let mut rows = Vec::new();
     let mut pages = Vec::new();
     for scenario in &mut scenarios {
@@ -149,15 +181,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     if let Some(dir) = &args.report {
-        let started = std::time::Instant::now();
-        let path = timeline::write_index(dir, &pages)?;
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        println!(
-            "I: report written to {} ({} KB in {})",
-            path.display(),
-            size.div_ceil(1024),
-            style::human(started.elapsed())
-        );
+        write_report(dir, &pages)?;
     }
     if tour::interrupted() {
         // 128 + SIGINT, as a shell reports a program ended by Ctrl-C.
@@ -165,4 +189,100 @@ fn main() -> anyhow::Result<()> {
     }
     let ok = rows.iter().all(|(_, r)| r.as_ref().is_ok_and(|r| r.ok()));
     std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// `tour --chaos`: each scenario with a `[chaos]` table, on a schedule drawn from the seed.
+fn chaos(args: &Args, scenarios: Vec<Scenario>, opts: &RunOptions) -> anyhow::Result<()> {
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
+    });
+    let mut failed = Vec::new();
+    let mut pages = Vec::new();
+    for mut scenario in scenarios {
+        if tour::interrupted() {
+            break;
+        }
+        if !scenario.has_chaos() {
+            println!("chaos: {} has no [chaos] table, skipped", scenario.name());
+            continue;
+        }
+        for (k, v) in &args.vars {
+            scenario.set_var(k, v);
+        }
+        let mut run = scenario.chaos(seed, args.duration)?;
+        for (k, v) in &args.vars {
+            run.scenario.set_var(k, v);
+        }
+        print!("{}", run.describe());
+        let name = scenario.name().to_owned();
+        let (result, broken) = run.run_keeping(opts);
+        if args.report.is_some() {
+            let mut row =
+                timeline::Row::from_result(&format!("{name} (chaos seed {seed})"), &result);
+            row.violations = broken.clone();
+            pages.push(row);
+        }
+        match result.map_err(|f| f.error) {
+            Ok(report) => {
+                if opts.echo {
+                    println!();
+                }
+                report.print_table(opts.color);
+                if broken.is_empty() {
+                    println!(
+                        "{} {name}: every invariant held (seed {seed})",
+                        style::paint("chaos ok", style::GREEN, opts.color)
+                    );
+                } else {
+                    println!(
+                        "{} {name} with seed {seed} (replay: tour --chaos --seed {seed} --duration {}ms {name}):",
+                        style::paint("chaos FAILED", style::RED, opts.color),
+                        args.duration.as_millis()
+                    );
+                    for b in &broken {
+                        println!("  - {b}");
+                    }
+                    print!("{}", run.describe());
+                    failed.push(name);
+                }
+            }
+            Err(e) => {
+                println!(
+                    "{} {e:#}\n{}",
+                    style::paint("== ERROR", style::RED, opts.color),
+                    run.describe()
+                );
+                failed.push(name);
+            }
+        }
+        println!();
+    }
+    if let Some(dir) = &args.report {
+        write_report(dir, &pages)?;
+    }
+    if tour::interrupted() {
+        std::process::exit(130);
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        println!("chaos failed (seed {seed}): {}", failed.join(", "));
+        std::process::exit(1);
+    }
+}
+
+/// Writes the timeline page of the rows and says where, how big and how long it took.
+fn write_report(dir: &std::path::Path, rows: &[timeline::Row]) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let path = timeline::write_index(dir, rows)?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "I: report written to {} ({} KB in {})",
+        path.display(),
+        size.div_ceil(1024),
+        style::human(started.elapsed())
+    );
+    Ok(())
 }

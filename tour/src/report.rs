@@ -28,6 +28,8 @@ pub struct Report {
     /// Every host with its processes, in the scenario's order (a process on no `[hosts]` entry
     /// is a host of its own name).
     pub hosts: Vec<(String, Vec<String>)>,
+    /// Chaos mode's final Ctrl-C to every process, if the run ended with one.
+    pub shutdown: Option<Shutdown>,
     /// Wall-clock time from the first step to the end of the scenario.
     pub elapsed: Duration,
     /// The scenario's processes in file order (the lanes of the timeline report).
@@ -69,6 +71,16 @@ pub struct Event {
     pub kind: EventKind,
     /// For a network step (partition, heal, delay, throttle, reset): what it did, typed.
     pub net: Option<NetEvent>,
+}
+
+/// The final Ctrl-C of a chaos run: when it was sent and how long each process took to exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shutdown {
+    /// Time since the start of the scenario.
+    pub at: Duration,
+    /// Each process running then, with the time it took to exit (`None`: it did not, within
+    /// the grace the tour gives before killing it).
+    pub exits: Vec<(String, Option<Duration>)>,
 }
 
 /// A network step as it happened: the timeline report draws partition/heal spans from these.
@@ -206,6 +218,14 @@ impl Report {
         self.events
             .iter()
             .filter_map(|e| e.net.as_ref().map(|n| (e.at, n)))
+    }
+
+    /// How many events contain `needle`.
+    pub fn count_events(&self, needle: &str) -> usize {
+        self.events
+            .iter()
+            .filter(|e| e.text.contains(needle))
+            .count()
     }
 
     /// When the first event containing `needle` happened.
@@ -392,6 +412,7 @@ mod tests {
             lines: BTreeMap::new(),
             events: Vec::new(),
             hosts: Vec::new(),
+            shutdown: None,
             elapsed: Duration::from_secs(5),
             processes: vec![ProcessInfo {
                 name: "client".into(),

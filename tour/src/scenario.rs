@@ -5,6 +5,7 @@
 //! placeholder that names nothing) is reported when the file is loaded, with the file's name,
 //! not half-way through a run.
 
+use crate::chaos;
 use crate::net::{Link, NetAction};
 use crate::subst;
 use anyhow::{bail, Context};
@@ -58,6 +59,12 @@ pub struct Scenario {
     /// Connections routed through a fault proxy.
     #[serde(default, rename = "link")]
     pub(crate) links: Vec<LinkSpec>,
+    /// What chaos mode may do to this scenario's processes and hosts.
+    #[serde(default)]
+    pub(crate) chaos: Option<ChaosSpec>,
+    /// Set by chaos mode: end with Ctrl-C to every process, each allowed this long to exit.
+    #[serde(skip)]
+    pub(crate) exit_check: Option<std::time::Duration>,
     /// Where the file was read from (for messages).
     #[serde(skip)]
     pub(crate) source: PathBuf,
@@ -109,6 +116,26 @@ impl Millis {
         };
         Ok(std::time::Duration::from_millis(ms))
     }
+}
+
+/// The `[chaos]` table: the faults the pattern claims to survive, and their timings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChaosSpec {
+    #[serde(default)]
+    kill: Vec<String>,
+    #[serde(default)]
+    stop: Vec<String>,
+    #[serde(default)]
+    partition: Vec<String>,
+    #[serde(default)]
+    delay: Vec<String>,
+    delay_ms: Option<Millis>,
+    max_fault_ms: Millis,
+    max_quiet_ms: Millis,
+    /// Variables changed in chaos mode (e.g. a client that runs until Ctrl-C).
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
 }
 
 /// `delay = { on = [...], ms = N }`.
@@ -182,6 +209,32 @@ pub(crate) struct Step {
 }
 
 impl Step {
+    /// A step `after` the previous action, with a note and nothing else (chaos mode fills in
+    /// the action).
+    fn after(after: std::time::Duration, note: String) -> Step {
+        Step {
+            at_ms: 0,
+            after_ms: Some(Millis::Number(after.as_millis() as u64)),
+            start: None,
+            kill: None,
+            stop: None,
+            cont: None,
+            restart: None,
+            interrupt: None,
+            partition: None,
+            partition_out: None,
+            partition_in: None,
+            heal: None,
+            delay: None,
+            throttle: None,
+            reset: None,
+            wait: None,
+            measure: None,
+            note: Some(note),
+            timeout_ms: None,
+        }
+    }
+
     /// The step's action and its processes; `None` for a step that only waits, measures or notes.
     pub(crate) fn action(&self) -> Option<(Action, &[String])> {
         self.actions().into_iter().next()
@@ -453,6 +506,22 @@ impl Scenario {
         }
         self.check_network()?;
         let net = crate::net::NetState::new(self.net_links());
+        if let Some(c) = &self.chaos {
+            for p in c.kill.iter().chain(&c.stop) {
+                match self.processes.iter().find(|s| &s.name == p) {
+                    None => bail!("[chaos] names unknown process {p:?}"),
+                    Some(s) if s.client => {
+                        bail!("[chaos] may not kill or stop client {p:?}: clients run throughout")
+                    }
+                    Some(_) => {}
+                }
+            }
+            for h in c.partition.iter().chain(&c.delay) {
+                if !net.touches(h) {
+                    bail!("[chaos] names {h:?}, which is neither a host with links nor a link");
+                }
+            }
+        }
         let known = |name: &str, what: &str, step: usize| -> anyhow::Result<()> {
             if self.process_index(name).is_none() {
                 bail!("step {step}: {what} names unknown process {name:?}");
@@ -636,6 +705,140 @@ impl Scenario {
 
 /// The Guide's scenarios first, in the chapter's order; then their variants (`lazy-pirate-…`)
 /// in the same order; then the others by name.
+/// A scenario turned into a chaos run: its setup steps, then a seeded random schedule.
+#[derive(Debug, Clone)]
+pub struct ChaosRun {
+    /// The scenario to run: the setup steps of the file, then the schedule as steps.
+    pub scenario: Scenario,
+    /// The seed the schedule was drawn from.
+    pub seed: u64,
+    /// The faults, in order.
+    pub plan: Vec<chaos::Planned>,
+    /// How long each process may take to exit after the final Ctrl-C.
+    pub exit_limit: std::time::Duration,
+}
+
+impl ChaosRun {
+    /// The schedule as printed before the run and after a failure.
+    pub fn describe(&self) -> String {
+        chaos::describe(self.seed, &self.plan)
+    }
+
+    /// Plays the run and returns the report with the broken invariants (empty: passed).
+    pub fn run(&self, opts: &crate::RunOptions) -> anyhow::Result<(crate::Report, Vec<String>)> {
+        let report = self.scenario.run(opts)?;
+        let broken = chaos::violations(&report, self.exit_limit);
+        Ok((report, broken))
+    }
+
+    /// Like [`run`](Self::run), but a run that cannot be played to the end still hands back
+    /// what happened until then (for the timeline report); the invariants are checked on a
+    /// complete run only.
+    pub fn run_keeping(
+        &self,
+        opts: &crate::RunOptions,
+    ) -> (Result<crate::Report, crate::RunFailure>, Vec<String>) {
+        let result = self.scenario.run_keeping(opts);
+        let broken = match &result {
+            Ok(report) => chaos::violations(report, self.exit_limit),
+            Err(_) => Vec::new(),
+        };
+        (result, broken)
+    }
+}
+
+impl Scenario {
+    /// Whether the file has a `[chaos]` table.
+    pub fn has_chaos(&self) -> bool {
+        self.chaos.is_some()
+    }
+
+    /// This scenario in chaos mode: the steps up to the last `start` (the setup, without its
+    /// measures), then `duration` of faults drawn from `seed` out of the `[chaos]` table, then
+    /// Ctrl-C to every process. The table's `vars` override the file's and those set so far;
+    /// change them afterwards on [`ChaosRun::scenario`].
+    pub fn chaos(&self, seed: u64, duration: std::time::Duration) -> anyhow::Result<ChaosRun> {
+        let Some(spec) = &self.chaos else {
+            bail!("scenario {:?} has no [chaos] table", self.name);
+        };
+        let mut run = self.clone();
+        for (k, v) in &spec.vars {
+            run.vars.insert(k.clone(), v.clone());
+        }
+        let values = run.values(|_| 1, "/tmp");
+        let menu = chaos::Menu {
+            kill: spec.kill.clone(),
+            stop: spec.stop.clone(),
+            partition: spec.partition.clone(),
+            delay: spec.delay.clone(),
+            delay_by: match &spec.delay_ms {
+                Some(m) => m.resolve(&values).context("[chaos] delay_ms")?,
+                None => std::time::Duration::from_millis(200),
+            },
+            max_fault: spec
+                .max_fault_ms
+                .resolve(&values)
+                .context("[chaos] max_fault_ms")?,
+            max_quiet: spec
+                .max_quiet_ms
+                .resolve(&values)
+                .context("[chaos] max_quiet_ms")?,
+        };
+        let plan = chaos::schedule(&menu, seed, duration);
+        let setup_end = run
+            .steps
+            .iter()
+            .rposition(|s| matches!(s.action(), Some((Action::Start, _))))
+            .map_or(0, |i| i + 1);
+        run.steps.truncate(setup_end);
+        for s in &mut run.steps {
+            s.measure = None;
+        }
+        for p in &plan {
+            let mut begin = Step::after(
+                p.quiet,
+                format!("chaos: {} after {}", p.fault, crate::style::human(p.lasts)),
+            );
+            let mut end = Step::after(p.lasts, "chaos: the fault is undone".to_owned());
+            match &p.fault {
+                chaos::Fault::Kill(proc) => {
+                    begin.kill = Some(vec![proc.clone()]);
+                    end.restart = Some(vec![proc.clone()]);
+                }
+                chaos::Fault::Stop(proc) => {
+                    begin.stop = Some(vec![proc.clone()]);
+                    end.cont = Some(vec![proc.clone()]);
+                }
+                chaos::Fault::Partition(host) => {
+                    begin.partition = Some(vec![host.clone()]);
+                    end.heal = Some(vec![host.clone()]);
+                }
+                chaos::Fault::Delay(host, by) => {
+                    begin.delay = Some(DelaySpec {
+                        on: vec![host.clone()],
+                        ms: by.as_millis() as u64,
+                    });
+                    end.heal = Some(vec![host.clone()]);
+                }
+            }
+            run.steps.push(begin);
+            run.steps.push(end);
+        }
+        // Room for the setup and the last recovery, on top of the schedule.
+        run.timeout_ms = Some(duration.as_millis() as u64 + 120_000);
+        let exit_limit = std::time::Duration::from_secs(1);
+        run.exit_check = Some(exit_limit);
+        run.title = format!("chaos seed {seed}, {} faults: {}", plan.len(), run.title);
+        run.check()?;
+        Ok(ChaosRun {
+            scenario: run,
+            seed,
+            plan,
+            exit_limit,
+        })
+    }
+}
+
 fn sort_key(name: &str) -> (usize, usize, &str) {
     if let Some(rank) = GUIDE_ORDER.iter().position(|n| *n == name) {
         return (0, rank, name);

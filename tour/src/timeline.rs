@@ -488,6 +488,8 @@ pub struct Row {
     pub report: Option<Report>,
     /// Why the run could not be played to the end, if it could not.
     pub error: Option<String>,
+    /// Invariants a chaos run broke (`tour --chaos`); empty for a plain run.
+    pub violations: Vec<String>,
 }
 
 impl Row {
@@ -498,18 +500,22 @@ impl Row {
                 name: name.to_owned(),
                 report: Some(r.clone()),
                 error: None,
+                violations: Vec::new(),
             },
             Err(f) => Row {
                 name: name.to_owned(),
                 report: f.partial.as_deref().cloned(),
                 error: Some(format!("{:#}", f.error)),
+                violations: Vec::new(),
             },
         }
     }
 
     /// Passed: played to the end, nothing lost, every measure happened.
     pub fn ok(&self) -> bool {
-        self.error.is_none() && self.report.as_ref().is_some_and(Report::ok)
+        self.error.is_none()
+            && self.violations.is_empty()
+            && self.report.as_ref().is_some_and(Report::ok)
     }
 
     /// Why it failed, one sentence each; empty when it passed.
@@ -517,6 +523,9 @@ impl Row {
         let mut out = Vec::new();
         if let Some(e) = &self.error {
             out.push(format!("the timeline could not be played to the end: {e}"));
+        }
+        for v in &self.violations {
+            out.push(format!("chaos invariant broken: {v}"));
         }
         if let Some(r) = &self.report {
             if r.lost > 0 {
@@ -608,6 +617,7 @@ pub fn page(rows: &[Row]) -> String {
     for row in rows {
         let class = if row.ok() { "ok" } else { "failed" };
         let result = match (&row.error, row.ok()) {
+            (None, false) if !row.violations.is_empty() => "FAILED",
             (Some(_), _) => "ERROR",
             (None, true) => "ok",
             (None, false) => "FAILED",
@@ -831,6 +841,7 @@ pub(crate) mod tests {
                 ),
             ],
             elapsed: ms(2000),
+            shutdown: None,
             hosts: vec![
                 ("server".into(), vec!["server".into()]),
                 ("client".into(), vec!["client".into()]),
@@ -1037,6 +1048,7 @@ pub(crate) mod tests {
             name: "a<b&c".into(),
             report: Some(r),
             error: Some("step 3: never printed \"x\" <here>".into()),
+            violations: vec!["no process exited unless the schedule ended it".into()],
         };
         let html = page(std::slice::from_ref(&failed));
         let top = html.find("FAILED: 1 of 1").expect("verdict");
@@ -1047,12 +1059,14 @@ pub(crate) mod tests {
             .problems()
             .iter()
             .any(|p| p.contains("measure \"never\" never happened")));
+        assert!(html.contains("chaos invariant broken: no process exited"));
         let mut passing = sample();
         passing.measures.truncate(1);
         let ok = Row {
             name: "fine".into(),
             report: Some(passing),
             error: None,
+            violations: Vec::new(),
         };
         assert!(page(&[ok]).contains("All scenarios passed"));
     }

@@ -40,3 +40,41 @@ fn the_binary_star_scenario_loses_nothing() {
         );
     }
 }
+
+/// The `binary-star-partition` scenario with short timings: the active primary's host is
+/// partitioned twice while the client sends; after each heal exactly one server must stay
+/// active and nothing may be lost.
+#[test]
+#[ignore = "needs issue 10 item 1 (dual actives resolved instead of aborting); when it lands, \
+            remove this and the `pending` line of scenarios/binary-star-partition.toml"]
+fn the_binary_star_partition_scenario_loses_nothing() {
+    let mut scenario = tour::Scenario::load("binary-star-partition").expect("scenario file");
+    for (key, value) in [
+        ("heartbeat_ms", "250"),
+        ("timeout_ms", "600"),
+        ("settle_ms", "1200"),
+        ("vote_ms", "100"),
+        ("interval_ms", "50"),
+        ("requests", "200"),
+        ("lead_ms", "1000"),
+        ("short_partition_ms", "1500"),
+        ("long_partition_ms", "4000"),
+    ] {
+        scenario.set_var(key, value);
+    }
+    scenario.set_timeout(Duration::from_secs(90));
+    let report = scenario
+        .run(&tour::RunOptions::default())
+        .expect("the timeline plays");
+    let dump = report.dump();
+    assert_eq!(report.lost, 0, "{dump}");
+    assert_eq!(report.summary.failed, 0, "{dump}");
+    assert!(report.ok(), "{dump}");
+    // Neither server exited: a partition must never end in an outage.
+    for server in ["primary", "backup"] {
+        assert!(
+            report.event_at(&format!("{server} (exited")).is_none(),
+            "{server} exited: {dump}"
+        );
+    }
+}

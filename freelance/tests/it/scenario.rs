@@ -40,3 +40,69 @@ fn the_freelance_scenario_answers_everything_until_nothing_is_up() {
     );
     assert_eq!(report.count("client", "FAILED"), 1, "{dump}");
 }
+
+/// The `freelance-partition` scenario with short timings: the server in use is partitioned;
+/// after the heal it must be in use again within about one ping interval.
+#[test]
+fn the_freelance_partition_scenario_uses_the_healed_server_again_soon() {
+    let mut scenario = tour::Scenario::load("freelance-partition").unwrap();
+    for (key, value) in [
+        ("ping_ms", "300"),
+        ("ttl_ms", "900"),
+        ("timeout_ms", "1000"),
+        ("attempt_ms", "300"),
+        ("interval_ms", "20"),
+        ("requests", "400"),
+        ("lead_ms", "500"),
+        ("partition_ms", "3000"),
+    ] {
+        scenario.set_var(key, value);
+    }
+    let report = scenario.run(&tour::RunOptions::default()).unwrap();
+    let dump = report.dump();
+    assert_eq!(report.lost, 0, "{dump}");
+    assert_eq!(report.summary.failed, 0, "{dump}");
+    assert!(report.ok(), "{dump}");
+    let back = report
+        .measure("server1 in use again after heal")
+        .expect("measured");
+    // One ping interval plus a connect, generously for a loaded machine.
+    assert!(
+        back < Duration::from_millis(4 * 300 + 1000),
+        "{back:?}: {dump}"
+    );
+}
+
+/// Chaos mode in CI: two short seeded schedules of faults on one server (or host) at a time,
+/// the client sending throughout; every invariant must hold.
+#[test]
+#[ignore = "needs issue 10 item 4 (a request in flight at Ctrl-C counted failed, branch `clients`): \
+            today the final Ctrl-C leaves one request unaccounted (lost = 1); remove this once \
+            that fix is merged"]
+fn freelance_survives_short_chaos_runs() {
+    for seed in [1, 2] {
+        let mut scenario = tour::Scenario::load("freelance-partition").unwrap();
+        for (key, value) in [
+            ("ping_ms", "300"),
+            ("ttl_ms", "900"),
+            ("timeout_ms", "1000"),
+            ("attempt_ms", "300"),
+            ("interval_ms", "20"),
+            ("chaos_fault_ms", "1500"),
+            ("chaos_quiet_ms", "1000"),
+        ] {
+            scenario.set_var(key, value);
+        }
+        let run = scenario
+            .chaos(seed, Duration::from_secs(6))
+            .expect("chaos schedule");
+        let (report, broken) = run.run(&tour::RunOptions::default()).unwrap();
+        assert!(
+            broken.is_empty(),
+            "seed {seed}: {broken:?}\n{}\n{}",
+            run.describe(),
+            report.dump()
+        );
+        assert!(report.summary.answered > 0, "{}", report.dump());
+    }
+}

@@ -34,3 +34,85 @@ fn the_majordomo_scenario_loses_nothing() {
         report.dump()
     );
 }
+
+/// The `majordomo-partition` scenario with short intervals: silent partitions of a worker's
+/// host, then of the broker's host; nothing may be lost.
+#[test]
+fn the_majordomo_partition_scenario_loses_nothing() {
+    let mut scenario = tour::Scenario::load("majordomo-partition").unwrap();
+    for (key, value) in [
+        ("heartbeat_ms", "100"),
+        ("reconnect_ms", "200"),
+        ("client_timeout_ms", "600"),
+        ("interval_ms", "20"),
+        ("lead_ms", "500"),
+        ("partition_ms", "1500"),
+    ] {
+        scenario.set_var(key, value);
+    }
+    scenario.set_timeout(Duration::from_secs(90));
+    let report = scenario.run(&tour::RunOptions::default()).unwrap();
+    let dump = report.dump();
+    assert_eq!(report.lost, 0, "{dump}");
+    let s = report.summary;
+    assert_eq!((s.sent, s.answered, s.failed), (100, 100, 0), "{dump}");
+    assert!(report.ok(), "{dump}");
+    assert_eq!(
+        report.client("client").unwrap().exit_code,
+        Some(0),
+        "{dump}"
+    );
+    let partitioned: Vec<String> = report
+        .net_events()
+        .filter(|(_, e)| e.action == tour::net::NetAction::Partition)
+        .flat_map(|(_, e)| e.hosts.clone())
+        .collect();
+    assert_eq!(partitioned, ["h2", "h1"], "{dump}");
+    for label in [
+        "partitioned worker purged",
+        "worker1 re-registered after heal",
+        "client served again after the broker's heal",
+    ] {
+        let took = report
+            .measure(label)
+            .unwrap_or_else(|| panic!("{label}: {dump}"));
+        eprintln!("{label}: {} ms", took.as_millis());
+        assert!(
+            took < Duration::from_secs(5),
+            "{label} took {took:?}: {dump}"
+        );
+    }
+}
+
+/// Chaos mode in CI: two short seeded schedules of faults on the broker, the workers and their
+/// hosts, the client sending throughout; every invariant must hold.
+#[test]
+#[ignore = "needs issue 10 item 4 (a request in flight at Ctrl-C counted failed, branch `clients`): \
+            today the final Ctrl-C leaves one request unaccounted (lost = 1); remove this once \
+            that fix is merged"]
+fn majordomo_survives_short_chaos_runs() {
+    for seed in [1, 2] {
+        let mut scenario = tour::Scenario::load("majordomo-partition").unwrap();
+        for (key, value) in [
+            ("heartbeat_ms", "100"),
+            ("reconnect_ms", "200"),
+            ("client_timeout_ms", "600"),
+            ("interval_ms", "20"),
+            ("chaos_fault_ms", "1500"),
+            ("chaos_quiet_ms", "1000"),
+        ] {
+            scenario.set_var(key, value);
+        }
+        let run = scenario
+            .chaos(seed, Duration::from_secs(6))
+            .expect("chaos schedule");
+        let (report, broken) = run.run(&tour::RunOptions::default()).unwrap();
+        assert!(
+            broken.is_empty(),
+            "seed {seed}: {broken:?}\n{}\n{}",
+            run.describe(),
+            report.dump()
+        );
+        assert!(report.summary.answered > 0, "{}", report.dump());
+    }
+}

@@ -44,3 +44,92 @@ fn paranoid_pirate_scenario_loses_nothing() {
     // restart is in the log: it really happened under load.
     assert!(report.count("queue", "ppqueue ready") >= 2, "{dump}");
 }
+
+/// The `paranoid-pirate-partition` scenario with short timings: silent partitions (no FIN, no
+/// RST) of a worker's host, then of the queue's host, found only by the heartbeats.
+#[test]
+fn paranoid_pirate_partition_scenario_loses_nothing() {
+    let mut scenario =
+        tour::Scenario::load("paranoid-pirate-partition").expect("scenario file loads");
+    for (key, value) in [
+        ("heartbeat_ms", HEARTBEAT_MS.to_string()),
+        ("reconnect_ms", "200".into()),
+        ("reconnect_max_ms", "400".into()),
+        ("client_timeout_ms", "600".into()),
+        ("interval_ms", "20".into()),
+        ("lead_ms", "500".into()),
+        ("partition_ms", "2000".into()),
+    ] {
+        scenario.set_var(key, &value);
+    }
+    scenario.set_timeout(Duration::from_secs(90));
+    let report = scenario
+        .run(&tour::RunOptions::default())
+        .expect("timeline plays");
+    let dump = report.dump();
+    assert_eq!(report.lost, 0, "{dump}");
+    let s = report.summary;
+    assert_eq!((s.sent, s.answered, s.failed), (100, 100, 0), "{dump}");
+    assert!(report.ok(), "{dump}");
+    // Two partitions and two heals happened, as typed events.
+    let net: Vec<String> = report
+        .net_events()
+        .map(|(_, e)| format!("{} {}", e.action.verb(), e.hosts.join(",")))
+        .collect();
+    assert_eq!(
+        net,
+        ["partition h2", "heal h2", "partition h1", "heal h1"],
+        "{dump}"
+    );
+    let bound = Duration::from_millis((LIVENESS + 1) * HEARTBEAT_MS) * 4;
+    let purged = report.measure("partitioned worker purged").expect("purged");
+    assert!(purged < bound, "purged after {purged:?}: {dump}");
+    // Back after heal: within the reconnect back-off cap plus a connect, generously.
+    for label in [
+        "worker1 ready again after heal",
+        "client served again after the queue's heal",
+    ] {
+        let took = report
+            .measure(label)
+            .unwrap_or_else(|| panic!("{label}: {dump}"));
+        eprintln!("{label}: {} ms", took.as_millis());
+        assert!(
+            took < Duration::from_secs(5),
+            "{label} took {took:?}: {dump}"
+        );
+    }
+}
+
+/// Chaos mode in CI: two short seeded schedules of faults on the queue, the workers and their
+/// hosts, the client sending throughout; every invariant must hold.
+#[test]
+fn paranoid_pirate_survives_short_chaos_runs() {
+    for seed in [1, 2] {
+        let mut scenario =
+            tour::Scenario::load("paranoid-pirate-partition").expect("scenario file loads");
+        for (key, value) in [
+            ("heartbeat_ms", HEARTBEAT_MS.to_string()),
+            ("reconnect_ms", "200".into()),
+            ("reconnect_max_ms", "400".into()),
+            ("client_timeout_ms", "600".into()),
+            ("interval_ms", "20".into()),
+            ("chaos_fault_ms", "1500".into()),
+            ("chaos_quiet_ms", "1000".into()),
+        ] {
+            scenario.set_var(key, &value);
+        }
+        let run = scenario
+            .chaos(seed, Duration::from_secs(6))
+            .expect("chaos schedule");
+        let (report, broken) = run
+            .run(&tour::RunOptions::default())
+            .expect("timeline plays");
+        assert!(
+            broken.is_empty(),
+            "seed {seed}: {broken:?}\n{}\n{}",
+            run.describe(),
+            report.dump()
+        );
+        assert!(report.summary.answered > 0, "{}", report.dump());
+    }
+}

@@ -257,3 +257,39 @@ fn network_steps_hold_and_release_bytes_and_are_recorded_typed() {
         ]
     );
 }
+
+#[test]
+fn chaos_mode_plays_the_seeded_schedule_and_checks_the_invariants() {
+    let scenario = load("chaos");
+    let run = scenario.chaos(5, Duration::from_secs(2)).unwrap();
+    // Same seed, same schedule; the file's own timeline after the setup is gone.
+    assert_eq!(
+        run.describe(),
+        scenario
+            .chaos(5, Duration::from_secs(2))
+            .unwrap()
+            .describe()
+    );
+    assert!(run.plan.len() >= 3, "{}", run.describe());
+    let (report, broken) = run.run(&crate::util::opts()).unwrap();
+    let dump = report.dump();
+    assert!(report.measures.is_empty(), "{dump}");
+    assert!(report.event_at("the file's own fault").is_none(), "{dump}");
+    assert_eq!(
+        report.count_events("** chaos: the fault is undone"),
+        run.plan.len(),
+        "{dump}"
+    );
+    // The stand-in client prints no summary: the only broken invariants say so.
+    assert_eq!(
+        broken,
+        ["1 requests lost", "client client printed no summary"],
+        "{dump}"
+    );
+    // Both processes were interrupted at the end and exited at once (default SIGINT).
+    let shutdown = report.shutdown.expect("final Ctrl-C");
+    let mut names: Vec<&str> = shutdown.exits.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["client", "server"], "{dump}");
+    assert!(shutdown.exits.iter().all(|(_, d)| d.is_some()), "{dump}");
+}

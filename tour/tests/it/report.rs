@@ -290,3 +290,49 @@ fn a_real_pattern_run_has_one_mark_per_request_its_client_counted() {
     assert_eq!(count(svg, "failed") as u64, s.failed);
     assert!(count(svg, "retried") >= 1, "the crash makes a retry");
 }
+
+#[test]
+fn a_chaos_run_is_reported_with_its_seed_and_broken_invariants() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tour"))
+        .arg("--scenarios")
+        .arg(fixtures())
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .args([
+            "--quiet",
+            "--chaos",
+            "--seed",
+            "5",
+            "--duration",
+            "2s",
+            "--report",
+        ])
+        .arg(dir.path())
+        .arg("chaos")
+        .env_remove("CARGO")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("I: report written to"), "{stdout}");
+    let html = read(dir.path());
+    let doc = Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let svg = svg_of(&doc, "chaos");
+    assert!(html.contains("chaos (chaos seed 5)"), "{html}");
+    // The stand-in client prints no summary, which the chaos check reports.
+    assert!(html.contains("FAILED: 1 of 1"), "{html}");
+    assert!(
+        html.contains("chaos invariant broken: client client printed no summary"),
+        "{html}"
+    );
+    // The schedule's faults are drawn: kills, stops and network faults of the seed.
+    let faults = count(svg, "fault") + count(svg, "network");
+    assert!(faults >= 3, "{html}");
+}
