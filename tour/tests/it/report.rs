@@ -166,7 +166,7 @@ fn the_page_renders_in_a_browser_without_console_errors() {
         .unwrap();
     let page = dir.path().join("index.html");
     let shot = dir.path().join("shot.png");
-    let out = Command::new(&browser)
+    let mut out = Command::new(&browser)
         .args([
             "--headless",
             "--no-sandbox",
@@ -186,9 +186,21 @@ fn the_page_renders_in_a_browser_without_console_errors() {
         ))
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("file://{}", page.display()))
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("browser.log")).unwrap())
+        .spawn()
         .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    // A browser that hangs must not hang the test run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while out.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = out.kill();
+            let _ = out.wait();
+            panic!("{browser} still running after 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(dir.path().join("browser.log")).unwrap_or_default();
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
     assert!(console.is_empty(), "console messages: {console:?}");
     let file = std::fs::File::open(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {log}"));
