@@ -166,10 +166,20 @@ impl Client {
     pub async fn send(&mut self, service: &str, body: Message) -> Result<Message, ClientError> {
         let attempts = self.options.retries.max(1);
         for attempt in 1..=attempts {
+            let attempt_ends = Instant::now() + self.options.timeout;
             match self.attempt(service, body.clone()).await {
                 Ok(Some(reply)) => return Ok(reply),
                 Ok(None) => {}
-                Err(error) => tracing::warn!("request to {service} failed: {error}"),
+                Err(error) => {
+                    // A failure at once (a reset, say, from a proxy or load balancer in front
+                    // of a dead broker) must not burn every retry in a few milliseconds: the
+                    // attempt still lasts its timeout, as a silent one does.
+                    tracing::warn!(
+                        "request to {service} failed: {error}; waiting out the attempt's {} ms",
+                        self.options.timeout.as_millis()
+                    );
+                    tokio::time::sleep_until(attempt_ends).await;
+                }
             }
             // A fresh socket per retry: the old one may be connected to a dead broker, and a
             // late reply on it must not answer the next attempt.

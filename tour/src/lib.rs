@@ -3,9 +3,11 @@
 //! A scenario (`scenarios/<name>.toml`, format in `scenarios/README.md`) names the processes of
 //! a pattern, the endpoints they share and a timeline of faults: kill -9, SIGSTOP/SIGCONT,
 //! restart, SIGINT, and network faults (partition, heal, delay, throttle, reset) of hosts and
-//! links routed through `common::netfault` proxies. The `tour` binary runs them with their output interleaved; the pattern
-//! crates' process tests run the very same files through [`Scenario::run`] and assert on the
-//! [`Report`], so what the tour shows is what CI checks.
+//! links routed through `common::netfault` proxies. The `tour` binary runs them with their
+//! output interleaved; the pattern crates' process tests run the very same files through
+//! [`Scenario::run`] and assert on the [`Report`], so what the tour shows is what CI checks.
+//! Chaos mode ([`Scenario::chaos`]) replays a scenario's setup, then a seeded random schedule
+//! of the faults its `[chaos]` table allows, and checks the invariants afterwards.
 //!
 //! | module | what it holds |
 //! |---|---|

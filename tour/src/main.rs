@@ -107,7 +107,19 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if scenarios.is_empty() {
-        anyhow::bail!("no scenarios in {}", args.scenarios.display());
+        let pending: Vec<&str> = skipped.iter().map(|s| s.name()).collect();
+        anyhow::bail!(
+            "no scenarios to run in {}{}",
+            args.scenarios.display(),
+            if pending.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (pending ones run only when named: {})",
+                    pending.join(", ")
+                )
+            }
+        );
     }
     if args.bin_dir.is_none() {
         bins::build_under_cargo(args.quiet).context("building the pattern binaries")?;

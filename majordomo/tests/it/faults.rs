@@ -299,3 +299,37 @@ fn churn_of_ten_thousand_workers_leaves_nothing_behind() {
     });
     assert_eq!(reply, Message::from_frames(["after churn"]));
 }
+
+/// Found by `tour --chaos` (majordomo-partition, seeds 12 and 13): with a proxy in front of a
+/// dead broker every connection is reset at once, and the client used to spend all its
+/// attempts within milliseconds. Each attempt must still last its timeout.
+#[test]
+fn an_attempt_that_fails_at_once_still_lasts_its_timeout() {
+    use majordomo::client::{Client, ClientOptions};
+    runtime().block_on(async {
+        // A fault proxy whose upstream is a port nobody listens on: it accepts, then resets.
+        let dead = common::testkit::free_port();
+        let proxy = common::netfault::Proxy::start(
+            ([127, 0, 0, 1], 0).into(),
+            ([127, 0, 0, 1], dead).into(),
+        )
+        .await
+        .unwrap();
+        let timeout = Duration::from_millis(300);
+        let mut client = Client::new(
+            &format!("tcp://{}", proxy.local_addr()),
+            ClientOptions {
+                timeout,
+                retries: 3,
+            },
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let result = client.send("echo", Message::from_frames(["hello"])).await;
+        let took = started.elapsed();
+        assert!(result.is_err(), "{result:?}");
+        // Three attempts of 300 ms, less a little for timer rounding.
+        assert!(took >= timeout * 3 - Duration::from_millis(50), "{took:?}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    });
+}
