@@ -9,10 +9,11 @@
 //! * [`bin_path`] finds a workspace binary in the target directory of the running test.
 //! * [`Background`] runs a helper thread (a libzmq peer) until dropped.
 //! * [`assert_help_mentions`] checks that `--help` documents every flag.
+//! * [`Proc::interrupt_in_flight`] checks contract 3 on a client interrupted mid-request.
 //!
 //! Synchronous on purpose: it works the same from `#[test]` and `#[tokio::test]`.
 
-use crate::report::Summary;
+use crate::report::{RequestLine, Summary};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader, Read};
@@ -222,6 +223,46 @@ impl Proc {
             .map_or_else(|| status.to_string(), |c| c.to_string());
         eprintln!("{}: exited {code} {elapsed:?} after SIGINT", self.name);
         (status, elapsed)
+    }
+
+    /// Every `I: request seq=…` line this process printed (`--log-requests`), parsed.
+    pub fn request_lines(&self) -> Vec<RequestLine> {
+        RequestLine::all_in(self.lines.lines.lock().unwrap().iter())
+    }
+
+    /// Ctrl-C to a client that has requests in flight (run with `--log-requests`), then checks
+    /// the accounting rule every client shares: it exits within `bound`, non-zero; its summary
+    /// line has `sent = answered + failed` with at least one failed; its request lines add up
+    /// to that summary. Returns the summary for further checks.
+    pub fn interrupt_in_flight(&mut self, bound: Duration) -> Summary {
+        let (status, _) = self.interrupt_and_wait(bound);
+        let lines = self.lines().join("\n");
+        let summary = self
+            .summary()
+            .unwrap_or_else(|| panic!("{}: no summary line; output:\n{lines}", self.name));
+        assert!(
+            summary.balanced(),
+            "{}: sent != answered + failed in {summary}; output:\n{lines}",
+            self.name
+        );
+        assert!(
+            summary.failed >= 1,
+            "{}: the request in flight at Ctrl-C must count failed: {summary}; output:\n{lines}",
+            self.name
+        );
+        assert!(
+            !status.success(),
+            "{}: a run with a failed request must exit non-zero ({status}); output:\n{lines}",
+            self.name
+        );
+        let requests = self.request_lines();
+        assert_eq!(
+            RequestLine::tally(&requests),
+            summary,
+            "{}: the request lines do not add up to the summary; output:\n{lines}",
+            self.name
+        );
+        summary
     }
 
     /// Waits up to `timeout` for the process to exit by itself; `None` if it is still running.

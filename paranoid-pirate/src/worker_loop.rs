@@ -213,6 +213,13 @@ impl Session<'_> {
             Fault::None => self.work,
         };
         info!("({}) working on a request", self.identity);
+        if delay.is_zero() {
+            // No work to simulate: answer at once. Even a zero sleep waits for the timer's next
+            // tick (about 1 ms), which capped `--work-ms 0` at well under 1,000 requests/s.
+            let body = job.request.body.clone();
+            let _ = self.done_tx.send((job, body));
+            return None;
+        }
         let done_tx = self.done_tx.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;

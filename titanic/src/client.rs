@@ -137,7 +137,10 @@ impl TiClient {
         id: RequestId,
         first: Duration,
     ) -> Result<Vec<Bytes>, TiError> {
-        tokio::time::sleep(first).await;
+        if !first.is_zero() {
+            // Skipped when zero: even a zero sleep waits for the timer's next tick (about 1 ms).
+            tokio::time::sleep(first).await;
+        }
         loop {
             if let Some(reply) = self.reply(id).await? {
                 return Ok(reply);

@@ -111,6 +111,9 @@ async fn main() -> ExitCode {
         if args.requests.is_some_and(|n| seq >= n) {
             break;
         }
+        if args.interval_ms.is_zero() {
+            continue; // even a zero sleep waits for the timer's next tick (about 1 ms)
+        }
         tokio::select! {
             () = &mut shutdown => {
                 tracing::warn!("interrupted");

@@ -1,5 +1,6 @@
 //! Process tests of `bstarsrv` and `bstarcli` (one test binary for the crate).
 
+mod accounting;
 mod cli;
 mod failover;
 mod interop;

@@ -1,6 +1,7 @@
 //! Process tests of the Freelance binaries: faults (kill -9, SIGSTOP, restart), every server
 //! down, malformed requests, libzmq peers in both directions, and the tour's scenario.
 
+mod accounting;
 mod interop;
 mod malformed;
 mod model1;

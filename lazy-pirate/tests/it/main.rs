@@ -1,5 +1,6 @@
 //! Integration tests of the Lazy Pirate binaries (one test binary, several modules).
 
+mod accounting;
 mod cli;
 mod interop;
 mod library;

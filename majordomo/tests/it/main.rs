@@ -1,5 +1,6 @@
 //! Process, socket and interop tests of the Majordomo crate (one test binary, several modules).
 
+mod accounting;
 mod faults;
 mod interop;
 mod roundtrip;

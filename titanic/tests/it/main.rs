@@ -3,6 +3,7 @@
 //!
 //! Needs the majordomo binaries: `cargo build -p majordomo` (a workspace test run builds them).
 
+mod accounting;
 mod crash;
 mod damage;
 mod scenario;
