@@ -201,7 +201,7 @@ pub fn violations(report: &Report, exit_limit: Duration) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{ClientOutcome, Event, Shutdown};
+    use crate::report::{ClientOutcome, Event, EventKind, Shutdown};
     use common::report::Summary;
     use std::collections::BTreeMap;
 
@@ -310,11 +310,13 @@ mod tests {
                 Event {
                     at: Duration::from_secs(1),
                     text: "** kill -9 worker1".into(),
+                    kind: EventKind::Message,
                     net: None,
                 },
                 Event {
                     at: Duration::from_secs(9),
                     text: "client (exited with code 1)".into(),
+                    kind: EventKind::Message,
                     net: None,
                 },
             ],
@@ -327,6 +329,8 @@ mod tests {
                 ],
             }),
             elapsed: Duration::from_secs(9),
+            processes: vec![],
+            output: vec![],
         }
     }
 
@@ -357,6 +361,7 @@ mod tests {
             Event {
                 at: Duration::from_secs(2),
                 text: "queue (ended by SIGSEGV)".into(),
+                kind: EventKind::Message,
                 net: None,
             },
         );

@@ -8,10 +8,13 @@
 use crate::hub::{Echo, Hub, PendingMeasure};
 use crate::links::Links;
 use crate::net::{LinkCommand, NetAction, NetState};
-use crate::report::{ClientOutcome, Measure, NetEvent, Report, Shutdown};
+use crate::report::{
+    ClientOutcome, EventKind, Measure, NetEvent, OutputLine, ProcessChange, ProcessInfo, Report,
+    Shutdown,
+};
 use crate::scenario::{Action, Scenario, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS};
 use crate::style;
-use crate::RunOptions;
+use crate::{RunFailure, RunOptions};
 use anyhow::{anyhow, bail, Context};
 use common::report::Summary;
 use nix::sys::signal::{kill, Signal};
@@ -115,6 +118,8 @@ impl Waited {
 struct Engine {
     hub: Arc<Hub>,
     slots: Vec<Slot>,
+    /// When the scenario started.
+    start: Instant,
     /// Which link has which fault (pure) and the proxies that apply it (`None`: no links).
     net: NetState,
     links: Option<Links>,
@@ -128,8 +133,25 @@ impl Drop for Engine {
     }
 }
 
-/// Runs `scenario` (see [`Scenario::run`]).
-pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Report> {
+/// Runs `scenario` (see [`Scenario::run_keeping`]): when the timeline cannot be played to the
+/// end, the report of what happened up to then comes with the error.
+pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> Result<Report, RunFailure> {
+    let mut held = None;
+    play(scenario, opts, &mut held).map_err(|error| {
+        let partial = held.as_mut().and_then(|engine: &mut Engine| {
+            let elapsed = engine.start.elapsed();
+            engine.finish(scenario, elapsed).ok().map(Box::new)
+        });
+        RunFailure { error, partial }
+    })
+}
+
+/// Plays the timeline with the engine kept in `held`, so a failed run can still be reported.
+fn play(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    held: &mut Option<Engine>,
+) -> anyhow::Result<Report> {
     let bin_dir = match &opts.bin_dir {
         Some(dir) => dir.clone(),
         None => crate::bins::default_bin_dir()?,
@@ -177,12 +199,16 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
                 }
             );
         }
-        let args = p
+        let mut args = p
             .args
             .iter()
             .map(|a| values.expand(a))
             .collect::<anyhow::Result<Vec<_>>>()
             .with_context(|| format!("process {:?}", p.name))?;
+        if p.client && opts.wants_request_lines() {
+            // Contract: every client prints one `I: request …` line per request with it.
+            args.push("--log-requests".to_owned());
+        }
         slots.push(Slot {
             name: p.name.clone(),
             program,
@@ -209,12 +235,13 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
         }
     });
     let start = Instant::now();
-    let mut engine = Engine {
+    let engine = held.insert(Engine {
         hub: Arc::new(Hub::new(slots.len(), start, echo)),
         slots,
+        start,
         net: NetState::new(scenario.net_links()),
         links,
-    };
+    });
     let title = if scenario.title.is_empty() {
         scenario.name.clone()
     } else {
@@ -259,10 +286,27 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
             );
             break;
         }
-        if let Some(note) = &step.note {
-            engine
-                .hub
-                .say(&format!("** {}", values.expand(note)?), style::STEP);
+        let note = step.note.as_ref().map(|n| values.expand(n)).transpose()?;
+        let (action, processes) = step
+            .action()
+            .map(|(a, names)| (Some(a.verb().to_owned()), names.to_vec()))
+            .or_else(|| {
+                step.net_action()
+                    .map(|(a, names)| (Some(a.verb()), names.to_vec()))
+            })
+            .unwrap_or_default();
+        engine.hub.record(
+            format!("step {n}"),
+            EventKind::Step {
+                number: n,
+                action,
+                processes,
+                network: step.net_action().is_some(),
+                note: note.clone(),
+            },
+        );
+        if let Some(note) = &note {
+            engine.hub.say(&format!("** {note}"), style::STEP);
         }
         let action_at = Instant::now();
         previous_action = action_at;
@@ -331,6 +375,10 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repo
                     proc,
                     &slot.name,
                     "(still running at timeout_ms: killed, its request in flight counts as lost)",
+                    EventKind::Process {
+                        process: slot.name.clone(),
+                        change: ProcessChange::Killed,
+                    },
                 );
             }
         }
@@ -373,10 +421,17 @@ impl Engine {
                     exits[i] = Some(took);
                     slot.child = None;
                     slot.last_exit = Some(status);
+                    let how = describe(status);
                     self.hub.say_about(
                         p,
                         &slot.name,
-                        &format!("({} {} after Ctrl-C)", describe(status), style::human(took)),
+                        &format!("({how} {} after Ctrl-C)", style::human(took)),
+                        EventKind::Process {
+                            process: slot.name.clone(),
+                            change: ProcessChange::Exited {
+                                how: format!("{how} after Ctrl-C"),
+                            },
+                        },
                     );
                 }
             }
@@ -472,7 +527,18 @@ impl Engine {
             // The command line, so a reader can run the same thing in a terminal.
             text.push_str(&format!(": {}", self.slots[proc].command_line()));
         }
-        self.hub.say(&text, style::STEP);
+        let change = match action {
+            Action::Start => None,
+            Action::Kill | Action::Restart => Some(ProcessChange::Killed),
+            Action::Stop => Some(ProcessChange::Stopped),
+            Action::Cont => Some(ProcessChange::Continued),
+            Action::Interrupt => Some(ProcessChange::Interrupted),
+        };
+        let kind = change.map_or(EventKind::Message, |change| EventKind::Process {
+            process: name.clone(),
+            change,
+        });
+        self.hub.say_kind(&text, style::STEP, kind, None);
         self.reap();
         let slot = &mut self.slots[proc];
         match action {
@@ -507,6 +573,13 @@ impl Engine {
             .with_context(|| format!("cannot start {}", slot.program.display()))?;
         slot.runs += 1;
         let run = slot.runs;
+        self.hub.record(
+            format!("{} started (run {run})", slot.name),
+            EventKind::Process {
+                process: slot.name.clone(),
+                change: ProcessChange::Started { run },
+            },
+        );
         self.hub
             .pump(proc, run, child.stdout.take().expect("piped"));
         self.hub
@@ -573,8 +646,16 @@ impl Engine {
             if let Ok(Some(status)) = child.try_wait() {
                 slot.child = None;
                 slot.last_exit = Some(status);
-                self.hub
-                    .say_about(proc, &slot.name, &format!("({})", describe(status)));
+                let how = describe(status);
+                self.hub.say_about(
+                    proc,
+                    &slot.name,
+                    &format!("({how})"),
+                    EventKind::Process {
+                        process: slot.name.clone(),
+                        change: ProcessChange::Exited { how: how.clone() },
+                    },
+                );
             }
         }
     }
@@ -652,9 +733,21 @@ impl Engine {
             .map(|m| Measure {
                 label: m.label.clone(),
                 elapsed: m.elapsed,
+                at: self.hub.since_start(m.from),
+                process: self.slots[m.proc].name.clone(),
             })
             .collect();
         let events = state.events.clone();
+        let output = state
+            .lines
+            .iter()
+            .map(|l| OutputLine {
+                at: l.at,
+                process: self.slots[l.proc].name.clone(),
+                run: l.run,
+                text: l.text.clone(),
+            })
+            .collect();
         drop(state);
         let clients: Vec<ClientOutcome> = self
             .slots
@@ -689,6 +782,15 @@ impl Engine {
             hosts: scenario.host_groups(),
             shutdown: None,
             elapsed,
+            processes: self
+                .slots
+                .iter()
+                .map(|s| ProcessInfo {
+                    name: s.name.clone(),
+                    client: s.client,
+                })
+                .collect(),
+            output,
         })
     }
 }

@@ -5,7 +5,7 @@
 //! line's arrival, not when the engine next looked); with echo on, each line is printed the
 //! moment it arrives, so the output interleaves the processes as they really ran.
 
-use crate::report::{Event, NetEvent};
+use crate::report::{Event, EventKind, NetEvent};
 use crate::style::{self, paint};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -18,6 +18,8 @@ pub(crate) struct Line {
     pub(crate) proc: usize,
     /// Which run of that process (1 = first start).
     pub(crate) run: u32,
+    /// When it arrived, since the start of the scenario (the timeline report draws it there).
+    pub(crate) at: Duration,
     pub(crate) text: String,
 }
 
@@ -128,23 +130,35 @@ impl Hub {
                 );
             }
         }
-        state.lines.push(Line { proc, run, text });
+        let at = at.saturating_duration_since(self.start);
+        state.lines.push(Line {
+            proc,
+            run,
+            at,
+            text,
+        });
         drop(state);
         self.changed.notify_all();
     }
 
-    /// Prints a tour message (a step, a note, an exit) in the timeline, if echo is on.
+    /// Prints a tour message (a title, a note, a wait) in the timeline, if echo is on.
     pub(crate) fn say(&self, text: &str, code: &str) {
-        self.say_event(text, code, None);
+        self.say_kind(text, code, EventKind::Message, None);
     }
 
     /// [`say`](Self::say) for a network step, recorded with its typed data.
     pub(crate) fn say_event(&self, text: &str, code: &str, net: Option<NetEvent>) {
+        self.say_kind(text, code, EventKind::Message, net);
+    }
+
+    /// Records a tour message with what it means for the timeline report, and prints it.
+    pub(crate) fn say_kind(&self, text: &str, code: &str, kind: EventKind, net: Option<NetEvent>) {
         let now = Instant::now();
         let mut state = self.lock();
         state.events.push(Event {
             at: now.saturating_duration_since(self.start),
             text: text.to_owned(),
+            kind,
             net,
         });
         if let Some(echo) = &self.echo {
@@ -157,13 +171,30 @@ impl Hub {
         }
     }
 
+    /// Records an event for the timeline report without printing anything.
+    pub(crate) fn record(&self, text: String, kind: EventKind) {
+        let at = self.since_start(Instant::now());
+        self.lock().events.push(Event {
+            at,
+            text,
+            kind,
+            net: None,
+        });
+    }
+
+    /// Time since the start of the scenario.
+    pub(crate) fn since_start(&self, at: Instant) -> Duration {
+        at.saturating_duration_since(self.start)
+    }
+
     /// Prints a message about one process with its coloured prefix, if echo is on.
-    pub(crate) fn say_about(&self, proc: usize, name: &str, text: &str) {
+    pub(crate) fn say_about(&self, proc: usize, name: &str, text: &str, kind: EventKind) {
         let now = Instant::now();
         let mut state = self.lock();
         state.events.push(Event {
             at: now.saturating_duration_since(self.start),
             text: format!("{name} {text}"),
+            kind,
             net: None,
         });
         if let Some(echo) = &self.echo {

@@ -19,6 +19,8 @@
 //! | [`net`] | hosts and links: which proxy gets which fault after a partition/heal/delay step |
 //! | `hub` | every process's lines in one time-stamped log, echoed live |
 //! | [`report`] | the outcome of a run and the tables printed from it |
+//! | [`timeline`] | the typed timeline of a run, built from its report; the HTML page |
+//! | `svg` | draws one timeline as an SVG picture (a pure function of the model) |
 //! | [`bins`] | where the pattern binaries are; building them under `cargo run` |
 //! | [`style`] | terminal colours and durations as people read them |
 //!
@@ -40,6 +42,8 @@ pub mod report;
 pub mod scenario;
 pub mod style;
 pub mod subst;
+mod svg;
+pub mod timeline;
 
 pub use report::{ClientOutcome, Event, Measure, NetEvent, Report, Shutdown};
 pub use scenario::ChaosRun;
@@ -72,6 +76,29 @@ pub struct RunOptions {
     pub color: bool,
     /// Where the binaries are; default: next to the running executable (`target/<profile>/`).
     pub bin_dir: Option<PathBuf>,
+    /// Pass `--log-requests` to every client (`client = true`), so each request's outcome is
+    /// in the [`Report`] (the timeline draws one mark per request).
+    pub log_requests: bool,
+    /// Write a timeline report of this run, `DIR/index.html`, whether the run passed, failed or
+    /// could not finish (implies `log_requests`). The `tour` binary writes one page for all the
+    /// scenarios it runs instead, with [`timeline::write_index`].
+    pub report: Option<PathBuf>,
+}
+
+impl RunOptions {
+    /// Whether clients must print their per-request lines.
+    pub(crate) fn wants_request_lines(&self) -> bool {
+        self.log_requests || self.report.is_some()
+    }
+}
+
+/// A run that could not be played to the end, with what happened until then.
+#[derive(Debug)]
+pub struct RunFailure {
+    /// Why the timeline stopped (a binary missing, a line that never came, Ctrl-C).
+    pub error: anyhow::Error,
+    /// The report of the run up to the failure; `None` if no process was ever started.
+    pub partial: Option<Box<Report>>,
 }
 
 impl Scenario {
@@ -79,17 +106,23 @@ impl Scenario {
     /// could not be played (a binary missing, a `ready` or `wait` line that never came); lost
     /// requests and missing measures are in the [`Report`].
     pub fn run(&self, opts: &RunOptions) -> anyhow::Result<Report> {
-        engine::run(self, opts).with_context_name(self.name())
+        self.run_keeping(opts).map_err(|f| f.error)
     }
-}
 
-/// Prefixes an error with the scenario's name.
-trait WithScenario<T> {
-    fn with_context_name(self, name: &str) -> anyhow::Result<T>;
-}
-
-impl<T> WithScenario<T> for anyhow::Result<T> {
-    fn with_context_name(self, name: &str) -> anyhow::Result<T> {
-        anyhow::Context::with_context(self, || format!("scenario {name:?}"))
+    /// Like [`run`](Self::run), but a run that cannot be played to the end still hands back
+    /// the report of what happened until then. With [`RunOptions::report`] set, the timeline
+    /// page is written in every case.
+    pub fn run_keeping(&self, opts: &RunOptions) -> Result<Report, RunFailure> {
+        let result = engine::run(self, opts).map_err(|f| RunFailure {
+            error: f.error.context(format!("scenario {:?}", self.name())),
+            partial: f.partial,
+        });
+        if let Some(dir) = &opts.report {
+            let row = timeline::Row::from_result(self.name(), &result);
+            if let Err(e) = timeline::write_index(dir, &[row]) {
+                eprintln!("E: cannot write the report in {}: {e:#}", dir.display());
+            }
+        }
+        result
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
-use tour::{bins, report, style, RunOptions, Scenario};
+use tour::{bins, report, style, timeline, RunOptions, Scenario};
 
 /// Runs each pattern's fault scenario (processes, kill -9, hang, restart) on private ports,
 /// shows every process's output interleaved, and sums up requests sent, answered, failed and
@@ -34,6 +34,13 @@ struct Args {
     /// Override a scenario variable, e.g. `--set heartbeat_ms=100` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
     vars: Vec<(String, String)>,
+    /// Also write a timeline report, DIR/index.html: the overview table and, per scenario, an
+    /// SVG picture of every process's life, each fault, each client request (coloured by
+    /// outcome, with its latency) and each measured recovery. Written even when a scenario
+    /// fails or is interrupted; with --chaos, it draws the seeded schedule and lists the broken
+    /// invariants. Default: no report.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// Chaos mode: replace each scenario's timeline (after its setup) by a random schedule of
     /// the faults its `[chaos]` table allows, drawn from --seed, with the clients running
     /// throughout; then Ctrl-C everything and check that nothing was lost, no reply went to
@@ -121,6 +128,10 @@ fn main() -> anyhow::Result<()> {
         echo: !args.quiet,
         color: !args.no_color && style::stdout_wants_color(),
         bin_dir: args.bin_dir.clone(),
+        // The clients' per-request lines feed the report's request marks.
+        log_requests: args.report.is_some(),
+        // The tour writes one page for every scenario below, not one per run.
+        report: None,
     };
     // Ctrl-C handlers are installed here, before any process starts; a small thread waits.
     if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -140,6 +151,7 @@ fn main() -> anyhow::Result<()> {
         return chaos(&args, scenarios, &opts);
     }
     let mut rows = Vec::new();
+    let mut pages = Vec::new();
     for scenario in &mut scenarios {
         if tour::interrupted() {
             break;
@@ -147,7 +159,7 @@ fn main() -> anyhow::Result<()> {
         for (k, v) in &args.vars {
             scenario.set_var(k, v);
         }
-        let result = scenario.run(&opts);
+        let result = scenario.run_keeping(&opts);
         match &result {
             Ok(report) => {
                 if opts.echo {
@@ -155,12 +167,19 @@ fn main() -> anyhow::Result<()> {
                 }
                 report.print_table(opts.color);
             }
-            Err(e) => println!("{} {e:#}", style::paint("== ERROR", style::RED, opts.color)),
+            Err(f) => println!(
+                "{} {:#}",
+                style::paint("== ERROR", style::RED, opts.color),
+                f.error
+            ),
         }
         println!();
+        if args.report.is_some() {
+            pages.push(timeline::Row::from_result(scenario.name(), &result));
+        }
         rows.push((
             scenario.name().to_owned(),
-            result.map_err(|e| format!("{e:#}")),
+            result.map_err(|f| format!("{:#}", f.error)),
         ));
     }
     print!("{}", report::overview(&rows, opts.color));
@@ -172,6 +191,9 @@ fn main() -> anyhow::Result<()> {
             s.name(),
             s.pending().unwrap_or_default()
         );
+    }
+    if let Some(dir) = &args.report {
+        write_report(dir, &pages)?;
     }
     if tour::interrupted() {
         // 128 + SIGINT, as a shell reports a program ended by Ctrl-C.
@@ -189,6 +211,7 @@ fn chaos(args: &Args, scenarios: Vec<Scenario>, opts: &RunOptions) -> anyhow::Re
             .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
     });
     let mut failed = Vec::new();
+    let mut pages = Vec::new();
     for mut scenario in scenarios {
         if tour::interrupted() {
             break;
@@ -206,8 +229,15 @@ fn chaos(args: &Args, scenarios: Vec<Scenario>, opts: &RunOptions) -> anyhow::Re
         }
         print!("{}", run.describe());
         let name = scenario.name().to_owned();
-        match run.run(opts) {
-            Ok((report, broken)) => {
+        let (result, broken) = run.run_keeping(opts);
+        if args.report.is_some() {
+            let mut row =
+                timeline::Row::from_result(&format!("{name} (chaos seed {seed})"), &result);
+            row.violations = broken.clone();
+            pages.push(row);
+        }
+        match result.map_err(|f| f.error) {
+            Ok(report) => {
                 if opts.echo {
                     println!();
                 }
@@ -241,6 +271,9 @@ fn chaos(args: &Args, scenarios: Vec<Scenario>, opts: &RunOptions) -> anyhow::Re
         }
         println!();
     }
+    if let Some(dir) = &args.report {
+        write_report(dir, &pages)?;
+    }
     if tour::interrupted() {
         std::process::exit(130);
     }
@@ -250,4 +283,18 @@ fn chaos(args: &Args, scenarios: Vec<Scenario>, opts: &RunOptions) -> anyhow::Re
         println!("chaos failed (seed {seed}): {}", failed.join(", "));
         std::process::exit(1);
     }
+}
+
+/// Writes the timeline page of the rows and says where, how big and how long it took.
+fn write_report(dir: &std::path::Path, rows: &[timeline::Row]) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let path = timeline::write_index(dir, rows)?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "I: report written to {} ({} KB in {})",
+        path.display(),
+        size.div_ceil(1024),
+        style::human(started.elapsed())
+    );
+    Ok(())
 }

@@ -32,6 +32,32 @@ pub struct Report {
     pub shutdown: Option<Shutdown>,
     /// Wall-clock time from the first step to the end of the scenario.
     pub elapsed: Duration,
+    /// The scenario's processes in file order (the lanes of the timeline report).
+    pub processes: Vec<ProcessInfo>,
+    /// Every line of every process with its arrival time, in arrival order.
+    pub output: Vec<OutputLine>,
+}
+
+/// A process of the scenario as the report needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// The process name in the scenario.
+    pub name: String,
+    /// `client = true`: its summary and per-request lines count.
+    pub client: bool,
+}
+
+/// One line a process printed, with when it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    /// Time since the start of the scenario.
+    pub at: Duration,
+    /// The process name.
+    pub process: String,
+    /// Which run of the process (1 = first start).
+    pub run: u32,
+    /// The line without its line ending.
+    pub text: String,
 }
 
 /// Something the tour did or saw, with its time since the scenario started.
@@ -41,6 +67,8 @@ pub struct Event {
     pub at: Duration,
     /// What it printed, e.g. `** kill -9 worker1` or `client (exited with code 0)`.
     pub text: String,
+    /// What it means for the timeline, typed (the report draws from this, never the text).
+    pub kind: EventKind,
     /// For a network step (partition, heal, delay, throttle, reset): what it did, typed.
     pub net: Option<NetEvent>,
 }
@@ -66,6 +94,57 @@ pub struct NetEvent {
     pub hosts: Vec<String>,
     /// Every link the targets cover (`endpoint.via.process`), whether its fault changed or not.
     pub links: Vec<String>,
+}
+
+/// What an [`Event`] means for the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A message only: the title, the endpoints, a note, a wait.
+    Message,
+    /// Step `number` (1-based, in file order) began; `action` is its verb (`kill -9`, …) if it
+    /// has one, done to `processes`.
+    Step {
+        /// 1-based step number.
+        number: usize,
+        /// The action's verb, if the step has an action.
+        action: Option<String>,
+        /// The processes the action is done to (hosts and links for a network action).
+        processes: Vec<String>,
+        /// A network action (partition, heal, delay, …): see the event's `net`.
+        network: bool,
+        /// The step's note, expanded.
+        note: Option<String>,
+    },
+    /// A process changed state.
+    Process {
+        /// The process name.
+        process: String,
+        /// What happened to it.
+        change: ProcessChange,
+    },
+}
+
+/// A change of a process's state, as the timeline draws it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessChange {
+    /// A run began (1 = first start, 2+ = restarted).
+    Started {
+        /// The run's number.
+        run: u32,
+    },
+    /// SIGSTOP sent: it hangs.
+    Stopped,
+    /// SIGCONT sent: it runs again.
+    Continued,
+    /// SIGINT sent; it exits by itself (an `Exited` follows).
+    Interrupted,
+    /// Killed by the tour (kill -9, restart, the scenario's timeout).
+    Killed,
+    /// Ended by itself (`how`: "exited with code 1", "ended by SIGSEGV").
+    Exited {
+        /// As the tour printed it.
+        how: String,
+    },
 }
 
 /// How one client process ended.
@@ -96,6 +175,10 @@ pub struct Measure {
     pub label: String,
     /// From the step's action to the first matching line; `None` if it never came.
     pub elapsed: Option<Duration>,
+    /// When the step's action happened, since the start of the scenario.
+    pub at: Duration,
+    /// The process whose line ends the measure.
+    pub process: String,
 }
 
 impl Report {
@@ -323,12 +406,19 @@ mod tests {
             measures: vec![Measure {
                 label: "dead worker purged".into(),
                 elapsed: Some(Duration::from_millis(3100)),
+                at: Duration::from_secs(1),
+                process: "client".into(),
             }],
             lines: BTreeMap::new(),
             events: Vec::new(),
             hosts: Vec::new(),
             shutdown: None,
             elapsed: Duration::from_secs(5),
+            processes: vec![ProcessInfo {
+                name: "client".into(),
+                client: true,
+            }],
+            output: Vec::new(),
         }
     }
 

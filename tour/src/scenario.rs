@@ -730,6 +730,21 @@ impl ChaosRun {
         let broken = chaos::violations(&report, self.exit_limit);
         Ok((report, broken))
     }
+
+    /// Like [`run`](Self::run), but a run that cannot be played to the end still hands back
+    /// what happened until then (for the timeline report); the invariants are checked on a
+    /// complete run only.
+    pub fn run_keeping(
+        &self,
+        opts: &crate::RunOptions,
+    ) -> (Result<crate::Report, crate::RunFailure>, Vec<String>) {
+        let result = self.scenario.run_keeping(opts);
+        let broken = match &result {
+            Ok(report) => chaos::violations(report, self.exit_limit),
+            Err(_) => Vec::new(),
+        };
+        (result, broken)
+    }
 }
 
 impl Scenario {

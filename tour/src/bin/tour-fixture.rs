@@ -17,10 +17,15 @@ use std::time::{Duration, Instant};
 /// `listen=tcp://HOST:PORT` (bind, print `listening PORT`, accept in the background and print
 /// `accepted`, then `got LINE` for every line a connection sends), `connect=tcp://HOST:PORT`
 /// (print `connected` within 5 s or fail), `send=TEXT` (write the line on the last connection),
-/// `exit=CODE`, `hang` (sleep forever).
+/// `exit=CODE`, `hang` (sleep forever), `request=SEQ/answered|failed/TRIES/LATENCY_MS` (the
+/// per-request line of a client, `I: request …` on stderr, printed only with `--log-requests`).
 #[derive(Parser)]
 #[command(name = "tour-fixture")]
 struct Args {
+    /// Print the `request=` lines, as a client does with this flag (the tour passes it to
+    /// clients when it writes a report). Default: off.
+    #[arg(long)]
+    log_requests: bool,
     /// The commands, run left to right.
     commands: Vec<String>,
 }
@@ -66,6 +71,17 @@ fn main() -> anyhow::Result<()> {
                 eprintln!(
                     "I: summary sent={sent} answered={answered} failed={failed} retries={retries}"
                 );
+            }
+            "request" => {
+                let [seq, outcome, tries, latency] = value.split('/').collect::<Vec<_>>()[..]
+                else {
+                    bail!("request=SEQ/OUTCOME/TRIES/LATENCY_MS");
+                };
+                if args.log_requests {
+                    eprintln!(
+                        "I: request seq={seq} outcome={outcome} tries={tries} latency_ms={latency}"
+                    );
+                }
             }
             "pid" => println!("pid {}", std::process::id()),
             "listen" => {

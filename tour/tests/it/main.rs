@@ -3,4 +3,6 @@
 mod binary;
 mod engine;
 mod errors;
+mod readme;
+mod report;
 mod util;

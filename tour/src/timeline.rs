@@ -1,0 +1,1073 @@
+//! The timeline report: what happened in a scenario run, as a typed model and an HTML page.
+//!
+//! [`Timeline::from_report`] turns a [`Report`] (typed events, time-stamped lines, measures)
+//! into lanes, markers, request marks and brackets; the `svg` module draws that model and
+//! nothing else, so the picture is a pure function of the model and both are unit-tested
+//! without running anything. [`write_index`] writes the page of a tour: the overview table,
+//! then one section per scenario with its SVG, its steps and its problems.
+//!
+//! Request marks come from the clients' per-request lines (`--log-requests`):
+//! `I: request seq=17 outcome=answered tries=2 latency_ms=35`, printed when the request's outcome
+//! is final; the mark is drawn at the send time, `latency_ms` before the line arrived.
+
+use crate::net::NetAction;
+use crate::report::{EventKind, ProcessChange, Report};
+use crate::style::human;
+use crate::RunFailure;
+use anyhow::Context;
+use common::report::{self, RequestLine};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One scenario's timeline, ready to draw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Where the time axis ends (the end of the run, or the last thing seen if later).
+    pub end: Duration,
+    /// One lane per process, in the scenario's order (grouped by host when there are hosts).
+    pub lanes: Vec<Lane>,
+    /// One marker per step of the timeline that was played.
+    pub markers: Vec<Marker>,
+    /// Shaded intervals across the lanes (network faults).
+    pub spans: Vec<Span>,
+    /// One bracket per `measure`.
+    pub brackets: Vec<Bracket>,
+}
+
+/// One process of the scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lane {
+    /// The process name.
+    pub name: String,
+    /// The host it belongs to, when the scenario groups processes into hosts.
+    pub host: Option<String>,
+    /// A client: it gets a latency strip with its request marks.
+    pub client: bool,
+    /// When it was running or stopped; gaps are when it was not running (not started yet, dead).
+    pub segments: Vec<Segment>,
+    /// Where a run ended.
+    pub ends: Vec<LaneEnd>,
+    /// Its requests, in the order their outcome was printed.
+    pub requests: Vec<RequestMark>,
+}
+
+/// An interval of one run of a process in one state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Start, since the start of the scenario.
+    pub from: Duration,
+    /// End.
+    pub to: Duration,
+    /// Running or hung.
+    pub state: SegmentState,
+    /// Which run (1 = first start; 2+ = restarted).
+    pub run: u32,
+}
+
+/// The state of a process during a [`Segment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentState {
+    /// Running.
+    Running,
+    /// Stopped by SIGSTOP (hung).
+    Stopped,
+}
+
+/// The end of one run of a process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaneEnd {
+    /// When.
+    pub at: Duration,
+    /// Killed by the tour (kill -9, restart, timeout) rather than ended by itself.
+    pub killed: bool,
+    /// How, as people read it ("kill -9", "exited with code 0").
+    pub how: String,
+}
+
+/// A client request's outcome as drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered on the first try.
+    Answered,
+    /// Answered after one or more retries.
+    Retried,
+    /// Abandoned, timed out, or in flight when the client was interrupted.
+    Failed,
+}
+
+impl Outcome {
+    /// The CSS class and legend word.
+    pub fn class(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Retried => "retried",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One request of a client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestMark {
+    /// The client's own request number.
+    pub seq: u64,
+    /// When it was first sent.
+    pub sent: Duration,
+    /// From the first send to the outcome.
+    pub latency: Duration,
+    /// Sends of the request (1 = no retry).
+    pub tries: u32,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// A step of the scenario, drawn as a line across the lanes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    /// When the step began.
+    pub at: Duration,
+    /// The step's number (1-based).
+    pub step: usize,
+    /// What it did ("kill -9 worker1"), or its note if it has no action.
+    pub label: String,
+    /// The step's note, if any.
+    pub note: Option<String>,
+    /// How it is drawn.
+    pub kind: MarkerKind,
+}
+
+/// What kind of step a [`Marker`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerKind {
+    /// Starting processes.
+    Start,
+    /// A fault: kill -9, stop, cont, restart, interrupt.
+    Fault,
+    /// A network action: partition, heal, delay, throttle, reset.
+    Network,
+    /// A step that only waits, measures or notes.
+    Note,
+}
+
+/// A shaded interval across the lanes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    /// Start.
+    pub from: Duration,
+    /// End (`None`: still in force when the run ended).
+    pub to: Option<Duration>,
+    /// What it is.
+    pub kind: SpanKind,
+    /// Hover text ("partition host server_host").
+    pub label: String,
+    /// The lanes it shades (the processes of the host, or the connecting process of a link).
+    pub lanes: Vec<usize>,
+}
+
+/// The kinds of [`Span`]: a network fault from the step that set it to the `heal` that ended
+/// it. Each kind is a CSS class of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    /// Both directions held (a cable pull).
+    Partition,
+    /// One direction held.
+    OneWay,
+    /// Added latency.
+    Delay,
+    /// Limited bandwidth.
+    Throttle,
+}
+
+impl SpanKind {
+    /// The CSS class.
+    pub fn class(self) -> &'static str {
+        match self {
+            SpanKind::Partition => "partition",
+            SpanKind::OneWay => "oneway",
+            SpanKind::Delay => "delay",
+            SpanKind::Throttle => "throttle",
+        }
+    }
+
+    /// The span a network action opens; `None` for heal and reset.
+    pub fn of(action: NetAction) -> Option<SpanKind> {
+        match action {
+            NetAction::Partition => Some(SpanKind::Partition),
+            NetAction::PartitionIn | NetAction::PartitionOut => Some(SpanKind::OneWay),
+            NetAction::Delay(_) => Some(SpanKind::Delay),
+            NetAction::Throttle(_) => Some(SpanKind::Throttle),
+            NetAction::Heal | NetAction::Reset => None,
+        }
+    }
+}
+
+/// A measured recovery, drawn as a labelled bracket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bracket {
+    /// The measure's label.
+    pub label: String,
+    /// The lane of the process whose line ends it.
+    pub lane: usize,
+    /// The step's action.
+    pub from: Duration,
+    /// The line that ended it; `None` if it never came.
+    pub to: Option<Duration>,
+}
+
+/// How the timeline colours a client's request line (contract 2, parsed by
+/// [`common::report::RequestLine`]).
+pub fn outcome_of(line: &RequestLine) -> Outcome {
+    match (line.outcome, line.tries) {
+        (report::Outcome::Failed, _) => Outcome::Failed,
+        (report::Outcome::Answered, 0 | 1) => Outcome::Answered,
+        (report::Outcome::Answered, _) => Outcome::Retried,
+    }
+}
+
+impl Timeline {
+    /// Builds the timeline of a run from its report.
+    pub fn from_report(report: &Report) -> Timeline {
+        let mut end = report.elapsed;
+        // Lanes grouped by host, in the order of the hosts; hosts are shown only when the
+        // scenario declares some (otherwise every process is a host of its own name).
+        let declared = report
+            .hosts
+            .iter()
+            .any(|(h, procs)| procs.len() != 1 || procs[0] != *h);
+        let host_of = |name: &str| {
+            report
+                .hosts
+                .iter()
+                .position(|(_, procs)| procs.iter().any(|p| p == name))
+        };
+        let mut order: Vec<&crate::report::ProcessInfo> = report.processes.iter().collect();
+        order.sort_by_key(|p| host_of(&p.name).unwrap_or(usize::MAX));
+        let mut lanes: Vec<Lane> = order
+            .iter()
+            .map(|p| Lane {
+                name: p.name.clone(),
+                host: host_of(&p.name)
+                    .filter(|_| declared)
+                    .map(|h| report.hosts[h].0.clone()),
+                client: p.client,
+                segments: Vec::new(),
+                ends: Vec::new(),
+                requests: Vec::new(),
+            })
+            .collect();
+        let names: Vec<String> = lanes.iter().map(|l| l.name.clone()).collect();
+        let lane_of = |name: &str| names.iter().position(|n| n == name);
+        for e in &report.events {
+            end = end.max(e.at);
+        }
+        for l in &report.output {
+            end = end.max(l.at);
+        }
+        // Per lane: the open segment (start, state, run).
+        let mut open: Vec<Option<(Duration, SegmentState, u32)>> = vec![None; lanes.len()];
+        let mut markers = Vec::new();
+        for e in &report.events {
+            match &e.kind {
+                EventKind::Message => {}
+                EventKind::Step {
+                    number,
+                    action,
+                    processes,
+                    network,
+                    note,
+                } => {
+                    let (label, kind) = match action {
+                        Some(verb) => (
+                            format!("{verb} {}", processes.join(", ")),
+                            if *network {
+                                MarkerKind::Network
+                            } else if verb == "start" {
+                                MarkerKind::Start
+                            } else {
+                                MarkerKind::Fault
+                            },
+                        ),
+                        None => (note.clone().unwrap_or_default(), MarkerKind::Note),
+                    };
+                    markers.push(Marker {
+                        at: e.at,
+                        step: *number,
+                        label,
+                        note: note.clone(),
+                        kind,
+                    });
+                }
+                EventKind::Process { process, change } => {
+                    let Some(i) = lane_of(process) else { continue };
+                    let lane = &mut lanes[i];
+                    let close = |open: &mut Option<(Duration, SegmentState, u32)>,
+                                 lane: &mut Lane|
+                     -> Option<u32> {
+                        let (from, state, run) = open.take()?;
+                        lane.segments.push(Segment {
+                            from,
+                            to: e.at,
+                            state,
+                            run,
+                        });
+                        Some(run)
+                    };
+                    match change {
+                        ProcessChange::Started { run } => {
+                            close(&mut open[i], lane);
+                            open[i] = Some((e.at, SegmentState::Running, *run));
+                        }
+                        ProcessChange::Stopped | ProcessChange::Continued => {
+                            let state = if *change == ProcessChange::Stopped {
+                                SegmentState::Stopped
+                            } else {
+                                SegmentState::Running
+                            };
+                            if let Some(run) = close(&mut open[i], lane) {
+                                open[i] = Some((e.at, state, run));
+                            }
+                        }
+                        ProcessChange::Interrupted => {}
+                        ProcessChange::Killed => {
+                            if close(&mut open[i], lane).is_some() {
+                                lane.ends.push(LaneEnd {
+                                    at: e.at,
+                                    killed: true,
+                                    how: "killed (SIGKILL)".to_owned(),
+                                });
+                            }
+                        }
+                        ProcessChange::Exited { how } => {
+                            close(&mut open[i], lane);
+                            lane.ends.push(LaneEnd {
+                                at: e.at,
+                                killed: false,
+                                how: how.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for (i, o) in open.into_iter().enumerate() {
+            if let Some((from, state, run)) = o {
+                lanes[i].segments.push(Segment {
+                    from,
+                    to: end,
+                    state,
+                    run,
+                });
+            }
+        }
+        for line in &report.output {
+            let Some(i) = lane_of(&line.process) else {
+                continue;
+            };
+            if !lanes[i].client || !line.text.contains("request seq=") {
+                continue;
+            }
+            if let Ok(r) = line.text.parse::<RequestLine>() {
+                let latency = Duration::from_millis(r.latency_ms);
+                lanes[i].requests.push(RequestMark {
+                    seq: r.seq,
+                    sent: line.at.saturating_sub(latency),
+                    latency,
+                    tries: u32::try_from(r.tries).unwrap_or(u32::MAX),
+                    outcome: outcome_of(&r),
+                });
+            }
+        }
+        let brackets = report
+            .measures
+            .iter()
+            .map(|m| Bracket {
+                label: m.label.clone(),
+                lane: lane_of(&m.process).unwrap_or(0),
+                from: m.at,
+                to: m.elapsed.map(|d| m.at + d),
+            })
+            .collect();
+        let spans = network_spans(report, &names, end);
+        Timeline {
+            scenario: report.scenario.clone(),
+            end,
+            lanes,
+            markers,
+            spans,
+            brackets,
+        }
+    }
+
+    /// Request marks by outcome: (answered incl. retried, retried, failed).
+    pub fn request_counts(&self) -> (u64, u64, u64) {
+        let all = self.lanes.iter().flat_map(|l| &l.requests);
+        let mut counts = (0, 0, 0);
+        for r in all {
+            match r.outcome {
+                Outcome::Answered => counts.0 += 1,
+                Outcome::Retried => {
+                    counts.0 += 1;
+                    counts.1 += 1;
+                }
+                Outcome::Failed => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
+    /// The SVG picture of this timeline (self-contained: no scripts, no external references).
+    pub fn svg(&self) -> String {
+        crate::svg::render(self)
+    }
+}
+
+/// The spans of the network faults: each named host or link keeps its fault from the step that
+/// set it until a `heal` names it (a later fault on the same name replaces it).
+fn network_spans(report: &Report, lanes: &[String], end: Duration) -> Vec<Span> {
+    let lanes_of = |target: &str| -> Vec<usize> {
+        let procs: Vec<&str> = match report.hosts.iter().find(|(h, _)| h == target) {
+            Some((_, procs)) => procs.iter().map(String::as_str).collect(),
+            // A link `endpoint.via.process`: the connecting process.
+            None => target
+                .rsplit_once(".via.")
+                .map(|(_, p)| p)
+                .into_iter()
+                .collect(),
+        };
+        procs
+            .iter()
+            .filter_map(|p| lanes.iter().position(|l| l == p))
+            .collect()
+    };
+    let mut spans: Vec<Span> = Vec::new();
+    // Target name → index of its open span.
+    let mut open: Vec<(String, usize)> = Vec::new();
+    for (at, net) in report.net_events() {
+        for target in &net.targets {
+            if net.action == NetAction::Reset {
+                continue;
+            }
+            if let Some(pos) = open.iter().position(|(t, _)| t == target) {
+                let (_, i) = open.remove(pos);
+                spans[i].to = Some(at);
+            }
+            if let Some(kind) = SpanKind::of(net.action) {
+                let what = if net.hosts.contains(target) {
+                    "host"
+                } else {
+                    "link"
+                };
+                open.push((target.clone(), spans.len()));
+                spans.push(Span {
+                    from: at,
+                    to: None,
+                    kind,
+                    label: format!("{} {what} {target}", net.action.verb()),
+                    lanes: lanes_of(target),
+                });
+            }
+        }
+    }
+    for span in &mut spans {
+        if span.to.is_some_and(|t| t > end) {
+            span.to = Some(end);
+        }
+    }
+    spans
+}
+
+/// One scenario of a tour as the page shows it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The scenario's name.
+    pub name: String,
+    /// What happened (in full, or up to the failure).
+    pub report: Option<Report>,
+    /// Why the run could not be played to the end, if it could not.
+    pub error: Option<String>,
+    /// Invariants a chaos run broke (`tour --chaos`); empty for a plain run.
+    pub violations: Vec<String>,
+}
+
+impl Row {
+    /// The row of one run's result.
+    pub fn from_result(name: &str, result: &Result<Report, RunFailure>) -> Row {
+        match result {
+            Ok(r) => Row {
+                name: name.to_owned(),
+                report: Some(r.clone()),
+                error: None,
+                violations: Vec::new(),
+            },
+            Err(f) => Row {
+                name: name.to_owned(),
+                report: f.partial.as_deref().cloned(),
+                error: Some(format!("{:#}", f.error)),
+                violations: Vec::new(),
+            },
+        }
+    }
+
+    /// Passed: played to the end, nothing lost, every measure happened.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+            && self.violations.is_empty()
+            && self.report.as_ref().is_some_and(Report::ok)
+    }
+
+    /// Why it failed, one sentence each; empty when it passed.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(e) = &self.error {
+            out.push(format!("the timeline could not be played to the end: {e}"));
+        }
+        for v in &self.violations {
+            out.push(format!("chaos invariant broken: {v}"));
+        }
+        if let Some(r) = &self.report {
+            if r.lost > 0 {
+                out.push(format!("{} request(s) lost", r.lost));
+            }
+            for m in r.measures.iter().filter(|m| m.elapsed.is_none()) {
+                out.push(format!("measure \"{}\" never happened", m.label));
+            }
+            for c in r.clients.iter().filter(|c| c.timed_out) {
+                out.push(format!("client {} still running at timeout_ms", c.name));
+            }
+        } else if self.error.is_none() {
+            out.push("no report".to_owned());
+        }
+        out
+    }
+}
+
+/// Writes `dir/index.html` (creating `dir`): the overview and one section per row.
+/// Returns the file's path.
+pub fn write_index(dir: &Path, rows: &[Row]) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("index.html");
+    std::fs::write(&path, page(rows))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Escapes text for HTML/XML content and attribute values.
+pub(crate) fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Not allowed in XML 1.0 (the page is also well-formed XML).
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = "
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 1100px; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 2em; }
+.verdict { padding: .6em 1em; border-radius: 4px; font-weight: bold; }
+.verdict.ok { background: #e3f4e3; color: #1d5e1d; }
+.verdict.failed { background: #fbe3e3; color: #8a1414; }
+table { border-collapse: collapse; } td, th { padding: .2em .7em; text-align: right; }
+th { border-bottom: 1px solid #999; } td.name, th.name, td.text { text-align: left; }
+tr.failed td.result { color: #b00; font-weight: bold; } tr.ok td.result { color: #2a7a2a; }
+ol.steps { color: #444; font-size: 13px; } ul.problems { color: #8a1414; }
+pre.error { white-space: pre-wrap; background: #f6f6f6; padding: .5em; font-size: 12px; }
+svg.timeline { width: 100%; height: auto; border: 1px solid #ddd; background: #fff; }
+";
+
+/// The whole page.
+pub fn page(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let failed: Vec<&Row> = rows.iter().filter(|r| !r.ok()).collect();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\
+         <title>tour report</title><style>{CSS}</style></head><body>\n\
+         <h1>Tour report: {} scenario(s)</h1>\n",
+        rows.len()
+    );
+    if failed.is_empty() {
+        out.push_str("<p class=\"verdict ok\">All scenarios passed: nothing lost, every measured recovery happened.</p>\n");
+    } else {
+        let names: Vec<String> = failed.iter().map(|r| esc(&r.name)).collect();
+        let _ = writeln!(
+            out,
+            "<p class=\"verdict failed\">FAILED: {} of {} scenario(s) failed ({}).</p>",
+            failed.len(),
+            rows.len(),
+            names.join(", ")
+        );
+    }
+    out.push_str(
+        "<table class=\"overview\"><thead><tr><th class=\"name\">scenario</th><th>sent</th>\
+         <th>answered</th><th>failed</th><th>lost</th><th>retries</th><th>result</th>\
+         <th class=\"name\">measures</th></tr></thead><tbody>\n",
+    );
+    for row in rows {
+        let class = if row.ok() { "ok" } else { "failed" };
+        let result = match (&row.error, row.ok()) {
+            (None, false) if !row.violations.is_empty() => "FAILED",
+            (Some(_), _) => "ERROR",
+            (None, true) => "ok",
+            (None, false) => "FAILED",
+        };
+        let (nums, measures) = match &row.report {
+            Some(r) => {
+                let s = r.summary;
+                let m: Vec<String> = r
+                    .measures
+                    .iter()
+                    .map(|m| match m.elapsed {
+                        Some(d) => format!("{} {}", m.label, human(d)),
+                        None => format!("{} never", m.label),
+                    })
+                    .collect();
+                (
+                    format!(
+                        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+                        s.sent, s.answered, s.failed, r.lost, s.retries
+                    ),
+                    m.join("; "),
+                )
+            }
+            None => ("<td>-</td>".repeat(5), String::new()),
+        };
+        let _ = writeln!(
+            out,
+            "<tr class=\"{class}\"><td class=\"name\"><a href=\"#{id}\">{name}</a></td>{nums}\
+             <td class=\"result\">{result}</td><td class=\"text\">{measures}</td></tr>",
+            id = esc(&anchor(&row.name)),
+            name = esc(&row.name),
+            measures = esc(&measures),
+        );
+    }
+    out.push_str("</tbody></table>\n");
+    out.push_str(
+        "<p>Each timeline: one lane per process (green: running, amber: hung by SIGSTOP, thin \
+         grey: not running; a red × is a kill, a grey × an exit by itself, a black tick a \
+         restart), one numbered line per step, and under each client a strip with one mark per \
+         request from the time it was sent to its outcome (height: latency; green answered, blue \
+         answered after a retry, red failed). Brackets below are the measured recoveries. Hover \
+         over anything for details.</p>\n",
+    );
+    for row in rows {
+        section(&mut out, row);
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn anchor(name: &str) -> String {
+    format!(
+        "scenario-{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+    )
+}
+
+fn section(out: &mut String, row: &Row) {
+    let verdict = if row.ok() { "ok" } else { "FAILED" };
+    let _ = writeln!(
+        out,
+        "<section class=\"scenario\" id=\"{}\"><h2>{} ({verdict})</h2>",
+        esc(&anchor(&row.name)),
+        esc(&row.name)
+    );
+    let problems = row.problems();
+    if !problems.is_empty() {
+        out.push_str("<ul class=\"problems\">");
+        for p in problems
+            .iter()
+            .map(|p| p.lines().next().unwrap_or_default())
+        {
+            let _ = write!(out, "<li>{}</li>", esc(p));
+        }
+        out.push_str("</ul>\n");
+    }
+    if let Some(e) = &row.error {
+        let _ = writeln!(out, "<pre class=\"error\">{}</pre>", esc(e));
+    }
+    if let Some(r) = &row.report {
+        let t = Timeline::from_report(r);
+        let (answered, retried, failed) = t.request_counts();
+        let _ = writeln!(
+            out,
+            "<p>{} in {}; request marks: {answered} answered ({retried} after a retry), \
+             {failed} failed; clients' summaries: sent {}, answered {}, failed {}.</p>",
+            esc(&r.scenario),
+            human(r.elapsed),
+            r.summary.sent,
+            r.summary.answered,
+            r.summary.failed
+        );
+        out.push_str(&t.svg());
+        out.push('\n');
+        if !t.markers.is_empty() {
+            out.push_str("<ol class=\"steps\">");
+            for m in &t.markers {
+                let text = match &m.note {
+                    Some(n) if m.kind != MarkerKind::Note => format!("{}: {n}", m.label),
+                    _ => m.label.clone(),
+                };
+                let _ = write!(
+                    out,
+                    "<li value=\"{}\">{:.3} s: {}</li>",
+                    m.step,
+                    m.at.as_secs_f64(),
+                    esc(&text)
+                );
+            }
+            out.push_str("</ol>\n");
+        }
+    }
+    out.push_str("</section>\n");
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::report::{
+        ClientOutcome, Event, Measure, OutputLine, ProcessChange, ProcessInfo, Report,
+    };
+    use common::report::Summary;
+    use std::collections::BTreeMap;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn ev(at: u64, kind: EventKind) -> Event {
+        Event {
+            at: ms(at),
+            text: String::new(),
+            kind,
+            net: None,
+        }
+    }
+
+    fn proc_ev(at: u64, process: &str, change: ProcessChange) -> Event {
+        ev(
+            at,
+            EventKind::Process {
+                process: process.into(),
+                change,
+            },
+        )
+    }
+
+    fn step(at: u64, number: usize, action: Option<&str>, processes: &[&str]) -> Event {
+        ev(
+            at,
+            EventKind::Step {
+                number,
+                action: action.map(str::to_owned),
+                processes: processes.iter().map(|p| p.to_string()).collect(),
+                network: false,
+                note: Some(format!("note {number}")),
+            },
+        )
+    }
+
+    fn line(at: u64, process: &str, text: &str) -> OutputLine {
+        OutputLine {
+            at: ms(at),
+            process: process.into(),
+            run: 1,
+            text: text.into(),
+        }
+    }
+
+    /// A server started, hung, continued, killed, restarted; a client with three requests.
+    pub(crate) fn sample() -> Report {
+        let summary = Summary {
+            sent: 3,
+            answered: 2,
+            failed: 1,
+            retries: 2,
+        };
+        Report {
+            scenario: "demo".into(),
+            summary,
+            lost: 0,
+            clients: vec![ClientOutcome {
+                name: "client".into(),
+                summary: Some(summary),
+                exit_code: Some(1),
+                timed_out: false,
+            }],
+            measures: vec![
+                Measure {
+                    label: "served again".into(),
+                    elapsed: Some(ms(700)),
+                    at: ms(1000),
+                    process: "client".into(),
+                },
+                Measure {
+                    label: "never".into(),
+                    elapsed: None,
+                    at: ms(1500),
+                    process: "server".into(),
+                },
+            ],
+            lines: BTreeMap::new(),
+            events: vec![
+                step(0, 1, Some("start"), &["server", "client"]),
+                proc_ev(1, "server", ProcessChange::Started { run: 1 }),
+                proc_ev(2, "client", ProcessChange::Started { run: 1 }),
+                step(300, 2, Some("stop (SIGSTOP)"), &["server"]),
+                proc_ev(300, "server", ProcessChange::Stopped),
+                step(500, 3, Some("cont (SIGCONT)"), &["server"]),
+                proc_ev(500, "server", ProcessChange::Continued),
+                step(1000, 4, Some("restart"), &["server"]),
+                proc_ev(1000, "server", ProcessChange::Killed),
+                proc_ev(1010, "server", ProcessChange::Started { run: 2 }),
+                step(1500, 5, None, &[]),
+                proc_ev(
+                    1900,
+                    "client",
+                    ProcessChange::Exited {
+                        how: "exited with code 1".into(),
+                    },
+                ),
+            ],
+            elapsed: ms(2000),
+            shutdown: None,
+            hosts: vec![
+                ("server".into(), vec!["server".into()]),
+                ("client".into(), vec!["client".into()]),
+            ],
+            processes: vec![
+                ProcessInfo {
+                    name: "server".into(),
+                    client: false,
+                },
+                ProcessInfo {
+                    name: "client".into(),
+                    client: true,
+                },
+            ],
+            output: vec![
+                line(
+                    100,
+                    "client",
+                    "I: request seq=1 outcome=answered tries=1 latency_ms=50",
+                ),
+                line(
+                    1700,
+                    "client",
+                    "I: request seq=2 outcome=answered tries=3 latency_ms=1500",
+                ),
+                line(
+                    1800,
+                    "server",
+                    "I: request seq=9 outcome=failed tries=1 latency_ms=5",
+                ),
+                line(
+                    1890,
+                    "client",
+                    "I: request seq=3 outcome=failed tries=3 latency_ms=100",
+                ),
+                line(
+                    1895,
+                    "client",
+                    "I: summary sent=3 answered=2 failed=1 retries=2",
+                ),
+            ],
+        }
+    }
+
+    fn net(at: u64, number: usize, action: NetAction, targets: &[&str]) -> [Event; 2] {
+        let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        let hosts = targets
+            .iter()
+            .filter(|t| !t.contains(".via."))
+            .cloned()
+            .collect();
+        [
+            ev(
+                at,
+                EventKind::Step {
+                    number,
+                    action: Some(action.verb()),
+                    processes: targets.clone(),
+                    network: true,
+                    note: None,
+                },
+            ),
+            Event {
+                net: Some(crate::report::NetEvent {
+                    action,
+                    targets,
+                    hosts,
+                    links: Vec::new(),
+                }),
+                ..ev(at, EventKind::Message)
+            },
+        ]
+    }
+
+    #[test]
+    fn network_faults_shade_their_hosts_lanes_until_healed() {
+        let mut r = sample();
+        r.hosts = vec![
+            ("box1".into(), vec!["client".into()]),
+            ("box2".into(), vec!["server".into()]),
+        ];
+        r.events
+            .extend(net(600, 6, NetAction::Partition, &["box2"]));
+        r.events
+            .extend(net(700, 7, NetAction::Delay(ms(50)), &["q.via.client"]));
+        r.events.extend(net(800, 8, NetAction::Heal, &["box2"]));
+        r.events.extend(net(900, 9, NetAction::Reset, &["box1"]));
+        let t = Timeline::from_report(&r);
+        // Grouped by host: box1 (client) first.
+        let lanes: Vec<(&str, Option<&str>)> = t
+            .lanes
+            .iter()
+            .map(|l| (l.name.as_str(), l.host.as_deref()))
+            .collect();
+        assert_eq!(lanes, [("client", Some("box1")), ("server", Some("box2"))]);
+        assert_eq!(t.spans.len(), 2);
+        assert_eq!(t.spans[0].kind, SpanKind::Partition);
+        assert_eq!((t.spans[0].from, t.spans[0].to), (ms(600), Some(ms(800))));
+        assert_eq!(t.spans[0].lanes, [1]);
+        assert_eq!(t.spans[1].kind, SpanKind::Delay);
+        assert_eq!(t.spans[1].to, None, "never healed");
+        assert_eq!(t.spans[1].lanes, [0]);
+        let network = t
+            .markers
+            .iter()
+            .filter(|m| m.kind == MarkerKind::Network)
+            .count();
+        assert_eq!(network, 4);
+        // The measure's lane follows the reordering.
+        assert_eq!(t.brackets[0].lane, 0);
+    }
+
+    #[test]
+    fn request_lines_are_coloured_by_outcome_and_tries() {
+        let outcome = |l: &str| outcome_of(&l.parse::<RequestLine>().unwrap());
+        let line = "12:00:01 I: request seq=17 outcome=answered tries=2 latency_ms=35";
+        assert_eq!(outcome(line), Outcome::Retried);
+        let line = "I: request seq=1 outcome=answered tries=1 latency_ms=3";
+        assert_eq!(outcome(line), Outcome::Answered);
+        let line = "I: request seq=3 outcome=failed tries=4 latency_ms=10000";
+        assert_eq!(outcome(line), Outcome::Failed);
+    }
+
+    #[test]
+    fn lanes_follow_starts_hangs_kills_and_restarts() {
+        let t = Timeline::from_report(&sample());
+        assert_eq!(t.lanes.len(), 2);
+        let server = &t.lanes[0];
+        let states: Vec<(u64, u64, SegmentState, u32)> = server
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    s.from.as_millis() as u64,
+                    s.to.as_millis() as u64,
+                    s.state,
+                    s.run,
+                )
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (1, 300, SegmentState::Running, 1),
+                (300, 500, SegmentState::Stopped, 1),
+                (500, 1000, SegmentState::Running, 1),
+                (1010, 2000, SegmentState::Running, 2),
+            ]
+        );
+        assert_eq!(server.ends.len(), 1);
+        assert!(server.ends[0].killed);
+        let client = &t.lanes[1];
+        assert_eq!(client.segments.len(), 1);
+        assert_eq!(client.segments[0].to, ms(1900));
+        assert!(!client.ends[0].killed);
+    }
+
+    #[test]
+    fn requests_are_drawn_at_their_send_time_with_their_outcome() {
+        let t = Timeline::from_report(&sample());
+        assert!(t.lanes[0].requests.is_empty(), "only clients have requests");
+        let reqs = &t.lanes[1].requests;
+        let got: Vec<(u64, u64, Outcome)> = reqs
+            .iter()
+            .map(|r| (r.seq, r.sent.as_millis() as u64, r.outcome))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, 50, Outcome::Answered),
+                (2, 200, Outcome::Retried),
+                (3, 1790, Outcome::Failed)
+            ]
+        );
+        assert_eq!(t.request_counts(), (2, 1, 1));
+    }
+
+    #[test]
+    fn steps_become_markers_and_measures_brackets() {
+        let t = Timeline::from_report(&sample());
+        let kinds: Vec<(usize, MarkerKind)> = t.markers.iter().map(|m| (m.step, m.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (1, MarkerKind::Start),
+                (2, MarkerKind::Fault),
+                (3, MarkerKind::Fault),
+                (4, MarkerKind::Fault),
+                (5, MarkerKind::Note),
+            ]
+        );
+        assert_eq!(t.markers[3].label, "restart server");
+        assert_eq!(t.brackets.len(), 2);
+        assert_eq!(t.brackets[0].lane, 1);
+        assert_eq!(t.brackets[0].to, Some(ms(1700)));
+        assert_eq!(t.brackets[1].to, None);
+    }
+
+    #[test]
+    fn the_page_says_failed_at_the_top_and_escapes_text() {
+        let mut r = sample();
+        r.scenario = "a<b&c".into();
+        let failed = Row {
+            name: "a<b&c".into(),
+            report: Some(r),
+            error: Some("step 3: never printed \"x\" <here>".into()),
+            violations: vec!["no process exited unless the schedule ended it".into()],
+        };
+        let html = page(std::slice::from_ref(&failed));
+        let top = html.find("FAILED: 1 of 1").expect("verdict");
+        assert!(top < html.find("<svg").unwrap());
+        assert!(html.contains("a&lt;b&amp;c"));
+        assert!(!html.contains("<here>"));
+        assert!(failed
+            .problems()
+            .iter()
+            .any(|p| p.contains("measure \"never\" never happened")));
+        assert!(html.contains("chaos invariant broken: no process exited"));
+        let mut passing = sample();
+        passing.measures.truncate(1);
+        let ok = Row {
+            name: "fine".into(),
+            report: Some(passing),
+            error: None,
+            violations: Vec::new(),
+        };
+        assert!(page(&[ok]).contains("All scenarios passed"));
+    }
+}

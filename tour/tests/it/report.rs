@@ -1,0 +1,350 @@
+//! `--report`: the timeline page of a run, checked as a document (strict XML parse) and, where
+//! a headless Chromium is available, as a rendered page.
+
+use crate::util::{bin_dir, fixtures, load, opts};
+use roxmltree::{Document, Node};
+use std::path::Path;
+use std::process::Command;
+use tour::RunOptions;
+
+fn has_class(n: &Node, class: &str) -> bool {
+    n.attribute("class")
+        .is_some_and(|c| c.split_whitespace().any(|w| w == class))
+}
+
+fn count(root: Node, class: &str) -> usize {
+    root.descendants()
+        .filter(|n| n.is_element() && has_class(n, class))
+        .count()
+}
+
+fn read(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("index.html")).expect("index.html written")
+}
+
+/// The single `<svg>` of the page's section for `scenario`.
+fn svg_of<'a>(doc: &'a Document, scenario: &str) -> Node<'a, 'a> {
+    let svgs: Vec<Node> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("svg") && n.attribute("data-scenario") == Some(scenario))
+        .collect();
+    assert_eq!(svgs.len(), 1, "one SVG for {scenario}");
+    svgs[0]
+}
+
+#[test]
+fn a_run_with_report_draws_every_lane_step_request_and_measure() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = load("report");
+    let report = scenario
+        .run(&RunOptions {
+            report: Some(dir.path().to_owned()),
+            ..opts()
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(report.ok(), "{}", report.dump());
+    let html = read(dir.path());
+    let doc = Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("index.html is not well-formed: {e}\n{html}"));
+    assert!(html.contains("All scenarios passed"), "{html}");
+    let svg = svg_of(&doc, "report");
+    assert_eq!(count(svg, "lane"), 2, "one lane per process");
+    assert_eq!(count(svg, "step"), 6, "one marker per step");
+    let s = report.summary;
+    assert_eq!((s.sent, s.answered, s.failed), (3, 2, 1));
+    assert_eq!(
+        count(svg, "req") as u64,
+        s.sent,
+        "one mark per request sent"
+    );
+    assert_eq!(
+        (count(svg, "answered") + count(svg, "retried")) as u64,
+        s.answered
+    );
+    assert_eq!(count(svg, "retried"), 1);
+    assert_eq!(count(svg, "failed") as u64, s.failed);
+    assert_eq!(count(svg, "measure"), 2);
+    assert_eq!(count(svg, "stopped"), 1, "the hang is drawn");
+    assert_eq!(count(svg, "restart"), 1, "the restart is drawn");
+    assert_eq!(
+        count(svg, "killed"),
+        2,
+        "restart and kill -9 each end a run"
+    );
+    assert!(!html.contains("<script"), "no scripts needed");
+}
+
+#[test]
+fn a_failing_run_is_reported_and_says_so_at_the_top() {
+    let dir = tempfile::tempdir().unwrap();
+    // A measure that never happens.
+    let never = load("never-measured");
+    let report = never
+        .run(&RunOptions {
+            report: Some(dir.path().to_owned()),
+            ..opts()
+        })
+        .unwrap();
+    assert!(!report.ok());
+    let html = read(dir.path());
+    let verdict = html.find("FAILED: 1 of 1").expect("verdict at the top");
+    assert!(verdict < html.find("<svg").unwrap());
+    assert!(
+        html.contains("measure &quot;purged&quot; never happened"),
+        "{html}"
+    );
+
+    // A timeline that cannot be played to the end: the part that was played is still drawn.
+    let dir = tempfile::tempdir().unwrap();
+    let failure = load("wait-timeout")
+        .run_keeping(&RunOptions {
+            report: Some(dir.path().to_owned()),
+            ..opts()
+        })
+        .unwrap_err();
+    let partial = failure.partial.expect("partial report");
+    assert_eq!(partial.processes.len(), 1);
+    let html = read(dir.path());
+    assert!(html.contains("FAILED: 1 of 1"), "{html}");
+    assert!(html.contains("could not be played to the end"), "{html}");
+    assert_eq!(html.matches("<g class=\"lane\"").count(), 1, "{html}");
+}
+
+#[test]
+fn the_tour_binary_writes_one_page_for_all_its_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tour"))
+        .arg("--scenarios")
+        .arg(fixtures())
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .args(["--quiet", "--report"])
+        .arg(dir.path())
+        .args(["report", "never-measured"])
+        .env_remove("CARGO")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "never-measured fails the tour");
+    assert!(stdout.contains("I: report written to"), "{stdout}");
+    let html = read(dir.path());
+    assert_eq!(html.matches("<svg").count(), 2, "one SVG per scenario");
+    assert!(html.contains("FAILED: 1 of 2"), "{html}");
+}
+
+/// Headless Chromium, if this machine has it.
+fn chromium() -> Option<String> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(str::to_owned)
+}
+
+#[test]
+fn the_page_renders_in_a_browser_without_console_errors() {
+    let Some(browser) = chromium() else {
+        println!("SKIPPED: no chromium on this machine (.ci/run installs it with apt-get)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    load("report")
+        .run(&RunOptions {
+            report: Some(dir.path().to_owned()),
+            ..opts()
+        })
+        .unwrap();
+    let page = dir.path().join("index.html");
+    let shot = dir.path().join("shot.png");
+    let mut out = Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1200,900",
+            "--hide-scrollbars",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("browser.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // A browser that hangs must not hang the test run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while out.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = out.kill();
+            let _ = out.wait();
+            panic!("{browser} still running after 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(dir.path().join("browser.log")).unwrap_or_default();
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let file = std::fs::File::open(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {log}"));
+    let decoder = png::Decoder::new(std::io::BufReader::new(file));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let pixels = &buf[..info.buffer_size()];
+    let channels = info.color_type.samples();
+    let inked = pixels
+        .chunks(channels)
+        .filter(|p| p.iter().take(3).any(|&c| c < 200))
+        .count();
+    let total = pixels.len() / channels;
+    assert!(
+        inked * 100 > total,
+        "screenshot nearly blank: {inked} of {total} pixels drawn"
+    );
+}
+
+#[test]
+fn network_faults_are_drawn_as_shaded_spans_on_their_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = load("network");
+    scenario.set_var("hold_ms", "300");
+    let report = scenario
+        .run(&RunOptions {
+            report: Some(dir.path().to_owned()),
+            ..opts()
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let html = read(dir.path());
+    let doc = Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let svg = svg_of(&doc, "network");
+    let net_steps = report.net_events().count();
+    assert_eq!(net_steps, 7);
+    assert_eq!(
+        count(svg, "network"),
+        net_steps,
+        "one network marker per step"
+    );
+    assert_eq!(count(svg, "step"), 8);
+    // partition + heal, delay, throttle, partition_in: four spans, each healed by a step.
+    assert_eq!(count(svg, "span"), 4);
+    assert_eq!(count(svg, "partition"), 1);
+    assert!(!html.contains("never healed"), "{html}");
+    assert_eq!(count(svg, "host"), 2, "server_host and client");
+}
+
+#[test]
+fn a_real_pattern_run_has_one_mark_per_request_its_client_counted() {
+    let bin = tour::bins::default_bin_dir().unwrap();
+    if !bin.join("lpserver").is_file() || !bin.join("lpclient").is_file() {
+        println!(
+            "SKIPPED: lpserver/lpclient not built in {} (cargo test --workspace builds them)",
+            bin.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = tour::Scenario::load("lazy-pirate").unwrap();
+    scenario.set_var("timeout_ms", "300");
+    scenario.set_var("work_ms", "10");
+    let report = scenario
+        .run(&RunOptions {
+            bin_dir: Some(bin),
+            report: Some(dir.path().to_owned()),
+            ..RunOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(report.ok(), "{}", report.dump());
+    let html = read(dir.path());
+    let doc = Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let svg = svg_of(&doc, "lazy-pirate");
+    let s = report.summary;
+    assert!(
+        s.sent > 0 && s.failed > 0,
+        "the scenario ends with a failure"
+    );
+    assert_eq!(count(svg, "req") as u64, s.sent, "{}", report.dump());
+    assert_eq!(
+        (count(svg, "answered") + count(svg, "retried")) as u64,
+        s.answered
+    );
+    assert_eq!(count(svg, "failed") as u64, s.failed);
+    assert!(count(svg, "retried") >= 1, "the crash makes a retry");
+}
+
+#[test]
+fn a_chaos_run_is_reported_with_its_seed_and_broken_invariants() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tour"))
+        .arg("--scenarios")
+        .arg(fixtures())
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .args([
+            "--quiet",
+            "--chaos",
+            "--seed",
+            "5",
+            "--duration",
+            "2s",
+            "--report",
+        ])
+        .arg(dir.path())
+        .arg("chaos")
+        .env_remove("CARGO")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("I: report written to"), "{stdout}");
+    let html = read(dir.path());
+    let doc = Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let svg = svg_of(&doc, "chaos");
+    assert!(html.contains("chaos (chaos seed 5)"), "{html}");
+    // The stand-in client prints no summary, which the chaos check reports.
+    assert!(html.contains("FAILED: 1 of 1"), "{html}");
+    assert!(
+        html.contains("chaos invariant broken: client client printed no summary"),
+        "{html}"
+    );
+    // The schedule's faults are drawn: kills, stops and network faults of the seed.
+    let faults = count(svg, "fault") + count(svg, "network");
+    assert!(faults >= 3, "{html}");
+}
