@@ -15,6 +15,10 @@
 //!   a REPLY with no request out, a REQUEST sent *to* the broker by a worker) gets DISCONNECT,
 //!   which is how workers re-register after a broker restart.
 //!
+//! * requests carrying a request id ([`crate::rid`]) are deduplicated by [`dedup`]: a retry
+//!   joins the running request or gets the remembered reply instead of running twice. The hooks
+//!   here are small and named `dedup_*`.
+//!
 //! Service entries live while they have workers or waiting requests; nothing is kept for a
 //! name once both are gone, so churn and garbage service names do not grow the broker.
 //!
@@ -27,12 +31,16 @@ use crate::protocol::{
     self, ClientCommand, Inbound, WorkerCommand, MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED, MMI_OK,
     MMI_SERVICE,
 };
+use crate::rid::Rid;
 use bytes::Bytes;
 use common::heartbeat::{Liveness, Ticker};
 use common::msg::frame_text;
 use common::Message;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
+
+pub mod dedup;
+use dedup::{Admit, Dedup, DedupConfig};
 
 /// Guide default: heartbeat interval (mdbroker's `HEARTBEAT_INTERVAL`).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(2500);
@@ -64,6 +72,8 @@ pub struct BrokerConfig {
     pub request_timeout: Duration,
     /// Most requests one service queue holds.
     pub max_queue: usize,
+    /// Bounds of the request-id store ([`dedup`]).
+    pub dedup: DedupConfig,
 }
 
 impl Default for BrokerConfig {
@@ -73,6 +83,7 @@ impl Default for BrokerConfig {
             liveness: HEARTBEAT_LIVENESS,
             request_timeout: REQUEST_TIMEOUT,
             max_queue: MAX_QUEUE,
+            dedup: DedupConfig::default(),
         }
     }
 }
@@ -101,6 +112,8 @@ pub struct BrokerStats {
 /// A request waiting for a worker.
 struct Queued {
     client: Message,
+    /// The request's id, if the client sent one (the body is without the rid frame).
+    rid: Option<Rid>,
     body: Message,
     expires: Instant,
 }
@@ -122,6 +135,10 @@ struct Worker {
     service: Bytes,
     liveness: Liveness,
     busy: bool,
+    /// The worker asked for request ids in READY.
+    request_ids: bool,
+    /// The id of the request it runs, if that had one.
+    running: Option<Rid>,
 }
 
 /// Counts log lines caused by network input, so floods are summarised, not printed.
@@ -178,6 +195,7 @@ pub struct Broker {
     next_expiry: Option<Instant>,
     throttle: Throttle,
     stats: BrokerStats,
+    dedup: Dedup,
 }
 
 fn text(frame: &[u8]) -> String {
@@ -189,6 +207,7 @@ impl Broker {
     pub fn new(config: BrokerConfig, now: Instant) -> Self {
         Self {
             ticker: Ticker::new(config.heartbeat, now),
+            dedup: Dedup::new(config.dedup),
             config,
             services: HashMap::new(),
             workers: HashMap::new(),
@@ -223,6 +242,16 @@ impl Broker {
         self.services.len()
     }
 
+    /// Counters of the request-id store.
+    pub fn dedup_stats(&self) -> dedup::DedupStats {
+        self.dedup.stats()
+    }
+
+    /// Request ids remembered (running and answered).
+    pub fn dedup_len(&self) -> usize {
+        self.dedup.len()
+    }
+
     /// The next message to send on the ROUTER (routing id first), if any.
     pub fn poll_outgoing(&mut self) -> Option<Message> {
         self.outbox.pop_front()
@@ -255,6 +284,7 @@ impl Broker {
         if !self.ticker.poll(now) {
             return;
         }
+        self.dedup_expire(now);
         let dead: Vec<Bytes> = self
             .workers
             .iter()
@@ -290,13 +320,22 @@ impl Broker {
     }
 
     fn client_command(&mut self, client: Message, command: ClientCommand, now: Instant) {
-        let (ClientCommand::Request { service, body } | ClientCommand::Reply { service, body }) =
-            command;
+        let (ClientCommand::Request { service, mut body }
+        | ClientCommand::Reply { service, mut body }) = command;
         self.stats.requests += 1;
+        let rid = Rid::take(&mut body);
         if protocol::is_mmi(&service) {
-            let reply = self.mmi(&service, &body, now);
+            let mut reply = self.mmi(&service, &body, now);
+            if let Some(rid) = &rid {
+                rid.put(&mut reply);
+            }
             self.reply_to_client(client, service, reply);
             return;
+        }
+        if let Some(rid) = &rid {
+            if !self.dedup_admit(&client, &service, rid, now) {
+                return;
+            }
         }
         let max_queue = self.config.max_queue;
         let entry = self.services.entry(service.clone()).or_default();
@@ -311,11 +350,15 @@ impl Broker {
                 text(&service),
                 text(&client.iter().last().cloned().unwrap_or_default())
             );
+            if let Some(rid) = &rid {
+                self.dedup.abandon(&service, rid);
+            }
             return;
         }
         let expires = now + self.config.request_timeout;
         entry.requests.push_back(Queued {
             client,
+            rid,
             body,
             expires,
         });
@@ -326,6 +369,77 @@ impl Broker {
     fn reply_to_client(&mut self, client: Message, service: Bytes, body: Message) {
         let reply = ClientCommand::Reply { service, body }.into_frames();
         self.outbox.push_back(protocol::to_router(client, reply));
+    }
+
+    /// Dedup hook for a request with an id: true if it is new and must be queued; otherwise
+    /// the retry was joined to its running request or answered from the store.
+    fn dedup_admit(&mut self, client: &Message, service: &Bytes, rid: &Rid, now: Instant) -> bool {
+        match self.dedup.admit(service, rid, client, now) {
+            Admit::Dispatch => true,
+            Admit::Joined => {
+                noisy!(
+                    self,
+                    now,
+                    info,
+                    "retry of request {rid} for {} joined the running one",
+                    text(service)
+                );
+                false
+            }
+            Admit::Replay(mut reply) => {
+                noisy!(
+                    self,
+                    now,
+                    info,
+                    "retry of request {rid} for {} answered from memory",
+                    text(service)
+                );
+                rid.put(&mut reply);
+                self.reply_to_client(client.clone(), service.clone(), reply);
+                false
+            }
+        }
+    }
+
+    /// Dedup hook for a worker's reply to a request with an id: remembers the reply and sends
+    /// it to every client address that asked for it (at least the one the worker named).
+    fn dedup_reply(
+        &mut self,
+        client: Message,
+        service: Bytes,
+        rid: Rid,
+        body: Message,
+        now: Instant,
+    ) {
+        let mut waiters = self.dedup.finish(&service, &rid, &body, now);
+        if waiters.is_empty() {
+            waiters.push(client);
+        }
+        let mut body = body;
+        rid.put(&mut body);
+        for waiter in waiters {
+            self.reply_to_client(waiter, service.clone(), body.clone());
+        }
+    }
+
+    /// Logs what the request-id store forgot (by age, or early because it was full).
+    fn dedup_expire(&mut self, now: Instant) {
+        let gone = self.dedup.expire(now);
+        if gone.aged > 0 {
+            tracing::info!(
+                "dedup forgot {} request ids older than {} ms",
+                gone.aged,
+                self.config.dedup.ttl.as_millis()
+            );
+        }
+        if gone.evicted > 0 {
+            tracing::warn!(
+                "dedup store full ({} ids): forgot {} request ids early, the youngest {} ms old",
+                self.config.dedup.max_entries,
+                gone.evicted,
+                gone.evicted_age.unwrap_or_default().as_millis()
+            );
+        }
     }
 
     fn worker_command(&mut self, sender: Message, command: WorkerCommand, now: Instant) {
@@ -351,7 +465,7 @@ impl Broker {
             }
         }
         match command {
-            WorkerCommand::Ready { service } if known => {
+            WorkerCommand::Ready { service, .. } if known => {
                 noisy!(
                     self,
                     now,
@@ -362,7 +476,7 @@ impl Broker {
                 let _ = service;
                 self.disconnect(&id);
             }
-            WorkerCommand::Ready { service } if protocol::is_mmi(&service) => {
+            WorkerCommand::Ready { service, .. } if protocol::is_mmi(&service) => {
                 noisy!(
                     self,
                     now,
@@ -373,7 +487,10 @@ impl Broker {
                 );
                 self.disconnect(&id);
             }
-            WorkerCommand::Ready { service } => {
+            WorkerCommand::Ready {
+                service,
+                request_ids,
+            } => {
                 tracing::info!("worker {} ready for service {}", text(&id), text(&service));
                 let liveness = Liveness::new(self.config.heartbeat, self.config.liveness, now);
                 self.workers.insert(
@@ -382,6 +499,8 @@ impl Broker {
                         service: service.clone(),
                         liveness,
                         busy: false,
+                        request_ids,
+                        running: None,
                     },
                 );
                 let entry = self.services.entry(service.clone()).or_default();
@@ -403,6 +522,7 @@ impl Broker {
                     return;
                 };
                 worker.busy = false;
+                let running = worker.running.take();
                 let service = worker.service.clone();
                 if let Some(entry) = self.services.get_mut(&service) {
                     entry.busy -= 1;
@@ -410,7 +530,10 @@ impl Broker {
                     entry.idle.push_back(id);
                 }
                 self.stats.replies += 1;
-                self.reply_to_client(client, service.clone(), body);
+                match running {
+                    Some(rid) => self.dedup_reply(client, service.clone(), rid, body, now),
+                    None => self.reply_to_client(client, service.clone(), body),
+                }
                 self.dispatch(&service, now);
             }
             WorkerCommand::Heartbeat if known => {}
@@ -471,6 +594,9 @@ impl Broker {
         if worker.busy {
             entry.busy -= 1;
             self.stats.lost_with_worker += 1;
+            if let Some(rid) = &worker.running {
+                self.dedup.abandon(&worker.service, rid);
+            }
         } else if let Some(at) = entry.idle.iter().position(|w| w == id) {
             entry.idle.remove(at);
         }
@@ -498,6 +624,9 @@ impl Broker {
             };
             if request.expires <= now {
                 self.stats.expired += 1;
+                if let Some(rid) = &request.rid {
+                    self.dedup.abandon(service, rid);
+                }
                 if self.throttle.allow(now) {
                     tracing::warn!(
                         "request for {} expired after {} ms in queue, dropped",
@@ -511,12 +640,17 @@ impl Broker {
                 break;
             };
             entry.busy += 1;
+            let mut body = request.body;
             if let Some(worker) = self.workers.get_mut(&id) {
                 worker.busy = true;
+                if let (true, Some(rid)) = (worker.request_ids, &request.rid) {
+                    rid.put(&mut body);
+                }
+                worker.running = request.rid;
             }
             let command = WorkerCommand::Request {
                 client: request.client,
-                body: request.body,
+                body,
             };
             self.outbox.push_back(protocol::to_router(
                 Message::from_frames([id]),
@@ -532,7 +666,9 @@ impl Broker {
         let mut emptied = Vec::new();
         for (name, entry) in &mut self.services {
             while entry.requests.front().is_some_and(|r| r.expires <= now) {
-                entry.requests.pop_front();
+                if let Some(rid) = entry.requests.pop_front().and_then(|r| r.rid) {
+                    self.dedup.abandon(name, &rid);
+                }
                 self.stats.expired += 1;
                 if self.throttle.allow(now) {
                     tracing::warn!(
@@ -609,6 +745,9 @@ impl Broker {
                 ("purged", s.purged),
                 ("disconnects_sent", s.disconnects_sent),
                 ("malformed", s.malformed),
+                ("dedup_ids", self.dedup.len() as u64),
+                ("dedup_joined", self.dedup.stats().joined),
+                ("dedup_replayed", self.dedup.stats().replayed),
             ];
             for (name, value) in pairs {
                 reply.push_back(name);

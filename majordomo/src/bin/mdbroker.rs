@@ -8,10 +8,16 @@
 //! `W: request for <service> expired after <ms> ms in queue, dropped`,
 //! `W: queue of service <name> full (<n> waiting), request from <client> dropped`,
 //! `E: malformed message dropped: <reason>`, `I: mdbroker interrupted, shutting down`.
+//! Request ids (see `majordomo::rid`):
+//! `I: retry of request <id> for <service> joined the running one`,
+//! `I: retry of request <id> for <service> answered from memory`,
+//! `I: dedup forgot <n> request ids older than <ms> ms`,
+//! `W: dedup store full (<max> ids): forgot <n> request ids early, the youngest <ms> ms old`.
 
 use anyhow::Context;
 use clap::Parser;
 use common::cli::Verbosity;
+use majordomo::broker::dedup::{self, DedupConfig};
 use majordomo::broker::{self, BrokerConfig};
 use majordomo::server::Server;
 use std::time::Duration;
@@ -36,6 +42,13 @@ struct Args {
     /// Most requests one service may have waiting; further ones are dropped.
     #[arg(long, value_name = "N", default_value_t = broker::MAX_QUEUE)]
     max_queue: usize,
+    /// Most request ids the broker remembers for deduplicating retries (0 turns it off).
+    #[arg(long, value_name = "N", default_value_t = dedup::MAX_ENTRIES)]
+    dedup_max: usize,
+    /// How long a request id (and its reply) is remembered, in milliseconds: keep it longer
+    /// than the clients' whole retry window.
+    #[arg(long, value_name = "MS", default_value_t = dedup::TTL.as_millis() as u64)]
+    dedup_ttl_ms: u64,
     #[command(flatten)]
     verbosity: Verbosity,
 }
@@ -49,6 +62,10 @@ async fn main() -> anyhow::Result<()> {
         liveness: args.liveness.max(1),
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         max_queue: args.max_queue,
+        dedup: DedupConfig {
+            max_entries: args.dedup_max,
+            ttl: Duration::from_millis(args.dedup_ttl_ms),
+        },
     };
     let server = Server::bind(&args.bind, config)
         .await

@@ -33,6 +33,10 @@ struct Args {
     /// Stop at the first request that gets no reply (the Guide's behaviour).
     #[arg(long)]
     stop_on_failure: bool,
+    /// Send no request ids (by default every request carries one, kept across its retries, so
+    /// the broker runs it once: see the README's "Request ids").
+    #[arg(long)]
+    no_request_ids: bool,
     #[command(flatten)]
     verbosity: Verbosity,
 }
@@ -41,7 +45,11 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
-    let mut client = args.client.connect().context("starting mdclient")?;
+    let mut client = args
+        .client
+        .connect()
+        .context("starting mdclient")?
+        .with_request_ids(!args.no_request_ids);
     let mut summary = Summary::default();
     let run = async {
         for i in 0..args.requests {

@@ -33,6 +33,10 @@ struct Args {
     /// How long to wait for the next reply before failing the requests in flight, in ms.
     #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
     timeout_ms: u64,
+    /// Send no request ids (by default every request carries one, kept across its retries, so
+    /// the broker runs it once: see the README's "Request ids").
+    #[arg(long)]
+    no_request_ids: bool,
     #[command(flatten)]
     verbosity: Verbosity,
 }
@@ -49,7 +53,8 @@ async fn main() -> anyhow::Result<()> {
     let run = async {
         let mut client = AsyncClient::connect(&args.broker, options)
             .await
-            .context("connecting mdclient2")?;
+            .context("connecting mdclient2")?
+            .with_request_ids(!args.no_request_ids);
         let mut in_flight = HashSet::new();
         while summary.answered + summary.failed < args.requests {
             while summary.sent < args.requests && (in_flight.len() as u64) < args.window.max(1) {

@@ -11,6 +11,10 @@ fn config() -> BrokerConfig {
         liveness: 3,
         request_timeout: 1000 * MS,
         max_queue: 3,
+        dedup: dedup::DedupConfig {
+            max_entries: 100,
+            ttl: 2000 * MS,
+        },
     }
 }
 
@@ -27,6 +31,7 @@ fn ready(id: &str, service: &str) -> Message {
         id,
         WorkerCommand::Ready {
             service: Bytes::copy_from_slice(service.as_bytes()),
+            request_ids: false,
         },
     )
 }
@@ -491,5 +496,150 @@ fn requests_through_proxies_keep_their_address_stack() {
     assert_eq!(
         drain(&mut b),
         vec![frames([b"PROXY", b"C1", b"", b"MDPC01", b"echo", b"hi"])]
+    );
+}
+
+// ---- Request ids (Guide 4.11): the broker's dedup hooks ----
+
+const RID: &[u8] = b"\0MDPRID1:c-1";
+
+fn request_rid(client: &str, service: &str, body: &str) -> Message {
+    let command = ClientCommand::Request {
+        service: Bytes::copy_from_slice(service.as_bytes()),
+        body: frames([RID, body.as_bytes()]),
+    };
+    protocol::to_router(
+        Message::from_frames([client.to_owned()]),
+        command.into_frames(),
+    )
+}
+
+fn ready_ids(id: &str, service: &str) -> Message {
+    from_worker(
+        id,
+        WorkerCommand::Ready {
+            service: Bytes::copy_from_slice(service.as_bytes()),
+            request_ids: true,
+        },
+    )
+}
+
+#[test]
+fn a_retry_joins_the_running_request_and_runs_once() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(ready("W2", "echo"), t0);
+    b.handle(request_rid("C1", "echo", "debit"), t0);
+    let out = drain(&mut b);
+    // A worker that did not ask for ids gets the body without the rid frame.
+    assert_eq!(
+        out,
+        vec![frames([b"W1", b"", b"MDPW01", &[2], b"C1", b"", b"debit"])]
+    );
+    // The client retries from a fresh socket: W2 is idle, but nothing is dispatched.
+    b.handle(request_rid("C1b", "echo", "debit"), t0 + 100 * MS);
+    assert!(drain(&mut b).is_empty());
+    // The one reply goes to both addresses, with the rid frame in front.
+    b.handle(reply("W1", "C1", "ok"), t0 + 200 * MS);
+    let out = drain(&mut b);
+    assert_eq!(
+        out,
+        vec![
+            frames([b"C1", b"", b"MDPC01", b"echo", RID, b"ok"]),
+            frames([b"C1b", b"", b"MDPC01", b"echo", RID, b"ok"]),
+        ]
+    );
+    // A retry after the reply is answered from memory, not run again.
+    b.handle(request_rid("C1c", "echo", "debit"), t0 + 300 * MS);
+    let out = drain(&mut b);
+    assert_eq!(
+        out,
+        vec![frames([b"C1c", b"", b"MDPC01", b"echo", RID, b"ok"])]
+    );
+    assert_eq!(b.dedup_stats().joined, 1);
+    assert_eq!(b.dedup_stats().replayed, 1);
+    assert_eq!(b.stats().replies, 1, "one execution");
+}
+
+#[test]
+fn a_worker_that_asks_for_ids_gets_them_and_a_lost_request_runs_again() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready_ids("W1", "echo"), t0);
+    b.handle(request_rid("C1", "echo", "x"), t0);
+    assert_eq!(
+        drain(&mut b),
+        vec![frames([b"W1", b"", b"MDPW01", &[2], b"C1", b"", RID, b"x"])]
+    );
+    // W1 dies with the request: the retry must run it on the next worker.
+    b.handle(from_worker("W1", WorkerCommand::Disconnect), t0 + 10 * MS);
+    b.handle(ready_ids("W2", "echo"), t0 + 20 * MS);
+    b.handle(request_rid("C1b", "echo", "x"), t0 + 30 * MS);
+    let out = drain(&mut b);
+    assert_eq!(
+        out,
+        vec![frames([
+            b"W2",
+            b"",
+            b"MDPW01",
+            &[2],
+            b"C1b",
+            b"",
+            RID,
+            b"x"
+        ])]
+    );
+    assert_eq!(b.dedup_stats().abandoned, 1);
+}
+
+#[test]
+fn a_request_that_expired_in_the_queue_runs_when_retried() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(request_rid("C1", "echo", "x"), t0);
+    b.handle_timeout(t0 + 1000 * MS);
+    assert_eq!(b.stats().expired, 1);
+    b.handle(ready("W1", "echo"), t0 + 1100 * MS);
+    b.handle(request_rid("C1b", "echo", "x"), t0 + 1200 * MS);
+    assert_eq!(
+        drain(&mut b).len(),
+        1,
+        "dispatched, not joined to the expired one"
+    );
+}
+
+#[test]
+fn ids_are_forgotten_after_the_ttl_and_mmi_keeps_the_rid_frame() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(request_rid("C1", "echo", "x"), t0);
+    b.handle(reply("W1", "C1", "ok"), t0);
+    drain(&mut b);
+    assert_eq!(b.dedup_len(), 1);
+    // TTL 2000 ms; expiry runs on heartbeat ticks (100 ms).
+    for step in 1..=25 {
+        b.handle(
+            from_worker("W1", WorkerCommand::Heartbeat),
+            t0 + step * 100 * MS,
+        );
+        b.handle_timeout(t0 + step * 100 * MS);
+    }
+    assert_eq!(b.dedup_len(), 0);
+    drain(&mut b);
+    b.handle(request_rid("C1", "echo", "x"), t0 + 2600 * MS);
+    let out = drain(&mut b);
+    assert_eq!(
+        out,
+        vec![frames([b"W1", b"", b"MDPW01", &[2], b"C1", b"", b"x"])],
+        "run again"
+    );
+    // An MMI request with an id: answered, the rid frame echoed.
+    b.handle(request_rid("A", "mmi.service", "echo"), t0 + 2700 * MS);
+    let out = drain(&mut b);
+    assert_eq!(
+        out.last().unwrap(),
+        &frames([b"A", b"", b"MDPC01", b"mmi.service", RID, b"200"])
     );
 }

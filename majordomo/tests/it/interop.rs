@@ -313,6 +313,7 @@ fn our_worker_against_a_libzmq_router_that_checks_every_frame() {
             liveness: 3,
             reconnect: Duration::from_millis(200),
             reconnect_max: Duration::from_millis(500),
+            request_ids: false,
         };
         let mut worker = Worker::new(&ep, "echo", options).unwrap();
         let handler = |body| async move {
