@@ -12,11 +12,12 @@
 //! | [`cli`] | clap argument groups shared by the binaries (verbosity, heartbeats, fault flags) |
 //! | [`fault`] | deterministic fault simulation (`--crash-after`, `--overload-after`, `--seed`) |
 //! | [`rng`] | a tiny seeded PRNG, so simulated faults are reproducible |
+//! | [`netfault`] | a TCP fault proxy: partition, one-way partition, delay, throttle, reset of a live link |
 //! | [`report`] | the `summary sent=… answered=… failed=… retries=…` line every client ends with |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a future |
 //! | `testkit` | (feature `testkit`) spawn binaries, wait for log lines, kill -9, SIGSTOP/SIGCONT |
 //!
-//! The pure parts (`msg`, `heartbeat`, `fault`, `rng`) read no clock and touch no socket: time is
+//! The pure parts (`msg`, `heartbeat`, `fault`, `rng`, `netfault`'s `Pipe`) read no clock and touch no socket: time is
 //! passed in as `now: Instant`, so they are unit-tested with virtual time.
 
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod fault;
 pub mod heartbeat;
 pub mod logging;
 pub mod msg;
+pub mod netfault;
 pub mod report;
 pub mod rng;
 pub mod shutdown;
