@@ -6,7 +6,8 @@
 //! `W: (<service>) disconnected by broker, reconnecting`,
 //! `W: (<service>) simulating a crash after <n> requests`,
 //! `I: (<service>) sent DISCONNECT, worker stopped` on Ctrl-C.
-//! With `--log-executions`, one line per request it executed (after the work, before the reply):
+//! With `--log-executions`, `I: (<service>) executing request id=<id>` when the work starts and
+//! one line per request it executed (after the work, before the reply):
 //! `I: (<service>) executed request id=<id> count=<n>`, `<n>` being how often this process has
 //! executed that id (`id=-` for requests without an id; their count is per process). Tests and
 //! the tour count these lines to prove a request ran exactly once.
@@ -83,13 +84,16 @@ async fn main() -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             };
+            let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
+            if args.log_executions {
+                tracing::info!("({service}) executing request id={id}");
+            }
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
             if args.log_executions {
                 let count = executions.entry(request.rid.clone()).or_default();
                 *count += 1;
-                let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
                 tracing::info!("({service}) executed request id={id} count={count}");
             }
             worker.reply(request.reply_to, request.body).await?;
