@@ -5,6 +5,7 @@
 
 mod crash;
 mod damage;
+mod idempotence;
 mod scenario;
 mod status;
 mod support;
