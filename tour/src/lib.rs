@@ -32,7 +32,7 @@ pub mod scenario;
 pub mod style;
 pub mod subst;
 
-pub use report::{ClientOutcome, Event, Measure, Report};
+pub use report::{ClientOutcome, Event, Executions, Measure, Report};
 pub use scenario::Scenario;
 
 use std::path::PathBuf;

@@ -6,11 +6,11 @@
 //! `W: (<service>) disconnected by broker, reconnecting`,
 //! `W: (<service>) simulating a crash after <n> requests`,
 //! `I: (<service>) sent DISCONNECT, worker stopped` on Ctrl-C.
-//! With `--log-executions`, `I: (<service>) executing request id=<id>` when the work starts and
-//! one line per request it executed (after the work, before the reply):
+//! With `--log-executions`, one line per request it executed (after the work, before the reply):
 //! `I: (<service>) executed request id=<id> count=<n>`, `<n>` being how often this process has
 //! executed that id (`id=-` for requests without an id; their count is per process). Tests and
-//! the tour count these lines to prove a request ran exactly once.
+//! the tour count these lines to prove a request ran exactly once. With `-v` as well,
+//! `D: (<service>) executing request id=<id>` when the work starts.
 
 use anyhow::Context;
 use clap::Parser;
@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
             if args.log_executions {
-                tracing::info!("({service}) executing request id={id}");
+                tracing::debug!("({service}) executing request id={id}");
             }
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;

@@ -51,7 +51,8 @@ fn reply_lost_after_execution(workers: usize) {
                 &name,
                 &mut broker,
                 &ep,
-                &["--log-executions", "--work-ms", "400"],
+                // -v: the `executing request` line the partition is timed by.
+                &["--log-executions", "-v", "--work-ms", "400"],
             )
         })
         .collect();
