@@ -6,9 +6,13 @@
 //! 2. through `mdbroker` with `mdworker` echo workers (separate processes, `--work-ms 0`):
 //!    synchronous requests with 1 worker ([`Client`]), pipelined requests with 1 and 4 workers
 //!    ([`AsyncClient`]);
-//! 3. p50/p99 round trip of every phase, the server's CPU time per request and the broker's
+//! 3. the same sync and 1-worker pipelined phases with request ids on (Guide 4.11: the broker
+//!    remembers every id and its reply), and their rate over the phase without ids;
+//! 4. p50/p99 round trip of every phase, the server's CPU time per request and the broker's
 //!    resident memory (from /proc), and each rate as a fraction of its floor and against the C
-//!    reference broker's published figures.
+//!    reference broker's published figures;
+//! 5. the memory per remembered reply: the RSS growth of a fresh broker serving pipelined
+//!    requests with ids, minus that of one serving them without, over the ids it remembers.
 //!
 //! The phases run in several interleaved rounds; the table shows each phase's best round and
 //! median rate, because on a shared machine a burst of outside load can halve one phase.
@@ -21,9 +25,9 @@ use clap::{Parser, Subcommand};
 use common::cli::Verbosity;
 use common::sock;
 use common::Message;
-use majordomo::broker::MMI_SERVICES;
+use majordomo::broker::{MMI_BROKER, MMI_SERVICES};
 use majordomo::client::{AsyncClient, Client, ClientOptions};
-use majordomo::mmi::ServiceRow;
+use majordomo::mmi::{parse_broker, ServiceRow};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -265,12 +269,12 @@ async fn wait_for_workers(ep: &str, workers: u64) -> anyhow::Result<()> {
     }
 }
 
-async fn sync_phase(args: &Args, ep: &str) -> anyhow::Result<Phase> {
+async fn sync_phase(args: &Args, ep: &str, ids: bool) -> anyhow::Result<Phase> {
     let options = ClientOptions {
         timeout: Duration::from_secs(10),
         retries: 1,
     };
-    let mut client = Client::new(ep, options)?;
+    let mut client = Client::new(ep, options)?.with_request_ids(ids);
     let mut rtts = Vec::with_capacity(args.sync_requests as usize);
     let started = Instant::now();
     for seq in 0..args.sync_requests {
@@ -281,20 +285,32 @@ async fn sync_phase(args: &Args, ep: &str) -> anyhow::Result<Phase> {
         }
         rtts.push(sent.elapsed());
     }
+    let name = if ids {
+        "mdbroker sync, ids"
+    } else {
+        "mdbroker sync, 1 worker"
+    };
     Ok(Phase::new(
-        "mdbroker sync, 1 worker",
+        name,
         args.sync_requests,
         started.elapsed(),
         rtts,
     ))
 }
 
-async fn async_phase(args: &Args, ep: &str, name: &'static str) -> anyhow::Result<Phase> {
+async fn async_phase(
+    args: &Args,
+    ep: &str,
+    name: &'static str,
+    ids: bool,
+) -> anyhow::Result<Phase> {
     let options = ClientOptions {
         timeout: Duration::from_secs(10),
         retries: 1,
     };
-    let mut client = AsyncClient::connect(ep, options).await?;
+    let mut client = AsyncClient::connect(ep, options)
+        .await?
+        .with_request_ids(ids);
     let mut sent_at: HashMap<u64, Instant> = HashMap::with_capacity(args.window as usize * 2);
     let mut rtts = Vec::with_capacity(args.requests as usize);
     let (mut sent, mut received) = (0u64, 0u64);
@@ -316,6 +332,38 @@ async fn async_phase(args: &Args, ep: &str, name: &'static str) -> anyhow::Resul
         received += 1;
     }
     Ok(Phase::new(name, args.requests, started.elapsed(), rtts))
+}
+
+/// A fresh broker with one worker serves `args.requests` pipelined requests (with or without
+/// ids): its RSS growth in KiB and the ids it remembers at the end (from `mmi.broker`).
+async fn remembered_growth(
+    bin_dir: &std::path::Path,
+    args: &Args,
+    ids: bool,
+) -> anyhow::Result<(u64, u64)> {
+    let ep = free_endpoint()?;
+    let broker = spawn(&bin_dir.join("mdbroker"), &["--bind", &ep])?;
+    let _worker = spawn(
+        &bin_dir.join("mdworker"),
+        &["--broker", ep.as_str(), "--work-ms", "0"],
+    )?;
+    wait_for_workers(&ep, 1).await?;
+    let pid = broker.0.id();
+    let before = rss_kib(pid);
+    async_phase(args, &ep, "memory", ids).await?;
+    let after = rss_kib(pid);
+    let options = ClientOptions {
+        timeout: Duration::from_secs(5),
+        retries: 1,
+    };
+    let reply = Client::new(&ep, options)?
+        .send(MMI_BROKER, Message::new())
+        .await?;
+    let remembered = parse_broker(&reply)?
+        .into_iter()
+        .find_map(|(name, value)| (name == "dedup_ids").then_some(value))
+        .unwrap_or(0);
+    Ok((after.saturating_sub(before), remembered))
 }
 
 fn ms(d: Duration) -> String {
@@ -363,18 +411,34 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     for round in 1..=rounds {
         let (floor_sync, floor_piped) = floor(&args, &echo_ep, echo.0.id()).await?;
         let cpu = cpu_time(pid1);
-        let sync = sync_phase(&args, &ep1)
+        let sync = sync_phase(&args, &ep1, false)
             .await?
             .with_cpu(pid1, cpu, args.sync_requests);
         let cpu = cpu_time(pid1);
-        let async1 = async_phase(&args, &ep1, "mdbroker async, 1 worker")
+        let sync_ids = sync_phase(&args, &ep1, true)
+            .await?
+            .with_cpu(pid1, cpu, args.sync_requests);
+        let cpu = cpu_time(pid1);
+        let async1 = async_phase(&args, &ep1, "mdbroker async, 1 worker", false)
+            .await?
+            .with_cpu(pid1, cpu, args.requests);
+        let cpu = cpu_time(pid1);
+        let async1_ids = async_phase(&args, &ep1, "mdbroker async, ids", true)
             .await?
             .with_cpu(pid1, cpu, args.requests);
         let cpu = cpu_time(pid4);
-        let async4 = async_phase(&args, &ep4, "mdbroker async, 4 workers")
+        let async4 = async_phase(&args, &ep4, "mdbroker async, 4 workers", false)
             .await?
             .with_cpu(pid4, cpu, args.requests);
-        let phases = vec![floor_sync, floor_piped, sync, async1, async4];
+        let phases = vec![
+            floor_sync,
+            floor_piped,
+            sync,
+            sync_ids,
+            async1,
+            async1_ids,
+            async4,
+        ];
         let rates: Vec<String> = phases.iter().map(|p| format!("{:.0}", p.rate)).collect();
         println!("round {round}: req/s {}", rates.join(" / "));
         all.push(phases);
@@ -385,7 +449,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     drop(echo);
 
     // Per phase: the best round (least disturbed) and the median rate.
-    let best: Vec<Phase> = (0..5)
+    let best: Vec<Phase> = (0..7)
         .map(|i| {
             all.iter()
                 .map(|round| round[i].clone())
@@ -407,6 +471,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         (None, None),
         (None, None),
         (Some(0), Some(C_SYNC)),
+        (Some(0), Some(C_SYNC)),
+        (Some(1), Some(C_ASYNC_1)),
         (Some(1), Some(C_ASYNC_1)),
         (Some(1), Some(C_ASYNC_2)),
     ];
@@ -431,6 +497,24 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     println!(
         "mdbroker RSS: {} KiB → {} KiB (1 worker), {} KiB → {} KiB (4 workers), start → end",
         rss_start.0, rss_end.0, rss_start.1, rss_end.1
+    );
+    println!(
+        "request ids (median over median): sync {:.2}, async {:.2} of the rate without ids; broker CPU µs/req {:.1} → {:.1} (sync), {:.1} → {:.1} (async)",
+        median(3) / median(2),
+        median(5) / median(4),
+        best[2].server_cpu_us,
+        best[3].server_cpu_us,
+        best[4].server_cpu_us,
+        best[5].server_cpu_us
+    );
+    let (with_ids, without) = (
+        remembered_growth(&bin_dir, &args, true).await?,
+        remembered_growth(&bin_dir, &args, false).await?,
+    );
+    let per_id = (with_ids.0 as f64 - without.0 as f64) * 1024.0 / with_ids.1.max(1) as f64;
+    println!(
+        "memory per remembered reply: {per_id:.0} bytes ({} requests with ids: RSS +{} KiB, {} ids remembered; without ids: RSS +{} KiB)",
+        args.requests, with_ids.0, with_ids.1, without.0
     );
     println!("/floor: rate over the floor's (sync over one-at-a-time, async over pipelined)");
     println!("/C: rate over the C reference broker on 2 cores ({C_SYNC:.0}/s sync; {C_ASYNC_1:.0}/s async with 1 worker, {C_ASYNC_2:.0}/s with 2)");
