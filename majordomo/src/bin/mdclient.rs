@@ -6,6 +6,9 @@
 //! answered. Also logs `I: request <i> answered after <k> attempts` when retries were needed,
 //! `W: no reply from <service> within <ms> ms, retrying (k/n)` and
 //! `E: request <i> failed: <reason>`.
+//!
+//! Each request carries a request id (Guide 4.11, `majordomo::rid`), the same on every retry,
+//! so the broker runs it once however often it is retried; `--no-request-ids` sends none.
 
 use anyhow::Context;
 use clap::Parser;

@@ -3,7 +3,8 @@
 //! Keeps up to `--window` requests in flight. A reply that does not come within
 //! `--timeout-ms` of the previous one fails every request still in flight (the asynchronous
 //! client does not retry). Ends with `I: summary sent=N answered=A failed=F retries=0` and
-//! exits 0 only if every request was answered.
+//! exits 0 only if every request was answered. Each request carries a request id (Guide 4.11,
+//! `majordomo::rid`) unless `--no-request-ids` is given.
 
 use anyhow::Context;
 use clap::Parser;
