@@ -188,3 +188,27 @@ fn without_ids_the_slow_worker_runs_retries_again() {
     });
     assert_eq!(executions(&[&w1, &w2]).keys().collect::<Vec<_>>(), ["-"]);
 }
+
+#[test]
+fn the_request_id_flags_are_documented_with_their_defaults() {
+    use common::testkit::assert_help_mentions;
+    assert_help_mentions(
+        env!("CARGO_BIN_EXE_mdbroker"),
+        &[
+            "--dedup-max",
+            "[default: 100000]",
+            "--dedup-ttl-ms",
+            "[default: 60000]",
+        ],
+    );
+    assert_help_mentions(
+        env!("CARGO_BIN_EXE_mdworker"),
+        &["--log-executions", "--no-request-ids"],
+    );
+    for client in [
+        env!("CARGO_BIN_EXE_mdclient"),
+        env!("CARGO_BIN_EXE_mdclient2"),
+    ] {
+        assert_help_mentions(client, &["--no-request-ids"]);
+    }
+}

@@ -129,3 +129,8 @@ fn ticlient_without_ids_behaves_as_before() {
     titanic.interrupt_and_wait(WAIT);
     assert_eq!(requests_in(&path), 3);
 }
+
+#[test]
+fn ticlient_documents_its_request_id_flag() {
+    common::testkit::assert_help_mentions(env!("CARGO_BIN_EXE_ticlient"), &["--no-request-ids"]);
+}
