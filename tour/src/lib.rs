@@ -41,7 +41,7 @@ pub mod scenario;
 pub mod style;
 pub mod subst;
 
-pub use report::{ClientOutcome, Event, Measure, NetEvent, Report, Shutdown};
+pub use report::{ClientOutcome, Event, Executions, Measure, NetEvent, Report, Shutdown};
 pub use scenario::ChaosRun;
 pub use scenario::Scenario;
 

@@ -2,6 +2,7 @@
 
 mod accounting;
 mod faults;
+mod idempotence;
 mod interop;
 mod load;
 mod roundtrip;
