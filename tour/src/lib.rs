@@ -12,6 +12,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`chaos`] | chaos mode: a seeded random schedule of faults, and the invariants checked after |
+//! | [`promise`] | a pattern's own promise (one server answers, executed once, answered once), checked after a chaos run |
 //! | [`scenario`] | the scenario file: parsing, checks, finding the files in Guide order |
 //! | [`subst`] | `{endpoint}`, `{endpoint.port}` and `{variable}` expansion |
 //! | `engine` | the timeline: ports, processes, fault proxies, steps, waits, measures, clean-up |
@@ -38,6 +39,7 @@ mod engine;
 mod hub;
 mod links;
 pub mod net;
+pub mod promise;
 pub mod report;
 pub mod scenario;
 pub mod style;

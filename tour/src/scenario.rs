@@ -133,6 +133,12 @@ pub(crate) struct ChaosSpec {
     delay_ms: Option<Millis>,
     max_fault_ms: Millis,
     max_quiet_ms: Millis,
+    /// The pattern's own promises, checked at the end of a run (see [`crate::promise`]).
+    #[serde(default)]
+    promises: Vec<String>,
+    /// For `one-server-answers`: the grace after each step of the schedule before only one
+    /// server may answer.
+    settle_ms: Option<Millis>,
     /// Variables changed in chaos mode (e.g. a client that runs until Ctrl-C).
     #[serde(default)]
     vars: BTreeMap<String, String>,
@@ -521,6 +527,14 @@ impl Scenario {
                     bail!("[chaos] names {h:?}, which is neither a host with links nor a link");
                 }
             }
+            for p in &c.promises {
+                let promise: crate::promise::Promise = p
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("[chaos] promises: {e}"))?;
+                if promise == crate::promise::Promise::OneServerAnswers && c.settle_ms.is_none() {
+                    bail!("[chaos] promise {p:?} needs settle_ms");
+                }
+            }
         }
         let known = |name: &str, what: &str, step: usize| -> anyhow::Result<()> {
             if self.process_index(name).is_none() {
@@ -716,6 +730,10 @@ pub struct ChaosRun {
     pub plan: Vec<chaos::Planned>,
     /// How long each process may take to exit after the final Ctrl-C.
     pub exit_limit: std::time::Duration,
+    /// The pattern's own promises, checked after the general invariants.
+    pub promises: Vec<crate::promise::Promise>,
+    /// Grace after each step before `one-server-answers` applies.
+    pub settle: std::time::Duration,
 }
 
 impl ChaosRun {
@@ -727,7 +745,7 @@ impl ChaosRun {
     /// Plays the run and returns the report with the broken invariants (empty: passed).
     pub fn run(&self, opts: &crate::RunOptions) -> anyhow::Result<(crate::Report, Vec<String>)> {
         let report = self.scenario.run(opts)?;
-        let broken = chaos::violations(&report, self.exit_limit);
+        let broken = self.violations(&report);
         Ok((report, broken))
     }
 
@@ -740,10 +758,21 @@ impl ChaosRun {
     ) -> (Result<crate::Report, crate::RunFailure>, Vec<String>) {
         let result = self.scenario.run_keeping(opts);
         let broken = match &result {
-            Ok(report) => chaos::violations(report, self.exit_limit),
+            Ok(report) => self.violations(report),
             Err(_) => Vec::new(),
         };
         (result, broken)
+    }
+
+    /// The general invariants, then the pattern's own promises.
+    fn violations(&self, report: &crate::Report) -> Vec<String> {
+        let mut broken = chaos::violations(report, self.exit_limit);
+        broken.extend(crate::promise::violations(
+            report,
+            &self.promises,
+            self.settle,
+        ));
+        broken
     }
 }
 
@@ -785,6 +814,18 @@ impl Scenario {
                 .context("[chaos] max_quiet_ms")?,
         };
         let plan = chaos::schedule(&menu, seed, duration);
+        let promises = spec
+            .promises
+            .iter()
+            .map(|p| {
+                p.parse()
+                    .map_err(|e| anyhow::anyhow!("[chaos] promises: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<crate::promise::Promise>>>()?;
+        let settle = match &spec.settle_ms {
+            Some(m) => m.resolve(&values).context("[chaos] settle_ms")?,
+            None => std::time::Duration::ZERO,
+        };
         let setup_end = run
             .steps
             .iter()
@@ -835,6 +876,8 @@ impl Scenario {
             seed,
             plan,
             exit_limit,
+            promises,
+            settle,
         })
     }
 }

@@ -4,6 +4,10 @@
 //! The log lines are documented in `binary_star::reactor`. Exit status: 0 after Ctrl-C,
 //! 2 after a split-brain error (dual actives / dual passives, only with `--on-conflict abort`),
 //! 1 if a socket cannot be bound.
+//!
+//! With `--log-replies`, one `I: answered a client request (count=<n>)` line per reply handed to
+//! the frontend (the service runs only while ACTIVE): a stable line, so that the tour's chaos
+//! mode can tell which server answered clients when (its `one-server-answers` promise).
 
 use anyhow::Context;
 use binary_star::node::{OnConflict, Timing};
@@ -48,6 +52,10 @@ struct Args {
     /// primary); `abort` is the Guide's rule (log `E: fatal error - dual actives`, exit 2).
     #[arg(long, value_name = "RULE", default_value_t = OnConflict::Resolve, value_parser = on_conflict())]
     on_conflict: OnConflict,
+    /// Print `I: answered a client request (count=<n>)` for every reply (for the tour's chaos
+    /// checks; off by default: one line per request).
+    #[arg(long)]
+    log_replies: bool,
     #[command(flatten)]
     verbosity: Verbosity,
     #[command(flatten)]
@@ -84,10 +92,19 @@ fn on_conflict() -> impl clap::builder::TypedValueParser<Value = OnConflict> {
 }
 
 /// The Guide's service: every request comes back as its reply.
-struct Echo;
+struct Echo {
+    /// `--log-replies`: log each reply.
+    log: bool,
+    /// Replies so far.
+    count: u64,
+}
 
 impl Service for Echo {
     fn serve(&mut self, request: Message) -> Option<Message> {
+        self.count += 1;
+        if self.log {
+            tracing::info!("answered a client request (count={})", self.count);
+        }
         Some(request)
     }
 }
@@ -101,7 +118,16 @@ async fn main() -> anyhow::Result<ExitCode> {
     let reactor = Reactor::bind(config.clone())
         .await
         .with_context(|| format!("cannot start the {} server", config.role))?;
-    match reactor.run(&mut Echo, common::shutdown::signal()).await {
+    match reactor
+        .run(
+            &mut Echo {
+                log: args.log_replies,
+                count: 0,
+            },
+            common::shutdown::signal(),
+        )
+        .await
+    {
         Ok(()) => Ok(ExitCode::SUCCESS),
         // The reactor has logged `E: fatal error - …, aborting`.
         Err(binary_star::reactor::ReactorError::Fatal(_)) => Ok(ExitCode::from(2)),

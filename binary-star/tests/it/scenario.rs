@@ -81,3 +81,37 @@ fn the_binary_star_partition_scenario_loses_nothing() {
         .expect("measured");
     assert!(settled < Duration::from_secs(5), "{settled:?}: {dump}");
 }
+
+/// Chaos mode in CI: two short seeded schedules of kill -9 / restart, stop / cont, partitions
+/// and delays of both servers' hosts and the client's, the client sending throughout; the
+/// general invariants and Binary Star's own promise (after the settle time, never two servers
+/// answering clients) must hold.
+#[test]
+fn binary_star_survives_short_chaos_runs() {
+    for seed in [1, 2] {
+        let mut scenario = tour::Scenario::load("binary-star-partition").expect("scenario file");
+        for (key, value) in [
+            ("heartbeat_ms", "250"),
+            ("timeout_ms", "600"),
+            ("settle_ms", "1200"),
+            ("vote_ms", "100"),
+            ("interval_ms", "50"),
+            ("chaos_fault_ms", "1500"),
+            ("chaos_quiet_ms", "1000"),
+            ("chaos_settle_ms", "2000"),
+        ] {
+            scenario.set_var(key, value);
+        }
+        let run = scenario
+            .chaos(seed, Duration::from_secs(6))
+            .expect("chaos schedule");
+        let (report, broken) = run.run(&tour::RunOptions::default()).unwrap();
+        assert!(
+            broken.is_empty(),
+            "seed {seed}: {broken:?}\n{}\n{}",
+            run.describe(),
+            report.dump()
+        );
+        assert!(report.summary.answered > 0, "{}", report.dump());
+    }
+}
