@@ -22,6 +22,13 @@
 //!   a REPLY with no request out, a REQUEST sent *to* the broker by a worker) gets DISCONNECT,
 //!   which is how workers re-register after a broker restart.
 //!
+//! * requests carrying a request id ([`crate::rid`]) are deduplicated by [`dedup`]: a retry
+//!   joins the running request or gets the remembered reply instead of running twice. The hooks
+//!   here are small and named `dedup_*`. The id rides with the request ([`fair::Queued::rid`]),
+//!   also when it is requeued; every path that drops a waiting or running request (refused or
+//!   evicted by a full queue, expired, its client gone, its worker purged for silence) abandons
+//!   its id, so that a retry runs it again instead of joining a request nobody will answer.
+//!
 //! Service entries live while they have workers or waiting requests; nothing is kept for a
 //! name once both are gone, so churn and garbage service names do not grow the broker.
 //!
@@ -34,6 +41,7 @@ use crate::protocol::{
     self, ClientCommand, Inbound, WorkerCommand, MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED, MMI_OK,
     MMI_SERVICE,
 };
+use crate::rid::Rid;
 use bytes::Bytes;
 use common::heartbeat::{Liveness, Ticker};
 use common::msg::frame_text;
@@ -41,8 +49,10 @@ use common::Message;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+pub mod dedup;
 pub mod fair;
 
+use dedup::{Admit, Dedup, DedupConfig};
 use fair::{Admission, FairQueue, Queued};
 
 /// Guide default: heartbeat interval (mdbroker's `HEARTBEAT_INTERVAL`).
@@ -79,6 +89,8 @@ pub struct BrokerConfig {
     pub request_timeout: Duration,
     /// Most bytes one service's waiting requests may take (see [`fair`]).
     pub max_queue_bytes: usize,
+    /// Bounds of the request-id store ([`dedup`]).
+    pub dedup: DedupConfig,
 }
 
 impl Default for BrokerConfig {
@@ -88,6 +100,7 @@ impl Default for BrokerConfig {
             liveness: HEARTBEAT_LIVENESS,
             request_timeout: REQUEST_TIMEOUT,
             max_queue_bytes: MAX_QUEUE_BYTES,
+            dedup: DedupConfig::default(),
         }
     }
 }
@@ -136,7 +149,10 @@ struct Service {
 struct Worker {
     service: Bytes,
     liveness: Liveness,
-    /// The request it is working on, kept to be put back if the worker goes away.
+    /// The worker asked for request ids in READY.
+    request_ids: bool,
+    /// The request it is working on, kept to be put back if the worker goes away (its id,
+    /// if it has one, is the running id the reply is remembered under).
     in_flight: Option<Queued>,
 }
 
@@ -200,6 +216,7 @@ pub struct Broker {
     next_expiry: Option<Instant>,
     throttle: Throttle,
     stats: BrokerStats,
+    dedup: Dedup,
 }
 
 fn text(frame: &[u8]) -> String {
@@ -211,6 +228,7 @@ impl Broker {
     pub fn new(config: BrokerConfig, now: Instant) -> Self {
         Self {
             ticker: Ticker::new(config.heartbeat, now),
+            dedup: Dedup::new(config.dedup),
             config,
             services: HashMap::new(),
             workers: HashMap::new(),
@@ -245,6 +263,16 @@ impl Broker {
         self.services.len()
     }
 
+    /// Counters of the request-id store.
+    pub fn dedup_stats(&self) -> dedup::DedupStats {
+        self.dedup.stats()
+    }
+
+    /// Request ids remembered (running and answered).
+    pub fn dedup_len(&self) -> usize {
+        self.dedup.len()
+    }
+
     /// The next message to send on the ROUTER (routing id first), if any.
     pub fn poll_outgoing(&mut self) -> Option<Message> {
         self.outbox.pop_front()
@@ -277,6 +305,7 @@ impl Broker {
         if !self.ticker.poll(now) {
             return;
         }
+        self.dedup_expire(now);
         let dead: Vec<Bytes> = self
             .workers
             .iter()
@@ -322,13 +351,38 @@ impl Broker {
             self.worker_gone(peer, "disconnected", now);
             return;
         }
-        let mut dropped = 0;
+        let (mut dropped, mut handed) = (0, 0);
         let mut emptied = Vec::new();
         for (name, service) in &mut self.services {
-            dropped += service.requests.remove_client(peer);
+            // Newest first, so that requests handed on keep their order at the queue's head.
+            for request in service.requests.remove_client(peer).into_iter().rev() {
+                // Dedup hook: a retry of this request from another address (a fresh socket)
+                // may have been joined to it; that address takes it over. Otherwise its id is
+                // abandoned, so a later retry runs it.
+                let other = request
+                    .rid()
+                    .and_then(|rid| self.dedup.leave(name, &rid, peer));
+                match other {
+                    Some(client) => {
+                        service.requests.push_front(request.with_client(client));
+                        handed += 1;
+                    }
+                    None => dropped += 1,
+                }
+            }
             if service.requests.is_empty() && service.workers == 0 {
                 emptied.push(name.clone());
             }
+        }
+        if handed > 0 {
+            noisy!(
+                self,
+                now,
+                info,
+                "client {} disconnected, {handed} of its waiting requests kept for a retry \
+                 from another address",
+                text(peer)
+            );
         }
         for name in emptied {
             self.forget_if_unused(&name);
@@ -374,13 +428,26 @@ impl Broker {
     }
 
     fn client_command(&mut self, client: Message, command: ClientCommand, now: Instant) {
-        let (ClientCommand::Request { service, body } | ClientCommand::Reply { service, body }) =
-            command;
+        let (ClientCommand::Request { service, mut body }
+        | ClientCommand::Reply { service, mut body }) = command;
         self.stats.requests += 1;
+        // The rid frame stays in front of the body: the queue keeps it there (see `fair`).
+        let rid = body.first().and_then(Rid::from_frame);
         if protocol::is_mmi(&service) {
-            let reply = self.mmi(&service, &body, now);
+            if rid.is_some() {
+                body.pop_front();
+            }
+            let mut reply = self.mmi(&service, &body, now);
+            if let Some(rid) = &rid {
+                rid.put(&mut reply);
+            }
             self.reply_to_client(client, service, reply);
             return;
+        }
+        if let Some(rid) = &rid {
+            if !self.dedup_admit(&client, &service, rid, now) {
+                return;
+            }
         }
         let max_bytes = self.config.max_queue_bytes;
         let expires = now + self.config.request_timeout;
@@ -391,16 +458,18 @@ impl Broker {
             .requests
             .push(Queued::new(client, body, expires), max_bytes)
         {
-            Admission::Queued { evicted: 0 } => {}
+            Admission::Queued { evicted } if evicted.is_empty() => {}
             Admission::Queued { evicted } => {
                 let (waiting, bytes) = (entry.requests.len(), entry.requests.bytes());
-                self.stats.dropped_full += evicted as u64;
+                let count = evicted.len();
+                self.stats.dropped_full += count as u64;
+                self.dedup_dropped(&service, &evicted);
                 noisy!(
                     self,
                     now,
                     warn,
                     "queue of service {} full ({waiting} waiting, {bytes} bytes), \
-                     {evicted} newest requests of its biggest client dropped for {}",
+                     {count} newest requests of its biggest client dropped for {}",
                     text(&service),
                     text(&who)
                 );
@@ -408,6 +477,9 @@ impl Broker {
             Admission::Refused => {
                 let (waiting, bytes) = (entry.requests.len(), entry.requests.bytes());
                 self.stats.dropped_full += 1;
+                if let Some(rid) = &rid {
+                    self.dedup.abandon(&service, rid);
+                }
                 noisy!(
                     self,
                     now,
@@ -428,6 +500,86 @@ impl Broker {
     fn reply_to_client(&mut self, client: Message, service: Bytes, body: Message) {
         let reply = ClientCommand::Reply { service, body }.into_frames();
         self.outbox.push_back(protocol::to_router(client, reply));
+    }
+
+    /// Dedup hook for a request with an id: true if it is new and must be queued; otherwise
+    /// the retry was joined to its running request or answered from the store.
+    fn dedup_admit(&mut self, client: &Message, service: &Bytes, rid: &Rid, now: Instant) -> bool {
+        match self.dedup.admit(service, rid, client, now) {
+            Admit::Dispatch => true,
+            Admit::Joined => {
+                noisy!(
+                    self,
+                    now,
+                    info,
+                    "retry of request {rid} for {} joined the running one",
+                    text(service)
+                );
+                false
+            }
+            Admit::Replay(mut reply) => {
+                noisy!(
+                    self,
+                    now,
+                    info,
+                    "retry of request {rid} for {} answered from memory",
+                    text(service)
+                );
+                rid.put(&mut reply);
+                self.reply_to_client(client.clone(), service.clone(), reply);
+                false
+            }
+        }
+    }
+
+    /// Dedup hook for a worker's reply to a request with an id: remembers the reply and sends
+    /// it to every client address that asked for it: the one the worker named, then those
+    /// that joined (each once).
+    fn dedup_reply(
+        &mut self,
+        client: Message,
+        service: Bytes,
+        rid: Rid,
+        body: Message,
+        now: Instant,
+    ) {
+        let joined = self.dedup.finish(&service, &rid, &body, now);
+        let mut body = body;
+        rid.put(&mut body);
+        let others: Vec<Message> = joined.into_iter().filter(|w| *w != client).collect();
+        self.reply_to_client(client, service.clone(), body.clone());
+        for waiter in others {
+            self.reply_to_client(waiter, service.clone(), body.clone());
+        }
+    }
+
+    /// Dedup hook for requests a queue dropped before they ran (refused, evicted, expired):
+    /// their ids are forgotten, so that a retry runs them again instead of joining a request
+    /// that will never be answered.
+    fn dedup_dropped(&mut self, service: &Bytes, dropped: &[Queued]) {
+        for rid in dropped.iter().filter_map(Queued::rid) {
+            self.dedup.abandon(service, &rid);
+        }
+    }
+
+    /// Logs what the request-id store forgot (by age, or early because it was full).
+    fn dedup_expire(&mut self, now: Instant) {
+        let gone = self.dedup.expire(now);
+        if gone.aged > 0 {
+            tracing::info!(
+                "dedup forgot {} request ids older than {} ms",
+                gone.aged,
+                self.config.dedup.ttl.as_millis()
+            );
+        }
+        if gone.evicted > 0 {
+            tracing::warn!(
+                "dedup store full ({} ids): forgot {} request ids early, the youngest {} ms old",
+                self.config.dedup.max_entries,
+                gone.evicted,
+                gone.evicted_age.unwrap_or_default().as_millis()
+            );
+        }
     }
 
     fn worker_command(&mut self, sender: Message, command: WorkerCommand, now: Instant) {
@@ -453,7 +605,7 @@ impl Broker {
             }
         }
         match command {
-            WorkerCommand::Ready { service } if known => {
+            WorkerCommand::Ready { service, .. } if known => {
                 noisy!(
                     self,
                     now,
@@ -464,7 +616,7 @@ impl Broker {
                 let _ = service;
                 self.disconnect(&id);
             }
-            WorkerCommand::Ready { service } if protocol::is_mmi(&service) => {
+            WorkerCommand::Ready { service, .. } if protocol::is_mmi(&service) => {
                 noisy!(
                     self,
                     now,
@@ -475,7 +627,10 @@ impl Broker {
                 );
                 self.disconnect(&id);
             }
-            WorkerCommand::Ready { service } => {
+            WorkerCommand::Ready {
+                service,
+                request_ids,
+            } => {
                 tracing::info!("worker {} ready for service {}", text(&id), text(&service));
                 let liveness = Liveness::new(self.config.heartbeat, self.config.liveness, now);
                 self.workers.insert(
@@ -483,6 +638,7 @@ impl Broker {
                     Worker {
                         service: service.clone(),
                         liveness,
+                        request_ids,
                         in_flight: None,
                     },
                 );
@@ -504,7 +660,7 @@ impl Broker {
                     self.disconnect(&id);
                     return;
                 };
-                worker.in_flight = None;
+                let running = worker.in_flight.take().and_then(|r| r.rid());
                 let service = worker.service.clone();
                 if let Some(entry) = self.services.get_mut(&service) {
                     entry.busy -= 1;
@@ -512,7 +668,10 @@ impl Broker {
                     entry.idle.push_back(id);
                 }
                 self.stats.replies += 1;
-                self.reply_to_client(client, service.clone(), body);
+                match running {
+                    Some(rid) => self.dedup_reply(client, service.clone(), rid, body, now),
+                    None => self.reply_to_client(client, service.clone(), body),
+                }
                 self.dispatch(&service, now);
             }
             WorkerCommand::Heartbeat if known => {}
@@ -582,13 +741,19 @@ impl Broker {
                 entry.busy -= 1;
                 match leaving {
                     Leaving::Requeue(_) => {
+                        // It keeps its id, still running in the store: a retry joins it.
                         let expires = request.expires;
                         entry.requests.push_front(request);
                         self.stats.requeued += 1;
                         self.next_expiry =
                             Some(self.next_expiry.map_or(expires, |at| at.min(expires)));
                     }
-                    Leaving::DropRequest => self.stats.lost_with_worker += 1,
+                    Leaving::DropRequest => {
+                        self.stats.lost_with_worker += 1;
+                        if let Some(rid) = request.rid() {
+                            self.dedup.abandon(&worker.service, &rid);
+                        }
+                    }
                 }
             }
             None => {
@@ -624,6 +789,9 @@ impl Broker {
             };
             if request.expires <= now {
                 self.stats.expired += 1;
+                if let Some(rid) = request.rid() {
+                    self.dedup.abandon(service, &rid);
+                }
                 if self.throttle.allow(now) {
                     tracing::warn!(
                         "request for {} expired after {} ms in queue, dropped",
@@ -637,7 +805,8 @@ impl Broker {
                 break;
             };
             entry.busy += 1;
-            let (client, body) = request.parts();
+            let with_rid = self.workers.get(&id).is_some_and(|w| w.request_ids);
+            let (client, body) = request.parts(with_rid);
             if let Some(worker) = self.workers.get_mut(&id) {
                 worker.in_flight = Some(request);
             }
@@ -656,7 +825,11 @@ impl Broker {
         let mut emptied = Vec::new();
         for (name, entry) in &mut self.services {
             let expired = entry.requests.expire(now);
-            if expired > 0 {
+            if !expired.is_empty() {
+                for rid in expired.iter().filter_map(Queued::rid) {
+                    self.dedup.abandon(name, &rid);
+                }
+                let expired = expired.len();
                 self.stats.expired += expired as u64;
                 if self.throttle.allow(now) {
                     tracing::warn!(
@@ -743,6 +916,9 @@ impl Broker {
                 ("purged", s.purged),
                 ("disconnects_sent", s.disconnects_sent),
                 ("malformed", s.malformed),
+                ("dedup_ids", self.dedup.len() as u64),
+                ("dedup_joined", self.dedup.stats().joined),
+                ("dedup_replayed", self.dedup.stats().replayed),
             ];
             for (name, value) in pairs {
                 reply.push_back(name);

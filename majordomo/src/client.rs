@@ -11,8 +11,16 @@
 //! * [`AsyncClient`] keeps one socket: [`send`](AsyncClient::send) never waits for a reply, so
 //!   many requests are in flight; [`recv`](AsyncClient::recv) returns replies as they come.
 //!   It does not retry: a request that never gets an answer shows up as a `recv` timeout.
+//!
+//! # Request ids (Guide 4.11)
+//! With [`Client::with_request_ids`] every logical request carries one id ([`crate::rid`]) on
+//! all its attempts and fresh sockets, so this workspace's broker runs it once however often
+//! it is retried: a retry joins the running request or gets the remembered reply. The rid frame
+//! comes back on the reply and is stripped here; a reply with another request's id is dropped.
+//! Off by default (the Guide's C broker would pass the frame on to its worker).
 
 use crate::protocol::{self, ClientCommand, MMI_OK, MMI_SERVICE};
+use crate::rid::{Rid, RidSource};
 use bytes::Bytes;
 use common::sock::{self, SockError};
 use common::Message;
@@ -97,7 +105,10 @@ fn new_socket(timeout: Duration) -> DealerSocket {
     DealerSocket::with_options(sock::options(timeout, None))
 }
 
-fn request_frames(service: &str, body: Message) -> Message {
+fn request_frames(service: &str, rid: Option<&Rid>, mut body: Message) -> Message {
+    if let Some(rid) = rid {
+        rid.put(&mut body);
+    }
     protocol::for_dealer(
         ClientCommand::Request {
             service: Bytes::copy_from_slice(service.as_bytes()),
@@ -107,12 +118,17 @@ fn request_frames(service: &str, body: Message) -> Message {
     )
 }
 
-/// Parses what a client DEALER received into `(service, body)`, logging and dropping garbage.
-fn parse_reply(frames: Message) -> Option<(Bytes, Message)> {
+/// Parses what a client DEALER received into `(service, rid, body)`, logging and dropping
+/// garbage. The rid frame, if any, is taken off the body.
+fn parse_reply(frames: Message) -> Option<(Bytes, Option<Rid>, Message)> {
     let parsed = protocol::from_dealer(frames).and_then(ClientCommand::parse_reply);
     match parsed {
-        Ok(ClientCommand::Reply { service, body } | ClientCommand::Request { service, body }) => {
-            Some((service, body))
+        Ok(
+            ClientCommand::Reply { service, mut body }
+            | ClientCommand::Request { service, mut body },
+        ) => {
+            let rid = Rid::take(&mut body);
+            Some((service, rid, body))
         }
         Err(error) => {
             tracing::error!("malformed reply from broker: {error}");
@@ -135,6 +151,7 @@ pub struct Client {
     options: ClientOptions,
     socket: Option<DealerSocket>,
     resends: u64,
+    rids: Option<RidSource>,
 }
 
 impl Client {
@@ -146,7 +163,23 @@ impl Client {
             options,
             socket: None,
             resends: 0,
+            rids: None,
         })
+    }
+
+    /// Turns request ids on or off ([module docs](self#request-ids-guide-411)). With them on,
+    /// each [`send`](Self::send) is one logical request with a fresh id from a random client
+    /// instance id.
+    pub fn with_request_ids(mut self, on: bool) -> Self {
+        self.rids = on.then(RidSource::random);
+        self
+    }
+
+    /// The id the next [`send`](Self::send) will use, taken now (for callers that keep one
+    /// logical request across several `send` calls, with [`send_with_rid`](Self::send_with_rid)).
+    /// `None` when request ids are off.
+    pub fn next_rid(&mut self) -> Option<Rid> {
+        self.rids.as_mut().map(RidSource::next_rid)
     }
 
     /// The options in use.
@@ -164,10 +197,22 @@ impl Client {
     /// Each attempt gets [`ClientOptions::timeout`]; after a silent attempt the socket is
     /// replaced and the request sent again, [`ClientOptions::retries`] attempts in all.
     pub async fn send(&mut self, service: &str, body: Message) -> Result<Message, ClientError> {
+        let rid = self.next_rid();
+        self.send_with_rid(service, rid.as_ref(), body).await
+    }
+
+    /// Like [`send`](Self::send), with the request id given (`None`: no id). Every attempt
+    /// carries the same id.
+    pub async fn send_with_rid(
+        &mut self,
+        service: &str,
+        rid: Option<&Rid>,
+        body: Message,
+    ) -> Result<Message, ClientError> {
         let attempts = self.options.retries.max(1);
         for attempt in 1..=attempts {
             let attempt_ends = Instant::now() + self.options.timeout;
-            match self.attempt(service, body.clone()).await {
+            match self.attempt(service, rid, body.clone()).await {
                 Ok(Some(reply)) => return Ok(reply),
                 Ok(None) => {}
                 Err(error) => {
@@ -204,6 +249,7 @@ impl Client {
     async fn attempt(
         &mut self,
         service: &str,
+        rid: Option<&Rid>,
         body: Message,
     ) -> Result<Option<Message>, SockError> {
         let deadline = Instant::now() + self.options.timeout;
@@ -216,11 +262,14 @@ impl Client {
                 self.socket.insert(socket)
             }
         };
-        sock::send(socket, request_frames(service, body), left()).await?;
+        sock::send(socket, request_frames(service, rid, body), left()).await?;
         while let Some(frames) = sock::recv(socket, left()).await? {
             match parse_reply(frames) {
-                Some((from, body)) if from == service.as_bytes() => return Ok(Some(body)),
-                Some((from, _)) => tracing::warn!(
+                Some((_, Some(got), _)) if rid.is_some_and(|want| *want != got) => {
+                    tracing::warn!("dropped a reply to another request ({got})")
+                }
+                Some((from, _, body)) if from == service.as_bytes() => return Ok(Some(body)),
+                Some((from, _, _)) => tracing::warn!(
                     "dropped a reply from {} while waiting for {service}",
                     String::from_utf8_lossy(&from)
                 ),
@@ -247,6 +296,7 @@ pub struct AsyncClient {
     broker: String,
     options: ClientOptions,
     socket: DealerSocket,
+    rids: Option<RidSource>,
 }
 
 impl AsyncClient {
@@ -259,6 +309,7 @@ impl AsyncClient {
             broker: broker.to_owned(),
             options,
             socket,
+            rids: None,
         })
     }
 
@@ -271,9 +322,30 @@ impl AsyncClient {
         Ok(())
     }
 
-    /// Queues a request for `service`; does not wait for the reply.
-    pub async fn send(&mut self, service: &str, body: Message) -> Result<(), ClientError> {
-        let frames = request_frames(service, body);
+    /// Turns request ids on or off ([module docs](self#request-ids-guide-411)): each
+    /// [`send`](Self::send) then carries a fresh id, and [`recv_with_rid`](Self::recv_with_rid)
+    /// says which request a reply answers.
+    pub fn with_request_ids(mut self, on: bool) -> Self {
+        self.rids = on.then(RidSource::random);
+        self
+    }
+
+    /// Queues a request for `service`; does not wait for the reply. Returns its id when
+    /// request ids are on.
+    pub async fn send(&mut self, service: &str, body: Message) -> Result<Option<Rid>, ClientError> {
+        let rid = self.rids.as_mut().map(RidSource::next_rid);
+        self.send_with_rid(service, rid.as_ref(), body).await?;
+        Ok(rid)
+    }
+
+    /// Queues a request with the id given (e.g. to resend a request under its first id).
+    pub async fn send_with_rid(
+        &mut self,
+        service: &str,
+        rid: Option<&Rid>,
+        body: Message,
+    ) -> Result<(), ClientError> {
+        let frames = request_frames(service, rid, body);
         Ok(sock::send(&mut self.socket, frames, self.options.timeout).await?)
     }
 
@@ -288,14 +360,25 @@ impl AsyncClient {
         &mut self,
         timeout: Duration,
     ) -> Result<Option<(String, Message)>, ClientError> {
+        let reply = self.recv_with_rid(timeout).await?;
+        Ok(reply.map(|(service, _, body)| (service, body)))
+    }
+
+    /// The next reply as `(service, request id, body)` (the id if the request had one), or
+    /// `None` if none came within `timeout`.
+    pub async fn recv_with_rid(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<(String, Option<Rid>, Message)>, ClientError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let Some(frames) = sock::recv(&mut self.socket, left).await? else {
                 return Ok(None);
             };
-            if let Some((service, body)) = parse_reply(frames) {
-                return Ok(Some((String::from_utf8_lossy(&service).into_owned(), body)));
+            if let Some((service, rid, body)) = parse_reply(frames) {
+                let service = String::from_utf8_lossy(&service).into_owned();
+                return Ok(Some((service, rid, body)));
             }
         }
     }

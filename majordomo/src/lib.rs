@@ -5,9 +5,11 @@
 //! |---|---|
 //! | [`protocol`] | MDP frames ⇄ typed [`ClientCommand`](protocol::ClientCommand) / [`WorkerCommand`](protocol::WorkerCommand), typed [`ProtocolError`](protocol::ProtocolError), MMI constants |
 //! | [`client`] | [`Client`](client::Client): synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`](client::AsyncClient): pipelined (mdcliapi2) |
+//! | [`rid`] | request ids (Guide 4.11): [`Rid`](rid::Rid), the opt-in rid frame, [`RidSource`](rid::RidSource) |
 //! | [`worker`] | [`Worker`](worker::Worker): READY, heartbeats in the background (also while a request is handled), reconnect with back-off, DISCONNECT on shutdown |
 //! | [`broker`] | the broker's pure core [`Broker`](broker::Broker): services, expiring queues, workers with expiry and purge on disconnect, dispatch, MMI; clock passed in |
 //! | [`broker::fair`] | one service's waiting requests: a FIFO per client served round-robin, bounded by bytes, compact entries |
+//! | [`broker::dedup`] | the broker's pure request-id store: a retry joins its running request or gets the remembered reply (bounded by count and age) |
 //! | [`mmi`] | 8/MMI replies and this broker's extensions (`mmi.services`, `mmi.workers`, `mmi.broker`) as typed rows, and their tables |
 //! | [`server`] | the broker's I/O loop [`Server`](server::Server): one ROUTER, bounded sends, batched receives, socket monitor for disconnects |
 //!
@@ -37,5 +39,6 @@ pub mod broker;
 pub mod client;
 pub mod mmi;
 pub mod protocol;
+pub mod rid;
 pub mod server;
 pub mod worker;

@@ -15,7 +15,7 @@
 //! ```
 //! # Worker side (`MDPW01`)
 //! ```text
-//! READY       worker → broker   "MDPW01", 0x01, service
+//! READY       worker → broker   "MDPW01", 0x01, service [, rid marker]
 //! REQUEST     broker → worker   "MDPW01", 0x02, client address…, "", body…
 //! REPLY       worker → broker   "MDPW01", 0x03, client address…, "", body…
 //! HEARTBEAT   both ways         "MDPW01", 0x04
@@ -23,6 +23,10 @@
 //! ```
 //! The client address is the envelope the broker's ROUTER saw: usually one frame (the client's
 //! routing id), more if the client sits behind proxies. It ends at the first empty frame.
+//!
+//! The optional frame after READY's service is this workspace's request-id extension
+//! ([`crate::rid`]): a worker that sends it asks for each request's id. Other frames there are
+//! still a protocol error.
 
 use bytes::Bytes;
 use common::Message;
@@ -186,6 +190,9 @@ pub enum WorkerCommand {
     Ready {
         /// The service name (non-empty).
         service: Bytes,
+        /// The worker asks for request ids (the [`crate::rid::MARKER`] frame after the
+        /// service; see [`crate::rid`]).
+        request_ids: bool,
     },
     /// Broker → worker: answer `body` for `client`.
     Request {
@@ -238,8 +245,15 @@ impl WorkerCommand {
             READY => {
                 let service = frames.pop_front().filter(|s| !s.is_empty());
                 let service = service.ok_or(ProtocolError::MissingService)?;
+                let request_ids = frames.first().is_some_and(|f| f == crate::rid::MARKER);
+                if request_ids {
+                    frames.pop_front();
+                }
                 no_more("READY", &frames)?;
-                Ok(Self::Ready { service })
+                Ok(Self::Ready {
+                    service,
+                    request_ids,
+                })
             }
             REQUEST | REPLY => {
                 if frames.first().is_none_or(|f| f.is_empty()) {
@@ -265,7 +279,16 @@ impl WorkerCommand {
     /// The frames from `MDPW01` on.
     pub fn into_frames(self) -> Message {
         let (byte, mut frames) = match self {
-            Self::Ready { service } => (READY, Message::from_frames([service])),
+            Self::Ready {
+                service,
+                request_ids,
+            } => {
+                let mut frames = Message::from_frames([service]);
+                if request_ids {
+                    frames.push_back(Bytes::from_static(crate::rid::MARKER));
+                }
+                (READY, frames)
+            }
             Self::Request { client, body } => (REQUEST, envelope_then(client, body)),
             Self::Reply { client, body } => (REPLY, envelope_then(client, body)),
             Self::Heartbeat => (HEARTBEAT, Message::new()),
@@ -378,6 +401,11 @@ mod tests {
         let commands = [
             WorkerCommand::Ready {
                 service: Bytes::from_static(b"echo"),
+                request_ids: false,
+            },
+            WorkerCommand::Ready {
+                service: Bytes::from_static(b"echo"),
+                request_ids: true,
             },
             WorkerCommand::Request {
                 client: m([b"C1"]),
@@ -412,8 +440,17 @@ mod tests {
         );
         let ready = WorkerCommand::Ready {
             service: Bytes::from_static(b"echo"),
+            request_ids: false,
         };
         assert_eq!(ready.into_frames(), m([b"MDPW01", &[READY], b"echo"]));
+        let ready = WorkerCommand::Ready {
+            service: Bytes::from_static(b"echo"),
+            request_ids: true,
+        };
+        assert_eq!(
+            ready.into_frames(),
+            m([b"MDPW01", &[READY], b"echo", b"\0MDPRID1:"])
+        );
         assert_eq!(
             WorkerCommand::Heartbeat.into_frames(),
             m([b"MDPW01", &[HEARTBEAT]])
@@ -427,7 +464,7 @@ mod tests {
     #[test]
     fn malformed_worker_messages_get_typed_errors() {
         use ProtocolError::*;
-        let cases: [(Message, ProtocolError); 11] = [
+        let cases: [(Message, ProtocolError); 12] = [
             (Message::new(), Empty),
             (m([b"MDPW02", &[READY], b"x"]), BadHeader("MDPW02".into())),
             (m([b"MDPW01"]), MissingCommand),
@@ -437,6 +474,13 @@ mod tests {
             (m([b"MDPW01", &[READY], b""]), MissingService),
             (
                 m([b"MDPW01", &[READY], b"a", b"b"]),
+                TrailingFrames {
+                    command: "READY",
+                    extra: 1,
+                },
+            ),
+            (
+                m([b"MDPW01", &[READY], b"a", b"\0MDPRID1:", b"b"]),
                 TrailingFrames {
                     command: "READY",
                     extra: 1,

@@ -22,6 +22,7 @@
 //! or heartbeats stall with it.
 
 use crate::protocol::{self, WorkerCommand};
+use crate::rid::Rid;
 use bytes::Bytes;
 use common::heartbeat::{Backoff, Liveness, Ticker};
 use common::rng::Rng;
@@ -60,6 +61,10 @@ pub struct WorkerOptions {
     pub reconnect: Duration,
     /// Cap of the doubling reconnect delay.
     pub reconnect_max: Duration,
+    /// Ask the broker for each request's id ([`crate::rid`]; READY carries the marker frame),
+    /// handed over in [`Request::rid`]. Off by default: a broker that does not know the
+    /// extension (the Guide's C broker ignores the frame) simply sends no ids.
+    pub request_ids: bool,
 }
 
 impl Default for WorkerOptions {
@@ -69,6 +74,7 @@ impl Default for WorkerOptions {
             liveness: HEARTBEAT_LIVENESS,
             reconnect: RECONNECT_DELAY,
             reconnect_max: RECONNECT_MAX,
+            request_ids: false,
         }
     }
 }
@@ -112,6 +118,10 @@ impl ReplyTo {
 pub struct Request {
     /// The request body as the client sent it.
     pub body: Message,
+    /// The request's id, if the client sent one and [`WorkerOptions::request_ids`] is on. A
+    /// retry of the same logical request carries the same id (the broker normally answers
+    /// retries itself, so a worker sees an id twice only after a lost worker or a forgotten id).
+    pub rid: Option<Rid>,
     /// Pass this to [`Worker::reply`].
     pub reply_to: ReplyTo,
 }
@@ -201,7 +211,7 @@ impl Worker {
         F: FnMut(Message) -> Fut,
         Fut: Future<Output = Message>,
     {
-        while let Some(Request { body, reply_to }) = self.recv().await {
+        while let Some(Request { body, reply_to, .. }) = self.recv().await {
             let reply = handler(body).await;
             self.reply(reply_to, reply).await?;
         }
@@ -349,6 +359,7 @@ impl Engine {
     async fn session(&mut self, socket: &mut DealerSocket, session: u64, identity: &str) -> End {
         let ready = WorkerCommand::Ready {
             service: Bytes::copy_from_slice(self.service.as_bytes()),
+            request_ids: self.options.request_ids,
         };
         if let Err(why) = self.send(socket, ready).await {
             return End::Failed(why);
@@ -372,9 +383,14 @@ impl Engine {
                     broker.heard(Instant::now().into_std());
                     tracing::debug!("({}) received from broker\n{}", self.service, frames.dump());
                     match protocol::from_dealer(frames).and_then(WorkerCommand::parse) {
-                        Ok(WorkerCommand::Request { client, body }) => {
+                        Ok(WorkerCommand::Request { client, mut body }) => {
                             let reply_to = ReplyTo { client, session };
-                            let request = Request { body, reply_to };
+                            let rid = if self.options.request_ids {
+                                Rid::take(&mut body)
+                            } else {
+                                None
+                            };
+                            let request = Request { body, rid, reply_to };
                             if let Err(error) = self.requests.try_send(request) {
                                 match error {
                                     mpsc::error::TrySendError::Full(_) => tracing::error!(

@@ -6,12 +6,17 @@
 //! [`TiClientOptions::poll`], as is a call that got no answer at all (Titanic or the broker is
 //! down: the Majordomo client has already retried on fresh sockets); `400` is final and
 //! returned as [`TiError::Rejected`].
+//!
+//! With [`TiClientOptions::request_ids`], each [`TiClient::request`] keeps one request id
+//! ([`majordomo::rid`]) over all its calls and retries, so Titanic stores it once even when its
+//! `200` was lost (Titanic killed after storing it, a lost reply): the retry gets the same UUID.
 
 use crate::tsp::{self, Answer, NewRequest, RequestId, Status, TspError};
 use bytes::Bytes;
 use common::report::Ledger;
 use common::Message;
 use majordomo::client::{Client, ClientError, ClientOptions};
+use majordomo::rid::Rid;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +27,8 @@ pub struct TiClientOptions {
     pub mdp: ClientOptions,
     /// Wait between polls of `titanic.reply`, and before retrying after `500` or silence.
     pub poll: Duration,
+    /// Send request ids (see the [module docs](self)). Off by default.
+    pub request_ids: bool,
 }
 
 impl Default for TiClientOptions {
@@ -30,6 +37,7 @@ impl Default for TiClientOptions {
             mdp: ClientOptions::default(),
             // The Guide's ticlient waits 5 s after each "no reply yet".
             poll: Duration::from_millis(5000),
+            request_ids: false,
         }
     }
 }
@@ -60,7 +68,7 @@ impl TiClient {
     /// A client of the broker at `broker`.
     pub fn new(broker: &str, options: TiClientOptions) -> Result<Self, TiError> {
         Ok(Self {
-            mdp: Client::new(broker, options.mdp.clone())?,
+            mdp: Client::new(broker, options.mdp.clone())?.with_request_ids(options.request_ids),
             options,
             retries: 0,
         })
@@ -72,10 +80,24 @@ impl TiClient {
         self.retries + self.mdp.resends()
     }
 
-    /// Calls `service` until it answers something other than `500` (or silence).
-    async fn call(&mut self, service: &'static str, body: Message) -> Result<Answer, TiError> {
+    /// Calls `service` until it answers something other than `500` (or silence). With `rid`,
+    /// every call carries that request id; without, each call is a request of its own.
+    async fn call(
+        &mut self,
+        service: &'static str,
+        rid: Option<&Rid>,
+        body: Message,
+    ) -> Result<Answer, TiError> {
         loop {
-            match self.mdp.send(service, body.clone()).await {
+            let sent = match rid {
+                Some(rid) => {
+                    self.mdp
+                        .send_with_rid(service, Some(rid), body.clone())
+                        .await
+                }
+                None => self.mdp.send(service, body.clone()).await,
+            };
+            match sent {
                 Ok(reply) => match Answer::parse(reply) {
                     Ok(Answer {
                         status: Status::Error,
@@ -101,9 +123,11 @@ impl TiClient {
 
     /// Hands a request for `service` to Titanic; returns its UUID once Titanic has it on disk.
     pub async fn request(&mut self, request: &NewRequest) -> Result<RequestId, TiError> {
+        // One logical request: one id for every call below, however often it is retried.
+        let rid = self.mdp.next_rid();
         loop {
             let answer = self
-                .call(tsp::REQUEST_SERVICE, request.to_message())
+                .call(tsp::REQUEST_SERVICE, rid.as_ref(), request.to_message())
                 .await?;
             match (answer.status, answer.uuid()) {
                 (Status::Ok, Ok(id)) => return Ok(id),
@@ -124,7 +148,9 @@ impl TiClient {
 
     /// Asks once for the reply to `id`: `Some(reply)` if it is there, `None` while pending.
     pub async fn reply(&mut self, id: RequestId) -> Result<Option<Vec<Bytes>>, TiError> {
-        let answer = self.call(tsp::REPLY_SERVICE, tsp::uuid_body(id)).await?;
+        let answer = self
+            .call(tsp::REPLY_SERVICE, None, tsp::uuid_body(id))
+            .await?;
         Ok(match answer.status {
             Status::Ok => Some(answer.rest.into_frames().into()),
             _ => None,
@@ -152,7 +178,7 @@ impl TiClient {
 
     /// Tells Titanic to forget `id` and its reply.
     pub async fn close(&mut self, id: RequestId) -> Result<(), TiError> {
-        self.call(tsp::CLOSE_SERVICE, tsp::uuid_body(id))
+        self.call(tsp::CLOSE_SERVICE, None, tsp::uuid_body(id))
             .await
             .map(drop)
     }

@@ -7,7 +7,8 @@
 //! are everything else (closed requests, their close records, ignored duplicates).
 //!
 //! The writer asks [`Index::admit`] before it writes a record, so the journal never holds a
-//! second reply for the same request, nor a close for a request it does not know.
+//! second reply for the same request, nor a close for a request it does not know, nor a second
+//! request with the same client request id (key) while the first is open.
 
 use crate::journal::Record;
 use crate::tsp::RequestId;
@@ -25,6 +26,8 @@ pub struct Entry {
     pub body: Vec<Bytes>,
     /// The reply, once stored.
     pub reply: Option<Vec<Bytes>>,
+    /// The client's request id, if it sent one.
+    pub key: Option<Bytes>,
     /// Journal bytes of this request's records (request, and reply if any).
     bytes: u64,
 }
@@ -46,7 +49,7 @@ pub enum Admission {
     /// Write it: it changes the state.
     Write,
     /// Do not write it: applying it would change nothing (a duplicate reply, a close of an
-    /// unknown request, a reused UUID).
+    /// unknown request, a reused UUID, a request whose key an open request already has).
     Skip,
 }
 
@@ -57,6 +60,7 @@ pub struct BatchView {
     requested: HashSet<RequestId>,
     replied: HashSet<RequestId>,
     closed: HashSet<RequestId>,
+    keys: HashSet<Bytes>,
 }
 
 impl BatchView {
@@ -64,7 +68,12 @@ impl BatchView {
     pub fn note(&mut self, record: &Record) {
         let id = record.id();
         match record {
-            Record::Request { .. } => self.requested.insert(id),
+            Record::Request { key, .. } => {
+                if let Some(key) = key {
+                    self.keys.insert(key.clone());
+                }
+                self.requested.insert(id)
+            }
             Record::Reply { .. } => self.replied.insert(id),
             Record::Close { .. } => self.closed.insert(id),
         };
@@ -75,6 +84,7 @@ impl BatchView {
         self.requested.clear();
         self.replied.clear();
         self.closed.clear();
+        self.keys.clear();
     }
 }
 
@@ -113,6 +123,8 @@ pub struct Index {
     entries: HashMap<RequestId, Entry>,
     /// Requests without a reply, by arrival order.
     pending: BTreeMap<u64, RequestId>,
+    /// Open requests by their client request id.
+    keys: HashMap<Bytes, RequestId>,
     next_seq: u64,
     live_bytes: u64,
     dead_bytes: u64,
@@ -130,7 +142,12 @@ impl Index {
         let known = self.entries.contains_key(&id) || batch.requested.contains(&id);
         let closed = batch.closed.contains(&id);
         let write = match record {
-            Record::Request { .. } => !known,
+            Record::Request { key, .. } => {
+                let key_taken = key
+                    .as_ref()
+                    .is_some_and(|k| self.keys.contains_key(k) || batch.keys.contains(k));
+                !known && !key_taken
+            }
             Record::Reply { .. } => {
                 let has_reply = self.entries.get(&id).is_some_and(|e| e.reply.is_some())
                     || batch.replied.contains(&id);
@@ -151,9 +168,16 @@ impl Index {
     pub fn apply(&mut self, record: Record, size: u64) -> bool {
         let id = record.id();
         match record {
-            Record::Request { service, body, .. } if !self.entries.contains_key(&id) => {
+            Record::Request {
+                service, body, key, ..
+            } if !self.entries.contains_key(&id)
+                && !key.as_ref().is_some_and(|k| self.keys.contains_key(k)) =>
+            {
                 let seq = self.next_seq;
                 self.next_seq += 1;
+                if let Some(key) = &key {
+                    self.keys.insert(key.clone(), id);
+                }
                 self.entries.insert(
                     id,
                     Entry {
@@ -161,6 +185,7 @@ impl Index {
                         service,
                         body,
                         reply: None,
+                        key,
                         bytes: size,
                     },
                 );
@@ -184,6 +209,9 @@ impl Index {
             Record::Close { .. } => match self.entries.remove(&id) {
                 Some(entry) => {
                     self.pending.remove(&entry.seq);
+                    if let Some(key) = &entry.key {
+                        self.keys.remove(key);
+                    }
                     self.live_bytes -= entry.bytes;
                     self.dead_bytes += entry.bytes + size;
                     true
@@ -209,6 +237,11 @@ impl Index {
             Some(_) => Lookup::Pending,
             None => Lookup::Unknown,
         }
+    }
+
+    /// The open request that a client sent with request id `key`, if any.
+    pub fn find_key(&self, key: &[u8]) -> Option<RequestId> {
+        self.keys.get(key).copied()
     }
 
     /// The open request `id`, if any.
@@ -248,6 +281,7 @@ impl Index {
                 id,
                 service: e.service.clone(),
                 body: e.body.clone(),
+                key: e.key.clone(),
             };
             let reply = e.reply.clone().map(|body| Record::Reply { id, body });
             std::iter::once(request).chain(reply)
@@ -283,6 +317,7 @@ mod tests {
             id: id(n),
             service: Bytes::from("echo"),
             body: vec![Bytes::from(vec![n])],
+            key: None,
         }
     }
 
@@ -436,5 +471,43 @@ mod tests {
         assert_eq!(order(&ix), order(&again));
         assert_eq!(ix.counts(), again.counts());
         assert_eq!(ix.counts().live_bytes, 35);
+    }
+
+    fn keyed(n: u8, key: &'static str) -> Record {
+        Record::Request {
+            id: id(n),
+            service: Bytes::from("echo"),
+            body: vec![Bytes::from(vec![n])],
+            key: Some(Bytes::from(key)),
+        }
+    }
+
+    #[test]
+    fn a_key_names_one_open_request_survives_compaction_and_is_freed_by_close() {
+        let mut ix = Index::new();
+        let mut batch = BatchView::default();
+        assert_eq!(ix.admit(&keyed(1, "k1"), &batch), Admission::Write);
+        batch.note(&keyed(1, "k1"));
+        // The same key again in the same batch, under another UUID: skipped.
+        assert_eq!(ix.admit(&keyed(2, "k1"), &batch), Admission::Skip);
+        batch.clear();
+        assert!(ix.apply(keyed(1, "k1"), 30));
+        assert_eq!(ix.find_key(b"k1"), Some(id(1)));
+        assert_eq!(ix.admit(&keyed(2, "k1"), &batch), Admission::Skip);
+        assert!(
+            !ix.apply(keyed(2, "k1"), 30),
+            "a duplicate key changes nothing"
+        );
+        assert_eq!(ix.counts().pending, 1);
+        // Compaction keeps the key.
+        let mut again = Index::new();
+        for r in ix.live_records() {
+            again.apply(r, 7);
+        }
+        assert_eq!(again.find_key(b"k1"), Some(id(1)));
+        // Closing forgets it.
+        ix.apply(close(1), 10);
+        assert_eq!(ix.find_key(b"k1"), None);
+        assert_eq!(ix.admit(&keyed(3, "k1"), &batch), Admission::Write);
     }
 }

@@ -61,6 +61,15 @@ pub enum Record {
         service: Bytes,
         /// The frames to forward.
         body: Vec<Bytes>,
+        /// The client's request id ([`majordomo::rid`]), if it sent one: a retried
+        /// `titanic.request` with this id gets `id` again instead of a second request.
+        ///
+        /// Format compatibility: a record is a MessagePack array of its fields, and this field
+        /// is written only when present, so a request without one is byte-for-byte the record
+        /// journals held before request ids existed; reading such a record (three fields) gives
+        /// `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<Bytes>,
     },
     /// The service's reply to a request arrived.
     Reply {
@@ -331,7 +340,52 @@ mod tests {
                 Bytes::from(format!("hello {n}")),
                 Bytes::from_static(&[0, 255]),
             ],
+            key: None,
         }
+    }
+
+    /// `Record` as it was before request ids: journals written then must still read.
+    #[derive(Serialize)]
+    enum OldRecord {
+        Request {
+            id: RequestId,
+            service: Bytes,
+            body: Vec<Bytes>,
+        },
+    }
+
+    #[test]
+    fn journals_written_before_request_ids_still_read_and_keyless_records_are_unchanged() {
+        let old = OldRecord::Request {
+            id: id(7),
+            service: Bytes::from("echo"),
+            body: vec![Bytes::from("x")],
+        };
+        let old_bytes = rmp_serde::to_vec(&old).unwrap();
+        let read: Record = rmp_serde::from_slice(&old_bytes).unwrap();
+        assert_eq!(
+            read,
+            Record::Request {
+                id: id(7),
+                service: Bytes::from("echo"),
+                body: vec![Bytes::from("x")],
+                key: None,
+            }
+        );
+        assert_eq!(
+            rmp_serde::to_vec(&read).unwrap(),
+            old_bytes,
+            "same bytes as before"
+        );
+        let keyed = Record::Request {
+            id: id(7),
+            service: Bytes::from("echo"),
+            body: vec![Bytes::from("x")],
+            key: Some(Bytes::from("00000000deadbeef-1")),
+        };
+        let mut out = MAGIC.to_vec();
+        encode(&keyed, &mut out).unwrap();
+        assert_eq!(decode_frame(&out[MAGIC.len()..]).unwrap().0, keyed);
     }
 
     fn image(records: &[Record]) -> (Vec<u8>, Vec<usize>) {

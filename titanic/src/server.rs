@@ -23,6 +23,7 @@ use crate::tsp::RequestId;
 use bytes::Bytes;
 use common::Message;
 use majordomo::client::{Client, ClientError, ClientOptions};
+use majordomo::rid::Rid;
 use majordomo::worker::{Worker, WorkerError, WorkerOptions};
 use std::future::Future;
 use std::path::PathBuf;
@@ -89,7 +90,12 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     for service in TspService::ALL {
         for _ in 0..config.workers.max(1) {
-            let worker = Worker::new(&config.broker, service.name(), config.worker.clone())?;
+            // Request ids let a retried titanic.request find the UUID it got before.
+            let options = WorkerOptions {
+                request_ids: true,
+                ..config.worker.clone()
+            };
+            let worker = Worker::new(&config.broker, service.name(), options)?;
             tasks.spawn(serve(worker, service, store.clone(), stop.clone()));
         }
     }
@@ -129,7 +135,7 @@ async fn serve(
             () = stopped(&mut stop) => break,
         };
         let Some(request) = request else { break };
-        let reply = service::handle(&store, service, request.body).await;
+        let reply = service::handle(&store, service, request.rid.as_ref(), request.body).await;
         if worker.reply(request.reply_to, reply).await.is_err() {
             break;
         }
@@ -252,7 +258,11 @@ async fn forward(
     };
     let name = String::from_utf8_lossy(service);
     tracing::debug!("forwarding {id} to {name}");
-    let reply = match client.send(&name, Message::from_frames(body)).await {
+    // The UUID as request id: a forward repeated (after a timeout, or by a restarted Titanic)
+    // is joined or answered by the broker instead of running the service again.
+    let rid = Rid::new(format!("titanic-{id}"));
+    let body = Message::from_frames(body);
+    let reply = match client.send_with_rid(&name, rid.as_ref(), body).await {
         Ok(reply) => reply,
         Err(_) => {
             // A client that gave up has thrown its socket away; a fresh one is made per attempt.

@@ -2,6 +2,9 @@
 //!
 //! * `titanic.request`: journal the request and answer `200 <uuid>` once it is durable; `400`
 //!   for a malformed or oversized request, `500` if the journal cannot take it (retry later).
+//!   A request that carries a client request id ([`majordomo::rid`]) already held by an open
+//!   request is a retry: it gets that request's UUID, and nothing new is stored. The id is in
+//!   the journal, so this holds across a Titanic restart.
 //! * `titanic.reply`: `200` + the reply, `300` while pending, `400` for an unknown or closed
 //!   UUID (or a malformed one). Never deletes anything.
 //! * `titanic.close`: forget the request; `200` also for unknown UUIDs (idempotent), `400` for a
@@ -11,9 +14,10 @@
 
 use crate::index::Lookup;
 use crate::journal::Record;
-use crate::store::{Store, StoreError};
+use crate::store::{Outcome, Store, StoreError};
 use crate::tsp::{self, NewRequest, RequestId, Status};
 use common::Message;
+use majordomo::rid::Rid;
 
 /// One of the three TSP services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +44,15 @@ impl TspService {
     }
 }
 
-/// Answers one request to `service`.
-pub async fn handle(store: &Store, service: TspService, body: Message) -> Message {
+/// Answers one request to `service`; `rid` is the client's request id, if it sent one.
+pub async fn handle(
+    store: &Store,
+    service: TspService,
+    rid: Option<&Rid>,
+    body: Message,
+) -> Message {
     match service {
-        TspService::Request => request(store, body).await,
+        TspService::Request => request(store, rid, body).await,
         TspService::Reply => reply(store, &body),
         TspService::Close => close(store, &body).await,
     }
@@ -64,7 +73,20 @@ fn store_failed(service: TspService, error: &StoreError) -> Message {
     }
 }
 
-async fn request(store: &Store, body: Message) -> Message {
+/// The UUID already stored for a retried request, logged.
+fn stored_before(store: &Store, rid: &Rid) -> Option<Message> {
+    let id = store.find_key(rid.as_bytes())?;
+    tracing::info!(
+        "{}: retry of request {rid} already stored as {id}",
+        tsp::REQUEST_SERVICE
+    );
+    Some(tsp::accepted(id))
+}
+
+async fn request(store: &Store, rid: Option<&Rid>, body: Message) -> Message {
+    if let Some(answer) = rid.and_then(|rid| stored_before(store, rid)) {
+        return answer;
+    }
     let request = match NewRequest::parse(body) {
         Ok(request) => request,
         Err(e) => return bad_request(TspService::Request, e),
@@ -79,9 +101,18 @@ async fn request(store: &Store, body: Message) -> Message {
         id,
         service: request.service,
         body: request.body,
+        key: rid.map(|rid| bytes::Bytes::copy_from_slice(rid.as_bytes())),
     };
     match store.append(record).await {
-        Ok(_) => {
+        // Skipped: the same id was being stored at the same time; that one is durable now.
+        Ok(Outcome::Skipped) => match rid.and_then(|rid| stored_before(store, rid)) {
+            Some(answer) => answer,
+            None => {
+                tracing::error!("{}: request not stored, answered 500", tsp::REQUEST_SERVICE);
+                Status::Error.reply()
+            }
+        },
+        Ok(Outcome::Written) => {
             tracing::debug!(
                 "request {id} for {} stored",
                 String::from_utf8_lossy(&service)
@@ -127,7 +158,52 @@ mod tests {
 
     async fn call(store: &Store, service: TspService, frames: &[&[u8]]) -> Answer {
         let body = Message::from_frames(frames.iter().map(|f| Bytes::copy_from_slice(f)));
-        Answer::parse(handle(store, service, body).await).unwrap()
+        Answer::parse(handle(store, service, None, body).await).unwrap()
+    }
+
+    async fn call_rid(store: &Store, rid: &Rid, frames: &[&[u8]]) -> Answer {
+        let body = Message::from_frames(frames.iter().map(|f| Bytes::copy_from_slice(f)));
+        let reply = handle(store, TspService::Request, Some(rid), body).await;
+        Answer::parse(reply).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_retried_request_with_the_same_id_gets_the_same_uuid_also_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let (store, _) = Store::open(&path, StoreOptions::default()).unwrap();
+        let rid = Rid::new("00000000deadbeef-1").unwrap();
+        let first = call_rid(&store, &rid, &[b"echo", b"debit"]).await;
+        assert_eq!(first.status, Status::Ok);
+        let again = call_rid(&store, &rid, &[b"echo", b"debit"]).await;
+        assert_eq!(again.uuid().unwrap(), first.uuid().unwrap());
+        // Concurrent retries (one being stored while the next arrives): still one request.
+        let other = Rid::new("00000000deadbeef-2").unwrap();
+        let (a, b) = tokio::join!(
+            call_rid(&store, &other, &[b"echo", b"x"]),
+            call_rid(&store, &other, &[b"echo", b"x"])
+        );
+        assert_eq!(a.uuid().unwrap(), b.uuid().unwrap());
+        // Without an id, as before: a second request.
+        let plain = call(&store, TspService::Request, &[b"echo", b"debit"]).await;
+        assert_ne!(plain.uuid().unwrap(), first.uuid().unwrap());
+        assert_eq!(store.counts().pending, 3);
+        store.close().await;
+
+        let (store, _) = Store::open(&path, StoreOptions::default()).unwrap();
+        let after = call_rid(&store, &rid, &[b"echo", b"debit"]).await;
+        assert_eq!(
+            after.uuid().unwrap(),
+            first.uuid().unwrap(),
+            "the id is journaled"
+        );
+        // Once closed, the id is forgotten with its request.
+        let uuid = first.uuid().unwrap().to_string();
+        call(&store, TspService::Close, &[uuid.as_bytes()]).await;
+        let fresh = call_rid(&store, &rid, &[b"echo", b"debit"]).await;
+        assert_ne!(fresh.uuid().unwrap(), first.uuid().unwrap());
+        assert_eq!(store.counts().pending, 3);
+        store.close().await;
     }
 
     #[tokio::test]

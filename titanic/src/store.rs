@@ -535,6 +535,11 @@ impl Store {
         self.inner.shared.read().lookup(id)
     }
 
+    /// The open request a client sent with request id `key`, if any.
+    pub fn find_key(&self, key: &[u8]) -> Option<RequestId> {
+        self.inner.shared.read().find_key(key)
+    }
+
     /// The service and body of `id` if it still waits for a reply (what the dispatcher sends).
     pub fn pending_request(&self, id: RequestId) -> Option<(Bytes, Vec<Bytes>)> {
         let index = self.inner.shared.read();
@@ -807,6 +812,7 @@ mod tests {
             id: RequestId::from_bytes([n; 16]),
             service: Bytes::from("echo"),
             body: vec![Bytes::from(format!("body {n}"))],
+            key: None,
         }
     }
 

@@ -45,7 +45,7 @@ pub mod subst;
 mod svg;
 pub mod timeline;
 
-pub use report::{ClientOutcome, Event, Measure, NetEvent, Report, Shutdown};
+pub use report::{ClientOutcome, Event, Executions, Measure, NetEvent, Report, Shutdown};
 pub use scenario::ChaosRun;
 pub use scenario::Scenario;
 

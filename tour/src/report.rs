@@ -168,6 +168,44 @@ impl ClientOutcome {
     }
 }
 
+/// Requests the workers report executing (`mdworker --log-executions` prints
+/// `executed request id=<id> count=<n>` once per execution), to set next to `answered`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Executions {
+    /// Execution lines, over every process and run.
+    pub total: u64,
+    /// Distinct request ids among them (requests sent without an id, `id=-`, not counted).
+    pub ids: u64,
+    /// Executions beyond the first of the same id: retries that ran again.
+    pub repeated: u64,
+}
+
+impl Executions {
+    /// The line every execution prints.
+    pub const LINE: &'static str = "executed request id=";
+
+    /// Counts the execution lines among `lines`.
+    pub fn count<'a>(lines: impl IntoIterator<Item = &'a String>) -> Self {
+        let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut total = 0;
+        for line in lines {
+            let Some(rest) = line.split(Self::LINE).nth(1) else {
+                continue;
+            };
+            total += 1;
+            let id = rest.split_whitespace().next().unwrap_or("-");
+            if id != "-" {
+                *seen.entry(id).or_default() += 1;
+            }
+        }
+        Self {
+            total,
+            ids: seen.len() as u64,
+            repeated: seen.values().map(|n| n - 1).sum(),
+        }
+    }
+}
+
 /// A measured recovery time.
 #[derive(Debug, Clone)]
 pub struct Measure {
@@ -203,6 +241,11 @@ impl Report {
     /// Every line of the named process (empty if it printed none).
     pub fn lines_of(&self, process: &str) -> &[String] {
         self.lines.get(process).map_or(&[], Vec::as_slice)
+    }
+
+    /// Executions reported by the workers (all processes), see [`Executions`].
+    pub fn executions(&self) -> Executions {
+        Executions::count(self.lines.values().flatten())
     }
 
     /// How many lines of `process` contain `needle`.
@@ -309,6 +352,19 @@ impl Report {
                 "   {:<width$} {:>6} {:>8} {:>6} {:>6} {:>7}",
                 "total", s.sent, s.answered, s.failed, self.lost, s.retries
             );
+        }
+        let runs = self.executions();
+        if runs.total > 0 {
+            let text = format!(
+                "executions {} for {} answered: {} request ids, {} ran again",
+                runs.total, self.summary.answered, runs.ids, runs.repeated
+            );
+            let text = if runs.repeated > 0 {
+                paint(&text, style::STEP, color)
+            } else {
+                text
+            };
+            let _ = writeln!(out, "   {text}");
         }
         for m in &self.measures {
             let text = match m.elapsed {
@@ -451,6 +507,40 @@ mod tests {
             .unwrap();
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cells, ["client", "10", "9", "1", "0", "4", "1"]);
+    }
+
+    #[test]
+    fn executions_are_counted_per_request_id_and_shown_next_to_answered() {
+        let mut r = report();
+        assert!(
+            !r.table(false).contains("executions"),
+            "no line without workers' lines"
+        );
+        let lines = [
+            "I: (echo) executing request id=a-1",
+            "I: (echo) executed request id=a-1 count=1",
+            "I: (echo) executed request id=a-2 count=1",
+            "I: (echo) executed request id=- count=1",
+        ];
+        r.lines
+            .insert("worker1".into(), lines.map(String::from).to_vec());
+        r.lines.insert(
+            "worker2".into(),
+            vec!["I: (echo) executed request id=a-2 count=1".into()],
+        );
+        assert_eq!(
+            r.executions(),
+            Executions {
+                total: 4,
+                ids: 2,
+                repeated: 1
+            }
+        );
+        let t = r.table(false);
+        assert!(
+            t.contains("executions 4 for 9 answered: 2 request ids, 1 ran again"),
+            "{t}"
+        );
     }
 
     #[test]

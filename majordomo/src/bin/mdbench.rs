@@ -7,12 +7,17 @@
 //!    synchronous requests with 1 worker ([`Client`]), pipelined requests with 1 and 4 workers
 //!    ([`AsyncClient`]); the 1-worker phases ask service `echo`, the 4-worker phase `echo4`,
 //!    both on one broker;
-//! 3. with `--broker ENDPOINT`, the same three phases through that already running broker (any
+//! 3. the same sync and 1-worker pipelined phases with request ids on (Guide 4.11: the broker
+//!    remembers every id and its reply), their rate over the phase without ids and the
+//!    broker's CPU time per request with and without;
+//! 4. with `--broker ENDPOINT`, the same three phases through that already running broker (any
 //!    MDP/0.1 broker, e.g. the Guide's C `mdbroker`), with our client and our workers, in the
 //!    same rounds, and each of our rates over the other broker's (`/other`);
-//! 4. p50/p99 round trip of every phase, the server's CPU time per request and the broker's
+//! 5. p50/p99 round trip of every phase, the server's CPU time per request and the broker's
 //!    resident memory (from /proc; not for the other broker, whose process we do not know),
-//!    and each rate as a fraction of its floor.
+//!    and each rate as a fraction of its floor;
+//! 6. the memory per remembered reply: the RSS growth of a fresh mdbroker serving pipelined
+//!    requests with ids, minus that of one serving them without, over the ids it remembers.
 //!
 //! There is no column against C figures measured on another day: on a shared machine they
 //! mislead (the C broker did 5,900/s sync one day and 15,138/s on another). Point `--broker` at
@@ -29,9 +34,9 @@ use clap::{Parser, Subcommand};
 use common::cli::Verbosity;
 use common::sock;
 use common::Message;
-use majordomo::broker::MMI_SERVICES;
+use majordomo::broker::{MMI_BROKER, MMI_SERVICES};
 use majordomo::client::{AsyncClient, Client, ClientOptions};
-use majordomo::mmi::ServiceRow;
+use majordomo::mmi::{parse_broker, ServiceRow};
 use majordomo::protocol::MMI_SERVICE;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -94,10 +99,24 @@ impl Drop for Kid {
     }
 }
 
+/// Where each phase sits in a round's list (the other broker's three follow ours).
+mod at {
+    pub const FLOOR_SYNC: usize = 0;
+    pub const FLOOR_PIPED: usize = 1;
+    /// Our sync, async 1 worker, async 4 workers.
+    pub const OURS: usize = 2;
+    /// Our sync and async 1 worker with request ids.
+    pub const IDS: usize = 5;
+    /// The other broker's sync, async 1 worker, async 4 workers (with `--broker`).
+    pub const OTHER: usize = 7;
+}
+
 /// The figures of one phase.
 #[derive(Clone)]
 struct Phase {
     name: &'static str,
+    /// Pipelined (compared with the pipelined floor) or one at a time.
+    pipelined: bool,
     rate: f64,
     p50: Duration,
     p99: Duration,
@@ -107,7 +126,13 @@ struct Phase {
 }
 
 impl Phase {
-    fn new(name: &'static str, count: u64, elapsed: Duration, mut rtts: Vec<Duration>) -> Self {
+    fn new(
+        name: &'static str,
+        pipelined: bool,
+        count: u64,
+        elapsed: Duration,
+        mut rtts: Vec<Duration>,
+    ) -> Self {
         rtts.sort_unstable();
         let pick = |q: f64| {
             rtts.get(((rtts.len() as f64 * q) as usize).min(rtts.len().saturating_sub(1)))
@@ -116,6 +141,7 @@ impl Phase {
         };
         Self {
             name,
+            pipelined,
             rate: count as f64 / elapsed.as_secs_f64(),
             p50: pick(0.50),
             p99: pick(0.99),
@@ -128,6 +154,15 @@ impl Phase {
         let used = cpu_time(pid).saturating_sub(before);
         self.server_cpu_us = used.as_secs_f64() * 1e6 / count.max(1) as f64;
         self
+    }
+
+    /// As [`with_cpu`](Self::with_cpu) when the server's process is known (`pid` and `before`
+    /// are `None` for a broker we did not start).
+    fn with_cpu_of(self, pid: Option<u32>, before: Option<Duration>, count: u64) -> Self {
+        match (pid, before) {
+            (Some(pid), Some(before)) => self.with_cpu(pid, before, count),
+            _ => self,
+        }
     }
 }
 
@@ -218,6 +253,7 @@ async fn floor(args: &Args, ep: &str, pid: u32) -> anyhow::Result<(Phase, Phase)
     }
     let sync = Phase::new(
         "floor, one at a time",
+        false,
         args.sync_requests,
         started.elapsed(),
         rtts,
@@ -246,11 +282,14 @@ async fn floor(args: &Args, ep: &str, pid: u32) -> anyhow::Result<(Phase, Phase)
         rtts.push(at.elapsed());
         received += 1;
     }
-    let piped = Phase::new("floor, pipelined", args.requests, started.elapsed(), rtts).with_cpu(
-        pid,
-        cpu,
+    let piped = Phase::new(
+        "floor, pipelined",
+        true,
         args.requests,
-    );
+        started.elapsed(),
+        rtts,
+    )
+    .with_cpu(pid, cpu, args.requests);
     Ok((sync, piped))
 }
 
@@ -289,12 +328,13 @@ async fn wait_for_workers(ep: &str, service: &str, workers: u64) -> anyhow::Resu
     }
 }
 
-async fn sync_phase(args: &Args, ep: &str, name: &'static str) -> anyhow::Result<Phase> {
+/// One request at a time to service [`ONE`], with request ids if `ids`.
+async fn sync_phase(args: &Args, ep: &str, name: &'static str, ids: bool) -> anyhow::Result<Phase> {
     let options = ClientOptions {
         timeout: Duration::from_secs(10),
         retries: 1,
     };
-    let mut client = Client::new(ep, options)?;
+    let mut client = Client::new(ep, options)?.with_request_ids(ids);
     let mut rtts = Vec::with_capacity(args.sync_requests as usize);
     let started = Instant::now();
     for seq in 0..args.sync_requests {
@@ -307,23 +347,28 @@ async fn sync_phase(args: &Args, ep: &str, name: &'static str) -> anyhow::Result
     }
     Ok(Phase::new(
         name,
+        false,
         args.sync_requests,
         started.elapsed(),
         rtts,
     ))
 }
 
+/// `args.window` requests in flight to `service`, with request ids if `ids`.
 async fn async_phase(
     args: &Args,
     ep: &str,
     service: &str,
     name: &'static str,
+    ids: bool,
 ) -> anyhow::Result<Phase> {
     let options = ClientOptions {
         timeout: Duration::from_secs(10),
         retries: 1,
     };
-    let mut client = AsyncClient::connect(ep, options).await?;
+    let mut client = AsyncClient::connect(ep, options)
+        .await?
+        .with_request_ids(ids);
     let mut sent_at: HashMap<u64, Instant> = HashMap::with_capacity(args.window as usize * 2);
     let mut rtts = Vec::with_capacity(args.requests as usize);
     let (mut sent, mut received) = (0u64, 0u64);
@@ -344,7 +389,43 @@ async fn async_phase(
         rtts.push(at.elapsed());
         received += 1;
     }
-    Ok(Phase::new(name, args.requests, started.elapsed(), rtts))
+    Ok(Phase::new(
+        name,
+        true,
+        args.requests,
+        started.elapsed(),
+        rtts,
+    ))
+}
+
+/// A fresh mdbroker with one worker serves `args.requests` pipelined requests (with or without
+/// ids): its RSS growth in KiB and the ids it remembers at the end (from `mmi.broker`).
+async fn remembered_growth(
+    bin_dir: &std::path::Path,
+    args: &Args,
+    ids: bool,
+) -> anyhow::Result<(u64, u64)> {
+    let ep = free_endpoint()?;
+    let broker = spawn(&bin_dir.join("mdbroker"), &["--bind", &ep])?;
+    let worker_args = ["--broker", ep.as_str(), "--service", ONE, "--work-ms", "0"];
+    let _worker = spawn(&bin_dir.join("mdworker"), &worker_args)?;
+    wait_for_workers(&ep, ONE, 1).await?;
+    let pid = broker.0.id();
+    let before = rss_kib(pid);
+    async_phase(args, &ep, ONE, "memory", ids).await?;
+    let after = rss_kib(pid);
+    let options = ClientOptions {
+        timeout: Duration::from_secs(5),
+        retries: 1,
+    };
+    let reply = Client::new(&ep, options)?
+        .send(MMI_BROKER, Message::new())
+        .await?;
+    let remembered = parse_broker(&reply)?
+        .into_iter()
+        .find_map(|(name, value)| (name == "dedup_ids").then_some(value))
+        .unwrap_or(0);
+    Ok((after.saturating_sub(before), remembered))
 }
 
 fn ms(d: Duration) -> String {
@@ -401,6 +482,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             "other async, 4 workers",
         ],
     ];
+    let id_names = [
+        "mdbroker sync, 1 worker, ids",
+        "mdbroker async, 1 worker, ids",
+    ];
     let mut all: Vec<Vec<Phase>> = Vec::new();
     for round in 1..=rounds {
         let (floor_sync, floor_piped) = floor(&args, &echo_ep, echo.0.id()).await?;
@@ -408,20 +493,25 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         for (t, (ep, _)) in targets.iter().enumerate() {
             // CPU time only for our broker: we do not know the other one's process.
             let pid = (t == 0).then_some(ours_pid);
-            let c0 = pid.map(cpu_time);
-            let mut sync = sync_phase(&args, ep, names[t][0]).await?;
-            let c1 = pid.map(cpu_time);
-            let mut async1 = async_phase(&args, ep, ONE, names[t][1]).await?;
-            let c2 = pid.map(cpu_time);
-            let mut async4 = async_phase(&args, ep, FOUR, names[t][2]).await?;
-            let c3 = pid.map(cpu_time);
-            if let (Some(c0), Some(c1), Some(c2), Some(c3)) = (c0, c1, c2, c3) {
-                let per = |used: Duration, n: u64| used.as_secs_f64() * 1e6 / n.max(1) as f64;
-                sync.server_cpu_us = per(c1.saturating_sub(c0), args.sync_requests);
-                async1.server_cpu_us = per(c2.saturating_sub(c1), args.requests);
-                async4.server_cpu_us = per(c3.saturating_sub(c2), args.requests);
+            let (n_sync, n_async) = (args.sync_requests, args.requests);
+            let c = pid.map(cpu_time);
+            let sync = sync_phase(&args, ep, names[t][0], false).await?;
+            phases.push(sync.with_cpu_of(pid, c, n_sync));
+            let c = pid.map(cpu_time);
+            let async1 = async_phase(&args, ep, ONE, names[t][1], false).await?;
+            phases.push(async1.with_cpu_of(pid, c, n_async));
+            let c = pid.map(cpu_time);
+            let async4 = async_phase(&args, ep, FOUR, names[t][2], false).await?;
+            phases.push(async4.with_cpu_of(pid, c, n_async));
+            if t == 0 {
+                // Request ids need our broker (another one would pass the rid frame on).
+                let c = pid.map(cpu_time);
+                let sync = sync_phase(&args, ep, id_names[0], true).await?;
+                phases.push(sync.with_cpu_of(pid, c, n_sync));
+                let c = pid.map(cpu_time);
+                let async1 = async_phase(&args, ep, ONE, id_names[1], true).await?;
+                phases.push(async1.with_cpu_of(pid, c, n_async));
             }
-            phases.extend([sync, async1, async4]);
         }
         let rates: Vec<String> = phases.iter().map(|p| format!("{:.0}", p.rate)).collect();
         println!("round {round}: req/s {}", rates.join(" / "));
@@ -449,7 +539,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     };
     println!();
     println!(
-        "{:<27} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10}",
+        "{:<30} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10}",
         "phase (best round)",
         "req/s",
         "median",
@@ -459,28 +549,28 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "/other",
         "CPU µs/req"
     );
+    let has_other = count > at::OTHER;
     for (i, phase) in best.iter().enumerate() {
-        // Phases 2, 3, 4 are ours; 5, 6, 7 the other broker's. Sync compares with the
-        // one-at-a-time floor, async with the pipelined one.
-        let floor = match i {
-            0 | 1 => None,
-            i if (i - 2) % 3 == 0 => Some(0),
-            _ => Some(1),
+        // Sync compares with the one-at-a-time floor, async with the pipelined one.
+        let of_floor = match (i, phase.pipelined) {
+            (at::FLOOR_SYNC | at::FLOOR_PIPED, _) => "-".to_owned(),
+            (_, false) => format!("{:.2}", phase.rate / best[at::FLOOR_SYNC].rate),
+            (_, true) => format!("{:.2}", phase.rate / best[at::FLOOR_PIPED].rate),
         };
-        let of_floor = floor.map_or("-".to_owned(), |f: usize| {
-            format!("{:.2}", phase.rate / best[f].rate)
-        });
         let vs_other = match i {
-            2..=4 if count == 8 => format!("{:.2}x", phase.rate / best[i + 3].rate),
+            _ if !has_other => "-".to_owned(),
+            i if (at::OURS..at::IDS).contains(&i) => {
+                format!("{:.2}x", phase.rate / best[i - at::OURS + at::OTHER].rate)
+            }
             _ => "-".to_owned(),
         };
-        let cpu = if i < 5 {
+        let cpu = if i < at::OTHER {
             format!("{:.1}", phase.server_cpu_us)
         } else {
             "-".to_owned()
         };
         println!(
-            "{:<27} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>10}",
+            "{:<30} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>10}",
             phase.name,
             phase.rate,
             median(i),
@@ -493,6 +583,26 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
     println!();
     println!("mdbroker RSS: {rss_start} KiB → {rss_end} KiB, start → end");
+    let (sync, async1) = (at::OURS, at::OURS + 1);
+    let (sync_ids, async1_ids) = (at::IDS, at::IDS + 1);
+    println!(
+        "request ids: rate {:.2} (sync), {:.2} (async) of the rate without ids (median over \
+         median); broker CPU µs/req {:.1} → {:.1} (sync), {:.1} → {:.1} (async)",
+        median(sync_ids) / median(sync),
+        median(async1_ids) / median(async1),
+        best[sync].server_cpu_us,
+        best[sync_ids].server_cpu_us,
+        best[async1].server_cpu_us,
+        best[async1_ids].server_cpu_us
+    );
+    let with_ids = remembered_growth(&bin_dir, &args, true).await?;
+    let without = remembered_growth(&bin_dir, &args, false).await?;
+    let per_id = (with_ids.0 as f64 - without.0 as f64) * 1024.0 / with_ids.1.max(1) as f64;
+    println!(
+        "memory per remembered reply: {per_id:.0} bytes ({} requests with ids: RSS +{} KiB, \
+         {} ids remembered; without ids: RSS +{} KiB)",
+        args.requests, with_ids.0, with_ids.1, without.0
+    );
     println!("/floor: rate over the floor's (sync over one-at-a-time, async over pipelined)");
     if let Some(other) = &args.broker {
         println!("/other: our mdbroker's rate over the broker at {other}, same rounds, same client and workers");

@@ -12,10 +12,16 @@
 //! `W: queue of service <name> full (<n> waiting, <b> bytes), request from <client> dropped`,
 //! `W: queue of service <name> full (…), <n> newest requests of its biggest client dropped for <client>`,
 //! `E: malformed message dropped: <reason>`, `I: mdbroker interrupted, shutting down`.
+//! Request ids (see `majordomo::rid`):
+//! `I: retry of request <id> for <service> joined the running one`,
+//! `I: retry of request <id> for <service> answered from memory`,
+//! `I: dedup forgot <n> request ids older than <ms> ms`,
+//! `W: dedup store full (<max> ids): forgot <n> request ids early, the youngest <ms> ms old`.
 
 use anyhow::Context;
 use clap::Parser;
 use common::cli::Verbosity;
+use majordomo::broker::dedup::{self, DedupConfig};
 use majordomo::broker::{self, BrokerConfig};
 use majordomo::server::Server;
 use std::time::Duration;
@@ -42,6 +48,13 @@ struct Args {
     /// refused, otherwise the biggest holder's newest requests make room.
     #[arg(long, value_name = "BYTES", default_value_t = broker::MAX_QUEUE_BYTES)]
     max_queue_bytes: usize,
+    /// Most request ids the broker remembers for deduplicating retries (0 turns it off).
+    #[arg(long, value_name = "N", default_value_t = dedup::MAX_ENTRIES)]
+    dedup_max: usize,
+    /// How long a request id (and its reply) is remembered, in milliseconds: keep it longer
+    /// than the clients' whole retry window.
+    #[arg(long, value_name = "MS", default_value_t = dedup::TTL.as_millis() as u64)]
+    dedup_ttl_ms: u64,
     #[command(flatten)]
     verbosity: Verbosity,
     #[command(flatten)]
@@ -58,6 +71,10 @@ async fn main() -> anyhow::Result<()> {
         liveness: args.liveness.max(1),
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         max_queue_bytes: args.max_queue_bytes,
+        dedup: DedupConfig {
+            max_entries: args.dedup_max,
+            ttl: Duration::from_millis(args.dedup_ttl_ms),
+        },
     };
     let server = Server::bind(&args.bind, config)
         .await

@@ -8,6 +8,9 @@
 //! `I: <answered> replies in <s> s: <rate> requests/s`, then the summary line
 //! `I: summary sent=N answered=A failed=F retries=R` (a request in flight at Ctrl-C counts
 //! failed). Exits non-zero exactly when a request failed.
+//!
+//! Each request carries a request id (Guide 4.11, `majordomo::rid`), the same on every retry,
+//! so the broker runs it once however often it is retried; `--no-request-ids` sends none.
 
 use anyhow::Context;
 use clap::Parser;
@@ -36,6 +39,10 @@ struct Args {
     /// Stop at the first request that gets no reply (the Guide's behaviour).
     #[arg(long)]
     stop_on_failure: bool,
+    /// Send no request ids (by default every request carries one, kept across its retries, so
+    /// the broker runs it once: see the README's "Request ids").
+    #[arg(long)]
+    no_request_ids: bool,
     #[command(flatten)]
     log: RequestLog,
     #[command(flatten)]
@@ -48,7 +55,11 @@ async fn main() -> anyhow::Result<ExitCode> {
     args.verbosity.init_logging();
     let shutdown = common::shutdown::signal();
     tokio::pin!(shutdown);
-    let mut client = args.client.connect().context("starting mdclient")?;
+    let mut client = args
+        .client
+        .connect()
+        .context("starting mdclient")?
+        .with_request_ids(!args.no_request_ids);
     let mut ledger = args.log.ledger();
     let started = Instant::now();
     for i in 0..args.requests {

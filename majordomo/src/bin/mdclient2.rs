@@ -7,6 +7,8 @@
 //! `I: <answered> replies in <s> s: <rate> requests/s`, then
 //! `I: summary sent=N answered=A failed=F retries=0` (requests in flight at Ctrl-C count
 //! failed), and exits non-zero exactly when a request failed (or on a fatal socket error).
+//! Each request carries a request id (Guide 4.11, `majordomo::rid`) unless `--no-request-ids`
+//! is given.
 
 use anyhow::Context;
 use clap::Parser;
@@ -37,6 +39,10 @@ struct Args {
     /// How long to wait for the next reply before failing the requests in flight, in ms.
     #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
     timeout_ms: u64,
+    /// Send no request ids (by default every request carries one, kept across its retries, so
+    /// the broker runs it once: see the README's "Request ids").
+    #[arg(long)]
+    no_request_ids: bool,
     #[command(flatten)]
     log: RequestLog,
     #[command(flatten)]
@@ -57,7 +63,8 @@ async fn main() -> anyhow::Result<ExitCode> {
     let run = async {
         let mut client = AsyncClient::connect(&args.broker, options)
             .await
-            .context("connecting mdclient2")?;
+            .context("connecting mdclient2")?
+            .with_request_ids(!args.no_request_ids);
         // Request body -> its sequence number in the ledger.
         let mut in_flight = HashMap::new();
         loop {

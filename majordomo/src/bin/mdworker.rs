@@ -6,12 +6,19 @@
 //! `W: (<service>) disconnected by broker, reconnecting`,
 //! `W: (<service>) simulating a crash after <n> requests`,
 //! `I: (<service>) sent DISCONNECT, worker stopped` on Ctrl-C.
+//! With `--log-executions`, one line per request it executed (after the work, before the reply):
+//! `I: (<service>) executed request id=<id> count=<n>`, `<n>` being how often this process has
+//! executed that id (`id=-` for requests without an id; their count is per process). Tests and
+//! the tour count these lines to prove a request ran exactly once. With `-v` as well,
+//! `D: (<service>) executing request id=<id>` when the work starts.
 
 use anyhow::Context;
 use clap::Parser;
 use common::cli::{FaultArgs, Verbosity};
 use common::fault::Fault;
+use majordomo::rid::Rid;
 use majordomo::worker::{self, Worker, WorkerOptions};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Majordomo echo worker: answers every request of its service with the request body.
@@ -36,6 +43,13 @@ struct Args {
     /// Cap of the doubling reconnect delay, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = worker::RECONNECT_MAX.as_millis() as u64)]
     reconnect_max_ms: u64,
+    /// Print one `I: (<service>) executed request id=<id> count=<n>` line per executed request
+    /// (the tour and tests count them; the per-id counts are kept for the process's life).
+    #[arg(long)]
+    log_executions: bool,
+    /// Do not ask the broker for request ids (READY without the id marker frame).
+    #[arg(long)]
+    no_request_ids: bool,
     #[command(flatten)]
     faults: FaultArgs,
     #[command(flatten)]
@@ -51,34 +65,45 @@ async fn main() -> anyhow::Result<()> {
         liveness: args.liveness.max(1),
         reconnect: Duration::from_millis(args.reconnect_ms),
         reconnect_max: Duration::from_millis(args.reconnect_max_ms.max(args.reconnect_ms)),
+        request_ids: !args.no_request_ids,
     };
     let mut worker =
         Worker::new(&args.broker, &args.service, options).context("starting mdworker")?;
     let mut plan = args.faults.plan();
     let work = args.faults.work();
     let service = args.service.clone();
-    let handler = |body| {
-        let fault = plan.on_request();
-        let served = plan.served();
-        let service = service.clone();
-        async move {
-            let delay = match fault {
+    let mut executions: HashMap<Option<Rid>, u64> = HashMap::new();
+    let run = async {
+        while let Some(request) = worker.recv().await {
+            let delay = match plan.on_request() {
                 Fault::None => work,
                 Fault::Overload(extra) => work + extra,
                 Fault::Crash => {
+                    let served = plan.served();
                     tracing::warn!("({service}) simulating a crash after {served} requests");
                     std::process::exit(1);
                 }
             };
+            let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
+            if args.log_executions {
+                tracing::debug!("({service}) executing request id={id}");
+            }
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            body
+            if args.log_executions {
+                let count = executions.entry(request.rid.clone()).or_default();
+                *count += 1;
+                tracing::info!("({service}) executed request id={id} count={count}");
+            }
+            worker.reply(request.reply_to, request.body).await?;
         }
+        anyhow::Ok(())
     };
     tokio::select! {
-        result = worker.run(handler) => result.context("worker stopped")?,
-        () = common::shutdown::signal() => worker.shutdown().await,
+        result = run => result.context("worker stopped")?,
+        () = common::shutdown::signal() => {}
     }
+    worker.shutdown().await;
     Ok(())
 }

@@ -14,7 +14,14 @@
 //!
 //! A request is stored compactly (one boxed slice of frames, an expiry), because a broker may
 //! hold hundreds of thousands of them: the Guide's `mdclient2` fires 100,000 before reading.
+//! Its request id ([`crate::rid`]), if it has one, stays in that slice as the rid frame the
+//! client sent (one flag says so), so an id costs no extra field, allocation or copy.
+//!
+//! Whatever the queue drops (refused, evicted, expired, its client gone) is given back to the
+//! caller, which must tell the request-id store ([`super::dedup`]): a retry of a dropped
+//! request has to run again, not wait for a reply that will never come.
 
+use crate::rid::Rid;
 use bytes::Bytes;
 use common::Message;
 use std::collections::{HashMap, VecDeque};
@@ -29,17 +36,21 @@ const FRAME_OVERHEAD: usize = std::mem::size_of::<Bytes>();
 /// A request waiting for a worker: the client's address stack, then the body.
 #[derive(Clone)]
 pub struct Queued {
-    /// Client frames (`client_frames` of them), then body frames.
+    /// Client frames (`client_frames` of them), then the rid frame if `has_rid`, then the body
+    /// frames.
     frames: Box<[Bytes]>,
     client_frames: u32,
+    has_rid: bool,
     /// When it is dropped if still waiting.
     pub expires: Instant,
 }
 
 impl Queued {
-    /// A request from `client` (its address stack, never empty) with `body`.
+    /// A request from `client` (its address stack, never empty) with `body`. A body that starts
+    /// with a rid frame ([`Rid::from_frame`]) makes a request with that id.
     pub fn new(client: Message, body: Message, expires: Instant) -> Self {
         let client_frames = client.len() as u32;
+        let has_rid = body.first().and_then(Rid::from_frame).is_some();
         let frames: Vec<Bytes> = client
             .into_frames()
             .into_iter()
@@ -48,8 +59,37 @@ impl Queued {
         Self {
             frames: frames.into_boxed_slice(),
             client_frames,
+            has_rid,
             expires,
         }
+    }
+
+    /// The same request from another client address (another address that asked for the same
+    /// request id), keeping its id, body and expiry.
+    pub fn with_client(self, client: Message) -> Self {
+        let client_frames = client.len() as u32;
+        let body = self
+            .frames
+            .iter()
+            .skip(self.client_frames as usize)
+            .cloned();
+        let frames: Vec<Bytes> = client.into_frames().into_iter().chain(body).collect();
+        Self {
+            frames: frames.into_boxed_slice(),
+            client_frames,
+            has_rid: self.has_rid,
+            expires: self.expires,
+        }
+    }
+
+    /// The request's id, if the client sent one.
+    pub fn rid(&self) -> Option<Rid> {
+        if !self.has_rid {
+            return None;
+        }
+        self.frames
+            .get(self.client_frames as usize)
+            .and_then(Rid::from_frame)
     }
 
     /// The routing id of the peer that sent it: the key of its FIFO.
@@ -68,16 +108,19 @@ impl Queued {
     }
 
     /// The client's address stack and the body, as a REQUEST to a worker carries them (frames
-    /// shared, not copied), leaving the request in place for the broker to keep.
-    pub fn parts(&self) -> (Message, Message) {
+    /// shared, not copied), leaving the request in place for the broker to keep. The body
+    /// starts with the rid frame if the request has an id and `with_rid` (the worker asked for
+    /// ids); otherwise it is the body the client wrote after its rid frame.
+    pub fn parts(&self, with_rid: bool) -> (Message, Message) {
         let (client, body) = self.frames.split_at(self.client_frames as usize);
+        let skip = usize::from(self.has_rid && !with_rid);
         (
             Message::from_frames(client.iter().cloned()),
-            Message::from_frames(body.iter().cloned()),
+            Message::from_frames(body[skip..].iter().cloned()),
         )
     }
 
-    /// The client's address stack and the body, as a REQUEST to a worker carries them.
+    /// The client's address stack and the body as the client sent it (rid frame included).
     pub fn into_parts(self) -> (Message, Message) {
         let mut frames = self.frames.into_vec();
         let body = frames.split_off(self.client_frames as usize);
@@ -86,12 +129,12 @@ impl Queued {
 }
 
 /// What [`FairQueue::push`] did with a request.
-#[derive(Debug, PartialEq, Eq)]
 pub enum Admission {
     /// Queued; `evicted` newer requests of a bigger holder were dropped to make room.
     Queued {
-        /// Requests of other clients dropped to make room (0 when there was room).
-        evicted: usize,
+        /// Requests of other clients dropped to make room (empty when there was room), given
+        /// back so that their ids can be abandoned.
+        evicted: Vec<Queued>,
     },
     /// Not queued: the queue is full and this client already holds its fair share.
     Refused,
@@ -140,7 +183,7 @@ impl FairQueue {
     pub fn push(&mut self, request: Queued, max_bytes: usize) -> Admission {
         let peer = request.peer();
         let cost = request.cost();
-        let mut evicted = 0;
+        let mut evicted = Vec::new();
         if self.bytes + cost > max_bytes {
             let holders = self.clients.len() + usize::from(!self.clients.contains_key(&peer));
             let share = max_bytes / holders.max(1);
@@ -148,12 +191,13 @@ impl FairQueue {
             if held + cost > share {
                 return Admission::Refused;
             }
+            // Evicting every other client would leave `held + cost <= share <= max_bytes`, so
+            // this loop always makes room before it runs out of victims.
             while self.bytes + cost > max_bytes {
                 let Some(victim) = self.biggest_other_than(&peer) else {
-                    return Admission::Refused;
+                    break;
                 };
-                self.pop_newest_of(&victim);
-                evicted += 1;
+                evicted.extend(self.pop_newest_of(&victim));
             }
         }
         let fifo = self.clients.entry(peer.clone()).or_default();
@@ -199,9 +243,9 @@ impl FairQueue {
         Some(request)
     }
 
-    /// Drops every request that expired at `now`; returns how many.
-    pub fn expire(&mut self, now: Instant) -> usize {
-        let mut dropped = 0;
+    /// Drops every request that expired at `now` and gives them back.
+    pub fn expire(&mut self, now: Instant) -> Vec<Queued> {
+        let mut dropped = Vec::new();
         let mut emptied = false;
         for fifo in self.clients.values_mut() {
             // Each FIFO is in expiry order (requests put back at the front are older).
@@ -210,7 +254,7 @@ impl FairQueue {
                     fifo.bytes -= request.cost();
                     self.bytes -= request.cost();
                     self.len -= 1;
-                    dropped += 1;
+                    dropped.push(request);
                 }
             }
             emptied |= fifo.requests.is_empty();
@@ -231,16 +275,16 @@ impl FairQueue {
             .min()
     }
 
-    /// Drops every request of `peer` (its connection closed: no reply could reach it);
-    /// returns how many.
-    pub fn remove_client(&mut self, peer: &[u8]) -> usize {
+    /// Drops every request of `peer` (its connection closed: no reply could reach it) and
+    /// gives them back, oldest first.
+    pub fn remove_client(&mut self, peer: &[u8]) -> Vec<Queued> {
         let Some(fifo) = self.clients.remove(peer) else {
-            return 0;
+            return Vec::new();
         };
         self.turn.retain(|p| p != peer);
         self.len -= fifo.requests.len();
         self.bytes -= fifo.bytes;
-        fifo.requests.len()
+        fifo.requests.into()
     }
 
     fn biggest_other_than(&self, peer: &Bytes) -> Option<Bytes> {
@@ -251,11 +295,10 @@ impl FairQueue {
             .map(|(p, _)| p.clone())
     }
 
-    fn pop_newest_of(&mut self, peer: &Bytes) {
-        let Some(fifo) = self.clients.get_mut(peer) else {
-            return;
-        };
-        if let Some(request) = fifo.requests.pop_back() {
+    fn pop_newest_of(&mut self, peer: &Bytes) -> Option<Queued> {
+        let fifo = self.clients.get_mut(peer)?;
+        let request = fifo.requests.pop_back();
+        if let Some(request) = &request {
             let cost = request.cost();
             fifo.bytes -= cost;
             self.bytes -= cost;
@@ -265,6 +308,7 @@ impl FairQueue {
             self.clients.remove(peer);
             self.turn.retain(|p| p != peer);
         }
+        request
     }
 }
 
@@ -279,6 +323,14 @@ mod tests {
             Message::from_frames([body.to_owned()]),
             expires,
         )
+    }
+
+    /// Requests evicted by a push, or `None` if it was refused.
+    fn evicted(admission: Admission) -> Option<usize> {
+        match admission {
+            Admission::Queued { evicted } => Some(evicted.len()),
+            Admission::Refused => None,
+        }
     }
 
     fn order(q: &mut FairQueue) -> Vec<String> {
@@ -328,26 +380,17 @@ mod tests {
         let mut q = FairQueue::default();
         let max = 10 * cost;
         for _ in 0..10 {
-            assert_eq!(
-                q.push(req("A", "x", t), max),
-                Admission::Queued { evicted: 0 }
-            );
+            assert_eq!(evicted(q.push(req("A", "x", t), max)), Some(0));
         }
-        assert_eq!(q.push(req("A", "x", t), max), Admission::Refused);
+        assert_eq!(evicted(q.push(req("A", "x", t), max)), None);
         // B holds nothing: room is made by dropping A's newest.
-        assert_eq!(
-            q.push(req("B", "y", t), max),
-            Admission::Queued { evicted: 1 }
-        );
+        assert_eq!(evicted(q.push(req("B", "y", t), max)), Some(1));
         assert!(q.bytes() <= max);
         for _ in 0..4 {
-            assert_eq!(
-                q.push(req("B", "y", t), max),
-                Admission::Queued { evicted: 1 }
-            );
+            assert_eq!(evicted(q.push(req("B", "y", t), max)), Some(1));
         }
         // B now holds its fair half: it is refused too, A keeps the other half.
-        assert_eq!(q.push(req("B", "y", t), max), Admission::Refused);
+        assert_eq!(evicted(q.push(req("B", "y", t), max)), None);
         assert_eq!(q.len(), 10);
         let served = order(&mut q);
         assert_eq!(served.iter().filter(|s| s.starts_with('B')).count(), 5);
@@ -363,10 +406,10 @@ mod tests {
         q.push(req("B", "0", t + 2 * s), usize::MAX);
         q.push(req("C", "0", t + 5 * s), usize::MAX);
         assert_eq!(q.next_expiry(), Some(t + s));
-        assert_eq!(q.expire(t + 2 * s), 2);
+        assert_eq!(q.expire(t + 2 * s).len(), 2);
         assert_eq!(q.next_expiry(), Some(t + 3 * s));
-        assert_eq!(q.remove_client(b"C"), 1);
-        assert_eq!(q.remove_client(b"nobody"), 0);
+        assert_eq!(q.remove_client(b"C").len(), 1);
+        assert!(q.remove_client(b"nobody").is_empty());
         assert_eq!(order(&mut q), ["A:1"]);
         assert_eq!((q.len(), q.bytes(), q.clients()), (0, 0, 0));
     }
@@ -380,9 +423,51 @@ mod tests {
             t,
         );
         assert_eq!(r.peer(), Bytes::from("proxy"));
-        assert_eq!(r.parts(), r.clone().into_parts());
+        assert_eq!(r.rid(), None);
+        assert_eq!(r.parts(true), r.clone().into_parts());
+        assert_eq!(r.parts(false), r.clone().into_parts());
         let (client, body) = r.into_parts();
         assert_eq!(client, Message::from_frames(["proxy", "C1"]));
         assert_eq!(body, Message::from_frames(["a", "b"]));
+    }
+
+    #[test]
+    fn a_request_id_rides_in_the_frames_and_comes_back_with_what_is_dropped() {
+        let t = Instant::now();
+        let rid = Rid::new("c-7").unwrap();
+        let mut body = Message::from_frames(["x"]);
+        rid.put(&mut body);
+        let r = Queued::new(Message::from_frames(["A"]), body, t);
+        assert_eq!(r.rid(), Some(rid.clone()));
+        // Only a worker that asked for ids gets the rid frame.
+        assert_eq!(r.parts(true).1.len(), 2);
+        assert_eq!(r.parts(false).1, Message::from_frames(["x"]));
+        // Another address that asked for the same id takes it over, id and body kept.
+        let moved = r.clone().with_client(Message::from_frames(["proxy", "B"]));
+        assert_eq!(moved.peer(), Bytes::from("proxy"));
+        assert_eq!(moved.rid(), Some(rid.clone()));
+        assert_eq!(moved.parts(false).1, Message::from_frames(["x"]));
+        assert_eq!(moved.cost(), r.cost() + FRAME_OVERHEAD + 5);
+        // What the queue drops comes back with its id: evicted, expired, client gone.
+        let max = 2 * r.cost();
+        let mut q = FairQueue::default();
+        q.push(r.clone(), max);
+        q.push(r.clone(), max);
+        let Admission::Queued { evicted } = q.push(req("B", "y", t), max) else {
+            panic!("B was refused");
+        };
+        assert_eq!(
+            evicted.iter().map(Queued::rid).collect::<Vec<_>>(),
+            [Some(rid.clone())]
+        );
+        let expired = q.expire(t);
+        assert_eq!(expired.len(), 2);
+        assert!(q.is_empty());
+        q.push(r, max);
+        let gone = q.remove_client(b"A");
+        assert_eq!(
+            gone.into_iter().map(|r| r.rid()).collect::<Vec<_>>(),
+            [Some(rid)]
+        );
     }
 }

@@ -12,6 +12,10 @@ fn config() -> BrokerConfig {
         request_timeout: 1000 * MS,
         // Room for three small requests (see `small_cost`).
         max_queue_bytes: 3 * small_cost(),
+        dedup: dedup::DedupConfig {
+            max_entries: 100,
+            ttl: 2000 * MS,
+        },
     }
 }
 
@@ -38,6 +42,7 @@ fn ready(id: &str, service: &str) -> Message {
         id,
         WorkerCommand::Ready {
             service: Bytes::copy_from_slice(service.as_bytes()),
+            request_ids: false,
         },
     )
 }
@@ -623,5 +628,300 @@ fn requests_through_proxies_keep_their_address_stack() {
     assert_eq!(
         drain(&mut b),
         vec![frames([b"PROXY", b"C1", b"", b"MDPC01", b"echo", b"hi"])]
+    );
+}
+
+// ---- Request ids (Guide 4.11): the broker's dedup hooks ----
+
+const RID: &[u8] = b"\0MDPRID1:c-1";
+
+fn request_rid(client: &str, service: &str, body: &str) -> Message {
+    let command = ClientCommand::Request {
+        service: Bytes::copy_from_slice(service.as_bytes()),
+        body: frames([RID, body.as_bytes()]),
+    };
+    protocol::to_router(
+        Message::from_frames([client.to_owned()]),
+        command.into_frames(),
+    )
+}
+
+fn ready_ids(id: &str, service: &str) -> Message {
+    from_worker(
+        id,
+        WorkerCommand::Ready {
+            service: Bytes::copy_from_slice(service.as_bytes()),
+            request_ids: true,
+        },
+    )
+}
+
+#[test]
+fn a_retry_joins_the_running_request_and_runs_once() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(ready("W2", "echo"), t0);
+    b.handle(request_rid("C1", "echo", "debit"), t0);
+    let out = drain(&mut b);
+    // A worker that did not ask for ids gets the body without the rid frame.
+    assert_eq!(
+        out,
+        vec![frames([b"W1", b"", b"MDPW01", &[2], b"C1", b"", b"debit"])]
+    );
+    // The client retries from a fresh socket: W2 is idle, but nothing is dispatched.
+    b.handle(request_rid("C1b", "echo", "debit"), t0 + 100 * MS);
+    assert!(drain(&mut b).is_empty());
+    // The one reply goes to both addresses, with the rid frame in front.
+    b.handle(reply("W1", "C1", "ok"), t0 + 200 * MS);
+    let out = drain(&mut b);
+    assert_eq!(
+        out,
+        vec![
+            frames([b"C1", b"", b"MDPC01", b"echo", RID, b"ok"]),
+            frames([b"C1b", b"", b"MDPC01", b"echo", RID, b"ok"]),
+        ]
+    );
+    // A retry after the reply is answered from memory, not run again.
+    b.handle(request_rid("C1c", "echo", "debit"), t0 + 300 * MS);
+    let out = drain(&mut b);
+    assert_eq!(
+        out,
+        vec![frames([b"C1c", b"", b"MDPC01", b"echo", RID, b"ok"])]
+    );
+    assert_eq!(b.dedup_stats().joined, 1);
+    assert_eq!(b.dedup_stats().replayed, 1);
+    assert_eq!(b.stats().replies, 1, "one execution");
+}
+
+/// A request with id `c-<id>` from `client`.
+fn request_id(client: &str, service: &str, id: u32, body: &str) -> Message {
+    let rid = format!("\0MDPRID1:c-{id}");
+    let command = ClientCommand::Request {
+        service: Bytes::copy_from_slice(service.as_bytes()),
+        body: frames([rid.as_bytes(), body.as_bytes()]),
+    };
+    protocol::to_router(
+        Message::from_frames([client.to_owned()]),
+        command.into_frames(),
+    )
+}
+
+/// (client, last body frame) of each REQUEST sent to a worker, in order.
+fn dispatched(out: &[Message]) -> Vec<(String, String)> {
+    out.iter()
+        .filter(|m| m.get(2).is_some_and(|h| &h[..] == b"MDPW01"))
+        .filter_map(|m| match to_worker(m.clone()).1 {
+            WorkerCommand::Request { client, body } => Some((
+                text(client.first().unwrap()),
+                text(body.iter().last().unwrap()),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The clients the outgoing messages go to, in order (workers' messages left out).
+fn clients_answered(out: Vec<Message>) -> Vec<String> {
+    out.into_iter()
+        .filter(|m| m.get(2).is_some_and(|h| &h[..] == b"MDPC01"))
+        .map(|m| text(m.first().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_worker_that_asks_for_ids_gets_them_and_a_requeued_request_keeps_its_id() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready_ids("W1", "echo"), t0);
+    b.handle(request_rid("C1", "echo", "x"), t0);
+    assert_eq!(
+        drain(&mut b),
+        vec![frames([b"W1", b"", b"MDPW01", &[2], b"C1", b"", RID, b"x"])]
+    );
+    // W1 leaves with the request: it goes back to the queue, id and all, to the next worker.
+    b.handle(from_worker("W1", WorkerCommand::Disconnect), t0 + 10 * MS);
+    b.handle(ready_ids("W2", "echo"), t0 + 20 * MS);
+    assert_eq!(
+        drain(&mut b),
+        vec![frames([b"W2", b"", b"MDPW01", &[2], b"C1", b"", RID, b"x"])]
+    );
+    // Still running under its id: the client's retry joins it and gets the one reply.
+    b.handle(request_rid("C1b", "echo", "x"), t0 + 30 * MS);
+    assert!(drain(&mut b).is_empty(), "joined, not run twice");
+    b.handle(reply("W2", "C1", "ok"), t0 + 40 * MS);
+    assert_eq!(clients_answered(drain(&mut b)), ["C1", "C1b"]);
+    assert_eq!(b.stats().requeued, 1);
+    assert_eq!(b.dedup_stats().abandoned, 0);
+    assert_eq!(b.dedup_stats().joined, 1);
+}
+
+#[test]
+fn a_request_lost_with_a_silent_worker_runs_again_when_retried() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready_ids("W1", "echo"), t0);
+    b.handle(request_rid("C1", "echo", "x"), t0);
+    drain(&mut b);
+    // W1 goes silent and is purged with the request (it may be hung on it): not requeued.
+    let mut now = t0;
+    while b.worker_count() > 0 {
+        now = b.poll_timeout();
+        b.handle_timeout(now);
+    }
+    drain(&mut b);
+    assert_eq!(b.stats().lost_with_worker, 1);
+    assert_eq!(b.dedup_stats().abandoned, 1);
+    b.handle(ready_ids("W2", "echo"), now);
+    b.handle(request_rid("C1b", "echo", "x"), now);
+    assert_eq!(
+        drain(&mut b),
+        vec![frames([
+            b"W2",
+            b"",
+            b"MDPW01",
+            &[2],
+            b"C1b",
+            b"",
+            RID,
+            b"x"
+        ])],
+        "the retry runs, it does not join a request nobody runs"
+    );
+}
+
+#[test]
+fn requests_evicted_or_refused_by_a_full_queue_run_again_when_retried() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    // Two requests with ids fill the queue (see `config`); A's third is refused.
+    b.handle(request_id("A", "echo", 1, "a1"), t0);
+    b.handle(request_id("A", "echo", 2, "a2"), t0);
+    b.handle(request_id("A", "echo", 3, "a3"), t0);
+    assert_eq!(b.stats().dropped_full, 1);
+    // B holds nothing: A's newest (id 2) is evicted to make room.
+    b.handle(request_id("B", "echo", 9, "b"), t0);
+    assert_eq!(b.stats().dropped_full, 2);
+    assert_eq!(b.dedup_stats().abandoned, 2, "ids 2 and 3 forgotten");
+    // A's retries of 2 and 3 from a fresh socket run (here: wait for a worker), they do not
+    // join requests that are gone. The retry of 1, still waiting, joins it.
+    b.handle(request_id("A2", "echo", 1, "a1"), t0 + MS);
+    assert_eq!(b.dedup_stats().joined, 1);
+    b.handle(ready("W", "echo"), t0 + 2 * MS);
+    b.handle(request_id("A2", "echo", 2, "a2"), t0 + 3 * MS);
+    b.handle(reply("W", "A", "r1"), t0 + 4 * MS);
+    b.handle(reply("W", "B", "r9"), t0 + 5 * MS);
+    b.handle(reply("W", "A2", "r2"), t0 + 6 * MS);
+    let out = drain(&mut b);
+    let bodies: Vec<String> = dispatched(&out).into_iter().map(|(_, b)| b).collect();
+    assert_eq!(bodies, ["a1", "b", "a2"], "each ran once");
+    assert_eq!(clients_answered(out), ["A", "A2", "B", "A2"]);
+}
+
+#[test]
+fn requests_dropped_with_their_client_run_again_when_retried() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(request_id("C1", "echo", 1, "x"), t0);
+    // The client's socket closes before any worker came: its request is dropped.
+    b.peer_disconnected(&Bytes::from("C1"), t0 + MS);
+    assert_eq!(b.stats().dropped_client_gone, 1);
+    assert_eq!(b.dedup_stats().abandoned, 1);
+    b.handle(request_id("C1b", "echo", 1, "x"), t0 + 2 * MS);
+    assert_eq!(b.dedup_stats().joined, 0, "a new request, not a join");
+    b.handle(ready("W", "echo"), t0 + 3 * MS);
+    assert_eq!(dispatched(&drain(&mut b)), [("C1b".into(), "x".into())]);
+    b.handle(reply("W", "C1b", "ok"), t0 + 4 * MS);
+    assert_eq!(clients_answered(drain(&mut b)), ["C1b"]);
+}
+
+#[test]
+fn a_retry_joined_before_the_first_socket_closed_takes_the_request_over() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(request_id("C1", "echo", 1, "x"), t0);
+    // The retry from a fresh socket arrives before the old socket's close is seen.
+    b.handle(request_id("C1b", "echo", 1, "x"), t0 + MS);
+    assert_eq!(b.dedup_stats().joined, 1);
+    b.peer_disconnected(&Bytes::from("C1"), t0 + 2 * MS);
+    assert_eq!(b.stats().dropped_client_gone, 0);
+    assert_eq!(b.dedup_stats().abandoned, 0);
+    b.handle(ready("W", "echo"), t0 + 3 * MS);
+    assert_eq!(
+        dispatched(&drain(&mut b)),
+        [("C1b".into(), "x".into())],
+        "dispatched once, for the address still there"
+    );
+    b.handle(reply("W", "C1b", "ok"), t0 + 4 * MS);
+    assert_eq!(clients_answered(drain(&mut b)), ["C1b"]);
+    assert_eq!(b.stats().replies, 1);
+}
+
+#[test]
+fn a_request_that_expired_before_dispatch_runs_when_retried() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(request_id("C1", "echo", 1, "x"), t0);
+    // No expiry tick ran: the request is found expired when a worker comes.
+    b.handle(ready("W", "echo"), t0 + 1500 * MS);
+    assert!(drain(&mut b).is_empty());
+    assert_eq!(b.stats().expired, 1);
+    assert_eq!(b.dedup_stats().abandoned, 1);
+    b.handle(request_id("C1b", "echo", 1, "x"), t0 + 1600 * MS);
+    assert_eq!(
+        drain(&mut b).len(),
+        1,
+        "dispatched, not joined to the expired one"
+    );
+}
+
+#[test]
+fn a_request_that_expired_in_the_queue_runs_when_retried() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(request_rid("C1", "echo", "x"), t0);
+    b.handle_timeout(t0 + 1000 * MS);
+    assert_eq!(b.stats().expired, 1);
+    b.handle(ready("W1", "echo"), t0 + 1100 * MS);
+    b.handle(request_rid("C1b", "echo", "x"), t0 + 1200 * MS);
+    assert_eq!(
+        drain(&mut b).len(),
+        1,
+        "dispatched, not joined to the expired one"
+    );
+}
+
+#[test]
+fn ids_are_forgotten_after_the_ttl_and_mmi_keeps_the_rid_frame() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle(ready("W1", "echo"), t0);
+    b.handle(request_rid("C1", "echo", "x"), t0);
+    b.handle(reply("W1", "C1", "ok"), t0);
+    drain(&mut b);
+    assert_eq!(b.dedup_len(), 1);
+    // TTL 2000 ms; expiry runs on heartbeat ticks (100 ms).
+    for step in 1..=25 {
+        b.handle(
+            from_worker("W1", WorkerCommand::Heartbeat),
+            t0 + step * 100 * MS,
+        );
+        b.handle_timeout(t0 + step * 100 * MS);
+    }
+    assert_eq!(b.dedup_len(), 0);
+    drain(&mut b);
+    b.handle(request_rid("C1", "echo", "x"), t0 + 2600 * MS);
+    let out = drain(&mut b);
+    assert_eq!(
+        out,
+        vec![frames([b"W1", b"", b"MDPW01", &[2], b"C1", b"", b"x"])],
+        "run again"
+    );
+    // An MMI request with an id: answered, the rid frame echoed.
+    b.handle(request_rid("A", "mmi.service", "echo"), t0 + 2700 * MS);
+    let out = drain(&mut b);
+    assert_eq!(
+        out.last().unwrap(),
+        &frames([b"A", b"", b"MDPC01", b"mmi.service", RID, b"200"])
     );
 }

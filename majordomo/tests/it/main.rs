@@ -3,6 +3,7 @@
 mod accounting;
 mod faults;
 mod guard;
+mod idempotence;
 mod interop;
 mod load;
 mod roundtrip;

@@ -21,6 +21,11 @@ fn the_majordomo_scenario_loses_nothing() {
     let client = report.client("client").unwrap();
     assert_eq!(client.exit_code, Some(0), "{}", report.dump());
     assert_eq!(report.summary.answered, 300, "{}", report.dump());
+    // Every request ran under its own id. (A retry may run again only across the broker's
+    // restart, which empties its memory of ids; the table shows how many did.)
+    let runs = report.executions();
+    assert_eq!(runs.ids, 300, "{runs:?}\n{}", report.dump());
+    eprintln!("{}", report.table(false));
     assert!(
         report.measure("dead worker purged").is_some(),
         "{}",

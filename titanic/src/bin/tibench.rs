@@ -117,6 +117,7 @@ fn request_record() -> Record {
         id: RequestId::random(),
         service: Bytes::from_static(b"echo"),
         body: vec![Bytes::from_static(&BODY)],
+        key: None,
     }
 }
 

@@ -54,6 +54,10 @@ struct Args {
     /// Check that each reply equals its request (for an echo service); a mismatch fails it.
     #[arg(long)]
     verify: bool,
+    /// Send no request ids (by default each request keeps one id over all its retries, so a
+    /// retried titanic.request gets the UUID stored the first time).
+    #[arg(long)]
+    no_request_ids: bool,
     #[command(flatten)]
     log: RequestLog,
     #[command(flatten)]
@@ -79,6 +83,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                 retries: args.retries.max(1),
             },
             poll: Duration::from_millis(args.poll_ms),
+            request_ids: !args.no_request_ids,
         },
     });
     let ledger = Arc::new(Mutex::new(args.log.ledger()));

@@ -12,6 +12,7 @@ fn request(id: RequestId, n: usize) -> Record {
         id,
         service: Bytes::from("echo"),
         body: vec![Bytes::from(format!("request {n}"))],
+        key: None,
     }
 }
 

@@ -6,6 +6,7 @@
 mod accounting;
 mod crash;
 mod damage;
+mod idempotence;
 mod scenario;
 mod status;
 mod support;

@@ -40,4 +40,8 @@ fn titanic_scenario_answers_every_acknowledged_request_once() {
         report.count("titanic", "opened:") >= 2,
         "titanic was not restarted"
     );
+    // Request ids: each request stored once (so forwarded under one id) and executed once.
+    let runs = report.executions();
+    assert_eq!(runs.ids, summary.sent, "{runs:?}\n{}", report.dump());
+    assert_eq!(runs.repeated, 0, "{runs:?}\n{}", report.dump());
 }
