@@ -121,6 +121,25 @@ impl Proc {
             .count()
     }
 
+    /// Waits until at least `n` lines (all runs) contain `needle` and returns the count then, or
+    /// the count reached when `timeout` runs out. For lines a process prints *after* the effect a
+    /// test has already seen (a worker logs "normal reply" once the reply is on its way, so the
+    /// client can have it first).
+    pub fn wait_count(&self, needle: &str, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut lines = self.lines.lines.lock().unwrap();
+        loop {
+            let seen = lines.iter().filter(|l| l.contains(needle)).count();
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return seen;
+            };
+            if seen >= n {
+                return seen;
+            }
+            lines = self.lines.added.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
     /// Future [`wait_for`](Self::wait_for) calls only look at lines printed after now.
     pub fn mark(&mut self) {
         self.cursor = self.lines.lines.lock().unwrap().len();

@@ -533,7 +533,8 @@ impl Broker {
     }
 
     /// Dedup hook for a worker's reply to a request with an id: remembers the reply and sends
-    /// it to every client address that asked for it (at least the one the worker named).
+    /// it to every client address that asked for it: the one the worker named, then those
+    /// that joined (each once).
     fn dedup_reply(
         &mut self,
         client: Message,
@@ -542,13 +543,12 @@ impl Broker {
         body: Message,
         now: Instant,
     ) {
-        let mut waiters = self.dedup.finish(&service, &rid, &body, now);
-        if waiters.is_empty() {
-            waiters.push(client);
-        }
+        let joined = self.dedup.finish(&service, &rid, &body, now);
         let mut body = body;
         rid.put(&mut body);
-        for waiter in waiters {
+        let others: Vec<Message> = joined.into_iter().filter(|w| *w != client).collect();
+        self.reply_to_client(client, service.clone(), body.clone());
+        for waiter in others {
             self.reply_to_client(waiter, service.clone(), body.clone());
         }
     }

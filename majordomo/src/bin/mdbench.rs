@@ -1,23 +1,30 @@
 //! `mdbench`: Majordomo throughput and latency on loopback, against the raw socket floor.
 //!
 //! One run measures, each with the Guide's 11-byte "Hello world" body:
-//! 1. the floor: a DEALER talking to a ROUTER echo server in another process (no broker), one
-//!    request at a time and pipelined;
+//! 1. the floor: a DEALER talking to a ROUTER echo server in another process (no broker, and
+//!    no ingress guard: zeromq alone), one request at a time and pipelined;
 //! 2. through `mdbroker` with `mdworker` echo workers (separate processes, `--work-ms 0`):
 //!    synchronous requests with 1 worker ([`Client`]), pipelined requests with 1 and 4 workers
 //!    ([`AsyncClient`]); the 1-worker phases ask service `echo`, the 4-worker phase `echo4`,
 //!    both on one broker;
-//! 3. the same sync and 1-worker pipelined phases with request ids on (Guide 4.11: the broker
-//!    remembers every id and its reply), their rate over the phase without ids and the
-//!    broker's CPU time per request with and without;
-//! 4. with `--broker ENDPOINT`, the same three phases through that already running broker (any
-//!    MDP/0.1 broker, e.g. the Guide's C `mdbroker`), with our client and our workers, in the
-//!    same rounds, and each of our rates over the other broker's (`/other`);
-//! 5. p50/p99 round trip of every phase, the server's CPU time per request and the broker's
+//! 3. the same sync and 1-worker pipelined phases through a second `mdbroker --no-guard`, so
+//!    the cost of the ingress guard ([`common::guard`]) is measured in the same rounds: the
+//!    guarded rate over the unguarded one and the broker's CPU time per request in each;
+//! 4. the same two phases with request ids on (Guide 4.11: the broker remembers every id and
+//!    its reply), their rate over the phase without ids and the broker's CPU time per request
+//!    with and without;
+//! 5. with `--broker ENDPOINT`, the sync and both pipelined phases through that already running
+//!    broker (any MDP/0.1 broker, e.g. the Guide's C `mdbroker`), with our client and our
+//!    workers, in the same rounds, and each of our (guarded) rates over the other broker's
+//!    (`/other`);
+//! 6. p50/p99 round trip of every phase, the server's CPU time per request and our brokers'
 //!    resident memory (from /proc; not for the other broker, whose process we do not know),
 //!    and each rate as a fraction of its floor;
-//! 6. the memory per remembered reply: the RSS growth of a fresh mdbroker serving pipelined
+//! 7. the memory per remembered reply: the RSS growth of a fresh mdbroker serving pipelined
 //!    requests with ids, minus that of one serving them without, over the ids it remembers.
+//!
+//! The phases of a round are a table ([`plan`]: which broker, which load, ids or not), run by
+//! one phase runner ([`Broker::run`]).
 //!
 //! There is no column against C figures measured on another day: on a shared machine they
 //! mislead (the C broker did 5,900/s sync one day and 15,138/s on another). Point `--broker` at
@@ -49,7 +56,8 @@ const ONE: &str = "echo";
 /// Service of the 4-worker phase.
 const FOUR: &str = "echo4";
 
-/// Majordomo benchmark: raw zeromq floor, then sync and pipelined requests through mdbroker.
+/// Majordomo benchmark: raw zeromq floor, then sync and pipelined requests through mdbroker,
+/// guarded and --no-guard, with and without request ids.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -99,22 +107,179 @@ impl Drop for Kid {
     }
 }
 
-/// Where each phase sits in a round's list (the other broker's three follow ours).
-mod at {
-    pub const FLOOR_SYNC: usize = 0;
-    pub const FLOOR_PIPED: usize = 1;
-    /// Our sync, async 1 worker, async 4 workers.
-    pub const OURS: usize = 2;
-    /// Our sync and async 1 worker with request ids.
-    pub const IDS: usize = 5;
-    /// The other broker's sync, async 1 worker, async 4 workers (with `--broker`).
-    pub const OTHER: usize = 7;
+/// Which broker a phase goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// Our mdbroker as it runs by default: behind its ingress guard ([`common::guard`]).
+    Guarded,
+    /// Our mdbroker with `--no-guard` (zeromq binds the public port itself): the guard's cost.
+    Unguarded,
+    /// The already running broker at `--broker`.
+    Other,
+}
+
+impl Via {
+    fn label(self) -> &'static str {
+        match self {
+            Via::Guarded => "mdbroker",
+            Via::Unguarded => "mdbroker --no-guard",
+            Via::Other => "other",
+        }
+    }
+}
+
+/// How a phase sends its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// One at a time to [`ONE`] ([`Client`]).
+    Sync,
+    /// `--window` in flight to [`ONE`] ([`AsyncClient`]).
+    Async1,
+    /// `--window` in flight to [`FOUR`].
+    Async4,
+}
+
+impl Load {
+    const ALL: [Load; 3] = [Load::Sync, Load::Async1, Load::Async4];
+
+    fn label(self) -> &'static str {
+        match self {
+            Load::Sync => "sync, 1 worker",
+            Load::Async1 => "async, 1 worker",
+            Load::Async4 => "async, 4 workers",
+        }
+    }
+
+    /// The service asked, and how many workers serve it.
+    fn service(self) -> (&'static str, u64) {
+        match self {
+            Load::Sync | Load::Async1 => (ONE, 1),
+            Load::Async4 => (FOUR, 4),
+        }
+    }
+}
+
+/// One broker phase of a round: a row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Spec {
+    via: Via,
+    load: Load,
+    /// Request ids on (Guide 4.11): the broker remembers every id and its reply.
+    ids: bool,
+}
+
+impl Spec {
+    fn name(self) -> String {
+        let ids = if self.ids { ", ids" } else { "" };
+        format!("{} {}{ids}", self.via.label(), self.load.label())
+    }
+}
+
+/// The broker phases of every round, in the order they run and are shown: per load, our
+/// guarded broker, then the same through `--no-guard` and with request ids (sync and 1 worker
+/// only), then the other broker's.
+fn plan(other: bool) -> Vec<Spec> {
+    let mut plan = Vec::new();
+    for load in Load::ALL {
+        let spec = |via, ids| Spec { via, load, ids };
+        plan.push(spec(Via::Guarded, false));
+        if load != Load::Async4 {
+            plan.push(spec(Via::Unguarded, false));
+            // Request ids need our broker (another one would pass the rid frame on).
+            plan.push(spec(Via::Guarded, true));
+        }
+        if other {
+            plan.push(spec(Via::Other, false));
+        }
+    }
+    plan
+}
+
+/// A broker the phases go through, with its workers.
+struct Broker {
+    via: Via,
+    ep: String,
+    /// Our broker's process (`None` for the other broker: we do not know its process).
+    process: Option<Kid>,
+    _workers: Vec<Kid>,
+}
+
+impl Broker {
+    fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|kid| kid.0.id())
+    }
+
+    /// Starts our broker for `via` (or takes the other one at `ep`) and the echo workers of
+    /// every service the plan asks of it, and waits until they are registered.
+    async fn start(
+        via: Via,
+        bin_dir: &std::path::Path,
+        other: Option<&str>,
+        plan: &[Spec],
+    ) -> anyhow::Result<Self> {
+        let (ep, process) = match via {
+            Via::Other => (other.context("no --broker")?.to_owned(), None),
+            Via::Guarded | Via::Unguarded => {
+                let ep = free_endpoint()?;
+                let mut args = vec!["--bind", ep.as_str()];
+                if via == Via::Unguarded {
+                    args.push("--no-guard");
+                }
+                let kid = spawn(&bin_dir.join("mdbroker"), &args)?;
+                (ep, Some(kid))
+            }
+        };
+        let mut services: Vec<(&str, u64)> = Vec::new();
+        for spec in plan.iter().filter(|s| s.via == via) {
+            if !services.contains(&spec.load.service()) {
+                services.push(spec.load.service());
+            }
+        }
+        let mut workers = Vec::new();
+        for (service, count) in services {
+            for _ in 0..count {
+                let args = [
+                    "--broker",
+                    ep.as_str(),
+                    "--service",
+                    service,
+                    "--work-ms",
+                    "0",
+                ];
+                workers.push(spawn(&bin_dir.join("mdworker"), &args)?);
+            }
+            wait_for_workers(&ep, service, count).await?;
+        }
+        Ok(Self {
+            via,
+            ep,
+            process,
+            _workers: workers,
+        })
+    }
+
+    /// Runs one phase through this broker, with the broker's CPU time per request if known.
+    async fn run(&self, args: &Args, spec: Spec) -> anyhow::Result<Phase> {
+        let pid = self.pid();
+        let before = pid.map(cpu_time);
+        let (phase, count) = match spec.load {
+            Load::Sync => (
+                sync_phase(args, &self.ep, spec.name(), spec.ids).await?,
+                args.sync_requests,
+            ),
+            load => (
+                async_phase(args, &self.ep, load.service().0, spec.name(), spec.ids).await?,
+                args.requests,
+            ),
+        };
+        Ok(phase.with_cpu_of(pid, before, count))
+    }
 }
 
 /// The figures of one phase.
 #[derive(Clone)]
 struct Phase {
-    name: &'static str,
+    name: String,
     /// Pipelined (compared with the pipelined floor) or one at a time.
     pipelined: bool,
     rate: f64,
@@ -127,7 +292,7 @@ struct Phase {
 
 impl Phase {
     fn new(
-        name: &'static str,
+        name: impl Into<String>,
         pipelined: bool,
         count: u64,
         elapsed: Duration,
@@ -140,7 +305,7 @@ impl Phase {
                 .unwrap_or_default()
         };
         Self {
-            name,
+            name: name.into(),
             pipelined,
             rate: count as f64 / elapsed.as_secs_f64(),
             p50: pick(0.50),
@@ -329,7 +494,7 @@ async fn wait_for_workers(ep: &str, service: &str, workers: u64) -> anyhow::Resu
 }
 
 /// One request at a time to service [`ONE`], with request ids if `ids`.
-async fn sync_phase(args: &Args, ep: &str, name: &'static str, ids: bool) -> anyhow::Result<Phase> {
+async fn sync_phase(args: &Args, ep: &str, name: String, ids: bool) -> anyhow::Result<Phase> {
     let options = ClientOptions {
         timeout: Duration::from_secs(10),
         retries: 1,
@@ -359,7 +524,7 @@ async fn async_phase(
     args: &Args,
     ep: &str,
     service: &str,
-    name: &'static str,
+    name: String,
     ids: bool,
 ) -> anyhow::Result<Phase> {
     let options = ClientOptions {
@@ -412,7 +577,7 @@ async fn remembered_growth(
     wait_for_workers(&ep, ONE, 1).await?;
     let pid = broker.0.id();
     let before = rss_kib(pid);
-    async_phase(args, &ep, ONE, "memory", ids).await?;
+    async_phase(args, &ep, ONE, "memory".to_owned(), ids).await?;
     let after = rss_kib(pid);
     let options = ClientOptions {
         timeout: Duration::from_secs(5),
@@ -426,6 +591,125 @@ async fn remembered_growth(
         .find_map(|(name, value)| (name == "dedup_ids").then_some(value))
         .unwrap_or(0);
     Ok((after.saturating_sub(before), remembered))
+}
+
+/// The figures of a run: every round's phases (the floor's two first, then the plan's), the
+/// best round of each phase and its median rate.
+struct Table {
+    plan: Vec<Spec>,
+    rounds: Vec<Vec<Phase>>,
+}
+
+impl Table {
+    /// Where the floor's phases are in a round.
+    const FLOOR_SYNC: usize = 0;
+    const FLOOR_PIPED: usize = 1;
+
+    /// The row of `spec`, if the plan has it.
+    fn row(&self, spec: Spec) -> Option<usize> {
+        self.plan.iter().position(|s| *s == spec).map(|i| i + 2)
+    }
+
+    /// The phase of row `i` in its best round (the least disturbed).
+    fn best(&self, i: usize) -> &Phase {
+        self.rounds
+            .iter()
+            .map(|round| &round[i])
+            .max_by(|a, b| a.rate.total_cmp(&b.rate))
+            .expect("at least one round")
+    }
+
+    /// The median rate of row `i` (with an even number of rounds, the mean of the middle two).
+    fn median(&self, i: usize) -> f64 {
+        let mut rates: Vec<f64> = self.rounds.iter().map(|round| round[i].rate).collect();
+        rates.sort_by(f64::total_cmp);
+        let half = rates.len() / 2;
+        if rates.len().is_multiple_of(2) {
+            (rates[half - 1] + rates[half]) / 2.0
+        } else {
+            rates[half]
+        }
+    }
+
+    fn print(&self) {
+        let count = self.rounds[0].len();
+        let width = (0..count)
+            .map(|i| self.rounds[0][i].name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("phase (best round)".len());
+        println!(
+            "{:<width$} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10}",
+            "phase (best round)",
+            "req/s",
+            "median",
+            "p50 ms",
+            "p99 ms",
+            "/floor",
+            "/other",
+            "CPU µs/req"
+        );
+        for i in 0..count {
+            let phase = self.best(i);
+            let spec = i.checked_sub(2).map(|p| self.plan[p]);
+            // Sync compares with the one-at-a-time floor, async with the pipelined one.
+            let of_floor = match (spec, phase.pipelined) {
+                (None, _) => "-".to_owned(),
+                (Some(_), false) => format!("{:.2}", phase.rate / self.best(Self::FLOOR_SYNC).rate),
+                (Some(_), true) => format!("{:.2}", phase.rate / self.best(Self::FLOOR_PIPED).rate),
+            };
+            // Our default broker against the other one under the same load.
+            let vs_other = spec
+                .filter(|s| s.via == Via::Guarded && !s.ids)
+                .and_then(|s| {
+                    self.row(Spec {
+                        via: Via::Other,
+                        ..s
+                    })
+                })
+                .map_or("-".to_owned(), |o| {
+                    format!("{:.2}x", phase.rate / self.best(o).rate)
+                });
+            let cpu = match spec {
+                Some(Spec {
+                    via: Via::Other, ..
+                }) => "-".to_owned(),
+                _ => format!("{:.1}", phase.server_cpu_us),
+            };
+            println!(
+                "{:<width$} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>10}",
+                phase.name,
+                phase.rate,
+                self.median(i),
+                ms(phase.p50),
+                ms(phase.p99),
+                of_floor,
+                vs_other,
+                cpu
+            );
+        }
+    }
+
+    /// One line per load the plan runs both ways: the rate of `changed` over that of `base`
+    /// (medians) and the broker's CPU time per request in each (best rounds).
+    fn contrast(&self, title: &str, base: impl Fn(Load) -> Spec, changed: impl Fn(Load) -> Spec) {
+        println!("{title}:");
+        for load in Load::ALL {
+            let (Some(b), Some(c)) = (self.row(base(load)), self.row(changed(load))) else {
+                continue;
+            };
+            let ratio = self.median(c) / self.median(b);
+            println!(
+                "  {:<17} rate {ratio:.2}x ({:+.1} %: {:.0} vs {:.0} req/s), broker CPU {:.1} vs {:.1} µs/req",
+                format!("{}:", load.label()),
+                (ratio - 1.0) * 100.0,
+                self.median(c),
+                self.median(b),
+                self.best(c).server_cpu_us,
+                self.best(b).server_cpu_us,
+            );
+        }
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -451,149 +735,72 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     // of load from elsewhere on the machine hits one round, not one phase.
     let echo_ep = free_endpoint()?;
     let echo = spawn(&me, &["echo-server", "--bind", &echo_ep])?;
-    let ours_ep = free_endpoint()?;
-    let ours = spawn(&bin_dir.join("mdbroker"), &["--bind", &ours_ep])?;
-    let ours_pid = ours.0.id();
-    let mut targets = vec![(ours_ep.clone(), "mdbroker")];
-    if let Some(other) = &args.broker {
-        targets.push((other.clone(), "other"));
-    }
-    let mut workers = Vec::new();
-    for (ep, _) in &targets {
-        for (service, count) in [(ONE, 1), (FOUR, 4)] {
-            for _ in 0..count {
-                let args = ["--broker", ep, "--service", service, "--work-ms", "0"];
-                workers.push(spawn(&bin_dir.join("mdworker"), &args)?);
-            }
-            wait_for_workers(ep, service, count).await?;
+    let plan = plan(args.broker.is_some());
+    let mut brokers: Vec<Broker> = Vec::new();
+    for spec in &plan {
+        if !brokers.iter().any(|b| b.via == spec.via) {
+            let broker = Broker::start(spec.via, &bin_dir, args.broker.as_deref(), &plan).await?;
+            brokers.push(broker);
         }
     }
-    let rss_start = rss_kib(ours_pid);
+    let rss = |brokers: &[Broker]| -> Vec<u64> {
+        brokers
+            .iter()
+            .filter_map(Broker::pid)
+            .map(rss_kib)
+            .collect()
+    };
+    let rss_start = rss(&brokers);
 
-    let names = [
-        [
-            "mdbroker sync, 1 worker",
-            "mdbroker async, 1 worker",
-            "mdbroker async, 4 workers",
-        ],
-        [
-            "other sync, 1 worker",
-            "other async, 1 worker",
-            "other async, 4 workers",
-        ],
-    ];
-    let id_names = [
-        "mdbroker sync, 1 worker, ids",
-        "mdbroker async, 1 worker, ids",
-    ];
-    let mut all: Vec<Vec<Phase>> = Vec::new();
+    let mut table = Table {
+        plan: plan.clone(),
+        rounds: Vec::new(),
+    };
     for round in 1..=rounds {
         let (floor_sync, floor_piped) = floor(&args, &echo_ep, echo.0.id()).await?;
         let mut phases = vec![floor_sync, floor_piped];
-        for (t, (ep, _)) in targets.iter().enumerate() {
-            // CPU time only for our broker: we do not know the other one's process.
-            let pid = (t == 0).then_some(ours_pid);
-            let (n_sync, n_async) = (args.sync_requests, args.requests);
-            let c = pid.map(cpu_time);
-            let sync = sync_phase(&args, ep, names[t][0], false).await?;
-            phases.push(sync.with_cpu_of(pid, c, n_sync));
-            let c = pid.map(cpu_time);
-            let async1 = async_phase(&args, ep, ONE, names[t][1], false).await?;
-            phases.push(async1.with_cpu_of(pid, c, n_async));
-            let c = pid.map(cpu_time);
-            let async4 = async_phase(&args, ep, FOUR, names[t][2], false).await?;
-            phases.push(async4.with_cpu_of(pid, c, n_async));
-            if t == 0 {
-                // Request ids need our broker (another one would pass the rid frame on).
-                let c = pid.map(cpu_time);
-                let sync = sync_phase(&args, ep, id_names[0], true).await?;
-                phases.push(sync.with_cpu_of(pid, c, n_sync));
-                let c = pid.map(cpu_time);
-                let async1 = async_phase(&args, ep, ONE, id_names[1], true).await?;
-                phases.push(async1.with_cpu_of(pid, c, n_async));
-            }
+        for spec in &plan {
+            let broker = brokers
+                .iter()
+                .find(|b| b.via == spec.via)
+                .expect("every broker of the plan was started");
+            phases.push(broker.run(&args, *spec).await?);
         }
         let rates: Vec<String> = phases.iter().map(|p| format!("{:.0}", p.rate)).collect();
         println!("round {round}: req/s {}", rates.join(" / "));
-        all.push(phases);
+        table.rounds.push(phases);
     }
-    let rss_end = rss_kib(ours_pid);
-    drop(workers);
-    drop(ours);
+    let rss_end = rss(&brokers);
+    let ours: Vec<Via> = brokers
+        .iter()
+        .filter(|b| b.process.is_some())
+        .map(|b| b.via)
+        .collect();
+    drop(brokers);
     drop(echo);
 
-    // Per phase: the best round (least disturbed) and the median rate.
-    let count = all[0].len();
-    let best: Vec<Phase> = (0..count)
-        .map(|i| {
-            all.iter()
-                .map(|round| round[i].clone())
-                .max_by(|a, b| a.rate.total_cmp(&b.rate))
-                .expect("at least one round")
-        })
+    println!();
+    table.print();
+    println!();
+    let rss_line: Vec<String> = ours
+        .iter()
+        .zip(rss_start.iter().zip(&rss_end))
+        .map(|(via, (start, end))| format!("{start} KiB → {end} KiB ({})", via.label()))
         .collect();
-    let median = |i: usize| {
-        let mut rates: Vec<f64> = all.iter().map(|round| round[i].rate).collect();
-        rates.sort_by(f64::total_cmp);
-        rates[rates.len() / 2]
-    };
-    println!();
     println!(
-        "{:<30} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>10}",
-        "phase (best round)",
-        "req/s",
-        "median",
-        "p50 ms",
-        "p99 ms",
-        "/floor",
-        "/other",
-        "CPU µs/req"
+        "RSS, start → end: {} (the guarded one also keeps the replies of the phases with ids)",
+        rss_line.join(", ")
     );
-    let has_other = count > at::OTHER;
-    for (i, phase) in best.iter().enumerate() {
-        // Sync compares with the one-at-a-time floor, async with the pipelined one.
-        let of_floor = match (i, phase.pipelined) {
-            (at::FLOOR_SYNC | at::FLOOR_PIPED, _) => "-".to_owned(),
-            (_, false) => format!("{:.2}", phase.rate / best[at::FLOOR_SYNC].rate),
-            (_, true) => format!("{:.2}", phase.rate / best[at::FLOOR_PIPED].rate),
-        };
-        let vs_other = match i {
-            _ if !has_other => "-".to_owned(),
-            i if (at::OURS..at::IDS).contains(&i) => {
-                format!("{:.2}x", phase.rate / best[i - at::OURS + at::OTHER].rate)
-            }
-            _ => "-".to_owned(),
-        };
-        let cpu = if i < at::OTHER {
-            format!("{:.1}", phase.server_cpu_us)
-        } else {
-            "-".to_owned()
-        };
-        println!(
-            "{:<30} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>10}",
-            phase.name,
-            phase.rate,
-            median(i),
-            ms(phase.p50),
-            ms(phase.p99),
-            of_floor,
-            vs_other,
-            cpu
-        );
-    }
-    println!();
-    println!("mdbroker RSS: {rss_start} KiB → {rss_end} KiB, start → end");
-    let (sync, async1) = (at::OURS, at::OURS + 1);
-    let (sync_ids, async1_ids) = (at::IDS, at::IDS + 1);
-    println!(
-        "request ids: rate {:.2} (sync), {:.2} (async) of the rate without ids (median over \
-         median); broker CPU µs/req {:.1} → {:.1} (sync), {:.1} → {:.1} (async)",
-        median(sync_ids) / median(sync),
-        median(async1_ids) / median(async1),
-        best[sync].server_cpu_us,
-        best[sync_ids].server_cpu_us,
-        best[async1].server_cpu_us,
-        best[async1_ids].server_cpu_us
+    let of = |via, ids| move |load| Spec { via, load, ids };
+    table.contrast(
+        "guard cost (guarded vs --no-guard; median rates, CPU of the best rounds)",
+        of(Via::Unguarded, false),
+        of(Via::Guarded, false),
+    );
+    table.contrast(
+        "request ids (with vs without, both guarded; median rates, CPU of the best rounds)",
+        of(Via::Guarded, false),
+        of(Via::Guarded, true),
     );
     let with_ids = remembered_growth(&bin_dir, &args, true).await?;
     let without = remembered_growth(&bin_dir, &args, false).await?;
@@ -603,7 +810,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
          {} ids remembered; without ids: RSS +{} KiB)",
         args.requests, with_ids.0, with_ids.1, without.0
     );
-    println!("/floor: rate over the floor's (sync over one-at-a-time, async over pipelined)");
+    println!("/floor: rate over the floor's (sync over one-at-a-time, async over pipelined); the floor's echo server runs without the guard");
     if let Some(other) = &args.broker {
         println!("/other: our mdbroker's rate over the broker at {other}, same rounds, same client and workers");
     }
@@ -622,6 +829,11 @@ fn main() -> anyhow::Result<()> {
     match &args.command {
         Some(Cmd::EchoServer { bind }) => {
             let bind = bind.clone();
+            // The floor is zeromq alone, so its echo server runs without the ingress guard.
+            common::guard::install(common::guard::GuardConfig {
+                enabled: false,
+                ..Default::default()
+            });
             runtime.block_on(async {
                 tokio::select! {
                     result = echo_server(&bind) => result,

@@ -25,7 +25,7 @@ fn libzmq_req_client_through_ppqueue() {
         let reply = client.recv_multipart(0).expect("a reply within 10 s");
         assert_eq!(reply, vec![body.into_bytes()], "the worker echoes");
     }
-    assert_eq!(w.count("normal reply"), 5);
+    assert_eq!(w.wait_count("normal reply", 5, PATIENCE), 5);
 }
 
 /// A minimal 6/PPP worker written against libzmq: DEALER, READY, heartbeats every interval,

@@ -42,7 +42,7 @@ fn killed_worker_is_purged_in_time_and_only_the_other_serves() {
 
     // Nothing goes to the dead worker: no retries needed, worker2 answers everything.
     all_answered(&net, 10, false);
-    assert_eq!(w2.count("normal reply"), 10);
+    assert_eq!(w2.wait_count("normal reply", 10, PATIENCE), 10);
 }
 
 #[test]
@@ -68,7 +68,7 @@ fn hung_worker_is_purged_and_rejoins_after_sigcont() {
     assert!(took < bound() * 4, "purged after {took:?}");
 
     all_answered(&net, 10, false);
-    assert_eq!(w2.count("normal reply"), 10);
+    assert_eq!(w2.wait_count("normal reply", 10, PATIENCE), 10);
 
     // SIGCONT: the worker notices the queue stopped heartbeating it and registers afresh.
     w1.mark();
