@@ -53,6 +53,7 @@ pub use scenario::Scenario;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// Set by [`interrupt`]: every running scenario stops.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -101,6 +102,37 @@ pub struct RunFailure {
     pub error: anyhow::Error,
     /// The report of the run up to the failure; `None` if no process was ever started.
     pub partial: Option<Box<Report>>,
+}
+
+impl Scenario {
+    /// Loads scenario `name` with variables overridden: how the pattern crates' tests replay a
+    /// scenario with short heartbeats and intervals.
+    pub fn load_with(name: &str, vars: &[(&str, &str)]) -> anyhow::Result<Scenario> {
+        let mut scenario = Scenario::load(name)?;
+        for (key, value) in vars {
+            scenario.set_var(key, value);
+        }
+        Ok(scenario)
+    }
+}
+
+/// For the pattern crates' tests: plays one chaos schedule of `duration` per seed on scenario
+/// `name` (with `vars` overridden) and panics — with the seed, the schedule and every line of the
+/// run — if an invariant broke or no request was answered at all.
+pub fn assert_chaos_holds(name: &str, vars: &[(&str, &str)], seeds: &[u64], duration: Duration) {
+    let scenario = Scenario::load_with(name, vars).expect("scenario file loads");
+    for &seed in seeds {
+        let run = scenario.chaos(seed, duration).expect("chaos schedule");
+        assert!(!run.plan.is_empty(), "{}", run.describe());
+        let (report, broken) = run.run(&RunOptions::default()).expect("timeline plays");
+        assert!(
+            broken.is_empty(),
+            "{name} seed {seed}: {broken:?}\n{}\n{}",
+            run.describe(),
+            report.dump()
+        );
+        assert!(report.summary.answered > 0, "{}", report.dump());
+    }
 }
 
 impl Scenario {

@@ -88,9 +88,9 @@ fn the_binary_star_partition_scenario_loses_nothing() {
 /// answering clients) must hold.
 #[test]
 fn binary_star_survives_short_chaos_runs() {
-    for seed in [1, 2] {
-        let mut scenario = tour::Scenario::load("binary-star-partition").expect("scenario file");
-        for (key, value) in [
+    tour::assert_chaos_holds(
+        "binary-star-partition",
+        &[
             ("heartbeat_ms", "250"),
             ("timeout_ms", "600"),
             ("settle_ms", "1200"),
@@ -99,19 +99,8 @@ fn binary_star_survives_short_chaos_runs() {
             ("chaos_fault_ms", "1500"),
             ("chaos_quiet_ms", "1000"),
             ("chaos_settle_ms", "2000"),
-        ] {
-            scenario.set_var(key, value);
-        }
-        let run = scenario
-            .chaos(seed, Duration::from_secs(6))
-            .expect("chaos schedule");
-        let (report, broken) = run.run(&tour::RunOptions::default()).unwrap();
-        assert!(
-            broken.is_empty(),
-            "seed {seed}: {broken:?}\n{}\n{}",
-            run.describe(),
-            report.dump()
-        );
-        assert!(report.summary.answered > 0, "{}", report.dump());
-    }
+        ],
+        &[1, 2],
+        Duration::from_secs(6),
+    );
 }

@@ -77,9 +77,9 @@ fn the_freelance_partition_scenario_uses_the_healed_server_again_soon() {
 /// the client sending throughout; every invariant must hold.
 #[test]
 fn freelance_survives_short_chaos_runs() {
-    for seed in [1, 2] {
-        let mut scenario = tour::Scenario::load("freelance-partition").unwrap();
-        for (key, value) in [
+    tour::assert_chaos_holds(
+        "freelance-partition",
+        &[
             ("ping_ms", "300"),
             ("ttl_ms", "900"),
             ("timeout_ms", "1000"),
@@ -87,19 +87,8 @@ fn freelance_survives_short_chaos_runs() {
             ("interval_ms", "20"),
             ("chaos_fault_ms", "1500"),
             ("chaos_quiet_ms", "1000"),
-        ] {
-            scenario.set_var(key, value);
-        }
-        let run = scenario
-            .chaos(seed, Duration::from_secs(6))
-            .expect("chaos schedule");
-        let (report, broken) = run.run(&tour::RunOptions::default()).unwrap();
-        assert!(
-            broken.is_empty(),
-            "seed {seed}: {broken:?}\n{}\n{}",
-            run.describe(),
-            report.dump()
-        );
-        assert!(report.summary.answered > 0, "{}", report.dump());
-    }
+        ],
+        &[1, 2],
+        Duration::from_secs(6),
+    );
 }

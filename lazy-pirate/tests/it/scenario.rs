@@ -98,30 +98,15 @@ fn lazy_pirate_partition_scenario_bridges_a_short_partition_and_abandons_a_long_
 /// delay of the server, the client sending throughout; every invariant must hold.
 #[test]
 fn lazy_pirate_survives_short_chaos_runs() {
-    for seed in [1, 2] {
-        let mut scenario =
-            tour::Scenario::load("lazy-pirate-partition").expect("scenario file loads");
-        for (key, value) in [
+    tour::assert_chaos_holds(
+        "lazy-pirate-partition",
+        &[
             ("timeout_ms", "500"),
             ("interval_ms", "20"),
             ("chaos_fault_ms", "900"),
             ("chaos_quiet_ms", "600"),
-        ] {
-            scenario.set_var(key, value);
-        }
-        let run = scenario
-            .chaos(seed, Duration::from_secs(5))
-            .expect("chaos schedule");
-        assert!(!run.plan.is_empty(), "{}", run.describe());
-        let (report, broken) = run
-            .run(&tour::RunOptions::default())
-            .expect("timeline plays");
-        assert!(
-            broken.is_empty(),
-            "seed {seed}: {broken:?}\n{}\n{}",
-            run.describe(),
-            report.dump()
-        );
-        assert!(report.summary.answered > 0, "{}", report.dump());
-    }
+        ],
+        &[1, 2],
+        Duration::from_secs(5),
+    );
 }

@@ -95,28 +95,17 @@ fn the_majordomo_partition_scenario_loses_nothing() {
 /// hosts, the client sending throughout; every invariant must hold.
 #[test]
 fn majordomo_survives_short_chaos_runs() {
-    for seed in [1, 2] {
-        let mut scenario = tour::Scenario::load("majordomo-partition").unwrap();
-        for (key, value) in [
+    tour::assert_chaos_holds(
+        "majordomo-partition",
+        &[
             ("heartbeat_ms", "100"),
             ("reconnect_ms", "200"),
             ("client_timeout_ms", "600"),
             ("interval_ms", "20"),
             ("chaos_fault_ms", "1500"),
             ("chaos_quiet_ms", "1000"),
-        ] {
-            scenario.set_var(key, value);
-        }
-        let run = scenario
-            .chaos(seed, Duration::from_secs(6))
-            .expect("chaos schedule");
-        let (report, broken) = run.run(&tour::RunOptions::default()).unwrap();
-        assert!(
-            broken.is_empty(),
-            "seed {seed}: {broken:?}\n{}\n{}",
-            run.describe(),
-            report.dump()
-        );
-        assert!(report.summary.answered > 0, "{}", report.dump());
-    }
+        ],
+        &[1, 2],
+        Duration::from_secs(6),
+    );
 }

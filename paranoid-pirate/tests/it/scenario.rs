@@ -106,32 +106,19 @@ fn paranoid_pirate_partition_scenario_loses_nothing() {
 /// hosts, the client sending throughout; every invariant must hold.
 #[test]
 fn paranoid_pirate_survives_short_chaos_runs() {
-    for seed in [1, 2] {
-        let mut scenario =
-            tour::Scenario::load("paranoid-pirate-partition").expect("scenario file loads");
-        for (key, value) in [
-            ("heartbeat_ms", HEARTBEAT_MS.to_string()),
-            ("reconnect_ms", "200".into()),
-            ("reconnect_max_ms", "400".into()),
-            ("client_timeout_ms", "600".into()),
-            ("interval_ms", "20".into()),
-            ("chaos_fault_ms", "1500".into()),
-            ("chaos_quiet_ms", "1000".into()),
-        ] {
-            scenario.set_var(key, &value);
-        }
-        let run = scenario
-            .chaos(seed, Duration::from_secs(6))
-            .expect("chaos schedule");
-        let (report, broken) = run
-            .run(&tour::RunOptions::default())
-            .expect("timeline plays");
-        assert!(
-            broken.is_empty(),
-            "seed {seed}: {broken:?}\n{}\n{}",
-            run.describe(),
-            report.dump()
-        );
-        assert!(report.summary.answered > 0, "{}", report.dump());
-    }
+    let hb = HEARTBEAT_MS.to_string();
+    tour::assert_chaos_holds(
+        "paranoid-pirate-partition",
+        &[
+            ("heartbeat_ms", &hb),
+            ("reconnect_ms", "200"),
+            ("reconnect_max_ms", "400"),
+            ("client_timeout_ms", "600"),
+            ("interval_ms", "20"),
+            ("chaos_fault_ms", "1500"),
+            ("chaos_quiet_ms", "1000"),
+        ],
+        &[1, 2],
+        Duration::from_secs(6),
+    );
 }

@@ -52,29 +52,16 @@ fn titanic_scenario_answers_every_acknowledged_request_once() {
 /// executed again only across a fault) must hold.
 #[test]
 fn titanic_survives_short_chaos_runs() {
-    for seed in [1, 2] {
-        let mut scenario = tour::Scenario::load("titanic").expect("scenario file loads");
-        for (key, value) in [
+    tour::assert_chaos_holds(
+        "titanic",
+        &[
             ("heartbeat_ms", "250"),
             ("timeout_ms", "1000"),
             ("poll_ms", "100"),
             ("chaos_fault_ms", "1500"),
             ("chaos_quiet_ms", "1000"),
-        ] {
-            scenario.set_var(key, value);
-        }
-        let run = scenario
-            .chaos(seed, std::time::Duration::from_secs(6))
-            .expect("chaos schedule");
-        let (report, broken) = run
-            .run(&tour::RunOptions::default())
-            .unwrap_or_else(|e| panic!("seed {seed}: {e:#}\n{}", run.describe()));
-        assert!(
-            broken.is_empty(),
-            "seed {seed}: {broken:?}\n{}\n{}",
-            run.describe(),
-            report.dump()
-        );
-        assert!(report.summary.answered > 0, "{}", report.dump());
-    }
+        ],
+        &[1, 2],
+        std::time::Duration::from_secs(6),
+    );
 }
