@@ -225,6 +225,19 @@ impl Report {
         self.lost == 0 && self.measures.iter().all(|m| m.elapsed.is_some())
     }
 
+    /// For the pattern crates' tests: every measure in `labels` happened, each in less than
+    /// `bound` (printed, so a run's recovery times show with `--nocapture`); otherwise panics
+    /// with the whole run.
+    pub fn assert_measured_within(&self, labels: &[&str], bound: Duration) {
+        for label in labels {
+            let took = self
+                .measure(label)
+                .unwrap_or_else(|| panic!("no measure {label:?}: {}", self.dump()));
+            eprintln!("{label}: {} ms", took.as_millis());
+            assert!(took < bound, "{label} took {took:?}: {}", self.dump());
+        }
+    }
+
     /// The time of the measure with this label.
     pub fn measure(&self, label: &str) -> Option<Duration> {
         self.measures
