@@ -117,22 +117,19 @@ fn reply_lost_after_execution_two_workers_run_it_once() {
     reply_lost_after_execution(2);
 }
 
-#[test]
-fn a_slow_worker_and_a_retrying_client_run_each_request_once() {
+/// A broker and two echo workers that take `work_ms` per request and log every execution.
+fn broker_with_slow_workers(work_ms: &str) -> (String, Proc, Proc, Proc) {
     let ep = tcp_endpoint();
     let mut broker = broker(&ep, &[]);
-    let w1 = worker(
-        "worker1",
-        &mut broker,
-        &ep,
-        &["--log-executions", "--work-ms", "1500"],
-    );
-    let w2 = worker(
-        "worker2",
-        &mut broker,
-        &ep,
-        &["--log-executions", "--work-ms", "1500"],
-    );
+    let args = ["--log-executions", "--work-ms", work_ms];
+    let w1 = worker("worker1", &mut broker, &ep, &args);
+    let w2 = worker("worker2", &mut broker, &ep, &args);
+    (ep, broker, w1, w2)
+}
+
+#[test]
+fn a_slow_worker_and_a_retrying_client_run_each_request_once() {
+    let (ep, broker, w1, w2) = broker_with_slow_workers("1500");
     // Each attempt waits 500 ms: every request is retried twice or more while it runs.
     let mut client = mdclient(
         "client",
@@ -154,20 +151,7 @@ fn a_slow_worker_and_a_retrying_client_run_each_request_once() {
 fn without_ids_the_slow_worker_runs_retries_again() {
     // The control experiment: the same run with --no-request-ids executes retries again
     // (at-least-once), which is what the ids are for.
-    let ep = tcp_endpoint();
-    let mut broker = broker(&ep, &[]);
-    let w1 = worker(
-        "worker1",
-        &mut broker,
-        &ep,
-        &["--log-executions", "--work-ms", "1000"],
-    );
-    let w2 = worker(
-        "worker2",
-        &mut broker,
-        &ep,
-        &["--log-executions", "--work-ms", "1000"],
-    );
+    let (ep, _broker, w1, w2) = broker_with_slow_workers("1000");
     let mut client = mdclient(
         "client",
         &ep,
