@@ -4,6 +4,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`contract`] | the one shape of every pattern's core (`handle_*`, `handle_timeout`, `poll_timeout`, `poll_transmit`, `poll_event`) and the shell's clock |
 //! | [`msg`] | [`Message`], a multipart message with the envelope operations the patterns need |
 //! | [`heartbeat`] | clock-free liveness counting, heartbeat timers and reconnect back-off |
 //! | [`endpoint`] | the Guide's `tcp://*:5555` notation mapped to something the `zeromq` crate binds |
@@ -24,6 +25,7 @@
 //! `now: Instant`, so they are unit-tested with virtual time.
 
 pub mod cli;
+pub mod contract;
 pub mod endpoint;
 pub mod fault;
 pub mod guard;

@@ -1,0 +1,146 @@
+//! The one shape every pattern's core follows, and the two clock helpers every shell uses.
+//!
+//! Each pattern is split in two. The **core** makes every decision (who gets the next request,
+//! when a peer is dead, when to retry, what to send) and touches no socket, no clock and no
+//! logger, so its unit tests drive it with virtual time. The **shell** is a thin tokio loop that
+//! owns the sockets, reads the clock, feeds the core and carries out what it asks.
+//!
+//! # Vocabulary
+//!
+//! | the core's method | what it means |
+//! |---|---|
+//! | `handle_*(…, now)` | an input arrived at `now` (`handle_request`, `handle_reply`, `handle_worker`, …) |
+//! | [`handle_timeout(now)`](Core::handle_timeout) | the deadline the core asked for has passed (calling it early is harmless) |
+//! | [`poll_timeout()`](Core::poll_timeout) | when the core next wants `handle_timeout`; `None` if it waits only for input |
+//! | [`poll_transmit()`](Core::poll_transmit) | the next message to send (or socket to open): the shell sends until `None` |
+//! | [`poll_event()`](Core::poll_event) | the next thing worth logging or counting, as a typed event: the shell logs until `None` |
+//!
+//! Cores never log: the shell turns each event into the pattern's documented log line, so the
+//! log-line contract is one `match` in the shell and the events themselves are unit-tested.
+//! Time is a [`std::time::Instant`] passed in; a core never reads it.
+//!
+//! # The shell's loop
+//!
+//! ```ignore
+//! loop {
+//!     while let Some(out) = core.poll_transmit() { socket.send(out).await?; }
+//!     while let Some(event) = core.poll_event() { log(event); }
+//!     tokio::select! {
+//!         message = socket.recv() => core.handle_message(message?, contract::now()),
+//!         () = contract::sleep_until(core.poll_timeout()) => core.handle_timeout(contract::now()),
+//!     }
+//! }
+//! ```
+//!
+//! Shells read the clock only through [`now`] and wait only through [`sleep_until`], which use
+//! tokio's clock: a shell test under `#[tokio::test(start_paused = true)]` then runs in virtual
+//! time too.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// The part of the contract every core has in common. Inputs (`handle_*`) differ per pattern and
+/// are plain methods; this trait names the rest, so shells and tests can rely on it.
+pub trait Core {
+    /// What the core asks the shell to send (a message, or a socket to open and a message).
+    type Transmit;
+    /// What the core reports for logging or measuring.
+    type Event;
+
+    /// The deadline from [`poll_timeout`](Core::poll_timeout) has passed; `now` is the time.
+    fn handle_timeout(&mut self, now: Instant);
+    /// When [`handle_timeout`](Core::handle_timeout) is next due; `None` if only input matters.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// The next thing to send, oldest first.
+    fn poll_transmit(&mut self) -> Option<Self::Transmit>;
+    /// The next event to log or count, oldest first.
+    fn poll_event(&mut self) -> Option<Self::Event>;
+}
+
+/// The two queues behind `poll_transmit` and `poll_event`, for cores that fill them as they
+/// decide. Both are first in, first out.
+#[derive(Debug, Clone)]
+pub struct Outbox<T, E> {
+    transmits: VecDeque<T>,
+    events: VecDeque<E>,
+}
+
+impl<T, E> Default for Outbox<T, E> {
+    fn default() -> Self {
+        Self {
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+}
+
+impl<T, E> Outbox<T, E> {
+    /// Queues a message for the shell to send.
+    pub fn transmit(&mut self, transmit: T) {
+        self.transmits.push_back(transmit);
+    }
+
+    /// Queues an event for the shell to log or count.
+    pub fn event(&mut self, event: E) {
+        self.events.push_back(event);
+    }
+
+    /// What `poll_transmit` returns.
+    pub fn poll_transmit(&mut self) -> Option<T> {
+        self.transmits.pop_front()
+    }
+
+    /// What `poll_event` returns.
+    pub fn poll_event(&mut self) -> Option<E> {
+        self.events.pop_front()
+    }
+
+    /// Messages waiting to be sent.
+    pub fn pending_transmits(&self) -> usize {
+        self.transmits.len()
+    }
+}
+
+/// The shell's clock: tokio's, as a [`std::time::Instant`] a core accepts. Under a paused tokio
+/// runtime this is virtual time.
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Waits until `deadline` on tokio's clock; forever when there is none (so it can sit in a
+/// `select!` beside the sockets).
+pub async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn outbox_is_first_in_first_out_per_queue() {
+        let mut outbox: Outbox<u32, &str> = Outbox::default();
+        outbox.transmit(1);
+        outbox.event("a");
+        outbox.transmit(2);
+        assert_eq!(outbox.pending_transmits(), 2);
+        assert_eq!(outbox.poll_transmit(), Some(1));
+        assert_eq!(outbox.poll_transmit(), Some(2));
+        assert_eq!(outbox.poll_transmit(), None);
+        assert_eq!(outbox.poll_event(), Some("a"));
+        assert_eq!(outbox.poll_event(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_shell_clock_is_tokios_and_pauses_with_it() {
+        let start = now();
+        sleep_until(Some(start + Duration::from_secs(3600))).await;
+        // An hour of virtual time passes at once; the clock read through `now` agrees.
+        assert!(now() >= start + Duration::from_secs(3600));
+        assert!(now() < start + Duration::from_secs(3601));
+    }
+}
