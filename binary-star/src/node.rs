@@ -5,9 +5,10 @@
 //! once to a peer that just appeared or came back, so a restarted server pairs without waiting
 //! a heartbeat), when the peer expires (`liveness`
 //! heartbeats after its last state message), and what to do after this process itself was
-//! frozen. Inputs are [`Node::on_peer_state`], [`Node::on_client_request`] and
-//! [`Node::poll`] with `now`; outputs are [`Notice`]s and [`Verdict`]s; [`Node::next_deadline`]
-//! says when to poll again. The reactor around it only moves bytes.
+//! frozen. It follows [`common::contract::Core`]: inputs are [`Node::handle_peer`],
+//! [`Node::handle_link_up`], [`Node::handle_client_request`] (which returns a [`Verdict`]) and
+//! `handle_timeout`, all with `now`; state messages to publish come out of `poll_transmit`,
+//! [`Event`]s to log out of `poll_event`. The reactor around it only moves bytes.
 //!
 //! # The stall rule (our addition to the Guide)
 //!
@@ -47,9 +48,9 @@
 //! a conflict its epoch counts as 0. With [`OnConflict::Abort`] none of this applies: dual
 //! states are [`Fatal`], as in the Guide.
 
-use crate::fsm::{self, Conflict, Event, Fatal, Outcome, Reason, Rejection, Role, State};
+use crate::fsm::{self, Conflict, Fatal, Outcome, Reason, Rejection, Role, State};
 use crate::wire::StateMessage;
-use std::collections::VecDeque;
+use common::contract::{Core, Outbox};
 use std::time::{Duration, Instant};
 
 /// Guide default: a state message every second.
@@ -123,11 +124,13 @@ impl std::fmt::Display for OnConflict {
     }
 }
 
-/// Something the reactor must do or log.
+/// A state message to publish on the state PUB socket: this state, in this epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notice {
-    /// Publish this state, in this epoch, on the state PUB socket.
-    Publish(State, u64),
+pub struct Publish(pub State, pub u64);
+
+/// Something the reactor must log (or act on: a state change, the end of a stall).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
     /// The server changed state; tell the application.
     Changed {
         /// The state before.
@@ -185,7 +188,7 @@ pub enum Verdict {
     Serve,
     /// Drop it unanswered (the client will time out and try the other server).
     Reject(Rejection),
-    /// Keep it until [`Notice::Resumed`], then ask again.
+    /// Keep it until [`Event::Resumed`], then ask again.
     Hold,
 }
 
@@ -206,7 +209,7 @@ pub struct Node {
     warned_same_role: bool,
     next_publish: Instant,
     quiet_until: Option<Instant>,
-    notices: VecDeque<Notice>,
+    outbox: Outbox<Publish, Event>,
 }
 
 impl Node {
@@ -228,7 +231,7 @@ impl Node {
             warned_same_role: false,
             next_publish: now,
             quiet_until: None,
-            notices: VecDeque::new(),
+            outbox: Outbox::default(),
         }
     }
 
@@ -274,9 +277,9 @@ impl Node {
     }
 
     /// The peer published `peer` as a bare digit (the Guide's format, no epoch); see
-    /// [`on_peer`](Self::on_peer).
-    pub fn on_peer_state(&mut self, peer: State, now: Instant) -> Result<(), Fatal> {
-        self.on_peer(
+    /// [`handle_peer`](Self::handle_peer).
+    pub fn handle_peer_state(&mut self, peer: State, now: Instant) -> Result<(), Fatal> {
+        self.handle_peer(
             StateMessage {
                 state: peer,
                 epoch: None,
@@ -288,7 +291,7 @@ impl Node {
     /// The peer published a state message. Under [`OnConflict::Abort`] a dual-active or
     /// dual-passive pair is a [`Fatal`] error: the server must stop. Under
     /// [`OnConflict::Resolve`] it never fails.
-    pub fn on_peer(&mut self, message: StateMessage, now: Instant) -> Result<(), Fatal> {
+    pub fn handle_peer(&mut self, message: StateMessage, now: Instant) -> Result<(), Fatal> {
         let peer = message.state;
         self.check_stall(now);
         let after_silence = self
@@ -305,7 +308,7 @@ impl Node {
                 // Sent before a takeover we know of: the peer is alive, nothing more.
                 self.stale_run += 1;
                 if self.stale_run == 1 {
-                    self.notices.push_back(Notice::Stale {
+                    self.outbox.event(Event::Stale {
                         peer,
                         epoch,
                         ours: self.epoch,
@@ -319,7 +322,7 @@ impl Node {
         }
         self.stale_run = 0;
         if after_silence.is_some() || self.last_peer_state != Some(peer) {
-            self.notices.push_back(Notice::PeerState {
+            self.outbox.event(Event::PeerState {
                 peer,
                 after_silence,
             });
@@ -327,7 +330,7 @@ impl Node {
         self.last_peer_state = Some(peer);
         if peer == self.role.initial_state() && !self.warned_same_role {
             self.warned_same_role = true;
-            self.notices.push_back(Notice::SameRole(peer));
+            self.outbox.event(Event::SameRole(peer));
         }
         let peer_epoch = message.epoch.unwrap_or(0);
         let conflict = if !resolve {
@@ -343,14 +346,14 @@ impl Node {
         self.epoch = self.epoch.max(peer_epoch);
         match fsm::step(
             self.state,
-            Event::Peer(peer),
+            fsm::Event::Peer(peer),
             now,
             self.peer_expiry,
             conflict,
         )? {
             Outcome::Become(to, reason) => self.change(to, reason, now),
             Outcome::Reassert => {
-                self.notices.push_back(Notice::Senior { peer_epoch, ours });
+                self.outbox.event(Event::Senior { peer_epoch, ours });
                 if !self.is_quiet() {
                     self.publish_now(now);
                 }
@@ -365,15 +368,14 @@ impl Node {
     }
 
     fn publish_now(&mut self, now: Instant) {
-        self.notices
-            .push_back(Notice::Publish(self.state, self.epoch));
+        self.outbox.transmit(Publish(self.state, self.epoch));
         self.next_publish = now + self.timing.heartbeat;
     }
 
     /// Our state SUB just (re)connected to the peer's PUB. Publish our state at once: if the
     /// peer's SUB was connected first, its start-up state went out before we listened, and the
     /// pair would otherwise wait a heartbeat to learn about each other.
-    pub fn on_link_up(&mut self, now: Instant) {
+    pub fn handle_link_up(&mut self, now: Instant) {
         self.check_stall(now);
         if !self.is_quiet() {
             self.publish_now(now);
@@ -381,7 +383,7 @@ impl Node {
     }
 
     /// A client request arrived: serve it, drop it, or hold it while quiet after a stall.
-    pub fn on_client_request(&mut self, now: Instant) -> Verdict {
+    pub fn handle_client_request(&mut self, now: Instant) -> Verdict {
         self.check_stall(now);
         if self.is_quiet() {
             return Verdict::Hold;
@@ -389,7 +391,7 @@ impl Node {
         // Client requests never meet a conflict cell.
         match fsm::step(
             self.state,
-            Event::ClientRequest,
+            fsm::Event::ClientRequest,
             now,
             self.peer_expiry,
             Conflict::Abort,
@@ -407,48 +409,12 @@ impl Node {
         }
     }
 
-    /// The next thing to do at `now`, if any; call until it returns `None`.
-    pub fn poll(&mut self, now: Instant) -> Option<Notice> {
-        self.check_stall(now);
-        if let Some(notice) = self.notices.pop_front() {
-            return Some(notice);
-        }
-        if let Some(until) = self.quiet_until {
-            if now < until {
-                return self.poll_expiry(now);
-            }
-            self.quiet_until = None;
-            self.next_publish = now;
-            return Some(Notice::Resumed);
-        }
-        if now >= self.next_publish {
-            self.next_publish = now + self.timing.heartbeat;
-            return Some(Notice::Publish(self.state, self.epoch));
-        }
-        self.poll_expiry(now)
-    }
-
-    /// When [`poll`](Self::poll) has something to do next (a heartbeat, the end of a quiet
-    /// time, or the peer's expiry).
-    pub fn next_deadline(&self) -> Instant {
-        if !self.notices.is_empty() {
-            return self.started.min(self.next_publish);
-        }
-        let own = self.quiet_until.unwrap_or(self.next_publish);
-        if self.peer_expired {
-            own
-        } else {
-            own.min(self.peer_expiry)
-        }
-    }
-
-    fn poll_expiry(&mut self, now: Instant) -> Option<Notice> {
+    fn check_expiry(&mut self, now: Instant) {
         if !self.peer_expired && now >= self.peer_expiry {
             self.peer_expired = true;
             let silent = now - self.last_heard.unwrap_or(self.started);
-            return Some(Notice::PeerExpired { silent });
+            self.outbox.event(Event::PeerExpired { silent });
         }
-        None
     }
 
     fn change(&mut self, to: State, reason: Reason, now: Instant) {
@@ -459,7 +425,7 @@ impl Node {
             // Saturating: the epoch comes from the network, a peer may send u64::MAX.
             self.epoch = self.epoch.saturating_add(1);
         }
-        self.notices.push_back(Notice::Changed {
+        self.outbox.event(Event::Changed {
             from,
             to,
             reason,
@@ -478,8 +444,49 @@ impl Node {
         let late = now.saturating_duration_since(self.next_publish);
         if late >= self.timing.stall_threshold() {
             self.quiet_until = Some(now + self.timing.quiet());
-            self.notices.push_back(Notice::Stalled { late });
+            self.outbox.event(Event::Stalled { late });
         }
+    }
+}
+
+impl Core for Node {
+    type Transmit = Publish;
+    type Event = Event;
+
+    /// Runs the timers: the stall check, the end of a quiet time, the heartbeat, the peer's
+    /// expiry.
+    fn handle_timeout(&mut self, now: Instant) {
+        self.check_stall(now);
+        if let Some(until) = self.quiet_until {
+            if now < until {
+                return self.check_expiry(now);
+            }
+            self.quiet_until = None;
+            self.next_publish = now;
+            self.outbox.event(Event::Resumed);
+        }
+        if now >= self.next_publish {
+            self.publish_now(now);
+        }
+        self.check_expiry(now);
+    }
+
+    /// The next heartbeat (or the end of a quiet time), or the peer's expiry if sooner.
+    fn poll_timeout(&self) -> Option<Instant> {
+        let own = self.quiet_until.unwrap_or(self.next_publish);
+        Some(if self.peer_expired {
+            own
+        } else {
+            own.min(self.peer_expiry)
+        })
+    }
+
+    fn poll_transmit(&mut self) -> Option<Publish> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
     }
 }
 
@@ -497,9 +504,23 @@ mod tests {
         Timing::default()
     }
 
-    /// Polls at `now` until nothing is left; returns everything.
+    /// What the node asked for: an event to log or a state message to publish.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Notice {
+        E(Event),
+        Publish(State, u64),
+    }
+
+    /// Runs the timers at `now` and takes everything out, events first (as the reactor does).
     fn drain(node: &mut Node, now: Instant) -> Vec<Notice> {
-        std::iter::from_fn(|| node.poll(now)).collect()
+        node.handle_timeout(now);
+        let mut out: Vec<_> = std::iter::from_fn(|| node.poll_event())
+            .map(Notice::E)
+            .collect();
+        out.extend(
+            std::iter::from_fn(|| node.poll_transmit()).map(|Publish(s, e)| Notice::Publish(s, e)),
+        );
+        out
     }
 
     /// Polls at every deadline from `from` up to and including `to`, like the reactor would.
@@ -507,7 +528,7 @@ mod tests {
         let mut now = from;
         let mut out = Vec::new();
         loop {
-            let due = node.next_deadline().max(now);
+            let due = node.poll_timeout().unwrap().max(now);
             if due > to {
                 break;
             }
@@ -538,7 +559,7 @@ mod tests {
     /// A primary that has paired with a backup and is ACTIVE, heartbeat published at `t0`.
     fn active_primary(t0: Instant) -> Node {
         let mut node = Node::new(Role::Primary, timing(), t0);
-        node.on_peer_state(State::Backup, t0).unwrap();
+        node.handle_peer_state(State::Backup, t0).unwrap();
         drain(&mut node, t0);
         assert_eq!(node.state(), State::Active);
         node
@@ -548,12 +569,15 @@ mod tests {
     fn publishes_at_start_then_every_heartbeat() {
         let t0 = Instant::now();
         let mut node = Node::new(Role::Backup, timing(), t0);
-        assert_eq!(node.next_deadline(), t0);
+        assert_eq!(node.poll_timeout().unwrap(), t0);
         assert_eq!(drain(&mut node, t0), [Notice::Publish(State::Backup, 0)]);
-        assert_eq!(node.next_deadline(), t0 + HB);
-        assert_eq!(node.poll(t0 + HB - MS), None);
-        assert_eq!(node.poll(t0 + HB), Some(Notice::Publish(State::Backup, 0)));
-        assert_eq!(node.next_deadline(), t0 + 2 * HB);
+        assert_eq!(node.poll_timeout().unwrap(), t0 + HB);
+        assert!(drain(&mut node, t0 + HB - MS).is_empty());
+        assert_eq!(
+            drain(&mut node, t0 + HB),
+            [Notice::Publish(State::Backup, 0)]
+        );
+        assert_eq!(node.poll_timeout().unwrap(), t0 + 2 * HB);
     }
 
     #[test]
@@ -562,28 +586,28 @@ mod tests {
         let mut primary = Node::new(Role::Primary, timing(), t0);
         drain(&mut primary, t0);
         let t = t0 + 300 * MS;
-        primary.on_peer_state(State::Backup, t).unwrap();
+        primary.handle_peer_state(State::Backup, t).unwrap();
         assert_eq!(
             drain(&mut primary, t),
             [
-                Notice::PeerState {
+                Notice::E(Event::PeerState {
                     peer: State::Backup,
                     after_silence: None
-                },
-                Notice::Changed {
+                }),
+                Notice::E(Event::Changed {
                     from: State::Primary,
                     to: State::Active,
                     reason: Reason::BackupIsWaiting,
                     epoch: 1,
-                },
+                }),
                 Notice::Publish(State::Active, 1),
             ]
         );
         // The heartbeat schedule restarts from the change.
-        assert_eq!(primary.poll(t + HB - MS), None);
+        assert!(drain(&mut primary, t + HB - MS).is_empty());
         assert_eq!(
-            primary.poll(t + HB),
-            Some(Notice::Publish(State::Active, 1))
+            drain(&mut primary, t + HB),
+            [Notice::Publish(State::Active, 1)]
         );
     }
 
@@ -591,20 +615,20 @@ mod tests {
     fn a_peer_that_appears_or_comes_back_gets_our_state_at_once() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.on_peer_state(State::Active, t0).unwrap();
+        backup.handle_peer_state(State::Active, t0).unwrap();
         drain(&mut backup, t0);
         // The primary dies, the backup takes over…
         let expiry = t0 + 2 * HB;
         run(&mut backup, t0, expiry);
-        assert_eq!(backup.on_client_request(expiry), Verdict::Serve);
+        assert_eq!(backup.handle_client_request(expiry), Verdict::Serve);
         run(&mut backup, expiry, expiry + 2 * HB);
         // …and the restarted primary's first state message is answered at once.
         let back = expiry + 2 * HB + 300 * MS;
         run(&mut backup, expiry + 2 * HB, back - MS);
-        backup.on_peer_state(State::Primary, back).unwrap();
+        backup.handle_peer_state(State::Primary, back).unwrap();
         assert_eq!(publishes(&drain(&mut backup, back)), [State::Active]);
         // The next state message from the same peer is not: only the heartbeat.
-        backup.on_peer_state(State::Passive, back + MS).unwrap();
+        backup.handle_peer_state(State::Passive, back + MS).unwrap();
         assert!(publishes(&drain(&mut backup, back + MS)).is_empty());
     }
 
@@ -614,23 +638,31 @@ mod tests {
         let mut node = Node::new(Role::Primary, timing(), t0);
         drain(&mut node, t0);
         let up = t0 + 30 * MS;
-        node.on_link_up(up);
+        node.handle_link_up(up);
         assert_eq!(drain(&mut node, up), [Notice::Publish(State::Primary, 0)]);
         // The heartbeat schedule restarts from there.
-        assert_eq!(node.next_deadline(), (up + HB).min(node.peer_expiry()));
-        assert_eq!(node.poll(up + HB), Some(Notice::Publish(State::Primary, 0)));
+        assert_eq!(
+            node.poll_timeout().unwrap(),
+            (up + HB).min(node.peer_expiry())
+        );
+        assert_eq!(
+            drain(&mut node, up + HB),
+            [Notice::Publish(State::Primary, 0)]
+        );
     }
 
     #[test]
     fn the_same_peer_state_is_reported_once() {
         let t0 = Instant::now();
         let mut node = active_primary(t0);
-        node.on_peer_state(State::Passive, t0 + 100 * MS).unwrap();
-        node.on_peer_state(State::Passive, t0 + 900 * MS).unwrap();
+        node.handle_peer_state(State::Passive, t0 + 100 * MS)
+            .unwrap();
+        node.handle_peer_state(State::Passive, t0 + 900 * MS)
+            .unwrap();
         let notices = drain(&mut node, t0 + 900 * MS);
         let peer_lines = notices
             .iter()
-            .filter(|n| matches!(n, Notice::PeerState { .. }))
+            .filter(|n| matches!(n, Notice::E(Event::PeerState { .. })))
             .count();
         assert_eq!(peer_lines, 1);
     }
@@ -639,7 +671,7 @@ mod tests {
     fn passive_takes_over_on_the_first_request_after_the_peer_expires() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.on_peer_state(State::Active, t0).unwrap();
+        backup.handle_peer_state(State::Active, t0).unwrap();
         drain(&mut backup, t0);
         assert_eq!(backup.state(), State::Passive);
         // The primary keeps publishing until t0 + 1 s, then dies.
@@ -647,36 +679,36 @@ mod tests {
         while t < t0 + HB {
             t += HB;
             drain(&mut backup, t);
-            backup.on_peer_state(State::Active, t).unwrap();
+            backup.handle_peer_state(State::Active, t).unwrap();
         }
         let last_heard = t;
         assert_eq!(backup.peer_expiry(), last_heard + 2 * HB);
         let early = last_heard + 2 * HB - MS;
         run(&mut backup, t, early);
         assert_eq!(
-            backup.on_client_request(early),
+            backup.handle_client_request(early),
             Verdict::Reject(Rejection::PeerAlive)
         );
         // At the expiry the node says so (once), and the next request takes over.
         let expiry = last_heard + 2 * HB;
-        assert_eq!(backup.next_deadline(), expiry);
+        assert_eq!(backup.poll_timeout().unwrap(), expiry);
         let notices = run(&mut backup, early, expiry);
-        assert!(notices.contains(&Notice::PeerExpired { silent: 2 * HB }));
+        assert!(notices.contains(&Notice::E(Event::PeerExpired { silent: 2 * HB })));
         assert!(!drain(&mut backup, expiry)
             .iter()
-            .any(|n| matches!(n, Notice::PeerExpired { .. })));
+            .any(|n| matches!(n, Notice::E(Event::PeerExpired { .. }))));
         let vote = expiry + 10 * MS;
-        assert_eq!(backup.on_client_request(vote), Verdict::Serve);
+        assert_eq!(backup.handle_client_request(vote), Verdict::Serve);
         assert_eq!(backup.state(), State::Active);
         assert_eq!(
             drain(&mut backup, vote),
             [
-                Notice::Changed {
+                Notice::E(Event::Changed {
                     from: State::Passive,
                     to: State::Active,
                     reason: Reason::PeerExpired,
                     epoch: 1,
-                },
+                }),
                 Notice::Publish(State::Active, 1)
             ]
         );
@@ -689,10 +721,12 @@ mod tests {
         drain(&mut primary, t0);
         // A client that still knows this address asks before the backup was heard: rejected.
         assert_eq!(
-            primary.on_client_request(t0 + 100 * MS),
+            primary.handle_client_request(t0 + 100 * MS),
             Verdict::Reject(Rejection::PeerAlive)
         );
-        primary.on_peer_state(State::Active, t0 + 400 * MS).unwrap();
+        primary
+            .handle_peer_state(State::Active, t0 + 400 * MS)
+            .unwrap();
         assert_eq!(primary.state(), State::Passive);
         let notices = drain(&mut primary, t0 + 400 * MS);
         assert!(notices.contains(&Notice::Publish(State::Passive, 0)));
@@ -705,12 +739,12 @@ mod tests {
         let mut t = t0;
         while t < t0 + 2 * HB {
             drain(&mut primary, t);
-            t = primary.next_deadline();
+            t = primary.poll_timeout().unwrap();
         }
         assert_eq!(t, t0 + 2 * HB);
         let notices = drain(&mut primary, t);
-        assert!(notices.contains(&Notice::PeerExpired { silent: 2 * HB }));
-        assert_eq!(primary.on_client_request(t), Verdict::Serve);
+        assert!(notices.contains(&Notice::E(Event::PeerExpired { silent: 2 * HB })));
+        assert_eq!(primary.handle_client_request(t), Verdict::Serve);
         assert_eq!(primary.state(), State::Active);
     }
 
@@ -723,12 +757,12 @@ mod tests {
             t += HB;
             drain(&mut node, t);
         }
-        node.on_peer_state(State::Backup, t).unwrap();
+        node.handle_peer_state(State::Backup, t).unwrap();
         let notices = drain(&mut node, t);
-        assert!(notices.contains(&Notice::PeerState {
+        assert!(notices.contains(&Notice::E(Event::PeerState {
             peer: State::Backup,
             after_silence: Some(5 * HB)
-        }));
+        })));
         assert_eq!(node.state(), State::Active);
     }
 
@@ -737,19 +771,19 @@ mod tests {
         let t0 = Instant::now();
         let mut node = active_primary(t0).with_on_conflict(OnConflict::Abort);
         assert_eq!(
-            node.on_peer_state(State::Active, t0),
+            node.handle_peer_state(State::Active, t0),
             Err(Fatal::DualActive)
         );
         // Epochs change nothing under the Guide's rule.
         let mut node = active_primary(t0).with_on_conflict(OnConflict::Abort);
         assert_eq!(
-            node.on_peer(msg(State::Active, 0), t0),
+            node.handle_peer(msg(State::Active, 0), t0),
             Err(Fatal::DualActive)
         );
         let mut backup = Node::new(Role::Backup, timing(), t0).with_on_conflict(OnConflict::Abort);
-        backup.on_peer_state(State::Active, t0).unwrap();
+        backup.handle_peer_state(State::Active, t0).unwrap();
         assert_eq!(
-            backup.on_peer_state(State::Passive, t0),
+            backup.handle_peer_state(State::Passive, t0),
             Err(Fatal::DualPassive)
         );
     }
@@ -759,31 +793,33 @@ mod tests {
         let t0 = Instant::now();
         let mut primary = active_primary(t0);
         let t = t0 + 10 * MS;
-        primary.on_peer(msg(State::Active, 1), t).unwrap();
+        primary.handle_peer(msg(State::Active, 1), t).unwrap();
         assert_eq!(primary.state(), State::Active);
         let notices = drain(&mut primary, t);
-        assert!(notices.contains(&Notice::Senior {
+        assert!(notices.contains(&Notice::E(Event::Senior {
             peer_epoch: 1,
             ours: 1
-        }));
+        })));
         assert_eq!(publishes(&notices), [State::Active], "re-announced at once");
 
         // A backup that became ACTIVE in epoch 1 (it never heard the primary) hears it.
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.on_peer(msg(State::Active, 0), t0).unwrap();
+        backup.handle_peer(msg(State::Active, 0), t0).unwrap();
         let expiry = t0 + 2 * HB;
         run(&mut backup, t0, expiry);
-        assert_eq!(backup.on_client_request(expiry), Verdict::Serve);
+        assert_eq!(backup.handle_client_request(expiry), Verdict::Serve);
         assert_eq!((backup.state(), backup.epoch()), (State::Active, 1));
-        backup.on_peer(msg(State::Active, 1), expiry + MS).unwrap();
+        backup
+            .handle_peer(msg(State::Active, 1), expiry + MS)
+            .unwrap();
         assert_eq!(backup.state(), State::Passive);
         let notices = drain(&mut backup, expiry + MS);
-        assert!(notices.contains(&Notice::Changed {
+        assert!(notices.contains(&Notice::E(Event::Changed {
             from: State::Active,
             to: State::Passive,
             reason: Reason::DualActivePeerSenior,
             epoch: 1
-        }));
+        })));
     }
 
     #[test]
@@ -792,13 +828,13 @@ mod tests {
         let mut primary = active_primary(t0);
         // The Guide's C backup, after taking over, says "3": we are senior and stay ACTIVE
         // (the C peer applies its own table to our "3:1").
-        primary.on_peer_state(State::Active, t0 + MS).unwrap();
+        primary.handle_peer_state(State::Active, t0 + MS).unwrap();
         assert_eq!(primary.state(), State::Active);
         // A passive node hears bare "1" from a restarted C primary: the Guide's cell applies.
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.on_peer(msg(State::Active, 7), t0).unwrap();
+        backup.handle_peer(msg(State::Active, 7), t0).unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Passive, 7));
-        backup.on_peer_state(State::Primary, t0 + MS).unwrap();
+        backup.handle_peer_state(State::Primary, t0 + MS).unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Active, 8));
     }
 
@@ -806,22 +842,22 @@ mod tests {
     fn a_stale_message_keeps_the_peer_alive_but_changes_nothing() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.on_peer(msg(State::Active, 1), t0).unwrap();
+        backup.handle_peer(msg(State::Active, 1), t0).unwrap();
         let expiry = t0 + 2 * HB;
         run(&mut backup, t0, expiry);
-        assert_eq!(backup.on_client_request(expiry), Verdict::Serve);
+        assert_eq!(backup.handle_client_request(expiry), Verdict::Serve);
         assert_eq!(backup.epoch(), 2);
         drain(&mut backup, expiry);
         // The old primary's ACTIVE messages from epoch 1 arrive after a heal.
         for i in 1..=5u32 {
             let t = expiry + 100 * MS * i;
-            backup.on_peer(msg(State::Active, 1), t).unwrap();
+            backup.handle_peer(msg(State::Active, 1), t).unwrap();
             assert_eq!(backup.state(), State::Active);
             assert!(t < backup.peer_expiry(), "the peer counts as alive");
         }
         let stale = drain(&mut backup, expiry + 500 * MS)
             .into_iter()
-            .filter(|n| matches!(n, Notice::Stale { .. }))
+            .filter(|n| matches!(n, Notice::E(Event::Stale { .. })))
             .count();
         assert_eq!(stale, 1, "reported once per run");
     }
@@ -830,9 +866,13 @@ mod tests {
     fn the_largest_epoch_on_the_wire_does_not_overflow() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.on_peer(msg(State::Active, u64::MAX), t0).unwrap();
+        backup
+            .handle_peer(msg(State::Active, u64::MAX), t0)
+            .unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Passive, u64::MAX));
-        backup.on_peer(msg(State::Primary, 0), t0 + 2 * MS).unwrap();
+        backup
+            .handle_peer(msg(State::Primary, 0), t0 + 2 * MS)
+            .unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Active, u64::MAX));
     }
 
@@ -844,13 +884,13 @@ mod tests {
         let mut same = 0;
         for i in 1..=5u32 {
             let t = t0 + HB * i;
-            node.on_peer_state(State::Primary, t).unwrap();
+            node.handle_peer_state(State::Primary, t).unwrap();
             same += drain(&mut node, t)
                 .iter()
-                .filter(|n| matches!(n, Notice::SameRole(State::Primary)))
+                .filter(|n| matches!(n, Notice::E(Event::SameRole(State::Primary))))
                 .count();
             assert_eq!(
-                node.on_client_request(t),
+                node.handle_client_request(t),
                 Verdict::Reject(Rejection::PeerAlive)
             );
         }
@@ -864,14 +904,16 @@ mod tests {
         let mut primary = active_primary(t0);
         // Frozen for 5 s (SIGSTOP). The first thing seen on waking is a client request.
         let wake = t0 + 5 * HB;
-        assert_eq!(primary.on_client_request(wake), Verdict::Hold);
+        assert_eq!(primary.handle_client_request(wake), Verdict::Hold);
         let notices = drain(&mut primary, wake);
-        assert_eq!(notices[0], Notice::Stalled { late: 4 * HB });
+        assert_eq!(notices[0], Notice::E(Event::Stalled { late: 4 * HB }));
         assert!(publishes(&notices).is_empty(), "{notices:?}");
         // The queued peer messages: PASSIVE from before the takeover, then ACTIVE in the
         // backup's new epoch: the frozen primary steps down, still without publishing.
-        primary.on_peer(msg(State::Passive, 1), wake).unwrap();
-        primary.on_peer(msg(State::Active, 2), wake + MS).unwrap();
+        primary.handle_peer(msg(State::Passive, 1), wake).unwrap();
+        primary
+            .handle_peer(msg(State::Active, 2), wake + MS)
+            .unwrap();
         assert_eq!(primary.state(), State::Passive);
         assert_eq!(primary.epoch(), 2);
         let notices = drain(&mut primary, wake + MS);
@@ -881,7 +923,10 @@ mod tests {
         let notices = drain(&mut primary, end);
         assert_eq!(
             notices,
-            [Notice::Resumed, Notice::Publish(State::Passive, 2)]
+            [
+                Notice::E(Event::Resumed),
+                Notice::Publish(State::Passive, 2)
+            ]
         );
     }
 
@@ -890,10 +935,10 @@ mod tests {
         let t0 = Instant::now();
         let mut primary = active_primary(t0).with_on_conflict(OnConflict::Abort);
         let wake = t0 + 5 * HB;
-        assert_eq!(primary.on_client_request(wake), Verdict::Hold);
-        primary.on_peer(msg(State::Passive, 1), wake).unwrap();
+        assert_eq!(primary.handle_client_request(wake), Verdict::Hold);
+        primary.handle_peer(msg(State::Passive, 1), wake).unwrap();
         assert_eq!(
-            primary.on_peer(msg(State::Active, 2), wake + MS),
+            primary.handle_peer(msg(State::Active, 2), wake + MS),
             Err(Fatal::DualActive)
         );
     }
@@ -905,23 +950,23 @@ mod tests {
         let wake = t0 + 3 * HB;
         drain(&mut primary, wake);
         assert!(primary.is_quiet());
-        assert_eq!(primary.on_client_request(wake + 10 * MS), Verdict::Hold);
+        assert_eq!(primary.handle_client_request(wake + 10 * MS), Verdict::Hold);
         // The backup is still passive.
         primary
-            .on_peer_state(State::Passive, wake + 200 * MS)
+            .handle_peer_state(State::Passive, wake + 200 * MS)
             .unwrap();
         let heard = drain(&mut primary, wake + 200 * MS);
         assert!(publishes(&heard).is_empty(), "{heard:?}");
         let quiet_end = wake + 3 * HB / 2;
-        assert_eq!(primary.next_deadline(), quiet_end);
+        assert_eq!(primary.poll_timeout().unwrap(), quiet_end);
         let before = drain(&mut primary, quiet_end - MS);
         assert!(publishes(&before).is_empty(), "{before:?}");
         let notices = drain(&mut primary, quiet_end);
         assert_eq!(
             notices,
-            [Notice::Resumed, Notice::Publish(State::Active, 1)]
+            [Notice::E(Event::Resumed), Notice::Publish(State::Active, 1)]
         );
-        assert_eq!(primary.on_client_request(quiet_end), Verdict::Serve);
+        assert_eq!(primary.handle_client_request(quiet_end), Verdict::Serve);
     }
 
     #[test]
@@ -931,24 +976,24 @@ mod tests {
         let t = t0 + HB + HB / 2 - MS;
         let notices = drain(&mut node, t);
         assert_eq!(notices, [Notice::Publish(State::Active, 1)]);
-        assert_eq!(node.on_client_request(t), Verdict::Serve);
+        assert_eq!(node.handle_client_request(t), Verdict::Serve);
     }
 
     #[test]
     fn a_passive_server_does_not_vote_on_a_stale_view_after_a_stall() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.on_peer_state(State::Active, t0).unwrap();
+        backup.handle_peer_state(State::Active, t0).unwrap();
         drain(&mut backup, t0);
         // Frozen past the peer expiry; a client request is the first event on waking.
         let wake = t0 + 4 * HB;
-        assert_eq!(backup.on_client_request(wake), Verdict::Hold);
+        assert_eq!(backup.handle_client_request(wake), Verdict::Hold);
         // The primary is alive: its queued state arrives.
-        backup.on_peer_state(State::Active, wake + MS).unwrap();
+        backup.handle_peer_state(State::Active, wake + MS).unwrap();
         let end = wake + 3 * HB / 2;
         drain(&mut backup, end);
         assert_eq!(
-            backup.on_client_request(end),
+            backup.handle_client_request(end),
             Verdict::Reject(Rejection::PeerAlive)
         );
         assert_eq!(backup.state(), State::Passive);

@@ -26,13 +26,13 @@
 
 use crate::fsm::{Fatal, Role, State};
 use crate::link::{LinkEvent, StateLink};
-use crate::node::{Node, Notice, OnConflict, Timing, Verdict};
+use crate::node::{Event, Node, OnConflict, Publish, Timing, Verdict};
 use crate::wire;
+use common::contract::{self, now, Core};
 use common::sock::{self, SockError};
 use common::Message;
 use std::collections::VecDeque;
 use std::future::Future;
-use tokio::time::Instant;
 use zeromq::{PubSocket, RouterSocket, Socket};
 
 /// Guide endpoints of the primary: frontend, state PUB, state SUB.
@@ -189,10 +189,11 @@ impl Reactor {
         };
         tokio::pin!(shutdown);
         loop {
-            while let Some(notice) = running.node.poll(now()) {
-                running.notice(notice).await;
-            }
-            let deadline = Instant::from_std(running.node.next_deadline());
+            // Every turn, not only when the timer fires: the select below is biased, so a
+            // flood of input must not starve the heartbeat (an early call is harmless).
+            running.node.handle_timeout(now());
+            running.drain().await;
+            let deadline = running.node.poll_timeout();
             tokio::select! {
                 biased;
                 () = &mut shutdown => {
@@ -201,7 +202,7 @@ impl Reactor {
                 }
                 Some(event) = link.recv() => match event {
                     LinkEvent::State(message) => running.peer_message(&message)?,
-                    LinkEvent::Up => running.node.on_link_up(now()),
+                    LinkEvent::Up => running.node.handle_link_up(now()),
                 },
                 received = zeromq::SocketRecv::recv(&mut running.reactor.frontend) => {
                     match received {
@@ -209,7 +210,7 @@ impl Reactor {
                         Err(e) => tracing::error!("frontend receive error: {e}"),
                     }
                 }
-                () = tokio::time::sleep_until(deadline) => {}
+                () = contract::sleep_until(deadline) => {}
             }
         }
     }
@@ -227,10 +228,23 @@ struct Running<'s, S> {
 }
 
 impl<S: Service> Running<'_, S> {
-    async fn notice(&mut self, notice: Notice) {
-        match notice {
-            Notice::Publish(state, epoch) => self.publish(state, epoch).await,
-            Notice::Changed {
+    /// Logs the node's events, then publishes what it asked for, until neither is left
+    /// (serving held requests on [`Event::Resumed`] can ask for more).
+    async fn drain(&mut self) {
+        loop {
+            if let Some(event) = self.node.poll_event() {
+                self.event(event).await;
+            } else if let Some(Publish(state, epoch)) = self.node.poll_transmit() {
+                self.publish(state, epoch).await;
+            } else {
+                return;
+            }
+        }
+    }
+
+    async fn event(&mut self, event: Event) {
+        match event {
+            Event::Changed {
                 to, reason, epoch, ..
             } => {
                 tracing::info!("state {to} - {reason} (epoch {epoch})");
@@ -241,34 +255,34 @@ impl<S: Service> Running<'_, S> {
                     State::Primary | State::Backup => {}
                 }
             }
-            Notice::PeerState {
+            Event::PeerState {
                 peer,
                 after_silence: None,
             } => tracing::info!("peer is {peer}"),
-            Notice::PeerState {
+            Event::PeerState {
                 peer,
                 after_silence: Some(silent),
             } => tracing::info!(
                 "peer is back ({peer}) after {} ms of silence",
                 silent.as_millis()
             ),
-            Notice::PeerExpired { silent } => {
+            Event::PeerExpired { silent } => {
                 tracing::warn!("peer silent for {} ms (expired)", silent.as_millis())
             }
-            Notice::SameRole(state) => {
+            Event::SameRole(state) => {
                 tracing::error!("peer also says {state}: both servers have the same role (-p/-b)")
             }
-            Notice::Stalled { late } => tracing::warn!(
+            Event::Stalled { late } => tracing::warn!(
                 "stalled: heartbeat {} ms late; listening to the peer before serving",
                 late.as_millis()
             ),
-            Notice::Stale { peer, epoch, ours } => tracing::info!(
+            Event::Stale { peer, epoch, ours } => tracing::info!(
                 "ignoring stale state messages from the peer ({peer} in epoch {epoch} < {ours})"
             ),
-            Notice::Senior { peer_epoch, ours } => tracing::warn!(
+            Event::Senior { peer_epoch, ours } => tracing::warn!(
                 "dual actives: we are senior (epoch {ours}, peer {peer_epoch}), staying active"
             ),
-            Notice::Resumed => {
+            Event::Resumed => {
                 tracing::info!("resumed after stall ({} requests held)", self.held.len());
                 for request in std::mem::take(&mut self.held) {
                     self.client_request(request).await;
@@ -280,7 +294,7 @@ impl<S: Service> Running<'_, S> {
     fn peer_message(&mut self, message: &Message) -> Result<(), Fatal> {
         tracing::debug!("state from peer:\n{}", message.dump());
         match wire::parse_state(message) {
-            Ok(peer) => self.node.on_peer(peer, now()).inspect_err(|fatal| {
+            Ok(peer) => self.node.handle_peer(peer, now()).inspect_err(|fatal| {
                 tracing::error!("fatal error - {fatal}, aborting");
             }),
             Err(e) => {
@@ -308,7 +322,7 @@ impl<S: Service> Running<'_, S> {
             );
             return;
         };
-        match self.node.on_client_request(now()) {
+        match self.node.handle_client_request(now()) {
             Verdict::Serve => {
                 let Some(mut reply) = self.service.serve(message) else {
                     return;
@@ -340,11 +354,6 @@ impl<S: Service> Running<'_, S> {
             }
         }
     }
-}
-
-/// The node's clock: the tokio clock, as a std `Instant`.
-fn now() -> std::time::Instant {
-    Instant::now().into_std()
 }
 
 /// Removes the socket file a killed server left at an `ipc://` endpoint, if nobody listens there.

@@ -9,6 +9,7 @@
 use super::*;
 use crate::wire::StateMessage;
 use common::rng::Rng;
+use std::collections::VecDeque;
 
 const TICK: Duration = Duration::from_millis(10);
 const HB: Duration = Duration::from_millis(1000);
@@ -109,15 +110,18 @@ impl Sim {
             if !self.alive[i] {
                 continue;
             }
-            while let Some(notice) = self.nodes[i].poll(now) {
-                match notice {
-                    Notice::Publish(state, epoch) => self.links[i].queue.push_back(StateMessage {
-                        state,
-                        epoch: Some(epoch),
-                    }),
-                    Notice::Stale { .. } => self.stale += 1,
-                    _ => {}
+            let node = &mut self.nodes[i];
+            node.handle_timeout(now);
+            while let Some(event) = node.poll_event() {
+                if let Event::Stale { .. } = event {
+                    self.stale += 1;
                 }
+            }
+            while let Some(Publish(state, epoch)) = node.poll_transmit() {
+                self.links[i].queue.push_back(StateMessage {
+                    state,
+                    epoch: Some(epoch),
+                });
             }
         }
         for from in [PRIMARY, BACKUP] {
@@ -129,7 +133,7 @@ impl Sim {
                 if !self.alive[to] {
                     continue;
                 }
-                if let Err(fatal) = self.nodes[to].on_peer(message, now) {
+                if let Err(fatal) = self.nodes[to].handle_peer(message, now) {
                     self.fatal.push((to, fatal));
                     self.alive[to] = false;
                 }
@@ -163,7 +167,7 @@ impl Sim {
         if !(self.reach[i] && self.alive[i]) {
             return;
         }
-        if self.nodes[i].on_client_request(now) == Verdict::Serve {
+        if self.nodes[i].handle_client_request(now) == Verdict::Serve {
             self.served.push((now, i));
             self.client.waiting_since = None;
             self.client.next_request = now + INTERVAL;
@@ -420,7 +424,7 @@ fn dual_passives_settle_within_a_heartbeat() {
                 state: State::Active,
                 epoch: Some(epochs[i]),
             };
-            nodes[i].on_peer(active, t0).unwrap();
+            nodes[i].handle_peer(active, t0).unwrap();
             assert_eq!(nodes[i].state(), State::Passive);
         }
         for round in 1..=4u32 {
@@ -430,7 +434,7 @@ fn dual_passives_settle_within_a_heartbeat() {
                 epoch: Some(nodes[i].epoch()),
             });
             for i in 0..2 {
-                nodes[i].on_peer(sent[1 - i], now).unwrap();
+                nodes[i].handle_peer(sent[1 - i], now).unwrap();
             }
             if round >= 2 {
                 let states = nodes.clone().map(|n| n.state());
