@@ -36,15 +36,16 @@
 //! * `E: message from <endpoint>: <why>` for a malformed message from a server
 
 use crate::driver::{Failed, Reply, Requester};
-use crate::table::{Answer, Failure, Output, ServerTable, Timing};
+use crate::table::{Answer, Event, Failure, ServerTable, Timing, Transmit};
 use bytes::Bytes;
+use common::contract::{self, now, Core};
 use common::msg::frame_text;
 use common::sock;
 use common::Message;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use zeromq::{RouterSocket, Socket, SocketEvent, SocketRecv};
@@ -184,57 +185,50 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
     let mut links: HashMap<String, mpsc::Sender<ToLink>> = HashMap::new();
     let mut waiting: Option<oneshot::Sender<Result<Answer, RequestError>>> = None;
     loop {
-        table.poll(Instant::now());
-        while let Some(output) = table.poll_output() {
-            match output {
-                Output::Send { server, message } => {
-                    if let Some(link) = links.get(&server) {
-                        if link.try_send(ToLink::Send(message)).is_err() {
-                            tracing::debug!("link to {server} is full, message dropped");
-                        }
-                    }
-                }
-                Output::Alive { server } => tracing::info!("server {server} alive"),
-                Output::Dead { server, reason } => {
+        while let Some(event) = table.poll_event() {
+            match event {
+                Event::Alive { server } => tracing::info!("server {server} alive"),
+                Event::Dead { server, reason } => {
                     tracing::warn!("server {server} dead ({reason})")
                 }
-                Output::Relink { server } => {
-                    if let Some(link) = links.get(&server) {
-                        if link.try_send(ToLink::Relink).is_err() {
-                            tracing::debug!("link to {server} is full, relink dropped");
-                        }
-                    }
-                }
-                Output::Failover { sequence, from, to } => {
+                Event::Failover { sequence, from, to } => {
                     tracing::warn!("failover: request {sequence} from {from} to {to}")
                 }
-                Output::Answered(answer) => {
+                Event::Answered(answer) => {
                     if let Some(waiting) = waiting.take() {
                         let _ = waiting.send(Ok(answer));
                     }
                 }
-                Output::Failed(failure) => {
+                Event::Failed(failure) => {
                     if let Some(waiting) = waiting.take() {
                         let _ = waiting.send(Err(failure.into()));
                     }
                 }
             }
         }
-        let wake = table
-            .next_deadline()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        while let Some(transmit) = table.poll_transmit() {
+            let (server, to_link, what) = match transmit {
+                Transmit::Send { server, message } => (server, ToLink::Send(message), "message"),
+                Transmit::Relink { server } => (server, ToLink::Relink, "relink"),
+            };
+            if let Some(link) = links.get(&server) {
+                if link.try_send(to_link).is_err() {
+                    tracing::debug!("link to {server} is full, {what} dropped");
+                }
+            }
+        }
         tokio::select! {
             command = commands.recv() => match command {
                 None => break,
                 Some(Command::Connect(endpoint)) => {
-                    if table.add_server(&endpoint, Instant::now()) {
+                    if table.handle_connect(&endpoint, now()) {
                         tracing::info!("connecting to {endpoint}");
                         let (outbox, inbox) = mpsc::channel(LINK_QUEUE);
                         links.insert(endpoint.clone(), outbox);
                         tokio::spawn(link(endpoint, config, inbox, events_tx.clone()));
                     }
                 }
-                Some(Command::Request { body, reply }) => match table.request(body, Instant::now()) {
+                Some(Command::Request { body, reply }) => match table.handle_request(body, now()) {
                     Ok(_) => waiting = Some(reply),
                     Err(_) => {
                         let _ = reply.send(Err(RequestError::Busy));
@@ -242,20 +236,20 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
                 },
             },
             Some(event) = events.recv() => {
-                let now = Instant::now();
+                let now = now();
                 let (endpoint, result) = match event {
                     LinkEvent::Up(endpoint) => {
                         tracing::info!("connected to {endpoint}");
-                        let result = table.link_up(&endpoint, now);
+                        let result = table.handle_link_up(&endpoint, now);
                         (endpoint, result)
                     }
                     LinkEvent::Down(endpoint) => {
-                        let result = table.link_down(&endpoint, now);
+                        let result = table.handle_link_down(&endpoint, now);
                         (endpoint, result)
                     }
                     LinkEvent::Message(endpoint, message) => {
                         tracing::debug!("from {endpoint}\n{}", message.dump());
-                        let result = table.handle(&endpoint, message, now);
+                        let result = table.handle_message(&endpoint, message, now);
                         (endpoint, result)
                     }
                 };
@@ -263,7 +257,7 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
                     tracing::error!("message from {endpoint}: {e}");
                 }
             }
-            () = tokio::time::sleep_until(wake.into()) => {}
+            () = contract::sleep_until(table.poll_timeout()) => table.handle_timeout(now()),
         }
     }
 }

@@ -16,14 +16,15 @@
 //! * `E: malformed reply: <why>`
 
 use crate::driver::{Failed, Reply, Requester};
-use crate::shotgun::{Shot, Shotgun};
+use crate::shotgun::{Event, Shotgun};
 use bytes::Bytes;
+use common::contract::{self, now, Core};
 use common::sock;
 use common::Message;
 use futures::channel::mpsc as fmpsc;
 use futures::StreamExt;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use zeromq::{DealerSocket, Socket, SocketEvent, SocketRecv, SocketSend, ZmqMessage};
 
@@ -84,7 +85,7 @@ impl Model2Client {
             tracing::info!("connecting to {}", client.endpoints[index]);
             client.probe(index);
         }
-        let until = tokio::time::Instant::now() + client.config.connect_timeout;
+        let until = (now() + client.config.connect_timeout).into();
         while client.gun.live() < client.endpoints.len() {
             match tokio::time::timeout_at(until, client.up_rx.recv()).await {
                 Ok(Some(index)) => {
@@ -104,43 +105,47 @@ impl Model2Client {
     /// Fires `body` at every connected server and returns the first matching reply.
     pub async fn send(&mut self, body: &Message) -> Result<Reply, Failed> {
         self.absorb();
-        let shot = self.gun.fire(body, Instant::now());
-        for _ in 0..shot.copies {
-            self.fire(shot.message.clone()).await;
-        }
-        let mut attempts = 1;
+        self.gun.handle_request(body, now());
+        // The first shot, and one more each time a server joins during the request.
+        let mut attempts = 0;
         loop {
-            let deadline = self.gun.deadline().unwrap_or_else(Instant::now);
+            while let Some(shot) = self.gun.poll_transmit() {
+                attempts += 1;
+                for _ in 0..shot.copies {
+                    self.fire(shot.message.clone()).await;
+                }
+            }
+            match self.gun.poll_event() {
+                Some(Event::Answered(reply)) => {
+                    return Ok(Reply {
+                        server: None,
+                        body: reply.body,
+                        attempts,
+                    })
+                }
+                Some(Event::Failed { sequence }) => {
+                    return Err(Failed {
+                        attempts,
+                        reason: format!(
+                            "no reply to request {sequence} within {} ms",
+                            self.config.timeout.as_millis()
+                        ),
+                    })
+                }
+                None => {}
+            }
             tokio::select! {
                 received = self.socket.recv() => match received {
-                    Ok(message) => match self.gun.on_reply(Message::from(message)) {
-                        Ok(Some(reply)) => {
-                            return Ok(Reply { server: None, body: reply.body, attempts });
-                        }
-                        Ok(None) => {} // another server's duplicate, or a stale reply
-                        Err(e) => tracing::error!("malformed reply: {e}"),
+                    // A duplicate or a stale reply changes nothing.
+                    Ok(message) => if let Err(e) = self.gun.handle_reply(Message::from(message)) {
+                        tracing::error!("malformed reply: {e}");
                     },
                     Err(e) => tracing::debug!("receive: {e}"),
                 },
                 Some(event) = self.monitor.next() => self.on_event(event),
-                Some(index) = self.up_rx.recv() => {
-                    if let Some(again) = self.join(index).await {
-                        attempts += 1;
-                        for _ in 0..again.copies {
-                            self.fire(again.message.clone()).await;
-                        }
-                    }
-                }
-                () = tokio::time::sleep_until(deadline.into()) => {
-                    if let Some(sequence) = self.gun.expire(Instant::now()) {
-                        return Err(Failed {
-                            attempts,
-                            reason: format!(
-                                "no reply to request {sequence} within {} ms",
-                                self.config.timeout.as_millis()
-                            ),
-                        });
-                    }
+                Some(index) = self.up_rx.recv() => self.join(index).await,
+                () = contract::sleep_until(self.gun.poll_timeout()) => {
+                    self.gun.handle_timeout(now());
                 }
             }
         }
@@ -167,7 +172,7 @@ impl Model2Client {
     fn on_event(&mut self, event: SocketEvent) {
         if let SocketEvent::Disconnected(peer) = event {
             if let Some(index) = self.peers.remove(&Bytes::from(peer)) {
-                if self.gun.disconnected(index) {
+                if self.gun.handle_disconnected(index) {
                     tracing::warn!("server {} disconnected", self.endpoints[index]);
                     self.probe(index);
                 }
@@ -175,9 +180,9 @@ impl Model2Client {
         }
     }
 
-    /// Connects the DEALER to a server a probe found up; returns the request in progress, to
-    /// fire again.
-    async fn join(&mut self, index: usize) -> Option<Shot> {
+    /// Connects the DEALER to a server a probe found up (the request in progress, if any, is
+    /// then fired again).
+    async fn join(&mut self, index: usize) {
         self.probing[index] = false;
         let endpoint = self.endpoints[index].clone();
         if let Err(e) =
@@ -185,7 +190,7 @@ impl Model2Client {
         {
             tracing::debug!("connect to {endpoint}: {e}");
             self.probe(index);
-            return None;
+            return;
         }
         // connect() posts its Connected event before returning.
         while let Ok(event) = self.monitor.try_recv() {
@@ -197,7 +202,7 @@ impl Model2Client {
             }
         }
         tracing::info!("connected to {endpoint}");
-        self.gun.connected(index)
+        self.gun.handle_connected(index);
     }
 
     /// Starts a probe task for server `index` unless one is running.

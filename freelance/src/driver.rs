@@ -14,11 +14,12 @@
 //!
 //! The counting is `common::report::Ledger`'s: `sent = answered + failed` at the end.
 
+use common::contract::now;
 use common::msg::frame_text;
 use common::report::{rate_line, Ledger, Summary};
 use common::Message;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A reply, as every model reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +99,7 @@ pub async fn drive<R: Requester>(
     let mut ledger = Ledger::new(options.log_requests);
     let mut interrupted = false;
     tracing::info!("sending {} requests", options.requests);
-    let started = Instant::now();
+    let started = now();
     for number in 1..=options.requests {
         if number > 1 && !options.interval.is_zero() {
             tokio::select! {
@@ -107,7 +108,7 @@ pub async fn drive<R: Requester>(
                 () = tokio::time::sleep(options.interval) => {}
             }
         }
-        let seq = ledger.start(Instant::now());
+        let seq = ledger.start(now());
         debug_assert_eq!(seq, number);
         // Shutdown first: Ctrl-C must win over a request that is ready at the same time.
         let result = tokio::select! {
@@ -118,7 +119,7 @@ pub async fn drive<R: Requester>(
         match result {
             Ok(reply) => {
                 ledger.set_tries(seq, u64::from(reply.attempts));
-                ledger.answered(seq, Instant::now());
+                ledger.answered(seq, now());
                 if !options.quiet {
                     let from = reply
                         .server
@@ -135,7 +136,7 @@ pub async fn drive<R: Requester>(
             }
             Err(failed) => {
                 ledger.set_tries(seq, u64::from(failed.attempts));
-                ledger.failed(seq, Instant::now());
+                ledger.failed(seq, now());
                 tracing::error!("request {number} FAILED: {failed}");
                 if !options.keep_going {
                     tracing::error!("no server answered, aborting");
@@ -147,10 +148,10 @@ pub async fn drive<R: Requester>(
     if interrupted {
         tracing::warn!("interrupted");
     }
-    let elapsed = started.elapsed();
+    let elapsed = now() - started;
     tracing::info!("{}", rate_line(ledger.summary().answered, elapsed));
     Outcome {
-        summary: ledger.finish(Instant::now()),
+        summary: ledger.finish(now()),
         elapsed,
         interrupted,
     }

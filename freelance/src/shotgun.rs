@@ -7,8 +7,12 @@
 //! are connected, because the DEALER never reconnects by itself: the client re-connects a
 //! server once it answers again, and fires the request in progress once more at every
 //! connected server, so the newcomer gets a copy whatever the round-robin order.
+//!
+//! It follows [`common::contract::Core`]: shots to fire come out of `poll_transmit`, the
+//! request's outcome out of `poll_event`, and `poll_timeout` is the request's deadline.
 
 use crate::frames::{shotgun_request, FrameError, SequencedReply};
+use common::contract::{Core, Outbox};
 use common::Message;
 use std::time::{Duration, Instant};
 
@@ -26,6 +30,18 @@ pub struct Shot {
     pub copies: usize,
 }
 
+/// How the request in progress ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Its first matching reply.
+    Answered(SequencedReply),
+    /// No server answered before the deadline.
+    Failed {
+        /// The request number.
+        sequence: u64,
+    },
+}
+
 #[derive(Debug)]
 struct Pending {
     sequence: u64,
@@ -40,6 +56,7 @@ pub struct Shotgun {
     sequence: u64,
     connected: Vec<bool>,
     pending: Option<Pending>,
+    outbox: Outbox<Shot, Event>,
 }
 
 impl Shotgun {
@@ -50,26 +67,29 @@ impl Shotgun {
             sequence: 0,
             connected: vec![false; servers],
             pending: None,
+            outbox: Outbox::default(),
         }
     }
 
     /// Server `index` is connected. If a request is in progress it must reach the newcomer
     /// too; round-robin cannot aim at one server, so the request is fired once more at every
     /// connected server (the others' duplicates are dropped by sequence number).
-    pub fn connected(&mut self, index: usize) -> Option<Shot> {
+    pub fn handle_connected(&mut self, index: usize) {
         if let Some(slot) = self.connected.get_mut(index) {
             *slot = true;
         }
         let copies = self.live();
-        self.pending.as_ref().map(|p| Shot {
-            sequence: p.sequence,
-            message: p.message.clone(),
-            copies,
-        })
+        if let Some(p) = &self.pending {
+            self.outbox.transmit(Shot {
+                sequence: p.sequence,
+                message: p.message.clone(),
+                copies,
+            });
+        }
     }
 
     /// Server `index` dropped its connection. Returns true if it was connected.
-    pub fn disconnected(&mut self, index: usize) -> bool {
+    pub fn handle_disconnected(&mut self, index: usize) -> bool {
         self.connected
             .get_mut(index)
             .map(|slot| std::mem::replace(slot, false))
@@ -88,7 +108,7 @@ impl Shotgun {
 
     /// Starts the next request: one copy per connected server (none if none is connected: the
     /// request then waits for a server to connect, until its deadline).
-    pub fn fire(&mut self, body: &Message, now: Instant) -> Shot {
+    pub fn handle_request(&mut self, body: &Message, now: Instant) {
         self.sequence += 1;
         let message = shotgun_request(self.sequence, body);
         self.pending = Some(Pending {
@@ -96,33 +116,52 @@ impl Shotgun {
             message: message.clone(),
             deadline: now + self.timeout,
         });
-        Shot {
+        self.outbox.transmit(Shot {
             sequence: self.sequence,
             message,
             copies: self.live(),
+        });
+    }
+
+    /// A reply arrived. If it answers the request in progress, that is over: an
+    /// [`Event::Answered`]. A duplicate or a reply to an earlier request is dropped.
+    pub fn handle_reply(&mut self, message: Message) -> Result<(), FrameError> {
+        let reply = SequencedReply::parse(message)?;
+        if self
+            .pending
+            .take_if(|p| p.sequence == reply.sequence)
+            .is_some()
+        {
+            self.outbox.event(Event::Answered(reply));
+        }
+        Ok(())
+    }
+}
+
+impl Core for Shotgun {
+    type Transmit = Shot;
+    type Event = Event;
+
+    /// Fails the request in progress if its deadline has passed.
+    fn handle_timeout(&mut self, now: Instant) {
+        if let Some(p) = self.pending.take_if(|p| now >= p.deadline) {
+            self.outbox.event(Event::Failed {
+                sequence: p.sequence,
+            });
         }
     }
 
-    /// A reply arrived. `Ok(Some)` if it answers the request in progress (which is then over),
-    /// `Ok(None)` for a duplicate or a reply to an earlier request.
-    pub fn on_reply(&mut self, message: Message) -> Result<Option<SequencedReply>, FrameError> {
-        let reply = SequencedReply::parse(message)?;
-        Ok(self
-            .pending
-            .take_if(|p| p.sequence == reply.sequence)
-            .map(|_| reply))
-    }
-
     /// When the request in progress fails, if there is one.
-    pub fn deadline(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         self.pending.as_ref().map(|p| p.deadline)
     }
 
-    /// Fails the request in progress if its deadline has passed; returns its number.
-    pub fn expire(&mut self, now: Instant) -> Option<u64> {
-        self.pending
-            .take_if(|p| now >= p.deadline)
-            .map(|p| p.sequence)
+    fn poll_transmit(&mut self) -> Option<Shot> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
     }
 }
 
@@ -136,61 +175,87 @@ mod tests {
         Message::new().with("").with(seq.to_string()).with("OK")
     }
 
+    /// Starts a request and takes its shot.
+    fn fire(gun: &mut Shotgun, body: &'static str, now: Instant) -> Shot {
+        gun.handle_request(&Message::new().with(body), now);
+        gun.poll_transmit().unwrap()
+    }
+
+    /// Hands `message` in; the reply it completed, if any.
+    fn answer(gun: &mut Shotgun, message: Message) -> Result<Option<SequencedReply>, FrameError> {
+        gun.handle_reply(message)?;
+        Ok(gun.poll_event().map(|event| match event {
+            Event::Answered(reply) => reply,
+            other => panic!("not an answer: {other:?}"),
+        }))
+    }
+
+    /// Runs the timer at `now`; the request that failed, if any.
+    fn expire(gun: &mut Shotgun, now: Instant) -> Option<u64> {
+        gun.handle_timeout(now);
+        gun.poll_event().map(|event| match event {
+            Event::Failed { sequence } => sequence,
+            other => panic!("not a failure: {other:?}"),
+        })
+    }
+
     #[test]
     fn one_copy_per_connected_server_and_the_first_matching_reply_wins() {
         let t0 = Instant::now();
         let mut gun = Shotgun::new(3, GLOBAL_TIMEOUT);
-        gun.connected(0);
-        gun.connected(1);
-        gun.connected(2);
-        let shot = gun.fire(&Message::new().with("random name"), t0);
+        gun.handle_connected(0);
+        gun.handle_connected(1);
+        gun.handle_connected(2);
+        let shot = fire(&mut gun, "random name", t0);
         assert_eq!(shot.copies, 3);
         assert_eq!(shot.sequence, 1);
         assert_eq!(
             shot.message,
             Message::new().with("").with("1").with("random name")
         );
-        let first = gun.on_reply(reply(1)).unwrap().unwrap();
+        let first = answer(&mut gun, reply(1)).unwrap().unwrap();
         assert_eq!(first.sequence, 1);
         // The other two servers' copies are duplicates now.
-        assert_eq!(gun.on_reply(reply(1)), Ok(None));
-        assert_eq!(gun.deadline(), None);
-        let shot = gun.fire(&Message::new().with("x"), t0);
+        assert_eq!(answer(&mut gun, reply(1)), Ok(None));
+        assert_eq!(gun.poll_timeout(), None);
+        let shot = fire(&mut gun, "x", t0);
         assert_eq!(shot.sequence, 2);
         assert_eq!(
-            gun.on_reply(reply(1)),
+            answer(&mut gun, reply(1)),
             Ok(None),
             "a reply to request 1 is stale"
         );
-        assert!(gun.on_reply(reply(2)).unwrap().is_some());
+        assert!(answer(&mut gun, reply(2)).unwrap().is_some());
     }
 
     #[test]
     fn a_dead_server_gets_no_copy_and_the_request_fails_at_the_deadline() {
         let t0 = Instant::now();
         let mut gun = Shotgun::new(3, GLOBAL_TIMEOUT);
-        gun.connected(0);
-        gun.connected(1);
-        assert!(gun.disconnected(1));
-        assert!(!gun.disconnected(1));
-        assert!(!gun.disconnected(7), "unknown index is ignored");
-        assert_eq!(gun.fire(&Message::new().with("x"), t0).copies, 1);
-        assert_eq!(gun.deadline(), Some(t0 + 2500 * MS));
-        assert_eq!(gun.expire(t0 + 2499 * MS), None);
-        assert_eq!(gun.expire(t0 + 2500 * MS), Some(1));
-        assert_eq!(gun.deadline(), None);
+        gun.handle_connected(0);
+        gun.handle_connected(1);
+        assert!(gun.handle_disconnected(1));
+        assert!(!gun.handle_disconnected(1));
+        assert!(!gun.handle_disconnected(7), "unknown index is ignored");
+        assert_eq!(fire(&mut gun, "x", t0).copies, 1);
+        assert_eq!(gun.poll_timeout(), Some(t0 + 2500 * MS));
+        assert_eq!(expire(&mut gun, t0 + 2499 * MS), None);
+        assert_eq!(expire(&mut gun, t0 + 2500 * MS), Some(1));
+        assert_eq!(gun.poll_timeout(), None);
     }
 
     #[test]
     fn a_server_that_connects_during_a_request_gets_a_copy() {
         let t0 = Instant::now();
         let mut gun = Shotgun::new(2, GLOBAL_TIMEOUT);
-        assert_eq!(gun.connected(0), None, "nothing pending yet");
-        gun.disconnected(0);
-        let shot = gun.fire(&Message::new().with("x"), t0);
+        gun.handle_connected(0);
+        assert_eq!(gun.poll_transmit(), None, "nothing pending yet");
+        gun.handle_disconnected(0);
+        let shot = fire(&mut gun, "x", t0);
         assert_eq!(shot.copies, 0);
+        gun.handle_connected(1);
         assert_eq!(
-            gun.connected(1),
+            gun.poll_transmit(),
             Some(Shot {
                 copies: 1,
                 ..shot.clone()
@@ -199,15 +264,18 @@ mod tests {
         assert!(gun.is_connected(1));
         assert_eq!(gun.live(), 1);
         // A second newcomer: round-robin cannot aim, so every connected server gets one more.
-        assert_eq!(gun.connected(0).map(|s| s.copies), Some(2));
+        gun.handle_connected(0);
+        assert_eq!(gun.poll_transmit().map(|s| s.copies), Some(2));
     }
 
     #[test]
     fn malformed_replies_are_errors_and_keep_the_request_pending() {
         let t0 = Instant::now();
         let mut gun = Shotgun::new(1, GLOBAL_TIMEOUT);
-        gun.fire(&Message::new().with("x"), t0);
-        assert!(gun.on_reply(Message::new().with("1").with("OK")).is_err());
-        assert!(gun.deadline().is_some());
+        fire(&mut gun, "x", t0);
+        assert!(gun
+            .handle_reply(Message::new().with("1").with("OK"))
+            .is_err());
+        assert!(gun.poll_timeout().is_some());
     }
 }

@@ -1,10 +1,10 @@
 //! Model 3's brain: the server table and its timers, with no sockets and no clock.
 //!
-//! The agent task feeds it what happened (`add_server`, `link_up`, `link_down`, `handle` for a
-//! server's message, `request` from the application) with the current time, then calls
-//! [`ServerTable::poll`] and drains [`ServerTable::poll_output`]: messages to send to a server,
-//! state changes to log, and the outcome of the request. [`ServerTable::next_deadline`] tells
-//! the agent how long it may sleep.
+//! It follows [`common::contract::Core`]. The agent task feeds it what happened
+//! (`handle_connect`, `handle_link_up`, `handle_link_down`, `handle_message` for a server's
+//! message, `handle_request` from the application) and `handle_timeout` with the current time,
+//! then drains `poll_transmit` (messages to send, links to replace) and `poll_event` (state
+//! changes to log, the outcome of the request); `poll_timeout` tells it how long it may sleep.
 //!
 //! # Rules
 //! * Every server is pinged every `ping_interval` (and at once when its connection comes up).
@@ -17,7 +17,7 @@
 //!   to the next live server. The reference waited for the server's TTL (6 s), longer than the
 //!   request's global timeout (3 s), so it gave up while other servers were alive.
 //! * **A dead server gets a fresh link.** When a live server is declared dead for silence or
-//!   a missed request, the table asks for [`Output::Relink`]: the agent drops that server's
+//!   a missed request, the table asks for [`Transmit::Relink`]: the agent drops that server's
 //!   socket and connects a new one. A silent network partition is never reported, so the old
 //!   connection would carry our PINGs into TCP's retransmission back-off (seconds to minutes
 //!   after a heal); a fresh connect gets through as soon as the network does, and the table
@@ -26,8 +26,8 @@
 //!   starts over by itself.)
 
 use crate::frames::{flp_ping, flp_request, FlpReply, FrameError};
+use common::contract::{Core, Outbox};
 use common::Message;
-use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -131,9 +131,9 @@ pub struct Failure {
     pub waited: Duration,
 }
 
-/// Something the agent must do or report.
+/// Something the agent must send, or a link it must replace.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+pub enum Transmit {
     /// Send `message` to the server at `server` (the link adds the routing id).
     Send {
         /// The server's endpoint.
@@ -141,6 +141,16 @@ pub enum Output {
         /// The frames, without routing id.
         message: Message,
     },
+    /// Drop the connection to this dead server and connect a fresh one.
+    Relink {
+        /// The server's endpoint.
+        server: String,
+    },
+}
+
+/// Something the agent must log, or hand to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
     /// A server answered after being unknown or dead.
     Alive {
         /// The server's endpoint.
@@ -152,11 +162,6 @@ pub enum Output {
         server: String,
         /// Why.
         reason: DeadReason,
-    },
-    /// Drop the connection to this dead server and connect a fresh one.
-    Relink {
-        /// The server's endpoint.
-        server: String,
     },
     /// The request in progress was sent again, to another (or a revived) server.
     Failover {
@@ -220,7 +225,7 @@ pub struct ServerTable {
     servers: Vec<Server>,
     sequence: u64,
     pending: Option<Pending>,
-    outputs: VecDeque<Output>,
+    outbox: Outbox<Transmit, Event>,
 }
 
 impl ServerTable {
@@ -231,7 +236,7 @@ impl ServerTable {
             servers: Vec::new(),
             sequence: 0,
             pending: None,
-            outputs: VecDeque::new(),
+            outbox: Outbox::default(),
         }
     }
 
@@ -241,7 +246,7 @@ impl ServerTable {
     }
 
     /// Adds a server (the API's `connect`). Returns false if it was already known.
-    pub fn add_server(&mut self, endpoint: &str, now: Instant) -> bool {
+    pub fn handle_connect(&mut self, endpoint: &str, now: Instant) -> bool {
         if self.index(endpoint).is_ok() {
             return false;
         }
@@ -256,7 +261,7 @@ impl ServerTable {
     }
 
     /// The connection to `endpoint` is (again) established: ping it at once.
-    pub fn link_up(&mut self, endpoint: &str, now: Instant) -> Result<(), TableError> {
+    pub fn handle_link_up(&mut self, endpoint: &str, now: Instant) -> Result<(), TableError> {
         let index = self.index(endpoint)?;
         let ttl = self.timing.server_ttl;
         let server = &mut self.servers[index];
@@ -269,16 +274,17 @@ impl ServerTable {
     }
 
     /// The connection to `endpoint` dropped: it is dead until it answers again.
-    pub fn link_down(&mut self, endpoint: &str, now: Instant) -> Result<(), TableError> {
+    pub fn handle_link_down(&mut self, endpoint: &str, now: Instant) -> Result<(), TableError> {
         let index = self.index(endpoint)?;
         self.declare_dead(index, DeadReason::Disconnected, now);
+        self.drive_request(now);
         Ok(())
     }
 
     /// A message from the server at `endpoint` (routing id removed).
     ///
     /// A malformed message is an error and changes nothing.
-    pub fn handle(
+    pub fn handle_message(
         &mut self,
         endpoint: &str,
         message: Message,
@@ -293,7 +299,7 @@ impl ServerTable {
         server.relink_at = None;
         if server.state != ServerState::Alive {
             server.state = ServerState::Alive;
-            self.outputs.push_back(Output::Alive {
+            self.outbox.event(Event::Alive {
                 server: server.endpoint.clone(),
             });
         }
@@ -301,7 +307,7 @@ impl ServerTable {
             // A late reply to an earlier request is dropped; any server's reply to the
             // current one is taken, even from a server we had already given up on.
             if let Some(pending) = self.pending.take_if(|p| p.sequence == sequence) {
-                self.outputs.push_back(Output::Answered(Answer {
+                self.outbox.event(Event::Answered(Answer {
                     sequence,
                     server: endpoint.to_owned(),
                     body,
@@ -309,11 +315,12 @@ impl ServerTable {
                 }));
             }
         }
+        self.drive_request(now);
         Ok(())
     }
 
-    /// Starts a request; it is sent on the next [`poll`](Self::poll). Returns its number.
-    pub fn request(&mut self, body: Message, now: Instant) -> Result<u64, TableError> {
+    /// Starts a request (sent at once if a server is alive). Returns its number.
+    pub fn handle_request(&mut self, body: Message, now: Instant) -> Result<u64, TableError> {
         if self.pending.is_some() {
             return Err(TableError::Busy);
         }
@@ -326,55 +333,8 @@ impl ServerTable {
             attempts: 0,
             last_server: None,
         });
-        Ok(self.sequence)
-    }
-
-    /// Runs the timers: expires silent servers, strikes a server that let a request time out,
-    /// sends the request to the first live server, fails it at the global timeout, and pings.
-    pub fn poll(&mut self, now: Instant) {
-        for index in 0..self.servers.len() {
-            let server = &self.servers[index];
-            if server.state == ServerState::Alive && now >= server.expires {
-                self.declare_dead(index, DeadReason::Silent(self.timing.server_ttl), now);
-            }
-        }
-        let ttl = self.timing.server_ttl;
-        for server in &mut self.servers {
-            if let Some(relink_at) = server.relink_at.as_mut().filter(|at| now >= **at) {
-                *relink_at = now + ttl;
-                self.outputs.push_back(Output::Relink {
-                    server: server.endpoint.clone(),
-                });
-            }
-        }
         self.drive_request(now);
-        let interval = self.timing.ping_interval;
-        for server in &mut self.servers {
-            if now >= server.ping_at {
-                server.ping_at = now + interval;
-                self.outputs.push_back(Output::Send {
-                    server: server.endpoint.clone(),
-                    message: flp_ping(),
-                });
-            }
-        }
-    }
-
-    /// The next thing the agent must do, if any.
-    pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
-    }
-
-    /// When [`poll`](Self::poll) next has work: a ping, an expiry, or a request timeout.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let servers = self.servers.iter().flat_map(|s| {
-            let expiry = (s.state == ServerState::Alive).then_some(s.expires);
-            std::iter::once(s.ping_at).chain(expiry).chain(s.relink_at)
-        });
-        let request = self.pending.iter().flat_map(|p| {
-            std::iter::once(p.deadline).chain(p.attempt.as_ref().map(|a| a.deadline))
-        });
-        servers.chain(request).min()
+        Ok(self.sequence)
     }
 
     /// What the table believes about `endpoint`.
@@ -402,12 +362,12 @@ impl ServerTable {
         if server.state == ServerState::Alive {
             server.state = ServerState::Dead;
             let relink = reason != DeadReason::Disconnected;
-            self.outputs.push_back(Output::Dead {
+            self.outbox.event(Event::Dead {
                 server: server.endpoint.clone(),
                 reason,
             });
             if relink {
-                self.outputs.push_back(Output::Relink {
+                self.outbox.transmit(Transmit::Relink {
                     server: server.endpoint.clone(),
                 });
             }
@@ -431,7 +391,7 @@ impl ServerTable {
                 waited: self.timing.global_timeout,
             };
             self.pending = None;
-            self.outputs.push_back(Output::Failed(failure));
+            self.outbox.event(Event::Failed(failure));
             return;
         }
         if let Some(attempt) = pending.attempt.take_if(|a| now >= a.deadline) {
@@ -458,7 +418,7 @@ impl ServerTable {
         };
         let to = self.servers[index].endpoint.clone();
         if let Some(previous) = pending.last_server {
-            self.outputs.push_back(Output::Failover {
+            self.outbox.event(Event::Failover {
                 sequence: pending.sequence,
                 from: self.servers[previous].endpoint.clone(),
                 to: to.clone(),
@@ -470,10 +430,66 @@ impl ServerTable {
             server: index,
             deadline: (now + self.timing.attempt_timeout).min(pending.deadline),
         });
-        self.outputs.push_back(Output::Send {
+        self.outbox.transmit(Transmit::Send {
             server: to,
             message: flp_request(pending.sequence, &pending.body),
         });
+    }
+}
+
+impl Core for ServerTable {
+    type Transmit = Transmit;
+    type Event = Event;
+
+    /// Runs the timers: expires silent servers, strikes a server that let a request time out,
+    /// sends the request to the first live server, fails it at the global timeout, and pings.
+    fn handle_timeout(&mut self, now: Instant) {
+        for index in 0..self.servers.len() {
+            let server = &self.servers[index];
+            if server.state == ServerState::Alive && now >= server.expires {
+                self.declare_dead(index, DeadReason::Silent(self.timing.server_ttl), now);
+            }
+        }
+        let ttl = self.timing.server_ttl;
+        for server in &mut self.servers {
+            if let Some(relink_at) = server.relink_at.as_mut().filter(|at| now >= **at) {
+                *relink_at = now + ttl;
+                self.outbox.transmit(Transmit::Relink {
+                    server: server.endpoint.clone(),
+                });
+            }
+        }
+        self.drive_request(now);
+        let interval = self.timing.ping_interval;
+        for server in &mut self.servers {
+            if now >= server.ping_at {
+                server.ping_at = now + interval;
+                self.outbox.transmit(Transmit::Send {
+                    server: server.endpoint.clone(),
+                    message: flp_ping(),
+                });
+            }
+        }
+    }
+
+    /// The next ping, expiry, relink or request timeout.
+    fn poll_timeout(&self) -> Option<Instant> {
+        let servers = self.servers.iter().flat_map(|s| {
+            let expiry = (s.state == ServerState::Alive).then_some(s.expires);
+            std::iter::once(s.ping_at).chain(expiry).chain(s.relink_at)
+        });
+        let request = self.pending.iter().flat_map(|p| {
+            std::iter::once(p.deadline).chain(p.attempt.as_ref().map(|a| a.deadline))
+        });
+        servers.chain(request).min()
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
     }
 }
 
@@ -487,8 +503,20 @@ mod tests {
     const B: &str = "tcp://b:2";
     const C: &str = "tcp://c:3";
 
+    /// What the table asked for: an event, or a message to send or link to replace.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Output {
+        E(Event),
+        T(Transmit),
+    }
+
+    /// Everything queued, events first (as the agent takes them).
     fn drain(table: &mut ServerTable) -> Vec<Output> {
-        std::iter::from_fn(|| table.poll_output()).collect()
+        let mut out: Vec<_> = std::iter::from_fn(|| table.poll_event())
+            .map(Output::E)
+            .collect();
+        out.extend(std::iter::from_fn(|| table.poll_transmit()).map(Output::T));
+        out
     }
 
     fn body() -> Message {
@@ -507,7 +535,9 @@ mod tests {
         outputs
             .iter()
             .filter_map(|o| match o {
-                Output::Send { server, message } => Some((server.clone(), message.clone())),
+                Output::T(Transmit::Send { server, message }) => {
+                    Some((server.clone(), message.clone()))
+                }
                 _ => None,
             })
             .collect()
@@ -525,12 +555,12 @@ mod tests {
     fn three_alive(t0: Instant) -> ServerTable {
         let mut table = ServerTable::new(Timing::default());
         for server in [A, B, C] {
-            table.add_server(server, t0);
-            table.link_up(server, t0).unwrap();
+            table.handle_connect(server, t0);
+            table.handle_link_up(server, t0).unwrap();
         }
-        table.poll(t0);
+        table.handle_timeout(t0);
         for server in [A, B, C] {
-            table.handle(server, pong(), t0).unwrap();
+            table.handle_message(server, pong(), t0).unwrap();
         }
         drain(&mut table);
         table
@@ -540,7 +570,7 @@ mod tests {
         outputs
             .iter()
             .filter_map(|o| match o {
-                Output::Relink { server } => Some(server.clone()),
+                Output::T(Transmit::Relink { server }) => Some(server.clone()),
                 _ => None,
             })
             .collect()
@@ -550,10 +580,10 @@ mod tests {
     fn a_server_that_misses_a_request_gets_a_fresh_link_at_once() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.request(body(), t0).unwrap();
-        table.poll(t0);
+        table.handle_request(body(), t0).unwrap();
+        table.handle_timeout(t0);
         drain(&mut table);
-        table.poll(t0 + 1000 * MS);
+        table.handle_timeout(t0 + 1000 * MS);
         let out = drain(&mut table);
         assert_eq!(relinks(&out), [A]);
         assert_eq!(requests_to(&out), [B]);
@@ -563,26 +593,26 @@ mod tests {
     fn a_silent_server_gets_a_fresh_link_and_another_every_ttl_until_it_answers() {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
-        table.add_server(A, t0);
-        table.link_up(A, t0).unwrap();
-        table.poll(t0);
-        table.handle(A, pong(), t0).unwrap();
+        table.handle_connect(A, t0);
+        table.handle_link_up(A, t0).unwrap();
+        table.handle_timeout(t0);
+        table.handle_message(A, pong(), t0).unwrap();
         drain(&mut table);
-        table.poll(t0 + 6000 * MS);
+        table.handle_timeout(t0 + 6000 * MS);
         assert_eq!(relinks(&drain(&mut table)), [A]);
         // The fresh link connects (through a partition, say) but nothing comes back.
-        table.link_up(A, t0 + 6500 * MS).unwrap();
-        table.poll(t0 + 6500 * MS);
+        table.handle_link_up(A, t0 + 6500 * MS).unwrap();
+        table.handle_timeout(t0 + 6500 * MS);
         assert_eq!(sent_to(&drain(&mut table)).len(), 1, "pinged at once");
-        assert!(table.next_deadline().unwrap() <= t0 + 12500 * MS);
-        table.poll(t0 + 12499 * MS);
+        assert!(table.poll_timeout().unwrap() <= t0 + 12500 * MS);
+        table.handle_timeout(t0 + 12499 * MS);
         assert!(relinks(&drain(&mut table)).is_empty());
-        table.poll(t0 + 12500 * MS);
+        table.handle_timeout(t0 + 12500 * MS);
         assert_eq!(relinks(&drain(&mut table)), [A]);
         // Its PONG ends it.
-        table.handle(A, pong(), t0 + 13000 * MS).unwrap();
+        table.handle_message(A, pong(), t0 + 13000 * MS).unwrap();
         assert_eq!(table.state(A), Some(ServerState::Alive));
-        table.poll(t0 + 18_999 * MS);
+        table.handle_timeout(t0 + 18_999 * MS);
         assert!(relinks(&drain(&mut table)).is_empty());
     }
 
@@ -590,8 +620,8 @@ mod tests {
     fn a_dropped_connection_needs_no_relink() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.link_down(A, t0).unwrap();
-        table.poll(t0);
+        table.handle_link_down(A, t0).unwrap();
+        table.handle_timeout(t0);
         assert!(relinks(&drain(&mut table)).is_empty());
     }
 
@@ -599,19 +629,19 @@ mod tests {
     fn link_up_pings_at_once_then_every_interval() {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
-        table.add_server(A, t0);
-        assert!(!table.add_server(A, t0), "a second connect is ignored");
-        assert_eq!(table.next_deadline(), Some(t0 + 2000 * MS));
-        table.link_up(A, t0 + 5 * MS).unwrap();
-        table.poll(t0 + 5 * MS);
+        table.handle_connect(A, t0);
+        assert!(!table.handle_connect(A, t0), "a second connect is ignored");
+        assert_eq!(table.poll_timeout(), Some(t0 + 2000 * MS));
+        table.handle_link_up(A, t0 + 5 * MS).unwrap();
+        table.handle_timeout(t0 + 5 * MS);
         assert_eq!(
             sent_to(&drain(&mut table)),
             [(A.to_owned(), Message::new().with(PING))]
         );
-        assert_eq!(table.next_deadline(), Some(t0 + 2005 * MS));
-        table.poll(t0 + 2004 * MS);
+        assert_eq!(table.poll_timeout(), Some(t0 + 2005 * MS));
+        table.handle_timeout(t0 + 2004 * MS);
         assert!(drain(&mut table).is_empty());
-        table.poll(t0 + 2005 * MS);
+        table.handle_timeout(t0 + 2005 * MS);
         assert_eq!(sent_to(&drain(&mut table)).len(), 1);
     }
 
@@ -619,49 +649,55 @@ mod tests {
     fn first_pong_makes_a_server_alive_and_silence_kills_it_after_the_ttl() {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
-        table.add_server(A, t0);
+        table.handle_connect(A, t0);
         assert_eq!(table.state(A), Some(ServerState::Unknown));
-        table.handle(A, pong(), t0 + 10 * MS).unwrap();
-        assert_eq!(drain(&mut table), [Output::Alive { server: A.into() }]);
+        table.handle_message(A, pong(), t0 + 10 * MS).unwrap();
+        assert_eq!(
+            drain(&mut table),
+            [Output::E(Event::Alive { server: A.into() })]
+        );
         // Pings go out at 2010 and 4010 ms and are never answered.
-        table.poll(t0 + 6009 * MS);
+        table.handle_timeout(t0 + 6009 * MS);
         assert_eq!(table.state(A), Some(ServerState::Alive));
-        table.poll(t0 + 6010 * MS);
+        table.handle_timeout(t0 + 6010 * MS);
         assert_eq!(table.state(A), Some(ServerState::Dead));
-        assert!(drain(&mut table).contains(&Output::Dead {
+        assert!(drain(&mut table).contains(&Output::E(Event::Dead {
             server: A.into(),
             reason: DeadReason::Silent(6000 * MS)
-        }));
+        })));
         // Its next PONG brings it back.
-        table.handle(A, pong(), t0 + 9000 * MS).unwrap();
-        assert_eq!(drain(&mut table), [Output::Alive { server: A.into() }]);
+        table.handle_message(A, pong(), t0 + 9000 * MS).unwrap();
+        assert_eq!(
+            drain(&mut table),
+            [Output::E(Event::Alive { server: A.into() })]
+        );
     }
 
     #[test]
     fn requests_go_to_the_first_live_server_in_connect_order() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        let seq = table.request(body(), t0).unwrap();
+        let seq = table.handle_request(body(), t0).unwrap();
         assert_eq!(seq, 1);
-        table.poll(t0);
+        table.handle_timeout(t0);
         let out = drain(&mut table);
         assert_eq!(
             sent_to(&out),
             [(A.to_owned(), Message::new().with("1").with("random name"))]
         );
-        table.handle(A, ok(1), t0 + MS).unwrap();
+        table.handle_message(A, ok(1), t0 + MS).unwrap();
         assert_eq!(
             drain(&mut table),
-            [Output::Answered(Answer {
+            [Output::E(Event::Answered(Answer {
                 sequence: 1,
                 server: A.into(),
                 body: Message::new().with("OK"),
                 attempts: 1
-            })]
+            }))]
         );
         assert!(!table.busy());
-        assert_eq!(table.request(body(), t0 + MS), Ok(2));
-        assert_eq!(table.request(body(), t0 + MS), Err(TableError::Busy));
+        assert_eq!(table.handle_request(body(), t0 + MS), Ok(2));
+        assert_eq!(table.handle_request(body(), t0 + MS), Err(TableError::Busy));
     }
 
     /// The reference's defect: the server in use dies silently (no disconnect seen), two of
@@ -670,39 +706,39 @@ mod tests {
     fn a_silent_server_is_struck_and_the_request_fails_over_within_the_global_timeout() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.request(body(), t0).unwrap();
-        table.poll(t0);
+        table.handle_request(body(), t0).unwrap();
+        table.handle_timeout(t0);
         assert_eq!(requests_to(&drain(&mut table)), [A]);
         // A never answers; its TTL (6 s) would only run out after the global timeout (3 s).
-        assert_eq!(table.next_deadline(), Some(t0 + 1000 * MS));
-        table.poll(t0 + 999 * MS);
+        assert_eq!(table.poll_timeout(), Some(t0 + 1000 * MS));
+        table.handle_timeout(t0 + 999 * MS);
         assert!(requests_to(&drain(&mut table)).is_empty());
-        table.poll(t0 + 1000 * MS);
+        table.handle_timeout(t0 + 1000 * MS);
         let out = drain(&mut table);
-        assert!(out.contains(&Output::Dead {
+        assert!(out.contains(&Output::E(Event::Dead {
             server: A.into(),
             reason: DeadReason::NoReply {
                 sequence: 1,
                 after: 1000 * MS
             }
-        }));
-        assert!(out.contains(&Output::Failover {
+        })));
+        assert!(out.contains(&Output::E(Event::Failover {
             sequence: 1,
             from: A.into(),
             to: B.into()
-        }));
+        })));
         assert_eq!(requests_to(&out), [B]);
         // The struck server is pinged at once, to learn early if it is still there.
         assert!(sent_to(&out).contains(&(A.to_owned(), Message::new().with(PING))));
-        table.handle(B, ok(1), t0 + 1001 * MS).unwrap();
+        table.handle_message(B, ok(1), t0 + 1001 * MS).unwrap();
         let out = drain(&mut table);
         assert!(matches!(
             &out[..],
-            [Output::Answered(Answer { server, attempts: 2, .. })] if server == B
+            [Output::E(Event::Answered(Answer { server, attempts: 2, .. }))] if server == B
         ));
         // The next request avoids the dead server.
-        table.request(body(), t0 + 1002 * MS).unwrap();
-        table.poll(t0 + 1002 * MS);
+        table.handle_request(body(), t0 + 1002 * MS).unwrap();
+        table.handle_timeout(t0 + 1002 * MS);
         assert_eq!(requests_to(&drain(&mut table)), [B]);
     }
 
@@ -710,18 +746,18 @@ mod tests {
     fn a_dropped_connection_fails_over_at_once() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.request(body(), t0).unwrap();
-        table.poll(t0);
+        table.handle_request(body(), t0).unwrap();
+        table.handle_timeout(t0);
         drain(&mut table);
-        table.link_down(A, t0 + 3 * MS).unwrap();
-        table.poll(t0 + 3 * MS);
+        table.handle_link_down(A, t0 + 3 * MS).unwrap();
+        table.handle_timeout(t0 + 3 * MS);
         let out = drain(&mut table);
         assert_eq!(
             out[0],
-            Output::Dead {
+            Output::E(Event::Dead {
                 server: A.into(),
                 reason: DeadReason::Disconnected
-            }
+            })
         );
         assert_eq!(requests_to(&out), [B]);
     }
@@ -731,22 +767,24 @@ mod tests {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
         for server in [A, B, C] {
-            table.link_down(server, t0).unwrap();
+            table.handle_link_down(server, t0).unwrap();
         }
         drain(&mut table);
-        table.request(body(), t0).unwrap();
-        table.poll(t0);
+        table.handle_request(body(), t0).unwrap();
+        table.handle_timeout(t0);
         assert!(requests_to(&drain(&mut table)).is_empty());
-        table.poll(t0 + 2999 * MS);
+        table.handle_timeout(t0 + 2999 * MS);
         assert!(!drain(&mut table)
             .iter()
-            .any(|o| matches!(o, Output::Failed(_))));
-        table.poll(t0 + 3000 * MS);
-        assert!(drain(&mut table).contains(&Output::Failed(Failure {
-            sequence: 1,
-            attempts: 0,
-            waited: 3000 * MS
-        })));
+            .any(|o| matches!(o, Output::E(Event::Failed(_)))));
+        table.handle_timeout(t0 + 3000 * MS);
+        assert!(
+            drain(&mut table).contains(&Output::E(Event::Failed(Failure {
+                sequence: 1,
+                attempts: 0,
+                waited: 3000 * MS
+            })))
+        );
         assert!(!table.busy());
     }
 
@@ -754,12 +792,12 @@ mod tests {
     fn a_request_waiting_for_a_live_server_goes_out_on_the_first_pong() {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
-        table.add_server(A, t0);
-        table.request(body(), t0).unwrap();
-        table.poll(t0);
+        table.handle_connect(A, t0);
+        table.handle_request(body(), t0).unwrap();
+        table.handle_timeout(t0);
         assert!(requests_to(&drain(&mut table)).is_empty());
-        table.handle(A, pong(), t0 + 50 * MS).unwrap();
-        table.poll(t0 + 50 * MS);
+        table.handle_message(A, pong(), t0 + 50 * MS).unwrap();
+        table.handle_timeout(t0 + 50 * MS);
         assert_eq!(requests_to(&drain(&mut table)), [A]);
     }
 
@@ -767,25 +805,25 @@ mod tests {
     fn a_restarted_server_is_used_again_after_its_first_pong() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.link_down(A, t0 + 10 * MS).unwrap();
-        table.request(body(), t0 + 10 * MS).unwrap();
-        table.poll(t0 + 10 * MS);
+        table.handle_link_down(A, t0 + 10 * MS).unwrap();
+        table.handle_request(body(), t0 + 10 * MS).unwrap();
+        table.handle_timeout(t0 + 10 * MS);
         assert_eq!(requests_to(&drain(&mut table)), [B]);
-        table.handle(B, ok(1), t0 + 11 * MS).unwrap();
+        table.handle_message(B, ok(1), t0 + 11 * MS).unwrap();
         drain(&mut table);
         // A comes back: the link reconnects and A is pinged at once...
-        table.link_up(A, t0 + 500 * MS).unwrap();
-        table.poll(t0 + 500 * MS);
+        table.handle_link_up(A, t0 + 500 * MS).unwrap();
+        table.handle_timeout(t0 + 500 * MS);
         assert!(sent_to(&drain(&mut table)).contains(&(A.to_owned(), Message::new().with(PING))));
         // ...but it is not used before it answers.
-        table.request(body(), t0 + 501 * MS).unwrap();
-        table.poll(t0 + 501 * MS);
+        table.handle_request(body(), t0 + 501 * MS).unwrap();
+        table.handle_timeout(t0 + 501 * MS);
         assert_eq!(requests_to(&drain(&mut table)), [B]);
-        table.handle(B, ok(2), t0 + 502 * MS).unwrap();
-        table.handle(A, pong(), t0 + 503 * MS).unwrap();
-        assert!(drain(&mut table).contains(&Output::Alive { server: A.into() }));
-        table.request(body(), t0 + 504 * MS).unwrap();
-        table.poll(t0 + 504 * MS);
+        table.handle_message(B, ok(2), t0 + 502 * MS).unwrap();
+        table.handle_message(A, pong(), t0 + 503 * MS).unwrap();
+        assert!(drain(&mut table).contains(&Output::E(Event::Alive { server: A.into() })));
+        table.handle_request(body(), t0 + 504 * MS).unwrap();
+        table.handle_timeout(t0 + 504 * MS);
         assert_eq!(requests_to(&drain(&mut table)), [A]);
     }
 
@@ -793,18 +831,18 @@ mod tests {
     fn late_replies_are_dropped_but_a_struck_servers_reply_to_the_current_request_counts() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.request(body(), t0).unwrap();
-        table.poll(t0);
-        table.poll(t0 + 1000 * MS); // A struck, request resent to B
+        table.handle_request(body(), t0).unwrap();
+        table.handle_timeout(t0);
+        table.handle_timeout(t0 + 1000 * MS); // A struck, request resent to B
         drain(&mut table);
-        table.handle(A, ok(1), t0 + 1200 * MS).unwrap();
+        table.handle_message(A, ok(1), t0 + 1200 * MS).unwrap();
         let out = drain(&mut table);
-        assert!(out.contains(&Output::Alive { server: A.into() }));
-        assert!(out
-            .iter()
-            .any(|o| matches!(o, Output::Answered(a) if a.server == A && a.attempts == 2)));
+        assert!(out.contains(&Output::E(Event::Alive { server: A.into() })));
+        assert!(out.iter().any(
+            |o| matches!(o, Output::E(Event::Answered(a)) if a.server == A && a.attempts == 2)
+        ));
         // B's answer to request 1 arrives after it was answered: ignored.
-        table.handle(B, ok(1), t0 + 1300 * MS).unwrap();
+        table.handle_message(B, ok(1), t0 + 1300 * MS).unwrap();
         assert!(drain(&mut table).is_empty());
     }
 
@@ -812,14 +850,14 @@ mod tests {
     fn malformed_messages_change_nothing() {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
-        table.add_server(A, t0);
+        table.handle_connect(A, t0);
         let err = table
-            .handle(A, Message::new().with("seven").with("OK"), t0)
+            .handle_message(A, Message::new().with("seven").with("OK"), t0)
             .unwrap_err();
         assert!(matches!(err, TableError::Frame(FrameError::BadSequence(_))));
         assert_eq!(table.state(A), Some(ServerState::Unknown));
         assert_eq!(
-            table.handle(C, pong(), t0),
+            table.handle_message(C, pong(), t0),
             Err(TableError::UnknownServer(C.into()))
         );
     }
@@ -832,20 +870,20 @@ mod tests {
             ..Timing::default()
         };
         let mut table = ServerTable::new(timing);
-        table.add_server(A, t0);
-        table.handle(A, pong(), t0).unwrap();
-        table.request(body(), t0).unwrap();
-        table.poll(t0);
+        table.handle_connect(A, t0);
+        table.handle_message(A, pong(), t0).unwrap();
+        table.handle_request(body(), t0).unwrap();
+        table.handle_timeout(t0);
         drain(&mut table);
-        assert_eq!(table.next_deadline(), Some(t0 + 2000 * MS)); // next ping
-        table.handle(A, pong(), t0 + 2000 * MS).unwrap();
-        table.poll(t0 + 2000 * MS);
+        assert_eq!(table.poll_timeout(), Some(t0 + 2000 * MS)); // next ping
+        table.handle_message(A, pong(), t0 + 2000 * MS).unwrap();
+        table.handle_timeout(t0 + 2000 * MS);
         drain(&mut table);
-        assert_eq!(table.next_deadline(), Some(t0 + 3000 * MS));
-        table.poll(t0 + 3000 * MS);
+        assert_eq!(table.poll_timeout(), Some(t0 + 3000 * MS));
+        table.handle_timeout(t0 + 3000 * MS);
         assert!(drain(&mut table)
             .iter()
-            .any(|o| matches!(o, Output::Failed(f) if f.attempts == 1)));
+            .any(|o| matches!(o, Output::E(Event::Failed(f)) if f.attempts == 1)));
     }
 
     /// Every server struck in turn: three attempts fit in the global timeout, then FAILED.
@@ -853,16 +891,16 @@ mod tests {
     fn each_server_gets_one_attempt_before_the_request_fails() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.request(body(), t0).unwrap();
+        table.handle_request(body(), t0).unwrap();
         let mut tried = Vec::new();
         for ms in [0, 1000, 2000] {
-            table.poll(t0 + ms * MS);
+            table.handle_timeout(t0 + ms * MS);
             tried.extend(requests_to(&drain(&mut table)));
         }
         assert_eq!(tried, [A, B, C]);
-        table.poll(t0 + 3000 * MS);
+        table.handle_timeout(t0 + 3000 * MS);
         assert!(drain(&mut table)
             .iter()
-            .any(|o| matches!(o, Output::Failed(f) if f.attempts == 3)));
+            .any(|o| matches!(o, Output::E(Event::Failed(f)) if f.attempts == 3)));
     }
 }
