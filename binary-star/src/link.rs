@@ -20,6 +20,7 @@
 //! [`crate::node`] still sees what the peer did meanwhile. The reactor's loop only reads a
 //! channel and never waits on a connect.
 
+use common::contract::{self, now};
 use common::{sock, Message};
 use futures::{Stream, StreamExt};
 use std::time::Duration;
@@ -83,13 +84,13 @@ async fn keep_connected(
         if tx.send(LinkEvent::Up).await.is_err() {
             return;
         }
-        let mut quiet_since = tokio::time::Instant::now();
+        let mut quiet_since = now();
         let silent = loop {
             tokio::select! {
                 biased;
                 received = zeromq::SocketRecv::recv(&mut sub) => match received {
                     Ok(message) => {
-                        quiet_since = tokio::time::Instant::now();
+                        quiet_since = now();
                         silent_runs = 0;
                         if tx.send(LinkEvent::State(Message::from(message))).await.is_err() {
                             return; // the reactor is gone
@@ -104,7 +105,7 @@ async fn keep_connected(
                     Some(SocketEvent::Disconnected(_)) | None => break false,
                     Some(_) => {}
                 },
-                () = tokio::time::sleep_until(quiet_since + silence) => break true,
+                () = contract::sleep_until(Some(quiet_since + silence)) => break true,
             }
         };
         if !silent {
@@ -132,7 +133,7 @@ async fn connect(
 ) -> (SubSocket, impl Stream<Item = SocketEvent> + Unpin) {
     let mut failures = 0u64;
     loop {
-        let started = tokio::time::Instant::now();
+        let started = now();
         let mut sub = SubSocket::with_options(sock::options(attempt, None));
         let monitor = sub.monitor();
         let result = match sub.subscribe("").await {
@@ -149,8 +150,61 @@ async fn connect(
                     );
                 }
                 // An error that comes back at once (bad address) must not spin the CPU.
-                tokio::time::sleep_until(started + attempt).await;
+                contract::sleep_until(Some(started + attempt)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeromq::{PubSocket, SocketSend, ZmqMessage};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// The next event within a minute of virtual time.
+    async fn next(link: &mut StateLink) -> LinkEvent {
+        tokio::time::timeout(60_000 * MS, link.recv())
+            .await
+            .expect("no link event within a minute")
+            .expect("the link task ended")
+    }
+
+    /// In virtual time: a peer PUB that publishes is kept, one that goes silent is replaced
+    /// after exactly `silence`, and again after each further `silence`.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_is_replaced_after_the_silence_time() {
+        let path = std::env::temp_dir().join(format!("bstar-link-{}.ipc", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let endpoint = format!("ipc://{}", path.display());
+        let mut publisher = PubSocket::new();
+        publisher.bind(&endpoint).await.unwrap();
+        let (attempt, silence) = (1000 * MS, 2000 * MS);
+        let mut link = StateLink::spawn(endpoint, attempt, silence);
+        assert!(matches!(next(&mut link).await, LinkEvent::Up));
+        // A heartbeat every 500 ms for 5 s: the connection stays (no second Up).
+        let mut heard = 0;
+        let until = now() + 5000 * MS;
+        while now() < until {
+            tokio::time::sleep(500 * MS).await;
+            publisher.send(ZmqMessage::from("4:1")).await.unwrap();
+            while let Ok(Some(event)) = tokio::time::timeout(MS, link.recv()).await {
+                assert!(matches!(event, LinkEvent::State(_)), "{event:?}");
+                heard += 1;
+            }
+        }
+        assert!(heard >= 8, "heard {heard} of 10 heartbeats");
+        // The peer falls silent: replaced after `silence`, then again after each `silence`.
+        for _ in 0..2 {
+            let quiet = now();
+            assert!(matches!(next(&mut link).await, LinkEvent::Up));
+            let waited = now() - quiet;
+            assert!(
+                waited >= silence - 500 * MS && waited < silence + attempt,
+                "replaced after {waited:?}"
+            );
+        }
+        let _ = std::fs::remove_file(&path);
     }
 }
