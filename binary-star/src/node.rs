@@ -241,11 +241,6 @@ impl Node {
         self
     }
 
-    /// The conflict rule.
-    pub fn on_conflict(&self) -> OnConflict {
-        self.on_conflict
-    }
-
     /// The current epoch: incremented on every move to ACTIVE, raised to any higher one heard.
     pub fn epoch(&self) -> u64 {
         self.epoch

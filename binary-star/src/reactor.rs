@@ -234,8 +234,8 @@ impl<S: Service> Running<'_, S> {
         loop {
             if let Some(event) = self.node.poll_event() {
                 self.event(event).await;
-            } else if let Some(Publish(state, epoch)) = self.node.poll_transmit() {
-                self.publish(state, epoch).await;
+            } else if let Some(publish) = self.node.poll_transmit() {
+                self.publish(publish).await;
             } else {
                 return;
             }
@@ -304,7 +304,7 @@ impl<S: Service> Running<'_, S> {
         }
     }
 
-    async fn publish(&mut self, state: State, epoch: u64) {
+    async fn publish(&mut self, Publish(state, epoch): Publish) {
         // PUB never blocks (it drops for slow subscribers), but bound it anyway.
         let message = wire::state_message(state, epoch);
         let timeout = self.reactor.config.timing.heartbeat;

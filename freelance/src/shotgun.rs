@@ -78,14 +78,7 @@ impl Shotgun {
         if let Some(slot) = self.connected.get_mut(index) {
             *slot = true;
         }
-        let copies = self.live();
-        if let Some(p) = &self.pending {
-            self.outbox.transmit(Shot {
-                sequence: p.sequence,
-                message: p.message.clone(),
-                copies,
-            });
-        }
+        self.fire();
     }
 
     /// Server `index` dropped its connection. Returns true if it was connected.
@@ -110,28 +103,32 @@ impl Shotgun {
     /// request then waits for a server to connect, until its deadline).
     pub fn handle_request(&mut self, body: &Message, now: Instant) {
         self.sequence += 1;
-        let message = shotgun_request(self.sequence, body);
         self.pending = Some(Pending {
             sequence: self.sequence,
-            message: message.clone(),
+            message: shotgun_request(self.sequence, body),
             deadline: now + self.timeout,
         });
-        self.outbox.transmit(Shot {
-            sequence: self.sequence,
-            message,
-            copies: self.live(),
-        });
+        self.fire();
+    }
+
+    /// Queues the request in progress, if any: one copy per connected server.
+    fn fire(&mut self) {
+        let copies = self.live();
+        if let Some(p) = &self.pending {
+            self.outbox.transmit(Shot {
+                sequence: p.sequence,
+                message: p.message.clone(),
+                copies,
+            });
+        }
     }
 
     /// A reply arrived. If it answers the request in progress, that is over: an
     /// [`Event::Answered`]. A duplicate or a reply to an earlier request is dropped.
     pub fn handle_reply(&mut self, message: Message) -> Result<(), FrameError> {
         let reply = SequencedReply::parse(message)?;
-        if self
-            .pending
-            .take_if(|p| p.sequence == reply.sequence)
-            .is_some()
-        {
+        let answered = self.pending.take_if(|p| p.sequence == reply.sequence);
+        if answered.is_some() {
             self.outbox.event(Event::Answered(reply));
         }
         Ok(())
@@ -144,10 +141,8 @@ impl Core for Shotgun {
 
     /// Fails the request in progress if its deadline has passed.
     fn handle_timeout(&mut self, now: Instant) {
-        if let Some(p) = self.pending.take_if(|p| now >= p.deadline) {
-            self.outbox.event(Event::Failed {
-                sequence: p.sequence,
-            });
+        if let Some(Pending { sequence, .. }) = self.pending.take_if(|p| now >= p.deadline) {
+            self.outbox.event(Event::Failed { sequence });
         }
     }
 

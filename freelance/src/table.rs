@@ -240,11 +240,6 @@ impl ServerTable {
         }
     }
 
-    /// The timers in use.
-    pub fn timing(&self) -> Timing {
-        self.timing
-    }
-
     /// Adds a server (the API's `connect`). Returns false if it was already known.
     pub fn handle_connect(&mut self, endpoint: &str, now: Instant) -> bool {
         if self.index(endpoint).is_ok() {
