@@ -255,6 +255,27 @@ mod tests {
         );
     }
 
+    /// In virtual time: requests go out `interval` apart, and the run takes what they took.
+    #[tokio::test(start_paused = true)]
+    async fn requests_are_paced_by_the_interval() {
+        let mut r = Scripted {
+            fail: vec![],
+            asked: vec![],
+        };
+        let paced = DriveOptions {
+            interval: Duration::from_secs(1),
+            ..options(3, false)
+        };
+        let out = drive(&mut r, &paced, std::future::pending()).await;
+        assert_eq!(out.summary.answered, 3);
+        let ms = Duration::from_millis(1);
+        assert!(
+            out.elapsed >= 2000 * ms && out.elapsed < 2010 * ms,
+            "{:?}",
+            out.elapsed
+        );
+    }
+
     #[test]
     fn frames_are_shown_on_one_line() {
         assert_eq!(frames_text(&Message::new().with("7").with("OK")), "7 | OK");
