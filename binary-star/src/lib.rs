@@ -11,6 +11,9 @@
 //! | [`reactor`] | the I/O loop any service runs inside: frontend ROUTER, state PUB and SUB |
 //! | [`client`] | the failover client API: `request()` hides which server answered |
 //!
+//! The server's core, [`node::Node`], follows [`common::contract::Core`]: inputs through
+//! `handle_*`, state messages out through `poll_transmit`, log-worthy events through `poll_event`.
+//!
 //! Binaries: `bstarsrv` (an echo service on the reactor), `bstarcli` (the failover client) and
 //! `bstarbench` (measures the failover gap a client sees).
 

@@ -22,6 +22,8 @@
 //! | [`driver`] | the client programs' loop: N requests, replies, rate, summary line |
 //! | [`cli`] | clap arguments shared by the client programs |
 //!
+//! The cores of models 2 and 3 ([`shotgun`], [`table`]) follow [`common::contract::Core`].
+//!
 //! Each module documents the log lines it guarantees; tests and the tour wait for them.
 
 pub mod agent;
