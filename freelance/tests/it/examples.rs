@@ -82,3 +82,38 @@ fn real_client1_uses_the_next_example_server_when_one_is_killed() {
     assert_eq!((s.sent, s.answered, s.failed), (10, 10, 0));
     assert!(replies_from(&c, &eps[1]) >= 1);
 }
+
+#[test]
+fn example_client3_fails_over_when_a_real_server_is_killed() {
+    let (mut procs, eps) = servers(3, 3);
+    let mut c = Proc::spawn("flclient3-example", example("flclient3"), eps.clone());
+    c.wait_for("I: 1000 replies", BOUND);
+    procs[0].kill9();
+    assert_eq!(
+        exit_code(&mut c, Duration::from_secs(120)),
+        0,
+        "{}",
+        c.lines().join("\n")
+    );
+    assert_eq!(c.count("I: 10000 replies"), 1);
+    assert_eq!(c.count("Average round trip cost"), 1);
+}
+
+#[test]
+fn real_client3_fails_over_when_an_example_server_is_killed() {
+    let server = |endpoint: &String| {
+        let mut s = Proc::spawn("flserver3-example", example("flserver3"), [endpoint]);
+        s.wait_for("I: service is ready at", BOUND);
+        s
+    };
+    let eps = [tcp_endpoint(), tcp_endpoint(), tcp_endpoint()];
+    let mut procs: Vec<Proc> = eps.iter().map(server).collect();
+    let mut c = client(3, &eps, &["--requests", "40", "--interval-ms", "25"]);
+    c.wait_for(&format!("reply 10 from {}:", eps[0]), BOUND);
+    procs[0].kill9();
+    assert_eq!(exit_code(&mut c, Duration::from_secs(60)), 0);
+    let s = c.summary().expect("a summary line");
+    assert_eq!((s.sent, s.answered, s.failed), (40, 40, 0));
+    assert_eq!(c.count(&format!("server {} dead", eps[0])), 1);
+    assert_eq!(c.count(&format!("reply 40 from {}:", eps[1])), 1);
+}
