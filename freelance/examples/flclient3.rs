@@ -97,6 +97,20 @@ mod flcliapi {
         expires: Instant,
     }
 
+    impl Server {
+        /// A server just connected or heard from: alive for `SERVER_TTL`, pinged in
+        /// `PING_INTERVAL`.
+        fn new(endpoint: String) -> Server {
+            let now = Instant::now();
+            let (ping_at, expires) = (now + PING_INTERVAL, now + SERVER_TTL);
+            Server {
+                endpoint,
+                ping_at,
+                expires,
+            }
+        }
+    }
+
     /// The request in progress.
     struct Request {
         sequence: Bytes,
@@ -121,23 +135,23 @@ mod flcliapi {
                     Some(Command::Connect(endpoint)) => {
                         println!("I: connecting to {endpoint}…");
                         let _ = timeout(CONNECT_TIMEOUT, router.connect(&endpoint)).await;
-                        let (ping_at, expires) = (Instant::now() + PING_INTERVAL, Instant::now() + SERVER_TTL);
-                        servers.push(Server { endpoint, ping_at, expires });
+                        servers.push(Server::new(endpoint));
                     }
                     Some(Command::Request(body, reply_to)) => {
                         sequence += 1;
-                        let (sequence, expires) = (sequence.to_string().into(), Instant::now() + GLOBAL_TIMEOUT);
+                        let expires = Instant::now() + GLOBAL_TIMEOUT;
+                        let sequence = sequence.to_string().into();
                         request = Some(Request { sequence, body, reply_to, expires });
                     }
                 },
                 // From a server: [endpoint, "PONG"] or [endpoint, sequence, reply…].
                 Ok(message) = router.recv() => {
                     let mut frames = message.into_vec();
-                    let Some(server) = servers.iter_mut().find(|s| s.endpoint.as_bytes() == frames[0]) else {
-                        continue;
+                    let from = |s: &&mut Server| s.endpoint.as_bytes() == frames[0];
+                    let Some(server) = servers.iter_mut().find(from) else {
+                        continue; // not one of ours
                     };
-                    server.ping_at = Instant::now() + PING_INTERVAL;
-                    server.expires = Instant::now() + SERVER_TTL;
+                    *server = Server::new(server.endpoint.clone()); // alive: its timers restart
                     if request.as_ref().is_some_and(|r| frames.get(1) == Some(&r.sequence)) {
                         let done = request.take().expect("matched above");
                         let _ = done.reply_to.send(frames.split_off(2));
@@ -153,15 +167,9 @@ mod flcliapi {
                     continue; // expired: dropping `reply_to` tells the application
                 }
                 for server in servers.iter_mut().filter(|s| s.expires > now) {
-                    let frames = [server.endpoint.clone().into(), r.sequence.clone()];
-                    let message = frames
-                        .into_iter()
-                        .chain(r.body.iter().cloned())
-                        .collect::<Vec<_>>();
-                    match router
-                        .send(ZmqMessage::try_from(message).expect("frames"))
-                        .await
-                    {
+                    let mut frames = vec![server.endpoint.clone().into(), r.sequence.clone()];
+                    frames.extend(r.body.iter().cloned());
+                    match router.send(message(frames)).await {
                         Ok(()) => break,
                         Err(_) => server.expires = now, // its connection is gone: dead
                     }
@@ -175,11 +183,14 @@ mod flcliapi {
                     let _ = timeout(CONNECT_TIMEOUT, router.connect(&server.endpoint)).await;
                 }
                 let ping = vec![server.endpoint.clone().into(), Bytes::from("PING")];
-                let _ = router
-                    .send(ZmqMessage::try_from(ping).expect("frames"))
-                    .await;
+                let _ = router.send(message(ping)).await;
                 server.ping_at = now + PING_INTERVAL;
             }
         }
+    }
+
+    /// A message of these frames (never none: the server's endpoint comes first).
+    fn message(frames: Vec<Bytes>) -> ZmqMessage {
+        ZmqMessage::try_from(frames).expect("at least one frame")
     }
 }

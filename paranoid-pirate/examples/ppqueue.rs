@@ -62,15 +62,12 @@ async fn main() -> ZmqResult<()> {
     let mut args = std::env::args().skip(1);
     let frontend_at = args.next().unwrap_or("tcp://*:5555".into());
     let backend_at = args.next().unwrap_or("tcp://*:5556".into());
+    // zeromq cannot bind the Guide's `*`: all interfaces is 0.0.0.0.
+    let bindable = |at: &str| at.replace("tcp://*:", "tcp://0.0.0.0:");
     let mut frontend = RouterSocket::new(); // for clients
+    frontend.bind(&bindable(&frontend_at)).await?;
     let mut backend = RouterSocket::new(); // for workers
-                                           // zeromq cannot bind the Guide's `*`: all interfaces is 0.0.0.0.
-    frontend
-        .bind(&frontend_at.replace("tcp://*:", "tcp://0.0.0.0:"))
-        .await?;
-    backend
-        .bind(&backend_at.replace("tcp://*:", "tcp://0.0.0.0:"))
-        .await?;
+    backend.bind(&bindable(&backend_at)).await?;
     println!("I: ppqueue ready (frontend {frontend_at}, backend {backend_at})");
 
     let mut workers = Workers::default();
@@ -80,7 +77,7 @@ async fn main() -> ZmqResult<()> {
         tokio::select! {
             // Worker activity on the backend: READY, HEARTBEAT, or a reply for a client.
             message = backend.recv() => {
-                // A DEALER worker's message: [worker, READY|HEARTBEAT] or [worker, client, "", body…].
+                // From a DEALER: [worker, READY|HEARTBEAT] or [worker, client, "", body…].
                 let mut frames = message?.into_vec();
                 let worker = frames.remove(0);
                 match frames.as_slice() {
@@ -91,11 +88,12 @@ async fn main() -> ZmqResult<()> {
                     [command] if command == PPP_HEARTBEAT => workers.alive(&worker),
                     [_client, empty, _body, ..] if empty.is_empty() => {
                         workers.ready(worker);
-                        if let Err(e) = frontend.send(ZmqMessage::try_from(frames).expect("frames")).await {
+                        let reply = ZmqMessage::try_from(frames).expect("matched three frames");
+                        if let Err(e) = frontend.send(reply).await {
                             println!("W: reply lost, the client is gone: {e}");
                         }
                     }
-                    _ => println!("E: invalid message from worker {}", String::from_utf8_lossy(&worker)),
+                    _ => println!("E: invalid message from {}", String::from_utf8_lossy(&worker)),
                 }
             }
             // A client request, only while a worker is ready: route it to the oldest one.
@@ -111,7 +109,8 @@ async fn main() -> ZmqResult<()> {
             _ = heartbeat.tick() => {
                 for worker in &workers.0 {
                     let frames = vec![worker.identity.clone(), Bytes::from_static(PPP_HEARTBEAT)];
-                    let _ = backend.send(ZmqMessage::try_from(frames).expect("frames")).await;
+                    let heartbeat = ZmqMessage::try_from(frames).expect("two frames");
+                    let _ = backend.send(heartbeat).await;
                 }
             }
         }

@@ -61,7 +61,7 @@ async fn serve(worker: &mut DealerSocket, interval: &mut Duration, cycles: &mut 
     while liveness > 0 {
         match timeout(HEARTBEAT_INTERVAL, worker.recv()).await {
             Ok(Ok(message)) => {
-                // A request is [client, "", body…] (echoed back); anything else must be HEARTBEAT.
+                // A request is [client, "", body…], echoed; anything else must be HEARTBEAT.
                 if message.len() >= 3 {
                     // Simulate various problems, after a few cycles.
                     *cycles += 1;

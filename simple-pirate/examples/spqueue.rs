@@ -16,15 +16,12 @@ async fn main() -> ZmqResult<()> {
     let mut args = std::env::args().skip(1);
     let frontend_at = args.next().unwrap_or("tcp://*:5555".into());
     let backend_at = args.next().unwrap_or("tcp://*:5556".into());
+    // zeromq cannot bind the Guide's `*`: all interfaces is 0.0.0.0.
+    let bindable = |at: &str| at.replace("tcp://*:", "tcp://0.0.0.0:");
     let mut frontend = RouterSocket::new(); // for clients
+    frontend.bind(&bindable(&frontend_at)).await?;
     let mut backend = RouterSocket::new(); // for workers
-                                           // zeromq cannot bind the Guide's `*`: all interfaces is 0.0.0.0.
-    frontend
-        .bind(&frontend_at.replace("tcp://*:", "tcp://0.0.0.0:"))
-        .await?;
-    backend
-        .bind(&backend_at.replace("tcp://*:", "tcp://0.0.0.0:"))
-        .await?;
+    backend.bind(&bindable(&backend_at)).await?;
     println!("I: spqueue ready (frontend {frontend_at}, backend {backend_at})");
 
     // Identities of the workers ready for a request, least recently used first.
