@@ -6,6 +6,7 @@
 mod bad_input;
 mod cli;
 mod detection;
+mod examples;
 mod failover;
 mod guard;
 mod interop;

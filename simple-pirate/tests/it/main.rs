@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod cli;
+mod examples;
 mod guard;
 mod interop;
 mod process;
