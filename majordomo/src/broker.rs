@@ -271,11 +271,6 @@ impl Broker {
         }
     }
 
-    /// The settings in use.
-    pub fn config(&self) -> &BrokerConfig {
-        &self.config
-    }
-
     /// Counters since start.
     pub fn stats(&self) -> BrokerStats {
         self.stats

@@ -197,11 +197,6 @@ impl Dedup {
         }
     }
 
-    /// The bounds in use.
-    pub fn config(&self) -> DedupConfig {
-        self.config
-    }
-
     /// Ids remembered (running and answered).
     pub fn len(&self) -> usize {
         self.entries.len()
