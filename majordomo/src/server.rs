@@ -235,27 +235,17 @@ impl Shell {
                 }
                 Event::Disconnected { id, why } if p.allow(now) => {
                     let id = text(&id);
-                    match why {
-                        Offence::SecondReady => {
-                            warn!("worker {id} sent a second READY, disconnected")
+                    let what = match why {
+                        Offence::SecondReady => format!("worker {id} sent a second READY"),
+                        Offence::ReservedService(s) => {
+                            format!("worker {id} may not offer reserved service {}", text(&s))
                         }
-                        Offence::ReservedService(s) => warn!(
-                            "worker {id} may not offer reserved service {}, disconnected",
-                            text(&s)
-                        ),
-                        Offence::ReplyWhileIdle => {
-                            warn!("REPLY from idle worker {id}, disconnected")
-                        }
-                        Offence::ReplyFromUnknown => {
-                            warn!("REPLY from unknown worker {id}, disconnected")
-                        }
-                        Offence::UnknownHeartbeat => {
-                            warn!("HEARTBEAT from unknown worker {id}, disconnected")
-                        }
-                        Offence::RequestToBroker => {
-                            warn!("REQUEST sent to the broker by {id}, disconnected")
-                        }
-                    }
+                        Offence::ReplyWhileIdle => format!("REPLY from idle worker {id}"),
+                        Offence::ReplyFromUnknown => format!("REPLY from unknown worker {id}"),
+                        Offence::UnknownHeartbeat => format!("HEARTBEAT from unknown worker {id}"),
+                        Offence::RequestToBroker => format!("REQUEST sent to the broker by {id}"),
+                    };
+                    warn!("{what}, disconnected")
                 }
                 Event::ClientGone {
                     client,
@@ -301,32 +291,25 @@ impl Shell {
                     }
                 }
                 Event::RetryJoined { rid, service } if p.allow(now) => {
-                    info!(
-                        "retry of request {rid} for {} joined the running one",
-                        text(&service)
-                    )
+                    let service = text(&service);
+                    info!("retry of request {rid} for {service} joined the running one")
                 }
                 Event::RetryReplayed { rid, service } if p.allow(now) => {
-                    info!(
-                        "retry of request {rid} for {} answered from memory",
-                        text(&service)
-                    )
+                    let service = text(&service);
+                    info!("retry of request {rid} for {service} answered from memory")
                 }
                 Event::DedupForgot {
                     forgotten: f,
                     ttl,
                     max_entries,
                 } => {
-                    if f.aged > 0 {
-                        info!(
-                            "dedup forgot {} request ids older than {} ms",
-                            f.aged,
-                            ttl.as_millis()
-                        );
+                    let (aged, evicted, ttl) = (f.aged, f.evicted, ttl.as_millis());
+                    if aged > 0 {
+                        info!("dedup forgot {aged} request ids older than {ttl} ms");
                     }
-                    if f.evicted > 0 {
+                    if evicted > 0 {
                         let young = f.evicted_age.unwrap_or_default().as_millis();
-                        warn!("dedup store full ({max_entries} ids): forgot {} request ids early, the youngest {young} ms old", f.evicted);
+                        warn!("dedup store full ({max_entries} ids): forgot {evicted} request ids early, the youngest {young} ms old");
                     }
                 }
                 Event::Tick => p.report(),
