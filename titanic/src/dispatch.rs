@@ -278,10 +278,8 @@ impl Dispatcher {
             Forwarded::NoReply | Forwarded::StoreFailed => {
                 s.queue.insert(seq, id);
                 // Several forwards under way may fail together: back off once, not per failure.
-                if let Health::Down { until } = s.health {
-                    if until > now {
-                        return;
-                    }
+                if matches!(s.health, Health::Down { until } if until > now) {
+                    return;
                 }
                 let delay = s.backoff.next_delay();
                 s.health = Health::Down { until: now + delay };

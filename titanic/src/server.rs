@@ -203,30 +203,17 @@ async fn dispatch(config: TitanicConfig, store: Store, mut stop: watch::Receiver
             }
         }
         while let Some(event) = core.poll_event() {
+            let (Event::ServiceDown {
+                service, retry_in, ..
+            }
+            | Event::ForwardFailed {
+                service, retry_in, ..
+            }) = &event;
+            let (name, ms) = (String::from_utf8_lossy(service), retry_in.as_millis());
             match event {
-                Event::ServiceDown {
-                    service,
-                    no_broker,
-                    retry_in,
-                } => tracing::warn!(
-                    "service {} not available{}, asking again in {} ms",
-                    String::from_utf8_lossy(&service),
-                    if no_broker {
-                        " (no answer from the broker)"
-                    } else {
-                        ""
-                    },
-                    retry_in.as_millis()
-                ),
-                Event::ForwardFailed {
-                    id,
-                    service,
-                    retry_in,
-                } => tracing::warn!(
-                    "no reply from {} for {id}, asking again in {} ms",
-                    String::from_utf8_lossy(&service),
-                    retry_in.as_millis()
-                ),
+                Event::ServiceDown { no_broker: true, .. } => tracing::warn!("service {name} not available (no answer from the broker), asking again in {ms} ms"),
+                Event::ServiceDown { .. } => tracing::warn!("service {name} not available, asking again in {ms} ms"),
+                Event::ForwardFailed { id, .. } => tracing::warn!("no reply from {name} for {id}, asking again in {ms} ms"),
             }
         }
         tokio::select! {
