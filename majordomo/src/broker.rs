@@ -1,9 +1,9 @@
 //! The broker's pure core: services, waiting requests, workers, dispatch and MMI.
 //!
-//! No sockets and no clock. Feed it every message the ROUTER receives with
-//! [`Broker::handle`], call [`Broker::handle_timeout`] when [`Broker::poll_timeout`] is due,
-//! and send whatever [`Broker::poll_outgoing`] yields (each message starts with the routing id
-//! of its peer, ready for a ROUTER).
+//! No sockets, no clock, no logger; it follows [`common::contract::Core`]. Feed it every
+//! message the ROUTER receives with [`Broker::handle_message`], call `handle_timeout` when
+//! `poll_timeout` is due, send whatever `poll_transmit` yields (each message starts with the
+//! routing id of its peer, ready for a ROUTER) and log whatever `poll_event` yields ([`Event`]).
 //!
 //! What it does that the Guide's reference broker does not:
 //! * the reserved `mmi.` prefix is checked on the *service name*: a worker offering an `mmi.*`
@@ -11,10 +11,10 @@
 //! * requests for a service wait at most [`BrokerConfig::request_timeout`], in one FIFO per
 //!   client served round-robin and bounded by [`BrokerConfig::max_queue_bytes`] (see
 //!   [`fair`]), so a flooding client cannot starve the others; what is refused or dropped is
-//!   counted and logged with `W:`;
+//!   counted and reported ([`Event::QueueFull`], [`Event::Expired`]);
 //! * every worker silent for `liveness × heartbeat` is purged, idle or busy;
-//! * a worker whose connection closes ([`Broker::peer_disconnected`], from the socket monitor)
-//!   or whose send fails ([`Broker::send_failed`]) is purged at once, and the request it was
+//! * a worker whose connection closes ([`Broker::handle_disconnected`], from the socket
+//!   monitor) or whose send fails ([`Broker::handle_send_failed`]) is purged at once, and the request it was
 //!   working on goes back to the head of its service queue for the next worker; so does the
 //!   request of a worker that sends DISCONNECT while busy;
 //! * a client whose connection closes has its waiting requests dropped (no reply could reach it);
@@ -32,17 +32,17 @@
 //! Service entries live while they have workers or waiting requests; nothing is kept for a
 //! name once both are gone, so churn and garbage service names do not grow the broker.
 //!
-//! Malformed input is logged (`E:`) and dropped. Log lines caused by network input are
-//! throttled (at most [`LOG_BURST`] a second, then one line saying how many were suppressed),
-//! so a flood cannot turn into a flood of log lines.
+//! Malformed input is reported ([`Event::Malformed`]) and dropped. The shell
+//! ([`crate::server`]) turns events into log lines and throttles those caused by peer input.
 
 use crate::mmi::{ServiceRow, WorkerRow};
 use crate::protocol::{
-    self, ClientCommand, Inbound, WorkerCommand, MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED, MMI_OK,
-    MMI_SERVICE,
+    self, ClientCommand, Inbound, ProtocolError, WorkerCommand, MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED,
+    MMI_OK, MMI_SERVICE,
 };
 use crate::rid::Rid;
 use bytes::Bytes;
+use common::contract::{Core, Outbox};
 use common::heartbeat::{Liveness, Ticker};
 use common::msg::frame_text;
 use common::Message;
@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 pub mod dedup;
 pub mod fair;
 
-use dedup::{Admit, Dedup, DedupConfig};
+use dedup::{Admit, Dedup, DedupConfig, Forgotten};
 use fair::{Admission, FairQueue, Queued};
 
 /// Guide default: heartbeat interval (mdbroker's `HEARTBEAT_INTERVAL`).
@@ -68,8 +68,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(60_000);
 /// [`fair::QUEUED_OVERHEAD`] each) before requests are refused: 100,000 small requests take
 /// about 16 MiB, so the Guide's `mdclient2` fits many times over.
 pub const MAX_QUEUE_BYTES: usize = 256 << 20;
-/// Network-caused log lines allowed per second before they are counted instead of printed.
-pub const LOG_BURST: u32 = 20;
 
 /// MMI extension: one row per service (see [`crate::mmi`]).
 pub const MMI_SERVICES: &str = "mmi.services";
@@ -162,48 +160,88 @@ impl Worker {
     }
 }
 
-/// Counts log lines caused by network input, so floods are summarised, not printed.
-struct Throttle {
-    window_start: Option<Instant>,
-    emitted: u32,
-    suppressed: u64,
+/// What the broker reports, oldest first through `poll_event`. The shell ([`crate::server`])
+/// turns each into its documented log line; those marked *peer input* are throttled there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // each variant's doc says what its fields are
+pub enum Event {
+    /// A message that is not valid MDP was dropped (peer input).
+    Malformed(ProtocolError),
+    /// A worker message with an envelope of this many frames was dropped: workers connect
+    /// directly, so theirs is one routing id (peer input).
+    BadEnvelope(usize),
+    /// A worker registered for `service`.
+    WorkerReady { id: Bytes, service: Bytes },
+    /// A worker said DISCONNECT; if it was `busy`, its request goes to the next worker.
+    WorkerLeft { id: Bytes, busy: bool },
+    /// DISCONNECT from a worker that is not registered: ignored.
+    UnknownLeft(Bytes),
+    /// A worker's connection closed (or, if `unreachable`, a send to it failed): purged, its
+    /// request (if `busy`) handed to the next worker (peer input).
+    WorkerGone {
+        id: Bytes,
+        unreachable: bool,
+        busy: bool,
+    },
+    /// A worker silent for `liveness × heartbeat` was purged, with its request if `busy`.
+    WorkerExpired { id: Bytes, busy: bool },
+    /// A worker broke the protocol and was sent DISCONNECT (peer input).
+    Disconnected { id: Bytes, why: Offence },
+    /// A client's connection closed: `kept` of its waiting requests were taken over by a retry
+    /// from another address, `dropped` were dropped (peer input).
+    ClientGone {
+        client: Bytes,
+        kept: usize,
+        dropped: usize,
+    },
+    /// `service`'s queue was full (`waiting` requests, `bytes`) when `client` sent a request:
+    /// it was refused (`evicted: None`), or that many newest requests of the biggest client
+    /// were dropped to make room (peer input).
+    QueueFull {
+        service: Bytes,
+        waiting: usize,
+        bytes: usize,
+        client: Bytes,
+        evicted: Option<usize>,
+    },
+    /// `count` requests for `service` waited `after` and were dropped; `at_dispatch` if found
+    /// expired when a worker came rather than by the timer (peer input).
+    Expired {
+        service: Bytes,
+        count: usize,
+        after: Duration,
+        at_dispatch: bool,
+    },
+    /// A retry of request `rid` joined the running one (peer input).
+    RetryJoined { rid: Rid, service: Bytes },
+    /// A retry of request `rid` was answered from the remembered reply (peer input).
+    RetryReplayed { rid: Rid, service: Bytes },
+    /// The request-id store forgot ids: `forgotten.aged` older than `ttl`, `forgotten.evicted`
+    /// early because it held `max_entries`.
+    DedupForgot {
+        forgotten: Forgotten,
+        ttl: Duration,
+        max_entries: usize,
+    },
+    /// A heartbeat tick: every worker was sent HEARTBEAT (the shell reports suppressed lines).
+    Tick,
 }
 
-impl Throttle {
-    fn allow(&mut self, now: Instant) -> bool {
-        let start = *self.window_start.get_or_insert(now);
-        if now.duration_since(start) >= Duration::from_secs(1) {
-            self.report();
-            self.window_start = Some(now);
-            self.emitted = 0;
-        }
-        if self.emitted < LOG_BURST {
-            self.emitted += 1;
-            true
-        } else {
-            self.suppressed += 1;
-            false
-        }
-    }
-
-    fn report(&mut self) {
-        if self.suppressed > 0 {
-            tracing::warn!(
-                "{} more warnings about peer input suppressed",
-                self.suppressed
-            );
-            self.suppressed = 0;
-        }
-    }
-}
-
-/// A warning about peer input, throttled.
-macro_rules! noisy {
-    ($self:ident, $now:expr, $level:ident, $($arg:tt)*) => {
-        if $self.throttle.allow($now) {
-            tracing::$level!($($arg)*);
-        }
-    };
+/// Why a worker was sent DISCONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offence {
+    /// A second READY.
+    SecondReady,
+    /// READY for a reserved `mmi.*` service.
+    ReservedService(Bytes),
+    /// REPLY from a registered worker with no request out.
+    ReplyWhileIdle,
+    /// REPLY from a worker that is not registered.
+    ReplyFromUnknown,
+    /// HEARTBEAT from a worker that is not registered.
+    UnknownHeartbeat,
+    /// REQUEST sent to the broker.
+    RequestToBroker,
 }
 
 /// The Majordomo broker state machine. See the [module docs](self).
@@ -211,16 +249,11 @@ pub struct Broker {
     config: BrokerConfig,
     services: HashMap<Bytes, Service>,
     workers: HashMap<Bytes, Worker>,
-    outbox: VecDeque<Message>,
+    outbox: Outbox<Message, Event>,
     ticker: Ticker,
     next_expiry: Option<Instant>,
-    throttle: Throttle,
     stats: BrokerStats,
     dedup: Dedup,
-}
-
-fn text(frame: &[u8]) -> String {
-    frame_text(frame)
 }
 
 impl Broker {
@@ -232,20 +265,10 @@ impl Broker {
             config,
             services: HashMap::new(),
             workers: HashMap::new(),
-            outbox: VecDeque::new(),
+            outbox: Outbox::default(),
             next_expiry: None,
-            throttle: Throttle {
-                window_start: None,
-                emitted: 0,
-                suppressed: 0,
-            },
             stats: BrokerStats::default(),
         }
-    }
-
-    /// The settings in use.
-    pub fn config(&self) -> &BrokerConfig {
-        &self.config
     }
 
     /// Counters since start.
@@ -273,72 +296,24 @@ impl Broker {
         self.dedup.len()
     }
 
-    /// The next message to send on the ROUTER (routing id first), if any.
-    pub fn poll_outgoing(&mut self) -> Option<Message> {
-        self.outbox.pop_front()
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
-    pub fn poll_timeout(&self) -> Instant {
-        let tick = self.ticker.deadline();
-        self.next_expiry.map_or(tick, |expiry| expiry.min(tick))
-    }
-
     /// Handles one message as received by the ROUTER (`routing id, "", header, …`).
-    pub fn handle(&mut self, frames: Message, now: Instant) {
+    pub fn handle_message(&mut self, frames: Message, now: Instant) {
         match Inbound::parse(frames) {
             Ok((sender, Inbound::Client(command))) => self.client_command(sender, command, now),
             Ok((sender, Inbound::Worker(command))) => self.worker_command(sender, command, now),
             Err(error) => {
                 self.stats.malformed += 1;
-                noisy!(self, now, error, "malformed message dropped: {error}");
+                self.outbox.event(Event::Malformed(error));
             }
         }
     }
 
-    /// Heartbeats, purges silent workers, expires old requests. Call when
-    /// [`poll_timeout`](Self::poll_timeout) is due (calling it early is harmless).
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.next_expiry.is_some_and(|at| at <= now) {
-            self.expire_requests(now);
-        }
-        if !self.ticker.poll(now) {
-            return;
-        }
-        self.dedup_expire(now);
-        let dead: Vec<Bytes> = self
-            .workers
-            .iter()
-            .filter(|(_, worker)| worker.liveness.is_dead(now))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in dead {
-            let busy = self.workers.get(&id).is_some_and(Worker::busy);
-            tracing::warn!(
-                "worker {} expired, purged{}",
-                text(&id),
-                if busy { " (its request is lost)" } else { "" }
-            );
-            self.stats.purged += 1;
-            // A silent worker may be hung on this very request: do not hand it to the next
-            // worker (the client retries if it wants to).
-            self.remove_worker(&id, Leaving::DropRequest);
-        }
-        for id in self.workers.keys() {
-            self.outbox.push_back(protocol::to_router(
-                Message::from_frames([id.clone()]),
-                WorkerCommand::Heartbeat.into_frames(),
-            ));
-        }
-        self.throttle.report();
-    }
-
     /// Sends DISCONNECT to every worker and forgets them (the broker is going away; they
     /// reconnect to its successor at once instead of waiting for their liveness to run out).
-    pub fn shutdown(&mut self) {
+    pub fn handle_shutdown(&mut self) {
         let ids: Vec<Bytes> = self.workers.keys().cloned().collect();
         for id in ids {
-            self.disconnect(&id);
+            self.send_disconnect(&id);
         }
     }
 
@@ -346,9 +321,9 @@ impl Broker {
     ///
     /// A worker is purged at once and its request in flight goes back to the head of its
     /// service queue, to the next idle worker; a client's waiting requests are dropped.
-    pub fn peer_disconnected(&mut self, peer: &Bytes, now: Instant) {
+    pub fn handle_disconnected(&mut self, peer: &Bytes, now: Instant) {
         if self.workers.contains_key(peer) {
-            self.worker_gone(peer, "disconnected", now);
+            self.worker_gone(peer, false, now);
             return;
         }
         let (mut dropped, mut handed) = (0, 0);
@@ -374,55 +349,36 @@ impl Broker {
                 emptied.push(name.clone());
             }
         }
-        if handed > 0 {
-            noisy!(
-                self,
-                now,
-                info,
-                "client {} disconnected, {handed} of its waiting requests kept for a retry \
-                 from another address",
-                text(peer)
-            );
-        }
         for name in emptied {
             self.forget_if_unused(&name);
         }
-        if dropped > 0 {
-            self.stats.dropped_client_gone += dropped as u64;
-            noisy!(
-                self,
-                now,
-                warn,
-                "client {} disconnected, its {dropped} waiting requests dropped",
-                text(peer)
-            );
+        self.stats.dropped_client_gone += dropped as u64;
+        if handed + dropped > 0 {
+            self.outbox.event(Event::ClientGone {
+                client: peer.clone(),
+                kept: handed,
+                dropped,
+            });
         }
     }
 
     /// A message to `peer` could not be sent: the ROUTER no longer knows the identity (the peer
     /// is gone), or the peer's queue stayed full (it does not read). A worker is purged and its
-    /// request put back, as for [`peer_disconnected`](Self::peer_disconnected); for a client
-    /// nothing changes (its reply is lost, it retries).
-    pub fn send_failed(&mut self, peer: &Bytes, now: Instant) {
+    /// request put back, as for [`handle_disconnected`](Self::handle_disconnected); for a
+    /// client nothing changes (its reply is lost, it retries).
+    pub fn handle_send_failed(&mut self, peer: &Bytes, now: Instant) {
         if self.workers.contains_key(peer) {
-            self.worker_gone(peer, "unreachable", now);
+            self.worker_gone(peer, true, now);
         }
     }
 
-    fn worker_gone(&mut self, id: &Bytes, why: &str, now: Instant) {
+    fn worker_gone(&mut self, id: &Bytes, unreachable: bool, now: Instant) {
         let busy = self.workers.get(id).is_some_and(Worker::busy);
-        noisy!(
-            self,
-            now,
-            warn,
-            "worker {} {why}, purged{}",
-            text(id),
-            if busy {
-                " (its request goes to the next worker)"
-            } else {
-                ""
-            }
-        );
+        self.outbox.event(Event::WorkerGone {
+            id: id.clone(),
+            unreachable,
+            busy,
+        });
         self.stats.workers_gone += 1;
         self.remove_worker(id, Leaving::Requeue(now));
     }
@@ -451,44 +407,32 @@ impl Broker {
         }
         let max_bytes = self.config.max_queue_bytes;
         let expires = now + self.config.request_timeout;
-        // The client's own id (last frame of its address stack), formatted only if logged.
+        // The client's own id (last frame of its address stack), for the events.
         let who = client.iter().last().cloned().unwrap_or_default();
         let entry = self.services.entry(service.clone()).or_default();
-        match entry
+        let admission = entry
             .requests
-            .push(Queued::new(client, body, expires), max_bytes)
-        {
+            .push(Queued::new(client, body, expires), max_bytes);
+        let full = |evicted| Event::QueueFull {
+            service: service.clone(),
+            waiting: entry.requests.len(),
+            bytes: entry.requests.bytes(),
+            client: who,
+            evicted,
+        };
+        match admission {
             Admission::Queued { evicted } if evicted.is_empty() => {}
             Admission::Queued { evicted } => {
-                let (waiting, bytes) = (entry.requests.len(), entry.requests.bytes());
-                let count = evicted.len();
-                self.stats.dropped_full += count as u64;
+                self.outbox.event(full(Some(evicted.len())));
+                self.stats.dropped_full += evicted.len() as u64;
                 self.dedup_dropped(&service, &evicted);
-                noisy!(
-                    self,
-                    now,
-                    warn,
-                    "queue of service {} full ({waiting} waiting, {bytes} bytes), \
-                     {count} newest requests of its biggest client dropped for {}",
-                    text(&service),
-                    text(&who)
-                );
             }
             Admission::Refused => {
-                let (waiting, bytes) = (entry.requests.len(), entry.requests.bytes());
+                self.outbox.event(full(None));
                 self.stats.dropped_full += 1;
                 if let Some(rid) = &rid {
                     self.dedup.abandon(&service, rid);
                 }
-                noisy!(
-                    self,
-                    now,
-                    warn,
-                    "queue of service {} full ({waiting} waiting, {bytes} bytes), \
-                     request from {} dropped",
-                    text(&service),
-                    text(&who)
-                );
                 self.forget_if_unused(&service);
                 return;
             }
@@ -499,7 +443,7 @@ impl Broker {
 
     fn reply_to_client(&mut self, client: Message, service: Bytes, body: Message) {
         let reply = ClientCommand::Reply { service, body }.into_frames();
-        self.outbox.push_back(protocol::to_router(client, reply));
+        self.outbox.transmit(protocol::to_router(client, reply));
     }
 
     /// Dedup hook for a request with an id: true if it is new and must be queued; otherwise
@@ -508,23 +452,17 @@ impl Broker {
         match self.dedup.admit(service, rid, client, now) {
             Admit::Dispatch => true,
             Admit::Joined => {
-                noisy!(
-                    self,
-                    now,
-                    info,
-                    "retry of request {rid} for {} joined the running one",
-                    text(service)
-                );
+                self.outbox.event(Event::RetryJoined {
+                    rid: rid.clone(),
+                    service: service.clone(),
+                });
                 false
             }
             Admit::Replay(mut reply) => {
-                noisy!(
-                    self,
-                    now,
-                    info,
-                    "retry of request {rid} for {} answered from memory",
-                    text(service)
-                );
+                self.outbox.event(Event::RetryReplayed {
+                    rid: rid.clone(),
+                    service: service.clone(),
+                });
                 rid.put(&mut reply);
                 self.reply_to_client(client.clone(), service.clone(), reply);
                 false
@@ -562,23 +500,15 @@ impl Broker {
         }
     }
 
-    /// Logs what the request-id store forgot (by age, or early because it was full).
+    /// Reports what the request-id store forgot (by age, or early because it was full).
     fn dedup_expire(&mut self, now: Instant) {
-        let gone = self.dedup.expire(now);
-        if gone.aged > 0 {
-            tracing::info!(
-                "dedup forgot {} request ids older than {} ms",
-                gone.aged,
-                self.config.dedup.ttl.as_millis()
-            );
-        }
-        if gone.evicted > 0 {
-            tracing::warn!(
-                "dedup store full ({} ids): forgot {} request ids early, the youngest {} ms old",
-                self.config.dedup.max_entries,
-                gone.evicted,
-                gone.evicted_age.unwrap_or_default().as_millis()
-            );
+        let forgotten = self.dedup.handle_timeout(now);
+        if !forgotten.is_empty() {
+            self.outbox.event(Event::DedupForgot {
+                forgotten,
+                ttl: self.config.dedup.ttl,
+                max_entries: self.config.dedup.max_entries,
+            });
         }
     }
 
@@ -588,13 +518,7 @@ impl Broker {
             (1, Some(id)) => id.clone(),
             _ => {
                 self.stats.malformed += 1;
-                noisy!(
-                    self,
-                    now,
-                    error,
-                    "worker message with a {}-frame envelope dropped",
-                    sender.len()
-                );
+                self.outbox.event(Event::BadEnvelope(sender.len()));
                 return;
             }
         };
@@ -605,33 +529,18 @@ impl Broker {
             }
         }
         match command {
-            WorkerCommand::Ready { service, .. } if known => {
-                noisy!(
-                    self,
-                    now,
-                    warn,
-                    "worker {} sent a second READY, disconnected",
-                    text(&id)
-                );
-                let _ = service;
-                self.disconnect(&id);
-            }
+            WorkerCommand::Ready { .. } if known => self.disconnect(&id, Offence::SecondReady),
             WorkerCommand::Ready { service, .. } if protocol::is_mmi(&service) => {
-                noisy!(
-                    self,
-                    now,
-                    warn,
-                    "worker {} may not offer reserved service {}, disconnected",
-                    text(&id),
-                    text(&service)
-                );
-                self.disconnect(&id);
+                self.disconnect(&id, Offence::ReservedService(service));
             }
             WorkerCommand::Ready {
                 service,
                 request_ids,
             } => {
-                tracing::info!("worker {} ready for service {}", text(&id), text(&service));
+                self.outbox.event(Event::WorkerReady {
+                    id: id.clone(),
+                    service: service.clone(),
+                });
                 let liveness = Liveness::new(self.config.heartbeat, self.config.liveness, now);
                 self.workers.insert(
                     id.clone(),
@@ -649,15 +558,12 @@ impl Broker {
             }
             WorkerCommand::Reply { client, body } => {
                 let Some(worker) = self.workers.get_mut(&id).filter(|w| w.busy()) else {
-                    noisy!(
-                        self,
-                        now,
-                        warn,
-                        "REPLY from {} worker {}, disconnected",
-                        if known { "idle" } else { "unknown" },
-                        text(&id)
-                    );
-                    self.disconnect(&id);
+                    let why = if known {
+                        Offence::ReplyWhileIdle
+                    } else {
+                        Offence::ReplyFromUnknown
+                    };
+                    self.disconnect(&id, why);
                     return;
                 };
                 let running = worker.in_flight.take().and_then(|r| r.rid());
@@ -675,49 +581,32 @@ impl Broker {
                 self.dispatch(&service, now);
             }
             WorkerCommand::Heartbeat if known => {}
-            WorkerCommand::Heartbeat => {
-                noisy!(
-                    self,
-                    now,
-                    warn,
-                    "HEARTBEAT from unknown worker {}, disconnected",
-                    text(&id)
-                );
-                self.disconnect(&id);
-            }
+            WorkerCommand::Heartbeat => self.disconnect(&id, Offence::UnknownHeartbeat),
             WorkerCommand::Disconnect if known => {
                 let busy = self.workers.get(&id).is_some_and(Worker::busy);
-                tracing::info!(
-                    "worker {} disconnected{}",
-                    text(&id),
-                    if busy {
-                        " (its request goes to the next worker)"
-                    } else {
-                        ""
-                    }
-                );
+                self.outbox.event(Event::WorkerLeft {
+                    id: id.clone(),
+                    busy,
+                });
                 self.remove_worker(&id, Leaving::Requeue(now));
             }
-            WorkerCommand::Disconnect => {
-                tracing::debug!("DISCONNECT from unknown worker {} ignored", text(&id));
-            }
-            WorkerCommand::Request { .. } => {
-                noisy!(
-                    self,
-                    now,
-                    warn,
-                    "REQUEST sent to the broker by {}, disconnected",
-                    text(&id)
-                );
-                self.disconnect(&id);
-            }
+            WorkerCommand::Disconnect => self.outbox.event(Event::UnknownLeft(id)),
+            WorkerCommand::Request { .. } => self.disconnect(&id, Offence::RequestToBroker),
         }
     }
 
-    /// Sends DISCONNECT to `id` and forgets it if it was registered.
-    fn disconnect(&mut self, id: &Bytes) {
+    /// Sends DISCONNECT to `id` and forgets it if it was registered; `why` is reported.
+    fn disconnect(&mut self, id: &Bytes, why: Offence) {
+        self.outbox.event(Event::Disconnected {
+            id: id.clone(),
+            why,
+        });
+        self.send_disconnect(id);
+    }
+
+    fn send_disconnect(&mut self, id: &Bytes) {
         self.stats.disconnects_sent += 1;
-        self.outbox.push_back(protocol::to_router(
+        self.outbox.transmit(protocol::to_router(
             Message::from_frames([id.clone()]),
             WorkerCommand::Disconnect.into_frames(),
         ));
@@ -792,13 +681,12 @@ impl Broker {
                 if let Some(rid) = request.rid() {
                     self.dedup.abandon(service, &rid);
                 }
-                if self.throttle.allow(now) {
-                    tracing::warn!(
-                        "request for {} expired after {} ms in queue, dropped",
-                        text(service),
-                        self.config.request_timeout.as_millis()
-                    );
-                }
+                self.outbox.event(Event::Expired {
+                    service: service.clone(),
+                    count: 1,
+                    after: self.config.request_timeout,
+                    at_dispatch: true,
+                });
                 continue;
             }
             let Some(id) = entry.idle.pop_front() else {
@@ -811,7 +699,7 @@ impl Broker {
                 worker.in_flight = Some(request);
             }
             let command = WorkerCommand::Request { client, body };
-            self.outbox.push_back(protocol::to_router(
+            self.outbox.transmit(protocol::to_router(
                 Message::from_frames([id]),
                 command.into_frames(),
             ));
@@ -824,22 +712,20 @@ impl Broker {
         let mut next: Option<Instant> = None;
         let mut emptied = Vec::new();
         for (name, entry) in &mut self.services {
-            let expired = entry.requests.expire(now);
+            let expired = entry.requests.handle_timeout(now);
             if !expired.is_empty() {
                 for rid in expired.iter().filter_map(Queued::rid) {
                     self.dedup.abandon(name, &rid);
                 }
-                let expired = expired.len();
-                self.stats.expired += expired as u64;
-                if self.throttle.allow(now) {
-                    tracing::warn!(
-                        "{expired} request(s) for {} expired after {} ms in queue, dropped",
-                        text(name),
-                        self.config.request_timeout.as_millis()
-                    );
-                }
+                self.stats.expired += expired.len() as u64;
+                self.outbox.event(Event::Expired {
+                    service: name.clone(),
+                    count: expired.len(),
+                    after: self.config.request_timeout,
+                    at_dispatch: false,
+                });
             }
-            match entry.requests.next_expiry() {
+            match entry.requests.poll_timeout() {
                 Some(first) => next = Some(next.map_or(first, |n| n.min(first))),
                 None if entry.workers == 0 => emptied.push(name.clone()),
                 None => {}
@@ -881,7 +767,7 @@ impl Broker {
                 .workers
                 .iter()
                 .map(|(id, w)| WorkerRow {
-                    id: text(id),
+                    id: frame_text(id),
                     service: String::from_utf8_lossy(&w.service).into_owned(),
                     busy: w.busy(),
                     expires_in_ms: w
@@ -928,6 +814,61 @@ impl Broker {
             return code(MMI_NOT_IMPLEMENTED);
         }
         reply
+    }
+}
+
+impl Core for Broker {
+    /// A message for the ROUTER, routing id first.
+    type Transmit = Message;
+    type Event = Event;
+
+    /// Heartbeats, purges silent workers, expires old requests.
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.next_expiry.is_some_and(|at| at <= now) {
+            self.expire_requests(now);
+        }
+        if !self.ticker.poll(now) {
+            return;
+        }
+        self.dedup_expire(now);
+        let dead: Vec<Bytes> = self
+            .workers
+            .iter()
+            .filter(|(_, worker)| worker.liveness.is_dead(now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dead {
+            let busy = self.workers.get(&id).is_some_and(Worker::busy);
+            self.outbox.event(Event::WorkerExpired {
+                id: id.clone(),
+                busy,
+            });
+            self.stats.purged += 1;
+            // A silent worker may be hung on this very request: do not hand it to the next
+            // worker (the client retries if it wants to).
+            self.remove_worker(&id, Leaving::DropRequest);
+        }
+        for id in self.workers.keys() {
+            self.outbox.transmit(protocol::to_router(
+                Message::from_frames([id.clone()]),
+                WorkerCommand::Heartbeat.into_frames(),
+            ));
+        }
+        self.outbox.event(Event::Tick);
+    }
+
+    /// Always some: the next heartbeat tick, or a request's expiry before it.
+    fn poll_timeout(&self) -> Option<Instant> {
+        let tick = self.ticker.deadline();
+        Some(self.next_expiry.map_or(tick, |expiry| expiry.min(tick)))
+    }
+
+    fn poll_transmit(&mut self) -> Option<Message> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
     }
 }
 

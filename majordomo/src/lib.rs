@@ -7,11 +7,11 @@
 //! | [`client`] | [`Client`](client::Client): synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`](client::AsyncClient): pipelined (mdcliapi2) |
 //! | [`rid`] | request ids (Guide 4.11): [`Rid`](rid::Rid), the opt-in rid frame, [`RidSource`](rid::RidSource) |
 //! | [`worker`] | [`Worker`](worker::Worker): READY, heartbeats in the background (also while a request is handled), reconnect with back-off, DISCONNECT on shutdown |
-//! | [`broker`] | the broker's pure core [`Broker`](broker::Broker): services, expiring queues, workers with expiry and purge on disconnect, dispatch, MMI; clock passed in |
+//! | [`broker`] | the broker's pure core [`Broker`](broker::Broker) (a [`Core`](common::contract::Core)): services, expiring queues, workers with expiry and purge on disconnect, dispatch, MMI; clock passed in, typed [`Event`](broker::Event)s out |
 //! | [`broker::fair`] | one service's waiting requests: a FIFO per client served round-robin, bounded by bytes, compact entries |
 //! | [`broker::dedup`] | the broker's pure request-id store: a retry joins its running request or gets the remembered reply (bounded by count and age) |
 //! | [`mmi`] | 8/MMI replies and this broker's extensions (`mmi.services`, `mmi.workers`, `mmi.broker`) as typed rows, and their tables |
-//! | [`server`] | the broker's I/O loop [`Server`](server::Server): one ROUTER, bounded sends, batched receives, socket monitor for disconnects |
+//! | [`server`] | the broker's I/O loop [`Server`](server::Server): one ROUTER, bounded sends, batched receives, socket monitor for disconnects, the core's events as throttled log lines |
 //!
 //! Binaries: `mdbroker`, `mdworker` (echo), `mdclient` (sync), `mdclient2` (async), `mmiecho`
 //! (MMI lookup), `mdadmin` (service/worker tables), `mdbench` (benchmark). Each documents the

@@ -18,21 +18,27 @@
 //!   flood).
 //!
 //! Peers that go away are reported to the core at once, two ways: the socket monitor's
-//! `Disconnected` event ([`Broker::peer_disconnected`]: a killed worker is purged and its
+//! `Disconnected` event ([`Broker::handle_disconnected`]: a killed worker is purged and its
 //! request handed on, without waiting for its heartbeats to run out), and a send that fails
-//! because the ROUTER no longer knows the identity ([`Broker::send_failed`], the backstop when
-//! a monitor event was missed: the monitor channel drops events when it is full).
+//! because the ROUTER no longer knows the identity ([`Broker::handle_send_failed`], the
+//! backstop when a monitor event was missed: the monitor channel drops events when it is full).
+//!
+//! The core's [`Event`]s become the log lines `mdbroker` documents (one `match`). Lines caused by
+//! peer input are throttled: at most [`LOG_BURST`] a second, then one line saying how many were
+//! suppressed (at the next window or heartbeat tick), so a flood cannot become a log flood.
 
-use crate::broker::{Broker, BrokerConfig};
+use crate::broker::{Broker, BrokerConfig, Event, Offence};
 use bytes::Bytes;
+use common::contract::{self, Core};
+use common::msg::frame_text as text;
 use common::sock::{self, SockError};
 use common::Message;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::task::Poll;
-use std::time::Duration;
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
+use tracing::{debug, error, info, warn};
 use zeromq::{RouterSocket, Socket, SocketEvent, SocketRecv, ZmqMessage, ZmqResult};
 
 /// Longest wait for a peer's send queue to take a message.
@@ -41,6 +47,8 @@ pub const SEND_TIMEOUT: Duration = Duration::from_millis(20);
 pub const STUCK_PAUSE: Duration = Duration::from_secs(1);
 /// Messages handled per wake-up before the replies they caused are sent.
 pub const BATCH: usize = 64;
+/// Log lines caused by peer input allowed per second before they are counted instead.
+pub const LOG_BURST: u32 = 20;
 
 /// What can stop the broker.
 #[derive(Debug, thiserror::Error)]
@@ -96,36 +104,39 @@ impl Server {
         } = self;
         let mut events = socket.monitor();
         let mut monitoring = true;
-        tracing::info!("mdbroker ready on {endpoint}");
-        let mut broker = Broker::new(config, Instant::now().into_std());
-        let mut sender = Sender::default();
+        info!("mdbroker ready on {endpoint}");
+        let mut shell = Shell {
+            broker: Broker::new(config, contract::now()),
+            stuck: HashMap::new(),
+            throttle: Throttle::default(),
+        };
         tokio::pin!(shutdown);
         loop {
-            let deadline = Instant::from_std(broker.poll_timeout());
             tokio::select! {
                 () = &mut shutdown => {
-                    broker.shutdown();
-                    sender.flush(&mut socket, &mut broker).await;
+                    shell.broker.handle_shutdown();
+                    shell.flush(&mut socket).await;
                     // No LINGER: give the writers a moment to put the DISCONNECTs on the wire.
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    tracing::info!("mdbroker interrupted, shutting down");
+                    info!("mdbroker interrupted, shutting down");
                     return;
                 }
                 received = socket.recv() => {
-                    let now = Instant::now().into_std();
-                    handle(&mut broker, received, now);
+                    let now = contract::now();
+                    handle(&mut shell.broker, received, now);
                     let mut handled = 1;
                     while handled < BATCH {
                         match try_recv(&mut socket).await {
-                            Some(received) => handle(&mut broker, received, now),
+                            Some(received) => handle(&mut shell.broker, received, now),
                             None => break,
                         }
                         handled += 1;
                     }
-                    if broker.poll_timeout() <= now {
-                        broker.handle_timeout(now);
+                    if shell.broker.poll_timeout().is_some_and(|at| at <= now) {
+                        shell.broker.handle_timeout(now);
                     }
-                    sender.flush(&mut socket, &mut broker).await;
+                    shell.log_events(now);
+                    shell.flush(&mut socket).await;
                     // A full batch: more is waiting and `recv` would never return `Pending`.
                     // Otherwise the next `select!` waits, and the writers run then (later, so
                     // they write more messages per system call).
@@ -136,28 +147,32 @@ impl Server {
                 }
                 event = events.next(), if monitoring => match event {
                     Some(SocketEvent::Disconnected(peer)) => {
-                        broker.peer_disconnected(&Bytes::from(peer), Instant::now().into_std());
+                        let now = contract::now();
+                        shell.broker.handle_disconnected(&Bytes::from(peer), now);
+                        shell.log_events(now);
                     }
                     Some(_) => {}
                     None => monitoring = false,
                 },
-                () = tokio::time::sleep_until(deadline) => {
-                    broker.handle_timeout(Instant::now().into_std());
+                () = contract::sleep_until(shell.broker.poll_timeout()) => {
+                    let now = contract::now();
+                    shell.broker.handle_timeout(now);
+                    shell.log_events(now);
                 }
             }
-            sender.flush(&mut socket, &mut broker).await;
+            shell.flush(&mut socket).await;
         }
     }
 }
 
-fn handle(broker: &mut Broker, received: ZmqResult<ZmqMessage>, now: std::time::Instant) {
+fn handle(broker: &mut Broker, received: ZmqResult<ZmqMessage>, now: Instant) {
     match received {
         Ok(frames) => {
             let frames = Message::from(frames);
-            tracing::debug!("received\n{}", frames.dump());
-            broker.handle(frames, now);
+            debug!("received\n{}", frames.dump());
+            broker.handle_message(frames, now);
         }
-        Err(error) => tracing::error!("receive failed: {error}"),
+        Err(error) => error!("receive failed: {error}"),
     }
 }
 
@@ -171,48 +186,232 @@ async fn try_recv(socket: &mut RouterSocket) -> Option<ZmqResult<ZmqMessage>> {
     .await
 }
 
-/// Sends the core's output, never waiting long for one peer.
-#[derive(Default)]
-struct Sender {
+/// The core, the peers that do not read, and the log throttle.
+struct Shell {
+    broker: Broker,
     stuck: HashMap<Bytes, Instant>,
+    throttle: Throttle,
 }
 
-impl Sender {
-    async fn flush(&mut self, socket: &mut RouterSocket, broker: &mut Broker) {
-        while let Some(message) = broker.poll_outgoing() {
+impl Shell {
+    /// Logs the core's events as the lines `mdbroker` documents; `now` is the time the core was
+    /// given. Lines caused by peer input pass the throttle (`if p.allow(now)`) first.
+    fn log_events(&mut self, now: Instant) {
+        let p = &mut self.throttle;
+        let next = |busy| match busy {
+            true => " (its request goes to the next worker)",
+            false => "",
+        };
+        while let Some(event) = self.broker.poll_event() {
+            match event {
+                Event::Malformed(e) if p.allow(now) => error!("malformed message dropped: {e}"),
+                Event::BadEnvelope(n) if p.allow(now) => {
+                    error!("worker message with a {n}-frame envelope dropped")
+                }
+                Event::WorkerReady { id, service } => {
+                    info!("worker {} ready for service {}", text(&id), text(&service))
+                }
+                Event::WorkerLeft { id, busy } => {
+                    info!("worker {} disconnected{}", text(&id), next(busy))
+                }
+                Event::UnknownLeft(id) => {
+                    debug!("DISCONNECT from unknown worker {} ignored", text(&id))
+                }
+                Event::WorkerGone {
+                    id,
+                    unreachable,
+                    busy,
+                } if p.allow(now) => {
+                    let why = if unreachable {
+                        "unreachable"
+                    } else {
+                        "disconnected"
+                    };
+                    warn!("worker {} {why}, purged{}", text(&id), next(busy))
+                }
+                Event::WorkerExpired { id, busy } => {
+                    let lost = if busy { " (its request is lost)" } else { "" };
+                    warn!("worker {} expired, purged{lost}", text(&id))
+                }
+                Event::Disconnected { id, why } if p.allow(now) => {
+                    let id = text(&id);
+                    let what = match why {
+                        Offence::SecondReady => format!("worker {id} sent a second READY"),
+                        Offence::ReservedService(s) => {
+                            format!("worker {id} may not offer reserved service {}", text(&s))
+                        }
+                        Offence::ReplyWhileIdle => format!("REPLY from idle worker {id}"),
+                        Offence::ReplyFromUnknown => format!("REPLY from unknown worker {id}"),
+                        Offence::UnknownHeartbeat => format!("HEARTBEAT from unknown worker {id}"),
+                        Offence::RequestToBroker => format!("REQUEST sent to the broker by {id}"),
+                    };
+                    warn!("{what}, disconnected")
+                }
+                Event::ClientGone {
+                    client,
+                    kept,
+                    dropped,
+                } => {
+                    let client = text(&client);
+                    if kept > 0 && p.allow(now) {
+                        info!("client {client} disconnected, {kept} of its waiting requests kept for a retry from another address");
+                    }
+                    if dropped > 0 && p.allow(now) {
+                        warn!(
+                            "client {client} disconnected, its {dropped} waiting requests dropped"
+                        );
+                    }
+                }
+                Event::QueueFull {
+                    service,
+                    waiting,
+                    bytes,
+                    client,
+                    evicted,
+                } if p.allow(now) => {
+                    let (service, client) = (text(&service), text(&client));
+                    let full = format!(
+                        "queue of service {service} full ({waiting} waiting, {bytes} bytes)"
+                    );
+                    match evicted {
+                        None => warn!("{full}, request from {client} dropped"),
+                        Some(n) => warn!("{full}, {n} newest requests of its biggest client dropped for {client}"),
+                    }
+                }
+                Event::Expired {
+                    service,
+                    count,
+                    after,
+                    at_dispatch,
+                } if p.allow(now) => {
+                    let (service, ms) = (text(&service), after.as_millis());
+                    match at_dispatch {
+                        true => warn!("request for {service} expired after {ms} ms in queue, dropped"),
+                        false => warn!("{count} request(s) for {service} expired after {ms} ms in queue, dropped"),
+                    }
+                }
+                Event::RetryJoined { rid, service } if p.allow(now) => {
+                    let service = text(&service);
+                    info!("retry of request {rid} for {service} joined the running one")
+                }
+                Event::RetryReplayed { rid, service } if p.allow(now) => {
+                    let service = text(&service);
+                    info!("retry of request {rid} for {service} answered from memory")
+                }
+                Event::DedupForgot {
+                    forgotten: f,
+                    ttl,
+                    max_entries,
+                } => {
+                    let (aged, evicted, ttl) = (f.aged, f.evicted, ttl.as_millis());
+                    if aged > 0 {
+                        info!("dedup forgot {aged} request ids older than {ttl} ms");
+                    }
+                    if evicted > 0 {
+                        let young = f.evicted_age.unwrap_or_default().as_millis();
+                        warn!("dedup store full ({max_entries} ids): forgot {evicted} request ids early, the youngest {young} ms old");
+                    }
+                }
+                Event::Tick => p.report(),
+                _ => {} // throttled
+            }
+        }
+    }
+
+    /// Sends the core's output, never waiting long for one peer.
+    async fn flush(&mut self, socket: &mut RouterSocket) {
+        while let Some(message) = self.broker.poll_transmit() {
             let Some(peer) = message.first().cloned() else {
                 continue;
             };
             if !self.stuck.is_empty() {
-                let now = Instant::now();
+                let now = contract::now();
                 self.stuck.retain(|_, until| *until > now);
                 if self.stuck.contains_key(&peer) {
                     // Dropped. A worker would be left busy with a request it never got.
-                    broker.send_failed(&peer, now.into_std());
+                    self.send_failed(&peer, now);
                     continue;
                 }
             }
-            tracing::debug!("sending\n{}", message.dump());
+            debug!("sending\n{}", message.dump());
             match sock::send(socket, message, SEND_TIMEOUT).await {
                 Ok(()) => {}
                 Err(SockError::Timeout(..)) => {
-                    tracing::warn!(
+                    warn!(
                         "peer {} is not reading; dropping messages to it for {} ms",
-                        common::msg::frame_text(&peer),
+                        text(&peer),
                         STUCK_PAUSE.as_millis()
                     );
-                    self.stuck
-                        .insert(peer.clone(), Instant::now() + STUCK_PAUSE);
+                    let now = contract::now();
+                    self.stuck.insert(peer.clone(), now + STUCK_PAUSE);
                     // A worker that does not read is no use: purged, its request handed on.
-                    broker.send_failed(&peer, Instant::now().into_std());
+                    self.send_failed(&peer, now);
                 }
                 // The ROUTER no longer knows the peer: it has gone away. A worker's request goes
                 // to the next worker (this loop sends it on).
                 Err(error) => {
-                    tracing::debug!("send to {} failed: {error}", common::msg::frame_text(&peer));
-                    broker.send_failed(&peer, Instant::now().into_std());
+                    debug!("send to {} failed: {error}", text(&peer));
+                    self.send_failed(&peer, contract::now());
                 }
             }
         }
+    }
+
+    fn send_failed(&mut self, peer: &Bytes, now: Instant) {
+        self.broker.handle_send_failed(peer, now);
+        self.log_events(now);
+    }
+}
+
+/// Counts log lines caused by peer input, so floods are summarised, not printed.
+#[derive(Default)]
+struct Throttle {
+    window_start: Option<Instant>,
+    emitted: u32,
+    suppressed: u64,
+}
+
+impl Throttle {
+    fn allow(&mut self, now: Instant) -> bool {
+        let start = *self.window_start.get_or_insert(now);
+        if now.duration_since(start) >= Duration::from_secs(1) {
+            self.report();
+            self.window_start = Some(now);
+            self.emitted = 0;
+        }
+        if self.emitted < LOG_BURST {
+            self.emitted += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
+
+    fn report(&mut self) {
+        if self.suppressed > 0 {
+            warn!(
+                "{} more warnings about peer input suppressed",
+                self.suppressed
+            );
+            self.suppressed = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_input_lines_are_throttled_per_second() {
+        let t0 = Instant::now();
+        let mut throttle = Throttle::default();
+        let allowed = (0..100).filter(|_| throttle.allow(t0)).count();
+        assert_eq!(allowed, LOG_BURST as usize);
+        assert_eq!(throttle.suppressed, 100 - u64::from(LOG_BURST));
+        // The next window reports the count and allows a burst again.
+        assert!(throttle.allow(t0 + Duration::from_secs(1)));
+        assert_eq!(throttle.suppressed, 0);
     }
 }

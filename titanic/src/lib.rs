@@ -11,7 +11,7 @@
 //! | [`journal`] | the on-disk record format (length + CRC-32 + MessagePack) and the recovery scan |
 //! | [`index`] | the in-memory state rebuilt from the journal, admission rules, compaction policy |
 //! | [`store`] | the journal file, the writer thread with group commit, compaction, recovery |
-//! | [`dispatch`] | the dispatcher's decisions: when to ask `mmi.service`, what to forward, back-off |
+//! | [`dispatch`] | the dispatcher's decisions (a [`Core`](common::contract::Core)): when to ask `mmi.service`, what to forward, back-off |
 //! | [`service`] | the three TSP services: request body in, reply body out, store behind |
 //! | [`server`] | the `titanic` process: journal, services as Majordomo workers, dispatcher loop |
 //! | [`client`] | the TSP client behind `ticlient`: request, poll for the reply, close |

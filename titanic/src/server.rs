@@ -15,12 +15,13 @@
 //! are started, `W: service <name> not available, asking again in <ms> ms`,
 //! `W: no reply from <name> for <uuid>, asking again in <ms> ms`, `I: titanic stopped` on Ctrl-C.
 
-use crate::dispatch::{Action, DispatchConfig, Dispatcher, Forwarded, Probe};
+use crate::dispatch::{Action, DispatchConfig, Dispatcher, Event, Forwarded, Probe};
 use crate::journal::Record;
 use crate::service::{self, TspService};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::tsp::RequestId;
 use bytes::Bytes;
+use common::contract::{self, Core};
 use common::Message;
 use majordomo::client::{Client, ClientError, ClientOptions};
 use majordomo::rid::Rid;
@@ -30,7 +31,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 /// Everything a Titanic process needs to know.
 #[derive(Debug, Clone)]
@@ -151,7 +151,6 @@ enum Report {
     },
     Forwarded {
         id: RequestId,
-        service: Bytes,
         result: Forwarded,
         client: Client,
     },
@@ -173,11 +172,12 @@ async fn dispatch(config: TitanicConfig, store: Store, mut stop: watch::Receiver
         Client::new(&config.broker, options.clone()).expect("endpoint validated at start")
     };
     loop {
+        let now = contract::now();
         for (seq, id, service) in store.pending_after(last_seq) {
             last_seq = Some(seq);
-            core.add(seq, id, service);
+            core.handle_pending(seq, id, service, now);
         }
-        for action in core.poll(Instant::now().into_std()) {
+        while let Some(action) = core.poll_transmit() {
             let report = report_tx.clone();
             match action {
                 Action::Probe { service } => {
@@ -197,49 +197,38 @@ async fn dispatch(config: TitanicConfig, store: Store, mut stop: watch::Receiver
                     let store = store.clone();
                     tasks.spawn(async move {
                         let (result, client) = forward(&store, id, &service, client).await;
-                        let _ = report.send(Report::Forwarded {
-                            id,
-                            service,
-                            result,
-                            client,
-                        });
+                        let _ = report.send(Report::Forwarded { id, result, client });
                     });
                 }
             }
         }
-        let wake = core
-            .next_deadline()
-            .map(Instant::from_std)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        while let Some(event) = core.poll_event() {
+            let (Event::ServiceDown {
+                service, retry_in, ..
+            }
+            | Event::ForwardFailed {
+                service, retry_in, ..
+            }) = &event;
+            let (name, ms) = (String::from_utf8_lossy(service), retry_in.as_millis());
+            match event {
+                Event::ServiceDown { no_broker: true, .. } => tracing::warn!("service {name} not available (no answer from the broker), asking again in {ms} ms"),
+                Event::ServiceDown { .. } => tracing::warn!("service {name} not available, asking again in {ms} ms"),
+                Event::ForwardFailed { id, .. } => tracing::warn!("no reply from {name} for {id}, asking again in {ms} ms"),
+            }
+        }
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { break },
-            Some(report) = reports.recv() => {
-                let now = Instant::now().into_std();
-                match report {
-                    Report::Probed { service, probe } => {
-                        if let Some(delay) = core.on_probe(&service, probe, now) {
-                            tracing::warn!(
-                                "service {} not available{}, asking again in {} ms",
-                                String::from_utf8_lossy(&service),
-                                if probe == Probe::NoBroker { " (no answer from the broker)" } else { "" },
-                                delay.as_millis()
-                            );
-                        }
-                    }
-                    Report::Forwarded { id, service, result, client } => {
-                        idle.push(client);
-                        if let Some(delay) = core.on_forward(id, result, now) {
-                            tracing::warn!(
-                                "no reply from {} for {id}, asking again in {} ms",
-                                String::from_utf8_lossy(&service),
-                                delay.as_millis()
-                            );
-                        }
-                    }
+            Some(report) = reports.recv() => match report {
+                Report::Probed { service, probe } => {
+                    core.handle_probe(&service, probe, contract::now());
                 }
-            }
+                Report::Forwarded { id, result, client } => {
+                    idle.push(client);
+                    core.handle_forwarded(id, result, contract::now());
+                }
+            },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            () = tokio::time::sleep_until(wake) => {}
+            () = contract::sleep_until(core.poll_timeout()) => core.handle_timeout(contract::now()),
             () = stopped(&mut stop) => break,
         }
     }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::mmi::{parse_broker, ServiceRow, WorkerRow};
+use common::msg::frame_text as text;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -69,7 +70,7 @@ fn request(client: &str, service: &str, body: &[&str]) -> Message {
 }
 
 fn drain(broker: &mut Broker) -> Vec<Message> {
-    std::iter::from_fn(|| broker.poll_outgoing()).collect()
+    std::iter::from_fn(|| broker.poll_transmit()).collect()
 }
 
 /// Splits an outgoing message into (peer, parsed worker command).
@@ -91,7 +92,7 @@ fn to_client(message: Message) -> (String, String, Message) {
 }
 
 fn mmi(broker: &mut Broker, service: &str, body: &[&str], now: Instant) -> Message {
-    broker.handle(request("admin", service, body), now);
+    broker.handle_message(request("admin", service, body), now);
     let mut out = drain(broker);
     assert_eq!(out.len(), 1, "one MMI reply");
     let (peer, from, body) = to_client(out.remove(0));
@@ -107,11 +108,11 @@ fn code(broker: &mut Broker, service: &str, body: &[&str], now: Instant) -> Stri
 fn a_request_waits_for_a_worker_then_the_reply_goes_back() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(request("C1", "echo", &["hello", "world"]), t0);
+    b.handle_message(request("C1", "echo", &["hello", "world"]), t0);
     assert!(drain(&mut b).is_empty());
     assert_eq!(b.service_count(), 1);
 
-    b.handle(ready("W1", "echo"), t0 + 10 * MS);
+    b.handle_message(ready("W1", "echo"), t0 + 10 * MS);
     let out = drain(&mut b);
     assert_eq!(out.len(), 1);
     let (peer, command) = to_worker(out[0].clone());
@@ -129,7 +130,7 @@ fn a_request_waits_for_a_worker_then_the_reply_goes_back() {
         frames([b"W1", b"", b"MDPW01", &[2], b"C1", b"", b"hello", b"world"])
     );
 
-    b.handle(reply("W1", "C1", "hello world"), t0 + 20 * MS);
+    b.handle_message(reply("W1", "C1", "hello world"), t0 + 20 * MS);
     let out = drain(&mut b);
     assert_eq!(
         out,
@@ -152,15 +153,15 @@ fn a_request_waits_for_a_worker_then_the_reply_goes_back() {
 fn requests_go_to_the_longest_idle_worker() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(ready("W2", "echo"), t0);
-    b.handle(request("C1", "echo", &["1"]), t0);
-    b.handle(request("C2", "echo", &["2"]), t0);
-    b.handle(request("C3", "echo", &["3"]), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(ready("W2", "echo"), t0);
+    b.handle_message(request("C1", "echo", &["1"]), t0);
+    b.handle_message(request("C2", "echo", &["2"]), t0);
+    b.handle_message(request("C3", "echo", &["3"]), t0);
     let peers: Vec<String> = drain(&mut b).into_iter().map(|m| to_worker(m).0).collect();
     assert_eq!(peers, ["W1", "W2"]);
     // W2 answers first, so it gets the third request.
-    b.handle(reply("W2", "C2", "2"), t0);
+    b.handle_message(reply("W2", "C2", "2"), t0);
     let out = drain(&mut b);
     assert_eq!(out.len(), 2);
     assert_eq!(to_client(out[0].clone()).0, "C2");
@@ -174,14 +175,14 @@ fn mmi_service_answers_200_404_and_unknown_mmi_501() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
     assert_eq!(code(&mut b, "mmi.service", &["echo"], t0), "404");
-    b.handle(ready("W1", "echo"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
     assert_eq!(code(&mut b, "mmi.service", &["echo"], t0), "200");
     assert_eq!(code(&mut b, "mmi.service", &["other"], t0), "404");
     assert_eq!(code(&mut b, "mmi.service", &[], t0), "404");
     assert_eq!(code(&mut b, "mmi.echo", &["x"], t0), "501");
     assert_eq!(code(&mut b, "mmi.", &[], t0), "501");
     // A request waiting for a service does not make it available.
-    b.handle(request("C1", "later", &["x"]), t0);
+    b.handle_message(request("C1", "later", &["x"]), t0);
     assert_eq!(code(&mut b, "mmi.service", &["later"], t0), "404");
     // The MMI reply is exactly one code frame.
     assert_eq!(mmi(&mut b, "mmi.service", &["echo"], t0).len(), 1);
@@ -191,10 +192,10 @@ fn mmi_service_answers_200_404_and_unknown_mmi_501() {
 fn mmi_workers_and_broker_views() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W2", "echo"), t0);
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(ready("W3", "alpha"), t0);
-    b.handle(request("C1", "alpha", &["x"]), t0 + 100 * MS);
+    b.handle_message(ready("W2", "echo"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(ready("W3", "alpha"), t0);
+    b.handle_message(request("C1", "alpha", &["x"]), t0 + 100 * MS);
     drain(&mut b);
     let rows = WorkerRow::parse_all(&mmi(&mut b, "mmi.workers", &[], t0 + 100 * MS)).unwrap();
     let view: Vec<(&str, &str, bool)> = rows
@@ -220,13 +221,13 @@ fn mmi_workers_and_broker_views() {
 fn a_worker_offering_an_mmi_service_is_disconnected() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "mmi.echo"), t0);
+    b.handle_message(ready("W1", "mmi.echo"), t0);
     let out = drain(&mut b);
     assert_eq!(out, vec![frames([b"W1", b"", b"MDPW01", &[5]])]);
     assert_eq!(b.worker_count(), 0);
     assert_eq!(b.service_count(), 0);
     // A worker whose identity starts with "mmi." is fine: the prefix is checked on the service.
-    b.handle(ready("mmi.W2", "echo"), t0);
+    b.handle_message(ready("mmi.W2", "echo"), t0);
     assert!(drain(&mut b).is_empty());
     assert_eq!(b.worker_count(), 1);
     assert_eq!(code(&mut b, "mmi.service", &["mmi.echo"], t0), "404");
@@ -239,31 +240,31 @@ fn unexpected_valid_commands_get_disconnect() {
     let disconnect = |id: &[u8]| frames([id, b"", b"MDPW01", &[5]]);
 
     // Unknown worker: HEARTBEAT, REPLY → DISCONNECT (how workers learn a broker restarted).
-    b.handle(from_worker("W9", WorkerCommand::Heartbeat), t0);
-    b.handle(reply("W8", "C1", "late"), t0);
+    b.handle_message(from_worker("W9", WorkerCommand::Heartbeat), t0);
+    b.handle_message(reply("W8", "C1", "late"), t0);
     assert_eq!(drain(&mut b), vec![disconnect(b"W9"), disconnect(b"W8")]);
     // DISCONNECT from an unknown worker: nothing to do, nothing sent.
-    b.handle(from_worker("W7", WorkerCommand::Disconnect), t0);
+    b.handle_message(from_worker("W7", WorkerCommand::Disconnect), t0);
     assert!(drain(&mut b).is_empty());
 
     // A second READY: DISCONNECT and the worker is forgotten.
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(ready("W1", "echo"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
     assert_eq!(drain(&mut b), vec![disconnect(b"W1")]);
     assert_eq!(b.worker_count(), 0);
 
     // A REPLY from an idle worker (no request out): DISCONNECT.
-    b.handle(ready("W2", "echo"), t0);
-    b.handle(reply("W2", "C1", "unasked"), t0);
+    b.handle_message(ready("W2", "echo"), t0);
+    b.handle_message(reply("W2", "C1", "unasked"), t0);
     assert_eq!(drain(&mut b), vec![disconnect(b"W2")]);
 
     // A REQUEST sent to the broker by a worker: DISCONNECT.
-    b.handle(ready("W3", "echo"), t0);
+    b.handle_message(ready("W3", "echo"), t0);
     let wrong_way = WorkerCommand::Request {
         client: frames([b"C1"]),
         body: frames([b"x"]),
     };
-    b.handle(from_worker("W3", wrong_way), t0);
+    b.handle_message(from_worker("W3", wrong_way), t0);
     assert_eq!(drain(&mut b), vec![disconnect(b"W3")]);
     assert_eq!(b.worker_count(), 0);
     assert_eq!(b.service_count(), 0);
@@ -274,17 +275,17 @@ fn unexpected_valid_commands_get_disconnect() {
 fn silent_workers_are_purged_idle_or_busy_and_live_ones_kept() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("idle", "echo"), t0);
-    b.handle(ready("busy", "slow"), t0);
-    b.handle(ready("alive", "echo"), t0);
-    b.handle(request("C1", "slow", &["x"]), t0);
+    b.handle_message(ready("idle", "echo"), t0);
+    b.handle_message(ready("busy", "slow"), t0);
+    b.handle_message(ready("alive", "echo"), t0);
+    b.handle_message(request("C1", "slow", &["x"]), t0);
     drain(&mut b);
 
     let mut now = t0;
     while now < t0 + 450 * MS {
-        now = b.poll_timeout();
+        now = b.poll_timeout().unwrap();
         // "alive" heartbeats every tick; the others are silent.
-        b.handle(from_worker("alive", WorkerCommand::Heartbeat), now);
+        b.handle_message(from_worker("alive", WorkerCommand::Heartbeat), now);
         b.handle_timeout(now);
         drain(&mut b);
     }
@@ -301,11 +302,11 @@ fn silent_workers_are_purged_idle_or_busy_and_live_ones_kept() {
 fn every_worker_gets_heartbeats_idle_or_busy() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(ready("W2", "echo"), t0);
-    b.handle(request("C1", "echo", &["x"]), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(ready("W2", "echo"), t0);
+    b.handle_message(request("C1", "echo", &["x"]), t0);
     drain(&mut b);
-    assert_eq!(b.poll_timeout(), t0 + 100 * MS);
+    assert_eq!(b.poll_timeout(), Some(t0 + 100 * MS));
     b.handle_timeout(t0 + 99 * MS);
     assert!(drain(&mut b).is_empty(), "not due yet");
     b.handle_timeout(t0 + 100 * MS);
@@ -331,20 +332,20 @@ fn waiting_requests_expire_and_the_next_deadline_says_when() {
         },
         t0,
     );
-    b.handle(request("C1", "nobody", &["1"]), t0);
-    b.handle(request("C2", "nobody", &["2"]), t0 + 300 * MS);
+    b.handle_message(request("C1", "nobody", &["1"]), t0);
+    b.handle_message(request("C2", "nobody", &["2"]), t0 + 300 * MS);
     assert_eq!(
         b.poll_timeout(),
-        t0 + 1000 * MS,
+        Some(t0 + 1000 * MS),
         "expiry before the heartbeat tick"
     );
     b.handle_timeout(t0 + 1000 * MS);
     assert_eq!(b.stats().expired, 1);
-    assert_eq!(b.poll_timeout(), t0 + 1300 * MS);
+    assert_eq!(b.poll_timeout(), Some(t0 + 1300 * MS));
     b.handle_timeout(t0 + 1300 * MS);
     assert_eq!(b.stats().expired, 2);
     assert_eq!(b.service_count(), 0, "nothing left for the service");
-    assert_eq!(b.poll_timeout(), t0 + 5000 * MS);
+    assert_eq!(b.poll_timeout(), Some(t0 + 5000 * MS));
     assert!(drain(&mut b).is_empty());
 }
 
@@ -358,10 +359,10 @@ fn an_expired_request_is_never_dispatched() {
         },
         t0,
     );
-    b.handle(request("C1", "echo", &["old"]), t0);
-    b.handle(request("C2", "echo", &["new"]), t0 + 500 * MS);
+    b.handle_message(request("C1", "echo", &["old"]), t0);
+    b.handle_message(request("C2", "echo", &["new"]), t0 + 500 * MS);
     // The worker shows up after the first request's expiry but before any timer ran.
-    b.handle(ready("W1", "echo"), t0 + 1200 * MS);
+    b.handle_message(ready("W1", "echo"), t0 + 1200 * MS);
     let out = drain(&mut b);
     assert_eq!(out.len(), 1);
     let (_, WorkerCommand::Request { client, .. }) = to_worker(out[0].clone()) else {
@@ -376,14 +377,14 @@ fn each_service_queue_is_bounded() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
     for i in 0..5 {
-        b.handle(request(&format!("C{i}"), "echo", &["x"]), t0);
+        b.handle_message(request(&format!("C{i}"), "echo", &["x"]), t0);
     }
-    b.handle(request("D1", "other", &["x"]), t0);
+    b.handle_message(request("D1", "other", &["x"]), t0);
     assert_eq!(b.stats().dropped_full, 2);
     let rows = ServiceRow::parse_all(&mmi(&mut b, "mmi.services", &[], t0)).unwrap();
     assert_eq!(rows.iter().map(|r| r.waiting).collect::<Vec<_>>(), [3, 1]);
     // The first three are served in order once a worker comes.
-    b.handle(ready("W1", "echo"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
     let mut out = drain(&mut b);
     for expected in ["C0", "C1", "C2"] {
         // Each batch: the previous reply (if any), then the next request.
@@ -391,7 +392,7 @@ fn each_service_queue_is_bounded() {
             panic!("not a request")
         };
         assert_eq!(text(client.first().unwrap()), expected);
-        b.handle(reply("W1", expected, "x"), t0);
+        b.handle_message(reply("W1", expected, "x"), t0);
         out = drain(&mut b);
         assert_eq!(to_client(out.remove(0)).0, expected);
     }
@@ -402,7 +403,7 @@ fn each_service_queue_is_bounded() {
 fn malformed_input_is_counted_and_answered_with_nothing() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "echo"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
     let garbage = [
         frames([b"X"]),
         frames([b"X", b""]),
@@ -416,12 +417,12 @@ fn malformed_input_is_counted_and_answered_with_nothing() {
         Message::new(),
     ];
     for m in garbage.iter().cycle().take(10_000) {
-        b.handle(m.clone(), t0);
+        b.handle_message(m.clone(), t0);
     }
     assert_eq!(b.stats().malformed, 10_000);
     assert!(drain(&mut b).is_empty());
     assert_eq!(b.worker_count(), 1);
-    b.handle(request("C1", "echo", &["still"]), t0);
+    b.handle_message(request("C1", "echo", &["still"]), t0);
     assert_eq!(drain(&mut b).len(), 1, "still serving");
 }
 
@@ -429,16 +430,16 @@ fn malformed_input_is_counted_and_answered_with_nothing() {
 fn churn_leaves_no_entries_behind() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("keeper", "echo"), t0);
+    b.handle_message(ready("keeper", "echo"), t0);
     for i in 0..10_000 {
         let id = format!("churn-{i}");
         let service = format!("svc-{}", i % 7);
-        b.handle(ready(&id, &service), t0);
+        b.handle_message(ready(&id, &service), t0);
         if i % 3 == 0 {
-            b.handle(request("C", &service, &["x"]), t0);
-            b.handle(reply(&id, "C", "x"), t0);
+            b.handle_message(request("C", &service, &["x"]), t0);
+            b.handle_message(reply(&id, "C", "x"), t0);
         }
-        b.handle(from_worker(&id, WorkerCommand::Disconnect), t0);
+        b.handle_message(from_worker(&id, WorkerCommand::Disconnect), t0);
     }
     drain(&mut b);
     assert_eq!(b.worker_count(), 1);
@@ -452,14 +453,14 @@ fn churn_leaves_no_entries_behind() {
 fn a_busy_worker_that_says_disconnect_hands_its_request_to_the_next_worker() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(request("C1", "echo", &["x"]), t0);
-    b.handle(request("C2", "echo", &["y"]), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(request("C1", "echo", &["x"]), t0);
+    b.handle_message(request("C2", "echo", &["y"]), t0);
     drain(&mut b);
-    b.handle(from_worker("W1", WorkerCommand::Disconnect), t0);
+    b.handle_message(from_worker("W1", WorkerCommand::Disconnect), t0);
     assert_eq!(b.stats().lost_with_worker, 0);
     assert_eq!(b.stats().requeued, 1);
-    b.handle(ready("W2", "echo"), t0);
+    b.handle_message(ready("W2", "echo"), t0);
     let (peer, command) = to_worker(drain(&mut b).remove(0));
     assert_eq!(peer, "W2");
     assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
@@ -469,19 +470,19 @@ fn a_busy_worker_that_says_disconnect_hands_its_request_to_the_next_worker() {
 fn a_worker_whose_connection_closes_is_purged_and_its_request_goes_to_the_next_worker() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(ready("W2", "echo"), t0);
-    b.handle(request("C1", "echo", &["x"]), t0);
-    b.handle(request("C2", "echo", &["y"]), t0);
-    b.handle(request("C3", "echo", &["z"]), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(ready("W2", "echo"), t0);
+    b.handle_message(request("C1", "echo", &["x"]), t0);
+    b.handle_message(request("C2", "echo", &["y"]), t0);
+    b.handle_message(request("C3", "echo", &["z"]), t0);
     let sent: Vec<_> = drain(&mut b).into_iter().map(to_worker).collect();
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0].0, "W1");
     // W1's connection closes: C1's request is first in line again; W2 answers, takes it.
-    b.peer_disconnected(&Bytes::from("W1"), t0);
+    b.handle_disconnected(&Bytes::from("W1"), t0);
     assert_eq!(b.worker_count(), 1);
     assert!(drain(&mut b).is_empty(), "no idle worker yet");
-    b.handle(reply("W2", "C2", "y"), t0);
+    b.handle_message(reply("W2", "C2", "y"), t0);
     let out = drain(&mut b);
     assert_eq!(to_client(out[0].clone()).0, "C2");
     let (peer, command) = to_worker(out[1].clone());
@@ -495,18 +496,18 @@ fn a_worker_whose_connection_closes_is_purged_and_its_request_goes_to_the_next_w
 fn a_failed_send_to_an_idle_or_busy_worker_purges_it_without_losing_the_request() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(ready("W2", "echo"), t0);
-    b.handle(request("C1", "echo", &["x"]), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(ready("W2", "echo"), t0);
+    b.handle_message(request("C1", "echo", &["x"]), t0);
     let (peer, _) = to_worker(drain(&mut b).remove(0));
     assert_eq!(peer, "W1");
     // The REQUEST could not be sent to W1: it goes to W2 at once.
-    b.send_failed(&Bytes::from("W1"), t0);
+    b.handle_send_failed(&Bytes::from("W1"), t0);
     let (peer, command) = to_worker(drain(&mut b).remove(0));
     assert_eq!(peer, "W2");
     assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
     // A failed send to a client changes nothing for workers.
-    b.send_failed(&Bytes::from("C1"), t0);
+    b.handle_send_failed(&Bytes::from("C1"), t0);
     assert_eq!(b.worker_count(), 1);
 }
 
@@ -514,18 +515,18 @@ fn a_failed_send_to_an_idle_or_busy_worker_purges_it_without_losing_the_request(
 fn worker_churn_without_disconnect_leaves_only_live_workers() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("keeper", "echo"), t0);
+    b.handle_message(ready("keeper", "echo"), t0);
     for i in 0..5_000 {
         let id = format!("churn-{i}");
-        b.handle(ready(&id, "echo"), t0);
-        b.peer_disconnected(&Bytes::from(id), t0);
+        b.handle_message(ready(&id, "echo"), t0);
+        b.handle_disconnected(&Bytes::from(id), t0);
     }
     assert_eq!(b.worker_count(), 1);
     for i in 0..100 {
-        b.handle(request("C1", "echo", &["x"]), t0);
+        b.handle_message(request("C1", "echo", &["x"]), t0);
         let (peer, _) = to_worker(drain(&mut b).remove(0));
         assert_eq!(peer, "keeper", "request {i}");
-        b.handle(reply("keeper", "C1", "x"), t0);
+        b.handle_message(reply("keeper", "C1", "x"), t0);
         drain(&mut b);
     }
     assert_eq!(b.stats().replies, 100);
@@ -541,12 +542,12 @@ fn a_flooding_client_does_not_delay_another_by_more_than_one_request() {
         },
         t0,
     );
-    b.handle(ready("W1", "echo"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
     for _ in 0..50_000 {
-        b.handle(request("flood", "echo", &["x"]), t0);
+        b.handle_message(request("flood", "echo", &["x"]), t0);
     }
     drain(&mut b);
-    b.handle(request("light", "echo", &["y"]), t0);
+    b.handle_message(request("light", "echo", &["y"]), t0);
     // Ahead of light: the flood request W1 has, and the one flood request whose turn came
     // before light arrived; then light's, not 49,998 more.
     let mut served = Vec::new();
@@ -555,7 +556,7 @@ fn a_flooding_client_does_not_delay_another_by_more_than_one_request() {
             .last()
             .map_or("flood", |s: &String| s.as_str())
             .to_owned();
-        b.handle(reply("W1", &who, "x"), t0);
+        b.handle_message(reply("W1", &who, "x"), t0);
         let out = drain(&mut b);
         let (_, WorkerCommand::Request { client, .. }) = to_worker(out.last().unwrap().clone())
         else {
@@ -570,14 +571,14 @@ fn a_flooding_client_does_not_delay_another_by_more_than_one_request() {
 fn a_client_that_leaves_has_its_waiting_requests_dropped() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(request("C1", "echo", &["x"]), t0);
-    b.handle(request("C1", "echo", &["x"]), t0);
-    b.handle(request("C2", "echo", &["y"]), t0);
-    b.peer_disconnected(&Bytes::from("C1"), t0);
+    b.handle_message(request("C1", "echo", &["x"]), t0);
+    b.handle_message(request("C1", "echo", &["x"]), t0);
+    b.handle_message(request("C2", "echo", &["y"]), t0);
+    b.handle_disconnected(&Bytes::from("C1"), t0);
     assert_eq!(b.stats().dropped_client_gone, 2);
     let rows = ServiceRow::parse_all(&mmi(&mut b, "mmi.services", &[], t0)).unwrap();
     assert_eq!(rows[0].waiting, 1);
-    b.peer_disconnected(&Bytes::from("C2"), t0);
+    b.handle_disconnected(&Bytes::from("C2"), t0);
     assert_eq!(
         b.service_count(),
         0,
@@ -589,9 +590,9 @@ fn a_client_that_leaves_has_its_waiting_requests_dropped() {
 fn shutdown_disconnects_every_worker() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(ready("W2", "other"), t0);
-    b.shutdown();
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(ready("W2", "other"), t0);
+    b.handle_shutdown();
     let out: Vec<_> = drain(&mut b).into_iter().map(to_worker).collect();
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|(_, c)| *c == WorkerCommand::Disconnect));
@@ -602,8 +603,8 @@ fn shutdown_disconnects_every_worker() {
 fn requests_through_proxies_keep_their_address_stack() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(
         frames([b"PROXY", b"C1", b"", b"MDPC01", b"echo", b"hi"]),
         t0,
     );
@@ -615,7 +616,7 @@ fn requests_through_proxies_keep_their_address_stack() {
             body: frames([b"hi"])
         }
     );
-    b.handle(
+    b.handle_message(
         from_worker(
             "W1",
             WorkerCommand::Reply {
@@ -660,9 +661,9 @@ fn ready_ids(id: &str, service: &str) -> Message {
 fn a_retry_joins_the_running_request_and_runs_once() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(ready("W2", "echo"), t0);
-    b.handle(request_rid("C1", "echo", "debit"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(ready("W2", "echo"), t0);
+    b.handle_message(request_rid("C1", "echo", "debit"), t0);
     let out = drain(&mut b);
     // A worker that did not ask for ids gets the body without the rid frame.
     assert_eq!(
@@ -670,10 +671,10 @@ fn a_retry_joins_the_running_request_and_runs_once() {
         vec![frames([b"W1", b"", b"MDPW01", &[2], b"C1", b"", b"debit"])]
     );
     // The client retries from a fresh socket: W2 is idle, but nothing is dispatched.
-    b.handle(request_rid("C1b", "echo", "debit"), t0 + 100 * MS);
+    b.handle_message(request_rid("C1b", "echo", "debit"), t0 + 100 * MS);
     assert!(drain(&mut b).is_empty());
     // The one reply goes to both addresses, with the rid frame in front.
-    b.handle(reply("W1", "C1", "ok"), t0 + 200 * MS);
+    b.handle_message(reply("W1", "C1", "ok"), t0 + 200 * MS);
     let out = drain(&mut b);
     assert_eq!(
         out,
@@ -683,7 +684,7 @@ fn a_retry_joins_the_running_request_and_runs_once() {
         ]
     );
     // A retry after the reply is answered from memory, not run again.
-    b.handle(request_rid("C1c", "echo", "debit"), t0 + 300 * MS);
+    b.handle_message(request_rid("C1c", "echo", "debit"), t0 + 300 * MS);
     let out = drain(&mut b);
     assert_eq!(
         out,
@@ -733,23 +734,23 @@ fn clients_answered(out: Vec<Message>) -> Vec<String> {
 fn a_worker_that_asks_for_ids_gets_them_and_a_requeued_request_keeps_its_id() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready_ids("W1", "echo"), t0);
-    b.handle(request_rid("C1", "echo", "x"), t0);
+    b.handle_message(ready_ids("W1", "echo"), t0);
+    b.handle_message(request_rid("C1", "echo", "x"), t0);
     assert_eq!(
         drain(&mut b),
         vec![frames([b"W1", b"", b"MDPW01", &[2], b"C1", b"", RID, b"x"])]
     );
     // W1 leaves with the request: it goes back to the queue, id and all, to the next worker.
-    b.handle(from_worker("W1", WorkerCommand::Disconnect), t0 + 10 * MS);
-    b.handle(ready_ids("W2", "echo"), t0 + 20 * MS);
+    b.handle_message(from_worker("W1", WorkerCommand::Disconnect), t0 + 10 * MS);
+    b.handle_message(ready_ids("W2", "echo"), t0 + 20 * MS);
     assert_eq!(
         drain(&mut b),
         vec![frames([b"W2", b"", b"MDPW01", &[2], b"C1", b"", RID, b"x"])]
     );
     // Still running under its id: the client's retry joins it and gets the one reply.
-    b.handle(request_rid("C1b", "echo", "x"), t0 + 30 * MS);
+    b.handle_message(request_rid("C1b", "echo", "x"), t0 + 30 * MS);
     assert!(drain(&mut b).is_empty(), "joined, not run twice");
-    b.handle(reply("W2", "C1", "ok"), t0 + 40 * MS);
+    b.handle_message(reply("W2", "C1", "ok"), t0 + 40 * MS);
     assert_eq!(clients_answered(drain(&mut b)), ["C1", "C1b"]);
     assert_eq!(b.stats().requeued, 1);
     assert_eq!(b.dedup_stats().abandoned, 0);
@@ -760,20 +761,20 @@ fn a_worker_that_asks_for_ids_gets_them_and_a_requeued_request_keeps_its_id() {
 fn a_request_lost_with_a_silent_worker_runs_again_when_retried() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready_ids("W1", "echo"), t0);
-    b.handle(request_rid("C1", "echo", "x"), t0);
+    b.handle_message(ready_ids("W1", "echo"), t0);
+    b.handle_message(request_rid("C1", "echo", "x"), t0);
     drain(&mut b);
     // W1 goes silent and is purged with the request (it may be hung on it): not requeued.
     let mut now = t0;
     while b.worker_count() > 0 {
-        now = b.poll_timeout();
+        now = b.poll_timeout().unwrap();
         b.handle_timeout(now);
     }
     drain(&mut b);
     assert_eq!(b.stats().lost_with_worker, 1);
     assert_eq!(b.dedup_stats().abandoned, 1);
-    b.handle(ready_ids("W2", "echo"), now);
-    b.handle(request_rid("C1b", "echo", "x"), now);
+    b.handle_message(ready_ids("W2", "echo"), now);
+    b.handle_message(request_rid("C1b", "echo", "x"), now);
     assert_eq!(
         drain(&mut b),
         vec![frames([
@@ -795,23 +796,23 @@ fn requests_evicted_or_refused_by_a_full_queue_run_again_when_retried() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
     // Two requests with ids fill the queue (see `config`); A's third is refused.
-    b.handle(request_id("A", "echo", 1, "a1"), t0);
-    b.handle(request_id("A", "echo", 2, "a2"), t0);
-    b.handle(request_id("A", "echo", 3, "a3"), t0);
+    b.handle_message(request_id("A", "echo", 1, "a1"), t0);
+    b.handle_message(request_id("A", "echo", 2, "a2"), t0);
+    b.handle_message(request_id("A", "echo", 3, "a3"), t0);
     assert_eq!(b.stats().dropped_full, 1);
     // B holds nothing: A's newest (id 2) is evicted to make room.
-    b.handle(request_id("B", "echo", 9, "b"), t0);
+    b.handle_message(request_id("B", "echo", 9, "b"), t0);
     assert_eq!(b.stats().dropped_full, 2);
     assert_eq!(b.dedup_stats().abandoned, 2, "ids 2 and 3 forgotten");
     // A's retries of 2 and 3 from a fresh socket run (here: wait for a worker), they do not
     // join requests that are gone. The retry of 1, still waiting, joins it.
-    b.handle(request_id("A2", "echo", 1, "a1"), t0 + MS);
+    b.handle_message(request_id("A2", "echo", 1, "a1"), t0 + MS);
     assert_eq!(b.dedup_stats().joined, 1);
-    b.handle(ready("W", "echo"), t0 + 2 * MS);
-    b.handle(request_id("A2", "echo", 2, "a2"), t0 + 3 * MS);
-    b.handle(reply("W", "A", "r1"), t0 + 4 * MS);
-    b.handle(reply("W", "B", "r9"), t0 + 5 * MS);
-    b.handle(reply("W", "A2", "r2"), t0 + 6 * MS);
+    b.handle_message(ready("W", "echo"), t0 + 2 * MS);
+    b.handle_message(request_id("A2", "echo", 2, "a2"), t0 + 3 * MS);
+    b.handle_message(reply("W", "A", "r1"), t0 + 4 * MS);
+    b.handle_message(reply("W", "B", "r9"), t0 + 5 * MS);
+    b.handle_message(reply("W", "A2", "r2"), t0 + 6 * MS);
     let out = drain(&mut b);
     let bodies: Vec<String> = dispatched(&out).into_iter().map(|(_, b)| b).collect();
     assert_eq!(bodies, ["a1", "b", "a2"], "each ran once");
@@ -822,16 +823,16 @@ fn requests_evicted_or_refused_by_a_full_queue_run_again_when_retried() {
 fn requests_dropped_with_their_client_run_again_when_retried() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(request_id("C1", "echo", 1, "x"), t0);
+    b.handle_message(request_id("C1", "echo", 1, "x"), t0);
     // The client's socket closes before any worker came: its request is dropped.
-    b.peer_disconnected(&Bytes::from("C1"), t0 + MS);
+    b.handle_disconnected(&Bytes::from("C1"), t0 + MS);
     assert_eq!(b.stats().dropped_client_gone, 1);
     assert_eq!(b.dedup_stats().abandoned, 1);
-    b.handle(request_id("C1b", "echo", 1, "x"), t0 + 2 * MS);
+    b.handle_message(request_id("C1b", "echo", 1, "x"), t0 + 2 * MS);
     assert_eq!(b.dedup_stats().joined, 0, "a new request, not a join");
-    b.handle(ready("W", "echo"), t0 + 3 * MS);
+    b.handle_message(ready("W", "echo"), t0 + 3 * MS);
     assert_eq!(dispatched(&drain(&mut b)), [("C1b".into(), "x".into())]);
-    b.handle(reply("W", "C1b", "ok"), t0 + 4 * MS);
+    b.handle_message(reply("W", "C1b", "ok"), t0 + 4 * MS);
     assert_eq!(clients_answered(drain(&mut b)), ["C1b"]);
 }
 
@@ -839,20 +840,20 @@ fn requests_dropped_with_their_client_run_again_when_retried() {
 fn a_retry_joined_before_the_first_socket_closed_takes_the_request_over() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(request_id("C1", "echo", 1, "x"), t0);
+    b.handle_message(request_id("C1", "echo", 1, "x"), t0);
     // The retry from a fresh socket arrives before the old socket's close is seen.
-    b.handle(request_id("C1b", "echo", 1, "x"), t0 + MS);
+    b.handle_message(request_id("C1b", "echo", 1, "x"), t0 + MS);
     assert_eq!(b.dedup_stats().joined, 1);
-    b.peer_disconnected(&Bytes::from("C1"), t0 + 2 * MS);
+    b.handle_disconnected(&Bytes::from("C1"), t0 + 2 * MS);
     assert_eq!(b.stats().dropped_client_gone, 0);
     assert_eq!(b.dedup_stats().abandoned, 0);
-    b.handle(ready("W", "echo"), t0 + 3 * MS);
+    b.handle_message(ready("W", "echo"), t0 + 3 * MS);
     assert_eq!(
         dispatched(&drain(&mut b)),
         [("C1b".into(), "x".into())],
         "dispatched once, for the address still there"
     );
-    b.handle(reply("W", "C1b", "ok"), t0 + 4 * MS);
+    b.handle_message(reply("W", "C1b", "ok"), t0 + 4 * MS);
     assert_eq!(clients_answered(drain(&mut b)), ["C1b"]);
     assert_eq!(b.stats().replies, 1);
 }
@@ -861,13 +862,13 @@ fn a_retry_joined_before_the_first_socket_closed_takes_the_request_over() {
 fn a_request_that_expired_before_dispatch_runs_when_retried() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(request_id("C1", "echo", 1, "x"), t0);
+    b.handle_message(request_id("C1", "echo", 1, "x"), t0);
     // No expiry tick ran: the request is found expired when a worker comes.
-    b.handle(ready("W", "echo"), t0 + 1500 * MS);
+    b.handle_message(ready("W", "echo"), t0 + 1500 * MS);
     assert!(drain(&mut b).is_empty());
     assert_eq!(b.stats().expired, 1);
     assert_eq!(b.dedup_stats().abandoned, 1);
-    b.handle(request_id("C1b", "echo", 1, "x"), t0 + 1600 * MS);
+    b.handle_message(request_id("C1b", "echo", 1, "x"), t0 + 1600 * MS);
     assert_eq!(
         drain(&mut b).len(),
         1,
@@ -879,11 +880,11 @@ fn a_request_that_expired_before_dispatch_runs_when_retried() {
 fn a_request_that_expired_in_the_queue_runs_when_retried() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(request_rid("C1", "echo", "x"), t0);
+    b.handle_message(request_rid("C1", "echo", "x"), t0);
     b.handle_timeout(t0 + 1000 * MS);
     assert_eq!(b.stats().expired, 1);
-    b.handle(ready("W1", "echo"), t0 + 1100 * MS);
-    b.handle(request_rid("C1b", "echo", "x"), t0 + 1200 * MS);
+    b.handle_message(ready("W1", "echo"), t0 + 1100 * MS);
+    b.handle_message(request_rid("C1b", "echo", "x"), t0 + 1200 * MS);
     assert_eq!(
         drain(&mut b).len(),
         1,
@@ -895,14 +896,14 @@ fn a_request_that_expired_in_the_queue_runs_when_retried() {
 fn ids_are_forgotten_after_the_ttl_and_mmi_keeps_the_rid_frame() {
     let t0 = Instant::now();
     let mut b = Broker::new(config(), t0);
-    b.handle(ready("W1", "echo"), t0);
-    b.handle(request_rid("C1", "echo", "x"), t0);
-    b.handle(reply("W1", "C1", "ok"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(request_rid("C1", "echo", "x"), t0);
+    b.handle_message(reply("W1", "C1", "ok"), t0);
     drain(&mut b);
     assert_eq!(b.dedup_len(), 1);
     // TTL 2000 ms; expiry runs on heartbeat ticks (100 ms).
     for step in 1..=25 {
-        b.handle(
+        b.handle_message(
             from_worker("W1", WorkerCommand::Heartbeat),
             t0 + step * 100 * MS,
         );
@@ -910,7 +911,7 @@ fn ids_are_forgotten_after_the_ttl_and_mmi_keeps_the_rid_frame() {
     }
     assert_eq!(b.dedup_len(), 0);
     drain(&mut b);
-    b.handle(request_rid("C1", "echo", "x"), t0 + 2600 * MS);
+    b.handle_message(request_rid("C1", "echo", "x"), t0 + 2600 * MS);
     let out = drain(&mut b);
     assert_eq!(
         out,
@@ -918,10 +919,159 @@ fn ids_are_forgotten_after_the_ttl_and_mmi_keeps_the_rid_frame() {
         "run again"
     );
     // An MMI request with an id: answered, the rid frame echoed.
-    b.handle(request_rid("A", "mmi.service", "echo"), t0 + 2700 * MS);
+    b.handle_message(request_rid("A", "mmi.service", "echo"), t0 + 2700 * MS);
     let out = drain(&mut b);
     assert_eq!(
         out.last().unwrap(),
         &frames([b"A", b"", b"MDPC01", b"mmi.service", RID, b"200"])
     );
+}
+
+// ---- Events: what the shell turns into log lines ----
+
+fn events(broker: &mut Broker) -> Vec<Event> {
+    std::iter::from_fn(|| broker.poll_event()).collect()
+}
+
+fn id(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+#[test]
+fn workers_coming_going_and_misbehaving_are_reported() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(ready("W2", "mmi.x"), t0);
+    b.handle_message(from_worker("W3", WorkerCommand::Heartbeat), t0);
+    b.handle_message(reply("W4", "C1", "late"), t0);
+    b.handle_message(from_worker("W5", WorkerCommand::Disconnect), t0);
+    b.handle_message(frames([b"P", b"X", b"", b"MDPW01", &[4]]), t0);
+    b.handle_message(frames([b"X", b"", b"junk"]), t0);
+    let offence = |who: &str, why| Event::Disconnected { id: id(who), why };
+    let got = events(&mut b);
+    assert_eq!(
+        got[..6],
+        [
+            Event::WorkerReady {
+                id: id("W1"),
+                service: id("echo")
+            },
+            offence("W1", Offence::SecondReady),
+            offence("W2", Offence::ReservedService(id("mmi.x"))),
+            offence("W3", Offence::UnknownHeartbeat),
+            offence("W4", Offence::ReplyFromUnknown),
+            Event::UnknownLeft(id("W5")),
+        ]
+    );
+    assert_eq!(got[6], Event::BadEnvelope(2));
+    assert!(matches!(got[7], Event::Malformed(_)));
+    assert_eq!(got.len(), 8);
+
+    // A busy worker that leaves, one whose connection closes, one that is silent.
+    b.handle_message(ready("W6", "echo"), t0);
+    b.handle_message(ready("W7", "echo"), t0);
+    b.handle_message(ready("W8", "echo"), t0);
+    b.handle_message(request("C1", "echo", &["x"]), t0);
+    b.handle_message(from_worker("W6", WorkerCommand::Disconnect), t0);
+    b.handle_send_failed(&id("W7"), t0);
+    events(&mut b);
+    let mut now = t0;
+    while b.worker_count() > 0 {
+        now = b.poll_timeout().unwrap();
+        b.handle_timeout(now);
+    }
+    let got = events(&mut b);
+    assert!(got.contains(&Event::WorkerExpired {
+        id: id("W8"),
+        busy: true
+    }));
+    assert!(got.contains(&Event::Tick), "heartbeat ticks are reported");
+    b.handle_message(ready("W9", "echo"), now);
+    b.handle_disconnected(&id("W9"), now);
+    assert_eq!(
+        events(&mut b)[1],
+        Event::WorkerGone {
+            id: id("W9"),
+            unreachable: false,
+            busy: false
+        }
+    );
+}
+
+#[test]
+fn requests_dropped_or_deduplicated_are_reported() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    for i in 0..4 {
+        b.handle_message(request("C1", "echo", &["x"]), t0 + i * MS);
+    }
+    // The queue holds three: the fourth is refused.
+    assert_eq!(
+        events(&mut b),
+        [Event::QueueFull {
+            service: id("echo"),
+            waiting: 3,
+            bytes: 3 * small_cost(),
+            client: id("C1"),
+            evicted: None
+        }]
+    );
+    // A lighter client gets room: C1's newest request is evicted.
+    b.handle_message(request("C2", "echo", &["y"]), t0);
+    assert!(matches!(
+        &events(&mut b)[..],
+        [Event::QueueFull { client, evicted: Some(1), .. }] if client == &id("C2")
+    ));
+    b.handle_disconnected(&id("C2"), t0);
+    assert_eq!(
+        events(&mut b),
+        [Event::ClientGone {
+            client: id("C2"),
+            kept: 0,
+            dropped: 1
+        }]
+    );
+    b.handle_timeout(t0 + 1001 * MS);
+    assert!(events(&mut b).contains(&Event::Expired {
+        service: id("echo"),
+        count: 2,
+        after: 1000 * MS,
+        at_dispatch: false
+    }));
+
+    // A retry joins the running request, a later one is answered from memory.
+    let rid = Rid::from_frame(&Bytes::from_static(RID)).unwrap();
+    b.handle_message(ready("W1", "echo"), t0 + 1001 * MS);
+    b.handle_message(request_rid("C3", "echo", "x"), t0 + 1001 * MS);
+    b.handle_message(request_rid("C3b", "echo", "x"), t0 + 1001 * MS);
+    b.handle_message(reply("W1", "C3", "ok"), t0 + 1001 * MS);
+    b.handle_message(request_rid("C3c", "echo", "x"), t0 + 1001 * MS);
+    let service = id("echo");
+    let got = events(&mut b);
+    assert_eq!(
+        got[1..],
+        [
+            Event::RetryJoined {
+                rid: rid.clone(),
+                service: service.clone()
+            },
+            Event::RetryReplayed { rid, service }
+        ]
+    );
+    // The store forgets the id after its TTL (2 s), on a heartbeat tick.
+    let mut now = t0 + 1001 * MS;
+    let forgot = loop {
+        b.handle_message(from_worker("W1", WorkerCommand::Heartbeat), now);
+        now = b.poll_timeout().unwrap();
+        b.handle_timeout(now);
+        if let Some(Event::DedupForgot { forgotten, .. }) = events(&mut b)
+            .into_iter()
+            .find(|e| matches!(e, Event::DedupForgot { .. }))
+        {
+            break forgotten;
+        }
+    };
+    assert_eq!((forgot.aged, forgot.evicted), (1, 0));
 }
