@@ -94,6 +94,9 @@ impl Envelope {
     /// Splits `[hop…, "", body…]` into the envelope and the body (which may be empty: whether
     /// that is allowed is the protocol's call, [`FrameError::NoBody`] if not).
     pub fn split(message: Message) -> Result<(Envelope, Message), FrameError> {
+        if message.is_empty() {
+            return Err(FrameError::Empty);
+        }
         let mut frames = message.into_frames();
         let delimiter = frames
             .iter()
@@ -182,7 +185,7 @@ mod tests {
     #[test]
     fn every_malformed_shape_is_a_typed_error() {
         let cases: [(Message, FrameError); 5] = [
-            (Message::new(), FrameError::MissingDelimiter),
+            (Message::new(), FrameError::Empty),
             (m(&[b"c", b"body"]), FrameError::MissingDelimiter),
             (m(&[b"", b"body"]), FrameError::NoAddress),
             (m(&[b""]), FrameError::NoAddress),

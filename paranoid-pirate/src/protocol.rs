@@ -37,9 +37,6 @@ pub struct Routed {
 impl Routed {
     /// Parses `[address…, "", body…]`.
     pub fn parse(message: Message) -> Result<Self, FrameError> {
-        if message.is_empty() {
-            return Err(FrameError::Empty);
-        }
         let (envelope, body) = Envelope::split(message)?;
         match body.len() {
             0 => Err(FrameError::NoBody),
