@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`contract`] | the one shape of every pattern's core (`handle_*`, `handle_timeout`, `poll_timeout`, `poll_transmit`, `poll_event`) and the shell's clock |
 //! | [`msg`] | [`Message`], a multipart message with the envelope operations the patterns need |
+//! | [`envelope`] | the validated ROUTER [`envelope::Envelope`], the one [`envelope::FrameError`] vocabulary and its limits, the 6/PPP command bytes |
 //! | [`heartbeat`] | clock-free liveness counting, heartbeat timers and reconnect back-off |
 //! | [`endpoint`] | the Guide's `tcp://*:5555` notation mapped to something the `zeromq` crate binds |
 //! | [`sock`] | socket helpers that bound every connect, send and receive by a deadline; the one `bind` |
@@ -20,13 +21,14 @@
 //! | `hostile` | (feature `testkit`) the hostile byte sequences every server's tests send through its guard |
 //! | `testkit` | (feature `testkit`) spawn binaries, wait for log lines, kill -9, SIGSTOP/SIGCONT |
 //!
-//! The pure parts (`msg`, `heartbeat`, `fault`, `rng`, `netfault`'s `Pipe`, `guard::zmtp`,
+//! The pure parts (`msg`, `envelope`, `heartbeat`, `fault`, `rng`, `netfault`'s `Pipe`, `guard::zmtp`,
 //! `guard::allow`, `guard::throttle`) read no clock and touch no socket: time is passed in as
 //! `now: Instant`, so they are unit-tested with virtual time.
 
 pub mod cli;
 pub mod contract;
 pub mod endpoint;
+pub mod envelope;
 pub mod fault;
 pub mod guard;
 pub mod heartbeat;

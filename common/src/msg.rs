@@ -2,7 +2,7 @@
 //!
 //! A ZeroMQ message is a list of frames. The reliable patterns move messages between sockets
 //! while pushing and popping *envelopes*: one or more address frames followed by an empty
-//! delimiter frame. [`Message`] holds the frames and offers exactly those operations.
+//! delimiter frame. [`Message`] holds the frames; [`crate::envelope`] validates envelopes.
 //!
 //! Unlike `zeromq::ZmqMessage`, a [`Message`] may be empty, which is convenient while building
 //! one; converting an empty message into a `ZmqMessage` is an error rather than a panic.
@@ -90,21 +90,6 @@ impl Message {
         self
     }
 
-    /// Puts `address` and an empty delimiter in front: `[address, "", …]`.
-    pub fn wrap(&mut self, address: impl Into<Bytes>) {
-        self.frames.push_front(Bytes::new());
-        self.frames.push_front(address.into());
-    }
-
-    /// Removes the first frame (an address) and, if present, the empty delimiter after it.
-    pub fn unwrap_address(&mut self) -> Option<Bytes> {
-        let address = self.frames.pop_front()?;
-        if self.frames.front().is_some_and(|f| f.is_empty()) {
-            self.frames.pop_front();
-        }
-        Some(address)
-    }
-
     /// Splits off the envelope: every frame up to and including the first empty frame.
     ///
     /// Returns `None` (and leaves the message untouched) when there is no empty delimiter.
@@ -190,23 +175,6 @@ impl<F: Into<Bytes>> FromIterator<F> for Message {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wrap_then_unwrap_restores_the_body() {
-        let mut m = Message::from_frames(["hello"]);
-        m.wrap("worker-1");
-        assert_eq!(m, Message::from_frames(["worker-1", "", "hello"]));
-        assert_eq!(m.unwrap_address().as_deref(), Some(&b"worker-1"[..]));
-        assert_eq!(m, Message::from_frames(["hello"]));
-    }
-
-    #[test]
-    fn unwrap_without_delimiter_only_pops_the_address() {
-        let mut m = Message::from_frames(["a", "b"]);
-        assert_eq!(m.unwrap_address().as_deref(), Some(&b"a"[..]));
-        assert_eq!(m, Message::from_frames(["b"]));
-        assert_eq!(Message::new().unwrap_address(), None);
-    }
 
     #[test]
     fn split_envelope_keeps_a_multi_hop_address_stack() {

@@ -14,6 +14,7 @@
 //! routing id; a model-3 client's link strips the server's routing id before parsing.
 
 use bytes::Bytes;
+use common::envelope::{self, Envelope};
 use common::Message;
 
 /// The FLP heartbeat request.
@@ -23,18 +24,12 @@ pub const PONG: &[u8] = b"PONG";
 /// The body every model-2 and model-3 server answers with.
 pub const OK: &[u8] = b"OK";
 
-/// Why a message was not understood.
+/// Why a message was not understood: a shape error every protocol shares, or Freelance's own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    /// A message without a single frame (only possible for hand-built messages).
-    #[error("empty message")]
-    Empty,
-    /// A REQ-style request whose address is not followed by an empty delimiter frame.
-    #[error("no empty delimiter frame after the address (not a REQ or DEALER envelope)")]
-    NoDelimiter,
-    /// An envelope with nothing after it.
-    #[error("empty body after the envelope")]
-    EmptyBody,
+    /// No frames, no delimiter, a bad envelope or nothing after it.
+    #[error(transparent)]
+    Shape(#[from] envelope::FrameError),
     /// A lone frame where a control frame and a body were expected.
     #[error("missing control frame: expected [control, body…], got a single frame")]
     MissingControl,
@@ -59,56 +54,31 @@ pub fn parse_sequence(frame: &[u8]) -> Result<u64, FrameError> {
         .ok_or_else(|| FrameError::BadSequence(common::msg::frame_text(frame)))
 }
 
-/// A request as a REP-style server sees it through its ROUTER: the envelope (routing id, any
-/// address stack, the empty delimiter) and the body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Enveloped {
-    /// Everything up to and including the empty delimiter; goes back in front of the reply.
-    pub envelope: Message,
-    /// The frames after the delimiter (at least one).
-    pub body: Message,
-}
-
-impl Enveloped {
-    /// Splits a message received on a ROUTER into envelope and non-empty body.
-    pub fn parse(mut message: Message) -> Result<Self, FrameError> {
-        if message.is_empty() {
-            return Err(FrameError::Empty);
-        }
-        let envelope = message.split_envelope().ok_or(FrameError::NoDelimiter)?;
-        if message.is_empty() {
-            return Err(FrameError::EmptyBody);
-        }
-        Ok(Self {
-            envelope,
-            body: message,
-        })
+/// Splits a request as a REP-style server sees it through its ROUTER into the envelope
+/// (routing id, any address stack) and the non-empty body.
+fn enveloped(message: Message) -> Result<(Envelope, Message), FrameError> {
+    let (envelope, body) = Envelope::split(message)?;
+    if body.is_empty() {
+        return Err(envelope::FrameError::NoBody.into());
     }
-
-    /// The reply `body` addressed back along this request's envelope.
-    pub fn reply(self, body: Message) -> Message {
-        let mut reply = body;
-        reply.prepend(self.envelope);
-        reply
-    }
+    Ok((envelope, body))
 }
 
 /// Model 1 server: the echo of a REQ request, or why it is malformed.
 pub fn echo_reply(message: Message) -> Result<Message, FrameError> {
-    let request = Enveloped::parse(message)?;
-    let body = request.body.clone();
-    Ok(request.reply(body))
+    let (envelope, body) = enveloped(message)?;
+    Ok(envelope.wrap(body))
 }
 
 /// Model 2 server: `[sequence, body…]` inside a REQ/DEALER envelope is answered with
 /// `[sequence, "OK"]`; the sequence frame is returned unchanged, whatever it holds.
 pub fn sequence_reply(message: Message) -> Result<Message, FrameError> {
-    let mut request = Enveloped::parse(message)?;
-    if request.body.len() < 2 {
+    let (envelope, mut body) = enveloped(message)?;
+    if body.len() < 2 {
         return Err(FrameError::MissingControl);
     }
-    let control = request.body.pop_front().ok_or(FrameError::MissingControl)?;
-    Ok(request.reply(Message::new().with(control).with(OK)))
+    let control = body.pop_front().ok_or(FrameError::MissingControl)?;
+    Ok(envelope.wrap(Message::new().with(control).with(OK)))
 }
 
 /// Model 2 client: the request a DEALER sends, `["", sequence, body…]`.
@@ -132,8 +102,10 @@ impl SequencedReply {
     /// Parses `["", sequence, body…]`.
     pub fn parse(mut message: Message) -> Result<Self, FrameError> {
         match message.pop_front() {
-            None => return Err(FrameError::Empty),
-            Some(delimiter) if !delimiter.is_empty() => return Err(FrameError::NoDelimiter),
+            None => return Err(envelope::FrameError::Empty.into()),
+            Some(delimiter) if !delimiter.is_empty() => {
+                return Err(envelope::FrameError::MissingDelimiter.into())
+            }
             Some(_) => {}
         }
         let control = message.pop_front().ok_or(FrameError::MissingControl)?;
@@ -172,7 +144,7 @@ impl FlpRequest {
     ///
     /// As in the reference server, any message whose control frame is `PING` is a ping.
     pub fn parse(mut message: Message) -> Result<Self, FrameError> {
-        let client = message.pop_front().ok_or(FrameError::Empty)?;
+        let client = message.pop_front().ok_or(envelope::FrameError::Empty)?;
         let control = message.pop_front().ok_or(FrameError::MissingControl)?;
         if control.as_ref() == PING {
             return Ok(Self::Ping { client });
@@ -220,7 +192,7 @@ pub enum FlpReply {
 impl FlpReply {
     /// Parses a server's message.
     pub fn parse(mut message: Message) -> Result<Self, FrameError> {
-        let control = message.pop_front().ok_or(FrameError::Empty)?;
+        let control = message.pop_front().ok_or(envelope::FrameError::Empty)?;
         if control.as_ref() == PONG {
             return Ok(Self::Pong);
         }
@@ -250,6 +222,7 @@ pub fn flp_request(sequence: u64, body: &Message) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use envelope::FrameError as Shape;
 
     fn msg(frames: &[&str]) -> Message {
         Message::from_frames(frames.iter().map(|f| Bytes::copy_from_slice(f.as_bytes())))
@@ -267,10 +240,10 @@ mod tests {
     fn echo_rejects_missing_delimiter_and_empty_body() {
         assert_eq!(
             echo_reply(msg(&["peer", "hello"])),
-            Err(FrameError::NoDelimiter)
+            Err(Shape::MissingDelimiter.into())
         );
-        assert_eq!(echo_reply(msg(&["peer", ""])), Err(FrameError::EmptyBody));
-        assert_eq!(echo_reply(Message::new()), Err(FrameError::Empty));
+        assert_eq!(echo_reply(msg(&["peer", ""])), Err(Shape::NoBody.into()));
+        assert_eq!(echo_reply(Message::new()), Err(Shape::Empty.into()));
     }
 
     #[test]
@@ -283,7 +256,7 @@ mod tests {
         );
         assert_eq!(
             sequence_reply(msg(&["peer", "17", "x"])),
-            Err(FrameError::NoDelimiter)
+            Err(Shape::MissingDelimiter.into())
         );
     }
 
@@ -296,7 +269,7 @@ mod tests {
         assert_eq!(reply.body, msg(&["OK"]));
         assert_eq!(
             SequencedReply::parse(msg(&["42", "OK"])),
-            Err(FrameError::NoDelimiter)
+            Err(Shape::MissingDelimiter.into())
         );
         assert_eq!(
             SequencedReply::parse(msg(&["", "x", "OK"])),
@@ -336,7 +309,7 @@ mod tests {
             FlpRequest::parse(msg(&["c"])),
             Err(FrameError::MissingControl)
         );
-        assert_eq!(FlpRequest::parse(Message::new()), Err(FrameError::Empty));
+        assert_eq!(FlpRequest::parse(Message::new()), Err(Shape::Empty.into()));
     }
 
     #[test]

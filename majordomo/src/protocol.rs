@@ -5,7 +5,7 @@
 //! adds it by itself; a DEALER sends it explicitly), and on a ROUTER by the peer's address.
 //!
 //! The functions here deal only with the frames *from the header on*. The socket layer strips or
-//! adds the address envelope and the delimiter ([`Message::split_envelope`], [`for_dealer`],
+//! adds the address envelope and the delimiter ([`Envelope::split`], [`for_dealer`],
 //! [`from_dealer`]), so the business logic never juggles frame indexes.
 //!
 //! # Client side (`MDPC01`)
@@ -29,6 +29,7 @@
 //! still a protocol error.
 
 use bytes::Bytes;
+use common::envelope::{Envelope, FrameError};
 use common::Message;
 
 /// Header frame of every client-side message (client ↔ broker).
@@ -63,36 +64,18 @@ pub fn is_mmi(service: &[u8]) -> bool {
     service.starts_with(MMI_PREFIX)
 }
 
-/// Why a message is not valid MDP/0.1.
+/// Why a message is not valid MDP/0.1: a shape error every protocol shares, or one of MDP's own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
-    /// The message had no frames at all where a header was expected.
-    #[error("empty message")]
-    Empty,
-    /// A DEALER-side message did not start with the empty delimiter frame.
-    #[error("missing the empty delimiter frame before the header")]
-    MissingDelimiter,
-    /// A ROUTER-side message had no empty frame ending the sender's envelope.
-    #[error("missing the address envelope")]
-    MissingEnvelope,
-    /// The header frame is neither `MDPC01` nor `MDPW01` (or not the one expected here).
-    #[error("unknown protocol header {0:?}")]
-    BadHeader(String),
+    /// The envelope, delimiter, header or command frame is malformed.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
     /// A worker message had no command frame.
     #[error("missing the command frame")]
     MissingCommand,
-    /// The command frame is not one of the five MDP command bytes.
-    #[error("unknown command frame {0:?}")]
-    UnknownCommand(String),
     /// A client REQUEST/REPLY or a worker READY had no service name (or an empty one).
     #[error("missing the service name")]
     MissingService,
-    /// A worker REQUEST/REPLY had no client address.
-    #[error("missing the client address")]
-    MissingClient,
-    /// A worker REQUEST/REPLY had no empty frame after the client address.
-    #[error("missing the empty frame after the client address")]
-    MissingClientDelimiter,
     /// A command that has a fixed number of frames came with more.
     #[error("{command} takes no further frames, got {extra} more")]
     TrailingFrames {
@@ -101,15 +84,6 @@ pub enum ProtocolError {
         /// How many frames were too many.
         extra: usize,
     },
-}
-
-/// Frames shown as text in errors, hex when binary, and cut short.
-fn shown(frame: &[u8]) -> String {
-    let mut text = common::msg::frame_text(&frame[..frame.len().min(32)]);
-    if frame.len() > 32 {
-        text.push('…');
-    }
-    text
 }
 
 /// Puts the empty delimiter frame in front, as a DEALER must send it.
@@ -122,8 +96,8 @@ pub fn for_dealer(mut frames: Message) -> Message {
 pub fn from_dealer(mut frames: Message) -> Result<Message, ProtocolError> {
     match frames.pop_front() {
         Some(first) if first.is_empty() => Ok(frames),
-        Some(_) => Err(ProtocolError::MissingDelimiter),
-        None => Err(ProtocolError::Empty),
+        Some(_) => Err(FrameError::MissingDelimiter.into()),
+        None => Err(FrameError::Empty.into()),
     }
 }
 
@@ -152,9 +126,9 @@ pub enum ClientCommand {
 
 impl ClientCommand {
     fn parse_parts(mut frames: Message) -> Result<(Bytes, Message), ProtocolError> {
-        let header = frames.pop_front().ok_or(ProtocolError::Empty)?;
+        let header = frames.pop_front().ok_or(FrameError::Empty)?;
         if header != MDPC01 {
-            return Err(ProtocolError::BadHeader(shown(&header)));
+            return Err(FrameError::wrong_header(&header).into());
         }
         let service = frames.pop_front().filter(|s| !s.is_empty());
         let service = service.ok_or(ProtocolError::MissingService)?;
@@ -228,14 +202,14 @@ impl WorkerCommand {
 
     /// Parses the frames from `MDPW01` on.
     pub fn parse(mut frames: Message) -> Result<Self, ProtocolError> {
-        let header = frames.pop_front().ok_or(ProtocolError::Empty)?;
+        let header = frames.pop_front().ok_or(FrameError::Empty)?;
         if header != MDPW01 {
-            return Err(ProtocolError::BadHeader(shown(&header)));
+            return Err(FrameError::wrong_header(&header).into());
         }
         let command = frames.pop_front().ok_or(ProtocolError::MissingCommand)?;
         let byte = match command[..] {
             [byte] => byte,
-            _ => return Err(ProtocolError::UnknownCommand(shown(&command))),
+            _ => return Err(FrameError::BadCommandLength(command.len()).into()),
         };
         let no_more = |command: &'static str, frames: &Message| match frames.len() {
             0 => Ok(()),
@@ -256,14 +230,8 @@ impl WorkerCommand {
                 })
             }
             REQUEST | REPLY => {
-                if frames.first().is_none_or(|f| f.is_empty()) {
-                    return Err(ProtocolError::MissingClient);
-                }
-                let mut body = frames;
-                let mut client = body
-                    .split_envelope()
-                    .ok_or(ProtocolError::MissingClientDelimiter)?;
-                client.pop_back(); // the delimiter
+                let (client, body) = Envelope::split(frames)?;
+                let client = client.into_frames();
                 Ok(if byte == REQUEST {
                     Self::Request { client, body }
                 } else {
@@ -272,7 +240,7 @@ impl WorkerCommand {
             }
             HEARTBEAT => no_more("HEARTBEAT", &frames).map(|()| Self::Heartbeat),
             DISCONNECT => no_more("DISCONNECT", &frames).map(|()| Self::Disconnect),
-            _ => Err(ProtocolError::UnknownCommand(shown(&command))),
+            _ => Err(FrameError::UnknownCommand(byte).into()),
         }
     }
 
@@ -332,21 +300,16 @@ impl Inbound {
     ///
     /// Returns the sender's envelope *without* its delimiter (one routing-id frame for a direct
     /// peer, more behind proxies) and the command.
-    pub fn parse(mut frames: Message) -> Result<(Message, Inbound), ProtocolError> {
-        if frames.first().is_none_or(|f| f.is_empty()) {
-            return Err(ProtocolError::MissingEnvelope);
-        }
-        let mut sender = frames
-            .split_envelope()
-            .ok_or(ProtocolError::MissingEnvelope)?;
-        sender.pop_back();
-        let header = frames.first().ok_or(ProtocolError::Empty)?;
+    pub fn parse(frames: Message) -> Result<(Message, Inbound), ProtocolError> {
+        let (sender, frames) = Envelope::split(frames)?;
+        let sender = sender.into_frames();
+        let header = frames.first().ok_or(FrameError::NoBody)?;
         let command = if header == MDPC01 {
             Inbound::Client(ClientCommand::parse_request(frames)?)
         } else if header == MDPW01 {
             Inbound::Worker(WorkerCommand::parse(frames)?)
         } else {
-            return Err(ProtocolError::BadHeader(shown(header)));
+            return Err(FrameError::wrong_header(header).into());
         };
         Ok((sender, command))
     }
@@ -463,13 +426,17 @@ mod tests {
 
     #[test]
     fn malformed_worker_messages_get_typed_errors() {
+        use FrameError as F;
         use ProtocolError::*;
         let cases: [(Message, ProtocolError); 12] = [
-            (Message::new(), Empty),
-            (m([b"MDPW02", &[READY], b"x"]), BadHeader("MDPW02".into())),
+            (Message::new(), Frame(F::Empty)),
+            (
+                m([b"MDPW02", &[READY], b"x"]),
+                Frame(F::WrongHeader("MDPW02".into())),
+            ),
             (m([b"MDPW01"]), MissingCommand),
-            (m([b"MDPW01", &[9]]), UnknownCommand("09".into())),
-            (m([b"MDPW01", b"\x01\x01"]), UnknownCommand("0101".into())),
+            (m([b"MDPW01", &[9]]), Frame(F::UnknownCommand(9))),
+            (m([b"MDPW01", b"\x01\x01"]), Frame(F::BadCommandLength(2))),
             (m([b"MDPW01", &[READY]]), MissingService),
             (m([b"MDPW01", &[READY], b""]), MissingService),
             (
@@ -486,10 +453,10 @@ mod tests {
                     extra: 1,
                 },
             ),
-            (m([b"MDPW01", &[REPLY], b"", b"x"]), MissingClient),
+            (m([b"MDPW01", &[REPLY], b"", b"x"]), Frame(F::NoAddress)),
             (
                 m([b"MDPW01", &[REPLY], b"C1", b"x"]),
-                MissingClientDelimiter,
+                Frame(F::MissingDelimiter),
             ),
             (
                 m([b"MDPW01", &[HEARTBEAT], b"x"]),
@@ -508,7 +475,7 @@ mod tests {
         }
         assert_eq!(
             WorkerCommand::parse(m([b"MDPW01", &[REQUEST]])),
-            Err(MissingClient)
+            Err(Frame(F::Empty))
         );
         assert!(matches!(
             WorkerCommand::parse(m([b"MDPW01", &[DISCONNECT], b""])),
@@ -519,10 +486,13 @@ mod tests {
     #[test]
     fn malformed_client_messages_get_typed_errors() {
         use ProtocolError::*;
-        assert_eq!(ClientCommand::parse_request(Message::new()), Err(Empty));
+        assert_eq!(
+            ClientCommand::parse_request(Message::new()),
+            Err(Frame(FrameError::Empty))
+        );
         assert_eq!(
             ClientCommand::parse_request(m([b"MDPC02", b"echo"])),
-            Err(BadHeader("MDPC02".into()))
+            Err(Frame(FrameError::WrongHeader("MDPC02".into())))
         );
         assert_eq!(
             ClientCommand::parse_request(m([b"MDPC01"])),
@@ -550,18 +520,24 @@ mod tests {
         assert_eq!(sender, m([b"P", b"C1"]));
         assert_eq!(command, Inbound::Worker(WorkerCommand::Heartbeat));
 
-        use ProtocolError::*;
-        assert_eq!(Inbound::parse(Message::new()), Err(MissingEnvelope));
-        assert_eq!(Inbound::parse(m([b"C1", b"MDPC01"])), Err(MissingEnvelope));
-        assert_eq!(Inbound::parse(m([b"", b"MDPC01"])), Err(MissingEnvelope));
-        assert_eq!(Inbound::parse(m([b"C1", b""])), Err(Empty));
+        let err = |e: FrameError| Err(ProtocolError::Frame(e));
+        assert_eq!(Inbound::parse(Message::new()), err(FrameError::Empty));
+        assert_eq!(
+            Inbound::parse(m([b"C1", b"MDPC01"])),
+            err(FrameError::MissingDelimiter)
+        );
+        assert_eq!(
+            Inbound::parse(m([b"", b"MDPC01"])),
+            err(FrameError::NoAddress)
+        );
+        assert_eq!(Inbound::parse(m([b"C1", b""])), err(FrameError::NoBody));
         assert_eq!(
             Inbound::parse(m([b"C1", b"", b"HELLO"])),
-            Err(BadHeader("HELLO".into()))
+            err(FrameError::WrongHeader("HELLO".into()))
         );
         assert_eq!(
             Inbound::parse(m([b"C1", b"", &[0xff; 40]])),
-            Err(BadHeader(format!("{}…", "FF".repeat(32))))
+            err(FrameError::WrongHeader(format!("{}…", "FF".repeat(32))))
         );
     }
 
@@ -572,9 +548,9 @@ mod tests {
         assert_eq!(from_dealer(frames).unwrap(), m([b"MDPW01", &[HEARTBEAT]]));
         assert_eq!(
             from_dealer(m([b"MDPW01"])),
-            Err(ProtocolError::MissingDelimiter)
+            Err(FrameError::MissingDelimiter.into())
         );
-        assert_eq!(from_dealer(Message::new()), Err(ProtocolError::Empty));
+        assert_eq!(from_dealer(Message::new()), Err(FrameError::Empty.into()));
         assert_eq!(
             to_router(m([b"W1"]), m([b"MDPW01", &[HEARTBEAT]])),
             m([b"W1", b"", b"MDPW01", &[HEARTBEAT]])

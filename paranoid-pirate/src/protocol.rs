@@ -14,101 +14,12 @@
 //! which the caller logs and drops. Business logic only ever sees these types.
 
 use bytes::Bytes;
-use common::msg::frame_text;
+pub use common::envelope::FrameError;
+use common::envelope::{Envelope, HEARTBEAT, READY};
 use common::Message;
-use std::fmt;
 
-/// READY: the first message of a worker on a fresh connection.
-pub const READY: u8 = 0x01;
-/// HEARTBEAT: "I am alive", sent both ways every interval.
-pub const HEARTBEAT: u8 = 0x02;
-/// ZMTP limits a routing identity to 255 bytes; a longer address frame is garbage.
-pub const MAX_ADDRESS_LEN: usize = 255;
-/// Deepest address stack accepted; real paths through brokers are a few hops.
-pub const MAX_HOPS: usize = 16;
 /// Most body frames accepted in one request or reply.
 pub const MAX_BODY_FRAMES: usize = 64;
-
-/// Why a message is not valid 6/PPP.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// A message with no frames at all (or only the routing id).
-    #[error("empty message")]
-    Empty,
-    /// A one-frame message whose single byte is not a known command.
-    #[error("unknown command byte 0x{0:02X}")]
-    UnknownCommand(u8),
-    /// A one-frame message that is not exactly one byte long.
-    #[error("command frame of {0} bytes (expected 1)")]
-    BadCommandLength(usize),
-    /// A command that is valid 6/PPP but not in this direction (e.g. READY from the queue).
-    #[error("{0} is not expected in this direction")]
-    WrongDirection(&'static str),
-    /// A multi-frame message without the empty delimiter that ends the address stack.
-    #[error("no empty delimiter after the address stack")]
-    NoDelimiter,
-    /// The message starts with the empty delimiter: there is no address to reply to.
-    #[error("empty address stack")]
-    NoAddress,
-    /// An address frame is empty or longer than a routing identity can be.
-    #[error("address frame of {0} bytes (allowed 1 to 255)")]
-    BadAddress(usize),
-    /// More address frames than [`MAX_HOPS`].
-    #[error("address stack of {0} frames (at most {MAX_HOPS})")]
-    TooManyHops(usize),
-    /// Nothing after the delimiter.
-    #[error("no body after the envelope")]
-    NoBody,
-    /// More body frames than [`MAX_BODY_FRAMES`].
-    #[error("body of {0} frames (at most {MAX_BODY_FRAMES})")]
-    TooManyFrames(usize),
-}
-
-/// The address stack of a client request, without its empty delimiter.
-///
-/// Validated: 1 to [`MAX_HOPS`] frames, each 1 to 255 bytes. The first frame is the identity
-/// the queue's frontend ROUTER gave the client; further frames come from brokers in between.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Envelope {
-    frames: Vec<Bytes>,
-}
-
-impl Envelope {
-    /// An envelope of the given address frames, checked.
-    pub fn new<I, F>(frames: I) -> Result<Self, FrameError>
-    where
-        I: IntoIterator<Item = F>,
-        F: Into<Bytes>,
-    {
-        let frames: Vec<Bytes> = frames.into_iter().map(Into::into).collect();
-        if frames.is_empty() {
-            return Err(FrameError::NoAddress);
-        }
-        if frames.len() > MAX_HOPS {
-            return Err(FrameError::TooManyHops(frames.len()));
-        }
-        if let Some(bad) = frames
-            .iter()
-            .find(|f| f.is_empty() || f.len() > MAX_ADDRESS_LEN)
-        {
-            return Err(FrameError::BadAddress(bad.len()));
-        }
-        Ok(Self { frames })
-    }
-
-    /// The address frames, outermost (the client's identity at the queue) first.
-    pub fn frames(&self) -> &[Bytes] {
-        &self.frames
-    }
-}
-
-impl fmt::Debug for Envelope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.frames.iter().map(|a| frame_text(a)))
-            .finish()
-    }
-}
 
 /// A request or a reply: the client's envelope and the body frames.
 ///
@@ -125,21 +36,15 @@ pub struct Routed {
 
 impl Routed {
     /// Parses `[address…, "", body…]`.
-    pub fn parse(mut message: Message) -> Result<Self, FrameError> {
-        if message.is_empty() {
-            return Err(FrameError::Empty);
-        }
-        let envelope = message.split_envelope().ok_or(FrameError::NoDelimiter)?;
-        let mut addresses = envelope.into_frames();
-        addresses.pop_back(); // the delimiter itself
-        let envelope = Envelope::new(addresses)?;
-        match message.len() {
+    pub fn parse(message: Message) -> Result<Self, FrameError> {
+        let (envelope, body) = Envelope::split(message)?;
+        match body.len() {
             0 => Err(FrameError::NoBody),
-            n if n > MAX_BODY_FRAMES => Err(FrameError::TooManyFrames(n)),
-            _ => Ok(Self {
-                envelope,
-                body: message,
+            got if got > MAX_BODY_FRAMES => Err(FrameError::TooManyFrames {
+                got,
+                max: MAX_BODY_FRAMES,
             }),
+            _ => Ok(Self { envelope, body }),
         }
     }
 
@@ -153,10 +58,7 @@ impl Routed {
 
     /// `[address…, "", body…]`.
     pub fn to_message(&self) -> Message {
-        let mut message = Message::from_frames(self.envelope.frames.iter().cloned());
-        message.push_back(Bytes::new());
-        message.append(self.body.clone());
-        message
+        self.envelope.wrap(self.body.clone())
     }
 }
 
@@ -295,7 +197,7 @@ mod tests {
         );
         assert_eq!(
             FromWorker::parse(msg(&[&[0x01], b"x"])),
-            Err(FrameError::NoDelimiter)
+            Err(FrameError::MissingDelimiter)
         );
         assert_eq!(
             FromWorker::parse(msg(&[b"", b"body"])),
@@ -308,14 +210,14 @@ mod tests {
         let huge = vec![b'x'; 256];
         assert_eq!(
             FromWorker::parse(msg(&[&huge, b"", b"1"])),
-            Err(FrameError::BadAddress(256))
+            Err(FrameError::IdentityTooLong(256))
         );
-        let deep: Vec<&[u8]> = std::iter::repeat_n(&b"a"[..], MAX_HOPS + 1)
+        let deep: Vec<&[u8]> = std::iter::repeat_n(&b"a"[..], 17)
             .chain([&b""[..], b"1"])
             .collect();
         assert_eq!(
             FromWorker::parse(msg(&deep)),
-            Err(FrameError::TooManyHops(MAX_HOPS + 1))
+            Err(FrameError::TooManyHops(17))
         );
         let wide: Vec<&[u8]> = [&b"c"[..], b""]
             .into_iter()
@@ -323,7 +225,10 @@ mod tests {
             .collect();
         assert_eq!(
             Routed::parse(msg(&wide)),
-            Err(FrameError::TooManyFrames(MAX_BODY_FRAMES + 1))
+            Err(FrameError::TooManyFrames {
+                got: MAX_BODY_FRAMES + 1,
+                max: MAX_BODY_FRAMES
+            })
         );
         assert_eq!(
             ToWorker::parse(msg(&[&[0x01]])),
@@ -333,7 +238,7 @@ mod tests {
 
     #[test]
     fn an_address_of_exactly_255_bytes_is_fine() {
-        let max = vec![b'x'; MAX_ADDRESS_LEN];
+        let max = vec![b'x'; 255];
         assert!(Routed::parse(msg(&[&max, b"", b"1"])).is_ok());
     }
 }

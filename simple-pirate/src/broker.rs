@@ -195,10 +195,8 @@ mod tests {
     }
 
     fn req(client: &str, body: &str) -> Request {
-        Request {
-            envelope: Message::from_frames([client.to_owned(), String::new()]),
-            body: Message::from_frames([body.to_owned()]),
-        }
+        let frames = [client.to_owned(), String::new(), body.to_owned()];
+        crate::protocol::parse_request(Message::from_frames(frames)).unwrap()
     }
 
     fn reply_to(request: &Request) -> WorkerMessage {

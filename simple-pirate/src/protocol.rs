@@ -15,45 +15,11 @@
 //! frontend as the client envelope followed by the body.
 
 use bytes::Bytes;
+pub use common::envelope::FrameError;
+use common::envelope::{Envelope, READY};
 use common::msg::frame_text;
 use common::Message;
 use std::fmt;
-
-/// The READY command a worker sends when it starts (shared with 6/PPP).
-pub const READY: u8 = 0x01;
-/// Longest routing id ZeroMQ allows (ZMTP identities are 1 to 255 bytes).
-pub const MAX_IDENTITY: usize = 255;
-
-/// Why a message was rejected. Each is logged with `E:` and the message dropped.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// Not even the frames the shape needs.
-    #[error("{got} frame(s), at least {want} expected")]
-    TooFewFrames {
-        /// Frames received.
-        got: usize,
-        /// Frames the shape needs at least.
-        want: usize,
-    },
-    /// The address stack is not closed by an empty frame.
-    #[error("no empty delimiter frame after the address")]
-    MissingDelimiter,
-    /// An envelope with nothing after it.
-    #[error("no body frames after the envelope")]
-    EmptyBody,
-    /// A one-byte command this protocol does not define.
-    #[error("unknown command byte 0x{0:02X}")]
-    UnknownCommand(u8),
-    /// A single frame that is neither a command nor an envelope.
-    #[error("a single frame of {0} bytes is neither a command nor a reply")]
-    NotACommand(usize),
-    /// A reply whose client address is empty.
-    #[error("empty client address")]
-    EmptyAddress,
-    /// A reply whose client address cannot be a ZeroMQ routing id.
-    #[error("client address of {0} bytes exceeds the {MAX_IDENTITY}-byte limit")]
-    OversizedIdentity(usize),
-}
 
 /// A peer's routing id as a ROUTER socket reports it.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -86,8 +52,8 @@ impl fmt::Debug for PeerId {
 /// A client request: where it came from and what it says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// Client id (and any further addresses), ending with the empty delimiter.
-    pub envelope: Message,
+    /// Client id (and any further addresses).
+    pub envelope: Envelope,
     /// The request frames.
     pub body: Message,
 }
@@ -95,14 +61,14 @@ pub struct Request {
 impl Request {
     /// The client that sent it.
     pub fn client(&self) -> PeerId {
-        PeerId::new(self.envelope.first().cloned().unwrap_or_default())
+        PeerId::new(self.envelope.sender().clone())
     }
 
-    /// Frames for the backend ROUTER: `worker`, `""`, envelope, body.
+    /// Frames for the backend ROUTER: `worker`, `""`, envelope, `""`, body.
     pub fn to_worker(&self, worker: &PeerId) -> Message {
-        let mut out = self.envelope.clone();
-        out.append(self.body.clone());
-        out.wrap(worker.as_bytes().clone());
+        let mut out = self.envelope.wrap(self.body.clone());
+        out.push_front(Bytes::new());
+        out.push_front(worker.as_bytes().clone());
         out
     }
 }
@@ -111,7 +77,7 @@ impl Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The client's envelope, as the request carried it (client id first).
-    pub envelope: Message,
+    pub envelope: Envelope,
     /// The reply frames.
     pub body: Message,
 }
@@ -119,14 +85,12 @@ pub struct Reply {
 impl Reply {
     /// The client it is for.
     pub fn client(&self) -> PeerId {
-        PeerId::new(self.envelope.first().cloned().unwrap_or_default())
+        PeerId::new(self.envelope.sender().clone())
     }
 
-    /// Frames for the frontend ROUTER: envelope (client id first), body.
+    /// Frames for the frontend ROUTER: envelope (client id first), `""`, body.
     pub fn to_client(&self) -> Message {
-        let mut out = self.envelope.clone();
-        out.append(self.body.clone());
-        out
+        self.envelope.wrap(self.body.clone())
     }
 }
 
@@ -158,15 +122,13 @@ pub fn frame_label(id: &Bytes) -> String {
     }
 }
 
-/// Splits `frames` into a non-empty envelope ending with `""` and a non-empty body.
-fn envelope_and_body(mut frames: Message) -> Result<(Message, Message), FrameError> {
-    let envelope = frames
-        .split_envelope()
-        .ok_or(FrameError::MissingDelimiter)?;
-    if frames.is_empty() {
-        return Err(FrameError::EmptyBody);
+/// Splits `frames` into a valid envelope and a non-empty body.
+fn envelope_and_body(frames: Message) -> Result<(Envelope, Message), FrameError> {
+    let (envelope, body) = Envelope::split(frames)?;
+    if body.is_empty() {
+        return Err(FrameError::NoBody);
     }
-    Ok((envelope, frames))
+    Ok((envelope, body))
 }
 
 /// Parses what the frontend ROUTER received from a client.
@@ -178,10 +140,6 @@ pub fn parse_request(message: Message) -> Result<Request, FrameError> {
         });
     }
     let (envelope, body) = envelope_and_body(message)?;
-    if envelope.len() < 2 {
-        // The ROUTER's own id frame was empty: impossible on the wire, but never route on it.
-        return Err(FrameError::EmptyAddress);
-    }
     Ok(Request { envelope, body })
 }
 
@@ -200,28 +158,17 @@ pub fn parse_worker(mut message: Message) -> Result<(PeerId, WorkerMessage), Fra
         return match frame.as_ref() {
             [READY] => Ok((worker, WorkerMessage::Ready)),
             [other] => Err(FrameError::UnknownCommand(*other)),
-            _ => Err(FrameError::NotACommand(frame.len())),
+            _ => Err(FrameError::BadCommandLength(frame.len())),
         };
     }
-    let client_len = message.first().map_or(0, Bytes::len);
-    if client_len == 0 {
-        return Err(FrameError::EmptyAddress);
-    }
-    if client_len > MAX_IDENTITY {
-        return Err(FrameError::OversizedIdentity(client_len));
-    }
-    let (envelope, body) = envelope_and_body(message)?;
-    Ok((worker, WorkerMessage::Reply(Reply { envelope, body })))
+    let reply = parse_work(message)?;
+    Ok((worker, WorkerMessage::Reply(reply)))
 }
 
 /// Parses a request as a worker's REQ socket hands it over: client envelope, body.
 pub fn parse_work(message: Message) -> Result<Reply, FrameError> {
     let (envelope, body) = envelope_and_body(message)?;
-    match envelope.first().map_or(0, Bytes::len) {
-        0 => Err(FrameError::EmptyAddress),
-        n if n > MAX_IDENTITY => Err(FrameError::OversizedIdentity(n)),
-        _ => Ok(Reply { envelope, body }),
-    }
+    Ok(Reply { envelope, body })
 }
 
 #[cfg(test)]
@@ -235,7 +182,7 @@ mod tests {
     #[test]
     fn request_from_a_req_client_round_trips_to_the_worker() {
         let req = parse_request(m(&[b"C1", b"", b"17"])).unwrap();
-        assert_eq!(req.envelope, m(&[b"C1", b""]));
+        assert_eq!(req.envelope.frames(), [&b"C1"[..]]);
         assert_eq!(req.body, m(&[b"17"]));
         assert_eq!(req.client(), PeerId::new("C1"));
         assert_eq!(
@@ -247,7 +194,7 @@ mod tests {
     #[test]
     fn request_keeps_a_multi_hop_envelope_and_multi_frame_body() {
         let req = parse_request(m(&[b"C1", b"P1", b"", b"a", b"b"])).unwrap();
-        assert_eq!(req.envelope, m(&[b"C1", b"P1", b""]));
+        assert_eq!(req.envelope.frames(), [&b"C1"[..], b"P1"]);
         assert_eq!(req.body, m(&[b"a", b"b"]));
     }
 
@@ -263,11 +210,11 @@ mod tests {
         );
         assert_eq!(
             parse_request(m(&[b"C1", b"x", b""])),
-            Err(FrameError::EmptyBody)
+            Err(FrameError::NoBody)
         );
         assert_eq!(
             parse_request(m(&[b"", b"", b"x"])),
-            Err(FrameError::EmptyAddress)
+            Err(FrameError::NoAddress)
         );
     }
 
@@ -292,13 +239,13 @@ mod tests {
             (&[b"W1", b""], FrameError::TooFewFrames { got: 2, want: 3 }),
             (&[b"W1", b"x", &[READY]], FrameError::MissingDelimiter),
             (&[b"W1", b"", &[0x07]], FrameError::UnknownCommand(0x07)),
-            (&[b"W1", b"", b"hello"], FrameError::NotACommand(5)),
+            (&[b"W1", b"", b"hello"], FrameError::BadCommandLength(5)),
             (&[b"W1", b"", b"C1", b"17"], FrameError::MissingDelimiter),
-            (&[b"W1", b"", b"C1", b""], FrameError::EmptyBody),
-            (&[b"W1", b"", b"", b"17"], FrameError::EmptyAddress),
+            (&[b"W1", b"", b"C1", b""], FrameError::NoBody),
+            (&[b"W1", b"", b"", b"17"], FrameError::NoAddress),
             (
                 &[b"W1", b"", &[b'x'; 300], b"", b"17"],
-                FrameError::OversizedIdentity(300),
+                FrameError::IdentityTooLong(300),
             ),
         ];
         for (frames, want) in cases {
@@ -314,7 +261,7 @@ mod tests {
             m(&[b"C1", b"", b"17"])
         );
         assert_eq!(parse_work(m(&[b"17"])), Err(FrameError::MissingDelimiter));
-        assert_eq!(parse_work(m(&[b"", b"17"])), Err(FrameError::EmptyAddress));
+        assert_eq!(parse_work(m(&[b"", b"17"])), Err(FrameError::NoAddress));
         assert_eq!(WorkerMessage::Ready.to_frames(), m(&[&[READY]]));
     }
 }
