@@ -1,18 +1,20 @@
 //! The Simple Pirate worker: a REQ socket that says READY, then echoes each request.
 //!
 //! [`WorkerCore`] decides what to do with a request (echo after the simulated work, echo late,
-//! crash, or reject a malformed one); [`run`] is the socket loop around it.
+//! crash, or reject a malformed one) and says it through `poll_event` and `poll_transmit`;
+//! [`run`] is the socket loop around it.
 //!
 //! A worker that loses its connection (the queue closed it or died) reconnects with a fresh
 //! socket and a fresh identity and says READY again. A queue that hangs without closing the
 //! connection is not noticed — that takes heartbeats (Paranoid Pirate).
 
-use crate::protocol::{self, FrameError, Reply, WorkerMessage};
+use crate::protocol::{self, FrameError, WorkerMessage};
+use common::contract::{self, Core, Outbox};
 use common::fault::{Fault, FaultPlan};
 use common::rng::Rng;
 use common::{sock, Message};
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zeromq::{ReqSocket, Socket, SocketRecv};
 
 /// Default bound on connecting to the queue before trying again.
@@ -20,57 +22,80 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Default bound on sending READY or a reply.
 pub const SEND_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// What the worker does with one request.
+/// What the worker sends next, once `delay` (the simulated work) has passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Send `reply` after `delay`.
-    Reply {
-        /// The request's envelope with the echoed body.
-        reply: Reply,
-        /// Simulated work (plus the overload delay when overloaded).
-        delay: Duration,
-        /// True when this answer simulates CPU overload.
-        overloaded: bool,
-    },
-    /// Exit at once without answering.
-    Crash,
-    /// Not a request: drop it and say READY again (a REQ socket must send before it can
-    /// receive, and READY puts this worker back on the queue's list).
-    Reject(FrameError),
+pub struct Answer {
+    /// A reply, or READY after a malformed request.
+    pub message: WorkerMessage,
+    /// Simulated work (plus the overload delay when overloaded).
+    pub delay: Duration,
 }
 
-/// The worker's decisions: echo each request, with the faults of the plan.
+/// Something worth a log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A request answered after the normal work.
+    Normal,
+    /// A request answered late: simulated CPU overload.
+    Overloaded,
+    /// The fault plan calls for a crash: the shell exits at once without answering.
+    Crash,
+    /// Not a request: dropped, and READY sent instead (a REQ socket must send before it can
+    /// receive, and READY puts this worker back on the queue's list).
+    Malformed(FrameError),
+}
+
+/// The worker's decisions: echo each request, with the faults of the plan. A
+/// [`common::contract::Core`] with no timer.
 #[derive(Debug, Clone)]
 pub struct WorkerCore {
     plan: FaultPlan,
     work: Duration,
+    outbox: Outbox<Answer, Event>,
 }
 
 impl WorkerCore {
     /// Echoes after `work` per request, injecting the faults `plan` calls for.
     pub fn new(plan: FaultPlan, work: Duration) -> Self {
-        Self { plan, work }
+        let outbox = Outbox::default();
+        Self { plan, work, outbox }
     }
 
-    /// Decides what to do with `message` as the REQ socket delivered it.
-    pub fn on_request(&mut self, message: Message) -> Action {
-        let reply = match protocol::parse_work(message) {
-            Ok(reply) => reply,
-            Err(e) => return Action::Reject(e),
+    /// `message` arrived, as the REQ socket delivered it.
+    pub fn handle_request(&mut self, message: Message, _now: Instant) {
+        let (event, message, delay) = match protocol::parse_work(message) {
+            Err(e) => (Event::Malformed(e), WorkerMessage::Ready, Duration::ZERO),
+            Ok(reply) => match self.plan.on_request() {
+                Fault::Crash => return self.outbox.event(Event::Crash),
+                Fault::None => (Event::Normal, WorkerMessage::Reply(reply), self.work),
+                Fault::Overload(extra) => (
+                    Event::Overloaded,
+                    WorkerMessage::Reply(reply),
+                    self.work + extra,
+                ),
+            },
         };
-        match self.plan.on_request() {
-            Fault::Crash => Action::Crash,
-            Fault::None => Action::Reply {
-                reply,
-                delay: self.work,
-                overloaded: false,
-            },
-            Fault::Overload(extra) => Action::Reply {
-                reply,
-                delay: self.work + extra,
-                overloaded: true,
-            },
-        }
+        self.outbox.event(event);
+        self.outbox.transmit(Answer { message, delay });
+    }
+}
+
+impl Core for WorkerCore {
+    type Transmit = Answer;
+    type Event = Event;
+
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn poll_transmit(&mut self) -> Option<Answer> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
     }
 }
 
@@ -139,10 +164,19 @@ async fn serve_one_connection(config: &WorkerConfig, core: &mut WorkerCore, id: 
             return Session::Reconnect;
         }
     }
-    let mut to_send = WorkerMessage::Ready.to_frames();
+    let mut next = Some(Answer {
+        message: WorkerMessage::Ready,
+        delay: Duration::ZERO,
+    });
     let mut announce = true;
-    loop {
-        if let Err(e) = sock::send(&mut socket, to_send, config.send_timeout).await {
+    // The core answers every request it does not crash on, so this loops until the connection
+    // fails or a crash is simulated.
+    while let Some(Answer { message, delay }) = next.take() {
+        if !delay.is_zero() {
+            // Even a zero sleep waits for the timer's next tick (about 1 ms).
+            tokio::time::sleep(delay).await;
+        }
+        if let Err(e) = sock::send(&mut socket, message.to_frames(), config.send_timeout).await {
             tracing::warn!("({id}) lost the queue ({e}), reconnecting");
             return Session::Reconnect;
         }
@@ -158,33 +192,21 @@ async fn serve_one_connection(config: &WorkerConfig, core: &mut WorkerCore, id: 
             }
         };
         tracing::debug!("({id}) received request:\n{}", request.dump());
-        to_send = match core.on_request(request) {
-            Action::Crash => {
-                tracing::warn!("({id}) simulating a crash");
-                return Session::End(WorkerEnd::Crashed);
-            }
-            Action::Reject(e) => {
-                tracing::error!("({id}) malformed request dropped: {e}");
-                WorkerMessage::Ready.to_frames()
-            }
-            Action::Reply {
-                reply,
-                delay,
-                overloaded,
-            } => {
-                if overloaded {
-                    tracing::warn!("({id}) simulating CPU overload");
-                } else {
-                    tracing::info!("({id}) normal reply");
+        core.handle_request(request, contract::now());
+        while let Some(event) = core.poll_event() {
+            match event {
+                Event::Normal => tracing::info!("({id}) normal reply"),
+                Event::Overloaded => tracing::warn!("({id}) simulating CPU overload"),
+                Event::Malformed(e) => tracing::error!("({id}) malformed request dropped: {e}"),
+                Event::Crash => {
+                    tracing::warn!("({id}) simulating a crash");
+                    return Session::End(WorkerEnd::Crashed);
                 }
-                if !delay.is_zero() {
-                    // Even a zero sleep waits for the timer's next tick (about 1 ms).
-                    tokio::time::sleep(delay).await;
-                }
-                WorkerMessage::Reply(reply).to_frames()
             }
-        };
+        }
+        next = core.poll_transmit();
     }
+    Session::Reconnect
 }
 
 #[cfg(test)]
@@ -195,21 +217,25 @@ mod tests {
         Message::from_frames(["C1".to_owned(), String::new(), body.to_owned()])
     }
 
+    /// One request in; the event and the answer out.
+    fn answer(core: &mut WorkerCore, message: Message) -> (Option<Event>, Option<Answer>) {
+        core.handle_request(message, Instant::now());
+        let step = (core.poll_event(), core.poll_transmit());
+        assert_eq!((core.poll_event(), core.poll_transmit()), (None, None));
+        step
+    }
+
     #[test]
     fn echoes_the_envelope_and_body_then_crashes_as_planned() {
         let d = Duration::from_millis(3);
         let mut core = WorkerCore::new(FaultPlan::none().crash_after(Some(1)), d);
-        let Action::Reply {
-            reply,
-            delay,
-            overloaded,
-        } = core.on_request(work("1"))
-        else {
+        assert_eq!(core.poll_timeout(), None);
+        let (event, Some(Answer { message, delay })) = answer(&mut core, work("1")) else {
             panic!("a reply")
         };
-        assert_eq!((delay, overloaded), (d, false));
-        assert_eq!(WorkerMessage::Reply(reply).to_frames(), work("1"));
-        assert_eq!(core.on_request(work("2")), Action::Crash);
+        assert_eq!((delay, event), (d, Some(Event::Normal)));
+        assert_eq!(message.to_frames(), work("1"));
+        assert_eq!(answer(&mut core, work("2")), (Some(Event::Crash), None));
     }
 
     #[test]
@@ -220,16 +246,18 @@ mod tests {
             Duration::ZERO,
         );
         assert_eq!(
-            core.on_request(Message::from_frames(["no envelope"])),
-            Action::Reject(FrameError::MissingDelimiter)
+            answer(&mut core, Message::from_frames(["no envelope"])),
+            (
+                Some(Event::Malformed(FrameError::MissingDelimiter)),
+                Some(Answer {
+                    message: WorkerMessage::Ready,
+                    delay: Duration::ZERO
+                })
+            )
         );
         assert!(matches!(
-            core.on_request(work("1")),
-            Action::Reply {
-                overloaded: true,
-                delay,
-                ..
-            } if delay == extra
+            answer(&mut core, work("1")),
+            (Some(Event::Overloaded), Some(Answer { delay, .. })) if delay == extra
         ));
     }
 }
