@@ -260,4 +260,35 @@ mod tests {
             (Some(Event::Overloaded), Some(Answer { delay, .. })) if delay == extra
         ));
     }
+
+    /// The shell holds one timing job, the simulated work. In virtual time: READY first, then
+    /// each reply exactly the work after its request.
+    #[tokio::test(start_paused = true)]
+    async fn the_reply_waits_for_the_work() {
+        use zeromq::{RouterSocket, SocketSend};
+        let endpoint = common::testkit::tcp_endpoint();
+        let mut queue = RouterSocket::new();
+        sock::bind(&mut queue, &endpoint).await.unwrap();
+        let effort = Duration::from_secs(30);
+        let config = WorkerConfig {
+            queue: endpoint,
+            connect_timeout: CONNECT_TIMEOUT,
+            send_timeout: SEND_TIMEOUT,
+        };
+        let core = WorkerCore::new(FaultPlan::none(), effort);
+        tokio::spawn(run(config, core, std::future::pending()));
+        let mut ready = Message::from(queue.recv().await.unwrap());
+        let worker = ready.pop_front().unwrap();
+        assert_eq!(ready, Message::from_frames([&b""[..], &[protocol::READY]]));
+        let mut request = work("1");
+        request.push_front(bytes::Bytes::new());
+        request.push_front(worker.clone());
+        let sent_at = contract::now();
+        queue
+            .send(request.clone().try_into().unwrap())
+            .await
+            .unwrap();
+        let reply = Message::from(queue.recv().await.unwrap());
+        assert_eq!((reply, contract::now() - sent_at), (request, effort));
+    }
 }
