@@ -1,89 +1,21 @@
 //! The Lazy Pirate server: a REP socket that echoes, crashing or stalling on request.
 //!
 //! [`EchoCore`] decides what to do with each request (answer after the simulated work, answer
-//! late, or crash) from a [`FaultPlan`] and says it through `poll_event` and `poll_transmit`;
-//! [`serve`] is the socket loop around it.
+//! late, or crash) from a [`common::fault::FaultPlan`]; [`serve`] is the socket loop around it.
 
 use crate::client::text;
-use common::contract::{self, Core, Outbox};
-use common::fault::{Fault, FaultPlan};
+use common::contract::{self, Core};
+use common::fault::{Answer, FaultyServer, Served};
 use common::{sock, Message};
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zeromq::{RepSocket, Socket, SocketRecv};
 
 /// Default bound on sending one reply: a client that stopped reading never stalls the server.
 pub const SEND_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// What the server sends next, once `delay` (the simulated work) has passed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// The echoed request.
-    pub reply: Message,
-    /// Simulated work (plus the overload delay when overloaded).
-    pub delay: Duration,
-}
-
-/// Something worth a log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// A request answered after the normal work (the request, for the log line).
-    Normal(Message),
-    /// A request answered late: simulated CPU overload.
-    Overloaded,
-    /// The fault plan calls for a crash: the shell exits at once without answering.
-    Crash,
-}
-
-/// The server's decisions: echo each request, with the faults of the plan. A
-/// [`common::contract::Core`] with no timer.
-#[derive(Debug, Clone)]
-pub struct EchoCore {
-    plan: FaultPlan,
-    work: Duration,
-    outbox: Outbox<Answer, Event>,
-}
-
-impl EchoCore {
-    /// Echoes after `work` per request, injecting the faults `plan` calls for.
-    pub fn new(plan: FaultPlan, work: Duration) -> Self {
-        let outbox = Outbox::default();
-        Self { plan, work, outbox }
-    }
-
-    /// `request` arrived.
-    pub fn handle_request(&mut self, request: Message, _now: Instant) {
-        let (event, delay) = match self.plan.on_request() {
-            Fault::Crash => return self.outbox.event(Event::Crash),
-            Fault::None => (Event::Normal(request.clone()), self.work),
-            Fault::Overload(extra) => (Event::Overloaded, self.work + extra),
-        };
-        self.outbox.event(event);
-        self.outbox.transmit(Answer {
-            reply: request,
-            delay,
-        });
-    }
-}
-
-impl Core for EchoCore {
-    type Transmit = Answer;
-    type Event = Event;
-
-    fn handle_timeout(&mut self, _now: Instant) {}
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-
-    fn poll_transmit(&mut self) -> Option<Answer> {
-        self.outbox.poll_transmit()
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        self.outbox.poll_event()
-    }
-}
+/// The server's decisions: echo each request, with the faults of the plan.
+pub type EchoCore = FaultyServer<Message>;
 
 /// Why [`serve`] returned normally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,12 +70,12 @@ pub async fn serve(
             }
         };
         tracing::debug!("received request:\n{}", request.dump());
-        core.handle_request(request, contract::now());
-        while let Some(event) = core.poll_event() {
-            match event {
-                Event::Normal(request) => tracing::info!("normal request ({})", text(&request)),
-                Event::Overloaded => tracing::warn!("simulating CPU overload"),
-                Event::Crash => {
+        core.handle_request(request.clone(), contract::now());
+        while let Some(served) = core.poll_event() {
+            match served {
+                Served::Normal => tracing::info!("normal request ({})", text(&request)),
+                Served::Overloaded => tracing::warn!("simulating CPU overload"),
+                Served::Crash => {
                     tracing::warn!("simulating a crash");
                     return Ok(ServerEnd::Crashed);
                 }
@@ -168,58 +100,10 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::fault::FaultPlan;
 
     fn msg(s: &str) -> Message {
         Message::from_frames([s.to_owned()])
-    }
-
-    /// One request in; the event and the answer out.
-    fn answer(core: &mut EchoCore, request: Message) -> (Option<Event>, Option<Answer>) {
-        core.handle_request(request, Instant::now());
-        let step = (core.poll_event(), core.poll_transmit());
-        assert_eq!((core.poll_event(), core.poll_transmit()), (None, None));
-        step
-    }
-
-    #[test]
-    fn echoes_after_the_work_then_crashes_as_planned() {
-        let work = Duration::from_millis(5);
-        let mut core = EchoCore::new(FaultPlan::none().crash_after(Some(2)), work);
-        assert_eq!(core.poll_timeout(), None);
-        for n in ["1", "2"] {
-            assert_eq!(
-                answer(&mut core, msg(n)),
-                (
-                    Some(Event::Normal(msg(n))),
-                    Some(Answer {
-                        reply: msg(n),
-                        delay: work
-                    })
-                )
-            );
-        }
-        assert_eq!(answer(&mut core, msg("3")), (Some(Event::Crash), None));
-    }
-
-    #[test]
-    fn overload_adds_its_delay_to_the_work() {
-        let work = Duration::from_millis(5);
-        let extra = Duration::from_millis(50);
-        let mut core = EchoCore::new(FaultPlan::none().overload_after(Some(1), extra), work);
-        assert!(matches!(
-            answer(&mut core, msg("1")),
-            (Some(Event::Normal(_)), Some(_))
-        ));
-        assert_eq!(
-            answer(&mut core, msg("2")),
-            (
-                Some(Event::Overloaded),
-                Some(Answer {
-                    reply: msg("2"),
-                    delay: work + extra
-                })
-            )
-        );
     }
 
     /// The shell holds one timing job, the simulated work. In virtual time: the reply comes
