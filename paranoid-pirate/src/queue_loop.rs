@@ -107,7 +107,7 @@ pub async fn run(
             },
             () = contract::sleep_until(queue.poll_timeout()) => queue.handle_timeout(contract::now()),
         }
-        // Events first, so each is logged before the sends it led to (as the Guide does).
+        // Events first, so each is logged before the sends it led to.
         loop {
             while let Some(event) = queue.poll_event() {
                 log_event(&event);
