@@ -3,9 +3,13 @@
 //! The Guide's servers crash or slow down at random. Here each fault is a flag
 //! (`--crash-after N`, `--overload-after N`) and the Guide's randomness is opt-in and seeded
 //! (`--random-faults --seed S`), so a test or the tour can reproduce exactly what happened.
+//!
+//! [`FaultyServer`] is the whole core of a server that only answers under such a plan
+//! (`lpserver`, `spworker`).
 
+use crate::contract::{Core, Outbox};
 use crate::rng::Rng;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a server should do with the request it just received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +93,74 @@ impl FaultPlan {
     }
 }
 
+/// What a [`FaultyServer`] sends next, once `delay` (the simulated work) has passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer<R> {
+    /// The reply.
+    pub reply: R,
+    /// Simulated work (plus the overload delay when overloaded).
+    pub delay: Duration,
+}
+
+/// What a [`FaultyServer`] did with a request, for the shell's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// Answered after the normal work.
+    Normal,
+    /// Answered late: simulated CPU overload.
+    Overloaded,
+    /// Not answered: the shell exits at once, as a crashed process would.
+    Crash,
+}
+
+/// A server's decisions: answer each request after the simulated work, answer late, or crash,
+/// as the [`FaultPlan`] says. A [`Core`] with no timer: the [`Answer`] leaves through
+/// `poll_transmit`, what was [`Served`] through `poll_event`.
+#[derive(Debug, Clone)]
+pub struct FaultyServer<R> {
+    plan: FaultPlan,
+    work: Duration,
+    outbox: Outbox<Answer<R>, Served>,
+}
+
+impl<R> FaultyServer<R> {
+    /// Answers after `work` per request, injecting the faults `plan` calls for.
+    pub fn new(plan: FaultPlan, work: Duration) -> Self {
+        let outbox = Outbox::default();
+        Self { plan, work, outbox }
+    }
+
+    /// A request arrived; `reply` is what answering it sends.
+    pub fn handle_request(&mut self, reply: R, _now: Instant) {
+        let (served, delay) = match self.plan.on_request() {
+            Fault::Crash => return self.outbox.event(Served::Crash),
+            Fault::None => (Served::Normal, self.work),
+            Fault::Overload(extra) => (Served::Overloaded, self.work + extra),
+        };
+        self.outbox.event(served);
+        self.outbox.transmit(Answer { reply, delay });
+    }
+}
+
+impl<R> Core for FaultyServer<R> {
+    type Transmit = Answer<R>;
+    type Event = Served;
+
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn poll_transmit(&mut self) -> Option<Answer<R>> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Served> {
+        self.outbox.poll_event()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +194,61 @@ mod tests {
         assert_eq!(run(42), run(42));
         assert!(run(42)[..3].iter().all(|f| *f == Fault::None));
         assert!(run(42).contains(&Fault::Crash));
+    }
+
+    fn msg(s: &str) -> crate::Message {
+        crate::Message::from_frames([s.to_owned()])
+    }
+
+    /// One request in; what was served and the answer out.
+    fn answer<R: std::fmt::Debug + PartialEq>(
+        server: &mut FaultyServer<R>,
+        reply: R,
+    ) -> (Option<Served>, Option<Answer<R>>) {
+        server.handle_request(reply, Instant::now());
+        let step = (server.poll_event(), server.poll_transmit());
+        assert_eq!((server.poll_event(), server.poll_transmit()), (None, None));
+        step
+    }
+
+    #[test]
+    fn answers_after_the_work_then_crashes_as_planned() {
+        let work = Duration::from_millis(5);
+        let mut server = FaultyServer::new(FaultPlan::none().crash_after(Some(2)), work);
+        assert_eq!(server.poll_timeout(), None);
+        for n in ["1", "2"] {
+            assert_eq!(
+                answer(&mut server, msg(n)),
+                (
+                    Some(Served::Normal),
+                    Some(Answer {
+                        reply: msg(n),
+                        delay: work
+                    })
+                )
+            );
+        }
+        assert_eq!(answer(&mut server, msg("3")), (Some(Served::Crash), None));
+    }
+
+    #[test]
+    fn overload_adds_its_delay_to_the_work() {
+        let work = Duration::from_millis(5);
+        let extra = Duration::from_millis(50);
+        let mut server = FaultyServer::new(FaultPlan::none().overload_after(Some(1), extra), work);
+        assert!(matches!(
+            answer(&mut server, msg("1")),
+            (Some(Served::Normal), Some(_))
+        ));
+        assert_eq!(
+            answer(&mut server, msg("2")),
+            (
+                Some(Served::Overloaded),
+                Some(Answer {
+                    reply: msg("2"),
+                    delay: work + extra
+                })
+            )
+        );
     }
 }

@@ -13,7 +13,7 @@
 //! | [`guard`] | the ingress guard in front of every bound TCP endpoint: ZMTP headers checked, limits |
 //! | [`logging`] | the Guide's `I:` / `W:` / `E:` log lines, `-v` frame dumps |
 //! | [`cli`] | clap argument groups shared by the binaries (verbosity, heartbeats, fault flags, guard limits) |
-//! | [`fault`] | deterministic fault simulation (`--crash-after`, `--overload-after`, `--seed`) |
+//! | [`fault`] | deterministic fault simulation (`--crash-after`, `--overload-after`, `--seed`), and [`fault::FaultyServer`], the core of a server that only answers under it |
 //! | [`rng`] | a tiny seeded PRNG, so simulated faults are reproducible |
 //! | [`netfault`] | a TCP fault proxy: partition, one-way partition, delay, throttle, reset of a live link |
 //! | [`report`] | the one accounting rule of every client ([`report::Ledger`]), its summary line and the `--log-requests` lines |

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`core`] | pure retry/sequence logic: [`core::Requester`], [`core::Sequence`] (no socket, no clock) |
 //! | [`client`] | [`LazyPirateClient`] (the library API) and [`client::run_sequence`] (the `lpclient` loop) |
-//! | [`server`] | [`server::EchoCore`] (pure fault decisions) and [`server::serve`] (the `lpserver` loop) |
+//! | [`server`] | [`server::EchoCore`] (pure fault decisions, a [`common::contract::Core`]) and [`server::serve`] (the `lpserver` loop) |
 //!
 //! Binaries: `lpclient` and `lpserver` (see `src/bin/`), thin shells over these modules.
 

@@ -1,10 +1,11 @@
 //! The Lazy Pirate server: a REP socket that echoes, crashing or stalling on request.
 //!
 //! [`EchoCore`] decides what to do with each request (answer after the simulated work, answer
-//! late, or crash) from a [`FaultPlan`]; [`serve`] is the socket loop around it.
+//! late, or crash) from a [`common::fault::FaultPlan`]; [`serve`] is the socket loop around it.
 
 use crate::client::text;
-use common::fault::{Fault, FaultPlan};
+use common::contract::{self, Core};
+use common::fault::{Answer, FaultyServer, Served};
 use common::{sock, Message};
 use std::future::Future;
 use std::time::Duration;
@@ -13,52 +14,8 @@ use zeromq::{RepSocket, Socket, SocketRecv};
 /// Default bound on sending one reply: a client that stopped reading never stalls the server.
 pub const SEND_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// What the server does with one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Send `reply` after `delay`.
-    Reply {
-        /// The echoed request.
-        reply: Message,
-        /// Simulated work (plus the overload delay when overloaded).
-        delay: Duration,
-        /// True when this answer simulates CPU overload.
-        overloaded: bool,
-    },
-    /// Exit at once without answering.
-    Crash,
-}
-
 /// The server's decisions: echo each request, with the faults of the plan.
-#[derive(Debug, Clone)]
-pub struct EchoCore {
-    plan: FaultPlan,
-    work: Duration,
-}
-
-impl EchoCore {
-    /// Echoes after `work` per request, injecting the faults `plan` calls for.
-    pub fn new(plan: FaultPlan, work: Duration) -> Self {
-        Self { plan, work }
-    }
-
-    /// Decides what to do with `request`.
-    pub fn on_request(&mut self, request: Message) -> Action {
-        match self.plan.on_request() {
-            Fault::Crash => Action::Crash,
-            Fault::None => Action::Reply {
-                reply: request,
-                delay: self.work,
-                overloaded: false,
-            },
-            Fault::Overload(extra) => Action::Reply {
-                reply: request,
-                delay: self.work + extra,
-                overloaded: true,
-            },
-        }
-    }
-}
+pub type EchoCore = FaultyServer<Message>;
 
 /// Why [`serve`] returned normally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,32 +70,28 @@ pub async fn serve(
             }
         };
         tracing::debug!("received request:\n{}", request.dump());
-        match core.on_request(request) {
-            Action::Crash => {
-                tracing::warn!("simulating a crash");
-                return Ok(ServerEnd::Crashed);
+        core.handle_request(request.clone(), contract::now());
+        while let Some(served) = core.poll_event() {
+            match served {
+                Served::Normal => tracing::info!("normal request ({})", text(&request)),
+                Served::Overloaded => tracing::warn!("simulating CPU overload"),
+                Served::Crash => {
+                    tracing::warn!("simulating a crash");
+                    return Ok(ServerEnd::Crashed);
+                }
             }
-            Action::Reply {
-                reply,
-                delay,
-                overloaded,
-            } => {
-                if overloaded {
-                    tracing::warn!("simulating CPU overload");
-                } else {
-                    tracing::info!("normal request ({})", text(&reply));
+        }
+        while let Some(Answer { reply, delay }) = core.poll_transmit() {
+            if !delay.is_zero() {
+                // Skipped when zero: even a zero sleep waits for the timer's next tick.
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => return Ok(ServerEnd::Interrupted),
+                    () = tokio::time::sleep(delay) => {}
                 }
-                if !delay.is_zero() {
-                    // Skipped when zero: even a zero sleep waits for the timer's next tick.
-                    tokio::select! {
-                        biased;
-                        () = &mut shutdown => return Ok(ServerEnd::Interrupted),
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                }
-                if let Err(e) = sock::send(&mut socket, reply, send_timeout).await {
-                    tracing::warn!("reply not delivered: {e}");
-                }
+            }
+            if let Err(e) = sock::send(&mut socket, reply, send_timeout).await {
+                tracing::warn!("reply not delivered: {e}");
             }
         }
     }
@@ -147,47 +100,44 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::fault::FaultPlan;
 
     fn msg(s: &str) -> Message {
         Message::from_frames([s.to_owned()])
     }
 
-    #[test]
-    fn echoes_after_the_work_then_crashes_as_planned() {
-        let work = Duration::from_millis(5);
-        let mut core = EchoCore::new(FaultPlan::none().crash_after(Some(2)), work);
-        for n in ["1", "2"] {
-            assert_eq!(
-                core.on_request(msg(n)),
-                Action::Reply {
-                    reply: msg(n),
-                    delay: work,
-                    overloaded: false
-                }
-            );
-        }
-        assert_eq!(core.on_request(msg("3")), Action::Crash);
-    }
-
-    #[test]
-    fn overload_adds_its_delay_to_the_work() {
-        let work = Duration::from_millis(5);
-        let extra = Duration::from_millis(50);
-        let mut core = EchoCore::new(FaultPlan::none().overload_after(Some(1), extra), work);
-        assert!(matches!(
-            core.on_request(msg("1")),
-            Action::Reply {
-                overloaded: false,
-                ..
+    /// The shell holds one timing job, the simulated work. In virtual time: the reply comes
+    /// after exactly the work, and Ctrl-C during the work ends the server at once.
+    #[tokio::test(start_paused = true)]
+    async fn the_reply_waits_for_the_work_and_ctrl_c_cuts_it_short() {
+        use zeromq::{ReqSocket, SocketSend};
+        let endpoint = common::testkit::tcp_endpoint();
+        let work = Duration::from_secs(30);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let core = EchoCore::new(FaultPlan::none(), work);
+        let server = tokio::spawn({
+            let endpoint = endpoint.clone();
+            async move {
+                serve(&endpoint, core, SEND_TIMEOUT, async {
+                    stopped.await.unwrap_or(())
+                })
+                .await
             }
-        ));
-        assert_eq!(
-            core.on_request(msg("2")),
-            Action::Reply {
-                reply: msg("2"),
-                delay: work + extra,
-                overloaded: true
-            }
-        );
+        });
+        let mut client = ReqSocket::new();
+        sock::connect(&mut client, &endpoint, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let sent_at = contract::now();
+        client.send(msg("1").try_into().unwrap()).await.unwrap();
+        let reply = Message::from(client.recv().await.unwrap());
+        assert_eq!((reply, contract::now() - sent_at), (msg("1"), work));
+        // A second request, and Ctrl-C a second into its work.
+        client.send(msg("2").try_into().unwrap()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.send(()).unwrap();
+        let stopping = contract::now();
+        assert_eq!(server.await.unwrap().unwrap(), ServerEnd::Interrupted);
+        assert_eq!(contract::now(), stopping);
     }
 }

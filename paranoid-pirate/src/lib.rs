@@ -6,7 +6,7 @@
 //! | module | layer | what it holds |
 //! |---|---|---|
 //! | [`protocol`] | pure | 6/PPP frames as types: [`protocol::FromWorker`], [`protocol::ToWorker`], [`protocol::Routed`] |
-//! | [`queue`] | pure | the queue's worker table: LRU of idle workers, busy workers, liveness, purge, heartbeats |
+//! | [`queue`] | pure | the queue's worker table (a [`common::contract::Core`]): LRU of idle workers, busy workers, liveness, purge, heartbeats |
 //! | [`worker`] | pure | the worker's heartbeats, the queue's liveness, reconnect back-off, jobs, faults |
 //! | [`queue_loop`] | I/O | `ppqueue`: two ROUTER sockets around a [`queue::Queue`] |
 //! | [`worker_loop`] | I/O | `ppworker`: a DEALER around a [`worker::WorkerCore`], work run off the loop |

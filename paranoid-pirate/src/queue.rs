@@ -1,8 +1,9 @@
 //! The Paranoid Pirate queue's brain: which workers exist, which are idle, who gets the next
 //! request, when to heartbeat, who is dead. No sockets, no clock.
 //!
-//! The I/O loop ([`crate::queue_loop`]) feeds it messages from the two ROUTER sockets and the
-//! current time, and carries out the [`Output`]s it returns.
+//! It follows [`common::contract::Core`]: the I/O loop ([`crate::queue_loop`]) feeds it messages
+//! from the two ROUTER sockets through `handle_*(…, now)`, sends what [`Queue::poll_transmit`]
+//! yields and logs what [`Queue::poll_event`] yields.
 //!
 //! # Rules
 //! * A worker enters with READY and is then *idle*. Idle workers form an LRU list: the one
@@ -26,6 +27,7 @@
 
 use crate::protocol::{FrameError, FromWorker, Routed, ToWorker};
 use bytes::Bytes;
+use common::contract::{Core, Outbox};
 use common::heartbeat::{Liveness, Ticker, HEARTBEAT_INTERVAL, HEARTBEAT_LIVENESS};
 use common::Message;
 use std::collections::{BTreeMap, VecDeque};
@@ -135,9 +137,9 @@ pub enum Event {
     },
 }
 
-/// What the queue wants done.
+/// A message the queue wants sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+pub enum Transmit {
     /// Send a command to a worker over the backend.
     ToWorker {
         /// Routing identity.
@@ -147,8 +149,6 @@ pub enum Output {
     },
     /// Send a reply to a client over the frontend.
     ToClient(Routed),
-    /// Log this.
-    Event(Event),
 }
 
 #[derive(Debug)]
@@ -180,6 +180,7 @@ pub struct Queue {
     /// Requests waiting for an idle worker.
     pending: VecDeque<Routed>,
     ticker: Ticker,
+    outbox: Outbox<Transmit, Event>,
 }
 
 impl Queue {
@@ -192,6 +193,7 @@ impl Queue {
             idle: VecDeque::new(),
             pending: VecDeque::new(),
             ticker,
+            outbox: Outbox::default(),
         }
     }
 
@@ -209,15 +211,6 @@ impl Queue {
                     .get(id)
                     .is_some_and(|w| !w.liveness.is_dead(now))
             })
-    }
-
-    /// When [`Queue::on_timeout`] must run next: the next heartbeat or the earliest worker
-    /// expiry, whichever comes first (so a dead worker is purged on time, not a tick late).
-    pub fn next_deadline(&self) -> Instant {
-        self.workers
-            .values()
-            .map(|w| w.liveness.deadline())
-            .fold(self.ticker.deadline(), Instant::min)
     }
 
     /// Registered workers.
@@ -241,50 +234,45 @@ impl Queue {
     }
 
     /// A message from the frontend ROUTER: `[client id, …, "", body…]`.
-    pub fn on_client_message(&mut self, message: Message, now: Instant) -> Vec<Output> {
-        let mut out = Vec::new();
+    pub fn handle_client(&mut self, message: Message, now: Instant) {
         let peer = message.first().cloned();
         match Routed::parse(message) {
             Ok(request) => {
                 self.pending.push_back(request);
                 if self.pending.len() > self.config.max_pending {
                     if let Some(dropped) = self.pending.pop_front() {
-                        out.push(Output::Event(Event::PendingOverflow {
+                        self.outbox.event(Event::PendingOverflow {
                             client: dropped.envelope.frames()[0].clone(),
-                        }));
+                        });
                     }
                 }
-                self.dispatch(now, &mut out);
+                self.dispatch(now);
             }
-            Err(error) => out.push(Output::Event(Event::Malformed {
+            Err(error) => self.outbox.event(Event::Malformed {
                 side: Side::Frontend,
                 peer,
                 error,
-            })),
+            }),
         }
-        out
     }
 
     /// A message from the backend ROUTER: `[worker id, command or reply…]`.
-    pub fn on_worker_message(&mut self, mut message: Message, now: Instant) -> Vec<Output> {
-        let mut out = Vec::new();
+    pub fn handle_worker(&mut self, mut message: Message, now: Instant) {
         let Some(worker) = message.pop_front() else {
-            out.push(Output::Event(Event::Malformed {
+            return self.outbox.event(Event::Malformed {
                 side: Side::Backend,
                 peer: None,
                 error: FrameError::Empty,
-            }));
-            return out;
+            });
         };
         let command = match FromWorker::parse(message) {
             Ok(command) => command,
             Err(error) => {
-                out.push(Output::Event(Event::Malformed {
+                return self.outbox.event(Event::Malformed {
                     side: Side::Backend,
                     peer: Some(worker),
                     error,
-                }));
-                return out;
+                })
             }
         };
         match command {
@@ -300,7 +288,7 @@ impl Queue {
                     },
                 );
                 self.idle.push_back(worker.clone());
-                out.push(Output::Event(Event::WorkerReady { worker, replaced }));
+                self.outbox.event(Event::WorkerReady { worker, replaced });
             }
             FromWorker::Heartbeat => match self.workers.get_mut(&worker) {
                 // The fix over the Guide: liveness only, the worker stays busy if it is busy.
@@ -308,7 +296,7 @@ impl Queue {
                     w.liveness.heard(now);
                     w.last_heard = now;
                 }
-                None => out.push(Output::Event(Event::UnknownWorker { worker })),
+                None => self.outbox.event(Event::UnknownWorker { worker }),
             },
             FromWorker::Reply(reply) => {
                 match self.workers.get_mut(&worker) {
@@ -318,23 +306,21 @@ impl Queue {
                         if w.in_flight.take().is_some() {
                             self.idle.push_back(worker);
                         } else {
-                            out.push(Output::Event(Event::UnexpectedReply { worker }));
+                            self.outbox.event(Event::UnexpectedReply { worker });
                         }
                     }
-                    None => out.push(Output::Event(Event::LateReply { worker })),
+                    None => self.outbox.event(Event::LateReply { worker }),
                 }
-                out.push(Output::ToClient(reply));
+                self.outbox.transmit(Transmit::ToClient(reply));
             }
         }
-        self.dispatch(now, &mut out);
-        out
+        self.dispatch(now);
     }
 
     /// The worker's connection is gone: the backend socket saw it close, or a send to its
     /// identity failed because the socket no longer knows it. The worker is purged now instead
     /// of when its liveness runs out, and its request in flight goes to the next idle worker.
-    pub fn on_worker_gone(&mut self, worker: &[u8], now: Instant) -> Vec<Output> {
-        let mut out = Vec::new();
+    pub fn handle_worker_gone(&mut self, worker: &[u8], now: Instant) {
         if let Some((worker, w)) = self.workers.remove_entry(worker) {
             self.idle.retain(|i| *i != worker);
             let requeued = match w.in_flight {
@@ -344,56 +330,29 @@ impl Queue {
                 }
                 None => false,
             };
-            out.push(Output::Event(Event::WorkerGone {
+            self.outbox.event(Event::WorkerGone {
                 worker,
                 silent: now.saturating_duration_since(w.last_heard),
                 requeued,
-            }));
-            self.dispatch(now, &mut out);
-        }
-        out
-    }
-
-    /// Timer work: purge dead workers, heartbeat the living ones when the interval is up.
-    pub fn on_timeout(&mut self, now: Instant) -> Vec<Output> {
-        let mut out = Vec::new();
-        self.purge(now, &mut out);
-        if self.ticker.poll(now) {
-            out.extend(self.workers.keys().map(|worker| Output::ToWorker {
-                worker: worker.clone(),
-                command: ToWorker::Heartbeat,
-            }));
-        }
-        out
-    }
-
-    /// Removes every worker past its deadline, idle or busy.
-    fn purge(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let dead: Vec<Bytes> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| w.liveness.is_dead(now))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in dead {
-            self.remove(&id, now, out);
+            });
+            self.dispatch(now);
         }
     }
 
-    fn remove(&mut self, id: &Bytes, now: Instant, out: &mut Vec<Output>) {
+    fn remove(&mut self, id: &Bytes, now: Instant) {
         if let Some(w) = self.workers.remove(id) {
             self.idle.retain(|i| i != id);
-            out.push(Output::Event(Event::WorkerPurged {
+            self.outbox.event(Event::WorkerPurged {
                 worker: id.clone(),
                 silent: now.saturating_duration_since(w.last_heard),
                 was_busy: w.in_flight.is_some(),
-            }));
+            });
         }
     }
 
     /// Hands pending requests to idle workers, longest idle first, skipping (and purging) any
     /// worker already past its deadline.
-    fn dispatch(&mut self, now: Instant, out: &mut Vec<Output>) {
+    fn dispatch(&mut self, now: Instant) {
         while !self.pending.is_empty() {
             let Some(id) = self.idle.pop_front() else {
                 return;
@@ -402,16 +361,63 @@ impl Queue {
                 continue;
             };
             if worker.liveness.is_dead(now) {
-                self.remove(&id, now, out);
+                self.remove(&id, now);
                 continue;
             }
             let request = self.pending.pop_front().expect("checked non-empty");
             worker.in_flight = Some(request.clone());
-            out.push(Output::ToWorker {
+            self.outbox.transmit(Transmit::ToWorker {
                 worker: id,
                 command: ToWorker::Request(request),
             });
         }
+    }
+}
+
+impl Core for Queue {
+    type Transmit = Transmit;
+    type Event = Event;
+
+    /// Purges every worker past its deadline, idle or busy, then heartbeats the living ones
+    /// when the interval is up.
+    fn handle_timeout(&mut self, now: Instant) {
+        let dead: Vec<Bytes> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.liveness.is_dead(now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dead {
+            self.remove(&id, now);
+        }
+        if self.ticker.poll(now) {
+            for worker in self.workers.keys() {
+                self.outbox.transmit(Transmit::ToWorker {
+                    worker: worker.clone(),
+                    command: ToWorker::Heartbeat,
+                });
+            }
+        }
+    }
+
+    /// The next heartbeat or the earliest worker expiry, whichever comes first (so a dead
+    /// worker is purged on time, not a tick late).
+    fn poll_timeout(&self) -> Option<Instant> {
+        let heartbeat = self.ticker.deadline();
+        Some(
+            self.workers
+                .values()
+                .map(|w| w.liveness.deadline())
+                .fold(heartbeat, Instant::min),
+        )
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
     }
 }
 
@@ -420,6 +426,52 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    /// Everything the queue asked for after one input: its events, then its transmits.
+    #[derive(Debug, PartialEq)]
+    enum Output {
+        ToWorker { worker: Bytes, command: ToWorker },
+        ToClient(Routed),
+        Event(Event),
+    }
+
+    fn drain(q: &mut Queue) -> Vec<Output> {
+        let mut out: Vec<Output> = std::iter::from_fn(|| q.poll_event())
+            .map(Output::Event)
+            .collect();
+        out.extend(std::iter::from_fn(|| q.poll_transmit()).map(|t| match t {
+            Transmit::ToWorker { worker, command } => Output::ToWorker { worker, command },
+            Transmit::ToClient(reply) => Output::ToClient(reply),
+        }));
+        out
+    }
+
+    /// One input, then [`drain`].
+    trait Step {
+        fn client(&mut self, message: Message, now: Instant) -> Vec<Output>;
+        fn worker(&mut self, message: Message, now: Instant) -> Vec<Output>;
+        fn gone(&mut self, worker: &[u8], now: Instant) -> Vec<Output>;
+        fn timeout(&mut self, now: Instant) -> Vec<Output>;
+    }
+
+    impl Step for Queue {
+        fn client(&mut self, message: Message, now: Instant) -> Vec<Output> {
+            self.handle_client(message, now);
+            drain(self)
+        }
+        fn worker(&mut self, message: Message, now: Instant) -> Vec<Output> {
+            self.handle_worker(message, now);
+            drain(self)
+        }
+        fn gone(&mut self, worker: &[u8], now: Instant) -> Vec<Output> {
+            self.handle_worker_gone(worker, now);
+            drain(self)
+        }
+        fn timeout(&mut self, now: Instant) -> Vec<Output> {
+            self.handle_timeout(now);
+            drain(self)
+        }
+    }
 
     fn config() -> QueueConfig {
         QueueConfig {
@@ -492,16 +544,16 @@ mod tests {
     fn requests_go_to_the_longest_idle_worker_and_replies_back_to_the_client() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        q.on_worker_message(ready("A"), t0);
-        q.on_worker_message(ready("B"), t0 + MS);
-        let out = q.on_client_message(request("c1", "1"), t0 + 2 * MS);
+        q.worker(ready("A"), t0);
+        q.worker(ready("B"), t0 + MS);
+        let out = q.client(request("c1", "1"), t0 + 2 * MS);
         assert_eq!(routed(&out), [("A".into(), "1".into())]);
         assert_eq!(q.worker_state(b"A"), Some(WorkerState::Busy));
-        let out2 = q.on_client_message(request("c2", "2"), t0 + 3 * MS);
+        let out2 = q.client(request("c2", "2"), t0 + 3 * MS);
         assert_eq!(routed(&out2), [("B".into(), "2".into())]);
         assert!(!q.accepts_requests(t0 + 3 * MS));
 
-        let back = q.on_worker_message(reply_from(&out, "A"), t0 + 4 * MS);
+        let back = q.worker(reply_from(&out, "A"), t0 + 4 * MS);
         assert_eq!(
             back,
             [Output::ToClient(Routed::parse(request("c1", "1")).unwrap())]
@@ -515,9 +567,9 @@ mod tests {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
         assert!(!q.accepts_requests(t0));
-        assert!(routed(&q.on_client_message(request("c1", "1"), t0)).is_empty());
+        assert!(routed(&q.client(request("c1", "1"), t0)).is_empty());
         assert_eq!(q.pending_count(), 1);
-        let out = q.on_worker_message(ready("A"), t0 + MS);
+        let out = q.worker(ready("A"), t0 + MS);
         assert_eq!(routed(&out), [("A".into(), "1".into())]);
         assert_eq!(q.pending_count(), 0);
     }
@@ -529,30 +581,30 @@ mod tests {
     fn heartbeat_from_a_busy_worker_does_not_make_it_idle() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        q.on_worker_message(ready("A"), t0);
-        q.on_worker_message(ready("B"), t0);
+        q.worker(ready("A"), t0);
+        q.worker(ready("B"), t0);
         // Request 1 goes to A, which is slow. B is idle.
-        let out = q.on_client_message(request("c", "1"), t0 + 10 * MS);
+        let out = q.client(request("c", "1"), t0 + 10 * MS);
         assert_eq!(routed(&out), [("A".into(), "1".into())]);
         // Both heartbeat for two intervals; A is still working on request 1.
         for k in 1..=2u32 {
             let t = t0 + k * 1000 * MS;
-            assert!(q.on_worker_message(heartbeat("A"), t).is_empty());
-            assert!(q.on_worker_message(heartbeat("B"), t).is_empty());
+            assert!(q.worker(heartbeat("A"), t).is_empty());
+            assert!(q.worker(heartbeat("B"), t).is_empty());
             assert_eq!(q.worker_state(b"A"), Some(WorkerState::Busy));
         }
         assert_eq!(q.idle_count(), 1);
         // The client times out and retries: the retry must go to B.
-        let out = q.on_client_message(request("c", "1"), t0 + 2500 * MS);
+        let out = q.client(request("c", "1"), t0 + 2500 * MS);
         assert_eq!(routed(&out), [("B".into(), "1".into())]);
         // A dies; B answers; a further request goes to B again, never to A.
-        let back = q.on_worker_message(reply_from(&out, "B"), t0 + 2600 * MS);
+        let back = q.worker(reply_from(&out, "B"), t0 + 2600 * MS);
         assert!(matches!(back[..], [Output::ToClient(_)]));
-        let out = q.on_client_message(request("c", "2"), t0 + 2700 * MS);
+        let out = q.client(request("c", "2"), t0 + 2700 * MS);
         assert_eq!(routed(&out), [("B".into(), "2".into())]);
         // A is purged liveness × interval after its last heartbeat, while busy.
-        assert!(purged(&q.on_timeout(t0 + 4999 * MS)).is_empty());
-        assert_eq!(purged(&q.on_timeout(t0 + 5000 * MS)), [("A".into(), true)]);
+        assert!(purged(&q.timeout(t0 + 4999 * MS)).is_empty());
+        assert_eq!(purged(&q.timeout(t0 + 5000 * MS)), [("A".into(), true)]);
         assert_eq!(q.worker_count(), 1);
     }
 
@@ -560,22 +612,22 @@ mod tests {
     fn silent_idle_and_busy_workers_are_purged_on_their_deadline() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        q.on_worker_message(ready("A"), t0);
-        q.on_worker_message(ready("B"), t0 + 500 * MS);
-        q.on_client_message(request("c", "1"), t0 + 600 * MS); // A busy
-                                                               // The next deadline is A's expiry (3000 ms), after the first heartbeat (1000 ms).
-        assert_eq!(q.next_deadline(), t0 + 1000 * MS);
-        q.on_timeout(t0 + 1000 * MS);
-        assert_eq!(q.next_deadline(), t0 + 2000 * MS);
-        q.on_timeout(t0 + 2000 * MS);
-        assert_eq!(q.next_deadline(), t0 + 3000 * MS);
-        let out = q.on_timeout(t0 + 3000 * MS);
+        q.worker(ready("A"), t0);
+        q.worker(ready("B"), t0 + 500 * MS);
+        q.client(request("c", "1"), t0 + 600 * MS); // A busy
+                                                    // The next deadline is A's expiry (3000 ms), after the first heartbeat (1000 ms).
+        assert_eq!(q.poll_timeout(), Some(t0 + 1000 * MS));
+        q.timeout(t0 + 1000 * MS);
+        assert_eq!(q.poll_timeout(), Some(t0 + 2000 * MS));
+        q.timeout(t0 + 2000 * MS);
+        assert_eq!(q.poll_timeout(), Some(t0 + 3000 * MS));
+        let out = q.timeout(t0 + 3000 * MS);
         assert_eq!(purged(&out), [("A".into(), true)]);
         match &out[0] {
             Output::Event(Event::WorkerPurged { silent, .. }) => assert_eq!(*silent, 3000 * MS),
             other => panic!("unexpected {other:?}"),
         }
-        let out = q.on_timeout(t0 + 3500 * MS);
+        let out = q.timeout(t0 + 3500 * MS);
         assert_eq!(purged(&out), [("B".into(), false)]);
         assert_eq!(q.worker_count(), 0);
         assert_eq!(q.idle_count(), 0);
@@ -585,19 +637,19 @@ mod tests {
     fn never_routes_to_an_expired_worker_even_before_the_purge_runs() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        q.on_worker_message(ready("A"), t0);
-        q.on_worker_message(ready("B"), t0 + 2000 * MS);
-        // At 3100 ms A is past its deadline but on_timeout has not run.
+        q.worker(ready("A"), t0);
+        q.worker(ready("B"), t0 + 2000 * MS);
+        // At 3100 ms A is past its deadline but handle_timeout has not run.
         assert!(q.accepts_requests(t0 + 3100 * MS));
-        let out = q.on_client_message(request("c", "1"), t0 + 3100 * MS);
+        let out = q.client(request("c", "1"), t0 + 3100 * MS);
         assert_eq!(purged(&out), [("A".into(), false)]);
         assert_eq!(routed(&out), [("B".into(), "1".into())]);
         // With B busy and A gone, nothing accepts requests; when B too expires, nothing does.
         assert!(!q.accepts_requests(t0 + 3200 * MS));
-        q.on_worker_message(reply_from(&out, "B"), t0 + 3300 * MS);
+        q.worker(reply_from(&out, "B"), t0 + 3300 * MS);
         assert!(q.accepts_requests(t0 + 6299 * MS));
         assert!(!q.accepts_requests(t0 + 6300 * MS));
-        let out = q.on_client_message(request("c", "2"), t0 + 6300 * MS);
+        let out = q.client(request("c", "2"), t0 + 6300 * MS);
         assert_eq!(purged(&out), [("B".into(), false)]);
         assert!(routed(&out).is_empty());
         assert_eq!(q.pending_count(), 1);
@@ -607,11 +659,11 @@ mod tests {
     fn heartbeats_go_to_every_worker_busy_or_idle_once_per_interval() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        q.on_worker_message(ready("A"), t0);
-        q.on_worker_message(ready("B"), t0);
-        q.on_client_message(request("c", "1"), t0); // A busy
-        assert!(q.on_timeout(t0 + 999 * MS).is_empty());
-        let out = q.on_timeout(t0 + 1000 * MS);
+        q.worker(ready("A"), t0);
+        q.worker(ready("B"), t0);
+        q.client(request("c", "1"), t0); // A busy
+        assert!(q.timeout(t0 + 999 * MS).is_empty());
+        let out = q.timeout(t0 + 1000 * MS);
         let targets: Vec<_> = out
             .iter()
             .filter_map(|o| match o {
@@ -623,17 +675,17 @@ mod tests {
             })
             .collect();
         assert_eq!(targets, [Bytes::from("A"), Bytes::from("B")]);
-        assert!(q.on_timeout(t0 + 1500 * MS).is_empty());
+        assert!(q.timeout(t0 + 1500 * MS).is_empty());
     }
 
     #[test]
     fn heartbeats_keep_workers_alive() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        q.on_worker_message(ready("A"), t0);
+        q.worker(ready("A"), t0);
         for k in 1..10u32 {
-            q.on_worker_message(heartbeat("A"), t0 + k * 1000 * MS);
-            assert!(purged(&q.on_timeout(t0 + k * 1000 * MS + 500 * MS)).is_empty());
+            q.worker(heartbeat("A"), t0 + k * 1000 * MS);
+            assert!(purged(&q.timeout(t0 + k * 1000 * MS + 500 * MS)).is_empty());
         }
         assert_eq!(q.worker_count(), 1);
     }
@@ -642,7 +694,7 @@ mod tests {
     fn unknown_heartbeat_is_ignored_and_late_reply_is_forwarded() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        let out = q.on_worker_message(heartbeat("ghost"), t0);
+        let out = q.worker(heartbeat("ghost"), t0);
         assert_eq!(
             out,
             [Output::Event(Event::UnknownWorker {
@@ -654,7 +706,7 @@ mod tests {
             "ghost",
             FromWorker::Reply(Routed::parse(request("c", "9")).unwrap()),
         );
-        let out = q.on_worker_message(reply, t0);
+        let out = q.worker(reply, t0);
         assert!(matches!(
             &out[..],
             [Output::Event(Event::LateReply { .. }), Output::ToClient(_)]
@@ -666,9 +718,9 @@ mod tests {
     fn ready_again_replaces_the_old_registration() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        q.on_worker_message(ready("A"), t0);
-        q.on_client_message(request("c", "1"), t0);
-        let out = q.on_worker_message(ready("A"), t0 + MS);
+        q.worker(ready("A"), t0);
+        q.client(request("c", "1"), t0);
+        let out = q.worker(ready("A"), t0 + MS);
         assert_eq!(
             out,
             [Output::Event(Event::WorkerReady {
@@ -684,7 +736,7 @@ mod tests {
     fn malformed_input_from_either_side_is_an_event_and_changes_nothing() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        q.on_worker_message(ready("A"), t0);
+        q.worker(ready("A"), t0);
         let bad_worker = [
             Message::from_frames([&b"A"[..], &[0x07]]),
             Message::from_frames([&b"A"[..], &[0x01, 0x02]]),
@@ -692,7 +744,7 @@ mod tests {
             Message::from_frames([&b"A"[..]]),
         ];
         for m in bad_worker {
-            let out = q.on_worker_message(m, t0 + 2000 * MS);
+            let out = q.worker(m, t0 + 2000 * MS);
             assert!(
                 matches!(
                     &out[..],
@@ -711,7 +763,7 @@ mod tests {
             Message::from_frames([&b"c"[..], b""]),
         ];
         for m in bad_client {
-            let out = q.on_client_message(m, t0 + 2000 * MS);
+            let out = q.client(m, t0 + 2000 * MS);
             assert!(
                 matches!(
                     &out[..],
@@ -725,19 +777,19 @@ mod tests {
         }
         // Garbage did not count as a heartbeat: A still expires at 3000 ms, and nothing queued.
         assert_eq!(q.pending_count(), 0);
-        assert_eq!(purged(&q.on_timeout(t0 + 3000 * MS)), [("A".into(), false)]);
+        assert_eq!(purged(&q.timeout(t0 + 3000 * MS)), [("A".into(), false)]);
     }
 
     #[test]
     fn a_worker_whose_connection_closed_is_purged_at_once_and_its_request_goes_elsewhere() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        q.on_worker_message(ready("A"), t0);
-        q.on_worker_message(ready("B"), t0);
-        q.on_client_message(request("c1", "1"), t0); // A busy
-        q.on_client_message(request("c2", "2"), t0); // B busy
-                                                     // B's connection closes (kill -9): request 2 waits for the next idle worker.
-        let out = q.on_worker_gone(b"B", t0 + 500 * MS);
+        q.worker(ready("A"), t0);
+        q.worker(ready("B"), t0);
+        q.client(request("c1", "1"), t0); // A busy
+        q.client(request("c2", "2"), t0); // B busy
+                                          // B's connection closes (kill -9): request 2 waits for the next idle worker.
+        let out = q.gone(b"B", t0 + 500 * MS);
         assert_eq!(
             out,
             [Output::Event(Event::WorkerGone {
@@ -749,10 +801,10 @@ mod tests {
         assert_eq!(q.worker_count(), 1);
         assert_eq!(q.pending_count(), 1);
         // A later request queues behind it.
-        let out = q.on_client_message(request("c3", "3"), t0 + 600 * MS);
+        let out = q.client(request("c3", "3"), t0 + 600 * MS);
         assert!(routed(&out).is_empty());
         // A answers request 1 and gets request 2 (it was first), then 3.
-        let back = q.on_worker_message(
+        let back = q.worker(
             from_worker(
                 "A",
                 FromWorker::Reply(Routed::parse(request("c1", "1")).unwrap()),
@@ -760,7 +812,7 @@ mod tests {
             t0 + 700 * MS,
         );
         assert_eq!(routed(&back), [("A".into(), "2".into())]);
-        let back = q.on_worker_message(
+        let back = q.worker(
             from_worker(
                 "A",
                 FromWorker::Reply(Routed::parse(request("c2", "2")).unwrap()),
@@ -769,15 +821,15 @@ mod tests {
         );
         assert_eq!(routed(&back), [("A".into(), "3".into())]);
         // An idle worker gone: nothing to requeue; an unknown one: nothing at all.
-        q.on_worker_message(ready("C"), t0 + 900 * MS);
+        q.worker(ready("C"), t0 + 900 * MS);
         assert!(matches!(
-            &q.on_worker_gone(b"C", t0 + 950 * MS)[..],
+            &q.gone(b"C", t0 + 950 * MS)[..],
             [Output::Event(Event::WorkerGone {
                 requeued: false,
                 ..
             })]
         ));
-        assert!(q.on_worker_gone(b"nobody", t0 + 950 * MS).is_empty());
+        assert!(q.gone(b"nobody", t0 + 950 * MS).is_empty());
         assert_eq!(q.worker_count(), 1);
     }
 
@@ -785,10 +837,10 @@ mod tests {
     fn a_hung_worker_that_expires_keeps_its_request_for_the_client_to_retry() {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
-        q.on_worker_message(ready("A"), t0);
-        q.on_worker_message(ready("B"), t0);
-        q.on_client_message(request("c1", "1"), t0); // A busy, then hangs
-        let out = q.on_timeout(t0 + 3000 * MS);
+        q.worker(ready("A"), t0);
+        q.worker(ready("B"), t0);
+        q.client(request("c1", "1"), t0); // A busy, then hangs
+        let out = q.timeout(t0 + 3000 * MS);
         assert!(purged(&out).contains(&("A".into(), true)));
         // Not requeued: a hung worker may still answer, and the client retries on its own.
         assert_eq!(q.pending_count(), 0);
@@ -800,10 +852,10 @@ mod tests {
         let t0 = Instant::now();
         let mut q = Queue::new(config(), t0);
         for k in 0..5 {
-            q.on_client_message(request(&format!("c{k}"), "x"), t0);
+            q.client(request(&format!("c{k}"), "x"), t0);
         }
         assert_eq!(q.pending_count(), 4);
-        let out = q.on_client_message(request("c5", "x"), t0);
+        let out = q.client(request("c5", "x"), t0);
         assert_eq!(
             out,
             [Output::Event(Event::PendingOverflow {

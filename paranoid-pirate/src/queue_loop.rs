@@ -10,15 +10,15 @@
 //! * `E: …` for every malformed message, which is dropped
 //! * `I: ppqueue interrupted, exiting` on SIGINT/SIGTERM
 
-use crate::queue::{Event, Output, Queue, QueueConfig, Side};
+use crate::queue::{Event, Queue, QueueConfig, Side, Transmit};
 use bytes::Bytes;
+use common::contract::{self, Core};
 use common::msg::frame_text;
 use common::sock::{self, SockError};
 use common::Message;
 use futures::StreamExt;
-use std::collections::VecDeque;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tracing::{debug, error, info, warn};
 use zeromq::{RouterSocket, Socket, SocketEvent, SocketRecv, ZmqError};
 
@@ -77,46 +77,46 @@ pub async fn run(
     // queue need not wait for its liveness to run out.
     let mut backend_events = backend.monitor();
     let mut monitoring = true;
-    let mut queue = Queue::new(options.config.clone(), Instant::now());
+    let mut queue = Queue::new(options.config.clone(), contract::now());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let accept = queue.accepts_requests(Instant::now());
-        let deadline = tokio::time::Instant::from_std(queue.next_deadline());
-        let outputs = tokio::select! {
+        tokio::select! {
             () = &mut shutdown => break,
             received = backend.recv() => match received {
                 Ok(message) => {
                     let message = Message::from(message);
                     debug!("from worker:\n{}", message.dump());
-                    queue.on_worker_message(message, Instant::now())
+                    queue.handle_worker(message, contract::now());
                 }
                 Err(e) => receive_failed("backend", e).await,
             },
-            received = frontend.recv(), if accept => match received {
+            received = frontend.recv(), if queue.accepts_requests(contract::now()) => match received {
                 Ok(message) => {
                     let message = Message::from(message);
                     debug!("from client:\n{}", message.dump());
-                    queue.on_client_message(message, Instant::now())
+                    queue.handle_client(message, contract::now());
                 }
                 Err(e) => receive_failed("frontend", e).await,
             },
             event = backend_events.next(), if monitoring => match event {
                 Some(SocketEvent::Disconnected(peer)) => {
-                    queue.on_worker_gone(&Bytes::from(peer), Instant::now())
+                    queue.handle_worker_gone(&Bytes::from(peer), contract::now());
                 }
-                Some(_) => Vec::new(),
-                None => {
-                    monitoring = false;
-                    Vec::new()
-                }
+                Some(_) => {}
+                None => monitoring = false,
             },
-            () = tokio::time::sleep_until(deadline) => queue.on_timeout(Instant::now()),
-        };
-        let mut outputs = VecDeque::from(outputs);
-        while let Some(output) = outputs.pop_front() {
-            match output {
-                Output::Event(event) => log_event(&event),
-                Output::ToClient(reply) => {
+            () = contract::sleep_until(queue.poll_timeout()) => queue.handle_timeout(contract::now()),
+        }
+        // Events first, so each is logged before the sends it led to.
+        loop {
+            while let Some(event) = queue.poll_event() {
+                log_event(&event);
+            }
+            let Some(transmit) = queue.poll_transmit() else {
+                break;
+            };
+            match transmit {
+                Transmit::ToClient(reply) => {
                     let message = reply.to_message();
                     let client = message.first().map(|p| frame_text(p)).unwrap_or_default();
                     debug!("to client:\n{}", message.dump());
@@ -125,25 +125,22 @@ pub async fn run(
                         warn!("reply to client {client} lost: {e}");
                     }
                 }
-                Output::ToWorker { worker, command } => {
+                Transmit::ToWorker { worker, command } => {
                     let mut message = command.to_message();
                     message.push_front(worker.clone());
                     debug!("to worker:\n{}", message.dump());
                     match sock::send(&mut backend, message, options.send_timeout).await {
-                        Ok(()) => {}
+                        Ok(()) => continue,
                         // Its queue in the socket is full: it has not read for a long time. The
                         // message did not go out; rather than leave a request with a worker that
                         // is not reading, treat it as gone (it re-registers when it recovers).
                         Err(e @ SockError::Timeout(..)) => {
                             warn!("send to worker {} failed: {e}", frame_text(&worker));
-                            outputs.extend(queue.on_worker_gone(&worker, Instant::now()));
                         }
                         // The socket no longer knows this identity: the worker is gone.
-                        Err(e) => {
-                            debug!("send to worker {} failed: {e}", frame_text(&worker));
-                            outputs.extend(queue.on_worker_gone(&worker, Instant::now()));
-                        }
+                        Err(e) => debug!("send to worker {} failed: {e}", frame_text(&worker)),
                     }
+                    queue.handle_worker_gone(&worker, contract::now());
                 }
             }
         }
@@ -154,10 +151,9 @@ pub async fn run(
 
 /// A receive error is not expected from a ROUTER; log it and pause a moment so a socket that
 /// keeps failing cannot spin the loop.
-async fn receive_failed(side: &str, e: ZmqError) -> Vec<Output> {
+async fn receive_failed(side: &str, e: ZmqError) {
     error!("{side} receive failed: {e}");
     tokio::time::sleep(Duration::from_millis(10)).await;
-    Vec::new()
 }
 
 fn log_event(event: &Event) {
@@ -236,5 +232,51 @@ impl Default for QueueOptions {
             config: QueueConfig::default(),
             send_timeout: Duration::from_millis(500),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{FromWorker, ToWorker};
+    use common::testkit::tcp_endpoint;
+    use zeromq::DealerSocket;
+
+    /// The shell's one timing job is to call the core when `poll_timeout` says. In virtual
+    /// time: a worker that says READY and then nothing gets a heartbeat once per interval, and
+    /// none after liveness × interval, when it is purged.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_worker_is_heartbeated_each_interval_then_purged() {
+        let backend = tcp_endpoint();
+        let options = QueueOptions {
+            frontend: tcp_endpoint(),
+            backend: backend.clone(),
+            ..QueueOptions::default()
+        };
+        let interval = options.config.heartbeat;
+        let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(run(options, async {
+            stopped.await.ok();
+        }));
+        let mut worker = DealerSocket::new();
+        let long = Duration::from_secs(60);
+        sock::connect(&mut worker, &backend, long).await.unwrap();
+        sock::send(&mut worker, FromWorker::Ready.to_message(), long)
+            .await
+            .unwrap();
+        let ready_at = contract::now();
+        let mut heard = Vec::new();
+        while let Some(message) = sock::recv(&mut worker, 10 * interval).await.unwrap() {
+            assert_eq!(ToWorker::parse(message).unwrap(), ToWorker::Heartbeat);
+            heard.push(contract::now() - ready_at);
+        }
+        // READY came at most an interval after the queue's clock started, so 2 or 3 heartbeats
+        // fall before the worker's 3-interval deadline, one interval apart, and none after it.
+        assert!((2..=3).contains(&heard.len()), "{heard:?}");
+        assert!(
+            heard.windows(2).all(|w| w[1] - w[0] == interval),
+            "{heard:?}"
+        );
+        assert!(*heard.last().unwrap() < 3 * interval, "{heard:?}");
     }
 }

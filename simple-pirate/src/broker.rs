@@ -1,8 +1,10 @@
 //! The queue's decisions: the LRU list of ready workers and where each message goes.
 //!
-//! No sockets, no clock. The shell ([`crate::queue`]) hands in parsed messages and carries out
-//! the returned [`Route`]s; when a send to a worker fails it hands the request back through
-//! [`Broker::on_worker_unreachable`], and the request goes to the next ready worker.
+//! No sockets, no clock, no timer: a [`common::contract::Core`] whose `poll_timeout` is `None`.
+//! The shell ([`crate::queue`]) hands in parsed messages through `handle_*`, sends the
+//! [`Route`]s from [`Broker::poll_transmit`] and logs the [`Event`]s from [`Broker::poll_event`];
+//! when a send to a worker fails it hands the request back through
+//! [`Broker::handle_worker_unreachable`], and the request goes to the next ready worker.
 //!
 //! Flow control, as in the Guide: the shell reads the frontend only while
 //! [`Broker::wants_requests`] is true, i.e. while a worker is ready and nothing is held, so
@@ -12,11 +14,13 @@
 //! They go out, oldest first, with the next READY or reply.
 //!
 //! The queue remembers the request each worker is working on, so a worker whose connection
-//! closes ([`Broker::on_worker_gone`], from the socket monitor) is forgotten at once and its
+//! closes ([`Broker::handle_worker_gone`], from the socket monitor) is forgotten at once and its
 //! request goes to the next ready worker instead of waiting for the client's retry.
 
 use crate::protocol::{PeerId, Reply, Request, WorkerMessage};
+use common::contract::{Core, Outbox};
 use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 /// A message the shell must send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,47 +36,23 @@ pub enum Route {
     ToClient(Reply),
 }
 
-/// How a worker message changed the ready list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
-    /// A READY from a worker not on the list: it is now (log `worker <id> ready`).
-    Registered,
+/// Something worth a log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A READY from a worker not on the list: it is now.
+    WorkerReady(PeerId),
     /// A READY from a worker already on the list: ignored, no duplicate entry.
-    Duplicate,
-    /// A reply: the worker is back at the end of the list.
-    Returned,
-}
-
-/// The outcome of one worker message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerStep {
-    /// What happened to the worker.
-    pub readiness: Readiness,
-    /// What to send, in order (the reply first, then a held request, if any).
-    pub routes: Vec<Route>,
-}
-
-/// What [`Broker::on_worker_gone`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Gone {
-    /// Not a worker the queue knew (or already forgotten).
-    Unknown,
-    /// A ready worker: forgotten.
-    Idle,
-    /// A busy worker: forgotten; its request goes out by this route, or is held when no worker
-    /// is ready.
-    Busy(Option<Route>),
-}
-
-/// The outcome of one client request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dispatch {
-    /// Send this.
-    Route(Route),
-    /// No worker is ready; the request is held until one is.
-    Held,
-    /// A request was already held (the shell read the frontend although
-    /// [`Broker::wants_requests`] was false): this one is dropped; the client will retry.
+    DuplicateReady(PeerId),
+    /// A worker's connection closed and it was forgotten; `busy`: its request goes to the next
+    /// ready worker (or is held first in line).
+    WorkerGone {
+        /// The worker.
+        worker: PeerId,
+        /// It was working on a request.
+        busy: bool,
+    },
+    /// A request arrived while one was already held (the shell read the frontend although
+    /// [`Broker::wants_requests`] was false): dropped; the client will retry.
     Dropped(Request),
 }
 
@@ -84,6 +64,7 @@ pub struct Broker {
     held: VecDeque<Request>,
     /// The request each busy worker is working on (a cheap clone: frames are shared).
     busy: HashMap<PeerId, Request>,
+    outbox: Outbox<Route, Event>,
 }
 
 impl Broker {
@@ -112,76 +93,100 @@ impl Broker {
         self.busy.len()
     }
 
-    /// A client request arrived.
-    pub fn on_request(&mut self, request: Request) -> Dispatch {
+    /// A client request arrived: it goes to the least recently used ready worker, or is held
+    /// when none is ready. (`now`, as in every core's input; this one has no timer.)
+    pub fn handle_request(&mut self, request: Request, _now: Instant) {
         if let Some(worker) = self.ready.pop_front() {
-            return Dispatch::Route(self.route(worker, request));
+            self.route(worker, request);
+        } else if !self.held.is_empty() {
+            self.outbox.event(Event::Dropped(request));
+        } else {
+            self.held.push_back(request);
         }
-        if !self.held.is_empty() {
-            return Dispatch::Dropped(request);
-        }
-        self.held.push_back(request);
-        Dispatch::Held
     }
 
-    fn route(&mut self, worker: PeerId, request: Request) -> Route {
+    fn route(&mut self, worker: PeerId, request: Request) {
         self.busy.insert(worker.clone(), request.clone());
-        Route::ToWorker { worker, request }
+        self.outbox.transmit(Route::ToWorker { worker, request });
     }
 
-    /// A worker spoke.
-    pub fn on_worker(&mut self, worker: PeerId, message: WorkerMessage) -> WorkerStep {
-        let mut routes = Vec::new();
-        let readiness = match message {
-            WorkerMessage::Ready if self.ready.contains(&worker) => Readiness::Duplicate,
+    /// A worker spoke: READY lists it, a reply goes to its client (first) and lists it again.
+    pub fn handle_worker(&mut self, worker: PeerId, message: WorkerMessage, _now: Instant) {
+        match message {
+            WorkerMessage::Ready if self.ready.contains(&worker) => {
+                self.outbox.event(Event::DuplicateReady(worker));
+            }
             WorkerMessage::Ready => {
-                self.ready.push_back(worker);
-                Readiness::Registered
+                self.ready.push_back(worker.clone());
+                self.outbox.event(Event::WorkerReady(worker));
             }
             WorkerMessage::Reply(reply) => {
                 self.busy.remove(&worker);
-                routes.push(Route::ToClient(reply));
+                self.outbox.transmit(Route::ToClient(reply));
                 if !self.ready.contains(&worker) {
                     self.ready.push_back(worker);
                 }
-                Readiness::Returned
             }
-        };
-        routes.extend(self.dispatch_held());
-        WorkerStep { readiness, routes }
+        }
+        self.dispatch_held();
     }
 
     /// Sending `request` to `worker` failed (the worker is gone): forget the worker and route
     /// the request to the next ready worker, or hold it first in line.
-    pub fn on_worker_unreachable(&mut self, worker: &PeerId, request: Request) -> Option<Route> {
+    pub fn handle_worker_unreachable(&mut self, worker: &PeerId, request: Request, _now: Instant) {
         self.ready.retain(|w| w != worker);
         self.busy.remove(worker);
         self.held.push_front(request);
-        self.dispatch_held()
+        self.dispatch_held();
     }
 
     /// The worker's connection closed: forget it; the request it was working on, if any, goes
     /// to the next ready worker or is held first in line.
-    pub fn on_worker_gone(&mut self, worker: &PeerId) -> Gone {
+    pub fn handle_worker_gone(&mut self, worker: &PeerId, _now: Instant) {
         let was_ready = self.ready.iter().any(|w| w == worker);
         self.ready.retain(|w| w != worker);
-        match self.busy.remove(worker) {
+        let busy = match self.busy.remove(worker) {
             Some(request) => {
                 self.held.push_front(request);
-                Gone::Busy(self.dispatch_held())
+                true
             }
-            None if was_ready => Gone::Idle,
-            None => Gone::Unknown,
-        }
+            None if was_ready => false,
+            None => return,
+        };
+        self.outbox.event(Event::WorkerGone {
+            worker: worker.clone(),
+            busy,
+        });
+        self.dispatch_held();
     }
 
-    fn dispatch_held(&mut self) -> Option<Route> {
+    fn dispatch_held(&mut self) {
         if self.ready.is_empty() {
-            return None;
+            return;
         }
-        let request = self.held.pop_front()?;
-        let worker = self.ready.pop_front()?;
-        Some(self.route(worker, request))
+        if let Some(request) = self.held.pop_front() {
+            let worker = self.ready.pop_front().expect("checked non-empty");
+            self.route(worker, request);
+        }
+    }
+}
+
+impl Core for Broker {
+    type Transmit = Route;
+    type Event = Event;
+
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn poll_transmit(&mut self) -> Option<Route> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
     }
 }
 
@@ -213,136 +218,161 @@ mod tests {
         }
     }
 
+    /// Everything the broker asked for since the last call: its events and its routes.
+    fn drain(b: &mut Broker) -> (Vec<Event>, Vec<Route>) {
+        let events = std::iter::from_fn(|| b.poll_event()).collect();
+        (events, std::iter::from_fn(|| b.poll_transmit()).collect())
+    }
+
+    fn routes(b: &mut Broker) -> Vec<Route> {
+        drain(b).1
+    }
+
     #[test]
     fn no_requests_are_read_until_a_worker_is_ready() {
-        let mut b = Broker::new();
+        let (t, mut b) = (Instant::now(), Broker::new());
         assert!(!b.wants_requests());
-        let step = b.on_worker(w("W1"), WorkerMessage::Ready);
-        assert_eq!(step.readiness, Readiness::Registered);
-        assert!(step.routes.is_empty());
+        assert_eq!(b.poll_timeout(), None);
+        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        assert_eq!(drain(&mut b), (vec![Event::WorkerReady(w("W1"))], vec![]));
         assert!(b.wants_requests());
     }
 
     #[test]
     fn requests_go_to_the_least_recently_used_worker() {
-        let mut b = Broker::new();
-        b.on_worker(w("W1"), WorkerMessage::Ready);
-        b.on_worker(w("W2"), WorkerMessage::Ready);
+        let (t, mut b) = (Instant::now(), Broker::new());
+        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        b.handle_worker(w("W2"), WorkerMessage::Ready, t);
+        drain(&mut b);
         let (r1, r2, r3) = (req("C1", "1"), req("C2", "1"), req("C1", "2"));
-        assert_eq!(
-            b.on_request(r1.clone()),
-            Dispatch::Route(to_worker("W1", &r1))
-        );
-        assert_eq!(
-            b.on_request(r2.clone()),
-            Dispatch::Route(to_worker("W2", &r2))
-        );
+        b.handle_request(r1.clone(), t);
+        assert_eq!(routes(&mut b), [to_worker("W1", &r1)]);
+        b.handle_request(r2.clone(), t);
+        assert_eq!(routes(&mut b), [to_worker("W2", &r2)]);
         assert!(!b.wants_requests(), "both workers busy");
         // W2 answers first, so it is the least recently used ready worker now.
-        let step = b.on_worker(w("W2"), reply_to(&r2));
-        assert_eq!(step.readiness, Readiness::Returned);
+        b.handle_worker(w("W2"), reply_to(&r2), t);
         assert_eq!(
-            step.routes,
-            [Route::ToClient(Reply {
-                envelope: r2.envelope.clone(),
-                body: r2.body.clone()
-            })]
+            drain(&mut b),
+            (
+                vec![],
+                vec![Route::ToClient(Reply {
+                    envelope: r2.envelope.clone(),
+                    body: r2.body.clone()
+                })]
+            )
         );
-        b.on_worker(w("W1"), reply_to(&r1));
+        b.handle_worker(w("W1"), reply_to(&r1), t);
         assert_eq!(
             b.ready_workers().cloned().collect::<Vec<_>>(),
             [w("W2"), w("W1")]
         );
-        assert_eq!(
-            b.on_request(r3.clone()),
-            Dispatch::Route(to_worker("W2", &r3))
-        );
+        drain(&mut b);
+        b.handle_request(r3.clone(), t);
+        assert_eq!(routes(&mut b), [to_worker("W2", &r3)]);
     }
 
     #[test]
     fn duplicate_ready_does_not_list_a_worker_twice() {
-        let mut b = Broker::new();
-        b.on_worker(w("W1"), WorkerMessage::Ready);
-        let step = b.on_worker(w("W1"), WorkerMessage::Ready);
-        assert_eq!(step.readiness, Readiness::Duplicate);
+        let (t, mut b) = (Instant::now(), Broker::new());
+        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        drain(&mut b);
+        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        assert_eq!(drain(&mut b).0, [Event::DuplicateReady(w("W1"))]);
         assert_eq!(b.ready_workers().count(), 1);
     }
 
     #[test]
     fn unreachable_worker_is_forgotten_and_the_request_rerouted() {
-        let mut b = Broker::new();
-        b.on_worker(w("W1"), WorkerMessage::Ready);
-        b.on_worker(w("W2"), WorkerMessage::Ready);
+        let (t, mut b) = (Instant::now(), Broker::new());
+        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        b.handle_worker(w("W2"), WorkerMessage::Ready, t);
         let r = req("C1", "5");
-        assert_eq!(
-            b.on_request(r.clone()),
-            Dispatch::Route(to_worker("W1", &r))
-        );
-        assert_eq!(
-            b.on_worker_unreachable(&w("W1"), r.clone()),
-            Some(to_worker("W2", &r))
-        );
+        b.handle_request(r.clone(), t);
+        assert_eq!(routes(&mut b), [to_worker("W1", &r)]);
+        b.handle_worker_unreachable(&w("W1"), r.clone(), t);
+        assert_eq!(routes(&mut b), [to_worker("W2", &r)]);
         assert_eq!(b.ready_workers().count(), 0);
     }
 
     #[test]
     fn a_request_with_no_worker_left_is_held_and_sent_on_the_next_ready() {
-        let mut b = Broker::new();
-        b.on_worker(w("W1"), WorkerMessage::Ready);
+        let (t, mut b) = (Instant::now(), Broker::new());
+        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
         let r = req("C1", "5");
-        b.on_request(r.clone());
-        assert_eq!(b.on_worker_unreachable(&w("W1"), r.clone()), None);
+        b.handle_request(r.clone(), t);
+        drain(&mut b);
+        b.handle_worker_unreachable(&w("W1"), r.clone(), t);
+        assert_eq!(routes(&mut b), []);
         assert_eq!(b.held(), Some(&r));
         assert!(!b.wants_requests());
-        let step = b.on_worker(w("W3"), WorkerMessage::Ready);
-        assert_eq!(step.readiness, Readiness::Registered);
-        assert_eq!(step.routes, [to_worker("W3", &r)]);
+        b.handle_worker(w("W3"), WorkerMessage::Ready, t);
+        assert_eq!(
+            drain(&mut b),
+            (vec![Event::WorkerReady(w("W3"))], vec![to_worker("W3", &r)])
+        );
         assert_eq!(b.held(), None);
     }
 
     #[test]
     fn a_worker_that_disconnects_while_busy_hands_its_request_to_the_next() {
-        let mut b = Broker::new();
-        b.on_worker(w("W1"), WorkerMessage::Ready);
-        b.on_worker(w("W2"), WorkerMessage::Ready);
+        let (t, mut b) = (Instant::now(), Broker::new());
+        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        b.handle_worker(w("W2"), WorkerMessage::Ready, t);
         let (r1, r2) = (req("C1", "1"), req("C2", "1"));
-        b.on_request(r1.clone());
-        b.on_request(r2.clone());
+        b.handle_request(r1.clone(), t);
+        b.handle_request(r2.clone(), t);
         assert_eq!(b.busy_workers(), 2);
+        drain(&mut b);
         // W1 dies: nobody is ready, its request waits first in line.
-        assert_eq!(b.on_worker_gone(&w("W1")), Gone::Busy(None));
+        b.handle_worker_gone(&w("W1"), t);
+        let gone = |id, busy| Event::WorkerGone {
+            worker: w(id),
+            busy,
+        };
+        assert_eq!(drain(&mut b), (vec![gone("W1", true)], vec![]));
         assert_eq!(b.held(), Some(&r1));
         assert!(!b.wants_requests());
         // W2 answers and gets W1's request at once.
-        let step = b.on_worker(w("W2"), reply_to(&r2));
-        assert_eq!(step.routes[1], to_worker("W2", &r1));
+        b.handle_worker(w("W2"), reply_to(&r2), t);
+        assert_eq!(routes(&mut b)[1], to_worker("W2", &r1));
         // An idle worker that disconnects is just forgotten; an unknown one changes nothing.
-        b.on_worker(w("W3"), WorkerMessage::Ready);
-        assert_eq!(b.on_worker_gone(&w("W3")), Gone::Idle);
-        assert_eq!(b.on_worker_gone(&w("nobody")), Gone::Unknown);
+        b.handle_worker(w("W3"), WorkerMessage::Ready, t);
+        drain(&mut b);
+        b.handle_worker_gone(&w("W3"), t);
+        assert_eq!(drain(&mut b), (vec![gone("W3", false)], vec![]));
+        b.handle_worker_gone(&w("nobody"), t);
+        assert_eq!(drain(&mut b), (vec![], vec![]));
         assert_eq!(b.ready_workers().count(), 0);
         assert_eq!(b.held(), None);
     }
 
     #[test]
     fn the_hold_is_bounded_to_one_request() {
-        let mut b = Broker::new();
-        assert_eq!(b.on_request(req("C1", "1")), Dispatch::Held);
+        let (t, mut b) = (Instant::now(), Broker::new());
+        b.handle_request(req("C1", "1"), t);
+        assert_eq!(drain(&mut b), (vec![], vec![]));
+        assert!(b.held().is_some());
         let extra = req("C2", "1");
-        assert_eq!(b.on_request(extra.clone()), Dispatch::Dropped(extra));
+        b.handle_request(extra.clone(), t);
+        assert_eq!(drain(&mut b), (vec![Event::Dropped(extra)], vec![]));
         assert!(!b.wants_requests());
     }
 
     #[test]
     fn a_reply_frees_the_worker_for_the_held_request_after_the_reply() {
-        let mut b = Broker::new();
-        b.on_worker(w("W1"), WorkerMessage::Ready);
+        let (t, mut b) = (Instant::now(), Broker::new());
+        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
         let (r1, r2) = (req("C1", "1"), req("C2", "1"));
-        b.on_request(r1.clone());
-        assert_eq!(b.on_request(r2.clone()), Dispatch::Held);
-        let step = b.on_worker(w("W1"), reply_to(&r1));
-        assert_eq!(step.routes.len(), 2);
-        assert!(matches!(step.routes[0], Route::ToClient(_)));
-        assert_eq!(step.routes[1], to_worker("W1", &r2));
+        b.handle_request(r1.clone(), t);
+        drain(&mut b);
+        b.handle_request(r2.clone(), t);
+        assert_eq!(drain(&mut b), (vec![], vec![]), "held");
+        assert_eq!(b.held(), Some(&r2));
+        b.handle_worker(w("W1"), reply_to(&r1), t);
+        let routes = routes(&mut b);
+        assert_eq!(routes.len(), 2);
+        assert!(matches!(routes[0], Route::ToClient(_)));
+        assert_eq!(routes[1], to_worker("W1", &r2));
     }
 }

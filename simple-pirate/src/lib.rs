@@ -8,9 +8,9 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`protocol`] | frames ↔ typed [`protocol::Request`], [`protocol::WorkerMessage`], with typed errors |
-//! | [`broker`] | pure LRU worker list and routing decisions ([`broker::Broker`]) |
+//! | [`broker`] | pure LRU worker list and routing decisions ([`broker::Broker`], a [`common::contract::Core`]) |
 //! | [`queue`] | the `spqueue` socket loop around the broker |
-//! | [`worker`] | [`worker::WorkerCore`] (pure fault decisions) and the `spworker` socket loop |
+//! | [`worker`] | [`worker::WorkerCore`] (pure fault decisions, a [`common::contract::Core`]) and the `spworker` socket loop |
 //!
 //! Binaries: `spqueue`, `spworker`, and `spbench` (requests/s through the queue vs. direct).
 

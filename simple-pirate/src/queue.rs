@@ -9,13 +9,12 @@
 //! the broker forgets it at once and hands its request in flight to the next worker (log line
 //! `W: worker <id> disconnected, purged`). A send to a worker that fails is handled the same way.
 
-use crate::broker::{Broker, Dispatch, Gone, Readiness, Route};
-use crate::protocol::{self, frame_label};
-
-use crate::protocol::PeerId;
+use crate::broker::{Broker, Event, Route};
+use crate::protocol::{self, frame_label, PeerId};
+use bytes::Bytes;
+use common::contract::{self, Core};
 use common::{sock, Message};
 use futures::StreamExt;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 use zeromq::{RouterSocket, Socket, SocketEvent, SocketRecv};
@@ -56,13 +55,6 @@ async fn bind(at: &str) -> Result<(RouterSocket, String), BindError> {
     }
 }
 
-enum Event {
-    Backend(Result<zeromq::ZmqMessage, zeromq::ZmqError>),
-    Frontend(Result<zeromq::ZmqMessage, zeromq::ZmqError>),
-    WorkerGone(PeerId),
-    Nothing,
-}
-
 /// Runs the queue until `shutdown` resolves.
 ///
 /// Logs `I: spqueue ready (frontend <ep>, backend <ep>)` once both sockets are bound and
@@ -75,118 +67,45 @@ pub async fn run(config: QueueConfig, shutdown: impl Future<Output = ()>) -> Res
     let mut broker = Broker::new();
     let mut backend_events = backend.monitor();
     let mut monitoring = true;
-    let mut shell = Shell {
-        frontend: &mut frontend,
-        backend: &mut backend,
-        send_timeout: config.send_timeout,
-    };
     loop {
-        let event = tokio::select! {
+        tokio::select! {
             biased;
             () = &mut shutdown => break,
-            m = shell.backend.recv() => Event::Backend(m),
-            m = shell.frontend.recv(), if broker.wants_requests() => Event::Frontend(m),
+            m = backend.recv() => match m {
+                Ok(m) => on_worker_message(&mut broker, Message::from(m)),
+                Err(e) => tracing::error!("backend receive failed: {e}"),
+            },
+            m = frontend.recv(), if broker.wants_requests() => match m {
+                Ok(m) => on_client_message(&mut broker, Message::from(m)),
+                Err(e) => tracing::error!("frontend receive failed: {e}"),
+            },
             e = backend_events.next(), if monitoring => match e {
                 Some(SocketEvent::Disconnected(peer)) => {
-                    Event::WorkerGone(PeerId::new(bytes::Bytes::from(peer)))
+                    broker.handle_worker_gone(&PeerId::new(Bytes::from(peer)), contract::now());
                 }
-                Some(_) => Event::Nothing,
-                None => {
-                    monitoring = false;
-                    Event::Nothing
-                }
+                Some(_) => {}
+                None => monitoring = false,
             },
-        };
-        match event {
-            Event::Backend(Ok(m)) => shell.on_worker_message(&mut broker, Message::from(m)).await,
-            Event::Frontend(Ok(m)) => shell.on_client_message(&mut broker, Message::from(m)).await,
-            Event::Backend(Err(e)) => tracing::error!("backend receive failed: {e}"),
-            Event::Frontend(Err(e)) => tracing::error!("frontend receive failed: {e}"),
-            Event::WorkerGone(worker) => match broker.on_worker_gone(&worker) {
-                Gone::Unknown => {}
-                Gone::Idle => tracing::warn!("worker {worker} disconnected, purged"),
-                Gone::Busy(route) => {
-                    tracing::warn!(
-                            "worker {worker} disconnected, purged (its request goes to the next worker)"
-                        );
-                    shell
-                        .deliver(&mut broker, route.into_iter().collect())
-                        .await;
-                }
-            },
-            Event::Nothing => {}
         }
-    }
-    tracing::info!("spqueue interrupted, exiting");
-    Ok(())
-}
-
-struct Shell<'a> {
-    frontend: &'a mut RouterSocket,
-    backend: &'a mut RouterSocket,
-    send_timeout: Duration,
-}
-
-impl Shell<'_> {
-    async fn on_worker_message(&mut self, broker: &mut Broker, message: Message) {
-        tracing::debug!("from worker:\n{}", message.dump());
-        // The sender's id, kept (a reference count, no copy) for the error line.
-        let sender = message.first().cloned().unwrap_or_default();
-        match protocol::parse_worker(message) {
-            Ok((worker, msg)) => {
-                let step = broker.on_worker(worker.clone(), msg);
-                match step.readiness {
-                    Readiness::Registered => tracing::info!("worker {worker} ready"),
-                    Readiness::Duplicate => {
-                        tracing::warn!("worker {worker} sent READY twice, ignored")
-                    }
-                    Readiness::Returned => {}
-                }
-                self.deliver(broker, step.routes).await;
+        // Events first, so each is logged before the sends it led to.
+        loop {
+            while let Some(event) = broker.poll_event() {
+                log_event(&event);
             }
-            Err(e) => tracing::error!(
-                "malformed message from worker {} dropped: {e}",
-                frame_label(&sender)
-            ),
-        }
-    }
-
-    async fn on_client_message(&mut self, broker: &mut Broker, message: Message) {
-        tracing::debug!("from client:\n{}", message.dump());
-        let sender = message.first().cloned().unwrap_or_default();
-        match protocol::parse_request(message) {
-            Ok(request) => match broker.on_request(request) {
-                Dispatch::Route(route) => self.deliver(broker, vec![route]).await,
-                Dispatch::Held => {}
-                Dispatch::Dropped(request) => tracing::warn!(
-                    "no worker ready, request from client {} dropped",
-                    request.client()
-                ),
-            },
-            Err(e) => tracing::error!(
-                "malformed request from client {} dropped: {e}",
-                frame_label(&sender)
-            ),
-        }
-    }
-
-    /// Sends every route; a request whose worker is gone goes back to the broker for another.
-    async fn deliver(&mut self, broker: &mut Broker, routes: Vec<Route>) {
-        let mut routes = VecDeque::from(routes);
-        while let Some(route) = routes.pop_front() {
-            match route {
-                Route::ToWorker { worker, request } => {
+            match broker.poll_transmit() {
+                None => break,
+                Some(Route::ToWorker { worker, request }) => {
                     let frames = request.to_worker(&worker);
                     tracing::debug!("to worker:\n{}", frames.dump());
-                    if let Err(e) = sock::send(self.backend, frames, self.send_timeout).await {
+                    if let Err(e) = sock::send(&mut backend, frames, config.send_timeout).await {
                         tracing::warn!("worker {worker} unreachable ({e}), request re-routed");
-                        routes.extend(broker.on_worker_unreachable(&worker, request));
+                        broker.handle_worker_unreachable(&worker, request, contract::now());
                     }
                 }
-                Route::ToClient(reply) => {
+                Some(Route::ToClient(reply)) => {
                     let frames = reply.to_client();
                     tracing::debug!("to client:\n{}", frames.dump());
-                    if let Err(e) = sock::send(self.frontend, frames, self.send_timeout).await {
+                    if let Err(e) = sock::send(&mut frontend, frames, config.send_timeout).await {
                         tracing::warn!(
                             "client {} unreachable ({e}), reply dropped",
                             reply.client()
@@ -195,5 +114,52 @@ impl Shell<'_> {
                 }
             }
         }
+    }
+    tracing::info!("spqueue interrupted, exiting");
+    Ok(())
+}
+
+fn on_worker_message(broker: &mut Broker, message: Message) {
+    tracing::debug!("from worker:\n{}", message.dump());
+    // The sender's id, kept (a reference count, no copy) for the error line.
+    let sender = message.first().cloned().unwrap_or_default();
+    match protocol::parse_worker(message) {
+        Ok((worker, msg)) => broker.handle_worker(worker, msg, contract::now()),
+        Err(e) => tracing::error!(
+            "malformed message from worker {} dropped: {e}",
+            frame_label(&sender)
+        ),
+    }
+}
+
+fn on_client_message(broker: &mut Broker, message: Message) {
+    tracing::debug!("from client:\n{}", message.dump());
+    let sender = message.first().cloned().unwrap_or_default();
+    match protocol::parse_request(message) {
+        Ok(request) => broker.handle_request(request, contract::now()),
+        Err(e) => tracing::error!(
+            "malformed request from client {} dropped: {e}",
+            frame_label(&sender)
+        ),
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::WorkerReady(worker) => tracing::info!("worker {worker} ready"),
+        Event::DuplicateReady(worker) => {
+            tracing::warn!("worker {worker} sent READY twice, ignored")
+        }
+        Event::WorkerGone {
+            worker,
+            busy: false,
+        } => tracing::warn!("worker {worker} disconnected, purged"),
+        Event::WorkerGone { worker, busy: true } => tracing::warn!(
+            "worker {worker} disconnected, purged (its request goes to the next worker)"
+        ),
+        Event::Dropped(request) => tracing::warn!(
+            "no worker ready, request from client {} dropped",
+            request.client()
+        ),
     }
 }

@@ -1,14 +1,15 @@
 //! The Simple Pirate worker: a REQ socket that says READY, then echoes each request.
 //!
 //! [`WorkerCore`] decides what to do with a request (echo after the simulated work, echo late,
-//! crash, or reject a malformed one); [`run`] is the socket loop around it.
+//! or crash); [`run`] is the socket loop around it, and answers a malformed request with READY.
 //!
 //! A worker that loses its connection (the queue closed it or died) reconnects with a fresh
 //! socket and a fresh identity and says READY again. A queue that hangs without closing the
 //! connection is not noticed — that takes heartbeats (Paranoid Pirate).
 
-use crate::protocol::{self, FrameError, Reply, WorkerMessage};
-use common::fault::{Fault, FaultPlan};
+use crate::protocol::{self, WorkerMessage};
+use common::contract::{self, Core};
+use common::fault::{Answer, FaultyServer, Served};
 use common::rng::Rng;
 use common::{sock, Message};
 use std::future::Future;
@@ -20,59 +21,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Default bound on sending READY or a reply.
 pub const SEND_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// What the worker does with one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Send `reply` after `delay`.
-    Reply {
-        /// The request's envelope with the echoed body.
-        reply: Reply,
-        /// Simulated work (plus the overload delay when overloaded).
-        delay: Duration,
-        /// True when this answer simulates CPU overload.
-        overloaded: bool,
-    },
-    /// Exit at once without answering.
-    Crash,
-    /// Not a request: drop it and say READY again (a REQ socket must send before it can
-    /// receive, and READY puts this worker back on the queue's list).
-    Reject(FrameError),
-}
-
 /// The worker's decisions: echo each request, with the faults of the plan.
-#[derive(Debug, Clone)]
-pub struct WorkerCore {
-    plan: FaultPlan,
-    work: Duration,
-}
+pub type WorkerCore = FaultyServer<WorkerMessage>;
 
-impl WorkerCore {
-    /// Echoes after `work` per request, injecting the faults `plan` calls for.
-    pub fn new(plan: FaultPlan, work: Duration) -> Self {
-        Self { plan, work }
-    }
-
-    /// Decides what to do with `message` as the REQ socket delivered it.
-    pub fn on_request(&mut self, message: Message) -> Action {
-        let reply = match protocol::parse_work(message) {
-            Ok(reply) => reply,
-            Err(e) => return Action::Reject(e),
-        };
-        match self.plan.on_request() {
-            Fault::Crash => Action::Crash,
-            Fault::None => Action::Reply {
-                reply,
-                delay: self.work,
-                overloaded: false,
-            },
-            Fault::Overload(extra) => Action::Reply {
-                reply,
-                delay: self.work + extra,
-                overloaded: true,
-            },
-        }
-    }
-}
+/// READY, sent right after connecting and instead of an answer to a malformed request (a REQ
+/// socket must send before it can receive, and READY puts this worker back on the queue's list).
+const READY: Answer<WorkerMessage> = Answer {
+    reply: WorkerMessage::Ready,
+    delay: Duration::ZERO,
+};
 
 /// Where the worker connects and its bounds.
 #[derive(Debug, Clone)]
@@ -139,10 +96,16 @@ async fn serve_one_connection(config: &WorkerConfig, core: &mut WorkerCore, id: 
             return Session::Reconnect;
         }
     }
-    let mut to_send = WorkerMessage::Ready.to_frames();
+    let mut next = Some(READY);
     let mut announce = true;
-    loop {
-        if let Err(e) = sock::send(&mut socket, to_send, config.send_timeout).await {
+    // The core answers every request it does not crash on, so this loops until the connection
+    // fails or a crash is simulated.
+    while let Some(Answer { reply, delay }) = next.take() {
+        if !delay.is_zero() {
+            // Even a zero sleep waits for the timer's next tick (about 1 ms).
+            tokio::time::sleep(delay).await;
+        }
+        if let Err(e) = sock::send(&mut socket, reply.to_frames(), config.send_timeout).await {
             tracing::warn!("({id}) lost the queue ({e}), reconnecting");
             return Session::Reconnect;
         }
@@ -158,78 +121,88 @@ async fn serve_one_connection(config: &WorkerConfig, core: &mut WorkerCore, id: 
             }
         };
         tracing::debug!("({id}) received request:\n{}", request.dump());
-        to_send = match core.on_request(request) {
-            Action::Crash => {
-                tracing::warn!("({id}) simulating a crash");
-                return Session::End(WorkerEnd::Crashed);
-            }
-            Action::Reject(e) => {
+        match protocol::parse_work(request) {
+            Ok(reply) => core.handle_request(WorkerMessage::Reply(reply), contract::now()),
+            Err(e) => {
                 tracing::error!("({id}) malformed request dropped: {e}");
-                WorkerMessage::Ready.to_frames()
+                next = Some(READY);
+                continue;
             }
-            Action::Reply {
-                reply,
-                delay,
-                overloaded,
-            } => {
-                if overloaded {
-                    tracing::warn!("({id}) simulating CPU overload");
-                } else {
-                    tracing::info!("({id}) normal reply");
+        }
+        while let Some(served) = core.poll_event() {
+            match served {
+                Served::Normal => tracing::info!("({id}) normal reply"),
+                Served::Overloaded => tracing::warn!("({id}) simulating CPU overload"),
+                Served::Crash => {
+                    tracing::warn!("({id}) simulating a crash");
+                    return Session::End(WorkerEnd::Crashed);
                 }
-                if !delay.is_zero() {
-                    // Even a zero sleep waits for the timer's next tick (about 1 ms).
-                    tokio::time::sleep(delay).await;
-                }
-                WorkerMessage::Reply(reply).to_frames()
             }
-        };
+        }
+        next = core.poll_transmit();
     }
+    Session::Reconnect
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::FrameError;
+    use bytes::Bytes;
+    use common::fault::FaultPlan;
+    use zeromq::{RouterSocket, SocketSend};
 
-    fn work(body: &str) -> Message {
-        Message::from_frames(["C1".to_owned(), String::new(), body.to_owned()])
-    }
-
-    #[test]
-    fn echoes_the_envelope_and_body_then_crashes_as_planned() {
-        let d = Duration::from_millis(3);
-        let mut core = WorkerCore::new(FaultPlan::none().crash_after(Some(1)), d);
-        let Action::Reply {
-            reply,
-            delay,
-            overloaded,
-        } = core.on_request(work("1"))
-        else {
-            panic!("a reply")
+    /// The shell, in virtual time: READY first; READY at once for a malformed request, which
+    /// does not count; then each echo (envelope and body) after exactly its simulated work,
+    /// overload included; then the crash the plan calls for.
+    #[tokio::test(start_paused = true)]
+    async fn echoes_after_the_work_rejects_malformed_without_counting_then_crashes() {
+        let endpoint = common::testkit::tcp_endpoint();
+        let mut queue = RouterSocket::new();
+        sock::bind(&mut queue, &endpoint).await.unwrap();
+        let (work, extra) = (Duration::from_secs(30), Duration::from_secs(20));
+        let config = WorkerConfig {
+            queue: endpoint,
+            connect_timeout: CONNECT_TIMEOUT,
+            send_timeout: SEND_TIMEOUT,
         };
-        assert_eq!((delay, overloaded), (d, false));
-        assert_eq!(WorkerMessage::Reply(reply).to_frames(), work("1"));
-        assert_eq!(core.on_request(work("2")), Action::Crash);
-    }
-
-    #[test]
-    fn overload_delays_and_malformed_is_rejected_without_counting() {
-        let extra = Duration::from_millis(20);
-        let mut core = WorkerCore::new(
-            FaultPlan::none().overload_after(Some(0), extra),
-            Duration::ZERO,
-        );
-        assert_eq!(
-            core.on_request(Message::from_frames(["no envelope"])),
-            Action::Reject(FrameError::MissingDelimiter)
-        );
-        assert!(matches!(
-            core.on_request(work("1")),
-            Action::Reply {
-                overloaded: true,
-                delay,
-                ..
-            } if delay == extra
+        let plan = FaultPlan::none()
+            .overload_after(Some(1), extra)
+            .crash_after(Some(2));
+        let worker = tokio::spawn(run(
+            config,
+            WorkerCore::new(plan, work),
+            std::future::pending(),
         ));
+        let ready = Message::from_frames([&b""[..], &[protocol::READY]]);
+        let mut first = Message::from(queue.recv().await.unwrap());
+        let id = first.pop_front().unwrap();
+        assert_eq!(first, ready);
+        // One exchange: what came back (without the worker's id) and after how long.
+        let mut exchange = async |frames: &[&str]| {
+            let mut request =
+                Message::from_frames(frames.iter().map(|f| Bytes::from(f.to_string())));
+            request.push_front(Bytes::new());
+            request.push_front(id.clone());
+            let sent_at = contract::now();
+            queue.send(request.try_into().unwrap()).await.unwrap();
+            let mut reply = Message::from(queue.recv().await.unwrap());
+            reply.pop_front();
+            (reply, contract::now() - sent_at)
+        };
+        let malformed = ["no envelope"];
+        assert_eq!(
+            protocol::parse_work(Message::from_frames(malformed)),
+            Err(FrameError::MissingDelimiter)
+        );
+        assert_eq!(exchange(&malformed).await, (ready, Duration::ZERO));
+        let echo = |body: &str| Message::from_frames(["", "C1", "", body].map(str::to_owned));
+        assert_eq!(exchange(&["C1", "", "1"]).await, (echo("1"), work));
+        assert_eq!(exchange(&["C1", "", "2"]).await, (echo("2"), work + extra));
+        let mut last = Message::from_frames(["C1", "", "3"]);
+        last.push_front(Bytes::new());
+        last.push_front(id.clone());
+        queue.send(last.try_into().unwrap()).await.unwrap();
+        assert_eq!(worker.await.unwrap(), WorkerEnd::Crashed);
     }
 }
