@@ -174,7 +174,7 @@ mod tests {
             WorkerCore::new(plan, work),
             std::future::pending(),
         ));
-        let ready = Message::from_frames([&b""[..], &[protocol::READY]]);
+        let ready = Message::from_frames([&b""[..], &[common::envelope::READY]]);
         let mut first = Message::from(queue.recv().await.unwrap());
         let id = first.pop_front().unwrap();
         assert_eq!(first, ready);
