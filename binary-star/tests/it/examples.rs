@@ -3,12 +3,15 @@
 
 use crate::util::*;
 use common::testkit::Proc;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Once;
+use std::time::SystemTime;
 
-/// An example binary of this crate (`target/<profile>/examples/<name>`). `cargo test` builds
-/// examples, `cargo test --test it` does not: build them once here, a no-op when up to date.
+/// An example binary of this crate, `target/<profile>/examples/<name>`. `cargo test` builds
+/// the examples beside the tests, `cargo test --test it` does not: a binary older than the
+/// example sources is rebuilt here, once. A fresh one is used as it is (a `cargo build -p` from
+/// inside a workspace run would resolve features anew and recompile every dependency).
 fn example(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
     let exe = std::env::current_exe().expect("current_exe");
@@ -16,19 +19,32 @@ fn example(name: &str) -> PathBuf {
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>");
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-p", env!("CARGO_PKG_NAME"), "--examples"]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().expect("running cargo").success(),
-            "cargo build --examples"
-        );
-    });
-    profile_dir.join("examples").join(name)
+    let path = profile_dir.join("examples").join(name);
+    let sources = ["examples"].map(|dir| newest(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)));
+    if newest(&path) < sources.into_iter().max().expect("a source directory") {
+        BUILD.call_once(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut build = Command::new(cargo);
+            build.args(["build", "-p", env!("CARGO_PKG_NAME"), "--examples"]);
+            if profile_dir.ends_with("release") {
+                build.arg("--release");
+            }
+            assert!(
+                build.status().expect("running cargo").success(),
+                "cargo build --examples"
+            );
+        });
+    }
+    path
+}
+
+/// The latest modification time of `path` and everything under it (the epoch if it is missing).
+fn newest(path: &Path) -> SystemTime {
+    let own = std::fs::metadata(path).and_then(|m| m.modified());
+    let children = std::fs::read_dir(path).into_iter().flatten().flatten();
+    children
+        .map(|entry| newest(&entry.path()))
+        .fold(own.unwrap_or(SystemTime::UNIX_EPOCH), SystemTime::max)
 }
 
 fn example_primary(ep: &Endpoints) -> Proc {
@@ -89,6 +105,10 @@ fn hardened_client_fails_over_between_example_servers() {
     let s = summary(&mut c, WAIT * 2);
     assert_all_answered(&s, requests);
     assert_eq!(backup.count("fatal"), 0);
+    assert!(
+        backup.interrupt_and_wait(WAIT).0.success(),
+        "Ctrl-C stops the example server"
+    );
 }
 
 #[test]
