@@ -2,6 +2,7 @@
 
 mod accounting;
 mod cli;
+mod examples;
 mod failover;
 mod guard;
 mod interop;

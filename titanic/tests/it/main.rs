@@ -6,6 +6,7 @@
 mod accounting;
 mod crash;
 mod damage;
+mod examples;
 mod idempotence;
 mod scenario;
 mod status;
