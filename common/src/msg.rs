@@ -90,6 +90,24 @@ impl Message {
         self
     }
 
+    /// Puts `address` and an empty delimiter in front: `[address, "", …]` (the Guide's
+    /// `zmsg_wrap`, which the Guide-sized examples use; the hardened code uses
+    /// [`Envelope`](crate::envelope::Envelope), which validates).
+    pub fn wrap(&mut self, address: impl Into<Bytes>) {
+        self.frames.push_front(Bytes::new());
+        self.frames.push_front(address.into());
+    }
+
+    /// Removes the first frame (an address) and, if present, the empty delimiter after it (the
+    /// Guide's `zmsg_unwrap`).
+    pub fn unwrap_address(&mut self) -> Option<Bytes> {
+        let address = self.frames.pop_front()?;
+        if self.frames.front().is_some_and(|f| f.is_empty()) {
+            self.frames.pop_front();
+        }
+        Some(address)
+    }
+
     /// Splits off the envelope: every frame up to and including the first empty frame.
     ///
     /// Returns `None` (and leaves the message untouched) when there is no empty delimiter.
@@ -175,6 +193,23 @@ impl<F: Into<Bytes>> FromIterator<F> for Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_then_unwrap_restores_the_body() {
+        let mut m = Message::from_frames(["hello"]);
+        m.wrap("worker-1");
+        assert_eq!(m, Message::from_frames(["worker-1", "", "hello"]));
+        assert_eq!(m.unwrap_address().as_deref(), Some(&b"worker-1"[..]));
+        assert_eq!(m, Message::from_frames(["hello"]));
+    }
+
+    #[test]
+    fn unwrap_without_delimiter_only_pops_the_address() {
+        let mut m = Message::from_frames(["a", "b"]);
+        assert_eq!(m.unwrap_address().as_deref(), Some(&b"a"[..]));
+        assert_eq!(m, Message::from_frames(["b"]));
+        assert_eq!(Message::new().unwrap_address(), None);
+    }
 
     #[test]
     fn split_envelope_keeps_a_multi_hop_address_stack() {

@@ -463,3 +463,50 @@ pub fn bin_path(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Path of an example program of the calling crate (`target/<profile>/examples/<name>`), built
+/// first when any file under its `examples/` is newer than the binary. `cargo test` builds
+/// examples itself; `cargo test --test it` does not, hence the build here (once per package
+/// and test process).
+#[macro_export]
+macro_rules! example {
+    ($name:expr) => {
+        $crate::testkit::example_path(env!("CARGO_MANIFEST_DIR"), env!("CARGO_PKG_NAME"), $name)
+    };
+}
+
+/// What [`example!`](crate::example) expands to: `manifest_dir` and `package` are the calling
+/// crate's.
+pub fn example_path(manifest_dir: &str, package: &str, name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = profile_dir.join("examples").join(name);
+    let sources = newest(&Path::new(manifest_dir).join("examples"));
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if newest(&path) < sources && !built.iter().any(|p| p == package) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", package, "--examples"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let ok = build.status().is_ok_and(|s| s.success());
+        assert!(ok, "cargo build -p {package} --examples failed");
+        built.push(package.to_owned());
+    }
+    path
+}
+
+/// The latest modification time of `path` and everything under it (the epoch if missing).
+fn newest(path: &Path) -> std::time::SystemTime {
+    let own = std::fs::metadata(path).and_then(|m| m.modified());
+    let children = std::fs::read_dir(path).into_iter().flatten().flatten();
+    children.map(|entry| newest(&entry.path())).fold(
+        own.unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+        std::cmp::max,
+    )
+}

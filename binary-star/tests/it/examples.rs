@@ -2,59 +2,17 @@
 //! in a mixed pair, each through the fault Binary Star exists for: the active primary dies.
 
 use crate::util::*;
+use common::example;
 use common::testkit::Proc;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Once;
-use std::time::SystemTime;
-
-/// An example binary of this crate, `target/<profile>/examples/<name>`. `cargo test` builds
-/// the examples beside the tests, `cargo test --test it` does not: a binary older than the
-/// example sources is rebuilt here, once. A fresh one is used as it is (a `cargo build -p` from
-/// inside a workspace run would resolve features anew and recompile every dependency).
-fn example(name: &str) -> PathBuf {
-    static BUILD: Once = Once::new();
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = profile_dir.join("examples").join(name);
-    let sources = ["examples"].map(|dir| newest(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)));
-    if newest(&path) < sources.into_iter().max().expect("a source directory") {
-        BUILD.call_once(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut build = Command::new(cargo);
-            build.args(["build", "-p", env!("CARGO_PKG_NAME"), "--examples"]);
-            if profile_dir.ends_with("release") {
-                build.arg("--release");
-            }
-            assert!(
-                build.status().expect("running cargo").success(),
-                "cargo build --examples"
-            );
-        });
-    }
-    path
-}
-
-/// The latest modification time of `path` and everything under it (the epoch if it is missing).
-fn newest(path: &Path) -> SystemTime {
-    let own = std::fs::metadata(path).and_then(|m| m.modified());
-    let children = std::fs::read_dir(path).into_iter().flatten().flatten();
-    children
-        .map(|entry| newest(&entry.path()))
-        .fold(own.unwrap_or(SystemTime::UNIX_EPOCH), SystemTime::max)
-}
 
 fn example_primary(ep: &Endpoints) -> Proc {
     let args = ["-p", &ep.primary_frontend, &ep.primary_pub, &ep.backup_pub];
-    Proc::spawn("bstarsrv example -p", example("bstarsrv"), args)
+    Proc::spawn("bstarsrv example -p", example!("bstarsrv"), args)
 }
 
 fn example_backup(ep: &Endpoints) -> Proc {
     let args = ["-b", &ep.backup_frontend, &ep.backup_pub, &ep.primary_pub];
-    Proc::spawn("bstarsrv example -b", example("bstarsrv"), args)
+    Proc::spawn("bstarsrv example -b", example!("bstarsrv"), args)
 }
 
 /// The example client: `requests` requests, one a second.
@@ -64,7 +22,7 @@ fn example_client(ep: &Endpoints, requests: u64) -> Proc {
         ep.backup_frontend.clone(),
         requests.to_string(),
     ];
-    Proc::spawn("bstarcli example", example("bstarcli"), args)
+    Proc::spawn("bstarcli example", example!("bstarcli"), args)
 }
 
 /// Waits for the example client to answer all `requests` in order, with one failover.

@@ -3,53 +3,22 @@
 //! once it is back).
 
 use crate::util::{client, exit_code, replies_from, servers, BOUND};
+use common::example;
 use common::testkit::{tcp_endpoint, Proc};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-
-/// Path of this package's example `name`. `cargo test` builds the examples, `cargo test --test
-/// it` does not: then (or when the source is newer) it is built here first.
-pub fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("current_exe");
-    dir.pop(); // the test executable
-    dir.pop(); // deps/
-    let path = dir.join("examples").join(name);
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&path) < modified(&source) {
-        let mut build = Command::new(env!("CARGO"));
-        build.args([
-            "build",
-            "-q",
-            "-p",
-            env!("CARGO_PKG_NAME"),
-            "--example",
-            name,
-        ]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().expect("run cargo").success(),
-            "cargo build --example {name}"
-        );
-    }
-    path
-}
 
 #[test]
 fn example_client1_fails_over_and_retries_real_servers() {
     let (mut procs, eps) = servers(1, 2);
     procs[0].kill9();
     // Two servers, the first dead: each is tried once, the second answers.
-    let mut c = Proc::spawn("flclient1-example", example("flclient1"), eps.clone());
+    let mut c = Proc::spawn("flclient1-example", example!("flclient1"), eps.clone());
     assert_eq!(exit_code(&mut c, BOUND), 0, "{}", c.lines().join("\n"));
     assert_eq!(c.count(&format!("W: no response from {}", eps[0])), 1);
     assert_eq!(c.count("Service is running OK"), 1);
 
     // One server, dead at first: retried until it is back.
-    let mut c = Proc::spawn("flclient1-example", example("flclient1"), [&eps[0]]);
+    let mut c = Proc::spawn("flclient1-example", example!("flclient1"), [&eps[0]]);
     c.wait_for(&format!("W: no response from {}, retrying", eps[0]), BOUND);
     procs[0].restart();
     procs[0].wait_for("ready on", BOUND);
@@ -60,7 +29,7 @@ fn example_client1_fails_over_and_retries_real_servers() {
 #[test]
 fn real_client1_uses_the_next_example_server_when_one_is_killed() {
     let server = |endpoint: &String| {
-        let mut s = Proc::spawn("flserver1-example", example("flserver1"), [endpoint]);
+        let mut s = Proc::spawn("flserver1-example", example!("flserver1"), [endpoint]);
         s.wait_for("I: echo service is ready at", BOUND);
         s
     };
@@ -86,7 +55,7 @@ fn real_client1_uses_the_next_example_server_when_one_is_killed() {
 #[test]
 fn example_client3_fails_over_when_a_real_server_is_killed() {
     let (mut procs, eps) = servers(3, 3);
-    let mut c = Proc::spawn("flclient3-example", example("flclient3"), eps.clone());
+    let mut c = Proc::spawn("flclient3-example", example!("flclient3"), eps.clone());
     c.wait_for("I: 1000 replies", BOUND);
     procs[0].kill9();
     assert_eq!(
@@ -102,7 +71,7 @@ fn example_client3_fails_over_when_a_real_server_is_killed() {
 #[test]
 fn real_client3_fails_over_when_an_example_server_is_killed() {
     let server = |endpoint: &String| {
-        let mut s = Proc::spawn("flserver3-example", example("flserver3"), [endpoint]);
+        let mut s = Proc::spawn("flserver3-example", example!("flserver3"), [endpoint]);
         s.wait_for("I: service is ready at", BOUND);
         s
     };

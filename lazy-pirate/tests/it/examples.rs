@@ -2,47 +2,16 @@
 //! fault Lazy Pirate exists for: the server dies mid-run and comes back.
 
 use crate::util::{lpclient, lpserver, replies, READY};
+use common::example;
 use common::testkit::{tcp_endpoint, Proc};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-
-/// Path of this package's example `name`. `cargo test` builds the examples, `cargo test --test
-/// it` does not: then (or when the source is newer) it is built here first.
-pub fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("current_exe");
-    dir.pop(); // the test executable
-    dir.pop(); // deps/
-    let path = dir.join("examples").join(name);
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&path) < modified(&source) {
-        let mut build = Command::new(env!("CARGO"));
-        build.args([
-            "build",
-            "-q",
-            "-p",
-            env!("CARGO_PKG_NAME"),
-            "--example",
-            name,
-        ]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().expect("run cargo").success(),
-            "cargo build --example {name}"
-        );
-    }
-    path
-}
 
 #[test]
 fn example_client_survives_real_server_crashes() {
     let endpoint = tcp_endpoint();
     // Crashes on the 4th request of every run: with 8 requests it is restarted twice.
     let mut server = lpserver(&endpoint, &["--work-ms", "0", "--crash-after", "3"]);
-    let mut client = Proc::spawn("lpclient-example", example("lpclient"), [&endpoint, "8"]);
+    let mut client = Proc::spawn("lpclient-example", example!("lpclient"), [&endpoint, "8"]);
     let mut restarts = 0;
     let status = loop {
         if let Some(status) = client.wait_exit(Duration::from_millis(20)) {
@@ -69,7 +38,7 @@ fn example_client_survives_real_server_crashes() {
 #[test]
 fn real_client_survives_example_server_killed_and_restarted() {
     let endpoint = tcp_endpoint();
-    let mut server = Proc::spawn("lpserver-example", example("lpserver"), [&endpoint, "off"]);
+    let mut server = Proc::spawn("lpserver-example", example!("lpserver"), [&endpoint, "off"]);
     server.wait_for("lpserver ready on", READY);
     let mut client = lpclient(&endpoint, &["--requests", "5", "--timeout-ms", "2000"]);
     client.wait_for("I: server replied OK (2)", READY);

@@ -2,51 +2,9 @@
 //! through a fault Majordomo survives, so the examples cannot drift from the protocol.
 
 use crate::util::{first, mmi, runtime, SOON};
+use common::example;
 use common::testkit::{tcp_endpoint, Proc};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Once;
 use std::time::Duration;
-use std::time::SystemTime;
-
-/// An example binary of this crate, `target/<profile>/examples/<name>`. `cargo test` builds
-/// the examples beside the tests, `cargo test --test it` does not: a binary older than the
-/// example sources is rebuilt here, once. A fresh one is used as it is (a `cargo build -p` from
-/// inside a workspace run would resolve features anew and recompile every dependency).
-fn example(name: &str) -> PathBuf {
-    static BUILD: Once = Once::new();
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = profile_dir.join("examples").join(name);
-    let sources = ["examples"].map(|dir| newest(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)));
-    if newest(&path) < sources.into_iter().max().expect("a source directory") {
-        BUILD.call_once(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut build = Command::new(cargo);
-            build.args(["build", "-p", env!("CARGO_PKG_NAME"), "--examples"]);
-            if profile_dir.ends_with("release") {
-                build.arg("--release");
-            }
-            assert!(
-                build.status().expect("running cargo").success(),
-                "cargo build --examples"
-            );
-        });
-    }
-    path
-}
-
-/// The latest modification time of `path` and everything under it (the epoch if it is missing).
-fn newest(path: &Path) -> SystemTime {
-    let own = std::fs::metadata(path).and_then(|m| m.modified());
-    let children = std::fs::read_dir(path).into_iter().flatten().flatten();
-    children
-        .map(|entry| newest(&entry.path()))
-        .fold(own.unwrap_or(SystemTime::UNIX_EPOCH), SystemTime::max)
-}
 
 /// The hardened broker at the Guide's heartbeat (2500 ms), which the examples use.
 fn mdbroker(ep: &str) -> Proc {
@@ -59,11 +17,11 @@ fn mdbroker(ep: &str) -> Proc {
 fn example_client_and_workers_through_mdbroker_survive_a_worker_kill() {
     let ep = tcp_endpoint();
     let mut broker = mdbroker(&ep);
-    let mut doomed = Proc::spawn("mdworker example 1", example("mdworker"), [ep.as_str()]);
-    let mut survivor = Proc::spawn("mdworker example 2", example("mdworker"), [ep.as_str()]);
+    let mut doomed = Proc::spawn("mdworker example 1", example!("mdworker"), [ep.as_str()]);
+    let mut survivor = Proc::spawn("mdworker example 2", example!("mdworker"), [ep.as_str()]);
     assert_eq!(broker.wait_count("ready for service echo", 2, SOON), 2);
 
-    let mut client = Proc::spawn("mdclient example", example("mdclient"), [&ep, "200", "-v"]);
+    let mut client = Proc::spawn("mdclient example", example!("mdclient"), [&ep, "200", "-v"]);
     client.wait_count("I: send request", 20, SOON);
     doomed.kill9();
     let status = client
@@ -81,7 +39,7 @@ fn example_client_and_workers_through_mdbroker_survive_a_worker_kill() {
 #[test]
 fn hardened_client_and_worker_through_the_example_broker_survive_a_broker_restart() {
     let ep = tcp_endpoint();
-    let mut broker = Proc::spawn("mdbroker example", example("mdbroker"), [ep.as_str()]);
+    let mut broker = Proc::spawn("mdbroker example", example!("mdbroker"), [ep.as_str()]);
     broker.wait_for("is active at", SOON);
     let worker_args = [
         "--broker",

@@ -4,39 +4,8 @@
 //! The examples keep the Guide's 1 s heartbeat, so the hardened peers run with it too.
 
 use crate::util::{all_answered, Net, PATIENCE};
+use common::example;
 use common::testkit::Proc;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// Path of this package's example `name`. `cargo test` builds the examples, `cargo test --test
-/// it` does not: then (or when the source is newer) it is built here first.
-pub fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("current_exe");
-    dir.pop(); // the test executable
-    dir.pop(); // deps/
-    let path = dir.join("examples").join(name);
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&path) < modified(&source) {
-        let mut build = Command::new(env!("CARGO"));
-        build.args([
-            "build",
-            "-q",
-            "-p",
-            env!("CARGO_PKG_NAME"),
-            "--example",
-            name,
-        ]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().expect("run cargo").success(),
-            "cargo build --example {name}"
-        );
-    }
-    path
-}
 
 /// Waits until `queue` has logged `n` worker registrations in all (both queues log
 /// `I: worker <id> ready`).
@@ -55,7 +24,7 @@ fn example_workers_reconnect_to_a_restarted_real_queue() {
     let args = ["--frontend", &net.frontend, "--backend", &net.backend];
     let mut queue = Proc::spawn("ppqueue", env!("CARGO_BIN_EXE_ppqueue"), args);
     queue.wait_for("ppqueue ready", PATIENCE);
-    let worker = |name| Proc::spawn(name, example("ppworker"), [net.backend.as_str(), "off"]);
+    let worker = |name| Proc::spawn(name, example!("ppworker"), [net.backend.as_str(), "off"]);
     let mut workers = [worker("ppworker-a"), worker("ppworker-b")];
     registrations(&queue, 2);
     all_answered(&net, 3, false);
@@ -76,7 +45,7 @@ fn real_workers_behind_the_example_queue_survive_a_killed_worker() {
     let net = Net::new();
     let mut queue = Proc::spawn(
         "ppqueue-example",
-        example("ppqueue"),
+        example!("ppqueue"),
         [&net.frontend, &net.backend],
     );
     queue.wait_for("ppqueue ready", PATIENCE);

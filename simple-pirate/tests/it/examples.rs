@@ -2,39 +2,9 @@
 //! fault Simple Pirate exists for: a worker dies mid-run, the client's retry reaches another.
 
 use crate::util::{assert_all_answered, lpclient, spqueue, READY};
+use common::example;
 use common::testkit::{tcp_endpoint, Proc};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// Path of this package's example `name`. `cargo test` builds the examples, `cargo test --test
-/// it` does not: then (or when the source is newer) it is built here first.
-pub fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("current_exe");
-    dir.pop(); // the test executable
-    dir.pop(); // deps/
-    let path = dir.join("examples").join(name);
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&path) < modified(&source) {
-        let mut build = Command::new(env!("CARGO"));
-        build.args([
-            "build",
-            "-q",
-            "-p",
-            env!("CARGO_PKG_NAME"),
-            "--example",
-            name,
-        ]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().expect("run cargo").success(),
-            "cargo build --example {name}"
-        );
-    }
-    path
-}
+use std::path::PathBuf;
 
 /// Starts a worker and waits until `queue` has registered it (both print its identity).
 fn registered(queue: &mut Proc, name: &str, program: PathBuf, args: &[&str]) -> Proc {
@@ -54,8 +24,8 @@ fn example_workers_behind_the_real_queue_survive_a_killed_worker() {
     let mut queue = spqueue();
     let backend = queue.backend.clone();
     let args = [backend.as_str(), "off"];
-    let mut doomed = registered(&mut queue.proc, "spworker-a", example("spworker"), &args);
-    let _survivor = registered(&mut queue.proc, "spworker-b", example("spworker"), &args);
+    let mut doomed = registered(&mut queue.proc, "spworker-a", example!("spworker"), &args);
+    let _survivor = registered(&mut queue.proc, "spworker-b", example!("spworker"), &args);
     let mut client = lpclient(
         &queue.frontend,
         &["--requests", "6", "--timeout-ms", "2000"],
@@ -68,7 +38,11 @@ fn example_workers_behind_the_real_queue_survive_a_killed_worker() {
 #[test]
 fn real_workers_behind_the_example_queue_survive_a_crashing_worker() {
     let (frontend, backend) = (tcp_endpoint(), tcp_endpoint());
-    let mut queue = Proc::spawn("spqueue-example", example("spqueue"), [&frontend, &backend]);
+    let mut queue = Proc::spawn(
+        "spqueue-example",
+        example!("spqueue"),
+        [&frontend, &backend],
+    );
     queue.wait_for("spqueue ready", READY);
     let spworker = PathBuf::from(env!("CARGO_BIN_EXE_spworker"));
     let crash = [

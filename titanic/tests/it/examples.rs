@@ -3,51 +3,8 @@
 //! request is made, and Titanic itself is killed and restarted while the request waits.
 
 use crate::support::{broker, echo_worker, titanic, WAIT};
+use common::example;
 use common::testkit::{bin_path, tcp_endpoint, Proc};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Once;
-use std::time::SystemTime;
-
-/// An example binary of this crate, `target/<profile>/examples/<name>`. `cargo test` builds
-/// the examples beside the tests, `cargo test --test it` does not: a binary older than the
-/// example sources is rebuilt here, once. A fresh one is used as it is (a `cargo build -p` from
-/// inside a workspace run would resolve features anew and recompile every dependency).
-fn example(name: &str) -> PathBuf {
-    static BUILD: Once = Once::new();
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = profile_dir.join("examples").join(name);
-    let sources = ["../majordomo/examples/mdapi", "examples"]
-        .map(|dir| newest(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)));
-    if newest(&path) < sources.into_iter().max().expect("a source directory") {
-        BUILD.call_once(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut build = Command::new(cargo);
-            build.args(["build", "-p", env!("CARGO_PKG_NAME"), "--examples"]);
-            if profile_dir.ends_with("release") {
-                build.arg("--release");
-            }
-            assert!(
-                build.status().expect("running cargo").success(),
-                "cargo build --examples"
-            );
-        });
-    }
-    path
-}
-
-/// The latest modification time of `path` and everything under it (the epoch if it is missing).
-fn newest(path: &Path) -> SystemTime {
-    let own = std::fs::metadata(path).and_then(|m| m.modified());
-    let children = std::fs::read_dir(path).into_iter().flatten().flatten();
-    children
-        .map(|entry| newest(&entry.path()))
-        .fold(own.unwrap_or(SystemTime::UNIX_EPOCH), SystemTime::max)
-}
 
 #[test]
 fn example_ticlient_through_hardened_titanic_survives_a_titanic_restart() {
@@ -57,7 +14,7 @@ fn example_ticlient_through_hardened_titanic_survives_a_titanic_restart() {
     let mut titanic = titanic(&ep, &dir.path().join("journal"), &[]);
 
     // No echo worker yet: Titanic stores the request and the client polls.
-    let mut client = Proc::spawn("ticlient example", example("ticlient"), [ep.as_str()]);
+    let mut client = Proc::spawn("ticlient example", example!("ticlient"), [ep.as_str()]);
     client.wait_for("I: request UUID", WAIT);
     titanic.restart();
     titanic.wait_for("titanic ready", WAIT);
@@ -83,7 +40,7 @@ fn hardened_ticlient_through_the_example_titanic_survives_its_restart() {
     let mut broker = Proc::spawn("mdbroker", bin_path("mdbroker"), ["--bind", &ep]);
     broker.wait_for("mdbroker ready", WAIT);
     let titanic_args = [ep.clone(), dir.path().display().to_string()];
-    let mut titanic = Proc::spawn("titanic example", example("titanic"), titanic_args);
+    let mut titanic = Proc::spawn("titanic example", example!("titanic"), titanic_args);
     assert_eq!(titanic.wait_count("worker ready on", 3, WAIT), 3);
 
     let client_args = [
