@@ -1,6 +1,6 @@
 //! The reconnecting session of every worker that reconnects (`ppworker`, the Majordomo
-//! [`Worker`](../../majordomo/worker/index.html)): one DEALER to one endpoint, replaced by a fresh
-//! one whenever the worker's core decides the peer is gone.
+//! `Worker`): one DEALER to one endpoint, replaced by a fresh one whenever the worker's core
+//! decides the peer is gone.
 //!
 //! The core decides *when* (silence, DISCONNECT, a failed send) and *how long to back off*; the
 //! [`Session`] carries it out and reports what the network did as a [`SessionEvent`]. Why each
