@@ -328,20 +328,17 @@ impl Engine {
                 // The handle is gone; the closed reply channel ends us.
                 Err(mpsc::error::TrySendError::Closed(_)) | Ok(()) => {}
             },
-            Event::Unreachable { error, retry_in } => tracing::warn!(
+            Event::Unreachable(error, retry_in) => tracing::warn!(
                 "({service}) cannot reach broker at {} ({error}), retrying in {} ms",
                 self.broker,
                 retry_in.as_millis()
             ),
-            Event::Silent {
-                silent_for,
-                retry_in,
-            } => tracing::warn!(
+            Event::Silent(retry_in) => tracing::warn!(
                 "({service}) broker silent for {} ms, reconnecting in {} ms",
-                silent_for.as_millis(),
+                (self.options.heartbeat * self.options.liveness).as_millis(),
                 retry_in.as_millis()
             ),
-            Event::Lost { why, retry_in } => tracing::warn!(
+            Event::Lost(why, retry_in) => tracing::warn!(
                 "({service}) lost the broker ({why}), reconnecting in {} ms",
                 retry_in.as_millis()
             ),

@@ -45,27 +45,12 @@ pub enum Transmit {
 pub enum Event {
     /// A request for the handler.
     Request(Request),
-    /// A connect attempt failed; the next one comes after `retry_in`.
-    Unreachable {
-        /// Why it failed.
-        error: String,
-        /// The back-off.
-        retry_in: Duration,
-    },
-    /// The broker was silent for `silent_for`; reconnecting after `retry_in`.
-    Silent {
-        /// `liveness × heartbeat`.
-        silent_for: Duration,
-        /// The back-off.
-        retry_in: Duration,
-    },
-    /// A send or receive failed; reconnecting after `retry_in`.
-    Lost {
-        /// Why.
-        why: String,
-        /// The back-off.
-        retry_in: Duration,
-    },
+    /// A connect attempt failed (why); the next one comes after the back-off.
+    Unreachable(String, Duration),
+    /// The broker was silent for `liveness × heartbeat`; reconnecting after the back-off.
+    Silent(Duration),
+    /// A send or receive failed (why); reconnecting after the back-off.
+    Lost(String, Duration),
     /// The broker sent DISCONNECT; reconnecting at once.
     Disconnected,
     /// A reply for a session that is gone was dropped.
@@ -144,14 +129,14 @@ impl WorkerCore {
     /// A connect attempt failed: try again after the back-off.
     pub fn handle_connect_failed(&mut self, error: String, _now: Instant) {
         let retry_in = self.reconnect();
-        self.outbox.event(Event::Unreachable { error, retry_in });
+        self.outbox.event(Event::Unreachable(error, retry_in));
     }
 
     /// A send or receive failed: the session is over; reconnect after the back-off.
     pub fn handle_failed(&mut self, why: String, _now: Instant) {
         if self.link.is_some() {
             let retry_in = self.reconnect();
-            self.outbox.event(Event::Lost { why, retry_in });
+            self.outbox.event(Event::Lost(why, retry_in));
         }
     }
 
@@ -232,12 +217,8 @@ impl Core for WorkerCore {
             return;
         };
         if link.broker.is_dead(now) {
-            let silent_for = self.options.heartbeat * self.options.liveness;
             let retry_in = self.reconnect();
-            self.outbox.event(Event::Silent {
-                silent_for,
-                retry_in,
-            });
+            self.outbox.event(Event::Silent(retry_in));
         } else if link.ticker.poll(now) {
             self.outbox
                 .transmit(Transmit::Send(WorkerCommand::Heartbeat));
@@ -357,7 +338,7 @@ mod tests {
         assert_eq!(w.transmits(), [Transmit::Reconnect { after: 1000 * MS }]);
         assert!(matches!(
             w.events()[..],
-            [Event::Silent { silent_for, retry_in }] if silent_for == 3000 * MS && retry_in == 1000 * MS
+            [Event::Silent(retry_in)] if retry_in == 1000 * MS
         ));
         assert_eq!(w.poll_timeout(), None);
         // Failed attempts double the delay up to the cap; a connection resets it.
@@ -372,7 +353,7 @@ mod tests {
         assert_eq!(delays, [2000, 4000, 4000, 4000]);
         assert!(matches!(
             w.events().last(),
-            Some(Event::Unreachable { error, retry_in }) if error == "refused" && *retry_in == 4000 * MS
+            Some(Event::Unreachable(error, retry_in)) if error == "refused" && *retry_in == 4000 * MS
         ));
         w.handle_connected(t0 + 60_000 * MS);
         w.transmits();
