@@ -40,6 +40,11 @@ pub enum Transmit {
     Close,
 }
 
+/// Connect without a back-off (the first time, and after DISCONNECT).
+const AT_ONCE: Transmit = Transmit::Reconnect {
+    after: Duration::ZERO,
+};
+
 /// What the core reports.
 #[derive(Debug)]
 pub enum Event {
@@ -88,9 +93,7 @@ impl WorkerCore {
     /// A worker for `service` that asks for its first connection at once.
     pub fn new(service: &str, options: WorkerOptions) -> Self {
         let mut outbox = Outbox::default();
-        outbox.transmit(Transmit::Reconnect {
-            after: Duration::ZERO,
-        });
+        outbox.transmit(AT_ONCE);
         Self {
             service: Bytes::copy_from_slice(service.as_bytes()),
             backoff: Backoff::new(options.reconnect, options.reconnect_max),
@@ -148,15 +151,13 @@ impl WorkerCore {
         link.broker.heard(now);
         match protocol::from_dealer(frames).and_then(WorkerCommand::parse) {
             Ok(WorkerCommand::Request { client, mut body }) => {
-                let rid = if self.options.request_ids {
-                    Rid::take(&mut body)
-                } else {
-                    None
-                };
-                let reply_to = ReplyTo {
-                    client,
-                    session: self.session,
-                };
+                let rid = self
+                    .options
+                    .request_ids
+                    .then(|| Rid::take(&mut body))
+                    .flatten();
+                let session = self.session;
+                let reply_to = ReplyTo { client, session };
                 self.outbox.event(Event::Request(Request {
                     body,
                     rid,
@@ -167,9 +168,7 @@ impl WorkerCore {
             Ok(WorkerCommand::Disconnect) => {
                 self.link = None;
                 self.outbox.event(Event::Disconnected);
-                self.outbox.transmit(Transmit::Reconnect {
-                    after: Duration::ZERO,
-                });
+                self.outbox.transmit(AT_ONCE);
             }
             Ok(other) => self.outbox.event(Event::Unexpected(other.name())),
             Err(error) => self.outbox.event(Event::Malformed(error)),
