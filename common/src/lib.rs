@@ -9,6 +9,7 @@
 //! | [`envelope`] | the validated ROUTER [`envelope::Envelope`], the one [`envelope::FrameError`] vocabulary and its limits, the 6/PPP command bytes |
 //! | [`heartbeat`] | clock-free liveness counting, heartbeat timers and reconnect back-off |
 //! | [`endpoint`] | the Guide's `tcp://*:5555` notation mapped to something the `zeromq` crate binds |
+//! | [`session`] | the reconnecting DEALER of every worker that reconnects: fresh identity, bounded connect, monitor, back-off wait, no-LINGER close |
 //! | [`sock`] | socket helpers that bound every connect, send and receive by a deadline; the one `bind` |
 //! | [`guard`] | the ingress guard in front of every bound TCP endpoint: ZMTP headers checked, limits |
 //! | [`logging`] | the Guide's `I:` / `W:` / `E:` log lines, `-v` frame dumps |
@@ -39,6 +40,7 @@ pub mod msg;
 pub mod netfault;
 pub mod report;
 pub mod rng;
+pub mod session;
 pub mod shutdown;
 pub mod sock;
 #[cfg(feature = "testkit")]

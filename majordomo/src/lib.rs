@@ -6,7 +6,8 @@
 //! | [`protocol`] | MDP frames ⇄ typed [`ClientCommand`](protocol::ClientCommand) / [`WorkerCommand`](protocol::WorkerCommand), typed [`ProtocolError`](protocol::ProtocolError), MMI constants |
 //! | [`client`] | [`Client`](client::Client): synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`](client::AsyncClient): pipelined (mdcliapi2) |
 //! | [`rid`] | request ids (Guide 4.11): [`Rid`](rid::Rid), the opt-in rid frame, [`RidSource`](rid::RidSource) |
-//! | [`worker`] | [`Worker`](worker::Worker): READY, heartbeats in the background (also while a request is handled), reconnect with back-off, DISCONNECT on shutdown |
+//! | [`worker`] | [`Worker`](worker::Worker): READY, heartbeats in the background (also while a request is handled), reconnect with back-off, DISCONNECT on shutdown; its engine is a [`common::session::Session`] driven by the core |
+//! | [`worker::core`] | the worker's pure core [`WorkerCore`](worker::core::WorkerCore): sessions, READY, heartbeats, the broker's liveness, back-off, DISCONNECT, stale replies; clock passed in |
 //! | [`broker`] | the broker's pure core [`Broker`](broker::Broker) (a [`Core`](common::contract::Core)): services, expiring queues, workers with expiry and purge on disconnect, dispatch, MMI; clock passed in, typed [`Event`](broker::Event)s out |
 //! | [`broker::fair`] | one service's waiting requests: a FIFO per client served round-robin, bounded by bytes, compact entries |
 //! | [`broker::dedup`] | the broker's pure request-id store: a retry joins its running request or gets the remembered reply (bounded by count and age) |

@@ -1,7 +1,8 @@
 //! The worker API (the Guide's mdwrkapi, done right).
 //!
-//! [`Worker::new`] spawns a background task (the *engine*) that owns the DEALER socket and
-//! does everything the protocol asks of a worker, independently of the code handling requests:
+//! [`Worker::new`] spawns a background task (the *engine*) that owns the reconnecting
+//! [`Session`] and carries out what the worker's pure core ([`core::WorkerCore`]) decides,
+//! independently of the code handling requests:
 //!
 //! * connects (bounded: the `zeromq` crate would otherwise wait for the broker up to 30 s) and
 //!   sends READY;
@@ -21,20 +22,20 @@
 //! The handler must not block the runtime thread (use `tokio::time::sleep`, `spawn_blocking`),
 //! or heartbeats stall with it.
 
+pub mod core;
+
+use self::core::{Event, Transmit, WorkerCore};
 use crate::protocol::{self, WorkerCommand};
 use crate::rid::Rid;
-use bytes::Bytes;
-use common::heartbeat::{Backoff, Liveness, Ticker};
-use common::rng::Rng;
-use common::{sock, Message};
+use common::contract::{now, sleep_until, Core};
+use common::session::{Session, SessionEvent, SessionOptions};
+use common::Message;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
-use zeromq::{DealerSocket, Socket, SocketRecv};
 
 /// Guide default (mdwrkapi): heartbeat interval.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(2500);
@@ -163,7 +164,6 @@ impl Worker {
             requests: request_tx,
             replies: reply_rx,
             session: Arc::clone(&session),
-            rng: Rng::from_entropy(),
         };
         Ok(Self {
             service: service.to_owned(),
@@ -234,19 +234,8 @@ impl Drop for Worker {
     }
 }
 
-/// Why a session (one connection to the broker) ended.
-enum End {
-    /// The handle is gone: DISCONNECT was sent, stop.
-    Shutdown,
-    /// The broker said DISCONNECT: reconnect at once.
-    Disconnected,
-    /// The broker fell silent for `liveness` intervals: back off, then reconnect.
-    Silent,
-    /// The socket failed (e.g. a send found no connection): back off, then reconnect.
-    Failed(String),
-}
-
-/// The background task that owns the socket.
+/// The background task: a [`Session`] to the broker driven by a [`WorkerCore`], the request
+/// and reply channels to the handle.
 struct Engine {
     broker: String,
     service: String,
@@ -254,200 +243,180 @@ struct Engine {
     requests: mpsc::Sender<Request>,
     replies: mpsc::Receiver<Outgoing>,
     session: Arc<AtomicU64>,
-    rng: Rng,
 }
 
 impl Engine {
     async fn run(mut self) {
-        let mut backoff = Backoff::new(self.options.reconnect, self.options.reconnect_max);
-        let mut delay = None;
+        let mut core = WorkerCore::new(&self.service, self.options.clone());
+        let mut link = Session::new(SessionOptions {
+            endpoint: self.broker.clone(),
+            connect_timeout: self.options.heartbeat,
+            send_timeout: self.options.heartbeat,
+            // The broker must see a new worker on every connection.
+            identity_prefix: "W",
+            // This worker's contract counts on heartbeats alone.
+            watch_disconnect: false,
+        });
+        let service = self.service.clone();
         loop {
-            if let Some(delay) = delay.take() {
-                if !self.wait(delay).await {
-                    return;
+            while let Some(transmit) = core.poll_transmit() {
+                match transmit {
+                    Transmit::Reconnect { after } => link.reconnect(after),
+                    Transmit::Send(command) => self.send(&mut link, &mut core, command).await,
+                    Transmit::Close => link.close().await,
                 }
             }
-            // A fresh identity per connection: a reconnect under the old identity can lose
-            // replies, and the broker must see a new worker.
-            let identity = format!("W{}", self.rng.identity());
-            let options = sock::options(self.options.heartbeat, Some(&identity));
-            let mut socket = DealerSocket::with_options(options);
-            let window = self.options.reconnect.max(self.options.heartbeat);
-            let broker = self.broker.clone();
-            let connected = tokio::select! {
-                result = sock::connect(&mut socket, &broker, window) => result,
-                () = self.replies_closed() => return,
-            };
-            if let Err(error) = connected {
-                let next = backoff.next_delay();
-                tracing::warn!(
-                    "({}) cannot reach broker at {} ({error}), retrying in {} ms",
-                    self.service,
-                    self.broker,
-                    next.as_millis()
-                );
-                delay = Some(next);
-                continue;
+            while let Some(event) = core.poll_event() {
+                self.log(event);
             }
-            backoff.reset();
-            let session = self.session.fetch_add(1, Ordering::AcqRel) + 1;
-            match self.session(&mut socket, session, &identity).await {
-                End::Shutdown => return,
-                End::Disconnected => {
-                    tracing::warn!("({}) disconnected by broker, reconnecting", self.service);
-                }
-                End::Silent => {
-                    let next = backoff.next_delay();
-                    tracing::warn!(
-                        "({}) broker silent for {} ms, reconnecting in {} ms",
-                        self.service,
-                        (self.options.heartbeat * self.options.liveness).as_millis(),
-                        next.as_millis()
-                    );
-                    delay = Some(next);
-                }
-                End::Failed(why) => {
-                    let next = backoff.next_delay();
-                    tracing::warn!(
-                        "({}) lost the broker ({why}), reconnecting in {} ms",
-                        self.service,
-                        next.as_millis()
-                    );
-                    delay = Some(next);
-                }
+            if core.is_stopped() {
+                return;
             }
-        }
-    }
-
-    /// Sleeps `delay` while there is no connection; replies arriving meanwhile are stale and
-    /// dropped. False if the handle went away.
-    async fn wait(&mut self, delay: Duration) -> bool {
-        let until = Instant::now() + delay;
-        loop {
             tokio::select! {
-                () = tokio::time::sleep_until(until) => return true,
-                reply = self.replies.recv() => match reply {
-                    Some(_) => tracing::warn!(
-                        "({}) dropped a reply: the broker connection it belongs to is gone",
-                        self.service
-                    ),
-                    None => return false,
+                event = link.next() => match event {
+                    SessionEvent::Connected => {
+                        core.handle_connected(now());
+                        self.session.store(core.session(), Ordering::Release);
+                    }
+                    SessionEvent::ConnectFailed(error) => {
+                        core.handle_connect_failed(error.to_string(), now());
+                    }
+                    SessionEvent::Message(frames) => {
+                        tracing::debug!("({service}) received from broker\n{}", frames.dump());
+                        core.handle_message(frames, now());
+                    }
+                    SessionEvent::Closed => core.handle_failed("connection closed".into(), now()),
+                    SessionEvent::Failed(error) => {
+                        core.handle_failed(format!("receive failed: {error}"), now());
+                    }
                 },
+                reply = self.replies.recv() => match reply {
+                    Some(Outgoing { reply_to, body }) => core.handle_reply(reply_to, body, now()),
+                    None => core.handle_stop(now()),
+                },
+                () = sleep_until(core.poll_timeout()) => core.handle_timeout(now()),
             }
         }
     }
 
-    /// Resolves when the handle has gone away (drops stale replies meanwhile).
-    async fn replies_closed(&mut self) {
-        while self.replies.recv().await.is_some() {
-            tracing::warn!(
-                "({}) dropped a reply: the broker connection it belongs to is gone",
-                self.service
-            );
-        }
-    }
-
-    /// Sends one command; `Err` carries the reason for the log.
-    async fn send(&self, socket: &mut DealerSocket, command: WorkerCommand) -> Result<(), String> {
+    /// Sends one command; a failure ends the session (DISCONNECT's is moot: we are leaving).
+    async fn send(&self, link: &mut Session, core: &mut WorkerCore, command: WorkerCommand) {
+        let ready = matches!(command, WorkerCommand::Ready { .. });
         let frames = protocol::for_dealer(command.into_frames());
         tracing::debug!("({}) sending to broker\n{}", self.service, frames.dump());
-        sock::send(socket, frames, self.options.heartbeat)
-            .await
-            .map_err(|error| error.to_string())
+        match link.send(frames).await {
+            Ok(()) if ready => tracing::info!(
+                "({}) worker ready as {} on {}",
+                self.service,
+                link.identity(),
+                self.broker
+            ),
+            Ok(()) => {}
+            Err(error) => core.handle_failed(error.to_string(), now()),
+        }
     }
 
-    async fn session(&mut self, socket: &mut DealerSocket, session: u64, identity: &str) -> End {
-        let ready = WorkerCommand::Ready {
-            service: Bytes::copy_from_slice(self.service.as_bytes()),
-            request_ids: self.options.request_ids,
-        };
-        if let Err(why) = self.send(socket, ready).await {
-            return End::Failed(why);
+    /// The log-line contract of `mdworker` (and every worker of this API), and the hand-over
+    /// of requests.
+    fn log(&self, event: Event) {
+        let service = &self.service;
+        match event {
+            Event::Request(request) => match self.requests.try_send(request) {
+                Err(mpsc::error::TrySendError::Full(_)) => tracing::error!(
+                    "({service}) request dropped: {REQUEST_QUEUE} requests already wait for the handler"
+                ),
+                // The handle is gone; the closed reply channel ends us.
+                Err(mpsc::error::TrySendError::Closed(_)) | Ok(()) => {}
+            },
+            Event::Unreachable(error, retry_in) => tracing::warn!(
+                "({service}) cannot reach broker at {} ({error}), retrying in {} ms",
+                self.broker,
+                retry_in.as_millis()
+            ),
+            Event::Silent(retry_in) => tracing::warn!(
+                "({service}) broker silent for {} ms, reconnecting in {} ms",
+                (self.options.heartbeat * self.options.liveness).as_millis(),
+                retry_in.as_millis()
+            ),
+            Event::Lost(why, retry_in) => tracing::warn!(
+                "({service}) lost the broker ({why}), reconnecting in {} ms",
+                retry_in.as_millis()
+            ),
+            Event::Disconnected => {
+                tracing::warn!("({service}) disconnected by broker, reconnecting")
+            }
+            Event::StaleReply => tracing::warn!(
+                "({service}) dropped a reply: the broker connection it belongs to is gone"
+            ),
+            Event::Unexpected(name) => {
+                tracing::error!("({service}) unexpected {name} from broker, ignored")
+            }
+            Event::Malformed(error) => {
+                tracing::error!("({service}) malformed message from broker: {error}")
+            }
+            Event::Stopped => tracing::info!("({service}) sent DISCONNECT, worker stopped"),
         }
-        tracing::info!(
-            "({}) worker ready as {identity} on {}",
-            self.service,
-            self.broker
-        );
-        let now = Instant::now().into_std();
-        let mut broker = Liveness::new(self.options.heartbeat, self.options.liveness, now);
-        let mut ticker = Ticker::new(self.options.heartbeat, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{DISCONNECT, MDPW01, READY};
+    use bytes::Bytes;
+    use common::contract::now;
+    use std::time::Instant;
+    use zeromq::{RouterSocket, Socket, SocketRecv};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// The next message with command `command` at the fake broker: when, and from whom.
+    async fn next(router: &mut RouterSocket, command: u8) -> (Instant, Bytes) {
         loop {
-            let deadline = ticker.deadline().min(broker.deadline());
-            tokio::select! {
-                received = socket.recv() => {
-                    let frames = match received {
-                        Ok(frames) => Message::from(frames),
-                        Err(error) => return End::Failed(format!("receive failed: {error}")),
-                    };
-                    broker.heard(Instant::now().into_std());
-                    tracing::debug!("({}) received from broker\n{}", self.service, frames.dump());
-                    match protocol::from_dealer(frames).and_then(WorkerCommand::parse) {
-                        Ok(WorkerCommand::Request { client, mut body }) => {
-                            let reply_to = ReplyTo { client, session };
-                            let rid = if self.options.request_ids {
-                                Rid::take(&mut body)
-                            } else {
-                                None
-                            };
-                            let request = Request { body, rid, reply_to };
-                            if let Err(error) = self.requests.try_send(request) {
-                                match error {
-                                    mpsc::error::TrySendError::Full(_) => tracing::error!(
-                                        "({}) request dropped: {REQUEST_QUEUE} requests already wait for the handler",
-                                        self.service
-                                    ),
-                                    // The handle is gone; the closed reply channel ends us.
-                                    mpsc::error::TrySendError::Closed(_) => {}
-                                }
-                            }
-                        }
-                        Ok(WorkerCommand::Heartbeat) => {}
-                        Ok(WorkerCommand::Disconnect) => return End::Disconnected,
-                        Ok(other) => tracing::error!(
-                            "({}) unexpected {} from broker, ignored",
-                            self.service,
-                            other.name()
-                        ),
-                        Err(error) => tracing::error!(
-                            "({}) malformed message from broker: {error}",
-                            self.service
-                        ),
-                    }
-                }
-                reply = self.replies.recv() => match reply {
-                    Some(Outgoing { reply_to, body }) if reply_to.session == session => {
-                        let reply = WorkerCommand::Reply { client: reply_to.client, body };
-                        if let Err(why) = self.send(socket, reply).await {
-                            return End::Failed(why);
-                        }
-                    }
-                    Some(_) => tracing::warn!(
-                        "({}) dropped a reply: the broker connection it belongs to is gone",
-                        self.service
-                    ),
-                    None => {
-                        let _ = self.send(socket, WorkerCommand::Disconnect).await;
-                        // No LINGER in the zeromq crate: give the socket's writer a moment to
-                        // put DISCONNECT on the wire before the socket (and maybe the process)
-                        // goes away.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        tracing::info!("({}) sent DISCONNECT, worker stopped", self.service);
-                        return End::Shutdown;
-                    }
-                },
-                () = tokio::time::sleep_until(Instant::from_std(deadline)) => {
-                    let now = Instant::now().into_std();
-                    if broker.is_dead(now) {
-                        return End::Silent;
-                    }
-                    if ticker.poll(now) {
-                        if let Err(why) = self.send(socket, WorkerCommand::Heartbeat).await {
-                            return End::Failed(why);
-                        }
-                    }
-                }
+            let m = Message::from(router.recv().await.unwrap());
+            if m.get(3).map(|c| &c[..]) == Some(&[command][..]) {
+                return (now(), m.get(0).unwrap().clone());
             }
         }
+    }
+
+    /// The engine against a broker that says DISCONNECT once and then nothing: it comes back at
+    /// once, then after `liveness × heartbeat` of silence plus the back-off, each time with a
+    /// fresh identity, and says DISCONNECT when shut down. Paused time runs the waits at once;
+    /// Unix-socket I/O completes inside the kernel call, so the virtual clock never outruns it.
+    #[tokio::test(start_paused = true)]
+    async fn reconnects_at_once_on_disconnect_and_after_silence_plus_the_backoff() {
+        let path = std::env::temp_dir().join(format!("mdworker-engine-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let endpoint = format!("ipc://{}", path.display());
+        let mut router = RouterSocket::new();
+        router.bind(&endpoint).await.unwrap();
+        let options = WorkerOptions {
+            heartbeat: 1000 * MS,
+            liveness: 3,
+            reconnect: 2000 * MS,
+            reconnect_max: 32000 * MS,
+            request_ids: false,
+        };
+        let worker = Worker::new(&endpoint, "echo", options).unwrap();
+        let (t1, id1) = next(&mut router, READY).await;
+        let mut disconnect = Message::from_frames([&b""[..], MDPW01, &[DISCONNECT][..]]);
+        disconnect.push_front(id1.clone());
+        common::sock::send(&mut router, disconnect, 1000 * MS)
+            .await
+            .unwrap();
+        let (t2, id2) = next(&mut router, READY).await;
+        assert!(t2 - t1 < 10 * MS, "DISCONNECT: back at once");
+        let (t3, id3) = next(&mut router, READY).await;
+        let silence = (t3 - t2).as_millis();
+        assert!(
+            (5000..5050).contains(&silence),
+            "3 s silence + 2 s back-off: {silence} ms"
+        );
+        assert!(id1 != id2 && id2 != id3 && id1 != id3);
+        worker.shutdown().await;
+        let (_, bye) = next(&mut router, DISCONNECT).await;
+        assert_eq!(bye, id3);
+        let _ = std::fs::remove_file(&path);
     }
 }

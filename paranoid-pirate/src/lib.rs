@@ -9,7 +9,7 @@
 //! | [`queue`] | pure | the queue's worker table (a [`common::contract::Core`]): LRU of idle workers, busy workers, liveness, purge, heartbeats |
 //! | [`worker`] | pure | the worker's heartbeats, the queue's liveness, reconnect back-off, jobs, faults |
 //! | [`queue_loop`] | I/O | `ppqueue`: two ROUTER sockets around a [`queue::Queue`] |
-//! | [`worker_loop`] | I/O | `ppworker`: a DEALER around a [`worker::WorkerCore`], work run off the loop |
+//! | [`worker_loop`] | I/O | `ppworker`: a [`common::session::Session`] driven by a [`worker::WorkerCore`], work run off the loop |
 //!
 //! The binaries `ppqueue` and `ppworker` only parse flags and call the two loops.
 //!

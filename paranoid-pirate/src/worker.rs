@@ -1,23 +1,25 @@
 //! The Paranoid Pirate worker's brain: heartbeats to the queue, the queue's liveness, the
-//! reconnect back-off, one request at a time and the simulated faults. No sockets, no clock.
+//! reconnect back-off, one request at a time and the simulated faults. No sockets, no clock; it
+//! follows [`common::contract`].
 //!
-//! The I/O loop ([`crate::worker_loop`]) owns the DEALER socket and runs the work off the loop,
-//! so heartbeats keep flowing while a request is being worked on.
+//! The shell ([`crate::worker_loop`]) owns the [`common::session::Session`] and runs the work
+//! off the loop, so heartbeats keep flowing while a request is being worked on.
 //!
 //! # Life of a worker
-//! 1. [`WorkerCore::connected`]: a fresh socket is connected; send READY. The queue's liveness
-//!    starts full.
+//! 1. A new core asks for a connection ([`Transmit::Reconnect`]); once it is up,
+//!    [`WorkerCore::handle_connected`] sends READY and the queue's liveness starts full.
 //! 2. Every message from the queue (HEARTBEAT or a request) refreshes the queue's liveness and
-//!    resets the back-off. A request becomes a [`Job`]; one runs at a time, others wait.
-//! 3. [`WorkerCore::on_timeout`] says when to send HEARTBEAT, and when the queue has been silent
-//!    for `liveness × heartbeat`: then the socket must be dropped and a new one connected after
-//!    the back-off delay (1 s doubling to 32 s). A connection that closes outright (the queue
-//!    was killed) is reported through [`WorkerCore::lost_queue`] and handled the same way,
+//!    resets the back-off. A request becomes an [`Event::Job`]; one runs at a time, others wait.
+//! 3. [`handle_timeout`](Core::handle_timeout) sends HEARTBEAT when due, and once the queue has
+//!    been silent for `liveness × heartbeat` drops the connection and reconnects after the
+//!    back-off (1 s doubling to 32 s). A connection that closes or fails outright (the queue was
+//!    killed) is reported through [`WorkerCore::handle_closed`] and handled the same way,
 //!    without waiting for the silence.
 //! 4. Work finished for an older connection is not answered: that queue forgot us (it purged
 //!    us or restarted), and the client has retried.
 
 use crate::protocol::{FrameError, FromWorker, Routed, ToWorker};
+use common::contract::{Core, Outbox};
 use common::fault::{Fault, FaultPlan};
 use common::heartbeat::{
     Backoff, Liveness, Ticker, HEARTBEAT_INTERVAL, HEARTBEAT_LIVENESS, INTERVAL_INIT, INTERVAL_MAX,
@@ -70,28 +72,30 @@ pub struct Job {
     pub fault: Fault,
 }
 
-/// What [`WorkerCore::on_timeout`] wants done.
+/// What the core asks the shell to do with the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Timeout {
-    /// Nothing yet.
-    Nothing,
-    /// Send this HEARTBEAT.
-    Heartbeat(FromWorker),
-    /// The queue has been silent too long: drop the socket, wait `reconnect_in`, connect a
-    /// fresh one (with a fresh identity) and call [`WorkerCore::connected`].
-    QueueDead {
+pub enum Transmit {
+    /// Send this to the queue.
+    Send(FromWorker),
+    /// Drop the socket, wait `after`, connect a fresh one (fresh identity), then call
+    /// [`WorkerCore::handle_connected`] (or [`WorkerCore::handle_closed`] if that fails).
+    Reconnect {
         /// The back-off delay.
-        reconnect_in: Duration,
+        after: Duration,
     },
 }
 
-/// What to do when a job's work is finished.
+/// What the core reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finished {
-    /// The reply to send, or `None` if the job's connection is gone.
-    pub reply: Option<FromWorker>,
-    /// The next waiting job to start, if any.
-    pub next: Option<Job>,
+pub enum Event {
+    /// Start working on this job.
+    Job(Job),
+    /// The queue has been silent for `liveness × heartbeat`.
+    QueueSilent,
+    /// The connection is dropped; the next one comes after this back-off.
+    Reconnecting(Duration),
+    /// Work finished for a connection that is gone: its reply is dropped.
+    StaleReply,
 }
 
 #[derive(Debug)]
@@ -108,18 +112,23 @@ pub struct WorkerCore {
     backoff: Backoff,
     /// `None` while disconnected (backing off or connecting).
     link: Option<Link>,
-    /// Incremented by every [`WorkerCore::connected`].
+    /// Incremented by every [`WorkerCore::handle_connected`].
     connection: u64,
-    /// A job is running in the I/O loop.
+    /// A job is running in the shell.
     working: bool,
     /// Requests received while working.
     backlog: VecDeque<Routed>,
+    outbox: Outbox<Transmit, Event>,
 }
 
 impl WorkerCore {
-    /// A disconnected worker; call [`WorkerCore::connected`] once the socket is up.
+    /// A disconnected worker that asks for its first connection at once.
     pub fn new(config: WorkerConfig, faults: FaultPlan) -> Self {
         let backoff = Backoff::new(config.reconnect_initial, config.reconnect_max);
+        let mut outbox = Outbox::default();
+        outbox.transmit(Transmit::Reconnect {
+            after: Duration::ZERO,
+        });
         Self {
             config,
             faults,
@@ -128,6 +137,7 @@ impl WorkerCore {
             connection: 0,
             working: false,
             backlog: VecDeque::new(),
+            outbox,
         }
     }
 
@@ -136,100 +146,116 @@ impl WorkerCore {
         &self.config
     }
 
-    /// True between [`WorkerCore::connected`] and the queue being declared dead.
+    /// True between [`WorkerCore::handle_connected`] and the queue being declared lost.
     pub fn is_connected(&self) -> bool {
         self.link.is_some()
     }
 
-    /// A fresh socket is connected: returns the READY to send. Requests left over from the
-    /// previous connection are forgotten.
-    pub fn connected(&mut self, now: Instant) -> FromWorker {
+    /// A fresh socket is connected: READY goes out, the queue's liveness starts full. Requests
+    /// left over from the previous connection are forgotten.
+    pub fn handle_connected(&mut self, now: Instant) {
         self.connection += 1;
         self.backlog.clear();
         self.link = Some(Link {
             queue: Liveness::new(self.config.heartbeat, self.config.liveness, now),
             ticker: Ticker::new(self.config.heartbeat, now),
         });
-        FromWorker::Ready
+        self.outbox.transmit(Transmit::Send(FromWorker::Ready));
     }
 
-    /// The queue cannot be reached: a connect attempt failed, or the connection closed (the
-    /// queue process died; its kernel closed the socket). Returns how long to wait before the
-    /// next attempt.
-    pub fn lost_queue(&mut self) -> Duration {
+    /// The queue cannot be reached: a connect attempt failed, the connection closed (the queue
+    /// process died; its kernel closed the socket) or the socket failed. Reconnects after the
+    /// back-off.
+    pub fn handle_closed(&mut self, _now: Instant) {
         self.link = None;
         self.backlog.clear();
-        self.backoff.next_delay()
+        let after = self.backoff.next_delay();
+        self.outbox.event(Event::Reconnecting(after));
+        self.outbox.transmit(Transmit::Reconnect { after });
     }
 
-    /// A message from the queue. Returns a job to start now, if it is a request and no other
-    /// job is running (otherwise it waits its turn).
-    pub fn on_message(
-        &mut self,
-        message: Message,
-        now: Instant,
-    ) -> Result<Option<Job>, FrameError> {
+    /// A send failed. Without READY the queue does not know us: start afresh. A lost HEARTBEAT
+    /// shows up as silence soon enough, and a lost reply is retried by its client.
+    pub fn handle_send_failed(&mut self, command: &FromWorker, now: Instant) {
+        if *command == FromWorker::Ready && self.link.is_some() {
+            self.handle_closed(now);
+        }
+    }
+
+    /// A message from the queue. A request becomes an [`Event::Job`] at once if no other job is
+    /// running (otherwise it waits its turn). Garbage is an error and does not count as life.
+    pub fn handle_message(&mut self, message: Message, now: Instant) -> Result<(), FrameError> {
         let command = ToWorker::parse(message)?;
         if let Some(link) = self.link.as_mut() {
             link.queue.heard(now);
         }
         self.backoff.reset();
-        match command {
-            ToWorker::Heartbeat => Ok(None),
-            ToWorker::Request(request) => {
-                self.backlog.push_back(request);
-                Ok(self.next_job())
-            }
+        if let ToWorker::Request(request) = command {
+            self.backlog.push_back(request);
+            self.next_job();
         }
+        Ok(())
     }
 
-    /// The running job is done and `body` is its answer.
-    pub fn work_done(&mut self, job: &Job, body: Message) -> Finished {
+    /// The running job is done and `body` is its answer: the reply goes out if the job's
+    /// connection is still the current one, and the next waiting job starts.
+    pub fn handle_work_done(&mut self, job: &Job, body: Message) {
         self.working = false;
-        let reply = (job.connection == self.connection && self.link.is_some())
-            .then(|| FromWorker::Reply(job.request.reply(body)));
-        Finished {
-            reply,
-            next: self.next_job(),
+        if job.connection == self.connection && self.link.is_some() {
+            let reply = FromWorker::Reply(job.request.reply(body));
+            self.outbox.transmit(Transmit::Send(reply));
+        } else {
+            self.outbox.event(Event::StaleReply);
         }
+        self.next_job();
     }
 
-    fn next_job(&mut self) -> Option<Job> {
+    fn next_job(&mut self) {
         if self.working {
-            return None;
+            return;
         }
-        let request = self.backlog.pop_front()?;
+        let Some(request) = self.backlog.pop_front() else {
+            return;
+        };
         self.working = true;
-        Some(Job {
+        self.outbox.event(Event::Job(Job {
             connection: self.connection,
             request,
             fault: self.faults.on_request(),
-        })
+        }));
     }
+}
 
-    /// Timer work: heartbeat when due, or declare the queue dead.
-    pub fn on_timeout(&mut self, now: Instant) -> Timeout {
+impl Core for WorkerCore {
+    type Transmit = Transmit;
+    type Event = Event;
+
+    /// Heartbeats when due, or declares the queue dead and reconnects after the back-off.
+    fn handle_timeout(&mut self, now: Instant) {
         let Some(link) = self.link.as_mut() else {
-            return Timeout::Nothing;
+            return;
         };
         if link.queue.is_dead(now) {
-            self.link = None;
-            self.backlog.clear();
-            return Timeout::QueueDead {
-                reconnect_in: self.backoff.next_delay(),
-            };
+            self.outbox.event(Event::QueueSilent);
+            self.handle_closed(now);
+        } else if link.ticker.poll(now) {
+            self.outbox.transmit(Transmit::Send(FromWorker::Heartbeat));
         }
-        if link.ticker.poll(now) {
-            return Timeout::Heartbeat(FromWorker::Heartbeat);
-        }
-        Timeout::Nothing
     }
 
-    /// When [`WorkerCore::on_timeout`] must run next (`None` while disconnected).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// `None` while disconnected.
+    fn poll_timeout(&self) -> Option<Instant> {
         self.link
             .as_ref()
             .map(|l| l.ticker.deadline().min(l.queue.deadline()))
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
     }
 }
 
@@ -241,7 +267,7 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     fn core() -> WorkerCore {
-        WorkerCore::new(
+        let mut w = WorkerCore::new(
             WorkerConfig {
                 heartbeat: 1000 * MS,
                 liveness: 3,
@@ -249,7 +275,37 @@ mod tests {
                 reconnect_max: 32000 * MS,
             },
             FaultPlan::none(),
-        )
+        );
+        assert_eq!(
+            w.transmits(),
+            [Transmit::Reconnect {
+                after: Duration::ZERO
+            }]
+        );
+        w
+    }
+
+    impl WorkerCore {
+        fn transmits(&mut self) -> Vec<Transmit> {
+            std::iter::from_fn(|| self.poll_transmit()).collect()
+        }
+        fn events(&mut self) -> Vec<Event> {
+            std::iter::from_fn(|| self.poll_event()).collect()
+        }
+        /// The job the last input started, if any.
+        fn job(&mut self) -> Option<Job> {
+            self.events().into_iter().find_map(|e| match e {
+                Event::Job(job) => Some(job),
+                _ => None,
+            })
+        }
+        /// The back-off of the reconnect the last input asked for.
+        fn reconnect(&mut self) -> Option<Duration> {
+            self.transmits().into_iter().find_map(|t| match t {
+                Transmit::Reconnect { after } => Some(after),
+                _ => None,
+            })
+        }
     }
 
     fn request(body: &str) -> Message {
@@ -260,52 +316,60 @@ mod tests {
         ToWorker::Heartbeat.to_message()
     }
 
+    const HEARTBEAT: Transmit = Transmit::Send(FromWorker::Heartbeat);
+
     #[test]
     fn sends_ready_then_heartbeats_every_interval() {
         let t0 = Instant::now();
         let mut w = core();
-        assert_eq!(w.connected(t0), FromWorker::Ready);
-        assert_eq!(w.next_deadline(), Some(t0 + 1000 * MS));
-        assert_eq!(w.on_timeout(t0 + 999 * MS), Timeout::Nothing);
-        assert_eq!(
-            w.on_timeout(t0 + 1000 * MS),
-            Timeout::Heartbeat(FromWorker::Heartbeat)
-        );
-        w.on_message(heartbeat(), t0 + 1500 * MS).unwrap();
-        assert_eq!(
-            w.on_timeout(t0 + 2000 * MS),
-            Timeout::Heartbeat(FromWorker::Heartbeat)
-        );
+        w.handle_connected(t0);
+        assert_eq!(w.transmits(), [Transmit::Send(FromWorker::Ready)]);
+        assert_eq!(w.poll_timeout(), Some(t0 + 1000 * MS));
+        w.handle_timeout(t0 + 999 * MS);
+        assert_eq!(w.transmits(), []);
+        w.handle_timeout(t0 + 1000 * MS);
+        assert_eq!(w.transmits(), [HEARTBEAT]);
+        w.handle_message(heartbeat(), t0 + 1500 * MS).unwrap();
+        w.handle_timeout(t0 + 2000 * MS);
+        assert_eq!(w.transmits(), [HEARTBEAT]);
+        assert_eq!(w.events(), []);
     }
 
     #[test]
     fn keeps_heartbeating_while_a_job_runs() {
         let t0 = Instant::now();
         let mut w = core();
-        w.connected(t0);
-        let job = w.on_message(request("1"), t0).unwrap().expect("a job");
+        w.handle_connected(t0);
+        w.handle_message(request("1"), t0).unwrap();
+        let job = w.job().expect("a job");
         for k in 1..=5u32 {
             let t = t0 + k * 1000 * MS;
-            assert_eq!(w.on_timeout(t), Timeout::Heartbeat(FromWorker::Heartbeat));
-            w.on_message(heartbeat(), t).unwrap();
+            w.transmits();
+            w.handle_timeout(t);
+            assert_eq!(w.transmits(), [HEARTBEAT]);
+            w.handle_message(heartbeat(), t).unwrap();
         }
-        let done = w.work_done(&job, Message::from_frames(["1"]));
+        w.handle_work_done(&job, Message::from_frames(["1"]));
         assert_eq!(
-            done.reply,
-            Some(FromWorker::Reply(Routed::parse(request("1")).unwrap()))
+            w.transmits(),
+            [Transmit::Send(FromWorker::Reply(
+                Routed::parse(request("1")).unwrap()
+            ))]
         );
-        assert_eq!(done.next, None);
+        assert_eq!(w.events(), []);
     }
 
     #[test]
     fn one_job_at_a_time_in_arrival_order() {
         let t0 = Instant::now();
         let mut w = core();
-        w.connected(t0);
-        let first = w.on_message(request("1"), t0).unwrap().unwrap();
-        assert_eq!(w.on_message(request("2"), t0).unwrap(), None);
-        let done = w.work_done(&first, Message::from_frames(["1"]));
-        let second = done.next.expect("the waiting request");
+        w.handle_connected(t0);
+        w.handle_message(request("1"), t0).unwrap();
+        let first = w.job().unwrap();
+        w.handle_message(request("2"), t0).unwrap();
+        assert_eq!(w.job(), None);
+        w.handle_work_done(&first, Message::from_frames(["1"]));
+        let second = w.job().expect("the waiting request");
         assert_eq!(second.request, Routed::parse(request("2")).unwrap());
     }
 
@@ -313,66 +377,78 @@ mod tests {
     fn silent_queue_is_dead_after_liveness_intervals_and_backoff_doubles() {
         let t0 = Instant::now();
         let mut w = core();
-        w.connected(t0);
+        w.handle_connected(t0);
+        w.transmits();
         // Heartbeats go out, nothing comes back.
-        assert!(matches!(
-            w.on_timeout(t0 + 1000 * MS),
-            Timeout::Heartbeat(_)
-        ));
-        assert!(matches!(
-            w.on_timeout(t0 + 2000 * MS),
-            Timeout::Heartbeat(_)
-        ));
-        assert_eq!(w.next_deadline(), Some(t0 + 3000 * MS));
+        w.handle_timeout(t0 + 1000 * MS);
+        w.handle_timeout(t0 + 2000 * MS);
+        assert_eq!(w.transmits(), [HEARTBEAT, HEARTBEAT]);
+        assert_eq!(w.poll_timeout(), Some(t0 + 3000 * MS));
+        w.handle_timeout(t0 + 3000 * MS);
         assert_eq!(
-            w.on_timeout(t0 + 3000 * MS),
-            Timeout::QueueDead {
-                reconnect_in: 1000 * MS
-            }
+            w.events(),
+            [Event::QueueSilent, Event::Reconnecting(1000 * MS)]
         );
+        assert_eq!(w.transmits(), [Transmit::Reconnect { after: 1000 * MS }]);
         assert!(!w.is_connected());
-        assert_eq!(w.next_deadline(), None);
-        assert_eq!(w.on_timeout(t0 + 3500 * MS), Timeout::Nothing);
+        assert_eq!(w.poll_timeout(), None);
+        w.handle_timeout(t0 + 3500 * MS);
+        assert_eq!((w.transmits(), w.events()), (vec![], vec![]));
         // The next attempts back off 2 s, 4 s, … up to 32 s.
         let mut delays = Vec::new();
         for k in 0..6u32 {
             let t = t0 + (10 + k) * 100_000 * MS;
-            w.connected(t);
-            match w.on_timeout(t + 3000 * MS) {
-                Timeout::QueueDead { reconnect_in } => delays.push(reconnect_in.as_millis()),
-                other => panic!("unexpected {other:?}"),
-            }
+            w.handle_connected(t);
+            w.handle_timeout(t + 3000 * MS);
+            delays.push(w.reconnect().expect("queue dead").as_millis());
         }
         assert_eq!(delays, [2000, 4000, 8000, 16000, 32000, 32000]);
-        assert_eq!(w.lost_queue(), 32000 * MS);
+        w.handle_closed(t0);
+        assert_eq!(w.reconnect(), Some(32000 * MS));
         // One heartbeat from a live queue resets the back-off.
         let t = t0 + 10_000_000 * MS;
-        w.connected(t);
-        w.on_message(heartbeat(), t + 100 * MS).unwrap();
-        assert_eq!(
-            w.on_timeout(t + 3100 * MS),
-            Timeout::QueueDead {
-                reconnect_in: 1000 * MS
-            }
-        );
+        w.handle_connected(t);
+        w.handle_message(heartbeat(), t + 100 * MS).unwrap();
+        w.handle_timeout(t + 3100 * MS);
+        assert_eq!(w.reconnect(), Some(1000 * MS));
+    }
+
+    #[test]
+    fn a_closed_connection_or_an_unsent_ready_reconnects_after_the_backoff() {
+        let t0 = Instant::now();
+        let mut w = core();
+        w.handle_closed(t0);
+        assert_eq!(w.events(), [Event::Reconnecting(1000 * MS)]);
+        assert_eq!(w.reconnect(), Some(1000 * MS));
+        w.handle_connected(t0);
+        w.transmits();
+        // A lost HEARTBEAT or reply is no reason to reconnect; a lost READY is.
+        w.handle_send_failed(&FromWorker::Heartbeat, t0);
+        assert_eq!(w.reconnect(), None);
+        w.handle_send_failed(&FromWorker::Ready, t0);
+        assert_eq!(w.reconnect(), Some(2000 * MS));
+        assert!(!w.is_connected());
     }
 
     #[test]
     fn replies_for_a_previous_connection_are_dropped() {
         let t0 = Instant::now();
         let mut w = core();
-        w.connected(t0);
-        let job = w.on_message(request("1"), t0).unwrap().unwrap();
-        assert_eq!(w.on_message(request("2"), t0).unwrap(), None);
-        assert!(matches!(
-            w.on_timeout(t0 + 3000 * MS),
-            Timeout::QueueDead { .. }
-        ));
-        w.connected(t0 + 4000 * MS);
-        let done = w.work_done(&job, Message::from_frames(["1"]));
-        assert_eq!(done.reply, None);
+        w.handle_connected(t0);
+        w.handle_message(request("1"), t0).unwrap();
+        let job = w.job().unwrap();
+        w.handle_message(request("2"), t0).unwrap();
+        assert_eq!(w.job(), None);
+        w.handle_timeout(t0 + 3000 * MS);
+        assert!(w.reconnect().is_some());
+        w.events();
+        w.handle_connected(t0 + 4000 * MS);
+        w.transmits();
+        w.handle_work_done(&job, Message::from_frames(["1"]));
+        assert_eq!(w.transmits(), []);
         assert_eq!(
-            done.next, None,
+            w.events(),
+            [Event::StaleReply],
             "the waiting request belonged to the old queue"
         );
     }
@@ -381,18 +457,16 @@ mod tests {
     fn garbage_from_the_queue_is_an_error_and_does_not_count_as_life() {
         let t0 = Instant::now();
         let mut w = core();
-        w.connected(t0);
+        w.handle_connected(t0);
         assert_eq!(
-            w.on_message(Message::from_frames([&[0x01u8][..]]), t0 + 2000 * MS),
+            w.handle_message(Message::from_frames([&[0x01u8][..]]), t0 + 2000 * MS),
             Err(FrameError::WrongDirection("READY"))
         );
         assert!(w
-            .on_message(Message::from_frames(["x", "y"]), t0 + 2000 * MS)
+            .handle_message(Message::from_frames(["x", "y"]), t0 + 2000 * MS)
             .is_err());
-        assert!(matches!(
-            w.on_timeout(t0 + 3000 * MS),
-            Timeout::QueueDead { .. }
-        ));
+        w.handle_timeout(t0 + 3000 * MS);
+        assert!(w.reconnect().is_some());
     }
 
     #[test]
@@ -402,11 +476,12 @@ mod tests {
             WorkerConfig::default(),
             FaultPlan::none().crash_after(Some(1)),
         );
-        w.connected(t0);
-        let job = w.on_message(request("1"), t0).unwrap().unwrap();
+        w.handle_connected(t0);
+        w.handle_message(request("1"), t0).unwrap();
+        let job = w.job().unwrap();
         assert_eq!(job.fault, Fault::None);
-        w.work_done(&job, Message::from_frames(["1"]));
-        let job = w.on_message(request("2"), t0).unwrap().unwrap();
-        assert_eq!(job.fault, Fault::Crash);
+        w.handle_work_done(&job, Message::from_frames(["1"]));
+        w.handle_message(request("2"), t0).unwrap();
+        assert_eq!(w.job().unwrap().fault, Fault::Crash);
     }
 }

@@ -1,9 +1,6 @@
-//! `ppworker`'s I/O loop: a DEALER socket, a [`WorkerCore`] that makes every decision, and the
-//! (simulated) work run as a separate task so heartbeats keep flowing while it runs.
-//!
-//! Every (re)connect uses a new DEALER with a fresh random printable identity: the `zeromq`
-//! crate's DEALER never reconnects by itself, and a peer that comes back at once under its old
-//! identity can lose replies.
+//! `ppworker`'s I/O loop: a [`Session`] (a DEALER with a fresh identity per connection, watched
+//! by its monitor), a [`WorkerCore`] that makes every decision, and the (simulated) work run as
+//! a separate task so heartbeats keep flowing while it runs.
 //!
 //! # Log lines (a contract: tests and the tour wait for them)
 //! * `I: (<id>) worker ready` after READY went out on a fresh connection
@@ -16,18 +13,16 @@
 //! * `W: (<id>) simulating CPU overload`
 //! * `E: …` for every malformed message from the queue, which is dropped
 
-use crate::worker::{Job, Timeout, WorkerConfig, WorkerCore};
+use crate::protocol::FromWorker;
+use crate::worker::{Event, Job, Transmit, WorkerConfig, WorkerCore};
+use common::contract::{now, sleep_until, Core};
 use common::fault::{Fault, FaultPlan};
-use common::rng::Rng;
-use common::sock;
+use common::session::{Session, SessionEvent, SessionOptions};
 use common::Message;
-use futures::StreamExt;
 use std::future::Future;
-use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
-use zeromq::{DealerSocket, Socket, SocketEvent, SocketRecv};
 
 /// Everything `ppworker` needs to run.
 #[derive(Debug, Clone)]
@@ -51,194 +46,189 @@ pub enum Exit {
     Crashed,
 }
 
-/// Why the inner loop gave up on the current socket.
-enum Reconnect {
-    After(Duration),
-    Stop(Exit),
-}
-
 /// Serves the queue until `shutdown` resolves or a simulated crash.
 pub async fn run(options: WorkerOptions, shutdown: impl Future<Output = ()>) -> Exit {
     let mut core = WorkerCore::new(options.config.clone(), options.faults.clone());
-    let mut identities = Rng::from_entropy();
+    let mut session = Session::new(SessionOptions {
+        endpoint: options.queue.clone(),
+        connect_timeout: options.config.silence_limit(),
+        send_timeout: options.config.heartbeat,
+        identity_prefix: "",
+        // The connection closing is the fastest sign of a dead queue (a hung one needs liveness).
+        watch_disconnect: true,
+    });
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Job, Message)>();
     let mut shutdown = std::pin::pin!(shutdown);
-    let limit = core.config().silence_limit();
     loop {
-        let identity = identities.identity();
-        let mut socket = DealerSocket::with_options(sock::options(limit, Some(&identity)));
-        let connect = tokio::select! {
+        while let Some(transmit) = core.poll_transmit() {
+            match transmit {
+                Transmit::Reconnect { after } => session.reconnect(after),
+                Transmit::Send(command) => send(&mut session, &mut core, command).await,
+            }
+        }
+        while let Some(event) = core.poll_event() {
+            let id = session.identity();
+            match event {
+                Event::Job(job) => {
+                    if let Some(exit) = start(job, id, options.work, &done_tx) {
+                        return exit;
+                    }
+                }
+                Event::QueueSilent => warn!("({id}) heartbeat failure, can't reach queue"),
+                Event::Reconnecting(after) => {
+                    warn!("({id}) reconnecting in {} ms", after.as_millis())
+                }
+                Event::StaleReply => {
+                    warn!("({id}) reply to a request from a previous connection dropped")
+                }
+            }
+        }
+        let id = session.identity().to_owned();
+        tokio::select! {
             () = &mut shutdown => return Exit::Interrupted,
-            result = sock::connect(&mut socket, &options.queue, limit) => result,
-        };
-        let next = match connect {
-            Err(e) => {
-                warn!("({identity}) cannot reach queue at {}: {e}", options.queue);
-                Reconnect::After(core.lost_queue())
-            }
-            Ok(()) => {
-                let mut session = Session {
-                    identity: &identity,
-                    socket: &mut socket,
-                    core: &mut core,
-                    work: options.work,
-                    done_tx: &done_tx,
-                    send_timeout: options.config.heartbeat,
-                };
-                session.serve(&mut done_rx, shutdown.as_mut()).await
-            }
-        };
-        drop(socket);
-        match next {
-            Reconnect::Stop(exit) => return exit,
-            Reconnect::After(delay) => {
-                warn!("({identity}) reconnecting in {} ms", delay.as_millis());
-                tokio::select! {
-                    () = &mut shutdown => return Exit::Interrupted,
-                    () = tokio::time::sleep(delay) => {}
+            event = session.next() => match event {
+                SessionEvent::Connected => core.handle_connected(now()),
+                SessionEvent::ConnectFailed(e) => {
+                    warn!("({id}) cannot reach queue at {}: {e}", options.queue);
+                    core.handle_closed(now());
                 }
-            }
+                SessionEvent::Message(message) => {
+                    debug!("({id}) from queue:\n{}", message.dump());
+                    if let Err(e) = core.handle_message(message, now()) {
+                        error!("({id}) invalid message from queue: {e}; dropped");
+                    }
+                }
+                SessionEvent::Closed => {
+                    warn!("({id}) connection closed, can't reach queue");
+                    core.handle_closed(now());
+                }
+                SessionEvent::Failed(e) => {
+                    warn!("({id}) socket error, starting afresh: {e}");
+                    core.handle_closed(now());
+                }
+            },
+            Some((job, body)) = done_rx.recv() => core.handle_work_done(&job, body),
+            () = sleep_until(core.poll_timeout()) => core.handle_timeout(now()),
         }
     }
 }
 
-/// One connection's worth of serving.
-struct Session<'a> {
-    identity: &'a str,
-    socket: &'a mut DealerSocket,
-    core: &'a mut WorkerCore,
+/// Sends one command, logs the outcome as the log-line contract says, and tells the core of a
+/// failure.
+async fn send(session: &mut Session, core: &mut WorkerCore, command: FromWorker) {
+    let id = session.identity().to_owned();
+    let message = command.to_message();
+    if command != FromWorker::Heartbeat {
+        debug!("({id}) to queue:\n{}", message.dump());
+    }
+    let e = match session.send(message).await {
+        Ok(()) => {
+            match command {
+                FromWorker::Ready => info!("({id}) worker ready"),
+                FromWorker::Reply(_) => info!("({id}) normal reply"),
+                FromWorker::Heartbeat => {}
+            }
+            return;
+        }
+        Err(e) => e,
+    };
+    match command {
+        FromWorker::Heartbeat => debug!("({id}) HEARTBEAT not sent: {e}"),
+        FromWorker::Ready => warn!("({id}) READY not sent: {e}"),
+        FromWorker::Reply(_) => warn!("({id}) reply not sent: {e}"),
+    }
+    core.handle_send_failed(&command, now());
+}
+
+/// Starts a job as its own task (or crashes, if the fault plan says so). The task reports
+/// back through the channel; the loop never waits for it.
+fn start(
+    job: Job,
+    id: &str,
     work: Duration,
-    done_tx: &'a mpsc::UnboundedSender<(Job, Message)>,
-    send_timeout: Duration,
+    done_tx: &mpsc::UnboundedSender<(Job, Message)>,
+) -> Option<Exit> {
+    let delay = match job.fault {
+        Fault::Crash => {
+            warn!("({id}) simulating a crash");
+            return Some(Exit::Crashed);
+        }
+        Fault::Overload(extra) => {
+            warn!("({id}) simulating CPU overload");
+            work + extra
+        }
+        Fault::None => work,
+    };
+    info!("({id}) working on a request");
+    // The reply echoes the request, as the Guide's workers do.
+    let body = job.request.body.clone();
+    if delay.is_zero() {
+        // No work to simulate: answer at once. Even a zero sleep waits for the timer's next
+        // tick (about 1 ms), which capped `--work-ms 0` at well under 1,000 requests/s.
+        let _ = done_tx.send((job, body));
+        return None;
+    }
+    let done_tx = done_tx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let _ = done_tx.send((job, body));
+    });
+    None
 }
 
-impl Session<'_> {
-    async fn serve(
-        &mut self,
-        done_rx: &mut mpsc::UnboundedReceiver<(Job, Message)>,
-        mut shutdown: Pin<&mut impl Future<Output = ()>>,
-    ) -> Reconnect {
-        // The connection closing is the fastest sign of a dead queue (a hung one needs liveness).
-        let mut events = self.socket.monitor();
-        let mut monitoring = true;
-        let ready = self.core.connected(Instant::now());
-        if !self.send(ready.to_message(), "READY").await {
-            return Reconnect::After(self.core.lost_queue());
-        }
-        info!("({}) worker ready", self.identity);
-        loop {
-            let Some(deadline) = self.core.next_deadline() else {
-                return Reconnect::After(self.core.lost_queue());
-            };
-            tokio::select! {
-                () = shutdown.as_mut() => return Reconnect::Stop(Exit::Interrupted),
-                received = self.socket.recv() => match received {
-                    Ok(message) => {
-                        let message = Message::from(message);
-                        debug!("({}) from queue:\n{}", self.identity, message.dump());
-                        match self.core.on_message(message, Instant::now()) {
-                            Ok(Some(job)) => {
-                                if let Some(exit) = self.start(job) {
-                                    return Reconnect::Stop(exit);
-                                }
-                            }
-                            Ok(None) => {}
-                            Err(e) => error!("({}) invalid message from queue: {e}; dropped", self.identity),
-                        }
-                    }
-                    Err(e) => {
-                        warn!("({}) socket error, starting afresh: {e}", self.identity);
-                        return Reconnect::After(self.core.lost_queue());
-                    }
-                },
-                Some((job, body)) = done_rx.recv() => {
-                    let finished = self.core.work_done(&job, body);
-                    match finished.reply {
-                        Some(reply) => {
-                            if self.send(reply.to_message(), "reply").await {
-                                info!("({}) normal reply", self.identity);
-                            }
-                        }
-                        None => warn!(
-                            "({}) reply to a request from a previous connection dropped",
-                            self.identity
-                        ),
-                    }
-                    if let Some(next) = finished.next {
-                        if let Some(exit) = self.start(next) {
-                            return Reconnect::Stop(exit);
-                        }
-                    }
-                },
-                event = events.next(), if monitoring => match event {
-                    Some(SocketEvent::Disconnected(_)) => {
-                        warn!("({}) connection closed, can't reach queue", self.identity);
-                        return Reconnect::After(self.core.lost_queue());
-                    }
-                    Some(_) => {}
-                    None => monitoring = false,
-                },
-                () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
-                    match self.core.on_timeout(Instant::now()) {
-                        Timeout::Nothing => {}
-                        Timeout::Heartbeat(heartbeat) => {
-                            // A failure here shows up as a dead queue soon enough.
-                            let message = heartbeat.to_message();
-                            if let Err(e) = sock::send(self.socket, message, self.send_timeout).await {
-                                debug!("({}) HEARTBEAT not sent: {e}", self.identity);
-                            }
-                        }
-                        Timeout::QueueDead { reconnect_in } => {
-                            warn!("({}) heartbeat failure, can't reach queue", self.identity);
-                            return Reconnect::After(reconnect_in);
-                        }
-                    }
-                }
-            }
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeromq::{RouterSocket, Socket, SocketRecv};
 
-    /// Starts a job as its own task (or crashes, if the fault plan says so). The task reports
-    /// back through the channel; the loop never waits for it.
-    fn start(&self, job: Job) -> Option<Exit> {
-        let delay = match job.fault {
-            Fault::Crash => {
-                warn!("({}) simulating a crash", self.identity);
-                return Some(Exit::Crashed);
-            }
-            Fault::Overload(extra) => {
-                warn!("({}) simulating CPU overload", self.identity);
-                self.work + extra
-            }
-            Fault::None => self.work,
+    const MS: Duration = Duration::from_millis(1);
+
+    /// A queue that accepts the worker and never says a word: after `liveness × heartbeat` of
+    /// silence the worker drops it and comes back on a fresh socket, each time after twice the
+    /// back-off. Paused time runs the minutes of waiting at once; Unix-socket I/O completes
+    /// inside the kernel call, so the virtual clock never outruns it.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_queue_is_dropped_after_liveness_intervals_and_the_backoff_doubles() {
+        let path = std::env::temp_dir().join(format!("ppworker-silent-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let endpoint = format!("ipc://{}", path.display());
+        let mut queue = RouterSocket::new();
+        queue.bind(&endpoint).await.unwrap();
+        let options = WorkerOptions {
+            queue: endpoint,
+            config: WorkerConfig {
+                heartbeat: 1000 * MS,
+                liveness: 3,
+                reconnect_initial: 1000 * MS,
+                reconnect_max: 32000 * MS,
+            },
+            work: Duration::ZERO,
+            faults: FaultPlan::none(),
         };
-        info!("({}) working on a request", self.identity);
-        if delay.is_zero() {
-            // No work to simulate: answer at once. Even a zero sleep waits for the timer's next
-            // tick (about 1 ms), which capped `--work-ms 0` at well under 1,000 requests/s.
-            let body = job.request.body.clone();
-            let _ = self.done_tx.send((job, body));
-            return None;
-        }
-        let done_tx = self.done_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            // The reply echoes the request, as the Guide's workers do.
-            let body = job.request.body.clone();
-            let _ = done_tx.send((job, body));
-        });
-        None
-    }
-
-    /// Sends within the time limit; returns whether it went out.
-    async fn send(&mut self, message: Message, what: &str) -> bool {
-        debug!("({}) to queue:\n{}", self.identity, message.dump());
-        match sock::send(self.socket, message, self.send_timeout).await {
-            Ok(()) => true,
-            Err(e) => {
-                warn!("({}) {what} not sent: {e}", self.identity);
-                false
+        let worker = tokio::spawn(run(options, std::future::pending()));
+        let ready = FromWorker::Ready.to_message();
+        let mut readies = Vec::new();
+        while readies.len() < 4 {
+            let mut message = Message::from(queue.recv().await.unwrap());
+            let identity = message.pop_front().unwrap();
+            if message == ready {
+                readies.push((now(), identity));
             }
         }
+        worker.abort();
+        let _ = std::fs::remove_file(&path);
+        let gaps: Vec<u128> = readies
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0).as_millis())
+            .collect();
+        // 3 s of silence, then 1 s, 2 s, 4 s of back-off (nothing heard resets it).
+        for (gap, expected) in gaps.iter().zip([4000, 5000, 7000]) {
+            assert!(
+                (expected..expected + 50).contains(gap),
+                "gaps between READYs {gaps:?}"
+            );
+        }
+        let identities: std::collections::HashSet<_> = readies.iter().map(|r| &r.1).collect();
+        assert_eq!(identities.len(), 4, "a fresh identity per connection");
     }
 }
