@@ -1,8 +1,9 @@
 //! The failover client's decisions, with no sockets and no clock.
 //!
 //! A Binary Star client knows both servers and asks one at a time. [`Plan`] says which server to
-//! ask, when, and for how long to wait for the answer; the I/O shell ([`crate::client`]) sends
-//! and reports back with [`Plan::answered`] or [`Plan::failed`].
+//! ask, when, and for how long to wait for the answer: it is the [`Schedule`] of the
+//! workspace's one retrying client ([`common::retry`]), which the I/O shell
+//! ([`crate::client`]) drives.
 //!
 //! # Strategies
 //!
@@ -23,6 +24,7 @@
 //! An answer to the first request after a switch ends the failover: [`Plan::answered`] returns
 //! how long the caller waited, the figure `bstarcli` logs.
 
+use common::retry::{Schedule, Try};
 use std::time::{Duration, Instant};
 
 /// Guide default: how long to wait for a reply before giving up on a server.
@@ -68,23 +70,6 @@ impl Default for Policy {
             give_up: None,
         }
     }
-}
-
-/// What the shell should do next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// At `at`, send the request to server `server` (0 or 1) and wait for the reply until
-    /// `until`; then call [`Plan::answered`] or [`Plan::failed`].
-    Send {
-        /// Index of the server to ask.
-        server: usize,
-        /// Not before this instant.
-        at: Instant,
-        /// Give up on this attempt at this instant.
-        until: Instant,
-    },
-    /// Stop: report the request failed.
-    GiveUp,
 }
 
 /// The client switched servers and got its answer.
@@ -148,31 +133,32 @@ impl Plan {
     }
 
     /// A new request: ask the server that answered last, wait up to the timeout.
-    pub fn begin(&mut self, now: Instant) -> Step {
+    pub fn begin(&mut self, now: Instant) -> Try {
         self.started = now;
         self.current = self.settled;
         self.voting = None;
         self.send(self.current, now, now + self.policy.timeout, false)
     }
 
-    /// The attempt got no answer (timed out, or the connection failed).
-    pub fn failed(&mut self, now: Instant) -> Step {
+    /// The attempt got no answer (timed out, or the connection failed): the next one, or
+    /// `None` to give up.
+    pub fn failed(&mut self, now: Instant) -> Option<Try> {
         let (at, until) = self.attempt.unwrap_or((now, now));
         if self.policy.strategy == Strategy::Guide {
             // The reference client only ever notices silence, at the end of the timeout.
             let now = now.max(until);
             if self.gave_up(now) {
-                return Step::GiveUp;
+                return None;
             }
             let other = 1 - self.current;
             let at = now + self.policy.settle;
-            return self.send(other, at, at + self.policy.timeout, true);
+            return Some(self.send(other, at, at + self.policy.timeout, true));
         }
         if self.gave_up(now) {
-            return Step::GiveUp;
+            return None;
         }
         let vote = self.policy.vote.min(self.policy.timeout);
-        match self.voting {
+        Some(match self.voting {
             Some(Voting {
                 since,
                 last_chance: false,
@@ -200,7 +186,7 @@ impl Plan {
                 let other = 1 - self.current;
                 self.send(other, now, now + vote, true)
             }
-        }
+        })
     }
 
     /// The attempt was answered. Returns the failover, if this answer came from the other
@@ -223,13 +209,31 @@ impl Plan {
             .is_some_and(|limit| now >= self.started + limit)
     }
 
-    fn send(&mut self, server: usize, at: Instant, until: Instant, retry: bool) -> Step {
+    fn send(&mut self, server: usize, at: Instant, until: Instant, retry: bool) -> Try {
         self.current = server;
         self.attempt = Some((at, until));
         if retry {
             self.retries += 1;
         }
-        Step::Send { server, at, until }
+        Try {
+            endpoint: server,
+            at,
+            until,
+        }
+    }
+}
+
+impl Schedule for Plan {
+    fn begin(&mut self, now: Instant) -> Try {
+        Plan::begin(self, now)
+    }
+
+    fn next(&mut self, now: Instant) -> Option<Try> {
+        self.failed(now)
+    }
+
+    fn answered(&mut self, now: Instant) {
+        Plan::answered(self, now);
     }
 }
 
@@ -239,10 +243,14 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    fn send(step: Step) -> (usize, Instant, Instant) {
-        match step {
-            Step::Send { server, at, until } => (server, at, until),
-            Step::GiveUp => panic!("gave up"),
+    fn send(step: impl Into<Option<Try>>) -> (usize, Instant, Instant) {
+        match step.into() {
+            Some(Try {
+                endpoint: server,
+                at,
+                until,
+            }) => (server, at, until),
+            None => panic!("gave up"),
         }
     }
 
@@ -368,7 +376,7 @@ mod tests {
         plan.begin(t0);
         let mut now = t0 + 1000 * MS;
         let mut step = plan.failed(now);
-        while let Step::Send { until, .. } = step {
+        while let Some(Try { until, .. }) = step {
             now = until;
             step = plan.failed(now);
         }
@@ -378,7 +386,7 @@ mod tests {
             now - t0
         );
         // The next request starts afresh on the server it was trying.
-        assert!(matches!(plan.begin(now), Step::Send { .. }));
+        assert!(matches!(plan.begin(now), Try { .. }));
     }
 
     #[test]
