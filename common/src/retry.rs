@@ -43,23 +43,25 @@ pub trait Schedule {
 pub struct Tries {
     timeout: Duration,
     total: u32,
-    endpoints: usize,
+    endpoints: u32,
     made: u32,
 }
 
 impl Tries {
     /// `tries` (at least 1) tries per request over `endpoints` endpoints, `timeout` each.
     pub fn new(timeout: Duration, tries: u32, endpoints: usize) -> Self {
+        let endpoints = endpoints.max(1) as u32;
         let total = if endpoints > 1 {
-            endpoints as u32
+            endpoints
         } else {
             tries.max(1)
         };
+        let made = 0;
         Self {
             timeout,
             total,
             endpoints,
-            made: 0,
+            made,
         }
     }
 
@@ -69,12 +71,13 @@ impl Tries {
     }
 
     fn try_at(&mut self, now: Instant) -> Try {
+        let endpoint = (self.made % self.endpoints) as usize;
         self.made += 1;
-        let endpoint = if self.endpoints > 1 { self.made - 1 } else { 0 };
+        let until = now + self.timeout;
         Try {
-            endpoint: endpoint as usize,
+            endpoint,
             at: now,
-            until: now + self.timeout,
+            until,
         }
     }
 }
@@ -167,15 +170,13 @@ pub enum Event {
     Rejected {
         /// The reply.
         reply: Message,
-        /// The endpoint of the current (or last) try.
+        /// The endpoint of the current try (0 when none is in flight).
         endpoint: usize,
     },
     /// A try failed before its deadline.
     Failed {
         /// The endpoint tried.
         endpoint: usize,
-        /// Which try.
-        attempt: u32,
         /// What failed.
         error: TryError,
     },
@@ -183,8 +184,6 @@ pub enum Event {
     TimedOut {
         /// The endpoint tried.
         endpoint: usize,
-        /// Which try.
-        attempt: u32,
     },
     /// The request goes out again.
     Retrying {
@@ -226,7 +225,6 @@ pub struct Requester<S = Tries> {
     check: ReplyCheck,
     on_failure: OnFailure,
     flight: Option<Flight>,
-    last_endpoint: usize,
     last_answer: usize,
     summary: Summary,
     out: Outbox<Transmit, Event>,
@@ -240,7 +238,6 @@ impl<S: Schedule> Requester<S> {
             check,
             on_failure,
             flight: None,
-            last_endpoint: 0,
             last_answer: 0,
             summary: Summary::default(),
             out: Outbox::default(),
@@ -283,15 +280,16 @@ impl<S: Schedule> Requester<S> {
 
     /// A reply arrived.
     pub fn handle_reply(&mut self, reply: Message, now: Instant) {
-        let flight = match &self.flight {
-            Some(f) if f.transmitted => f,
-            _ => {
-                let endpoint = self.last_endpoint;
-                self.out.event(Event::Rejected { reply, endpoint });
-                return;
-            }
+        let Some(flight) = &self.flight else {
+            self.out.event(Event::Rejected { reply, endpoint: 0 });
+            return;
         };
         let endpoint = flight.now.endpoint;
+        if !flight.transmitted {
+            // Nothing was sent to this try's endpoint yet: a late answer to the previous try.
+            self.out.event(Event::Rejected { reply, endpoint });
+            return;
+        }
         if self.check == ReplyCheck::Echo && reply != flight.request {
             self.out.event(Event::Rejected { reply, endpoint });
             self.failed(now);
@@ -318,11 +316,8 @@ impl<S: Schedule> Requester<S> {
         let Some(flight) = &self.flight else {
             return;
         };
-        self.out.event(Event::Failed {
-            endpoint: flight.now.endpoint,
-            attempt: flight.attempt,
-            error,
-        });
+        let endpoint = flight.now.endpoint;
+        self.out.event(Event::Failed { endpoint, error });
         self.failed(now);
     }
 
@@ -382,7 +377,6 @@ impl<S: Schedule> Core for Requester<S> {
         if !flight.transmitted {
             if now >= flight.now.at {
                 flight.transmitted = true;
-                self.last_endpoint = flight.now.endpoint;
                 self.out.transmit(Transmit {
                     request: flight.request.clone(),
                     endpoint: flight.now.endpoint,
@@ -392,10 +386,8 @@ impl<S: Schedule> Core for Requester<S> {
             }
         } else if now >= flight.now.until {
             if !flight.failed {
-                self.out.event(Event::TimedOut {
-                    endpoint: flight.now.endpoint,
-                    attempt: flight.attempt,
-                });
+                let endpoint = flight.now.endpoint;
+                self.out.event(Event::TimedOut { endpoint });
             }
             self.next(now);
         }

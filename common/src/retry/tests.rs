@@ -100,7 +100,7 @@ fn retries_then_abandons_after_the_guides_three_tries() {
     assert!(matches!(
         &time_out(&mut r, t1)[..],
         [
-            Event::TimedOut { attempt: 1, .. },
+            Event::TimedOut { endpoint: 0 },
             Event::Retrying {
                 attempt: 2,
                 from: 0,
@@ -201,7 +201,7 @@ fn wait_out_keeps_a_failed_try_until_its_deadline() {
     r.handle_error(refused, t0 + T / 10);
     assert!(matches!(
         events(&mut r)[..],
-        [Event::Failed { attempt: 1, .. }]
+        [Event::Failed { endpoint: 0, .. }]
     ));
     assert_eq!(r.poll_transmit(), None, "no resend before the deadline");
     assert_eq!(r.poll_timeout(), Some(t0 + T));
