@@ -146,6 +146,8 @@ pub struct Transmit {
     pub endpoint: usize,
     /// 1 for the first try.
     pub attempt: u32,
+    /// When the try was due to start.
+    pub at: Instant,
     /// Connect, send and receive all end by this instant.
     pub until: Instant,
 }
@@ -381,6 +383,7 @@ impl<S: Schedule> Core for Requester<S> {
                     request: flight.request.clone(),
                     endpoint: flight.now.endpoint,
                     attempt: flight.attempt,
+                    at: flight.now.at,
                     until: flight.now.until,
                 });
             }
@@ -555,9 +558,12 @@ impl<S: TrySocket, P: Schedule> RetryClient<S, P> {
             .is_none_or(|(at, ..)| *at != t.endpoint)
         {
             self.socket = None;
-            let mut socket = S::with_options(sock::options(left(), None));
+            // Connecting gets the try's whole length (a log line then says "after 1s"); the
+            // crate's own connect timeout is set longer, so one error is reported, always ours.
+            let length = t.until.saturating_duration_since(t.at);
+            let mut socket = S::with_options(sock::options(length * 2, None));
             let endpoint = &self.endpoints[t.endpoint];
-            if let Err(e) = sock::connect(&mut socket, endpoint, left()).await {
+            if let Err(e) = sock::connect(&mut socket, endpoint, length).await {
                 self.core
                     .handle_error(TryError::Connect(e), contract::now());
                 return;
