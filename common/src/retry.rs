@@ -492,8 +492,10 @@ impl<S: TrySocket, P: Schedule> RetryClient<S, P> {
         mut filter: impl FnMut(Message) -> Option<Message>,
         mut on_event: impl FnMut(&Event),
     ) -> Result<Message, Abandoned> {
-        // A previous call was cancelled mid-flight.
-        self.interrupt();
+        if self.core.in_flight().is_some() {
+            // A previous call was cancelled mid-flight: its socket may still get that reply.
+            self.interrupt();
+        }
         if let Err(busy) = self.core.handle_request(request, contract::now()) {
             unreachable!("{busy} after interrupt");
         }

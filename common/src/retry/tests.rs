@@ -388,20 +388,41 @@ mod shell {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn answered_requests_keep_their_socket() {
-        let mut server = zeromq::RepSocket::new();
-        let endpoint = server.bind("tcp://127.0.0.1:0").await.unwrap().to_string();
-        let echo = tokio::spawn(async move {
+    async fn answered_requests_keep_their_socket_and_an_interrupted_one_does_not() {
+        let (mut server, endpoint) = router().await;
+        let echo = async move {
+            let mut peers = Vec::new();
             for _ in 0..3 {
                 let request = server.recv().await.unwrap();
-                server.send(request).await.unwrap();
+                peers.push(request.get(0).cloned());
+                let reply = ZmqMessage::try_from(request.into_vec()).unwrap();
+                server.send(reply).await.unwrap();
             }
-        });
+            let interrupted = server.recv().await.unwrap();
+            peers.push(interrupted.get(0).cloned());
+            let request = server.recv().await.unwrap();
+            peers.push(request.get(0).cloned());
+            let reply = ZmqMessage::try_from(request.into_vec()).unwrap();
+            server.send(reply).await.unwrap();
+            peers
+        };
         let mut client = client(endpoint, 1);
-        for n in ["1", "2", "3"] {
-            assert_eq!(client.request(msg(n), |_| {}).await.unwrap(), msg(n));
-        }
-        echo.await.unwrap();
-        assert_eq!(client.core().summary().answered, 3);
+        let ask = async {
+            for n in ["1", "2", "3"] {
+                assert_eq!(client.request(msg(n), |_| {}).await.unwrap(), msg(n));
+            }
+            // Dropped mid-flight (Ctrl-C): counted failed, and the next request starts afresh.
+            let cancelled = client.request(msg("4"), |_| {});
+            let _ = tokio::time::timeout(T / 2, cancelled).await;
+            assert_eq!(client.request(msg("5"), |_| {}).await.unwrap(), msg("5"));
+        };
+        let (peers, ()) = tokio::join!(echo, ask);
+        assert!(peers[0] == peers[1] && peers[1] == peers[2] && peers[2] == peers[3]);
+        assert_ne!(
+            peers[3], peers[4],
+            "a fresh socket after the interrupted request"
+        );
+        let s = client.core().summary();
+        assert_eq!((s.sent, s.answered, s.failed, s.retries), (5, 4, 1, 0));
     }
 }
