@@ -16,8 +16,9 @@
 //!
 //! Each attempt uses a REQ socket, as the Guide's `bstarcli` does. The `zeromq` crate's REQ
 //! refuses a second send after an unanswered one and never reconnects, so after any failure the
-//! socket is dropped and the next attempt opens a fresh one (Lazy Pirate). [`Plan`] decides which
-//! server to ask and when.
+//! socket is dropped and the next attempt opens a fresh one (Lazy Pirate): that is the
+//! workspace's one retrying client ([`common::retry`]), with [`Plan`] deciding which server to
+//! ask and when.
 //!
 //! # Log lines (stable)
 //!
@@ -25,12 +26,13 @@
 //! * `I: failover to <endpoint> after <ms> ms (<gap> ms since the previous answer)` — the first
 //!   answer after a switch; `<ms>` counts from the request's first send.
 
-use crate::failover::{Failover, Plan, Policy, Step};
+use crate::failover::{Plan, Policy};
+use common::contract;
 use common::msg::EmptyMessage;
-use common::{sock, Message};
-use std::time::Duration;
-use tokio::time::Instant;
-use zeromq::{ReqSocket, Socket};
+use common::retry::{Event, OnFailure, ReplyCheck, Requester, RetryClient};
+use common::Message;
+use std::time::{Duration, Instant};
+use zeromq::ReqSocket;
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -54,20 +56,9 @@ pub struct FailoverSeen {
     pub gap: Option<Duration>,
 }
 
-/// Why one attempt failed (logged at `D:`, then handled by the plan).
-#[derive(Debug, thiserror::Error)]
-enum AttemptError {
-    #[error("no reply in time")]
-    Timeout,
-    #[error(transparent)]
-    Sock(#[from] sock::SockError),
-}
-
 /// A client of a Binary Star pair.
 pub struct Client {
-    servers: [String; 2],
-    plan: Plan,
-    socket: Option<(usize, ReqSocket)>,
+    retry: RetryClient<ReqSocket, Plan>,
     last_answer: Option<Instant>,
     last_failover: Option<FailoverSeen>,
 }
@@ -75,10 +66,12 @@ pub struct Client {
 impl Client {
     /// A client of the pair `[primary, backup]`; nothing is connected until the first request.
     pub fn new(servers: [String; 2], policy: Policy) -> Client {
+        let plan = Plan::new(policy, contract::now());
         Client {
-            servers,
-            plan: Plan::new(policy, Instant::now().into_std()),
-            socket: None,
+            retry: RetryClient::new(
+                servers.into(),
+                Requester::new(plan, ReplyCheck::Any, OnFailure::Next),
+            ),
             last_answer: None,
             last_failover: None,
         }
@@ -89,47 +82,44 @@ impl Client {
         if body.is_empty() {
             return Err(EmptyMessage.into());
         }
-        let mut step = self.plan.begin(Instant::now().into_std());
-        let mut previous = None;
-        loop {
-            let Step::Send { server, at, until } = step else {
-                self.socket = None;
-                let limit = self.plan.policy().give_up.unwrap_or_default();
-                return Err(ClientError::GaveUp(limit));
-            };
-            if let Some(previous) = previous.filter(|p| *p != server) {
-                tracing::warn!(
-                    "no response from {}, failing over to {}",
-                    self.servers[previous],
-                    self.servers[server]
-                );
+        let servers = self.retry.endpoints().to_vec();
+        let (last_answer, last_failover) = (&mut self.last_answer, &mut self.last_failover);
+        let reply = self.retry.request(body, |event| match event {
+            Event::Retrying { from, to, .. } if from != to => tracing::warn!(
+                "no response from {}, failing over to {}",
+                servers[*from],
+                servers[*to]
+            ),
+            Event::Failed {
+                endpoint, error, ..
+            } => tracing::debug!("no answer from {}: {}", servers[*endpoint], error.sock()),
+            Event::TimedOut { endpoint, .. } => {
+                tracing::debug!("no answer from {}: no reply in time", servers[*endpoint])
             }
-            previous = Some(server);
-            tokio::time::sleep_until(Instant::from_std(at)).await;
-            match self
-                .attempt(server, body.clone(), Instant::from_std(until))
-                .await
-            {
-                Ok(reply) => {
-                    let now = Instant::now();
-                    if let Some(failover) = self.plan.answered(now.into_std()) {
-                        self.report(failover, now);
-                    }
-                    self.last_answer = Some(now);
-                    return Ok(reply);
+            Event::Answered {
+                endpoint,
+                waited,
+                switched,
+                ..
+            } => {
+                let now = contract::now();
+                if *switched {
+                    let seen = failover_seen(&servers[*endpoint], *waited, *last_answer, now);
+                    *last_failover = Some(seen);
                 }
-                Err(e) => {
-                    tracing::debug!("no answer from {}: {e}", self.servers[server]);
-                    self.socket = None;
-                    step = self.plan.failed(Instant::now().into_std());
-                }
+                *last_answer = Some(now);
             }
-        }
+            _ => {}
+        });
+        reply.await.map_err(|_| {
+            let limit = self.retry.core().schedule().policy().give_up;
+            ClientError::GaveUp(limit.unwrap_or_default())
+        })
     }
 
     /// The endpoint that answered last (where the next request goes first).
     pub fn server(&self) -> &str {
-        &self.servers[self.plan.settled()]
+        &self.retry.endpoints()[self.retry.core().schedule().settled()]
     }
 
     /// The most recent failover, if any.
@@ -139,47 +129,24 @@ impl Client {
 
     /// Resends so far (votes and retries after a failover or timeout).
     pub fn retries(&self) -> u64 {
-        self.plan.retries()
+        self.retry.core().summary().retries
     }
+}
 
-    fn report(&mut self, failover: Failover, now: Instant) {
-        let gap = self.last_answer.map(|t| now - t);
-        let to = self.servers[failover.to].clone();
-        let gap_text = gap.map_or_else(
-            || "no previous answer".to_owned(),
-            |g| format!("{} ms since the previous answer", g.as_millis()),
-        );
-        tracing::info!(
-            "failover to {to} after {} ms ({gap_text})",
-            failover.waited.as_millis()
-        );
-        self.last_failover = Some(FailoverSeen {
-            to,
-            waited: failover.waited,
-            gap,
-        });
-    }
-
-    async fn attempt(
-        &mut self,
-        server: usize,
-        body: Message,
-        until: Instant,
-    ) -> Result<Message, AttemptError> {
-        let left = || until.saturating_duration_since(Instant::now());
-        if self.socket.as_ref().is_none_or(|(s, _)| *s != server) {
-            let endpoint = &self.servers[server];
-            tracing::debug!("connecting to server at {endpoint}...");
-            let mut socket = ReqSocket::with_options(sock::options(left(), None));
-            sock::connect(&mut socket, endpoint, left()).await?;
-            self.socket = Some((server, socket));
-        }
-        let Some((_, socket)) = self.socket.as_mut() else {
-            return Err(AttemptError::Timeout);
-        };
-        sock::send(socket, body, left()).await?;
-        sock::recv(socket, left())
-            .await?
-            .ok_or(AttemptError::Timeout)
+/// Logs the failover line and says what the caller saw.
+fn failover_seen(to: &str, waited: Duration, last: Option<Instant>, now: Instant) -> FailoverSeen {
+    let gap = last.map(|t| now - t);
+    let gap_text = gap.map_or_else(
+        || "no previous answer".to_owned(),
+        |g| format!("{} ms since the previous answer", g.as_millis()),
+    );
+    tracing::info!(
+        "failover to {to} after {} ms ({gap_text})",
+        waited.as_millis()
+    );
+    FailoverSeen {
+        to: to.to_owned(),
+        waited,
+        gap,
     }
 }

@@ -1,8 +1,9 @@
 //! The failover client's decisions, with no sockets and no clock.
 //!
 //! A Binary Star client knows both servers and asks one at a time. [`Plan`] says which server to
-//! ask, when, and for how long to wait for the answer; the I/O shell ([`crate::client`]) sends
-//! and reports back with [`Plan::answered`] or [`Plan::failed`].
+//! ask, when, and for how long to wait for the answer: it is the [`Schedule`] of the
+//! workspace's one retrying client ([`common::retry`]), which the I/O shell
+//! ([`crate::client`]) drives.
 //!
 //! # Strategies
 //!
@@ -20,9 +21,10 @@
 //!   passive server during a failover, and a duplicate if an active server takes longer than
 //!   the vote interval to answer (so keep `vote` above the service's normal latency).
 //!
-//! An answer to the first request after a switch ends the failover: [`Plan::answered`] returns
-//! how long the caller waited, the figure `bstarcli` logs.
+//! An answer from the other server than the previous answer ends a failover: the retry core
+//! reports it (`Event::Answered { switched, waited, .. }`), and `bstarcli` logs the wait.
 
+use common::retry::{Schedule, Try};
 use std::time::{Duration, Instant};
 
 /// Guide default: how long to wait for a reply before giving up on a server.
@@ -70,34 +72,6 @@ impl Default for Policy {
     }
 }
 
-/// What the shell should do next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// At `at`, send the request to server `server` (0 or 1) and wait for the reply until
-    /// `until`; then call [`Plan::answered`] or [`Plan::failed`].
-    Send {
-        /// Index of the server to ask.
-        server: usize,
-        /// Not before this instant.
-        at: Instant,
-        /// Give up on this attempt at this instant.
-        until: Instant,
-    },
-    /// Stop: report the request failed.
-    GiveUp,
-}
-
-/// The client switched servers and got its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Failover {
-    /// The server that stopped answering.
-    pub from: usize,
-    /// The server that answered.
-    pub to: usize,
-    /// From the request's first send to its answer: the wait the caller saw.
-    pub waited: Duration,
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Voting {
     since: Instant,
@@ -115,7 +89,6 @@ pub struct Plan {
     started: Instant,
     attempt: Option<(Instant, Instant)>,
     voting: Option<Voting>,
-    retries: u64,
 }
 
 impl Plan {
@@ -128,7 +101,6 @@ impl Plan {
             started: now,
             attempt: None,
             voting: None,
-            retries: 0,
         }
     }
 
@@ -142,37 +114,51 @@ impl Plan {
         self.settled
     }
 
-    /// Resends so far, over all requests.
-    pub fn retries(&self) -> u64 {
-        self.retries
+    fn gave_up(&self, now: Instant) -> bool {
+        self.policy
+            .give_up
+            .is_some_and(|limit| now >= self.started + limit)
     }
 
+    fn send(&mut self, server: usize, at: Instant, until: Instant) -> Try {
+        self.current = server;
+        self.attempt = Some((at, until));
+        Try {
+            endpoint: server,
+            at,
+            until,
+        }
+    }
+}
+
+impl Schedule for Plan {
     /// A new request: ask the server that answered last, wait up to the timeout.
-    pub fn begin(&mut self, now: Instant) -> Step {
+    fn begin(&mut self, now: Instant) -> Try {
         self.started = now;
         self.current = self.settled;
         self.voting = None;
-        self.send(self.current, now, now + self.policy.timeout, false)
+        self.send(self.current, now, now + self.policy.timeout)
     }
 
-    /// The attempt got no answer (timed out, or the connection failed).
-    pub fn failed(&mut self, now: Instant) -> Step {
+    /// The attempt got no answer (timed out, or the connection failed): the next one, or
+    /// `None` to give up.
+    fn next(&mut self, now: Instant) -> Option<Try> {
         let (at, until) = self.attempt.unwrap_or((now, now));
         if self.policy.strategy == Strategy::Guide {
             // The reference client only ever notices silence, at the end of the timeout.
             let now = now.max(until);
             if self.gave_up(now) {
-                return Step::GiveUp;
+                return None;
             }
             let other = 1 - self.current;
             let at = now + self.policy.settle;
-            return self.send(other, at, at + self.policy.timeout, true);
+            return Some(self.send(other, at, at + self.policy.timeout));
         }
         if self.gave_up(now) {
-            return Step::GiveUp;
+            return None;
         }
         let vote = self.policy.vote.min(self.policy.timeout);
-        match self.voting {
+        Some(match self.voting {
             Some(Voting {
                 since,
                 last_chance: false,
@@ -183,9 +169,9 @@ impl Plan {
                         since,
                         last_chance: true,
                     });
-                    self.send(self.current, next, next + self.policy.timeout, true)
+                    self.send(self.current, next, next + self.policy.timeout)
                 } else {
-                    self.send(self.current, next, next + vote, true)
+                    self.send(self.current, next, next + vote)
                 }
             }
             // The server we trusted, or the last chance of the other one: switch now.
@@ -198,64 +184,79 @@ impl Plan {
                     last_chance: false,
                 });
                 let other = 1 - self.current;
-                self.send(other, now, now + vote, true)
+                self.send(other, now, now + vote)
             }
-        }
-    }
-
-    /// The attempt was answered. Returns the failover, if this answer came from the other
-    /// server than the previous answer.
-    pub fn answered(&mut self, now: Instant) -> Option<Failover> {
-        let from = self.settled;
-        self.settled = self.current;
-        self.voting = None;
-        self.attempt = None;
-        (from != self.current).then(|| Failover {
-            from,
-            to: self.current,
-            waited: now - self.started,
         })
     }
 
-    fn gave_up(&self, now: Instant) -> bool {
-        self.policy
-            .give_up
-            .is_some_and(|limit| now >= self.started + limit)
-    }
-
-    fn send(&mut self, server: usize, at: Instant, until: Instant, retry: bool) -> Step {
-        self.current = server;
-        self.attempt = Some((at, until));
-        if retry {
-            self.retries += 1;
-        }
-        Step::Send { server, at, until }
+    /// The attempt was answered: new requests go to this server first.
+    fn answered(&mut self, _now: Instant) {
+        self.settled = self.current;
+        self.voting = None;
+        self.attempt = None;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::contract::Core;
+    use common::retry::{Event, OnFailure, ReplyCheck, Requester, TryError};
+    use common::sock::SockError;
+    use common::Message;
 
     const MS: Duration = Duration::from_millis(1);
 
-    fn send(step: Step) -> (usize, Instant, Instant) {
-        match step {
-            Step::Send { server, at, until } => (server, at, until),
-            Step::GiveUp => panic!("gave up"),
+    fn send(step: impl Into<Option<Try>>) -> (usize, Instant, Instant) {
+        match step.into() {
+            Some(Try {
+                endpoint: server,
+                at,
+                until,
+            }) => (server, at, until),
+            None => panic!("gave up"),
+        }
+    }
+
+    /// The plan inside the retry core, which counts the resends and sees the failovers.
+    fn core(policy: Policy, t0: Instant) -> Requester<Plan> {
+        Requester::new(Plan::new(policy, t0), ReplyCheck::Any, OnFailure::Next)
+    }
+
+    /// The next transmit's (server, until), sent at `now`.
+    fn sent(core: &mut Requester<Plan>, now: Instant) -> (usize, Instant) {
+        core.handle_timeout(now);
+        let t = core.poll_transmit().expect("a try is due");
+        (t.endpoint, t.until)
+    }
+
+    /// Answers the current try at `now`: (server, switched, waited).
+    fn answer(core: &mut Requester<Plan>, now: Instant) -> (usize, bool, Duration) {
+        core.handle_reply(Message::from_frames(["ok"]), now);
+        let events: Vec<_> = std::iter::from_fn(|| core.poll_event()).collect();
+        match events.last() {
+            Some(&Event::Answered {
+                endpoint,
+                switched,
+                waited,
+                ..
+            }) => (endpoint, switched, waited),
+            other => panic!("not answered: {other:?}"),
         }
     }
 
     #[test]
     fn answered_requests_stay_on_the_same_server() {
         let t0 = Instant::now();
-        let mut plan = Plan::new(Policy::default(), t0);
+        let mut core = core(Policy::default(), t0);
         for i in 0..3u32 {
             let now = t0 + 100 * MS * i;
-            assert_eq!(send(plan.begin(now)), (0, now, now + 1000 * MS));
-            assert_eq!(plan.answered(now + MS), None);
+            core.handle_request(Message::from_frames(["1"]), now)
+                .unwrap();
+            assert_eq!(sent(&mut core, now), (0, now + 1000 * MS));
+            assert!(!answer(&mut core, now + MS).1, "no failover");
         }
-        assert_eq!(plan.retries(), 0);
+        assert_eq!(core.summary().retries, 0);
     }
 
     #[test]
@@ -265,48 +266,59 @@ mod tests {
             strategy: Strategy::Guide,
             ..Policy::default()
         };
-        let mut plan = Plan::new(policy, t0);
-        plan.begin(t0);
+        let mut core = core(policy, t0);
+        core.handle_request(Message::from_frames(["1"]), t0)
+            .unwrap();
+        sent(&mut core, t0);
         // Even a connection error at once counts at the end of the timeout, like the C client.
-        let (server, at, until) = send(plan.failed(t0 + 5 * MS));
-        assert_eq!((server, at, until), (1, t0 + 3000 * MS, t0 + 4000 * MS));
-        // No answer from the backup either: back to the primary after another settle delay.
-        let (server, at, _) = send(plan.failed(until));
-        assert_eq!((server, at), (0, t0 + 6000 * MS));
-        assert_eq!(plan.retries(), 2);
-        let failover = plan.answered(t0 + 6001 * MS);
+        let refused = SockError::Timeout("connect", MS);
+        core.handle_error(TryError::Connect(refused), t0 + 5 * MS);
         assert_eq!(
-            failover, None,
-            "answered by the server that answered before"
+            core.poll_timeout(),
+            Some(t0 + 3000 * MS),
+            "sent after the settle delay"
         );
+        assert_eq!(sent(&mut core, t0 + 3000 * MS), (1, t0 + 4000 * MS));
+        // No answer from the backup either: back to the primary after another settle delay.
+        core.handle_timeout(t0 + 4000 * MS);
+        assert_eq!(core.poll_timeout(), Some(t0 + 6000 * MS));
+        assert_eq!(sent(&mut core, t0 + 6000 * MS).0, 0);
+        assert_eq!(core.summary().retries, 2);
+        let (_, switched, _) = answer(&mut core, t0 + 6001 * MS);
+        assert!(!switched, "answered by the server that answered before");
     }
 
     #[test]
     fn eager_strategy_switches_at_once_and_votes_until_the_backup_takes_over() {
         let t0 = Instant::now();
-        let mut plan = Plan::new(Policy::default(), t0);
-        plan.begin(t0);
+        let mut core = core(Policy::default(), t0);
+        core.handle_request(Message::from_frames(["1"]), t0)
+            .unwrap();
+        sent(&mut core, t0);
         // The primary's connection fails at once (killed): ask the backup immediately.
         let failed_at = t0 + 3 * MS;
-        let (server, at, until) = send(plan.failed(failed_at));
-        assert_eq!((server, at, until), (1, failed_at, failed_at + 250 * MS));
+        let killed = SockError::Timeout("receive", MS);
+        core.handle_error(TryError::Recv(killed), failed_at);
+        let (server, until) = sent(&mut core, failed_at);
+        assert_eq!((server, until), (1, failed_at + 250 * MS));
         // The backup drops requests until its peer expires: resend every vote interval.
-        let (server, at, until) = send(plan.failed(until));
-        assert_eq!(
-            (server, at, until),
-            (1, failed_at + 250 * MS, failed_at + 500 * MS)
-        );
-        let (_, at, _) = send(plan.failed(until));
-        assert_eq!(at, failed_at + 500 * MS);
+        core.handle_timeout(until);
+        let (server, until) = sent(&mut core, failed_at + 250 * MS);
+        assert_eq!((server, until), (1, failed_at + 500 * MS));
+        core.handle_timeout(until);
+        let at = failed_at + 500 * MS;
+        assert_eq!(sent(&mut core, at).0, 1);
         // This one is answered: the caller waited about 0.5 s instead of 3 s.
-        let failover = plan.answered(at + 2 * MS).unwrap();
-        assert_eq!(failover.from, 0);
-        assert_eq!(failover.to, 1);
-        assert_eq!(failover.waited, 505 * MS);
-        assert_eq!(plan.settled(), 1);
+        let (to, switched, waited) = answer(&mut core, at + 2 * MS);
+        assert!(switched, "a failover from the primary");
+        assert_eq!(to, 1);
+        assert_eq!(waited, 505 * MS);
+        assert_eq!(core.schedule().settled(), 1);
         // The next request goes straight to the backup.
-        assert_eq!(send(plan.begin(t0 + 1000 * MS)).0, 1);
-        assert_eq!(plan.retries(), 3);
+        core.handle_request(Message::from_frames(["2"]), t0 + 1000 * MS)
+            .unwrap();
+        assert_eq!(sent(&mut core, t0 + 1000 * MS).0, 1);
+        assert_eq!(core.summary().retries, 3);
     }
 
     #[test]
@@ -316,12 +328,12 @@ mod tests {
         plan.begin(t0);
         // The primary times out (hung, not dead).
         let switch = t0 + 1000 * MS;
-        let mut step = plan.failed(switch);
+        let mut step = plan.next(switch);
         let mut sends = vec![send(step)];
         // The backup never answers (its peer is alive).
         loop {
             let (server, _, until) = send(step);
-            step = plan.failed(until);
+            step = plan.next(until);
             let next = send(step);
             sends.push(next);
             if next.0 != server {
@@ -351,9 +363,9 @@ mod tests {
         let t0 = Instant::now();
         let mut plan = Plan::new(Policy::default(), t0);
         plan.begin(t0);
-        let (_, first, _) = send(plan.failed(t0));
+        let (_, first, _) = send(plan.next(t0));
         // The backup refuses the connection at once: the next try waits for the next slot.
-        let (server, at, _) = send(plan.failed(first + MS));
+        let (server, at, _) = send(plan.next(first + MS));
         assert_eq!((server, at), (1, first + 250 * MS));
     }
 
@@ -367,10 +379,10 @@ mod tests {
         let mut plan = Plan::new(policy, t0);
         plan.begin(t0);
         let mut now = t0 + 1000 * MS;
-        let mut step = plan.failed(now);
-        while let Step::Send { until, .. } = step {
+        let mut step = plan.next(now);
+        while let Some(Try { until, .. }) = step {
             now = until;
-            step = plan.failed(now);
+            step = plan.next(now);
         }
         assert!(
             now >= t0 + 1500 * MS && now < t0 + 1500 * MS + 250 * MS,
@@ -378,7 +390,7 @@ mod tests {
             now - t0
         );
         // The next request starts afresh on the server it was trying.
-        assert!(matches!(plan.begin(now), Step::Send { .. }));
+        assert!(matches!(plan.begin(now), Try { .. }));
     }
 
     #[test]
@@ -391,7 +403,7 @@ mod tests {
         };
         let mut plan = Plan::new(policy, t0);
         plan.begin(t0);
-        let (_, at, until) = send(plan.failed(t0 + 300 * MS));
+        let (_, at, until) = send(plan.next(t0 + 300 * MS));
         assert_eq!(until - at, 300 * MS);
     }
 }

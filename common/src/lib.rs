@@ -18,6 +18,7 @@
 //! | [`rng`] | a tiny seeded PRNG, so simulated faults are reproducible |
 //! | [`netfault`] | a TCP fault proxy: partition, one-way partition, delay, throttle, reset of a live link |
 //! | [`report`] | the one accounting rule of every client ([`report::Ledger`]), its summary line and the `--log-requests` lines |
+//! | [`retry`] | retry on a fresh socket: the one requester core ([`retry::Requester`]) and shell ([`retry::RetryClient`]) of every client that resends |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a future |
 //! | `hostile` | (feature `testkit`) the hostile byte sequences every server's tests send through its guard |
 //! | `testkit` | (feature `testkit`) spawn binaries, wait for log lines, kill -9, SIGSTOP/SIGCONT |
@@ -39,6 +40,7 @@ pub mod logging;
 pub mod msg;
 pub mod netfault;
 pub mod report;
+pub mod retry;
 pub mod rng;
 pub mod session;
 pub mod shutdown;

@@ -2,17 +2,25 @@
 //!
 //! A REQ whose reply never came refuses to send again, and the `zeromq` crate's REQ never
 //! reconnects, so each attempt opens its own socket, bounded in all (connect, send, receive) by
-//! the request timeout. Which server each attempt tries is decided by [`crate::retry`].
+//! the request timeout. The attempts are the workspace's one retrying client
+//! ([`common::retry`]): with one server it behaves like Lazy Pirate (try it `tries` times);
+//! with several it tries each once, in the order given, moving on at once when one fails. Every
+//! request starts again from the first server, as in the Guide: that is model 1's known
+//! weakness (a dead first server costs a timeout on every request), which models 2 and 3 remove.
 //!
 //! # Log lines
 //! * `W: no response from <endpoint> (<why>)` for each failed attempt
 
 use crate::driver::{Failed, Reply, Requester};
-use crate::retry::{attempts, is_echo};
-use common::sock::{self, SockError};
+use common::retry::{self, Event, OnFailure, ReplyCheck, RetryClient, Tries};
 use common::Message;
-use std::time::{Duration, Instant};
-use zeromq::{ReqSocket, Socket};
+use std::time::Duration;
+use zeromq::ReqSocket;
+
+/// Guide (flclient1): how long one attempt waits for its reply.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Guide (flclient1): attempts on a single server before giving up.
+pub const MAX_RETRIES: u32 = 3;
 
 /// Model 1 settings.
 #[derive(Debug, Clone)]
@@ -26,30 +34,10 @@ pub struct Model1Config {
 impl Default for Model1Config {
     fn default() -> Self {
         Self {
-            timeout: crate::retry::REQUEST_TIMEOUT,
-            tries: crate::retry::MAX_RETRIES,
+            timeout: REQUEST_TIMEOUT,
+            tries: MAX_RETRIES,
         }
     }
-}
-
-/// Why one attempt failed.
-#[derive(Debug, thiserror::Error)]
-pub enum AttemptError {
-    /// The server could not be reached in time.
-    #[error("connect: {0}")]
-    Connect(SockError),
-    /// The request could not be handed to the socket.
-    #[error("send: {0}")]
-    Send(SockError),
-    /// The connection failed while waiting.
-    #[error("receive: {0}")]
-    Recv(SockError),
-    /// Nothing came back in time.
-    #[error("no reply within {} ms", .0.as_millis())]
-    Timeout(Duration),
-    /// Something came back, but not our request.
-    #[error("reply is not the echo of the request")]
-    NotEcho,
 }
 
 /// A model-1 client of one or more echo servers.
@@ -67,23 +55,49 @@ impl Model1Client {
 
     /// Sends `body` to each planned server in turn until one echoes it.
     pub async fn send(&self, body: &Message) -> Result<Reply, Failed> {
-        let plan = attempts(&self.endpoints, self.config.tries);
-        for (index, endpoint) in plan.iter().enumerate() {
-            match try_once(endpoint, body, self.config.timeout).await {
-                Ok(reply) => {
-                    return Ok(Reply {
-                        server: Some((*endpoint).to_owned()),
-                        body: reply,
-                        attempts: index as u32 + 1,
-                    })
-                }
-                Err(e) => tracing::warn!("no response from {endpoint} ({e})"),
-            }
+        let no_server = |attempts| Failed {
+            attempts,
+            reason: format!("no server answered ({attempts} attempts)"),
+        };
+        if self.endpoints.is_empty() {
+            return Err(no_server(0));
         }
-        Err(Failed {
-            attempts: plan.len() as u32,
-            reason: format!("no server answered ({} attempts)", plan.len()),
-        })
+        let tries = Tries::new(self.config.timeout, self.config.tries, self.endpoints.len());
+        let core = retry::Requester::new(tries, ReplyCheck::Echo, OnFailure::Next);
+        // A client per request: every request gets fresh sockets, as in the Guide.
+        let mut client = RetryClient::<ReqSocket>::new(self.endpoints.clone(), core);
+        let ms = self.config.timeout.as_millis();
+        let mut answered_by = (0, 1);
+        let reply = client.request(body.clone(), |event| match event {
+            Event::Answered {
+                endpoint, tries, ..
+            } => answered_by = (*endpoint, *tries),
+            Event::Failed {
+                endpoint, error, ..
+            } => {
+                let endpoint = &self.endpoints[*endpoint];
+                tracing::warn!("no response from {endpoint} ({error})");
+            }
+            Event::TimedOut { endpoint, .. } => {
+                let endpoint = &self.endpoints[*endpoint];
+                tracing::warn!("no response from {endpoint} (no reply within {ms} ms)");
+            }
+            Event::Rejected { endpoint, .. } => {
+                let endpoint = &self.endpoints[*endpoint];
+                tracing::warn!(
+                    "no response from {endpoint} (reply is not the echo of the request)"
+                );
+            }
+            Event::Retrying { .. } | Event::Abandoned { .. } => {}
+        });
+        match reply.await {
+            Ok(body) => Ok(Reply {
+                server: Some(self.endpoints[answered_by.0].clone()),
+                body,
+                attempts: answered_by.1,
+            }),
+            Err(abandoned) => Err(no_server(abandoned.tries)),
+        }
     }
 }
 
@@ -91,31 +105,5 @@ impl Requester for Model1Client {
     async fn request(&mut self, number: u64) -> Result<Reply, Failed> {
         self.send(&Message::new().with(format!("hello {number}")))
             .await
-    }
-}
-
-/// One attempt on one server, on its own REQ socket, all within `timeout`.
-pub async fn try_once(
-    endpoint: &str,
-    body: &Message,
-    timeout: Duration,
-) -> Result<Message, AttemptError> {
-    let deadline = Instant::now() + timeout;
-    let left = || deadline.saturating_duration_since(Instant::now());
-    let mut socket = ReqSocket::with_options(sock::options(timeout, None));
-    sock::connect(&mut socket, endpoint, timeout)
-        .await
-        .map_err(AttemptError::Connect)?;
-    sock::send(&mut socket, body.clone(), left())
-        .await
-        .map_err(AttemptError::Send)?;
-    let reply = sock::recv(&mut socket, left())
-        .await
-        .map_err(AttemptError::Recv)?
-        .ok_or(AttemptError::Timeout(timeout))?;
-    if is_echo(body, &reply) {
-        Ok(reply)
-    } else {
-        Err(AttemptError::NotEcho)
     }
 }

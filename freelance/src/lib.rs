@@ -13,11 +13,10 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`frames`] | typed frames of the three models; malformed input is a typed error |
-//! | [`retry`] | model 1's attempt plan (which server each try goes to) |
 //! | [`shotgun`] | model 2's sequence numbers, copies, winning reply, deadline |
 //! | [`table`] | model 3's server table and timers: liveness, pings, failover, FAILED |
 //! | [`server`] | the ROUTER loop of `flserver1..3` |
-//! | [`client1`], [`client2`] | the model 1 and 2 client shells |
+//! | [`client1`], [`client2`] | the model 1 client (on [`common::retry`]) and the model 2 client shell |
 //! | [`agent`] | model 3's client API ([`FreelanceClient`]): agent task and per-server links |
 //! | [`driver`] | the client programs' loop: N requests, replies, rate, summary line |
 //! | [`cli`] | clap arguments shared by the client programs |
@@ -32,7 +31,6 @@ pub mod client1;
 pub mod client2;
 pub mod driver;
 pub mod frames;
-pub mod retry;
 pub mod server;
 pub mod shotgun;
 pub mod table;

@@ -4,41 +4,25 @@
 //! [`Abandoned`]. [`run_sequence`] is the Guide's `lpclient` loop on top of it (numbered
 //! requests until a count, Ctrl-C, or the server is given up on).
 //!
-//! Every try is bounded by one deadline: connecting (the `zeromq` crate's `connect()` waits for
-//! the peer), sending and receiving all share it. A REQ socket whose receive timed out refuses to
-//! send again, so every retry drops the socket and opens a new one — the Guide's pattern, and
-//! here the only way.
+//! The retrying is the workspace's one [`RetryClient`]: every try is bounded by one deadline
+//! (connect, send and receive share it), and a REQ socket whose receive timed out refuses to
+//! send again, so every retry opens a fresh socket. This module turns its events into the
+//! Guide's log lines.
 
-use crate::core::{ReplyVerdict, Requester, RetryPolicy, Sequence, TimeoutVerdict};
+use crate::core::{RetryPolicy, Sequence};
+use common::contract;
 use common::report::{Ledger, Summary};
-use common::{sock, Message};
+pub use common::retry::Abandoned;
+use common::retry::{Event, RetryClient, TryError};
+use common::sock::SockError;
+use common::Message;
 use std::future::Future;
-use std::time::{Duration, Instant};
-use zeromq::{ReqSocket, Socket};
-
-/// The request was tried as often as the policy allows and never answered.
-#[derive(Debug, thiserror::Error)]
-#[error("server seems to be offline: no reply after {tries} tries")]
-pub struct Abandoned {
-    /// The request that went unanswered.
-    pub request: Message,
-    /// How many times it was sent.
-    pub tries: u32,
-}
-
-/// The socket of the current try, and whether it may still receive.
-struct Conn {
-    socket: ReqSocket,
-    /// False once the socket's one receive after a send is used (or it failed): a REQ socket
-    /// then has to send before it can receive, so only a fresh try helps.
-    awaiting: bool,
-}
+use std::time::Duration;
+use zeromq::ReqSocket;
 
 /// A Lazy Pirate client talking to one server endpoint.
 pub struct LazyPirateClient {
-    server: String,
-    core: Requester,
-    conn: Option<Conn>,
+    inner: RetryClient<ReqSocket>,
     connected_once: bool,
 }
 
@@ -46,23 +30,20 @@ impl LazyPirateClient {
     /// A client for `server` (e.g. `tcp://localhost:5555`); connects on the first request.
     pub fn new(server: impl Into<String>, policy: RetryPolicy) -> Self {
         Self {
-            server: server.into(),
-            core: Requester::new(policy),
-            conn: None,
+            inner: RetryClient::new(vec![server.into()], policy.requester()),
             connected_once: false,
         }
     }
 
     /// Counts so far.
     pub fn summary(&self) -> Summary {
-        self.core.summary()
+        self.inner.core().summary()
     }
 
     /// Gives up on the request in flight (e.g. on Ctrl-C while [`request`](Self::request) was
     /// cancelled); it is counted failed. Returns it, if there was one.
     pub fn interrupt(&mut self) -> Option<Message> {
-        self.conn = None;
-        self.core.interrupt()
+        self.inner.interrupt()
     }
 
     /// Sends `request` and waits for its reply, resending on a fresh socket after each timeout.
@@ -70,130 +51,45 @@ impl LazyPirateClient {
     /// Cancel-safe in the sense that matters: if the future is dropped, call
     /// [`interrupt`](Self::interrupt) to count the request; a later `request` also does so.
     pub async fn request(&mut self, request: Message) -> Result<Message, Abandoned> {
-        if self.core.in_flight().is_some() {
-            // A previous call was cancelled mid-flight.
-            self.interrupt();
+        let server = &self.inner.endpoints()[0];
+        if !self.connected_once {
+            tracing::info!("connecting to server at {server}…");
+            self.connected_once = true;
         }
-        let mut deadline = match self.core.start(request.clone(), Instant::now()) {
-            Ok(deadline) => deadline,
-            Err(busy) => unreachable!("{busy} after interrupt"),
-        };
-        let mut to_send = Some(request);
-        let mut tries = 1;
-        loop {
-            if let Some(request) = to_send.take() {
-                self.send(request, deadline).await;
-            }
-            let received = self.receive(deadline).await;
-            match received {
-                Some(reply) => match self.core.on_reply(reply) {
-                    ReplyVerdict::Accepted(reply) => {
-                        tracing::info!("server replied OK ({})", text(&reply));
-                        return Ok(reply);
-                    }
-                    ReplyVerdict::Malformed(reply) => {
-                        tracing::error!("malformed reply from server: {}", text(&reply));
-                    }
-                },
-                None => match self.core.on_timeout(Instant::now()) {
-                    TimeoutVerdict::Wait(until) => deadline = until,
-                    TimeoutVerdict::Retry {
-                        request,
-                        deadline: until,
-                        attempt,
-                    } => {
-                        tracing::warn!("no response from server, retrying…");
-                        self.conn = None;
-                        tracing::warn!("reconnecting to server…");
-                        deadline = until;
-                        tries = attempt;
-                        to_send = Some(request);
-                    }
-                    TimeoutVerdict::Abandon(request) => {
-                        tracing::error!("server seems to be offline, abandoning");
-                        self.conn = None;
-                        return Err(Abandoned { request, tries });
-                    }
-                    TimeoutVerdict::Idle => unreachable!("a request is in flight"),
-                },
-            }
-        }
+        let server = server.clone();
+        self.inner
+            .request(request, |event| log(&server, event))
+            .await
     }
+}
 
-    /// Connects (if needed) and sends, all before `deadline`. Failures are logged; the caller
-    /// then waits out the deadline, which paces retries the way a timeout would.
-    async fn send(&mut self, request: Message, deadline: Instant) {
-        if self.conn.is_none() {
-            if !self.connected_once {
-                tracing::info!("connecting to server at {}…", self.server);
-                self.connected_once = true;
-            }
-            let mut socket = ReqSocket::new();
-            let left = deadline.saturating_duration_since(Instant::now());
-            match sock::connect(&mut socket, &self.server, left).await {
-                Ok(()) => {
-                    self.conn = Some(Conn {
-                        socket,
-                        awaiting: false,
-                    })
-                }
-                Err(sock::SockError::Timeout(..)) => return,
-                Err(e) => {
-                    tracing::warn!("cannot connect to {}: {e}", self.server);
-                    return;
-                }
-            }
+/// The Guide's log line for each event of the retry core.
+fn log(server: &str, event: &Event) {
+    match event {
+        Event::Answered { reply, .. } => tracing::info!("server replied OK ({})", text(reply)),
+        Event::Rejected { reply, .. } => {
+            tracing::error!("malformed reply from server: {}", text(reply))
         }
-        let Some(conn) = self.conn.as_mut() else {
-            return;
-        };
-        tracing::debug!("sending request:\n{}", request.dump());
-        let left = deadline.saturating_duration_since(Instant::now());
-        match sock::send(
-            &mut conn.socket,
-            request,
-            left.max(Duration::from_millis(1)),
-        )
-        .await
-        {
-            Ok(()) => conn.awaiting = true,
-            Err(e) => {
-                tracing::warn!("cannot send to {}: {e}", self.server);
-                self.conn = None;
-            }
+        // A connect that did not finish in time is just a silent try.
+        Event::Failed {
+            error: TryError::Connect(SockError::Timeout(..)),
+            ..
         }
-    }
-
-    /// Waits for a reply until `deadline`; `None` once it has passed without one.
-    async fn receive(&mut self, deadline: Instant) -> Option<Message> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let conn = match self.conn.as_mut() {
-            Some(conn) if conn.awaiting => conn,
-            _ => {
-                tokio::time::sleep(left).await;
-                return None;
+        | Event::TimedOut { .. } => {}
+        Event::Failed { error, .. } => match error {
+            TryError::Connect(e) => tracing::warn!("cannot connect to {server}: {e}"),
+            TryError::Send(e) => tracing::warn!("cannot send to {server}: {e}"),
+            // E.g. the server closed the connection (crashed). The try is waited out anyway:
+            // a server being restarted needs the time.
+            TryError::Recv(e) => {
+                tracing::warn!("connection to server lost ({e}), waiting out the timeout")
             }
-        };
-        conn.awaiting = false;
-        match sock::recv(&mut conn.socket, left).await {
-            Ok(Some(reply)) => {
-                tracing::debug!("received reply:\n{}", reply.dump());
-                Some(reply)
-            }
-            Ok(None) => {
-                // Timed out: the socket still awaits this reply (kept for an early wake-up).
-                conn.awaiting = true;
-                None
-            }
-            Err(e) => {
-                // E.g. the server closed the connection (crashed). Wait out the try anyway: a
-                // server being restarted needs the time.
-                tracing::warn!("connection to server lost ({e}), waiting out the timeout");
-                self.conn = None;
-                tokio::time::sleep(deadline.saturating_duration_since(Instant::now())).await;
-                None
-            }
+        },
+        Event::Retrying { .. } => {
+            tracing::warn!("no response from server, retrying…");
+            tracing::warn!("reconnecting to server…");
         }
+        Event::Abandoned { .. } => tracing::error!("server seems to be offline, abandoning"),
     }
 }
 
@@ -234,7 +130,7 @@ pub async fn run_sequence(
             break;
         }
         let (number, request) = sequence.next_request();
-        let seq = ledger.start(Instant::now());
+        let seq = ledger.start(contract::now());
         debug_assert_eq!(seq, number);
         let retries_before = client.summary().retries;
         let tries = |client: &LazyPirateClient| 1 + client.summary().retries - retries_before;
@@ -250,9 +146,9 @@ pub async fn run_sequence(
             outcome = client.request(request) => {
                 ledger.set_tries(seq, tries(client));
                 if outcome.is_ok() {
-                    ledger.answered(seq, Instant::now());
+                    ledger.answered(seq, contract::now());
                 } else {
-                    ledger.failed(seq, Instant::now());
+                    ledger.failed(seq, contract::now());
                     break;
                 }
             }
@@ -265,5 +161,5 @@ pub async fn run_sequence(
             }
         }
     }
-    ledger.finish(Instant::now())
+    ledger.finish(contract::now())
 }

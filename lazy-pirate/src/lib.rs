@@ -6,7 +6,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`core`] | pure retry/sequence logic: [`core::Requester`], [`core::Sequence`] (no socket, no clock) |
+//! | [`core`] | the retry policy ([`core::RetryPolicy`], run by [`common::retry`]) and [`core::Sequence`] (no socket, no clock) |
 //! | [`client`] | [`LazyPirateClient`] (the library API) and [`client::run_sequence`] (the `lpclient` loop) |
 //! | [`server`] | [`server::EchoCore`] (pure fault decisions, a [`common::contract::Core`]) and [`server::serve`] (the `lpserver` loop) |
 //!

@@ -7,7 +7,8 @@
 //!   [`ClientOptions::timeout`]; on silence it throws the socket away and resends on a fresh one
 //!   (new routing identity, so a late reply to the old attempt can never be mistaken for the new
 //!   one), up to [`ClientOptions::retries`] attempts in total, then returns
-//!   [`ClientError::NoReply`]. This is "lazy pirate" on top of Majordomo.
+//!   [`ClientError::NoReply`]. This is "lazy pirate" on top of Majordomo, and the retrying is
+//!   the workspace's one [`RetryClient`] (`common::retry`); this module adds the MDP frames.
 //! * [`AsyncClient`] keeps one socket: [`send`](AsyncClient::send) never waits for a reply, so
 //!   many requests are in flight; [`recv`](AsyncClient::recv) returns replies as they come.
 //!   It does not retry: a request that never gets an answer shows up as a `recv` timeout.
@@ -22,10 +23,10 @@
 use crate::protocol::{self, ClientCommand, MMI_OK, MMI_SERVICE};
 use crate::rid::{Rid, RidSource};
 use bytes::Bytes;
+use common::retry::{Event, OnFailure, ReplyCheck, Requester, RetryClient, Tries};
 use common::sock::{self, SockError};
-use common::Message;
+use common::{contract, Message};
 use std::time::Duration;
-use tokio::time::Instant;
 use zeromq::{DealerSocket, Socket};
 
 /// Guide default: how long one attempt waits for its reply.
@@ -147,10 +148,8 @@ fn parse_reply(frames: Message) -> Option<(Bytes, Option<Rid>, Message)> {
 /// # Ok(()) }
 /// ```
 pub struct Client {
-    broker: String,
     options: ClientOptions,
-    socket: Option<DealerSocket>,
-    resends: u64,
+    retry: RetryClient<DealerSocket>,
     rids: Option<RidSource>,
 }
 
@@ -158,11 +157,13 @@ impl Client {
     /// A client of the broker at `broker`. Connects lazily, on the first request.
     pub fn new(broker: &str, options: ClientOptions) -> Result<Self, ClientError> {
         common::endpoint::validate(broker).map_err(ClientError::Endpoint)?;
+        let tries = Tries::new(options.timeout, options.retries, 1);
         Ok(Self {
-            broker: broker.to_owned(),
             options,
-            socket: None,
-            resends: 0,
+            retry: RetryClient::new(
+                vec![broker.to_owned()],
+                Requester::new(tries, ReplyCheck::Any, OnFailure::WaitOut),
+            ),
             rids: None,
         })
     }
@@ -189,7 +190,7 @@ impl Client {
 
     /// Requests resent after a timeout, over this client's life (for the summary line).
     pub fn resends(&self) -> u64 {
-        self.resends
+        self.retry.core().summary().retries
     }
 
     /// Sends `body` to `service` and returns the reply body.
@@ -209,74 +210,43 @@ impl Client {
         rid: Option<&Rid>,
         body: Message,
     ) -> Result<Message, ClientError> {
-        let attempts = self.options.retries.max(1);
-        for attempt in 1..=attempts {
-            let attempt_ends = Instant::now() + self.options.timeout;
-            match self.attempt(service, rid, body.clone()).await {
-                Ok(Some(reply)) => return Ok(reply),
-                Ok(None) => {}
-                Err(error) => {
-                    // A failure at once (a reset, say, from a proxy or load balancer in front
-                    // of a dead broker) must not burn every retry in a few milliseconds: the
-                    // attempt still lasts its timeout, as a silent one does.
-                    tracing::warn!(
-                        "request to {service} failed: {error}; waiting out the attempt's {} ms",
-                        self.options.timeout.as_millis()
-                    );
-                    tokio::time::sleep_until(attempt_ends).await;
-                }
+        let request = request_frames(service, rid, body);
+        let ms = self.options.timeout.as_millis();
+        let tries = self.retry.core().schedule().total();
+        // The reply must come from the service asked, for this request (a fresh socket per
+        // retry already keeps a late reply to an old try away).
+        let filter = |frames| match parse_reply(frames) {
+            Some((_, Some(got), _)) if rid.is_some_and(|want| *want != got) => {
+                tracing::warn!("dropped a reply to another request ({got})");
+                None
             }
-            // A fresh socket per retry: the old one may be connected to a dead broker, and a
-            // late reply on it must not answer the next attempt.
-            self.socket = None;
-            if attempt < attempts {
-                self.resends += 1;
-                tracing::warn!(
-                    "no reply from {service} within {} ms, retrying ({}/{})",
-                    self.options.timeout.as_millis(),
-                    attempt + 1,
-                    attempts
-                );
+            Some((from, _, body)) if from == service.as_bytes() => Some(body),
+            Some((from, _, _)) => {
+                let from = String::from_utf8_lossy(&from);
+                tracing::warn!("dropped a reply from {from} while waiting for {service}");
+                None
             }
-        }
-        Err(ClientError::NoReply {
-            service: service.to_owned(),
-            attempts,
-        })
-    }
-
-    /// One attempt: `Ok(None)` when the deadline passed without the reply.
-    async fn attempt(
-        &mut self,
-        service: &str,
-        rid: Option<&Rid>,
-        body: Message,
-    ) -> Result<Option<Message>, SockError> {
-        let deadline = Instant::now() + self.options.timeout;
-        let left = || deadline.saturating_duration_since(Instant::now());
-        let socket = match &mut self.socket {
-            Some(socket) => socket,
-            None => {
-                let mut socket = new_socket(self.options.timeout);
-                sock::connect(&mut socket, &self.broker, left()).await?;
-                self.socket.insert(socket)
-            }
+            None => None,
         };
-        sock::send(socket, request_frames(service, rid, body), left()).await?;
-        while let Some(frames) = sock::recv(socket, left()).await? {
-            match parse_reply(frames) {
-                Some((_, Some(got), _)) if rid.is_some_and(|want| *want != got) => {
-                    tracing::warn!("dropped a reply to another request ({got})")
-                }
-                Some((from, _, body)) if from == service.as_bytes() => return Ok(Some(body)),
-                Some((from, _, _)) => tracing::warn!(
-                    "dropped a reply from {} while waiting for {service}",
-                    String::from_utf8_lossy(&from)
-                ),
-                None => {}
-            }
+        let log = |event: &Event| match event {
+            // A failure at once (a reset, say, from a proxy in front of a dead broker) must not
+            // burn every retry in a few milliseconds: the try still lasts its timeout.
+            Event::Failed { error, .. } => tracing::warn!(
+                "request to {service} failed: {}; waiting out the attempt's {ms} ms",
+                error.sock()
+            ),
+            Event::Retrying { attempt, .. } => tracing::warn!(
+                "no reply from {service} within {ms} ms, retrying ({attempt}/{tries})"
+            ),
+            _ => {}
+        };
+        match self.retry.request_with(request, filter, log).await {
+            Ok(reply) => Ok(reply),
+            Err(abandoned) => Err(ClientError::NoReply {
+                service: service.to_owned(),
+                attempts: abandoned.tries,
+            }),
         }
-        Ok(None)
     }
 
     /// Asks the broker (8/MMI `mmi.service`) whether any worker offers `service`.
@@ -370,9 +340,9 @@ impl AsyncClient {
         &mut self,
         timeout: Duration,
     ) -> Result<Option<(String, Option<Rid>, Message)>, ClientError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = contract::now() + timeout;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.saturating_duration_since(contract::now());
             let Some(frames) = sock::recv(&mut self.socket, left).await? else {
                 return Ok(None);
             };

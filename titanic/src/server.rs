@@ -152,7 +152,8 @@ enum Report {
     Forwarded {
         id: RequestId,
         result: Forwarded,
-        client: Client,
+        /// Boxed: a client holds its retry state, far larger than a probe.
+        client: Box<Client>,
     },
 }
 
@@ -197,7 +198,11 @@ async fn dispatch(config: TitanicConfig, store: Store, mut stop: watch::Receiver
                     let store = store.clone();
                     tasks.spawn(async move {
                         let (result, client) = forward(&store, id, &service, client).await;
-                        let _ = report.send(Report::Forwarded { id, result, client });
+                        let _ = report.send(Report::Forwarded {
+                            id,
+                            result,
+                            client: Box::new(client),
+                        });
                     });
                 }
             }
@@ -223,7 +228,7 @@ async fn dispatch(config: TitanicConfig, store: Store, mut stop: watch::Receiver
                     core.handle_probe(&service, probe, contract::now());
                 }
                 Report::Forwarded { id, result, client } => {
-                    idle.push(client);
+                    idle.push(*client);
                     core.handle_forwarded(id, result, contract::now());
                 }
             },

@@ -9,9 +9,9 @@ use binary_star::failover::{Policy, Strategy};
 use binary_star::Client;
 use clap::{Parser, ValueEnum};
 use common::cli::{millis, RequestLog, Verbosity};
-use common::{endpoint, Message};
+use common::{contract, endpoint, Message};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How to fail over (see `binary_star::failover`).
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,7 +80,7 @@ async fn main() -> ExitCode {
     let mut client = Client::new([args.primary.clone(), args.backup.clone()], policy);
     let mut ledger = args.log.ledger();
     while args.requests.is_none_or(|n| ledger.summary().sent < n) {
-        let seq = ledger.start(Instant::now());
+        let seq = ledger.start(contract::now());
         let body = seq.to_string();
         let retries = client.retries();
         tokio::select! {
@@ -91,7 +91,7 @@ async fn main() -> ExitCode {
             }
             result = client.request(Message::from_frames([body.clone()])) => {
                 ledger.set_tries(seq, client.retries() - retries + 1);
-                let now = Instant::now();
+                let now = contract::now();
                 match result {
                     Ok(reply) if reply.len() == 1 && reply.first().is_some_and(|f| f[..] == *body.as_bytes()) => {
                         ledger.answered(seq, now);
@@ -122,5 +122,5 @@ async fn main() -> ExitCode {
             () = tokio::time::sleep(args.interval_ms) => {}
         }
     }
-    ledger.finish(Instant::now()).exit_code()
+    ledger.finish(contract::now()).exit_code()
 }

@@ -2,8 +2,7 @@
 
 use clap::Parser;
 use freelance::cli::{client_help, run, RunArgs};
-use freelance::client1::{Model1Client, Model1Config};
-use freelance::retry::{MAX_RETRIES, REQUEST_TIMEOUT};
+use freelance::client1::{Model1Client, Model1Config, MAX_RETRIES, REQUEST_TIMEOUT};
 use std::process::ExitCode;
 use std::time::Duration;
 

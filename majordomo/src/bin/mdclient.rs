@@ -16,10 +16,10 @@ use anyhow::Context;
 use clap::Parser;
 use common::cli::{RequestLog, Verbosity};
 use common::report::rate_line;
-use common::Message;
+use common::{contract, Message};
 use majordomo::client::ClientArgs;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Majordomo synchronous client: N echo requests, one after the other.
 #[derive(Debug, Parser)]
@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         .context("starting mdclient")?
         .with_request_ids(!args.no_request_ids);
     let mut ledger = args.log.ledger();
-    let started = Instant::now();
+    let started = contract::now();
     for i in 0..args.requests {
         if i > 0 && args.interval_ms > 0 {
             tokio::select! {
@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             }
         }
         let body = format!("Hello world {i}");
-        let seq = ledger.start(Instant::now());
+        let seq = ledger.start(contract::now());
         let resends = client.resends();
         let result = tokio::select! {
             biased;
@@ -86,17 +86,17 @@ async fn main() -> anyhow::Result<ExitCode> {
         ledger.set_tries(seq, attempts);
         match result {
             Ok(reply) if reply == Message::from_frames([body]) => {
-                ledger.answered(seq, Instant::now());
+                ledger.answered(seq, contract::now());
                 if attempts > 1 {
                     tracing::info!("request {i} answered after {attempts} attempts");
                 }
             }
             Ok(reply) => {
-                ledger.failed(seq, Instant::now());
+                ledger.failed(seq, contract::now());
                 tracing::error!("request {i} failed: wrong reply {reply:?}");
             }
             Err(error) => {
-                ledger.failed(seq, Instant::now());
+                ledger.failed(seq, contract::now());
                 tracing::error!("request {i} failed: {error}");
                 if args.stop_on_failure {
                     break;
@@ -106,7 +106,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     }
     tracing::info!(
         "{}",
-        rate_line(ledger.summary().answered, started.elapsed())
+        rate_line(ledger.summary().answered, contract::now() - started)
     );
-    Ok(ledger.finish(Instant::now()).exit_code())
+    Ok(ledger.finish(contract::now()).exit_code())
 }

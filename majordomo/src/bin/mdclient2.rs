@@ -14,11 +14,11 @@ use anyhow::Context;
 use clap::Parser;
 use common::cli::{RequestLog, Verbosity};
 use common::report::rate_line;
-use common::Message;
+use common::{contract, Message};
 use majordomo::client::{self, AsyncClient, ClientOptions};
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Majordomo asynchronous client: N echo requests, many in flight.
 #[derive(Debug, Parser)]
@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         retries: 1,
     };
     let mut ledger = args.log.ledger();
-    let started = Instant::now();
+    let started = contract::now();
     let run = async {
         let mut client = AsyncClient::connect(&args.broker, options)
             .await
@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                 client
                     .send(&args.service, Message::from_frames([body.clone()]))
                     .await?;
-                in_flight.insert(body, ledger.start(Instant::now()));
+                in_flight.insert(body, ledger.start(contract::now()));
             }
             match client.recv().await? {
                 Some((_, reply)) => {
@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                         .and_then(|b| in_flight.remove(&b))
                     {
                         Some(seq) => {
-                            ledger.answered(seq, Instant::now());
+                            ledger.answered(seq, contract::now());
                         }
                         None => tracing::error!("unexpected reply {reply:?}"),
                     }
@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                         args.timeout_ms,
                         in_flight.len()
                     );
-                    let now = Instant::now();
+                    let now = contract::now();
                     let mut seqs: Vec<u64> = in_flight.drain().map(|(_, seq)| seq).collect();
                     seqs.sort_unstable();
                     for seq in seqs {
@@ -119,9 +119,9 @@ async fn main() -> anyhow::Result<ExitCode> {
     };
     tracing::info!(
         "{}",
-        rate_line(ledger.summary().answered, started.elapsed())
+        rate_line(ledger.summary().answered, contract::now() - started)
     );
-    let summary = ledger.finish(Instant::now());
+    let summary = ledger.finish(contract::now());
     outcome?;
     Ok(summary.exit_code())
 }
