@@ -1,5 +1,12 @@
 //! Binary Star: a high-availability primary/backup server pair, as a reusable library.
 //!
+//! # Reading order
+//! 1. `examples/bstarsrv.rs`, then `examples/bstarcli.rs`: the Guide's two programs.
+//! 2. [`fsm::step`]: the state machine, one state × event → outcome function, including the
+//!    client vote that lets a backup take over only when the primary is gone.
+//! 3. [`node::Node::handle_peer`]: heartbeats, peer expiry and the epochs that settle a dual
+//!    active after a partition; [`failover::Plan`] is the client's side.
+//!
 //! Map of the crate (pure modules first; they read no clock and touch no socket):
 //!
 //! | module | what it holds |

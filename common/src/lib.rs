@@ -1,5 +1,10 @@
 //! Shared pieces of the reliable request-reply cookbook.
 //!
+//! # Reading order
+//! [`contract`] first: the one shape every pattern's core follows, so each crate reads the same
+//! way. Then the two shared drivers that sit on it: [`retry`] (every client that retries) and
+//! [`session`] (every worker that reconnects).
+//!
 //! Every pattern crate builds on these modules:
 //!
 //! | module | what it holds |

@@ -2,6 +2,13 @@
 //!
 //! Clients talk straight to a handful of equivalent servers and survive any of them dying.
 //!
+//! # Reading order
+//! 1. `examples/flclient1.rs` and `examples/flserver1.rs`, then `examples/flclient3.rs`: the
+//!    Guide's programs, shorter.
+//! 2. [`client1::Model1Client::send`]: model 1, each server in turn on [`common::retry`].
+//! 3. [`ServerTable`](table::ServerTable)`::handle_timeout`: model 3. Pings keep each server's
+//!    liveness; a request goes to the first live server and fails over when its reply is late.
+//!
 //! | model | client | server | idea |
 //! |---|---|---|---|
 //! | 1 | `flclient1` ([`client1`]) | `flserver1` | REQ per attempt, one server after another |

@@ -1,6 +1,15 @@
 //! Majordomo (7/MDP, MDP/0.1) with the Management Interface (8/MMI): a service-oriented broker,
 //! and the client and worker APIs to use it.
 //!
+//! # Reading order
+//! 1. `examples/mdbroker.rs`, then `examples/mdapi/` (the worker and client APIs): the Guide's
+//!    programs, shorter.
+//! 2. [`Broker::handle_message`](broker::Broker::handle_message): every MDP command from clients
+//!    and workers, down to the dispatch of a request to a waiting worker of its service.
+//! 3. [`WorkerCore`](worker::core::WorkerCore)`::handle_timeout` (heartbeats, the broker's
+//!    liveness, reconnect) and [`Client::send`](client::Client::send) (a retried request on
+//!    [`common::retry`]).
+//!
 //! | module | what it holds |
 //! |---|---|
 //! | [`protocol`] | MDP frames ⇄ typed [`ClientCommand`](protocol::ClientCommand) / [`WorkerCommand`](protocol::WorkerCommand), typed [`ProtocolError`](protocol::ProtocolError), MMI constants |

@@ -3,6 +3,13 @@
 //! workers find their way back to a restarted queue. Clients are plain Lazy Pirate REQ clients
 //! (`lpclient`).
 //!
+//! # Reading order
+//! 1. `examples/ppqueue.rs`, then `examples/ppworker.rs`: the Guide's two programs, shorter.
+//! 2. [`Queue`](queue::Queue)`::handle_timeout`: the queue's half of the pattern. It heartbeats
+//!    every worker each interval and purges one that stayed silent for `liveness` intervals.
+//! 3. [`WorkerCore`](worker::WorkerCore)`::handle_timeout`: the worker's half. A silent queue means
+//!    a fresh session after a back-off that doubles; [`worker_loop::run`] carries that out.
+//!
 //! | module | layer | what it holds |
 //! |---|---|---|
 //! | [`protocol`] | pure | 6/PPP frames as types: [`protocol::FromWorker`], [`protocol::ToWorker`], [`protocol::Routed`] |

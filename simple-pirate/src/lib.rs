@@ -5,6 +5,13 @@
 //! to the one that has waited longest. It adds no reliability of its own: a request lost with a
 //! dead worker is recovered by the client's retry, which the queue routes to a live worker.
 //!
+//! # Reading order
+//! 1. `examples/spqueue.rs`, then `examples/spworker.rs`: the Guide's two programs.
+//! 2. [`broker::Broker::handle_worker`] and [`broker::Broker::handle_request`]: the pattern
+//!    itself. A READY or a reply puts a worker at the back of the ready list; a request goes to
+//!    the worker that has waited longest.
+//! 3. [`queue::run`]: the `spqueue` loop around that core.
+//!
 //! | module | what it holds |
 //! |---|---|
 //! | [`protocol`] | frames ↔ typed [`protocol::Request`], [`protocol::WorkerMessage`], with typed errors |

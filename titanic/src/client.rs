@@ -13,12 +13,13 @@
 
 use crate::tsp::{self, Answer, NewRequest, RequestId, Status, TspError};
 use bytes::Bytes;
+use common::contract;
 use common::report::Ledger;
 use common::Message;
 use majordomo::client::{Client, ClientError, ClientOptions};
 use majordomo::rid::Rid;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -251,7 +252,7 @@ async fn lane(
             service: Bytes::from(load.service.clone()),
             body: vec![Bytes::from(load.body(n))],
         };
-        let seq = ledger().start(Instant::now());
+        let seq = ledger().start(contract::now());
         let retries_before = client.retries();
         let outcome = async {
             let id = client.request(&request).await?;
@@ -269,7 +270,7 @@ async fn lane(
         .await;
         let tries = 1 + client.retries() - retries_before;
         ledger().set_tries(seq, tries);
-        let now = Instant::now();
+        let now = contract::now();
         match outcome {
             Ok(true) => ledger().answered(seq, now),
             Ok(false) => ledger().failed(seq, now),

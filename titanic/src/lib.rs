@@ -5,6 +5,13 @@
 //! and hands it out until the client closes the request. Broker, worker, Titanic and client can
 //! each crash and restart without losing an acknowledged request.
 //!
+//! # Reading order
+//! 1. `examples/titanic.rs`, then `examples/ticlient.rs`: the Guide's two programs, shorter.
+//! 2. [`service::handle`]: the three TSP services. A request is acknowledged only once it is in the
+//!    journal; a reply is handed out until the client closes it.
+//! 3. [`Dispatcher`](dispatch::Dispatcher)`::handle_timeout`: when to ask `mmi.service` and which
+//!    stored requests to forward to the real service.
+//!
 //! | module | what it holds |
 //! |---|---|
 //! | [`tsp`] | the three services' frames, typed: UUIDs, status codes, request/reply bodies |

@@ -55,7 +55,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use throttle::Throttle;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -165,7 +165,7 @@ pub fn install(config: GuardConfig) {
 const WANTED_DESCRIPTORS: u64 = 65_536;
 
 /// Raises the soft limit on open descriptors towards the hard one (at most
-/// [`WANTED_DESCRIPTORS`]): each guarded connection takes three descriptors, so a server with
+/// 65,536): each guarded connection takes three descriptors, so a server with
 /// two guarded endpoints at the default `--max-connections` needs about 1,536, more than the
 /// common soft limit of 1,024. Returns the soft limit now in force, if it could be read.
 pub fn raise_descriptor_limit() -> Option<u64> {
@@ -217,7 +217,7 @@ impl Shared {
 
     /// Logs one `W:` line unless this guard already logged a burst this second.
     fn warn(&self, line: std::fmt::Arguments<'_>) {
-        let now = Instant::now();
+        let now = crate::contract::now();
         let mut throttle = self.throttle.lock().unwrap_or_else(PoisonError::into_inner);
         match throttle.allow(now) {
             throttle::Verdict::Log { suppressed } => {

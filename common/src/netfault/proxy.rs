@@ -8,6 +8,7 @@
 
 use super::command::{Command, Direction, Fault};
 use super::pipe::{next_retransmission, End, Flow, Pipe, Step, SYN_RTO};
+use crate::contract;
 use bytes::BytesMut;
 use std::io;
 use std::net::SocketAddr;
@@ -232,7 +233,7 @@ async fn relay(
     epoch: u64,
 ) {
     tracing::debug!("netfault: {peer} connected");
-    let accepted = Instant::now();
+    let accepted = contract::now();
     if !link_up(&mut watcher, epoch, options.tcp_backoff.then_some(accepted)).await {
         // A reset, or the proxy is gone.
         abort(&client, None);
@@ -333,9 +334,9 @@ async fn link_up(
         let Some(syn_sent) = syn_sent.filter(|_| waited) else {
             return true;
         };
-        let retry = next_retransmission(syn_sent, SYN_RTO, Instant::now());
+        let retry = next_retransmission(syn_sent, SYN_RTO, contract::now());
         tokio::select! {
-            () = tokio::time::sleep_until(retry.into()) => return true,
+            () = contract::sleep_until(Some(retry)) => return true,
             // A new partition or a reset before the retry: look again.
             changed = watcher.changed() => {
                 if changed.is_err() {
@@ -385,7 +386,7 @@ async fn pump(
         // Write whatever may leave now. A write blocked by a slow receiver is backpressure: this
         // direction reads nothing meanwhile, as TCP would.
         let wake_at = loop {
-            match pipe.poll(flow, Instant::now()) {
+            match pipe.poll(flow, contract::now()) {
                 Step::Write(bytes) => to.write_all(&bytes).await?,
                 Step::Finish(End::Fin) => {
                     to.shutdown().await?;
@@ -400,18 +401,16 @@ async fn pump(
             // Reuses the same allocation once the bytes handed out before are written and dropped.
             buffer.reserve(READ_CHUNK);
         }
-        // A disabled branch's future is still built, so give the sleep some instant.
-        let sleep_until = wake_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             read = from.read_buf(&mut buffer), if reading => {
-                let now = Instant::now();
+                let now = contract::now();
                 match read {
                     Ok(0) => pipe.push_end(End::Fin, now),
                     Ok(_) => pipe.push(buffer.split().freeze(), now),
                     Err(_) => pipe.push_end(End::Reset, now),
                 }
             }
-            _ = tokio::time::sleep_until(sleep_until.into()), if wake_at.is_some() => {}
+            () = contract::sleep_until(wake_at) => {}
             changed = watcher.changed() => {
                 if changed.is_err() {
                     return Ok(()); // the proxy is gone

@@ -13,10 +13,11 @@
 use anyhow::Context;
 use clap::Parser;
 use common::cli::{RequestLog, Verbosity};
+use common::contract;
 use majordomo::client::{self, ClientOptions};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use titanic::client::{Load, TiClientOptions};
 
 /// Titanic client: sends requests through Titanic and waits for their replies.
@@ -96,6 +97,6 @@ async fn main() -> anyhow::Result<ExitCode> {
     let summary = ledger
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .finish(Instant::now());
+        .finish(contract::now());
     Ok(summary.exit_code())
 }
