@@ -1,7 +1,7 @@
 //! The Guide-sized examples (`examples/`) against the hardened binaries, both ways, with the
 //! fault Lazy Pirate exists for: the server dies mid-run and comes back.
 
-use crate::util::{lpclient, lpserver, replies, READY};
+use crate::util::{lpclient, lpserver, replies, restart_crashes_until_exit, READY};
 use common::example;
 use common::testkit::{tcp_endpoint, Proc};
 use std::time::Duration;
@@ -12,22 +12,7 @@ fn example_client_survives_real_server_crashes() {
     // Crashes on the 4th request of every run: with 8 requests it is restarted twice.
     let mut server = lpserver(&endpoint, &["--work-ms", "0", "--crash-after", "3"]);
     let mut client = Proc::spawn("lpclient-example", example!("lpclient"), [&endpoint, "8"]);
-    let mut restarts = 0;
-    let status = loop {
-        if let Some(status) = client.wait_exit(Duration::from_millis(20)) {
-            break status;
-        }
-        if server
-            .try_wait_for("W: simulating a crash", Duration::from_millis(20))
-            .is_some()
-        {
-            server.wait_exit(READY).expect("crashed server exits");
-            server.restart();
-            server.wait_for("lpserver ready on", READY);
-            restarts += 1;
-            assert!(restarts <= 3, "more crashes than planned");
-        }
-    };
+    let (status, restarts) = restart_crashes_until_exit(&mut client, &mut server);
     assert!(status.success(), "every request answered means exit 0");
     assert_eq!(restarts, 2);
     assert_eq!(replies(&client), (1..=8).collect::<Vec<_>>());

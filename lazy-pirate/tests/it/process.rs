@@ -1,6 +1,6 @@
 //! The must-show behaviour: a crashing server is abandoned; a restarted one is reached again.
 
-use crate::util::{lpclient, lpserver, replies, READY};
+use crate::util::{lpclient, lpserver, replies, restart_crashes_until_exit, READY};
 use common::testkit::tcp_endpoint;
 use std::time::Duration;
 
@@ -36,22 +36,7 @@ fn client_finishes_every_request_across_server_restarts() {
         &endpoint,
         &["--requests", "8", "--timeout-ms", "1000", "--retries", "3"],
     );
-    let mut restarts = 0;
-    let status = loop {
-        if let Some(status) = client.wait_exit(Duration::from_millis(20)) {
-            break status;
-        }
-        if server
-            .try_wait_for("W: simulating a crash", Duration::from_millis(20))
-            .is_some()
-        {
-            server.wait_exit(READY).expect("crashed server exits");
-            server.restart();
-            server.wait_for("lpserver ready on", READY);
-            restarts += 1;
-            assert!(restarts <= 3, "more crashes than planned");
-        }
-    };
+    let (status, restarts) = restart_crashes_until_exit(&mut client, &mut server);
     assert!(status.success(), "every request answered means exit 0");
     assert_eq!(restarts, 2);
     assert_eq!(replies(&client), (1..=8).collect::<Vec<_>>());
