@@ -24,12 +24,13 @@
 //! | [`netfault`] | a TCP fault proxy: partition, one-way partition, delay, throttle, reset of a live link |
 //! | [`report`] | the one accounting rule of every client ([`report::Ledger`]), its summary line and the `--log-requests` lines |
 //! | [`retry`] | retry on a fresh socket: the one requester core ([`retry::Requester`]) and shell ([`retry::RetryClient`]) of every client that resends |
+//! | [`throttle`] | at most a burst of warnings a second, then a count of the rest (guard, broker) |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a future |
 //! | `hostile` | (feature `testkit`) the hostile byte sequences every server's tests send through its guard |
 //! | `testkit` | (feature `testkit`) spawn binaries, wait for log lines, kill -9, SIGSTOP/SIGCONT |
 //!
 //! The pure parts (`msg`, `envelope`, `heartbeat`, `fault`, `rng`, `netfault`'s `Pipe`, `guard::zmtp`,
-//! `guard::allow`, `guard::throttle`) read no clock and touch no socket: time is passed in as
+//! `guard::allow`, `throttle`) read no clock and touch no socket: time is passed in as
 //! `now: Instant`, so they are unit-tested with virtual time.
 
 pub mod cli;
@@ -52,5 +53,6 @@ pub mod shutdown;
 pub mod sock;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod throttle;
 
 pub use msg::Message;

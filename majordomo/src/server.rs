@@ -32,6 +32,7 @@ use bytes::Bytes;
 use common::contract::{self, Core};
 use common::msg::frame_text as text;
 use common::sock::{self, SockError};
+use common::throttle::{Throttle, Verdict};
 use common::Message;
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -108,7 +109,7 @@ impl Server {
         let mut shell = Shell {
             broker: Broker::new(config, contract::now()),
             stuck: HashMap::new(),
-            throttle: Throttle::default(),
+            throttle: PeerLines(Throttle::new(LOG_BURST)),
         };
         tokio::pin!(shutdown);
         loop {
@@ -190,7 +191,7 @@ async fn try_recv(socket: &mut RouterSocket) -> Option<ZmqResult<ZmqMessage>> {
 struct Shell {
     broker: Broker,
     stuck: HashMap<Bytes, Instant>,
-    throttle: Throttle,
+    throttle: PeerLines,
 }
 
 impl Shell {
@@ -363,39 +364,30 @@ impl Shell {
     }
 }
 
-/// Counts log lines caused by peer input, so floods are summarised, not printed.
-#[derive(Default)]
-struct Throttle {
-    window_start: Option<Instant>,
-    emitted: u32,
-    suppressed: u64,
-}
+/// The throttle on log lines caused by peer input, so floods are summarised, not printed.
+struct PeerLines(Throttle);
 
-impl Throttle {
+impl PeerLines {
+    /// Whether to print a line now; first reports the lines suppressed in the last window.
     fn allow(&mut self, now: Instant) -> bool {
-        let start = *self.window_start.get_or_insert(now);
-        if now.duration_since(start) >= Duration::from_secs(1) {
-            self.report();
-            self.window_start = Some(now);
-            self.emitted = 0;
-        }
-        if self.emitted < LOG_BURST {
-            self.emitted += 1;
-            true
-        } else {
-            self.suppressed += 1;
-            false
+        match self.0.allow(now) {
+            Verdict::Log { suppressed } => {
+                report_suppressed(suppressed);
+                true
+            }
+            Verdict::Suppress => false,
         }
     }
 
+    /// Reports the lines suppressed so far (on the heartbeat tick).
     fn report(&mut self) {
-        if self.suppressed > 0 {
-            warn!(
-                "{} more warnings about peer input suppressed",
-                self.suppressed
-            );
-            self.suppressed = 0;
-        }
+        report_suppressed(self.0.take_suppressed());
+    }
+}
+
+fn report_suppressed(count: u64) {
+    if count > 0 {
+        warn!("{count} more warnings about peer input suppressed");
     }
 }
 
@@ -406,12 +398,12 @@ mod tests {
     #[test]
     fn peer_input_lines_are_throttled_per_second() {
         let t0 = Instant::now();
-        let mut throttle = Throttle::default();
-        let allowed = (0..100).filter(|_| throttle.allow(t0)).count();
+        let mut lines = PeerLines(Throttle::new(LOG_BURST));
+        let allowed = (0..100).filter(|_| lines.allow(t0)).count();
         assert_eq!(allowed, LOG_BURST as usize);
-        assert_eq!(throttle.suppressed, 100 - u64::from(LOG_BURST));
-        // The next window reports the count and allows a burst again.
-        assert!(throttle.allow(t0 + Duration::from_secs(1)));
-        assert_eq!(throttle.suppressed, 0);
+        assert_eq!(lines.0.take_suppressed(), 100 - u64::from(LOG_BURST));
+        // The next window allows a burst again, with nothing left to report.
+        assert!(lines.allow(t0 + Duration::from_secs(1)));
+        assert_eq!(lines.0.take_suppressed(), 0);
     }
 }

@@ -27,7 +27,7 @@
 //! real address is in the guard's log lines), and a peer's TCP close reaches zeromq as the
 //! guard closing its relay connection, at once, so socket monitors still report it.
 //!
-//! Log lines (a stable contract; at most [`throttle::BURST`] a second per endpoint):
+//! Log lines (a stable contract; at most [`WARN_BURST`] a second per endpoint):
 //!
 //! | line | when |
 //! |---|---|
@@ -43,12 +43,11 @@
 //! |---|---|
 //! | [`zmtp`] | the pure checker: greeting and frame headers fed in any chunking |
 //! | [`allow`] | `--allow CIDR` address blocks |
-//! | [`throttle`] | at most a burst of warnings a second per guard |
 
 pub mod allow;
-pub mod throttle;
 pub mod zmtp;
 
+use crate::throttle::{self, Throttle};
 use allow::Cidr;
 use std::collections::HashMap;
 use std::fmt;
@@ -56,7 +55,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
-use throttle::Throttle;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use zmtp::{Checker, Violation};
@@ -68,6 +66,8 @@ pub const DEFAULT_MAX_MSG_BYTES: u64 = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// Default `--handshake-ms`: a peer on loopback or a LAN greets in milliseconds.
 pub const DEFAULT_HANDSHAKE: Duration = Duration::from_secs(5);
+/// Warnings a guard logs per second before it counts the rest instead.
+pub const WARN_BURST: u32 = 10;
 /// Bytes a relay reads at most at once: a pipelined burst crosses in one or two reads.
 const CHUNK: usize = 64 * 1024;
 /// Bytes a relay starts with, per direction: an idle connection holds only this much (a broker
@@ -288,7 +288,7 @@ pub async fn start(
         config: Mutex::new(config),
         open: AtomicUsize::new(0),
         alive: AtomicBool::new(true),
-        throttle: Mutex::new(Throttle::default()),
+        throttle: Mutex::new(Throttle::new(WARN_BURST)),
     });
     GUARDS
         .lock()

@@ -1,10 +1,9 @@
 //! At most a burst of warnings a second, then one line saying how many were dropped: a flood
-//! of hostile connections must not turn into a flood of log lines.
+//! of hostile connections or malformed messages must not turn into a flood of log lines. Used by
+//! the ingress guard (per endpoint) and by the Majordomo broker's shell.
 
 use std::time::{Duration, Instant};
 
-/// Warnings logged per window before the rest are counted instead.
-pub const BURST: u32 = 10;
 /// The window.
 pub const WINDOW: Duration = Duration::from_secs(1);
 
@@ -21,14 +20,25 @@ pub enum Verdict {
 }
 
 /// A clock-free counter: the caller passes `now`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Throttle {
+    burst: u32,
     window_start: Option<Instant>,
     in_window: u32,
     suppressed: u64,
 }
 
 impl Throttle {
+    /// Logs at most `burst` warnings per [`WINDOW`].
+    pub fn new(burst: u32) -> Self {
+        Self {
+            burst,
+            window_start: None,
+            in_window: 0,
+            suppressed: 0,
+        }
+    }
+
     /// Decides about one warning at `now`.
     pub fn allow(&mut self, now: Instant) -> Verdict {
         if self
@@ -38,7 +48,7 @@ impl Throttle {
             self.window_start = Some(now);
             self.in_window = 0;
         }
-        if self.in_window < BURST {
+        if self.in_window < self.burst {
             self.in_window += 1;
             Verdict::Log {
                 suppressed: std::mem::take(&mut self.suppressed),
@@ -48,16 +58,23 @@ impl Throttle {
             Verdict::Suppress
         }
     }
+
+    /// The warnings dropped since the last logged one, now reported elsewhere (a periodic tick).
+    pub fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const BURST: u32 = 10;
+
     #[test]
     fn a_burst_is_logged_then_counted_then_reported() {
         let t0 = Instant::now();
-        let mut throttle = Throttle::default();
+        let mut throttle = Throttle::new(BURST);
         for _ in 0..BURST {
             assert_eq!(throttle.allow(t0), Verdict::Log { suppressed: 0 });
         }
@@ -68,6 +85,16 @@ mod tests {
             );
         }
         assert_eq!(throttle.allow(t0 + WINDOW), Verdict::Log { suppressed: 5 });
+        assert_eq!(throttle.allow(t0 + WINDOW), Verdict::Log { suppressed: 0 });
+    }
+
+    #[test]
+    fn a_tick_takes_the_count() {
+        let t0 = Instant::now();
+        let mut throttle = Throttle::new(1);
+        assert_eq!(throttle.allow(t0), Verdict::Log { suppressed: 0 });
+        assert_eq!(throttle.allow(t0), Verdict::Suppress);
+        assert_eq!(throttle.take_suppressed(), 1);
         assert_eq!(throttle.allow(t0 + WINDOW), Verdict::Log { suppressed: 0 });
     }
 }
