@@ -231,3 +231,17 @@ pub const HELP_NEEDLES: [&str; 8] = [
     "--allow <CIDR>",
     "--no-guard",
 ];
+
+/// One request from a libzmq socket of `kind` (REQ, DEALER, …) with a 10 s receive bound;
+/// returns the reply frames. The interop check each server's guard test makes after every
+/// hostile input.
+#[cfg(feature = "libzmq")]
+pub fn libzmq_request(endpoint: &str, kind: zmq::SocketType, frames: &[&str]) -> Vec<Vec<u8>> {
+    let ctx = zmq::Context::new();
+    let socket = ctx.socket(kind).expect("a libzmq socket");
+    socket.set_linger(0).expect("linger");
+    socket.set_rcvtimeo(10_000).expect("receive timeout");
+    socket.connect(endpoint).expect("libzmq connect");
+    socket.send_multipart(frames, 0).expect("libzmq send");
+    socket.recv_multipart(0).expect("a reply through the guard")
+}

@@ -26,7 +26,7 @@
 //! | [`retry`] | retry on a fresh socket: the one requester core ([`retry::Requester`]) and shell ([`retry::RetryClient`]) of every client that resends |
 //! | [`throttle`] | at most a burst of warnings a second, then a count of the rest (guard, broker) |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a future |
-//! | `hostile` | (feature `testkit`) the hostile byte sequences every server's tests send through its guard |
+//! | `hostile` | (feature `testkit`) the hostile byte sequences every server's tests send through its guard; with feature `libzmq`, the libzmq request each test makes after them |
 //! | `testkit` | (feature `testkit`) spawn binaries, wait for log lines, kill -9, SIGSTOP/SIGCONT |
 //!
 //! The pure parts (`msg`, `envelope`, `heartbeat`, `fault`, `rng`, `netfault`'s `Pipe`, `guard::zmtp`,

@@ -2,19 +2,8 @@
 //! bytes (issue 11); libzmq clients still get through.
 
 use crate::util::{bstarsrv, server_args, WAIT};
-use common::hostile::{assert_connection_limit, assert_survives_hostile_input};
+use common::hostile::{assert_connection_limit, assert_survives_hostile_input, libzmq_request};
 use common::testkit::{tcp_endpoint, Proc};
-
-/// One request from a libzmq REQ socket; returns the reply frames.
-fn libzmq_request(endpoint: &str, frames: &[&str]) -> Vec<Vec<u8>> {
-    let ctx = zmq::Context::new();
-    let req = ctx.socket(zmq::REQ).unwrap();
-    req.set_linger(0).unwrap();
-    req.set_rcvtimeo(10_000).unwrap();
-    req.connect(endpoint).unwrap();
-    req.send_multipart(frames, 0).unwrap();
-    req.recv_multipart(0).expect("a reply through the guard")
-}
 
 /// A lone primary on TCP endpoints (its peer never comes), ready to serve: frontend, state PUB.
 fn lone_primary(extra: &[&str]) -> (Proc, String, String) {
@@ -31,7 +20,12 @@ fn lone_primary(extra: &[&str]) -> (Proc, String, String) {
 #[test]
 fn bstarsrv_frontend_and_state_pub_survive_hostile_input() {
     let (mut proc, frontend, state_pub) = lone_primary(&["--handshake-ms", "1000"]);
-    let normal = || assert_eq!(libzmq_request(&frontend, &["hi"]), vec![b"hi".to_vec()]);
+    let normal = || {
+        assert_eq!(
+            libzmq_request(&frontend, zmq::REQ, &["hi"]),
+            vec![b"hi".to_vec()]
+        )
+    };
     assert_survives_hostile_input(&mut proc, &frontend, "REQ", normal);
     assert_survives_hostile_input(&mut proc, &state_pub, "SUB", normal);
 }
@@ -41,7 +35,10 @@ fn bstarsrv_refuses_one_connection_over_the_limit_and_keeps_serving() {
     let (mut proc, frontend, _) = lone_primary(&["--max-connections", "2"]);
     let open = assert_connection_limit(&mut proc, &frontend, "REQ", 2);
     drop(open);
-    assert_eq!(libzmq_request(&frontend, &["x"]), vec![b"x".to_vec()]);
+    assert_eq!(
+        libzmq_request(&frontend, zmq::REQ, &["x"]),
+        vec![b"x".to_vec()]
+    );
 }
 
 #[test]

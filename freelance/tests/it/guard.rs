@@ -2,18 +2,7 @@
 //! server (issue 11); libzmq clients still get through.
 
 use crate::util::server;
-use common::hostile::{assert_connection_limit, assert_survives_hostile_input};
-
-/// One request from a libzmq socket of `kind`; returns the reply frames.
-fn libzmq_request(endpoint: &str, kind: zmq::SocketType, frames: &[&str]) -> Vec<Vec<u8>> {
-    let ctx = zmq::Context::new();
-    let socket = ctx.socket(kind).unwrap();
-    socket.set_linger(0).unwrap();
-    socket.set_rcvtimeo(10_000).unwrap();
-    socket.connect(endpoint).unwrap();
-    socket.send_multipart(frames, 0).unwrap();
-    socket.recv_multipart(0).expect("a reply through the guard")
-}
+use common::hostile::{assert_connection_limit, assert_survives_hostile_input, libzmq_request};
 
 fn frames(list: &[&str]) -> Vec<Vec<u8>> {
     list.iter().map(|f| f.as_bytes().to_vec()).collect()

@@ -2,26 +2,18 @@
 //! server (issue 11); the connection limit refuses one more; libzmq clients still get through.
 
 use crate::util::lpserver;
-use common::hostile::{assert_connection_limit, assert_survives_hostile_input};
+use common::hostile::{assert_connection_limit, assert_survives_hostile_input, libzmq_request};
 use common::testkit::tcp_endpoint;
-
-/// One request from a libzmq REQ socket; returns the reply frames.
-fn libzmq_request(endpoint: &str, frames: &[&str]) -> Vec<Vec<u8>> {
-    let ctx = zmq::Context::new();
-    let req = ctx.socket(zmq::REQ).unwrap();
-    req.set_linger(0).unwrap();
-    req.set_rcvtimeo(10_000).unwrap();
-    req.connect(endpoint).unwrap();
-    req.send_multipart(frames, 0).unwrap();
-    req.recv_multipart(0).expect("a reply through the guard")
-}
 
 #[test]
 fn lpserver_survives_hostile_input() {
     let endpoint = tcp_endpoint();
     let mut server = lpserver(&endpoint, &["--work-ms", "0", "--handshake-ms", "1000"]);
     assert_survives_hostile_input(&mut server, &endpoint, "REQ", || {
-        assert_eq!(libzmq_request(&endpoint, &["7"]), vec![b"7".to_vec()]);
+        assert_eq!(
+            libzmq_request(&endpoint, zmq::REQ, &["7"]),
+            vec![b"7".to_vec()]
+        );
     });
 }
 
@@ -31,7 +23,10 @@ fn lpserver_refuses_one_connection_over_the_limit_and_keeps_serving() {
     let mut server = lpserver(&endpoint, &["--work-ms", "0", "--max-connections", "3"]);
     let open = assert_connection_limit(&mut server, &endpoint, "REQ", 3);
     drop(open);
-    assert_eq!(libzmq_request(&endpoint, &["8"]), vec![b"8".to_vec()]);
+    assert_eq!(
+        libzmq_request(&endpoint, zmq::REQ, &["8"]),
+        vec![b"8".to_vec()]
+    );
 }
 
 #[test]

@@ -2,25 +2,19 @@
 //! the queue (issue 11); libzmq clients still get through.
 
 use crate::util::{queue, worker, Net};
-use common::hostile::{assert_connection_limit, assert_survives_hostile_input};
-
-/// One request from a libzmq REQ socket; returns the reply frames.
-fn libzmq_request(endpoint: &str, frames: &[&str]) -> Vec<Vec<u8>> {
-    let ctx = zmq::Context::new();
-    let req = ctx.socket(zmq::REQ).unwrap();
-    req.set_linger(0).unwrap();
-    req.set_rcvtimeo(10_000).unwrap();
-    req.connect(endpoint).unwrap();
-    req.send_multipart(frames, 0).unwrap();
-    req.recv_multipart(0).expect("a reply through the guard")
-}
+use common::hostile::{assert_connection_limit, assert_survives_hostile_input, libzmq_request};
 
 #[test]
 fn ppqueue_survives_hostile_input_on_both_ports() {
     let net = Net::new();
     let mut q = queue(&net, &["--handshake-ms", "1000"]);
     let (_w, _) = worker("worker", &net, &mut q, &["--work-ms", "0"]);
-    let normal = || assert_eq!(libzmq_request(&net.frontend, &["4"]), vec![b"4".to_vec()]);
+    let normal = || {
+        assert_eq!(
+            libzmq_request(&net.frontend, zmq::REQ, &["4"]),
+            vec![b"4".to_vec()]
+        )
+    };
     assert_survives_hostile_input(&mut q, &net.frontend, "REQ", normal);
     assert_survives_hostile_input(&mut q, &net.backend, "DEALER", normal);
 }
@@ -32,7 +26,10 @@ fn ppqueue_refuses_one_connection_over_the_limit_and_keeps_serving() {
     let (_w, _) = worker("worker", &net, &mut q, &["--work-ms", "0"]);
     let open = assert_connection_limit(&mut q, &net.frontend, "REQ", 2);
     drop(open);
-    assert_eq!(libzmq_request(&net.frontend, &["5"]), vec![b"5".to_vec()]);
+    assert_eq!(
+        libzmq_request(&net.frontend, zmq::REQ, &["5"]),
+        vec![b"5".to_vec()]
+    );
 }
 
 #[test]

@@ -2,26 +2,20 @@
 //! the queue (issue 11); libzmq clients still get through.
 
 use crate::util::spqueue;
-use common::hostile::{assert_connection_limit, assert_survives_hostile_input};
+use common::hostile::{assert_connection_limit, assert_survives_hostile_input, libzmq_request};
 use common::testkit::{tcp_endpoint, Proc};
-
-/// One request from a libzmq REQ socket; returns the reply frames.
-fn libzmq_request(endpoint: &str, frames: &[&str]) -> Vec<Vec<u8>> {
-    let ctx = zmq::Context::new();
-    let req = ctx.socket(zmq::REQ).unwrap();
-    req.set_linger(0).unwrap();
-    req.set_rcvtimeo(10_000).unwrap();
-    req.connect(endpoint).unwrap();
-    req.send_multipart(frames, 0).unwrap();
-    req.recv_multipart(0).expect("a reply through the guard")
-}
 
 #[test]
 fn spqueue_survives_hostile_input_on_both_ports() {
     let mut queue = spqueue();
     let (_worker, _) = queue.worker("worker", &["--work-ms", "0"]);
     let frontend = queue.frontend.clone();
-    let normal = || assert_eq!(libzmq_request(&frontend, &["9"]), vec![b"9".to_vec()]);
+    let normal = || {
+        assert_eq!(
+            libzmq_request(&frontend, zmq::REQ, &["9"]),
+            vec![b"9".to_vec()]
+        )
+    };
     assert_survives_hostile_input(&mut queue.proc, &queue.frontend, "REQ", normal);
     let backend = queue.backend.clone();
     assert_survives_hostile_input(&mut queue.proc, &backend, "REQ", normal);
@@ -49,7 +43,10 @@ fn spqueue_refuses_one_connection_over_the_limit_and_keeps_serving() {
     worker.wait_for(") worker ready", crate::util::READY);
     let open = assert_connection_limit(&mut proc, &frontend, "REQ", 2);
     drop(open);
-    assert_eq!(libzmq_request(&frontend, &["3"]), vec![b"3".to_vec()]);
+    assert_eq!(
+        libzmq_request(&frontend, zmq::REQ, &["3"]),
+        vec![b"3".to_vec()]
+    );
 }
 
 #[test]
