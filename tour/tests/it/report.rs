@@ -22,6 +22,25 @@ fn read(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("index.html")).expect("index.html written")
 }
 
+/// Runs `scenario` with the fast test options, writing its page into `dir`.
+fn run_with_report(scenario: &tour::Scenario, dir: &Path) -> tour::Report {
+    let options = RunOptions {
+        report: Some(dir.to_owned()),
+        ..opts()
+    };
+    scenario.run(&options).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// The page as strict XML (the doctype allowed); a page that does not parse fails the test.
+fn parse(html: &str) -> Document<'_> {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    Document::parse_with_options(html, options)
+        .unwrap_or_else(|e| panic!("index.html is not well-formed: {e}\n{html}"))
+}
+
 /// The single `<svg>` of the page's section for `scenario`.
 fn svg_of<'a>(doc: &'a Document, scenario: &str) -> Node<'a, 'a> {
     let svgs: Vec<Node> = doc
@@ -36,22 +55,10 @@ fn svg_of<'a>(doc: &'a Document, scenario: &str) -> Node<'a, 'a> {
 fn a_run_with_report_draws_every_lane_step_request_and_measure() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = load("report");
-    let report = scenario
-        .run(&RunOptions {
-            report: Some(dir.path().to_owned()),
-            ..opts()
-        })
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let report = run_with_report(&scenario, dir.path());
     assert!(report.ok(), "{}", report.dump());
     let html = read(dir.path());
-    let doc = Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("index.html is not well-formed: {e}\n{html}"));
+    let doc = parse(&html);
     assert!(html.contains("All scenarios passed"), "{html}");
     let svg = svg_of(&doc, "report");
     assert_eq!(count(svg, "lane"), 2, "one lane per process");
@@ -85,12 +92,7 @@ fn a_failing_run_is_reported_and_says_so_at_the_top() {
     let dir = tempfile::tempdir().unwrap();
     // A measure that never happens.
     let never = load("never-measured");
-    let report = never
-        .run(&RunOptions {
-            report: Some(dir.path().to_owned()),
-            ..opts()
-        })
-        .unwrap();
+    let report = run_with_report(&never, dir.path());
     assert!(!report.ok());
     let html = read(dir.path());
     let verdict = html.find("FAILED: 1 of 1").expect("verdict at the top");
@@ -158,12 +160,7 @@ fn the_page_renders_in_a_browser_without_console_errors() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    load("report")
-        .run(&RunOptions {
-            report: Some(dir.path().to_owned()),
-            ..opts()
-        })
-        .unwrap();
+    run_with_report(&load("report"), dir.path());
     let page = dir.path().join("index.html");
     let shot = dir.path().join("shot.png");
     let mut out = Command::new(&browser)
@@ -226,21 +223,9 @@ fn network_faults_are_drawn_as_shaded_spans_on_their_hosts() {
     let dir = tempfile::tempdir().unwrap();
     let mut scenario = load("network");
     scenario.set_var("hold_ms", "300");
-    let report = scenario
-        .run(&RunOptions {
-            report: Some(dir.path().to_owned()),
-            ..opts()
-        })
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let report = run_with_report(&scenario, dir.path());
     let html = read(dir.path());
-    let doc = Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let doc = parse(&html);
     let svg = svg_of(&doc, "network");
     let net_steps = report.net_events().count();
     assert_eq!(net_steps, 7);
@@ -280,14 +265,7 @@ fn a_real_pattern_run_has_one_mark_per_request_its_client_counted() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(report.ok(), "{}", report.dump());
     let html = read(dir.path());
-    let doc = Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let doc = parse(&html);
     let svg = svg_of(&doc, "lazy-pirate");
     let s = report.summary;
     assert!(
@@ -328,14 +306,7 @@ fn a_chaos_run_is_reported_with_its_seed_and_broken_invariants() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("I: report written to"), "{stdout}");
     let html = read(dir.path());
-    let doc = Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let doc = parse(&html);
     let svg = svg_of(&doc, "chaos");
     assert!(html.contains("chaos (chaos seed 5)"), "{html}");
     // The stand-in client prints no summary, which the chaos check reports.
