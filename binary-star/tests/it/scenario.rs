@@ -3,19 +3,24 @@
 
 use std::time::Duration;
 
+/// The short timings every test here plays the scenarios at.
+const FAST: [(&str, &str); 5] = [
+    ("heartbeat_ms", "250"),
+    ("timeout_ms", "600"),
+    ("settle_ms", "1200"),
+    ("vote_ms", "100"),
+    ("interval_ms", "50"),
+];
+
+/// Scenario `name` at [`FAST`] timings, with `more` variables on top.
+fn fast(name: &str, more: &[(&str, &str)]) -> tour::Scenario {
+    let vars: Vec<_> = FAST.iter().chain(more).copied().collect();
+    tour::Scenario::load_with(name, &vars).expect("scenario file")
+}
+
 #[test]
 fn the_binary_star_scenario_loses_nothing() {
-    let mut scenario = tour::Scenario::load("binary-star").expect("scenario file");
-    for (key, value) in [
-        ("heartbeat_ms", "250"),
-        ("timeout_ms", "600"),
-        ("settle_ms", "1200"),
-        ("vote_ms", "100"),
-        ("interval_ms", "50"),
-        ("requests", "120"),
-    ] {
-        scenario.set_var(key, value);
-    }
+    let mut scenario = fast("binary-star", &[("requests", "120")]);
     scenario.set_timeout(Duration::from_secs(60));
     let report = scenario
         .run(&tour::RunOptions::default())
@@ -46,20 +51,15 @@ fn the_binary_star_scenario_loses_nothing() {
 /// active and nothing may be lost.
 #[test]
 fn the_binary_star_partition_scenario_loses_nothing() {
-    let mut scenario = tour::Scenario::load("binary-star-partition").expect("scenario file");
-    for (key, value) in [
-        ("heartbeat_ms", "250"),
-        ("timeout_ms", "600"),
-        ("settle_ms", "1200"),
-        ("vote_ms", "100"),
-        ("interval_ms", "50"),
-        ("requests", "200"),
-        ("lead_ms", "1000"),
-        ("short_partition_ms", "1500"),
-        ("long_partition_ms", "4000"),
-    ] {
-        scenario.set_var(key, value);
-    }
+    let mut scenario = fast(
+        "binary-star-partition",
+        &[
+            ("requests", "200"),
+            ("lead_ms", "1000"),
+            ("short_partition_ms", "1500"),
+            ("long_partition_ms", "4000"),
+        ],
+    );
     scenario.set_timeout(Duration::from_secs(90));
     let report = scenario
         .run(&tour::RunOptions::default())
@@ -91,15 +91,14 @@ fn binary_star_survives_short_chaos_runs() {
     tour::assert_chaos_holds(
         "binary-star-partition",
         &[
-            ("heartbeat_ms", "250"),
-            ("timeout_ms", "600"),
-            ("settle_ms", "1200"),
-            ("vote_ms", "100"),
-            ("interval_ms", "50"),
-            ("chaos_fault_ms", "1500"),
-            ("chaos_quiet_ms", "1000"),
-            ("chaos_settle_ms", "2000"),
-        ],
+            FAST.as_slice(),
+            &[
+                ("chaos_fault_ms", "1500"),
+                ("chaos_quiet_ms", "1000"),
+                ("chaos_settle_ms", "2000"),
+            ],
+        ]
+        .concat(),
         &[1, 2],
         Duration::from_secs(6),
     );
