@@ -1,5 +1,7 @@
 //! Hostile peers for process tests (feature `testkit`): the byte sequences that used to abort
-//! every server (issue 11), sent over raw TCP to a guarded endpoint.
+//! every server before the ingress guard existed, sent over raw TCP to a guarded endpoint; and
+//! [`listening_sockets`] / [`probe`], which check that nothing else a server listens on can be
+//! reached.
 //!
 //! [`assert_survives_hostile_input`] is the table every server's test suite runs: each
 //! [`Attack`] on its own connection, then the connection must be closed by the server, the
@@ -218,6 +220,157 @@ pub fn assert_connection_limit(
         }
     }
     open
+}
+
+/// A socket a process listens on, as the kernel lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Listening {
+    /// A TCP port.
+    Tcp(SocketAddr),
+    /// A Unix socket: a path, or `@name` for an abstract one.
+    Unix(String),
+}
+
+impl std::fmt::Display for Listening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listening::Tcp(addr) => write!(f, "tcp://{addr}"),
+            Listening::Unix(path) => write!(f, "unix:{path}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Listening {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(addr) = s.strip_prefix("tcp://") {
+            addr.parse()
+                .map(Listening::Tcp)
+                .map_err(|_| format!("{s}: not tcp://IP:PORT"))
+        } else if let Some(path) = s.strip_prefix("unix:").filter(|p| !p.is_empty()) {
+            Ok(Listening::Unix(path.to_owned()))
+        } else {
+            Err(format!("{s}: expected tcp://IP:PORT or unix:PATH"))
+        }
+    }
+}
+
+/// Every TCP and Unix socket `pid` listens on: its descriptors matched, by inode, against
+/// `/proc/net/{tcp,tcp6,unix}` (what `ss -lp` shows).
+pub fn listening_sockets(pid: u32) -> std::io::Result<Vec<Listening>> {
+    let mut inodes = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        let Ok(target) = std::fs::read_link(fd?.path()) else {
+            continue; // closed meanwhile
+        };
+        let target = target.to_string_lossy().into_owned();
+        if let Some(inode) = target
+            .strip_prefix("socket:[")
+            .and_then(|t| t.strip_suffix(']'))
+        {
+            inodes.insert(inode.to_owned());
+        }
+    }
+    let mut found = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}"))?;
+        for row in text.lines().skip(1) {
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode; st 0A is LISTEN.
+            if cols.len() > 9 && cols[3] == "0A" && inodes.contains(cols[9]) {
+                if let Some(addr) = proc_net_addr(cols[1]) {
+                    found.push(Listening::Tcp(addr));
+                }
+            }
+        }
+    }
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/unix"))?;
+    for row in text.lines().skip(1) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        // Num RefCount Protocol Flags Type St Inode Path; flag 0x10000 is a listening socket.
+        let listening = cols
+            .get(3)
+            .and_then(|f| u32::from_str_radix(f, 16).ok())
+            .is_some_and(|flags| flags & 0x10000 != 0);
+        if cols.len() > 7 && listening && inodes.contains(cols[6]) {
+            found.push(Listening::Unix(cols[7..].join(" ")));
+        }
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// `0100007F:1F90` (IPv4) or 32 hex digits (IPv6, in 4-byte host-order words) → the address.
+fn proc_net_addr(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let words: Vec<u32> = (0..ip.len() / 8)
+        .map(|i| u32::from_str_radix(&ip[i * 8..i * 8 + 8], 16).ok())
+        .collect::<Option<_>>()?;
+    let ip: std::net::IpAddr = match words[..] {
+        [v4] => std::net::Ipv4Addr::from(v4.to_le_bytes()).into(),
+        [a, b, c, d] => {
+            let bytes: Vec<u8> = [a, b, c, d].iter().flat_map(|w| w.to_le_bytes()).collect();
+            std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).into()
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// What [`probe`] got from one socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probed {
+    /// Connected; the greeting and a 2^62-byte header were sent.
+    Reached,
+    /// The connect failed (e.g. `PermissionDenied` for a directory the prober cannot enter).
+    Refused(ErrorKind),
+}
+
+/// Connects to `target` and, if that works, sends the attack that aborts an unguarded zeromq
+/// socket: a greeting and a command header announcing 2^62 bytes. Waits until the other side
+/// closes (or 5 s) so that whatever the bytes do has happened when it returns.
+pub fn probe(target: &Listening) -> Probed {
+    let bytes = Attack::HugeHeaderBeforeHandshake.bytes("DEALER");
+    let give_up = Duration::from_secs(5);
+    let finish = |stream: &mut dyn Read, written: std::io::Result<()>| {
+        if written.is_ok() {
+            let mut buf = [0u8; 256];
+            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+        }
+        Probed::Reached
+    };
+    match target {
+        Listening::Tcp(addr) => match TcpStream::connect_timeout(addr, give_up) {
+            Ok(mut s) => {
+                let _ = s.set_read_timeout(Some(give_up));
+                let written = s.write_all(&bytes);
+                finish(&mut s, written)
+            }
+            Err(e) => Probed::Refused(e.kind()),
+        },
+        Listening::Unix(path) => {
+            use std::os::unix::net::UnixStream;
+            let connected = match path.strip_prefix('@') {
+                Some(name) => {
+                    use std::os::linux::net::SocketAddrExt;
+                    std::os::unix::net::SocketAddr::from_abstract_name(name)
+                        .and_then(|a| UnixStream::connect_addr(&a))
+                }
+                None => UnixStream::connect(path),
+            };
+            match connected {
+                Ok(mut s) => {
+                    let _ = s.set_read_timeout(Some(give_up));
+                    let written = s.write_all(&bytes);
+                    finish(&mut s, written)
+                }
+                Err(e) => Probed::Refused(e.kind()),
+            }
+        }
+    }
 }
 
 /// The guard's flags and defaults every server's `--help` must show.

@@ -5,6 +5,7 @@
 //! takes a deadline, so a loop that must keep heartbeating is never stuck inside the library.
 
 use crate::endpoint;
+use crate::guard::private::PrivateSocket;
 use crate::guard::{self, Upstream};
 use crate::msg::{EmptyMessage, Message};
 use std::time::Duration;
@@ -42,10 +43,11 @@ pub fn options(connect_timeout: Duration, identity: Option<&str>) -> SocketOptio
 /// Binds, accepting the Guide's `tcp://*:N`; returns the endpoint actually bound (port resolved).
 ///
 /// Every bind in the workspace goes through here, so every public TCP endpoint is guarded: the
-/// zeromq socket binds a private loopback port and a [`guard`] owns the address asked for,
-/// checking each peer's bytes before zeromq decodes them (the configuration is the one the
-/// binary installed from its flags, [`guard::installed`]; safe defaults without flags).
-/// `ipc://` endpoints are bound directly (local peers only; see [`guard`]).
+/// zeromq socket listens on a private Unix socket that only this user can reach
+/// ([`guard::private`]) and a [`guard`] owns the address asked for, checking each peer's bytes
+/// before zeromq decodes them (the configuration is the one the binary installed from its
+/// flags, [`guard::installed`]; safe defaults without flags). `ipc://` endpoints are bound
+/// directly (their file permissions decide who connects; see [`guard`]).
 pub async fn bind<S: Socket>(socket: &mut S, at: &str) -> Result<String, SockError> {
     let at = endpoint::bindable(at);
     let config = guard::installed();
@@ -71,51 +73,18 @@ enum PrivateBindError {
     Io(std::io::Error),
 }
 
-/// Binds the zeromq socket where only its guard connects: a fresh abstract Unix socket on
-/// Linux (nothing on disk, gone with the process), else a loopback TCP port.
+/// Binds the zeromq socket where only its guard connects: a Unix socket in a fresh directory
+/// that only this user can enter.
 async fn bind_private<S: Socket>(socket: &mut S) -> Result<(Endpoint, Upstream), PrivateBindError> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::linux::net::SocketAddrExt;
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "zguide-guard-{}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            crate::rng::Rng::from_entropy().next_u64()
-        );
-        let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name)
-            .map_err(PrivateBindError::Io)?;
-        let listener =
-            std::os::unix::net::UnixListener::bind_addr(&addr).map_err(PrivateBindError::Io)?;
-        listener
-            .set_nonblocking(true)
-            .map_err(PrivateBindError::Io)?;
-        let private = socket
-            .bind_listener(listener)
-            .await
-            .map_err(PrivateBindError::Zmq)?;
-        Ok((private, Upstream::Abstract(name)))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        use std::net::SocketAddr;
-        use zeromq::Host;
-        let private = socket
-            .bind("tcp://127.0.0.1:0")
-            .await
-            .map_err(PrivateBindError::Zmq)?;
-        match &private {
-            Endpoint::Tcp(Host::Ipv4(ip), port) => {
-                let upstream = Upstream::Tcp(SocketAddr::from((*ip, *port)));
-                Ok((private, upstream))
-            }
-            other => Err(PrivateBindError::Io(std::io::Error::other(format!(
-                "private bind resolved to {other}"
-            )))),
-        }
-    }
+    let (private, listener) = PrivateSocket::bind().map_err(PrivateBindError::Io)?;
+    listener
+        .set_nonblocking(true)
+        .map_err(PrivateBindError::Io)?;
+    let endpoint = socket
+        .bind_listener(listener)
+        .await
+        .map_err(PrivateBindError::Zmq)?;
+    Ok((endpoint, Upstream::new(private)))
 }
 
 /// Connects, giving up after `timeout` (the crate would otherwise retry for up to 30 s).

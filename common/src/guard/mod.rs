@@ -11,10 +11,11 @@
 //! ```
 //!
 //! [`crate::sock::bind`] — the one bind helper every program uses — binds the zeromq socket on
-//! a private endpoint ([`Upstream`]) and starts a guard on the address the user asked for, so
-//! no server can bind around it. The private endpoint is a Linux abstract Unix socket (no file
-//! to clean up after `kill -9`; a Unix hop costs far less CPU than a loopback TCP one, measured
-//! with mdbench), elsewhere a loopback TCP port. Per connection the guard runs two pumps in one task: peer → server bytes
+//! a private Unix socket ([`private`]: a fresh directory only the server's user can enter,
+//! removed when the guard stops) and starts a guard on the address the user asked for, so no
+//! server can bind around it. A Unix hop costs far less CPU than a loopback TCP one (measured
+//! with mdbench), and unlike a loopback port or an abstract socket, other users of the host
+//! cannot reach it. Per connection the guard runs two pumps in one task: peer → server bytes
 //! go through the pure [`zmtp::Checker`] (headers parsed, bodies skipped by counting, one copy
 //! from the read buffer to the socket); server → peer bytes are relayed unchecked. A violation
 //! closes both sides with one `W:` line naming the peer and the reason.
@@ -36,19 +37,23 @@
 //! | `W: guard <public addr>: N more warnings suppressed` | before the next line after a throttled burst |
 //! | `D: guard <public addr>: relaying to zeromq on …` | guard started (`-v`) |
 //!
-//! `ipc://` endpoints are not guarded: only local processes that can reach the socket file can
-//! connect to them, the same trust as the private loopback port behind every guard.
+//! `ipc://` endpoints are not guarded: the socket file's permissions decide who can connect
+//! (a Unix socket needs write permission to connect to), and anyone who can is trusted as a
+//! process of the server's own user is. See the README's Security section for the whole model.
 //!
 //! | module | what it holds |
 //! |---|---|
 //! | [`zmtp`] | the pure checker: greeting and frame headers fed in any chunking |
 //! | [`allow`] | `--allow CIDR` address blocks |
+//! | [`private`] | the private Unix socket behind every guard: a fresh mode-0700 directory |
 
 pub mod allow;
+pub mod private;
 pub mod zmtp;
 
 use crate::throttle::{self, Throttle};
 use allow::Cidr;
+use private::PrivateSocket;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -56,7 +61,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
 use zmtp::{Checker, Violation};
 
 /// Default `--max-msg-bytes`: 16 MiB, far above any message the patterns send.
@@ -105,49 +110,25 @@ impl Default for GuardConfig {
     }
 }
 
-/// Where a guard relays to: the zeromq socket's private endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Upstream {
-    /// A loopback TCP port.
-    Tcp(SocketAddr),
-    /// A Linux abstract Unix socket name (without the leading NUL).
-    #[cfg(target_os = "linux")]
-    Abstract(String),
+/// Where a guard relays to: the zeromq socket's private Unix socket ([`private`]). Cloned into
+/// each connect; the directory goes when the last clone does.
+#[derive(Debug, Clone)]
+pub struct Upstream(Arc<PrivateSocket>);
+
+impl Upstream {
+    /// The upstream behind `socket`.
+    pub fn new(socket: PrivateSocket) -> Self {
+        Self(Arc::new(socket))
+    }
+
+    async fn connect(&self) -> std::io::Result<UnixStream> {
+        UnixStream::connect(self.0.path()).await
+    }
 }
 
 impl fmt::Display for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Upstream::Tcp(addr) => write!(f, "tcp {addr}"),
-            #[cfg(target_os = "linux")]
-            Upstream::Abstract(name) => write!(f, "unix @{name}"),
-        }
-    }
-}
-
-/// A relay's connection to the zeromq socket.
-enum ServerStream {
-    Tcp(TcpStream),
-    #[cfg(target_os = "linux")]
-    Unix(tokio::net::UnixStream),
-}
-
-impl Upstream {
-    async fn connect(&self) -> std::io::Result<ServerStream> {
-        match self {
-            Upstream::Tcp(addr) => {
-                let stream = TcpStream::connect(addr).await?;
-                let _ = stream.set_nodelay(true);
-                Ok(ServerStream::Tcp(stream))
-            }
-            #[cfg(target_os = "linux")]
-            Upstream::Abstract(name) => {
-                let path = format!("\0{name}");
-                Ok(ServerStream::Unix(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }
+        write!(f, "unix {}", self.0.path().display())
     }
 }
 
@@ -368,23 +349,14 @@ enum End {
 async fn relay(
     mut peer_stream: TcpStream,
     peer: SocketAddr,
-    server: ServerStream,
+    mut server: UnixStream,
     config: GuardConfig,
     permit: Permit,
 ) {
     let _ = peer_stream.set_nodelay(true);
     let (peer_rx, peer_tx) = peer_stream.split();
-    let end = match server {
-        ServerStream::Tcp(mut server) => {
-            let (server_rx, server_tx) = server.split();
-            pump(peer_rx, peer_tx, server_rx, server_tx, &config).await
-        }
-        #[cfg(target_os = "linux")]
-        ServerStream::Unix(mut server) => {
-            let (server_rx, server_tx) = server.split();
-            pump(peer_rx, peer_tx, server_rx, server_tx, &config).await
-        }
-    };
+    let (server_rx, server_tx) = server.split();
+    let end = pump(peer_rx, peer_tx, server_rx, server_tx, &config).await;
     match end {
         End::Closed => {}
         End::Violation(v) => permit.0.warn(format_args!("closed {peer}: {v}")),

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 /// `accepted`, then `got LINE` for every line a connection sends), `connect=tcp://HOST:PORT`
 /// (print `connected` within 5 s or fail), `send=TEXT` (write the line on the last connection),
 /// `exit=CODE`, `hang` (sleep forever), `request=SEQ/answered|failed/TRIES/LATENCY_MS` (the
-/// per-request line of a client, `I: request …` on stderr, printed only with `--log-requests`).
+/// per-request line of a client, `I: request …` on stderr, printed only with `--log-requests`),
+/// `probe=tcp://IP:PORT|unix:PATH` (connect and send the 2^62-byte header that aborts an
+/// unguarded zeromq socket; print `probe TARGET reached` or `probe TARGET refused KIND`).
 #[derive(Parser)]
 #[command(name = "tour-fixture")]
 struct Args {
@@ -84,6 +86,16 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             "pid" => println!("pid {}", std::process::id()),
+            "probe" => {
+                let target: common::hostile::Listening =
+                    value.parse().map_err(anyhow::Error::msg)?;
+                match common::hostile::probe(&target) {
+                    common::hostile::Probed::Reached => println!("probe {target} reached"),
+                    common::hostile::Probed::Refused(kind) => {
+                        println!("probe {target} refused {kind:?}")
+                    }
+                }
+            }
             "listen" => {
                 let listener = TcpListener::bind(tcp_addr(value)?)
                     .with_context(|| format!("cannot listen on {value}"))?;

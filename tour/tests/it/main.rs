@@ -5,4 +5,5 @@ mod engine;
 mod errors;
 mod readme;
 mod report;
+mod trust;
 mod util;
