@@ -20,7 +20,8 @@
 //! | [`logging`] | the Guide's `I:` / `W:` / `E:` log lines, `-v` frame dumps |
 //! | [`cli`] | clap argument groups shared by the binaries (verbosity, heartbeats, fault flags, guard limits) |
 //! | [`fault`] | deterministic fault simulation (`--crash-after`, `--overload-after`, `--seed`), and [`fault::FaultyServer`], the core of a server that only answers under it |
-//! | [`rng`] | a tiny seeded PRNG, so simulated faults are reproducible |
+//! | [`ids`] | request ids and socket identities from the OS random source (unguessable, never from the clock or `rng`) |
+//! | [`rng`] | a tiny seeded PRNG, so simulated faults are reproducible (fault schedules only) |
 //! | [`netfault`] | a TCP fault proxy: partition, one-way partition, delay, throttle, reset of a live link |
 //! | [`report`] | the one accounting rule of every client ([`report::Ledger`]), its summary line and the `--log-requests` lines |
 //! | [`retry`] | retry on a fresh socket: the one requester core ([`retry::Requester`]) and shell ([`retry::RetryClient`]) of every client that resends |
@@ -42,6 +43,7 @@ pub mod guard;
 pub mod heartbeat;
 #[cfg(feature = "testkit")]
 pub mod hostile;
+pub mod ids;
 pub mod logging;
 pub mod msg;
 pub mod netfault;

@@ -1,6 +1,9 @@
 //! A tiny seeded PRNG (SplitMix64) so simulated faults are reproducible from `--seed`.
 //!
-//! Good enough for picking crash points and jitter; not for anything cryptographic.
+//! For fault schedules only: crash points, jitter, chaos timelines. Never for an identifier
+//! whose secrecy or uniqueness matters (request ids, socket identities): a seed from the clock
+//! and the pid can be guessed, and SplitMix64's next output follows from its last one. Those come
+//! from [`crate::ids`], which reads the operating system's random source.
 
 /// SplitMix64: one `u64` of state, a full-period, well-mixed sequence.
 #[derive(Debug, Clone)]
@@ -12,7 +15,9 @@ impl Rng {
         Self(seed)
     }
 
-    /// A generator seeded from the process id and the wall clock.
+    /// A generator seeded from the process id and the wall clock, for a fault schedule the user
+    /// did not seed (`--random-faults` without `--seed`): different on every run, and that is
+    /// all it promises. Guessable, so never for identifiers ([`crate::ids`]).
     pub fn from_entropy() -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -34,12 +39,6 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
-
-    /// A random identity of printable characters, like the Guide's `s_set_id` ("XXXX-XXXX").
-    pub fn identity(&mut self) -> String {
-        let v = self.next_u64();
-        format!("{:04X}-{:04X}", v & 0xFFFF, (v >> 16) & 0xFFFF)
-    }
 }
 
 #[cfg(test)]
@@ -53,12 +52,5 @@ mod tests {
             assert_eq!(a.next_u64(), b.next_u64());
         }
         assert!(Rng::seeded(1).below(10) < 10);
-    }
-
-    #[test]
-    fn identity_is_printable_and_nine_chars() {
-        let id = Rng::seeded(3).identity();
-        assert_eq!(id.len(), 9);
-        assert!(id.bytes().all(|b| b.is_ascii_graphic()));
     }
 }

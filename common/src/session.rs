@@ -6,7 +6,8 @@
 //! [`Session`] carries it out and reports what the network did as a [`SessionEvent`]. Why each
 //! step is needed with the `zeromq` crate (DESIGN.md, zmq.rs section):
 //! * a DEALER never reconnects by itself, and a peer that comes back under its old identity can
-//!   lose replies: every connection is a new socket with a fresh random identity;
+//!   lose replies: every connection is a new socket with a fresh random identity, drawn from the
+//!   OS ([`crate::ids`]) because a peer that connects under it takes the worker's route;
 //! * `connect()` waits up to 30 s for an absent peer: every attempt is bounded;
 //! * the socket monitor is the only prompt sign that the peer's connection closed (optional:
 //!   a worker whose contract counts only on heartbeats leaves it off);
@@ -15,7 +16,7 @@
 //!
 //! [`Session::next`] is cancel-safe: a shell puts it in its `select!` beside its other inputs.
 
-use crate::rng::Rng;
+use crate::ids;
 use crate::sock::{self, SockError};
 use crate::Message;
 use futures::channel::mpsc::Receiver;
@@ -38,7 +39,7 @@ pub struct SessionOptions {
     pub connect_timeout: Duration,
     /// Bound on one send.
     pub send_timeout: Duration,
-    /// Put before each random identity (`W` gives `W1A2B-3C4D`).
+    /// Put before each random identity (`W` gives `W` and 32 hex digits, [`ids::identity`]).
     pub identity_prefix: &'static str,
     /// Report a closed connection ([`SessionEvent::Closed`]) from the socket monitor.
     pub watch_disconnect: bool,
@@ -76,7 +77,6 @@ enum State {
 /// One worker's reconnecting DEALER. See the [module docs](self).
 pub struct Session {
     options: SessionOptions,
-    identities: Rng,
     identity: String,
     state: State,
 }
@@ -86,7 +86,6 @@ impl Session {
     pub fn new(options: SessionOptions) -> Self {
         Self {
             options,
-            identities: Rng::from_entropy(),
             identity: String::new(),
             state: State::Idle,
         }
@@ -111,11 +110,7 @@ impl Session {
     }
 
     fn connect(&mut self) -> State {
-        self.identity = format!(
-            "{}{}",
-            self.options.identity_prefix,
-            self.identities.identity()
-        );
+        self.identity = ids::identity(self.options.identity_prefix);
         let timeout = self.options.connect_timeout;
         let mut socket = DealerSocket::with_options(sock::options(timeout, Some(&self.identity)));
         let endpoint = self.options.endpoint.clone();
@@ -230,7 +225,10 @@ mod tests {
                 now() - start >= Duration::from_secs(4),
                 "the back-off is waited"
             );
-            assert!(session.identity().starts_with('W'));
+            // The prefix, then an unguessable part from the OS (not the Guide's 32-bit one).
+            let random = session.identity().strip_prefix('W').expect("the prefix");
+            assert_eq!(random.len(), crate::ids::TOKEN_LEN);
+            assert!(random.bytes().all(|b| b.is_ascii_hexdigit()));
             identities.push(session.identity().to_owned());
             session.send(Message::from_frames(["hi"])).await.unwrap();
             let got = router.recv().await.unwrap();

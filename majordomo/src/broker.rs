@@ -767,7 +767,8 @@ impl Broker {
                 .workers
                 .iter()
                 .map(|(id, w)| WorkerRow {
-                    id: frame_text(id),
+                    // Not all of it: whoever knows it can take the worker's route.
+                    id: crate::mmi::shown_id(&frame_text(id)),
                     service: String::from_utf8_lossy(&w.service).into_owned(),
                     busy: w.busy(),
                     expires_in_ms: w

@@ -169,10 +169,10 @@ impl Client {
     }
 
     /// Turns request ids on or off ([module docs](self#request-ids-guide-411)). With them on,
-    /// each [`send`](Self::send) is one logical request with a fresh id from a random client
-    /// instance id.
+    /// each [`send`](Self::send) is one logical request with a fresh, unguessable id
+    /// ([`RidSource`]).
     pub fn with_request_ids(mut self, on: bool) -> Self {
-        self.rids = on.then(RidSource::random);
+        self.rids = on.then(RidSource::new);
         self
     }
 
@@ -296,7 +296,7 @@ impl AsyncClient {
     /// [`send`](Self::send) then carries a fresh id, and [`recv_with_rid`](Self::recv_with_rid)
     /// says which request a reply answers.
     pub fn with_request_ids(mut self, on: bool) -> Self {
-        self.rids = on.then(RidSource::random);
+        self.rids = on.then(RidSource::new);
         self
     }
 

@@ -7,10 +7,15 @@
 //! | service | reply after `"200"` |
 //! |---|---|
 //! | `mmi.services` | per service: name, idle workers, busy workers, waiting requests, served |
-//! | `mmi.workers` | per worker: identity, service, `idle`/`busy`, ms until it expires |
+//! | `mmi.workers` | per worker: the start of its identity ([`shown_id`]), service, `idle`/`busy`, ms until it expires |
 //! | `mmi.broker` | name/value pairs: `workers`, `services`, `requests`, `replies`, `dropped_full`, `expired`, `lost_with_worker`, `requeued`, `dropped_client_gone`, `workers_gone`, `queued_bytes`, `purged`, `disconnects_sent`, `malformed` |
 //!
 //! Rows are sorted (services by name, workers by service then identity).
+//!
+//! Any peer of the broker's port may ask, and a peer that connects under a worker's identity
+//! takes that worker's route (the `zeromq` ROUTER gives it to the newest connection): so
+//! `mmi.workers` shows only the start of each identity, enough to tell workers apart and to find
+//! them in the broker's log, not enough to connect as one.
 
 use crate::protocol::MMI_OK;
 use common::Message;
@@ -44,7 +49,7 @@ pub struct ServiceRow {
 /// One worker as `mmi.workers` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerRow {
-    /// The worker's routing identity (text, or hex if binary).
+    /// The start of the worker's routing identity (text, or hex if binary): [`shown_id`].
     pub id: String,
     /// The service it offers.
     pub service: String,
@@ -52,6 +57,19 @@ pub struct WorkerRow {
     pub busy: bool,
     /// Milliseconds until the broker purges it unless it is heard from.
     pub expires_in_ms: u64,
+}
+
+/// Characters of a worker identity that `mmi.workers` shows: `W` and 8 hex digits of ours, 32
+/// bits, leaving 90 of its random bits unknown.
+pub const SHOWN_ID_CHARS: usize = 9;
+
+/// A worker identity as `mmi.workers` shows it: its first [`SHOWN_ID_CHARS`] characters, then
+/// `..` if it had more.
+pub fn shown_id(id: &str) -> String {
+    match id.char_indices().nth(SHOWN_ID_CHARS) {
+        Some((cut, _)) => format!("{}..", &id[..cut]),
+        None => id.to_owned(),
+    }
 }
 
 fn number(frame: &[u8]) -> Result<u64, MmiError> {
@@ -235,6 +253,15 @@ mod tests {
         assert!(table.starts_with("service "));
         assert!(table.contains("echo"));
         assert_eq!(table.lines().count(), 3);
+    }
+
+    #[test]
+    fn only_the_start_of_an_identity_is_shown() {
+        let ours = format!("W{}", "0123456789ABCDEF".repeat(2));
+        assert_eq!(shown_id(&ours), "W01234567..");
+        assert_eq!(shown_id("W1"), "W1", "a short identity is shown whole");
+        assert_eq!(shown_id("123456789"), "123456789");
+        assert_eq!(shown_id("1234567890"), "123456789..");
     }
 
     #[test]

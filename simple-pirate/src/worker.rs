@@ -10,7 +10,6 @@
 use crate::protocol::{self, WorkerMessage};
 use common::contract::{self, Core};
 use common::fault::{Answer, FaultyServer, Served};
-use common::rng::Rng;
 use common::{sock, Message};
 use std::future::Future;
 use std::time::Duration;
@@ -67,9 +66,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> WorkerEnd {
     tokio::pin!(shutdown);
-    let mut rng = Rng::from_entropy();
     loop {
-        let identity = rng.identity();
+        // From the OS: a peer that connects under it would take this worker's route.
+        let identity = common::ids::identity("");
         let session = tokio::select! {
             biased;
             () = &mut shutdown => return WorkerEnd::Interrupted,

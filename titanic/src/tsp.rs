@@ -55,12 +55,14 @@ pub enum TspError {
     BadStatus(String),
 }
 
-/// A request's identity: 128 random bits, written as 32 hex characters without dashes.
+/// A request's identity: a v4 UUID, 122 bits from the operating system's random source (whoever
+/// presents it may fetch or close the request, so it must not be guessable), written as 32 hex
+/// characters without dashes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(u128);
 
 impl RequestId {
-    /// A fresh random (version 4) identity.
+    /// A fresh random (version 4) identity; `uuid` reads it from `getrandom`.
     pub fn random() -> Self {
         Self(uuid::Uuid::new_v4().as_u128())
     }

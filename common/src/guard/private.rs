@@ -100,7 +100,7 @@ fn create_private_dir(base: &Path) -> io::Result<PathBuf> {
         let dir = base.join(format!(
             "{PREFIX}{}-{}",
             std::process::id(),
-            uuid::Uuid::new_v4().simple()
+            crate::ids::token()
         ));
         match builder.create(&dir) {
             Ok(()) => {
@@ -216,10 +216,7 @@ mod tests {
 
     /// A scratch directory for the sweep test (not the shared base, where other tests run).
     fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "guard-sweep-test-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let dir = std::env::temp_dir().join(format!("guard-sweep-test-{}", crate::ids::token()));
         std::fs::create_dir(&dir).unwrap();
         dir
     }

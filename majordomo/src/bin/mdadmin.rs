@@ -3,8 +3,9 @@
 //! `mmi.workers` and `mmi.broker`.
 //!
 //! Output (stdout): a header line `service  idle  busy  waiting  served`, then one line per
-//! service; `--workers` adds `worker  service  state  expires_ms` rows, `--stats` the broker
-//! counters as `name value` lines.
+//! service; `--workers` adds `worker  service  state  expires_ms` rows (`worker` is the start of
+//! the identity, `W1A2B3C4D..`: the broker shows no client enough to connect as a worker), `--stats`
+//! the broker counters as `name value` lines.
 
 use anyhow::Context;
 use clap::Parser;

@@ -195,6 +195,7 @@ fn mmi_workers_and_broker_views() {
     b.handle_message(ready("W2", "echo"), t0);
     b.handle_message(ready("W1", "echo"), t0);
     b.handle_message(ready("W3", "alpha"), t0);
+    b.handle_message(ready("W0123456789ABCDEF", "beta"), t0);
     b.handle_message(request("C1", "alpha", &["x"]), t0 + 100 * MS);
     drain(&mut b);
     let rows = WorkerRow::parse_all(&mmi(&mut b, "mmi.workers", &[], t0 + 100 * MS)).unwrap();
@@ -206,6 +207,7 @@ fn mmi_workers_and_broker_views() {
         view,
         [
             ("alpha", "W3", true),
+            ("beta", "W01234567..", false),
             ("echo", "W1", false),
             ("echo", "W2", false)
         ]
@@ -213,8 +215,8 @@ fn mmi_workers_and_broker_views() {
     // Heard at t0 (READY), liveness 3 × 100 ms; sending it a request does not count.
     assert!(rows.iter().all(|r| r.expires_in_ms == 200));
     let stats = parse_broker(&mmi(&mut b, "mmi.broker", &[], t0)).unwrap();
-    assert!(stats.contains(&("workers".to_owned(), 3)));
-    assert!(stats.contains(&("services".to_owned(), 2)));
+    assert!(stats.contains(&("workers".to_owned(), 4)));
+    assert!(stats.contains(&("services".to_owned(), 3)));
 }
 
 #[test]

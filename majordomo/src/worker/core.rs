@@ -423,7 +423,7 @@ mod tests {
             },
         );
         w.handle_connected(t0);
-        let rid = crate::rid::RidSource::new(1).next_rid();
+        let rid = crate::rid::RidSource::new().next_rid();
         let mut body = Message::from_frames(["hi"]);
         rid.put(&mut body);
         let mut m = from_broker(REQUEST, &[b"C1", b""]);

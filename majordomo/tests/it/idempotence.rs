@@ -6,7 +6,7 @@
 use crate::util::*;
 use common::netfault::{Command, Fault, Proxy};
 use common::testkit::{tcp_endpoint, Proc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -171,6 +171,36 @@ fn without_ids_the_slow_worker_runs_retries_again() {
         executions(&[&w1, &w2]).values().sum::<u64>() >= 2
     });
     assert_eq!(executions(&[&w1, &w2]).keys().collect::<Vec<_>>(), ["-"]);
+}
+
+#[test]
+fn two_clients_started_together_send_ids_with_nothing_in_common() {
+    // Identical arguments, started back to back: nothing but the OS's random source tells their
+    // ids apart. Every id has a random part of its own (a per-client random prefix and a
+    // counter, as before, would show two).
+    let ep = tcp_endpoint();
+    let mut broker = broker(&ep, &[]);
+    let w = worker("worker", &mut broker, &ep, &["--log-executions"]);
+    let args = ["--requests", "50"];
+    let mut clients = [
+        mdclient("client1", &ep, &args),
+        mdclient("client2", &ep, &args),
+    ];
+    for client in &mut clients {
+        let status = client.wait_exit(SOON).expect("mdclient finishes");
+        assert!(status.success(), "{}", client.lines().join("\n"));
+    }
+    w.wait_count("executed request id=", 100, SOON);
+    let counts = executions(&[&w]);
+    assert_eq!(counts.len(), 100, "100 ids, each executed once: {counts:?}");
+    let tokens: HashSet<&str> = counts
+        .keys()
+        .map(|id| id.rsplit_once('-').expect("<token>-<n>").0)
+        .collect();
+    assert_eq!(tokens.len(), 100, "{tokens:?}");
+    assert!(tokens
+        .iter()
+        .all(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())));
 }
 
 #[test]

@@ -5,7 +5,7 @@ use common::testkit::{tcp_endpoint, Proc};
 use common::Message;
 use majordomo::broker::{MMI_BROKER, MMI_SERVICES, MMI_WORKERS};
 use majordomo::client::{AsyncClient, ClientOptions};
-use majordomo::mmi::{parse_broker, ServiceRow, WorkerRow};
+use majordomo::mmi::{parse_broker, ServiceRow, WorkerRow, SHOWN_ID_CHARS};
 use std::time::Duration;
 
 #[test]
@@ -85,7 +85,9 @@ fn mmi_answers_200_404_and_501() {
             .unwrap()
     };
     assert_eq!(lookup(&["--service", "echo"]), "Lookup echo service: 404");
-    let _w = worker("worker", &mut broker, &ep, &[]);
+    let w = worker("worker", &mut broker, &ep, &[]);
+    let ready = w.lines().into_iter().find(|l| l.contains("ready as"));
+    let id = worker_id(&ready.expect("the worker's ready line"));
     assert_eq!(lookup(&["--service", "echo"]), "Lookup echo service: 200");
     assert_eq!(lookup(&["--service", "nope"]), "Lookup nope service: 404");
     assert_eq!(
@@ -96,6 +98,12 @@ fn mmi_answers_200_404_and_501() {
     runtime().block_on(async {
         let workers = WorkerRow::parse_all(&mmi(&ep, MMI_WORKERS, &[]).await).unwrap();
         assert_eq!(workers.len(), 1);
+        // Any client may ask: it learns the start of the identity, not enough to take it over.
+        assert_eq!(
+            workers[0].id,
+            format!("{}..", &id[..SHOWN_ID_CHARS]),
+            "{id}"
+        );
         assert_eq!(workers[0].service, "echo");
         assert!(!workers[0].busy);
         let stats = parse_broker(&mmi(&ep, MMI_BROKER, &[]).await).unwrap();

@@ -71,7 +71,7 @@ pub fn spawn_worker(name: &str, net: &Net, extra: &[&str]) -> Proc {
     Proc::spawn(name, env!("CARGO_BIN_EXE_ppworker"), args)
 }
 
-/// The identity in a worker line such as `I: (1A2B-3C4D) worker ready`.
+/// The identity in a worker line such as `I: (<32 hex digits>) worker ready`.
 pub fn worker_id(line: &str) -> String {
     let start = line.find('(').expect("( in worker line") + 1;
     let end = line[start..].find(')').expect(") in worker line") + start;
