@@ -72,6 +72,7 @@ fn the_server_in_use_partitioned_15_s_fails_over_and_is_used_again_soon_after_th
     c.wait_for(&format!("from {b}:"), BOUND);
     let failover = cut.elapsed();
     eprintln!("partition: first answer from the other server {failover:?} after the cut");
+    // Deliberate: the partition lasts the 15 s this test is about (five TTLs).
     std::thread::sleep(Duration::from_secs(15).saturating_sub(cut.elapsed()));
     // The dead server got a fresh link at once (and again every TTL while it stayed silent).
     assert!(c.count(&format!("relinking {a}")) >= 1, "{:?}", c.lines());
