@@ -1,5 +1,6 @@
 //! Hostile peers for process tests (feature `testkit`): the byte sequences that used to abort
-//! every server (issue 11), sent over raw TCP to a guarded endpoint.
+//! every server (the `zeromq` decoder defect of the README's "Security" section), sent over raw
+//! TCP to a guarded endpoint.
 //!
 //! [`assert_survives_hostile_input`] is the table every server's test suite runs: each
 //! [`Attack`] on its own connection, then the connection must be closed by the server, the

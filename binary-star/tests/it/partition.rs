@@ -2,11 +2,11 @@
 //! (clients to its frontend, its state PUB to the peer, the peer's PUB to it) goes through a
 //! proxy of its own, so "partition the primary's host" is "hold every byte on its three links".
 //!
-//! What a pair must do (issue 10): after the primary was cut off for 3 s or 10 s while the
-//! client sends, and healed, exactly one server is ACTIVE within [`SETTLE_BOUND`], both
-//! processes still run, every request was answered or reported failed, and after that a
-//! client asking both servers directly is answered by one of them only. Cutting off the backup
-//! interrupts nothing.
+//! What a pair must do (the `binary-star-partition` row of the README's scenario table): after
+//! the primary was cut off for 3 s or 10 s while the client sends, and healed, exactly one
+//! server is ACTIVE within [`SETTLE_BOUND`], both processes still run, every request was
+//! answered or reported failed, and after that a client asking both servers directly is
+//! answered by one of them only. Cutting off the backup interrupts nothing.
 
 use crate::util::*;
 use common::netfault::{Command, Fault, Proxy};

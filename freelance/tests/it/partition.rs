@@ -1,9 +1,9 @@
 //! Model 3 through the fault proxy (`common::netfault`): the server in use is cut off for
 //! 15 s (no FIN, no RST: its connection just stops moving) and then healed.
 //!
-//! What the client must do (issue 10): fail the request over inside the 3 s global timeout
-//! (nothing FAILED), give the dead server a fresh link, and use it again within one ping
-//! interval plus 1 s of the heal.
+//! What the client must do (the `freelance-partition` row of the README's scenario table): fail
+//! the request over inside the 3 s global timeout (nothing FAILED), give the dead server a
+//! fresh link, and use it again within one ping interval plus 1 s of the heal.
 
 use crate::util::{bin, BOUND};
 use common::netfault::{Command, Fault, Proxy};
