@@ -3,8 +3,8 @@
 //! [`step`] takes the server's state, one event, the current instant, the peer's expiry
 //! deadline and how a conflict is to be settled, and says what happens. It reads no clock and
 //! keeps no memory: the caller ([`crate::node::Node`]) owns the state, the deadline and the
-//! epochs. The table, from the Guide (`bstarsrv` / `bstar`) and `PROTOCOLS.md`, with our two
-//! conflict cells in bold:
+//! epochs. The table, from the Guide's `bstarsrv` / `bstar` (chapter 4, "High-Availability
+//! Pair"; Binary Star has no RFC), with our two conflict cells in bold:
 //!
 //! | state | PEER_PRIMARY | PEER_BACKUP | PEER_ACTIVE | PEER_PASSIVE | CLIENT_REQUEST |
 //! |---|---|---|---|---|---|

@@ -7,22 +7,11 @@
 //! publish, serve (by calling the [`Service`] only while ACTIVE), drop, hold, or stop on a
 //! split-brain error.
 //!
-//! # Log lines (a stable contract; tests and the tour wait for them)
+//! # Log lines
 //!
-//! | line | when |
-//! |---|---|
-//! | `I: primary ready: frontend=… state-pub=… state-sub=…` (or `backup ready`) | sockets bound |
-//! | `I: state ACTIVE - <reason> (epoch <n>)` / `I: state PASSIVE - <reason> (epoch <n>)` | every state change |
-//! | `I: peer is <STATE>` / `I: peer is back (<STATE>) after <ms> ms of silence` | peer news |
-//! | `W: peer silent for <ms> ms (expired)` | the peer's expiry passed |
-//! | `W: request dropped in state <STATE>: <why>` | first dropped request per state (then `D:`) |
-//! | `E: bad state message from peer: …, ignored` | a state message that is not one digit 1-4 |
-//! | `W: stalled: heartbeat <ms> ms late; listening to the peer before serving` | stall rule |
-//! | `I: resumed after stall` | the quiet time is over |
-//! | `I: ignoring stale state messages from the peer (<STATE> in epoch <e> < <ours>)` | first of a run of stale messages (queued during a partition) |
-//! | `W: dual actives: we are senior (epoch <n>, peer <m>), staying active` | the peer steps down |
-//! | `E: fatal error - dual actives, aborting` (or `dual passives`) | split brain under `--on-conflict abort`; `run` fails |
-//! | `W: interrupted` | the shutdown future fired; `run` returns `Ok` |
+//! What the reactor and its state link print is a stable contract that tests and the tour
+//! wait for. The one table of those lines, with `bstarsrv`'s and `bstarcli`'s, is in the
+//! crate's `README.md` ("Log lines"): a change to a line here changes it there too.
 
 use crate::fsm::{Fatal, Role, State};
 use crate::link::{LinkEvent, StateLink};

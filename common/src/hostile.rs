@@ -1,7 +1,7 @@
 //! Hostile peers for process tests (feature `testkit`): the byte sequences that used to abort
-//! every server before the ingress guard existed, sent over raw TCP to a guarded endpoint; and
-//! [`listening_sockets`] / [`probe`], which check that nothing else a server listens on can be
-//! reached.
+//! every server (the `zeromq` decoder defect of the README's "Security" section), sent over raw
+//! TCP to a guarded endpoint; and [`listening_sockets`] / [`probe`], which check that nothing
+//! else a server listens on can be reached.
 //!
 //! [`assert_survives_hostile_input`] is the table every server's test suite runs: each
 //! [`Attack`] on its own connection, then the connection must be closed by the server, the

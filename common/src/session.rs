@@ -4,7 +4,7 @@
 //!
 //! The core decides *when* (silence, DISCONNECT, a failed send) and *how long to back off*; the
 //! [`Session`] carries it out and reports what the network did as a [`SessionEvent`]. Why each
-//! step is needed with the `zeromq` crate (DESIGN.md, zmq.rs section):
+//! step is needed with the `zeromq` crate 0.7 (each was observed with it):
 //! * a DEALER never reconnects by itself, and a peer that comes back under its old identity can
 //!   lose replies: every connection is a new socket with a fresh random identity, drawn from the
 //!   OS ([`crate::ids`]) because a peer that connects under it takes the worker's route;

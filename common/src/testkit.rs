@@ -6,7 +6,10 @@
 //!   the client's [`Summary`] line and times the exit after Ctrl-C.
 //! * [`free_port`], [`tcp_endpoint`] and [`IpcDir`] give each test its own endpoints, so tests
 //!   run in parallel.
-//! * [`bin_path`] finds a workspace binary in the target directory of the running test.
+//! * [`bin_path`] and [`workspace_bins`] find workspace binaries in the target directory of the
+//!   running test, building those that are missing or older than the sources.
+//! * [`prerequisite`] is what a test does when something it cannot produce (a browser) is
+//!   missing: skip with the reason, or fail under CI ([`on_ci`]).
 //! * [`Background`] runs a helper thread (a libzmq peer) until dropped.
 //! * [`assert_help_mentions`] checks that `--help` documents every flag.
 //! * [`Proc::interrupt_in_flight`] checks contract 3 on a client interrupted mid-request.
@@ -442,11 +445,29 @@ impl Default for IpcDir {
     }
 }
 
-/// Path of a workspace binary next to the running test executable (`target/<profile>/<name>`).
-///
-/// Inside a binary's own package prefer `env!("CARGO_BIN_EXE_<name>")`; this finds binaries of
-/// other packages, which `cargo test --workspace` builds too.
-pub fn bin_path(name: &str) -> PathBuf {
+/// Whether this is a CI run: the `CI` environment variable is `true` (`.ci/run` sets it, as
+/// most CI services do). There a test whose prerequisite is missing fails instead of skipping.
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// What a test does about a prerequisite it cannot produce itself (a headless browser):
+/// `found` if it is there. If not, outside CI it prints `SKIPPED: <why>` and returns `None`, so
+/// the test returns; under CI ([`on_ci`]) it panics with the reason, so CI never counts a test
+/// that did not run as passed. One place for the rule, rather than a copy per test.
+pub fn prerequisite<T>(found: Option<T>, why: impl FnOnce() -> String) -> Option<T> {
+    if found.is_some() {
+        return found;
+    }
+    let why = why();
+    assert!(!on_ci(), "missing prerequisite under CI=true: {why}");
+    println!("SKIPPED: {why} (under CI=true this fails)");
+    None
+}
+
+/// `target/<profile>/`: the directory of the running test executable, `deps/` stripped, where
+/// cargo puts every binary of the workspace.
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let mut dir = exe
         .parent()
@@ -455,13 +476,91 @@ pub fn bin_path(name: &str) -> PathBuf {
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} not found: build it first (cargo build --workspace --bins)",
-        path.display()
-    );
-    path
+    dir
+}
+
+/// The workspace root: `common` is one of its members.
+fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("common/ lies in the workspace")
+        .to_owned()
+}
+
+/// The latest modification time of what the workspace's binaries are built from: every
+/// member's `src/` and `Cargo.toml`, the root `Cargo.toml` and `Cargo.lock`.
+fn newest_source() -> std::time::SystemTime {
+    let root = workspace_dir();
+    let members = std::fs::read_dir(&root).into_iter().flatten().flatten();
+    let mut newest_seen = newest(&root.join("Cargo.toml")).max(newest(&root.join("Cargo.lock")));
+    for member in members.map(|e| e.path()) {
+        if member.join("Cargo.toml").is_file() {
+            newest_seen = newest_seen
+                .max(newest(&member.join("Cargo.toml")))
+                .max(newest(&member.join("src")));
+        }
+    }
+    newest_seen
+}
+
+/// The directory of the workspace's binaries (`target/<profile>/`, next to the running test),
+/// with every one of `names` there and up to date: any that is missing or older than the
+/// workspace's sources is built first, with the running cargo (`CARGO`) and profile
+/// (`cargo build --workspace --bin <name> …`). Panics if that build fails.
+///
+/// `cargo test --workspace` builds every binary itself, but `cargo test -p <crate>` or
+/// `--test it` builds only the crate's own: a test needing another crate's binary would run an
+/// old one, or none. Only the binaries named are built (each at most once per test process),
+/// never the rest: relinking a binary that a parallel test is running pulls it from under it.
+pub fn workspace_bins(names: &[&str]) -> PathBuf {
+    static TRIED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let dir = profile_dir();
+    // Held during the build, so parallel tests wait for it instead of starting a second one.
+    let mut tried = TRIED.lock().unwrap_or_else(|e| e.into_inner());
+    let sources = newest_source();
+    let wanted: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|name| !tried.iter().any(|t| t == name))
+        .filter(|name| newest(&dir.join(name)) < sources)
+        .collect();
+    if !wanted.is_empty() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = Command::new(&cargo);
+        build
+            .args(["build", "-q", "--workspace", "--manifest-path"])
+            .arg(workspace_dir().join("Cargo.toml"));
+        for name in &wanted {
+            build.args(["--bin", name]);
+        }
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status();
+        tried.extend(wanted.iter().map(|n| n.to_string()));
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "{cargo} build --workspace --bin {} failed: {status:?}",
+            wanted.join(" --bin ")
+        );
+    }
+    for name in names {
+        assert!(
+            dir.join(name).is_file(),
+            "{} not found, even after building it",
+            dir.join(name).display()
+        );
+    }
+    dir
+}
+
+/// Path of a workspace binary next to the running test executable (`target/<profile>/<name>`),
+/// built first if missing or out of date (see [`workspace_bins`]).
+///
+/// Inside a binary's own package prefer `env!("CARGO_BIN_EXE_<name>")`; this finds binaries of
+/// other packages.
+pub fn bin_path(name: &str) -> PathBuf {
+    workspace_bins(&[name]).join(name)
 }
 
 /// Path of an example program of the calling crate (`target/<profile>/examples/<name>`), built

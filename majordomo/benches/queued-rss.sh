@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# mdbroker's resident memory with N requests waiting for a service that has no worker (issue 11
-# measured the Guide's mdclient2 case, 100,000), with request ids (each waiting request is also a
+# mdbroker's resident memory with N requests waiting for a service that has no worker (the Guide's
+# mdclient2 case, 100,000 requests at once), with request ids (each waiting request is also a
 # running entry of the dedup store) and without.
 #
 #   cargo build --release -p majordomo --bins

@@ -1,9 +1,9 @@
 //! bstarsrv — a Binary Star server: an echo service inside the Binary Star reactor.
 //!
 //! Run one as primary and one as backup, in any order: `bstarsrv -p` and `bstarsrv -b`.
-//! The log lines are documented in `binary_star::reactor`. Exit status: 0 after Ctrl-C,
-//! 2 after a split-brain error (dual actives / dual passives, only with `--on-conflict abort`),
-//! 1 if a socket cannot be bound.
+//! The log lines are listed in the crate's `README.md` ("Log lines"). Exit status: 0 after
+//! Ctrl-C, 2 after a split-brain error (dual actives / dual passives, only with
+//! `--on-conflict abort`), 1 if a socket cannot be bound.
 //!
 //! With `--log-replies`, one `I: answered a client request (count=<n>)` line per reply handed to
 //! the frontend (the service runs only while ACTIVE): a stable line, so that the tour's chaos

@@ -1,5 +1,5 @@
 //! The ingress guard in front of bstarsrv: its frontend and its state PUB survive hostile
-//! bytes (issue 11); libzmq clients still get through.
+//! bytes (the limits in the README's "Security"); libzmq clients still get through.
 
 use crate::util::{bstarsrv, server_args, WAIT};
 use common::hostile::{assert_connection_limit, assert_survives_hostile_input, libzmq_request};

@@ -13,6 +13,8 @@ fn a_peer_that_starts_late_is_heard_promptly() {
     let mut p = primary(&ep);
     p.wait_for("peer silent", WAIT);
     // Nothing is listening on the backup's PUB for a while: connect attempts keep failing.
+    // Deliberate: the 3 s outage is what the test is about (the zeromq crate's own back-off
+    // would have grown long by then).
     std::thread::sleep(Duration::from_millis(3000));
     assert_eq!(
         p.count("subscribed to the peer state"),
@@ -41,6 +43,7 @@ fn a_peer_killed_and_restarted_after_a_long_outage_is_heard_again() {
     b.kill9();
     p.wait_for("lost the peer state connection", WAIT);
     p.wait_for("peer silent", WAIT);
+    // Deliberate: the long outage the test is about, before the restart.
     std::thread::sleep(Duration::from_millis(3500));
     b.restart();
     b.wait_for("backup ready", WAIT);

@@ -2,11 +2,11 @@
 //! (clients to its frontend, its state PUB to the peer, the peer's PUB to it) goes through a
 //! proxy of its own, so "partition the primary's host" is "hold every byte on its three links".
 //!
-//! What a pair must do (issue 10): after the primary was cut off for 3 s or 10 s while the
-//! client sends, and healed, exactly one server is ACTIVE within [`SETTLE_BOUND`], both
-//! processes still run, every request was answered or reported failed, and after that a
-//! client asking both servers directly is answered by one of them only. Cutting off the backup
-//! interrupts nothing.
+//! What a pair must do (the `binary-star-partition` row of the README's scenario table): after
+//! the primary was cut off for 3 s or 10 s while the client sends, and healed, exactly one
+//! server is ACTIVE within [`SETTLE_BOUND`], both processes still run, every request was
+//! answered or reported failed, and after that a client asking both servers directly is
+//! answered by one of them only. Cutting off the backup interrupts nothing.
 
 use crate::util::*;
 use common::netfault::{Command, Fault, Proxy};
@@ -181,6 +181,7 @@ fn primary_partitioned(span: Duration) {
     assert!(line.contains("failover successful"), "{line}");
     assert!(line.ends_with("(epoch 2)"), "{line}");
     c.wait_for("failover to", WAIT);
+    // Deliberate: the partition lasts `span`, the length this test is about.
     std::thread::sleep(span.saturating_sub(started.elapsed()));
 
     heal(net.primary_links());
@@ -230,6 +231,8 @@ fn backup_partitioned_no_interruption() {
     let before = c.count("server replied OK");
     cut(net.backup_links());
     b.wait_for("peer silent", WAIT);
+    // Deliberate: the backup stays cut off for 5 s, many expiries, during which it must not
+    // take over (no client votes reach it) and the primary must keep answering.
     std::thread::sleep(Duration::from_secs(5));
     // One request every 100 ms kept being answered by the primary.
     let during = c.count("server replied OK") - before;

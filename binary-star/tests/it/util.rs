@@ -16,7 +16,8 @@ pub const VOTE_MS: u64 = 100;
 /// A generous wait for anything that should take a few heartbeats.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-/// The bound on the failover a client sees: 2 × heartbeat + timeout + settle delay.
+/// The bound on the failover a client sees: the peer's expiry (2 × heartbeat), then the
+/// client's timeout and settle delay.
 pub fn failover_bound() -> Duration {
     Duration::from_millis(2 * HB_MS + TIMEOUT_MS + SETTLE_MS)
 }

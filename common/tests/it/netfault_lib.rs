@@ -314,6 +314,7 @@ async fn delay_adds_its_latency_each_way_and_keeps_order() {
     let data = pattern(99, 50 * 100);
     for piece in data.chunks(100) {
         client.write_all(piece).await.unwrap();
+        // Deliberate: a pause between writes, so the proxy reads each as a chunk of its own.
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert!(read_n(&mut client, data.len()).await == data);
@@ -443,6 +444,7 @@ async fn with_tcp_backoff_held_bytes_arrive_at_the_next_retransmission_after_hea
     proxy.apply(Command::Set(Fault::Partition));
     let sent = Instant::now();
     client.write_all(b"into the partition").await.unwrap();
+    // Deliberate: a 1.2 s partition, between the retransmissions at 0.6 and 1.4 s.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     let healed = Instant::now();
     proxy.apply(Command::Heal);
@@ -468,6 +470,7 @@ async fn with_tcp_backoff_a_connect_held_by_a_partition_goes_through_at_its_next
     let _client = TcpStream::connect(proxy.local_addr()).await.unwrap();
     // The first SYN retry (1 s after the proxy took the connection) must fall in the partition.
     wait_connections(&proxy, 1).await;
+    // Deliberate: a 1.5 s partition, past the first SYN retry.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     proxy.apply(Command::Heal);
     let healed = Instant::now();

@@ -1,5 +1,5 @@
 //! The ingress guard in front of flserver1–3: hostile bytes close one connection, never the
-//! server (issue 11); libzmq clients still get through.
+//! server (the limits in the README's "Security"); libzmq clients still get through.
 
 use crate::util::server;
 use common::hostile::{assert_connection_limit, assert_survives_hostile_input, libzmq_request};

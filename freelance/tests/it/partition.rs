@@ -1,9 +1,9 @@
 //! Model 3 through the fault proxy (`common::netfault`): the server in use is cut off for
 //! 15 s (no FIN, no RST: its connection just stops moving) and then healed.
 //!
-//! What the client must do (issue 10): fail the request over inside the 3 s global timeout
-//! (nothing FAILED), give the dead server a fresh link, and use it again within one ping
-//! interval plus 1 s of the heal.
+//! What the client must do (the `freelance-partition` row of the README's scenario table): fail
+//! the request over inside the 3 s global timeout (nothing FAILED), give the dead server a
+//! fresh link, and use it again within one ping interval plus 1 s of the heal.
 
 use crate::util::{bin, BOUND};
 use common::netfault::{Command, Fault, Proxy};
@@ -72,6 +72,7 @@ fn the_server_in_use_partitioned_15_s_fails_over_and_is_used_again_soon_after_th
     c.wait_for(&format!("from {b}:"), BOUND);
     let failover = cut.elapsed();
     eprintln!("partition: first answer from the other server {failover:?} after the cut");
+    // Deliberate: the partition lasts the 15 s this test is about (five TTLs).
     std::thread::sleep(Duration::from_secs(15).saturating_sub(cut.elapsed()));
     // The dead server got a fresh link at once (and again every TTL while it stayed silent).
     assert!(c.count(&format!("relinking {a}")) >= 1, "{:?}", c.lines());

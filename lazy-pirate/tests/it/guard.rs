@@ -1,5 +1,6 @@
 //! The ingress guard in front of lpserver: hostile bytes close one connection, never the
-//! server (issue 11); the connection limit refuses one more; libzmq clients still get through.
+//! server (the limits in the README's "Security"); the connection limit refuses one more; libzmq
+//! clients still get through.
 
 use crate::util::lpserver;
 use common::hostile::{assert_connection_limit, assert_survives_hostile_input, libzmq_request};

@@ -218,6 +218,19 @@ async fn broker_stat_async(ep: &str) -> u64 {
         .unwrap()
 }
 
+/// Workers the broker let go by DISCONNECT (`I: worker <id> disconnected`) or expiry: each
+/// registered worker that said DISCONNECT ends in exactly one of these lines.
+fn workers_ended(broker: &Proc) -> usize {
+    broker
+        .lines()
+        .iter()
+        .filter(|l| {
+            l.starts_with("I: worker ") && l.ends_with(" disconnected")
+                || l.starts_with("W: worker ") && l.ends_with(" expired, purged")
+        })
+        .count()
+}
+
 #[test]
 fn churn_of_ten_thousand_workers_leaves_nothing_behind() {
     let ep = tcp_endpoint();
@@ -228,6 +241,7 @@ fn churn_of_ten_thousand_workers_leaves_nothing_behind() {
     let rt = runtime();
     let churn = |cycles_per_connection: usize, fresh: usize| {
         let before = broker.count("ready for service churn-");
+        let ended_before = workers_ended(&broker);
         rt.block_on(async {
             // Pipelined cycles: READY, DISCONNECT, READY, … over a few connections.
             let mut sockets = Vec::new();
@@ -257,17 +271,20 @@ fn churn_of_ten_thousand_workers_leaves_nothing_behind() {
                 sockets.push(socket);
             }
             // No LINGER in the zeromq crate: close the sockets only once the broker has read
-            // every READY (then the vanished half is left to the broker's purge).
+            // every READY and every DISCONNECT (then the vanished half is left to the broker's
+            // purge). A worker that expired before its DISCONNECT was read ends there instead.
             let expected = before + 8 * cycles_per_connection + fresh;
+            let ended = ended_before + 8 * cycles_per_connection + fresh.div_ceil(2);
             let started = std::time::Instant::now();
-            while broker.count("ready for service churn-") < expected {
+            while broker.count("ready for service churn-") < expected
+                || workers_ended(&broker) < ended
+            {
                 assert!(
                     started.elapsed() < SOON * 2,
-                    "the broker did not see every READY"
+                    "the broker did not see every READY and DISCONNECT"
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
             drop(sockets);
             let started = std::time::Instant::now();
             loop {

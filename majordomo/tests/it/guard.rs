@@ -1,5 +1,6 @@
 //! The ingress guard in front of mdbroker: hostile bytes close one connection, never the
-//! broker (issue 11); the connection limit refuses one more; libzmq MDP clients get through.
+//! broker (the limits in the README's "Security"); the connection limit refuses one more; libzmq
+//! MDP clients get through.
 
 use crate::util::{broker, worker};
 use common::hostile::{assert_connection_limit, assert_survives_hostile_input};

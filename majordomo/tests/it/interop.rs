@@ -59,8 +59,11 @@ fn libzmq_client_and_worker_through_our_broker() {
     // A libzmq worker for "zmq.echo", checking every frame the broker sends it.
     let worker_ctx = ctx.clone();
     let worker_ep = ep.clone();
+    // Set once the broker has logged the worker's DISCONNECT, so the socket may close.
+    let (bye_seen, wait_bye) = mpsc::channel::<()>();
     let libzmq_worker = std::thread::spawn(move || {
         let w = socket(&worker_ctx, zmq::DEALER);
+        w.set_identity(b"zmq-worker").unwrap();
         w.connect(&worker_ep).unwrap();
         send(&w, f(&[b"", b"MDPW01", READY, b"zmq.echo"]));
         let (mut heartbeats, mut served) = (0, 0);
@@ -94,8 +97,9 @@ fn libzmq_client_and_worker_through_our_broker() {
             }
         }
         send(&w, f(&[b"", b"MDPW01", DISCONNECT]));
-        // No linger: wait for the broker's heartbeat as proof DISCONNECT went out first.
-        std::thread::sleep(Duration::from_millis(200));
+        // No linger: the socket stays open until the broker has logged the DISCONNECT (or the
+        // test gave up waiting for it), so the broker reads the command, not a closed connection.
+        let _ = wait_bye.recv_timeout(SOON);
         served
     });
     broker.wait_for("ready for service zmq.echo", SOON);
@@ -145,8 +149,12 @@ fn libzmq_client_and_worker_through_our_broker() {
     });
     assert_eq!(reply, Message::from_frames(["from rust"]));
 
+    // The broker read the DISCONNECT itself: "disconnected", not "disconnected, purged" (the
+    // line for a connection that closed).
+    let line = broker.wait_for("worker zmq-worker disconnected", SOON);
+    assert!(!line.contains("purged"), "{line}");
+    bye_seen.send(()).unwrap();
     assert_eq!(libzmq_worker.join().unwrap(), 3);
-    broker.wait_for("disconnected", SOON);
     let code = runtime().block_on(mmi(&ep, "mmi.service", &["zmq.echo"]));
     assert_eq!(first(&code), "404");
 }
@@ -155,6 +163,7 @@ fn libzmq_client_and_worker_through_our_broker() {
 fn our_clients_against_a_libzmq_router_that_checks_every_frame() {
     let ctx = zmq::Context::new();
     let (router, ep) = bound_router(&ctx);
+    let (replies_got, replies_in) = mpsc::channel::<()>();
     let fake = std::thread::spawn(move || {
         let next = || recv(&router, 15_000).expect("a request within 15 s");
         // 1. One request, multi-frame body.
@@ -180,8 +189,8 @@ fn our_clients_against_a_libzmq_router_that_checks_every_frame() {
             let upper = m[4].to_ascii_uppercase();
             send(&router, f(&[&m[0], b"", b"MDPC01", b"async", &upper]));
         }
-        // Let the replies leave before the socket closes.
-        std::thread::sleep(Duration::from_millis(500));
+        // No linger: keep the socket until the client has its replies (or gave up).
+        let _ = replies_in.recv_timeout(SOON * 2);
     });
 
     runtime().block_on(async {
@@ -222,6 +231,7 @@ fn our_clients_against_a_libzmq_router_that_checks_every_frame() {
         }
         assert_eq!(got, ["Z", "Y", "X"]);
     });
+    replies_got.send(()).unwrap();
     fake.join().unwrap();
 }
 
@@ -319,6 +329,7 @@ fn our_worker_against_a_libzmq_router_that_checks_every_frame() {
             request_ids: false,
         };
         let mut worker = Worker::new(&ep, "echo", options).unwrap();
+        // Deliberately slow work (B above): heartbeats must go on during it.
         let handler = |body| async move {
             tokio::time::sleep(Duration::from_millis(500)).await;
             body

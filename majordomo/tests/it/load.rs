@@ -103,33 +103,33 @@ fn after_five_thousand_vanished_workers_every_request_is_answered_promptly() {
     // 5,000 workers for the same service connect, send READY and close their connection
     // without DISCONNECT (a crash), four at a time. Their heartbeats would take 3 s to run
     // out; the broker must not wait for that, nor dispatch to any of them.
-    rt.block_on(async {
-        let ep = Arc::new(ep.clone());
-        let mut tasks = Vec::new();
-        for _ in 0..4 {
-            let ep = ep.clone();
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..1250 {
-                    let mut socket = dealer(&ep).await;
-                    socket
-                        .send(frames(&[b"", b"MDPW01", &[1], b"echo"]))
-                        .await
-                        .unwrap();
-                    // Give the READY a moment to be written (no LINGER), then vanish.
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    drop(socket);
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-    });
-    let registered = broker.count("ready for service echo");
-    assert!(
-        registered > 2500,
-        "only {registered} churn workers registered"
-    );
+    const ROUNDS: usize = 1250;
+    const AT_ONCE: usize = 4;
+    let live = broker.count("ready for service echo");
+    let mut registered = live;
+    for _ in 0..ROUNDS {
+        let sockets = rt.block_on(async {
+            let connecting = (0..AT_ONCE).map(|_| async {
+                let mut socket = dealer(&ep).await;
+                socket
+                    .send(frames(&[b"", b"MDPW01", &[1], b"echo"]))
+                    .await
+                    .unwrap();
+                socket
+            });
+            futures::future::join_all(connecting).await
+        });
+        // No LINGER: each vanishes once the broker has registered it, not before.
+        let want = registered + AT_ONCE;
+        registered = broker.wait_count("ready for service echo", want, SOON);
+        assert!(
+            registered >= want,
+            "the broker registered {registered} of {want} workers"
+        );
+        rt.block_on(async move { drop(sockets) });
+    }
+    let registered = registered - live;
+    assert_eq!(registered, ROUNDS * AT_ONCE, "churn workers registered");
     let slowest = rt.block_on(slowest_of(&ep, 100, "after churn"));
     eprintln!(
         "after {registered} churn registrations: slowest of 100 requests {} ms",

@@ -6,7 +6,8 @@ use crate::util::{all_answered, queue, registered, worker, Net, HEARTBEAT_MS, LI
 use common::testkit::Proc;
 use std::time::{Duration, Instant};
 
-/// The bound the issue sets: (liveness + 1) × interval.
+/// How soon a dead worker must be purged: (liveness + 1) × interval (one interval for the
+/// phase at which it died).
 fn bound() -> Duration {
     Duration::from_millis((LIVENESS + 1) * HEARTBEAT_MS)
 }

@@ -58,9 +58,44 @@ fn spbench_runs_and_exits_on_sigint() {
         ["--requests", "100000000", "--rounds", "1"],
     );
     bench.wait_for("measuring", READY);
-    std::thread::sleep(Duration::from_millis(200));
+    // Interrupted mid-run: once it has started the server process of its first setup.
+    let pid = bench.pid().expect("running");
+    let started = std::time::Instant::now();
+    let servers = loop {
+        let servers = children_of(pid);
+        if !servers.is_empty() {
+            break servers;
+        }
+        assert!(
+            started.elapsed() < READY,
+            "spbench started no server process"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let (status, _) = bench.interrupt_and_wait(EXIT_BOUND);
     assert_eq!(status.code(), Some(130));
+    // And it took its server processes with it.
+    for server in servers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{server}")).exists(),
+            "spbench left its server process {server} running"
+        );
+    }
+}
+
+/// The processes whose parent is `pid` (Linux: the fourth field of `/proc/<pid>/stat`).
+fn children_of(pid: u32) -> Vec<u32> {
+    let entries = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    entries
+        .filter_map(|entry| {
+            let child: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+            let after_comm = &stat[stat.rfind(')')? + 1..];
+            let ppid: u32 = after_comm.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == pid).then_some(child)
+        })
+        .collect()
 }
 
 #[test]

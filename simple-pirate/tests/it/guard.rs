@@ -1,5 +1,5 @@
 //! The ingress guard in front of both spqueue ports: hostile bytes close one connection, never
-//! the queue (issue 11); libzmq clients still get through.
+//! the queue (the limits in the README's "Security"); libzmq clients still get through.
 
 use crate::util::spqueue;
 use common::hostile::{assert_connection_limit, assert_survives_hostile_input, libzmq_request};

@@ -69,6 +69,7 @@ fn kill_titanic_under_load(compact_min_bytes: &str, seed: u64) {
         eventually(WAIT, "more acknowledged requests", || {
             acknowledged(&client).len() >= seen + 10
         });
+        // Deliberate: a random moment within the next 150 ms, so each kill lands elsewhere.
         std::thread::sleep(Duration::from_millis(rng.below(150)));
         titanic.kill9();
         let acked = acknowledged(&client);

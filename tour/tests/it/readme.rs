@@ -1,8 +1,11 @@
 //! Every terminal recipe of the README runs as written, and its clients get everything answered.
 //!
-//! The commands come from the README's text itself: each ```sh block under a pattern's `###`
-//! heading, one terminal per line (`cmd args  # N: comment`, `a & b` being two processes). The
-//! test only makes them private, as a person would not need to:
+//! The commands come from the README's text itself: each ```sh block under a `###` or `####`
+//! heading of its "Patterns" section (one block per heading, which is the recipe's title), one
+//! terminal per line (`cmd args  # N: comment`, `a & b` being two processes). The binaries are
+//! built first if missing or out of date ([`common::testkit::workspace_bins`]), so the recipes
+//! run under `cargo test -p tour` too. The test only makes them private, as a person would not
+//! need to:
 //! - the Guide's ports (5555, 5556, 5557, 5001–5004) become free ports of this test, both where
 //!   the text writes them and where a program uses them by default (the flags it then appends
 //!   are in [`DEFAULT_ENDPOINTS`], checked against each program's `--help`);
@@ -122,24 +125,23 @@ fn readme() -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The ```sh blocks under the `###` headings of the README's "Patterns" section.
+/// The ```sh blocks of the README's "Patterns" section, each titled by the `###` or `####`
+/// heading above it. A second block under one heading is an error: the test names say which
+/// recipe they run, so every recipe needs a title of its own.
 fn recipes(text: &str) -> Vec<Recipe> {
-    let mut out = Vec::new();
+    let mut out: Vec<Recipe> = Vec::new();
     let mut in_patterns = false;
     let mut heading = String::new();
     let mut block: Option<Vec<Line>> = None;
-    let mut blocks_under_heading = 0;
     for raw in text.lines() {
         if let Some(lines) = block.as_mut() {
             if raw.trim_start().starts_with("```") {
-                blocks_under_heading += 1;
-                let title = if blocks_under_heading == 1 {
-                    heading.clone()
-                } else {
-                    format!("{heading} {blocks_under_heading}")
-                };
+                assert!(
+                    out.iter().all(|r| r.title != heading),
+                    "a second recipe under the heading {heading:?}: give it a heading of its own"
+                );
                 out.push(Recipe {
-                    title,
+                    title: heading.clone(),
                     lines: block.take().unwrap(),
                 });
             } else if !raw.trim().is_empty() {
@@ -149,9 +151,11 @@ fn recipes(text: &str) -> Vec<Recipe> {
         }
         if let Some(h) = raw.strip_prefix("## ") {
             in_patterns = h.trim() == "Patterns";
-        } else if let Some(h) = raw.strip_prefix("### ") {
+        } else if let Some(h) = raw
+            .strip_prefix("### ")
+            .or_else(|| raw.strip_prefix("#### "))
+        {
             heading = h.trim().to_owned();
-            blocks_under_heading = 0;
         } else if in_patterns && !heading.is_empty() && raw.trim() == "```sh" {
             block = Some(Vec::new());
         }
@@ -230,27 +234,23 @@ fn is_client(cmd: &Cmd) -> bool {
     CLIENTS.contains(&cmd.program.as_str())
 }
 
-/// The pattern binaries, or `None` (with the reason printed) when they are not built: `cargo
-/// test --workspace` builds them all, `cargo test -p tour` alone does not.
-fn bin_dir() -> Option<PathBuf> {
-    let dir = tour::bins::default_bin_dir().unwrap();
-    let missing: Vec<&str> = DEFAULT_ENDPOINTS
+/// Every program a recipe may run: the ones with known defaults, the clients, the servers
+/// whose endpoints are always on the command line.
+fn programs() -> Vec<&'static str> {
+    let mut all: Vec<&str> = DEFAULT_ENDPOINTS
         .iter()
         .map(|(p, _)| *p)
         .chain(CLIENTS.iter().copied())
         .chain(["bstarsrv", "flserver1", "flserver2"])
-        .filter(|p| !dir.join(p).is_file())
         .collect();
-    if missing.is_empty() {
-        Some(dir)
-    } else {
-        println!(
-            "SKIPPED: {missing:?} not built in {} (cargo test --workspace builds them; or run \
-             cargo build --workspace --bins first)",
-            dir.display()
-        );
-        None
-    }
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// The directory of the pattern binaries, every one of [`programs`] built and up to date.
+fn bin_dir() -> PathBuf {
+    common::testkit::workspace_bins(&programs())
 }
 
 const READY: Duration = Duration::from_secs(30);
@@ -289,9 +289,9 @@ struct Done {
     kills: usize,
 }
 
-/// Runs one recipe and checks every client; `None` when the binaries are not built.
-fn run_recipe(title: &str) -> Option<Done> {
-    let bin = bin_dir()?;
+/// Runs one recipe and checks every client.
+fn run_recipe(title: &str) -> Done {
+    let bin = bin_dir();
     let mut done = Done::default();
     let all = recipes(&readme());
     let recipe = all
@@ -430,7 +430,7 @@ fn run_recipe(title: &str) -> Option<Done> {
     }
     assert!(!report.is_empty(), "{title}: the recipe has no client");
     println!("{title}: {done:?}\n  {}", report.join("\n  "));
-    Some(done)
+    done
 }
 
 #[test]
@@ -447,11 +447,24 @@ fn the_readme_has_a_recipe_per_pattern_and_the_test_knows_its_programs() {
             "Titanic",
             "Binary Star",
             "Freelance",
-            "Freelance 2",
-            "Freelance 3",
+            "Freelance model 1",
+            "Freelance model 2",
         ]
     );
-    let Some(bin) = bin_dir() else { return };
+    // Every program a recipe names is one the test builds (and knows to be a client or not).
+    for recipe in &all {
+        for line in &recipe.lines {
+            for cmd in &line.commands {
+                assert!(
+                    programs().contains(&cmd.program.as_str()),
+                    "{}: unknown program {}",
+                    recipe.title,
+                    cmd.program
+                );
+            }
+        }
+    }
+    let bin = bin_dir();
     // The defaults the test substitutes are the programs' own.
     for (program, defaults) in DEFAULT_ENDPOINTS {
         let help = std::process::Command::new(bin.join(program))
@@ -466,29 +479,16 @@ fn the_readme_has_a_recipe_per_pattern_and_the_test_knows_its_programs() {
             );
         }
     }
-    for recipe in &all {
-        for line in &recipe.lines {
-            for cmd in &line.commands {
-                assert!(
-                    bin.join(&cmd.program).is_file(),
-                    "{}: unknown program {}",
-                    recipe.title,
-                    cmd.program
-                );
-            }
-        }
-    }
 }
 
 #[test]
 fn readme_lazy_pirate() {
     // The seed in the README makes the server crash mid-run, so terminal 3 is needed.
-    if let Some(done) = run_recipe("Lazy Pirate") {
-        assert_eq!(
-            done.restarts, 1,
-            "the server never crashed: pick another --seed"
-        );
-    }
+    let done = run_recipe("Lazy Pirate");
+    assert_eq!(
+        done.restarts, 1,
+        "the server never crashed: pick another --seed"
+    );
 }
 
 #[test]
@@ -513,24 +513,23 @@ fn readme_titanic() {
 
 #[test]
 fn readme_binary_star() {
-    if let Some(done) = run_recipe("Binary Star") {
-        assert_eq!(done.kills, 1);
-    }
+    let done = run_recipe("Binary Star");
+    assert_eq!(done.kills, 1);
 }
 
+/// The main Freelance recipe: model 3 (flserver3, flclient3), with a server killed.
 #[test]
-fn readme_freelance_model_3() {
-    if let Some(done) = run_recipe("Freelance") {
-        assert_eq!(done.kills, 1);
-    }
+fn readme_freelance() {
+    let done = run_recipe("Freelance");
+    assert_eq!(done.kills, 1);
 }
 
 #[test]
 fn readme_freelance_model_1() {
-    run_recipe("Freelance 2");
+    run_recipe("Freelance model 1");
 }
 
 #[test]
 fn readme_freelance_model_2() {
-    run_recipe("Freelance 3");
+    run_recipe("Freelance model 2");
 }

@@ -1,5 +1,5 @@
-//! `--report`: the timeline page of a run, checked as a document (strict XML parse) and, where
-//! a headless Chromium is available, as a rendered page.
+//! `--report`: the timeline page of a run, checked as a document (strict XML parse) and as a
+//! page rendered by a headless Chromium (skipped where there is none, failed under `CI=true`).
 
 use crate::util::{bin_dir, fixtures, load, opts};
 use roxmltree::{Document, Node};
@@ -155,10 +155,12 @@ fn chromium() -> Option<String> {
 
 #[test]
 fn the_page_renders_in_a_browser_without_console_errors() {
-    let Some(browser) = chromium() else {
-        println!("SKIPPED: no chromium on this machine (.ci/run installs it with apt-get)");
-        return;
-    };
+    let found = common::testkit::prerequisite(chromium(), || {
+        "no chromium, chromium-browser or google-chrome on this machine (.ci/run installs \
+         chromium with apt-get)"
+            .to_owned()
+    });
+    let Some(browser) = found else { return };
     let dir = tempfile::tempdir().unwrap();
     run_with_report(&load("report"), dir.path());
     let page = dir.path().join("index.html");
@@ -244,14 +246,7 @@ fn network_faults_are_drawn_as_shaded_spans_on_their_hosts() {
 
 #[test]
 fn a_real_pattern_run_has_one_mark_per_request_its_client_counted() {
-    let bin = tour::bins::default_bin_dir().unwrap();
-    if !bin.join("lpserver").is_file() || !bin.join("lpclient").is_file() {
-        println!(
-            "SKIPPED: lpserver/lpclient not built in {} (cargo test --workspace builds them)",
-            bin.display()
-        );
-        return;
-    }
+    let bin = common::testkit::workspace_bins(&["lpserver", "lpclient"]);
     let dir = tempfile::tempdir().unwrap();
     let mut scenario = tour::Scenario::load("lazy-pirate").unwrap();
     scenario.set_var("timeout_ms", "300");
