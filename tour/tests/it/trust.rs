@@ -155,7 +155,8 @@ impl Prober {
 
 #[test]
 fn another_user_reaches_only_the_public_ports_and_cannot_abort_a_server() {
-    let bin = tour::bins::default_bin_dir().unwrap();
+    let programs: Vec<&str> = SERVERS.iter().map(|s| s.program).collect();
+    let bin = common::testkit::workspace_bins(&programs);
     let prober = if is_root() {
         Some(Prober::new())
     } else {
