@@ -20,6 +20,7 @@
 //! | [`liveness`] | 1 to [`LIVENESS_MAX`] | missed heartbeats before a peer is dead |
 //! | [`tries`] | 1 to [`TRIES_MAX`] | attempts per request |
 //! | [`bytes`] | 0 to [`BYTES_MAX`] | byte thresholds |
+//! | [`budget_bytes`] | 256 to [`BYTES_MAX`] | memory budgets, which must hold something |
 //! | [`seed`] | any `u64` | seeds (an identifier, not a quantity) |
 //!
 //! A day bounds every time: `now + interval`, `interval × liveness` and the back-offs stay far
@@ -106,6 +107,12 @@ pub fn tries() -> RangedU64ValueParser<u32> {
 /// A byte threshold: 0 to [`BYTES_MAX`].
 pub fn bytes<T: TryFrom<u64>>() -> RangedU64ValueParser<T> {
     ranged(0..=BYTES_MAX)
+}
+
+/// A memory budget in bytes: 256 (room for one small request with its bookkeeping) to
+/// [`BYTES_MAX`].
+pub fn budget_bytes<T: TryFrom<u64>>() -> RangedU64ValueParser<T> {
+    ranged(256..=BYTES_MAX)
 }
 
 /// A seed: any `u64` (stated, like every range, in the help: 0 to 18446744073709551615).
