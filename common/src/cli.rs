@@ -197,13 +197,6 @@ impl FaultArgs {
     }
 }
 
-/// Parses a millisecond count into a [`Duration`] (for `value_parser`).
-pub fn millis(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|_| format!("{s:?} is not a whole number of milliseconds"))
-}
-
 /// The ingress guard's limits, shown in `--help` of every server (see [`crate::guard`]).
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Ingress guard (every bound tcp:// endpoint)")]
