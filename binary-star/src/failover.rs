@@ -24,6 +24,7 @@
 //! An answer from the other server than the previous answer ends a failover: the retry core
 //! reports it (`Event::Answered { switched, waited, .. }`), and `bstarcli` logs the wait.
 
+use common::contract;
 use common::retry::{Schedule, Try};
 use std::time::{Duration, Instant};
 
@@ -117,7 +118,7 @@ impl Plan {
     fn gave_up(&self, now: Instant) -> bool {
         self.policy
             .give_up
-            .is_some_and(|limit| now >= self.started + limit)
+            .is_some_and(|limit| now >= contract::saturating_add(self.started, limit))
     }
 
     fn send(&mut self, server: usize, at: Instant, until: Instant) -> Try {
@@ -137,7 +138,8 @@ impl Schedule for Plan {
         self.started = now;
         self.current = self.settled;
         self.voting = None;
-        self.send(self.current, now, now + self.policy.timeout)
+        let until = contract::saturating_add(now, self.policy.timeout);
+        self.send(self.current, now, until)
     }
 
     /// The attempt got no answer (timed out, or the connection failed): the next one, or
@@ -151,8 +153,9 @@ impl Schedule for Plan {
                 return None;
             }
             let other = 1 - self.current;
-            let at = now + self.policy.settle;
-            return Some(self.send(other, at, at + self.policy.timeout));
+            let at = contract::saturating_add(now, self.policy.settle);
+            let until = contract::saturating_add(at, self.policy.timeout);
+            return Some(self.send(other, at, until));
         }
         if self.gave_up(now) {
             return None;
@@ -163,15 +166,19 @@ impl Schedule for Plan {
                 since,
                 last_chance: false,
             }) => {
-                let next = now.max(at + vote);
-                if next >= since + self.policy.settle {
+                let next = now.max(contract::saturating_add(at, vote));
+                if next >= contract::saturating_add(since, self.policy.settle) {
                     self.voting = Some(Voting {
                         since,
                         last_chance: true,
                     });
-                    self.send(self.current, next, next + self.policy.timeout)
+                    self.send(
+                        self.current,
+                        next,
+                        contract::saturating_add(next, self.policy.timeout),
+                    )
                 } else {
-                    self.send(self.current, next, next + vote)
+                    self.send(self.current, next, contract::saturating_add(next, vote))
                 }
             }
             // The server we trusted, or the last chance of the other one: switch now.
@@ -184,7 +191,7 @@ impl Schedule for Plan {
                     last_chance: false,
                 });
                 let other = 1 - self.current;
-                self.send(other, now, now + vote)
+                self.send(other, now, contract::saturating_add(now, vote))
             }
         })
     }
@@ -242,6 +249,35 @@ mod tests {
                 ..
             }) => (endpoint, switched, waited),
             other => panic!("not answered: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_of_u64_max_milliseconds_never_panic() {
+        let huge = Duration::from_millis(u64::MAX);
+        for strategy in [Strategy::Eager, Strategy::Guide] {
+            let t0 = Instant::now();
+            let policy = Policy {
+                strategy,
+                timeout: huge,
+                settle: huge,
+                vote: huge,
+                give_up: Some(huge),
+            };
+            let mut core = core(policy, t0);
+            core.handle_request(Message::from_frames(["1"]), t0)
+                .unwrap();
+            let (server, until) = sent(&mut core, t0);
+            assert_eq!(server, 0);
+            assert!(until > t0 + Duration::from_secs(3600 * 24 * 365));
+            // The connection fails at once: nothing overflows on the way to the next step.
+            let refused = SockError::Timeout("connect", MS);
+            core.handle_error(TryError::Connect(refused), t0 + MS);
+            core.handle_timeout(t0 + 2 * MS);
+            if strategy == Strategy::Eager {
+                // Switched to the backup at once, which gets the (far) timeout.
+                assert_eq!(sent(&mut core, t0 + 2 * MS).0, 1);
+            }
         }
     }
 

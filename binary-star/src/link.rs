@@ -150,7 +150,7 @@ async fn connect(
                     );
                 }
                 // An error that comes back at once (bad address) must not spin the CPU.
-                contract::sleep_until(Some(started + attempt)).await;
+                contract::sleep_until(Some(contract::saturating_add(started, attempt))).await;
             }
         }
     }

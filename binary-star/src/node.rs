@@ -50,7 +50,7 @@
 
 use crate::fsm::{self, Conflict, Fatal, Outcome, Reason, Rejection, Role, State};
 use crate::wire::StateMessage;
-use common::contract::{Core, Outbox};
+use common::contract::{self, Core, Outbox};
 use std::time::{Duration, Instant};
 
 /// Guide default: a state message every second.
@@ -77,9 +77,10 @@ impl Default for Timing {
 }
 
 impl Timing {
-    /// How long the peer may stay silent before it expires (`liveness × heartbeat`).
+    /// How long the peer may stay silent before it expires (`liveness × heartbeat`,
+    /// saturating).
     pub fn peer_ttl(&self) -> Duration {
-        self.heartbeat * self.liveness.max(1)
+        self.heartbeat.saturating_mul(self.liveness.max(1))
     }
 
     /// Lateness of our own heartbeat that counts as a stall.
@@ -89,7 +90,7 @@ impl Timing {
 
     /// How long to listen without publishing or serving after a stall.
     fn quiet(&self) -> Duration {
-        self.heartbeat + self.heartbeat / 2
+        self.heartbeat.saturating_add(self.heartbeat / 2)
     }
 }
 
@@ -224,7 +225,7 @@ impl Node {
             epoch: 0,
             stale_run: 0,
             started: now,
-            peer_expiry: now + timing.peer_ttl(),
+            peer_expiry: contract::saturating_add(now, timing.peer_ttl()),
             last_heard: None,
             last_peer_state: None,
             peer_expired: false,
@@ -295,7 +296,7 @@ impl Node {
         let newcomer = after_silence.is_some() || self.last_heard.is_none();
         self.last_heard = Some(now);
         self.peer_expired = false;
-        self.peer_expiry = now + self.timing.peer_ttl();
+        self.peer_expiry = contract::saturating_add(now, self.timing.peer_ttl());
         let resolve = self.on_conflict == OnConflict::Resolve;
         if let (true, Some(epoch), State::Active | State::Passive) = (resolve, message.epoch, peer)
         {
@@ -364,7 +365,7 @@ impl Node {
 
     fn publish_now(&mut self, now: Instant) {
         self.outbox.transmit(Publish(self.state, self.epoch));
-        self.next_publish = now + self.timing.heartbeat;
+        self.next_publish = contract::saturating_add(now, self.timing.heartbeat);
     }
 
     /// Our state SUB just (re)connected to the peer's PUB. Publish our state at once: if the
@@ -438,7 +439,7 @@ impl Node {
         }
         let late = now.saturating_duration_since(self.next_publish);
         if late >= self.timing.stall_threshold() {
-            self.quiet_until = Some(now + self.timing.quiet());
+            self.quiet_until = Some(contract::saturating_add(now, self.timing.quiet()));
             self.outbox.event(Event::Stalled { late });
         }
     }
@@ -558,6 +559,25 @@ mod tests {
         drain(&mut node, t0);
         assert_eq!(node.state(), State::Active);
         node
+    }
+
+    #[test]
+    fn durations_of_u64_max_milliseconds_never_panic() {
+        let huge = Timing {
+            heartbeat: Duration::from_millis(u64::MAX),
+            liveness: u32::MAX,
+        };
+        assert_eq!(huge.peer_ttl(), Duration::MAX);
+        let t0 = Instant::now();
+        let mut node = Node::new(Role::Primary, huge, t0);
+        assert_eq!(drain(&mut node, t0), [Notice::Publish(State::Primary, 0)]);
+        node.handle_peer_state(State::Backup, t0 + MS).unwrap();
+        drain(&mut node, t0 + MS);
+        assert_eq!(node.state(), State::Active);
+        let next = node.poll_timeout().unwrap();
+        assert!(next > t0 + Duration::from_secs(3600 * 24 * 365), "far away");
+        // Hours late: a stall by any measure, handled without overflow.
+        assert!(drain(&mut node, t0 + Duration::from_secs(3600)).is_empty());
     }
 
     #[test]

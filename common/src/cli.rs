@@ -1,9 +1,124 @@
-//! Command-line argument groups shared by the binaries (flatten them into a clap `Parser`).
+//! Command-line argument groups shared by the binaries (flatten them into a clap `Parser`), and
+//! the ranges every numeric flag is checked against.
+//!
+//! # Ranges
+//!
+//! Every numeric flag takes its value parser from here, so a typo is a clear start-up error
+//! (`invalid value '0' for '--heartbeat-ms <MS>': 0 is not in 1..=86400000`) and never a
+//! panic, a busy loop or a silent no-op, and the same kind of value has the same range in
+//! every program. Each flag's help ends with its range, `(MIN to MAX)`; the tour's flag walk
+//! (`tour/tests/it/flags.rs`) checks that, and that the range is the one enforced.
+//!
+//! | parser | range | for |
+//! |---|---|---|
+//! | [`ms`], [`duration_ms`] | 1 to [`MS_MAX`] (a day) | intervals, timeouts, delays |
+//! | [`ms_or_zero`], [`duration_ms_or_zero`] | 0 to [`MS_MAX`] | pauses and simulated work, where 0 means none |
+//! | [`count`] | 1 to [`COUNT_MAX`] | requests, rounds, runs |
+//! | [`count_or_zero`] | 0 to [`COUNT_MAX`] | counts where 0 means something (said in the help) |
+//! | [`in_flight`] | 1 to [`IN_FLIGHT_MAX`] | requests under way or held at once |
+//! | [`parallel`] | 1 to [`PARALLEL_MAX`] | connections or workers run side by side |
+//! | [`liveness`] | 1 to [`LIVENESS_MAX`] | missed heartbeats before a peer is dead |
+//! | [`tries`] | 1 to [`TRIES_MAX`] | attempts per request |
+//! | [`bytes`] | 0 to [`BYTES_MAX`] | byte thresholds |
+//! | [`budget_bytes`] | 256 to [`BYTES_MAX`] | memory budgets, which must hold something |
+//! | [`seed`] | any `u64` | seeds (an identifier, not a quantity) |
+//!
+//! A day bounds every time: `now + interval`, `interval × liveness` and the back-offs stay far
+//! from overflow (the libraries saturate all the same, see [`crate::contract::saturating_add`]).
 
 use crate::fault::FaultPlan;
 use crate::rng::Rng;
+use clap::builder::{RangedU64ValueParser, TypedValueParser};
 use clap::Args;
+use std::ops::RangeInclusive;
 use std::time::Duration;
+
+/// Largest millisecond value of any flag: one day. Longer is a typo, not a setting.
+pub const MS_MAX: u64 = 86_400_000;
+/// Largest count (requests, rounds, remembered ids): a billion.
+pub const COUNT_MAX: u64 = 1_000_000_000;
+/// Most requests under way or held at once (a window, a pending queue): each costs memory.
+pub const IN_FLIGHT_MAX: u64 = 1_000_000;
+/// Most connections or workers side by side: each holds sockets and descriptors.
+pub const PARALLEL_MAX: u64 = 1000;
+/// Largest liveness. The Guide finds 3-5 reasonable; more only delays noticing a dead peer.
+pub const LIVENESS_MAX: u32 = 100;
+/// Most attempts per request.
+pub const TRIES_MAX: u32 = 1000;
+/// Largest byte threshold: 1 TiB.
+pub const BYTES_MAX: u64 = 1 << 40;
+
+/// A `T` within `range` (the other parsers are this with a name).
+pub fn ranged<T: TryFrom<u64>>(range: RangeInclusive<u64>) -> RangedU64ValueParser<T> {
+    RangedU64ValueParser::new().range(range)
+}
+
+/// Milliseconds of an interval, timeout or delay: 1 to [`MS_MAX`]. Zero is refused: a zero
+/// heartbeat or timeout would spin or give up at once.
+pub fn ms() -> RangedU64ValueParser<u64> {
+    ranged(1..=MS_MAX)
+}
+
+/// Milliseconds of a pause or of simulated work, where 0 means none: 0 to [`MS_MAX`].
+pub fn ms_or_zero() -> RangedU64ValueParser<u64> {
+    ranged(0..=MS_MAX)
+}
+
+/// [`ms`] as a [`Duration`].
+pub fn duration_ms() -> impl TypedValueParser<Value = Duration> {
+    ms().map(Duration::from_millis)
+}
+
+/// [`ms_or_zero`] as a [`Duration`].
+pub fn duration_ms_or_zero() -> impl TypedValueParser<Value = Duration> {
+    ms_or_zero().map(Duration::from_millis)
+}
+
+/// A count of requests, rounds or runs: 1 to [`COUNT_MAX`] (zero would do nothing).
+pub fn count<T: TryFrom<u64>>() -> RangedU64ValueParser<T> {
+    ranged(1..=COUNT_MAX)
+}
+
+/// A count where 0 means something the flag's help says: 0 to [`COUNT_MAX`].
+pub fn count_or_zero<T: TryFrom<u64>>() -> RangedU64ValueParser<T> {
+    ranged(0..=COUNT_MAX)
+}
+
+/// Requests under way or held at once: 1 to [`IN_FLIGHT_MAX`].
+pub fn in_flight<T: TryFrom<u64>>() -> RangedU64ValueParser<T> {
+    ranged(1..=IN_FLIGHT_MAX)
+}
+
+/// Connections or workers side by side: 1 to [`PARALLEL_MAX`].
+pub fn parallel<T: TryFrom<u64>>() -> RangedU64ValueParser<T> {
+    ranged(1..=PARALLEL_MAX)
+}
+
+/// Missed heartbeats before a peer counts as dead: 1 to [`LIVENESS_MAX`].
+pub fn liveness() -> RangedU64ValueParser<u32> {
+    ranged(1..=u64::from(LIVENESS_MAX))
+}
+
+/// Attempts per request, the first included: 1 to [`TRIES_MAX`].
+pub fn tries() -> RangedU64ValueParser<u32> {
+    ranged(1..=u64::from(TRIES_MAX))
+}
+
+/// A byte threshold: 0 to [`BYTES_MAX`].
+pub fn bytes<T: TryFrom<u64>>() -> RangedU64ValueParser<T> {
+    ranged(0..=BYTES_MAX)
+}
+
+/// A memory budget in bytes: 256 (room for one small request with its bookkeeping) to
+/// [`BYTES_MAX`].
+pub fn budget_bytes<T: TryFrom<u64>>() -> RangedU64ValueParser<T> {
+    ranged(256..=BYTES_MAX)
+}
+
+/// A seed: any `u64` (stated, like every range, in the help: 0 to 18446744073709551615).
+pub fn seed() -> RangedU64ValueParser<u64> {
+    ranged(0..=u64::MAX)
+}
 
 /// `-v/--verbose`.
 #[derive(Debug, Clone, Args)]
@@ -40,23 +155,27 @@ impl RequestLog {
 /// Simulated work and faults for servers and workers.
 #[derive(Debug, Clone, Args)]
 pub struct FaultArgs {
-    /// Milliseconds of simulated work per request (the Guide's servers sleep 1 s).
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    /// Milliseconds of simulated work per request, 0 for none (the Guide's servers sleep 1 s)
+    /// (0 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = ms_or_zero())]
     pub work_ms: u64,
-    /// Crash (exit at once, without answering) on the request after the first N.
-    #[arg(long, value_name = "N")]
+    /// Crash (exit at once, without answering) on the request after the first N; 0 crashes on
+    /// the first (0 to 1000000000).
+    #[arg(long, value_name = "N", value_parser = count_or_zero::<u64>())]
     pub crash_after: Option<u64>,
-    /// Answer every request after the first N only after --overload-ms (simulated CPU overload).
-    #[arg(long, value_name = "N")]
+    /// Answer every request after the first N only after --overload-ms (simulated CPU
+    /// overload); 0 overloads every request (0 to 1000000000).
+    #[arg(long, value_name = "N", value_parser = count_or_zero::<u64>())]
     pub overload_after: Option<u64>,
-    /// Delay of an overloaded answer, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    /// Delay of an overloaded answer, in milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 2000, value_parser = ms())]
     pub overload_ms: u64,
     /// Misbehave at random like the Guide's servers (1 request in 10 crashes, 1 in 10 is slow).
     #[arg(long)]
     pub random_faults: bool,
-    /// Seed for --random-faults, to replay the same run (default: from the clock).
-    #[arg(long, value_name = "S")]
+    /// Seed for --random-faults, to replay the same run (default: from the clock)
+    /// (0 to 18446744073709551615).
+    #[arg(long, value_name = "S", value_parser = seed())]
     pub seed: Option<u64>,
 }
 
@@ -78,26 +197,23 @@ impl FaultArgs {
     }
 }
 
-/// Parses a millisecond count into a [`Duration`] (for `value_parser`).
-pub fn millis(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|_| format!("{s:?} is not a whole number of milliseconds"))
-}
-
 /// The ingress guard's limits, shown in `--help` of every server (see [`crate::guard`]).
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Ingress guard (every bound tcp:// endpoint)")]
 pub struct GuardArgs {
     /// Close a connection that sends a frame or message larger than this many bytes (each
-    /// frame counts 64 bytes on top of its body).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::guard::DEFAULT_MAX_MSG_BYTES)]
+    /// frame counts 64 bytes on top of its body) (1024 to 1073741824).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::guard::DEFAULT_MAX_MSG_BYTES,
+          value_parser = ranged::<u64>(crate::guard::MSG_BYTES_RANGE))]
     pub max_msg_bytes: u64,
-    /// Refuse a connection while this many are open on the same endpoint.
-    #[arg(long, value_name = "N", default_value_t = crate::guard::DEFAULT_MAX_CONNECTIONS)]
+    /// Refuse a connection while this many are open on the same endpoint (1 to 20000).
+    #[arg(long, value_name = "N", default_value_t = crate::guard::DEFAULT_MAX_CONNECTIONS,
+          value_parser = ranged::<usize>(crate::guard::CONNECTIONS_RANGE))]
     pub max_connections: usize,
-    /// Close a connection whose ZMTP greeting and READY do not arrive within this many ms.
-    #[arg(long, value_name = "MS", default_value_t = crate::guard::DEFAULT_HANDSHAKE.as_millis() as u64)]
+    /// Close a connection whose ZMTP greeting and READY do not arrive within this many ms
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = crate::guard::DEFAULT_HANDSHAKE.as_millis() as u64,
+          value_parser = ms())]
     pub handshake_ms: u64,
     /// Accept connections only from this address block (repeatable; default: any address).
     #[arg(long, value_name = "CIDR")]
@@ -125,5 +241,95 @@ impl GuardArgs {
     pub fn install(&self) {
         crate::guard::install(self.config());
         crate::guard::raise_descriptor_limit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Both {
+        #[command(flatten)]
+        faults: FaultArgs,
+        #[command(flatten)]
+        guard: GuardArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Both, String> {
+        Both::try_parse_from(std::iter::once("test").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_defaults_lie_inside_their_ranges() {
+        let both = parse(&[]).expect("defaults parse");
+        assert_eq!(both.faults.work_ms, 1000);
+        assert_eq!(both.guard.config(), crate::guard::GuardConfig::default());
+    }
+
+    #[test]
+    fn a_value_outside_its_range_is_refused_naming_the_flag() {
+        for (flag, value) in [
+            ("--handshake-ms", "0"),
+            ("--handshake-ms", "86400001"),
+            ("--overload-ms", "0"),
+            ("--max-msg-bytes", "1023"),
+            ("--max-msg-bytes", "18446744073709551615"),
+            ("--max-connections", "0"),
+            ("--crash-after", "1000000001"),
+            ("--seed", "18446744073709551616"),
+        ] {
+            let error = parse(&[flag, value]).expect_err(flag);
+            assert!(
+                error.contains(&format!("invalid value '{value}' for '{flag} <")),
+                "{flag} {value}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_is_accepted_where_it_means_something() {
+        let both = parse(&[
+            "--work-ms",
+            "0",
+            "--crash-after",
+            "0",
+            "--overload-after",
+            "0",
+        ])
+        .expect("zeros that mean none / the first request");
+        assert_eq!(both.faults.work(), Duration::ZERO);
+        assert_eq!(both.faults.crash_after, Some(0));
+        let both = parse(&[
+            "--seed",
+            "18446744073709551615",
+            "--max-msg-bytes",
+            "1073741824",
+        ])
+        .expect("the largest values");
+        assert_eq!(both.faults.seed, Some(u64::MAX));
+        assert_eq!(both.guard.max_msg_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn the_duration_parsers_check_then_convert() {
+        #[derive(Debug, Parser)]
+        struct Timing {
+            #[arg(long, value_parser = duration_ms())]
+            every: Duration,
+            #[arg(long, value_parser = duration_ms_or_zero())]
+            pause: Duration,
+        }
+        let t = Timing::try_parse_from(["t", "--every", "250", "--pause", "0"]).expect("valid");
+        assert_eq!(
+            (t.every, t.pause),
+            (Duration::from_millis(250), Duration::ZERO)
+        );
+        let error = Timing::try_parse_from(["t", "--every", "0", "--pause", "0"])
+            .expect_err("zero interval")
+            .to_string();
+        assert!(error.contains("0 is not in 1..=86400000"), "{error}");
     }
 }

@@ -34,10 +34,11 @@
 //!
 //! Shells read the clock only through [`now`] and wait only through [`sleep_until`], which use
 //! tokio's clock: a shell test under `#[tokio::test(start_paused = true)]` then runs in virtual
-//! time too.
+//! time too. Cores and shells compute deadlines with [`saturating_add`], so no configured
+//! duration, however large, can make `now + duration` panic.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The part of the contract every core has in common. Inputs (`handle_*`) differ per pattern and
 /// are plain methods; this trait names the rest, so shells and tests can rely on it.
@@ -107,6 +108,16 @@ pub fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// Farthest a deadline is put: thirty years, as tokio does for a sleep too long to represent.
+pub const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// `now + after`, saturating: a duration past [`FAR_FUTURE`] waits that long instead, so a huge
+/// configured timeout means "never" rather than an overflow panic (`Instant + Duration` panics).
+pub fn saturating_add(now: Instant, after: Duration) -> Instant {
+    // `now` is time since boot, so thirty more years always fit; `now` is the last resort.
+    now.checked_add(after.min(FAR_FUTURE)).unwrap_or(now)
+}
+
 /// Waits until `deadline` on tokio's clock; forever when there is none (so it can sit in a
 /// `select!` beside the sockets).
 pub async fn sleep_until(deadline: Option<Instant>) {
@@ -133,6 +144,22 @@ mod tests {
         assert_eq!(outbox.poll_transmit(), None);
         assert_eq!(outbox.poll_event(), Some("a"));
         assert_eq!(outbox.poll_event(), None);
+    }
+
+    #[test]
+    fn saturating_add_adds_and_saturates_instead_of_panicking() {
+        let t0 = Instant::now();
+        assert_eq!(
+            saturating_add(t0, Duration::from_millis(5)),
+            t0 + Duration::from_millis(5)
+        );
+        assert_eq!(saturating_add(t0, Duration::ZERO), t0);
+        // `t0 + Duration::MAX` would panic; the deadline becomes the far future.
+        assert_eq!(saturating_add(t0, Duration::MAX), t0 + FAR_FUTURE);
+        let far = saturating_add(t0, Duration::from_millis(u64::MAX));
+        assert_eq!(far, t0 + FAR_FUTURE);
+        // Adding again from there still does not panic.
+        assert!(saturating_add(far, Duration::MAX) > far);
     }
 
     #[tokio::test(start_paused = true)]

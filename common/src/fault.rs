@@ -135,7 +135,7 @@ impl<R> FaultyServer<R> {
         let (served, delay) = match self.plan.on_request() {
             Fault::Crash => return self.outbox.event(Served::Crash),
             Fault::None => (Served::Normal, self.work),
-            Fault::Overload(extra) => (Served::Overloaded, self.work + extra),
+            Fault::Overload(extra) => (Served::Overloaded, self.work.saturating_add(extra)),
         };
         self.outbox.event(served);
         self.outbox.transmit(Answer { reply, delay });

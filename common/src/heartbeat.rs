@@ -6,7 +6,12 @@
 //! The Guide counts *missed intervals* ("liveness 3"): a peer is dead when nothing has been heard
 //! from it for `liveness × interval`. [`Liveness`] keeps that as a single deadline, which is the
 //! same rule without a counter to decrement in the right place.
+//!
+//! Nothing here panics on extreme durations: deadlines saturate
+//! ([`contract::saturating_add`](crate::contract::saturating_add)), so does `interval ×
+//! liveness` and the back-off's doubling, and a [`Ticker`] never ticks faster than [`MIN_TICK`].
 
+use crate::contract::saturating_add;
 use std::time::{Duration, Instant};
 
 /// Guide default: one heartbeat a second (6/PPP).
@@ -17,6 +22,8 @@ pub const HEARTBEAT_LIVENESS: u32 = 3;
 pub const INTERVAL_INIT: Duration = Duration::from_millis(1000);
 /// Guide default: the reconnect delay doubles up to this.
 pub const INTERVAL_MAX: Duration = Duration::from_millis(32000);
+/// The shortest [`Ticker`] interval: a zero interval would tick on every poll, a busy loop.
+pub const MIN_TICK: Duration = Duration::from_millis(1);
 
 /// When a peer counts as dead: `liveness` intervals after we last heard from it.
 #[derive(Debug, Clone)]
@@ -28,16 +35,16 @@ pub struct Liveness {
 impl Liveness {
     /// A peer just heard from at `now`, dead after `liveness` silent `interval`s.
     pub fn new(interval: Duration, liveness: u32, now: Instant) -> Self {
-        let ttl = interval * liveness.max(1);
+        let ttl = interval.saturating_mul(liveness.max(1));
         Self {
             ttl,
-            expires_at: now + ttl,
+            expires_at: saturating_add(now, ttl),
         }
     }
 
     /// Any traffic from the peer resets the deadline.
     pub fn heard(&mut self, now: Instant) {
-        self.expires_at = now + self.ttl;
+        self.expires_at = saturating_add(now, self.ttl);
     }
 
     /// True once the peer has been silent for the whole time-to-live.
@@ -64,11 +71,12 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// First tick one `interval` after `now`.
+    /// First tick one `interval` (at least [`MIN_TICK`]) after `now`.
     pub fn new(interval: Duration, now: Instant) -> Self {
+        let interval = interval.max(MIN_TICK);
         Self {
             interval,
-            next: now + interval,
+            next: saturating_add(now, interval),
         }
     }
 
@@ -77,7 +85,7 @@ impl Ticker {
     /// A late caller gets one tick, not a burst: the schedule restarts from `now`.
     pub fn poll(&mut self, now: Instant) -> bool {
         if now >= self.next {
-            self.next = now + self.interval;
+            self.next = saturating_add(now, self.interval);
             true
         } else {
             false
@@ -91,7 +99,7 @@ impl Ticker {
 
     /// Restarts the schedule: next tick one interval after `now`.
     pub fn reset(&mut self, now: Instant) {
-        self.next = now + self.interval;
+        self.next = saturating_add(now, self.interval);
     }
 
     /// The tick interval.
@@ -122,7 +130,7 @@ impl Backoff {
     /// The delay to wait now; the following call returns twice as much (up to `max`).
     pub fn next_delay(&mut self) -> Duration {
         let delay = self.current;
-        self.current = (self.current * 2).min(self.max);
+        self.current = self.current.saturating_mul(2).min(self.max);
         delay
     }
 
@@ -162,6 +170,41 @@ mod tests {
         assert!(t.poll(t0 + 1000 * MS));
         assert!(!t.poll(t0 + 1099 * MS));
         assert_eq!(t.deadline(), t0 + 1100 * MS);
+    }
+
+    #[test]
+    fn extreme_durations_saturate_instead_of_panicking() {
+        let t0 = Instant::now();
+        let huge = Duration::from_millis(u64::MAX);
+        let mut l = Liveness::new(huge, u32::MAX, t0);
+        assert_eq!(l.ttl(), Duration::MAX);
+        assert!(!l.is_dead(t0 + Duration::from_secs(3600 * 24 * 365)));
+        l.heard(t0 + MS);
+        assert!(l.deadline() > t0);
+        let mut t = Ticker::new(huge, t0);
+        assert!(!t.poll(t0 + Duration::from_secs(3600)));
+        t.reset(t0 + MS);
+        assert!(t.deadline() > t0 + MS);
+        let mut b = Backoff::new(huge, Duration::MAX);
+        assert_eq!(b.next_delay(), huge);
+        assert_eq!(b.next_delay(), huge * 2);
+        for _ in 0..100 {
+            b.next_delay();
+        }
+        assert_eq!(b.next_delay(), Duration::MAX);
+    }
+
+    #[test]
+    fn a_zero_interval_ticks_at_most_every_millisecond() {
+        let t0 = Instant::now();
+        let mut t = Ticker::new(Duration::ZERO, t0);
+        assert_eq!(t.interval(), MIN_TICK);
+        assert!(!t.poll(t0), "not due at once");
+        assert!(t.poll(t0 + MS));
+        assert!(
+            !t.poll(t0 + MS),
+            "one tick per millisecond, not one per poll"
+        );
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl Tries {
     fn try_at(&mut self, now: Instant) -> Try {
         let endpoint = (self.made % self.endpoints) as usize;
         self.made += 1;
-        let until = now + self.timeout;
+        let until = contract::saturating_add(now, self.timeout);
         Try {
             endpoint,
             at: now,
@@ -563,7 +563,7 @@ impl<S: TrySocket, P: Schedule> RetryClient<S, P> {
             // Connecting gets the try's whole length (a log line then says "after 1s"); the
             // crate's own connect timeout is set longer, so one error is reported, always ours.
             let length = t.until.saturating_duration_since(t.at);
-            let mut socket = S::with_options(sock::options(length * 2, None));
+            let mut socket = S::with_options(sock::options(length.saturating_mul(2), None));
             let endpoint = &self.endpoints[t.endpoint];
             if let Err(e) = sock::connect(&mut socket, endpoint, length).await {
                 self.core

@@ -11,8 +11,9 @@ use std::time::Duration;
 /// How a client program runs its requests.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Pause between two requests, in milliseconds (0: back to back, as in the Guide).
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    /// Pause between two requests, in milliseconds (0: back to back, as in the Guide)
+    /// (0 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = common::cli::ms_or_zero())]
     pub interval_ms: u64,
     /// Do not log each reply (failures, the rate and the summary are still printed).
     #[arg(short, long)]

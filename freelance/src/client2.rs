@@ -85,7 +85,7 @@ impl Model2Client {
             tracing::info!("connecting to {}", client.endpoints[index]);
             client.probe(index);
         }
-        let until = (now() + client.config.connect_timeout).into();
+        let until = contract::saturating_add(now(), client.config.connect_timeout).into();
         while client.gun.live() < client.endpoints.len() {
             match tokio::time::timeout_at(until, client.up_rx.recv()).await {
                 Ok(Some(index)) => {

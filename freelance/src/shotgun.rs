@@ -12,7 +12,7 @@
 //! request's outcome out of `poll_event`, and `poll_timeout` is the request's deadline.
 
 use crate::frames::{shotgun_request, FrameError, SequencedReply};
-use common::contract::{Core, Outbox};
+use common::contract::{self, Core, Outbox};
 use common::Message;
 use std::time::{Duration, Instant};
 
@@ -106,7 +106,7 @@ impl Shotgun {
         self.pending = Some(Pending {
             sequence: self.sequence,
             message: shotgun_request(self.sequence, body),
-            deadline: now + self.timeout,
+            deadline: contract::saturating_add(now, self.timeout),
         });
         self.fire();
     }
@@ -237,6 +237,22 @@ mod tests {
         assert_eq!(expire(&mut gun, t0 + 2499 * MS), None);
         assert_eq!(expire(&mut gun, t0 + 2500 * MS), Some(1));
         assert_eq!(gun.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_timeout_of_u64_max_milliseconds_never_panics() {
+        let t0 = Instant::now();
+        let mut gun = Shotgun::new(1, Duration::from_millis(u64::MAX));
+        gun.handle_connected(0);
+        assert_eq!(fire(&mut gun, "x", t0).copies, 1);
+        assert!(gun
+            .poll_timeout()
+            .is_some_and(|at| at > t0 + 3_600_000 * MS));
+        assert_eq!(
+            expire(&mut gun, t0 + 3_600_000 * MS),
+            None,
+            "not due for ages"
+        );
     }
 
     #[test]

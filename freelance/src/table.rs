@@ -26,7 +26,7 @@
 //!   starts over by itself.)
 
 use crate::frames::{flp_ping, flp_request, FlpReply, FrameError};
-use common::contract::{Core, Outbox};
+use common::contract::{self, Core, Outbox};
 use common::Message;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -248,8 +248,8 @@ impl ServerTable {
         self.servers.push(Server {
             endpoint: endpoint.to_owned(),
             state: ServerState::Unknown,
-            ping_at: now + self.timing.ping_interval,
-            expires: now + self.timing.server_ttl,
+            ping_at: contract::saturating_add(now, self.timing.ping_interval),
+            expires: contract::saturating_add(now, self.timing.server_ttl),
             relink_at: None,
         });
         true
@@ -263,7 +263,7 @@ impl ServerTable {
         server.ping_at = now;
         // A fresh link gets a whole TTL to bring an answer before it is replaced.
         if let Some(relink_at) = &mut server.relink_at {
-            *relink_at = now + ttl;
+            *relink_at = contract::saturating_add(now, ttl);
         }
         Ok(())
     }
@@ -289,8 +289,8 @@ impl ServerTable {
         let reply = FlpReply::parse(message)?;
         let timing = self.timing;
         let server = &mut self.servers[index];
-        server.expires = now + timing.server_ttl;
-        server.ping_at = now + timing.ping_interval;
+        server.expires = contract::saturating_add(now, timing.server_ttl);
+        server.ping_at = contract::saturating_add(now, timing.ping_interval);
         server.relink_at = None;
         if server.state != ServerState::Alive {
             server.state = ServerState::Alive;
@@ -323,7 +323,7 @@ impl ServerTable {
         self.pending = Some(Pending {
             sequence: self.sequence,
             body,
-            deadline: now + self.timing.global_timeout,
+            deadline: contract::saturating_add(now, self.timing.global_timeout),
             attempt: None,
             attempts: 0,
             last_server: None,
@@ -368,7 +368,7 @@ impl ServerTable {
             }
         }
         if server.state == ServerState::Dead {
-            server.relink_at = Some(now + ttl);
+            server.relink_at = Some(contract::saturating_add(now, ttl));
         }
         if let Some(pending) = &mut self.pending {
             pending.attempt.take_if(|a| a.server == index);
@@ -423,7 +423,8 @@ impl ServerTable {
         pending.last_server = Some(index);
         pending.attempt = Some(Attempt {
             server: index,
-            deadline: (now + self.timing.attempt_timeout).min(pending.deadline),
+            deadline: contract::saturating_add(now, self.timing.attempt_timeout)
+                .min(pending.deadline),
         });
         self.outbox.transmit(Transmit::Send {
             server: to,
@@ -448,7 +449,7 @@ impl Core for ServerTable {
         let ttl = self.timing.server_ttl;
         for server in &mut self.servers {
             if let Some(relink_at) = server.relink_at.as_mut().filter(|at| now >= **at) {
-                *relink_at = now + ttl;
+                *relink_at = contract::saturating_add(now, ttl);
                 self.outbox.transmit(Transmit::Relink {
                     server: server.endpoint.clone(),
                 });
@@ -458,7 +459,7 @@ impl Core for ServerTable {
         let interval = self.timing.ping_interval;
         for server in &mut self.servers {
             if now >= server.ping_at {
-                server.ping_at = now + interval;
+                server.ping_at = contract::saturating_add(now, interval);
                 self.outbox.transmit(Transmit::Send {
                     server: server.endpoint.clone(),
                     message: flp_ping(),
@@ -569,6 +570,36 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn durations_of_u64_max_milliseconds_never_panic() {
+        let huge = Duration::from_millis(u64::MAX);
+        let t0 = Instant::now();
+        let mut table = ServerTable::new(Timing {
+            ping_interval: huge,
+            server_ttl: huge,
+            global_timeout: huge,
+            attempt_timeout: huge,
+        });
+        table.handle_connect(A, t0);
+        table.handle_link_up(A, t0).unwrap();
+        table.handle_timeout(t0);
+        table.handle_message(A, pong(), t0).unwrap();
+        drain(&mut table);
+        table.handle_request(body(), t0).unwrap();
+        table.handle_timeout(t0);
+        assert_eq!(requests_to(&drain(&mut table)), [A]);
+        // An hour later nothing has expired: every deadline is far away.
+        table.handle_timeout(t0 + 3_600_000 * MS);
+        assert!(drain(&mut table).is_empty());
+        assert!(table.busy());
+        assert!(table
+            .poll_timeout()
+            .is_some_and(|at| at > t0 + 3_600_000 * MS));
+        table.handle_link_down(A, t0 + MS).unwrap();
+        table.handle_timeout(t0 + 2 * MS);
+        drain(&mut table);
     }
 
     #[test]

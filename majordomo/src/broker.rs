@@ -42,7 +42,7 @@ use crate::protocol::{
 };
 use crate::rid::Rid;
 use bytes::Bytes;
-use common::contract::{Core, Outbox};
+use common::contract::{self, Core, Outbox};
 use common::heartbeat::{Liveness, Ticker};
 use common::msg::frame_text;
 use common::Message;
@@ -406,7 +406,7 @@ impl Broker {
             }
         }
         let max_bytes = self.config.max_queue_bytes;
-        let expires = now + self.config.request_timeout;
+        let expires = contract::saturating_add(now, self.config.request_timeout);
         // The client's own id (last frame of its address stack), for the events.
         let who = client.iter().last().cloned().unwrap_or_default();
         let entry = self.services.entry(service.clone()).or_default();

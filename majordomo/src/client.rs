@@ -51,20 +51,21 @@ pub struct ClientArgs {
     /// Broker endpoint.
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
     pub broker: String,
-    /// How long one attempt waits for its reply, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = REQUEST_TIMEOUT.as_millis() as u64)]
+    /// How long one attempt waits for its reply, in milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = REQUEST_TIMEOUT.as_millis() as u64,
+          value_parser = common::cli::ms())]
     pub timeout_ms: u64,
-    /// Attempts per request in total (the Guide's REQUEST_RETRIES).
-    #[arg(long, value_name = "N", default_value_t = REQUEST_RETRIES)]
+    /// Attempts per request in total (the Guide's REQUEST_RETRIES) (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = REQUEST_RETRIES, value_parser = common::cli::tries())]
     pub retries: u32,
 }
 
 impl ClientArgs {
-    /// The options these flags describe (zero values are raised to the smallest useful ones).
+    /// The options these flags describe.
     pub fn options(&self) -> ClientOptions {
         ClientOptions {
-            timeout: Duration::from_millis(self.timeout_ms.max(1)),
-            retries: self.retries.max(1),
+            timeout: Duration::from_millis(self.timeout_ms),
+            retries: self.retries,
         }
     }
 
@@ -340,7 +341,7 @@ impl AsyncClient {
         &mut self,
         timeout: Duration,
     ) -> Result<Option<(String, Option<Rid>, Message)>, ClientError> {
-        let deadline = contract::now() + timeout;
+        let deadline = contract::saturating_add(contract::now(), timeout);
         loop {
             let left = deadline.saturating_duration_since(contract::now());
             let Some(frames) = sock::recv(&mut self.socket, left).await? else {

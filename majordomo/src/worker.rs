@@ -335,7 +335,7 @@ impl Engine {
             ),
             Event::Silent(retry_in) => tracing::warn!(
                 "({service}) broker silent for {} ms, reconnecting in {} ms",
-                (self.options.heartbeat * self.options.liveness).as_millis(),
+                self.options.heartbeat.saturating_mul(self.options.liveness).as_millis(),
                 retry_in.as_millis()
             ),
             Event::Lost(why, retry_in) => tracing::warn!(

@@ -55,9 +55,9 @@ impl Default for WorkerConfig {
 impl WorkerConfig {
     /// How long the queue may stay silent: `heartbeat × liveness`. Also the bound on one
     /// connect attempt, since a queue that does not accept us in that time is as dead as a
-    /// silent one.
+    /// silent one. Saturates rather than overflowing.
     pub fn silence_limit(&self) -> Duration {
-        self.heartbeat * self.liveness.max(1)
+        self.heartbeat.saturating_mul(self.liveness.max(1))
     }
 }
 

@@ -24,7 +24,7 @@
 
 use crate::tsp::RequestId;
 use bytes::Bytes;
-use common::contract::{Core, Outbox};
+use common::contract::{self, Core, Outbox};
 use common::heartbeat::Backoff;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -243,11 +243,15 @@ impl Dispatcher {
         match probe {
             Probe::Up => {
                 s.backoff.reset();
-                s.health = Health::Up { until: now + fresh };
+                s.health = Health::Up {
+                    until: contract::saturating_add(now, fresh),
+                };
             }
             Probe::Down | Probe::NoBroker => {
                 let delay = s.backoff.next_delay();
-                s.health = Health::Down { until: now + delay };
+                s.health = Health::Down {
+                    until: contract::saturating_add(now, delay),
+                };
                 self.outbox.event(Event::ServiceDown {
                     service: service.clone(),
                     no_broker: probe == Probe::NoBroker,
@@ -272,7 +276,9 @@ impl Dispatcher {
         match result {
             Forwarded::Stored | Forwarded::Gone => {
                 if matches!(s.health, Health::Up { .. }) {
-                    s.health = Health::Up { until: now + fresh };
+                    s.health = Health::Up {
+                        until: contract::saturating_add(now, fresh),
+                    };
                 }
             }
             Forwarded::NoReply | Forwarded::StoreFailed => {
@@ -282,7 +288,9 @@ impl Dispatcher {
                     return;
                 }
                 let delay = s.backoff.next_delay();
-                s.health = Health::Down { until: now + delay };
+                s.health = Health::Down {
+                    until: contract::saturating_add(now, delay),
+                };
                 self.outbox.event(Event::ForwardFailed {
                     id,
                     service: name,
@@ -419,6 +427,28 @@ mod tests {
         assert_eq!(forwarded(&mut d, id(3), Forwarded::Stored, t0), None);
         assert_eq!(forwards(&poll(&mut d, t0)), vec![id(7)]);
         assert_eq!((d.queued(), d.in_flight()), (0, 2));
+    }
+
+    #[test]
+    fn durations_of_u64_max_milliseconds_never_panic() {
+        let huge = Duration::from_millis(u64::MAX);
+        let t0 = Instant::now();
+        let mut d = Dispatcher::new(DispatchConfig {
+            window: 1,
+            retry: huge,
+            retry_max: huge,
+            fresh: huge,
+        });
+        d.handle_pending(0, id(0), echo(), t0);
+        d.handle_pending(1, id(1), echo(), t0);
+        poll(&mut d, t0);
+        assert_eq!(probed(&mut d, &echo(), Probe::Down, t0), Some(huge));
+        assert!(d.poll_timeout().is_some_and(|at| at > t0 + 1000 * MS));
+        assert_eq!(probed(&mut d, &echo(), Probe::Up, t0), None);
+        assert_eq!(forwards(&poll(&mut d, t0)), vec![id(0)]);
+        assert_eq!(forwarded(&mut d, id(0), Forwarded::Stored, t0), None);
+        assert_eq!(forwards(&poll(&mut d, t0)), vec![id(1)], "still fresh");
+        assert_eq!(forwarded(&mut d, id(1), Forwarded::NoReply, t0), Some(huge));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
+use std::time::Duration;
 use tour::{bins, report, style, timeline, RunOptions, Scenario};
 
 /// Runs each pattern's fault scenario (processes, kill -9, hang, restart) on private ports,
@@ -48,27 +49,40 @@ struct Args {
     /// exited within 1 s. Scenarios without a `[chaos]` table are skipped.
     #[arg(long)]
     chaos: bool,
-    /// Seed of the chaos schedule (default: from the clock; printed, so the run can be replayed).
-    #[arg(long, value_name = "S", requires = "chaos")]
+    /// Seed of the chaos schedule (default: from the clock; printed, so the run can be
+    /// replayed) (0 to 18446744073709551615).
+    #[arg(long, value_name = "S", requires = "chaos", value_parser = common::cli::seed())]
     seed: Option<u64>,
-    /// How long the chaos schedule lasts, e.g. `60s`, `1500ms`, `2m`.
+    /// How long the chaos schedule lasts, e.g. `60s`, `1500ms`, `2m`; a bare number is seconds
+    /// (1 to 3600 seconds).
     #[arg(long, value_name = "TIME", default_value = "60s", value_parser = duration, requires = "chaos")]
-    duration: std::time::Duration,
+    duration: Duration,
 }
 
-fn duration(text: &str) -> Result<std::time::Duration, String> {
+/// The shortest and longest chaos schedule: under a second leaves no room for a fault; an hour
+/// is more than anyone watches, and the schedule is drawn and printed up front (a day of it
+/// took seconds to print, in which Ctrl-C waited).
+const CHAOS_DURATION: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(3600);
+
+/// `--duration`: a number with an optional unit (`ms`, `s`, `m`; seconds by default), within
+/// [`CHAOS_DURATION`].
+fn duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text
         .find(|c: char| !c.is_ascii_digit())
         .map_or((text, "s"), |i| text.split_at(i));
     let n: u64 = number
         .parse()
         .map_err(|_| format!("expected a duration such as 60s, 1500ms or 2m, got {text:?}"))?;
-    match unit {
-        "ms" => Ok(std::time::Duration::from_millis(n)),
-        "s" => Ok(std::time::Duration::from_secs(n)),
-        "m" => Ok(std::time::Duration::from_secs(n * 60)),
-        _ => Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
-    }
+    let length = match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
+    };
+    length
+        .filter(|d| CHAOS_DURATION.contains(d))
+        .ok_or_else(|| format!("{text} is not in 1s..=3600s (1 s to an hour)"))
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -297,4 +311,34 @@ fn write_report(dir: &std::path::Path, rows: &[timeline::Row]) -> anyhow::Result
         style::human(started.elapsed())
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chaos_durations_parse_with_units_and_stay_in_range() {
+        assert_eq!(duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("1"), Ok(Duration::from_secs(1)));
+        assert_eq!(duration("3600"), Ok(Duration::from_secs(3600)));
+        assert_eq!(duration("60m"), Ok(Duration::from_secs(3600)));
+        for text in [
+            "0",
+            "999ms",
+            "3601",
+            "61m",
+            "18446744073709551615m",
+            "18446744073709551615",
+        ] {
+            let error = duration(text).expect_err(text);
+            assert!(error.contains("not in 1s..=3600s"), "{text}: {error}");
+        }
+        assert!(duration("5h").unwrap_err().contains("unknown unit"));
+        assert!(duration("soon")
+            .unwrap_err()
+            .contains("expected a duration"));
+    }
 }

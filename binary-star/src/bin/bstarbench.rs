@@ -15,11 +15,12 @@ use anyhow::{bail, Context};
 use binary_star::failover::{Policy, Strategy};
 use binary_star::Client;
 use clap::Parser;
+use common::cli;
 use common::rng::Rng;
 use common::Message;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,35 +28,38 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Parser)]
 #[command(name = "bstarbench", version)]
 struct Args {
-    /// Runs per configuration (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    /// Runs per configuration (the median is reported) (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = cli::count::<usize>())]
     runs: usize,
-    /// Server heartbeats to measure, in milliseconds (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "1000,250")]
+    /// Server heartbeats to measure, in milliseconds (comma-separated), each (1 to 86400000).
+    #[arg(long, value_name = "MS", value_delimiter = ',', default_value = "1000,250", value_parser = cli::ms())]
     heartbeats: Vec<u64>,
     /// Client strategies to measure (eager, guide; comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "guide,eager")]
     strategies: Vec<String>,
-    /// Pause after each answer, in milliseconds (the Guide's client sends one a second).
-    #[arg(long, default_value_t = 1000)]
+    /// Pause after each answer, in milliseconds, 0 for none (the Guide's client sends one a
+    /// second) (0 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = cli::ms_or_zero())]
     interval_ms: u64,
-    /// Client request timeout, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    /// Client request timeout, in milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = cli::ms())]
     timeout_ms: u64,
-    /// Client settle delay, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
+    /// Client settle delay, in milliseconds; 0 resends at once (0 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 2000, value_parser = cli::ms_or_zero())]
     settle_ms: u64,
-    /// Eager client: resend interval while the other server settles, in milliseconds.
-    #[arg(long, default_value_t = 250)]
+    /// Eager client: resend interval while the other server settles, in milliseconds
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 250, value_parser = cli::ms())]
     vote_ms: u64,
-    /// Steady traffic before the kill, in milliseconds (plus a random part of one interval).
-    #[arg(long, default_value_t = 3000)]
+    /// Steady traffic before the kill, in milliseconds (plus a random part of one interval)
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 3000, value_parser = cli::ms())]
     steady_ms: u64,
-    /// Seed for the kill moments.
-    #[arg(long, default_value_t = 1)]
+    /// Seed for the kill moments (0 to 18446744073709551615).
+    #[arg(long, value_name = "S", default_value_t = 1, value_parser = cli::seed())]
     seed: u64,
     /// Where bstarsrv is (default: next to this executable).
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
 }
 
@@ -182,7 +186,7 @@ async fn one_run(
     };
     let mut primary = Server::spawn(bin, &server_args("-p", &pf, &pp, &bp))?;
     let backup = Server::spawn(bin, &server_args("-b", &bf, &bp, &pp))?;
-    let settle_limit = Duration::from_millis(10 * heartbeat_ms + 5000);
+    let settle_limit = Duration::from_millis(heartbeat_ms.saturating_mul(10).saturating_add(5000));
     primary.wait_for("I: state ACTIVE", settle_limit).await?;
     backup.wait_for("I: state PASSIVE", settle_limit).await?;
 
@@ -191,8 +195,12 @@ async fn one_run(
     tokio::time::sleep(phase).await;
     let mut client = Client::new([pf.clone(), bf.clone()], policy);
     let interval = Duration::from_millis(args.interval_ms);
-    let kill_after = Duration::from_millis(args.steady_ms + rng.below(args.interval_ms.max(1)));
+    let kill_after = Duration::from_millis(
+        args.steady_ms
+            .saturating_add(rng.below(args.interval_ms.max(1))),
+    );
     let started = Instant::now();
+    let kill_time = common::contract::saturating_add(started, kill_after);
     let mut killed_at: Option<Instant> = None;
     let mut last_before_kill: Option<Instant> = None;
     let mut first_after: Option<Instant> = None;
@@ -207,7 +215,7 @@ async fn one_run(
             let request = client.request(Message::from_frames([body.clone()]));
             tokio::pin!(request);
             loop {
-                let kill_at = tokio::time::Instant::from_std(started + kill_after);
+                let kill_at = tokio::time::Instant::from_std(kill_time);
                 tokio::select! {
                     reply = &mut request => break reply,
                     () = tokio::time::sleep_until(kill_at), if killed_at.is_none() => {
@@ -236,7 +244,7 @@ async fn one_run(
         let pause = tokio::time::sleep(interval);
         tokio::pin!(pause);
         loop {
-            let kill_at = tokio::time::Instant::from_std(started + kill_after);
+            let kill_at = tokio::time::Instant::from_std(kill_time);
             tokio::select! {
                 () = &mut pause => break,
                 () = tokio::time::sleep_until(kill_at), if killed_at.is_none() => {
@@ -264,8 +272,25 @@ async fn one_run(
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    let interrupted = common::shutdown::signal();
+    // Ctrl-C drops the benchmark, and with it the servers it started (`Server` kills on drop).
+    let finished = tokio::select! {
+        result = bench(args) => Some(result),
+        () = interrupted => None,
+    };
+    match finished {
+        Some(result) => result.map(|()| ExitCode::SUCCESS),
+        None => {
+            eprintln!("W: interrupted");
+            // 128 + SIGINT, as a shell reports a program ended by Ctrl-C.
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
         None => std::env::current_exe()?

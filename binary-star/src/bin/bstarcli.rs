@@ -8,7 +8,7 @@
 use binary_star::failover::{Policy, Strategy};
 use binary_star::Client;
 use clap::{Parser, ValueEnum};
-use common::cli::{millis, RequestLog, Verbosity};
+use common::cli::{self, RequestLog, Verbosity};
 use common::{contract, endpoint, Message};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -32,27 +32,31 @@ struct Args {
     /// The backup server's frontend.
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5002", value_parser = endpoint::parse)]
     backup: String,
-    /// Send this many requests, then print the summary and exit (default: until Ctrl-C).
-    #[arg(long, value_name = "N")]
+    /// Send this many requests, then print the summary and exit (default: until Ctrl-C)
+    /// (1 to 1000000000).
+    #[arg(long, value_name = "N", value_parser = cli::count::<u64>())]
     requests: Option<u64>,
-    /// Pause after each answer, in milliseconds (the Guide sends one request a second).
-    #[arg(long, value_name = "MS", default_value = "1000", value_parser = millis)]
+    /// Pause after each answer, in milliseconds, 0 for none (the Guide sends one request a
+    /// second) (0 to 86400000).
+    #[arg(long, value_name = "MS", default_value = "1000", value_parser = cli::duration_ms_or_zero())]
     interval_ms: Duration,
-    /// Milliseconds to wait for a reply before failing over.
-    #[arg(long, value_name = "MS", default_value = "1000", value_parser = millis)]
+    /// Milliseconds to wait for a reply before failing over (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value = "1000", value_parser = cli::duration_ms())]
     timeout_ms: Duration,
-    /// Milliseconds the other server may need to take over (the Guide sleeps this long).
-    #[arg(long, value_name = "MS", default_value = "2000", value_parser = millis)]
+    /// Milliseconds the other server may need to take over (the Guide sleeps this long); 0
+    /// resends at once (0 to 86400000).
+    #[arg(long, value_name = "MS", default_value = "2000", value_parser = cli::duration_ms_or_zero())]
     settle_ms: Duration,
-    /// Eager strategy: resend interval while the other server settles, in milliseconds.
-    #[arg(long, value_name = "MS", default_value = "250", value_parser = millis)]
+    /// Eager strategy: resend interval while the other server settles, in milliseconds
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value = "250", value_parser = cli::duration_ms())]
     vote_ms: Duration,
     /// Failover strategy.
     #[arg(long, value_enum, default_value = "eager")]
     strategy: StrategyArg,
     /// Report a request failed after this many milliseconds without an answer
-    /// (default: keep trying, like the Guide).
-    #[arg(long, value_name = "MS", value_parser = millis)]
+    /// (default: keep trying, like the Guide) (1 to 86400000).
+    #[arg(long, value_name = "MS", value_parser = cli::duration_ms())]
     give_up_ms: Option<Duration>,
     #[command(flatten)]
     log: RequestLog,

@@ -13,7 +13,7 @@ use anyhow::Context;
 use binary_star::node::{OnConflict, Timing};
 use binary_star::{Config, Reactor, Role, Service};
 use clap::{ArgGroup, Parser};
-use common::cli::Verbosity;
+use common::cli::{self, Verbosity};
 use common::{endpoint, Message};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,11 +41,12 @@ struct Args {
     /// [default: tcp://localhost:5004 primary, tcp://localhost:5003 backup].
     #[arg(long, value_name = "ENDPOINT", value_parser = endpoint::parse)]
     state_sub: Option<String>,
-    /// Milliseconds between state messages; both servers must use the same value.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    /// Milliseconds between state messages; both servers must use the same value
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = cli::ms())]
     heartbeat_ms: u64,
-    /// Heartbeats without a state message after which the peer counts as gone.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Heartbeats without a state message after which the peer counts as gone (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = cli::liveness())]
     liveness: u32,
     /// Both servers ACTIVE (or both PASSIVE), e.g. after a network partition healed:
     /// `resolve` settles it by epoch (the newer takeover stays ACTIVE, a tie goes to the
@@ -76,7 +77,7 @@ impl Args {
             state_pub: self.state_pub.clone().unwrap_or(guide.state_pub),
             state_sub: self.state_sub.clone().unwrap_or(guide.state_sub),
             timing: Timing {
-                heartbeat: Duration::from_millis(self.heartbeat_ms.max(1)),
+                heartbeat: Duration::from_millis(self.heartbeat_ms),
                 liveness: self.liveness,
             },
             on_conflict: self.on_conflict,

@@ -30,7 +30,7 @@ use std::process::ExitCode;
   partition                hold both directions: no FIN, no RST; new connections hang
   partition up             hold only client → server bytes
   partition down           hold only server → client bytes
-  delay MS                 add MS milliseconds of latency per chunk, each way
+  delay MS                 add MS milliseconds of latency per chunk, each way (0 to 86400000)
   throttle BYTES_PER_S     at most BYTES_PER_S bytes per second, each way
   reset                    abort every current connection (RST to both ends); keep accepting
 Each command is acknowledged on stdout (`I: netfault partition`). At the end of stdin the proxy

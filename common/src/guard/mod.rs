@@ -66,9 +66,17 @@ use zmtp::{Checker, Violation};
 
 /// Default `--max-msg-bytes`: 16 MiB, far above any message the patterns send.
 pub const DEFAULT_MAX_MSG_BYTES: u64 = 16 * 1024 * 1024;
+/// What `--max-msg-bytes` accepts: at least 1 KiB, so a handshake and a small message still
+/// fit (each frame counts 64 bytes on top of its body); at most 1 GiB, far below the sizes the
+/// limit exists to stop (a header announcing 2^62 bytes), since zeromq allocates a frame's
+/// announced length at once.
+pub const MSG_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=1 << 30;
 /// Default `--max-connections`. Each guarded connection costs three descriptors (the peer's,
 /// the relay's and zeromq's), so 256 stays well inside the usual limit of 1,024.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// What `--max-connections` accepts: up to about a third of the descriptors the guard asks
+/// for ([`raise_descriptor_limit`]); past that, running out of descriptors refuses first.
+pub const CONNECTIONS_RANGE: std::ops::RangeInclusive<u64> = 1..=20_000;
 /// Default `--handshake-ms`: a peer on loopback or a LAN greets in milliseconds.
 pub const DEFAULT_HANDSHAKE: Duration = Duration::from_secs(5);
 /// Warnings a guard logs per second before it counts the rest instead.

@@ -292,7 +292,9 @@ impl Checker {
                 });
             }
             self.message_frames += 1;
-            self.message_bytes = self.message_bytes.saturating_add(len + FRAME_COST);
+            self.message_bytes = self
+                .message_bytes
+                .saturating_add(len.saturating_add(FRAME_COST));
             if self.message_bytes > self.limit {
                 return self.refuse(Violation::MessageTooLarge {
                     frames: self.message_frames,

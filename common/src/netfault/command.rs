@@ -11,7 +11,7 @@
 //! | `partition` | `Set(Partition)`: hold both directions, close nothing |
 //! | `partition up` | `Set(OneWay(Upstream))`: hold client → server bytes only |
 //! | `partition down` | `Set(OneWay(Downstream))`: hold server → client bytes only |
-//! | `delay MS` | `Set(Delay(MS ms))`: every chunk arrives MS milliseconds later |
+//! | `delay MS` | `Set(Delay(MS ms))`: every chunk arrives MS milliseconds later (0 to 86400000, a day) |
 //! | `throttle BYTES_PER_S` | `Set(Throttle(n))`: at most n bytes per second each way |
 //! | `reset` | `Reset`: abort every current connection with RST |
 //!
@@ -119,9 +119,13 @@ impl FromStr for Command {
             ["partition", "up"] => Ok(Command::Set(Fault::OneWay(Direction::Upstream))),
             ["partition", "down"] => Ok(Command::Set(Fault::OneWay(Direction::Downstream))),
             ["partition", other] => Err(bad(&format!("partition takes up or down, not {other:?}"))),
-            ["delay", ms] => Ok(Command::Set(Fault::Delay(Duration::from_millis(number(
-                ms, "delay MS",
-            )?)))),
+            ["delay", ms] => match number(ms, "delay MS")? {
+                ms if ms > crate::cli::MS_MAX => Err(bad(&format!(
+                    "delay MS must be 0 to {}, a day",
+                    crate::cli::MS_MAX
+                ))),
+                ms => Ok(Command::Set(Fault::Delay(Duration::from_millis(ms)))),
+            },
             ["throttle", rate] => match number(rate, "throttle BYTES_PER_S")? {
                 // A rate of zero would be a partition under another name; say so.
                 0 => Err(bad("throttle 0 holds everything: use partition")),
@@ -181,6 +185,9 @@ mod tests {
             ("delay", "expected"),
             ("delay soon", "whole number"),
             ("delay -5", "whole number"),
+            ("delay 86400001", "0 to 86400000"),
+            ("delay 18446744073709551615", "0 to 86400000"),
+            ("delay 18446744073709551616", "whole number"),
             ("throttle 0", "use partition"),
             ("pass now", "expected"),
             ("PASS", "expected"),

@@ -225,7 +225,7 @@ impl Pipe {
             Flow::Delayed(delay) => {
                 // One delay for the whole queue and arrivals in order: release times are in order
                 // too, so checking the front is enough.
-                let due = *arrived + delay;
+                let due = crate::contract::saturating_add(*arrived, delay);
                 if now < due {
                     return Step::Wait(Some(due));
                 }
@@ -242,7 +242,8 @@ impl Pipe {
                     let want = (bytes.len() as u64).min(burst(rate)) as f64;
                     if bucket.tokens < want {
                         let wait = Duration::from_secs_f64((want - bucket.tokens) / rate as f64);
-                        return Step::Wait(Some(now + wait.max(Duration::from_millis(1))));
+                        let wait = wait.max(Duration::from_millis(1));
+                        return Step::Wait(Some(crate::contract::saturating_add(now, wait)));
                     }
                     let n = (bucket.tokens.floor() as usize).min(bytes.len());
                     bucket.tokens -= n as f64;

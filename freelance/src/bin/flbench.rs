@@ -7,15 +7,15 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use common::sock;
 use common::Message;
+use common::{cli, sock};
 use freelance::client1::{Model1Client, Model1Config};
 use freelance::client2::{Model2Client, Model2Config};
 use freelance::table::Timing;
 use freelance::{AgentConfig, FreelanceClient};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use zeromq::{ReqSocket, Socket};
 
@@ -23,18 +23,20 @@ use zeromq::{ReqSocket, Socket};
 #[derive(Debug, Parser)]
 #[command(name = "flbench")]
 struct Args {
-    /// Requests per run for models 2 and 3 and the raw REQ floor.
-    #[arg(long, value_name = "N", default_value_t = 10000)]
+    /// Requests per run for models 2 and 3 and the raw REQ floor (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 10000, value_parser = cli::count::<u64>())]
     requests: u64,
-    /// Requests for model 1 (each one opens a TCP connection).
-    #[arg(long, value_name = "N", default_value_t = 2000)]
+    /// Requests for model 1 (each one opens a TCP connection) (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = cli::count::<u64>())]
     model1_requests: u64,
     /// Rounds of the rate runs, interleaved; the best and the median of each are shown (the
-    /// best is the least disturbed by other processes on a shared machine).
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// best is the least disturbed by other processes on a shared machine)
+    /// (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = cli::count::<u32>())]
     rounds: u32,
-    /// Failover samples per fault (kill -9, SIGSTOP).
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    /// Failover samples per fault (kill -9; SIGSTOP gets at most 3); 0 measures no failover
+    /// (0 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = cli::count_or_zero::<u32>())]
     samples: u32,
     /// Skip the reference-behaviour run (3 s: a hung server with no attempt timeout).
     #[arg(long)]
@@ -269,8 +271,25 @@ fn ms(d: Duration) -> String {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    let interrupted = common::shutdown::signal();
+    // Ctrl-C drops the benchmark, and with it the servers it started (`ServerProc` kills them).
+    let finished = tokio::select! {
+        result = bench(args) => Some(result),
+        () = interrupted => None,
+    };
+    match finished {
+        Some(result) => result.map(|()| ExitCode::SUCCESS),
+        None => {
+            eprintln!("W: interrupted");
+            // 128 + SIGINT, as a shell reports a program ended by Ctrl-C.
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
     let dir = std::env::current_exe()?
         .parent()
         .context("executable directory")?
@@ -285,7 +304,7 @@ async fn main() -> anyhow::Result<()> {
     let mut client = model3_client(&eps3, Timing::default()).await?;
     // rates[model] over the rounds; model 0 is the raw floor.
     let mut rates: [Vec<f64>; 4] = Default::default();
-    for _ in 0..args.rounds.max(1) {
+    for _ in 0..args.rounds {
         rates[0].push(raw_floor(&s1[0].endpoint, args.requests).await?);
         rates[1].push(model1(endpoints(&s1), args.model1_requests).await?);
         rates[2].push(model2(endpoints(&s2), args.requests).await?);
@@ -301,7 +320,7 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!(
         "requests/s against three servers ({} interleaved rounds, best and median):",
-        args.rounds.max(1)
+        args.rounds
     );
     for (i, name) in [
         "raw REQ→echo round trip, one socket ",

@@ -1,6 +1,7 @@
 //! flclient1: Freelance model 1 client.
 
 use clap::Parser;
+use common::cli;
 use freelance::cli::{client_help, run, RunArgs};
 use freelance::client1::{Model1Client, Model1Config, MAX_RETRIES, REQUEST_TIMEOUT};
 use std::process::ExitCode;
@@ -15,14 +16,15 @@ struct Args {
     /// Server endpoints, tried in this order (e.g. tcp://localhost:5555).
     #[arg(required = true, value_parser = common::endpoint::parse)]
     endpoints: Vec<String>,
-    /// Number of requests to send.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Number of requests to send (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = cli::count::<u64>())]
     requests: u64,
-    /// How long one attempt (connect, send, reply) may take, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = REQUEST_TIMEOUT.as_millis() as u64)]
+    /// How long one attempt (connect, send, reply) may take, in milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = REQUEST_TIMEOUT.as_millis() as u64,
+          value_parser = cli::ms())]
     timeout_ms: u64,
-    /// With a single server: attempts before the request FAILS.
-    #[arg(long, value_name = "N", default_value_t = MAX_RETRIES)]
+    /// With a single server: attempts before the request FAILS (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = MAX_RETRIES, value_parser = cli::tries())]
     retries: u32,
     #[command(flatten)]
     run: RunArgs,

@@ -1,6 +1,7 @@
 //! flclient3: Freelance model 3 client, through the flcliapi-style API.
 
 use clap::Parser;
+use common::cli;
 use freelance::cli::{client_help, run, RunArgs};
 use freelance::table::{Timing, ATTEMPT_TIMEOUT, GLOBAL_TIMEOUT, PING_INTERVAL, SERVER_TTL};
 use freelance::{AgentConfig, FreelanceClient};
@@ -20,23 +21,29 @@ struct Args {
     /// Server endpoints in order of preference; each must equal that server's --endpoint.
     #[arg(required = true, value_parser = common::endpoint::parse)]
     endpoints: Vec<String>,
-    /// Number of requests to send.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Number of requests to send (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = cli::count::<u64>())]
     requests: u64,
-    /// A request FAILS when no server answered within this many milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = GLOBAL_TIMEOUT.as_millis() as u64)]
+    /// A request FAILS when no server answered within this many milliseconds
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = GLOBAL_TIMEOUT.as_millis() as u64,
+          value_parser = cli::ms())]
     timeout_ms: u64,
-    /// One server gets this many milliseconds to answer before the request moves on.
-    #[arg(long, value_name = "MS", default_value_t = ATTEMPT_TIMEOUT.as_millis() as u64)]
+    /// One server gets this many milliseconds to answer before the request moves on
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = ATTEMPT_TIMEOUT.as_millis() as u64,
+          value_parser = cli::ms())]
     attempt_timeout_ms: u64,
-    /// Ping every server this often, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = PING_INTERVAL.as_millis() as u64)]
+    /// Ping every server this often, in milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = PING_INTERVAL.as_millis() as u64,
+          value_parser = cli::ms())]
     ping_ms: u64,
-    /// A server silent this many milliseconds is dead.
-    #[arg(long, value_name = "MS", default_value_t = SERVER_TTL.as_millis() as u64)]
+    /// A server silent this many milliseconds is dead (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = SERVER_TTL.as_millis() as u64,
+          value_parser = cli::ms())]
     ttl_ms: u64,
-    /// Bounds one connect attempt to a server, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    /// Bounds one connect attempt to a server, in milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = cli::ms())]
     connect_timeout_ms: u64,
     #[command(flatten)]
     run: RunArgs,

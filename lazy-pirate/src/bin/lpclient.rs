@@ -9,7 +9,7 @@
 //! latency_ms=…` per request. Exit code non-zero exactly when a request failed.
 
 use clap::Parser;
-use common::cli::{RequestLog, Verbosity};
+use common::cli::{self, RequestLog, Verbosity};
 use lazy_pirate::client::{run_sequence, RunOptions};
 use lazy_pirate::core::{REQUEST_RETRIES, REQUEST_TIMEOUT};
 use lazy_pirate::{LazyPirateClient, ReplyCheck, RetryPolicy};
@@ -23,17 +23,20 @@ struct Args {
     /// Server endpoint to connect to.
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
     server: String,
-    /// Stop after this many requests (default: until Ctrl-C or the server is abandoned).
-    #[arg(long, value_name = "N")]
+    /// Stop after this many requests (default: until Ctrl-C or the server is abandoned)
+    /// (1 to 1000000000).
+    #[arg(long, value_name = "N", value_parser = cli::count::<u64>())]
     requests: Option<u64>,
-    /// Milliseconds one try waits for the reply.
-    #[arg(long, value_name = "MS", default_value_t = REQUEST_TIMEOUT.as_millis() as u64)]
+    /// Milliseconds one try waits for the reply (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = REQUEST_TIMEOUT.as_millis() as u64, value_parser = cli::ms())]
     timeout_ms: u64,
-    /// Tries per request before abandoning, the first send included (the Guide's REQUEST_RETRIES).
-    #[arg(long, value_name = "N", default_value_t = REQUEST_RETRIES)]
+    /// Tries per request before abandoning, the first send included (the Guide's
+    /// REQUEST_RETRIES) (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = REQUEST_RETRIES, value_parser = cli::tries())]
     retries: u32,
-    /// Milliseconds to pause between a reply and the next request.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    /// Milliseconds to pause between a reply and the next request, 0 for none
+    /// (0 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = cli::ms_or_zero())]
     interval_ms: u64,
     #[command(flatten)]
     log: RequestLog,

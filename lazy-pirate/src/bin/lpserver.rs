@@ -18,8 +18,8 @@ struct Args {
     /// Endpoint to bind (the Guide's `*` means all interfaces).
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://*:5555", value_parser = common::endpoint::parse)]
     bind: String,
-    /// Milliseconds to wait for a client to take a reply before dropping it.
-    #[arg(long, value_name = "MS", default_value_t = SEND_TIMEOUT.as_millis() as u64)]
+    /// Milliseconds to wait for a client to take a reply before dropping it (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = SEND_TIMEOUT.as_millis() as u64, value_parser = common::cli::ms())]
     send_timeout_ms: u64,
     #[command(flatten)]
     faults: FaultArgs,

@@ -38,7 +38,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use common::cli::Verbosity;
+use common::cli::{self, Verbosity};
 use common::sock;
 use common::Message;
 use majordomo::broker::{MMI_BROKER, MMI_SERVICES};
@@ -61,17 +61,18 @@ const FOUR: &str = "echo4";
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Requests in each pipelined phase of a round.
-    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    /// Requests in each pipelined phase of a round (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 50_000, value_parser = cli::count::<u64>())]
     requests: u64,
-    /// Requests in each one-at-a-time phase of a round.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    /// Requests in each one-at-a-time phase of a round (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = cli::count::<u64>())]
     sync_requests: u64,
-    /// Rounds; each runs every phase once, the table shows the best and the median.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Rounds; each runs every phase once, the table shows the best and the median
+    /// (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = cli::count::<u32>())]
     rounds: u32,
-    /// Requests in flight in the pipelined phases.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Requests in flight in the pipelined phases (1 to 1000000).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = cli::in_flight::<u64>())]
     window: u64,
     /// Where mdbroker and mdworker are (default: next to this executable).
     #[arg(long, value_name = "DIR")]
@@ -396,6 +397,17 @@ async fn echo_server(bind: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Room for `n` round-trip times, reserved up to a million: a huge `--requests` grows the list
+/// as the run goes instead of asking for all of its memory at the start.
+fn latencies(n: u64) -> Vec<Duration> {
+    Vec::with_capacity(n.min(1 << 20) as usize)
+}
+
+/// Send times of the requests in flight, by sequence number (at most `--window` of them).
+fn in_flight_stamps(window: u64) -> HashMap<u64, Instant> {
+    HashMap::with_capacity(window.saturating_mul(2).min(1 << 16) as usize)
+}
+
 /// Raw DEALER ↔ ROUTER echo: one at a time, then pipelined.
 async fn floor(args: &Args, ep: &str, pid: u32) -> anyhow::Result<(Phase, Phase)> {
     let mut dealer = DealerSocket::new();
@@ -403,7 +415,7 @@ async fn floor(args: &Args, ep: &str, pid: u32) -> anyhow::Result<(Phase, Phase)
     let timeout = Duration::from_secs(10);
     let cpu = cpu_time(pid);
 
-    let mut rtts = Vec::with_capacity(args.sync_requests as usize);
+    let mut rtts = latencies(args.sync_requests);
     let started = Instant::now();
     for seq in 0..args.sync_requests {
         let sent = Instant::now();
@@ -426,13 +438,13 @@ async fn floor(args: &Args, ep: &str, pid: u32) -> anyhow::Result<(Phase, Phase)
     .with_cpu(pid, cpu, args.sync_requests);
     let cpu = cpu_time(pid);
 
-    let mut sent_at = vec![None; args.requests as usize];
-    let mut rtts = Vec::with_capacity(args.requests as usize);
+    let mut sent_at = in_flight_stamps(args.window);
+    let mut rtts = latencies(args.requests);
     let (mut sent, mut received) = (0u64, 0u64);
     let started = Instant::now();
     while received < args.requests {
-        while sent < args.requests && sent - received < args.window.max(1) {
-            sent_at[sent as usize] = Some(Instant::now());
+        while sent < args.requests && sent - received < args.window {
+            sent_at.insert(sent, Instant::now());
             sock::send(&mut dealer, body(sent), timeout).await?;
             sent += 1;
         }
@@ -440,10 +452,7 @@ async fn floor(args: &Args, ep: &str, pid: u32) -> anyhow::Result<(Phase, Phase)
             .await?
             .context("floor: no echo")?;
         let seq = seq_of(&reply).context("floor: wrong echo")?;
-        let at = sent_at
-            .get_mut(seq as usize)
-            .and_then(Option::take)
-            .context("floor: duplicate echo")?;
+        let at = sent_at.remove(&seq).context("floor: duplicate echo")?;
         rtts.push(at.elapsed());
         received += 1;
     }
@@ -500,7 +509,7 @@ async fn sync_phase(args: &Args, ep: &str, name: String, ids: bool) -> anyhow::R
         retries: 1,
     };
     let mut client = Client::new(ep, options)?.with_request_ids(ids);
-    let mut rtts = Vec::with_capacity(args.sync_requests as usize);
+    let mut rtts = latencies(args.sync_requests);
     let started = Instant::now();
     for seq in 0..args.sync_requests {
         let sent = Instant::now();
@@ -534,12 +543,12 @@ async fn async_phase(
     let mut client = AsyncClient::connect(ep, options)
         .await?
         .with_request_ids(ids);
-    let mut sent_at: HashMap<u64, Instant> = HashMap::with_capacity(args.window as usize * 2);
-    let mut rtts = Vec::with_capacity(args.requests as usize);
+    let mut sent_at = in_flight_stamps(args.window);
+    let mut rtts = latencies(args.requests);
     let (mut sent, mut received) = (0u64, 0u64);
     let started = Instant::now();
     while received < args.requests {
-        while sent < args.requests && sent - received < args.window.max(1) {
+        while sent < args.requests && sent - received < args.window {
             sent_at.insert(sent, Instant::now());
             client.send(service, body(sent)).await?;
             sent += 1;
@@ -725,7 +734,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("W: this is a debug build; figures mean little (cargo build --release)");
     }
-    let rounds = args.rounds.max(1);
+    let rounds = args.rounds;
     println!(
         "mdbench: {} rounds of {} pipelined / {} one-at-a-time requests, window {}, loopback TCP",
         rounds, args.requests, args.sync_requests, args.window
@@ -841,6 +850,19 @@ fn main() -> anyhow::Result<()> {
                 }
             })
         }
-        None => runtime.block_on(bench(args)),
+        None => {
+            // Ctrl-C drops the benchmark, and with it every process it started (`Kid`).
+            let finished = runtime.block_on(async {
+                tokio::select! {
+                    result = bench(args) => Some(result),
+                    () = common::shutdown::signal() => None,
+                }
+            });
+            finished.unwrap_or_else(|| {
+                eprintln!("W: interrupted");
+                // 128 + SIGINT, as a shell reports a program ended by Ctrl-C.
+                std::process::exit(130)
+            })
+        }
     }
 }

@@ -20,7 +20,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use common::cli::Verbosity;
+use common::cli::{self, Verbosity};
 use majordomo::broker::dedup::{self, DedupConfig};
 use majordomo::broker::{self, BrokerConfig};
 use majordomo::server::Server;
@@ -34,26 +34,34 @@ struct Args {
     /// Endpoint to bind, for clients and workers alike.
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://*:5555", value_parser = common::endpoint::parse)]
     bind: String,
-    /// Heartbeat interval towards workers, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = broker::HEARTBEAT_INTERVAL.as_millis() as u64)]
+    /// Heartbeat interval towards workers, in milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = broker::HEARTBEAT_INTERVAL.as_millis() as u64,
+          value_parser = cli::ms())]
     heartbeat_ms: u64,
-    /// Silent heartbeat intervals after which a worker is purged (3–5 is reasonable).
-    #[arg(long, value_name = "N", default_value_t = broker::HEARTBEAT_LIVENESS)]
+    /// Silent heartbeat intervals after which a worker is purged; 3-5 is reasonable
+    /// (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = broker::HEARTBEAT_LIVENESS, value_parser = cli::liveness())]
     liveness: u32,
-    /// Longest time a request waits for a worker, in milliseconds; then it is dropped.
-    #[arg(long, alias = "request-timeout", value_name = "MS", default_value_t = broker::REQUEST_TIMEOUT.as_millis() as u64)]
+    /// Longest time a request waits for a worker, in milliseconds; then it is dropped
+    /// (1 to 86400000).
+    #[arg(long, alias = "request-timeout", value_name = "MS",
+          default_value_t = broker::REQUEST_TIMEOUT.as_millis() as u64, value_parser = cli::ms())]
     request_timeout_ms: u64,
     /// Most bytes one service's waiting requests may take (frames + 128 bytes each). Each
     /// client has its own queue, served in turn; when full, a client holding its fair share is
-    /// refused, otherwise the biggest holder's newest requests make room.
-    #[arg(long, value_name = "BYTES", default_value_t = broker::MAX_QUEUE_BYTES)]
+    /// refused, otherwise the biggest holder's newest requests make room (256 to
+    /// 1099511627776).
+    #[arg(long, value_name = "BYTES", default_value_t = broker::MAX_QUEUE_BYTES,
+          value_parser = cli::budget_bytes::<usize>())]
     max_queue_bytes: usize,
-    /// Most request ids the broker remembers for deduplicating retries (0 turns it off).
-    #[arg(long, value_name = "N", default_value_t = dedup::MAX_ENTRIES)]
+    /// Most request ids the broker remembers for deduplicating retries; 0 turns it off
+    /// (0 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = dedup::MAX_ENTRIES,
+          value_parser = cli::count_or_zero::<usize>())]
     dedup_max: usize,
     /// How long a request id (and its reply) is remembered, in milliseconds: keep it longer
-    /// than the clients' whole retry window.
-    #[arg(long, value_name = "MS", default_value_t = dedup::TTL.as_millis() as u64)]
+    /// than the clients' whole retry window (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = dedup::TTL.as_millis() as u64, value_parser = cli::ms())]
     dedup_ttl_ms: u64,
     #[command(flatten)]
     verbosity: Verbosity,
@@ -67,8 +75,8 @@ async fn main() -> anyhow::Result<()> {
     args.verbosity.init_logging();
     args.guard.install();
     let config = BrokerConfig {
-        heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
-        liveness: args.liveness.max(1),
+        heartbeat: Duration::from_millis(args.heartbeat_ms),
+        liveness: args.liveness,
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         max_queue_bytes: args.max_queue_bytes,
         dedup: DedupConfig {

@@ -14,7 +14,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use common::cli::{RequestLog, Verbosity};
+use common::cli::{self, RequestLog, Verbosity};
 use common::report::rate_line;
 use common::{contract, Message};
 use majordomo::client::ClientArgs;
@@ -30,11 +30,11 @@ struct Args {
     /// Service to ask.
     #[arg(long, default_value = "echo")]
     service: String,
-    /// Number of requests.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    /// Number of requests (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = cli::count::<u64>())]
     requests: u64,
-    /// Pause between requests, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    /// Pause between requests, in milliseconds, 0 for none (0 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = cli::ms_or_zero())]
     interval_ms: u64,
     /// Stop at the first request that gets no reply (the Guide's behaviour).
     #[arg(long)]

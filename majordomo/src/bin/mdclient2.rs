@@ -12,7 +12,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use common::cli::{RequestLog, Verbosity};
+use common::cli::{self, RequestLog, Verbosity};
 use common::report::rate_line;
 use common::{contract, Message};
 use majordomo::client::{self, AsyncClient, ClientOptions};
@@ -30,14 +30,17 @@ struct Args {
     /// Service to ask.
     #[arg(long, default_value = "echo")]
     service: String,
-    /// Number of requests.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    /// Number of requests (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = cli::count::<u64>())]
     requests: u64,
-    /// Most requests in flight at once (the Guide's mdclient2 sends all before reading: set it to --requests).
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Most requests in flight at once (the Guide's mdclient2 sends all before reading: set it
+    /// to --requests) (1 to 1000000).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = cli::in_flight::<u64>())]
     window: u64,
-    /// How long to wait for the next reply before failing the requests in flight, in ms.
-    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
+    /// How long to wait for the next reply before failing the requests in flight, in ms
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64,
+          value_parser = cli::ms())]
     timeout_ms: u64,
     /// Send no request ids (by default every request carries one, kept across its retries, so
     /// the broker runs it once: see the README's "Request ids").
@@ -55,7 +58,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     args.verbosity.init_logging();
     let shutdown = common::shutdown::signal();
     let options = ClientOptions {
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        timeout: Duration::from_millis(args.timeout_ms),
         retries: 1,
     };
     let mut ledger = args.log.ledger();
@@ -72,9 +75,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             if done.answered + done.failed >= args.requests {
                 break;
             }
-            while ledger.summary().sent < args.requests
-                && (in_flight.len() as u64) < args.window.max(1)
-            {
+            while ledger.summary().sent < args.requests && (in_flight.len() as u64) < args.window {
                 let body = format!("Hello world {}", ledger.summary().sent);
                 client
                     .send(&args.service, Message::from_frames([body.clone()]))

@@ -14,7 +14,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use common::cli::{FaultArgs, Verbosity};
+use common::cli::{self, FaultArgs, Verbosity};
 use common::fault::Fault;
 use majordomo::rid::Rid;
 use majordomo::worker::{self, Worker, WorkerOptions};
@@ -31,17 +31,21 @@ struct Args {
     /// Service to offer.
     #[arg(long, default_value = "echo")]
     service: String,
-    /// Heartbeat interval, in milliseconds (use the broker's).
-    #[arg(long, value_name = "MS", default_value_t = worker::HEARTBEAT_INTERVAL.as_millis() as u64)]
+    /// Heartbeat interval, in milliseconds (use the broker's) (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = worker::HEARTBEAT_INTERVAL.as_millis() as u64,
+          value_parser = cli::ms())]
     heartbeat_ms: u64,
-    /// Silent heartbeat intervals after which the broker counts as dead.
-    #[arg(long, value_name = "N", default_value_t = worker::HEARTBEAT_LIVENESS)]
+    /// Silent heartbeat intervals after which the broker counts as dead (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = worker::HEARTBEAT_LIVENESS, value_parser = cli::liveness())]
     liveness: u32,
-    /// First delay before reconnecting to a dead broker, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = worker::RECONNECT_DELAY.as_millis() as u64)]
+    /// First delay before reconnecting to a dead broker, in milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = worker::RECONNECT_DELAY.as_millis() as u64,
+          value_parser = cli::ms())]
     reconnect_ms: u64,
-    /// Cap of the doubling reconnect delay, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = worker::RECONNECT_MAX.as_millis() as u64)]
+    /// Cap of the doubling reconnect delay, in milliseconds; never below --reconnect-ms
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = worker::RECONNECT_MAX.as_millis() as u64,
+          value_parser = cli::ms())]
     reconnect_max_ms: u64,
     /// Print one `I: (<service>) executed request id=<id> count=<n>` line per executed request
     /// (the tour and tests count them; the per-id counts are kept for the process's life).
@@ -61,8 +65,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
     let options = WorkerOptions {
-        heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
-        liveness: args.liveness.max(1),
+        heartbeat: Duration::from_millis(args.heartbeat_ms),
+        liveness: args.liveness,
         reconnect: Duration::from_millis(args.reconnect_ms),
         reconnect_max: Duration::from_millis(args.reconnect_max_ms.max(args.reconnect_ms)),
         request_ids: !args.no_request_ids,
@@ -77,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
         while let Some(request) = worker.recv().await {
             let delay = match plan.on_request() {
                 Fault::None => work,
-                Fault::Overload(extra) => work + extra,
+                Fault::Overload(extra) => work.saturating_add(extra),
                 Fault::Crash => {
                     let served = plan.served();
                     tracing::warn!("({service}) simulating a crash after {served} requests");

@@ -1077,3 +1077,38 @@ fn requests_dropped_or_deduplicated_are_reported() {
     };
     assert_eq!((forgot.aged, forgot.evicted), (1, 0));
 }
+
+#[test]
+fn durations_of_u64_max_milliseconds_never_panic() {
+    let huge = Duration::from_millis(u64::MAX);
+    let t0 = Instant::now();
+    let mut b = Broker::new(
+        BrokerConfig {
+            heartbeat: huge,
+            liveness: u32::MAX,
+            request_timeout: huge,
+            dedup: dedup::DedupConfig {
+                max_entries: 10,
+                ttl: huge,
+            },
+            ..config()
+        },
+        t0,
+    );
+    // A waiting request (its expiry), a worker (its liveness), a dispatch and a reply.
+    b.handle_message(request("C1", "echo", &["1"]), t0);
+    b.handle_message(ready("W1", "echo"), t0 + MS);
+    assert_eq!(drain(&mut b).len(), 1);
+    let deadline = b
+        .poll_timeout()
+        .expect("a heartbeat is always due some time");
+    assert!(
+        deadline > t0 + Duration::from_secs(3600 * 24 * 365),
+        "far away"
+    );
+    b.handle_timeout(t0 + Duration::from_secs(3600));
+    b.handle_message(reply("W1", "C1", "1"), t0 + 2 * MS);
+    assert_eq!(to_client(drain(&mut b)[0].clone()).0, "C1");
+    let rows = WorkerRow::parse_all(&mmi(&mut b, "mmi.workers", &[], t0)).unwrap();
+    assert_eq!(rows.len(), 1, "the worker never expires");
+}

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use common::cli::{millis, Verbosity};
+use common::cli::{self, Verbosity};
 use common::endpoint;
 use paranoid_pirate::queue::QueueConfig;
 use paranoid_pirate::queue_loop::{self, QueueOptions};
@@ -19,17 +19,18 @@ struct Args {
     /// Endpoint workers connect to (ROUTER, bound).
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://*:5556", value_parser = endpoint::parse)]
     backend: String,
-    /// Milliseconds between heartbeats to each worker.
-    #[arg(long = "heartbeat-ms", value_name = "MS", default_value = "1000", value_parser = millis)]
+    /// Milliseconds between heartbeats to each worker (1 to 86400000).
+    #[arg(long = "heartbeat-ms", value_name = "MS", default_value = "1000", value_parser = cli::duration_ms())]
     heartbeat: Duration,
-    /// Missed worker heartbeats before the worker is purged (3 to 5 is reasonable).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Missed worker heartbeats before the worker is purged; 3-5 is reasonable (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = cli::liveness())]
     liveness: u32,
-    /// Longest one send may block (a stuck peer must not freeze the queue), in milliseconds.
-    #[arg(long = "send-timeout-ms", value_name = "MS", default_value = "500", value_parser = millis)]
+    /// Longest one send may block (a stuck peer must not freeze the queue), in milliseconds
+    /// (1 to 86400000).
+    #[arg(long = "send-timeout-ms", value_name = "MS", default_value = "500", value_parser = cli::duration_ms())]
     send_timeout: Duration,
-    /// Requests held while every worker is busy before the oldest is dropped.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Requests held while every worker is busy before the oldest is dropped (1 to 1000000).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = cli::in_flight::<usize>())]
     max_pending: usize,
     #[command(flatten)]
     verbosity: Verbosity,

@@ -2,7 +2,7 @@
 //! back-off when it goes silent.
 
 use clap::Parser;
-use common::cli::{millis, FaultArgs, Verbosity};
+use common::cli::{self, FaultArgs, Verbosity};
 use common::endpoint;
 use paranoid_pirate::worker::WorkerConfig;
 use paranoid_pirate::worker_loop::{self, Exit, WorkerOptions};
@@ -16,17 +16,19 @@ struct Args {
     /// The queue's backend endpoint (DEALER, connected).
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5556", value_parser = endpoint::parse)]
     queue: String,
-    /// Milliseconds between heartbeats to the queue.
-    #[arg(long = "heartbeat-ms", value_name = "MS", default_value = "1000", value_parser = millis)]
+    /// Milliseconds between heartbeats to the queue (1 to 86400000).
+    #[arg(long = "heartbeat-ms", value_name = "MS", default_value = "1000", value_parser = cli::duration_ms())]
     heartbeat: Duration,
-    /// Missed queue heartbeats before the queue is considered dead (3 to 5 is reasonable).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Missed queue heartbeats before the queue is considered dead; 3-5 is reasonable
+    /// (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = cli::liveness())]
     liveness: u32,
-    /// First reconnect delay after the queue is considered dead, in milliseconds.
-    #[arg(long = "reconnect-ms", value_name = "MS", default_value = "1000", value_parser = millis)]
+    /// First reconnect delay after the queue is considered dead, in milliseconds
+    /// (1 to 86400000).
+    #[arg(long = "reconnect-ms", value_name = "MS", default_value = "1000", value_parser = cli::duration_ms())]
     reconnect: Duration,
-    /// The reconnect delay doubles up to this many milliseconds.
-    #[arg(long = "reconnect-max-ms", value_name = "MS", default_value = "32000", value_parser = millis)]
+    /// The reconnect delay doubles up to this many milliseconds (1 to 86400000).
+    #[arg(long = "reconnect-max-ms", value_name = "MS", default_value = "32000", value_parser = cli::duration_ms())]
     reconnect_max: Duration,
     #[command(flatten)]
     faults: FaultArgs,

@@ -19,7 +19,7 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use common::fault::FaultPlan;
-use common::{sock, Message};
+use common::{cli, sock, Message};
 use simple_pirate::queue::{self, QueueConfig};
 use simple_pirate::worker::{self, WorkerConfig, WorkerCore};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -30,17 +30,19 @@ use zeromq::{RepSocket, ReqSocket, Socket, SocketRecv};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Requests timed per setup and round.
-    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    /// Requests timed per setup and round (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = cli::count::<u64>())]
     requests: u64,
-    /// Untimed requests sent first in each setup (connections, caches, allocator warm up).
-    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    /// Untimed requests sent first in each setup (connections, caches, allocator warm up); 0
+    /// for none (0 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = cli::count_or_zero::<u64>())]
     warmup: u64,
-    /// Rounds; each measures both setups, direct first.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Rounds; each measures both setups, direct first (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = cli::count::<u32>())]
     rounds: u32,
-    /// Milliseconds to wait for any one reply before the run is declared broken.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    /// Milliseconds to wait for a connection or any one reply before the run is declared
+    /// broken (exit status 1) (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = cli::ms())]
     timeout_ms: u64,
 }
 
@@ -188,17 +190,19 @@ async fn drive(server: &str, args: &Args) -> anyhow::Result<f64> {
     let mut socket = ReqSocket::new();
     sock::connect(&mut socket, server, timeout)
         .await
-        .with_context(|| format!("connect to {server}"))?;
+        .with_context(|| format!("connect to {server} within --timeout-ms {timeout:?}"))?;
     let mut started = Instant::now();
     for n in 1..=args.warmup + args.requests {
         if n == args.warmup + 1 {
             started = Instant::now();
         }
         let request = Message::from_frames([n.to_string()]);
-        sock::send(&mut socket, request.clone(), timeout).await?;
+        sock::send(&mut socket, request.clone(), timeout)
+            .await
+            .with_context(|| format!("send request {n} within --timeout-ms {timeout:?}"))?;
         let reply = sock::recv(&mut socket, timeout)
             .await?
-            .with_context(|| format!("no reply to request {n} within {timeout:?}"))?;
+            .with_context(|| format!("no reply to request {n} within --timeout-ms {timeout:?}"))?;
         if reply != request {
             bail!("request {n} answered with {reply:?}");
         }
@@ -251,7 +255,7 @@ async fn bench(args: &Args) -> anyhow::Result<()> {
         args.rounds
     );
     let (mut directs, mut queueds, mut bares) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 1..=args.rounds.max(1) {
+    for round in 1..=args.rounds {
         let d = direct(args).await.context("direct REQ/REP run")?;
         let q = queued(args, true).await.context("queued run")?;
         let b = queued(args, false).await.context("queued run, no guard")?;

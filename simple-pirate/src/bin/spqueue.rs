@@ -20,8 +20,9 @@ struct Args {
     /// Endpoint to bind for workers.
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://*:5556", value_parser = common::endpoint::parse)]
     backend: String,
-    /// Milliseconds a send may take before the message is dropped (a stuck peer never blocks the queue).
-    #[arg(long, value_name = "MS", default_value_t = SEND_TIMEOUT.as_millis() as u64)]
+    /// Milliseconds a send may take before the message is dropped (a stuck peer never blocks
+    /// the queue) (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = SEND_TIMEOUT.as_millis() as u64, value_parser = common::cli::ms())]
     send_timeout_ms: u64,
     #[command(flatten)]
     verbosity: Verbosity,

@@ -19,11 +19,11 @@ struct Args {
     /// The queue's worker endpoint to connect to.
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5556", value_parser = common::endpoint::parse)]
     queue: String,
-    /// Milliseconds one connect attempt may take before trying again.
-    #[arg(long, value_name = "MS", default_value_t = CONNECT_TIMEOUT.as_millis() as u64)]
+    /// Milliseconds one connect attempt may take before trying again (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = CONNECT_TIMEOUT.as_millis() as u64, value_parser = common::cli::ms())]
     connect_timeout_ms: u64,
-    /// Milliseconds sending READY or a reply may take before reconnecting.
-    #[arg(long, value_name = "MS", default_value_t = SEND_TIMEOUT.as_millis() as u64)]
+    /// Milliseconds sending READY or a reply may take before reconnecting (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = SEND_TIMEOUT.as_millis() as u64, value_parser = common::cli::ms())]
     send_timeout_ms: u64,
     #[command(flatten)]
     faults: FaultArgs,

@@ -14,7 +14,8 @@
 //! It prints figures and ratios, never a verdict. Build with `--release`; `mdbroker`,
 //! `mdworker` and `titanic` are taken from the directory of this executable (or `--bin-dir`).
 //! The journals go to a fresh directory under `--dir` (default: the system temp directory),
-//! removed at the end; use a directory on the disk you care about.
+//! removed at the end; use a directory on the disk you care about. Ctrl-C stops the run within
+//! a moment, stops the processes it started, removes the directory and exits with status 130.
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -23,8 +24,8 @@ use common::Message;
 use majordomo::client::{Client, ClientOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 use titanic::journal::Record;
@@ -35,11 +36,11 @@ use titanic::{FsyncPolicy, Store, StoreOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Seconds each throughput cell runs.
-    #[arg(long, value_name = "S", default_value_t = 3.0)]
+    /// Seconds each throughput cell runs (0.1 to 86400).
+    #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = seconds)]
     seconds: f64,
-    /// Sequential requests in each end-to-end latency phase.
-    #[arg(long, value_name = "N", default_value_t = 300)]
+    /// Sequential requests in each end-to-end latency phase (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = common::cli::count::<usize>())]
     latency_requests: usize,
     /// Directory for the journals (a fresh subdirectory is made and removed).
     #[arg(long, value_name = "DIR")]
@@ -59,21 +60,75 @@ const POLICIES: [FsyncPolicy; 3] = [FsyncPolicy::Always, FsyncPolicy::Batch, Fsy
 const CONCURRENCY: [usize; 2] = [1, 16];
 const BODY: [u8; 100] = [b'x'; 100];
 /// Set by `--show-logs`.
-static SHOW_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static SHOW_LOGS: AtomicBool = AtomicBool::new(false);
+/// Set by Ctrl-C: every loop of the run checks it and stops.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-fn main() -> anyhow::Result<()> {
+/// `--seconds`: 0.1 to 86400 (a day). A float, so it needs its own check: NaN, infinities and
+/// negative or huge values would make `Duration::from_secs_f64` panic.
+fn seconds(text: &str) -> Result<f64, String> {
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if (0.1..=86_400.0).contains(&s) {
+        Ok(s)
+    } else {
+        Err(format!("{text} is not in 0.1..=86400"))
+    }
+}
+
+/// Sets [`INTERRUPTED`] on Ctrl-C, from a thread of its own: the store layer runs on plain
+/// threads, outside any runtime. The handler is installed before this returns.
+fn watch_ctrl_c() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let signal = {
+        let _in_runtime = runtime.enter();
+        common::shutdown::signal()
+    };
+    std::thread::spawn(move || {
+        runtime.block_on(signal);
+        INTERRUPTED.store(true, Ordering::Relaxed);
+    });
+    Ok(())
+}
+
+/// An error once Ctrl-C was pressed, so the run unwinds (dropping, and so killing, its
+/// processes).
+fn check_interrupted() -> anyhow::Result<()> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Resolves once Ctrl-C was pressed.
+async fn interrupted() {
+    while !INTERRUPTED.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     SHOW_LOGS.store(args.show_logs, Ordering::Relaxed);
+    watch_ctrl_c()?;
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let dir = base.join(format!("tibench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let result = run(&args, &dir);
     let _ = std::fs::remove_dir_all(&dir);
-    result
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        eprintln!("W: interrupted");
+        // 128 + SIGINT, as a shell reports a program ended by Ctrl-C.
+        return Ok(ExitCode::from(130));
+    }
+    result.map(|()| ExitCode::SUCCESS)
 }
 
 fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
-    let span = Duration::from_secs_f64(args.seconds.max(0.1));
+    let span = Duration::from_secs_f64(args.seconds);
     println!(
         "tibench: journals in {}, {} s per cell",
         dir.display(),
@@ -91,7 +146,12 @@ fn run(args: &Args, dir: &Path) -> anyhow::Result<()> {
             .to_owned(),
     };
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(through_titanic(args, dir, &bin_dir, span, &store))
+    runtime.block_on(async {
+        tokio::select! {
+            result = through_titanic(args, dir, &bin_dir, span, &store) => result,
+            () = interrupted() => bail!("interrupted"),
+        }
+    })
 }
 
 fn rate(n: u64, elapsed: Duration) -> f64 {
@@ -121,7 +181,8 @@ fn request_record() -> Record {
     }
 }
 
-/// Runs `writers` threads calling `op` until `span` has passed; returns operations/s.
+/// Runs `writers` threads calling `op` until `span` has passed (or Ctrl-C); returns
+/// operations/s.
 fn hammer(writers: usize, span: Duration, op: impl Fn() + Sync) -> f64 {
     let done = AtomicU64::new(0);
     let start = Instant::now();
@@ -129,7 +190,7 @@ fn hammer(writers: usize, span: Duration, op: impl Fn() + Sync) -> f64 {
         for _ in 0..writers {
             s.spawn(|| {
                 let mut n = 0;
-                while start.elapsed() < span {
+                while start.elapsed() < span && !INTERRUPTED.load(Ordering::Relaxed) {
                     op();
                     n += 1;
                 }
@@ -163,6 +224,7 @@ fn store_layer(dir: &Path, span: Duration) -> anyhow::Result<StoreFigures> {
             let appended = store.counts().pending as f64;
             let per_sync = appended / store.syncs().max(1) as f64;
             store.shutdown();
+            check_interrupted()?;
             cells.push((policy, writers, per_s, per_sync));
             row.push((per_s, per_sync));
         }
@@ -182,6 +244,7 @@ fn store_layer(dir: &Path, span: Duration) -> anyhow::Result<StoreFigures> {
         std::fs::create_dir_all(&rdir)?;
         let queue = Mutex::new(());
         reference.push(hammer(writers, span, || reference_store(&rdir, &queue)));
+        check_interrupted()?;
     }
     println!(
         "   {:<44} {:>12.0} {:>12.0}",
@@ -255,16 +318,23 @@ impl Kid {
         Ok(Kid { child, lines })
     }
 
-    /// Waits until `n` lines containing `needle` have been printed.
+    /// Waits until `n` lines containing `needle` have been printed (or Ctrl-C).
     fn wait_lines(&self, needle: &str, n: usize) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut seen = 0;
         while seen < n {
+            check_interrupted()?;
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            if left.is_zero() {
+                bail!("no {n} lines containing {needle:?} within 30 s");
+            }
+            // In slices, so that Ctrl-C is noticed while waiting.
+            match self.lines.recv_timeout(left.min(Duration::from_millis(50))) {
                 Ok(line) if line.contains(needle) => seen += 1,
-                Ok(_) => {}
-                Err(_) => bail!("no {n} lines containing {needle:?} within 30 s"),
+                Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    bail!("exited before printing {n} lines containing {needle:?}")
+                }
             }
         }
         Ok(())

@@ -12,7 +12,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use common::cli::{RequestLog, Verbosity};
+use common::cli::{self, RequestLog, Verbosity};
 use common::contract;
 use majordomo::client::{self, ClientOptions};
 use std::process::ExitCode;
@@ -33,24 +33,27 @@ struct Args {
     /// Request body (with --count > 1, " #N" is appended so each request is distinct).
     #[arg(long, default_value = "Hello world")]
     body: String,
-    /// Requests to send in all.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Requests to send in all (1 to 1000000000).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = cli::count::<u64>())]
     count: u64,
-    /// Requests under way at once (each with its own connection).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Requests under way at once (each with its own connection) (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = cli::parallel::<u64>())]
     concurrency: u64,
     /// Wait between polls for a reply, and before retrying after 500 or silence, in ms
-    /// (the Guide's ticlient waits 5 s).
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    /// (the Guide's ticlient waits 5 s) (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = cli::ms())]
     poll_ms: u64,
-    /// Wait before the first poll for a reply, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 100)]
+    /// Wait before the first poll for a reply, in milliseconds; 0 polls at once
+    /// (0 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 100, value_parser = cli::ms_or_zero())]
     first_poll_ms: u64,
-    /// Timeout of each Majordomo attempt, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
+    /// Timeout of each Majordomo attempt, in milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64,
+          value_parser = cli::ms())]
     timeout_ms: u64,
-    /// Majordomo attempts per call before it counts as unanswered (and is retried later).
-    #[arg(long, value_name = "N", default_value_t = client::REQUEST_RETRIES)]
+    /// Majordomo attempts per call before it counts as unanswered (and is retried later)
+    /// (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = client::REQUEST_RETRIES, value_parser = cli::tries())]
     retries: u32,
     /// Check that each reply equals its request (for an echo service); a mismatch fails it.
     #[arg(long)]
@@ -80,8 +83,8 @@ async fn main() -> anyhow::Result<ExitCode> {
         verify: args.verify,
         options: TiClientOptions {
             mdp: ClientOptions {
-                timeout: Duration::from_millis(args.timeout_ms.max(1)),
-                retries: args.retries.max(1),
+                timeout: Duration::from_millis(args.timeout_ms),
+                retries: args.retries,
             },
             poll: Duration::from_millis(args.poll_ms),
             request_ids: !args.no_request_ids,

@@ -14,7 +14,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use common::cli::Verbosity;
+use common::cli::{self, Verbosity};
 use majordomo::client::{self, ClientOptions};
 use majordomo::worker::{self, WorkerOptions};
 use std::path::PathBuf;
@@ -39,39 +39,52 @@ struct Args {
     #[arg(long, value_enum, default_value_t = FsyncPolicy::Batch)]
     fsync: FsyncPolicy,
     /// Compact the journal once closed requests take more bytes than open ones and at least
-    /// this many.
-    #[arg(long, value_name = "BYTES", default_value_t = CompactPolicy::default().min_dead_bytes)]
+    /// this many; 0: as soon as they take more (0 to 1099511627776).
+    #[arg(long, value_name = "BYTES", default_value_t = CompactPolicy::default().min_dead_bytes,
+          value_parser = cli::bytes::<u64>())]
     compact_min_bytes: u64,
     /// Majordomo workers per TSP service (one request each at a time; more of them let
-    /// concurrent clients share a sync).
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    /// concurrent clients share a sync) (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = cli::parallel::<usize>())]
     workers: usize,
-    /// Requests forwarded to their services at once.
-    #[arg(long, value_name = "N", default_value_t = DispatchConfig::default().window)]
+    /// Requests forwarded to their services at once (1 to 1000000).
+    #[arg(long, value_name = "N", default_value_t = DispatchConfig::default().window,
+          value_parser = cli::in_flight::<usize>())]
     window: usize,
-    /// Heartbeat interval of the service workers, in milliseconds (use the broker's).
-    #[arg(long, value_name = "MS", default_value_t = worker::HEARTBEAT_INTERVAL.as_millis() as u64)]
+    /// Heartbeat interval of the service workers, in milliseconds (use the broker's)
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = worker::HEARTBEAT_INTERVAL.as_millis() as u64,
+          value_parser = cli::ms())]
     heartbeat_ms: u64,
-    /// Silent heartbeat intervals after which the workers consider the broker dead.
-    #[arg(long, value_name = "N", default_value_t = worker::HEARTBEAT_LIVENESS)]
+    /// Silent heartbeat intervals after which the workers consider the broker dead (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = worker::HEARTBEAT_LIVENESS, value_parser = cli::liveness())]
     liveness: u32,
-    /// First delay before a worker reconnects to a dead broker, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = worker::RECONNECT_DELAY.as_millis() as u64)]
+    /// First delay before a worker reconnects to a dead broker, in milliseconds
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = worker::RECONNECT_DELAY.as_millis() as u64,
+          value_parser = cli::ms())]
     reconnect_ms: u64,
-    /// Timeout of each attempt to forward a request (and of `mmi.service`), in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64)]
+    /// Timeout of each attempt to forward a request (and of `mmi.service`), in milliseconds
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64,
+          value_parser = cli::ms())]
     timeout_ms: u64,
-    /// Attempts per forward before the service counts as down.
-    #[arg(long, value_name = "N", default_value_t = client::REQUEST_RETRIES)]
+    /// Attempts per forward before the service counts as down (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = client::REQUEST_RETRIES, value_parser = cli::tries())]
     retries: u32,
-    /// First delay before asking again about a service that is down, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = DispatchConfig::default().retry.as_millis() as u64)]
+    /// First delay before asking again about a service that is down, in milliseconds
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = DispatchConfig::default().retry.as_millis() as u64,
+          value_parser = cli::ms())]
     retry_ms: u64,
-    /// The delay doubles up to this, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = DispatchConfig::default().retry_max.as_millis() as u64)]
+    /// The delay doubles up to this (never below --retry-ms), in milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = DispatchConfig::default().retry_max.as_millis() as u64,
+          value_parser = cli::ms())]
     retry_max_ms: u64,
-    /// How long an `mmi.service` 200 is trusted before asking again, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = DispatchConfig::default().fresh.as_millis() as u64)]
+    /// How long an `mmi.service` 200 is trusted before asking again, in milliseconds
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = DispatchConfig::default().fresh.as_millis() as u64,
+          value_parser = cli::ms())]
     fresh_ms: u64,
     #[command(flatten)]
     verbosity: Verbosity,
@@ -93,18 +106,18 @@ async fn main() -> anyhow::Result<()> {
             ..StoreOptions::default()
         },
         worker: WorkerOptions {
-            heartbeat: ms(args.heartbeat_ms.max(1)),
-            liveness: args.liveness.max(1),
+            heartbeat: ms(args.heartbeat_ms),
+            liveness: args.liveness,
             reconnect: ms(args.reconnect_ms),
             ..WorkerOptions::default()
         },
-        workers: args.workers.max(1),
+        workers: args.workers,
         client: ClientOptions {
-            timeout: ms(args.timeout_ms.max(1)),
-            retries: args.retries.max(1),
+            timeout: ms(args.timeout_ms),
+            retries: args.retries,
         },
         dispatch: DispatchConfig {
-            window: args.window.max(1),
+            window: args.window,
             retry: ms(args.retry_ms),
             retry_max: ms(args.retry_max_ms.max(args.retry_ms)),
             fresh: ms(args.fresh_ms),
