@@ -44,6 +44,8 @@
 //! exactly as before.
 
 mod crc;
+#[cfg(test)]
+mod large_damage;
 
 use crate::tsp::RequestId;
 use bytes::Bytes;
