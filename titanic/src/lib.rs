@@ -15,7 +15,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`tsp`] | the three services' frames, typed: UUIDs, status codes, request/reply bodies |
-//! | [`journal`] | the on-disk record format (length + CRC-32 + MessagePack) and the recovery scan |
+//! | [`journal`] | the on-disk record format (length + CRC-32 + MessagePack) and the recovery scan, linear in the file's size whatever the damage |
 //! | [`index`] | the in-memory state rebuilt from the journal, admission rules, compaction policy |
 //! | [`store`] | the journal file, the writer thread with group commit, compaction, recovery |
 //! | [`dispatch`] | the dispatcher's decisions (a [`Core`](common::contract::Core)): when to ask `mmi.service`, what to forward, back-off |
