@@ -389,7 +389,10 @@ const OTHER: &[&str] = &[
 
 /// Time a program gets to start before it is judged running: until its first line of output
 /// but at least this long (so the CPU it used means something) …
-const MIN_RUN: Duration = Duration::from_millis(800);
+const MIN_RUN: Duration = Duration::from_millis(1000);
+/// … of which the CPU use counts only from here: starting up (a titanic with 3,000 workers
+/// spawning and making their first connects) is work, not a loop.
+const CPU_FROM: Duration = Duration::from_millis(500);
 /// … and at most this long when it prints nothing.
 const MAX_SETTLE: Duration = Duration::from_millis(1500);
 /// A program must exit this soon after SIGINT.
@@ -668,12 +671,16 @@ fn run_case(case: &Case, bins: &Path) -> Row {
     let pgid = run.pgid();
     // Let it start: until its first line (at least MIN_RUN), or MAX_SETTLE if it prints none.
     let mut exited = None;
+    let mut cpu_from = None;
     loop {
         if let Ok(Some(status)) = run.child.try_wait() {
             exited = Some(status);
             break;
         }
         let elapsed = started.elapsed();
+        if cpu_from.is_none() && elapsed >= CPU_FROM {
+            cpu_from = Some((group_cpu(pgid), Instant::now()));
+        }
         if (run.printed() && elapsed >= MIN_RUN) || elapsed >= MAX_SETTLE {
             break;
         }
@@ -724,8 +731,9 @@ fn run_case(case: &Case, bins: &Path) -> Row {
             format!("exited {}: {}", code(status), first_line(&lines))
         }
     } else {
-        let wall = started.elapsed();
-        let cpu = group_cpu(pgid);
+        let (cpu_before, since) = cpu_from.unwrap_or((Duration::ZERO, started));
+        let wall = since.elapsed();
+        let cpu = group_cpu(pgid).saturating_sub(cpu_before);
         let load = cpu.as_secs_f64() / wall.as_secs_f64();
         if case.expect == Expect::Refused {
             problems.push("runs with a value outside its stated range".to_owned());
