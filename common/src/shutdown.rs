@@ -36,3 +36,21 @@ pub fn signal() -> impl Future<Output = ()> + Send + 'static {
         }
     }
 }
+
+/// The exit status of a program ended by Ctrl-C, as a shell reports it (128 + SIGINT).
+pub const INTERRUPTED: u8 = 130;
+
+/// Runs `work` until it finishes (`Some`) or Ctrl-C / SIGTERM arrives (`None`, after printing
+/// `W: interrupted`). Dropping `work` must stop what it started: the benchmarks hold their
+/// child processes in kill-on-drop guards, so an interrupted run leaves nothing behind.
+pub async fn unless_interrupted<T>(work: impl Future<Output = T>) -> Option<T> {
+    let interrupted = signal();
+    tokio::select! {
+        biased;
+        () = interrupted => {
+            eprintln!("W: interrupted");
+            None
+        }
+        done = work => Some(done),
+    }
+}

@@ -274,20 +274,13 @@ async fn one_run(
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
-    let interrupted = common::shutdown::signal();
     // Ctrl-C drops the benchmark, and with it the servers it started (`Server` kills on drop).
-    let finished = tokio::select! {
-        result = bench(args) => Some(result),
-        () = interrupted => None,
-    };
-    match finished {
-        Some(result) => result.map(|()| ExitCode::SUCCESS),
-        None => {
-            eprintln!("W: interrupted");
-            // 128 + SIGINT, as a shell reports a program ended by Ctrl-C.
-            Ok(ExitCode::from(130))
-        }
-    }
+    Ok(
+        match common::shutdown::unless_interrupted(bench(args)).await {
+            Some(result) => result.map(|()| ExitCode::SUCCESS)?,
+            None => ExitCode::from(common::shutdown::INTERRUPTED),
+        },
+    )
 }
 
 async fn bench(args: Args) -> anyhow::Result<()> {

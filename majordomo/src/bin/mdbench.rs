@@ -852,17 +852,9 @@ fn main() -> anyhow::Result<()> {
         }
         None => {
             // Ctrl-C drops the benchmark, and with it every process it started (`Kid`).
-            let finished = runtime.block_on(async {
-                tokio::select! {
-                    result = bench(args) => Some(result),
-                    () = common::shutdown::signal() => None,
-                }
-            });
-            finished.unwrap_or_else(|| {
-                eprintln!("W: interrupted");
-                // 128 + SIGINT, as a shell reports a program ended by Ctrl-C.
-                std::process::exit(130)
-            })
+            runtime
+                .block_on(common::shutdown::unless_interrupted(bench(args)))
+                .unwrap_or_else(|| std::process::exit(common::shutdown::INTERRUPTED.into()))
         }
     }
 }

@@ -71,16 +71,10 @@ fn main() -> anyhow::Result<ExitCode> {
     }
     let args = Args::parse();
     common::logging::init(false);
-    runtime.block_on(async {
-        tokio::select! {
-            biased;
-            () = common::shutdown::signal() => {
-                tracing::warn!("interrupted");
-                Ok(ExitCode::from(130))
-            }
-            result = bench(&args) => result.map(|()| ExitCode::SUCCESS),
-        }
-    })
+    match runtime.block_on(common::shutdown::unless_interrupted(bench(&args))) {
+        Some(result) => result.map(|()| ExitCode::SUCCESS),
+        None => Ok(ExitCode::from(common::shutdown::INTERRUPTED)),
+    }
 }
 
 /// The server side of a setup, in a child process.

@@ -32,6 +32,16 @@ fn tcp(port: u16) -> String {
     format!("tcp://127.0.0.1:{port}")
 }
 
+/// The queues' two endpoints.
+fn frontend_backend(p: &[u16]) -> Vec<String> {
+    vec![
+        "--frontend".into(),
+        tcp(p[0]),
+        "--backend".into(),
+        tcp(p[1]),
+    ]
+}
+
 const SERVERS: &[Server] = &[
     Server {
         program: "lpserver",
@@ -41,26 +51,12 @@ const SERVERS: &[Server] = &[
     Server {
         program: "spqueue",
         public_ports: 2,
-        args: |p| {
-            vec![
-                "--frontend".into(),
-                tcp(p[0]),
-                "--backend".into(),
-                tcp(p[1]),
-            ]
-        },
+        args: frontend_backend,
     },
     Server {
         program: "ppqueue",
         public_ports: 2,
-        args: |p| {
-            vec![
-                "--frontend".into(),
-                tcp(p[0]),
-                "--backend".into(),
-                tcp(p[1]),
-            ]
-        },
+        args: frontend_backend,
     },
     Server {
         program: "mdbroker",
