@@ -145,6 +145,9 @@ pub enum Reason {
     DualActivePeerSenior,
     /// PASSIVE heard a junior PASSIVE peer: somebody must serve, and we are senior.
     DualPassiveWeAreSenior,
+    /// ACTIVE was told by a third party (a client or worker of both servers) that the peer is
+    /// ACTIVE in a senior epoch: stand by (see [`crate::node::Node::handle_fence`]).
+    SeniorReported,
 }
 
 impl fmt::Display for Reason {
@@ -168,6 +171,9 @@ impl fmt::Display for Reason {
             }
             Reason::DualPassiveWeAreSenior => {
                 f.write_str("dual passives resolved: we are senior, ready as active")
+            }
+            Reason::SeniorReported => {
+                f.write_str("the peer is reported active in a senior epoch, ready as passive")
             }
         }
     }

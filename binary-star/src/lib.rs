@@ -15,7 +15,8 @@
 //! | [`wire`] | the one-digit state message, parsed into a typed [`fsm::State`] |
 //! | [`node`] | one server's decisions: heartbeats, peer expiry, the client vote, the stall rule |
 //! | [`failover`] | the client's decisions: which server to ask, when to resend, when to give up |
-//! | [`reactor`] | the I/O loop any service runs inside: frontend ROUTER, state PUB and SUB |
+//! | [`pair`] | the state PUB and SUB of one server, for any server that owns its frontend (the reactor, the Majordomo broker pair) |
+//! | [`reactor`] | the I/O loop any service runs inside: frontend ROUTER, and the [`pair`] sockets |
 //! | [`client`] | the failover client API: `request()` hides which server answered |
 //!
 //! The server's core, [`node::Node`], follows [`common::contract::Core`]: inputs through
@@ -29,6 +30,7 @@ pub mod failover;
 pub mod fsm;
 mod link;
 pub mod node;
+pub mod pair;
 pub mod reactor;
 pub mod wire;
 

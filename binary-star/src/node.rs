@@ -363,6 +363,25 @@ impl Node {
         Ok(())
     }
 
+    /// A third party that hears both servers (a worker registered with both, say) reports the
+    /// peer ACTIVE in `peer_epoch`, while the peer's own state messages may not have reached us
+    /// yet (after a partition heals, connections come back in any order). If that makes the
+    /// peer senior (the same rule as for dual actives), an ACTIVE node steps down to PASSIVE at
+    /// once; any node adopts a higher epoch. It proves nothing about the peer's liveness, so
+    /// the peer's expiry is left alone. Under [`OnConflict::Abort`] it is ignored: the Guide's
+    /// pair has no epochs.
+    pub fn handle_fence(&mut self, peer_epoch: u64, now: Instant) {
+        if self.on_conflict == OnConflict::Abort {
+            return;
+        }
+        let peer_senior =
+            (peer_epoch, self.role == Role::Backup) > (self.epoch, self.role == Role::Primary);
+        self.epoch = self.epoch.max(peer_epoch);
+        if self.state == State::Active && peer_senior {
+            self.change(State::Passive, Reason::SeniorReported, now);
+        }
+    }
+
     fn publish_now(&mut self, now: Instant) {
         self.outbox.transmit(Publish(self.state, self.epoch));
         self.next_publish = contract::saturating_add(now, self.timing.heartbeat);
@@ -1024,5 +1043,55 @@ mod tests {
             liveness: 3,
         };
         assert_eq!(short.peer_ttl(), 600 * MS);
+    }
+
+    #[test]
+    fn a_reported_senior_active_makes_an_active_node_step_down_without_touching_liveness() {
+        let t0 = Instant::now();
+        let mut node = active_primary(t0);
+        assert_eq!(node.epoch(), 1);
+        let expiry = node.peer_expiry();
+        // Not senior: the same epoch (a tie goes to the primary, us) or an older one.
+        node.handle_fence(1, t0 + MS);
+        node.handle_fence(0, t0 + MS);
+        assert_eq!(node.state(), State::Active);
+        // The backup took over in epoch 2 while we could not hear it.
+        node.handle_fence(2, t0 + 2 * MS);
+        assert_eq!(node.state(), State::Passive);
+        assert_eq!(node.epoch(), 2);
+        assert_eq!(
+            node.peer_expiry(),
+            expiry,
+            "a report is not the peer's heartbeat"
+        );
+        let notices = drain(&mut node, t0 + 2 * MS);
+        assert!(notices.contains(&Notice::E(Event::Changed {
+            from: State::Active,
+            to: State::Passive,
+            reason: Reason::SeniorReported,
+            epoch: 2,
+        })));
+        assert!(notices.contains(&Notice::Publish(State::Passive, 2)));
+        // Passive: a report only raises the epoch, so our next takeover outranks it.
+        node.handle_fence(7, t0 + 3 * MS);
+        assert_eq!((node.state(), node.epoch()), (State::Passive, 7));
+    }
+
+    #[test]
+    fn a_backup_steps_down_for_a_primary_in_the_same_epoch_and_abort_ignores_reports() {
+        let t0 = Instant::now();
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.handle_peer_state(State::Active, t0).unwrap();
+        // The primary falls silent: the backup takes over by client vote (epoch 1).
+        let later = t0 + timing().peer_ttl() + MS;
+        run(&mut backup, t0, later);
+        assert_eq!(backup.handle_client_request(later), Verdict::Serve);
+        assert_eq!((backup.state(), backup.epoch()), (State::Active, 1));
+        backup.handle_fence(1, later + MS);
+        assert_eq!(backup.state(), State::Passive, "a tie goes to the primary");
+
+        let mut guide = active_primary(t0).with_on_conflict(OnConflict::Abort);
+        guide.handle_fence(9, t0 + MS);
+        assert_eq!((guide.state(), guide.epoch()), (State::Active, 1));
     }
 }

@@ -14,15 +14,15 @@
 //! crate's `README.md` ("Log lines"): a change to a line here changes it there too.
 
 use crate::fsm::{Fatal, Role, State};
-use crate::link::{LinkEvent, StateLink};
 use crate::node::{Event, Node, OnConflict, Publish, Timing, Verdict};
-use crate::wire;
+use crate::pair::{PeerInput, StateSockets};
+use crate::wire::{StateMessage, WireError};
 use common::contract::{self, now, Core};
 use common::sock::{self, SockError};
 use common::Message;
 use std::collections::VecDeque;
 use std::future::Future;
-use zeromq::{PubSocket, RouterSocket, Socket};
+use zeromq::{RouterSocket, Socket};
 
 /// Guide endpoints of the primary: frontend, state PUB, state SUB.
 pub const PRIMARY_ENDPOINTS: [&str; 3] = ["tcp://*:5001", "tcp://*:5003", "tcp://localhost:5004"];
@@ -102,9 +102,8 @@ pub enum ReactorError {
 pub struct Reactor {
     config: Config,
     frontend: RouterSocket,
-    publisher: PubSocket,
+    state: StateSockets,
     frontend_bound: String,
-    pub_bound: String,
 }
 
 impl Reactor {
@@ -121,8 +120,7 @@ impl Reactor {
                     endpoint: config.frontend.clone(),
                     source,
                 })?;
-        let mut publisher = PubSocket::new();
-        let pub_bound = sock::bind(&mut publisher, &config.state_pub)
+        let state = StateSockets::bind(&config.state_pub, &config.state_sub, config.timing)
             .await
             .map_err(|source| ReactorError::Bind {
                 what: "state publisher",
@@ -132,9 +130,8 @@ impl Reactor {
         Ok(Reactor {
             config,
             frontend,
-            publisher,
+            state,
             frontend_bound,
-            pub_bound,
         })
     }
 
@@ -145,7 +142,7 @@ impl Reactor {
 
     /// The state publisher endpoint actually bound.
     pub fn state_pub_endpoint(&self) -> &str {
-        &self.pub_bound
+        self.state.pub_endpoint()
     }
 
     /// Runs until `shutdown` resolves (`Ok`) or the pair hits a split-brain error (`Err`).
@@ -160,14 +157,12 @@ impl Reactor {
              on-conflict={}",
             self.config.role,
             self.frontend_bound,
-            self.pub_bound,
+            self.state.pub_endpoint(),
             self.config.state_sub,
             timing.heartbeat.as_millis(),
             timing.liveness,
             self.config.on_conflict
         );
-        let silence = timing.peer_ttl().max(2 * timing.heartbeat);
-        let mut link = StateLink::spawn(self.config.state_sub.clone(), timing.heartbeat, silence);
         let mut running = Running {
             node: Node::new(self.config.role, timing, now())
                 .with_on_conflict(self.config.on_conflict),
@@ -189,9 +184,9 @@ impl Reactor {
                     tracing::warn!("interrupted");
                     return Ok(());
                 }
-                Some(event) = link.recv() => match event {
-                    LinkEvent::State(message) => running.peer_message(&message)?,
-                    LinkEvent::Up => running.node.handle_link_up(now()),
+                Some(input) = running.reactor.state.recv() => match input {
+                    PeerInput::State(parsed, message) => running.peer_message(parsed, &message)?,
+                    PeerInput::LinkUp => running.node.handle_link_up(now()),
                 },
                 received = zeromq::SocketRecv::recv(&mut running.reactor.frontend) => {
                     match received {
@@ -280,9 +275,13 @@ impl<S: Service> Running<'_, S> {
         }
     }
 
-    fn peer_message(&mut self, message: &Message) -> Result<(), Fatal> {
+    fn peer_message(
+        &mut self,
+        parsed: Result<StateMessage, WireError>,
+        message: &Message,
+    ) -> Result<(), Fatal> {
         tracing::debug!("state from peer:\n{}", message.dump());
-        match wire::parse_state(message) {
+        match parsed {
             Ok(peer) => self.node.handle_peer(peer, now()).inspect_err(|fatal| {
                 tracing::error!("fatal error - {fatal}, aborting");
             }),
@@ -293,13 +292,8 @@ impl<S: Service> Running<'_, S> {
         }
     }
 
-    async fn publish(&mut self, Publish(state, epoch): Publish) {
-        // PUB never blocks (it drops for slow subscribers), but bound it anyway.
-        let message = wire::state_message(state, epoch);
-        let timeout = self.reactor.config.timing.heartbeat;
-        if let Err(e) = sock::send(&mut self.reactor.publisher, message, timeout).await {
-            tracing::warn!("cannot publish state {state}: {e}");
-        }
+    async fn publish(&mut self, publish: Publish) {
+        self.reactor.state.publish(publish).await;
     }
 
     async fn client_request(&mut self, mut message: Message) {
