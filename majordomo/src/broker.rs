@@ -36,11 +36,13 @@
 //! ([`crate::server`]) turns events into log lines and throttles those caused by peer input.
 
 use crate::mmi::{ServiceRow, WorkerRow};
+use crate::pair::{PairFrames, Standing};
 use crate::protocol::{
     self, ClientCommand, Inbound, ProtocolError, WorkerCommand, MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED,
     MMI_OK, MMI_SERVICE,
 };
 use crate::rid::Rid;
+use binary_star::State;
 use bytes::Bytes;
 use common::contract::{self, Core, Outbox};
 use common::heartbeat::{Liveness, Ticker};
@@ -75,6 +77,8 @@ pub const MMI_SERVICES: &str = "mmi.services";
 pub const MMI_WORKERS: &str = "mmi.workers";
 /// MMI extension: broker counters as name/value pairs (see [`crate::mmi`]).
 pub const MMI_BROKER: &str = "mmi.broker";
+/// MMI extension: this broker's place in a pair as name/value pairs (see [`crate::mmi`]).
+pub const MMI_PAIR: &str = "mmi.pair";
 
 /// Broker settings; the defaults are the Guide's where it has one.
 #[derive(Debug, Clone)]
@@ -129,6 +133,12 @@ pub struct BrokerStats {
     pub disconnects_sent: u64,
     /// Messages dropped as malformed.
     pub malformed: u64,
+    /// Replies reported by workers for requests the pair's other broker dispatched.
+    pub answered_elsewhere: u64,
+    /// Requests refused by a worker because the pair's other broker outranks this one.
+    pub fenced: u64,
+    /// Waiting requests dropped when this broker became PASSIVE.
+    pub dropped_passive: u64,
 }
 
 /// One service: its waiting requests and its workers.
@@ -152,11 +162,16 @@ struct Worker {
     /// The request it is working on, kept to be put back if the worker goes away (its id,
     /// if it has one, is the running id the reply is remembered under).
     in_flight: Option<Queued>,
+    /// The worker serves a broker pair (READY carried [`pair::MARKER`]): it gets our standing
+    /// and sends news ([`crate::pair`]).
+    pair: bool,
+    /// The request it reported running for the other broker of the pair.
+    elsewhere: Option<Rid>,
 }
 
 impl Worker {
     fn busy(&self) -> bool {
-        self.in_flight.is_some()
+        self.in_flight.is_some() || self.elsewhere.is_some()
     }
 }
 
@@ -225,6 +240,26 @@ pub enum Event {
     },
     /// A heartbeat tick: every worker was sent HEARTBEAT (the shell reports suppressed lines).
     Tick,
+    /// A worker of the pair refused our request `rid`: `senior` outranks this broker, which
+    /// must stand down ([`crate::ha`] feeds it to the pair's node). The request goes back to
+    /// the head of its queue.
+    Fenced {
+        id: Bytes,
+        rid: Rid,
+        senior: Standing,
+    },
+    /// A worker reported the reply to `rid`, a request the other broker of the pair
+    /// dispatched; it went to `delivered` clients whose retries had joined it here.
+    AnsweredElsewhere {
+        id: Bytes,
+        rid: Rid,
+        delivered: usize,
+    },
+    /// This broker stopped dispatching (its pair made it PASSIVE): `dropped` waiting requests
+    /// were dropped (their clients retry at the active broker).
+    StoodDown { dropped: usize },
+    /// A worker sent broker-pair frames only a broker sends (peer input).
+    MisplacedPairFrames(Bytes),
 }
 
 /// Why a worker was sent DISCONNECT.
@@ -254,6 +289,11 @@ pub struct Broker {
     next_expiry: Option<Instant>,
     stats: BrokerStats,
     dedup: Dedup,
+    /// `None` for a lone broker (it always dispatches); in a pair, our standing: we dispatch
+    /// only while ACTIVE, and pair workers get it with every REQUEST and HEARTBEAT.
+    standing: Option<Standing>,
+    /// In a pair: the peer's last state and when it was last heard (for `mmi.pair`).
+    peer: Option<(State, Instant)>,
 }
 
 impl Broker {
@@ -268,7 +308,64 @@ impl Broker {
             outbox: Outbox::default(),
             next_expiry: None,
             stats: BrokerStats::default(),
+            standing: None,
+            peer: None,
         }
+    }
+
+    /// In a pair: the peer was heard at `now`, in `state` (for `mmi.pair`).
+    pub fn set_peer(&mut self, state: State, now: Instant) {
+        self.peer = Some((state, now));
+    }
+
+    /// Our standing in a broker pair ([`crate::ha`] calls this on every change of state or
+    /// epoch). Dispatching starts when it becomes ACTIVE, and stops when it no longer is: the
+    /// waiting requests are then dropped (their clients retry at the active broker), and the
+    /// requests out at workers are still answered here.
+    pub fn set_standing(&mut self, standing: Standing, now: Instant) {
+        let was = self.dispatching();
+        self.standing = Some(standing);
+        match (was, self.dispatching()) {
+            (false, true) => {
+                let names: Vec<Bytes> = self.services.keys().cloned().collect();
+                for name in names {
+                    self.dispatch(&name, now);
+                }
+            }
+            (true, false) => self.drop_waiting(),
+            _ => {}
+        }
+    }
+
+    /// Our standing in a pair (`None` for a lone broker).
+    pub fn standing(&self) -> Option<Standing> {
+        self.standing
+    }
+
+    /// True unless this broker is one of a pair and not ACTIVE.
+    fn dispatching(&self) -> bool {
+        self.standing.is_none_or(|s| s.state == State::Active)
+    }
+
+    /// Drops every waiting request (this broker no longer dispatches); their ids are
+    /// abandoned, so a retry at whichever broker serves runs them.
+    fn drop_waiting(&mut self) {
+        let mut dropped = 0;
+        for (name, service) in &mut self.services {
+            for request in service.requests.drain() {
+                if let Some(rid) = request.rid() {
+                    self.dedup.abandon(name, &rid);
+                }
+                dropped += 1;
+            }
+        }
+        let names: Vec<Bytes> = self.services.keys().cloned().collect();
+        for name in names {
+            self.forget_if_unused(&name);
+        }
+        self.next_expiry = None;
+        self.stats.dropped_passive += dropped as u64;
+        self.outbox.event(Event::StoodDown { dropped });
     }
 
     /// Counters since start.
@@ -298,7 +395,17 @@ impl Broker {
 
     /// Handles one message as received by the ROUTER (`routing id, "", header, …`).
     pub fn handle_message(&mut self, frames: Message, now: Instant) {
-        match Inbound::parse(frames) {
+        self.handle_parsed(Inbound::parse(frames), now);
+    }
+
+    /// [`handle_message`](Self::handle_message) for a message already parsed (the broker pair,
+    /// [`crate::ha`], looks at client requests before they get here).
+    pub fn handle_parsed(
+        &mut self,
+        parsed: Result<(Message, Inbound), ProtocolError>,
+        now: Instant,
+    ) {
+        match parsed {
             Ok((sender, Inbound::Client(command))) => self.client_command(sender, command, now),
             Ok((sender, Inbound::Worker(command))) => self.worker_command(sender, command, now),
             Err(error) => {
@@ -536,6 +643,7 @@ impl Broker {
             WorkerCommand::Ready {
                 service,
                 request_ids,
+                pair,
             } => {
                 self.outbox.event(Event::WorkerReady {
                     id: id.clone(),
@@ -549,6 +657,8 @@ impl Broker {
                         liveness,
                         request_ids,
                         in_flight: None,
+                        pair,
+                        elsewhere: None,
                     },
                 );
                 let entry = self.services.entry(service.clone()).or_default();
@@ -580,6 +690,8 @@ impl Broker {
                 }
                 self.dispatch(&service, now);
             }
+            WorkerCommand::Pair(frames) if known => self.pair_news(&id, frames, now),
+            WorkerCommand::Pair(_) => self.disconnect(&id, Offence::UnknownHeartbeat),
             WorkerCommand::Heartbeat if known => {}
             WorkerCommand::Heartbeat => self.disconnect(&id, Offence::UnknownHeartbeat),
             WorkerCommand::Disconnect if known => {
@@ -592,6 +704,79 @@ impl Broker {
             }
             WorkerCommand::Disconnect => self.outbox.event(Event::UnknownLeft(id)),
             WorkerCommand::Request { .. } => self.disconnect(&id, Offence::RequestToBroker),
+        }
+    }
+
+    /// News from a registered worker of a broker pair ([`crate::pair`]).
+    fn pair_news(&mut self, id: &Bytes, frames: PairFrames, now: Instant) {
+        let Some(worker) = self.workers.get_mut(id) else {
+            return;
+        };
+        let service = worker.service.clone();
+        match frames {
+            // It runs `rid` for the other broker: busy here too, and a retry here joins it.
+            PairFrames::Running(rid) => {
+                if worker.busy() {
+                    return; // busy with ours: it cannot run another (a stale report)
+                }
+                worker.elsewhere = Some(rid.detached());
+                if let Some(entry) = self.services.get_mut(&service) {
+                    entry.busy += 1;
+                    if let Some(at) = entry.idle.iter().position(|w| w == id) {
+                        entry.idle.remove(at);
+                    }
+                }
+                self.dedup.running_elsewhere(&service, &rid, now);
+            }
+            // Its reply to a request of the other broker: remembered, and sent to the clients
+            // whose retries joined it here (e.g. after that broker died).
+            PairFrames::Answered(rid, body) => {
+                if worker.elsewhere.as_ref() == Some(&rid) {
+                    worker.elsewhere = None;
+                    if let Some(entry) = self.services.get_mut(&service) {
+                        entry.busy -= 1;
+                        entry.idle.push_back(id.clone());
+                    }
+                }
+                let joined = self.dedup.finish(&service, &rid, &body, now);
+                let delivered = joined.len();
+                let mut body = body;
+                rid.put(&mut body);
+                for client in joined {
+                    self.reply_to_client(client, service.clone(), body.clone());
+                }
+                self.stats.answered_elsewhere += 1;
+                self.outbox.event(Event::AnsweredElsewhere {
+                    id: id.clone(),
+                    rid,
+                    delivered,
+                });
+                self.dispatch(&service, now);
+            }
+            // It did not run our request: a broker it hears outranks us. The request goes back
+            // to the head of its queue; the pair will make us stand down.
+            PairFrames::Refused(rid, senior) => {
+                if worker.in_flight.as_ref().and_then(Queued::rid).as_ref() != Some(&rid) {
+                    return;
+                }
+                if let Some(request) = worker.in_flight.take() {
+                    if let Some(entry) = self.services.get_mut(&service) {
+                        entry.busy -= 1;
+                        entry.idle.push_back(id.clone());
+                        entry.requests.push_front(request);
+                    }
+                }
+                self.stats.fenced += 1;
+                self.outbox.event(Event::Fenced {
+                    id: id.clone(),
+                    rid,
+                    senior,
+                });
+            }
+            PairFrames::Standing(_) => {
+                self.stats.malformed += 1;
+                self.outbox.event(Event::MisplacedPairFrames(id.clone()));
+            }
         }
     }
 
@@ -625,6 +810,11 @@ impl Broker {
             return;
         };
         entry.workers -= 1;
+        if let Some(rid) = &worker.elsewhere {
+            // It may have died running it: a retry runs it again (at least once).
+            entry.busy -= 1;
+            self.dedup.abandon(&worker.service, rid);
+        }
         match worker.in_flight {
             Some(request) => {
                 entry.busy -= 1;
@@ -645,6 +835,7 @@ impl Broker {
                     }
                 }
             }
+            None if worker.elsewhere.is_some() => {}
             None => {
                 if let Some(at) = entry.idle.iter().position(|w| w == id) {
                     entry.idle.remove(at);
@@ -669,6 +860,9 @@ impl Broker {
 
     /// Hands waiting requests of `service` to its idle workers.
     fn dispatch(&mut self, service: &Bytes, now: Instant) {
+        if !self.dispatching() {
+            return;
+        }
         let Some(entry) = self.services.get_mut(service) else {
             return;
         };
@@ -676,6 +870,28 @@ impl Broker {
             let Some(request) = entry.requests.pop() else {
                 break;
             };
+            // A worker of the pair may have run it meanwhile for the other broker.
+            let settled = request.rid().and_then(|rid| {
+                Some((
+                    self.dedup
+                        .before_dispatch(service, &rid, &request.client())?,
+                    rid,
+                ))
+            });
+            match settled {
+                Some((Admit::Joined, _)) => continue,
+                Some((Admit::Replay(mut reply), rid)) => {
+                    rid.put(&mut reply);
+                    let reply = ClientCommand::Reply {
+                        service: service.clone(),
+                        body: reply,
+                    };
+                    self.outbox
+                        .transmit(protocol::to_router(request.client(), reply.into_frames()));
+                    continue;
+                }
+                Some((Admit::Dispatch, _)) | None => {}
+            }
             if request.expires <= now {
                 self.stats.expired += 1;
                 if let Some(rid) = request.rid() {
@@ -693,8 +909,14 @@ impl Broker {
                 break;
             };
             entry.busy += 1;
-            let with_rid = self.workers.get(&id).is_some_and(|w| w.request_ids);
-            let (client, body) = request.parts(with_rid);
+            let (with_rid, pair) = self
+                .workers
+                .get(&id)
+                .map_or((false, false), |w| (w.request_ids, w.pair));
+            let (client, mut body) = request.parts(with_rid);
+            if let (true, Some(standing)) = (pair, self.standing) {
+                body.push_front(standing.to_frame());
+            }
             if let Some(worker) = self.workers.get_mut(&id) {
                 worker.in_flight = Some(request);
             }
@@ -806,15 +1028,45 @@ impl Broker {
                 ("dedup_ids", self.dedup.len() as u64),
                 ("dedup_joined", self.dedup.stats().joined),
                 ("dedup_replayed", self.dedup.stats().replayed),
+                ("answered_elsewhere", s.answered_elsewhere),
+                ("fenced", s.fenced),
+                ("dropped_passive", s.dropped_passive),
             ];
             for (name, value) in pairs {
                 reply.push_back(name);
                 reply.push_back(value.to_string());
             }
+        } else if service == MMI_PAIR.as_bytes() {
+            for (name, value) in self.pair_rows(now) {
+                reply.push_back(name);
+                reply.push_back(value);
+            }
         } else {
             return code(MMI_NOT_IMPLEMENTED);
         }
         reply
+    }
+
+    /// `mmi.pair`: `role none` for a lone broker; in a pair our role, state and epoch, the
+    /// peer's last state and how long ago it was heard (`never` before it was).
+    fn pair_rows(&self, now: Instant) -> Vec<(&'static str, String)> {
+        let Some(standing) = self.standing else {
+            return vec![("role", "none".to_owned())];
+        };
+        let (peer, silent) = match self.peer {
+            Some((state, heard)) => (
+                state.to_string(),
+                now.saturating_duration_since(heard).as_millis().to_string(),
+            ),
+            None => ("unknown".to_owned(), "never".to_owned()),
+        };
+        vec![
+            ("role", standing.role.to_string()),
+            ("state", standing.state.to_string()),
+            ("epoch", standing.epoch.to_string()),
+            ("peer", peer),
+            ("peer_silent_ms", silent),
+        ]
     }
 }
 
@@ -849,10 +1101,16 @@ impl Core for Broker {
             // worker (the client retries if it wants to).
             self.remove_worker(&id, Leaving::DropRequest);
         }
-        for id in self.workers.keys() {
+        for (id, worker) in &self.workers {
+            let heartbeat = match self.standing {
+                Some(standing) if worker.pair => {
+                    WorkerCommand::Pair(PairFrames::Standing(standing))
+                }
+                _ => WorkerCommand::Heartbeat,
+            };
             self.outbox.transmit(protocol::to_router(
                 Message::from_frames([id.clone()]),
-                WorkerCommand::Heartbeat.into_frames(),
+                heartbeat.into_frames(),
             ));
         }
         self.outbox.event(Event::Tick);

@@ -14,12 +14,14 @@
 //! |---|---|
 //! | [`protocol`] | MDP frames ⇄ typed [`ClientCommand`](protocol::ClientCommand) / [`WorkerCommand`](protocol::WorkerCommand), typed [`ProtocolError`](protocol::ProtocolError), MMI constants |
 //! | [`client`] | [`Client`](client::Client): synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`](client::AsyncClient): pipelined (mdcliapi2) |
+//! | [`pair`] | a broker pair on Binary Star: the standings and news between the brokers and their workers ([`Standing`](pair::Standing), [`PairFrames`](pair::PairFrames)), the worker's fence |
 //! | [`rid`] | request ids (Guide 4.11): [`Rid`](rid::Rid), the opt-in rid frame, [`RidSource`](rid::RidSource) |
 //! | [`worker`] | [`Worker`](worker::Worker): READY, heartbeats in the background (also while a request is handled), reconnect with back-off, DISCONNECT on shutdown; its engine is a [`common::session::Session`] driven by the core |
 //! | [`worker::core`] | the worker's pure core [`WorkerCore`](worker::core::WorkerCore): sessions, READY, heartbeats, the broker's liveness, back-off, DISCONNECT, stale replies; clock passed in |
 //! | [`broker`] | the broker's pure core [`Broker`](broker::Broker) (a [`Core`](common::contract::Core)): services, expiring queues, workers with expiry and purge on disconnect, dispatch, MMI; clock passed in, typed [`Event`](broker::Event)s out |
 //! | [`broker::fair`] | one service's waiting requests: a FIFO per client served round-robin, bounded by bytes, compact entries |
 //! | [`broker::dedup`] | the broker's pure request-id store: a retry joins its running request or gets the remembered reply (bounded by count and age) |
+//! | [`ha`] | one broker of a pair: the broker core under a Binary Star node ([`PairedBroker`](ha::PairedBroker)): only the ACTIVE one dispatches, a client request at the PASSIVE one is dropped or is the vote, a fenced broker stands down |
 //! | [`mmi`] | 8/MMI replies and this broker's extensions (`mmi.services`, `mmi.workers`, `mmi.broker`) as typed rows, and their tables |
 //! | [`server`] | the broker's I/O loop [`Server`](server::Server): one ROUTER, bounded sends, batched receives, socket monitor for disconnects, the core's events as throttled log lines |
 //!
@@ -47,7 +49,9 @@
 
 pub mod broker;
 pub mod client;
+pub mod ha;
 pub mod mmi;
+pub mod pair;
 pub mod protocol;
 pub mod rid;
 pub mod server;

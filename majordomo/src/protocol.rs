@@ -24,10 +24,12 @@
 //! The client address is the envelope the broker's ROUTER saw: usually one frame (the client's
 //! routing id), more if the client sits behind proxies. It ends at the first empty frame.
 //!
-//! The optional frame after READY's service is this workspace's request-id extension
-//! ([`crate::rid`]): a worker that sends it asks for each request's id. Other frames there are
-//! still a protocol error.
+//! The optional frames after READY's service are this workspace's extensions: the request-id
+//! marker ([`crate::rid`]; the worker asks for each request's id) and then the broker-pair
+//! marker ([`crate::pair`]; the worker serves a pair, which also puts the pair's frames after
+//! HEARTBEAT). Other frames there are still a protocol error.
 
+use crate::pair::PairFrames;
 use bytes::Bytes;
 use common::envelope::{Envelope, FrameError};
 use common::Message;
@@ -84,6 +86,9 @@ pub enum ProtocolError {
         /// How many frames were too many.
         extra: usize,
     },
+    /// A frame of the broker-pair extension ([`crate::pair`]) is malformed.
+    #[error("bad broker-pair frames: {0}")]
+    Pair(&'static str),
 }
 
 /// Puts the empty delimiter frame in front, as a DEALER must send it.
@@ -167,6 +172,9 @@ pub enum WorkerCommand {
         /// The worker asks for request ids (the [`crate::rid::MARKER`] frame after the
         /// service; see [`crate::rid`]).
         request_ids: bool,
+        /// The worker serves a broker pair (the [`crate::pair::MARKER`] frame; see
+        /// [`crate::pair`]).
+        pair: bool,
     },
     /// Broker → worker: answer `body` for `client`.
     Request {
@@ -184,6 +192,9 @@ pub enum WorkerCommand {
     },
     /// Either way: still alive. Any command but DISCONNECT also proves that.
     Heartbeat,
+    /// Either way, between a broker pair and its workers: a HEARTBEAT that carries the
+    /// extension's frames ([`crate::pair`]).
+    Pair(PairFrames),
     /// Either way: this session is over. A worker that receives it reconnects and sends READY.
     Disconnect,
 }
@@ -195,7 +206,7 @@ impl WorkerCommand {
             Self::Ready { .. } => "READY",
             Self::Request { .. } => "REQUEST",
             Self::Reply { .. } => "REPLY",
-            Self::Heartbeat => "HEARTBEAT",
+            Self::Heartbeat | Self::Pair(_) => "HEARTBEAT",
             Self::Disconnect => "DISCONNECT",
         }
     }
@@ -219,14 +230,21 @@ impl WorkerCommand {
             READY => {
                 let service = frames.pop_front().filter(|s| !s.is_empty());
                 let service = service.ok_or(ProtocolError::MissingService)?;
-                let request_ids = frames.first().is_some_and(|f| f == crate::rid::MARKER);
-                if request_ids {
-                    frames.pop_front();
-                }
+                // Capability frames, each at most once, rid first (as we send them).
+                let mut take = |marker: &[u8]| {
+                    let found = frames.first().is_some_and(|f| f == marker);
+                    if found {
+                        frames.pop_front();
+                    }
+                    found
+                };
+                let request_ids = take(crate::rid::MARKER);
+                let pair = take(crate::pair::MARKER);
                 no_more("READY", &frames)?;
                 Ok(Self::Ready {
                     service,
                     request_ids,
+                    pair,
                 })
             }
             REQUEST | REPLY => {
@@ -238,6 +256,7 @@ impl WorkerCommand {
                     Self::Reply { client, body }
                 })
             }
+            HEARTBEAT if PairFrames::is_pair(&frames) => PairFrames::parse(frames).map(Self::Pair),
             HEARTBEAT => no_more("HEARTBEAT", &frames).map(|()| Self::Heartbeat),
             DISCONNECT => no_more("DISCONNECT", &frames).map(|()| Self::Disconnect),
             _ => Err(FrameError::UnknownCommand(byte).into()),
@@ -250,16 +269,21 @@ impl WorkerCommand {
             Self::Ready {
                 service,
                 request_ids,
+                pair,
             } => {
                 let mut frames = Message::from_frames([service]);
                 if request_ids {
                     frames.push_back(Bytes::from_static(crate::rid::MARKER));
+                }
+                if pair {
+                    frames.push_back(Bytes::from_static(crate::pair::MARKER));
                 }
                 (READY, frames)
             }
             Self::Request { client, body } => (REQUEST, envelope_then(client, body)),
             Self::Reply { client, body } => (REPLY, envelope_then(client, body)),
             Self::Heartbeat => (HEARTBEAT, Message::new()),
+            Self::Pair(frames) => (HEARTBEAT, frames.into_frames()),
             Self::Disconnect => (DISCONNECT, Message::new()),
         };
         frames.push_front(Bytes::from_static(command_frame(byte)));
@@ -365,10 +389,12 @@ mod tests {
             WorkerCommand::Ready {
                 service: Bytes::from_static(b"echo"),
                 request_ids: false,
+                pair: false,
             },
             WorkerCommand::Ready {
                 service: Bytes::from_static(b"echo"),
                 request_ids: true,
+                pair: false,
             },
             WorkerCommand::Request {
                 client: m([b"C1"]),
@@ -404,11 +430,13 @@ mod tests {
         let ready = WorkerCommand::Ready {
             service: Bytes::from_static(b"echo"),
             request_ids: false,
+            pair: false,
         };
         assert_eq!(ready.into_frames(), m([b"MDPW01", &[READY], b"echo"]));
         let ready = WorkerCommand::Ready {
             service: Bytes::from_static(b"echo"),
             request_ids: true,
+            pair: false,
         };
         assert_eq!(
             ready.into_frames(),

@@ -126,8 +126,12 @@ fn fill_key(buf: &mut Vec<u8>, service: &[u8], rid: &Rid) {
 enum State {
     /// Queued or running. `joined`: the *other* client addresses that asked for it (retries,
     /// usually from fresh sockets); the address of the first try is in the request itself, so
-    /// it is not stored twice.
-    Running { joined: Vec<Message> },
+    /// it is not stored twice. `elsewhere`: a worker reported running it for the other broker
+    /// of a pair ([`crate::pair`]): this broker holds no request for it and must not run one.
+    Running {
+        joined: Vec<Message>,
+        elsewhere: bool,
+    },
     /// Answered with this body, packed ([`pack`]).
     Done { reply: Bytes },
 }
@@ -235,7 +239,7 @@ impl Dedup {
         fill_key(&mut self.scratch, service, rid);
         if let Some(entry) = self.entries.get_mut(&self.scratch[..]) {
             return match &mut entry.state {
-                State::Running { joined } => {
+                State::Running { joined, .. } => {
                     if !joined.contains(client) {
                         joined.push(client.iter().map(own).collect());
                     }
@@ -249,7 +253,8 @@ impl Dedup {
             };
         }
         let joined = Vec::new();
-        self.insert(State::Running { joined }, now);
+        let elsewhere = false;
+        self.insert(State::Running { joined, elsewhere }, now);
         Admit::Dispatch
     }
 
@@ -272,7 +277,7 @@ impl Dedup {
             self.insert(State::Done { reply: pack(reply) }, now);
             return Vec::new();
         };
-        let State::Running { joined } = &mut entry.state else {
+        let State::Running { joined, .. } = &mut entry.state else {
             // Answered twice (it ran twice after an abandon): keep the first answer.
             return Vec::new();
         };
@@ -310,7 +315,7 @@ impl Dedup {
     pub fn leave(&mut self, service: &Bytes, rid: &Rid, peer: &[u8]) -> Option<Message> {
         fill_key(&mut self.scratch, service, rid);
         if let Some(Entry {
-            state: State::Running { joined },
+            state: State::Running { joined, .. },
             ..
         }) = self.entries.get_mut(&self.scratch[..])
         {
@@ -321,6 +326,51 @@ impl Dedup {
         }
         self.abandon(service, rid);
         None
+    }
+
+    /// A worker of a broker pair reports running `rid` for the other broker ([`crate::pair`]):
+    /// remember it as running *elsewhere*, so that a retry here joins it and a copy of it
+    /// waiting here is never dispatched. An answered id stays answered.
+    pub fn running_elsewhere(&mut self, service: &Bytes, rid: &Rid, now: Instant) {
+        if self.config.max_entries == 0 {
+            return;
+        }
+        fill_key(&mut self.scratch, service, rid);
+        match self.entries.get_mut(&self.scratch[..]) {
+            Some(Entry {
+                state: State::Running { elsewhere, .. },
+                ..
+            }) => *elsewhere = true,
+            Some(_) => {}
+            None => {
+                let (joined, elsewhere) = (Vec::new(), true);
+                self.insert(State::Running { joined, elsewhere }, now);
+            }
+        }
+    }
+
+    /// What to do with a request about to be dispatched, given its id: `None` to run it, or
+    /// what happened to it meanwhile through a worker of the pair's other broker.
+    pub fn before_dispatch(
+        &mut self,
+        service: &Bytes,
+        rid: &Rid,
+        client: &Message,
+    ) -> Option<Admit> {
+        fill_key(&mut self.scratch, service, rid);
+        match &mut self.entries.get_mut(&self.scratch[..])?.state {
+            State::Running {
+                elsewhere: false, ..
+            } => None,
+            // Running on a worker for the other broker: the reply comes as news; wait for it.
+            State::Running { joined, .. } => {
+                if !joined.contains(client) {
+                    joined.push(client.iter().map(own).collect());
+                }
+                Some(Admit::Joined)
+            }
+            State::Done { reply } => Some(Admit::Replay(unpack(reply))),
+        }
     }
 
     /// Forgets entries older than the TTL; returns what was forgotten since the last call

@@ -92,6 +92,11 @@ impl Queued {
             .and_then(Rid::from_frame)
     }
 
+    /// The client's address stack (frames shared, not copied).
+    pub fn client(&self) -> Message {
+        Message::from_frames(self.frames[..self.client_frames as usize].iter().cloned())
+    }
+
     /// The routing id of the peer that sent it: the key of its FIFO.
     pub fn peer(&self) -> Bytes {
         self.frames.first().cloned().unwrap_or_default()
@@ -273,6 +278,17 @@ impl FairQueue {
             .values()
             .filter_map(|fifo| fifo.requests.front().map(|r| r.expires))
             .min()
+    }
+
+    /// Takes every waiting request out (the broker stopped dispatching).
+    pub fn drain(&mut self) -> Vec<Queued> {
+        self.turn.clear();
+        self.len = 0;
+        self.bytes = 0;
+        std::mem::take(&mut self.clients)
+            .into_values()
+            .flat_map(|fifo| fifo.requests)
+            .collect()
     }
 
     /// Drops every request of `peer` (its connection closed: no reply could reach it) and

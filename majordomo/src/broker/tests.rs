@@ -44,6 +44,7 @@ fn ready(id: &str, service: &str) -> Message {
         WorkerCommand::Ready {
             service: Bytes::copy_from_slice(service.as_bytes()),
             request_ids: false,
+            pair: false,
         },
     )
 }
@@ -655,6 +656,7 @@ fn ready_ids(id: &str, service: &str) -> Message {
         WorkerCommand::Ready {
             service: Bytes::copy_from_slice(service.as_bytes()),
             request_ids: true,
+            pair: false,
         },
     )
 }

@@ -126,6 +126,7 @@ impl WorkerCore {
         self.outbox.transmit(Transmit::Send(WorkerCommand::Ready {
             service: self.service.clone(),
             request_ids: self.options.request_ids,
+            pair: false,
         }));
     }
 
@@ -279,6 +280,7 @@ mod tests {
         let ready = WorkerCommand::Ready {
             service: Bytes::from_static(b"echo"),
             request_ids: false,
+            pair: false,
         };
         assert_eq!(w.transmits(), [Transmit::Send(ready)]);
         w
