@@ -8,7 +8,7 @@
 //! [`StateSockets::publish`]; the decisions stay in the node.
 
 use crate::link::{LinkEvent, StateLink};
-use crate::node::{Publish, Timing};
+use crate::node::{Event, Publish, Timing};
 use crate::wire::{self, StateMessage, WireError};
 use common::sock::{self, SockError};
 use common::Message;
@@ -74,5 +74,44 @@ impl StateSockets {
         if let Err(e) = sock::send(&mut self.publisher, message, self.timing.heartbeat).await {
             tracing::warn!("cannot publish state {state}: {e}");
         }
+    }
+}
+
+/// Logs a node's event as the line every server of a pair prints for it (the table in
+/// `binary-star/README.md`). [`Event::Resumed`] is logged by the caller, which knows how many
+/// requests it held.
+pub fn log_event(event: &Event) {
+    match *event {
+        Event::Changed {
+            to, reason, epoch, ..
+        } => tracing::info!("state {to} - {reason} (epoch {epoch})"),
+        Event::PeerState {
+            peer,
+            after_silence: None,
+        } => tracing::info!("peer is {peer}"),
+        Event::PeerState {
+            peer,
+            after_silence: Some(silent),
+        } => tracing::info!(
+            "peer is back ({peer}) after {} ms of silence",
+            silent.as_millis()
+        ),
+        Event::PeerExpired { silent } => {
+            tracing::warn!("peer silent for {} ms (expired)", silent.as_millis())
+        }
+        Event::SameRole(state) => {
+            tracing::error!("peer also says {state}: both servers have the same role (-p/-b)")
+        }
+        Event::Stalled { late } => tracing::warn!(
+            "stalled: heartbeat {} ms late; listening to the peer before serving",
+            late.as_millis()
+        ),
+        Event::Stale { peer, epoch, ours } => tracing::info!(
+            "ignoring stale state messages from the peer ({peer} in epoch {epoch} < {ours})"
+        ),
+        Event::Senior { peer_epoch, ours } => tracing::warn!(
+            "dual actives: we are senior (epoch {ours}, peer {peer_epoch}), staying active"
+        ),
+        Event::Resumed => tracing::info!("resumed after stall"),
     }
 }

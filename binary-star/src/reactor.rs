@@ -15,7 +15,7 @@
 
 use crate::fsm::{Fatal, Role, State};
 use crate::node::{Event, Node, OnConflict, Publish, Timing, Verdict};
-use crate::pair::{PeerInput, StateSockets};
+use crate::pair::{log_event, PeerInput, StateSockets};
 use crate::wire::{StateMessage, WireError};
 use common::contract::{self, now, Core};
 use common::sock::{self, SockError};
@@ -228,10 +228,8 @@ impl<S: Service> Running<'_, S> {
 
     async fn event(&mut self, event: Event) {
         match event {
-            Event::Changed {
-                to, reason, epoch, ..
-            } => {
-                tracing::info!("state {to} - {reason} (epoch {epoch})");
+            Event::Changed { to, .. } => {
+                log_event(&event);
                 self.rejections = 0;
                 match to {
                     State::Active => self.service.became_active(),
@@ -239,39 +237,13 @@ impl<S: Service> Running<'_, S> {
                     State::Primary | State::Backup => {}
                 }
             }
-            Event::PeerState {
-                peer,
-                after_silence: None,
-            } => tracing::info!("peer is {peer}"),
-            Event::PeerState {
-                peer,
-                after_silence: Some(silent),
-            } => tracing::info!(
-                "peer is back ({peer}) after {} ms of silence",
-                silent.as_millis()
-            ),
-            Event::PeerExpired { silent } => {
-                tracing::warn!("peer silent for {} ms (expired)", silent.as_millis())
-            }
-            Event::SameRole(state) => {
-                tracing::error!("peer also says {state}: both servers have the same role (-p/-b)")
-            }
-            Event::Stalled { late } => tracing::warn!(
-                "stalled: heartbeat {} ms late; listening to the peer before serving",
-                late.as_millis()
-            ),
-            Event::Stale { peer, epoch, ours } => tracing::info!(
-                "ignoring stale state messages from the peer ({peer} in epoch {epoch} < {ours})"
-            ),
-            Event::Senior { peer_epoch, ours } => tracing::warn!(
-                "dual actives: we are senior (epoch {ours}, peer {peer_epoch}), staying active"
-            ),
             Event::Resumed => {
                 tracing::info!("resumed after stall ({} requests held)", self.held.len());
                 for request in std::mem::take(&mut self.held) {
                     self.client_request(request).await;
                 }
             }
+            _ => log_event(&event),
         }
     }
 

@@ -28,6 +28,10 @@
 //! suppressed (at the next window or heartbeat tick), so a flood cannot become a log flood.
 
 use crate::broker::{Broker, BrokerConfig, Event, Offence};
+use crate::ha::{self, PairedBroker, Transmit};
+use binary_star::node::{self, Publish, Timing};
+use binary_star::pair::{log_event, PeerInput, StateSockets};
+use binary_star::Role;
 use bytes::Bytes;
 use common::contract::{self, Core};
 use common::msg::frame_text as text;
@@ -64,15 +68,30 @@ pub enum ServerError {
     },
 }
 
+/// One broker of a pair: its role, its state sockets and the pair's timing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairConfig {
+    /// Primary or backup.
+    pub role: Role,
+    /// Our state publisher (PUB, bound); the peer's `state_sub` connects here.
+    pub state_pub: String,
+    /// The peer's state publisher (our SUB connects to it).
+    pub state_sub: String,
+    /// State heartbeats and the peer's expiry; both brokers must use the same.
+    pub timing: Timing,
+}
+
 /// A bound broker, ready to [`run`](Server::run).
 pub struct Server {
     socket: RouterSocket,
     endpoint: String,
     config: BrokerConfig,
+    /// `Some` for one broker of a pair.
+    pair: Option<(PairConfig, StateSockets)>,
 }
 
 impl Server {
-    /// Binds `endpoint` (the Guide's `tcp://*:5555` notation is accepted).
+    /// Binds `endpoint` (the Guide's `tcp://*:5555` notation is accepted) for a lone broker.
     pub async fn bind(endpoint: &str, config: BrokerConfig) -> Result<Self, ServerError> {
         let mut socket = RouterSocket::new();
         let bound =
@@ -86,7 +105,26 @@ impl Server {
             socket,
             endpoint: bound,
             config,
+            pair: None,
         })
+    }
+
+    /// Binds `endpoint` and the state publisher of one broker of a pair ([`crate::ha`]), and
+    /// starts connecting to the peer's state publisher.
+    pub async fn bind_pair(
+        endpoint: &str,
+        config: BrokerConfig,
+        pair: PairConfig,
+    ) -> Result<Self, ServerError> {
+        let mut server = Self::bind(endpoint, config).await?;
+        let state = StateSockets::bind(&pair.state_pub, &pair.state_sub, pair.timing)
+            .await
+            .map_err(|source| ServerError::Bind {
+                endpoint: pair.state_pub.clone(),
+                source,
+            })?;
+        server.pair = Some((pair, state));
+        Ok(server)
     }
 
     /// The endpoint actually bound (port resolved when `:0` was asked).
@@ -94,20 +132,45 @@ impl Server {
         &self.endpoint
     }
 
+    /// The state publisher's endpoint as bound, for a broker of a pair.
+    pub fn state_endpoint(&self) -> Option<&str> {
+        self.pair.as_ref().map(|(_, state)| state.pub_endpoint())
+    }
+
     /// Serves until `shutdown` resolves; then sends DISCONNECT to every worker and returns.
     ///
-    /// Logs `I: mdbroker ready on <endpoint>` first.
+    /// Logs `I: mdbroker ready on <endpoint>` first (a broker of a pair adds its role and
+    /// state endpoints).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self {
             mut socket,
             endpoint,
             config,
+            pair,
         } = self;
         let mut events = socket.monitor();
         let mut monitoring = true;
-        info!("mdbroker ready on {endpoint}");
+        let now = contract::now();
+        let (core, mut state) = match pair {
+            None => {
+                info!("mdbroker ready on {endpoint}");
+                (Kind::Lone(Box::new(Broker::new(config, now))), None)
+            }
+            Some((pair, state)) => {
+                info!(
+                    "mdbroker ready on {endpoint} as {} (state-pub {}, state-sub {}, heartbeat {} ms, liveness {})",
+                    pair.role,
+                    state.pub_endpoint(),
+                    pair.state_sub,
+                    pair.timing.heartbeat.as_millis(),
+                    pair.timing.liveness
+                );
+                let core = PairedBroker::new(pair.role, pair.timing, config, now);
+                (Kind::Pair(Box::new(core)), Some(state))
+            }
+        };
         let mut shell = Shell {
-            broker: Broker::new(config, contract::now()),
+            core,
             stuck: HashMap::new(),
             throttle: PeerLines(Throttle::new(LOG_BURST)),
         };
@@ -115,8 +178,8 @@ impl Server {
         loop {
             tokio::select! {
                 () = &mut shutdown => {
-                    shell.broker.handle_shutdown();
-                    shell.flush(&mut socket).await;
+                    shell.shutdown(contract::now());
+                    shell.flush(&mut socket, &mut state).await;
                     // No LINGER: give the writers a moment to put the DISCONNECTs on the wire.
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     info!("mdbroker interrupted, shutting down");
@@ -124,20 +187,20 @@ impl Server {
                 }
                 received = socket.recv() => {
                     let now = contract::now();
-                    handle(&mut shell.broker, received, now);
+                    shell.handle(received, now);
                     let mut handled = 1;
                     while handled < BATCH {
                         match try_recv(&mut socket).await {
-                            Some(received) => handle(&mut shell.broker, received, now),
+                            Some(received) => shell.handle(received, now),
                             None => break,
                         }
                         handled += 1;
                     }
-                    if shell.broker.poll_timeout().is_some_and(|at| at <= now) {
-                        shell.broker.handle_timeout(now);
+                    if shell.poll_timeout().is_some_and(|at| at <= now) {
+                        shell.timeout(now);
                     }
                     shell.log_events(now);
-                    shell.flush(&mut socket).await;
+                    shell.flush(&mut socket, &mut state).await;
                     // A full batch: more is waiting and `recv` would never return `Pending`.
                     // Otherwise the next `select!` waits, and the writers run then (later, so
                     // they write more messages per system call).
@@ -149,31 +212,33 @@ impl Server {
                 event = events.next(), if monitoring => match event {
                     Some(SocketEvent::Disconnected(peer)) => {
                         let now = contract::now();
-                        shell.broker.handle_disconnected(&Bytes::from(peer), now);
+                        shell.disconnected(&Bytes::from(peer), now);
                         shell.log_events(now);
                     }
                     Some(_) => {}
                     None => monitoring = false,
                 },
-                () = contract::sleep_until(shell.broker.poll_timeout()) => {
+                Some(input) = peer_input(&mut state) => {
                     let now = contract::now();
-                    shell.broker.handle_timeout(now);
+                    shell.peer_input(input, now);
+                    shell.log_events(now);
+                }
+                () = contract::sleep_until(shell.poll_timeout()) => {
+                    let now = contract::now();
+                    shell.timeout(now);
                     shell.log_events(now);
                 }
             }
-            shell.flush(&mut socket).await;
+            shell.flush(&mut socket, &mut state).await;
         }
     }
 }
 
-fn handle(broker: &mut Broker, received: ZmqResult<ZmqMessage>, now: Instant) {
-    match received {
-        Ok(frames) => {
-            let frames = Message::from(frames);
-            debug!("received\n{}", frames.dump());
-            broker.handle_message(frames, now);
-        }
-        Err(error) => error!("receive failed: {error}"),
+/// The next input from the pair's peer; never ready for a lone broker.
+async fn peer_input(state: &mut Option<StateSockets>) -> Option<PeerInput> {
+    match state {
+        Some(state) => state.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -187,141 +252,141 @@ async fn try_recv(socket: &mut RouterSocket) -> Option<ZmqResult<ZmqMessage>> {
     .await
 }
 
+/// The core of a lone broker, or of one broker of a pair.
+enum Kind {
+    Lone(Box<Broker>),
+    Pair(Box<PairedBroker>),
+}
+
+/// What the core asks to send.
+enum Out {
+    Router(Message),
+    State(Publish),
+}
+
 /// The core, the peers that do not read, and the log throttle.
 struct Shell {
-    broker: Broker,
+    core: Kind,
     stuck: HashMap<Bytes, Instant>,
     throttle: PeerLines,
 }
 
 impl Shell {
-    /// Logs the core's events as the lines `mdbroker` documents; `now` is the time the core was
-    /// given. Lines caused by peer input pass the throttle (`if p.allow(now)`) first.
-    fn log_events(&mut self, now: Instant) {
-        let p = &mut self.throttle;
-        let next = |busy| match busy {
-            true => " (its request goes to the next worker)",
-            false => "",
+    fn handle(&mut self, received: ZmqResult<ZmqMessage>, now: Instant) {
+        match received {
+            Ok(frames) => {
+                let frames = Message::from(frames);
+                debug!("received\n{}", frames.dump());
+                match &mut self.core {
+                    Kind::Lone(broker) => broker.handle_message(frames, now),
+                    Kind::Pair(paired) => paired.handle_message(frames, now),
+                }
+            }
+            Err(error) => error!("receive failed: {error}"),
+        }
+    }
+
+    fn disconnected(&mut self, peer: &Bytes, now: Instant) {
+        match &mut self.core {
+            Kind::Lone(broker) => broker.handle_disconnected(peer, now),
+            Kind::Pair(paired) => paired.handle_disconnected(peer, now),
+        }
+    }
+
+    fn send_failed(&mut self, peer: &Bytes, now: Instant) {
+        match &mut self.core {
+            Kind::Lone(broker) => broker.handle_send_failed(peer, now),
+            Kind::Pair(paired) => paired.handle_send_failed(peer, now),
+        }
+        self.log_events(now);
+    }
+
+    fn shutdown(&mut self, now: Instant) {
+        match &mut self.core {
+            Kind::Lone(broker) => broker.handle_shutdown(),
+            Kind::Pair(paired) => paired.handle_shutdown(now),
+        }
+    }
+
+    fn timeout(&mut self, now: Instant) {
+        match &mut self.core {
+            Kind::Lone(broker) => broker.handle_timeout(now),
+            Kind::Pair(paired) => paired.handle_timeout(now),
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match &self.core {
+            Kind::Lone(broker) => broker.poll_timeout(),
+            Kind::Pair(paired) => paired.poll_timeout(),
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Out> {
+        match &mut self.core {
+            Kind::Lone(broker) => broker.poll_transmit().map(Out::Router),
+            Kind::Pair(paired) => paired.poll_transmit().map(|t| match t {
+                Transmit::Router(message) => Out::Router(message),
+                Transmit::State(publish) => Out::State(publish),
+            }),
+        }
+    }
+
+    /// A state message (or the link coming up) from the pair's peer.
+    fn peer_input(&mut self, input: PeerInput, now: Instant) {
+        let Kind::Pair(paired) = &mut self.core else {
+            return;
         };
-        while let Some(event) = self.broker.poll_event() {
+        match input {
+            PeerInput::LinkUp => paired.handle_link_up(now),
+            PeerInput::State(Ok(message), _) => {
+                // Only under the Guide's `--on-conflict abort`, which a broker pair never uses.
+                if let Err(fatal) = paired.handle_peer(message, now) {
+                    error!("fatal error - {fatal}");
+                }
+            }
+            PeerInput::State(Err(e), frames) => {
+                if self.throttle.allow(now) {
+                    error!("bad state message from peer: {e}, ignored");
+                }
+                debug!("state from peer:\n{}", frames.dump());
+            }
+        }
+    }
+
+    /// Logs the core's events: a lone broker's are the broker's, a pair's add the node's.
+    fn log_events(&mut self, now: Instant) {
+        loop {
+            let event = match &mut self.core {
+                Kind::Lone(broker) => broker.poll_event(),
+                Kind::Pair(paired) => match paired.poll_event() {
+                    Some(ha::Event::Broker(event)) => Some(event),
+                    Some(event) => {
+                        log_pair_event(event, &mut self.throttle, now);
+                        continue;
+                    }
+                    None => None,
+                },
+            };
             match event {
-                Event::Malformed(e) if p.allow(now) => error!("malformed message dropped: {e}"),
-                Event::BadEnvelope(n) if p.allow(now) => {
-                    error!("worker message with a {n}-frame envelope dropped")
-                }
-                Event::WorkerReady { id, service } => {
-                    info!("worker {} ready for service {}", text(&id), text(&service))
-                }
-                Event::WorkerLeft { id, busy } => {
-                    info!("worker {} disconnected{}", text(&id), next(busy))
-                }
-                Event::UnknownLeft(id) => {
-                    debug!("DISCONNECT from unknown worker {} ignored", text(&id))
-                }
-                Event::WorkerGone {
-                    id,
-                    unreachable,
-                    busy,
-                } if p.allow(now) => {
-                    let why = if unreachable {
-                        "unreachable"
-                    } else {
-                        "disconnected"
-                    };
-                    warn!("worker {} {why}, purged{}", text(&id), next(busy))
-                }
-                Event::WorkerExpired { id, busy } => {
-                    let lost = if busy { " (its request is lost)" } else { "" };
-                    warn!("worker {} expired, purged{lost}", text(&id))
-                }
-                Event::Disconnected { id, why } if p.allow(now) => {
-                    let id = text(&id);
-                    let what = match why {
-                        Offence::SecondReady => format!("worker {id} sent a second READY"),
-                        Offence::ReservedService(s) => {
-                            format!("worker {id} may not offer reserved service {}", text(&s))
-                        }
-                        Offence::ReplyWhileIdle => format!("REPLY from idle worker {id}"),
-                        Offence::ReplyFromUnknown => format!("REPLY from unknown worker {id}"),
-                        Offence::UnknownHeartbeat => format!("HEARTBEAT from unknown worker {id}"),
-                        Offence::RequestToBroker => format!("REQUEST sent to the broker by {id}"),
-                    };
-                    warn!("{what}, disconnected")
-                }
-                Event::ClientGone {
-                    client,
-                    kept,
-                    dropped,
-                } => {
-                    let client = text(&client);
-                    if kept > 0 && p.allow(now) {
-                        info!("client {client} disconnected, {kept} of its waiting requests kept for a retry from another address");
-                    }
-                    if dropped > 0 && p.allow(now) {
-                        warn!(
-                            "client {client} disconnected, its {dropped} waiting requests dropped"
-                        );
-                    }
-                }
-                Event::QueueFull {
-                    service,
-                    waiting,
-                    bytes,
-                    client,
-                    evicted,
-                } if p.allow(now) => {
-                    let (service, client) = (text(&service), text(&client));
-                    let full = format!(
-                        "queue of service {service} full ({waiting} waiting, {bytes} bytes)"
-                    );
-                    match evicted {
-                        None => warn!("{full}, request from {client} dropped"),
-                        Some(n) => warn!("{full}, {n} newest requests of its biggest client dropped for {client}"),
-                    }
-                }
-                Event::Expired {
-                    service,
-                    count,
-                    after,
-                    at_dispatch,
-                } if p.allow(now) => {
-                    let (service, ms) = (text(&service), after.as_millis());
-                    match at_dispatch {
-                        true => warn!("request for {service} expired after {ms} ms in queue, dropped"),
-                        false => warn!("{count} request(s) for {service} expired after {ms} ms in queue, dropped"),
-                    }
-                }
-                Event::RetryJoined { rid, service } if p.allow(now) => {
-                    let service = text(&service);
-                    info!("retry of request {rid} for {service} joined the running one")
-                }
-                Event::RetryReplayed { rid, service } if p.allow(now) => {
-                    let service = text(&service);
-                    info!("retry of request {rid} for {service} answered from memory")
-                }
-                Event::DedupForgot {
-                    forgotten: f,
-                    ttl,
-                    max_entries,
-                } => {
-                    let (aged, evicted, ttl) = (f.aged, f.evicted, ttl.as_millis());
-                    if aged > 0 {
-                        info!("dedup forgot {aged} request ids older than {ttl} ms");
-                    }
-                    if evicted > 0 {
-                        let young = f.evicted_age.unwrap_or_default().as_millis();
-                        warn!("dedup store full ({max_entries} ids): forgot {evicted} request ids early, the youngest {young} ms old");
-                    }
-                }
-                Event::Tick => p.report(),
-                _ => {} // throttled
+                Some(event) => log_broker_event(event, &mut self.throttle, now),
+                None => return,
             }
         }
     }
 
     /// Sends the core's output, never waiting long for one peer.
-    async fn flush(&mut self, socket: &mut RouterSocket) {
-        while let Some(message) = self.broker.poll_transmit() {
+    async fn flush(&mut self, socket: &mut RouterSocket, state: &mut Option<StateSockets>) {
+        while let Some(out) = self.poll_transmit() {
+            let message = match out {
+                Out::Router(message) => message,
+                Out::State(publish) => {
+                    if let Some(state) = state {
+                        state.publish(publish).await;
+                    }
+                    continue;
+                }
+            };
             let Some(peer) = message.first().cloned() else {
                 continue;
             };
@@ -357,10 +422,160 @@ impl Shell {
             }
         }
     }
+}
 
-    fn send_failed(&mut self, peer: &Bytes, now: Instant) {
-        self.broker.handle_send_failed(peer, now);
-        self.log_events(now);
+/// Logs one broker event as the line `mdbroker` documents; lines caused by peer input pass the
+/// throttle (`if p.allow(now)`) first.
+fn log_broker_event(event: Event, p: &mut PeerLines, now: Instant) {
+    let next = |busy| match busy {
+        true => " (its request goes to the next worker)",
+        false => "",
+    };
+    match event {
+        Event::Malformed(e) if p.allow(now) => error!("malformed message dropped: {e}"),
+        Event::BadEnvelope(n) if p.allow(now) => {
+            error!("worker message with a {n}-frame envelope dropped")
+        }
+        Event::WorkerReady { id, service } => {
+            info!("worker {} ready for service {}", text(&id), text(&service))
+        }
+        Event::WorkerLeft { id, busy } => {
+            info!("worker {} disconnected{}", text(&id), next(busy))
+        }
+        Event::UnknownLeft(id) => {
+            debug!("DISCONNECT from unknown worker {} ignored", text(&id))
+        }
+        Event::WorkerGone {
+            id,
+            unreachable,
+            busy,
+        } if p.allow(now) => {
+            let why = if unreachable {
+                "unreachable"
+            } else {
+                "disconnected"
+            };
+            warn!("worker {} {why}, purged{}", text(&id), next(busy))
+        }
+        Event::WorkerExpired { id, busy } => {
+            let lost = if busy { " (its request is lost)" } else { "" };
+            warn!("worker {} expired, purged{lost}", text(&id))
+        }
+        Event::Disconnected { id, why } if p.allow(now) => {
+            let id = text(&id);
+            let what = match why {
+                Offence::SecondReady => format!("worker {id} sent a second READY"),
+                Offence::ReservedService(s) => {
+                    format!("worker {id} may not offer reserved service {}", text(&s))
+                }
+                Offence::ReplyWhileIdle => format!("REPLY from idle worker {id}"),
+                Offence::ReplyFromUnknown => format!("REPLY from unknown worker {id}"),
+                Offence::UnknownHeartbeat => format!("HEARTBEAT from unknown worker {id}"),
+                Offence::RequestToBroker => format!("REQUEST sent to the broker by {id}"),
+            };
+            warn!("{what}, disconnected")
+        }
+        Event::ClientGone {
+            client,
+            kept,
+            dropped,
+        } => {
+            let client = text(&client);
+            if kept > 0 && p.allow(now) {
+                info!("client {client} disconnected, {kept} of its waiting requests kept for a retry from another address");
+            }
+            if dropped > 0 && p.allow(now) {
+                warn!(
+                    "client {client} disconnected, its {dropped} waiting requests dropped"
+                );
+            }
+        }
+        Event::QueueFull {
+            service,
+            waiting,
+            bytes,
+            client,
+            evicted,
+        } if p.allow(now) => {
+            let (service, client) = (text(&service), text(&client));
+            let full = format!(
+                "queue of service {service} full ({waiting} waiting, {bytes} bytes)"
+            );
+            match evicted {
+                None => warn!("{full}, request from {client} dropped"),
+                Some(n) => warn!("{full}, {n} newest requests of its biggest client dropped for {client}"),
+            }
+        }
+        Event::Expired {
+            service,
+            count,
+            after,
+            at_dispatch,
+        } if p.allow(now) => {
+            let (service, ms) = (text(&service), after.as_millis());
+            match at_dispatch {
+                true => warn!("request for {service} expired after {ms} ms in queue, dropped"),
+                false => warn!("{count} request(s) for {service} expired after {ms} ms in queue, dropped"),
+            }
+        }
+        Event::RetryJoined { rid, service } if p.allow(now) => {
+            let service = text(&service);
+            info!("retry of request {rid} for {service} joined the running one")
+        }
+        Event::RetryReplayed { rid, service } if p.allow(now) => {
+            let service = text(&service);
+            info!("retry of request {rid} for {service} answered from memory")
+        }
+        Event::DedupForgot {
+            forgotten: f,
+            ttl,
+            max_entries,
+        } => {
+            let (aged, evicted, ttl) = (f.aged, f.evicted, ttl.as_millis());
+            if aged > 0 {
+                info!("dedup forgot {aged} request ids older than {ttl} ms");
+            }
+            if evicted > 0 {
+                let young = f.evicted_age.unwrap_or_default().as_millis();
+                warn!("dedup store full ({max_entries} ids): forgot {evicted} request ids early, the youngest {young} ms old");
+            }
+        }
+        Event::Tick => p.report(),
+        Event::Fenced { id, rid, senior } => warn!(
+            "worker {} refused request {rid}: the other broker is {senior}, standing down",
+            text(&id)
+        ),
+        Event::AnsweredElsewhere { id, rid, delivered } if delivered > 0 => info!(
+            "reply to request {rid} from worker {} (dispatched by the other broker) sent to {delivered} client(s)",
+            text(&id)
+        ),
+        Event::AnsweredElsewhere { id, rid, .. } => debug!(
+            "worker {} reported the reply to request {rid} of the other broker",
+            text(&id)
+        ),
+        Event::StoodDown { dropped } if dropped > 0 => warn!(
+            "no longer active: {dropped} waiting requests dropped (their clients retry at the active broker)"
+        ),
+        Event::StoodDown { .. } => {}
+        Event::MisplacedPairFrames(id) if p.allow(now) => {
+            error!("worker {} sent broker-pair frames only a broker sends, dropped", text(&id))
+        }
+        _ => {} // throttled
+    }
+}
+
+/// Logs one event of a broker pair that is not the broker core's: the node's (the lines every
+/// Binary Star server prints), and client requests dropped because this broker must not serve.
+fn log_pair_event(event: ha::Event, p: &mut PeerLines, now: Instant) {
+    match event {
+        ha::Event::Pair(node::Event::Resumed) => info!("resumed after stall"),
+        ha::Event::Pair(event) => log_event(&event),
+        ha::Event::Rejected { state, why, first } if first && p.allow(now) => {
+            warn!("request dropped in state {state}: {why}")
+        }
+        ha::Event::Rejected { state, why, .. } => debug!("request dropped in state {state}: {why}"),
+        ha::Event::HeldFull if p.allow(now) => warn!("too many held requests, dropped one"),
+        ha::Event::HeldFull | ha::Event::Broker(_) => {}
     }
 }
 

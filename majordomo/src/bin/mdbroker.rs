@@ -17,19 +17,32 @@
 //! `I: retry of request <id> for <service> answered from memory`,
 //! `I: dedup forgot <n> request ids older than <ms> ms`,
 //! `W: dedup store full (<max> ids): forgot <n> request ids early, the youngest <ms> ms old`.
+//!
+//! As one broker of a pair (`--primary` / `--backup`, see `majordomo::ha`):
+//! `I: mdbroker ready on <endpoint> as primary (state-pub …, state-sub …, heartbeat <ms> ms,
+//! liveness <n>)`; every line of a Binary Star server (`I: state ACTIVE - <reason> (epoch <n>)`,
+//! `I: peer is <STATE>`, `W: peer silent for <ms> ms (expired)`, … as `binary-star/README.md`
+//! lists them); `W: request dropped in state PASSIVE: <why>` (the first after each change of
+//! state, the rest at `-v`);
+//! `W: no longer active: <n> waiting requests dropped (their clients retry at the active broker)`;
+//! `I: reply to request <id> from worker <w> (dispatched by the other broker) sent to <n> client(s)`;
+//! `W: worker <w> refused request <id>: the other broker is <standing>, standing down`.
 
 use anyhow::Context;
-use clap::Parser;
+use binary_star::node::{self, Timing};
+use binary_star::Role;
+use clap::{ArgGroup, Parser};
 use common::cli::{self, Verbosity};
 use majordomo::broker::dedup::{self, DedupConfig};
 use majordomo::broker::{self, BrokerConfig};
-use majordomo::server::Server;
+use majordomo::server::{PairConfig, Server};
 use std::time::Duration;
 
 /// Majordomo broker: routes requests from clients to workers by service name, answers mmi.*
 /// itself.
 #[derive(Debug, Parser)]
 #[command(version)]
+#[command(group(ArgGroup::new("pair").args(["primary", "backup"]).requires_all(["state_pub", "state_sub"])))]
 struct Args {
     /// Endpoint to bind, for clients and workers alike.
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://*:5555", value_parser = common::endpoint::parse)]
@@ -63,10 +76,56 @@ struct Args {
     /// than the clients' whole retry window (1 to 86400000).
     #[arg(long, value_name = "MS", default_value_t = dedup::TTL.as_millis() as u64, value_parser = cli::ms())]
     dedup_ttl_ms: u64,
+    /// Run as the primary of a broker pair (Binary Star): it is active when the pair starts.
+    /// Needs --state-pub and --state-sub.
+    #[arg(long, help_heading = "Broker pair")]
+    primary: bool,
+    /// Run as the backup of a broker pair: it takes over when the primary is gone and a client
+    /// asks it. Needs --state-pub and --state-sub.
+    #[arg(long, help_heading = "Broker pair")]
+    backup: bool,
+    /// Where to publish our state (PUB, bind), e.g. tcp://*:5003.
+    #[arg(long, value_name = "ENDPOINT", value_parser = common::endpoint::parse,
+          requires = "pair", help_heading = "Broker pair")]
+    state_pub: Option<String>,
+    /// The peer broker's state publisher (SUB, connect), e.g. tcp://backup-host:5004.
+    #[arg(long, value_name = "ENDPOINT", value_parser = common::endpoint::parse,
+          requires = "pair", help_heading = "Broker pair")]
+    state_sub: Option<String>,
+    /// Milliseconds between state messages to the peer; both brokers must use the same
+    /// (1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = node::HEARTBEAT.as_millis() as u64,
+          value_parser = cli::ms(), help_heading = "Broker pair")]
+    pair_heartbeat_ms: u64,
+    /// State heartbeats without a message after which the peer counts as gone (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = node::LIVENESS, value_parser = cli::liveness(),
+          help_heading = "Broker pair")]
+    pair_liveness: u32,
     #[command(flatten)]
     verbosity: Verbosity,
     #[command(flatten)]
     guard: common::cli::GuardArgs,
+}
+
+impl Args {
+    /// The pair this broker belongs to, if `--primary` or `--backup` was given.
+    fn pair(&self) -> Option<PairConfig> {
+        let role = match (self.primary, self.backup) {
+            (true, _) => Role::Primary,
+            (_, true) => Role::Backup,
+            _ => return None,
+        };
+        Some(PairConfig {
+            role,
+            // clap requires both with --primary/--backup.
+            state_pub: self.state_pub.clone()?,
+            state_sub: self.state_sub.clone()?,
+            timing: Timing {
+                heartbeat: Duration::from_millis(self.pair_heartbeat_ms),
+                liveness: self.pair_liveness,
+            },
+        })
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -84,9 +143,11 @@ async fn main() -> anyhow::Result<()> {
             ttl: Duration::from_millis(args.dedup_ttl_ms),
         },
     };
-    let server = Server::bind(&args.bind, config)
-        .await
-        .context("starting mdbroker")?;
+    let server = match args.pair() {
+        None => Server::bind(&args.bind, config).await,
+        Some(pair) => Server::bind_pair(&args.bind, config, pair).await,
+    }
+    .context("starting mdbroker")?;
     server.run(common::shutdown::signal()).await;
     Ok(())
 }
