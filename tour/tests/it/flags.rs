@@ -134,6 +134,8 @@ const BINS: &[Bin] = &[
                 "--max-queue-bytes",
                 "--dedup-max",
                 "--dedup-ttl-ms",
+                "--pair-heartbeat-ms",
+                "--pair-liveness",
             ],
             &GUARD,
         ],
