@@ -93,6 +93,9 @@ pub struct BrokerConfig {
     pub max_queue_bytes: usize,
     /// Bounds of the request-id store ([`dedup`]).
     pub dedup: DedupConfig,
+    /// Report every reply sent to a client for a service ([`Event::Answered`]; `mdbroker
+    /// --log-replies`, which the tour's `one-server-answers` check reads).
+    pub log_replies: bool,
 }
 
 impl Default for BrokerConfig {
@@ -103,6 +106,7 @@ impl Default for BrokerConfig {
             request_timeout: REQUEST_TIMEOUT,
             max_queue_bytes: MAX_QUEUE_BYTES,
             dedup: DedupConfig::default(),
+            log_replies: false,
         }
     }
 }
@@ -133,6 +137,9 @@ pub struct BrokerStats {
     pub disconnects_sent: u64,
     /// Messages dropped as malformed.
     pub malformed: u64,
+    /// Replies to service requests sent to clients (counted with
+    /// [`BrokerConfig::log_replies`] only).
+    pub answered: u64,
     /// Replies reported by workers for requests the pair's other broker dispatched.
     pub answered_elsewhere: u64,
     /// Requests refused by a worker because the pair's other broker outranks this one.
@@ -260,6 +267,8 @@ pub enum Event {
     StoodDown { dropped: usize },
     /// A worker sent broker-pair frames only a broker sends (peer input).
     MisplacedPairFrames(Bytes),
+    /// A reply went to a client, the `count`th ([`BrokerConfig::log_replies`] only).
+    Answered { count: u64 },
 }
 
 /// Why a worker was sent DISCONNECT.
@@ -549,6 +558,12 @@ impl Broker {
     }
 
     fn reply_to_client(&mut self, client: Message, service: Bytes, body: Message) {
+        if self.config.log_replies && !protocol::is_mmi(&service) {
+            self.stats.answered += 1;
+            self.outbox.event(Event::Answered {
+                count: self.stats.answered,
+            });
+        }
         let reply = ClientCommand::Reply { service, body }.into_frames();
         self.outbox.transmit(protocol::to_router(client, reply));
     }

@@ -557,6 +557,7 @@ fn log_broker_event(event: Event, p: &mut PeerLines, now: Instant) {
             "no longer active: {dropped} waiting requests dropped (their clients retry at the active broker)"
         ),
         Event::StoodDown { .. } => {}
+        Event::Answered { count } => info!("answered a client request (count={count})"),
         Event::MisplacedPairFrames(id) if p.allow(now) => {
             error!("worker {} sent broker-pair frames only a broker sends, dropped", text(&id))
         }

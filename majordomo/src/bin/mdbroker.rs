@@ -26,7 +26,9 @@
 //! state, the rest at `-v`);
 //! `W: no longer active: <n> waiting requests dropped (their clients retry at the active broker)`;
 //! `I: reply to request <id> from worker <w> (dispatched by the other broker) sent to <n> client(s)`;
-//! `W: worker <w> refused request <id>: the other broker is <standing>, standing down`.
+//! `W: worker <w> refused request <id>: the other broker is <standing>, standing down`;
+//! with `--log-replies`, `I: answered a client request (count=<n>)` for every reply to a service
+//! request (the line `bstarsrv --log-replies` prints, for the tour's `one-server-answers`).
 
 use anyhow::Context;
 use binary_star::node::{self, Timing};
@@ -101,6 +103,10 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = node::LIVENESS, value_parser = cli::liveness(),
           help_heading = "Broker pair")]
     pair_liveness: u32,
+    /// Print `I: answered a client request (count=<n>)` for every reply to a service request
+    /// (for the tour's chaos checks of a broker pair; off by default: one line per request).
+    #[arg(long)]
+    log_replies: bool,
     #[command(flatten)]
     verbosity: Verbosity,
     #[command(flatten)]
@@ -142,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
             max_entries: args.dedup_max,
             ttl: Duration::from_millis(args.dedup_ttl_ms),
         },
+        log_replies: args.log_replies,
     };
     let server = match args.pair() {
         None => Server::bind(&args.bind, config).await,

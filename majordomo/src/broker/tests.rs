@@ -17,6 +17,7 @@ fn config() -> BrokerConfig {
             max_entries: 100,
             ttl: 2000 * MS,
         },
+        log_replies: false,
     }
 }
 
@@ -1113,4 +1114,27 @@ fn durations_of_u64_max_milliseconds_never_panic() {
     assert_eq!(to_client(drain(&mut b)[0].clone()).0, "C1");
     let rows = WorkerRow::parse_all(&mmi(&mut b, "mmi.workers", &[], t0)).unwrap();
     assert_eq!(rows.len(), 1, "the worker never expires");
+}
+
+#[test]
+fn with_log_replies_every_service_reply_is_counted_and_mmi_is_not() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(
+        BrokerConfig {
+            log_replies: true,
+            ..config()
+        },
+        t0,
+    );
+    b.handle_message(ready("W1", "echo"), t0);
+    b.handle_message(request("C1", "echo", &["a"]), t0);
+    b.handle_message(reply("W1", "C1", "a"), t0 + MS);
+    b.handle_message(request("C1", "mmi.service", &["echo"]), t0 + MS);
+    let answered: Vec<u64> = std::iter::from_fn(|| b.poll_event())
+        .filter_map(|e| match e {
+            Event::Answered { count } => Some(count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, [1]);
 }
