@@ -158,7 +158,13 @@ const BINS: &[Bin] = &[
     Bin {
         name: "mdclient",
         base: &["--broker", "{tcp1}"],
-        flags: &[&["--timeout-ms", "--retries", "--requests", "--interval-ms"]],
+        flags: &[&[
+            "--timeout-ms",
+            "--retries",
+            "--settle-ms",
+            "--requests",
+            "--interval-ms",
+        ]],
         documented: &["failed: no reply from service"],
         bench: false,
     },
@@ -172,14 +178,14 @@ const BINS: &[Bin] = &[
     Bin {
         name: "mmiecho",
         base: &["--broker", "{tcp1}"],
-        flags: &[&["--timeout-ms", "--retries"]],
+        flags: &[&["--timeout-ms", "--retries", "--settle-ms"]],
         documented: &["asking the broker"],
         bench: false,
     },
     Bin {
         name: "mdadmin",
         base: &["--broker", "{tcp1}"],
-        flags: &[&["--timeout-ms", "--retries"]],
+        flags: &[&["--timeout-ms", "--retries", "--settle-ms"]],
         documented: &["asking the broker"],
         bench: false,
     },
