@@ -171,7 +171,13 @@ const BINS: &[Bin] = &[
     Bin {
         name: "mdclient2",
         base: &["--broker", "{tcp1}"],
-        flags: &[&["--requests", "--window", "--timeout-ms"]],
+        flags: &[&[
+            "--requests",
+            "--window",
+            "--timeout-ms",
+            "--retries",
+            "--settle-ms",
+        ]],
         documented: &["connecting mdclient2"],
         bench: false,
     },
