@@ -30,8 +30,8 @@
 //! broker keeps its id, so a broker that knows the id joins the running request or answers it
 //! from memory instead of running it again. [`ClientOptions::retries`] counts *turns*: one
 //! broker's chance each, the first lasting [`ClientOptions::timeout`], each later one a failover,
-//! `settle` of votes then `timeout`; a request is reported failed after its last turn (so
-//! `retries = 1` never fails over).
+//! `settle` of votes then `timeout`; a request is reported failed after its last turn (so with
+//! `retries = 1` a request never goes to the second broker).
 //!
 //! * [`Client`] runs on the same [`RetryClient`], with [`binary_star::failover::Plan`] as its
 //!   schedule: a request fails after `timeout + (retries - 1) × (settle + timeout)`.

@@ -13,7 +13,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`protocol`] | MDP frames ⇄ typed [`ClientCommand`](protocol::ClientCommand) / [`WorkerCommand`](protocol::WorkerCommand), typed [`ProtocolError`](protocol::ProtocolError), MMI constants |
-//! | [`client`] | [`Client`](client::Client): synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`](client::AsyncClient): pipelined (mdcliapi2) |
+//! | [`client`] | [`Client`](client::Client): synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`](client::AsyncClient): pipelined (mdcliapi2); both fail over between a broker pair (`new_pair`) |
+//! | [`client::pair`] | the pipelined pair client's pure core [`PairCore`](client::pair::PairCore): outstanding requests by id, failover on silence, votes, resends, give-ups, duplicates dropped |
 //! | [`rid`] | request ids (Guide 4.11): [`Rid`](rid::Rid), the opt-in rid frame, [`RidSource`](rid::RidSource) |
 //! | [`worker`] | [`Worker`](worker::Worker): READY, heartbeats in the background (also while a request is handled), reconnect with back-off, DISCONNECT on shutdown; its engine is a [`common::session::Session`] driven by the core |
 //! | [`worker::core`] | the worker's pure core [`WorkerCore`](worker::core::WorkerCore): sessions, READY, heartbeats, the broker's liveness, back-off, DISCONNECT, stale replies; clock passed in |

@@ -97,7 +97,8 @@ pub enum Event {
         service: String,
         /// The request body.
         body: Message,
-        /// How often it was sent in all.
+        /// How often it was sent in all (a send on a socket that could not be opened counts,
+        /// as a try whose connect failed does for the synchronous client).
         sends: u32,
     },
     /// The oldest outstanding request went to the settling broker (a vote).
@@ -133,7 +134,8 @@ pub enum Event {
 pub struct Answered {
     /// The service asked.
     pub service: String,
-    /// How often the request was sent in all (1: never resent).
+    /// How often the request was sent in all (1: never resent), counted as in
+    /// [`Event::GaveUp`].
     pub sends: u32,
 }
 
