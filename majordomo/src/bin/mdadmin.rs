@@ -6,13 +6,18 @@
 //! service; `--workers` adds `worker  service  state  expires_ms` rows (`worker` is the start of
 //! the identity, `W1A2B3C4D..`: the broker shows no client enough to connect as a worker), `--stats`
 //! the broker counters as `name value` lines.
+//!
+//! With `--broker` given twice (a broker pair) it asks each broker in turn, not the pair:
+//! before each broker's tables a line `broker <endpoint>`, and a blank line between the two. A
+//! broker that does not answer gets `E: <endpoint>: <why>` and the other is still shown; the
+//! exit status is 1 if either did not answer.
 
 use anyhow::Context;
 use clap::Parser;
 use common::cli::Verbosity;
 use common::Message;
 use majordomo::broker::{MMI_BROKER, MMI_SERVICES, MMI_WORKERS};
-use majordomo::client::ClientArgs;
+use majordomo::client::{Client, ClientArgs};
 use majordomo::mmi::{self, ServiceRow, WorkerRow};
 
 /// Shows what a Majordomo broker is doing: services, workers, counters.
@@ -31,8 +36,9 @@ struct Args {
     verbosity: Verbosity,
 }
 
-async fn report(args: &Args) -> anyhow::Result<()> {
-    let mut client = args.client.connect()?;
+/// One broker's tables.
+async fn report(args: &Args, broker: &str) -> anyhow::Result<()> {
+    let mut client = Client::new(broker, args.client.options())?;
     let reply = client.send(MMI_SERVICES, Message::new()).await?;
     let rows = ServiceRow::parse_all(&reply).context(MMI_SERVICES)?;
     print!("{}", mmi::services_table(&rows));
@@ -56,8 +62,32 @@ async fn report(args: &Args) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    let brokers = &args.client.brokers;
+    let run = async {
+        let Some(pair) = brokers.pair()? else {
+            return report(&args, &brokers.broker[0])
+                .await
+                .context("asking the broker");
+        };
+        // Each broker of a pair on its own: the point is to see both, the passive one too.
+        let mut failed = 0;
+        for (i, broker) in pair.into_iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            println!("broker {broker}");
+            if let Err(error) = report(&args, broker).await {
+                tracing::error!("{broker}: {:#}", error.context("asking the broker"));
+                failed += 1;
+            }
+        }
+        match failed {
+            0 => Ok(()),
+            n => anyhow::bail!("asking the broker: {n} of 2 brokers did not answer"),
+        }
+    };
     tokio::select! {
-        result = report(&args) => result.context("asking the broker"),
+        result = run => result,
         () = common::shutdown::signal() => anyhow::bail!("interrupted"),
     }
 }

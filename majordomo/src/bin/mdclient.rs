@@ -11,6 +11,13 @@
 //!
 //! Each request carries a request id (Guide 4.11, `majordomo::rid`), the same on every retry,
 //! so the broker runs it once however often it is retried; `--no-request-ids` sends none.
+//!
+//! With `--broker` given twice (a broker pair, primary first) requests fail over between the
+//! two (`majordomo::client`, "A broker pair"): `--retries` then counts turns, `--settle-ms` is
+//! the time the other broker may need to take over, request ids are always on
+//! (`--no-request-ids` is refused), and each switch logs `W: no reply from <endpoint> within
+//! <ms> ms, failing over to <other>` (or `W: request to <endpoint> failed (<why>), failing over
+//! to <other>`), then `I: answered by <endpoint> after failover (<ms> ms)`.
 
 use anyhow::Context;
 use clap::Parser;
@@ -40,7 +47,7 @@ struct Args {
     #[arg(long)]
     stop_on_failure: bool,
     /// Send no request ids (by default every request carries one, kept across its retries, so
-    /// the broker runs it once: see the README's "Request ids").
+    /// the broker runs it once: see the README's "Request ids"). Refused with two brokers.
     #[arg(long)]
     no_request_ids: bool,
     #[command(flatten)]
@@ -53,6 +60,12 @@ struct Args {
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    if args.no_request_ids && args.client.brokers.pair()?.is_some() {
+        anyhow::bail!(
+            "--no-request-ids cannot be used with two brokers: a failover without request ids \
+             could run a request twice"
+        );
+    }
     let shutdown = common::shutdown::signal();
     tokio::pin!(shutdown);
     let mut client = args

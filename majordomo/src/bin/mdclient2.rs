@@ -9,13 +9,23 @@
 //! failed), and exits non-zero exactly when a request failed (or on a fatal socket error).
 //! Each request carries a request id (Guide 4.11, `majordomo::rid`) unless `--no-request-ids`
 //! is given.
+//!
+//! With `--broker` given twice (a broker pair, primary first) the client keeps every request in
+//! flight until it is answered and fails over (`majordomo::client`, "A broker pair"): after
+//! `--timeout-ms` without a reply it switches to the other broker, logging `W: no reply from
+//! <endpoint> within <ms> ms, failing over to <other>: resending <n> requests`, and resends them
+//! all under their ids once that broker answers (it votes for up to `--settle-ms` first), then
+//! `I: answered by <endpoint> after failover (<ms> ms)`. A reply to a request answered already is
+//! dropped. A request gets `--retries` turns (its first send, then one per failover); after its
+//! last it is reported failed (`E: request <n> failed: …`). Request ids are always on
+//! (`--no-request-ids` is refused), and `tries=` counts every send of a request.
 
 use anyhow::Context;
 use clap::Parser;
 use common::cli::{self, RequestLog, Verbosity};
 use common::report::rate_line;
 use common::{contract, Message};
-use majordomo::client::{self, AsyncClient, ClientOptions};
+use majordomo::client::{self, AsyncClient, BrokerArgs, ClientOptions, Received};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,9 +34,8 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Broker endpoint.
-    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
-    broker: String,
+    #[command(flatten)]
+    brokers: BrokerArgs,
     /// Service to ask.
     #[arg(long, default_value = "echo")]
     service: String,
@@ -37,13 +46,18 @@ struct Args {
     /// to --requests) (1 to 1000000).
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = cli::in_flight::<u64>())]
     window: u64,
-    /// How long to wait for the next reply before failing the requests in flight, in ms
-    /// (1 to 86400000).
+    /// How long to wait for the next reply before failing the requests in flight (with two
+    /// brokers: before failing over), in ms (1 to 86400000).
     #[arg(long, value_name = "MS", default_value_t = client::REQUEST_TIMEOUT.as_millis() as u64,
           value_parser = cli::ms())]
     timeout_ms: u64,
+    /// With two brokers: turns per request, its first send and then one per failover, before
+    /// it is reported failed (one broker: no resends) (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = client::REQUEST_RETRIES,
+          value_parser = cli::tries())]
+    retries: u32,
     /// Send no request ids (by default every request carries one, kept across its retries, so
-    /// the broker runs it once: see the README's "Request ids").
+    /// the broker runs it once: see the README's "Request ids"). Refused with two brokers.
     #[arg(long)]
     no_request_ids: bool,
     #[command(flatten)]
@@ -56,16 +70,26 @@ struct Args {
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    let pair = args.brokers.pair()?;
+    if args.no_request_ids && pair.is_some() {
+        anyhow::bail!(
+            "--no-request-ids cannot be used with two brokers: a failover without request ids \
+             could run a request twice"
+        );
+    }
     let shutdown = common::shutdown::signal();
     let options = ClientOptions {
         timeout: Duration::from_millis(args.timeout_ms),
-        retries: 1,
+        retries: args.retries,
     };
     let mut ledger = args.log.ledger();
     let started = contract::now();
     let run = async {
-        let mut client = AsyncClient::connect(&args.broker, options)
-            .await
+        let client = match pair {
+            None => AsyncClient::connect(&args.brokers.broker[0], options).await,
+            Some(pair) => AsyncClient::new_pair(pair, options, args.brokers.pair_options()),
+        };
+        let mut client = client
             .context("connecting mdclient2")?
             .with_request_ids(!args.no_request_ids);
         // Request body -> its sequence number in the ledger.
@@ -82,8 +106,10 @@ async fn main() -> anyhow::Result<ExitCode> {
                     .await?;
                 in_flight.insert(body, ledger.start(contract::now()));
             }
-            match client.recv().await? {
-                Some((_, reply)) => {
+            match client.recv_outcome().await? {
+                Some(Received::Reply {
+                    body: reply, sends, ..
+                }) => {
                     let body = reply
                         .first()
                         .map(|f| String::from_utf8_lossy(f).into_owned());
@@ -92,9 +118,26 @@ async fn main() -> anyhow::Result<ExitCode> {
                         .and_then(|b| in_flight.remove(&b))
                     {
                         Some(seq) => {
+                            ledger.set_tries(seq, sends.into());
                             ledger.answered(seq, contract::now());
                         }
                         None => tracing::error!("unexpected reply {reply:?}"),
+                    }
+                }
+                Some(Received::Failed {
+                    rid, body, sends, ..
+                }) => {
+                    let body = body
+                        .first()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .unwrap_or_default();
+                    if let Some(seq) = in_flight.remove(&body) {
+                        ledger.set_tries(seq, sends.into());
+                        ledger.failed(seq, contract::now());
+                        tracing::error!(
+                            "request {seq} failed: no reply from either broker after {sends} \
+                             sends (id {rid})"
+                        );
                     }
                 }
                 None => {

@@ -1,7 +1,9 @@
 //! `mmiecho`: asks the broker (8/MMI `mmi.service`) whether a service has workers.
 //!
 //! Prints `Lookup <service> service: <code>` on standard output (`200` or `404`; `501` for a
-//! broker without MMI) and exits 0; exits 1 if the broker does not answer.
+//! broker without MMI) and exits 0; exits 1 if the broker does not answer. With `--broker`
+//! given twice (a broker pair) it asks the pair like any pair client: the broker that serves,
+//! failing over if the first is silent.
 
 use anyhow::Context;
 use clap::Parser;

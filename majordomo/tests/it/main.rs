@@ -2,6 +2,7 @@
 
 mod accounting;
 mod examples;
+mod failover;
 mod faults;
 mod guard;
 mod idempotence;
