@@ -8,7 +8,8 @@
 //! |---|---|
 //! | `mmi.services` | per service: name, idle workers, busy workers, waiting requests, served |
 //! | `mmi.workers` | per worker: the start of its identity ([`shown_id`]), service, `idle`/`busy`, ms until it expires |
-//! | `mmi.broker` | name/value pairs: `workers`, `services`, `requests`, `replies`, `dropped_full`, `expired`, `lost_with_worker`, `requeued`, `dropped_client_gone`, `workers_gone`, `queued_bytes`, `purged`, `disconnects_sent`, `malformed` |
+//! | `mmi.broker` | name/value pairs: `workers`, `services`, `requests`, `replies`, `dropped_full`, `expired`, `lost_with_worker`, `requeued`, `dropped_client_gone`, `workers_gone`, `queued_bytes`, `purged`, `disconnects_sent`, `malformed`, `dedup_ids`, `dedup_joined`, `dedup_replayed`, `answered_elsewhere`, `fenced`, `dropped_passive` |
+//! | `mmi.pair` | name/value pairs of text: `role` (`none` for a lone broker, then nothing else), or `role` (`primary`/`backup`), `state` (`ACTIVE`, `PASSIVE`, …), `epoch`, `peer` (its last state, `unknown` before it was heard), `peer_silent_ms` (`never` before it was heard) ([`crate::ha`]) |
 //!
 //! Rows are sorted (services by name, workers by service then identity).
 //!
@@ -161,6 +162,38 @@ pub fn parse_broker(reply: &Message) -> Result<Vec<(String, u64)>, MmiError> {
         .collect()
 }
 
+/// Reads an `mmi.pair` reply into `(name, value)` pairs of text.
+pub fn parse_pair(reply: &Message) -> Result<Vec<(String, String)>, MmiError> {
+    Ok(rows(reply, 2)?
+        .into_iter()
+        .map(|row| (string(row[0]), string(row[1])))
+        .collect())
+}
+
+/// One line about a broker's place in a pair, from its `mmi.pair` rows: `pair: primary ACTIVE
+/// (epoch 3), peer PASSIVE heard 120 ms ago`; `None` for a lone broker.
+pub fn pair_line(rows: &[(String, String)]) -> Option<String> {
+    let get = |name: &str| {
+        rows.iter()
+            .find(|(n, _)| n == name)
+            .map_or("?", |(_, v)| v.as_str())
+    };
+    if get("role") == "none" {
+        return None;
+    }
+    let heard = match get("peer_silent_ms") {
+        "never" => "never heard".to_owned(),
+        ms => format!("heard {ms} ms ago"),
+    };
+    Some(format!(
+        "pair: {} {} (epoch {}), peer {} {heard}",
+        get("role"),
+        get("state"),
+        get("epoch"),
+        get("peer")
+    ))
+}
+
 /// Renders service rows as an aligned table, like `rabbitmqctl list_queues`.
 pub fn services_table(rows: &[ServiceRow]) -> String {
     let width = rows
@@ -275,6 +308,26 @@ mod tests {
             Err(MmiError::Malformed("incomplete row"))
         );
         assert!(parse_broker(&Message::from_frames(["200", "workers", "x"])).is_err());
+        let lone = parse_pair(&Message::from_frames(["200", "role", "none"])).unwrap();
+        assert_eq!(pair_line(&lone), None);
+        let paired = parse_pair(&Message::from_frames([
+            "200",
+            "role",
+            "backup",
+            "state",
+            "ACTIVE",
+            "epoch",
+            "2",
+            "peer",
+            "PASSIVE",
+            "peer_silent_ms",
+            "120",
+        ]))
+        .unwrap();
+        assert_eq!(
+            pair_line(&paired).unwrap(),
+            "pair: backup ACTIVE (epoch 2), peer PASSIVE heard 120 ms ago"
+        );
         assert_eq!(
             parse_broker(&Message::from_frames(["200", "workers", "3"])).unwrap(),
             vec![("workers".to_owned(), 3)]

@@ -2,7 +2,8 @@
 //! the way `rabbitmqctl list_queues` does, from the MMI extensions `mmi.services`,
 //! `mmi.workers` and `mmi.broker`.
 //!
-//! Output (stdout): a header line `service  idle  busy  waiting  served`, then one line per
+//! Output (stdout): for a broker of a pair first a line `pair: <role> <STATE> (epoch <n>), peer
+//! <STATE> heard <ms> ms ago` (from `mmi.pair`), then a header line `service  idle  busy  waiting  served`, then one line per
 //! service; `--workers` adds `worker  service  state  expires_ms` rows (`worker` is the start of
 //! the identity, `W1A2B3C4D..`: the broker shows no client enough to connect as a worker), `--stats`
 //! the broker counters as `name value` lines.
@@ -16,7 +17,7 @@ use anyhow::Context;
 use clap::Parser;
 use common::cli::Verbosity;
 use common::Message;
-use majordomo::broker::{MMI_BROKER, MMI_SERVICES, MMI_WORKERS};
+use majordomo::broker::{MMI_BROKER, MMI_PAIR, MMI_SERVICES, MMI_WORKERS};
 use majordomo::client::{Client, ClientArgs};
 use majordomo::mmi::{self, ServiceRow, WorkerRow};
 
@@ -39,6 +40,14 @@ struct Args {
 /// One broker's tables.
 async fn report(args: &Args, broker: &str) -> anyhow::Result<()> {
     let mut client = Client::new(broker, args.client.options())?;
+    // A broker of a pair says so first; a lone one says `role none`, the Guide's broker 501.
+    let reply = client.send(MMI_PAIR, Message::new()).await?;
+    if let Some(line) = mmi::parse_pair(&reply)
+        .ok()
+        .and_then(|rows| mmi::pair_line(&rows))
+    {
+        println!("{line}");
+    }
     let reply = client.send(MMI_SERVICES, Message::new()).await?;
     let rows = ServiceRow::parse_all(&reply).context(MMI_SERVICES)?;
     print!("{}", mmi::services_table(&rows));
