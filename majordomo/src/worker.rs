@@ -519,7 +519,9 @@ async fn next_event(links: &mut [Session], turn: usize) -> (usize, SessionEvent)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pair::{PairFrames, Standing};
     use crate::protocol::{DISCONNECT, MDPW01, READY};
+    use binary_star::{Role, State};
     use bytes::Bytes;
     use common::contract::now;
     use std::time::Instant;
@@ -575,5 +577,189 @@ mod tests {
         let (_, bye) = next(&mut router, DISCONNECT).await;
         assert_eq!(bye, id3);
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// One broker of a fake pair: a ROUTER on an OS-assigned port, and the worker it saw.
+    struct FakeBroker {
+        router: RouterSocket,
+        endpoint: String,
+        worker: Option<Bytes>,
+    }
+
+    impl FakeBroker {
+        async fn bind() -> Self {
+            let mut router = RouterSocket::new();
+            let endpoint = router.bind("tcp://127.0.0.1:0").await.unwrap().to_string();
+            Self {
+                router,
+                endpoint,
+                worker: None,
+            }
+        }
+
+        /// The worker's next command but a plain HEARTBEAT (bounded: a lost frame fails the
+        /// test instead of hanging it).
+        async fn next(&mut self) -> WorkerCommand {
+            loop {
+                let received = tokio::time::timeout(Duration::from_secs(10), self.router.recv())
+                    .await
+                    .expect("the worker spoke in time")
+                    .unwrap();
+                let (sender, inbound) = protocol::Inbound::parse(received.into()).unwrap();
+                self.worker = sender.first().cloned();
+                match inbound {
+                    protocol::Inbound::Worker(WorkerCommand::Heartbeat) => {}
+                    protocol::Inbound::Worker(command) => return command,
+                    other => panic!("not a worker command: {other:?}"),
+                }
+            }
+        }
+
+        async fn send(&mut self, command: WorkerCommand) {
+            let to = Message::from_frames([self.worker.clone().expect("a worker registered")]);
+            let message = protocol::to_router(to, command.into_frames());
+            common::sock::send(&mut self.router, message, 1000 * MS)
+                .await
+                .unwrap();
+        }
+
+        async fn standing(&mut self, standing: Standing) {
+            self.send(WorkerCommand::Pair(PairFrames::Standing(standing)))
+                .await;
+        }
+
+        /// A REQUEST as a paired broker sends it: its standing, the id, the body.
+        async fn request(&mut self, standing: Standing, rid: &Rid, body: &str) {
+            let mut body = Message::from_frames([body.to_owned()]);
+            rid.put(&mut body);
+            body.push_front(standing.to_frame());
+            let client = Message::from_frames(["C"]);
+            self.send(WorkerCommand::Request { client, body }).await;
+        }
+    }
+
+    fn reply(body: &str) -> WorkerCommand {
+        WorkerCommand::Reply {
+            client: Message::from_frames(["C"]),
+            body: Message::from_frames([body.to_owned()]),
+        }
+    }
+
+    fn news(frames: PairFrames) -> WorkerCommand {
+        WorkerCommand::Pair(frames)
+    }
+
+    /// The engine between two fake brokers of a pair, frame by frame: READY with both markers
+    /// to both; a request from one is announced to the other when it starts and answered to
+    /// both when done; once the other shows a senior ACTIVE standing, the first one's request
+    /// is refused, and the handler never sees it.
+    #[tokio::test]
+    async fn serves_a_pair_running_answered_and_refused_on_the_wire() {
+        let mut a = FakeBroker::bind().await;
+        let mut b = FakeBroker::bind().await;
+        let options = WorkerOptions {
+            heartbeat: 200 * MS,
+            // Brokers that say nothing but what the test tells them stay alive for 10 s.
+            liveness: 50,
+            reconnect: 200 * MS,
+            reconnect_max: 1000 * MS,
+            request_ids: false,
+        };
+        let mut worker =
+            Worker::with_brokers(&[&a.endpoint, &b.endpoint], "echo", options).unwrap();
+        // The handler: shows the test each request's id, echoes it when the test says so.
+        let (seen_tx, mut seen) = mpsc::unbounded_channel();
+        let (go, mut go_rx) = mpsc::unbounded_channel::<()>();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let handler = tokio::spawn(async move {
+            loop {
+                let request = tokio::select! {
+                    request = worker.recv() => request.expect("the worker runs"),
+                    _ = &mut stopped => break,
+                };
+                seen_tx.send(request.rid.clone().expect("an id")).unwrap();
+                go_rx.recv().await.unwrap();
+                worker.reply(request.reply_to, request.body).await.unwrap();
+            }
+            worker.shutdown().await;
+        });
+        let ready = WorkerCommand::Ready {
+            service: Bytes::from_static(b"echo"),
+            request_ids: true,
+            pair: true,
+        };
+        assert_eq!(
+            a.next().await,
+            ready,
+            "both markers, ids although not asked for"
+        );
+        assert_eq!(b.next().await, ready);
+        let (primary, backup) = (
+            Standing {
+                state: State::Active,
+                epoch: 1,
+                role: Role::Primary,
+            },
+            Standing {
+                state: State::Passive,
+                epoch: 1,
+                role: Role::Backup,
+            },
+        );
+        a.standing(primary).await;
+        b.standing(backup).await;
+        let mut ids = crate::rid::RidSource::new();
+        let (r1, r2, r3, r4) = (
+            ids.next_rid(),
+            ids.next_rid(),
+            ids.next_rid(),
+            ids.next_rid(),
+        );
+
+        // A dispatches: B hears it runs, then A gets the reply and B a copy.
+        a.request(primary, &r1, "one").await;
+        assert_eq!(b.next().await, news(PairFrames::Running(r1.clone())));
+        assert_eq!(seen.recv().await.unwrap(), r1);
+        go.send(()).unwrap();
+        assert_eq!(a.next().await, reply("one"));
+        let one = Message::from_frames(["one"]);
+        assert_eq!(b.next().await, news(PairFrames::Answered(r1, one)));
+
+        // The backup takes over (epoch 2) and dispatches; A hears of it: the worker has seen
+        // the new standing, which came first.
+        let senior = Standing {
+            state: State::Active,
+            epoch: 2,
+            role: Role::Backup,
+        };
+        b.request(senior, &r2, "two").await;
+        assert_eq!(a.next().await, news(PairFrames::Running(r2.clone())));
+        assert_eq!(seen.recv().await.unwrap(), r2);
+        // The deposed primary dispatches too: refused, with the senior standing.
+        a.request(primary, &r3, "three").await;
+        assert_eq!(a.next().await, news(PairFrames::Refused(r3, senior)));
+        go.send(()).unwrap();
+        assert_eq!(
+            b.next().await,
+            reply("two"),
+            "the reply, no news to its dispatcher"
+        );
+        let two = Message::from_frames(["two"]);
+        assert_eq!(a.next().await, news(PairFrames::Answered(r2, two)));
+        // The refused request never reaches the handler: the next one it sees is B's.
+        b.request(senior, &r4, "four").await;
+        assert_eq!(seen.recv().await.unwrap(), r4);
+        go.send(()).unwrap();
+        assert_eq!(b.next().await, reply("four"));
+        assert!(matches!(a.next().await, WorkerCommand::Pair(PairFrames::Running(r)) if r == r4));
+        assert!(
+            matches!(a.next().await, WorkerCommand::Pair(PairFrames::Answered(r, _)) if r == r4)
+        );
+
+        // Shut down: DISCONNECT to both.
+        stop.send(()).unwrap();
+        handler.await.unwrap();
+        assert_eq!(a.next().await, WorkerCommand::Disconnect);
+        assert_eq!(b.next().await, WorkerCommand::Disconnect);
     }
 }
