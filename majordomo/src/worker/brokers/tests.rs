@@ -555,3 +555,5 @@ fn stop_says_disconnect_to_every_broker_with_a_session() {
     assert_eq!(w.transmits(), []);
     assert_eq!(w.poll_timeout(), None);
 }
+
+mod with_the_pair_brokers;
