@@ -1,8 +1,8 @@
 //! The worker API (the Guide's mdwrkapi, done right).
 //!
 //! [`Worker::new`] spawns a background task (the *engine*) that owns the reconnecting
-//! [`Session`] and carries out what the worker's pure core ([`core::WorkerCore`]) decides,
-//! independently of the code handling requests:
+//! [`Session`] and carries out what the worker's pure cores decide ([`core::WorkerCore`] per
+//! broker, [`brokers::Brokers`] above them), independently of the code handling requests:
 //!
 //! * connects (bounded: the `zeromq` crate would otherwise wait for the broker up to 30 s) and
 //!   sends READY;
@@ -15,24 +15,33 @@
 //!   once and sends READY again;
 //! * when the [`Worker`] is dropped or [`shut down`](Worker::shutdown), sends DISCONNECT.
 //!
-//! Requests reach the handle through a channel; a reply belongs to the connection ("session")
-//! its request came on, and a reply to a request from an earlier session is dropped: the broker
-//! on the other end no longer knows about that request (the client retries instead).
+//! [`Worker::with_brokers`] with the two brokers of a pair (`mdbroker --primary` and
+//! `--backup`) does all of that once per broker (a session, an identity, a liveness and a
+//! back-off each) and speaks the pair's extension ([`crate::pair`]): it refuses the requests of
+//! a broker that the other one outranks, and tells each broker what it runs and answers for the
+//! other ([`brokers`] has the rules).
+//!
+//! Requests reach the handle through a channel, one at a time: the next comes once the last is
+//! answered (a request that arrives meanwhile, from the other broker, waits). A reply belongs to
+//! the connection ("session") its request came on, and a reply to a request from an earlier
+//! session is not sent there: the broker on the other end no longer knows about that request
+//! (the client retries instead; in a pair, the other broker still hears the reply).
 //!
 //! The handler must not block the runtime thread (use `tokio::time::sleep`, `spawn_blocking`),
 //! or heartbeats stall with it.
 
+pub mod brokers;
 pub mod core;
 
-use self::core::{Event, Transmit, WorkerCore};
+use self::brokers::{Brokers, Event};
+use self::core::Transmit;
 use crate::protocol::{self, WorkerCommand};
 use crate::rid::Rid;
 use common::contract::{now, sleep_until, Core};
 use common::session::{Session, SessionEvent, SessionOptions};
+use common::sock::SockError;
 use common::Message;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -45,11 +54,13 @@ pub const HEARTBEAT_LIVENESS: u32 = 3;
 pub const RECONNECT_DELAY: Duration = Duration::from_millis(2500);
 /// Further failed attempts double the delay up to this.
 pub const RECONNECT_MAX: Duration = Duration::from_millis(32000);
+/// Most brokers one worker serves: one, or the two of a broker pair.
+pub const MAX_BROKERS: usize = 2;
 
 /// How long [`Worker::shutdown`] waits for the engine to send DISCONNECT and stop.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
-/// Requests the engine may hand over before the handle takes them (MDP sends one at a time).
-const REQUEST_QUEUE: usize = 8;
+/// Replies on their way to the engine.
+const REPLY_QUEUE: usize = 8;
 
 /// Worker settings; the defaults are the Guide's.
 #[derive(Debug, Clone)]
@@ -64,7 +75,8 @@ pub struct WorkerOptions {
     pub reconnect_max: Duration,
     /// Ask the broker for each request's id ([`crate::rid`]; READY carries the marker frame),
     /// handed over in [`Request::rid`]. Off by default: a broker that does not know the
-    /// extension (the Guide's C broker ignores the frame) simply sends no ids.
+    /// extension (the Guide's C broker ignores the frame) simply sends no ids. A worker of a
+    /// broker pair always asks (the pair's news are keyed by ids).
     pub request_ids: bool,
 }
 
@@ -86,6 +98,12 @@ pub enum WorkerError {
     /// The broker endpoint is not `tcp://HOST:PORT` or `ipc://PATH`.
     #[error("invalid broker endpoint: {0}")]
     Endpoint(String),
+    /// A worker serves one broker, or the two of a pair ([`MAX_BROKERS`]).
+    #[error("a worker serves one broker or the two of a pair, not {0}")]
+    BrokerCount(usize),
+    /// The same endpoint twice: the two brokers of a pair are two processes.
+    #[error("broker {0} given twice: a pair is two brokers")]
+    SameBroker(String),
     /// Empty service names are not valid MDP.
     #[error("the service name must not be empty")]
     EmptyService,
@@ -100,17 +118,37 @@ pub enum WorkerError {
     Stopped,
 }
 
-/// Where a reply goes: the client's address and the connection the request came on.
+/// Where a reply goes: the client's address, and the broker and connection the request came on.
 #[derive(Debug, Clone)]
 pub struct ReplyTo {
     client: Message,
     session: u64,
+    /// The broker's number in the worker's list.
+    broker: usize,
+    /// Which request handed to the handler this is (0 before it is handed over).
+    ticket: u64,
 }
 
 impl ReplyTo {
+    /// A request from the first broker, session `session`, not yet handed over.
+    fn new(client: Message, session: u64) -> Self {
+        Self {
+            client,
+            session,
+            broker: 0,
+            ticket: 0,
+        }
+    }
+
     /// The client's address stack as the broker sent it.
     pub fn client(&self) -> &Message {
         &self.client
+    }
+
+    /// The number of the broker the request came from (0 with one broker; with a pair, its
+    /// place in the list given to [`Worker::with_brokers`]).
+    pub fn broker(&self) -> usize {
+        self.broker
     }
 }
 
@@ -119,9 +157,10 @@ impl ReplyTo {
 pub struct Request {
     /// The request body as the client sent it.
     pub body: Message,
-    /// The request's id, if the client sent one and [`WorkerOptions::request_ids`] is on. A
-    /// retry of the same logical request carries the same id (the broker normally answers
-    /// retries itself, so a worker sees an id twice only after a lost worker or a forgotten id).
+    /// The request's id, if the client sent one and [`WorkerOptions::request_ids`] is on (always
+    /// on for a pair). A retry of the same logical request carries the same id (the broker
+    /// normally answers retries itself, so a worker sees an id twice only after a lost worker
+    /// or a forgotten id).
     pub rid: Option<Rid>,
     /// Pass this to [`Worker::reply`].
     pub reply_to: ReplyTo,
@@ -138,7 +177,6 @@ pub struct Worker {
     service: String,
     requests: mpsc::Receiver<Request>,
     replies: Option<mpsc::Sender<Outgoing>>,
-    session: Arc<AtomicU64>,
     engine: Option<JoinHandle<()>>,
 }
 
@@ -146,7 +184,37 @@ impl Worker {
     /// Starts a worker offering `service` at the broker `broker`. Returns at once; the engine
     /// connects in the background and keeps reconnecting until the worker is shut down.
     pub fn new(broker: &str, service: &str, options: WorkerOptions) -> Result<Self, WorkerError> {
-        common::endpoint::validate(broker).map_err(WorkerError::Endpoint)?;
+        Self::with_brokers(&[broker], service, options)
+    }
+
+    /// Starts a worker offering `service` at each of `brokers`: one broker is
+    /// [`Worker::new`]; two are the brokers of a pair (`mdbroker --primary` and `--backup`),
+    /// served at once, each on its own connection, with request ids on (see the
+    /// [module docs](self)). More than [`MAX_BROKERS`], none, or one endpoint twice is an error.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), majordomo::worker::WorkerError> {
+    /// use majordomo::worker::{Worker, WorkerOptions};
+    /// let pair = ["tcp://10.0.0.1:5555", "tcp://10.0.0.2:5555"];
+    /// let mut worker = Worker::with_brokers(&pair, "echo", WorkerOptions::default())?;
+    /// worker.run(|body| async move { body }).await
+    /// # }
+    /// ```
+    pub fn with_brokers<S: AsRef<str>>(
+        brokers: &[S],
+        service: &str,
+        options: WorkerOptions,
+    ) -> Result<Self, WorkerError> {
+        let brokers: Vec<String> = brokers.iter().map(|b| b.as_ref().to_owned()).collect();
+        if brokers.is_empty() || brokers.len() > MAX_BROKERS {
+            return Err(WorkerError::BrokerCount(brokers.len()));
+        }
+        for (k, broker) in brokers.iter().enumerate() {
+            common::endpoint::validate(broker).map_err(WorkerError::Endpoint)?;
+            if brokers[..k].contains(broker) {
+                return Err(WorkerError::SameBroker(broker.clone()));
+            }
+        }
         if service.is_empty() {
             return Err(WorkerError::EmptyService);
         }
@@ -154,22 +222,20 @@ impl Worker {
             return Err(WorkerError::ReservedService(service.to_owned()));
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| WorkerError::NoRuntime)?;
-        let (request_tx, requests) = mpsc::channel(REQUEST_QUEUE);
-        let (replies, reply_rx) = mpsc::channel(REQUEST_QUEUE);
-        let session = Arc::new(AtomicU64::new(0));
+        // The core hands over one request at a time, after the last was answered.
+        let (request_tx, requests) = mpsc::channel(1);
+        let (replies, reply_rx) = mpsc::channel(REPLY_QUEUE);
         let engine = Engine {
-            broker: broker.to_owned(),
+            brokers,
             service: service.to_owned(),
             options,
             requests: request_tx,
             replies: reply_rx,
-            session: Arc::clone(&session),
         };
         Ok(Self {
             service: service.to_owned(),
             requests,
             replies: Some(replies),
-            session,
             engine: Some(runtime.spawn(engine.run())),
         })
     }
@@ -179,21 +245,16 @@ impl Worker {
         &self.service
     }
 
-    /// The next request, or `None` once the worker has stopped.
+    /// The next request, or `None` once the worker has stopped. Cancel-safe.
+    ///
+    /// Requests come one at a time: the next one comes once the last is answered with
+    /// [`reply`](Self::reply) (a broker sends a worker one request at a time anyway; with a
+    /// pair, a request from the other broker waits for it).
     pub async fn recv(&mut self) -> Option<Request> {
-        loop {
-            let request = self.requests.recv().await?;
-            if request.reply_to.session == self.session.load(Ordering::Acquire) {
-                return Some(request);
-            }
-            tracing::warn!(
-                "({}) dropped a request from a lost connection to the broker",
-                self.service
-            );
-        }
+        self.requests.recv().await
     }
 
-    /// Sends the reply to a request received with [`recv`](Self::recv).
+    /// Sends the reply to a request received with [`recv`](Self::recv), once.
     pub async fn reply(&mut self, reply_to: ReplyTo, body: Message) -> Result<(), WorkerError> {
         let replies = self.replies.as_ref().ok_or(WorkerError::Stopped)?;
         replies
@@ -218,7 +279,7 @@ impl Worker {
         Ok(())
     }
 
-    /// Sends DISCONNECT to the broker and stops the engine (waits at most half a second).
+    /// Sends DISCONNECT to the brokers and stops the engine (waits at most half a second).
     pub async fn shutdown(mut self) {
         self.replies = None;
         if let Some(engine) = self.engine.take() {
@@ -234,60 +295,86 @@ impl Drop for Worker {
     }
 }
 
-/// The background task: a [`Session`] to the broker driven by a [`WorkerCore`], the request
+/// The background task: a [`Session`] per broker driven by a [`Brokers`] core, the request
 /// and reply channels to the handle.
 struct Engine {
-    broker: String,
+    brokers: Vec<String>,
     service: String,
     options: WorkerOptions,
     requests: mpsc::Sender<Request>,
     replies: mpsc::Receiver<Outgoing>,
-    session: Arc<AtomicU64>,
 }
 
 impl Engine {
     async fn run(mut self) {
-        let mut core = WorkerCore::new(&self.service, self.options.clone());
-        let mut link = Session::new(SessionOptions {
-            endpoint: self.broker.clone(),
-            connect_timeout: self.options.heartbeat,
-            send_timeout: self.options.heartbeat,
-            // The broker must see a new worker on every connection.
-            identity_prefix: "W",
-            // This worker's contract counts on heartbeats alone.
-            watch_disconnect: false,
-        });
-        let service = self.service.clone();
+        let mut core = Brokers::new(self.brokers.len(), &self.service, self.options.clone());
+        let mut links: Vec<Session> = self
+            .brokers
+            .iter()
+            .map(|broker| {
+                Session::new(SessionOptions {
+                    endpoint: broker.clone(),
+                    connect_timeout: self.options.heartbeat,
+                    send_timeout: self.options.heartbeat,
+                    // The broker must see a new worker on every connection.
+                    identity_prefix: "W",
+                    // This worker's contract counts on heartbeats alone.
+                    watch_disconnect: false,
+                })
+            })
+            .collect();
+        // After a failed send the core has ended that session (its Reconnect follows in the
+        // queue): what else was queued for it is skipped, not sent into a dead socket.
+        let mut failed = vec![false; links.len()];
+        let mut turn = 0usize;
         loop {
-            while let Some(transmit) = core.poll_transmit() {
+            while let Some((k, transmit)) = core.poll_transmit() {
                 match transmit {
-                    Transmit::Reconnect { after } => link.reconnect(after),
-                    Transmit::Send(command) => self.send(&mut link, &mut core, command).await,
-                    Transmit::Close => link.close().await,
+                    Transmit::Reconnect { after } => {
+                        failed[k] = false;
+                        links[k].reconnect(after);
+                    }
+                    Transmit::Send(_) if failed[k] => {}
+                    Transmit::Send(command) => {
+                        if let Err(error) = self.send(k, &mut links[k], command).await {
+                            failed[k] = true;
+                            core.handle_failed(k, error.to_string(), now());
+                        }
+                    }
+                    Transmit::Close => links[k].close().await,
                 }
             }
             while let Some(event) = core.poll_event() {
-                self.log(event);
+                if let Err(request) = self.log(event) {
+                    // Cannot happen (one request at a time), but never leave the core waiting.
+                    drop(request);
+                    core.handle_dropped(now());
+                }
             }
             if core.is_stopped() {
                 return;
             }
+            turn = turn.wrapping_add(1);
             tokio::select! {
-                event = link.next() => match event {
-                    SessionEvent::Connected => {
-                        core.handle_connected(now());
-                        self.session.store(core.session(), Ordering::Release);
-                    }
+                (k, event) = next_event(&mut links, turn) => match event {
+                    SessionEvent::Connected => core.handle_connected(k, now()),
                     SessionEvent::ConnectFailed(error) => {
-                        core.handle_connect_failed(error.to_string(), now());
+                        core.handle_connect_failed(k, error.to_string(), now());
                     }
                     SessionEvent::Message(frames) => {
-                        tracing::debug!("({service}) received from broker\n{}", frames.dump());
-                        core.handle_message(frames, now());
+                        tracing::debug!(
+                            "({}) received from broker {}\n{}",
+                            self.service,
+                            self.brokers[k],
+                            frames.dump()
+                        );
+                        core.handle_message(k, frames, now());
                     }
-                    SessionEvent::Closed => core.handle_failed("connection closed".into(), now()),
+                    SessionEvent::Closed => {
+                        core.handle_failed(k, "connection closed".into(), now());
+                    }
                     SessionEvent::Failed(error) => {
-                        core.handle_failed(format!("receive failed: {error}"), now());
+                        core.handle_failed(k, format!("receive failed: {error}"), now());
                     }
                 },
                 reply = self.replies.recv() => match reply {
@@ -299,70 +386,142 @@ impl Engine {
         }
     }
 
-    /// Sends one command; a failure ends the session (DISCONNECT's is moot: we are leaving).
-    async fn send(&self, link: &mut Session, core: &mut WorkerCore, command: WorkerCommand) {
+    /// Sends one command to broker `k`.
+    async fn send(
+        &self,
+        k: usize,
+        link: &mut Session,
+        command: WorkerCommand,
+    ) -> Result<(), SockError> {
         let ready = matches!(command, WorkerCommand::Ready { .. });
         let frames = protocol::for_dealer(command.into_frames());
-        tracing::debug!("({}) sending to broker\n{}", self.service, frames.dump());
-        match link.send(frames).await {
-            Ok(()) if ready => tracing::info!(
-                "({}) worker ready as {} on {}",
-                self.service,
-                link.identity(),
-                self.broker
-            ),
-            Ok(()) => {}
-            Err(error) => core.handle_failed(error.to_string(), now()),
+        let (service, broker) = (&self.service, &self.brokers[k]);
+        tracing::debug!("({service}) sending to broker {broker}\n{}", frames.dump());
+        link.send(frames).await?;
+        if ready {
+            tracing::info!(
+                "({service}) worker ready as {} on {broker}",
+                link.identity()
+            );
         }
+        Ok(())
     }
 
     /// The log-line contract of `mdworker` (and every worker of this API), and the hand-over
-    /// of requests.
-    fn log(&self, event: Event) {
+    /// of requests (a request the handle cannot take comes back as the error).
+    fn log(&self, event: Event) -> Result<(), Request> {
         let service = &self.service;
+        let at = |k: usize| self.brokers.get(k).map_or("?", String::as_str);
         match event {
             Event::Request(request) => match self.requests.try_send(request) {
-                Err(mpsc::error::TrySendError::Full(_)) => tracing::error!(
-                    "({service}) request dropped: {REQUEST_QUEUE} requests already wait for the handler"
-                ),
+                Err(mpsc::error::TrySendError::Full(request)) => {
+                    tracing::error!("({service}) request dropped: the handler has one already");
+                    return Err(request);
+                }
                 // The handle is gone; the closed reply channel ends us.
                 Err(mpsc::error::TrySendError::Closed(_)) | Ok(()) => {}
             },
-            Event::Unreachable(error, retry_in) => tracing::warn!(
-                "({service}) cannot reach broker at {} ({error}), retrying in {} ms",
-                self.broker,
+            Event::Link(k, event) => self.log_link(at(k), event),
+            Event::Standing { broker, standing } => {
+                tracing::info!("({service}) broker {} is {standing}", at(broker));
+            }
+            Event::Refused {
+                broker,
+                rid,
+                senior_broker,
+                senior,
+                first,
+                ..
+            } => {
+                let (from, by) = (at(broker), at(senior_broker));
+                if first {
+                    tracing::warn!(
+                        "({service}) request {rid} from {from} refused: {by} is {senior}"
+                    );
+                } else {
+                    tracing::debug!(
+                        "({service}) request {rid} from {from} refused: {by} is {senior}"
+                    );
+                }
+            }
+            Event::StaleRequest(k) => tracing::warn!(
+                "({service}) dropped a request from a lost connection to the broker ({})",
+                at(k)
+            ),
+            Event::Overflow(k) => tracing::error!(
+                "({service}) request dropped: {} requests already wait for the handler ({})",
+                brokers::WAITING,
+                at(k)
+            ),
+            Event::UnknownReply(k) => tracing::warn!(
+                "({service}) dropped a reply to a request not in hand ({})",
+                at(k)
+            ),
+        }
+        Ok(())
+    }
+
+    /// One broker session's lines: each ends with the broker's endpoint.
+    fn log_link(&self, broker: &str, event: self::core::Event) {
+        use self::core::Event as E;
+        let service = &self.service;
+        match event {
+            E::Unreachable(error, retry_in) => tracing::warn!(
+                "({service}) cannot reach broker at {broker} ({error}), retrying in {} ms",
                 retry_in.as_millis()
             ),
-            Event::Silent(retry_in) => tracing::warn!(
-                "({service}) broker silent for {} ms, reconnecting in {} ms",
+            E::Silent(retry_in) => tracing::warn!(
+                "({service}) broker silent for {} ms, reconnecting in {} ms ({broker})",
                 self.options.heartbeat.saturating_mul(self.options.liveness).as_millis(),
                 retry_in.as_millis()
             ),
-            Event::Lost(why, retry_in) => tracing::warn!(
-                "({service}) lost the broker ({why}), reconnecting in {} ms",
+            E::Lost(why, retry_in) => tracing::warn!(
+                "({service}) lost the broker ({why}), reconnecting in {} ms ({broker})",
                 retry_in.as_millis()
             ),
-            Event::Disconnected => {
-                tracing::warn!("({service}) disconnected by broker, reconnecting")
+            E::Disconnected => {
+                tracing::warn!("({service}) disconnected by broker, reconnecting ({broker})")
             }
-            Event::StaleReply => tracing::warn!(
-                "({service}) dropped a reply: the broker connection it belongs to is gone"
+            E::StaleReply => tracing::warn!(
+                "({service}) dropped a reply: the broker connection it belongs to is gone ({broker})"
             ),
-            Event::Unexpected(name) => {
-                tracing::error!("({service}) unexpected {name} from broker, ignored")
+            E::Unexpected(name) => {
+                tracing::error!("({service}) unexpected {name} from broker, ignored ({broker})")
             }
-            Event::Malformed(error) => {
-                tracing::error!("({service}) malformed message from broker: {error}")
+            E::Malformed(error) => {
+                tracing::error!("({service}) malformed message from broker: {error} ({broker})")
             }
-            Event::Stopped => tracing::info!("({service}) sent DISCONNECT, worker stopped"),
+            E::Stopped => {
+                tracing::info!("({service}) sent DISCONNECT, worker stopped ({broker})")
+            }
+            // Taken by the Brokers core, never passed on.
+            E::Request(_) | E::Standing(_) => {}
         }
     }
+}
+
+/// The next event of any session, and whose. Each call starts looking at another session
+/// (`turn`), so a busy broker cannot starve the other.
+async fn next_event(links: &mut [Session], turn: usize) -> (usize, SessionEvent) {
+    if let [link] = links {
+        return (0, link.next().await);
+    }
+    let start = turn % links.len().max(1);
+    let (front, back) = links.split_at_mut(start);
+    let nexts = back
+        .iter_mut()
+        .zip(start..)
+        .chain(front.iter_mut().zip(0..))
+        .map(|(link, k)| Box::pin(async move { (k, link.next().await) }));
+    futures::future::select_all(nexts).await.0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pair::{PairFrames, Standing};
     use crate::protocol::{DISCONNECT, MDPW01, READY};
+    use binary_star::{Role, State};
     use bytes::Bytes;
     use common::contract::now;
     use std::time::Instant;
@@ -418,5 +577,189 @@ mod tests {
         let (_, bye) = next(&mut router, DISCONNECT).await;
         assert_eq!(bye, id3);
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// One broker of a fake pair: a ROUTER on an OS-assigned port, and the worker it saw.
+    struct FakeBroker {
+        router: RouterSocket,
+        endpoint: String,
+        worker: Option<Bytes>,
+    }
+
+    impl FakeBroker {
+        async fn bind() -> Self {
+            let mut router = RouterSocket::new();
+            let endpoint = router.bind("tcp://127.0.0.1:0").await.unwrap().to_string();
+            Self {
+                router,
+                endpoint,
+                worker: None,
+            }
+        }
+
+        /// The worker's next command but a plain HEARTBEAT (bounded: a lost frame fails the
+        /// test instead of hanging it).
+        async fn next(&mut self) -> WorkerCommand {
+            loop {
+                let received = tokio::time::timeout(Duration::from_secs(10), self.router.recv())
+                    .await
+                    .expect("the worker spoke in time")
+                    .unwrap();
+                let (sender, inbound) = protocol::Inbound::parse(received.into()).unwrap();
+                self.worker = sender.first().cloned();
+                match inbound {
+                    protocol::Inbound::Worker(WorkerCommand::Heartbeat) => {}
+                    protocol::Inbound::Worker(command) => return command,
+                    other => panic!("not a worker command: {other:?}"),
+                }
+            }
+        }
+
+        async fn send(&mut self, command: WorkerCommand) {
+            let to = Message::from_frames([self.worker.clone().expect("a worker registered")]);
+            let message = protocol::to_router(to, command.into_frames());
+            common::sock::send(&mut self.router, message, 1000 * MS)
+                .await
+                .unwrap();
+        }
+
+        async fn standing(&mut self, standing: Standing) {
+            self.send(WorkerCommand::Pair(PairFrames::Standing(standing)))
+                .await;
+        }
+
+        /// A REQUEST as a paired broker sends it: its standing, the id, the body.
+        async fn request(&mut self, standing: Standing, rid: &Rid, body: &str) {
+            let mut body = Message::from_frames([body.to_owned()]);
+            rid.put(&mut body);
+            body.push_front(standing.to_frame());
+            let client = Message::from_frames(["C"]);
+            self.send(WorkerCommand::Request { client, body }).await;
+        }
+    }
+
+    fn reply(body: &str) -> WorkerCommand {
+        WorkerCommand::Reply {
+            client: Message::from_frames(["C"]),
+            body: Message::from_frames([body.to_owned()]),
+        }
+    }
+
+    fn news(frames: PairFrames) -> WorkerCommand {
+        WorkerCommand::Pair(frames)
+    }
+
+    /// The engine between two fake brokers of a pair, frame by frame: READY with both markers
+    /// to both; a request from one is announced to the other when it starts and answered to
+    /// both when done; once the other shows a senior ACTIVE standing, the first one's request
+    /// is refused, and the handler never sees it.
+    #[tokio::test]
+    async fn serves_a_pair_running_answered_and_refused_on_the_wire() {
+        let mut a = FakeBroker::bind().await;
+        let mut b = FakeBroker::bind().await;
+        let options = WorkerOptions {
+            heartbeat: 200 * MS,
+            // Brokers that say nothing but what the test tells them stay alive for 10 s.
+            liveness: 50,
+            reconnect: 200 * MS,
+            reconnect_max: 1000 * MS,
+            request_ids: false,
+        };
+        let mut worker =
+            Worker::with_brokers(&[&a.endpoint, &b.endpoint], "echo", options).unwrap();
+        // The handler: shows the test each request's id, echoes it when the test says so.
+        let (seen_tx, mut seen) = mpsc::unbounded_channel();
+        let (go, mut go_rx) = mpsc::unbounded_channel::<()>();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let handler = tokio::spawn(async move {
+            loop {
+                let request = tokio::select! {
+                    request = worker.recv() => request.expect("the worker runs"),
+                    _ = &mut stopped => break,
+                };
+                seen_tx.send(request.rid.clone().expect("an id")).unwrap();
+                go_rx.recv().await.unwrap();
+                worker.reply(request.reply_to, request.body).await.unwrap();
+            }
+            worker.shutdown().await;
+        });
+        let ready = WorkerCommand::Ready {
+            service: Bytes::from_static(b"echo"),
+            request_ids: true,
+            pair: true,
+        };
+        assert_eq!(
+            a.next().await,
+            ready,
+            "both markers, ids although not asked for"
+        );
+        assert_eq!(b.next().await, ready);
+        let (primary, backup) = (
+            Standing {
+                state: State::Active,
+                epoch: 1,
+                role: Role::Primary,
+            },
+            Standing {
+                state: State::Passive,
+                epoch: 1,
+                role: Role::Backup,
+            },
+        );
+        a.standing(primary).await;
+        b.standing(backup).await;
+        let mut ids = crate::rid::RidSource::new();
+        let (r1, r2, r3, r4) = (
+            ids.next_rid(),
+            ids.next_rid(),
+            ids.next_rid(),
+            ids.next_rid(),
+        );
+
+        // A dispatches: B hears it runs, then A gets the reply and B a copy.
+        a.request(primary, &r1, "one").await;
+        assert_eq!(b.next().await, news(PairFrames::Running(r1.clone())));
+        assert_eq!(seen.recv().await.unwrap(), r1);
+        go.send(()).unwrap();
+        assert_eq!(a.next().await, reply("one"));
+        let one = Message::from_frames(["one"]);
+        assert_eq!(b.next().await, news(PairFrames::Answered(r1, one)));
+
+        // The backup takes over (epoch 2) and dispatches; A hears of it: the worker has seen
+        // the new standing, which came first.
+        let senior = Standing {
+            state: State::Active,
+            epoch: 2,
+            role: Role::Backup,
+        };
+        b.request(senior, &r2, "two").await;
+        assert_eq!(a.next().await, news(PairFrames::Running(r2.clone())));
+        assert_eq!(seen.recv().await.unwrap(), r2);
+        // The deposed primary dispatches too: refused, with the senior standing.
+        a.request(primary, &r3, "three").await;
+        assert_eq!(a.next().await, news(PairFrames::Refused(r3, senior)));
+        go.send(()).unwrap();
+        assert_eq!(
+            b.next().await,
+            reply("two"),
+            "the reply, no news to its dispatcher"
+        );
+        let two = Message::from_frames(["two"]);
+        assert_eq!(a.next().await, news(PairFrames::Answered(r2, two)));
+        // The refused request never reaches the handler: the next one it sees is B's.
+        b.request(senior, &r4, "four").await;
+        assert_eq!(seen.recv().await.unwrap(), r4);
+        go.send(()).unwrap();
+        assert_eq!(b.next().await, reply("four"));
+        assert!(matches!(a.next().await, WorkerCommand::Pair(PairFrames::Running(r)) if r == r4));
+        assert!(
+            matches!(a.next().await, WorkerCommand::Pair(PairFrames::Answered(r, _)) if r == r4)
+        );
+
+        // Shut down: DISCONNECT to both.
+        stop.send(()).unwrap();
+        handler.await.unwrap();
+        assert_eq!(a.next().await, WorkerCommand::Disconnect);
+        assert_eq!(b.next().await, WorkerCommand::Disconnect);
     }
 }

@@ -1,11 +1,21 @@
 //! `mdworker`: an echo worker for one Majordomo service, with the pirates' fault flags.
 //!
-//! Log lines (stable): `I: (<service>) worker ready as <id> on <broker>` after every READY,
-//! `W: (<service>) broker silent for <ms> ms, reconnecting in <ms> ms`,
-//! `W: (<service>) lost the broker (<reason>), reconnecting in <ms> ms` (a send failed),
-//! `W: (<service>) disconnected by broker, reconnecting`,
+//! `--broker` twice serves a broker pair (`mdbroker --primary` and `--backup`): the worker
+//! registers with both and speaks the pair's extension (majordomo's `pair` module).
+//!
+//! Log lines (stable; each line about one broker names it, as `<broker>`):
+//! `I: (<service>) worker ready as <id> on <broker>` after every READY,
+//! `W: (<service>) cannot reach broker at <broker> (<reason>), retrying in <ms> ms`,
+//! `W: (<service>) broker silent for <ms> ms, reconnecting in <ms> ms (<broker>)`,
+//! `W: (<service>) lost the broker (<reason>), reconnecting in <ms> ms (<broker>)` (a send
+//! failed), `W: (<service>) disconnected by broker, reconnecting (<broker>)`,
 //! `W: (<service>) simulating a crash after <n> requests`,
-//! `I: (<service>) sent DISCONNECT, worker stopped` on Ctrl-C.
+//! `I: (<service>) sent DISCONNECT, worker stopped (<broker>)` on Ctrl-C, once per broker with
+//! a connection. With a pair: `I: (<service>) broker <broker> is <STATE> <epoch> <role>` when a
+//! broker shows its standing in a new connection or a changed one, and
+//! `W: (<service>) request <id> from <broker> refused: <other broker> is <STATE> <epoch> <role>`
+//! when a request is not run because the other broker outranks its sender (once per pair of
+//! standings; the rest with `-v`). A refused request is not executed.
 //! With `--log-executions`, one line per request it executed (after the work, before the reply):
 //! `I: (<service>) executed request id=<id> count=<n>`, `<n>` being how often this process has
 //! executed that id (`id=-` for requests without an id; their count is per process). Tests and
@@ -13,7 +23,8 @@
 //! `D: (<service>) executing request id=<id>` when the work starts.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use common::cli::{self, FaultArgs, Verbosity};
 use common::fault::Fault;
 use majordomo::rid::Rid;
@@ -25,9 +36,10 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(version, mut_arg("work_ms", |a| a.default_value("0")))]
 struct Args {
-    /// Broker endpoint.
+    /// Broker endpoint; give it twice for the two brokers of a pair (`mdbroker --primary` and
+    /// `--backup`): the worker registers with both.
     #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
-    broker: String,
+    broker: Vec<String>,
     /// Service to offer.
     #[arg(long, default_value = "echo")]
     service: String,
@@ -51,7 +63,8 @@ struct Args {
     /// (the tour and tests count them; the per-id counts are kept for the process's life).
     #[arg(long)]
     log_executions: bool,
-    /// Do not ask the broker for request ids (READY without the id marker frame).
+    /// Do not ask the broker for request ids (READY without the id marker frame); not with a
+    /// pair, whose news are keyed by ids.
     #[arg(long)]
     no_request_ids: bool,
     #[command(flatten)]
@@ -63,6 +76,27 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let usage =
+        |kind, why: String| -> ! { Args::command().bin_name("mdworker").error(kind, why).exit() };
+    if let [first, second] = &args.broker[..] {
+        if first == second {
+            usage(
+                ErrorKind::ValueValidation,
+                format!("--broker {first} given twice: a pair is two brokers"),
+            );
+        }
+        if args.no_request_ids {
+            let why = "--no-request-ids: a worker of a broker pair always asks for request ids";
+            usage(ErrorKind::ArgumentConflict, why.into());
+        }
+    }
+    if args.broker.len() > worker::MAX_BROKERS {
+        let why = format!(
+            "--broker given {} times: a worker serves one broker or the two of a pair",
+            args.broker.len()
+        );
+        usage(ErrorKind::TooManyValues, why);
+    }
     args.verbosity.init_logging();
     let options = WorkerOptions {
         heartbeat: Duration::from_millis(args.heartbeat_ms),
@@ -72,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
         request_ids: !args.no_request_ids,
     };
     let mut worker =
-        Worker::new(&args.broker, &args.service, options).context("starting mdworker")?;
+        Worker::with_brokers(&args.broker, &args.service, options).context("starting mdworker")?;
     let mut plan = args.faults.plan();
     let work = args.faults.work();
     let service = args.service.clone();

@@ -15,8 +15,15 @@
 //! 4. A reply goes out only on the session its request came on: the broker on any other
 //!    connection does not know the request (the client retries instead).
 //! 5. [`WorkerCore::handle_stop`]: DISCONNECT, then the socket closes.
+//!
+//! A core made with [`WorkerCore::new_paired`] is one broker's session of a worker that serves
+//! a broker pair ([`crate::pair`]): its READY carries the rid and pair markers, and it reads the
+//! broker's standing off every standing HEARTBEAT and off the front of every REQUEST body. What
+//! to do with standings (the fence, the news) is decided above it, in
+//! [`super::brokers::Brokers`].
 
 use super::{ReplyTo, Request, WorkerOptions};
+use crate::pair::{PairFrames, Standing};
 use crate::protocol::{self, ProtocolError, WorkerCommand};
 use crate::rid::Rid;
 use bytes::Bytes;
@@ -50,6 +57,9 @@ const AT_ONCE: Transmit = Transmit::Reconnect {
 pub enum Event {
     /// A request for the handler.
     Request(Request),
+    /// The broker's standing in its pair, new in this session or changed (paired cores only;
+    /// reported before the request that carried it).
+    Standing(Standing),
     /// A connect attempt failed (why); the next one comes after the back-off.
     Unreachable(String, Duration),
     /// The broker was silent for `liveness × heartbeat`; reconnecting after the back-off.
@@ -73,6 +83,8 @@ pub enum Event {
 struct Link {
     broker: Liveness,
     ticker: Ticker,
+    /// The broker's last standing in this session (a paired core's broker of a pair).
+    standing: Option<Standing>,
 }
 
 /// The worker's state across sessions. See the [module docs](self).
@@ -85,6 +97,8 @@ pub struct WorkerCore {
     link: Option<Link>,
     /// Incremented by every [`WorkerCore::handle_connected`].
     session: u64,
+    /// READY says we serve a pair, and standings are read ([`WorkerCore::new_paired`]).
+    pair: bool,
     stopped: bool,
     outbox: Outbox<Transmit, Event>,
 }
@@ -100,9 +114,35 @@ impl WorkerCore {
             options,
             link: None,
             session: 0,
+            pair: false,
             stopped: false,
             outbox,
         }
+    }
+
+    /// One broker's session of a worker serving a broker pair: READY carries both markers (a
+    /// pair worker always asks for request ids, as the pair's news are keyed by them), and the
+    /// broker's standings are taken off its HEARTBEATs and REQUESTs ([`Event::Standing`]).
+    pub fn new_paired(service: &str, options: WorkerOptions) -> Self {
+        let options = WorkerOptions {
+            request_ids: true,
+            ..options
+        };
+        Self {
+            pair: true,
+            ..Self::new(service, options)
+        }
+    }
+
+    /// True while a session is up (connected, READY sent, the broker not found dead).
+    pub fn is_up(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// The broker's last standing in the current session; `None` without a session, or if it
+    /// sent none yet (a lone broker never does).
+    pub fn standing(&self) -> Option<Standing> {
+        self.link.as_ref().and_then(|l| l.standing)
     }
 
     /// The current session's number (0 before the first).
@@ -122,11 +162,12 @@ impl WorkerCore {
         self.link = Some(Link {
             broker: Liveness::new(self.options.heartbeat, self.options.liveness, now),
             ticker: Ticker::new(self.options.heartbeat, now),
+            standing: None,
         });
         self.outbox.transmit(Transmit::Send(WorkerCommand::Ready {
             service: self.service.clone(),
             request_ids: self.options.request_ids,
-            pair: false,
+            pair: self.pair,
         }));
     }
 
@@ -152,13 +193,20 @@ impl WorkerCore {
         link.broker.heard(now);
         match protocol::from_dealer(frames).and_then(WorkerCommand::parse) {
             Ok(WorkerCommand::Request { client, mut body }) => {
+                // A paired broker puts its standing first, then the rid (pair.rs's wire form);
+                // a lone broker's bodies are left alone.
+                if self.pair {
+                    if let Some(standing) = Standing::take(&mut body) {
+                        self.note_standing(standing);
+                    }
+                }
                 let rid = self
                     .options
                     .request_ids
                     .then(|| Rid::take(&mut body))
                     .flatten();
                 let session = self.session;
-                let reply_to = ReplyTo { client, session };
+                let reply_to = ReplyTo::new(client, session);
                 self.outbox.event(Event::Request(Request {
                     body,
                     rid,
@@ -166,6 +214,13 @@ impl WorkerCore {
                 }));
             }
             Ok(WorkerCommand::Heartbeat) => {}
+            Ok(WorkerCommand::Pair(PairFrames::Standing(standing))) if self.pair => {
+                self.note_standing(standing);
+            }
+            // A standing for a worker that did not ask for it is still a heartbeat.
+            Ok(WorkerCommand::Pair(PairFrames::Standing(_))) => {}
+            // News go from workers to brokers, never back.
+            Ok(WorkerCommand::Pair(news)) => self.outbox.event(Event::Unexpected(news.name())),
             Ok(WorkerCommand::Disconnect) => {
                 self.link = None;
                 self.outbox.event(Event::Disconnected);
@@ -195,6 +250,15 @@ impl WorkerCore {
                 .transmit(Transmit::Send(WorkerCommand::Disconnect));
             self.outbox.transmit(Transmit::Close);
             self.outbox.event(Event::Stopped);
+        }
+    }
+
+    /// Remembers the broker's standing; reports it if it is new in this session.
+    fn note_standing(&mut self, standing: Standing) {
+        if let Some(link) = self.link.as_mut() {
+            if link.standing.replace(standing) != Some(standing) {
+                self.outbox.event(Event::Standing(standing));
+            }
         }
     }
 
@@ -434,6 +498,71 @@ mod tests {
         let req = request(&mut w);
         assert_eq!(req.rid, Some(rid));
         assert_eq!(req.body, Message::from_frames(["hi"]));
+    }
+
+    #[test]
+    fn a_paired_core_reads_standings_off_heartbeats_and_requests_per_session() {
+        use crate::pair::PairFrames;
+        use binary_star::{Role, State};
+        let t0 = Instant::now();
+        let mut w = WorkerCore::new_paired("echo", options());
+        w.transmits();
+        w.handle_connected(t0);
+        let ready = WorkerCommand::Ready {
+            service: Bytes::from_static(b"echo"),
+            request_ids: true,
+            pair: true,
+        };
+        assert_eq!(
+            w.transmits(),
+            [Transmit::Send(ready)],
+            "ids asked for, always"
+        );
+        let active = Standing {
+            state: State::Active,
+            epoch: 4,
+            role: Role::Backup,
+        };
+        let passive = Standing {
+            state: State::Passive,
+            ..active
+        };
+        let standing_hb = |s: Standing| {
+            protocol::for_dealer(WorkerCommand::Pair(PairFrames::Standing(s)).into_frames())
+        };
+        w.handle_message(standing_hb(passive), t0);
+        w.handle_message(standing_hb(passive), t0);
+        assert!(
+            matches!(w.events()[..], [Event::Standing(s)] if s == passive),
+            "new only"
+        );
+        assert_eq!(w.standing(), Some(passive));
+        // A REQUEST: the standing first, then the rid, then the body.
+        let rid = crate::rid::RidSource::new().next_rid();
+        let mut body = Message::from_frames(["hi"]);
+        rid.put(&mut body);
+        body.push_front(active.to_frame());
+        let mut m = from_broker(REQUEST, &[b"C1", b""]);
+        m.append(body);
+        w.handle_message(m, t0);
+        let events = w.events();
+        assert!(
+            matches!(&events[..], [Event::Standing(s), Event::Request(r)]
+                if *s == active && r.rid == Some(rid.clone()) && r.body == Message::from_frames(["hi"])),
+            "{events:?}"
+        );
+        // News are for brokers; a broker that sends them is ignored, still alive.
+        let running = WorkerCommand::Pair(PairFrames::Running(rid)).into_frames();
+        w.handle_message(protocol::for_dealer(running), t0);
+        assert!(matches!(w.events()[..], [Event::Unexpected("running")]));
+        // A new session starts without a standing.
+        w.handle_message(from_broker(DISCONNECT, &[]), t0);
+        assert_eq!(w.standing(), None);
+        w.handle_connected(t0);
+        assert!(w.is_up());
+        assert_eq!(w.standing(), None);
+        w.handle_message(standing_hb(active), t0);
+        assert!(matches!(w.events()[..], [Event::Disconnected, Event::Standing(s)] if s == active));
     }
 
     #[test]

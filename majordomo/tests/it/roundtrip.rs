@@ -226,3 +226,73 @@ fn requests_for_a_service_without_workers_expire() {
         expired >= 3 && full >= 2 && expired + full == 8 && get("services") == Some(0)
     });
 }
+
+/// `mdworker --broker A --broker B` registers with both (one connection and identity each) and
+/// serves the clients of both; two lone brokers send no standings, so they get no pair frames
+/// and never complain. A third broker, one endpoint twice, or a pair without request ids are
+/// usage errors.
+#[test]
+fn mdworker_serves_two_brokers_and_refuses_three() {
+    let mdworker = env!("CARGO_BIN_EXE_mdworker");
+    let (a, b) = (tcp_endpoint(), tcp_endpoint());
+    let c = tcp_endpoint();
+    for bad in [
+        vec!["--broker", &a, "--broker", &b, "--broker", &c],
+        vec!["--broker", &a, "--broker", &a],
+        vec!["--broker", &a, "--broker", &b, "--no-request-ids"],
+    ] {
+        let mut p = Proc::spawn("mdworker", mdworker, bad.clone());
+        let status = p.wait_exit(SOON).expect("a usage error exits at once");
+        assert_eq!(status.code(), Some(2), "{bad:?}");
+        assert_eq!(p.count("worker ready"), 0);
+    }
+
+    let mut broker_a = broker(&a, &[]);
+    let mut broker_b = broker(&b, &[]);
+    let mut w = Proc::spawn(
+        "worker",
+        mdworker,
+        [
+            "--broker",
+            &a,
+            "--broker",
+            &b,
+            "--heartbeat-ms",
+            HEARTBEAT_MS,
+            "--log-executions",
+        ],
+    );
+    assert_eq!(w.wait_count("worker ready as", 2, SOON), 2);
+    let ready = |ep: &str| {
+        let line = w
+            .lines()
+            .into_iter()
+            .find(|l| l.contains("worker ready as") && l.ends_with(&format!(" on {ep}")))
+            .unwrap_or_else(|| panic!("no READY to {ep}"));
+        worker_id(&line)
+    };
+    let (id_a, id_b) = (ready(&a), ready(&b));
+    assert_ne!(id_a, id_b, "one identity per broker");
+    broker_a.wait_for(&format!("worker {id_a} ready for service echo"), SOON);
+    broker_b.wait_for(&format!("worker {id_b} ready for service echo"), SOON);
+
+    for ep in [&a, &b] {
+        let mut client = Proc::spawn(
+            "mdclient",
+            env!("CARGO_BIN_EXE_mdclient"),
+            ["--broker", ep, "--requests", "5"],
+        );
+        assert_eq!(client.wait_exit(SOON).map(|s| s.code()), Some(Some(0)));
+        let s = client.summary().expect("a summary line");
+        assert_eq!((s.sent, s.answered, s.failed), (5, 5, 0), "through {ep}");
+    }
+    assert_eq!(w.wait_count("executed request id=", 10, SOON), 10);
+    let (status, _) = w.interrupt_and_wait(Duration::from_secs(3));
+    assert!(status.success());
+    assert_eq!(w.count("sent DISCONNECT, worker stopped"), 2);
+    broker_a.wait_for(&format!("worker {id_a} disconnected"), SOON);
+    broker_b.wait_for(&format!("worker {id_b} disconnected"), SOON);
+    for broker in [&broker_a, &broker_b] {
+        assert_eq!(broker.count("E:"), 0, "{}", broker.lines().join("\n"));
+    }
+}
