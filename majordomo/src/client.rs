@@ -189,10 +189,11 @@ impl ClientArgs {
 
     /// A synchronous client for the broker, or the pair, these flags name.
     pub fn connect(&self) -> Result<Client, ClientError> {
-        match self.brokers.pair()? {
-            None => Client::new(&self.brokers.broker[0], self.options()),
-            Some(pair) => Client::new_pair(pair, self.options(), self.brokers.pair_options()),
-        }
+        Client::with_brokers(
+            &self.brokers.broker,
+            self.options(),
+            self.brokers.pair_options(),
+        )
     }
 }
 
@@ -336,6 +337,21 @@ impl Client {
             ),
             rids: None,
         })
+    }
+
+    /// A client of one broker ([`new`](Self::new)) or of a pair ([`new_pair`](Self::new_pair)),
+    /// by how many endpoints are given; more than two is an error. For programs that take
+    /// `--broker` once or twice (Titanic, say).
+    pub fn with_brokers<S: AsRef<str>>(
+        brokers: &[S],
+        options: ClientOptions,
+        pair: PairOptions,
+    ) -> Result<Self, ClientError> {
+        match brokers {
+            [one] => Self::new(one.as_ref(), options),
+            [primary, backup] => Self::new_pair([primary.as_ref(), backup.as_ref()], options, pair),
+            other => Err(ClientError::Brokers(other.len())),
+        }
     }
 
     /// A client of the broker pair `[primary, backup]` ([module

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use common::contract;
 use common::report::Ledger;
 use common::Message;
-use majordomo::client::{Client, ClientError, ClientOptions};
+use majordomo::client::{Client, ClientError, ClientOptions, PairOptions};
 use majordomo::rid::Rid;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,8 +28,11 @@ pub struct TiClientOptions {
     pub mdp: ClientOptions,
     /// Wait between polls of `titanic.reply`, and before retrying after `500` or silence.
     pub poll: Duration,
-    /// Send request ids (see the [module docs](self)). Off by default.
+    /// Send request ids (see the [module docs](self)). Off by default; always on with a
+    /// broker pair.
     pub request_ids: bool,
+    /// Failover timing when the client knows a broker pair.
+    pub pair: PairOptions,
 }
 
 impl Default for TiClientOptions {
@@ -39,6 +42,7 @@ impl Default for TiClientOptions {
             // The Guide's ticlient waits 5 s after each "no reply yet".
             poll: Duration::from_millis(5000),
             request_ids: false,
+            pair: PairOptions::default(),
         }
     }
 }
@@ -66,10 +70,11 @@ pub struct TiClient {
 }
 
 impl TiClient {
-    /// A client of the broker at `broker`.
-    pub fn new(broker: &str, options: TiClientOptions) -> Result<Self, TiError> {
+    /// A client of one broker, or of a broker pair (two endpoints, primary first).
+    pub fn new<S: AsRef<str>>(brokers: &[S], options: TiClientOptions) -> Result<Self, TiError> {
         Ok(Self {
-            mdp: Client::new(broker, options.mdp.clone())?.with_request_ids(options.request_ids),
+            mdp: Client::with_brokers(brokers, options.mdp.clone(), options.pair)?
+                .with_request_ids(options.request_ids),
             options,
             retries: 0,
         })
@@ -188,8 +193,8 @@ impl TiClient {
 /// A load run: `count` requests, `concurrency` at a time (what `ticlient` does).
 #[derive(Debug, Clone)]
 pub struct Load {
-    /// The Majordomo broker.
-    pub broker: String,
+    /// The Majordomo broker, or the two of a pair.
+    pub brokers: Vec<String>,
     /// The service the requests are for.
     pub service: String,
     /// Request body; with `count > 1`, ` #<n>` is appended so that each request is distinct.
@@ -225,7 +230,7 @@ pub async fn run_load(load: Arc<Load>, ledger: Arc<Mutex<Ledger>>) -> Result<(),
     let lanes = load.concurrency.clamp(1, load.count.max(1));
     let mut tasks = tokio::task::JoinSet::new();
     for first in 0..lanes {
-        let client = TiClient::new(&load.broker, load.options.clone())?;
+        let client = TiClient::new(&load.brokers, load.options.clone())?;
         tasks.spawn(lane(
             Arc::clone(&load),
             client,

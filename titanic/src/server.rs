@@ -23,7 +23,7 @@ use crate::tsp::RequestId;
 use bytes::Bytes;
 use common::contract::{self, Core};
 use common::Message;
-use majordomo::client::{Client, ClientError, ClientOptions};
+use majordomo::client::{Client, ClientError, ClientOptions, PairOptions};
 use majordomo::rid::Rid;
 use majordomo::worker::{Worker, WorkerError, WorkerOptions};
 use std::future::Future;
@@ -35,8 +35,11 @@ use tokio::task::JoinSet;
 /// Everything a Titanic process needs to know.
 #[derive(Debug, Clone)]
 pub struct TitanicConfig {
-    /// The Majordomo broker.
-    pub broker: String,
+    /// The Majordomo broker, or the two of a pair (primary first): the service workers
+    /// register with both, the forwarding client fails over between them.
+    pub brokers: Vec<String>,
+    /// Failover timing of the forwarding client, with a pair.
+    pub pair: PairOptions,
     /// The journal file.
     pub journal: PathBuf,
     /// Durability and compaction.
@@ -84,7 +87,7 @@ pub async fn run(
         config.store.fsync
     );
     // Fail early on a bad endpoint rather than in a background task.
-    Client::new(&config.broker, config.client.clone())?;
+    Client::with_brokers(&config.brokers, config.client.clone(), config.pair)?;
 
     let (stop_tx, stop) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -95,7 +98,7 @@ pub async fn run(
                 request_ids: true,
                 ..config.worker.clone()
             };
-            let worker = Worker::new(&config.broker, service.name(), options)?;
+            let worker = Worker::with_brokers(&config.brokers, service.name(), options)?;
             tasks.spawn(serve(worker, service, store.clone(), stop.clone()));
         }
     }
@@ -103,7 +106,7 @@ pub async fn run(
     tracing::info!(
         "titanic ready: {} workers per service on {}",
         config.workers.max(1),
-        config.broker
+        config.brokers.join(" and ")
     );
 
     shutdown.await;
@@ -170,7 +173,8 @@ async fn dispatch(config: TitanicConfig, store: Store, mut stop: watch::Receiver
         ..config.client.clone()
     };
     let new_client = |options: &ClientOptions| {
-        Client::new(&config.broker, options.clone()).expect("endpoint validated at start")
+        Client::with_brokers(&config.brokers, options.clone(), config.pair)
+            .expect("endpoints validated at start")
     };
     loop {
         let now = contract::now();

@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::Parser;
 use common::cli::{self, RequestLog, Verbosity};
 use common::contract;
-use majordomo::client::{self, ClientOptions};
+use majordomo::client::{self, BrokerArgs, ClientOptions};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,9 +24,8 @@ use titanic::client::{Load, TiClientOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Majordomo broker endpoint.
-    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
-    broker: String,
+    #[command(flatten)]
+    brokers: BrokerArgs,
     /// The service the requests are for.
     #[arg(long, default_value = "echo")]
     service: String,
@@ -74,7 +73,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     args.verbosity.init_logging();
     let shutdown = common::shutdown::signal();
     let load = Arc::new(Load {
-        broker: args.broker,
+        brokers: args.brokers.broker.clone(),
         service: args.service,
         body: args.body,
         count: args.count,
@@ -88,6 +87,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             },
             poll: Duration::from_millis(args.poll_ms),
             request_ids: !args.no_request_ids,
+            pair: args.brokers.pair_options(),
         },
     });
     let ledger = Arc::new(Mutex::new(args.log.ledger()));

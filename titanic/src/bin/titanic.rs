@@ -15,7 +15,7 @@
 use anyhow::Context;
 use clap::Parser;
 use common::cli::{self, Verbosity};
-use majordomo::client::{self, ClientOptions};
+use majordomo::client::{self, BrokerArgs, ClientOptions};
 use majordomo::worker::{self, WorkerOptions};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,9 +28,8 @@ use titanic::{FsyncPolicy, StoreOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Majordomo broker endpoint.
-    #[arg(long, value_name = "ENDPOINT", default_value = "tcp://localhost:5555", value_parser = common::endpoint::parse)]
-    broker: String,
+    #[command(flatten)]
+    brokers: BrokerArgs,
     /// Journal file (created with its directory if missing).
     #[arg(long, value_name = "PATH", default_value = ".titanic/journal")]
     journal: PathBuf,
@@ -96,7 +95,8 @@ async fn main() -> anyhow::Result<()> {
     args.verbosity.init_logging();
     let ms = Duration::from_millis;
     let config = TitanicConfig {
-        broker: args.broker,
+        brokers: args.brokers.broker.clone(),
+        pair: args.brokers.pair_options(),
         journal: args.journal,
         store: StoreOptions {
             fsync: args.fsync,
