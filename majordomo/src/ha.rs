@@ -196,6 +196,10 @@ impl PairedBroker {
                 self.outbox.transmit(Transmit::Router(message));
             } else if let Some(publish) = self.node.poll_transmit() {
                 self.outbox.transmit(Transmit::State(publish));
+            } else if self.broker.standing() != Some(standing_of(&self.node)) {
+                // An epoch adopted without a change of state (an ACTIVE node hearing a higher
+                // one from a PASSIVE peer): workers must see the epoch we really hold.
+                self.broker.set_standing(standing_of(&self.node), now);
             } else {
                 return;
             }
