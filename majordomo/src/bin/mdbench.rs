@@ -44,7 +44,10 @@
 //! a C broker to compare in the same run.
 //!
 //! The phases run in several interleaved rounds; the table shows each phase's best round and
-//! median rate, because on a shared machine a burst of outside load can halve one phase.
+//! median rate, because on a shared machine a burst of outside load can halve one phase. A
+//! pair phase runs next to the lone phase it is compared with ([`run_order`]), after it in odd
+//! rounds and before it in even ones, so that both meet the same moment of the machine and
+//! neither always goes first; the table and the round lines keep the plan's order.
 //!
 //! It prints figures, never a verdict. Build with `--release`: `mdbroker` and `mdworker` are
 //! taken from the directory of this executable (or `--bin-dir`).
@@ -225,6 +228,37 @@ fn plan(other: bool, pair: bool) -> Vec<Spec> {
         }
     }
     plan
+}
+
+/// The order in which round `round` (from 1) runs the phases of `plan`, as indexes into it: the
+/// plan's order, except that a pair phase runs next to the lone broker's phase it is compared
+/// with (the same load with ids), after it in odd rounds and before it in even ones.
+fn run_order(plan: &[Spec], round: u32) -> Vec<usize> {
+    let partner = |lone: &Spec| {
+        let pair = Spec {
+            via: Via::Pair,
+            ..*lone
+        };
+        (lone.via == Via::Guarded && lone.ids)
+            .then(|| plan.iter().position(|s| *s == pair))
+            .flatten()
+    };
+    let mut order = Vec::with_capacity(plan.len());
+    for (i, spec) in plan.iter().enumerate() {
+        match partner(spec) {
+            Some(j) if round.is_multiple_of(2) => order.extend([j, i]),
+            Some(j) => order.extend([i, j]),
+            None if spec.via == Via::Pair => {} // with its partner, or below
+            None => order.push(i),
+        }
+    }
+    // A pair phase without a lone partner (none in today's plan) runs last.
+    for i in 0..plan.len() {
+        if !order.contains(&i) {
+            order.push(i);
+        }
+    }
+    order
 }
 
 /// A broker the phases go through, with its workers.
@@ -1027,14 +1061,16 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     };
     for round in 1..=rounds {
         let (floor_sync, floor_piped) = floor(&args, &echo_ep, echo.0.id()).await?;
-        let mut phases = vec![floor_sync, floor_piped];
-        for spec in &plan {
+        let mut ran: Vec<Option<Phase>> = vec![None; plan.len()];
+        for i in run_order(&plan, round) {
             let broker = brokers
                 .iter()
-                .find(|b| b.via == spec.via)
+                .find(|b| b.via == plan[i].via)
                 .expect("every broker of the plan was started");
-            phases.push(broker.run(&args, *spec).await?);
+            ran[i] = Some(broker.run(&args, plan[i]).await?);
         }
+        let mut phases = vec![floor_sync, floor_piped];
+        phases.extend(ran.into_iter().flatten());
         let rates: Vec<String> = phases.iter().map(|p| format!("{:.0}", p.rate)).collect();
         println!("round {round}: req/s {}", rates.join(" / "));
         table.rounds.push(phases);
@@ -1175,6 +1211,52 @@ fn main() -> anyhow::Result<()> {
             runtime
                 .block_on(common::shutdown::unless_interrupted(bench(args)))
                 .unwrap_or_else(|| std::process::exit(common::shutdown::INTERRUPTED.into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_pair_phase_runs_next_to_its_lone_partner_alternately_first_and_second() {
+        for (other, pair) in [(false, false), (false, true), (true, false), (true, true)] {
+            let plan = plan(other, pair);
+            for round in 1..=4 {
+                let order = run_order(&plan, round);
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(
+                    sorted,
+                    (0..plan.len()).collect::<Vec<_>>(),
+                    "each phase once"
+                );
+                let at = |spec: Spec| order.iter().position(|&i| plan[i] == spec);
+                let mut pairs = 0;
+                for spec in plan.iter().filter(|s| s.via == Via::Pair) {
+                    let lone = Spec {
+                        via: Via::Guarded,
+                        ..*spec
+                    };
+                    let (p, l) = (at(*spec).unwrap(), at(lone).unwrap());
+                    let second = if round.is_multiple_of(2) { l } else { p };
+                    assert_eq!(second, p.max(l), "round {round}: {spec:?}");
+                    assert_eq!(p.abs_diff(l), 1, "adjacent");
+                    pairs += 1;
+                }
+                assert_eq!(pairs, if pair { 2 } else { 0 });
+                // The other phases keep the plan's order.
+                let rest: Vec<usize> = order
+                    .iter()
+                    .copied()
+                    .filter(|&i| plan[i].via != Via::Pair)
+                    .collect();
+                assert!(rest.windows(2).all(|w| w[0] < w[1]), "{rest:?}");
+                if !pair {
+                    assert_eq!(order, (0..plan.len()).collect::<Vec<_>>());
+                }
+            }
         }
     }
 }
