@@ -25,13 +25,14 @@
 //! 8. unless `--no-pair`, the cost of replication: the sync and 1-worker pipelined phases with
 //!    ids through a broker pair (`mdbroker --primary` and `--backup`, state endpoints on free
 //!    ports, one `mdworker` registered with both) against the same phases on the lone guarded
-//!    broker, in the same rounds: the rate ratio, and the CPU time per request of the active
-//!    broker, of the passive one and of the worker in each. The client is the lone phases' own
-//!    one-broker client with ids, pointed at the primary (active from the start): the two
-//!    phases then differ only where replication happens, the worker's two extra messages per
-//!    request (`running` and `answered`, [`majordomo::pair`]) and the passive broker's
-//!    bookkeeping. The pair clients' failover machinery is a client's cost, not replication's;
-//!    on this machine the passive broker also competes for the two cores the others use;
+//!    broker, in the same rounds: the rate ratio (of the medians, and each round's own: the
+//!    two phases run side by side), the latencies, and the CPU time per request of the active
+//!    broker, of the passive one, of the worker and of all three. The client is the lone
+//!    phases' own one-broker client with ids, pointed at the primary (active from the start):
+//!    the two phases then differ only where replication happens, the worker's two extra
+//!    messages per request (`running` and `answered`, [`majordomo::pair`]) and the passive
+//!    broker's bookkeeping. The pair clients' failover machinery is a client's cost, not
+//!    replication's; on one host the passive broker also competes for the cores of the others;
 //! 9. the memory per replicated entry: the RSS growth of the passive broker of a fresh pair
 //!    whose primary serves pipelined requests with ids, minus that of one serving them without
 //!    (no news then), over the ids the passive broker remembers (the code of 7).
@@ -965,13 +966,13 @@ impl Table {
 
     /// One line per load the plan runs both ways: the rate of `changed` over that of `base`
     /// (medians) and the broker's CPU time per request in each (best rounds); then, indented,
-    /// what `detail` says of the two best rounds (changed first), if anything.
+    /// the lines `detail` gives for the two rows (changed first).
     fn contrast(
         &self,
         title: &str,
         base: impl Fn(Load) -> Spec,
         changed: impl Fn(Load) -> Spec,
-        detail: impl Fn(&Phase, &Phase) -> Option<String>,
+        detail: impl Fn(usize, usize) -> Vec<String>,
     ) {
         println!("{title}:");
         for load in Load::ALL {
@@ -988,27 +989,50 @@ impl Table {
                 self.best(c).server_cpu_us,
                 self.best(b).server_cpu_us,
             );
-            if let Some(more) = detail(self.best(c), self.best(b)) {
+            for more in detail(c, b) {
                 println!("  {:<17} {more}", "");
             }
         }
     }
-}
 
-/// The details of the cost of replication (`pair` against `lone`, best rounds): the passive
-/// broker's CPU time, the workers', the latencies.
-fn replication(pair: &Phase, lone: &Phase) -> Option<String> {
-    let cpu = |us: Option<f64>| us.map_or("-".to_owned(), |us| format!("{us:.1}"));
-    Some(format!(
-        "passive broker CPU {} µs/req, worker CPU {} vs {} µs/req, p50 {} vs {} ms, p99 {} vs {} ms",
-        cpu(pair.passive_cpu_us),
-        cpu(pair.worker_cpu_us),
-        cpu(lone.worker_cpu_us),
-        ms(pair.p50),
-        ms(lone.p50),
-        ms(pair.p99),
-        ms(lone.p99),
-    ))
+    /// The details of the cost of replication, the pair's row `pair` against the lone broker's
+    /// row `lone`: each round's own ratio of rates (the two phases run side by side, see
+    /// [`run_order`]), the latencies and the CPU time per request of the passive broker, the
+    /// workers and all of them with the active broker (best rounds).
+    fn replication(&self, pair: usize, lone: usize) -> Vec<String> {
+        let mut ratios: Vec<f64> = self
+            .rounds
+            .iter()
+            .map(|round| round[pair].rate / round[lone].rate)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[ratios.len() / 2];
+        let (p, l) = (self.best(pair), self.best(lone));
+        let cpu = |us: Option<f64>| us.map_or("-".to_owned(), |us| format!("{us:.1}"));
+        let all = |phase: &Phase| {
+            let workers = phase.worker_cpu_us?;
+            Some(phase.server_cpu_us + phase.passive_cpu_us.unwrap_or(0.0) + workers)
+        };
+        vec![
+            format!(
+                "each round's ratio {:.2}x to {:.2}x, median {median:.2}x; p50 {} vs {} ms, p99 {} vs {} ms",
+                ratios[0],
+                ratios[ratios.len() - 1],
+                ms(p.p50),
+                ms(l.p50),
+                ms(p.p99),
+                ms(l.p99),
+            ),
+            format!(
+                "CPU µs/req: passive broker {}, worker {} vs {}, brokers and worker {} vs {}",
+                cpu(p.passive_cpu_us),
+                cpu(p.worker_cpu_us),
+                cpu(l.worker_cpu_us),
+                cpu(all(p)),
+                cpu(all(l)),
+            ),
+        ]
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -1119,13 +1143,13 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "guard cost (guarded vs --no-guard; median rates, CPU of the best rounds)",
         of(Via::Unguarded, false),
         of(Via::Guarded, false),
-        |_, _| None,
+        |_, _| Vec::new(),
     );
     table.contrast(
         "request ids (with vs without, both guarded; median rates, CPU of the best rounds)",
         of(Via::Guarded, false),
         of(Via::Guarded, true),
-        |_, _| None,
+        |_, _| Vec::new(),
     );
     if pair {
         table.contrast(
@@ -1133,7 +1157,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
              active one's; median rates, CPU and latency of the best rounds)",
             of(Via::Guarded, true),
             of(Via::Pair, true),
-            replication,
+            |pair, lone| table.replication(pair, lone),
         );
     }
     if let Some(line) = pair_news {
