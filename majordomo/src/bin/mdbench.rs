@@ -50,13 +50,14 @@
 //! rounds and before it in even ones, so that both meet the same moment of the machine and
 //! neither always goes first; the table and the round lines keep the plan's order.
 //!
-//! On a virtual machine the phases that pass one message at a time between processes pay for
-//! waking idle virtual CPUs. On the 2-vCPU machine this was written on, whole runs came out in
-//! one of two modes, the brokers' CPU time per request about 20 µs (sync) or about 45 µs, the
-//! rates twice as high in the first; a niced busy loop beside the benchmark put every run in the
-//! first. So outside load moves the figures both ways, and a pair (one process more, busy
-//! with the news) can beat a lone broker in the 1-worker pipelined phase: read the CPU time
-//! per request of all the processes before the rates.
+//! On the 2-vCPU virtual machine this was written on, the phases that pass one message at a
+//! time between processes are bimodal: a round (often a whole run) has the brokers' CPU time
+//! per request at about 20 µs (sync) or at about 45 µs, with rates twice as high in the first
+//! mode, with the code before the broker pair as with this one. The cost of waking idle
+//! virtual CPUs would explain it (one run with a niced busy loop beside it was all in the
+//! first mode), but that is not proven. So outside load moves the figures both ways, and a
+//! pair (one process more, busy with the news) can beat a lone broker in the 1-worker
+//! pipelined phase: read the CPU time per request of all the processes before the rates.
 //!
 //! It prints figures, never a verdict. Build with `--release`: `mdbroker` and `mdworker` are
 //! taken from the directory of this executable (or `--bin-dir`).
