@@ -904,14 +904,18 @@ impl Table {
 
     /// The median rate of row `i` (with an even number of rounds, the mean of the middle two).
     fn median(&self, i: usize) -> f64 {
-        let mut rates: Vec<f64> = self.rounds.iter().map(|round| round[i].rate).collect();
-        rates.sort_by(f64::total_cmp);
-        let half = rates.len() / 2;
-        if rates.len().is_multiple_of(2) {
-            (rates[half - 1] + rates[half]) / 2.0
-        } else {
-            rates[half]
-        }
+        median(self.rounds.iter().map(|round| round[i].rate).collect()).unwrap_or_default()
+    }
+
+    /// The median over the rounds of what `figure` gives for row `i` (`None` if it gives
+    /// nothing in any round).
+    fn median_of(&self, i: usize, figure: impl Fn(&Phase) -> Option<f64>) -> Option<f64> {
+        median(
+            self.rounds
+                .iter()
+                .filter_map(|round| figure(&round[i]))
+                .collect(),
+        )
     }
 
     fn print(&self) {
@@ -1006,41 +1010,59 @@ impl Table {
 
     /// The details of the cost of replication, the pair's row `pair` against the lone broker's
     /// row `lone`: each round's own ratio of rates (the two phases run side by side, see
-    /// [`run_order`]), the latencies and the CPU time per request of the passive broker, the
-    /// workers and all of them with the active broker (best rounds).
+    /// [`run_order`]), the latencies (best rounds), and the CPU time per request of the active
+    /// broker, the passive one, the workers and all of them (medians of the rounds: a round's
+    /// CPU time moves less than its rate, but this machine has slow and fast rounds).
     fn replication(&self, pair: usize, lone: usize) -> Vec<String> {
-        let mut ratios: Vec<f64> = self
+        let ratios: Vec<f64> = self
             .rounds
             .iter()
             .map(|round| round[pair].rate / round[lone].rate)
             .collect();
-        ratios.sort_by(f64::total_cmp);
-        let median = ratios[ratios.len() / 2];
+        let lowest = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let highest = ratios.iter().copied().fold(0.0, f64::max);
+        let ratio = median(ratios).unwrap_or_default();
         let (p, l) = (self.best(pair), self.best(lone));
-        let cpu = |us: Option<f64>| us.map_or("-".to_owned(), |us| format!("{us:.1}"));
+        let cpu = |row, figure: fn(&Phase) -> Option<f64>| {
+            self.median_of(row, figure)
+                .map_or("-".to_owned(), |us| format!("{us:.1}"))
+        };
+        let active = |phase: &Phase| Some(phase.server_cpu_us);
         let all = |phase: &Phase| {
             let workers = phase.worker_cpu_us?;
             Some(phase.server_cpu_us + phase.passive_cpu_us.unwrap_or(0.0) + workers)
         };
         vec![
             format!(
-                "each round's ratio {:.2}x to {:.2}x, median {median:.2}x; p50 {} vs {} ms, p99 {} vs {} ms",
-                ratios[0],
-                ratios[ratios.len() - 1],
+                "each round's ratio {lowest:.2}x to {highest:.2}x, median {ratio:.2}x; p50 {} vs {} ms, p99 {} vs {} ms",
                 ms(p.p50),
                 ms(l.p50),
                 ms(p.p99),
                 ms(l.p99),
             ),
             format!(
-                "CPU µs/req: passive broker {}, worker {} vs {}, brokers and worker {} vs {}",
-                cpu(p.passive_cpu_us),
-                cpu(p.worker_cpu_us),
-                cpu(l.worker_cpu_us),
-                cpu(all(p)),
-                cpu(all(l)),
+                "CPU µs/req, medians of the rounds: active broker {} vs {}, passive broker {}, \
+                 worker {} vs {}, all three {} vs {}",
+                cpu(pair, active),
+                cpu(lone, active),
+                cpu(pair, |phase| phase.passive_cpu_us),
+                cpu(pair, |phase| phase.worker_cpu_us),
+                cpu(lone, |phase| phase.worker_cpu_us),
+                cpu(pair, all),
+                cpu(lone, all),
             ),
         ]
+    }
+}
+
+/// The median of `values` (with an even number, the mean of the middle two); `None` if empty.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let half = values.len() / 2;
+    match values.len() {
+        0 => None,
+        n if n.is_multiple_of(2) => Some((values[half - 1] + values[half]) / 2.0),
+        _ => Some(values[half]),
     }
 }
 
@@ -1162,8 +1184,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     );
     if pair {
         table.contrast(
-            "replication (broker pair vs lone broker, both guarded with ids, broker CPU the \
-             active one's; median rates, CPU and latency of the best rounds)",
+            "replication (broker pair vs lone broker, both guarded with ids; median rates, CPU of \
+             the best rounds, the active broker's)",
             of(Via::Guarded, true),
             of(Via::Pair, true),
             |pair, lone| table.replication(pair, lone),
@@ -1251,6 +1273,13 @@ fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_no_values() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(vec![]), None);
+    }
 
     #[test]
     fn each_pair_phase_runs_next_to_its_lone_partner_alternately_first_and_second() {
