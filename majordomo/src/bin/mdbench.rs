@@ -21,7 +21,21 @@
 //!    resident memory (from /proc; not for the other broker, whose process we do not know),
 //!    and each rate as a fraction of its floor;
 //! 7. the memory per remembered reply: the RSS growth of a fresh mdbroker serving pipelined
-//!    requests with ids, minus that of one serving them without, over the ids it remembers.
+//!    requests with ids, minus that of one serving them without, over the ids it remembers;
+//! 8. unless `--no-pair`, the cost of replication: the sync and 1-worker pipelined phases with
+//!    ids through a broker pair (`mdbroker --primary` and `--backup`, state endpoints on free
+//!    ports, one `mdworker` registered with both) against the same phases on the lone guarded
+//!    broker, in the same rounds: the rate ratio (of the medians, and each round's own: the
+//!    two phases run side by side), the latencies, and the CPU time per request of the active
+//!    broker, of the passive one, of the worker and of all three. The client is the lone
+//!    phases' own one-broker client with ids, pointed at the primary (active from the start):
+//!    the two phases then differ only where replication happens, the worker's two extra
+//!    messages per request (`running` and `answered`, [`majordomo::pair`]) and the passive
+//!    broker's bookkeeping. The pair clients' failover machinery is a client's cost, not
+//!    replication's; on one host the passive broker also competes for the cores of the others;
+//! 9. the memory per replicated entry: the RSS growth of the passive broker of a fresh pair
+//!    whose primary serves pipelined requests with ids, minus that of one serving them without
+//!    (no news then), over the ids the passive broker remembers (the code of 7).
 //!
 //! The phases of a round are a table ([`plan`]: which broker, which load, ids or not), run by
 //! one phase runner ([`Broker::run`]).
@@ -31,7 +45,19 @@
 //! a C broker to compare in the same run.
 //!
 //! The phases run in several interleaved rounds; the table shows each phase's best round and
-//! median rate, because on a shared machine a burst of outside load can halve one phase.
+//! median rate, because on a shared machine a burst of outside load can halve one phase. A
+//! pair phase runs next to the lone phase it is compared with ([`run_order`]), after it in odd
+//! rounds and before it in even ones, so that both meet the same moment of the machine and
+//! neither always goes first; the table and the round lines keep the plan's order.
+//!
+//! On the 2-vCPU virtual machine this was written on, the phases that pass one message at a
+//! time between processes are bimodal: a round (often a whole run) has the brokers' CPU time
+//! per request at about 20 µs (sync) or at about 45 µs, with rates twice as high in the first
+//! mode, with the code before the broker pair as with this one. The cost of waking idle
+//! virtual CPUs would explain it (one run with a niced busy loop beside it was all in the
+//! first mode), but that is not proven. So outside load moves the figures both ways, and a
+//! pair (one process more, busy with the news) can beat a lone broker in the 1-worker
+//! pipelined phase: read the CPU time per request of all the processes before the rates.
 //!
 //! It prints figures, never a verdict. Build with `--release`: `mdbroker` and `mdworker` are
 //! taken from the directory of this executable (or `--bin-dir`).
@@ -41,9 +67,9 @@ use clap::{Parser, Subcommand};
 use common::cli::{self, Verbosity};
 use common::sock;
 use common::Message;
-use majordomo::broker::{MMI_BROKER, MMI_SERVICES};
+use majordomo::broker::{MMI_BROKER, MMI_PAIR, MMI_SERVICES};
 use majordomo::client::{AsyncClient, Client, ClientOptions};
-use majordomo::mmi::{parse_broker, ServiceRow};
+use majordomo::mmi::{parse_broker, parse_pair, ServiceRow};
 use majordomo::protocol::MMI_SERVICE;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -57,7 +83,7 @@ const ONE: &str = "echo";
 const FOUR: &str = "echo4";
 
 /// Majordomo benchmark: raw zeromq floor, then sync and pipelined requests through mdbroker,
-/// guarded and --no-guard, with and without request ids.
+/// guarded and --no-guard, with and without request ids, and through a broker pair.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -81,6 +107,10 @@ struct Args {
     /// client and workers, in the same rounds (default: none, only our mdbroker).
     #[arg(long, value_name = "ENDPOINT", value_parser = common::endpoint::parse)]
     broker: Option<String>,
+    /// Skip the broker pair (`mdbroker --primary` and `--backup`): its phases, the cost of
+    /// replication and the memory per replicated entry (default: measured).
+    #[arg(long)]
+    no_pair: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
     #[command(flatten)]
@@ -117,6 +147,9 @@ enum Via {
     Unguarded,
     /// The already running broker at `--broker`.
     Other,
+    /// A pair of our (guarded) mdbrokers, `--primary` and `--backup`, with pair workers (`mdworker
+    /// --broker P --broker B`); the phases go to the primary, the active one.
+    Pair,
 }
 
 impl Via {
@@ -125,6 +158,7 @@ impl Via {
             Via::Guarded => "mdbroker",
             Via::Unguarded => "mdbroker --no-guard",
             Via::Other => "other",
+            Via::Pair => "mdbroker pair",
         }
     }
 }
@@ -178,8 +212,9 @@ impl Spec {
 
 /// The broker phases of every round, in the order they run and are shown: per load, our
 /// guarded broker, then the same through `--no-guard` and with request ids (sync and 1 worker
-/// only), then the other broker's.
-fn plan(other: bool) -> Vec<Spec> {
+/// only), then the other broker's; with `pair`, last (so that the rows before keep their
+/// places), the broker pair's sync and 1-worker phases, with ids (a pair worker needs them).
+fn plan(other: bool, pair: bool) -> Vec<Spec> {
     let mut plan = Vec::new();
     for load in Load::ALL {
         let spec = |via, ids| Spec { via, load, ids };
@@ -193,16 +228,61 @@ fn plan(other: bool) -> Vec<Spec> {
             plan.push(spec(Via::Other, false));
         }
     }
+    if pair {
+        for load in [Load::Sync, Load::Async1] {
+            plan.push(Spec {
+                via: Via::Pair,
+                load,
+                ids: true,
+            });
+        }
+    }
     plan
+}
+
+/// The order in which round `round` (from 1) runs the phases of `plan`, as indexes into it: the
+/// plan's order, except that a pair phase runs next to the lone broker's phase it is compared
+/// with (the same load with ids), after it in odd rounds and before it in even ones.
+fn run_order(plan: &[Spec], round: u32) -> Vec<usize> {
+    let partner = |lone: &Spec| {
+        let pair = Spec {
+            via: Via::Pair,
+            ..*lone
+        };
+        (lone.via == Via::Guarded && lone.ids)
+            .then(|| plan.iter().position(|s| *s == pair))
+            .flatten()
+    };
+    let mut order = Vec::with_capacity(plan.len());
+    for (i, spec) in plan.iter().enumerate() {
+        match partner(spec) {
+            Some(j) if round.is_multiple_of(2) => order.extend([j, i]),
+            Some(j) => order.extend([i, j]),
+            None if spec.via == Via::Pair => {} // with its partner, or below
+            None => order.push(i),
+        }
+    }
+    // A pair phase without a lone partner (none in today's plan) runs last.
+    for i in 0..plan.len() {
+        if !order.contains(&i) {
+            order.push(i);
+        }
+    }
+    order
 }
 
 /// A broker the phases go through, with its workers.
 struct Broker {
     via: Via,
+    /// Where the phases send their requests (of a pair: the primary's endpoint).
     ep: String,
-    /// Our broker's process (`None` for the other broker: we do not know its process).
+    /// Our broker's process (`None` for the other broker: we do not know its process); of a
+    /// pair, the primary, the active broker.
     process: Option<Kid>,
-    _workers: Vec<Kid>,
+    /// Of a pair: the backup's endpoint and process, the passive broker.
+    passive: Option<(String, Kid)>,
+    /// The echo workers, with the service each offers.
+    workers: Vec<(&'static str, Kid)>,
 }
 
 impl Broker {
@@ -210,59 +290,114 @@ impl Broker {
         self.process.as_ref().map(|kid| kid.0.id())
     }
 
+    /// The passive broker's process, for a pair.
+    fn passive_pid(&self) -> Option<u32> {
+        self.passive.as_ref().map(|(_, kid)| kid.0.id())
+    }
+
+    /// The processes of the workers of `service`.
+    fn worker_pids(&self, service: &str) -> Vec<u32> {
+        self.workers
+            .iter()
+            .filter(|(s, _)| *s == service)
+            .map(|(_, kid)| kid.0.id())
+            .collect()
+    }
+
+    /// Our broker processes, named for the RSS line.
+    fn processes(&self) -> Vec<(String, u32)> {
+        let mut named = Vec::new();
+        if let Some(pid) = self.pid() {
+            let name = match self.via {
+                Via::Pair => format!("{}, active", self.via.label()),
+                via => via.label().to_owned(),
+            };
+            named.push((name, pid));
+        }
+        if let Some(pid) = self.passive_pid() {
+            named.push((format!("{}, passive", self.via.label()), pid));
+        }
+        named
+    }
+
     /// Starts our broker for `via` (or takes the other one at `ep`) and the echo workers of
-    /// every service the plan asks of it, and waits until they are registered.
+    /// every service the plan asks of it, and waits until they are registered. A pair is
+    /// ready when its primary is ACTIVE, its backup PASSIVE, and the backup has heard the
+    /// workers' news.
     async fn start(
         via: Via,
         bin_dir: &std::path::Path,
         other: Option<&str>,
         plan: &[Spec],
     ) -> anyhow::Result<Self> {
-        let (ep, process) = match via {
-            Via::Other => (other.context("no --broker")?.to_owned(), None),
+        let mdbroker = bin_dir.join("mdbroker");
+        let (ep, process, passive) = match via {
+            Via::Other => (other.context("no --broker")?.to_owned(), None, None),
             Via::Guarded | Via::Unguarded => {
                 let ep = free_endpoint()?;
                 let mut args = vec!["--bind", ep.as_str()];
                 if via == Via::Unguarded {
                     args.push("--no-guard");
                 }
-                let kid = spawn(&bin_dir.join("mdbroker"), &args)?;
-                (ep, Some(kid))
+                let kid = spawn(&mdbroker, &args)?;
+                (ep, Some(kid), None)
+            }
+            Via::Pair => {
+                let (ep, backup_ep) = (free_endpoint()?, free_endpoint()?);
+                let (primary_pub, backup_pub) = (free_endpoint()?, free_endpoint()?);
+                let paired = |bind: &str, role, publish: &str, subscribe: &str| {
+                    let args = [bind, role, "--state-pub", publish, "--state-sub", subscribe];
+                    spawn(&mdbroker, &[&["--bind"], &args[..]].concat())
+                };
+                let primary = paired(&ep, "--primary", &primary_pub, &backup_pub)?;
+                let backup = paired(&backup_ep, "--backup", &backup_pub, &primary_pub)?;
+                wait_for_pair(&ep, &backup_ep).await?;
+                (ep, Some(primary), Some((backup_ep, backup)))
             }
         };
-        let mut services: Vec<(&str, u64)> = Vec::new();
+        let mut services: Vec<(&'static str, u64)> = Vec::new();
         for spec in plan.iter().filter(|s| s.via == via) {
             if !services.contains(&spec.load.service()) {
                 services.push(spec.load.service());
             }
         }
+        // A pair worker registers with both brokers.
+        let mut brokers = vec!["--broker", ep.as_str()];
+        if let Some((backup, _)) = &passive {
+            brokers.extend(["--broker", backup.as_str()]);
+        }
         let mut workers = Vec::new();
         for (service, count) in services {
             for _ in 0..count {
-                let args = [
-                    "--broker",
-                    ep.as_str(),
-                    "--service",
-                    service,
-                    "--work-ms",
-                    "0",
-                ];
-                workers.push(spawn(&bin_dir.join("mdworker"), &args)?);
+                let mut args = brokers.clone();
+                args.extend(["--service", service, "--work-ms", "0"]);
+                workers.push((service, spawn(&bin_dir.join("mdworker"), &args)?));
             }
             wait_for_workers(&ep, service, count).await?;
+            if let Some((backup, _)) = &passive {
+                wait_for_workers(backup, service, count).await?;
+                wait_for_news(&ep, backup, service).await?;
+            }
         }
         Ok(Self {
             via,
             ep,
             process,
-            _workers: workers,
+            passive,
+            workers,
         })
     }
 
-    /// Runs one phase through this broker, with the broker's CPU time per request if known.
+    /// Runs one phase through this broker, with the CPU time per request of the broker (the
+    /// active one of a pair), of the passive broker of a pair, and of the phase's workers, where
+    /// their processes are ours.
     async fn run(&self, args: &Args, spec: Spec) -> anyhow::Result<Phase> {
         let pid = self.pid();
+        let passive = self.passive_pid();
+        let workers = self.worker_pids(spec.load.service().0);
         let before = pid.map(cpu_time);
+        let passive_before = passive.map(cpu_time);
+        let workers_before = cpu_time_of(&workers);
         let (phase, count) = match spec.load {
             Load::Sync => (
                 sync_phase(args, &self.ep, spec.name(), spec.ids).await?,
@@ -273,7 +408,13 @@ impl Broker {
                 args.requests,
             ),
         };
-        Ok(phase.with_cpu_of(pid, before, count))
+        let mut phase = phase.with_cpu_of(pid, before, count);
+        phase.passive_cpu_us = passive
+            .zip(passive_before)
+            .map(|(pid, before)| us_per_request(cpu_time(pid).saturating_sub(before), count));
+        phase.worker_cpu_us = (!workers.is_empty())
+            .then(|| us_per_request(cpu_time_of(&workers).saturating_sub(workers_before), count));
+        Ok(phase)
     }
 }
 
@@ -289,6 +430,10 @@ struct Phase {
     /// CPU time (user + system) the server process (echo server or broker) spent per request:
     /// unlike the rates, hardly affected by other load on the machine.
     server_cpu_us: f64,
+    /// The same for the passive broker of a pair.
+    passive_cpu_us: Option<f64>,
+    /// The same for the phase's workers together, when they are ours.
+    worker_cpu_us: Option<f64>,
 }
 
 impl Phase {
@@ -312,13 +457,14 @@ impl Phase {
             p50: pick(0.50),
             p99: pick(0.99),
             server_cpu_us: 0.0,
+            passive_cpu_us: None,
+            worker_cpu_us: None,
         }
     }
 
     /// Records the server's CPU time over the phase (`before` taken at its start).
     fn with_cpu(mut self, pid: u32, before: Duration, count: u64) -> Self {
-        let used = cpu_time(pid).saturating_sub(before);
-        self.server_cpu_us = used.as_secs_f64() * 1e6 / count.max(1) as f64;
+        self.server_cpu_us = us_per_request(cpu_time(pid).saturating_sub(before), count);
         self
     }
 
@@ -347,6 +493,16 @@ fn cpu_time(pid: u32) -> Duration {
     };
     // utime and stime are fields 14 and 15, i.e. indexes 11 and 12 after the name.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// [`cpu_time`] of several processes together.
+fn cpu_time_of(pids: &[u32]) -> Duration {
+    pids.iter().map(|&pid| cpu_time(pid)).sum()
+}
+
+/// CPU time `used` over `count` requests, in µs per request.
+fn us_per_request(used: Duration, count: u64) -> f64 {
+    used.as_secs_f64() * 1e6 / count.max(1) as f64
 }
 
 fn body(seq: u64) -> Message {
@@ -502,6 +658,94 @@ async fn wait_for_workers(ep: &str, service: &str, workers: u64) -> anyhow::Resu
     }
 }
 
+/// Asks our broker at `ep` an MMI question (no body).
+async fn ask(ep: &str, service: &str) -> anyhow::Result<Message> {
+    let options = ClientOptions {
+        timeout: Duration::from_secs(5),
+        retries: 1,
+    };
+    Ok(Client::new(ep, options)?
+        .send(service, Message::new())
+        .await?)
+}
+
+/// One counter of our broker's `mmi.broker` (0 if it has none of that name).
+async fn broker_stat(ep: &str, name: &str) -> anyhow::Result<u64> {
+    let reply = ask(ep, MMI_BROKER).await?;
+    Ok(parse_broker(&reply)?
+        .into_iter()
+        .find_map(|(n, value)| (n == name).then_some(value))
+        .unwrap_or(0))
+}
+
+/// Our paired broker's state (`ACTIVE`, `PASSIVE`, …), from `mmi.pair`.
+async fn pair_state(ep: &str) -> anyhow::Result<String> {
+    let reply = ask(ep, MMI_PAIR).await?;
+    Ok(parse_pair(&reply)?
+        .into_iter()
+        .find_map(|(n, value)| (n == "state").then_some(value))
+        .unwrap_or_default())
+}
+
+/// Waits until the pair has met: the primary at `primary` ACTIVE, the backup at `backup`
+/// PASSIVE.
+async fn wait_for_pair(primary: &str, backup: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let states = (pair_state(primary).await, pair_state(backup).await);
+        if let (Ok(p), Ok(b)) = &states {
+            if p == "ACTIVE" && b == "PASSIVE" {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the broker pair never settled: primary {:?}, backup {:?}",
+                states.0,
+                states.1
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends requests with ids for `service` to the primary until the backup has heard the reply
+/// of one: a worker sends its news to a broker only once that broker has shown it its standing
+/// (on a heartbeat), and the first phase must not start before.
+async fn wait_for_news(primary: &str, backup: &str, service: &str) -> anyhow::Result<()> {
+    let options = ClientOptions {
+        timeout: Duration::from_secs(5),
+        retries: 1,
+    };
+    let mut client = Client::new(primary, options)?.with_request_ids(true);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for seq in 0.. {
+        client.send(service, body(seq)).await?;
+        if broker_stat(backup, "answered_elsewhere").await? > 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the passive broker at {backup} never heard a {service} worker's news")
+}
+
+/// Waits (at most 10 s) until the passive broker at `ep` has heard `count` replies to the
+/// active broker's requests in all (`answered_elsewhere`: the news trail the replies a
+/// little), and returns how many it heard.
+async fn heard(ep: &str, count: u64) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let heard = broker_stat(ep, "answered_elsewhere").await?;
+        if heard >= count || Instant::now() > deadline {
+            return Ok(heard);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// One request at a time to service [`ONE`], with request ids if `ids`.
 async fn sync_phase(args: &Args, ep: &str, name: String, ids: bool) -> anyhow::Result<Phase> {
     let options = ClientOptions {
@@ -572,34 +816,64 @@ async fn async_phase(
     ))
 }
 
-/// A fresh mdbroker with one worker serves `args.requests` pipelined requests (with or without
-/// ids): its RSS growth in KiB and the ids it remembers at the end (from `mmi.broker`).
+/// A broker's RSS growth over a memory run, and the ids it came to remember.
+#[derive(Debug, Clone, Copy)]
+struct Growth {
+    kib: u64,
+    ids: u64,
+}
+
+impl Growth {
+    /// Bytes per remembered id: this growth minus `without`'s (the same run without ids), over
+    /// the ids remembered.
+    fn per_id(self, without: Growth) -> f64 {
+        (self.kib as f64 - without.kib as f64) * 1024.0 / self.ids.max(1) as f64
+    }
+}
+
+/// A fresh broker for `via` (our lone mdbroker, or a pair) with one worker serves
+/// `args.requests` pipelined requests (with or without ids): the RSS growth of the broker (of a
+/// pair: the active one, then the passive one, once it has heard every reply) and the ids each
+/// came to remember (from `mmi.broker`).
 async fn remembered_growth(
     bin_dir: &std::path::Path,
     args: &Args,
+    via: Via,
     ids: bool,
-) -> anyhow::Result<(u64, u64)> {
-    let ep = free_endpoint()?;
-    let broker = spawn(&bin_dir.join("mdbroker"), &["--bind", &ep])?;
-    let worker_args = ["--broker", ep.as_str(), "--service", ONE, "--work-ms", "0"];
-    let _worker = spawn(&bin_dir.join("mdworker"), &worker_args)?;
-    wait_for_workers(&ep, ONE, 1).await?;
-    let pid = broker.0.id();
-    let before = rss_kib(pid);
-    async_phase(args, &ep, ONE, "memory".to_owned(), ids).await?;
-    let after = rss_kib(pid);
-    let options = ClientOptions {
-        timeout: Duration::from_secs(5),
-        retries: 1,
-    };
-    let reply = Client::new(&ep, options)?
-        .send(MMI_BROKER, Message::new())
-        .await?;
-    let remembered = parse_broker(&reply)?
-        .into_iter()
-        .find_map(|(name, value)| (name == "dedup_ids").then_some(value))
-        .unwrap_or(0);
-    Ok((after.saturating_sub(before), remembered))
+) -> anyhow::Result<Vec<Growth>> {
+    let plan = [Spec {
+        via,
+        load: Load::Async1,
+        ids,
+    }];
+    let broker = Broker::start(via, bin_dir, None, &plan).await?;
+    let mut sides = vec![(broker.ep.as_str(), broker.pid().context("not our broker")?)];
+    if let (Some((ep, _)), Some(pid)) = (&broker.passive, broker.passive_pid()) {
+        sides.push((ep.as_str(), pid));
+    }
+    let mut before = Vec::new();
+    for &(ep, pid) in &sides {
+        let counts = (
+            broker_stat(ep, "dedup_ids").await?,
+            broker_stat(ep, "answered_elsewhere").await?,
+        );
+        before.push((counts, rss_kib(pid)));
+    }
+    async_phase(args, &broker.ep, ONE, "memory".to_owned(), ids).await?;
+    let mut grown = Vec::new();
+    for (i, (&(ep, pid), ((remembered, answered), rss))) in sides.iter().zip(before).enumerate() {
+        if i > 0 && ids {
+            heard(ep, answered + args.requests).await?;
+        }
+        let rss = rss_kib(pid).saturating_sub(rss);
+        grown.push(Growth {
+            kib: rss,
+            ids: broker_stat(ep, "dedup_ids")
+                .await?
+                .saturating_sub(remembered),
+        });
+    }
+    Ok(grown)
 }
 
 /// The figures of a run: every round's phases (the floor's two first, then the plan's), the
@@ -630,14 +904,18 @@ impl Table {
 
     /// The median rate of row `i` (with an even number of rounds, the mean of the middle two).
     fn median(&self, i: usize) -> f64 {
-        let mut rates: Vec<f64> = self.rounds.iter().map(|round| round[i].rate).collect();
-        rates.sort_by(f64::total_cmp);
-        let half = rates.len() / 2;
-        if rates.len().is_multiple_of(2) {
-            (rates[half - 1] + rates[half]) / 2.0
-        } else {
-            rates[half]
-        }
+        median(self.rounds.iter().map(|round| round[i].rate).collect()).unwrap_or_default()
+    }
+
+    /// The median over the rounds of what `figure` gives for row `i` (`None` if it gives
+    /// nothing in any round).
+    fn median_of(&self, i: usize, figure: impl Fn(&Phase) -> Option<f64>) -> Option<f64> {
+        median(
+            self.rounds
+                .iter()
+                .filter_map(|round| figure(&round[i]))
+                .collect(),
+        )
     }
 
     fn print(&self) {
@@ -700,8 +978,15 @@ impl Table {
     }
 
     /// One line per load the plan runs both ways: the rate of `changed` over that of `base`
-    /// (medians) and the broker's CPU time per request in each (best rounds).
-    fn contrast(&self, title: &str, base: impl Fn(Load) -> Spec, changed: impl Fn(Load) -> Spec) {
+    /// (medians) and the broker's CPU time per request in each (best rounds); then, indented,
+    /// the lines `detail` gives for the two rows (changed first).
+    fn contrast(
+        &self,
+        title: &str,
+        base: impl Fn(Load) -> Spec,
+        changed: impl Fn(Load) -> Spec,
+        detail: impl Fn(usize, usize) -> Vec<String>,
+    ) {
         println!("{title}:");
         for load in Load::ALL {
             let (Some(b), Some(c)) = (self.row(base(load)), self.row(changed(load))) else {
@@ -717,7 +1002,67 @@ impl Table {
                 self.best(c).server_cpu_us,
                 self.best(b).server_cpu_us,
             );
+            for more in detail(c, b) {
+                println!("  {:<17} {more}", "");
+            }
         }
+    }
+
+    /// The details of the cost of replication, the pair's row `pair` against the lone broker's
+    /// row `lone`: each round's own ratio of rates (the two phases run side by side, see
+    /// [`run_order`]), the latencies (best rounds), and the CPU time per request of the active
+    /// broker, the passive one, the workers and all of them (medians of the rounds: a round's
+    /// CPU time moves less than its rate, but this machine has slow and fast rounds).
+    fn replication(&self, pair: usize, lone: usize) -> Vec<String> {
+        let ratios: Vec<f64> = self
+            .rounds
+            .iter()
+            .map(|round| round[pair].rate / round[lone].rate)
+            .collect();
+        let lowest = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let highest = ratios.iter().copied().fold(0.0, f64::max);
+        let ratio = median(ratios).unwrap_or_default();
+        let (p, l) = (self.best(pair), self.best(lone));
+        let cpu = |row, figure: fn(&Phase) -> Option<f64>| {
+            self.median_of(row, figure)
+                .map_or("-".to_owned(), |us| format!("{us:.1}"))
+        };
+        let active = |phase: &Phase| Some(phase.server_cpu_us);
+        let all = |phase: &Phase| {
+            let workers = phase.worker_cpu_us?;
+            Some(phase.server_cpu_us + phase.passive_cpu_us.unwrap_or(0.0) + workers)
+        };
+        vec![
+            format!(
+                "each round's ratio {lowest:.2}x to {highest:.2}x, median {ratio:.2}x; p50 {} vs {} ms, p99 {} vs {} ms",
+                ms(p.p50),
+                ms(l.p50),
+                ms(p.p99),
+                ms(l.p99),
+            ),
+            format!(
+                "CPU µs/req, medians of the rounds: active broker {} vs {}, passive broker {}, \
+                 worker {} vs {}, all three {} vs {}",
+                cpu(pair, active),
+                cpu(lone, active),
+                cpu(pair, |phase| phase.passive_cpu_us),
+                cpu(pair, |phase| phase.worker_cpu_us),
+                cpu(lone, |phase| phase.worker_cpu_us),
+                cpu(pair, all),
+                cpu(lone, all),
+            ),
+        ]
+    }
+}
+
+/// The median of `values` (with an even number, the mean of the middle two); `None` if empty.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let half = values.len() / 2;
+    match values.len() {
+        0 => None,
+        n if n.is_multiple_of(2) => Some((values[half - 1] + values[half]) / 2.0),
+        _ => Some(values[half]),
     }
 }
 
@@ -744,7 +1089,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     // of load from elsewhere on the machine hits one round, not one phase.
     let echo_ep = free_endpoint()?;
     let echo = spawn(&me, &["echo-server", "--bind", &echo_ep])?;
-    let plan = plan(args.broker.is_some());
+    let pair = !args.no_pair;
+    let plan = plan(args.broker.is_some(), pair);
     let mut brokers: Vec<Broker> = Vec::new();
     for spec in &plan {
         if !brokers.iter().any(|b| b.via == spec.via) {
@@ -752,14 +1098,17 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             brokers.push(broker);
         }
     }
-    let rss = |brokers: &[Broker]| -> Vec<u64> {
-        brokers
-            .iter()
-            .filter_map(Broker::pid)
-            .map(rss_kib)
-            .collect()
+    let processes: Vec<(String, u32)> = brokers.iter().flat_map(Broker::processes).collect();
+    let rss = || -> Vec<u64> { processes.iter().map(|(_, pid)| rss_kib(*pid)).collect() };
+    let rss_start = rss();
+    // The replies the passive broker of the pair heard of before the rounds (while starting).
+    let passive_ep = brokers
+        .iter()
+        .find_map(|b| b.passive.as_ref().map(|(ep, _)| ep.clone()));
+    let heard_start = match &passive_ep {
+        Some(ep) => broker_stat(ep, "answered_elsewhere").await?,
+        None => 0,
     };
-    let rss_start = rss(&brokers);
 
     let mut table = Table {
         plan: plan.clone(),
@@ -767,37 +1116,57 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     };
     for round in 1..=rounds {
         let (floor_sync, floor_piped) = floor(&args, &echo_ep, echo.0.id()).await?;
-        let mut phases = vec![floor_sync, floor_piped];
-        for spec in &plan {
+        let mut ran: Vec<Option<Phase>> = vec![None; plan.len()];
+        for i in run_order(&plan, round) {
             let broker = brokers
                 .iter()
-                .find(|b| b.via == spec.via)
+                .find(|b| b.via == plan[i].via)
                 .expect("every broker of the plan was started");
-            phases.push(broker.run(&args, *spec).await?);
+            ran[i] = Some(broker.run(&args, plan[i]).await?);
         }
+        let mut phases = vec![floor_sync, floor_piped];
+        phases.extend(ran.into_iter().flatten());
         let rates: Vec<String> = phases.iter().map(|p| format!("{:.0}", p.rate)).collect();
         println!("round {round}: req/s {}", rates.join(" / "));
         table.rounds.push(phases);
     }
-    let rss_end = rss(&brokers);
-    let ours: Vec<Via> = brokers
-        .iter()
-        .filter(|b| b.process.is_some())
-        .map(|b| b.via)
-        .collect();
+    let rss_end = rss();
+    // The pair's news: every request of its phases had an id, so the passive broker must have
+    // heard every reply; and the primary must still be the active one.
+    let pair_news = match brokers.iter().find(|b| b.via == Via::Pair) {
+        Some(broker) => {
+            let backup = passive_ep.as_deref().context("a pair has a backup")?;
+            let sent = u64::from(rounds).saturating_mul(args.sync_requests + args.requests);
+            let heard = heard(backup, heard_start.saturating_add(sent))
+                .await?
+                .saturating_sub(heard_start);
+            Some(format!(
+                "broker pair after the rounds: primary {}, backup {}; the passive broker heard \
+                 the replies of {heard} of the {sent} requests of the pair's phases",
+                pair_state(&broker.ep).await?,
+                pair_state(backup).await?,
+            ))
+        }
+        None => None,
+    };
     drop(brokers);
     drop(echo);
 
     println!();
     table.print();
     println!();
-    let rss_line: Vec<String> = ours
+    let rss_line: Vec<String> = processes
         .iter()
         .zip(rss_start.iter().zip(&rss_end))
-        .map(|(via, (start, end))| format!("{start} KiB → {end} KiB ({})", via.label()))
+        .map(|((name, _), (start, end))| format!("{start} KiB → {end} KiB ({name})"))
         .collect();
+    let keepers = if pair {
+        "the guarded one and the pair's two also keep"
+    } else {
+        "the guarded one also keeps"
+    };
     println!(
-        "RSS, start → end: {} (the guarded one also keeps the replies of the phases with ids)",
+        "RSS, start → end: {} ({keepers} the replies of the phases with ids)",
         rss_line.join(", ")
     );
     let of = |via, ids| move |load| Spec { via, load, ids };
@@ -805,20 +1174,55 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "guard cost (guarded vs --no-guard; median rates, CPU of the best rounds)",
         of(Via::Unguarded, false),
         of(Via::Guarded, false),
+        |_, _| Vec::new(),
     );
     table.contrast(
         "request ids (with vs without, both guarded; median rates, CPU of the best rounds)",
         of(Via::Guarded, false),
         of(Via::Guarded, true),
+        |_, _| Vec::new(),
     );
-    let with_ids = remembered_growth(&bin_dir, &args, true).await?;
-    let without = remembered_growth(&bin_dir, &args, false).await?;
-    let per_id = (with_ids.0 as f64 - without.0 as f64) * 1024.0 / with_ids.1.max(1) as f64;
+    if pair {
+        table.contrast(
+            "replication (broker pair vs lone broker, both guarded with ids; median rates, CPU of \
+             the best rounds, the active broker's)",
+            of(Via::Guarded, true),
+            of(Via::Pair, true),
+            |pair, lone| table.replication(pair, lone),
+        );
+    }
+    if let Some(line) = pair_news {
+        println!("{line}");
+    }
+    let with_ids = remembered_growth(&bin_dir, &args, Via::Guarded, true).await?[0];
+    let without = remembered_growth(&bin_dir, &args, Via::Guarded, false).await?[0];
     println!(
-        "memory per remembered reply: {per_id:.0} bytes ({} requests with ids: RSS +{} KiB, \
+        "memory per remembered reply: {:.0} bytes ({} requests with ids: RSS +{} KiB, \
          {} ids remembered; without ids: RSS +{} KiB)",
-        args.requests, with_ids.0, with_ids.1, without.0
+        with_ids.per_id(without),
+        args.requests,
+        with_ids.kib,
+        with_ids.ids,
+        without.kib
     );
+    if pair {
+        let with_ids = remembered_growth(&bin_dir, &args, Via::Pair, true).await?;
+        let without = remembered_growth(&bin_dir, &args, Via::Pair, false).await?;
+        let (Some(&passive), Some(&passive_without)) = (with_ids.get(1), without.get(1)) else {
+            bail!("a pair without a passive broker");
+        };
+        println!(
+            "memory per replicated entry: {:.0} bytes at the passive broker ({} requests with \
+             ids through a fresh pair: its RSS +{} KiB, {} ids remembered; without ids: RSS +{} \
+             KiB); the active broker of that pair: {:.0} bytes per remembered reply",
+            passive.per_id(passive_without),
+            args.requests,
+            passive.kib,
+            passive.ids,
+            passive_without.kib,
+            with_ids[0].per_id(without[0]),
+        );
+    }
     println!("/floor: rate over the floor's (sync over one-at-a-time, async over pipelined); the floor's echo server runs without the guard");
     if let Some(other) = &args.broker {
         println!("/other: our mdbroker's rate over the broker at {other}, same rounds, same client and workers");
@@ -826,6 +1230,13 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     println!(
         "CPU µs/req: user+system time of the echo server (floor) or of our mdbroker, per request"
     );
+    if pair {
+        println!(
+            "mdbroker pair: a primary (ACTIVE) and a backup (PASSIVE), one mdworker registered \
+             with both; the client (the lone phases' one, ids on) talks to the primary, and CPU \
+             µs/req is the primary's"
+        );
+    }
     Ok(())
 }
 
@@ -855,6 +1266,59 @@ fn main() -> anyhow::Result<()> {
             runtime
                 .block_on(common::shutdown::unless_interrupted(bench(args)))
                 .unwrap_or_else(|| std::process::exit(common::shutdown::INTERRUPTED.into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_no_values() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(vec![]), None);
+    }
+
+    #[test]
+    fn each_pair_phase_runs_next_to_its_lone_partner_alternately_first_and_second() {
+        for (other, pair) in [(false, false), (false, true), (true, false), (true, true)] {
+            let plan = plan(other, pair);
+            for round in 1..=4 {
+                let order = run_order(&plan, round);
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(
+                    sorted,
+                    (0..plan.len()).collect::<Vec<_>>(),
+                    "each phase once"
+                );
+                let at = |spec: Spec| order.iter().position(|&i| plan[i] == spec);
+                let mut pairs = 0;
+                for spec in plan.iter().filter(|s| s.via == Via::Pair) {
+                    let lone = Spec {
+                        via: Via::Guarded,
+                        ..*spec
+                    };
+                    let (p, l) = (at(*spec).unwrap(), at(lone).unwrap());
+                    let second = if round.is_multiple_of(2) { l } else { p };
+                    assert_eq!(second, p.max(l), "round {round}: {spec:?}");
+                    assert_eq!(p.abs_diff(l), 1, "adjacent");
+                    pairs += 1;
+                }
+                assert_eq!(pairs, if pair { 2 } else { 0 });
+                // The other phases keep the plan's order.
+                let rest: Vec<usize> = order
+                    .iter()
+                    .copied()
+                    .filter(|&i| plan[i].via != Via::Pair)
+                    .collect();
+                assert!(rest.windows(2).all(|w| w[0] < w[1]), "{rest:?}");
+                if !pair {
+                    assert_eq!(order, (0..plan.len()).collect::<Vec<_>>());
+                }
+            }
         }
     }
 }
