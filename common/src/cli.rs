@@ -19,7 +19,7 @@
 //! | [`parallel`] | 1 to [`PARALLEL_MAX`] | connections or workers run side by side |
 //! | [`liveness`] | 1 to [`LIVENESS_MAX`] | missed heartbeats before a peer is dead |
 //! | [`tries`] | 1 to [`TRIES_MAX`] | attempts per request |
-//! | [`bytes`] | 0 to [`BYTES_MAX`] | byte thresholds |
+//! | [`bytes()`] | 0 to [`BYTES_MAX`] | byte thresholds |
 //! | [`budget_bytes`] | 256 to [`BYTES_MAX`] | memory budgets, which must hold something |
 //! | [`seed`] | any `u64` | seeds (an identifier, not a quantity) |
 //!

@@ -169,7 +169,7 @@ struct Worker {
     /// The request it is working on, kept to be put back if the worker goes away (its id,
     /// if it has one, is the running id the reply is remembered under).
     in_flight: Option<Queued>,
-    /// The worker serves a broker pair (READY carried [`pair::MARKER`]): it gets our standing
+    /// The worker serves a broker pair (READY carried [`crate::pair::MARKER`]): it gets our standing
     /// and sends news ([`crate::pair`]).
     pair: bool,
     /// The request it reported running for the other broker of the pair.

@@ -39,7 +39,7 @@
 use crate::rid::Rid;
 use bytes::Bytes;
 use common::Message;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -126,12 +126,9 @@ fn fill_key(buf: &mut Vec<u8>, service: &[u8], rid: &Rid) {
 enum State {
     /// Queued or running. `joined`: the *other* client addresses that asked for it (retries,
     /// usually from fresh sockets); the address of the first try is in the request itself, so
-    /// it is not stored twice. `elsewhere`: a worker reported running it for the other broker
-    /// of a pair ([`crate::pair`]): this broker holds no request for it and must not run one.
-    Running {
-        joined: Vec<Message>,
-        elsewhere: bool,
-    },
+    /// it is not stored twice. (Whether it runs on a worker of the pair's other broker is kept
+    /// apart, in [`Dedup::elsewhere`], so that an entry stays as small as before pairs.)
+    Running { joined: Vec<Message> },
     /// Answered with this body, packed ([`pack`]).
     Done { reply: Bytes },
 }
@@ -180,6 +177,9 @@ pub struct Dedup {
     stats: DedupStats,
     /// Where lookup keys are built ([`fill_key`]).
     scratch: Vec<u8>,
+    /// Running entries that run on a worker for the other broker of a pair ([`crate::pair`]):
+    /// this broker holds no request for them and must not run one. Empty for a lone broker.
+    elsewhere: HashSet<Key>,
 }
 
 /// Copies a frame into its own allocation: a frame received from the network may share its
@@ -199,6 +199,7 @@ impl Dedup {
             pending: Forgotten::default(),
             stats: DedupStats::default(),
             scratch: Vec::new(),
+            elsewhere: HashSet::new(),
         }
     }
 
@@ -239,7 +240,7 @@ impl Dedup {
         fill_key(&mut self.scratch, service, rid);
         if let Some(entry) = self.entries.get_mut(&self.scratch[..]) {
             return match &mut entry.state {
-                State::Running { joined, .. } => {
+                State::Running { joined } => {
                     if !joined.contains(client) {
                         joined.push(client.iter().map(own).collect());
                     }
@@ -253,8 +254,7 @@ impl Dedup {
             };
         }
         let joined = Vec::new();
-        let elsewhere = false;
-        self.insert(State::Running { joined, elsewhere }, now);
+        self.insert(State::Running { joined }, now);
         Admit::Dispatch
     }
 
@@ -277,11 +277,14 @@ impl Dedup {
             self.insert(State::Done { reply: pack(reply) }, now);
             return Vec::new();
         };
-        let State::Running { joined, .. } = &mut entry.state else {
+        let State::Running { joined } = &mut entry.state else {
             // Answered twice (it ran twice after an abandon): keep the first answer.
             return Vec::new();
         };
         let joined = std::mem::take(joined);
+        if !self.elsewhere.is_empty() {
+            self.elsewhere.remove(&self.scratch[..]);
+        }
         entry.state = State::Done { reply: pack(reply) };
         entry.stamp = now;
         self.next_seq += 1;
@@ -302,6 +305,9 @@ impl Dedup {
         }) = self.entries.get(&self.scratch[..])
         {
             self.entries.remove(&self.scratch[..]);
+            if !self.elsewhere.is_empty() {
+                self.elsewhere.remove(&self.scratch[..]);
+            }
             self.stats.abandoned += 1;
         }
     }
@@ -315,7 +321,7 @@ impl Dedup {
     pub fn leave(&mut self, service: &Bytes, rid: &Rid, peer: &[u8]) -> Option<Message> {
         fill_key(&mut self.scratch, service, rid);
         if let Some(Entry {
-            state: State::Running { joined, .. },
+            state: State::Running { joined },
             ..
         }) = self.entries.get_mut(&self.scratch[..])
         {
@@ -336,15 +342,25 @@ impl Dedup {
             return;
         }
         fill_key(&mut self.scratch, service, rid);
-        match self.entries.get_mut(&self.scratch[..]) {
-            Some(Entry {
-                state: State::Running { elsewhere, .. },
-                ..
-            }) => *elsewhere = true,
+        match self.entries.get_key_value(&self.scratch[..]) {
+            Some((
+                key,
+                Entry {
+                    state: State::Running { .. },
+                    ..
+                },
+            )) => {
+                let key = key.clone();
+                self.elsewhere.insert(key);
+            }
             Some(_) => {}
             None => {
-                let (joined, elsewhere) = (Vec::new(), true);
-                self.insert(State::Running { joined, elsewhere }, now);
+                let joined = Vec::new();
+                self.insert(State::Running { joined }, now);
+                if let Some((key, _)) = self.entries.get_key_value(&self.scratch[..]) {
+                    let key = key.clone();
+                    self.elsewhere.insert(key);
+                }
             }
         }
     }
@@ -358,12 +374,11 @@ impl Dedup {
         client: &Message,
     ) -> Option<Admit> {
         fill_key(&mut self.scratch, service, rid);
+        let elsewhere = self.elsewhere.contains(&self.scratch[..]);
         match &mut self.entries.get_mut(&self.scratch[..])?.state {
-            State::Running {
-                elsewhere: false, ..
-            } => None,
+            State::Running { .. } if !elsewhere => None,
             // Running on a worker for the other broker: the reply comes as news; wait for it.
-            State::Running { joined, .. } => {
+            State::Running { joined } => {
                 if !joined.contains(client) {
                     joined.push(client.iter().map(own).collect());
                 }
@@ -383,6 +398,7 @@ impl Dedup {
                         break;
                     }
                     self.entries.remove(key);
+                    self.elsewhere.remove(key);
                     self.pending.aged += 1;
                     self.stats.aged += 1;
                 }
@@ -408,6 +424,7 @@ impl Dedup {
                 break;
             };
             if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
+                self.elsewhere.remove(&key);
                 if let Some(entry) = self.entries.remove(&key) {
                     self.pending.evicted += 1;
                     self.stats.evicted += 1;
@@ -428,6 +445,13 @@ impl Dedup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_is_as_small_as_before_pairs() {
+        // A full store holds MAX_ENTRIES of these: every byte counts 100,000 times.
+        assert_eq!(std::mem::size_of::<State>(), 32);
+        assert_eq!(std::mem::size_of::<Entry>(), 56);
+    }
 
     const MS: Duration = Duration::from_millis(1);
 
