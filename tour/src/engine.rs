@@ -5,18 +5,19 @@
 //! few milliseconds while it does. Whatever happens (a failed step, a panic in a test), dropping
 //! the engine wakes every stopped process, kills and reaps it, so no run leaves anything behind.
 
+use crate::gap;
 use crate::hub::{Echo, Hub, PendingMeasure};
 use crate::links::Links;
 use crate::net::{LinkCommand, NetAction, NetState};
 use crate::report::{
-    ClientOutcome, EventKind, Measure, NetEvent, OutputLine, ProcessChange, ProcessInfo, Report,
-    Shutdown,
+    ClientOutcome, EventKind, Measure, MeasureKind, NetEvent, OutputLine, ProcessChange,
+    ProcessInfo, Report, Shutdown,
 };
 use crate::scenario::{Action, Scenario, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS};
 use crate::style;
 use crate::{RunFailure, RunOptions};
 use anyhow::{anyhow, bail, Context};
-use common::report::Summary;
+use common::report::{Outcome, RequestLine, Summary};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
@@ -115,11 +116,24 @@ impl Waited {
     }
 }
 
+/// A `gap` of a step, measured once the run is over (see [`crate::gap`]).
+struct PendingGap {
+    label: String,
+    proc: usize,
+    /// The step's number (1-based).
+    step: usize,
+    /// The step's action, since the start.
+    at: Duration,
+}
+
 struct Engine {
     hub: Arc<Hub>,
     slots: Vec<Slot>,
     /// When the scenario started.
     start: Instant,
+    /// When each step played so far began its action, since the start.
+    step_times: Vec<Duration>,
+    gaps: Vec<PendingGap>,
     /// Which link has which fault (pure) and the proxies that apply it (`None`: no links).
     net: NetState,
     links: Option<Links>,
@@ -205,7 +219,7 @@ fn play(
             .map(|a| values.expand(a))
             .collect::<anyhow::Result<Vec<_>>>()
             .with_context(|| format!("process {:?}", p.name))?;
-        if p.client && opts.wants_request_lines() {
+        if p.client && (opts.wants_request_lines() || scenario.gap_reads(&p.name)) {
             // Contract: every client prints one `I: request …` line per request with it.
             args.push("--log-requests".to_owned());
         }
@@ -239,6 +253,8 @@ fn play(
         hub: Arc::new(Hub::new(slots.len(), start, echo)),
         slots,
         start,
+        step_times: Vec::new(),
+        gaps: Vec::new(),
         net: NetState::new(scenario.net_links()),
         links,
     });
@@ -311,15 +327,26 @@ fn play(
         let action_at = Instant::now();
         previous_action = action_at;
         let cursor = engine.hub.lock().lines.len();
+        let since_start = engine.hub.since_start(action_at);
+        engine.step_times.push(since_start);
         if let Some(m) = &step.measure {
             let proc = scenario.process_index(&m.process).expect("checked at load");
             engine.hub.lock().measures.push(PendingMeasure {
                 label: m.label.clone(),
                 proc,
+                step: n,
                 needle: values.expand(&m.line)?,
                 from: action_at,
                 from_index: cursor,
                 elapsed: None,
+            });
+        }
+        for g in &step.gap {
+            engine.gaps.push(PendingGap {
+                label: g.label.clone(),
+                proc: scenario.process_index(&g.process).expect("checked at load"),
+                step: n,
+                at: since_start,
             });
         }
         if let Some((action, names)) = step.net_action() {
@@ -727,16 +754,45 @@ impl Engine {
                 v.push(l.text.clone());
             }
         }
-        let measures = state
+        let mut measures: Vec<(usize, Measure)> = state
             .measures
             .iter()
-            .map(|m| Measure {
-                label: m.label.clone(),
-                elapsed: m.elapsed,
-                at: self.hub.since_start(m.from),
-                process: self.slots[m.proc].name.clone(),
+            .map(|m| {
+                let measure = Measure {
+                    label: m.label.clone(),
+                    elapsed: m.elapsed,
+                    at: self.hub.since_start(m.from),
+                    process: self.slots[m.proc].name.clone(),
+                    kind: MeasureKind::Line,
+                };
+                (m.step, measure)
             })
             .collect();
+        for g in &self.gaps {
+            // The client's answers; the gap's window ends where the next step began.
+            let answers: Vec<Duration> = state
+                .lines
+                .iter()
+                .filter(|l| l.proc == g.proc)
+                .filter(|l| l.text.contains("request seq="))
+                .filter_map(|l| l.text.parse::<RequestLine>().ok().map(|r| (l.at, r)))
+                .filter(|(_, r)| r.outcome == Outcome::Answered)
+                .map(|(at, _)| at)
+                .collect();
+            let until = self.step_times.get(g.step).copied().unwrap_or(elapsed);
+            let silence = gap::longest_silence(&answers, g.at, until);
+            let measure = Measure {
+                label: g.label.clone(),
+                elapsed: silence.map(|s| s.length()),
+                at: silence.map_or(g.at, |s| s.from),
+                process: self.slots[g.proc].name.clone(),
+                kind: MeasureKind::Gap,
+            };
+            measures.push((g.step, measure));
+        }
+        // In step order (stable: a step's line measure before its gaps).
+        measures.sort_by_key(|(step, _)| *step);
+        let measures = measures.into_iter().map(|(_, m)| m).collect();
         let events = state.events.clone();
         let output = state
             .lines

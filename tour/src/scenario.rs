@@ -208,6 +208,9 @@ pub(crate) struct Step {
     reset: Option<Vec<String>>,
     pub(crate) wait: Option<LineSpec>,
     pub(crate) measure: Option<MeasureSpec>,
+    /// Clients whose failover gap around this step is measured (see [`crate::gap`]).
+    #[serde(default)]
+    pub(crate) gap: Vec<GapSpec>,
     pub(crate) note: Option<String>,
     /// Only here to explain a common slip: a top-level key written after `[[step]]` belongs to
     /// that step in TOML.
@@ -236,6 +239,7 @@ impl Step {
             reset: None,
             wait: None,
             measure: None,
+            gap: Vec::new(),
             note: Some(note),
             timeout_ms: None,
         }
@@ -305,6 +309,15 @@ pub(crate) struct MeasureSpec {
     pub(crate) label: String,
     pub(crate) process: String,
     pub(crate) line: String,
+}
+
+/// `gap = [{ label, process }]`: the client `process`'s longest stretch between two answers
+/// around the step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GapSpec {
+    pub(crate) label: String,
+    pub(crate) process: String,
 }
 
 /// The workspace's `scenarios/` folder (where this crate was built from).
@@ -487,6 +500,13 @@ impl Scenario {
         groups
     }
 
+    /// Whether some step's `gap` reads this process's answers (it must print its request lines).
+    pub(crate) fn gap_reads(&self, process: &str) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.gap.iter().any(|g| g.process == process))
+    }
+
     pub(crate) fn process_index(&self, name: &str) -> Option<usize> {
         self.processes.iter().position(|p| p.name == name)
     }
@@ -592,15 +612,31 @@ impl Scenario {
             } else if net_actions.is_empty()
                 && step.wait.is_none()
                 && step.measure.is_none()
+                && step.gap.is_empty()
                 && step.note.is_none()
             {
-                bail!("step {n} does nothing (no action, wait, measure or note)");
+                bail!("step {n} does nothing (no action, wait, measure, gap or note)");
             }
             if let Some(w) = &step.wait {
                 known(&w.process, "wait", n)?;
             }
             if let Some(m) = &step.measure {
                 known(&m.process, "measure", n)?;
+            }
+            for g in &step.gap {
+                known(&g.process, "gap", n)?;
+                if !self
+                    .processes
+                    .iter()
+                    .any(|p| p.name == g.process && p.client)
+                {
+                    bail!(
+                        "step {n}: gap {:?} names {:?}, which is not a client: a gap is read \
+                         from a client's answers (`client = true`)",
+                        g.label,
+                        g.process
+                    );
+                }
             }
         }
         for p in self.processes.iter().filter(|p| p.client) {
@@ -834,6 +870,7 @@ impl Scenario {
         run.steps.truncate(setup_end);
         for s in &mut run.steps {
             s.measure = None;
+            s.gap.clear();
         }
         for p in &plan {
             let mut begin = Step::after(
@@ -938,6 +975,30 @@ note = "the server dies"
         assert_eq!(s.steps[1].action().unwrap().0, Action::Kill);
         assert_eq!(s.steps[1].at_ms, 100);
         assert_eq!(s.steps[1].measure.as_ref().unwrap().label, "gone");
+    }
+
+    #[test]
+    fn a_gap_names_clients_only() {
+        let with_gap = GOOD.replace(
+            "note = \"the server dies\"",
+            "note = \"the server dies\"\ngap = [{ label = \"failover\", process = \"client\" }]",
+        );
+        let s = Scenario::parse(&with_gap).unwrap();
+        assert_eq!(s.steps[1].gap[0].label, "failover");
+        assert!(s.gap_reads("client") && !s.gap_reads("server"));
+        let bad = with_gap.replace("process = \"client\" }]", "process = \"server\" }]");
+        assert!(
+            error_of(&bad).contains("which is not a client"),
+            "{}",
+            error_of(&bad)
+        );
+        let bad = with_gap.replace("process = \"client\" }]", "process = \"clint\" }]");
+        assert!(error_of(&bad).contains("gap names unknown process"));
+        let bad = with_gap.replace(
+            "process = \"client\" }]",
+            "process = \"client\", line = \"x\" }]",
+        );
+        assert!(error_of(&bad).contains("line"), "{}", error_of(&bad));
     }
 
     #[test]
