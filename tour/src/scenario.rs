@@ -139,6 +139,10 @@ pub(crate) struct ChaosSpec {
     /// For `one-server-answers`: the grace after each step of the schedule before only one
     /// server may answer.
     settle_ms: Option<Millis>,
+    /// For `executed-once`: the two brokers of a pair, whose faults no longer excuse a repeat
+    /// one at a time (see [`crate::promise`]).
+    #[serde(default)]
+    pair: Vec<String>,
     /// Variables changed in chaos mode (e.g. a client that runs until Ctrl-C).
     #[serde(default)]
     vars: BTreeMap<String, String>,
@@ -555,6 +559,18 @@ impl Scenario {
                     bail!("[chaos] promise {p:?} needs settle_ms");
                 }
             }
+            if !c.pair.is_empty() {
+                if c.pair.len() != 2 || c.pair[0] == c.pair[1] {
+                    bail!("[chaos] pair must name two processes, not {:?}", c.pair);
+                }
+                for p in &c.pair {
+                    match self.processes.iter().find(|s| &s.name == p) {
+                        None => bail!("[chaos] pair names unknown process {p:?}"),
+                        Some(s) if s.client => bail!("[chaos] pair names client {p:?}"),
+                        Some(_) => {}
+                    }
+                }
+            }
         }
         let known = |name: &str, what: &str, step: usize| -> anyhow::Result<()> {
             if self.process_index(name).is_none() {
@@ -768,8 +784,8 @@ pub struct ChaosRun {
     pub exit_limit: std::time::Duration,
     /// The pattern's own promises, checked after the general invariants.
     pub promises: Vec<crate::promise::Promise>,
-    /// Grace after each step before `one-server-answers` applies.
-    pub settle: std::time::Duration,
+    /// What the promises need to know (the settle time, a broker pair).
+    pub terms: crate::promise::Terms,
 }
 
 impl ChaosRun {
@@ -806,7 +822,7 @@ impl ChaosRun {
         broken.extend(crate::promise::violations(
             report,
             &self.promises,
-            self.settle,
+            &self.terms,
         ));
         broken
     }
@@ -914,7 +930,13 @@ impl Scenario {
             plan,
             exit_limit,
             promises,
-            settle,
+            terms: crate::promise::Terms {
+                settle,
+                pair: match &spec.pair[..] {
+                    [a, b] => Some([a.clone(), b.clone()]),
+                    _ => None,
+                },
+            },
         })
     }
 }
@@ -999,6 +1021,33 @@ note = "the server dies"
             "process = \"client\", line = \"x\" }]",
         );
         assert!(error_of(&bad).contains("line"), "{}", error_of(&bad));
+    }
+
+    #[test]
+    fn a_chaos_pair_names_two_processes_that_are_not_clients() {
+        let with = |pair: &str| {
+            format!(
+                "{GOOD}\n[[process]]\nname = \"backup\"\nbin = \"srv\"\n[chaos]\n\
+                 kill = [\"server\"]\nmax_fault_ms = 100\nmax_quiet_ms = 100\n\
+                 promises = [\"executed-once\"]\npair = {pair}\n"
+            )
+        };
+        let s = Scenario::parse(&with(r#"["server", "backup"]"#)).unwrap();
+        let run = s.chaos(1, std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            run.terms.pair,
+            Some(["server".to_owned(), "backup".to_owned()])
+        );
+        for (pair, why) in [
+            (r#"["server"]"#, "two processes"),
+            (r#"["server", "server"]"#, "two processes"),
+            (r#"["server", "backup", "client"]"#, "two processes"),
+            (r#"["server", "bakup"]"#, "unknown process \"bakup\""),
+            (r#"["server", "client"]"#, "client \"client\""),
+        ] {
+            let e = error_of(&with(pair));
+            assert!(e.contains(why), "{pair}: {e}");
+        }
     }
 
     #[test]
