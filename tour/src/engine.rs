@@ -5,7 +5,7 @@
 //! few milliseconds while it does. Whatever happens (a failed step, a panic in a test), dropping
 //! the engine wakes every stopped process, kills and reaps it, so no run leaves anything behind.
 
-use crate::gap;
+use crate::gap::{self, Seen};
 use crate::hub::{Echo, Hub, PendingMeasure};
 use crate::links::Links;
 use crate::net::{LinkCommand, NetAction, NetState};
@@ -120,6 +120,8 @@ impl Waited {
 struct PendingGap {
     label: String,
     proc: usize,
+    /// The client's line that marks its first answer from the other server.
+    switch: String,
     /// The step's number (1-based).
     step: usize,
     /// The step's action, since the start.
@@ -131,8 +133,6 @@ struct Engine {
     slots: Vec<Slot>,
     /// When the scenario started.
     start: Instant,
-    /// When each step played so far began its action, since the start.
-    step_times: Vec<Duration>,
     gaps: Vec<PendingGap>,
     /// Which link has which fault (pure) and the proxies that apply it (`None`: no links).
     net: NetState,
@@ -253,7 +253,6 @@ fn play(
         hub: Arc::new(Hub::new(slots.len(), start, echo)),
         slots,
         start,
-        step_times: Vec::new(),
         gaps: Vec::new(),
         net: NetState::new(scenario.net_links()),
         links,
@@ -327,8 +326,6 @@ fn play(
         let action_at = Instant::now();
         previous_action = action_at;
         let cursor = engine.hub.lock().lines.len();
-        let since_start = engine.hub.since_start(action_at);
-        engine.step_times.push(since_start);
         if let Some(m) = &step.measure {
             let proc = scenario.process_index(&m.process).expect("checked at load");
             engine.hub.lock().measures.push(PendingMeasure {
@@ -345,8 +342,9 @@ fn play(
             engine.gaps.push(PendingGap {
                 label: g.label.clone(),
                 proc: scenario.process_index(&g.process).expect("checked at load"),
+                switch: values.expand(&g.line)?,
                 step: n,
-                at: since_start,
+                at: engine.hub.since_start(action_at),
             });
         }
         if let Some((action, names)) = step.net_action() {
@@ -769,18 +767,21 @@ impl Engine {
             })
             .collect();
         for g in &self.gaps {
-            // The client's answers; the gap's window ends where the next step began.
-            let answers: Vec<Duration> = state
+            // The client's answers and switch lines, in the order it printed them.
+            let seen: Vec<(Duration, Seen)> = state
                 .lines
                 .iter()
                 .filter(|l| l.proc == g.proc)
-                .filter(|l| l.text.contains("request seq="))
-                .filter_map(|l| l.text.parse::<RequestLine>().ok().map(|r| (l.at, r)))
-                .filter(|(_, r)| r.outcome == Outcome::Answered)
-                .map(|(at, _)| at)
+                .filter_map(|l| {
+                    if l.text.contains(&g.switch) {
+                        return Some((l.at, Seen::Switch));
+                    }
+                    let answered = l.text.contains("request seq=")
+                        && l.text.parse::<RequestLine>().ok()?.outcome == Outcome::Answered;
+                    answered.then_some((l.at, Seen::Answer))
+                })
                 .collect();
-            let until = self.step_times.get(g.step).copied().unwrap_or(elapsed);
-            let silence = gap::longest_silence(&answers, g.at, until);
+            let silence = gap::failover_gap(&seen, g.at);
             let measure = Measure {
                 label: g.label.clone(),
                 elapsed: silence.map(|s| s.length()),

@@ -1,22 +1,32 @@
-//! The failover gap a client sees: its longest wait between two answers around a step.
+//! The failover gap a client sees: from its last answer by the old server to its first answer
+//! by the new one.
 //!
-//! A step's `gap = [{ label, process }]` measures, for a client, the stretch from its last
-//! answer before the fault to its first answer after it: what a user of a failover pattern
-//! waits, whatever part detection, the vote and the resend each take. A line-to-line `measure`
-//! cannot show it (it starts at the step, not at the last answer, and the client prints no line
-//! when it resumes). The answers are the client's `--log-requests` lines (one per request, at
-//! its outcome), which the tour asks for from every client that a gap reads. Pure: times in,
-//! the stretch out.
+//! A step's `gap = [{ label, process, line }]` measures it for one client: what a user of a
+//! failover pattern waits, whatever part detection, the vote and the resend each take. A
+//! line-to-line `measure` cannot show it: it starts at the step, not at the last answer. The
+//! answers are the client's `--log-requests` lines (one per request, at its outcome; the tour
+//! asks for them from every client a gap reads), and `line` is the one the client prints when
+//! an answer first comes from the other server (`answered by <ep> after failover`): every answer
+//! printed before it came from the old server, the next one is the new server's first. Pure:
+//! lines in, the stretch out.
 
 use std::time::Duration;
 
-/// A stretch without an answer: from one answer (or the step, if none came before it) to the
-/// next.
+/// What a client's line means to a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// An answered request (its request line).
+    Answer,
+    /// The line that marks the first answer from the other server.
+    Switch,
+}
+
+/// A stretch without an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Silence {
-    /// The last answer before the stretch (the step's time if there was none).
+    /// The last answer by the old server (the step's time if there was none before it).
     pub from: Duration,
-    /// The answer that ended it.
+    /// The first answer by the new server.
     pub to: Duration,
 }
 
@@ -27,99 +37,104 @@ impl Silence {
     }
 }
 
-/// The longest stretch without an answer that overlaps `[step, until)`: it ends after the step
-/// and begins before `until` (the next step). The stretch under way at the step begins at the
-/// last answer at or before it. `answers` are arrival times in any order. `None` when no answer
-/// came after the step.
+/// The client's gap around the step at `step`, from its lines in the order it printed them
+/// (each with its arrival time): the first [`Seen::Switch`] at or after the step, the last
+/// answer printed before that switch (the old server's last, even one that arrived a moment
+/// after the step) and the first answer printed after it. `None` if the client never switched
+/// after the step, or was never answered after its switch.
 ///
-/// Why "longest" rather than "the one around the step": a reply already on its way when the
-/// step struck (sent by the old server a moment before its death) may arrive just after it, so
-/// the first stretch after the step can be a tiny one; the failover is the long one that
-/// follows. Stretches that begin at or after `until` belong to the next step.
-pub fn longest_silence(answers: &[Duration], step: Duration, until: Duration) -> Option<Silence> {
-    let mut sorted = answers.to_vec();
-    sorted.sort_unstable();
-    let mut from = sorted
+/// Why the switch line and not simply the longest wait after the step: a request that ran on a
+/// slow worker after the failover can keep a client waiting longer than the failover did.
+pub fn failover_gap(lines: &[(Duration, Seen)], step: Duration) -> Option<Silence> {
+    let switch = lines
+        .iter()
+        .position(|&(at, seen)| seen == Seen::Switch && at >= step)?;
+    let from = lines[..switch]
         .iter()
         .rev()
-        .find(|&&a| a <= step)
-        .copied()
-        .unwrap_or(step);
-    let mut best: Option<Silence> = None;
-    for &to in sorted.iter().filter(|&&a| a > step) {
-        if from >= until {
-            break;
-        }
-        let s = Silence { from, to };
-        if best.is_none_or(|b| s.length() > b.length()) {
-            best = Some(s);
-        }
-        from = to;
-    }
-    best
+        .find(|(_, seen)| *seen == Seen::Answer)
+        .map_or(step, |(at, _)| *at);
+    let to = lines[switch..]
+        .iter()
+        .find(|(_, seen)| *seen == Seen::Answer)
+        .map(|(at, _)| *at)?;
+    Some(Silence { from, to })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ms(list: &[u64]) -> Vec<Duration> {
-        list.iter().map(|&n| Duration::from_millis(n)).collect()
+    /// `a` for an answer, `s` for the switch line, at each time in ms.
+    fn lines(spec: &[(u64, char)]) -> Vec<(Duration, Seen)> {
+        spec.iter()
+            .map(|&(ms, c)| {
+                let seen = if c == 's' { Seen::Switch } else { Seen::Answer };
+                (Duration::from_millis(ms), seen)
+            })
+            .collect()
     }
 
-    fn gap(answers: &[u64], step: u64, until: u64) -> Option<(u64, u64)> {
-        longest_silence(
-            &ms(answers),
-            Duration::from_millis(step),
-            Duration::from_millis(until),
-        )
-        .map(|s| (s.from.as_millis() as u64, s.to.as_millis() as u64))
-    }
-
-    #[test]
-    fn the_gap_runs_from_the_last_answer_before_the_step_to_the_first_after_the_failover() {
-        // Answers every 100 ms, a kill at 1050, the first answer from the other server at 4200.
-        let answers = [800, 900, 1000, 4200, 4300, 4400];
-        assert_eq!(gap(&answers, 1050, 9000), Some((1000, 4200)));
-        // In any order.
-        let shuffled = [4300, 1000, 800, 4200, 900, 4400];
-        assert_eq!(gap(&shuffled, 1050, 9000), Some((1000, 4200)));
+    fn gap(spec: &[(u64, char)], step: u64) -> Option<(u64, u64)> {
+        failover_gap(&lines(spec), Duration::from_millis(step))
+            .map(|s| (s.from.as_millis() as u64, s.to.as_millis() as u64))
     }
 
     #[test]
-    fn a_reply_that_arrives_just_after_the_step_does_not_hide_the_failover() {
-        let answers = [900, 1000, 1052, 4200, 4300];
-        assert_eq!(gap(&answers, 1050, 9000), Some((1052, 4200)));
+    fn the_gap_runs_from_the_old_servers_last_answer_to_the_new_servers_first() {
+        // Answers every 100 ms, a kill at 1050, the other server's first answer at 4200.
+        let spec = [
+            (800, 'a'),
+            (900, 'a'),
+            (1000, 'a'),
+            (4200, 's'),
+            (4200, 'a'),
+            (4300, 'a'),
+        ];
+        assert_eq!(gap(&spec, 1050), Some((1000, 4200)));
     }
 
     #[test]
-    fn a_gap_that_outlasts_the_next_step_still_counts_but_later_ones_do_not() {
-        // The failover (1000 → 6000) ends after the next step at 5000; the stretch 6000 → 12000
-        // begins after it and is the next step's business.
-        let answers = [1000, 6000, 12_000];
-        assert_eq!(gap(&answers, 1050, 5000), Some((1000, 6000)));
+    fn a_reply_of_the_old_server_that_arrives_just_after_the_step_is_its_last_answer() {
+        let spec = [(1000, 'a'), (1052, 'a'), (4200, 's'), (4200, 'a')];
+        assert_eq!(gap(&spec, 1050), Some((1052, 4200)));
     }
 
     #[test]
-    fn a_longer_stretch_later_in_the_window_wins() {
-        // A slow request after the failover took longer than the failover itself.
-        let answers = [1000, 2000, 2100, 5000, 5100];
-        assert_eq!(gap(&answers, 1050, 9000), Some((2100, 5000)));
-        // Equal stretches: the first.
-        let answers = [1000, 2000, 3000];
-        assert_eq!(gap(&answers, 1050, 9000), Some((1000, 2000)));
+    fn a_slow_request_after_the_failover_is_not_the_gap() {
+        // The failover took 1.3 s; a request on a slow worker 2.5 s a little later.
+        let spec = [
+            (1000, 'a'),
+            (2300, 's'),
+            (2300, 'a'),
+            (2400, 'a'),
+            (4900, 'a'),
+        ];
+        assert_eq!(gap(&spec, 1050), Some((1000, 2300)));
     }
 
     #[test]
-    fn without_an_answer_before_the_step_the_gap_starts_at_the_step() {
-        assert_eq!(gap(&[3000, 3100], 1000, 9000), Some((1000, 3000)));
-        // An answer exactly at the step came before it.
-        assert_eq!(gap(&[1000, 3000], 1000, 9000), Some((1000, 3000)));
+    fn only_a_switch_after_the_step_counts() {
+        // An earlier failover (before the step) is not this step's.
+        let spec = [
+            (100, 's'),
+            (100, 'a'),
+            (1000, 'a'),
+            (3000, 's'),
+            (3000, 'a'),
+        ];
+        assert_eq!(gap(&spec, 1050), Some((1000, 3000)));
     }
 
     #[test]
-    fn no_answer_after_the_step_is_no_gap() {
-        assert_eq!(gap(&[], 1000, 9000), None);
-        assert_eq!(gap(&[500, 900], 1000, 9000), None);
+    fn without_an_answer_before_the_switch_the_gap_starts_at_the_step() {
+        assert_eq!(gap(&[(3000, 's'), (3000, 'a')], 1000), Some((1000, 3000)));
+    }
+
+    #[test]
+    fn no_switch_or_no_answer_after_it_is_no_gap() {
+        assert_eq!(gap(&[], 1000), None);
+        assert_eq!(gap(&[(900, 'a'), (1200, 'a')], 1000), None);
+        assert_eq!(gap(&[(900, 'a'), (1200, 's')], 1000), None);
     }
 }

@@ -12,7 +12,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`chaos`] | chaos mode: a seeded random schedule of faults, and the invariants checked after |
-//! | [`gap`] | the failover gap a client sees: its longest wait between two answers around a step |
+//! | [`gap`] | the failover gap a client sees: its last answer by the old server to its first by the new one |
 //! | [`promise`] | a pattern's own promise (one server answers, executed once, answered once), checked after a chaos run |
 //! | [`scenario`] | the scenario file: parsing, checks, finding the files in Guide order |
 //! | [`subst`] | `{endpoint}`, `{endpoint.port}` and `{variable}` expansion |

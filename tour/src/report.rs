@@ -227,8 +227,8 @@ pub struct Measure {
 pub enum MeasureKind {
     /// A step's `measure`: from the step's action to the first matching line after it.
     Line,
-    /// A step's `gap`: a client's longest stretch between two answers around the step
-    /// ([`crate::gap::longest_silence`]), the failover as the client saw it.
+    /// A step's `gap`: a client's wait from its last answer by the old server to its first by
+    /// the new one ([`crate::gap::failover_gap`]), the failover as the client saw it.
     Gap,
 }
 

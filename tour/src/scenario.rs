@@ -315,13 +315,14 @@ pub(crate) struct MeasureSpec {
     pub(crate) line: String,
 }
 
-/// `gap = [{ label, process }]`: the client `process`'s longest stretch between two answers
-/// around the step.
+/// `gap = [{ label, process, line }]`: the client `process`'s wait from its last answer by the
+/// old server to its first by the new one, which follows its `line` (see [`crate::gap`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GapSpec {
     pub(crate) label: String,
     pub(crate) process: String,
+    pub(crate) line: String,
 }
 
 /// The workspace's `scenarios/` folder (where this crate was built from).
@@ -675,6 +676,7 @@ impl Scenario {
                 .iter()
                 .map(|w| &w.line)
                 .chain(step.measure.iter().map(|m| &m.line))
+                .chain(step.gap.iter().map(|g| &g.line))
                 .chain(step.note.iter());
             for t in texts {
                 values
@@ -1000,27 +1002,21 @@ note = "the server dies"
     }
 
     #[test]
-    fn a_gap_names_clients_only() {
-        let with_gap = GOOD.replace(
-            "note = \"the server dies\"",
-            "note = \"the server dies\"\ngap = [{ label = \"failover\", process = \"client\" }]",
-        );
-        let s = Scenario::parse(&with_gap).unwrap();
+    fn a_gap_names_a_client_and_its_switch_line() {
+        let gap = r#"gap = [{ label = "failover", process = "client", line = "{front}" }]"#;
+        let with = |gap: &str| GOOD.replace("note = \"the server dies\"", gap);
+        let s = Scenario::parse(&with(gap)).unwrap();
         assert_eq!(s.steps[1].gap[0].label, "failover");
         assert!(s.gap_reads("client") && !s.gap_reads("server"));
-        let bad = with_gap.replace("process = \"client\" }]", "process = \"server\" }]");
-        assert!(
-            error_of(&bad).contains("which is not a client"),
-            "{}",
-            error_of(&bad)
-        );
-        let bad = with_gap.replace("process = \"client\" }]", "process = \"clint\" }]");
-        assert!(error_of(&bad).contains("gap names unknown process"));
-        let bad = with_gap.replace(
-            "process = \"client\" }]",
-            "process = \"client\", line = \"x\" }]",
-        );
-        assert!(error_of(&bad).contains("line"), "{}", error_of(&bad));
+        for (from, to, why) in [
+            ("\"client\"", "\"server\"", "which is not a client"),
+            ("\"client\"", "\"clint\"", "gap names unknown process"),
+            (", line = \"{front}\"", "", "missing field `line`"),
+            ("{front}", "{back}", "{back}"),
+        ] {
+            let e = error_of(&with(&gap.replace(from, to)));
+            assert!(e.contains(why), "{why}: {e}");
+        }
     }
 
     #[test]
