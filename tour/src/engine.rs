@@ -219,7 +219,9 @@ fn play(
             .map(|a| values.expand(a))
             .collect::<anyhow::Result<Vec<_>>>()
             .with_context(|| format!("process {:?}", p.name))?;
-        if p.client && (opts.wants_request_lines() || scenario.gap_reads(&p.name)) {
+        // Chaos mode reads them to tell failures before its final Ctrl-C from those at it.
+        let chaos = scenario.exit_check.is_some();
+        if p.client && (opts.wants_request_lines() || scenario.gap_reads(&p.name) || chaos) {
             // Contract: every client prints one `I: request …` line per request with it.
             args.push("--log-requests".to_owned());
         }
