@@ -195,6 +195,9 @@ fn play(
         .tempdir()
         .context("creating the run's {tmpdir}")?;
     let values = scenario.values(|e| all_ports[e], &tmpdir.path().to_string_lossy());
+    // Chaos mode reads the clients' request lines to tell failures before its final Ctrl-C
+    // from those at it.
+    let chaos = scenario.exit_check.is_some();
     let mut slots = Vec::new();
     for p in &scenario.processes {
         let program = bin_dir.join(&p.bin);
@@ -219,8 +222,6 @@ fn play(
             .map(|a| values.expand(a))
             .collect::<anyhow::Result<Vec<_>>>()
             .with_context(|| format!("process {:?}", p.name))?;
-        // Chaos mode reads them to tell failures before its final Ctrl-C from those at it.
-        let chaos = scenario.exit_check.is_some();
         if p.client && (opts.wants_request_lines() || scenario.gap_reads(&p.name) || chaos) {
             // Contract: every client prints one `I: request …` line per request with it.
             args.push("--log-requests".to_owned());
