@@ -168,8 +168,11 @@ async fn dispatch(config: TitanicConfig, store: Store, mut stop: watch::Receiver
     let (report_tx, mut reports) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
     let mut idle: Vec<Client> = Vec::new();
+    // A probe asks each broker once: one turn with a lone broker, one at each broker of a pair.
+    // A pair client's single turn goes to the first broker only, so while the primary is down
+    // no probe would reach the backup and nothing stored would be forwarded.
     let probe_options = ClientOptions {
-        retries: 1,
+        retries: if config.brokers.len() > 1 { 2 } else { 1 },
         ..config.client.clone()
     };
     let new_client = |options: &ClientOptions| {

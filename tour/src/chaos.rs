@@ -11,6 +11,7 @@
 //! process; the engine plays the schedule as ordinary steps.
 
 use crate::report::Report;
+use common::report::{Outcome, RequestLine};
 use common::rng::Rng;
 use std::fmt;
 use std::time::Duration;
@@ -138,7 +139,9 @@ const WRONG_REPLY: [&str; 3] = ["malformed reply", "wrong reply", "unexpected re
 /// Everything that went wrong in a chaos run; empty means it passed.
 ///
 /// - nothing lost: every request a client sent was answered or reported failed;
-/// - no request failed but the one each client had in flight at Ctrl-C;
+/// - no request failed before the final Ctrl-C (read from the client's request lines, which
+///   chaos mode asks every client for; of a client without them, at most one may have failed:
+///   the one in flight at Ctrl-C);
 /// - no reply delivered for the wrong request (a client line saying so);
 /// - no process exited that the schedule did not end (before the final Ctrl-C);
 /// - every process exited within `exit_limit` of the final Ctrl-C.
@@ -147,10 +150,29 @@ pub fn violations(report: &Report, exit_limit: Duration) -> Vec<String> {
     if report.lost > 0 {
         out.push(format!("{} requests lost", report.lost));
     }
+    let shutdown_at = report.shutdown.as_ref().map(|s| s.at);
     for c in &report.clients {
+        // Each request's outcome with the time its line came: an asynchronous client has many
+        // requests in flight at Ctrl-C, each rightly counted failed then.
+        let requests: Vec<(Duration, RequestLine)> = report
+            .output
+            .iter()
+            .filter(|l| l.process == c.name && l.text.contains("request seq="))
+            .filter_map(|l| Some((l.at, l.text.parse::<RequestLine>().ok()?)))
+            .collect();
+        let failed_early = requests
+            .iter()
+            .filter(|(at, r)| {
+                r.outcome == Outcome::Failed && shutdown_at.is_none_or(|end| *at < end)
+            })
+            .count();
         match c.summary {
             None => out.push(format!("client {} printed no summary", c.name)),
-            Some(s) if s.failed > 1 => out.push(format!(
+            Some(_) if failed_early > 0 => out.push(format!(
+                "client {}: {failed_early} requests failed before the final Ctrl-C",
+                c.name
+            )),
+            Some(s) if requests.is_empty() && s.failed > 1 => out.push(format!(
                 "client {}: {} requests failed (only the one in flight at Ctrl-C may)",
                 c.name, s.failed
             )),
@@ -162,7 +184,6 @@ pub fn violations(report: &Report, exit_limit: Duration) -> Vec<String> {
             }
         }
     }
-    let shutdown_at = report.shutdown.as_ref().map(|s| s.at);
     for e in &report.events {
         if shutdown_at.is_some_and(|at| e.at >= at) {
             break;
@@ -383,5 +404,54 @@ mod tests {
             assert!(v.contains(needle), "{needle}: {v}");
         }
         assert!(!v.contains("client (exited"), "{v}");
+    }
+
+    #[test]
+    fn with_request_lines_only_the_requests_in_flight_at_ctrl_c_may_fail() {
+        use crate::report::OutputLine;
+        let line = |ms: u64, text: &str| OutputLine {
+            at: Duration::from_millis(ms),
+            process: "client".into(),
+            run: 1,
+            text: text.into(),
+        };
+        let mut r = report();
+        r.clients[0].summary = Some(Summary {
+            sent: 10,
+            answered: 7,
+            failed: 3,
+            retries: 0,
+        });
+        // An asynchronous client: three requests in flight at Ctrl-C (8 s), failed then.
+        r.output = vec![
+            line(
+                7000,
+                "I: request seq=7 outcome=answered tries=1 latency_ms=5",
+            ),
+            line(
+                8010,
+                "I: request seq=8 outcome=failed tries=1 latency_ms=30",
+            ),
+            line(
+                8010,
+                "I: request seq=9 outcome=failed tries=1 latency_ms=20",
+            ),
+            line(
+                8010,
+                "I: request seq=10 outcome=failed tries=1 latency_ms=10",
+            ),
+        ];
+        assert_eq!(violations(&r, Duration::from_secs(1)), Vec::<String>::new());
+        // One that ran out of tries before Ctrl-C is a broken promise.
+        r.output[0] = line(
+            7000,
+            "I: request seq=7 outcome=failed tries=10 latency_ms=9000",
+        );
+        let v = violations(&r, Duration::from_secs(1));
+        assert_eq!(
+            v,
+            ["client client: 1 requests failed before the final Ctrl-C"],
+            "{v:?}"
+        );
     }
 }

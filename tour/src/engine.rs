@@ -5,18 +5,19 @@
 //! few milliseconds while it does. Whatever happens (a failed step, a panic in a test), dropping
 //! the engine wakes every stopped process, kills and reaps it, so no run leaves anything behind.
 
+use crate::gap::{self, Seen};
 use crate::hub::{Echo, Hub, PendingMeasure};
 use crate::links::Links;
 use crate::net::{LinkCommand, NetAction, NetState};
 use crate::report::{
-    ClientOutcome, EventKind, Measure, NetEvent, OutputLine, ProcessChange, ProcessInfo, Report,
-    Shutdown,
+    ClientOutcome, EventKind, Measure, MeasureKind, NetEvent, OutputLine, ProcessChange,
+    ProcessInfo, Report, Shutdown,
 };
 use crate::scenario::{Action, Scenario, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS};
 use crate::style;
 use crate::{RunFailure, RunOptions};
 use anyhow::{anyhow, bail, Context};
-use common::report::Summary;
+use common::report::{Outcome, RequestLine, Summary};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
@@ -115,11 +116,24 @@ impl Waited {
     }
 }
 
+/// A `gap` of a step, measured once the run is over (see [`crate::gap`]).
+struct PendingGap {
+    label: String,
+    proc: usize,
+    /// The client's line that marks its first answer from the other server.
+    switch: String,
+    /// The step's number (1-based).
+    step: usize,
+    /// The step's action, since the start.
+    at: Duration,
+}
+
 struct Engine {
     hub: Arc<Hub>,
     slots: Vec<Slot>,
     /// When the scenario started.
     start: Instant,
+    gaps: Vec<PendingGap>,
     /// Which link has which fault (pure) and the proxies that apply it (`None`: no links).
     net: NetState,
     links: Option<Links>,
@@ -181,6 +195,9 @@ fn play(
         .tempdir()
         .context("creating the run's {tmpdir}")?;
     let values = scenario.values(|e| all_ports[e], &tmpdir.path().to_string_lossy());
+    // Chaos mode reads the clients' request lines to tell failures before its final Ctrl-C
+    // from those at it.
+    let chaos = scenario.exit_check.is_some();
     let mut slots = Vec::new();
     for p in &scenario.processes {
         let program = bin_dir.join(&p.bin);
@@ -205,7 +222,7 @@ fn play(
             .map(|a| values.expand(a))
             .collect::<anyhow::Result<Vec<_>>>()
             .with_context(|| format!("process {:?}", p.name))?;
-        if p.client && opts.wants_request_lines() {
+        if p.client && (opts.wants_request_lines() || scenario.gap_reads(&p.name) || chaos) {
             // Contract: every client prints one `I: request …` line per request with it.
             args.push("--log-requests".to_owned());
         }
@@ -239,6 +256,7 @@ fn play(
         hub: Arc::new(Hub::new(slots.len(), start, echo)),
         slots,
         start,
+        gaps: Vec::new(),
         net: NetState::new(scenario.net_links()),
         links,
     });
@@ -316,10 +334,20 @@ fn play(
             engine.hub.lock().measures.push(PendingMeasure {
                 label: m.label.clone(),
                 proc,
+                step: n,
                 needle: values.expand(&m.line)?,
                 from: action_at,
                 from_index: cursor,
                 elapsed: None,
+            });
+        }
+        for g in &step.gap {
+            engine.gaps.push(PendingGap {
+                label: g.label.clone(),
+                proc: scenario.process_index(&g.process).expect("checked at load"),
+                switch: values.expand(&g.line)?,
+                step: n,
+                at: engine.hub.since_start(action_at),
             });
         }
         if let Some((action, names)) = step.net_action() {
@@ -727,16 +755,48 @@ impl Engine {
                 v.push(l.text.clone());
             }
         }
-        let measures = state
+        let mut measures: Vec<(usize, Measure)> = state
             .measures
             .iter()
-            .map(|m| Measure {
-                label: m.label.clone(),
-                elapsed: m.elapsed,
-                at: self.hub.since_start(m.from),
-                process: self.slots[m.proc].name.clone(),
+            .map(|m| {
+                let measure = Measure {
+                    label: m.label.clone(),
+                    elapsed: m.elapsed,
+                    at: self.hub.since_start(m.from),
+                    process: self.slots[m.proc].name.clone(),
+                    kind: MeasureKind::Line,
+                };
+                (m.step, measure)
             })
             .collect();
+        for g in &self.gaps {
+            // The client's answers and switch lines, in the order it printed them.
+            let seen: Vec<(Duration, Seen)> = state
+                .lines
+                .iter()
+                .filter(|l| l.proc == g.proc)
+                .filter_map(|l| {
+                    if l.text.contains(&g.switch) {
+                        return Some((l.at, Seen::Switch));
+                    }
+                    let answered = l.text.contains("request seq=")
+                        && l.text.parse::<RequestLine>().ok()?.outcome == Outcome::Answered;
+                    answered.then_some((l.at, Seen::Answer))
+                })
+                .collect();
+            let silence = gap::failover_gap(&seen, g.at);
+            let measure = Measure {
+                label: g.label.clone(),
+                elapsed: silence.map(|s| s.length()),
+                at: silence.map_or(g.at, |s| s.from),
+                process: self.slots[g.proc].name.clone(),
+                kind: MeasureKind::Gap,
+            };
+            measures.push((g.step, measure));
+        }
+        // In step order (stable: a step's line measure before its gaps).
+        measures.sort_by_key(|(step, _)| *step);
+        let measures = measures.into_iter().map(|(_, m)| m).collect();
         let events = state.events.clone();
         let output = state
             .lines

@@ -28,6 +28,8 @@ pub(crate) struct Line {
 pub(crate) struct PendingMeasure {
     pub(crate) label: String,
     pub(crate) proc: usize,
+    /// The step's number (1-based), to keep the report's measures in step order.
+    pub(crate) step: usize,
     pub(crate) needle: String,
     /// The action's time.
     pub(crate) from: Instant,

@@ -12,6 +12,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`chaos`] | chaos mode: a seeded random schedule of faults, and the invariants checked after |
+//! | [`gap`] | the failover gap a client sees: its last answer by the old server to its first by the new one |
 //! | [`promise`] | a pattern's own promise (one server answers, executed once, answered once), checked after a chaos run |
 //! | [`scenario`] | the scenario file: parsing, checks, finding the files in Guide order |
 //! | [`subst`] | `{endpoint}`, `{endpoint.port}` and `{variable}` expansion |
@@ -36,6 +37,7 @@
 pub mod bins;
 pub mod chaos;
 mod engine;
+pub mod gap;
 mod hub;
 mod links;
 pub mod net;
@@ -47,7 +49,9 @@ pub mod subst;
 mod svg;
 pub mod timeline;
 
-pub use report::{ClientOutcome, Event, Executions, Measure, NetEvent, Report, Shutdown};
+pub use report::{
+    ClientOutcome, Event, Executions, Measure, MeasureKind, NetEvent, Report, Shutdown,
+};
 pub use scenario::ChaosRun;
 pub use scenario::Scenario;
 

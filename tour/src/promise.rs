@@ -9,7 +9,7 @@
 //! | promise | evidence (stable log lines) | what must hold |
 //! |---|---|---|
 //! | `one-server-answers` | `bstarsrv --log-replies`: `answered a client request` | between two schedule steps, once `settle` has passed after the first, at most one server answers clients |
-//! | `executed-once` | `mdworker --log-executions`: `executed request id=<id> count=<n>` | a request id runs again only if a fault of the schedule was in force, between the two runs, on either worker that ran it or on a process that relays requests (one that is neither a client nor a worker: the broker, titanic) |
+//! | `executed-once` | `mdworker --log-executions`: `executed request id=<id> count=<n>` | a request id runs again only if a fault of the schedule was in force, between the two runs, on either worker that ran it or on a process that relays requests (one that is neither a client nor a worker: the broker, titanic); with a broker pair ([`Terms::pair`]), on either worker or on both brokers at once |
 //! | `answered-once` | `ticlient`: `request UUID <uuid>`, `reply to <uuid>: …`; the worker's executions of `titanic-<uuid>` | every acknowledged request is answered exactly once (unanswered only if its client counted it failed at Ctrl-C), every answer was executed by the service, and no request was stored twice (an executed UUID that no client was given, beyond the requests the clients counted failed) |
 //!
 //! Why `executed-once` excuses faults of relays and of both workers: the broker's
@@ -20,6 +20,16 @@
 //! between is a broken promise. The second worker counts too because runs are ordered by when
 //! they were logged, and a worker stopped mid-request logs its run only after it resumes, which
 //! can be after the retry's run on the other worker.
+//!
+//! With a broker pair (the `[chaos]` table's `pair = ["primary", "backup"]`) the brokers are no
+//! longer an excuse one at a time: that is the point of the pair. Each broker hears from the
+//! workers what runs and what was answered (`majordomo::pair`), so the broker that survives a
+//! fault of the other joins a retry to the running request or replays its reply. A repeat is
+//! then excused only by a fault on a worker that ran it (as above), or by faults on both
+//! brokers in force at the same moment between the two runs (news sent to a broker that is
+//! down are lost). Titanic's faults excuse nothing either: it forwards a stored request under
+//! the same id (`titanic-<uuid>`) every time, so its re-forward after a restart reaches a broker
+//! that knows the id, exactly like a client's retry.
 
 use crate::report::{EventKind, Report};
 use std::collections::{BTreeMap, BTreeSet};
@@ -83,14 +93,24 @@ const EXECUTED: &str = crate::report::Executions::LINE;
 /// The request id titanic gives the forward of stored request `<uuid>`.
 const TITANIC_RID: &str = "titanic-";
 
-/// Every broken promise of `promises` in `report`; `settle` is the grace after each schedule
-/// step for `one-server-answers`.
-pub fn violations(report: &Report, promises: &[Promise], settle: Duration) -> Vec<String> {
+/// What a scenario's `[chaos]` table tells the promises about the pattern.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Terms {
+    /// `one-server-answers`: the grace after each schedule step before only one server may
+    /// answer.
+    pub settle: Duration,
+    /// `executed-once`: the two brokers of a pair, whose faults excuse a repeat only when both
+    /// are in force at once (see the [module docs](self)).
+    pub pair: Option<[String; 2]>,
+}
+
+/// Every broken promise of `promises` in `report`, under the scenario's `terms`.
+pub fn violations(report: &Report, promises: &[Promise], terms: &Terms) -> Vec<String> {
     let mut out = Vec::new();
     for p in promises {
         match p {
-            Promise::OneServerAnswers => one_server_answers(report, settle, &mut out),
-            Promise::ExecutedOnce => executed_once(report, &mut out),
+            Promise::OneServerAnswers => one_server_answers(report, terms.settle, &mut out),
+            Promise::ExecutedOnce => executed_once(report, terms.pair.as_ref(), &mut out),
             Promise::AnsweredOnce => answered_once(report, &mut out),
         }
     }
@@ -233,19 +253,30 @@ fn fault_spans(report: &Report) -> BTreeMap<String, Vec<(Duration, Option<Durati
     spans
 }
 
-fn faulty_between(
-    spans: &BTreeMap<String, Vec<(Duration, Option<Duration>)>>,
-    process: &str,
-    from: Duration,
-    to: Duration,
-) -> bool {
+type Spans = BTreeMap<String, Vec<(Duration, Option<Duration>)>>;
+
+fn faulty_between(spans: &Spans, process: &str, from: Duration, to: Duration) -> bool {
     spans.get(process).is_some_and(|list| {
         list.iter()
             .any(|(s, e)| *s <= to && e.is_none_or(|e| e >= from))
     })
 }
 
-fn executed_once(report: &Report, out: &mut Vec<String>) {
+/// Whether `a` and `b` both had a fault in force at one moment between `from` and `to`.
+fn both_faulty_between(spans: &Spans, a: &str, b: &str, from: Duration, to: Duration) -> bool {
+    let (Some(sa), Some(sb)) = (spans.get(a), spans.get(b)) else {
+        return false;
+    };
+    sa.iter().any(|(s1, e1)| {
+        sb.iter().any(|(s2, e2)| {
+            let start = from.max(*s1).max(*s2);
+            let end = [Some(to), *e1, *e2].into_iter().flatten().min();
+            end.is_some_and(|end| start <= end)
+        })
+    })
+}
+
+fn executed_once(report: &Report, pair: Option<&[String; 2]>, out: &mut Vec<String>) {
     let mut runs: BTreeMap<&str, Vec<(Duration, &str)>> = BTreeMap::new();
     let mut workers = BTreeSet::new();
     for l in &report.output {
@@ -263,23 +294,28 @@ fn executed_once(report: &Report, out: &mut Vec<String>) {
         return;
     }
     let clients: BTreeSet<&str> = report.clients.iter().map(|c| c.name.as_str()).collect();
-    let relays: Vec<&str> = report
-        .processes
-        .iter()
-        .map(|p| p.name.as_str())
-        .filter(|p| !clients.contains(p) && !workers.contains(p))
-        .collect();
+    // With a pair, no relay excuses a repeat on its own (see the module docs).
+    let relays: Vec<&str> = match pair {
+        Some(_) => Vec::new(),
+        None => report
+            .processes
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|p| !clients.contains(p) && !workers.contains(p))
+            .collect(),
+    };
     let spans = fault_spans(report);
     let mut unexcused = Vec::new();
     let mut excused = 0;
     for (id, list) in &runs {
-        for pair in list.windows(2) {
-            let ((t1, p1), (t2, p2)) = (pair[0], pair[1]);
+        for runs in list.windows(2) {
+            let ((t1, p1), (t2, p2)) = (runs[0], runs[1]);
             // Either worker counts: one that was stopped logs its run late, after the retry's.
             let excuse = [p1, p2]
                 .into_iter()
                 .chain(relays.iter().copied())
-                .any(|p| faulty_between(&spans, p, t1, t2));
+                .any(|p| faulty_between(&spans, p, t1, t2))
+                || pair.is_some_and(|[a, b]| both_faulty_between(&spans, a, b, t1, t2));
             if excuse {
                 excused += 1;
             } else {
@@ -293,9 +329,13 @@ fn executed_once(report: &Report, out: &mut Vec<String>) {
     }
     if !unexcused.is_empty() {
         let shown: Vec<_> = unexcused.iter().take(5).cloned().collect();
+        let excuses = match pair {
+            Some([a, b]) => format!("either worker or both {a} and {b} at once"),
+            None => "either worker or a relay".to_owned(),
+        };
         out.push(format!(
-            "executed-once: {} request(s) ran again with no fault in between on either \
-             worker or a relay ({excused} repeat(s) excused by a fault): {}{}",
+            "executed-once: {} request(s) ran again with no fault in between on {excuses} \
+             ({excused} repeat(s) excused by a fault): {}{}",
             unexcused.len(),
             shown.join(", "),
             if unexcused.len() > 5 { ", …" } else { "" }
@@ -397,6 +437,13 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    fn settle(n: u64) -> Terms {
+        Terms {
+            settle: ms(n),
+            pair: None,
+        }
+    }
+
     fn step(at: u64, verb: &str, who: &str) -> Event {
         Event {
             at: ms(at),
@@ -472,7 +519,7 @@ mod tests {
     #[test]
     fn a_promise_without_evidence_fails() {
         let r = report(vec![], vec![], 0);
-        let v = violations(&r, &Promise::ALL, ms(1000));
+        let v = violations(&r, &Promise::ALL, &settle(1000));
         assert_eq!(v.len(), 3, "{v:?}");
     }
 
@@ -494,11 +541,11 @@ mod tests {
             line(25_000, "backup", REPLY_LINE),
         ];
         let ok = report(events.clone(), output.clone(), 0);
-        assert!(violations(&ok, &[Promise::OneServerAnswers], ms(3000)).is_empty());
+        assert!(violations(&ok, &[Promise::OneServerAnswers], &settle(3000)).is_empty());
         // The primary still answering well after the settle time: split brain.
         output.push(line(27_000, "primary", REPLY_LINE));
         let bad = report(events, output, 0);
-        let v = violations(&bad, &[Promise::OneServerAnswers], ms(3000));
+        let v = violations(&bad, &[Promise::OneServerAnswers], &settle(3000));
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].contains("between 23.000 s and 100.000 s"), "{v:?}");
         assert!(v[0].contains("backup 1 replies") && v[0].contains("primary 1 replies"));
@@ -537,11 +584,61 @@ mod tests {
             exec(31_200, "w1", "d"), // logged only once w1 resumed: excused
         ];
         let r = report(events, output, 0);
-        let v = violations(&r, &[Promise::ExecutedOnce], ms(0));
+        let v = violations(&r, &[Promise::ExecutedOnce], &Terms::default());
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].contains("1 request(s) ran again"), "{v:?}");
         assert!(v[0].contains("c (w2 at 15.000 s, w1 at 15.500 s)"), "{v:?}");
         assert!(v[0].contains("3 repeat(s) excused"), "{v:?}");
+    }
+
+    #[test]
+    fn with_a_broker_pair_only_a_worker_or_both_brokers_at_once_excuse_a_second_execution() {
+        let events = vec![
+            step(5000, "kill -9", "primary"),
+            step(6000, "restart", "primary"),
+            step(10_000, "kill -9", "backup"),
+            step(11_000, "restart", "backup"),
+            step(20_000, "stop (SIGSTOP)", "titanic"),
+            step(21_000, "cont (SIGCONT)", "titanic"),
+            step(40_000, "kill -9", "primary"),
+            step(41_000, "partition", "backup"),
+            step(42_000, "heal", "backup"),
+            step(43_000, "restart", "primary"),
+            step(50_000, "kill -9", "w1"),
+            step(51_000, "restart", "w1"),
+        ];
+        let output = vec![
+            exec(4000, "w1", "f"),   // the primary's fault, then the backup's, one after
+            exec(4900, "w1", "a"),   // the primary killed alone:
+            exec(6500, "w2", "a"),   // no excuse with a pair
+            exec(9000, "w1", "b"),   // the backup killed alone:
+            exec(12_000, "w2", "b"), // no excuse
+            exec(12_500, "w2", "f"), // the other: no excuse (never both at once)
+            exec(19_000, "w1", "c"), // titanic stopped:
+            exec(22_000, "w2", "c"), // no excuse with a pair
+            exec(39_000, "w2", "d"), // both brokers down at once (41 s to 42 s):
+            exec(44_000, "w1", "d"), // excused
+            exec(49_900, "w1", "e"), // the worker that ran it killed:
+            exec(51_500, "w2", "e"), // excused
+        ];
+        let r = report(events, output, 0);
+        // Without a pair every one of them has an excuse (a relay's fault).
+        assert_eq!(
+            violations(&r, &[Promise::ExecutedOnce], &Terms::default()),
+            Vec::<String>::new()
+        );
+        let pair = Terms {
+            settle: ms(0),
+            pair: Some(["primary".into(), "backup".into()]),
+        };
+        let v = violations(&r, &[Promise::ExecutedOnce], &pair);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].contains("4 request(s) ran again"), "{v:?}");
+        assert!(v[0].contains("both primary and backup at once"), "{v:?}");
+        assert!(v[0].contains("2 repeat(s) excused"), "{v:?}");
+        for id in ["a (w1", "b (w1", "c (w1", "f (w1"] {
+            assert!(v[0].contains(id), "{id}: {v:?}");
+        }
     }
 
     #[test]
@@ -555,12 +652,12 @@ mod tests {
         // u2 is the one in flight at Ctrl-C, counted failed.
         let r = report(vec![], good.clone(), 1);
         assert_eq!(
-            violations(&r, &[Promise::AnsweredOnce], ms(0)),
+            violations(&r, &[Promise::AnsweredOnce], &Terms::default()),
             Vec::<String>::new()
         );
         // Not counted failed: an acknowledged request left unanswered.
         let r = report(vec![], good.clone(), 0);
-        let v = violations(&r, &[Promise::AnsweredOnce], ms(0));
+        let v = violations(&r, &[Promise::AnsweredOnce], &Terms::default());
         assert!(v.iter().any(|l| l.contains("never answered")), "{v:?}");
         let mut bad = good;
         bad.push(line(500, "client", "I: reply to u1: Hello #0"));
@@ -568,7 +665,7 @@ mod tests {
         bad.push(exec(700, "w1", "titanic-u4"));
         bad.push(exec(800, "w1", "titanic-u5"));
         let r = report(vec![], bad, 1);
-        let v = violations(&r, &[Promise::AnsweredOnce], ms(0)).join("\n");
+        let v = violations(&r, &[Promise::AnsweredOnce], &Terms::default()).join("\n");
         for needle in [
             "u1 answered 2 times",
             "reply to u3, which no client was given",

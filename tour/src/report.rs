@@ -211,12 +211,25 @@ impl Executions {
 pub struct Measure {
     /// The label from the scenario ("dead worker purged").
     pub label: String,
-    /// From the step's action to the first matching line; `None` if it never came.
+    /// How long it took (see [`MeasureKind`]); `None` if it never ended.
     pub elapsed: Option<Duration>,
-    /// When the step's action happened, since the start of the scenario.
+    /// When it began, since the start of the scenario: the step's action, or for a
+    /// [`MeasureKind::Gap`] the client's last answer before the gap.
     pub at: Duration,
     /// The process whose line ends the measure.
     pub process: String,
+    /// What is timed.
+    pub kind: MeasureKind,
+}
+
+/// What a [`Measure`] times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeasureKind {
+    /// A step's `measure`: from the step's action to the first matching line after it.
+    Line,
+    /// A step's `gap`: a client's wait from its last answer by the old server to its first by
+    /// the new one ([`crate::gap::failover_gap`]), the failover as the client saw it.
+    Gap,
 }
 
 impl Report {
@@ -380,9 +393,16 @@ impl Report {
             let _ = writeln!(out, "   {text}");
         }
         for m in &self.measures {
-            let text = match m.elapsed {
-                Some(d) => format!("{} after {}", m.label, human(d)),
-                None => paint(&format!("{}: never happened", m.label), style::RED, color),
+            let text = match (m.elapsed, m.kind) {
+                (Some(d), MeasureKind::Line) => format!("{} after {}", m.label, human(d)),
+                (Some(d), MeasureKind::Gap) => format!(
+                    "{}: {} without an answer ({:.3} s → {:.3} s)",
+                    m.label,
+                    human(d),
+                    m.at.as_secs_f64(),
+                    (m.at + d).as_secs_f64()
+                ),
+                (None, _) => paint(&format!("{}: never happened", m.label), style::RED, color),
             };
             let _ = writeln!(out, "   {text}");
         }
@@ -477,6 +497,7 @@ mod tests {
                 elapsed: Some(Duration::from_millis(3100)),
                 at: Duration::from_secs(1),
                 process: "client".into(),
+                kind: MeasureKind::Line,
             }],
             lines: BTreeMap::new(),
             events: Vec::new(),
@@ -554,6 +575,24 @@ mod tests {
             t.contains("executions 4 for 9 answered: 2 request ids, 1 ran again"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn a_gap_shows_how_long_the_client_went_without_an_answer_and_between_which_answers() {
+        let mut r = report();
+        r.measures.push(Measure {
+            label: "client's failover gap".into(),
+            elapsed: Some(Duration::from_millis(3250)),
+            at: Duration::from_millis(4900),
+            process: "client".into(),
+            kind: MeasureKind::Gap,
+        });
+        let t = r.table(false);
+        assert!(
+            t.contains("client's failover gap: 3.2 s without an answer (4.900 s → 8.150 s)"),
+            "{t}"
+        );
+        assert!(r.ok());
     }
 
     #[test]

@@ -139,6 +139,10 @@ pub(crate) struct ChaosSpec {
     /// For `one-server-answers`: the grace after each step of the schedule before only one
     /// server may answer.
     settle_ms: Option<Millis>,
+    /// For `executed-once`: the two brokers of a pair, whose faults no longer excuse a repeat
+    /// one at a time (see [`crate::promise`]).
+    #[serde(default)]
+    pair: Vec<String>,
     /// Variables changed in chaos mode (e.g. a client that runs until Ctrl-C).
     #[serde(default)]
     vars: BTreeMap<String, String>,
@@ -208,6 +212,9 @@ pub(crate) struct Step {
     reset: Option<Vec<String>>,
     pub(crate) wait: Option<LineSpec>,
     pub(crate) measure: Option<MeasureSpec>,
+    /// Clients whose failover gap around this step is measured (see [`crate::gap`]).
+    #[serde(default)]
+    pub(crate) gap: Vec<GapSpec>,
     pub(crate) note: Option<String>,
     /// Only here to explain a common slip: a top-level key written after `[[step]]` belongs to
     /// that step in TOML.
@@ -236,6 +243,7 @@ impl Step {
             reset: None,
             wait: None,
             measure: None,
+            gap: Vec::new(),
             note: Some(note),
             timeout_ms: None,
         }
@@ -302,6 +310,16 @@ pub(crate) struct LineSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MeasureSpec {
+    pub(crate) label: String,
+    pub(crate) process: String,
+    pub(crate) line: String,
+}
+
+/// `gap = [{ label, process, line }]`: the client `process`'s wait from its last answer by the
+/// old server to its first by the new one, which follows its `line` (see [`crate::gap`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GapSpec {
     pub(crate) label: String,
     pub(crate) process: String,
     pub(crate) line: String,
@@ -487,6 +505,13 @@ impl Scenario {
         groups
     }
 
+    /// Whether some step's `gap` reads this process's answers (it must print its request lines).
+    pub(crate) fn gap_reads(&self, process: &str) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.gap.iter().any(|g| g.process == process))
+    }
+
     pub(crate) fn process_index(&self, name: &str) -> Option<usize> {
         self.processes.iter().position(|p| p.name == name)
     }
@@ -533,6 +558,18 @@ impl Scenario {
                     .map_err(|e| anyhow::anyhow!("[chaos] promises: {e}"))?;
                 if promise == crate::promise::Promise::OneServerAnswers && c.settle_ms.is_none() {
                     bail!("[chaos] promise {p:?} needs settle_ms");
+                }
+            }
+            if !c.pair.is_empty() {
+                if c.pair.len() != 2 || c.pair[0] == c.pair[1] {
+                    bail!("[chaos] pair must name two processes, not {:?}", c.pair);
+                }
+                for p in &c.pair {
+                    match self.processes.iter().find(|s| &s.name == p) {
+                        None => bail!("[chaos] pair names unknown process {p:?}"),
+                        Some(s) if s.client => bail!("[chaos] pair names client {p:?}"),
+                        Some(_) => {}
+                    }
                 }
             }
         }
@@ -592,15 +629,31 @@ impl Scenario {
             } else if net_actions.is_empty()
                 && step.wait.is_none()
                 && step.measure.is_none()
+                && step.gap.is_empty()
                 && step.note.is_none()
             {
-                bail!("step {n} does nothing (no action, wait, measure or note)");
+                bail!("step {n} does nothing (no action, wait, measure, gap or note)");
             }
             if let Some(w) = &step.wait {
                 known(&w.process, "wait", n)?;
             }
             if let Some(m) = &step.measure {
                 known(&m.process, "measure", n)?;
+            }
+            for g in &step.gap {
+                known(&g.process, "gap", n)?;
+                if !self
+                    .processes
+                    .iter()
+                    .any(|p| p.name == g.process && p.client)
+                {
+                    bail!(
+                        "step {n}: gap {:?} names {:?}, which is not a client: a gap is read \
+                         from a client's answers (`client = true`)",
+                        g.label,
+                        g.process
+                    );
+                }
             }
         }
         for p in self.processes.iter().filter(|p| p.client) {
@@ -623,6 +676,7 @@ impl Scenario {
                 .iter()
                 .map(|w| &w.line)
                 .chain(step.measure.iter().map(|m| &m.line))
+                .chain(step.gap.iter().map(|g| &g.line))
                 .chain(step.note.iter());
             for t in texts {
                 values
@@ -732,8 +786,8 @@ pub struct ChaosRun {
     pub exit_limit: std::time::Duration,
     /// The pattern's own promises, checked after the general invariants.
     pub promises: Vec<crate::promise::Promise>,
-    /// Grace after each step before `one-server-answers` applies.
-    pub settle: std::time::Duration,
+    /// What the promises need to know (the settle time, a broker pair).
+    pub terms: crate::promise::Terms,
 }
 
 impl ChaosRun {
@@ -770,7 +824,7 @@ impl ChaosRun {
         broken.extend(crate::promise::violations(
             report,
             &self.promises,
-            self.settle,
+            &self.terms,
         ));
         broken
     }
@@ -834,6 +888,7 @@ impl Scenario {
         run.steps.truncate(setup_end);
         for s in &mut run.steps {
             s.measure = None;
+            s.gap.clear();
         }
         for p in &plan {
             let mut begin = Step::after(
@@ -877,7 +932,13 @@ impl Scenario {
             plan,
             exit_limit,
             promises,
-            settle,
+            terms: crate::promise::Terms {
+                settle,
+                pair: match &spec.pair[..] {
+                    [a, b] => Some([a.clone(), b.clone()]),
+                    _ => None,
+                },
+            },
         })
     }
 }
@@ -938,6 +999,51 @@ note = "the server dies"
         assert_eq!(s.steps[1].action().unwrap().0, Action::Kill);
         assert_eq!(s.steps[1].at_ms, 100);
         assert_eq!(s.steps[1].measure.as_ref().unwrap().label, "gone");
+    }
+
+    #[test]
+    fn a_gap_names_a_client_and_its_switch_line() {
+        let gap = r#"gap = [{ label = "failover", process = "client", line = "{front}" }]"#;
+        let with = |gap: &str| GOOD.replace("note = \"the server dies\"", gap);
+        let s = Scenario::parse(&with(gap)).unwrap();
+        assert_eq!(s.steps[1].gap[0].label, "failover");
+        assert!(s.gap_reads("client") && !s.gap_reads("server"));
+        for (from, to, why) in [
+            ("\"client\"", "\"server\"", "which is not a client"),
+            ("\"client\"", "\"clint\"", "gap names unknown process"),
+            (", line = \"{front}\"", "", "missing field `line`"),
+            ("{front}", "{back}", "{back}"),
+        ] {
+            let e = error_of(&with(&gap.replace(from, to)));
+            assert!(e.contains(why), "{why}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_chaos_pair_names_two_processes_that_are_not_clients() {
+        let with = |pair: &str| {
+            format!(
+                "{GOOD}\n[[process]]\nname = \"backup\"\nbin = \"srv\"\n[chaos]\n\
+                 kill = [\"server\"]\nmax_fault_ms = 100\nmax_quiet_ms = 100\n\
+                 promises = [\"executed-once\"]\npair = {pair}\n"
+            )
+        };
+        let s = Scenario::parse(&with(r#"["server", "backup"]"#)).unwrap();
+        let run = s.chaos(1, std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            run.terms.pair,
+            Some(["server".to_owned(), "backup".to_owned()])
+        );
+        for (pair, why) in [
+            (r#"["server"]"#, "two processes"),
+            (r#"["server", "server"]"#, "two processes"),
+            (r#"["server", "backup", "client"]"#, "two processes"),
+            (r#"["server", "bakup"]"#, "unknown process \"bakup\""),
+            (r#"["server", "client"]"#, "client \"client\""),
+        ] {
+            let e = error_of(&with(pair));
+            assert!(e.contains(why), "{pair}: {e}");
+        }
     }
 
     #[test]

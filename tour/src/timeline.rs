@@ -211,7 +211,7 @@ pub struct Bracket {
     pub label: String,
     /// The lane of the process whose line ends it.
     pub lane: usize,
-    /// The step's action.
+    /// The step's action (for a gap: the client's last answer before it).
     pub from: Duration,
     /// The line that ended it; `None` if it never came.
     pub to: Option<Duration>,
@@ -737,7 +737,7 @@ fn section(out: &mut String, row: &Row) {
 pub(crate) mod tests {
     use super::*;
     use crate::report::{
-        ClientOutcome, Event, Measure, OutputLine, ProcessChange, ProcessInfo, Report,
+        ClientOutcome, Event, Measure, MeasureKind, OutputLine, ProcessChange, ProcessInfo, Report,
     };
     use common::report::Summary;
     use std::collections::BTreeMap;
@@ -811,12 +811,14 @@ pub(crate) mod tests {
                     elapsed: Some(ms(700)),
                     at: ms(1000),
                     process: "client".into(),
+                    kind: MeasureKind::Line,
                 },
                 Measure {
                     label: "never".into(),
                     elapsed: None,
                     at: ms(1500),
                     process: "server".into(),
+                    kind: MeasureKind::Line,
                 },
             ],
             lines: BTreeMap::new(),

@@ -8,6 +8,7 @@ mod crash;
 mod damage;
 mod examples;
 mod idempotence;
+mod pair;
 mod scenario;
 mod status;
 mod support;

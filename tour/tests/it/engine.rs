@@ -293,3 +293,31 @@ fn chaos_mode_plays_the_seeded_schedule_and_checks_the_invariants() {
     assert_eq!(names, ["client", "server"], "{dump}");
     assert!(shutdown.exits.iter().all(|(_, d)| d.is_some()), "{dump}");
 }
+
+#[test]
+fn a_gap_runs_from_a_clients_last_answer_before_its_switch_to_its_first_answer_after() {
+    let report = run(&load("gap"));
+    let dump = report.dump();
+    assert!(report.ok(), "{dump}");
+    let [gap] = &report.measures[..] else {
+        panic!("one measure: {dump}");
+    };
+    assert_eq!(gap.kind, tour::MeasureKind::Gap);
+    assert_eq!(gap.process, "client");
+    // From request 2's line to request 3's: the fixture slept 800 ms between them (and 1500 ms
+    // before request 5, which is not a failover).
+    let took = gap.elapsed.expect("measured");
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_millis(1500),
+        "{took:?}: {dump}"
+    );
+    let step = report.event_at("the server dies here").unwrap();
+    assert!(
+        gap.at <= step,
+        "the gap begins at the last answer before the step: {dump}"
+    );
+    assert!(report.table(false).contains("client's gap: "), "{dump}");
+    // Only the client a gap reads was asked for its request lines.
+    assert_eq!(report.count("client", "request seq="), 5, "{dump}");
+    assert_eq!(report.count("other", "request seq="), 0, "{dump}");
+}

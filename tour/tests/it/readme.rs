@@ -15,8 +15,9 @@
 //! until it prints a line with `ready`), `start two` starts two, a server line that repeats an
 //! earlier one is the restart of that server once it has died ("restart the server here"), and
 //! a client whose comment says `kill -9 the primary` / `kill a server` has the first server
-//! killed after its first few replies. Clients run one after another; each must exit with
-//! success and, if it prints a summary line, have every request answered.
+//! killed after its first few replies (lines saying so, or `outcome=answered` request lines).
+//! Clients run one after another; each must exit with success and, if it prints a summary
+//! line, have every request answered.
 
 use common::report::Summary;
 use common::testkit::Proc;
@@ -275,7 +276,10 @@ fn replies(p: &Proc) -> usize {
         .iter()
         .filter(|l| {
             let l = l.to_ascii_lowercase();
-            l.contains("replied") || l.contains("reply ") || l.contains("answered after")
+            l.contains("replied")
+                || l.contains("reply ")
+                || l.contains("answered after")
+                || l.contains("outcome=answered")
         })
         .count()
 }
@@ -444,6 +448,7 @@ fn the_readme_has_a_recipe_per_pattern_and_the_test_knows_its_programs() {
             "Simple Pirate",
             "Paranoid Pirate",
             "Majordomo",
+            "A broker pair in three terminals",
             "Titanic",
             "Binary Star",
             "Freelance",
@@ -504,6 +509,13 @@ fn readme_paranoid_pirate() {
 #[test]
 fn readme_majordomo() {
     run_recipe("Majordomo");
+}
+
+/// Majordomo on a broker pair: the primary killed under the client, the backup takes over.
+#[test]
+fn readme_majordomo_broker_pair() {
+    let done = run_recipe("A broker pair in three terminals");
+    assert_eq!(done.kills, 1);
 }
 
 #[test]
