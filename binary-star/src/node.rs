@@ -367,9 +367,13 @@ impl Node {
     /// peer ACTIVE in `peer_epoch`, while the peer's own state messages may not have reached us
     /// yet (after a partition heals, connections come back in any order). If that makes the
     /// peer senior (the same rule as for dual actives), an ACTIVE node steps down to PASSIVE at
-    /// once; any node adopts a higher epoch. It proves nothing about the peer's liveness, so
-    /// the peer's expiry is left alone. Under [`OnConflict::Abort`] it is ignored: the Guide's
-    /// pair has no epochs.
+    /// once; any node adopts a higher epoch. A senior report also counts as a sign of life: the
+    /// peer's expiry starts again from `now`, so the next client request is not a vote that
+    /// takes over again at once (measured under chaos: a deposed primary, fenced at the heal
+    /// of a partition before the peer's state messages came back, retook ACTIVE on the
+    /// clients' held requests, outranked the backup that had been serving, and a request ran
+    /// on both sides). If the peer really is gone, the takeover waits one more expiry. Under
+    /// [`OnConflict::Abort`] it is ignored: the Guide's pair has no epochs.
     pub fn handle_fence(&mut self, peer_epoch: u64, now: Instant) {
         if self.on_conflict == OnConflict::Abort {
             return;
@@ -377,7 +381,13 @@ impl Node {
         let peer_senior =
             (peer_epoch, self.role == Role::Backup) > (self.epoch, self.role == Role::Primary);
         self.epoch = self.epoch.max(peer_epoch);
-        if self.state == State::Active && peer_senior {
+        if !peer_senior {
+            return;
+        }
+        self.peer_expiry = self
+            .peer_expiry
+            .max(contract::saturating_add(now, self.timing.peer_ttl()));
+        if self.state == State::Active {
             self.change(State::Passive, Reason::SeniorReported, now);
         }
     }
@@ -1046,7 +1056,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reported_senior_active_makes_an_active_node_step_down_without_touching_liveness() {
+    fn a_reported_senior_active_makes_an_active_node_step_down_and_not_take_over_again_at_once() {
         let t0 = Instant::now();
         let mut node = active_primary(t0);
         assert_eq!(node.epoch(), 1);
@@ -1055,14 +1065,15 @@ mod tests {
         node.handle_fence(1, t0 + MS);
         node.handle_fence(0, t0 + MS);
         assert_eq!(node.state(), State::Active);
+        assert_eq!(node.peer_expiry(), expiry, "a junior report says nothing");
         // The backup took over in epoch 2 while we could not hear it.
         node.handle_fence(2, t0 + 2 * MS);
         assert_eq!(node.state(), State::Passive);
         assert_eq!(node.epoch(), 2);
         assert_eq!(
             node.peer_expiry(),
-            expiry,
-            "a report is not the peer's heartbeat"
+            t0 + 2 * MS + timing().peer_ttl(),
+            "the report is a sign of the peer's life"
         );
         let notices = drain(&mut node, t0 + 2 * MS);
         assert!(notices.contains(&Notice::E(Event::Changed {
@@ -1075,6 +1086,30 @@ mod tests {
         // Passive: a report only raises the epoch, so our next takeover outranks it.
         node.handle_fence(7, t0 + 3 * MS);
         assert_eq!((node.state(), node.epoch()), (State::Passive, 7));
+    }
+
+    #[test]
+    fn a_node_fenced_after_its_peer_expired_waits_a_whole_expiry_before_a_vote_counts() {
+        let t0 = Instant::now();
+        let mut node = active_primary(t0);
+        // A partition: the peer has been silent past its expiry; we are still ACTIVE.
+        let healed = t0 + timing().peer_ttl() + 10 * MS;
+        run(&mut node, t0, healed);
+        assert_eq!(node.state(), State::Active);
+        // At the heal a worker reports the backup ACTIVE in epoch 2 before its state does.
+        node.handle_fence(2, healed);
+        assert_eq!((node.state(), node.epoch()), (State::Passive, 2));
+        drain(&mut node, healed);
+        // A client request held by the partition arrives next: not a vote, the peer lives.
+        assert_eq!(
+            node.handle_client_request(healed + MS),
+            Verdict::Reject(Rejection::PeerAlive)
+        );
+        // Silent for a whole expiry after the report: now a request is a vote, in epoch 3.
+        let later = healed + timing().peer_ttl() + MS;
+        run(&mut node, healed, later);
+        assert_eq!(node.handle_client_request(later), Verdict::Serve);
+        assert_eq!((node.state(), node.epoch()), (State::Active, 3));
     }
 
     #[test]

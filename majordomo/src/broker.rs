@@ -333,7 +333,21 @@ impl Broker {
     /// requests out at workers are still answered here.
     pub fn set_standing(&mut self, standing: Standing, now: Instant) {
         let was = self.dispatching();
+        let changed = self.standing != Some(standing);
         self.standing = Some(standing);
+        if changed {
+            // Tell the pair workers now, not a heartbeat later: the sooner a worker hears a
+            // new ACTIVE standing, the shorter the time it could still run a request of a
+            // deposed broker.
+            for (id, worker) in &self.workers {
+                if worker.pair {
+                    self.outbox.transmit(protocol::to_router(
+                        Message::from_frames([id.clone()]),
+                        WorkerCommand::Pair(PairFrames::Standing(standing)).into_frames(),
+                    ));
+                }
+            }
+        }
         match (was, self.dispatching()) {
             (false, true) => {
                 let names: Vec<Bytes> = self.services.keys().cloned().collect();

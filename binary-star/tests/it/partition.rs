@@ -243,7 +243,12 @@ fn backup_partitioned_no_interruption() {
     heal(net.backup_links());
     b.wait_for("peer is back (ACTIVE)", SETTLE_BOUND + WAIT);
     let answered = net.probe_both(Duration::from_secs(1));
-    assert_eq!(answered[1], 0, "the passive backup answered: {answered:?}");
+    assert_eq!(
+        answered[1],
+        0,
+        "the passive backup answered: {answered:?}\n{:#?}",
+        b.lines()
+    );
     assert!(answered[0] >= 1, "{answered:?}");
 
     assert_eq!(c.count("failover to"), 0, "{:?}", c.lines());

@@ -287,7 +287,22 @@ fn a_worker_that_hears_a_senior_broker_fences_the_deposed_one_which_stands_down(
     assert!(requests_to_workers(&out).is_empty());
     assert_eq!(out.published.last(), Some(&Publish(State::Passive, 2)));
     assert_eq!(p.node().epoch(), 2);
-    // Its heartbeats now tell the worker it is passive.
+    // The worker hears the new standing at once, not a heartbeat later.
+    let told: Vec<(String, Standing)> = out
+        .router
+        .iter()
+        .filter_map(to_worker)
+        .filter_map(|(w, c)| match c {
+            WorkerCommand::Pair(PairFrames::Standing(s)) => Some((w, s)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told.len(), 1);
+    assert_eq!(
+        (told[0].0.as_str(), told[0].1.state),
+        ("W1", State::Passive)
+    );
+    // Its heartbeats go on telling the worker it is passive.
     let beat = t0 + HB + 10 * MS;
     p.handle_timeout(beat);
     let standings: Vec<Standing> = take(&mut p)
