@@ -3,7 +3,7 @@
 //! ROUTER sockets that check every frame.
 
 use crate::util::*;
-use common::testkit::tcp_endpoint;
+use common::testkit::{tcp_endpoint, Proc};
 use common::Message;
 use majordomo::client::{AsyncClient, Client, ClientOptions};
 use majordomo::worker::{Worker, WorkerOptions};
@@ -367,4 +367,104 @@ fn the_worker_api_refuses_reserved_and_invalid_names() {
     assert!(Worker::new("tcp://127.0.0.1:1", "", options()).is_err());
     assert!(Worker::new("bogus", "echo", options()).is_err());
     assert!(Client::new("bogus", ClientOptions::default()).is_err());
+}
+
+/// One broker of a pair with short heartbeats, ready.
+fn paired_broker(role: &str, bind: &str, state_pub: &str, state_sub: &str) -> Proc {
+    let args = [
+        &format!("--{role}"),
+        "--bind",
+        bind,
+        "--state-pub",
+        state_pub,
+        "--state-sub",
+        state_sub,
+        "--heartbeat-ms",
+        HEARTBEAT_MS,
+        "--pair-heartbeat-ms",
+        HEARTBEAT_MS,
+    ];
+    let mut proc = Proc::spawn(role, mdbroker(), args);
+    proc.wait_for("mdbroker ready on", SOON);
+    proc
+}
+
+/// The Guide's one-broker peers (here libzmq ones, as the C `mdworker` and `mdclient` speak)
+/// against a broker pair, as the README says: a worker registered with the ACTIVE broker serves
+/// its requests and never sees a frame of the pair extension; a client of the PASSIVE broker
+/// gets no answer while the ACTIVE one lives (its request is not a vote).
+#[test]
+fn libzmq_one_broker_peers_against_a_broker_pair() {
+    let [primary, backup, primary_state, backup_state] = [(); 4].map(|_| tcp_endpoint());
+    let mut first = paired_broker("primary", &primary, &primary_state, &backup_state);
+    let mut second = paired_broker("backup", &backup, &backup_state, &primary_state);
+    first.wait_for("I: state ACTIVE", SOON);
+    second.wait_for("I: state PASSIVE", SOON);
+    let ctx = zmq::Context::new();
+
+    let worker_ctx = ctx.clone();
+    let worker_ep = primary.clone();
+    let (done, stop) = mpsc::channel::<()>();
+    let libzmq_worker = std::thread::spawn(move || {
+        let w = socket(&worker_ctx, zmq::DEALER);
+        w.connect(&worker_ep).unwrap();
+        send(&w, f(&[b"", b"MDPW01", READY, b"zmq.echo"]));
+        let (mut heartbeats, mut served) = (0, 0);
+        let mut last_heartbeat = Instant::now();
+        while stop.try_recv().is_err() {
+            if last_heartbeat.elapsed() >= Duration::from_millis(100) {
+                send(&w, f(&[b"", b"MDPW01", HEARTBEAT]));
+                last_heartbeat = Instant::now();
+            }
+            let Some(m) = recv(&w, 50) else { continue };
+            assert_eq!(&m[..2], &f(&[b"", b"MDPW01"])[..], "{m:?}");
+            match &m[2][..] {
+                HEARTBEAT => {
+                    assert_eq!(m.len(), 3, "a plain HEARTBEAT: no standing frame");
+                    heartbeats += 1;
+                }
+                REQUEST => {
+                    // client, "", body: no standing and no rid frame in front of the body.
+                    assert_eq!(m.len(), 6, "{m:?}");
+                    assert!(m[4].is_empty(), "{m:?}");
+                    let reply = f(&[b"", b"MDPW01", REPLY, &m[3], b"", &m[5]]);
+                    send(&w, reply);
+                    served += 1;
+                }
+                other => panic!("unexpected command {other:?}"),
+            }
+        }
+        send(&w, f(&[b"", b"MDPW01", DISCONNECT]));
+        (served, heartbeats)
+    });
+    first.wait_for("ready for service zmq.echo", SOON);
+
+    // A client of the ACTIVE broker is served, in plain 7/MDP.
+    let active = socket(&ctx, zmq::REQ);
+    active.connect(&primary).unwrap();
+    for body in [&b"one"[..], b"two"] {
+        send(&active, f(&[b"MDPC01", b"zmq.echo", body]));
+        assert_eq!(
+            recv(&active, 10_000),
+            Some(f(&[b"MDPC01", b"zmq.echo", body]))
+        );
+    }
+    // A client of the PASSIVE broker is not answered: the ACTIVE one lives, so no vote.
+    let passive = socket(&ctx, zmq::REQ);
+    passive.connect(&backup).unwrap();
+    send(&passive, f(&[b"MDPC01", b"zmq.echo", b"three"]));
+    second.wait_for("request dropped in state PASSIVE", SOON);
+    assert_eq!(recv(&passive, 500), None);
+    // Still one ACTIVE broker, and it still serves.
+    send(&active, f(&[b"MDPC01", b"zmq.echo", b"four"]));
+    assert_eq!(
+        recv(&active, 10_000),
+        Some(f(&[b"MDPC01", b"zmq.echo", b"four"]))
+    );
+    assert_eq!(second.count("I: state ACTIVE"), 0, "{:?}", second.lines());
+
+    done.send(()).unwrap();
+    let (served, heartbeats) = libzmq_worker.join().unwrap();
+    assert_eq!(served, 3);
+    assert!(heartbeats >= 1, "the worker heard the broker's heartbeats");
 }
