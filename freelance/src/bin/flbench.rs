@@ -78,11 +78,19 @@ impl ServerProc {
             .spawn()
             .with_context(|| format!("starting {}", self.program.display()))?;
         let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+        let mut said = Vec::new();
         loop {
             match lines.next() {
                 Some(Ok(line)) if line.contains("ready on") => break,
-                Some(Ok(_)) => {}
-                _ => bail!("{} exited before it was ready", self.program.display()),
+                Some(Ok(line)) => said.push(line),
+                _ => {
+                    let _ = child.wait();
+                    bail!(
+                        "{} exited before it was ready: {}",
+                        self.program.display(),
+                        said.join(" / ")
+                    )
+                }
             }
         }
         // Keep draining stderr so the server never blocks on a full pipe.
@@ -122,23 +130,38 @@ fn free_endpoint() -> anyhow::Result<String> {
 }
 
 fn three(dir: &Path, model: u8) -> anyhow::Result<Vec<ServerProc>> {
-    (0..3)
-        .map(|_| {
-            let endpoint = free_endpoint()?;
-            let program = format!("flserver{model}");
-            let args = if model == 3 {
-                vec![
-                    "--bind".into(),
-                    endpoint.clone(),
-                    "--endpoint".into(),
-                    endpoint.clone(),
-                ]
-            } else {
-                vec![endpoint.clone()]
-            };
-            ServerProc::start(dir, &program, args, endpoint)
-        })
-        .collect()
+    (0..3).map(|_| one(dir, model)).collect()
+}
+
+/// One server on a port just released by the OS. Another process may take that port before
+/// the server binds it (tests run many programs at once): then a fresh port, a few times.
+fn one(dir: &Path, model: u8) -> anyhow::Result<ServerProc> {
+    let mut tries = 1;
+    loop {
+        match start_one(dir, model) {
+            Err(e) if tries < 5 => {
+                eprintln!("W: {e:#}; again on another port");
+                tries += 1;
+            }
+            started => return started,
+        }
+    }
+}
+
+fn start_one(dir: &Path, model: u8) -> anyhow::Result<ServerProc> {
+    let endpoint = free_endpoint()?;
+    let program = format!("flserver{model}");
+    let args = if model == 3 {
+        vec![
+            "--bind".into(),
+            endpoint.clone(),
+            "--endpoint".into(),
+            endpoint.clone(),
+        ]
+    } else {
+        vec![endpoint.clone()]
+    };
+    ServerProc::start(dir, &program, args, endpoint)
 }
 
 fn endpoints(servers: &[ServerProc]) -> Vec<String> {
