@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | [`Role::Pair`] | `bstarsrv` (and `mdbroker --primary/--backup`): `I: primary ready` / `I: backup ready` / `mdbroker ready on … as primary` (waiting for the peer: PRIMARY, BACKUP), `I: state ACTIVE - … (epoch <n>)`, `I: state PASSIVE - … (epoch <n>)` | the server's own |
 //! | [`Role::Worker`] | a broker's `I: worker <id> ready for service …` (registered), `W: worker <id> expired, purged` / `… disconnected, purged` / `… unreachable, purged` (purged), `I: worker <id> disconnected` (left); `<id>` belongs to the worker that printed `worker ready as <id> on …` | on the worker's lane, one per broker that sees it |
-//! | [`Role::Server`] | a Freelance client's `I: server <endpoint> alive` / `W: server <endpoint> dead (…)` | on the client's lane, one per server endpoint |
+//! | [`Role::Server`] | a Freelance client's `I: server <endpoint> alive` / `W: server <endpoint> dead (…)`; the endpoint belongs to the server that printed `I: flserver<n> ready on <bound> as <endpoint>` (or bound it) | on the server's lane, one per client that sees it (on the client's lane, one per endpoint, when no server printed it) |
 //!
 //! Risks: [`RiskKind::DualActive`] (two pair servers ACTIVE at once, from their own bands),
 //! [`RiskKind::RunTwice`] (a request id executed a second time: the workers'
@@ -205,10 +205,11 @@ pub struct Band {
 pub enum View {
     /// The process's own role (a pair server's state).
     Own,
-    /// The process as another one sees it (a worker as broker `by` sees it).
+    /// The process as another one sees it (a worker as that broker sees it, a Freelance server
+    /// as that client sees it).
     SeenBy(String),
-    /// Another process as this one sees it (a Freelance server, by its endpoint, on its client's
-    /// lane).
+    /// Another process as this one sees it: a Freelance server, by the endpoint the client
+    /// names, when no lane is known to hold it (drawn on the client's lane).
     Sees(String),
 }
 
@@ -359,6 +360,18 @@ fn worker_identity(text: &str) -> Option<&str> {
     rest.split_whitespace().next()
 }
 
+/// The endpoints a Freelance server's ready line names: where it bound, and the identity its
+/// clients know it by (model 3).
+fn server_endpoints(text: &str) -> Option<Vec<&str>> {
+    let rest = after(text, "I: flserver")?;
+    let rest = after(rest, " ready on ")?;
+    let (bound, identity) = match rest.split_once(" as ") {
+        Some((bound, identity)) => (bound, Some(identity.trim())),
+        None => (rest.trim(), None),
+    };
+    Some(std::iter::once(bound).chain(identity).collect())
+}
+
 /// A band being built: its role, what began it, and whose run ends it.
 #[derive(Debug, Clone)]
 struct Open {
@@ -408,6 +421,16 @@ pub fn read(report: &Report, lanes: &[Lane], end: Duration) -> Roles {
     for line in &report.output {
         if let (Some(id), Some(i)) = (worker_identity(&line.text), lane_of(&line.process)) {
             workers.insert(id.to_owned(), i);
+        }
+    }
+    // Freelance server endpoints → the server's lane: `I: flserver3 ready on <bound> as <id>`,
+    // the identity being the endpoint its clients use (flserver1/2: the bound endpoint).
+    let mut endpoints: HashMap<String, usize> = HashMap::new();
+    for line in &report.output {
+        if let (Some(names), Some(i)) = (server_endpoints(&line.text), lane_of(&line.process)) {
+            for name in names {
+                endpoints.insert(name.to_owned(), i);
+            }
         }
     }
     let mut tracks: Vec<Track> = Vec::new();
@@ -473,7 +496,14 @@ pub fn read(report: &Report, lanes: &[Lane], end: Duration) -> Roles {
                     }
                     _ => {}
                 }
-                (i, View::Sees(endpoint), Role::Server(liveness))
+                match endpoints.get(&endpoint) {
+                    Some(&server) => (
+                        server,
+                        View::SeenBy(line.process.clone()),
+                        Role::Server(liveness),
+                    ),
+                    None => (i, View::Sees(endpoint), Role::Server(liveness)),
+                }
             }
         };
         let t = match tracks.iter().position(|t| t.lane == lane && t.view == view) {
@@ -970,6 +1000,16 @@ pub(crate) mod tests {
             line(2500, "client", &format!("I: server {a} alive")),
             line(2600, "client", "I: server replied OK (7)"),
         ];
+        let mut output = output;
+        // Server a says which endpoint it is; b's process printed nothing the tour knows.
+        output.insert(
+            0,
+            line(
+                5,
+                "server",
+                "I: flserver3 ready on tcp://0.0.0.0:40001 as tcp://127.0.0.1:5555",
+            ),
+        );
         let r = report(
             &[("server", false), ("client", true)],
             vec![started(0, "server", 1), started(10, "client", 1)],
@@ -977,12 +1017,22 @@ pub(crate) mod tests {
             4000,
         );
         let t = Timeline::from_report(&r);
-        let of = |ep: &str| -> Vec<(u64, u64, Role)> {
+        let track = |ep: &str| {
             t.roles
                 .tracks
                 .iter()
-                .find(|tr| tr.view == View::Sees(ep.into()))
+                .find(|tr| match &tr.view {
+                    View::Sees(e) => e == ep,
+                    View::SeenBy(_) => ep == a,
+                    View::Own => false,
+                })
                 .unwrap()
+        };
+        assert_eq!(track(a).lane, 0, "on server a's lane");
+        assert_eq!(track(a).view, View::SeenBy("client".into()));
+        assert_eq!(track(b).lane, 1, "b unknown: on the client's lane");
+        let of = |ep: &str| -> Vec<(u64, u64, Role)> {
+            track(ep)
                 .bands
                 .iter()
                 .map(|b| (b.from.as_millis() as u64, b.to.as_millis() as u64, b.role))
@@ -1004,7 +1054,6 @@ pub(crate) mod tests {
                 (1500, 4000, Role::Server(Dead))
             ]
         );
-        assert!(t.roles.tracks.iter().all(|tr| tr.lane == 1), "client lane");
         assert_eq!(t.roles.risks.len(), 1);
         let r = &t.roles.risks[0];
         assert_eq!(r.kind, RiskKind::NoServer);

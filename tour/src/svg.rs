@@ -97,6 +97,7 @@ pub(crate) fn render(t: &Timeline) -> String {
                 y += HOST_ROW;
             }
         }
+        let host_above = lane.host.is_some() && last_host != lane.host.as_deref();
         last_host = lane.host.as_deref();
         let top = y;
         let (own, views) = roles::rows_of(t, i);
@@ -114,6 +115,7 @@ pub(crate) fn render(t: &Timeline) -> String {
         });
         rows.push(Row {
             lane: i,
+            host_above,
             top,
             centre,
             views_top,
@@ -236,6 +238,8 @@ pub(crate) fn render(t: &Timeline) -> String {
 /// `bottom`.
 struct Row {
     lane: usize,
+    /// A host's name row is right above it (free space right of the name).
+    host_above: bool,
     top: f64,
     centre: f64,
     views_top: f64,

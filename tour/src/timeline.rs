@@ -668,8 +668,8 @@ pub fn page(rows: &[Row]) -> String {
          or mdbroker as one of a pair), its state with its epoch (pale yellow: waiting for the \
          peer, as PRIMARY or BACKUP; dark blue: ACTIVE; light blue: PASSIVE); under a \
          Majordomo worker's lane, one thin row per broker with that broker's view of it (green \
-         registered, red purged, grey left); under a Freelance client's lane, one row per server \
-         with the client's view of it (green alive, red dead). Red dashed boxes mark where the \
+         registered, red purged, grey left); under a Freelance server's lane, one row per client \
+         with that client's view of it (green alive, red dead). Red dashed boxes mark where the \
          pattern's promise was at risk: two servers ACTIVE at once, a client with no live \
          server; a red diamond a request executed a second time. The key under each picture \
          lists those it has. Hover over anything for details: a band shows its exact times and \

@@ -4,7 +4,7 @@
 //! or of another process by it (a Freelance client's view of a server), the risk marks over
 //! the lanes, and the legend of whatever of these the picture has.
 
-use super::{secs, Row, Scale, X0, X1};
+use super::{secs, Row, Scale, HEADER, X0, X1};
 use crate::roles::{Band, Risk, RiskKind, Role, Track, View};
 use crate::timeline::{esc, Timeline};
 use std::fmt::Write as _;
@@ -156,12 +156,15 @@ pub(super) fn risks(out: &mut String, t: &Timeline, scale: &Scale, rows: &[Row])
             .iter()
             .filter_map(|&l| t.lanes.get(l).map(|l| l.name.as_str()))
             .collect();
+        let when = if risk.from == risk.to {
+            format!("at {}", secs(risk.from))
+        } else {
+            format!("from {} to {}", secs(risk.from), secs(risk.to))
+        };
         let title = format!(
-            "{} ({}) from {} to {}\n{first}: {}\n{then}: {}",
+            "{} ({}) {when}\n{first}: {}\n{then}: {}",
             what(risk),
             names.join(", "),
-            secs(risk.from),
-            secs(risk.to),
             risk.began.describe(),
             risk.ended.describe()
         );
@@ -198,16 +201,21 @@ pub(super) fn risks(out: &mut String, t: &Timeline, scale: &Scale, rows: &[Row])
                         RiskKind::DualActive => "2 ACTIVE",
                         _ => "no server",
                     };
-                    // Right of the mark, or left of it near the right edge.
-                    let (tx, anchor) = if x2 + 60.0 > X1 {
-                        (x - 3.0, "end")
+                    // Just above the box where a host's name row leaves room, otherwise
+                    // under the step badges at the top; right-aligned near the right edge.
+                    let (tx, anchor) = if x + 50.0 > X1 {
+                        (x2, "end")
                     } else {
-                        (x2 + 3.0, "start")
+                        (x, "start")
+                    };
+                    let ty = if row.host_above {
+                        row.top - 2.0
+                    } else {
+                        HEADER - 1.0
                     };
                     let _ = write!(
                         out,
-                        "<text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{label}</text>",
-                        row.top + 9.0
+                        "<text x=\"{tx:.1}\" y=\"{ty:.1}\" text-anchor=\"{anchor}\">{label}</text>"
                     );
                 }
             }
@@ -289,8 +297,12 @@ pub(super) fn legend(out: &mut String, t: &Timeline, top: f64) {
     );
     let mut x = X0;
     for (text, group, class) in items {
-        let swatch = match group {
-            "risk" => format!(
+        let swatch = match (group, class) {
+            ("risk", "run-twice") => format!(
+                "<g class=\"risk {class}\"><path d=\"M{:.1} {y:.1}l5 6l-5 6l-5 -6z\"/></g>",
+                x + 7.0
+            ),
+            ("risk", _) => format!(
                 "<g class=\"risk {class}\"><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"14\" height=\"11\"/></g>"
             ),
             _ => format!(
