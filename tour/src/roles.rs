@@ -12,6 +12,7 @@
 //! | [`Role::Pair`] | `bstarsrv` (and `mdbroker --primary/--backup`): `I: primary ready` / `I: backup ready` / `mdbroker ready on … as primary` (waiting for the peer: PRIMARY, BACKUP), `I: state ACTIVE - … (epoch <n>)`, `I: state PASSIVE - … (epoch <n>)` | the server's own |
 //! | [`Role::Worker`] | a broker's `I: worker <id> ready for service …` (registered), `W: worker <id> expired, purged` / `… disconnected, purged` / `… unreachable, purged` (purged), `I: worker <id> disconnected` (left); `<id>` belongs to the worker that printed `worker ready as <id> on …` | on the worker's lane, one per broker that sees it |
 //! | [`Role::Server`] | a Freelance client's `I: server <endpoint> alive` / `W: server <endpoint> dead (…)`; the endpoint belongs to the server that printed `I: flserver<n> ready on <bound> as <endpoint>` (or bound it) | on the server's lane, one per client that sees it (on the client's lane, one per endpoint, when no server printed it) |
+//! | [`Role::Titanic`] | `ticlient`: `I: request UUID <uuid>` (stored), `I: reply to <uuid>: …` (answered), `I: closed <uuid>` (closed, the band ends) | on the client's lane, one row per request under way at once |
 //!
 //! Risks: [`RiskKind::DualActive`] (two pair servers ACTIVE at once, from their own bands),
 //! [`RiskKind::RunTwice`] (a request id executed a second time: the workers'
@@ -63,6 +64,15 @@ pub enum Liveness {
     Dead,
 }
 
+/// Where a Titanic request is in its life, as its client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TitanicStage {
+    /// Titanic stored it (the client has its UUID) and its reply is not there yet.
+    Stored,
+    /// The client has its reply and has not yet closed it.
+    Answered,
+}
+
 /// What a process is during a [`Band`], as the lines of its track say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -79,6 +89,8 @@ pub enum Role {
     Worker(WorkerStanding),
     /// A Freelance server as one client sees it.
     Server(Liveness),
+    /// One of a Titanic client's requests, from stored to closed.
+    Titanic(TitanicStage),
 }
 
 impl Role {
@@ -102,6 +114,8 @@ impl Role {
             Role::Worker(WorkerStanding::Left) => "left".to_owned(),
             Role::Server(Liveness::Alive) => "alive".to_owned(),
             Role::Server(Liveness::Dead) => "dead".to_owned(),
+            Role::Titanic(TitanicStage::Stored) => "stored".to_owned(),
+            Role::Titanic(TitanicStage::Answered) => "answered".to_owned(),
         }
     }
 
@@ -125,6 +139,12 @@ impl Role {
             }
             Role::Worker(s) => format!("worker {}", Role::Worker(s).label()),
             Role::Server(s) => format!("server {}", Role::Server(s).label()),
+            Role::Titanic(TitanicStage::Stored) => {
+                "Titanic request stored, its reply not yet fetched".to_owned()
+            }
+            Role::Titanic(TitanicStage::Answered) => {
+                "Titanic request answered, not yet closed".to_owned()
+            }
         }
     }
 
@@ -148,6 +168,8 @@ impl Role {
             Role::Worker(WorkerStanding::Left) => "left",
             Role::Server(Liveness::Alive) => "alive",
             Role::Server(Liveness::Dead) => "dead",
+            Role::Titanic(TitanicStage::Stored) => "stored",
+            Role::Titanic(TitanicStage::Answered) => "answered-ti",
         }
     }
 
@@ -211,6 +233,9 @@ pub enum View {
     /// Another process as this one sees it: a Freelance server, by the endpoint the client
     /// names, when no lane is known to hold it (drawn on the client's lane).
     Sees(String),
+    /// A Titanic client's requests, one row per request under way at once (0, 1, …): each
+    /// request goes to the first row free when it was stored.
+    Requests(usize),
 }
 
 /// The bands of one lane for one [`View`], in time order, not overlapping.
@@ -542,11 +567,113 @@ pub fn read(report: &Report, lanes: &[Lane], end: Duration) -> Roles {
             runs.end_of(i, run),
         ));
     }
+    tracks.extend(titanic_requests(report, lanes, &runs));
     tracks.sort_by_key(|t| t.lane);
     risks.extend(dual_actives(&tracks));
     risks.extend(second_runs(report, lanes));
     risks.sort_by_key(|r| (r.from, r.to));
     Roles { tracks, risks }
+}
+
+/// A Titanic client's requests from its lines `I: request UUID <uuid>` (stored),
+/// `I: reply to <uuid>: …` (answered) and `I: closed <uuid>` (closed: the request is over),
+/// packed into rows so that no two overlap in one row.
+fn titanic_requests(report: &Report, lanes: &[Lane], runs: &Runs) -> Vec<Track> {
+    let lane_of = |name: &str| lanes.iter().position(|l| l.name == name);
+    // Per lane, in the order stored: (uuid, run, bands so far, open stage).
+    struct Request {
+        uuid: String,
+        run: u32,
+        bands: Vec<Band>,
+        open: Option<(TitanicStage, Cause)>,
+    }
+    let mut per_lane: BTreeMap<usize, Vec<Request>> = BTreeMap::new();
+    for line in &report.output {
+        let Some(i) = lane_of(&line.process) else {
+            continue;
+        };
+        let cause = Cause {
+            at: line.at,
+            process: line.process.clone(),
+            text: line.text.clone(),
+        };
+        let uuid_after = |marker: &str| -> Option<String> {
+            let rest = after(&line.text, marker)?;
+            let uuid = rest.split([' ', ':']).next()?;
+            (!uuid.is_empty()).then(|| uuid.to_owned())
+        };
+        if let Some(uuid) = uuid_after("I: request UUID ") {
+            per_lane.entry(i).or_default().push(Request {
+                uuid,
+                run: line.run,
+                bands: Vec::new(),
+                open: Some((TitanicStage::Stored, cause)),
+            });
+            continue;
+        }
+        let (uuid, next) = if let Some(uuid) = uuid_after("I: reply to ") {
+            (uuid, Some(TitanicStage::Answered))
+        } else if let Some(uuid) = uuid_after("I: closed ") {
+            (uuid, None)
+        } else {
+            continue;
+        };
+        let Some(request) = per_lane
+            .get_mut(&i)
+            .and_then(|rs| rs.iter_mut().rev().find(|r| r.uuid == uuid))
+        else {
+            continue;
+        };
+        if let Some((stage, began)) = request.open.take() {
+            request.bands.push(Band {
+                from: began.at,
+                to: cause.at.max(began.at),
+                role: Role::Titanic(stage),
+                began,
+                ended: cause.clone(),
+            });
+        }
+        request.open = next.map(|stage| (stage, cause));
+    }
+    let mut tracks = Vec::new();
+    for (lane, requests) in per_lane {
+        // Rows: the tracks of this lane and when each is free again.
+        let mut rows: Vec<(Track, Duration)> = Vec::new();
+        for mut r in requests {
+            if let Some((stage, began)) = r.open.take() {
+                let ended = runs.end_of(lane, r.run);
+                r.bands.push(Band {
+                    from: began.at,
+                    to: ended.at.max(began.at),
+                    role: Role::Titanic(stage),
+                    began,
+                    ended,
+                });
+            }
+            let (Some(first), Some(last)) = (r.bands.first(), r.bands.last()) else {
+                continue;
+            };
+            let (from, to) = (first.from, last.to);
+            let row = match rows.iter().position(|(_, free)| *free <= from) {
+                Some(row) => row,
+                None => {
+                    rows.push((
+                        Track {
+                            lane,
+                            view: View::Requests(rows.len()),
+                            bands: Vec::new(),
+                        },
+                        Duration::ZERO,
+                    ));
+                    rows.len() - 1
+                }
+            };
+            rows[row].0.bands.extend(r.bands);
+            rows[row].1 = to;
+        }
+        tracks.extend(rows.into_iter().map(|(t, _)| t));
+    }
+    tracks
 }
 
 /// The earlier of a line and the end of the run that owns a band.
@@ -1024,7 +1151,7 @@ pub(crate) mod tests {
                 .find(|tr| match &tr.view {
                     View::Sees(e) => e == ep,
                     View::SeenBy(_) => ep == a,
-                    View::Own => false,
+                    View::Own | View::Requests(_) => false,
                 })
                 .unwrap()
         };
@@ -1087,5 +1214,66 @@ pub(crate) mod tests {
         assert_eq!(r.lanes, [1, 0]);
         assert_eq!(r.began.process, "w1");
         assert_eq!(r.began.at, ms(100));
+    }
+
+    #[test]
+    fn titanic_requests_go_from_stored_to_answered_to_closed_in_rows_that_never_overlap() {
+        let u = |n: u32| format!("0000000{n}-aaaa-bbbb-cccc-dddddddddddd");
+        let output = vec![
+            line(100, "ticlient", &format!("I: request UUID {}", u(1))),
+            line(150, "ticlient", &format!("I: request UUID {}", u(2))),
+            line(400, "ticlient", &format!("I: reply to {}: hello #0", u(1))),
+            line(420, "ticlient", &format!("I: closed {}", u(1))),
+            line(500, "ticlient", &format!("I: request UUID {}", u(3))),
+            line(600, "ticlient", &format!("I: reply to {}: hello #1", u(2))),
+            line(610, "ticlient", &format!("I: closed {}", u(2))),
+            line(900, "ticlient", &format!("I: reply to {}: hello #2", u(3))),
+        ];
+        let r = report(
+            &[("titanic", false), ("ticlient", true)],
+            vec![
+                started(0, "titanic", 1),
+                started(10, "ticlient", 1),
+                proc_ev(950, "ticlient", ProcessChange::Killed),
+            ],
+            output,
+            1000,
+        );
+        let t = Timeline::from_report(&r);
+        type Spans = Vec<(u64, u64, Role)>;
+        let rows: Vec<(View, Spans)> = t
+            .roles
+            .tracks
+            .iter()
+            .map(|tr| {
+                assert_eq!(tr.lane, 1);
+                let bands = tr
+                    .bands
+                    .iter()
+                    .map(|b| (b.from.as_millis() as u64, b.to.as_millis() as u64, b.role))
+                    .collect();
+                (tr.view.clone(), bands)
+            })
+            .collect();
+        use TitanicStage::*;
+        let (s, a) = (Role::Titanic(Stored), Role::Titanic(Answered));
+        assert_eq!(
+            rows,
+            [
+                // Request 1, then request 3 once row 0 is free again (closed at 420 ms).
+                (
+                    View::Requests(0),
+                    vec![(100, 400, s), (400, 420, a), (500, 900, s), (900, 950, a)]
+                ),
+                (View::Requests(1), vec![(150, 600, s), (600, 610, a)]),
+            ]
+        );
+        // Request 3 was never closed: its band ends with the client's kill.
+        let last = t.roles.tracks[0].bands.last().unwrap();
+        assert_eq!(last.ended.text, "killed (SIGKILL)");
+        assert!(t.roles.tracks[0].bands[1]
+            .ended
+            .text
+            .contains("I: closed 00000001"));
     }
 }

@@ -107,7 +107,7 @@ pub(crate) fn render(t: &Timeline) -> String {
         let centre = y + LANE / 2.0;
         y += LANE;
         let views_top = y;
-        y += roles::VIEW_ROW * views as f64;
+        y += views;
         let strip = lane.client.then(|| {
             let top = y;
             y += STRIP;

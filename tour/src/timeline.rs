@@ -669,7 +669,9 @@ pub fn page(rows: &[Row]) -> String {
          peer, as PRIMARY or BACKUP; dark blue: ACTIVE; light blue: PASSIVE); under a \
          Majordomo worker's lane, one thin row per broker with that broker's view of it (green \
          registered, red purged, grey left); under a Freelance server's lane, one row per client \
-         with that client's view of it (green alive, red dead). Red dashed boxes mark where the \
+         with that client's view of it (green alive, red dead); under a Titanic client's lane, \
+         its requests (purple: stored, its reply not yet fetched; green: answered, not yet \
+         closed; a row per request under way at once). Red dashed boxes mark where the \
          pattern's promise was at risk: two servers ACTIVE at once, a client with no live \
          server; a red diamond a request executed a second time. The key under each picture \
          lists those it has. Hover over anything for details: a band shows its exact times and \

@@ -12,7 +12,9 @@ use std::fmt::Write as _;
 /// Height of the own-role row above a lane's bar.
 pub(super) const OWN_ROW: f64 = 14.0;
 /// Height of one view row under a lane's bar.
-pub(super) const VIEW_ROW: f64 = 9.0;
+const VIEW_ROW: f64 = 9.0;
+/// Height of one row of Titanic requests.
+const REQUEST_ROW: f64 = 4.0;
 const OWN_BAND: f64 = 12.0;
 const VIEW_BAND: f64 = 6.0;
 const LEGEND_ROW: f64 = 20.0;
@@ -24,6 +26,7 @@ pub(super) const STYLE: &str = "
 .role.passive rect { fill: #b8cce4; } .role.passive text { fill: #1b3350; }
 .role.registered rect, .role.alive rect { fill: #3d9a5b; } .role.left rect { fill: #aaa; }
 .role.purged rect, .role.dead rect { fill: #d9534f; }
+.role.stored rect { fill: #8e6bbf; } .role.answered-ti rect { fill: #2e8b57; }
 .view-label { fill: #888; font-size: 8px; text-anchor: end; }
 .risk rect { fill: #d62728; fill-opacity: .16; stroke: #d62728; stroke-width: 1.2; stroke-dasharray: 4 2; }
 .risk text { fill: #b01c1c; font-size: 9px; font-weight: 700; }
@@ -31,11 +34,21 @@ pub(super) const STYLE: &str = "
 .legend text { fill: #555; font-size: 10px; }
 ";
 
-/// Whether lane `i` has an own-role row, and how many view rows it has.
-pub(super) fn rows_of(t: &Timeline, i: usize) -> (bool, usize) {
+/// Whether lane `i` has an own-role row, and the height of its view rows.
+pub(super) fn rows_of(t: &Timeline, i: usize) -> (bool, f64) {
     let mine = t.roles.tracks.iter().filter(|tr| tr.lane == i);
     let own = mine.clone().any(|tr| tr.view == View::Own);
-    (own, mine.filter(|tr| tr.view != View::Own).count())
+    (own, mine.map(|tr| row_of(&tr.view).0).sum())
+}
+
+/// A view row's height and its band's: Titanic's request rows, one per request under way at
+/// once, are thinner (a load of 20 at a time makes 20 rows).
+fn row_of(view: &View) -> (f64, f64) {
+    match view {
+        View::Own => (0.0, 0.0),
+        View::Requests(_) => (REQUEST_ROW, REQUEST_ROW - 1.0),
+        _ => (VIEW_ROW, VIEW_BAND),
+    }
 }
 
 /// Whose view a track is, as the row label and hover text say it.
@@ -44,6 +57,7 @@ fn view_text(track: &Track) -> String {
         View::Own => "own state".to_owned(),
         View::SeenBy(p) => format!("as {p} sees it"),
         View::Sees(endpoint) => format!("server {endpoint} as this client sees it"),
+        View::Requests(_) => "its Titanic requests".to_owned(),
     }
 }
 
@@ -59,6 +73,8 @@ fn view_label(track: &Track) -> String {
                 .rsplit_once(':')
                 .map_or(endpoint.as_str(), |(_, port)| port)
         ),
+        View::Requests(0) => "titanic".to_owned(),
+        View::Requests(_) => String::new(),
     }
 }
 
@@ -70,16 +86,20 @@ pub(super) fn lane(out: &mut String, t: &Timeline, scale: &Scale, row: &Row) {
         let (y, h) = if track.view == View::Own {
             (row.top + (OWN_ROW - OWN_BAND) / 2.0 + 1.0, OWN_BAND)
         } else {
-            let y = view_y + (VIEW_ROW - VIEW_BAND) / 2.0;
-            let _ = write!(
-                out,
-                "<text class=\"view-label\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                X0 - 8.0,
-                y + VIEW_BAND,
-                esc(&view_label(track))
-            );
-            view_y += VIEW_ROW;
-            (y, VIEW_BAND)
+            let (row, band) = row_of(&track.view);
+            let y = view_y + (row - band) / 2.0;
+            let label = view_label(track);
+            if !label.is_empty() {
+                let _ = write!(
+                    out,
+                    "<text class=\"view-label\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                    X0 - 8.0,
+                    view_y + 7.0,
+                    esc(&label)
+                );
+            }
+            view_y += row;
+            (y, band)
         };
         let _ = write!(
             out,
@@ -232,6 +252,7 @@ fn entries(t: &Timeline) -> Vec<(String, &'static str, &'static str)> {
             Role::Pair { state, .. } => state as u8,
             Role::Worker(s) => 10 + s as u8,
             Role::Server(s) => 20 + s as u8,
+            Role::Titanic(s) => 30 + s as u8,
         };
         if !roles.iter().any(|(o, _)| *o == order) {
             roles.push((order, band.role));
@@ -255,6 +276,10 @@ fn entries(t: &Timeline) -> Vec<(String, &'static str, &'static str)> {
                 Role::Server(_) => match role.class() {
                     "alive" => "server alive (to client)",
                     _ => "server dead (to client)",
+                },
+                Role::Titanic(_) => match role.class() {
+                    "stored" => "Titanic request stored",
+                    _ => "answered, not closed",
                 },
             };
             (text.to_owned(), "role", role.class())
