@@ -462,7 +462,7 @@ pub fn read(report: &Report, lanes: &[Lane], end: Duration) -> Roles {
     let mut open: Vec<Option<Open>> = Vec::new();
     let mut pair_node: HashMap<(usize, u32), PairNode> = HashMap::new();
     // Freelance: per client lane, each endpoint's liveness and the open no-server risk.
-    let mut servers: BTreeMap<usize, BTreeMap<String, Liveness>> = BTreeMap::new();
+    let mut servers: BTreeMap<usize, (u32, BTreeMap<String, Liveness>)> = BTreeMap::new();
     let mut no_server: BTreeMap<usize, (Cause, u32)> = BTreeMap::new();
     let mut risks = Vec::new();
     for line in &report.output {
@@ -507,7 +507,21 @@ pub fn read(report: &Report, lanes: &[Lane], end: Duration) -> Roles {
                 )
             }
             Said::Server(endpoint, liveness) => {
-                let known = servers.entry(i).or_default();
+                // A restarted client starts knowing no server; a risk of its last run ended
+                // with that run.
+                let (run, known) = servers.entry(i).or_insert((line.run, BTreeMap::new()));
+                if *run != line.run {
+                    *run = line.run;
+                    known.clear();
+                    if let Some((began, old)) = no_server.remove(&i) {
+                        risks.push(risk(
+                            RiskKind::NoServer,
+                            vec![i],
+                            began,
+                            runs.end_of(i, old),
+                        ));
+                    }
+                }
                 known.insert(endpoint.clone(), liveness);
                 let none_alive = known.values().all(|l| *l == Liveness::Dead);
                 match (none_alive, no_server.contains_key(&i)) {
@@ -1275,5 +1289,53 @@ pub(crate) mod tests {
             .ended
             .text
             .contains("I: closed 00000001"));
+    }
+
+    #[test]
+    fn a_restarted_freelance_client_knows_no_server_until_it_hears_one() {
+        let a = "tcp://127.0.0.1:5555";
+        let output = vec![
+            line(100, "client", &format!("I: server {a} alive")),
+            line(500, "client", &format!("W: server {a} dead (silent)")),
+            run_line(1100, "client", 2, &format!("W: server {a} dead (no reply)")),
+            run_line(1500, "client", 2, &format!("I: server {a} alive")),
+        ];
+        let r = report(
+            &[("client", true)],
+            vec![
+                started(0, "client", 1),
+                proc_ev(800, "client", ProcessChange::Killed),
+                started(1000, "client", 2),
+            ],
+            output,
+            2000,
+        );
+        let t = Timeline::from_report(&r);
+        let risks: Vec<(u64, u64, &str)> = t
+            .roles
+            .risks
+            .iter()
+            .map(|r| {
+                assert_eq!(r.kind, RiskKind::NoServer);
+                (
+                    r.from.as_millis() as u64,
+                    r.to.as_millis() as u64,
+                    r.ended.text.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            risks,
+            [
+                (500, 800, "killed (SIGKILL)"),
+                (1100, 1500, "I: server tcp://127.0.0.1:5555 alive"),
+            ]
+        );
+        let bands: Vec<(u64, u64)> = t.roles.tracks[0]
+            .bands
+            .iter()
+            .map(|b| (b.from.as_millis() as u64, b.to.as_millis() as u64))
+            .collect();
+        assert_eq!(bands, [(100, 500), (500, 800), (1100, 1500), (1500, 2000)]);
     }
 }
