@@ -225,7 +225,9 @@ impl Load {
 /// Runs `load`, counting every request in `ledger` as it goes (so an interrupted run still has
 /// its counts: the caller ends the ledger, which fails the requests still under way). Logs
 /// `I: request UUID <uuid>` once a request is stored, `I: reply to <uuid>: <text>` once its reply
-/// is there; failures are logged with `E:` and counted.
+/// is there, `I: closed <uuid>` once Titanic has confirmed the close (the request's life is
+/// over: the tour draws stored → answered → closed from these three); failures are logged with
+/// `E:` and counted.
 pub async fn run_load(load: Arc<Load>, ledger: Arc<Mutex<Ledger>>) -> Result<(), TiError> {
     let lanes = load.concurrency.clamp(1, load.count.max(1));
     let mut tasks = tokio::task::JoinSet::new();
@@ -266,6 +268,7 @@ async fn lane(
             let text: Vec<_> = reply.iter().map(|f| common::msg::frame_text(f)).collect();
             tracing::info!("reply to {id}: {}", text.join(" | "));
             client.close(id).await?;
+            tracing::info!("closed {id}");
             let good = !load.verify || reply == request.body;
             if !good {
                 tracing::error!("{id}: reply does not match the request {:?}", load.body(n));

@@ -5,11 +5,15 @@
 //! process, a latency strip under each client), crossed by a line per step and shaded by spans;
 //! the measure brackets. Element classes are a contract with the tests and the page's legend:
 //! `lane` (one per process, `data-process`), `step` (one per step, `data-step`), `req answered|
-//! retried|failed` (one per request, `data-seq`), `measure`, `span`, `seg running|stopped`, `end`.
+//! retried|failed` (one per request, `data-seq`), `measure`, `span`, `seg running|stopped`, `end`;
+//! the roles (module `roles`): `role <class>` (one per band, `data-from-ms`/`data-to-ms`,
+//! `data-role`), `view` (a row of another process's view), `risk <kind>`, `legend`.
 
 use crate::timeline::{esc, MarkerKind, Outcome, SegmentState, Timeline};
 use std::fmt::Write as _;
 use std::time::Duration;
+
+mod roles;
 
 const WIDTH: f64 = 1000.0;
 /// Where the plot starts (process names are right-aligned before it).
@@ -81,7 +85,7 @@ pub(crate) fn render(t: &Timeline) -> String {
     let scale = Scale {
         end: t.end.as_secs_f64(),
     };
-    // Vertical layout of the lanes first: (lane index, y of its centre, strip top if client).
+    // Vertical layout of the lanes first (see `Row`).
     let mut y = HEADER;
     let mut hosts = Vec::new();
     let mut rows = Vec::new();
@@ -93,27 +97,46 @@ pub(crate) fn render(t: &Timeline) -> String {
                 y += HOST_ROW;
             }
         }
+        let host_above = lane.host.is_some() && last_host != lane.host.as_deref();
         last_host = lane.host.as_deref();
+        let top = y;
+        let (own, views) = roles::rows_of(t, i);
+        if own {
+            y += roles::OWN_ROW;
+        }
         let centre = y + LANE / 2.0;
         y += LANE;
+        let views_top = y;
+        y += views;
         let strip = lane.client.then(|| {
             let top = y;
             y += STRIP;
             top
         });
-        rows.push((i, centre, strip));
+        rows.push(Row {
+            lane: i,
+            host_above,
+            top,
+            centre,
+            views_top,
+            strip,
+            bottom: y,
+        });
     }
     let lanes_bottom = y;
-    let height = lanes_bottom + 8.0 + BRACKET * t.brackets.len() as f64 + 8.0;
+    let legend_top = lanes_bottom + 8.0 + BRACKET * t.brackets.len() as f64;
+    let legend = roles::legend_height(t);
+    let height = legend_top + legend + 8.0;
     let mut out = String::new();
     let _ = write!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" \
          data-scenario=\"{}\" viewBox=\"0 0 {WIDTH} {height:.0}\" width=\"{WIDTH}\" \
-         height=\"{height:.0}\" role=\"img\"><title>{} timeline, {}</title><style>{STYLE}</style>",
+         height=\"{height:.0}\" role=\"img\"><title>{} timeline, {}</title><style>{STYLE}{}</style>",
         esc(&t.scenario),
         esc(&t.scenario),
-        secs(t.end)
+        secs(t.end),
+        roles::STYLE
     );
     // Time axis.
     let step = tick_step(scale.end);
@@ -145,9 +168,8 @@ pub(crate) fn render(t: &Timeline) -> String {
             secs(s.from),
             s.to.map_or("the end (never healed)".to_owned(), secs)
         );
-        for (_, centre, strip) in rows.iter().filter(|r| s.lanes.contains(&r.0)) {
-            let top = centre - LANE / 2.0;
-            let bottom = strip.map_or(centre + LANE / 2.0, |st| st + STRIP);
+        for row in rows.iter().filter(|r| s.lanes.contains(&r.lane)) {
+            let (top, bottom) = (row.top, row.bottom);
             let _ = write!(
                 out,
                 "<rect x=\"{x:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
@@ -164,9 +186,10 @@ pub(crate) fn render(t: &Timeline) -> String {
             esc(h)
         );
     }
-    for (i, centre, strip) in &rows {
-        lane(&mut out, t, &scale, *i, *centre, *strip);
+    for row in &rows {
+        lane(&mut out, t, &scale, row);
     }
+    roles::risks(&mut out, t, &scale, &rows);
     steps(&mut out, t, &scale, lanes_bottom);
     for (n, b) in t.brackets.iter().enumerate() {
         let by = lanes_bottom + 8.0 + BRACKET * n as f64 + BRACKET / 2.0;
@@ -205,11 +228,27 @@ pub(crate) fn render(t: &Timeline) -> String {
             b.to.map_or(String::new(), |to| format!(" at {}", secs(to)))
         );
     }
+    roles::legend(&mut out, t, legend_top);
     out.push_str("</svg>");
     out
 }
 
-fn lane(out: &mut String, t: &Timeline, scale: &Scale, i: usize, centre: f64, strip: Option<f64>) {
+/// Where one lane sits: from `top` (its role row, if it has one) over the process bar at
+/// `centre`, the rows of the views of others from `views_top`, the client's latency strip, to
+/// `bottom`.
+struct Row {
+    lane: usize,
+    /// A host's name row is right above it (free space right of the name).
+    host_above: bool,
+    top: f64,
+    centre: f64,
+    views_top: f64,
+    strip: Option<f64>,
+    bottom: f64,
+}
+
+fn lane(out: &mut String, t: &Timeline, scale: &Scale, row: &Row) {
+    let (i, centre, strip) = (row.lane, row.centre, row.strip);
     let lane = &t.lanes[i];
     let _ = write!(
         out,
@@ -252,6 +291,7 @@ fn lane(out: &mut String, t: &Timeline, scale: &Scale, i: usize, centre: f64, st
         }
         previous_run = s.run;
     }
+    roles::lane(out, t, scale, row);
     for e in &lane.ends {
         let x = scale.x(e.at);
         let class = if e.killed { "killed" } else { "exited" };
@@ -428,6 +468,7 @@ mod tests {
             markers: Vec::new(),
             spans: Vec::new(),
             brackets: Vec::new(),
+            roles: Default::default(),
         };
         let svg = render(&t);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));

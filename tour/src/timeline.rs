@@ -12,6 +12,7 @@
 
 use crate::net::NetAction;
 use crate::report::{EventKind, ProcessChange, Report};
+use crate::roles::Roles;
 use crate::style::human;
 use crate::RunFailure;
 use anyhow::Context;
@@ -35,6 +36,8 @@ pub struct Timeline {
     pub spans: Vec<Span>,
     /// One bracket per `measure`.
     pub brackets: Vec<Bracket>,
+    /// Each lane's roles over time and the moments a promise was at risk ([`crate::roles`]).
+    pub roles: Roles,
 }
 
 /// One process of the scenario.
@@ -391,6 +394,7 @@ impl Timeline {
             })
             .collect();
         let spans = network_spans(report, &names, end);
+        let roles = crate::roles::read(report, &lanes, end);
         Timeline {
             scenario: report.scenario.clone(),
             end,
@@ -398,6 +402,7 @@ impl Timeline {
             markers,
             spans,
             brackets,
+            roles,
         }
     }
 
@@ -658,8 +663,19 @@ pub fn page(rows: &[Row]) -> String {
          grey: not running; a red × is a kill, a grey × an exit by itself, a black tick a \
          restart), one numbered line per step, and under each client a strip with one mark per \
          request from the time it was sent to its outcome (height: latency; green answered, blue \
-         answered after a retry, red failed). Brackets below are the measured recoveries. Hover \
-         over anything for details.</p>\n",
+         answered after a retry, red failed). Brackets below are the measured recoveries. \
+         Roles, read from the programs' own lines: above a Binary Star server's lane (bstarsrv, \
+         or mdbroker as one of a pair), its state with its epoch (pale yellow: waiting for the \
+         peer, as PRIMARY or BACKUP; dark blue: ACTIVE; light blue: PASSIVE); under a \
+         Majordomo worker's lane, one thin row per broker with that broker's view of it (green \
+         registered, red purged, grey left); under a Freelance server's lane, one row per client \
+         with that client's view of it (green alive, red dead); under a Titanic client's lane, \
+         its requests (purple: stored, its reply not yet fetched; green: answered, not yet \
+         closed; a row per request under way at once). Red dashed boxes mark where the \
+         pattern's promise was at risk: two servers ACTIVE at once, a client with no live \
+         server; a red diamond a request executed a second time. The key under each picture \
+         lists those it has. Hover over anything for details: a band shows its exact times and \
+         the lines that began and ended it.</p>\n",
     );
     for row in rows {
         section(&mut out, row);
@@ -742,7 +758,7 @@ pub(crate) mod tests {
     use common::report::Summary;
     use std::collections::BTreeMap;
 
-    fn ms(n: u64) -> Duration {
+    pub(crate) fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
 
@@ -755,7 +771,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn proc_ev(at: u64, process: &str, change: ProcessChange) -> Event {
+    pub(crate) fn proc_ev(at: u64, process: &str, change: ProcessChange) -> Event {
         ev(
             at,
             EventKind::Process {
@@ -778,7 +794,7 @@ pub(crate) mod tests {
         )
     }
 
-    fn line(at: u64, process: &str, text: &str) -> OutputLine {
+    pub(crate) fn line(at: u64, process: &str, text: &str) -> OutputLine {
         OutputLine {
             at: ms(at),
             process: process.into(),
@@ -888,7 +904,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn net(at: u64, number: usize, action: NetAction, targets: &[&str]) -> [Event; 2] {
+    pub(crate) fn net(at: u64, number: usize, action: NetAction, targets: &[&str]) -> [Event; 2] {
         let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
         let hosts = targets
             .iter()

@@ -2,7 +2,8 @@
 //! it — with `--count` and `--concurrency` for load.
 //!
 //! Log lines (stable): `I: request UUID <uuid>` once Titanic has stored a request,
-//! `I: reply to <uuid>: <text>` when its reply is there,
+//! `I: reply to <uuid>: <text>` when its reply is there, `I: closed <uuid>` once the close is
+//! confirmed,
 //! `E: <uuid>: reply does not match the request …` (with `--verify`),
 //! `E: request <n>: titanic.<service> answered 400 …`, `I: interrupted` on Ctrl-C,
 //! with `--log-requests` one `I: request seq=… outcome=… tries=… latency_ms=…` per request,

@@ -153,19 +153,21 @@ fn chromium() -> Option<String> {
         .map(str::to_owned)
 }
 
-#[test]
-fn the_page_renders_in_a_browser_without_console_errors() {
-    let found = common::testkit::prerequisite(chromium(), || {
+/// The browser found by [`chromium`], or `None` (the test skips) where there is none.
+fn browser() -> Option<String> {
+    common::testkit::prerequisite(chromium(), || {
         "no chromium, chromium-browser or google-chrome on this machine (.ci/run installs \
          chromium with apt-get)"
             .to_owned()
-    });
-    let Some(browser) = found else { return };
-    let dir = tempfile::tempdir().unwrap();
-    run_with_report(&load("report"), dir.path());
-    let page = dir.path().join("index.html");
-    let shot = dir.path().join("shot.png");
-    let mut out = Command::new(&browser)
+    })
+}
+
+/// A screenshot of `dir/index.html` as the browser draws it: its pixels (RGB or RGBA, as
+/// `channels` says). Fails on any console message.
+fn screenshot(browser: &str, dir: &Path) -> (Vec<u8>, usize) {
+    let page = dir.join("index.html");
+    let shot = dir.join("shot.png");
+    let mut out = Command::new(browser)
         .args([
             "--headless",
             "--no-sandbox",
@@ -179,14 +181,11 @@ fn the_page_renders_in_a_browser_without_console_errors() {
             "--window-size=1200,900",
             "--hide-scrollbars",
         ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path().join("profile").display()
-        ))
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("file://{}", page.display()))
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("browser.log")).unwrap())
+        .stderr(std::fs::File::create(dir.join("browser.log")).unwrap())
         .spawn()
         .unwrap();
     // A browser that hangs must not hang the test run.
@@ -199,7 +198,7 @@ fn the_page_renders_in_a_browser_without_console_errors() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let log = std::fs::read_to_string(dir.path().join("browser.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(dir.join("browser.log")).unwrap_or_default();
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
     assert!(console.is_empty(), "console messages: {console:?}");
     let file = std::fs::File::open(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {log}"));
@@ -207,8 +206,16 @@ fn the_page_renders_in_a_browser_without_console_errors() {
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
-    let pixels = &buf[..info.buffer_size()];
-    let channels = info.color_type.samples();
+    buf.truncate(info.buffer_size());
+    (buf, info.color_type.samples())
+}
+
+#[test]
+fn the_page_renders_in_a_browser_without_console_errors() {
+    let Some(browser) = browser() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    run_with_report(&load("report"), dir.path());
+    let (pixels, channels) = screenshot(&browser, dir.path());
     let inked = pixels
         .chunks(channels)
         .filter(|p| p.iter().take(3).any(|&c| c < 200))
@@ -313,4 +320,153 @@ fn a_chaos_run_is_reported_with_its_seed_and_broken_invariants() {
     // The schedule's faults are drawn: kills, stops and network faults of the seed.
     let faults = count(svg, "fault") + count(svg, "network");
     assert!(faults >= 3, "{html}");
+}
+
+/// The role a Binary Star server's line starts, as the band's label reads it ("ACTIVE e2"), read
+/// here from the line itself.
+fn role_started_by(line: &str) -> Option<String> {
+    if line.contains("I: primary ready") {
+        return Some("PRIMARY".into());
+    }
+    if line.contains("I: backup ready") {
+        return Some("BACKUP".into());
+    }
+    let state = line.split("I: state ").nth(1)?.split(' ').next()?;
+    let epoch = line.rsplit("(epoch ").next()?.trim_end_matches(')');
+    Some(format!("{state} e{epoch}"))
+}
+
+#[test]
+fn binary_star_servers_carry_their_roles_as_the_lines_say_with_the_dual_active_moment() {
+    let bin = common::testkit::workspace_bins(&["bstarsrv", "bstarcli"]);
+    let dir = tempfile::tempdir().unwrap();
+    // The short timings of binary-star's own process test of this scenario.
+    let mut scenario = tour::Scenario::load_with(
+        "binary-star-partition",
+        &[
+            ("heartbeat_ms", "250"),
+            ("timeout_ms", "600"),
+            ("settle_ms", "1200"),
+            ("vote_ms", "100"),
+            ("interval_ms", "50"),
+            ("requests", "200"),
+            ("lead_ms", "1000"),
+            ("short_partition_ms", "1500"),
+            ("long_partition_ms", "4000"),
+        ],
+    )
+    .unwrap();
+    scenario.set_timeout(std::time::Duration::from_secs(90));
+    let report = scenario
+        .run(&RunOptions {
+            bin_dir: Some(bin),
+            report: Some(dir.path().to_owned()),
+            ..RunOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(report.ok(), "{}", report.dump());
+    let html = read(dir.path());
+    let doc = parse(&html);
+    let svg = svg_of(&doc, "binary-star-partition");
+    let line_ms = |process: &str, needle: &str| -> Vec<u128> {
+        report
+            .output
+            .iter()
+            .filter(|l| l.process == process && l.text.contains(needle))
+            .map(|l| l.at.as_millis())
+            .collect()
+    };
+    for server in ["primary", "backup"] {
+        let lane = svg
+            .descendants()
+            .find(|n| has_class(n, "lane") && n.attribute("data-process") == Some(server))
+            .unwrap_or_else(|| panic!("a lane for {server}"));
+        let bands: Vec<(u128, u128, String, String)> = lane
+            .descendants()
+            .filter(|n| has_class(n, "role"))
+            .map(|n| {
+                let ms = |a| n.attribute(a).unwrap().parse::<u128>().unwrap();
+                let title = n
+                    .children()
+                    .find(|c| c.has_tag_name("title"))
+                    .and_then(|t| t.text())
+                    .unwrap_or_default();
+                (
+                    ms("data-from-ms"),
+                    ms("data-to-ms"),
+                    n.attribute("data-role").unwrap().to_owned(),
+                    title.to_owned(),
+                )
+            })
+            .collect();
+        // One band per line that changes the role, from that line, labelled as it says.
+        let expected: Vec<(u128, String, &str)> = report
+            .output
+            .iter()
+            .filter(|l| l.process == server)
+            .filter_map(|l| Some((l.at.as_millis(), role_started_by(&l.text)?, l.text.as_str())))
+            .collect();
+        assert_eq!(
+            bands.iter().map(|b| (b.0, b.2.clone())).collect::<Vec<_>>(),
+            expected
+                .iter()
+                .map(|e| (e.0, e.1.clone()))
+                .collect::<Vec<_>>(),
+            "{server}: {}",
+            report.dump()
+        );
+        for (band, (_, _, text)) in bands.iter().zip(&expected) {
+            assert!(
+                band.3.contains(text),
+                "the hover cites the line: {}",
+                band.3
+            );
+        }
+        // Neither server exits: each band ends where the next begins, the last at the end.
+        for pair in bands.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "{server}: {bands:?}");
+        }
+        assert!(bands.iter().any(|b| b.2.starts_with("ACTIVE")), "{bands:?}");
+    }
+    // The backup takes over during the partition in a new epoch; the primary steps down after.
+    let takeover = line_ms("backup", "I: state ACTIVE - failover successful");
+    let step_down = line_ms("primary", "I: state PASSIVE - dual actives resolved");
+    assert!(
+        !takeover.is_empty() && !step_down.is_empty(),
+        "{}",
+        report.dump()
+    );
+    let risks: Vec<(u128, u128)> = svg
+        .descendants()
+        .filter(|n| has_class(n, "risk") && n.attribute("data-from-ms").is_some())
+        .filter(|n| has_class(n, "dual-active"))
+        .map(|n| {
+            let ms = |a| n.attribute(a).unwrap().parse::<u128>().unwrap();
+            (ms("data-from-ms"), ms("data-to-ms"))
+        })
+        .collect();
+    assert!(
+        risks.contains(&(takeover[0], step_down[0])),
+        "both ACTIVE from the backup's takeover to the primary's step-down: {risks:?} {}",
+        report.dump()
+    );
+    let legend = svg
+        .descendants()
+        .find(|n| has_class(n, "legend"))
+        .expect("a legend");
+    let legend_text: String = legend.descendants().filter_map(|n| n.text()).collect();
+    assert!(legend_text.contains("two ACTIVE"), "{legend_text}");
+
+    // And the browser draws it: no console message, and the ACTIVE band's blue on screen.
+    let Some(browser) = browser() else { return };
+    let (pixels, channels) = screenshot(&browser, dir.path());
+    let near = |p: &[u8], rgb: [u8; 3]| p.iter().zip(rgb).all(|(&a, b)| a.abs_diff(b) < 8);
+    let active_blue = pixels
+        .chunks(channels)
+        .filter(|p| near(p, [0x1f, 0x5f, 0xa8]))
+        .count();
+    assert!(
+        active_blue > 100,
+        "ACTIVE bands on screen: {active_blue} pixels"
+    );
 }
