@@ -154,7 +154,8 @@ trap cleanup EXIT
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 now_ns() { date +%s%N; }
-listening() { ss -ltnH "sport = :$PORT" | grep -q .; }
+# Whether the broker started last ($BROKER) is the one listening on the port (not someone else).
+listening() { ss -ltnpH "sport = :$PORT" | grep -q "pid=$BROKER,"; }
 
 BROKERS=(c guarded noguard)
 label() { case $1 in c) echo "Guide C broker" ;; guarded) echo "ours, guarded (default)" ;; noguard) echo "ours, --no-guard" ;; esac; }
