@@ -468,6 +468,11 @@ fn plain_mdp_broker(router: zmq::Socket, stop: &AtomicBool, violation: &Violatio
 
 #[test]
 fn mdbench_measures_a_plain_libzmq_mdp_broker() {
+    // --help says how to find the broker's pid.
+    common::testkit::assert_help_mentions(
+        env!("CARGO_BIN_EXE_mdbench"),
+        &["--broker-pid", "ss -ltnp", "--only-broker"],
+    );
     let ctx = zmq::Context::new();
     let (router, ep) = bound_router(&ctx);
     let violation = Violation::default();
