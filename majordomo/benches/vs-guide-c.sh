@@ -281,5 +281,6 @@ if [ "$LATENCY" = 1 ]; then
 fi
 echo
 echo "(x): ratio to the Guide's C broker (for CPU, context switches and system calls: lower is less work)."
-echo "Broker CPU: utime+stime of all its threads (libzmq's I/O thread included) over the run / requests;"
+echo "Broker CPU: utime+stime of all its threads (libzmq's I/O thread included) over the run / requests,"
+echo "  in clock ticks: one tick is $(awk -v hz="$HZ" -v n="$SYNC" 'BEGIN { printf "%.2f", 1e6 / hz / n }') µs per request sync, $(awk -v hz="$HZ" -v n="$PIPED" 'BEGIN { printf "%.2f", 1e6 / hz / n }') pipelined;"
 echo "context switches: voluntary + nonvoluntary over /proc/PID/task/*/status; logs and builds in $WORK"
