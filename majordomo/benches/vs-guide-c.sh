@@ -229,6 +229,7 @@ if [ "$STRACE_N" -ge 1 ] && command -v strace >/dev/null; then
     "$CB/mdworker" >/dev/null 2>&1 & pids+=($!)
     ready
     out=$WORK/strace-$kind.txt; err=$WORK/strace-$kind.err
+    : >"$err"
     strace -c -f -p "$BROKER" -o "$out" 2>"$err" & tracer=$!
     for i in $(seq 1 200); do grep -q attached "$err" && break; sleep 0.05; done
     grep -q attached "$err" || { echo "strace did not attach: $(cat "$err")" >&2; exit 1; }
