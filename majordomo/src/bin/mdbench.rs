@@ -16,10 +16,16 @@
 //! 5. with `--broker ENDPOINT`, the sync and both pipelined phases through that already running
 //!    broker (any MDP/0.1 broker, e.g. the Guide's C `mdbroker`), with our client and our
 //!    workers, in the same rounds, and each of our (guarded) rates over the other broker's
-//!    (`/other`);
+//!    (`/other`). Everything sent to that broker is plain 7/MDP: no MMI (the Guide's C broker
+//!    aborts on a request without a body, and a foreign broker may have no MMI at all), no
+//!    request ids (the workers run with `--no-request-ids`, the clients without ids). It is
+//!    ready for a phase once each of the phase's workers has logged its READY and one echo
+//!    request has made the round trip ([`wait_for_round_trip`]). With `--broker-pid PID`, its
+//!    CPU time per request and RSS are read from /proc as for our brokers; `--only-broker`
+//!    measures it alone (with the floor), e.g. for its latencies;
 //! 6. p50/p99 round trip of every phase, the server's CPU time per request and our brokers'
-//!    resident memory (from /proc; not for the other broker, whose process we do not know),
-//!    and each rate as a fraction of its floor;
+//!    resident memory (from /proc; for the other broker only with `--broker-pid`), and each
+//!    rate as a fraction of its floor;
 //! 7. the memory per remembered reply: the RSS growth of a fresh mdbroker serving pipelined
 //!    requests with ids, minus that of one serving them without, over the ids it remembers;
 //! 8. unless `--no-pair`, the cost of replication: the sync and 1-worker pipelined phases with
@@ -70,7 +76,6 @@ use common::Message;
 use majordomo::broker::{MMI_BROKER, MMI_PAIR, MMI_SERVICES};
 use majordomo::client::{AsyncClient, Client, ClientOptions};
 use majordomo::mmi::{parse_broker, parse_pair, ServiceRow};
-use majordomo::protocol::MMI_SERVICE;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -107,6 +112,17 @@ struct Args {
     /// client and workers, in the same rounds (default: none, only our mdbroker).
     #[arg(long, value_name = "ENDPOINT", value_parser = common::endpoint::parse)]
     broker: Option<String>,
+    /// The process id of the --broker broker, to print its CPU time per request (user + system
+    /// of all its threads, from /proc/PID/stat, as for our brokers) and its RSS. The process
+    /// listening on the broker's port: `ss -ltnp 'sport = :5555'` shows it (users:(("mdbroker",
+    /// pid=…))), or `$!` after starting the broker in the background from a shell (default:
+    /// none, no CPU figure for that broker).
+    #[arg(long, value_name = "PID", requires = "broker", value_parser = clap::value_parser!(u32).range(1..))]
+    broker_pid: Option<u32>,
+    /// Measure only the floor and the --broker broker: none of our brokers, no memory runs
+    /// (e.g. to read that broker's latencies; default: ours too).
+    #[arg(long, requires = "broker")]
+    only_broker: bool,
     /// Skip the broker pair (`mdbroker --primary` and `--backup`): its phases, the cost of
     /// replication and the memory per replicated entry (default: measured).
     #[arg(long)]
@@ -214,10 +230,17 @@ impl Spec {
 /// guarded broker, then the same through `--no-guard` and with request ids (sync and 1 worker
 /// only), then the other broker's; with `pair`, last (so that the rows before keep their
 /// places), the broker pair's sync and 1-worker phases, with ids (a pair worker needs them).
-fn plan(other: bool, pair: bool) -> Vec<Spec> {
+/// Without `ours`, only the other broker's phases.
+fn plan(other: bool, ours: bool, pair: bool) -> Vec<Spec> {
     let mut plan = Vec::new();
     for load in Load::ALL {
         let spec = |via, ids| Spec { via, load, ids };
+        if !ours {
+            if other {
+                plan.push(spec(Via::Other, false));
+            }
+            continue;
+        }
         plan.push(spec(Via::Guarded, false));
         if load != Load::Async4 {
             plan.push(spec(Via::Unguarded, false));
@@ -228,7 +251,7 @@ fn plan(other: bool, pair: bool) -> Vec<Spec> {
             plan.push(spec(Via::Other, false));
         }
     }
-    if pair {
+    if pair && ours {
         for load in [Load::Sync, Load::Async1] {
             plan.push(Spec {
                 via: Via::Pair,
@@ -276,9 +299,11 @@ struct Broker {
     via: Via,
     /// Where the phases send their requests (of a pair: the primary's endpoint).
     ep: String,
-    /// Our broker's process (`None` for the other broker: we do not know its process); of a
-    /// pair, the primary, the active broker.
+    /// Our broker's process (`None` for the other broker, which we did not start); of a pair,
+    /// the primary, the active broker.
     process: Option<Kid>,
+    /// The other broker's process id, if given (`--broker-pid`).
+    other_pid: Option<u32>,
     /// Of a pair: the backup's endpoint and process, the passive broker.
     passive: Option<(String, Kid)>,
     /// The echo workers, with the service each offers.
@@ -287,7 +312,10 @@ struct Broker {
 
 impl Broker {
     fn pid(&self) -> Option<u32> {
-        self.process.as_ref().map(|kid| kid.0.id())
+        self.process
+            .as_ref()
+            .map(|kid| kid.0.id())
+            .or(self.other_pid)
     }
 
     /// The passive broker's process, for a pair.
@@ -304,7 +332,7 @@ impl Broker {
             .collect()
     }
 
-    /// Our broker processes, named for the RSS line.
+    /// Our broker processes (and the other broker's, if known), named for the RSS line.
     fn processes(&self) -> Vec<(String, u32)> {
         let mut named = Vec::new();
         if let Some(pid) = self.pid() {
@@ -320,14 +348,17 @@ impl Broker {
         named
     }
 
-    /// Starts our broker for `via` (or takes the other one at `ep`) and the echo workers of
-    /// every service the plan asks of it, and waits until they are registered. A pair is
-    /// ready when its primary is ACTIVE, its backup PASSIVE, and the backup has heard the
-    /// workers' news.
+    /// Starts our broker for `via` (or takes the other one at `other`, whose process is
+    /// `other_pid` if known) and the echo workers of every service the plan asks of it, and
+    /// waits until they are registered. A pair is ready when its primary is ACTIVE, its backup
+    /// PASSIVE, and the backup has heard the workers' news. The other broker is only spoken
+    /// to in plain 7/MDP: its workers do not ask for request ids, and it is ready once every
+    /// worker has sent its READY and one request has made the round trip.
     async fn start(
         via: Via,
         bin_dir: &std::path::Path,
         other: Option<&str>,
+        other_pid: Option<u32>,
         plan: &[Spec],
     ) -> anyhow::Result<Self> {
         let mdbroker = bin_dir.join("mdbroker");
@@ -368,10 +399,29 @@ impl Broker {
         }
         let mut workers = Vec::new();
         for (service, count) in services {
+            let mut readies = Vec::new();
             for _ in 0..count {
                 let mut args = brokers.clone();
                 args.extend(["--service", service, "--work-ms", "0"]);
-                workers.push((service, spawn(&bin_dir.join("mdworker"), &args)?));
+                let mdworker = bin_dir.join("mdworker");
+                if via == Via::Other {
+                    // Plain 7/MDP: READY without the request-id marker frame.
+                    args.push("--no-request-ids");
+                    let (kid, lines) = spawn_watched(&mdworker, &args)?;
+                    workers.push((service, kid));
+                    readies.push(lines);
+                } else {
+                    workers.push((service, spawn(&mdworker, &args)?));
+                }
+            }
+            if via == Via::Other {
+                for lines in &mut readies {
+                    wait_for_line(lines, "worker ready as", Duration::from_secs(20))
+                        .await
+                        .with_context(|| format!("a {service} worker for the broker at {ep}"))?;
+                }
+                wait_for_round_trip(&ep, service).await?;
+                continue;
             }
             wait_for_workers(&ep, service, count).await?;
             if let Some((backup, _)) = &passive {
@@ -383,6 +433,7 @@ impl Broker {
             via,
             ep,
             process,
+            other_pid: other_pid.filter(|_| via == Via::Other),
             passive,
             workers,
         })
@@ -469,7 +520,7 @@ impl Phase {
     }
 
     /// As [`with_cpu`](Self::with_cpu) when the server's process is known (`pid` and `before`
-    /// are `None` for a broker we did not start).
+    /// are `None` for the other broker without `--broker-pid`).
     fn with_cpu_of(self, pid: Option<u32>, before: Option<Duration>, count: u64) -> Self {
         match (pid, before) {
             (Some(pid), Some(before)) => self.with_cpu(pid, before, count),
@@ -530,6 +581,51 @@ fn spawn(program: &PathBuf, args: &[&str]) -> anyhow::Result<Kid> {
         .spawn()
         .with_context(|| format!("starting {}", program.display()))?;
     Ok(Kid(child))
+}
+
+/// As [`spawn`], with the child's stderr (where our programs log) sent line by line to the
+/// returned channel; the lines keep being read (and dropped once the channel is gone) for as
+/// long as the child runs, so its log never fills the pipe.
+fn spawn_watched(
+    program: &PathBuf,
+    args: &[&str],
+) -> anyhow::Result<(Kid, tokio::sync::mpsc::UnboundedReceiver<String>)> {
+    use std::io::BufRead;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    let stderr = child.stderr.take().context("piped stderr")?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    Ok((Kid(child), rx))
+}
+
+/// Waits (at most `bound`) for a line containing `needle` on `lines` (of [`spawn_watched`]).
+async fn wait_for_line(
+    lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    needle: &str,
+    bound: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        match tokio::time::timeout_at(deadline, lines.recv()).await {
+            Ok(Some(line)) if line.contains(needle) => return Ok(()),
+            Ok(Some(_)) => {}
+            Ok(None) => bail!("exited before logging {needle:?}"),
+            Err(_) => bail!("no {needle:?} line within {} s", bound.as_secs()),
+        }
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -623,9 +719,8 @@ async fn floor(args: &Args, ep: &str, pid: u32) -> anyhow::Result<(Phase, Phase)
     Ok((sync, piped))
 }
 
-/// Waits until the broker reports `workers` idle workers for `service`. A broker without our
-/// `mmi.services` extension (the Guide's) is asked `mmi.service` (8/MMI) instead, which only
-/// says whether there is a worker; then the others get a second to register.
+/// Waits until our broker reports `workers` idle workers for `service` (our `mmi.services`
+/// extension: only for our brokers, never the other one).
 async fn wait_for_workers(ep: &str, service: &str, workers: u64) -> anyhow::Result<()> {
     let options = ClientOptions {
         timeout: Duration::from_millis(1000),
@@ -635,26 +730,41 @@ async fn wait_for_workers(ep: &str, service: &str, workers: u64) -> anyhow::Resu
     loop {
         let mut client = Client::new(ep, options.clone())?;
         if let Ok(reply) = client.send(MMI_SERVICES, Message::new()).await {
-            match ServiceRow::parse_all(&reply) {
-                Ok(rows) => {
-                    if rows.iter().any(|r| r.name == service && r.idle == workers) {
-                        return Ok(());
-                    }
-                }
-                Err(_) => {
-                    let ask = Message::from_frames([service.to_owned()]);
-                    let reply = client.send(MMI_SERVICE, ask).await?;
-                    if reply.first().is_some_and(|code| &code[..] == b"200") {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        return Ok(());
-                    }
-                }
+            let rows = ServiceRow::parse_all(&reply)
+                .with_context(|| format!("mmi.services of the broker at {ep}"))?;
+            if rows.iter().any(|r| r.name == service && r.idle == workers) {
+                return Ok(());
             }
         }
         if Instant::now() > deadline {
             bail!("the broker at {ep} never had {workers} {service} workers");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until one request for `service` has made the round trip through the broker at `ep`:
+/// the readiness check for a broker that is not ours, plain 7/MDP (no MMI: the Guide's C
+/// broker asserts that a request has a body frame and aborts on an MMI query without one, and
+/// a foreign broker need not implement MMI at all). A request sent before any worker was
+/// registered may stay queued in that broker; its late reply goes to a closed socket.
+async fn wait_for_round_trip(ep: &str, service: &str) -> anyhow::Result<()> {
+    let options = ClientOptions {
+        timeout: Duration::from_millis(1000),
+        retries: 1,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut client = Client::new(ep, options.clone())?;
+        if let Ok(reply) = client.send(service, body(0)).await {
+            if seq_of(&reply) == Some(0) {
+                return Ok(());
+            }
+            bail!("the broker at {ep} answered a {service} request with {reply:?}");
+        }
+        if Instant::now() > deadline {
+            bail!("the broker at {ep} never answered a {service} request");
+        }
     }
 }
 
@@ -846,7 +956,7 @@ async fn remembered_growth(
         load: Load::Async1,
         ids,
     }];
-    let broker = Broker::start(via, bin_dir, None, &plan).await?;
+    let broker = Broker::start(via, bin_dir, None, None, &plan).await?;
     let mut sides = vec![(broker.ep.as_str(), broker.pid().context("not our broker")?)];
     if let (Some((ep, _)), Some(pid)) = (&broker.passive, broker.passive_pid()) {
         sides.push((ep.as_str(), pid));
@@ -881,6 +991,8 @@ async fn remembered_growth(
 struct Table {
     plan: Vec<Spec>,
     rounds: Vec<Vec<Phase>>,
+    /// Whether the other broker's CPU time was measured (`--broker-pid`).
+    other_cpu: bool,
 }
 
 impl Table {
@@ -957,12 +1069,7 @@ impl Table {
                 .map_or("-".to_owned(), |o| {
                     format!("{:.2}x", phase.rate / self.best(o).rate)
                 });
-            let cpu = match spec {
-                Some(Spec {
-                    via: Via::Other, ..
-                }) => "-".to_owned(),
-                _ => format!("{:.1}", phase.server_cpu_us),
-            };
+            let cpu = self.best_cpu(i);
             println!(
                 "{:<width$} {:>9.0} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>10}",
                 phase.name,
@@ -994,17 +1101,30 @@ impl Table {
             };
             let ratio = self.median(c) / self.median(b);
             println!(
-                "  {:<17} rate {ratio:.2}x ({:+.1} %: {:.0} vs {:.0} req/s), broker CPU {:.1} vs {:.1} µs/req",
+                "  {:<17} rate {ratio:.2}x ({:+.1} %: {:.0} vs {:.0} req/s), broker CPU {} vs {} µs/req",
                 format!("{}:", load.label()),
                 (ratio - 1.0) * 100.0,
                 self.median(c),
                 self.median(b),
-                self.best(c).server_cpu_us,
-                self.best(b).server_cpu_us,
+                self.best_cpu(c),
+                self.best_cpu(b),
             );
             for more in detail(c, b) {
                 println!("  {:<17} {more}", "");
             }
+        }
+    }
+
+    /// The broker's CPU time per request in the best round of row `i`, or `-` for the other
+    /// broker without `--broker-pid`.
+    fn best_cpu(&self, i: usize) -> String {
+        let other = i
+            .checked_sub(2)
+            .is_some_and(|p| self.plan[p].via == Via::Other);
+        if other && !self.other_cpu {
+            "-".to_owned()
+        } else {
+            format!("{:.1}", self.best(i).server_cpu_us)
         }
     }
 
@@ -1079,6 +1199,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("W: this is a debug build; figures mean little (cargo build --release)");
     }
+    if let Some(pid) = args.broker_pid {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("--broker-pid {pid}: no such process"))?;
+    }
     let rounds = args.rounds;
     println!(
         "mdbench: {} rounds of {} pipelined / {} one-at-a-time requests, window {}, loopback TCP",
@@ -1089,12 +1213,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     // of load from elsewhere on the machine hits one round, not one phase.
     let echo_ep = free_endpoint()?;
     let echo = spawn(&me, &["echo-server", "--bind", &echo_ep])?;
-    let pair = !args.no_pair;
-    let plan = plan(args.broker.is_some(), pair);
+    let ours = !args.only_broker;
+    let pair = !args.no_pair && ours;
+    let plan = plan(args.broker.is_some(), ours, pair);
     let mut brokers: Vec<Broker> = Vec::new();
     for spec in &plan {
         if !brokers.iter().any(|b| b.via == spec.via) {
-            let broker = Broker::start(spec.via, &bin_dir, args.broker.as_deref(), &plan).await?;
+            let other = args.broker.as_deref();
+            let broker = Broker::start(spec.via, &bin_dir, other, args.broker_pid, &plan).await?;
             brokers.push(broker);
         }
     }
@@ -1113,6 +1239,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let mut table = Table {
         plan: plan.clone(),
         rounds: Vec::new(),
+        other_cpu: args.broker_pid.is_some(),
     };
     for round in 1..=rounds {
         let (floor_sync, floor_piped) = floor(&args, &echo_ep, echo.0.id()).await?;
@@ -1165,23 +1292,46 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     } else {
         "the guarded one also keeps"
     };
-    println!(
-        "RSS, start → end: {} ({keepers} the replies of the phases with ids)",
-        rss_line.join(", ")
-    );
+    if !processes.is_empty() {
+        println!(
+            "RSS, start → end: {} ({keepers} the replies of the phases with ids)",
+            rss_line.join(", ")
+        );
+    }
     let of = |via, ids| move |load| Spec { via, load, ids };
-    table.contrast(
-        "guard cost (guarded vs --no-guard; median rates, CPU of the best rounds)",
-        of(Via::Unguarded, false),
-        of(Via::Guarded, false),
-        |_, _| Vec::new(),
-    );
-    table.contrast(
-        "request ids (with vs without, both guarded; median rates, CPU of the best rounds)",
-        of(Via::Guarded, false),
-        of(Via::Guarded, true),
-        |_, _| Vec::new(),
-    );
+    if ours {
+        table.contrast(
+            "guard cost (guarded vs --no-guard; median rates, CPU of the best rounds)",
+            of(Via::Unguarded, false),
+            of(Via::Guarded, false),
+            |_, _| Vec::new(),
+        );
+        table.contrast(
+            "request ids (with vs without, both guarded; median rates, CPU of the best rounds)",
+            of(Via::Guarded, false),
+            of(Via::Guarded, true),
+            |_, _| Vec::new(),
+        );
+    }
+    if args.broker.is_some() && ours {
+        let cpu = if args.broker_pid.is_some() {
+            "CPU of the best rounds"
+        } else {
+            "CPU of the best rounds, the other's unknown without --broker-pid"
+        };
+        table.contrast(
+            &format!("the other broker (ours guarded vs the other; median rates, {cpu})"),
+            of(Via::Other, false),
+            of(Via::Guarded, false),
+            |_, _| Vec::new(),
+        );
+        table.contrast(
+            &format!("the other broker (ours --no-guard vs the other; median rates, {cpu})"),
+            of(Via::Other, false),
+            of(Via::Unguarded, false),
+            |_, _| Vec::new(),
+        );
+    }
     if pair {
         table.contrast(
             "replication (broker pair vs lone broker, both guarded with ids; median rates, CPU of \
@@ -1194,17 +1344,19 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     if let Some(line) = pair_news {
         println!("{line}");
     }
-    let with_ids = remembered_growth(&bin_dir, &args, Via::Guarded, true).await?[0];
-    let without = remembered_growth(&bin_dir, &args, Via::Guarded, false).await?[0];
-    println!(
-        "memory per remembered reply: {:.0} bytes ({} requests with ids: RSS +{} KiB, \
-         {} ids remembered; without ids: RSS +{} KiB)",
-        with_ids.per_id(without),
-        args.requests,
-        with_ids.kib,
-        with_ids.ids,
-        without.kib
-    );
+    if ours {
+        let with_ids = remembered_growth(&bin_dir, &args, Via::Guarded, true).await?[0];
+        let without = remembered_growth(&bin_dir, &args, Via::Guarded, false).await?[0];
+        println!(
+            "memory per remembered reply: {:.0} bytes ({} requests with ids: RSS +{} KiB, \
+             {} ids remembered; without ids: RSS +{} KiB)",
+            with_ids.per_id(without),
+            args.requests,
+            with_ids.kib,
+            with_ids.ids,
+            without.kib
+        );
+    }
     if pair {
         let with_ids = remembered_growth(&bin_dir, &args, Via::Pair, true).await?;
         let without = remembered_growth(&bin_dir, &args, Via::Pair, false).await?;
@@ -1227,8 +1379,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     if let Some(other) = &args.broker {
         println!("/other: our mdbroker's rate over the broker at {other}, same rounds, same client and workers");
     }
+    let whose = match args.broker_pid {
+        Some(pid) => format!(" or of the other broker (pid {pid}, all its threads)"),
+        None => String::new(),
+    };
     println!(
-        "CPU µs/req: user+system time of the echo server (floor) or of our mdbroker, per request"
+        "CPU µs/req: user+system time of the echo server (floor) or of our mdbroker{whose}, per request"
     );
     if pair {
         println!(
@@ -1284,7 +1440,7 @@ mod tests {
     #[test]
     fn each_pair_phase_runs_next_to_its_lone_partner_alternately_first_and_second() {
         for (other, pair) in [(false, false), (false, true), (true, false), (true, true)] {
-            let plan = plan(other, pair);
+            let plan = plan(other, true, pair);
             for round in 1..=4 {
                 let order = run_order(&plan, round);
                 let mut sorted = order.clone();

@@ -1,13 +1,16 @@
 //! Interop with libzmq 4.3 peers (the `zmq` crate), written here from the 7/MDP spec:
 //! libzmq clients and a libzmq worker through our broker; our client and worker against libzmq
-//! ROUTER sockets that check every frame.
+//! ROUTER sockets that check every frame; `mdbench --broker` against a minimal libzmq 7/MDP
+//! broker that, like the Guide's C one, stops on anything beyond plain 7/MDP.
 
 use crate::util::*;
-use common::testkit::{tcp_endpoint, Proc};
+use common::testkit::{tcp_endpoint, Background, Proc};
 use common::Message;
 use majordomo::client::{AsyncClient, Client, ClientOptions};
 use majordomo::worker::{Worker, WorkerOptions};
-use std::sync::mpsc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 type Frames = Vec<Vec<u8>>;
@@ -467,4 +470,161 @@ fn libzmq_one_broker_peers_against_a_broker_pair() {
     let (served, heartbeats) = libzmq_worker.join().unwrap();
     assert_eq!(served, 3);
     assert!(heartbeats >= 1, "the worker heard the broker's heartbeats");
+}
+
+/// Why the plain broker below stopped serving, if it did.
+type Violation = Arc<Mutex<Option<String>>>;
+
+/// A minimal 7/MDP broker on libzmq, written here from the spec (PROTOCOLS.md), as a stand-in
+/// for a foreign broker such as the Guide's C one: one ROUTER for clients and workers, READY,
+/// REQUEST, REPLY, HEARTBEAT and DISCONNECT, one idle-worker list and one request queue per
+/// service, HEARTBEAT to every worker each 500 ms; no MMI and no extension. Anything beyond
+/// plain 7/MDP is a violation that ends it, as the C broker's assertions end that one: a client
+/// request without a body frame (the C broker asserts `zmsg_size (msg) >= 2`), a READY with a
+/// frame after the service (our request-id marker), a request whose body starts with a rid
+/// frame. It runs until `stop` is set.
+fn plain_mdp_broker(router: zmq::Socket, stop: &AtomicBool, violation: &Violation) {
+    let mut idle: HashMap<Vec<u8>, VecDeque<Vec<u8>>> = HashMap::new();
+    let mut waiting: HashMap<Vec<u8>, VecDeque<(Vec<u8>, Frames)>> = HashMap::new();
+    let mut workers: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let mut heartbeat_at = Instant::now();
+    let fail = |why: String| *violation.lock().unwrap() = Some(why);
+    while !stop.load(Ordering::SeqCst) {
+        if Instant::now() >= heartbeat_at {
+            for worker in workers.keys() {
+                send(&router, f(&[worker, b"", b"MDPW01", HEARTBEAT]));
+            }
+            heartbeat_at = Instant::now() + Duration::from_millis(500);
+        }
+        let Some(mut m) = recv(&router, 50) else {
+            continue;
+        };
+        if m.len() < 3 || !m[1].is_empty() {
+            return fail(format!("not MDP: {m:?}"));
+        }
+        let sender = m[0].clone();
+        let rest = m.split_off(3);
+        let mut service = None;
+        match (&m[2][..], rest.split_first()) {
+            (b"MDPC01", Some((name, body))) => {
+                if body.is_empty() {
+                    return fail(format!("a client request without a body: {name:?}"));
+                }
+                if body[0].starts_with(b"\0MDPRID1:") {
+                    return fail(format!("a request id: {:?}", body[0]));
+                }
+                let queue = waiting.entry(name.clone()).or_default();
+                queue.push_back((sender, body.to_vec()));
+                service = Some(name.clone());
+            }
+            (b"MDPW01", Some((command, args))) => match &command[..] {
+                READY => {
+                    if args.len() != 1 || workers.contains_key(&sender) {
+                        return fail(format!("not a plain first READY: {args:?}"));
+                    }
+                    workers.insert(sender.clone(), args[0].clone());
+                    idle.entry(args[0].clone()).or_default().push_back(sender);
+                    service = Some(args[0].clone());
+                }
+                REPLY => {
+                    let Some(name) = workers.get(&sender).cloned() else {
+                        send(&router, f(&[&sender, b"", b"MDPW01", DISCONNECT]));
+                        continue;
+                    };
+                    if args.len() < 2 || !args[1].is_empty() {
+                        return fail(format!("a REPLY without a client envelope: {args:?}"));
+                    }
+                    let mut reply = f(&[&args[0], b"", b"MDPC01", &name]);
+                    reply.extend(args[2..].iter().cloned());
+                    send(&router, reply);
+                    idle.entry(name.clone()).or_default().push_back(sender);
+                    service = Some(name);
+                }
+                HEARTBEAT => {}
+                DISCONNECT => {
+                    if let Some(name) = workers.remove(&sender) {
+                        idle.entry(name).or_default().retain(|w| *w != sender);
+                    }
+                }
+                other => return fail(format!("unknown worker command {other:?}")),
+            },
+            _ => return fail(format!("not MDP/0.1: {m:?} {rest:?}")),
+        }
+        // Dispatch what waits for the service just touched to its idle workers.
+        let Some(name) = service else { continue };
+        let (queue, free) = (
+            waiting.entry(name.clone()).or_default(),
+            idle.entry(name).or_default(),
+        );
+        while !queue.is_empty() && !free.is_empty() {
+            let (client, body) = queue.pop_front().expect("not empty");
+            let worker = free.pop_front().expect("not empty");
+            let mut request = f(&[&worker, b"", b"MDPW01", REQUEST, &client, b""]);
+            request.extend(body);
+            send(&router, request);
+        }
+    }
+}
+
+#[test]
+fn mdbench_measures_a_plain_libzmq_mdp_broker() {
+    // --help says how to find the broker's pid.
+    common::testkit::assert_help_mentions(
+        env!("CARGO_BIN_EXE_mdbench"),
+        &["--broker-pid", "ss -ltnp", "--only-broker"],
+    );
+    let ctx = zmq::Context::new();
+    let (router, ep) = bound_router(&ctx);
+    let violation = Violation::default();
+    let _broker = Background::spawn({
+        let violation = Arc::clone(&violation);
+        move |stop| plain_mdp_broker(router, stop, &violation)
+    });
+    // The broker is a thread of this test process: its CPU time is the process's (other tests
+    // included), so only its presence is checked, not its value.
+    let pid = std::process::id().to_string();
+    let mut bench = Proc::spawn(
+        "mdbench",
+        env!("CARGO_BIN_EXE_mdbench"),
+        [
+            "--broker",
+            &ep,
+            "--broker-pid",
+            &pid,
+            "--no-pair",
+            "--rounds",
+            "1",
+            "--sync-requests",
+            "100",
+            "--requests",
+            "300",
+            "--window",
+            "50",
+        ],
+    );
+    let status = bench.wait_exit(SOON * 8).expect("mdbench finished");
+    let lines = bench.lines();
+    assert_eq!(*violation.lock().unwrap(), None, "{lines:#?}");
+    assert!(status.success(), "{status}: {lines:#?}");
+    // A row per phase through the other broker: best and median rate, p50 and p99, '-' for
+    // /floor's neighbour /other, and a CPU time per request (from --broker-pid).
+    for load in ["sync, 1 worker", "async, 1 worker", "async, 4 workers"] {
+        let row = format!("other {load} ");
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("no {row:?} row: {lines:#?}"));
+        let figures: Vec<&str> = line[row.len()..].split_whitespace().collect();
+        assert_eq!(figures.len(), 7, "{line}");
+        let rate: f64 = figures[0].parse().unwrap();
+        assert!(rate > 0.0, "{line}");
+        let cpu: f64 = figures[6].parse().expect("a CPU time per request");
+        assert!(cpu >= 0.0, "{line}");
+    }
+    for title in ["ours guarded vs the other", "ours --no-guard vs the other"] {
+        assert!(
+            lines.iter().any(|l| l.contains(title)),
+            "{title}: {lines:#?}"
+        );
+    }
 }
