@@ -291,3 +291,105 @@ fn a_libzmq_worker_without_the_capability_still_gets_one_request_at_a_time() {
         "credit without ids: one at a time"
     );
 }
+
+/// A broker of a pair on `ep`, its state published on `publish`, the peer's read at `peer`.
+fn paired(name: &str, role: &str, ep: &str, publish: &str, peer: &str) -> Proc {
+    let args = [
+        role,
+        "--bind",
+        ep,
+        "--heartbeat-ms",
+        HEARTBEAT_MS,
+        "--state-pub",
+        publish,
+        "--state-sub",
+        peer,
+        "--pair-heartbeat-ms",
+        "200",
+    ];
+    let mut proc = Proc::spawn(name, mdbroker(), args);
+    proc.wait_for("mdbroker ready on", SOON);
+    proc
+}
+
+/// A pair worker of credit 4 and a pair client under load; the primary is killed while all
+/// four requests it dispatched run. The backup takes over; the retries of the running ones
+/// join them (the worker told the backup it runs them) and get the replies it sends as news;
+/// the rest run at the backup. Every request is answered and, counted by `--log-executions`,
+/// each runs once.
+#[test]
+fn a_pair_worker_with_credit_runs_nothing_twice_across_a_failover() {
+    let (p, b) = (tcp_endpoint(), tcp_endpoint());
+    let (p_state, b_state) = (tcp_endpoint(), tcp_endpoint());
+    let mut primary = paired("primary", "--primary", &p, &p_state, &b_state);
+    let mut backup = paired("backup", "--backup", &b, &b_state, &p_state);
+    primary.wait_for("state ACTIVE", SOON);
+    backup.wait_for("state PASSIVE", SOON);
+    let mut worker = Proc::spawn(
+        "worker",
+        env!("CARGO_BIN_EXE_mdworker"),
+        [
+            "--broker",
+            &p,
+            "--broker",
+            &b,
+            "--heartbeat-ms",
+            HEARTBEAT_MS,
+            "--reconnect-ms",
+            "200",
+            "--reconnect-max-ms",
+            "500",
+            "--concurrency",
+            "4",
+            "--work-ms",
+            "1000",
+            "--log-executions",
+            "-v",
+        ],
+    );
+    // Registered with both, and both showed it their standing (so it sends its news).
+    worker.wait_for("is ACTIVE", SOON);
+    worker.wait_for("is PASSIVE", SOON);
+    let requests = 8;
+    let mut client = Proc::spawn(
+        "mdclient2",
+        env!("CARGO_BIN_EXE_mdclient2"),
+        [
+            "--broker",
+            &p,
+            "--broker",
+            &b,
+            "--requests",
+            "8",
+            "--timeout-ms",
+            "2500",
+            "--settle-ms",
+            "1000",
+            "--retries",
+            "5",
+            "--log-requests",
+        ],
+    );
+    // Four out at once (the credit): the primary dies while they run.
+    assert_eq!(worker.wait_count("executing request id=", 4, SOON), 4);
+    primary.kill9();
+    let status = client.wait_exit(SOON * 2).expect("the client finishes");
+    let output = client.lines().join("\n");
+    assert!(status.success(), "{output}");
+    let summary = client.summary().expect("a summary line");
+    assert_eq!(
+        (summary.answered, summary.failed),
+        (requests, 0),
+        "{output}"
+    );
+    let counts = executions(&[&worker]);
+    assert_eq!(counts.len(), requests as usize, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "run twice: {counts:?}");
+    assert_eq!(worker.count("count=2"), 0, "{:?}", worker.lines());
+    assert_eq!(
+        backup.count("failover successful"),
+        1,
+        "{:?}",
+        backup.lines()
+    );
+}

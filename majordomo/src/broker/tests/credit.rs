@@ -51,10 +51,7 @@ fn sent(out: &[Message]) -> Vec<(String, String, String)> {
         .filter(|m| m.get(2).is_some_and(|h| &h[..] == b"MDPW01"))
         .filter_map(|m| match to_worker(m.clone()) {
             (worker, WorkerCommand::Request { mut body, .. }) => {
-                if let Some(s) = body.first().and_then(|f| Standing::from_frame(f)) {
-                    let _ = s;
-                    body.pop_front();
-                }
+                Standing::take(&mut body); // a paired broker's standing first
                 let rid = Rid::take(&mut body).map_or("-".to_owned(), |r| r.to_string());
                 Some((worker, rid, text(body.iter().last().unwrap())))
             }
@@ -367,4 +364,26 @@ fn in_a_pair_requests_run_elsewhere_take_credit_and_refusals_give_it_back() {
         ["c-1", "c-2", "c-72"],
         "72 runs again here: at least once"
     );
+}
+
+#[test]
+fn a_worker_that_does_not_read_hands_every_request_back() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(roomy(), t0);
+    b.handle_message(ready_credit("W1", 3, true, false), t0);
+    for n in 1..=3 {
+        b.handle_message(request_id("C1", "echo", n, &n.to_string()), t0);
+    }
+    drain(&mut b);
+    // The shell's send to it timed out (a slow consumer) or failed: purged, all requeued.
+    b.handle_send_failed(&id("W1"), t0);
+    assert!(events(&mut b).contains(&Event::WorkerGone {
+        id: id("W1"),
+        unreachable: true,
+        in_flight: 3
+    }));
+    assert_eq!((b.stats().requeued, b.worker_count()), (3, 0));
+    b.handle_message(ready_credit("W2", 3, true, false), t0);
+    let rids: Vec<String> = sent(&drain(&mut b)).into_iter().map(|s| s.1).collect();
+    assert_eq!(rids, ["c-1", "c-2", "c-3"], "in their order, each once");
 }
