@@ -39,9 +39,9 @@
 //! 10. unless `--no-credit`, worker credit ([`majordomo::credit`]): one `mdworker --concurrency
 //!     N --work-ms 10` (10 ms of simulated I/O per request, a sleep) per credit N of 1, 2, 4, 8,
 //!     16 and 64, on a fresh lone broker, each given pipelined requests with ids (a window of
-//!     2N, so the broker always has the next ones queued), about half a second's worth each:
-//!     the scaling curve, each credit's rate over credit 1's. Ideal is N times; `--credit-only`
-//!     runs just this part.
+//!     2N, so the broker always has the next ones queued), about half a second's worth each,
+//!     two passes: the scaling curve (each point's best pass), each credit's rate over credit
+//!     1's. Ideal is N times; `--credit-only` runs just this part.
 //!
 //! The phases of a round are a table ([`plan`]: which broker, which load, ids or not), run by
 //! one phase runner ([`Broker::run`]).
@@ -842,6 +842,9 @@ const CREDIT_WORK: Duration = Duration::from_millis(10);
 /// Requests per unit of credit at each point: with 10 ms of work, half a second at the ideal
 /// rate (100 per second per unit of credit).
 const CREDIT_REQUESTS: u64 = 50;
+/// Passes over the curve; each point shows its best pass (a burst of outside load on this
+/// shared machine hits one pass of a point, not both).
+const CREDIT_PASSES: usize = 2;
 
 /// The worker-credit curve: a fresh lone broker, one `mdworker --concurrency N` per credit
 /// (each its own service), each point's pipelined requests with ids (which credit needs).
@@ -868,25 +871,27 @@ async fn credit_curve(bin_dir: &std::path::Path) -> anyhow::Result<()> {
     }
     println!(
         "worker credit: one mdworker --concurrency N --work-ms {work} (simulated I/O), pipelined \
-         requests with ids, window 2N, {CREDIT_REQUESTS}×N requests per point"
+         requests with ids, window 2N, {CREDIT_REQUESTS}×N requests per point, best of \
+         {CREDIT_PASSES} passes"
     );
+    let mut best: Vec<Option<Phase>> = vec![None; CREDITS.len()];
+    for _ in 0..CREDIT_PASSES {
+        for (credit, best) in CREDITS.into_iter().zip(&mut best) {
+            let service = format!("credit-{credit}");
+            let requests = CREDIT_REQUESTS * credit;
+            let phase =
+                pipelined(&ep, &service, service.clone(), true, requests, 2 * credit).await?;
+            if best.as_ref().is_none_or(|b| phase.rate > b.rate) {
+                *best = Some(phase);
+            }
+        }
+    }
     println!(
         "{:>7} {:>9} {:>10} {:>8} {:>8}",
         "credit", "req/s", "/credit 1", "p50 ms", "p99 ms"
     );
-    let mut base = None;
-    for credit in CREDITS {
-        let service = format!("credit-{credit}");
-        let phase = pipelined(
-            &ep,
-            &service,
-            service.clone(),
-            true,
-            CREDIT_REQUESTS * credit,
-            2 * credit,
-        )
-        .await?;
-        let base = *base.get_or_insert(phase.rate);
+    let base = best[0].as_ref().map_or(1.0, |b| b.rate);
+    for (credit, phase) in CREDITS.into_iter().zip(best.iter().flatten()) {
         println!(
             "{credit:>7} {:>9.0} {:>9.2}x {:>8} {:>8}",
             phase.rate,
