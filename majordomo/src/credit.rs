@@ -29,7 +29,8 @@
 //!   `W: worker <id> asked for credit <n> without request ids: served one request at a time`).
 //! * A request **without an id** (its client sends none, e.g. the Guide's C client) still goes
 //!   to credit workers, but at most one such request is out at a worker at a time: its REPLY,
-//!   which carries no rid frame, then answers that one.
+//!   which carries no rid frame, then answers that one. While every worker with spare credit
+//!   has one out, the service's queue waits for one of their replies, its order kept.
 //! * The credit is bounded: 1 to [`MAX`]. A bigger one is served as [`MAX`] (logged: `W: worker
 //!   <id> asked for credit <n>: served <MAX>`), 0 as 1; a frame whose number is not 1 to 10
 //!   digits makes the READY malformed (dropped, as any bad frame).
