@@ -14,9 +14,13 @@
 //!   counted and reported ([`Event::QueueFull`], [`Event::Expired`]);
 //! * every worker silent for `liveness × heartbeat` is purged, idle or busy;
 //! * a worker whose connection closes ([`Broker::handle_disconnected`], from the socket
-//!   monitor) or whose send fails ([`Broker::handle_send_failed`]) is purged at once, and the request it was
-//!   working on goes back to the head of its service queue for the next worker; so does the
-//!   request of a worker that sends DISCONNECT while busy;
+//!   monitor) or whose send fails ([`Broker::handle_send_failed`]) is purged at once, and the
+//!   requests it was working on go back to the head of their service queue for the next
+//!   workers; so do the requests of a worker that sends DISCONNECT while busy;
+//! * a worker that asked for credit ([`crate::credit`]) gets up to that many requests at once;
+//!   its REPLY names the request it answers by the rid frame (one request without an id at a
+//!   time). Workers with spare credit take turns, so requests spread over them; a worker of
+//!   credit 1 (every worker that does not ask) is the Guide's;
 //! * a client whose connection closes has its waiting requests dropped (no reply could reach it);
 //! * a valid but unexpected command (HEARTBEAT or REPLY from an unknown worker, a second READY,
 //!   a REPLY with no request out, a REQUEST sent *to* the broker by a worker) gets DISCONNECT,
@@ -152,10 +156,13 @@ pub struct BrokerStats {
 #[derive(Default)]
 struct Service {
     requests: FairQueue,
-    /// Idle workers, longest idle first.
+    /// Workers with spare credit, each once, the one waiting longest first: the next request
+    /// goes to the front one, which goes to the back if it has credit left (so requests spread
+    /// over workers with credit; a worker of credit 1 leaves the list until it answers).
     idle: VecDeque<Bytes>,
     /// Registered workers (idle + busy).
     workers: usize,
+    /// Workers with at least one request out (ours or the other broker's).
     busy: usize,
     served: u64,
 }
@@ -166,19 +173,52 @@ struct Worker {
     liveness: Liveness,
     /// The worker asked for request ids in READY.
     request_ids: bool,
-    /// The request it is working on, kept to be put back if the worker goes away (its id,
-    /// if it has one, is the running id the reply is remembered under).
-    in_flight: Option<Queued>,
+    /// Requests it may have out at once ([`crate::credit`]; 1 unless it asked for more).
+    credit: usize,
+    /// The requests it is working on, oldest first, kept to be put back if the worker goes
+    /// away (the id of each, if it has one, is the running id its reply is remembered under).
+    in_flight: Vec<Queued>,
     /// The worker serves a broker pair (READY carried [`crate::pair::MARKER`]): it gets our standing
     /// and sends news ([`crate::pair`]).
     pair: bool,
-    /// The request it reported running for the other broker of the pair.
-    elsewhere: Option<Rid>,
+    /// The requests it reported running for the other broker of the pair; they take its credit
+    /// here too.
+    elsewhere: Vec<Rid>,
 }
 
 impl Worker {
+    /// Requests out at it, ours and the other broker's.
+    fn used(&self) -> usize {
+        self.in_flight.len() + self.elsewhere.len()
+    }
+
     fn busy(&self) -> bool {
-        self.in_flight.is_some() || self.elsewhere.is_some()
+        self.used() > 0
+    }
+
+    /// True if it may take one more request.
+    fn has_room(&self) -> bool {
+        self.used() < self.credit
+    }
+
+    /// True if it may take a request without an id: its REPLY could not name it, so a worker
+    /// has at most one out (always true for a worker of credit 1 with room).
+    fn takes_anonymous(&self) -> bool {
+        self.credit == 1 || self.in_flight.iter().all(Queued::has_rid)
+    }
+
+    /// Takes the request a REPLY from it answers: the only one of a worker of credit 1; with
+    /// credit, the one of `client` with the id `rid` (the rid frame the worker put in front of
+    /// its reply), or its one request without an id if `rid` is `None`.
+    fn take_answered(&mut self, client: &Message, rid: Option<&Rid>) -> Option<Queued> {
+        if self.credit == 1 {
+            return self.in_flight.pop();
+        }
+        let at = self
+            .in_flight
+            .iter()
+            .position(|q| q.is_from(client) && q.rid().as_ref() == rid)?;
+        Some(self.in_flight.remove(at))
     }
 }
 
@@ -194,19 +234,27 @@ pub enum Event {
     BadEnvelope(usize),
     /// A worker registered for `service`.
     WorkerReady { id: Bytes, service: Bytes },
-    /// A worker said DISCONNECT; if it was `busy`, its request goes to the next worker.
-    WorkerLeft { id: Bytes, busy: bool },
+    /// A worker asked for credit `asked` and is served with `granted` ([`crate::credit`]):
+    /// `why` says why less.
+    CreditLimited {
+        id: Bytes,
+        asked: u32,
+        granted: u32,
+        why: crate::credit::Limit,
+    },
+    /// A worker said DISCONNECT; its `in_flight` requests go to the next workers.
+    WorkerLeft { id: Bytes, in_flight: usize },
     /// DISCONNECT from a worker that is not registered: ignored.
     UnknownLeft(Bytes),
     /// A worker's connection closed (or, if `unreachable`, a send to it failed): purged, its
-    /// request (if `busy`) handed to the next worker (peer input).
+    /// `in_flight` requests handed to the next workers (peer input).
     WorkerGone {
         id: Bytes,
         unreachable: bool,
-        busy: bool,
+        in_flight: usize,
     },
-    /// A worker silent for `liveness × heartbeat` was purged, with its request if `busy`.
-    WorkerExpired { id: Bytes, busy: bool },
+    /// A worker silent for `liveness × heartbeat` was purged, with its `in_flight` requests.
+    WorkerExpired { id: Bytes, in_flight: usize },
     /// A worker broke the protocol and was sent DISCONNECT (peer input).
     Disconnected { id: Bytes, why: Offence },
     /// A client's connection closed: `kept` of its waiting requests were taken over by a retry
@@ -280,6 +328,8 @@ pub enum Offence {
     ReservedService(Bytes),
     /// REPLY from a registered worker with no request out.
     ReplyWhileIdle,
+    /// REPLY from a worker with credit that names no request out at it (client and rid).
+    ReplyToUnknownRequest,
     /// REPLY from a worker that is not registered.
     ReplyFromUnknown,
     /// HEARTBEAT from a worker that is not registered.
@@ -503,11 +553,11 @@ impl Broker {
     }
 
     fn worker_gone(&mut self, id: &Bytes, unreachable: bool, now: Instant) {
-        let busy = self.workers.get(id).is_some_and(Worker::busy);
+        let in_flight = self.workers.get(id).map_or(0, Worker::used);
         self.outbox.event(Event::WorkerGone {
             id: id.clone(),
             unreachable,
-            busy,
+            in_flight,
         });
         self.stats.workers_gone += 1;
         self.remove_worker(id, Leaving::Requeue(now));
@@ -673,11 +723,21 @@ impl Broker {
                 service,
                 request_ids,
                 pair,
+                credit,
             } => {
                 self.outbox.event(Event::WorkerReady {
                     id: id.clone(),
                     service: service.clone(),
                 });
+                let (granted, limit) = crate::credit::grant(credit, request_ids);
+                if let Some(why) = limit {
+                    self.outbox.event(Event::CreditLimited {
+                        id: id.clone(),
+                        asked: credit,
+                        granted,
+                        why,
+                    });
+                }
                 let liveness = Liveness::new(self.config.heartbeat, self.config.liveness, now);
                 self.workers.insert(
                     id.clone(),
@@ -685,9 +745,10 @@ impl Broker {
                         service: service.clone(),
                         liveness,
                         request_ids,
-                        in_flight: None,
+                        credit: granted as usize,
+                        in_flight: Vec::new(),
                         pair,
-                        elsewhere: None,
+                        elsewhere: Vec::new(),
                     },
                 );
                 let entry = self.services.entry(service.clone()).or_default();
@@ -695,8 +756,12 @@ impl Broker {
                 entry.idle.push_back(id);
                 self.dispatch(&service, now);
             }
-            WorkerCommand::Reply { client, body } => {
-                let Some(worker) = self.workers.get_mut(&id).filter(|w| w.busy()) else {
+            WorkerCommand::Reply { client, mut body } => {
+                let Some(worker) = self
+                    .workers
+                    .get_mut(&id)
+                    .filter(|w| !w.in_flight.is_empty())
+                else {
                     let why = if known {
                         Offence::ReplyWhileIdle
                     } else {
@@ -705,12 +770,28 @@ impl Broker {
                     self.disconnect(&id, why);
                     return;
                 };
-                let running = worker.in_flight.take().and_then(|r| r.rid());
+                // A worker with credit names the request by its rid frame (crate::credit).
+                let named = if worker.credit > 1 {
+                    Rid::take(&mut body)
+                } else {
+                    None
+                };
+                let was_full = !worker.has_room();
+                let Some(answered) = worker.take_answered(&client, named.as_ref()) else {
+                    self.disconnect(&id, Offence::ReplyToUnknownRequest);
+                    return;
+                };
+                let running = answered.rid();
                 let service = worker.service.clone();
+                let now_idle = !worker.busy();
                 if let Some(entry) = self.services.get_mut(&service) {
-                    entry.busy -= 1;
                     entry.served += 1;
-                    entry.idle.push_back(id);
+                    if now_idle {
+                        entry.busy -= 1;
+                    }
+                    if was_full {
+                        entry.idle.push_back(id);
+                    }
                 }
                 self.stats.replies += 1;
                 match running {
@@ -724,10 +805,10 @@ impl Broker {
             WorkerCommand::Heartbeat if known => {}
             WorkerCommand::Heartbeat => self.disconnect(&id, Offence::UnknownHeartbeat),
             WorkerCommand::Disconnect if known => {
-                let busy = self.workers.get(&id).is_some_and(Worker::busy);
+                let in_flight = self.workers.get(&id).map_or(0, Worker::used);
                 self.outbox.event(Event::WorkerLeft {
                     id: id.clone(),
-                    busy,
+                    in_flight,
                 });
                 self.remove_worker(&id, Leaving::Requeue(now));
             }
@@ -743,16 +824,23 @@ impl Broker {
         };
         let service = worker.service.clone();
         match frames {
-            // It runs `rid` for the other broker: busy here too, and a retry here joins it.
+            // It runs `rid` for the other broker: it takes one of its credit here too, and a
+            // retry here joins it.
             PairFrames::Running(rid) => {
-                if worker.busy() {
-                    return; // busy with ours: it cannot run another (a stale report)
+                if !worker.has_room() || worker.elsewhere.contains(&rid) {
+                    return; // all its credit is taken here: it cannot run another (a stale report)
                 }
-                worker.elsewhere = Some(rid.detached());
+                let was_idle = !worker.busy();
+                worker.elsewhere.push(rid.detached());
+                let full = !worker.has_room();
                 if let Some(entry) = self.services.get_mut(&service) {
-                    entry.busy += 1;
-                    if let Some(at) = entry.idle.iter().position(|w| w == id) {
-                        entry.idle.remove(at);
+                    if was_idle {
+                        entry.busy += 1;
+                    }
+                    if full {
+                        if let Some(at) = entry.idle.iter().position(|w| w == id) {
+                            entry.idle.remove(at);
+                        }
                     }
                 }
                 self.dedup.running_elsewhere(&service, &rid, now);
@@ -760,11 +848,17 @@ impl Broker {
             // Its reply to a request of the other broker: remembered, and sent to the clients
             // whose retries joined it here (e.g. after that broker died).
             PairFrames::Answered(rid, body) => {
-                if worker.elsewhere.as_ref() == Some(&rid) {
-                    worker.elsewhere = None;
+                if let Some(at) = worker.elsewhere.iter().position(|r| *r == rid) {
+                    let was_full = !worker.has_room();
+                    worker.elsewhere.swap_remove(at);
+                    let now_idle = !worker.busy();
                     if let Some(entry) = self.services.get_mut(&service) {
-                        entry.busy -= 1;
-                        entry.idle.push_back(id.clone());
+                        if now_idle {
+                            entry.busy -= 1;
+                        }
+                        if was_full {
+                            entry.idle.push_back(id.clone());
+                        }
                     }
                 }
                 let joined = self.dedup.finish(&service, &rid, &body, now);
@@ -785,15 +879,24 @@ impl Broker {
             // It did not run our request: a broker it hears outranks us. The request goes back
             // to the head of its queue; the pair will make us stand down.
             PairFrames::Refused(rid, senior) => {
-                if worker.in_flight.as_ref().and_then(Queued::rid).as_ref() != Some(&rid) {
+                let Some(at) = worker
+                    .in_flight
+                    .iter()
+                    .position(|q| q.rid().as_ref() == Some(&rid))
+                else {
                     return;
-                }
-                if let Some(request) = worker.in_flight.take() {
-                    if let Some(entry) = self.services.get_mut(&service) {
+                };
+                let was_full = !worker.has_room();
+                let request = worker.in_flight.remove(at);
+                let now_idle = !worker.busy();
+                if let Some(entry) = self.services.get_mut(&service) {
+                    if now_idle {
                         entry.busy -= 1;
-                        entry.idle.push_back(id.clone());
-                        entry.requests.push_front(request);
                     }
+                    if was_full {
+                        entry.idle.push_back(id.clone());
+                    }
+                    entry.requests.push_front(request);
                 }
                 self.stats.fenced += 1;
                 self.outbox.event(Event::Fenced {
@@ -829,8 +932,8 @@ impl Broker {
         self.remove_worker(id, Leaving::DropRequest);
     }
 
-    /// Forgets a worker. Its request in flight, if any, is put back at the head of its
-    /// service queue ([`Leaving::Requeue`]) or dropped.
+    /// Forgets a worker. Its requests in flight, if any, are put back at the head of their
+    /// service queue ([`Leaving::Requeue`]), oldest first, or dropped.
     fn remove_worker(&mut self, id: &Bytes, leaving: Leaving) {
         let Some(worker) = self.workers.remove(id) else {
             return;
@@ -839,35 +942,33 @@ impl Broker {
             return;
         };
         entry.workers -= 1;
-        if let Some(rid) = &worker.elsewhere {
-            // It may have died running it: a retry runs it again (at least once).
+        if worker.busy() {
             entry.busy -= 1;
+        }
+        if worker.has_room() {
+            if let Some(at) = entry.idle.iter().position(|w| w == id) {
+                entry.idle.remove(at);
+            }
+        }
+        for rid in &worker.elsewhere {
+            // It may have died running it: a retry runs it again (at least once).
             self.dedup.abandon(&worker.service, rid);
         }
-        match worker.in_flight {
-            Some(request) => {
-                entry.busy -= 1;
-                match leaving {
-                    Leaving::Requeue(_) => {
-                        // It keeps its id, still running in the store: a retry joins it.
-                        let expires = request.expires;
-                        entry.requests.push_front(request);
-                        self.stats.requeued += 1;
-                        self.next_expiry =
-                            Some(self.next_expiry.map_or(expires, |at| at.min(expires)));
-                    }
-                    Leaving::DropRequest => {
-                        self.stats.lost_with_worker += 1;
-                        if let Some(rid) = request.rid() {
-                            self.dedup.abandon(&worker.service, &rid);
-                        }
-                    }
+        // Newest first, so that the oldest ends at the head of the queue.
+        for request in worker.in_flight.into_iter().rev() {
+            match leaving {
+                Leaving::Requeue(_) => {
+                    // It keeps its id, still running in the store: a retry joins it.
+                    let expires = request.expires;
+                    entry.requests.push_front(request);
+                    self.stats.requeued += 1;
+                    self.next_expiry = Some(self.next_expiry.map_or(expires, |at| at.min(expires)));
                 }
-            }
-            None if worker.elsewhere.is_some() => {}
-            None => {
-                if let Some(at) = entry.idle.iter().position(|w| w == id) {
-                    entry.idle.remove(at);
+                Leaving::DropRequest => {
+                    self.stats.lost_with_worker += 1;
+                    if let Some(rid) = request.rid() {
+                        self.dedup.abandon(&worker.service, &rid);
+                    }
                 }
             }
         }
@@ -887,7 +988,7 @@ impl Broker {
         }
     }
 
-    /// Hands waiting requests of `service` to its idle workers.
+    /// Hands waiting requests of `service` to its workers with spare credit.
     fn dispatch(&mut self, service: &Bytes, now: Instant) {
         if !self.dispatching() {
             return;
@@ -934,20 +1035,37 @@ impl Broker {
                 });
                 continue;
             }
-            let Some(id) = entry.idle.pop_front() else {
+            // A request without an id goes to a worker that has none out (with credit, its
+            // REPLY could not say which it answers); the first in turn, almost always.
+            let at = if request.has_rid() {
+                Some(0)
+            } else {
+                let workers = &self.workers;
+                entry
+                    .idle
+                    .iter()
+                    .position(|w| workers.get(w).is_some_and(Worker::takes_anonymous))
+            };
+            let Some(id) = at.and_then(|at| entry.idle.remove(at)) else {
+                // Every worker with spare credit has one such request out: it waits for a
+                // reply (it keeps its client's turn).
+                entry.requests.push_front(request);
                 break;
             };
-            entry.busy += 1;
-            let (with_rid, pair) = self
-                .workers
-                .get(&id)
-                .map_or((false, false), |w| (w.request_ids, w.pair));
-            let (client, mut body) = request.parts(with_rid);
-            if let (true, Some(standing)) = (pair, self.standing) {
+            let Some(worker) = self.workers.get_mut(&id) else {
+                entry.requests.push_front(request); // a stale entry of the list: next one
+                continue;
+            };
+            if !worker.busy() {
+                entry.busy += 1;
+            }
+            let (client, mut body) = request.parts(worker.request_ids);
+            if let (true, Some(standing)) = (worker.pair, self.standing) {
                 body.push_front(standing.to_frame());
             }
-            if let Some(worker) = self.workers.get_mut(&id) {
-                worker.in_flight = Some(request);
+            worker.in_flight.push(request);
+            if worker.has_room() {
+                entry.idle.push_back(id.clone());
             }
             let command = WorkerCommand::Request { client, body };
             self.outbox.transmit(protocol::to_router(
@@ -1005,7 +1123,7 @@ impl Broker {
                 .iter()
                 .map(|(name, s)| ServiceRow {
                     name: String::from_utf8_lossy(name).into_owned(),
-                    idle: s.idle.len() as u64,
+                    idle: (s.workers - s.busy) as u64,
                     busy: s.busy as u64,
                     waiting: s.requests.len() as u64,
                     served: s.served,
@@ -1022,6 +1140,8 @@ impl Broker {
                     id: crate::mmi::shown_id(&frame_text(id)),
                     service: String::from_utf8_lossy(&w.service).into_owned(),
                     busy: w.busy(),
+                    in_flight: w.used() as u64,
+                    credit: w.credit as u64,
                     expires_in_ms: w
                         .liveness
                         .deadline()
@@ -1120,10 +1240,10 @@ impl Core for Broker {
             .map(|(id, _)| id.clone())
             .collect();
         for id in dead {
-            let busy = self.workers.get(&id).is_some_and(Worker::busy);
+            let in_flight = self.workers.get(&id).map_or(0, Worker::used);
             self.outbox.event(Event::WorkerExpired {
                 id: id.clone(),
-                busy,
+                in_flight,
             });
             self.stats.purged += 1;
             // A silent worker may be hung on this very request: do not hand it to the next

@@ -16,10 +16,11 @@
 //! | [`client`] | [`Client`](client::Client): synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`](client::AsyncClient): pipelined (mdcliapi2); both fail over between a broker pair (`new_pair`) |
 //! | [`client::pair`] | the pipelined pair client's pure core [`PairCore`](client::pair::PairCore): outstanding requests by id, failover on silence, votes, resends, give-ups, duplicates dropped |
 //! | [`pair`] | a broker pair on Binary Star: the standings and news between the brokers and their workers ([`Standing`](pair::Standing), [`PairFrames`](pair::PairFrames)), the worker's fence |
+//! | [`credit`] | worker credit: the opt-in READY frame by which a worker takes several requests at once, its bounds ([`credit::MAX`]) and the broker's grant |
 //! | [`rid`] | request ids (Guide 4.11): [`Rid`](rid::Rid), the opt-in rid frame, [`RidSource`](rid::RidSource) |
 //! | [`worker`] | [`Worker`](worker::Worker): READY, heartbeats in the background (also while a request is handled), reconnect with back-off, DISCONNECT on shutdown, one broker or the two of a pair ([`Worker::with_brokers`](worker::Worker::with_brokers)); its engine is a [`common::session::Session`] per broker driven by the cores |
 //! | [`worker::core`] | the worker's pure core [`WorkerCore`](worker::core::WorkerCore): sessions, READY, heartbeats, the broker's liveness, back-off, DISCONNECT, stale replies; clock passed in |
-//! | [`worker::brokers`] | the pure core above one [`WorkerCore`](worker::core::WorkerCore) per broker, [`Brokers`](worker::brokers::Brokers): one request at a time, and for a broker pair the fence, the running/answered news and their replay |
+//! | [`worker::brokers`] | the pure core above one [`WorkerCore`](worker::core::WorkerCore) per broker, [`Brokers`](worker::brokers::Brokers): up to the worker's credit in hand at once, and for a broker pair the fence, the running/answered news and their replay |
 //! | [`broker`] | the broker's pure core [`Broker`](broker::Broker) (a [`Core`](common::contract::Core)): services, expiring queues, workers with expiry and purge on disconnect, dispatch, MMI; clock passed in, typed [`Event`](broker::Event)s out |
 //! | [`broker::fair`] | one service's waiting requests: a FIFO per client served round-robin, bounded by bytes, compact entries |
 //! | [`broker::dedup`] | the broker's pure request-id store: a retry joins its running request or gets the remembered reply (bounded by count and age) |
@@ -51,6 +52,7 @@
 
 pub mod broker;
 pub mod client;
+pub mod credit;
 pub mod ha;
 pub mod mmi;
 pub mod pair;

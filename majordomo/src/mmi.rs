@@ -7,7 +7,7 @@
 //! | service | reply after `"200"` |
 //! |---|---|
 //! | `mmi.services` | per service: name, idle workers, busy workers, waiting requests, served |
-//! | `mmi.workers` | per worker: the start of its identity ([`shown_id`]), service, `idle`/`busy`, ms until it expires |
+//! | `mmi.workers` | per worker: the start of its identity ([`shown_id`]), service, `idle`/`busy`, ms until it expires, requests out at it (of this broker and, in a pair, of the other), its credit ([`crate::credit`]) |
 //! | `mmi.broker` | name/value pairs: `workers`, `services`, `requests`, `replies`, `dropped_full`, `expired`, `lost_with_worker`, `requeued`, `dropped_client_gone`, `workers_gone`, `queued_bytes`, `purged`, `disconnects_sent`, `malformed`, `dedup_ids`, `dedup_joined`, `dedup_replayed`, `answered_elsewhere`, `fenced`, `dropped_passive` |
 //! | `mmi.pair` | name/value pairs of text: `role` (`none` for a lone broker, then nothing else), or `role` (`primary`/`backup`), `state` (`ACTIVE`, `PASSIVE`, …), `epoch`, `peer` (its last state, `unknown` before it was heard), `peer_silent_ms` (`never` before it was heard) ([`crate::ha`]) |
 //!
@@ -58,6 +58,10 @@ pub struct WorkerRow {
     pub busy: bool,
     /// Milliseconds until the broker purges it unless it is heard from.
     pub expires_in_ms: u64,
+    /// Requests out at it (ours, and in a pair those it runs for the other broker).
+    pub in_flight: u64,
+    /// Most requests it may have out at once ([`crate::credit`]; 1 for a plain worker).
+    pub credit: u64,
 }
 
 /// Characters of a worker identity that `mmi.workers` shows: `W` and 8 hex digits of ours, 32
@@ -132,11 +136,13 @@ impl WorkerRow {
         reply.push_back(self.service);
         reply.push_back(if self.busy { "busy" } else { "idle" });
         reply.push_back(self.expires_in_ms.to_string());
+        reply.push_back(self.in_flight.to_string());
+        reply.push_back(self.credit.to_string());
     }
 
     /// Reads an `mmi.workers` reply.
     pub fn parse_all(reply: &Message) -> Result<Vec<WorkerRow>, MmiError> {
-        rows(reply, 4)?
+        rows(reply, 6)?
             .into_iter()
             .map(|row| {
                 Ok(WorkerRow {
@@ -148,6 +154,8 @@ impl WorkerRow {
                         _ => return Err(MmiError::Malformed("state is neither idle nor busy")),
                     },
                     expires_in_ms: number(row[3])?,
+                    in_flight: number(row[4])?,
+                    credit: number(row[5])?,
                 })
             })
             .collect()
@@ -230,16 +238,18 @@ pub fn workers_table(rows: &[WorkerRow]) -> String {
         .max()
         .unwrap_or(7);
     let mut out = format!(
-        "{:<id_width$}  {:<svc_width$}  {:<5}  {:>10}\n",
-        "worker", "service", "state", "expires_ms"
+        "{:<id_width$}  {:<svc_width$}  {:<5}  {:>10}  {:>9}  {:>6}\n",
+        "worker", "service", "state", "expires_ms", "in_flight", "credit"
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<id_width$}  {:<svc_width$}  {:<5}  {:>10}\n",
+            "{:<id_width$}  {:<svc_width$}  {:<5}  {:>10}  {:>9}  {:>6}\n",
             r.id,
             r.service,
             if r.busy { "busy" } else { "idle" },
-            r.expires_in_ms
+            r.expires_in_ms,
+            r.in_flight,
+            r.credit
         ));
     }
     out
@@ -277,6 +287,8 @@ mod tests {
             service: "echo".into(),
             busy: true,
             expires_in_ms: 7000,
+            in_flight: 3,
+            credit: 16,
         };
         let mut reply = Message::from_frames([MMI_OK]);
         worker.clone().write(&mut reply);

@@ -15,7 +15,7 @@
 //! ```
 //! # Worker side (`MDPW01`)
 //! ```text
-//! READY       worker → broker   "MDPW01", 0x01, service [, rid marker]
+//! READY       worker → broker   "MDPW01", 0x01, service [, capability frames]
 //! REQUEST     broker → worker   "MDPW01", 0x02, client address…, "", body…
 //! REPLY       worker → broker   "MDPW01", 0x03, client address…, "", body…
 //! HEARTBEAT   both ways         "MDPW01", 0x04
@@ -24,10 +24,11 @@
 //! The client address is the envelope the broker's ROUTER saw: usually one frame (the client's
 //! routing id), more if the client sits behind proxies. It ends at the first empty frame.
 //!
-//! The optional frames after READY's service are this workspace's extensions: the request-id
-//! marker ([`crate::rid`]; the worker asks for each request's id) and then the broker-pair
-//! marker ([`crate::pair`]; the worker serves a pair, which also puts the pair's frames after
-//! HEARTBEAT). Other frames there are still a protocol error.
+//! The optional frames after READY's service are this workspace's extensions, in any order,
+//! each at most once: the request-id marker ([`crate::rid`]; the worker asks for each
+//! request's id), the credit frame ([`crate::credit`]; the worker runs several requests at
+//! once) and the broker-pair marker ([`crate::pair`]; the worker serves a pair, which also puts
+//! the pair's frames after HEARTBEAT). Other frames there are still a protocol error.
 
 use crate::pair::PairFrames;
 use bytes::Bytes;
@@ -89,6 +90,9 @@ pub enum ProtocolError {
     /// A frame of the broker-pair extension ([`crate::pair`]) is malformed.
     #[error("bad broker-pair frames: {0}")]
     Pair(&'static str),
+    /// READY's credit frame ([`crate::credit`]) does not carry 1 to 10 decimal digits.
+    #[error("bad credit frame in READY")]
+    Credit,
 }
 
 /// Puts the empty delimiter frame in front, as a DEALER must send it.
@@ -175,6 +179,9 @@ pub enum WorkerCommand {
         /// The worker serves a broker pair (the [`crate::pair::MARKER`] frame; see
         /// [`crate::pair`]).
         pair: bool,
+        /// Requests the worker can run at once, as asked for (the [`crate::credit`] frame; 1,
+        /// no frame, without it). The broker bounds it ([`crate::credit::grant`]).
+        credit: u32,
     },
     /// Broker → worker: answer `body` for `client`.
     Request {
@@ -230,21 +237,29 @@ impl WorkerCommand {
             READY => {
                 let service = frames.pop_front().filter(|s| !s.is_empty());
                 let service = service.ok_or(ProtocolError::MissingService)?;
-                // Capability frames, each at most once, rid first (as we send them).
-                let mut take = |marker: &[u8]| {
-                    let found = frames.first().is_some_and(|f| f == marker);
-                    if found {
-                        frames.pop_front();
+                // Capability frames, in any order, each at most once.
+                let (mut request_ids, mut pair, mut credit) = (false, false, None);
+                while let Some(frame) = frames.first() {
+                    if !request_ids && frame == crate::rid::MARKER {
+                        request_ids = true;
+                    } else if !pair && frame == crate::pair::MARKER {
+                        pair = true;
+                    } else if credit.is_none() && crate::credit::is_credit(frame) {
+                        credit =
+                            Some(crate::credit::from_frame(frame).ok_or(ProtocolError::Credit)?);
+                    } else {
+                        return Err(ProtocolError::TrailingFrames {
+                            command: "READY",
+                            extra: frames.len(),
+                        });
                     }
-                    found
-                };
-                let request_ids = take(crate::rid::MARKER);
-                let pair = take(crate::pair::MARKER);
-                no_more("READY", &frames)?;
+                    frames.pop_front();
+                }
                 Ok(Self::Ready {
                     service,
                     request_ids,
                     pair,
+                    credit: credit.unwrap_or(1),
                 })
             }
             REQUEST | REPLY => {
@@ -270,10 +285,14 @@ impl WorkerCommand {
                 service,
                 request_ids,
                 pair,
+                credit,
             } => {
                 let mut frames = Message::from_frames([service]);
                 if request_ids {
                     frames.push_back(Bytes::from_static(crate::rid::MARKER));
+                }
+                if credit != 1 {
+                    frames.push_back(crate::credit::to_frame(credit));
                 }
                 if pair {
                     frames.push_back(Bytes::from_static(crate::pair::MARKER));
@@ -390,11 +409,19 @@ mod tests {
                 service: Bytes::from_static(b"echo"),
                 request_ids: false,
                 pair: false,
+                credit: 1,
             },
             WorkerCommand::Ready {
                 service: Bytes::from_static(b"echo"),
                 request_ids: true,
                 pair: false,
+                credit: 1,
+            },
+            WorkerCommand::Ready {
+                service: Bytes::from_static(b"echo"),
+                request_ids: true,
+                pair: true,
+                credit: 16,
             },
             WorkerCommand::Request {
                 client: m([b"C1"]),
@@ -431,17 +458,48 @@ mod tests {
             service: Bytes::from_static(b"echo"),
             request_ids: false,
             pair: false,
+            credit: 1,
         };
         assert_eq!(ready.into_frames(), m([b"MDPW01", &[READY], b"echo"]));
         let ready = WorkerCommand::Ready {
             service: Bytes::from_static(b"echo"),
             request_ids: true,
             pair: false,
+            credit: 1,
         };
         assert_eq!(
             ready.into_frames(),
             m([b"MDPW01", &[READY], b"echo", b"\0MDPRID1:"])
         );
+        // Capability frames in any order, each once; we send rid, credit, pair.
+        let all = WorkerCommand::Ready {
+            service: Bytes::from_static(b"echo"),
+            request_ids: true,
+            pair: true,
+            credit: 8,
+        };
+        assert_eq!(
+            all.clone().into_frames(),
+            m([
+                b"MDPW01",
+                &[READY],
+                b"echo",
+                b"\0MDPRID1:",
+                b"\0MDPCRD1:8",
+                b"\0MDPHA1:"
+            ])
+        );
+        for order in [
+            [&b"\0MDPHA1:"[..], b"\0MDPCRD1:8", b"\0MDPRID1:"],
+            [b"\0MDPCRD1:8", b"\0MDPHA1:", b"\0MDPRID1:"],
+            [b"\0MDPRID1:", b"\0MDPHA1:", b"\0MDPCRD1:8"],
+        ] {
+            let mut frames = m([b"MDPW01", &[READY], b"echo"]);
+            order
+                .iter()
+                .for_each(|f| frames.push_back(Bytes::copy_from_slice(f)));
+            assert_eq!(WorkerCommand::parse(frames), Ok(all.clone()), "{order:?}");
+        }
         assert_eq!(
             WorkerCommand::Heartbeat.into_frames(),
             m([b"MDPW01", &[HEARTBEAT]])
@@ -456,7 +514,7 @@ mod tests {
     fn malformed_worker_messages_get_typed_errors() {
         use FrameError as F;
         use ProtocolError::*;
-        let cases: [(Message, ProtocolError); 12] = [
+        let cases: [(Message, ProtocolError); 15] = [
             (Message::new(), Frame(F::Empty)),
             (
                 m([b"MDPW02", &[READY], b"x"]),
@@ -481,6 +539,21 @@ mod tests {
                     extra: 1,
                 },
             ),
+            (
+                m([b"MDPW01", &[READY], b"a", b"\0MDPCRD1:2", b"\0MDPCRD1:2"]),
+                TrailingFrames {
+                    command: "READY",
+                    extra: 1,
+                },
+            ),
+            (
+                m([b"MDPW01", &[READY], b"a", b"\0MDPRID1:", b"\0MDPRID1:"]),
+                TrailingFrames {
+                    command: "READY",
+                    extra: 1,
+                },
+            ),
+            (m([b"MDPW01", &[READY], b"a", b"\0MDPCRD1:x"]), Credit),
             (m([b"MDPW01", &[REPLY], b"", b"x"]), Frame(F::NoAddress)),
             (
                 m([b"MDPW01", &[REPLY], b"C1", b"x"]),

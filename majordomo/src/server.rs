@@ -427,9 +427,10 @@ impl Shell {
 /// Logs one broker event as the line `mdbroker` documents; lines caused by peer input pass the
 /// throttle (`if p.allow(now)`) first.
 fn log_broker_event(event: Event, p: &mut PeerLines, now: Instant) {
-    let next = |busy| match busy {
-        true => " (its request goes to the next worker)",
-        false => "",
+    let next = |in_flight: usize| match in_flight {
+        0 => String::new(),
+        1 => " (its request goes to the next worker)".to_owned(),
+        n => format!(" (its {n} requests go to the next workers)"),
     };
     match event {
         Event::Malformed(e) if p.allow(now) => error!("malformed message dropped: {e}"),
@@ -439,8 +440,24 @@ fn log_broker_event(event: Event, p: &mut PeerLines, now: Instant) {
         Event::WorkerReady { id, service } => {
             info!("worker {} ready for service {}", text(&id), text(&service))
         }
-        Event::WorkerLeft { id, busy } => {
-            info!("worker {} disconnected{}", text(&id), next(busy))
+        Event::WorkerLeft { id, in_flight } => {
+            info!("worker {} disconnected{}", text(&id), next(in_flight))
+        }
+        Event::CreditLimited {
+            id,
+            asked,
+            granted,
+            why,
+        } if p.allow(now) => {
+            let id = text(&id);
+            match why {
+                crate::credit::Limit::NoRequestIds => warn!(
+                    "worker {id} asked for credit {asked} without request ids: served one request at a time"
+                ),
+                crate::credit::Limit::Max | crate::credit::Limit::Zero => {
+                    warn!("worker {id} asked for credit {asked}: served {granted}")
+                }
+            }
         }
         Event::UnknownLeft(id) => {
             debug!("DISCONNECT from unknown worker {} ignored", text(&id))
@@ -448,17 +465,21 @@ fn log_broker_event(event: Event, p: &mut PeerLines, now: Instant) {
         Event::WorkerGone {
             id,
             unreachable,
-            busy,
+            in_flight,
         } if p.allow(now) => {
             let why = if unreachable {
                 "unreachable"
             } else {
                 "disconnected"
             };
-            warn!("worker {} {why}, purged{}", text(&id), next(busy))
+            warn!("worker {} {why}, purged{}", text(&id), next(in_flight))
         }
-        Event::WorkerExpired { id, busy } => {
-            let lost = if busy { " (its request is lost)" } else { "" };
+        Event::WorkerExpired { id, in_flight } => {
+            let lost = match in_flight {
+                0 => String::new(),
+                1 => " (its request is lost)".to_owned(),
+                n => format!(" (its {n} requests are lost)"),
+            };
             warn!("worker {} expired, purged{lost}", text(&id))
         }
         Event::Disconnected { id, why } if p.allow(now) => {
@@ -469,6 +490,9 @@ fn log_broker_event(event: Event, p: &mut PeerLines, now: Instant) {
                     format!("worker {id} may not offer reserved service {}", text(&s))
                 }
                 Offence::ReplyWhileIdle => format!("REPLY from idle worker {id}"),
+                Offence::ReplyToUnknownRequest => {
+                    format!("REPLY from worker {id} to no request out at it")
+                }
                 Offence::ReplyFromUnknown => format!("REPLY from unknown worker {id}"),
                 Offence::UnknownHeartbeat => format!("HEARTBEAT from unknown worker {id}"),
                 Offence::RequestToBroker => format!("REQUEST sent to the broker by {id}"),

@@ -21,8 +21,11 @@
 //! a broker that the other one outranks, and tells each broker what it runs and answers for the
 //! other ([`brokers`] has the rules).
 //!
-//! Requests reach the handle through a channel, one at a time: the next comes once the last is
-//! answered (a request that arrives meanwhile, from the other broker, waits). A reply belongs to
+//! Requests reach the handle through a channel, up to [`WorkerOptions::credit`] at a time (one
+//! by default): the next comes once one is answered (a request that arrives meanwhile, from the
+//! other broker, waits). With a credit above one the worker asks its brokers for that many
+//! requests at once ([`crate::credit`]) and [`Worker::run`] runs that many handler futures
+//! side by side; replies go out in the order they are ready. A reply belongs to
 //! the connection ("session") its request came on, and a reply to a request from an earlier
 //! session is not sent there: the broker on the other end no longer knows about that request
 //! (the client retries instead; in a pair, the other broker still hears the reply).
@@ -76,8 +79,13 @@ pub struct WorkerOptions {
     /// Ask the broker for each request's id ([`crate::rid`]; READY carries the marker frame),
     /// handed over in [`Request::rid`]. Off by default: a broker that does not know the
     /// extension (the Guide's C broker ignores the frame) simply sends no ids. A worker of a
-    /// broker pair always asks (the pair's news are keyed by ids).
+    /// broker pair always asks (the pair's news are keyed by ids), and so does a worker with a
+    /// credit above one (its replies name their requests by id).
     pub request_ids: bool,
+    /// Requests handled at once, 1 to [`crate::credit::MAX`] (1, the Guide's worker, by
+    /// default). Above one, READY asks the broker for that many at once ([`crate::credit`]),
+    /// for handlers that wait on I/O: [`Worker::run`] runs that many side by side.
+    pub credit: u32,
 }
 
 impl Default for WorkerOptions {
@@ -88,6 +96,7 @@ impl Default for WorkerOptions {
             reconnect: RECONNECT_DELAY,
             reconnect_max: RECONNECT_MAX,
             request_ids: false,
+            credit: 1,
         }
     }
 }
@@ -116,12 +125,18 @@ pub enum WorkerError {
     /// The worker has been shut down.
     #[error("the worker has stopped")]
     Stopped,
+    /// [`WorkerOptions::credit`] is not 1 to [`crate::credit::MAX`].
+    #[error("credit {0} is not 1 to {max}", max = crate::credit::MAX)]
+    Credit(u32),
 }
 
 /// Where a reply goes: the client's address, and the broker and connection the request came on.
 #[derive(Debug, Clone)]
 pub struct ReplyTo {
     client: Message,
+    /// The request's id as the broker sent it (a worker with credit puts it back in front of
+    /// its reply, so the broker knows which request it answers).
+    rid: Option<Rid>,
     session: u64,
     /// The broker's number in the worker's list.
     broker: usize,
@@ -131,9 +146,10 @@ pub struct ReplyTo {
 
 impl ReplyTo {
     /// A request from the first broker, session `session`, not yet handed over.
-    fn new(client: Message, session: u64) -> Self {
+    fn new(client: Message, rid: Option<Rid>, session: u64) -> Self {
         Self {
             client,
+            rid,
             session,
             broker: 0,
             ticket: 0,
@@ -175,6 +191,7 @@ struct Outgoing {
 /// A Majordomo worker for one service. See the [module docs](self).
 pub struct Worker {
     service: String,
+    credit: usize,
     requests: mpsc::Receiver<Request>,
     replies: Option<mpsc::Sender<Outgoing>>,
     engine: Option<JoinHandle<()>>,
@@ -221,10 +238,14 @@ impl Worker {
         if protocol::is_mmi(service.as_bytes()) {
             return Err(WorkerError::ReservedService(service.to_owned()));
         }
+        if !(1..=crate::credit::MAX).contains(&options.credit) {
+            return Err(WorkerError::Credit(options.credit));
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| WorkerError::NoRuntime)?;
-        // The core hands over one request at a time, after the last was answered.
-        let (request_tx, requests) = mpsc::channel(1);
+        // The core hands over at most `credit` requests not yet answered.
+        let (request_tx, requests) = mpsc::channel(options.credit as usize);
         let (replies, reply_rx) = mpsc::channel(REPLY_QUEUE);
+        let credit = options.credit as usize;
         let engine = Engine {
             brokers,
             service: service.to_owned(),
@@ -234,6 +255,7 @@ impl Worker {
         };
         Ok(Self {
             service: service.to_owned(),
+            credit,
             requests,
             replies: Some(replies),
             engine: Some(runtime.spawn(engine.run())),
@@ -247,9 +269,9 @@ impl Worker {
 
     /// The next request, or `None` once the worker has stopped. Cancel-safe.
     ///
-    /// Requests come one at a time: the next one comes once the last is answered with
-    /// [`reply`](Self::reply) (a broker sends a worker one request at a time anyway; with a
-    /// pair, a request from the other broker waits for it).
+    /// At most [`WorkerOptions::credit`] requests are out unanswered (one by default): the next
+    /// one comes once one is answered with [`reply`](Self::reply) (a broker sends no more than
+    /// that anyway; with a pair, a request from the other broker waits for its turn).
     pub async fn recv(&mut self) -> Option<Request> {
         self.requests.recv().await
     }
@@ -265,6 +287,9 @@ impl Worker {
 
     /// Receives requests, answers each with `handler(body)`, until the worker stops.
     ///
+    /// Up to [`WorkerOptions::credit`] handler futures run side by side (polled by this one
+    /// task: no `Send` needed); each reply goes out as soon as it is ready.
+    ///
     /// Cancel it (e.g. in a `select!` with a shutdown signal) and call
     /// [`shutdown`](Self::shutdown) to leave cleanly.
     pub async fn run<F, Fut>(&mut self, mut handler: F) -> Result<(), WorkerError>
@@ -272,11 +297,22 @@ impl Worker {
         F: FnMut(Message) -> Fut,
         Fut: Future<Output = Message>,
     {
-        while let Some(Request { body, reply_to, .. }) = self.recv().await {
-            let reply = handler(body).await;
-            self.reply(reply_to, reply).await?;
+        use futures::stream::{FuturesUnordered, StreamExt};
+        let mut running = FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                request = self.requests.recv(), if running.len() < self.credit => match request {
+                    Some(Request { body, reply_to, .. }) => {
+                        let work = handler(body);
+                        running.push(async move { (reply_to, work.await) });
+                    }
+                    None => return Ok(()),
+                },
+                Some((reply_to, reply)) = running.next(), if !running.is_empty() => {
+                    self.reply(reply_to, reply).await?;
+                }
+            }
         }
-        Ok(())
     }
 
     /// Sends DISCONNECT to the brokers and stops the engine (waits at most half a second).
@@ -345,10 +381,10 @@ impl Engine {
                 }
             }
             while let Some(event) = core.poll_event() {
-                if let Err(request) = self.log(event) {
-                    // Cannot happen (one request at a time), but never leave the core waiting.
-                    drop(request);
-                    core.handle_dropped(now());
+                if let Err(reply_to) = self.log(event) {
+                    // Cannot happen (the channel holds the credit), but never leave the core
+                    // waiting.
+                    core.handle_dropped(&reply_to, now());
                 }
             }
             if core.is_stopped() {
@@ -408,15 +444,15 @@ impl Engine {
     }
 
     /// The log-line contract of `mdworker` (and every worker of this API), and the hand-over
-    /// of requests (a request the handle cannot take comes back as the error).
-    fn log(&self, event: Event) -> Result<(), Request> {
+    /// of requests (a request the handle cannot take comes back as the error, by its address).
+    fn log(&self, event: Event) -> Result<(), ReplyTo> {
         let service = &self.service;
         let at = |k: usize| self.brokers.get(k).map_or("?", String::as_str);
         match event {
             Event::Request(request) => match self.requests.try_send(request) {
                 Err(mpsc::error::TrySendError::Full(request)) => {
-                    tracing::error!("({service}) request dropped: the handler has one already");
-                    return Err(request);
+                    tracing::error!("({service}) request dropped: the handler's hands are full");
+                    return Err(request.reply_to);
                 }
                 // The handle is gone; the closed reply channel ends us.
                 Err(mpsc::error::TrySendError::Closed(_)) | Ok(()) => {}
@@ -556,6 +592,7 @@ mod tests {
             reconnect: 2000 * MS,
             reconnect_max: 32000 * MS,
             request_ids: false,
+            credit: 1,
         };
         let worker = Worker::new(&endpoint, "echo", options).unwrap();
         let (t1, id1) = next(&mut router, READY).await;
@@ -664,6 +701,7 @@ mod tests {
             reconnect: 200 * MS,
             reconnect_max: 1000 * MS,
             request_ids: false,
+            credit: 1,
         };
         let mut worker =
             Worker::with_brokers(&[&a.endpoint, &b.endpoint], "echo", options).unwrap();
@@ -687,6 +725,7 @@ mod tests {
             service: Bytes::from_static(b"echo"),
             request_ids: true,
             pair: true,
+            credit: 1,
         };
         assert_eq!(
             a.next().await,

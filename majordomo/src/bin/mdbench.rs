@@ -41,7 +41,13 @@
 //!    replication's; on one host the passive broker also competes for the cores of the others;
 //! 9. the memory per replicated entry: the RSS growth of the passive broker of a fresh pair
 //!    whose primary serves pipelined requests with ids, minus that of one serving them without
-//!    (no news then), over the ids the passive broker remembers (the code of 7).
+//!    (no news then), over the ids the passive broker remembers (the code of 7);
+//! 10. unless `--no-credit`, worker credit ([`majordomo::credit`]): one `mdworker --concurrency
+//!     N --work-ms 10` (10 ms of simulated I/O per request, a sleep) per credit N of 1, 2, 4, 8,
+//!     16 and 64, on a fresh lone broker, each given pipelined requests with ids (a window of
+//!     2N, so the broker always has the next ones queued), about half a second's worth each,
+//!     two passes: the scaling curve (each point's best pass), each credit's rate over credit
+//!     1's. Ideal is N times; `--credit-only` runs just this part.
 //!
 //! The phases of a round are a table ([`plan`]: which broker, which load, ids or not), run by
 //! one phase runner ([`Broker::run`]).
@@ -127,6 +133,13 @@ struct Args {
     /// replication and the memory per replicated entry (default: measured).
     #[arg(long)]
     no_pair: bool,
+    /// Skip the worker-credit curve (one worker with 10 ms of simulated I/O per request, credit
+    /// 1 to 64; default: measured, a few seconds).
+    #[arg(long, conflicts_with = "credit_only")]
+    no_credit: bool,
+    /// Measure only the worker-credit curve.
+    #[arg(long)]
+    credit_only: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
     #[command(flatten)]
@@ -890,6 +903,18 @@ async fn async_phase(
     name: String,
     ids: bool,
 ) -> anyhow::Result<Phase> {
+    pipelined(ep, service, name, ids, args.requests, args.window).await
+}
+
+/// `requests` requests to `service`, `window` in flight, with request ids if `ids`.
+async fn pipelined(
+    ep: &str,
+    service: &str,
+    name: String,
+    ids: bool,
+    requests: u64,
+    window: u64,
+) -> anyhow::Result<Phase> {
     let options = ClientOptions {
         timeout: Duration::from_secs(10),
         retries: 1,
@@ -897,12 +922,12 @@ async fn async_phase(
     let mut client = AsyncClient::connect(ep, options)
         .await?
         .with_request_ids(ids);
-    let mut sent_at = in_flight_stamps(args.window);
-    let mut rtts = latencies(args.requests);
+    let mut sent_at = in_flight_stamps(window);
+    let mut rtts = latencies(requests);
     let (mut sent, mut received) = (0u64, 0u64);
     let started = Instant::now();
-    while received < args.requests {
-        while sent < args.requests && sent - received < args.window {
+    while received < requests {
+        while sent < requests && sent - received < window {
             sent_at.insert(sent, Instant::now());
             client.send(service, body(sent)).await?;
             sent += 1;
@@ -917,13 +942,80 @@ async fn async_phase(
         rtts.push(at.elapsed());
         received += 1;
     }
-    Ok(Phase::new(
-        name,
-        true,
-        args.requests,
-        started.elapsed(),
-        rtts,
-    ))
+    Ok(Phase::new(name, true, requests, started.elapsed(), rtts))
+}
+
+/// The credits of the worker-credit curve.
+const CREDITS: [u64; 6] = [1, 2, 4, 8, 16, 64];
+/// Simulated I/O per request in the credit curve: a sleep in the worker (`--work-ms`).
+const CREDIT_WORK: Duration = Duration::from_millis(10);
+/// Requests per unit of credit at each point: with 10 ms of work, half a second at the ideal
+/// rate (100 per second per unit of credit).
+const CREDIT_REQUESTS: u64 = 50;
+/// Passes over the curve; each point shows its best pass (a burst of outside load on this
+/// shared machine hits one pass of a point, not both).
+const CREDIT_PASSES: usize = 2;
+
+/// The worker-credit curve: a fresh lone broker, one `mdworker --concurrency N` per credit
+/// (each its own service), each point's pipelined requests with ids (which credit needs).
+/// Prints the rates and their ratios to credit 1; never a verdict.
+async fn credit_curve(bin_dir: &std::path::Path) -> anyhow::Result<()> {
+    let ep = free_endpoint()?;
+    let _broker = spawn(&bin_dir.join("mdbroker"), &["--bind", &ep])?;
+    let work = CREDIT_WORK.as_millis().to_string();
+    let mut workers = Vec::new();
+    for credit in CREDITS {
+        let (service, n) = (format!("credit-{credit}"), credit.to_string());
+        let args = [
+            "--broker",
+            &ep,
+            "--service",
+            &service,
+            "--concurrency",
+            &n,
+            "--work-ms",
+            &work,
+        ];
+        workers.push(spawn(&bin_dir.join("mdworker"), &args)?);
+        wait_for_workers(&ep, &service, 1).await?;
+    }
+    println!(
+        "worker credit: one mdworker --concurrency N --work-ms {work} (simulated I/O), pipelined \
+         requests with ids, window 2N, {CREDIT_REQUESTS}×N requests per point, best of \
+         {CREDIT_PASSES} passes"
+    );
+    let mut best: Vec<Option<Phase>> = vec![None; CREDITS.len()];
+    for _ in 0..CREDIT_PASSES {
+        for (credit, best) in CREDITS.into_iter().zip(&mut best) {
+            let service = format!("credit-{credit}");
+            let requests = CREDIT_REQUESTS * credit;
+            let phase =
+                pipelined(&ep, &service, service.clone(), true, requests, 2 * credit).await?;
+            if best.as_ref().is_none_or(|b| phase.rate > b.rate) {
+                *best = Some(phase);
+            }
+        }
+    }
+    println!(
+        "{:>7} {:>9} {:>10} {:>8} {:>8}",
+        "credit", "req/s", "/credit 1", "p50 ms", "p99 ms"
+    );
+    let base = best[0].as_ref().map_or(1.0, |b| b.rate);
+    for (credit, phase) in CREDITS.into_iter().zip(best.iter().flatten()) {
+        println!(
+            "{credit:>7} {:>9.0} {:>9.2}x {:>8} {:>8}",
+            phase.rate,
+            phase.rate / base,
+            ms(phase.p50),
+            ms(phase.p99)
+        );
+    }
+    println!(
+        "ideal: N× credit 1 (each request sleeps {work} ms in the worker; the issue's target is \
+         credit 16 ≥ 12× credit 1)"
+    );
+    drop(workers);
+    Ok(())
 }
 
 /// A broker's RSS growth over a memory run, and the ids it came to remember.
@@ -1199,6 +1291,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("W: this is a debug build; figures mean little (cargo build --release)");
     }
+    if args.credit_only {
+        return credit_curve(&bin_dir).await;
+    }
     if let Some(pid) = args.broker_pid {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .with_context(|| format!("--broker-pid {pid}: no such process"))?;
@@ -1374,6 +1469,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             passive_without.kib,
             with_ids[0].per_id(without[0]),
         );
+    }
+    if !args.no_credit && ours {
+        println!();
+        credit_curve(&bin_dir).await?;
+        println!();
     }
     println!("/floor: rate over the floor's (sync over one-at-a-time, async over pipelined); the floor's echo server runs without the guard");
     if let Some(other) = &args.broker {

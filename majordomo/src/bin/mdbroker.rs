@@ -6,7 +6,10 @@
 //! `W: worker <id> may not offer reserved service <name>, disconnected`,
 //! `W: HEARTBEAT from unknown worker <id>, disconnected`,
 //! `W: worker <id> disconnected, purged` (its connection closed; when busy, `(its request goes
-//! to the next worker)` follows), `W: worker <id> unreachable, purged`,
+//! to the next worker)` or, for a worker with credit, `(its <n> requests go to the next
+//! workers)` follows), `W: worker <id> unreachable, purged`,
+//! `W: worker <id> asked for credit <n> without request ids: served one request at a time`,
+//! `W: worker <id> asked for credit <n>: served <m>` (see `majordomo::credit`),
 //! `W: client <id> disconnected, its <n> waiting requests dropped`,
 //! `W: <n> request(s) for <service> expired after <ms> ms in queue, dropped`,
 //! `W: queue of service <name> full (<n> waiting, <b> bytes), request from <client> dropped`,

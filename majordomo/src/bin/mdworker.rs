@@ -3,6 +3,10 @@
 //! `--broker` twice serves a broker pair (`mdbroker --primary` and `--backup`): the worker
 //! registers with both and speaks the pair's extension (majordomo's `pair` module).
 //!
+//! `--concurrency N` runs up to N requests at once and asks the broker for that credit
+//! (majordomo's `credit` module; needs request ids): with `--work-ms`, which sleeps (I/O, not
+//! CPU), one worker then serves about N / work requests per second.
+//!
 //! Log lines (stable; each line about one broker names it, as `<broker>`):
 //! `I: (<service>) worker ready as <id> on <broker>` after every READY,
 //! `W: (<service>) cannot reach broker at <broker> (<reason>), retrying in <ms> ms`,
@@ -27,6 +31,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use common::cli::{self, FaultArgs, Verbosity};
 use common::fault::Fault;
+use futures::stream::{FuturesUnordered, StreamExt};
 use majordomo::rid::Rid;
 use majordomo::worker::{self, Worker, WorkerOptions};
 use std::collections::HashMap;
@@ -64,9 +69,16 @@ struct Args {
     #[arg(long)]
     log_executions: bool,
     /// Do not ask the broker for request ids (READY without the id marker frame); not with a
-    /// pair, whose news are keyed by ids.
+    /// pair, whose news are keyed by ids, nor with --concurrency above 1.
     #[arg(long)]
     no_request_ids: bool,
+    /// Requests run at once: above 1, READY asks the broker for this credit and that many
+    /// requests are out at this worker, each running its --work-ms (a sleep, like waiting on
+    /// I/O) side by side; replies go back as each is done, in any order. 1 is the Guide's
+    /// worker (1 to 1024).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = cli::ranged::<u32>(1..=u64::from(majordomo::credit::MAX)))]
+    concurrency: u32,
     #[command(flatten)]
     faults: FaultArgs,
     #[command(flatten)]
@@ -90,6 +102,11 @@ async fn main() -> anyhow::Result<()> {
             usage(ErrorKind::ArgumentConflict, why.into());
         }
     }
+    if args.concurrency > 1 && args.no_request_ids {
+        let why =
+            "--no-request-ids: a worker with --concurrency above 1 names its replies by request id";
+        usage(ErrorKind::ArgumentConflict, why.into());
+    }
     if args.broker.len() > worker::MAX_BROKERS {
         let why = format!(
             "--broker given {} times: a worker serves one broker or the two of a pair",
@@ -104,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
         reconnect: Duration::from_millis(args.reconnect_ms),
         reconnect_max: Duration::from_millis(args.reconnect_max_ms.max(args.reconnect_ms)),
         request_ids: !args.no_request_ids,
+        credit: args.concurrency,
     };
     let mut worker =
         Worker::with_brokers(&args.broker, &args.service, options).context("starting mdworker")?;
@@ -111,8 +129,29 @@ async fn main() -> anyhow::Result<()> {
     let work = args.faults.work();
     let service = args.service.clone();
     let mut executions: HashMap<Option<Rid>, u64> = HashMap::new();
+    let concurrency = args.concurrency as usize;
     let run = async {
-        while let Some(request) = worker.recv().await {
+        // The requests being worked on: each a sleep of its delay (simulated I/O), side by
+        // side, up to --concurrency; a request is done when its sleep is.
+        let mut running = FuturesUnordered::new();
+        loop {
+            let request = tokio::select! {
+                request = worker.recv(), if running.len() < concurrency => match request {
+                    Some(request) => request,
+                    None => break,
+                },
+                Some(request) = running.next(), if !running.is_empty() => {
+                    let request: worker::Request = request;
+                    if args.log_executions {
+                        let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
+                        let count = executions.entry(request.rid.clone()).or_default();
+                        *count += 1;
+                        tracing::info!("({service}) executed request id={id} count={count}");
+                    }
+                    worker.reply(request.reply_to, request.body).await?;
+                    continue;
+                }
+            };
             let delay = match plan.on_request() {
                 Fault::None => work,
                 Fault::Overload(extra) => work.saturating_add(extra),
@@ -122,19 +161,16 @@ async fn main() -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             };
-            let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
             if args.log_executions {
+                let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
                 tracing::debug!("({service}) executing request id={id}");
             }
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            if args.log_executions {
-                let count = executions.entry(request.rid.clone()).or_default();
-                *count += 1;
-                tracing::info!("({service}) executed request id={id} count={count}");
-            }
-            worker.reply(request.reply_to, request.body).await?;
+            running.push(async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                request
+            });
         }
         anyhow::Ok(())
     };

@@ -92,6 +92,17 @@ impl Queued {
             .and_then(Rid::from_frame)
     }
 
+    /// True if the client sent a request id (cheaper than [`rid`](Self::rid)).
+    pub fn has_rid(&self) -> bool {
+        self.has_rid
+    }
+
+    /// True if `client` is the request's client address stack.
+    pub fn is_from(&self, client: &Message) -> bool {
+        let own = &self.frames[..self.client_frames as usize];
+        own.len() == client.len() && own.iter().zip(client.iter()).all(|(a, b)| a == b)
+    }
+
     /// The client's address stack (frames shared, not copied).
     pub fn client(&self) -> Message {
         Message::from_frames(self.frames[..self.client_frames as usize].iter().cloned())

@@ -46,6 +46,7 @@ fn ready(id: &str, service: &str) -> Message {
             service: Bytes::copy_from_slice(service.as_bytes()),
             request_ids: false,
             pair: false,
+            credit: 1,
         },
     )
 }
@@ -658,6 +659,7 @@ fn ready_ids(id: &str, service: &str) -> Message {
             service: Bytes::copy_from_slice(service.as_bytes()),
             request_ids: true,
             pair: false,
+            credit: 1,
         },
     )
 }
@@ -990,7 +992,7 @@ fn workers_coming_going_and_misbehaving_are_reported() {
     let got = events(&mut b);
     assert!(got.contains(&Event::WorkerExpired {
         id: id("W8"),
-        busy: true
+        in_flight: 1
     }));
     assert!(got.contains(&Event::Tick), "heartbeat ticks are reported");
     b.handle_message(ready("W9", "echo"), now);
@@ -1000,7 +1002,7 @@ fn workers_coming_going_and_misbehaving_are_reported() {
         Event::WorkerGone {
             id: id("W9"),
             unreachable: false,
-            busy: false
+            in_flight: 0
         }
     );
 }
@@ -1138,3 +1140,5 @@ fn with_log_replies_every_service_reply_is_counted_and_mmi_is_not() {
         .collect();
     assert_eq!(answered, [1]);
 }
+
+mod credit;

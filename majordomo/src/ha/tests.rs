@@ -58,6 +58,7 @@ fn ready(id: &str) -> Message {
             service: Bytes::from_static(b"echo"),
             request_ids: true,
             pair: true,
+            credit: 1,
         },
     )
 }

@@ -1,14 +1,16 @@
-//! A worker's brokers, one or the two of a broker pair ([`crate::pair`]), and the request in
+//! A worker's brokers, one or the two of a broker pair ([`crate::pair`]), and the requests in
 //! hand. Pure: no sockets, no clock; it follows [`common::contract`].
 //!
 //! Each broker has a session of its own, a [`WorkerCore`] (fresh identity, READY, heartbeats,
 //! the broker's liveness, back-off). This core sits above them and decides what only a worker
 //! of several brokers has to:
 //!
-//! * **One request at a time.** The handler gets the next request only once it has answered
-//!   the last; a request that arrives meanwhile (from the other broker) waits, first in first
-//!   out, at most [`WAITING`] of them. One whose session ends before its turn is dropped: that
-//!   connection's broker no longer knows it (the client retries).
+//! * **Up to the credit at a time** ([`WorkerOptions::credit`], one unless asked for more; see
+//!   [`crate::credit`]). The handler gets a request only while fewer than that are in its
+//!   hands unanswered; a request that arrives meanwhile (from the other broker) waits, first in
+//!   first out, at most [`WAITING`] (or the credit, if more) of them. One whose session ends
+//!   before its turn is dropped: that connection's broker no longer knows it (the client
+//!   retries).
 //! * **The fence.** A request with an id from broker k is refused, not run, when another broker
 //!   whose session is up shows a standing that outranks k's ([`pair::fence`]): k gets
 //!   `Refused(rid, senior)` and steps down. Checked when the request arrives and again when its
@@ -21,7 +23,7 @@
 //!   reaches its client through the broker that took over.
 //! * **The replay.** The last [`pair::REPLAY`] replies are kept (see [`REPLAY_BYTES`] for the
 //!   memory); when a broker shows its first standing in a new session, it hears the running
-//!   request and those replies again, so a broker that restarted learns them.
+//!   requests and those replies again, so a broker that restarted learns them.
 //!
 //! A *paired* session is one up whose broker has shown a standing in it (with a HEARTBEAT, or
 //! in front of a REQUEST). A standing counts only in the session it came in: a broker that
@@ -42,9 +44,9 @@ use common::Message;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// Requests that may wait while the handler works on one. A broker hands a worker one request
-/// at a time, so more than one waits only in a race between the brokers' news; beyond this
-/// they are dropped (the clients retry).
+/// Requests that may wait while the handler's hands are full (or the credit, if more). A
+/// broker hands a worker no more than its credit, so requests wait only in a race between the
+/// brokers of a pair; beyond this they are dropped (the clients retry).
 pub const WAITING: usize = 8;
 
 /// Most bytes of reply bodies (and their ids) kept for the replay. Bodies are copied into
@@ -97,7 +99,7 @@ pub enum Event {
     UnknownReply(usize),
 }
 
-/// The request in the handler's hands.
+/// A request in the handler's hands.
 #[derive(Debug)]
 struct InHand {
     broker: usize,
@@ -137,12 +139,14 @@ impl Replay {
     }
 }
 
-/// A worker's sessions to its brokers and the request in hand. See the [module docs](self).
+/// A worker's sessions to its brokers and the requests in hand. See the [module docs](self).
 #[derive(Debug)]
 pub struct Brokers {
     links: Vec<WorkerCore>,
     waiting: VecDeque<Request>,
-    in_hand: Option<InHand>,
+    /// The requests handed over and not answered yet, oldest first: at most `credit`.
+    in_hand: Vec<InHand>,
+    credit: usize,
     tickets: u64,
     replay: Replay,
     /// Per broker: the session it last heard the re-announcement in (0: none yet).
@@ -158,6 +162,7 @@ impl Brokers {
     /// pair, each session asking for request ids and standings ([`WorkerCore::new_paired`]).
     /// Every broker is asked for at once.
     pub fn new(brokers: usize, service: &str, options: WorkerOptions) -> Self {
+        let credit = options.credit.max(1) as usize;
         let links = (0..brokers)
             .map(|_| match brokers {
                 1 => WorkerCore::new(service, options.clone()),
@@ -167,7 +172,8 @@ impl Brokers {
         let mut this = Self {
             links,
             waiting: VecDeque::new(),
-            in_hand: None,
+            in_hand: Vec::new(),
+            credit,
             tickets: 0,
             replay: Replay::default(),
             announced: vec![0; brokers],
@@ -211,18 +217,24 @@ impl Brokers {
         self.with(k, |link| link.handle_message(frames, now));
     }
 
-    /// The handler's reply to the request in hand: REPLY to its session (if that still
+    /// Requests in the handler's hands, not answered yet.
+    pub fn in_hand(&self) -> usize {
+        self.in_hand.len()
+    }
+
+    /// The handler's reply to a request in hand: REPLY to its session (if that still
     /// stands), `Answered` to the other paired sessions; then the next request starts.
     pub fn handle_reply(&mut self, reply_to: ReplyTo, mut body: Message, now: Instant) {
         let k = reply_to.broker;
-        let hand = match self.in_hand.take() {
-            Some(hand) if hand.ticket == reply_to.ticket && hand.broker == k => hand,
-            other => {
-                self.in_hand = other;
-                self.outbox.event(Event::UnknownReply(k));
-                return;
-            }
+        let Some(at) = self
+            .in_hand
+            .iter()
+            .position(|hand| hand.ticket == reply_to.ticket && hand.broker == k)
+        else {
+            self.outbox.event(Event::UnknownReply(k));
+            return;
         };
+        let hand = self.in_hand.remove(at);
         // The news go out before the next request starts: a broker that hears `Running` of
         // the next while it still counts us busy with this one takes it for a stale report.
         let answered = hand.rid.map(|rid| (self.others(k, hand.session), rid));
@@ -246,11 +258,11 @@ impl Brokers {
         self.settle();
     }
 
-    /// The request just handed over never reached the handler (the shell could not pass it
-    /// on): nothing is sent for it; the next request starts. A pair's other broker, told it
-    /// runs, counts this worker busy until it registers again.
-    pub fn handle_dropped(&mut self, _now: Instant) {
-        self.in_hand = None;
+    /// The request handed over as `reply_to` never reached the handler (the shell could not
+    /// pass it on): nothing is sent for it; the next request starts. A pair's other broker,
+    /// told it runs, counts it against this worker's credit until it registers again.
+    pub fn handle_dropped(&mut self, reply_to: &ReplyTo, _now: Instant) {
+        self.in_hand.retain(|hand| hand.ticket != reply_to.ticket);
         self.settle();
     }
 
@@ -258,7 +270,7 @@ impl Brokers {
     pub fn handle_stop(&mut self, now: Instant) {
         self.stopped = true;
         self.waiting.clear();
-        self.in_hand = None;
+        self.in_hand.clear();
         for k in 0..self.links.len() {
             self.with(k, |link| link.handle_stop(now));
         }
@@ -311,15 +323,15 @@ impl Brokers {
                 return;
             }
         }
-        if self.waiting.len() >= WAITING {
+        if self.waiting.len() >= WAITING.max(self.credit) {
             self.outbox.event(Event::Overflow(k));
             return;
         }
         self.waiting.push_back(request);
     }
 
-    /// Drops waiting requests whose session ended, and starts the next one if the handler is
-    /// free.
+    /// Drops waiting requests whose session ended, and starts the next ones while the
+    /// handler has room.
     fn settle(&mut self) {
         if self.stopped {
             return;
@@ -336,7 +348,7 @@ impl Brokers {
         for k in stale {
             self.outbox.event(Event::StaleRequest(k));
         }
-        while self.in_hand.is_none() {
+        while self.in_hand.len() < self.credit {
             let Some(mut request) = self.waiting.pop_front() else {
                 return;
             };
@@ -352,7 +364,7 @@ impl Brokers {
             }
             self.tickets += 1;
             request.reply_to.ticket = self.tickets;
-            self.in_hand = Some(InHand {
+            self.in_hand.push(InHand {
                 broker: k,
                 session,
                 rid: request.rid.clone(),
@@ -402,17 +414,17 @@ impl Brokers {
             .collect()
     }
 
-    /// Tells broker `k`, in its new session, the request being run and the last replies.
+    /// Tells broker `k`, in its new session, the requests being run and the last replies.
     fn announce(&mut self, k: usize) {
         let session = self.links[k].session();
-        if let Some(hand) = &self.in_hand {
-            if let Some(rid) = hand
-                .rid
-                .clone()
-                .filter(|_| (hand.broker, hand.session) != (k, session))
-            {
-                self.send(k, WorkerCommand::Pair(PairFrames::Running(rid)));
-            }
+        let running: Vec<Rid> = self
+            .in_hand
+            .iter()
+            .filter(|hand| (hand.broker, hand.session) != (k, session))
+            .filter_map(|hand| hand.rid.clone())
+            .collect();
+        for rid in running {
+            self.send(k, WorkerCommand::Pair(PairFrames::Running(rid)));
         }
         let replies: Vec<_> = self.replay.replies.iter().cloned().collect();
         for (rid, body) in replies {

@@ -13,7 +13,9 @@
 //! 3. Silence for `liveness × heartbeat`, or a failed send or receive, drops the connection and
 //!    reconnects after the back-off; DISCONNECT from the broker reconnects at once.
 //! 4. A reply goes out only on the session its request came on: the broker on any other
-//!    connection does not know the request (the client retries instead).
+//!    connection does not know the request (the client retries instead). With a credit above
+//!    one ([`crate::credit`]: READY asks for it, and for ids), the reply carries its request's
+//!    rid frame in front, so the broker knows which of the requests out it answers.
 //! 5. [`WorkerCore::handle_stop`]: DISCONNECT, then the socket closes.
 //!
 //! A core made with [`WorkerCore::new_paired`] is one broker's session of a worker that serves
@@ -104,8 +106,13 @@ pub struct WorkerCore {
 }
 
 impl WorkerCore {
-    /// A worker for `service` that asks for its first connection at once.
+    /// A worker for `service` that asks for its first connection at once. A credit above one
+    /// asks for request ids too (its replies are named by them).
     pub fn new(service: &str, options: WorkerOptions) -> Self {
+        let options = WorkerOptions {
+            request_ids: options.request_ids || options.credit > 1,
+            ..options
+        };
         let mut outbox = Outbox::default();
         outbox.transmit(AT_ONCE);
         Self {
@@ -168,6 +175,7 @@ impl WorkerCore {
             service: self.service.clone(),
             request_ids: self.options.request_ids,
             pair: self.pair,
+            credit: self.options.credit,
         }));
     }
 
@@ -206,7 +214,7 @@ impl WorkerCore {
                     .then(|| Rid::take(&mut body))
                     .flatten();
                 let session = self.session;
-                let reply_to = ReplyTo::new(client, session);
+                let reply_to = ReplyTo::new(client, rid.clone(), session);
                 self.outbox.event(Event::Request(Request {
                     body,
                     rid,
@@ -231,9 +239,13 @@ impl WorkerCore {
         }
     }
 
-    /// The handler's reply: sent if its session is the current one, else dropped.
-    pub fn handle_reply(&mut self, reply_to: ReplyTo, body: Message, _now: Instant) {
+    /// The handler's reply: sent if its session is the current one, else dropped. With a
+    /// credit above one it names its request: the rid frame goes back in front.
+    pub fn handle_reply(&mut self, reply_to: ReplyTo, mut body: Message, _now: Instant) {
         if self.link.is_some() && reply_to.session == self.session {
+            if let (true, Some(rid)) = (self.options.credit > 1, &reply_to.rid) {
+                rid.put(&mut body);
+            }
             let client = reply_to.client;
             self.outbox
                 .transmit(Transmit::Send(WorkerCommand::Reply { client, body }));
@@ -319,6 +331,7 @@ mod tests {
             reconnect: 1000 * MS,
             reconnect_max: 4000 * MS,
             request_ids: false,
+            credit: 1,
         }
     }
 
@@ -345,6 +358,7 @@ mod tests {
             service: Bytes::from_static(b"echo"),
             request_ids: false,
             pair: false,
+            credit: 1,
         };
         assert_eq!(w.transmits(), [Transmit::Send(ready)]);
         w
@@ -512,6 +526,7 @@ mod tests {
             service: Bytes::from_static(b"echo"),
             request_ids: true,
             pair: true,
+            credit: 1,
         };
         assert_eq!(
             w.transmits(),

@@ -330,6 +330,7 @@ fn our_worker_against_a_libzmq_router_that_checks_every_frame() {
             reconnect: Duration::from_millis(200),
             reconnect_max: Duration::from_millis(500),
             request_ids: false,
+            credit: 1,
         };
         let mut worker = Worker::new(&ep, "echo", options).unwrap();
         // Deliberately slow work (B above): heartbeats must go on during it.
@@ -592,6 +593,7 @@ fn mdbench_measures_a_plain_libzmq_mdp_broker() {
             "--broker-pid",
             &pid,
             "--no-pair",
+            "--no-credit",
             "--rounds",
             "1",
             "--sync-requests",

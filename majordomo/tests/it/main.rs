@@ -1,6 +1,7 @@
 //! Process, socket and interop tests of the Majordomo crate (one test binary, several modules).
 
 mod accounting;
+mod credit;
 mod examples;
 mod failover;
 mod faults;

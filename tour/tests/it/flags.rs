@@ -151,6 +151,7 @@ const BINS: &[Bin] = &[
                 "--liveness",
                 "--reconnect-ms",
                 "--reconnect-max-ms",
+                "--concurrency",
             ],
             &FAULTS,
         ],

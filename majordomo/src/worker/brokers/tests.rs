@@ -17,6 +17,7 @@ fn options() -> WorkerOptions {
         reconnect: 1000 * MS,
         reconnect_max: 4000 * MS,
         request_ids: false,
+        credit: 1,
     }
 }
 
@@ -99,6 +100,7 @@ fn ready(k: usize, ids: bool, pair: bool) -> Transmit {
         service,
         request_ids: ids,
         pair,
+        credit: 1,
     };
     (k, core::Transmit::Send(ready))
 }
@@ -493,7 +495,7 @@ fn a_request_the_handle_never_got_lets_the_next_start_and_a_second_reply_is_drop
     w.handle_message(A, request("C2", Some(primary_active()), Some(&rid(2))), t0);
     let first = w.handed().pop().unwrap();
     w.transmits();
-    w.handle_dropped(t0);
+    w.handle_dropped(&first.reply_to, t0);
     assert_eq!(w.transmits(), [news(B, PairFrames::Running(rid(2)))]);
     let second = w.handed().pop().unwrap();
     // A reply for the request the handle never got, then the second's twice: one goes out.
@@ -557,3 +559,119 @@ fn stop_says_disconnect_to_every_broker_with_a_session() {
 }
 
 mod with_the_pair_brokers;
+
+// ---- Credit (crate::credit): several requests in hand ----
+
+fn with_credit(credit: u32) -> WorkerOptions {
+    WorkerOptions {
+        credit,
+        ..options()
+    }
+}
+
+fn ready_credit(k: usize, pair: bool, credit: u32) -> Transmit {
+    let ready = WorkerCommand::Ready {
+        service: Bytes::from_static(b"echo"),
+        request_ids: true,
+        pair,
+        credit,
+    };
+    (k, core::Transmit::Send(ready))
+}
+
+/// A REPLY as a worker with credit sends it: the request's rid frame in front.
+fn named_reply(k: usize, client: &str, n: u32, body: &Message) -> Transmit {
+    let mut body = body.clone();
+    rid(n).put(&mut body);
+    reply_cmd(k, client, &body)
+}
+
+#[test]
+fn with_credit_up_to_that_many_are_in_hand_and_replies_name_their_requests() {
+    let t0 = Instant::now();
+    let mut w = Brokers::new(1, "echo", with_credit(3));
+    w.transmits();
+    w.handle_connected(A, t0);
+    assert_eq!(
+        w.transmits(),
+        [ready_credit(A, false, 3)],
+        "credit asks for ids"
+    );
+    for n in 1..=4 {
+        w.handle_message(A, request(&format!("C{n}"), None, Some(&rid(n))), t0);
+    }
+    let mut handed = w.handed();
+    assert_eq!(handed.len(), 3, "never more than the credit in hand");
+    assert_eq!(w.in_hand(), 3);
+    // Answered out of order: each reply carries its own rid; the fourth starts.
+    let second = handed.remove(1);
+    w.handle_reply(second.reply_to, reply_body(2), t0);
+    assert_eq!(w.transmits(), [named_reply(A, "C2", 2, &reply_body(2))]);
+    let fourth = w.handed().pop().expect("room for the fourth");
+    assert_eq!(fourth.rid, Some(rid(4)));
+    for (req, n) in handed.into_iter().zip([1, 3]).rev() {
+        w.handle_reply(req.reply_to, reply_body(n), t0);
+        assert_eq!(
+            w.transmits(),
+            [named_reply(A, &format!("C{n}"), n, &reply_body(n))]
+        );
+    }
+    assert_eq!(w.in_hand(), 1);
+    // A request without an id (from a client without ids) is answered without a rid frame.
+    w.handle_message(A, request("C5", None, None), t0);
+    let plain = w.handed().pop().unwrap();
+    w.handle_reply(plain.reply_to, reply_body(5), t0);
+    assert_eq!(w.transmits(), [reply_cmd(A, "C5", &reply_body(5))]);
+}
+
+#[test]
+fn a_pair_worker_with_credit_tells_the_other_broker_each_request_it_runs() {
+    let t0 = Instant::now();
+    let mut w = Brokers::new(2, "echo", with_credit(2));
+    w.transmits();
+    w.handle_connected(A, t0);
+    w.handle_connected(B, t0);
+    assert_eq!(
+        w.transmits(),
+        [ready_credit(A, true, 2), ready_credit(B, true, 2)]
+    );
+    w.handle_message(A, heartbeat(primary_active()), t0);
+    w.handle_message(B, heartbeat(backup_passive()), t0);
+    w.events();
+    for n in 1..=3 {
+        w.handle_message(A, request("C", Some(primary_active()), Some(&rid(n))), t0);
+    }
+    assert_eq!(
+        w.transmits(),
+        [
+            news(B, PairFrames::Running(rid(1))),
+            news(B, PairFrames::Running(rid(2))),
+        ],
+        "two start, the third waits"
+    );
+    let mut handed = w.handed();
+    assert_eq!(handed.len(), 2);
+    // The backup restarts: it hears both running requests again.
+    w.handle_message(B, from_broker(WorkerCommand::Disconnect), t0);
+    w.handle_connected(B, t0);
+    w.transmits();
+    w.handle_message(B, heartbeat(backup_passive()), t0);
+    assert_eq!(
+        w.transmits(),
+        [
+            news(B, PairFrames::Running(rid(1))),
+            news(B, PairFrames::Running(rid(2))),
+        ]
+    );
+    // The second answers first: its reply and news go out, then the third starts.
+    let second = handed.pop().unwrap();
+    w.handle_reply(second.reply_to, reply_body(2), t0);
+    assert_eq!(
+        w.transmits(),
+        [
+            named_reply(A, "C", 2, &reply_body(2)),
+            news(B, PairFrames::Answered(rid(2), reply_body(2))),
+            news(B, PairFrames::Running(rid(3))),
+        ]
+    );
+}

@@ -43,7 +43,9 @@ struct Net {
     linked: bool,
     /// Every request handed to the handler, in order (ids).
     executed: Vec<Rid>,
-    in_hand: Option<Request>,
+    /// The requests in the handler's hands, oldest first (at most `credit`).
+    in_hand: Vec<Request>,
+    credit: usize,
     /// (broker, client, body) of every reply to a client.
     replies: Vec<(usize, String, Message)>,
     now: Instant,
@@ -53,6 +55,11 @@ impl Net {
     /// A pair that has met (primary ACTIVE, backup PASSIVE) and a worker registered with both
     /// that has seen both standings.
     fn new(t0: Instant) -> Self {
+        Self::with_credit(t0, 1)
+    }
+
+    /// [`Net::new`] with a worker of credit `credit` ([`crate::credit`]).
+    fn with_credit(t0: Instant, credit: u32) -> Self {
         let config = || BrokerConfig {
             heartbeat: HB,
             liveness: 3,
@@ -64,6 +71,7 @@ impl Net {
             reconnect: HB,
             reconnect_max: 4 * HB,
             request_ids: false,
+            credit,
         };
         let mut net = Net {
             brokers: [
@@ -77,7 +85,8 @@ impl Net {
             alive: [true; 2],
             linked: true,
             executed: Vec::new(),
-            in_hand: None,
+            in_hand: Vec::new(),
+            credit: credit as usize,
             replies: Vec::new(),
             now: t0,
         };
@@ -132,9 +141,9 @@ impl Net {
             while let Some(event) = self.worker.poll_event() {
                 moved = true;
                 if let Event::Request(request) = event {
-                    assert!(self.in_hand.is_none(), "one request at a time");
+                    assert!(self.in_hand.len() < self.credit, "more than the credit");
                     self.executed.push(request.rid.clone().expect("an id"));
-                    self.in_hand = Some(request);
+                    self.in_hand.push(request);
                 }
             }
             if !moved {
@@ -196,9 +205,24 @@ impl Net {
         self.pump();
     }
 
-    /// The handler answers the request in hand.
+    /// The handler answers the oldest request in hand.
     fn answer(&mut self) {
-        let request = self.in_hand.take().expect("a request in hand");
+        assert!(!self.in_hand.is_empty(), "a request in hand");
+        let request = self.in_hand.remove(0);
+        self.reply(request);
+    }
+
+    /// The handler answers the request `rid` in hand (out of order, with credit).
+    fn answer_rid(&mut self, rid: &Rid) {
+        let at = self
+            .in_hand
+            .iter()
+            .position(|r| r.rid.as_ref() == Some(rid));
+        let request = self.in_hand.remove(at.expect("that request in hand"));
+        self.reply(request);
+    }
+
+    fn reply(&mut self, request: Request) {
         let body = Message::from_frames([format!("reply to {}", request.rid.unwrap())]);
         self.worker.handle_reply(request.reply_to, body, self.now);
         self.pump();
@@ -274,4 +298,50 @@ fn a_deposed_broker_is_fenced_by_the_worker_and_stands_down_while_its_client_is_
     net.answer();
     let reply = Message::from_frames(["reply to r-2"]);
     assert_eq!(net.replies_to("C2"), [(B, Some(rid(2)), reply)]);
+}
+
+#[test]
+fn a_worker_with_credit_runs_nothing_twice_across_a_failover() {
+    let mut net = Net::with_credit(Instant::now(), 3);
+    for n in 1..=4 {
+        net.request(P, &format!("C{n}"), &rid(n));
+    }
+    assert_eq!(
+        net.executed,
+        [rid(1), rid(2), rid(3)],
+        "credit 3: the fourth waits"
+    );
+    // Out of order: the second is answered first, and the fourth starts.
+    net.answer_rid(&rid(2));
+    assert_eq!(net.replies_to("C2").len(), 1);
+    assert_eq!(net.executed, [rid(1), rid(2), rid(3), rid(4)]);
+    // The primary dies with three requests running; the worker loses its connection.
+    net.alive[P] = false;
+    net.worker
+        .handle_failed(P, "connection closed".into(), net.now);
+    net.pump();
+    net.run_for(timing().peer_ttl() + 5 * STEP);
+    // Every client retries at the backup (the first is the vote): the answered one gets the
+    // remembered reply, the running ones join, nothing runs again.
+    for n in 1..=4 {
+        net.request(B, &format!("C{n}b"), &rid(n));
+    }
+    assert_eq!(net.brokers[B].node().state(), State::Active);
+    let reply = |n: u32| Message::from_frames([format!("reply to r-{n}")]);
+    assert_eq!(net.replies_to("C2b"), [(B, Some(rid(2)), reply(2))]);
+    assert_eq!(net.executed.len(), 4, "not run twice: {:?}", net.executed);
+    // The three running take the worker's whole credit at the backup: a new request waits.
+    net.request(B, "C5", &rid(5));
+    assert_eq!(net.executed.len(), 4);
+    for n in [3, 1, 4] {
+        net.answer_rid(&rid(n));
+        assert_eq!(
+            net.replies_to(&format!("C{n}b")),
+            [(B, Some(rid(n)), reply(n))]
+        );
+    }
+    // The credit came back: the new request ran, once.
+    assert_eq!(net.executed, [rid(1), rid(2), rid(3), rid(4), rid(5)]);
+    net.answer();
+    assert_eq!(net.replies_to("C5"), [(B, Some(rid(5)), reply(5))]);
 }
