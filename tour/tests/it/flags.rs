@@ -354,6 +354,13 @@ const BINS: &[Bin] = &[
         bench: true,
     },
     Bin {
+        name: "zkeygen",
+        base: &["--dir", "{dir}"],
+        flags: &[],
+        documented: &[],
+        bench: false,
+    },
+    Bin {
         name: "netfault",
         base: &["--listen", "{tcp1}", "--to", "{tcp2}"],
         flags: &[],
