@@ -624,3 +624,61 @@ pub fn pyzmq_curve_request(
         })
         .collect())
 }
+
+/// Keys for a CURVE process test: a server pair (its secret file for `--curve-secret`) and a
+/// client pair admitted by an allow directory (for `--curve-allow`), in a private temporary
+/// directory removed on drop.
+pub struct CurveKeys {
+    /// The server's pair.
+    pub server: KeyPair,
+    /// An admitted client's pair.
+    pub client: KeyPair,
+    secret: std::path::PathBuf,
+    allow: std::path::PathBuf,
+    _dir: crate::testkit::IpcDir,
+}
+
+impl Default for CurveKeys {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CurveKeys {
+    /// Fresh pairs and their files.
+    pub fn new() -> Self {
+        let dir = crate::testkit::IpcDir::new();
+        let allow = dir.path().join("allow");
+        std::fs::create_dir(&allow).expect("allow directory");
+        let server = KeyPair::generate();
+        let (_, secret) = server
+            .write_files(dir.path(), "server")
+            .expect("server key files");
+        let client = KeyPair::generate();
+        client
+            .write_files(&allow, "client")
+            .expect("client key files");
+        Self {
+            server,
+            client,
+            secret,
+            allow,
+            _dir: dir,
+        }
+    }
+
+    /// Admits one more client key (writes its public file into the allow directory).
+    pub fn admit(&self, name: &str, pair: &KeyPair) {
+        std::fs::write(self.allow.join(name), pair.public_file(name)).expect("public key file");
+    }
+
+    /// `--curve-secret FILE --curve-allow DIR`.
+    pub fn server_args(&self) -> Vec<String> {
+        vec![
+            "--curve-secret".into(),
+            self.secret.display().to_string(),
+            "--curve-allow".into(),
+            self.allow.display().to_string(),
+        ]
+    }
+}
