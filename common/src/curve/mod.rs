@@ -27,7 +27,8 @@ use std::time::SystemTime;
 
 /// `--curve-allow DIR`: the public keys of the zcert files in DIR. The directory's mtime is
 /// checked at each handshake (one `stat`); when it changed (a file added, removed or renamed
-/// in), the set is read again. Connections already admitted stay open.
+/// in), the set is read again; [`AllowDir::reload`] (the guard calls it on SIGHUP) reads it at
+/// once, for a file edited in place. Connections already admitted stay open.
 #[derive(Debug)]
 pub struct AllowDir {
     dir: PathBuf,
@@ -49,9 +50,23 @@ impl AllowDir {
 
     /// True if `key` has a file in DIR now (reloading DIR first if it changed).
     pub fn permits(&self, key: &PublicKey) -> bool {
+        self.refresh(false);
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+            .contains(key)
+    }
+
+    /// Reads DIR again now, whatever its mtime says (SIGHUP).
+    pub fn reload(&self) {
+        self.refresh(true);
+    }
+
+    fn refresh(&self, force: bool) {
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         let mtime = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok();
-        if mtime.is_some() && mtime != loaded.0 {
+        if force || (mtime.is_some() && mtime != loaded.0) {
             match read_dir_keys(&self.dir) {
                 Ok(keys) => {
                     tracing::info!(
@@ -65,7 +80,6 @@ impl AllowDir {
                 Err(e) => tracing::warn!("curve: cannot read {}: {e}", self.dir.display()),
             }
         }
-        loaded.1.contains(key)
     }
 
     /// Keys admitted now.
@@ -100,4 +114,34 @@ fn read_dir_keys(dir: &Path) -> std::io::Result<HashSet<PublicKey>> {
         }
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys::KeyPair;
+    use super::*;
+
+    #[test]
+    fn the_allow_dir_follows_files_added_and_removed_and_reloads_on_demand() {
+        let dir = std::env::temp_dir().join(format!("zallow-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir(&dir).unwrap();
+        let alice = KeyPair::generate();
+        let bob = KeyPair::generate();
+        alice.write_files(&dir, "alice").unwrap();
+        std::fs::write(dir.join("README"), "not a certificate").unwrap();
+        let allow = AllowDir::open(&dir).unwrap();
+        // alice's public and secret files name the same key; README is skipped.
+        assert_eq!(allow.len(), 1);
+        assert!(allow.permits(&alice.public) && !allow.permits(&bob.public));
+        std::fs::write(dir.join("bob"), bob.public_file("bob")).unwrap();
+        // Directory mtimes may have a coarse granularity: force what a SIGHUP forces.
+        allow.reload();
+        assert!(allow.permits(&bob.public));
+        std::fs::remove_file(dir.join("alice")).unwrap();
+        std::fs::remove_file(dir.join("alice_secret")).unwrap();
+        allow.reload();
+        assert!(!allow.permits(&alice.public) && allow.permits(&bob.public));
+        assert!(AllowDir::open(&dir.join("missing")).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -120,20 +120,44 @@ pub struct CurveConfig {
 }
 
 impl CurveConfig {
-    /// The keys every connection of one guard shares; reads the allow directory once.
+    /// The keys every connection of one guard shares; reads the allow directory once and
+    /// re-reads it on each SIGHUP while the guard's runtime runs.
     fn server_keys(&self) -> std::io::Result<Arc<ServerKeys>> {
         let allow: crate::curve::server::AllowFn = match &self.allow {
             None => Box::new(|_| true),
-            Some(dir) => {
-                let dir = crate::curve::AllowDir::open(dir).map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("--curve-allow {}: {e}", dir.display()))
+            Some(path) => {
+                let dir = crate::curve::AllowDir::open(path).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("--curve-allow {}: {e}", path.display()))
                 })?;
-                tracing::debug!("guard: {} client keys allowed", dir.len());
+                tracing::info!(
+                    "guard: {} client keys allowed from {}",
+                    dir.len(),
+                    path.display()
+                );
+                let dir = Arc::new(dir);
+                reload_on_sighup(Arc::downgrade(&dir));
                 Box::new(move |key| dir.permits(key))
             }
         };
         Ok(Arc::new(ServerKeys::new(self.pair.clone(), allow)))
     }
+}
+
+/// Re-reads `--curve-allow` on every SIGHUP until the guard holding it is gone. Installing the
+/// handler means SIGHUP no longer ends the process, which is what a server with keys to reload
+/// wants (as sshd and nginx do).
+fn reload_on_sighup(dir: std::sync::Weak<crate::curve::AllowDir>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("guard: cannot watch SIGHUP; --curve-allow is re-read only when it changes");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(dir) = dir.upgrade() else { return };
+            dir.reload();
+        }
+    });
 }
 
 impl Default for GuardConfig {

@@ -104,4 +104,26 @@ fn lpserver_speaks_curve_with_libzmq_and_survives_refused_peers() {
     assert!(refused.is_err(), "{refused:?}");
     server.wait_for("CURVE HELLO does not open", common::hostile::CLOSE_WITHIN);
     assert_eq!(request("10"), Ok(vec![b"10".to_vec()]));
+    // A key admitted later: its file added, then SIGHUP (the server re-reads, and lives on).
+    let late = KeyPair::generate();
+    late.write_files(&allow, "late").unwrap();
+    let pid = server.pid().expect("lpserver pid").to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status();
+    assert!(hup.is_ok_and(|s| s.success()));
+    server.wait_for("client keys allowed", common::hostile::CLOSE_WITHIN);
+    let reply = pyzmq_curve_request(
+        &endpoint,
+        "REQ",
+        &server_pair.public,
+        &late,
+        &["11"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(reply, Ok(vec![b"11".to_vec()]));
+    assert!(
+        server.wait_exit(Duration::ZERO).is_none(),
+        "SIGHUP ended lpserver"
+    );
 }

@@ -397,6 +397,8 @@ const NUMERIC: &[&str] = &["N", "MS", "BYTES", "S", "TIME"];
 const OTHER: &[&str] = &[
     "ENDPOINT",
     "DIR",
+    "FILE",
+    "NAME",
     "PATH",
     "CIDR",
     "COMMAND",
