@@ -374,7 +374,7 @@ pub fn probe(target: &Listening) -> Probed {
 }
 
 /// The guard's flags and defaults every server's `--help` must show.
-pub const HELP_NEEDLES: [&str; 8] = [
+pub const HELP_NEEDLES: [&str; 10] = [
     "--max-msg-bytes",
     "16777216",
     "--max-connections",
@@ -383,6 +383,8 @@ pub const HELP_NEEDLES: [&str; 8] = [
     "5000",
     "--allow <CIDR>",
     "--no-guard",
+    "--curve-secret <FILE>",
+    "--curve-allow <DIR>",
 ];
 
 /// One request from a libzmq socket of `kind` (REQ, DEALER, …) with a 10 s receive bound;
@@ -407,6 +409,8 @@ pub enum CurveAttack {
     NullGreeting,
     /// A HELLO sealed for another server key (a client configured with the wrong key).
     WrongServerKey,
+    /// A HELLO for the right key whose signature box has one bit flipped.
+    BadHelloSignature,
     /// A complete handshake from a client key that has no file in `--curve-allow`.
     UnknownClientKey,
     /// A handshake, then a MESSAGE with one bit of its box flipped.
@@ -419,9 +423,10 @@ pub enum CurveAttack {
 
 impl CurveAttack {
     /// Every CURVE attack, in the order the table runs them.
-    pub const ALL: [CurveAttack; 6] = [
+    pub const ALL: [CurveAttack; 7] = [
         CurveAttack::NullGreeting,
         CurveAttack::WrongServerKey,
+        CurveAttack::BadHelloSignature,
         CurveAttack::UnknownClientKey,
         CurveAttack::TamperedMessage,
         CurveAttack::ReplayedMessage,
@@ -432,7 +437,9 @@ impl CurveAttack {
     pub fn reason(self) -> &'static str {
         match self {
             CurveAttack::NullGreeting => "mechanism \"NULL\"",
-            CurveAttack::WrongServerKey => "CURVE HELLO does not open",
+            CurveAttack::WrongServerKey | CurveAttack::BadHelloSignature => {
+                "CURVE HELLO does not open"
+            }
             CurveAttack::UnknownClientKey => "not allowed",
             CurveAttack::TamperedMessage => "CURVE MESSAGE does not open",
             CurveAttack::ReplayedMessage => "replayed",
@@ -489,6 +496,12 @@ pub fn send_curve_attack(
             let wrong = KeyPair::generate().public;
             let mut client = CurveClient::new(admitted.clone(), wrong, peer_type, None);
             let _ = stream.write_all(&client.start());
+        }
+        CurveAttack::BadHelloSignature => {
+            let mut hello = client.start();
+            let last = hello.len() - 1;
+            hello[last] ^= 0x01;
+            let _ = stream.write_all(&hello);
         }
         CurveAttack::UnknownClientKey => {
             let mut stranger = CurveClient::new(KeyPair::generate(), server, peer_type, None);

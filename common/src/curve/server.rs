@@ -280,6 +280,7 @@ impl Connection {
             }
         };
         self.peer_in.drain(..at);
+        shrink_if_idle(&mut self.peer_in);
         result?;
         if self.server_waiting && matches!(self.phase, Phase::Ready) {
             self.server_waiting = false;
@@ -603,6 +604,7 @@ impl Connection {
             }
         };
         self.server_in.drain(..at);
+        shrink_if_idle(&mut self.server_in);
         result?;
         if self.peer_waiting && matches!(self.phase, Phase::Ready) {
             self.peer_waiting = false;
@@ -684,6 +686,16 @@ impl Connection {
         let sealed = wire::seal(session, prefix::MESSAGE_S, &nonce, &plain);
         wire::put_frame(&mut self.to_peer, 0, &[wire::MESSAGE, &nonce, &sealed]);
         Ok(Some(end))
+    }
+}
+
+/// Bytes an idle input buffer keeps: after one large message, an idle connection must not hold
+/// its size for ever (a broker has hundreds of mostly idle peers).
+const IDLE_BUFFER: usize = 8 * 1024;
+
+fn shrink_if_idle(buf: &mut Vec<u8>) {
+    if buf.is_empty() && buf.capacity() > IDLE_BUFFER {
+        buf.shrink_to(IDLE_BUFFER);
     }
 }
 

@@ -24,6 +24,12 @@
 //! (`--max-msg-bytes`), handshake deadline (`--handshake-ms`), open connections
 //! (`--max-connections`), source addresses (`--allow`).
 //!
+//! With `--curve-secret FILE` ([`CurveConfig`]) the guard is a CURVE server instead of a
+//! checking relay: the pure [`crate::curve::server::Connection`] does the handshake with the
+//! peer, speaks NULL to zeromq on the peer's behalf and turns MESSAGEs into plain frames and
+//! back, with every limit above applied to the decrypted frames (`--curve-allow DIR` admits
+//! only the client keys filed there; re-read when DIR changes and on SIGHUP).
+//!
 //! What the guard changes for the server: zeromq sees every peer as coming from 127.0.0.1 (the
 //! real address is in the guard's log lines), and a peer's TCP close reaches zeromq as the
 //! guard closing its relay connection, at once, so socket monitors still report it.
@@ -36,6 +42,8 @@
 //! | `W: guard <public addr>: refused <peer addr>: … (--max-connections N)` / `… not in --allow` | connection refused at accept |
 //! | `W: guard <public addr>: N more warnings suppressed` | before the next line after a throttled burst |
 //! | `D: guard <public addr>: relaying to zeromq on …` | guard started (`-v`) |
+//! | `I: guard <public addr>: CURVE server, public key <Z85>` | guard started with `--curve-secret` |
+//! | `W: guard <public addr>: closed <peer addr>: CURVE client key <Z85> not allowed` | a client key outside `--curve-allow` (other CURVE refusals name their reason the same way) |
 //!
 //! `ipc://` endpoints are not guarded: the socket file's permissions decide who can connect
 //! (a Unix socket needs write permission to connect to), and anyone who can is trusted as a
