@@ -104,8 +104,9 @@ impl Client {
                 if self.input.len() < 64 {
                     break;
                 }
-                if &self.input[12..17] != b"CURVE" || self.input[32] != 1 {
-                    return Err("server greeting is not CURVE as-server");
+                // Only the mechanism: libzmq's CURVE servers send as-server 0 (seen here).
+                if &self.input[12..18] != b"CURVE\0" {
+                    return Err("server greeting is not CURVE");
                 }
                 self.input.drain(..64);
                 self.greeted = true;
