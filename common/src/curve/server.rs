@@ -295,7 +295,11 @@ impl Connection {
         match self.phase {
             Phase::Greeting => return self.peer_greeting(at),
             Phase::AwaitServerReady if !buf.is_empty() => {
-                // Frames wait until READY went out (zeromq's READY is still on its way).
+                // Frames wait until READY went out (zeromq's READY is still on its way), but
+                // no more than one largest frame of them: a libzmq client sends nothing here.
+                if buf.len() as u64 > self.limit.saturating_add(MAX_COMMAND_BYTES) {
+                    return Err(Refusal::Malformed("flood of bytes before READY"));
+                }
                 self.peer_waiting = true;
                 return Ok(None);
             }
@@ -979,6 +983,22 @@ mod tests {
         pair.server.handle_server(&zeromq_hello()).unwrap();
         pair.send_to_client();
         assert!(pair.client.is_ready() && pair.server.handshake_done());
+    }
+
+    #[test]
+    fn bytes_held_before_ready_are_bounded() {
+        let mut pair = Pair::new(allow_all());
+        let hello = pair.client.start();
+        pair.send_to_server(&hello, 1000).unwrap();
+        let initiate = pair.send_to_client();
+        pair.send_to_server(&initiate, 1000).unwrap();
+        // zeromq's READY has not come: a little waits, a flood is refused.
+        pair.send_to_server(&[0u8; 100], 1000).unwrap();
+        let flood = vec![0u8; (LIMIT + MAX_COMMAND_BYTES) as usize];
+        assert!(matches!(
+            pair.send_to_server(&flood, 1 << 20),
+            Err(Refusal::Malformed(_))
+        ));
     }
 
     #[test]
