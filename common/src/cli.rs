@@ -222,6 +222,19 @@ pub struct GuardArgs {
     /// abort the process.
     #[arg(long)]
     pub no_guard: bool,
+    /// Speak CURVE (encrypted, authenticated) on every tcp:// endpoint with this secret key
+    /// file (a zcert NAME_secret file, e.g. from zkeygen); clients need its public key.
+    #[arg(long, value_name = "FILE", value_parser = curve_secret)]
+    pub curve_secret: Option<crate::curve::keys::KeyPair>,
+    /// With --curve-secret: admit only clients whose public key has a zcert file in DIR
+    /// (re-read when DIR changes).
+    #[arg(long, value_name = "DIR", requires = "curve_secret")]
+    pub curve_allow: Option<std::path::PathBuf>,
+}
+
+/// `--curve-secret FILE`: the key pair, read at start-up so a bad file is a clear error.
+fn curve_secret(path: &str) -> Result<crate::curve::keys::KeyPair, String> {
+    crate::curve::keys::read_secret(std::path::Path::new(path)).map_err(|e| e.to_string())
 }
 
 impl GuardArgs {
@@ -233,6 +246,13 @@ impl GuardArgs {
             max_connections: self.max_connections,
             handshake: Duration::from_millis(self.handshake_ms),
             allow: self.allow.clone(),
+            curve: self
+                .curve_secret
+                .clone()
+                .map(|pair| crate::guard::CurveConfig {
+                    pair,
+                    allow: self.curve_allow.clone(),
+                }),
         }
     }
 

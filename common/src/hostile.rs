@@ -374,7 +374,7 @@ pub fn probe(target: &Listening) -> Probed {
 }
 
 /// The guard's flags and defaults every server's `--help` must show.
-pub const HELP_NEEDLES: [&str; 8] = [
+pub const HELP_NEEDLES: [&str; 10] = [
     "--max-msg-bytes",
     "16777216",
     "--max-connections",
@@ -383,6 +383,8 @@ pub const HELP_NEEDLES: [&str; 8] = [
     "5000",
     "--allow <CIDR>",
     "--no-guard",
+    "--curve-secret <FILE>",
+    "--curve-allow <DIR>",
 ];
 
 /// One request from a libzmq socket of `kind` (REQ, DEALER, …) with a 10 s receive bound;
@@ -397,4 +399,299 @@ pub fn libzmq_request(endpoint: &str, kind: zmq::SocketType, frames: &[&str]) ->
     socket.connect(endpoint).expect("libzmq connect");
     socket.send_multipart(frames, 0).expect("libzmq send");
     socket.recv_multipart(0).expect("a reply through the guard")
+}
+
+/// Hostile or refused CURVE peers, sent to a server started with `--curve-secret` and
+/// `--curve-allow` (see [`assert_survives_curve_attacks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurveAttack {
+    /// A plain NULL greeting and READY, as any non-CURVE peer sends.
+    NullGreeting,
+    /// A HELLO sealed for another server key (a client configured with the wrong key).
+    WrongServerKey,
+    /// A HELLO for the right key whose signature box has one bit flipped.
+    BadHelloSignature,
+    /// A complete handshake from a client key that has no file in `--curve-allow`.
+    UnknownClientKey,
+    /// A handshake, then a MESSAGE with one bit of its box flipped.
+    TamperedMessage,
+    /// A handshake, then the same MESSAGE twice (a replay).
+    ReplayedMessage,
+    /// The greeting and half a HELLO, then silence.
+    TruncatedHandshake,
+}
+
+impl CurveAttack {
+    /// Every CURVE attack, in the order the table runs them.
+    pub const ALL: [CurveAttack; 7] = [
+        CurveAttack::NullGreeting,
+        CurveAttack::WrongServerKey,
+        CurveAttack::BadHelloSignature,
+        CurveAttack::UnknownClientKey,
+        CurveAttack::TamperedMessage,
+        CurveAttack::ReplayedMessage,
+        CurveAttack::TruncatedHandshake,
+    ];
+
+    /// A piece of the `W:` line the guard logs for this attack.
+    pub fn reason(self) -> &'static str {
+        match self {
+            CurveAttack::NullGreeting => "mechanism \"NULL\"",
+            CurveAttack::WrongServerKey | CurveAttack::BadHelloSignature => {
+                "CURVE HELLO does not open"
+            }
+            CurveAttack::UnknownClientKey => "not allowed",
+            CurveAttack::TamperedMessage => "CURVE MESSAGE does not open",
+            CurveAttack::ReplayedMessage => "replayed",
+            CurveAttack::TruncatedHandshake => "handshake not completed",
+        }
+    }
+}
+
+use crate::curve::client::Client as CurveClient;
+use crate::curve::keys::{KeyPair, PublicKey};
+
+/// Runs the CURVE handshake of `client` on `stream`; `Err` if the server closed or refused.
+pub fn curve_handshake(stream: &mut TcpStream, client: &mut CurveClient) -> Result<(), String> {
+    stream
+        .write_all(&client.start())
+        .map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(CLOSE_WITHIN)).unwrap();
+    let mut buf = [0u8; 4096];
+    while !client.is_ready() {
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed by the server".into());
+        }
+        let (out, events) = client.handle(&buf[..n])?;
+        if events
+            .iter()
+            .any(|e| matches!(e, crate::curve::client::Event::Error(_)))
+        {
+            return Err("ERROR from the server".into());
+        }
+        stream.write_all(&out).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Sends `attack` on a fresh connection to a CURVE server (public key `server`) that admits
+/// `admitted`; asserts the server closes it.
+pub fn send_curve_attack(
+    addr: SocketAddr,
+    attack: CurveAttack,
+    server: PublicKey,
+    admitted: &KeyPair,
+    peer_type: &str,
+) {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_write_timeout(Some(CLOSE_WITHIN)).unwrap();
+    let what = format!("{attack:?}");
+    let mut client = CurveClient::new(admitted.clone(), server, peer_type, None);
+    match attack {
+        CurveAttack::NullGreeting => {
+            let _ = stream.write_all(&[greeting(), ready(peer_type)].concat());
+        }
+        CurveAttack::WrongServerKey => {
+            let wrong = KeyPair::generate().public;
+            let mut client = CurveClient::new(admitted.clone(), wrong, peer_type, None);
+            let _ = stream.write_all(&client.start());
+        }
+        CurveAttack::BadHelloSignature => {
+            let mut hello = client.start();
+            let last = hello.len() - 1;
+            hello[last] ^= 0x01;
+            let _ = stream.write_all(&hello);
+        }
+        CurveAttack::UnknownClientKey => {
+            let mut stranger = CurveClient::new(KeyPair::generate(), server, peer_type, None);
+            assert!(
+                curve_handshake(&mut stream, &mut stranger).is_err(),
+                "{what}: admitted"
+            );
+        }
+        CurveAttack::TamperedMessage => {
+            curve_handshake(&mut stream, &mut client).expect("handshake of an admitted key");
+            let mut message = client.message(&[b"", b"hostile"]);
+            let last = message.len() - 1;
+            message[last] ^= 0x40;
+            let _ = stream.write_all(&message);
+        }
+        CurveAttack::ReplayedMessage => {
+            curve_handshake(&mut stream, &mut client).expect("handshake of an admitted key");
+            let message = client.message(&[b"", b"hostile"]);
+            let _ = stream.write_all(&[message.clone(), message].concat());
+        }
+        CurveAttack::TruncatedHandshake => {
+            let start = client.start();
+            let _ = stream.write_all(&start[..64 + 100]);
+        }
+    }
+    assert_closed(&mut stream, CLOSE_WITHIN, &what);
+}
+
+/// Runs every [`CurveAttack`] against a server started with `--curve-secret` (public key
+/// `server`) and `--curve-allow` (admitting `admitted`), as [`assert_survives_hostile_input`]
+/// does for plain attacks: each closed, one `W: guard` line with the reason, the process up,
+/// and `normal_request` answered after each.
+pub fn assert_survives_curve_attacks(
+    proc: &mut Proc,
+    endpoint: &str,
+    server: PublicKey,
+    admitted: &KeyPair,
+    peer_type: &str,
+    mut normal_request: impl FnMut(),
+) {
+    let addr = tcp_addr(endpoint);
+    for attack in CurveAttack::ALL {
+        proc.mark();
+        send_curve_attack(addr, attack, server, admitted, peer_type);
+        let line = proc.wait_for("W: guard", CLOSE_WITHIN);
+        assert!(
+            line.contains(attack.reason()) && line.contains("closed 127.0.0.1:"),
+            "{attack:?}: the guard's line {line:?} should name the peer and say {:?}",
+            attack.reason()
+        );
+        assert!(
+            proc.wait_exit(Duration::ZERO).is_none(),
+            "{}: exited after {attack:?}",
+            proc.name()
+        );
+        normal_request();
+    }
+}
+
+/// The libzmq CURVE peer of the interop tests: the `zmq` crate builds libzmq without CURVE
+/// (zmq-sys passes no libsodium), so these tests drive pyzmq, whose wheels bundle libzmq with
+/// libsodium (`.ci/run` installs it). `None` if `python3 -c "import zmq"` has no CURVE.
+pub fn pyzmq_curve() -> Option<&'static str> {
+    let ok = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zmq; sys.exit(0 if zmq.has('curve') else 1)",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some("python3")
+}
+
+/// pyzmq client: argv = endpoint, socket type, server key, client public, client secret,
+/// timeout ms, frames…; prints each reply frame in hex on its own line, exits 2 on timeout.
+const PYZMQ_CURVE_CLIENT: &str = r#"
+import sys, zmq
+endpoint, kind, server, public, secret, timeout = sys.argv[1:7]
+ctx = zmq.Context()
+s = ctx.socket(getattr(zmq, kind))
+s.linger = 0
+s.curve_serverkey = server.encode()
+s.curve_publickey = public.encode()
+s.curve_secretkey = secret.encode()
+s.rcvtimeo = int(timeout)
+s.connect(endpoint)
+s.send_multipart([f.encode() for f in sys.argv[7:]])
+try:
+    for frame in s.recv_multipart():
+        print(frame.hex())
+except zmq.Again:
+    sys.exit(2)
+"#;
+
+/// One request from a libzmq CURVE socket (`kind`: `REQ`, `DEALER`, …) through pyzmq, with
+/// `client` as its key pair and `server` as the server key it expects; the reply frames, or
+/// `Err` if none came within `timeout` (as with a wrong server key, where libzmq only retries).
+pub fn pyzmq_curve_request(
+    endpoint: &str,
+    kind: &str,
+    server: &PublicKey,
+    client: &KeyPair,
+    frames: &[&str],
+    timeout: Duration,
+) -> Result<Vec<Vec<u8>>, String> {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(PYZMQ_CURVE_CLIENT)
+        .args([
+            endpoint,
+            kind,
+            &server.to_z85(),
+            &client.public.to_z85(),
+            client.secret.to_z85().as_str(),
+            &timeout.as_millis().to_string(),
+        ])
+        .args(frames)
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "pyzmq client exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|hex| {
+            (0..hex.len() / 2)
+                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
+                .collect()
+        })
+        .collect())
+}
+
+/// Keys for a CURVE process test: a server pair (its secret file for `--curve-secret`) and a
+/// client pair admitted by an allow directory (for `--curve-allow`), in a private temporary
+/// directory removed on drop.
+pub struct CurveKeys {
+    /// The server's pair.
+    pub server: KeyPair,
+    /// An admitted client's pair.
+    pub client: KeyPair,
+    secret: std::path::PathBuf,
+    allow: std::path::PathBuf,
+    _dir: crate::testkit::IpcDir,
+}
+
+impl Default for CurveKeys {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CurveKeys {
+    /// Fresh pairs and their files.
+    pub fn new() -> Self {
+        let dir = crate::testkit::IpcDir::new();
+        let allow = dir.path().join("allow");
+        std::fs::create_dir(&allow).expect("allow directory");
+        let server = KeyPair::generate();
+        let (_, secret) = server
+            .write_files(dir.path(), "server")
+            .expect("server key files");
+        let client = KeyPair::generate();
+        client
+            .write_files(&allow, "client")
+            .expect("client key files");
+        Self {
+            server,
+            client,
+            secret,
+            allow,
+            _dir: dir,
+        }
+    }
+
+    /// Admits one more client key (writes its public file into the allow directory).
+    pub fn admit(&self, name: &str, pair: &KeyPair) {
+        std::fs::write(self.allow.join(name), pair.public_file(name)).expect("public key file");
+    }
+
+    /// `--curve-secret FILE --curve-allow DIR`.
+    pub fn server_args(&self) -> Vec<String> {
+        vec![
+            "--curve-secret".into(),
+            self.secret.display().to_string(),
+            "--curve-allow".into(),
+            self.allow.display().to_string(),
+        ]
+    }
 }

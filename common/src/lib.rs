@@ -17,6 +17,7 @@
 //! | [`session`] | the reconnecting DEALER of every worker that reconnects: fresh identity, bounded connect, monitor, back-off wait, no-LINGER close |
 //! | [`sock`] | socket helpers that bound every connect, send and receive by a deadline; the one `bind` |
 //! | [`guard`] | the ingress guard in front of every bound TCP endpoint: ZMTP headers checked, limits |
+//! | [`curve`] | CurveZMQ for the guard: keys and `zcert` files (`zkeygen`), the pure server handshake, `--curve-allow` |
 //! | [`logging`] | the Guide's `I:` / `W:` / `E:` log lines, `-v` frame dumps |
 //! | [`cli`] | clap argument groups shared by the binaries (verbosity, heartbeats, fault flags, guard limits) |
 //! | [`fault`] | deterministic fault simulation (`--crash-after`, `--overload-after`, `--seed`), and [`fault::FaultyServer`], the core of a server that only answers under it |
@@ -36,6 +37,7 @@
 
 pub mod cli;
 pub mod contract;
+pub mod curve;
 pub mod endpoint;
 pub mod envelope;
 pub mod fault;

@@ -24,6 +24,12 @@
 //! (`--max-msg-bytes`), handshake deadline (`--handshake-ms`), open connections
 //! (`--max-connections`), source addresses (`--allow`).
 //!
+//! With `--curve-secret FILE` ([`CurveConfig`]) the guard is a CURVE server instead of a
+//! checking relay: the pure [`crate::curve::server::Connection`] does the handshake with the
+//! peer, speaks NULL to zeromq on the peer's behalf and turns MESSAGEs into plain frames and
+//! back, with every limit above applied to the decrypted frames (`--curve-allow DIR` admits
+//! only the client keys filed there; re-read when DIR changes and on SIGHUP).
+//!
 //! What the guard changes for the server: zeromq sees every peer as coming from 127.0.0.1 (the
 //! real address is in the guard's log lines), and a peer's TCP close reaches zeromq as the
 //! guard closing its relay connection, at once, so socket monitors still report it.
@@ -36,6 +42,8 @@
 //! | `W: guard <public addr>: refused <peer addr>: … (--max-connections N)` / `… not in --allow` | connection refused at accept |
 //! | `W: guard <public addr>: N more warnings suppressed` | before the next line after a throttled burst |
 //! | `D: guard <public addr>: relaying to zeromq on …` | guard started (`-v`) |
+//! | `I: guard <public addr>: CURVE server, public key <Z85>` | guard started with `--curve-secret` |
+//! | `W: guard <public addr>: closed <peer addr>: CURVE client key <Z85> not allowed` | a client key outside `--curve-allow` (other CURVE refusals name their reason the same way) |
 //!
 //! `ipc://` endpoints are not guarded: the socket file's permissions decide who can connect
 //! (a Unix socket needs write permission to connect to), and anyone who can is trusted as a
@@ -51,6 +59,7 @@ pub mod allow;
 pub mod private;
 pub mod zmtp;
 
+use crate::curve::server::{Connection, Refusal, ServerKeys};
 use crate::throttle::{self, Throttle};
 use allow::Cidr;
 use private::PrivateSocket;
@@ -104,6 +113,59 @@ pub struct GuardConfig {
     pub handshake: Duration,
     /// Source address blocks accepted; empty accepts all.
     pub allow: Vec<Cidr>,
+    /// `--curve-secret` (and `--curve-allow`): speak CURVE to peers instead of relaying NULL.
+    pub curve: Option<CurveConfig>,
+}
+
+/// The guard's CURVE server settings (see [`crate::curve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurveConfig {
+    /// The server's long-term key pair (`--curve-secret FILE`).
+    pub pair: crate::curve::keys::KeyPair,
+    /// Only clients whose public key has a zcert file here are admitted (`--curve-allow DIR`);
+    /// `None` admits any client that completes the handshake.
+    pub allow: Option<std::path::PathBuf>,
+}
+
+impl CurveConfig {
+    /// The keys every connection of one guard shares; reads the allow directory once and
+    /// re-reads it on each SIGHUP while the guard's runtime runs.
+    fn server_keys(&self) -> std::io::Result<Arc<ServerKeys>> {
+        let allow: crate::curve::server::AllowFn = match &self.allow {
+            None => Box::new(|_| true),
+            Some(path) => {
+                let dir = crate::curve::AllowDir::open(path).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("--curve-allow {}: {e}", path.display()))
+                })?;
+                tracing::info!(
+                    "guard: {} client keys allowed from {}",
+                    dir.len(),
+                    path.display()
+                );
+                let dir = Arc::new(dir);
+                reload_on_sighup(Arc::downgrade(&dir));
+                Box::new(move |key| dir.permits(key))
+            }
+        };
+        Ok(Arc::new(ServerKeys::new(self.pair.clone(), allow)))
+    }
+}
+
+/// Re-reads `--curve-allow` on every SIGHUP until the guard holding it is gone. Installing the
+/// handler means SIGHUP no longer ends the process, which is what a server with keys to reload
+/// wants (as sshd and nginx do).
+fn reload_on_sighup(dir: std::sync::Weak<crate::curve::AllowDir>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("guard: cannot watch SIGHUP; --curve-allow is re-read only when it changes");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(dir) = dir.upgrade() else { return };
+            dir.reload();
+        }
+    });
 }
 
 impl Default for GuardConfig {
@@ -114,6 +176,7 @@ impl Default for GuardConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             handshake: DEFAULT_HANDSHAKE,
             allow: Vec::new(),
+            curve: None,
         }
     }
 }
@@ -184,6 +247,8 @@ struct Shared {
     /// Where the zeromq socket listens; replaced when the same address is bound again.
     upstream: Mutex<Upstream>,
     config: Mutex<GuardConfig>,
+    /// The CURVE keys when `config.curve` is set (built once per guard: cookie keys, allow-list).
+    curve: Mutex<Option<Arc<ServerKeys>>>,
     open: AtomicUsize,
     alive: AtomicBool,
     throttle: Mutex<Throttle>,
@@ -192,6 +257,13 @@ struct Shared {
 impl Shared {
     fn upstream(&self) -> Upstream {
         self.upstream
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn curve(&self) -> Option<Arc<ServerKeys>> {
+        self.curve
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -254,6 +326,10 @@ pub async fn start(
     upstream: Upstream,
     config: GuardConfig,
 ) -> std::io::Result<SocketAddr> {
+    let curve = match &config.curve {
+        Some(curve) => Some(curve.server_keys()?),
+        None => None,
+    };
     // The same address bound again while its guard still runs: retarget it.
     let wanted: Option<SocketAddr> = public.parse().ok().filter(|a: &SocketAddr| a.port() != 0);
     if let Some(addr) = wanted {
@@ -265,6 +341,7 @@ pub async fn start(
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = upstream;
                 *shared.config.lock().unwrap_or_else(PoisonError::into_inner) = config;
+                *shared.curve.lock().unwrap_or_else(PoisonError::into_inner) = curve;
                 return Ok(addr);
             }
         }
@@ -275,6 +352,7 @@ pub async fn start(
         public: local,
         upstream: Mutex::new(upstream),
         config: Mutex::new(config),
+        curve: Mutex::new(curve),
         open: AtomicUsize::new(0),
         alive: AtomicBool::new(true),
         throttle: Mutex::new(Throttle::new(WARN_BURST)),
@@ -285,6 +363,9 @@ pub async fn start(
         .get_or_insert_with(HashMap::new)
         .insert(local, Arc::clone(&shared));
     tracing::debug!("guard {local}: relaying to zeromq on {}", shared.upstream());
+    if let Some(keys) = shared.curve() {
+        tracing::info!("guard {local}: CURVE server, public key {}", keys.public());
+    }
     tokio::spawn(accept_loop(listener, AliveMark(shared)));
     Ok(local)
 }
@@ -330,7 +411,8 @@ async fn accept_loop(listener: TcpListener, mark: AliveMark) {
                 continue;
             }
         };
-        tokio::spawn(relay(peer_stream, peer, server, config, permit));
+        let curve = shared.curve();
+        tokio::spawn(relay(peer_stream, peer, server, config, curve, permit));
     }
 }
 
@@ -351,6 +433,8 @@ enum End {
     Violation(Violation),
     /// The peer did not finish its greeting and READY in time.
     HandshakeTimeout,
+    /// The peer broke a CURVE rule (or a limit, on the decrypted stream).
+    Curve(Refusal),
 }
 
 /// Relays one connection until either side closes or the peer breaks a rule.
@@ -359,15 +443,20 @@ async fn relay(
     peer: SocketAddr,
     mut server: UnixStream,
     config: GuardConfig,
+    curve: Option<Arc<ServerKeys>>,
     permit: Permit,
 ) {
     let _ = peer_stream.set_nodelay(true);
     let (peer_rx, peer_tx) = peer_stream.split();
     let (server_rx, server_tx) = server.split();
-    let end = pump(peer_rx, peer_tx, server_rx, server_tx, &config).await;
+    let end = match curve {
+        Some(keys) => curve_pump(peer_rx, peer_tx, server_rx, server_tx, &config, keys).await,
+        None => pump(peer_rx, peer_tx, server_rx, server_tx, &config).await,
+    };
     match end {
         End::Closed => {}
         End::Violation(v) => permit.0.warn(format_args!("closed {peer}: {v}")),
+        End::Curve(r) => permit.0.warn(format_args!("closed {peer}: {r}")),
         End::HandshakeTimeout => permit.0.warn(format_args!(
             "closed {peer}: handshake not completed within {} ms (--handshake-ms)",
             config.handshake.as_millis()
@@ -431,6 +520,65 @@ async fn pump(
         () = outbound => End::Closed,
     }
 }
+
+/// The CURVE relay: every byte both ways goes through the pure [`Connection`], which answers
+/// the handshake, decrypts the peer's MESSAGEs into plain frames for zeromq and encrypts
+/// zeromq's frames into MESSAGEs. One task; writes are awaited before the next read, so a peer
+/// that does not read slows only its own connection.
+async fn curve_pump(
+    mut peer_rx: impl AsyncRead + Unpin,
+    mut peer_tx: impl AsyncWrite + Unpin,
+    mut server_rx: impl AsyncRead + Unpin,
+    mut server_tx: impl AsyncWrite + Unpin,
+    config: &GuardConfig,
+    keys: Arc<ServerKeys>,
+) -> End {
+    let deadline = tokio::time::Instant::now() + config.handshake;
+    let mut conn = Connection::new(keys, config.max_msg_bytes);
+    let mut peer_buf = vec![0u8; FIRST_CHUNK];
+    let mut server_buf = vec![0u8; FIRST_CHUNK];
+    loop {
+        let out = conn.take_to_peer();
+        if !out.is_empty() && peer_tx.write_all(&out).await.is_err() {
+            return End::Closed;
+        }
+        let out = conn.take_to_server();
+        if !out.is_empty() && server_tx.write_all(&out).await.is_err() {
+            return End::Closed;
+        }
+        let handshaking = !conn.handshake_done();
+        let result = tokio::select! {
+            read = peer_rx.read(&mut peer_buf) => match read {
+                Ok(0) | Err(_) => return End::Closed,
+                Ok(n) => {
+                    let r = conn.handle_peer(&peer_buf[..n], crate::contract::now());
+                    grow_if_filled(&mut peer_buf, n);
+                    r
+                }
+            },
+            read = server_rx.read(&mut server_buf) => match read {
+                Ok(0) | Err(_) => return End::Closed,
+                Ok(n) => {
+                    let r = conn.handle_server(&server_buf[..n]);
+                    grow_if_filled(&mut server_buf, n);
+                    r
+                }
+            },
+            () = tokio::time::sleep_until(deadline), if handshaking => return End::HandshakeTimeout,
+        };
+        if let Err(refusal) = result {
+            // An ERROR command, when one is due, goes out before the close (best effort).
+            let out = conn.take_to_peer();
+            if !out.is_empty() {
+                let _ = tokio::time::timeout(ERROR_FLUSH, peer_tx.write_all(&out)).await;
+            }
+            return End::Curve(refusal);
+        }
+    }
+}
+
+/// How long a refused CURVE peer's ERROR command may take to write before the close.
+const ERROR_FLUSH: Duration = Duration::from_millis(100);
 
 /// Doubles a relay buffer (up to [`CHUNK`]) when a read filled it: more is probably waiting.
 fn grow_if_filled(buf: &mut Vec<u8>, read: usize) {

@@ -37,3 +37,93 @@ fn lpserver_help_shows_the_guard_flags() {
         &common::hostile::HELP_NEEDLES,
     );
 }
+
+/// CURVE in the guard (`--curve-secret`, `--curve-allow`): a libzmq CURVE client (pyzmq) is
+/// answered; every refused CURVE peer is closed with one line and the server keeps serving.
+#[test]
+fn lpserver_speaks_curve_with_libzmq_and_survives_refused_peers() {
+    use common::curve::keys::KeyPair;
+    use common::hostile::{assert_survives_curve_attacks, pyzmq_curve, pyzmq_curve_request};
+    use std::time::Duration;
+    let Some(_) = common::testkit::prerequisite(pyzmq_curve(), || {
+        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
+    }) else {
+        return;
+    };
+    let keys = common::testkit::IpcDir::new();
+    let allow = keys.path().join("allow");
+    std::fs::create_dir(&allow).unwrap();
+    let server_pair = KeyPair::generate();
+    let (_, secret) = server_pair.write_files(keys.path(), "server").unwrap();
+    let client = KeyPair::generate();
+    client.write_files(&allow, "client").unwrap();
+    let endpoint = tcp_endpoint();
+    let mut server = lpserver(
+        &endpoint,
+        &[
+            "--work-ms",
+            "0",
+            "--handshake-ms",
+            "1000",
+            "--curve-secret",
+            secret.to_str().unwrap(),
+            "--curve-allow",
+            allow.to_str().unwrap(),
+        ],
+    );
+    let request = |n: &str| {
+        pyzmq_curve_request(
+            &endpoint,
+            "REQ",
+            &server_pair.public,
+            &client,
+            &[n],
+            Duration::from_secs(10),
+        )
+    };
+    assert_eq!(request("7"), Ok(vec![b"7".to_vec()]));
+    assert_survives_curve_attacks(
+        &mut server,
+        &endpoint,
+        server_pair.public,
+        &client,
+        "REQ",
+        || assert_eq!(request("8"), Ok(vec![b"8".to_vec()])),
+    );
+    // libzmq with the wrong server key gets nothing (and retries); the server lives on.
+    server.mark();
+    let wrong = KeyPair::generate().public;
+    let refused = pyzmq_curve_request(
+        &endpoint,
+        "REQ",
+        &wrong,
+        &client,
+        &["9"],
+        Duration::from_millis(1500),
+    );
+    assert!(refused.is_err(), "{refused:?}");
+    server.wait_for("CURVE HELLO does not open", common::hostile::CLOSE_WITHIN);
+    assert_eq!(request("10"), Ok(vec![b"10".to_vec()]));
+    // A key admitted later: its file added, then SIGHUP (the server re-reads, and lives on).
+    let late = KeyPair::generate();
+    late.write_files(&allow, "late").unwrap();
+    let pid = server.pid().expect("lpserver pid").to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status();
+    assert!(hup.is_ok_and(|s| s.success()));
+    server.wait_for("client keys allowed", common::hostile::CLOSE_WITHIN);
+    let reply = pyzmq_curve_request(
+        &endpoint,
+        "REQ",
+        &server_pair.public,
+        &late,
+        &["11"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(reply, Ok(vec![b"11".to_vec()]));
+    assert!(
+        server.wait_exit(Duration::ZERO).is_none(),
+        "SIGHUP ended lpserver"
+    );
+}

@@ -65,3 +65,99 @@ fn mdbroker_help_shows_the_guard_flags() {
         &common::hostile::HELP_NEEDLES,
     );
 }
+
+/// pyzmq MDP/0.1 echo worker with CURVE: argv = endpoint, server key, public, secret. Prints
+/// `ready` once READY was sent, heartbeats every 100 ms, echoes every request.
+const PYZMQ_CURVE_WORKER: &str = r#"
+import sys, time, zmq
+endpoint, server, public, secret = sys.argv[1:5]
+s = zmq.Context().socket(zmq.DEALER)
+s.linger = 0
+s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server.encode(), public.encode(), secret.encode()
+s.connect(endpoint)
+s.send_multipart([b"", b"MDPW01", b"\x01", b"echo"])
+print("ready", flush=True)
+beat = time.time()
+while True:
+    if s.poll(50):
+        msg = s.recv_multipart()
+        if msg[2] == b"\x02":
+            s.send_multipart([b"", b"MDPW01", b"\x03", msg[3], b""] + msg[5:])
+    if time.time() - beat > 0.1:
+        s.send_multipart([b"", b"MDPW01", b"\x04"])
+        beat = time.time()
+"#;
+
+/// Kills the child when dropped (by its own handle).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// mdbroker with CURVE (`--curve-secret`, `--curve-allow`): a libzmq CURVE worker registers
+/// and a libzmq CURVE client is answered through it; every refused CURVE peer is closed with
+/// one line while the broker keeps serving. (mdbroker binds one endpoint, so its workers must
+/// speak CURVE too: libzmq ones, until the workspace's clients can.)
+#[test]
+fn mdbroker_serves_libzmq_curve_clients_and_workers() {
+    use common::curve::keys::KeyPair;
+    use common::hostile::{
+        assert_survives_curve_attacks, pyzmq_curve, pyzmq_curve_request, CurveKeys,
+    };
+    use std::io::BufRead;
+    let Some(_) = common::testkit::prerequisite(pyzmq_curve(), || {
+        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
+    }) else {
+        return;
+    };
+    let keys = CurveKeys::new();
+    let worker_pair = KeyPair::generate();
+    keys.admit("worker", &worker_pair);
+    let endpoint = tcp_endpoint();
+    let mut args = keys.server_args();
+    args.extend(["--handshake-ms".to_owned(), "1000".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut b = broker(&endpoint, &args);
+    let mut w = Child(
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(PYZMQ_CURVE_WORKER)
+            .args([
+                endpoint.as_str(),
+                &keys.server.public.to_z85(),
+                &worker_pair.public.to_z85(),
+                worker_pair.secret.to_z85().as_str(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    );
+    let mut ready = String::new();
+    std::io::BufReader::new(w.0.stdout.take().expect("worker stdout"))
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let echo = |body: &str| {
+        pyzmq_curve_request(
+            &endpoint,
+            "REQ",
+            &keys.server.public,
+            &keys.client,
+            &["MDPC01", "echo", body],
+            std::time::Duration::from_secs(10),
+        )
+    };
+    assert_eq!(echo("hi"), Ok(expected("hi")));
+    assert_survives_curve_attacks(
+        &mut b,
+        &endpoint,
+        keys.server.public,
+        &keys.client,
+        "DEALER",
+        || assert_eq!(echo("again"), Ok(expected("again"))),
+    );
+}

@@ -39,3 +39,37 @@ fn ppqueue_help_shows_the_guard_flags() {
         &common::hostile::HELP_NEEDLES,
     );
 }
+
+/// CURVE on the frontend (`--curve-secret`): a libzmq CURVE client (pyzmq) is served through
+/// ppqueue by a ppworker on an `ipc://` backend (unguarded, so plain: the workspace's own
+/// workers cannot speak CURVE yet).
+#[test]
+fn ppqueue_serves_a_libzmq_curve_client_on_its_frontend() {
+    use common::hostile::{pyzmq_curve, pyzmq_curve_request, CurveKeys};
+    let Some(_) = common::testkit::prerequisite(pyzmq_curve(), || {
+        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
+    }) else {
+        return;
+    };
+    let keys = CurveKeys::new();
+    let ipc = common::testkit::IpcDir::new();
+    let net = Net {
+        frontend: common::testkit::tcp_endpoint(),
+        backend: ipc.endpoint("backend"),
+    };
+    let args = keys.server_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut q = queue(&net, &args);
+    let (_w, _) = worker("worker", &net, &mut q, &["--work-ms", "0"]);
+    for n in ["1", "2"] {
+        let reply = pyzmq_curve_request(
+            &net.frontend,
+            "REQ",
+            &keys.server.public,
+            &keys.client,
+            &[n],
+            std::time::Duration::from_secs(10),
+        );
+        assert_eq!(reply, Ok(vec![n.as_bytes().to_vec()]));
+    }
+}

@@ -355,6 +355,13 @@ const BINS: &[Bin] = &[
         bench: true,
     },
     Bin {
+        name: "zkeygen",
+        base: &["--dir", "{dir}"],
+        flags: &[],
+        documented: &[],
+        bench: false,
+    },
+    Bin {
         name: "netfault",
         base: &["--listen", "{tcp1}", "--to", "{tcp2}"],
         flags: &[],
@@ -391,6 +398,8 @@ const NUMERIC: &[&str] = &["N", "MS", "BYTES", "S", "TIME"];
 const OTHER: &[&str] = &[
     "ENDPOINT",
     "DIR",
+    "FILE",
+    "NAME",
     "PATH",
     "CIDR",
     "COMMAND",
