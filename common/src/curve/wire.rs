@@ -14,9 +14,9 @@ pub const TAG: usize = 16;
 pub const SHORT_NONCE: usize = 8;
 /// A long nonce: 16 random bytes.
 pub const LONG_NONCE: usize = 16;
-/// The cookie: long nonce + Box[C' + s'](K).
+/// The cookie: long nonce + `Box[C' + s'](K)`.
 pub const COOKIE_LEN: usize = LONG_NONCE + 64 + TAG;
-/// The vouch: long nonce + Box[C' + S](C → S').
+/// The vouch: long nonce + `Box[C' + S](C → S')`.
 pub const VOUCH_LEN: usize = LONG_NONCE + 64 + TAG;
 
 /// `%x05 HELLO`, then version 1.0, 72 bytes of zeros, C', short nonce, signature box.
@@ -24,17 +24,17 @@ pub const HELLO: &[u8] = b"\x05HELLO";
 /// Body length of a HELLO: the padding makes it as long as the WELCOME, so a spoofed HELLO
 /// cannot amplify traffic.
 pub const HELLO_LEN: usize = HELLO.len() + 2 + 72 + 32 + SHORT_NONCE + 64 + TAG;
-/// `%x07 WELCOME`, then long nonce, Box[S' + cookie](S → C').
+/// `%x07 WELCOME`, then long nonce, `Box[S' + cookie](S → C')`.
 pub const WELCOME: &[u8] = b"\x07WELCOME";
 /// Body length of a WELCOME.
 pub const WELCOME_LEN: usize = WELCOME.len() + LONG_NONCE + 32 + COOKIE_LEN + TAG;
-/// `%x08 INITIATE`, then cookie, short nonce, Box[C + vouch + metadata](C' → S').
+/// `%x08 INITIATE`, then cookie, short nonce, `Box[C + vouch + metadata](C' → S')`.
 pub const INITIATE: &[u8] = b"\x08INITIATE";
 /// Shortest INITIATE body (no metadata).
 pub const INITIATE_MIN: usize = INITIATE.len() + COOKIE_LEN + SHORT_NONCE + 32 + VOUCH_LEN + TAG;
-/// `%x05 READY`, then short nonce, Box[metadata](S' → C').
+/// `%x05 READY`, then short nonce, `Box[metadata](S' → C')`.
 pub const READY: &[u8] = b"\x05READY";
-/// `%x07 MESSAGE`, then short nonce, Box[flags + payload].
+/// `%x07 MESSAGE`, then short nonce, `Box[flags + payload]`.
 pub const MESSAGE: &[u8] = b"\x07MESSAGE";
 /// Bytes a MESSAGE adds around one frame's payload (name, nonce, tag, flags byte).
 pub const MESSAGE_OVERHEAD: usize = MESSAGE.len() + SHORT_NONCE + TAG + 1;
@@ -80,7 +80,7 @@ fn nonce(prefix: &[u8], tail: &[u8]) -> Nonce {
     Nonce::from(n)
 }
 
-/// Box[plain](our secret → their public) with nonce `prefix + tail`; the tag comes first.
+/// `Box[plain](our secret → their public)` with nonce `prefix + tail`; the tag comes first.
 pub fn seal(boxed: &SalsaBox, prefix: &[u8], tail: &[u8], plain: &[u8]) -> Vec<u8> {
     // Encryption fails only past the cipher's 256 GiB length limit, far above any frame.
     boxed
