@@ -160,17 +160,36 @@ pub fn assert_survives_hostile_input(
     proc: &mut Proc,
     endpoint: &str,
     peer_type: &str,
-    mut normal_request: impl FnMut(),
+    normal_request: impl FnMut(),
 ) {
     let addr = tcp_addr(endpoint);
-    for attack in Attack::ALL {
+    survives_each(
+        proc,
+        Attack::ALL,
+        Attack::reason,
+        |attack| send_attack(addr, attack, peer_type),
+        normal_request,
+    );
+}
+
+/// For each attack in turn: `send` it (on a connection of its own, asserting it closed), then
+/// check the one `W: guard` line names the peer and the attack's reason, the process is up,
+/// and `normal_request` is answered.
+fn survives_each<A: Copy + std::fmt::Debug>(
+    proc: &mut Proc,
+    attacks: impl IntoIterator<Item = A>,
+    reason: impl Fn(A) -> &'static str,
+    mut send: impl FnMut(A),
+    mut normal_request: impl FnMut(),
+) {
+    for attack in attacks {
         proc.mark();
-        send_attack(addr, attack, peer_type);
+        send(attack);
         let line = proc.wait_for("W: guard", CLOSE_WITHIN);
         assert!(
-            line.contains(attack.reason()) && line.contains("closed 127.0.0.1:"),
+            line.contains(reason(attack)) && line.contains("closed 127.0.0.1:"),
             "{attack:?}: the guard's line {line:?} should name the peer and say {:?}",
-            attack.reason()
+            reason(attack)
         );
         assert!(
             proc.wait_exit(Duration::ZERO).is_none(),
@@ -540,25 +559,16 @@ pub fn assert_survives_curve_attacks(
     server: PublicKey,
     admitted: &KeyPair,
     peer_type: &str,
-    mut normal_request: impl FnMut(),
+    normal_request: impl FnMut(),
 ) {
     let addr = tcp_addr(endpoint);
-    for attack in CurveAttack::ALL {
-        proc.mark();
-        send_curve_attack(addr, attack, server, admitted, peer_type);
-        let line = proc.wait_for("W: guard", CLOSE_WITHIN);
-        assert!(
-            line.contains(attack.reason()) && line.contains("closed 127.0.0.1:"),
-            "{attack:?}: the guard's line {line:?} should name the peer and say {:?}",
-            attack.reason()
-        );
-        assert!(
-            proc.wait_exit(Duration::ZERO).is_none(),
-            "{}: exited after {attack:?}",
-            proc.name()
-        );
-        normal_request();
-    }
+    survives_each(
+        proc,
+        CurveAttack::ALL,
+        CurveAttack::reason,
+        |attack| send_curve_attack(addr, attack, server, admitted, peer_type),
+        normal_request,
+    );
 }
 
 /// The libzmq CURVE peer of the interop tests: the `zmq` crate builds libzmq without CURVE
