@@ -20,11 +20,13 @@
 //! `W: (<service>) request <id> from <broker> refused: <other broker> is <STATE> <epoch> <role>`
 //! when a request is not run because the other broker outranks its sender (once per pair of
 //! standings; the rest with `-v`). A refused request is not executed.
-//! With `--log-executions`, one line per request it executed (after the work, before the reply):
-//! `I: (<service>) executed request id=<id> count=<n>`, `<n>` being how often this process has
-//! executed that id (`id=-` for requests without an id; their count is per process). Tests and
-//! the tour count these lines to prove a request ran exactly once. With `-v` as well,
-//! `D: (<service>) executing request id=<id>` when the work starts.
+//! With `--log-executions`, two lines per request it executed:
+//! `I: (<service>) executing request id=<id>` when the work starts, and
+//! `I: (<service>) executed request id=<id> count=<n>` when it is done (after the work, before
+//! the reply), `<n>` being how often this process has executed that id (`id=-` for requests
+//! without an id; their count is per process). Tests and the tour count the `executed` lines to
+//! prove a request ran exactly once; the tour draws the worker busy from each start line to its
+//! end line. A request cut short (a crash, a kill) has a start line and no end line.
 
 use anyhow::Context;
 use clap::error::ErrorKind;
@@ -64,8 +66,9 @@ struct Args {
     #[arg(long, value_name = "MS", default_value_t = worker::RECONNECT_MAX.as_millis() as u64,
           value_parser = cli::ms())]
     reconnect_max_ms: u64,
-    /// Print one `I: (<service>) executed request id=<id> count=<n>` line per executed request
-    /// (the tour and tests count them; the per-id counts are kept for the process's life).
+    /// Print `I: (<service>) executing request id=<id>` when a request's work starts and
+    /// `I: (<service>) executed request id=<id> count=<n>` when it is done (the tour and tests
+    /// count these; the per-id counts are kept for the process's life).
     #[arg(long)]
     log_executions: bool,
     /// Do not ask the broker for request ids (READY without the id marker frame); not with a
@@ -163,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
             };
             if args.log_executions {
                 let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
-                tracing::debug!("({service}) executing request id={id}");
+                tracing::info!("({service}) executing request id={id}");
             }
             running.push(async move {
                 if !delay.is_zero() {

@@ -51,7 +51,8 @@ fn reply_lost_after_execution(workers: usize) {
                 &name,
                 &mut broker,
                 &ep,
-                // -v: the `executing request` line the partition is timed by.
+                // --log-executions: the `executing request` line the partition is timed by
+                // (-v adds the worker's debug lines to a failure's output).
                 &["--log-executions", "-v", "--work-ms", "400"],
             )
         })
