@@ -22,7 +22,7 @@
 //! | `hub` | every process's lines in one time-stamped log, echoed live |
 //! | [`report`] | the outcome of a run and the tables printed from it |
 //! | [`timeline`] | the typed timeline of a run, built from its report; the HTML page |
-//! | [`roles`] | each lane's roles over time (Binary Star states, a broker's view of its workers, a Freelance client's view of its servers) and the moments a promise was at risk, read from the programs' lines |
+//! | [`roles`] | each lane's roles over time (Binary Star states, a broker's view of its workers, a worker's busy time, a Freelance client's view of its servers) and the moments a promise was at risk, read from the programs' lines |
 //! | `svg` | draws one timeline as an SVG picture (a pure function of the model); `svg::roles` its role bands, risk marks and legend |
 //! | [`bins`] | where the pattern binaries are; building them under `cargo run` |
 //! | [`style`] | terminal colours and durations as people read them |

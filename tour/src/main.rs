@@ -38,11 +38,11 @@ struct Args {
     /// Also write a timeline report, DIR/index.html: the overview table and, per scenario, an
     /// SVG picture of every process's life, each fault, each client request (coloured by
     /// outcome, with its latency), each measured recovery, and the roles the processes' lines
-    /// tell (Binary Star states with their epochs, a broker's view of its workers, a Freelance
-    /// client's view of its servers, Titanic requests) with the moments a promise was at risk
-    /// (two ACTIVE servers, a request run twice, a client with no server). Written even when a
-    /// scenario fails or is interrupted; with --chaos, it draws the seeded schedule and lists
-    /// the broken invariants. Default: no report.
+    /// tell (Binary Star states with their epochs, a broker's view of its workers, a worker's
+    /// busy time, a Freelance client's view of its servers, Titanic requests) with the moments
+    /// a promise was at risk (two ACTIVE servers, a request run twice, a client with no
+    /// server). Written even when a scenario fails or is interrupted; with --chaos, it draws
+    /// the seeded schedule and lists the broken invariants. Default: no report.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
     /// Chaos mode: replace each scenario's timeline (after its setup) by a random schedule of

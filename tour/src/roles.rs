@@ -12,6 +12,7 @@
 //! | [`Role::Pair`] | `bstarsrv` (and `mdbroker --primary/--backup`): `I: primary ready` / `I: backup ready` / `mdbroker ready on … as primary` (waiting for the peer: PRIMARY, BACKUP), `I: state ACTIVE - … (epoch <n>)`, `I: state PASSIVE - … (epoch <n>)` | the server's own |
 //! | [`Role::Worker`] | a broker's `I: worker <id> ready for service …` (registered), `W: worker <id> expired, purged` / `… disconnected, purged` / `… unreachable, purged` (purged), `I: worker <id> disconnected` (left); `<id>` belongs to the worker that printed `worker ready as <id> on …` | on the worker's lane, one per broker that sees it |
 //! | [`Role::Server`] | a Freelance client's `I: server <endpoint> alive` / `W: server <endpoint> dead (…)`; the endpoint belongs to the server that printed `I: flserver<n> ready on <bound> as <endpoint>` (or bound it) | on the server's lane, one per client that sees it (on the client's lane, one per endpoint, when no server printed it) |
+//! | [`Role::Busy`] | the worker's own `mdworker --log-executions` lines: `I: (<service>) executing request id=<id>` (a request starts) and `I: (<service>) executed request id=<id> count=<n>` (it is done); busy while at least one runs, gaps under 1 % of the time axis joined ([`merge_gap`]) | on the worker's lane ([`View::Executions`]) |
 //! | [`Role::Titanic`] | `ticlient`: `I: request UUID <uuid>` (stored), `I: reply to <uuid>: …` (answered), `I: closed <uuid>` (closed, the band ends) | on the client's lane, one row per request under way at once |
 //!
 //! Risks: [`RiskKind::DualActive`] (two pair servers ACTIVE at once, from their own bands),
@@ -91,6 +92,15 @@ pub enum Role {
     Server(Liveness),
     /// One of a Titanic client's requests, from stored to closed.
     Titanic(TitanicStage),
+    /// A Majordomo worker running at least one request. The roles issue lists it with the
+    /// broker's view of each worker (registered, busy, purged), but this is the worker's own
+    /// time, read from its own `executing request id=<id>` and `executed request id=<id>` lines
+    /// ([`View::Executions`]), not from a broker's. One band holds every execution that
+    /// overlaps it or follows the previous one of the same run within the [`merge_gap`].
+    Busy {
+        /// The requests whose execution started in the band.
+        requests: usize,
+    },
 }
 
 impl Role {
@@ -116,6 +126,7 @@ impl Role {
             Role::Server(Liveness::Dead) => "dead".to_owned(),
             Role::Titanic(TitanicStage::Stored) => "stored".to_owned(),
             Role::Titanic(TitanicStage::Answered) => "answered".to_owned(),
+            Role::Busy { .. } => "busy".to_owned(),
         }
     }
 
@@ -145,6 +156,8 @@ impl Role {
             Role::Titanic(TitanicStage::Answered) => {
                 "Titanic request answered, not yet closed".to_owned()
             }
+            Role::Busy { requests: 1 } => "worker busy with 1 request".to_owned(),
+            Role::Busy { requests } => format!("worker busy with {requests} requests"),
         }
     }
 
@@ -170,6 +183,7 @@ impl Role {
             Role::Server(Liveness::Dead) => "dead",
             Role::Titanic(TitanicStage::Stored) => "stored",
             Role::Titanic(TitanicStage::Answered) => "answered-ti",
+            Role::Busy { .. } => "busy",
         }
     }
 
@@ -236,6 +250,8 @@ pub enum View {
     /// A Titanic client's requests, one row per request under way at once (0, 1, …): each
     /// request goes to the first row free when it was stored.
     Requests(usize),
+    /// A worker's own executions, from its own lines: when it was busy ([`Role::Busy`]).
+    Executions,
 }
 
 /// The bands of one lane for one [`View`], in time order, not overlapping.
@@ -582,7 +598,9 @@ pub fn read(report: &Report, lanes: &[Lane], end: Duration) -> Roles {
         ));
     }
     tracks.extend(titanic_requests(report, lanes, &runs));
-    tracks.sort_by_key(|t| t.lane);
+    tracks.extend(busy(report, lanes, &runs, merge_gap(end)));
+    // By lane; a worker's own busy row first, right under its bar.
+    tracks.sort_by_key(|t| (t.lane, t.view != View::Executions));
     risks.extend(dual_actives(&tracks));
     risks.extend(second_runs(report, lanes));
     risks.sort_by_key(|r| (r.from, r.to));
@@ -688,6 +706,123 @@ fn titanic_requests(report: &Report, lanes: &[Lane], runs: &Runs) -> Vec<Track> 
         tracks.extend(rows.into_iter().map(|(t, _)| t));
     }
     tracks
+}
+
+/// What a worker prints when a request's work starts (`mdworker --log-executions`); its end is
+/// [`Executions::LINE`] with the same id.
+const EXECUTING: &str = "executing request id=";
+
+/// The longest idle time between two executions of one worker that are still drawn as one busy
+/// band: 1 % of the time axis (a few pixels), so that a worker serving thousands of short
+/// requests one after the other is one band, not thousands of slivers, while a pause a reader
+/// can see stays a gap.
+pub fn merge_gap(axis: Duration) -> Duration {
+    axis / 100
+}
+
+/// Each worker's busy time from its own lines: busy from `executing request id=<id>` to
+/// `executed request id=<id>`, while at least one request runs (`--concurrency` runs several
+/// at once); a request whose end line never comes is cut by the end of the worker's run (a
+/// kill, a crash). Busy intervals of one run apart by less than `gap` are one band, whose
+/// `began` is the first start line, `ended` the last end line (or the run's end), and whose
+/// [`Role::Busy`] counts the requests started in it. An end line without its start line
+/// (a worker run without the start lines) draws nothing.
+fn busy(report: &Report, lanes: &[Lane], runs: &Runs, gap: Duration) -> Vec<Track> {
+    let lane_of = |name: &str| lanes.iter().position(|l| l.name == name);
+    /// One lane's executions so far.
+    struct Worker {
+        run: u32,
+        /// Request ids running, with how many times each (`-` for requests without an id).
+        running: HashMap<String, usize>,
+        /// The interval under way: its first start line and how many started in it.
+        open: Option<(Cause, usize)>,
+        /// The bands so far, each with its run (only bands of one run are joined).
+        bands: Vec<(u32, Band)>,
+    }
+    impl Worker {
+        fn close(&mut self, ended: Cause, gap: Duration) {
+            let Some((began, requests)) = self.open.take() else {
+                return;
+            };
+            let to = ended.at.max(began.at);
+            if let Some((run, last)) = self.bands.last_mut() {
+                if *run == self.run && began.at.saturating_sub(last.to) < gap {
+                    if let Role::Busy { requests: n } = &mut last.role {
+                        *n += requests;
+                    }
+                    last.to = to.max(last.to);
+                    last.ended = ended;
+                    return;
+                }
+            }
+            self.bands.push((
+                self.run,
+                Band {
+                    from: began.at,
+                    to,
+                    role: Role::Busy { requests },
+                    began,
+                    ended,
+                },
+            ));
+        }
+    }
+    let mut workers: BTreeMap<usize, Worker> = BTreeMap::new();
+    for line in &report.output {
+        let (id, starts) = if let Some(rest) = after(&line.text, EXECUTING) {
+            (rest, true)
+        } else if let Some(rest) = after(&line.text, Executions::LINE) {
+            (rest, false)
+        } else {
+            continue;
+        };
+        let Some(id) = id.split_whitespace().next() else {
+            continue;
+        };
+        let Some(i) = lane_of(&line.process) else {
+            continue;
+        };
+        let w = workers.entry(i).or_insert_with(|| Worker {
+            run: line.run,
+            running: HashMap::new(),
+            open: None,
+            bands: Vec::new(),
+        });
+        if w.run != line.run {
+            // A new run: what the last one left running ended with it.
+            w.close(runs.end_of(i, w.run), gap);
+            w.running.clear();
+            w.run = line.run;
+        }
+        let cause = Cause {
+            at: line.at,
+            process: line.process.clone(),
+            text: line.text.clone(),
+        };
+        if starts {
+            *w.running.entry(id.to_owned()).or_default() += 1;
+            w.open.get_or_insert((cause, 0)).1 += 1;
+        } else if let Some(n) = w.running.get_mut(id) {
+            *n -= 1;
+            if *n == 0 {
+                w.running.remove(id);
+            }
+            if w.running.is_empty() {
+                w.close(cause, gap);
+            }
+        }
+    }
+    workers
+        .into_iter()
+        .filter_map(|(lane, mut w)| {
+            w.close(runs.end_of(lane, w.run), gap);
+            (!w.bands.is_empty()).then(|| Track {
+                lane,
+                view: View::Executions,
+                bands: w.bands.into_iter().map(|(_, b)| b).collect(),
+            })
+        })
+        .collect()
 }
 
 /// The earlier of a line and the end of the run that owns a band.
@@ -1125,6 +1260,183 @@ pub(crate) mod tests {
         assert!(t.roles.risks.is_empty());
     }
 
+    /// A worker with `--concurrency` (two requests at once, then one soon after, one long
+    /// after, one cut by a kill, one in its second run and one still running at the end), its
+    /// broker, and a second worker that prints only end lines; the axis is 10 s (merge gap
+    /// 100 ms).
+    pub(crate) fn busy_worker() -> Report {
+        let ex = |at, run, id: &str| {
+            run_line(
+                at,
+                "worker",
+                run,
+                &format!("I: (echo) executing request id={id}"),
+            )
+        };
+        let done = |at, run, id: &str| {
+            run_line(
+                at,
+                "worker",
+                run,
+                &format!("I: (echo) executed request id={id} count=1"),
+            )
+        };
+        let output = vec![
+            line(
+                50,
+                "worker",
+                "I: (echo) worker ready as W-1 on tcp://127.0.0.1:1",
+            ),
+            line(60, "broker", "I: worker W-1 ready for service echo"),
+            ex(100, 1, "a-1"),
+            ex(150, 1, "a-2"),
+            done(300, 1, "a-1"),
+            done(400, 1, "a-2"),
+            // 50 ms idle: the same band.
+            ex(450, 1, "a-3"),
+            done(600, 1, "a-3"),
+            // 1.4 s idle: a band of its own.
+            ex(2000, 1, "a-4"),
+            done(2100, 1, "a-4"),
+            ex(3000, 1, "a-5"),
+            // Killed at 3.5 s while a-5 runs; restarted at 3.55 s, it runs a-5 again 60 ms
+            // after the kill: a new run, a new band.
+            ex(3610, 2, "a-5"),
+            done(3700, 2, "a-5"),
+            // An end line whose start this run never printed.
+            done(5000, 2, "zz"),
+            ex(9000, 2, "a-6"),
+            line(9100, "other", "I: (echo) executed request id=b-1 count=1"),
+        ];
+        report(
+            &[("broker", false), ("worker", false), ("other", false)],
+            vec![
+                started(0, "broker", 1),
+                started(10, "worker", 1),
+                started(10, "other", 1),
+                proc_ev(3500, "worker", ProcessChange::Killed),
+                started(3550, "worker", 2),
+            ],
+            output,
+            10_000,
+        )
+    }
+
+    #[test]
+    fn a_worker_is_busy_while_one_of_its_requests_runs_with_short_pauses_joined() {
+        let t = Timeline::from_report(&busy_worker());
+        assert_eq!(merge_gap(ms(10_000)), ms(100));
+        let views: Vec<(usize, &View)> = t
+            .roles
+            .tracks
+            .iter()
+            .map(|tr| (tr.lane, &tr.view))
+            .collect();
+        assert_eq!(
+            views,
+            [(1, &View::Executions), (1, &View::SeenBy("broker".into()))],
+            "its own busy row first; no busy row for end lines alone"
+        );
+        let bands: Vec<(u64, u64, Role, &str, &str)> = t.roles.tracks[0]
+            .bands
+            .iter()
+            .map(|b| {
+                (
+                    b.from.as_millis() as u64,
+                    b.to.as_millis() as u64,
+                    b.role,
+                    b.began.text.as_str(),
+                    b.ended.text.as_str(),
+                )
+            })
+            .collect();
+        let busy = |requests| Role::Busy { requests };
+        assert_eq!(
+            bands,
+            [
+                (
+                    100,
+                    600,
+                    busy(3),
+                    "I: (echo) executing request id=a-1",
+                    "I: (echo) executed request id=a-3 count=1"
+                ),
+                (
+                    2000,
+                    2100,
+                    busy(1),
+                    "I: (echo) executing request id=a-4",
+                    "I: (echo) executed request id=a-4 count=1"
+                ),
+                (
+                    3000,
+                    3500,
+                    busy(1),
+                    "I: (echo) executing request id=a-5",
+                    "killed (SIGKILL)"
+                ),
+                (
+                    3610,
+                    3700,
+                    busy(1),
+                    "I: (echo) executing request id=a-5",
+                    "I: (echo) executed request id=a-5 count=1"
+                ),
+                (
+                    9000,
+                    10_000,
+                    busy(1),
+                    "I: (echo) executing request id=a-6",
+                    "still running at the end"
+                ),
+            ]
+        );
+        assert_eq!(busy(3).describe(), "worker busy with 3 requests");
+        assert_eq!(busy(1).describe(), "worker busy with 1 request");
+        assert_eq!(
+            (busy(3).label(), busy(3).class()),
+            ("busy".to_owned(), "busy")
+        );
+    }
+
+    #[test]
+    fn overlapping_executions_end_when_the_last_one_does_not_the_first() {
+        // Two at once, the first ending before the second; a third starting while the second
+        // runs; the same id twice at once (no id: `id=-`) ends only with its second end line.
+        let lines = [
+            (100, "executing request id=x-1"),
+            (200, "executing request id=x-2"),
+            (300, "executed request id=x-1 count=1"),
+            (350, "executing request id=x-3"),
+            (500, "executed request id=x-2 count=1"),
+            (700, "executed request id=x-3 count=1"),
+            (5000, "executing request id=-"),
+            (5100, "executing request id=-"),
+            (5200, "executed request id=- count=1"),
+            (5300, "executed request id=- count=2"),
+        ];
+        let output = lines
+            .iter()
+            .map(|(at, text)| line(*at, "w", &format!("12:00:00 I: (echo) {text}")))
+            .collect();
+        let r = report(&[("w", false)], vec![started(0, "w", 1)], output, 10_000);
+        let t = Timeline::from_report(&r);
+        assert_eq!(t.roles.tracks.len(), 1);
+        let bands: Vec<(u64, u64, Role)> = t.roles.tracks[0]
+            .bands
+            .iter()
+            .map(|b| (b.from.as_millis() as u64, b.to.as_millis() as u64, b.role))
+            .collect();
+        assert_eq!(
+            bands,
+            [
+                (100, 700, Role::Busy { requests: 3 }),
+                (5000, 5300, Role::Busy { requests: 2 }),
+            ]
+        );
+        assert!(t.roles.risks.is_empty(), "{:?}", t.roles.risks);
+    }
+
     #[test]
     fn a_dead_freelance_server_comes_back_and_a_client_with_none_is_at_risk() {
         let a = "tcp://127.0.0.1:5555";
@@ -1165,7 +1477,7 @@ pub(crate) mod tests {
                 .find(|tr| match &tr.view {
                     View::Sees(e) => e == ep,
                     View::SeenBy(_) => ep == a,
-                    View::Own | View::Requests(_) => false,
+                    View::Own | View::Requests(_) | View::Executions => false,
                 })
                 .unwrap()
         };

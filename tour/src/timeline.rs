@@ -667,8 +667,10 @@ pub fn page(rows: &[Row]) -> String {
          Roles, read from the programs' own lines: above a Binary Star server's lane (bstarsrv, \
          or mdbroker as one of a pair), its state with its epoch (pale yellow: waiting for the \
          peer, as PRIMARY or BACKUP; dark blue: ACTIVE; light blue: PASSIVE); under a \
-         Majordomo worker's lane, one thin row per broker with that broker's view of it (green \
-         registered, red purged, grey left); under a Freelance server's lane, one row per client \
+         Majordomo worker's lane, its own busy time first (orange: from a request's start line \
+         to its end line, with at least one running; pauses under 1 % of the axis joined, the \
+         hover text counting the requests), then one thin row per broker with that broker's \
+         view of it (green registered, red purged, grey left); under a Freelance server's lane, one row per client \
          with that client's view of it (green alive, red dead); under a Titanic client's lane, \
          its requests (purple: stored, its reply not yet fetched; green: answered, not yet \
          closed; a row per request under way at once). Red dashed boxes mark where the \

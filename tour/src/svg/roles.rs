@@ -1,8 +1,9 @@
 //! Draws the roles of a [`Timeline`] (module [`crate::roles`]): a row of coloured, labelled
 //! bands above a lane's process bar for its own role (a Binary Star server's state and epoch),
 //! one thin row under the bar per view of it by another process (a broker's view of a worker)
-//! or of another process by it (a Freelance client's view of a server), the risk marks over
-//! the lanes, and the legend of whatever of these the picture has.
+//! or of another process by it (a Freelance client's view of a server), a thin row of a worker's
+//! own busy time (first under its bar), the risk marks over the lanes, and the legend of
+//! whatever of these the picture has.
 
 use super::{secs, Row, Scale, HEADER, X0, X1};
 use crate::roles::{Band, Risk, RiskKind, Role, Track, View};
@@ -27,6 +28,7 @@ pub(super) const STYLE: &str = "
 .role.registered rect, .role.alive rect { fill: #3d9a5b; } .role.left rect { fill: #aaa; }
 .role.purged rect, .role.dead rect { fill: #d9534f; }
 .role.stored rect { fill: #8e6bbf; } .role.answered-ti rect { fill: #2e8b57; }
+.role.busy rect { fill: #e8912d; }
 .view-label { fill: #888; font-size: 8px; text-anchor: end; }
 .risk rect { fill: #d62728; fill-opacity: .16; stroke: #d62728; stroke-width: 1.2; stroke-dasharray: 4 2; }
 .risk text { fill: #b01c1c; font-size: 9px; font-weight: 700; }
@@ -58,6 +60,7 @@ fn view_text(track: &Track) -> String {
         View::SeenBy(p) => format!("as {p} sees it"),
         View::Sees(endpoint) => format!("server {endpoint} as this client sees it"),
         View::Requests(_) => "its Titanic requests".to_owned(),
+        View::Executions => "its own executions".to_owned(),
     }
 }
 
@@ -75,6 +78,7 @@ fn view_label(track: &Track) -> String {
         ),
         View::Requests(0) => "titanic".to_owned(),
         View::Requests(_) => String::new(),
+        View::Executions => "busy".to_owned(),
     }
 }
 
@@ -253,6 +257,7 @@ fn entries(t: &Timeline) -> Vec<(String, &'static str, &'static str)> {
             Role::Worker(s) => 10 + s as u8,
             Role::Server(s) => 20 + s as u8,
             Role::Titanic(s) => 30 + s as u8,
+            Role::Busy { .. } => 40,
         };
         if !roles.iter().any(|(o, _)| *o == order) {
             roles.push((order, band.role));
@@ -281,6 +286,7 @@ fn entries(t: &Timeline) -> Vec<(String, &'static str, &'static str)> {
                     "stored" => "Titanic request stored",
                     _ => "answered, not closed",
                 },
+                Role::Busy { .. } => "worker busy (its own lines)",
             };
             (text.to_owned(), "role", role.class())
         })
@@ -349,7 +355,7 @@ pub(super) fn legend(out: &mut String, t: &Timeline, top: f64) {
 
 #[cfg(test)]
 mod tests {
-    use crate::roles::tests::binary_star_partition;
+    use crate::roles::tests::{binary_star_partition, busy_worker};
     use crate::timeline::Timeline;
 
     #[test]
@@ -384,6 +390,28 @@ mod tests {
         ] {
             assert!(legend.contains(entry), "{entry}");
         }
+    }
+
+    #[test]
+    fn a_workers_busy_time_is_a_thin_row_with_its_label_key_and_request_count() {
+        let t = Timeline::from_report(&busy_worker());
+        let svg = t.svg();
+        assert!(svg.contains(">busy</text>"), "the row's label");
+        assert!(svg.contains(
+            "<g class=\"role busy\" data-role=\"busy\" data-from-ms=\"100\" data-to-ms=\"600\">"
+        ));
+        assert_eq!(svg.matches("<g class=\"role busy\" data-role=").count(), 5);
+        assert!(svg.contains(
+            "worker: worker busy with 3 requests (its own executions) from 0.100 s to 0.600 s\n\
+             began: worker at 0.100 s: I: (echo) executing request id=a-1\n\
+             ended: worker at 0.600 s: I: (echo) executed request id=a-3 count=1</title>"
+        ));
+        assert!(svg.contains("ended: worker at 3.500 s: killed (SIGKILL)"));
+        assert!(svg.contains(".role.busy rect {"), "its own colour");
+        let legend = &svg[svg.find("<g class=\"legend\"").expect("legend")..];
+        assert!(legend.contains("<g class=\"role busy\"><rect"));
+        assert!(legend.contains("worker busy (its own lines)"));
+        assert!(legend.contains("worker registered (by broker)"));
     }
 
     #[test]
