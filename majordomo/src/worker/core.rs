@@ -318,13 +318,14 @@ impl Core for WorkerCore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::protocol::{DISCONNECT, HEARTBEAT, MDPW01, REQUEST};
 
     const MS: Duration = Duration::from_millis(1);
 
-    fn options() -> WorkerOptions {
+    /// Options for the worker cores' virtual-time tests (the pair's too): 1 s heartbeats.
+    pub(in crate::worker) fn options() -> WorkerOptions {
         WorkerOptions {
             heartbeat: 1000 * MS,
             liveness: 3,

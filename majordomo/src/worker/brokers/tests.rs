@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::protocol;
+use crate::worker::core::tests::options;
 use binary_star::{Role, State};
 use bytes::Bytes;
 use std::time::Duration;
@@ -9,17 +10,6 @@ use std::time::Duration;
 const MS: Duration = Duration::from_millis(1);
 const A: usize = 0;
 const B: usize = 1;
-
-fn options() -> WorkerOptions {
-    WorkerOptions {
-        heartbeat: 1000 * MS,
-        liveness: 3,
-        reconnect: 1000 * MS,
-        reconnect_max: 4000 * MS,
-        request_ids: false,
-        credit: 1,
-    }
-}
 
 fn standing(state: State, epoch: u64, role: Role) -> Standing {
     Standing { state, epoch, role }
