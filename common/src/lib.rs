@@ -17,6 +17,7 @@
 //! | [`session`] | the reconnecting DEALER of every worker that reconnects: fresh identity, bounded connect, monitor, back-off wait, no-LINGER close |
 //! | [`sock`] | socket helpers that bound every connect, send and receive by a deadline; the one `bind` |
 //! | [`guard`] | the ingress guard in front of every bound TCP endpoint: ZMTP headers checked, limits |
+//! | [`router`] | the native guarded ROUTER (the Majordomo broker's public endpoint): the guard's rules and our own ZMTP codec, no relay hop |
 //! | [`curve`] | CurveZMQ for the guard: keys and `zcert` files (`zkeygen`), the pure server handshake, `--curve-allow` |
 //! | [`logging`] | the Guide's `I:` / `W:` / `E:` log lines, `-v` frame dumps |
 //! | [`cli`] | clap argument groups shared by the binaries (verbosity, heartbeats, fault flags, guard limits) |
@@ -52,6 +53,7 @@ pub mod netfault;
 pub mod report;
 pub mod retry;
 pub mod rng;
+pub mod router;
 pub mod session;
 pub mod shutdown;
 pub mod sock;

@@ -1,5 +1,10 @@
 //! The broker's I/O loop: one ROUTER socket around the pure [`crate::broker::Broker`].
 //!
+//! The ROUTER is [`Front`]: for a guarded `tcp://` endpoint (the default) it is the native
+//! guarded ROUTER of [`common::router`] (the guard's rules and our own ZMTP codec on the public
+//! port, no private relay hop); for `ipc://` endpoints and `--no-guard` it is zeromq's
+//! `RouterSocket`. The loop below does not know which.
+//!
 //! The loop `select!`s over the socket, the core's next deadline and the shutdown future, and
 //! makes no decisions. Two things keep it from ever being blocked by a peer:
 //!
@@ -17,11 +22,11 @@
 //!   read to its end (measured: 1.3–2 s stalls for a light client beside a 50,000-request
 //!   flood).
 //!
-//! Peers that go away are reported to the core at once, two ways: the socket monitor's
-//! `Disconnected` event ([`Broker::handle_disconnected`]: a killed worker is purged and its
-//! request handed on, without waiting for its heartbeats to run out), and a send that fails
-//! because the ROUTER no longer knows the identity ([`Broker::handle_send_failed`], the
-//! backstop when a monitor event was missed: the monitor channel drops events when it is full).
+//! Peers that go away are reported to the core at once, two ways: the disconnect event
+//! ([`Broker::handle_disconnected`]: a killed worker is purged and its request handed on,
+//! without waiting for its heartbeats to run out; the native ROUTER never drops one, zeromq's
+//! socket monitor may), and a send that fails because the ROUTER no longer knows the identity
+//! ([`Broker::handle_send_failed`], the backstop when a monitor event was missed).
 //!
 //! The core's [`Event`]s become the log lines `mdbroker` documents (one `match`). Lines caused by
 //! peer input are throttled: at most [`LOG_BURST`] a second, then one line saying how many were
@@ -34,7 +39,9 @@ use binary_star::pair::{log_event, PeerInput, StateSockets};
 use binary_star::Role;
 use bytes::Bytes;
 use common::contract::{self, Core};
+use common::guard;
 use common::msg::frame_text as text;
+use common::router::{self, Router};
 use common::sock::{self, SockError};
 use common::throttle::{Throttle, Verdict};
 use common::Message;
@@ -81,9 +88,133 @@ pub struct PairConfig {
     pub timing: Timing,
 }
 
+/// The broker's ROUTER: the native guarded one on a guarded `tcp://` endpoint, zeromq's
+/// otherwise (`ipc://`, `--no-guard`).
+pub enum Front {
+    /// [`common::router::Router`]: no relay hop, reliable connect/disconnect events.
+    Native(Router),
+    /// zeromq's ROUTER and its monitor (`None` once the monitor channel closed).
+    Zmq(
+        Box<RouterSocket>,
+        Option<futures::channel::mpsc::Receiver<SocketEvent>>,
+    ),
+}
+
+/// What the broker's ROUTER delivered.
+enum Input {
+    Message(Message),
+    Disconnected(Bytes),
+    /// Nothing for the core (a connect, another monitor event, a receive error logged).
+    Nothing,
+}
+
+/// Why a send to a peer failed.
+enum SendFailed {
+    /// The peer's queue stayed full for [`SEND_TIMEOUT`].
+    Timeout,
+    /// The ROUTER does not know the peer (it has gone).
+    Gone(String),
+}
+
+impl Front {
+    /// Binds `endpoint` as the broker does: native for a guarded `tcp://`, zeromq otherwise.
+    /// Returns the endpoint as bound (port resolved).
+    async fn bind(endpoint: &str) -> Result<(Self, String), SockError> {
+        let at = common::endpoint::bindable(endpoint);
+        let config = guard::installed();
+        match at.strip_prefix("tcp://") {
+            Some(public) if config.enabled => {
+                let router = Router::bind(public, config)
+                    .await
+                    .map_err(|e| SockError::Guard(at.clone(), e))?;
+                let bound = format!("tcp://{}", router.local_addr());
+                Ok((Self::Native(router), bound))
+            }
+            _ => {
+                let mut socket = RouterSocket::new();
+                let bound = sock::bind(&mut socket, &at).await?;
+                let monitor = socket.monitor();
+                Ok((Self::Zmq(Box::new(socket), Some(monitor)), bound))
+            }
+        }
+    }
+
+    /// The next input. Cancel-safe.
+    async fn next(&mut self) -> Input {
+        match self {
+            Self::Native(router) => Self::native(router.recv().await),
+            Self::Zmq(socket, monitor) => {
+                let event = async {
+                    match monitor {
+                        Some(events) => events.next().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    received = socket.recv() => Self::zmq(received),
+                    event = event => match event {
+                        Some(SocketEvent::Disconnected(peer)) => {
+                            Input::Disconnected(Bytes::from(peer))
+                        }
+                        Some(_) => Input::Nothing,
+                        None => {
+                            *monitor = None;
+                            Input::Nothing
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    /// An input already waiting, without waiting.
+    async fn try_next(&mut self) -> Option<Input> {
+        match self {
+            Self::Native(router) => router.try_recv().map(Self::native),
+            Self::Zmq(socket, _) => try_recv(socket).await.map(Self::zmq),
+        }
+    }
+
+    fn native(event: router::Event) -> Input {
+        match event {
+            router::Event::Message(message) => Input::Message(message),
+            router::Event::Disconnected(id) => Input::Disconnected(id),
+            router::Event::Connected { .. } => Input::Nothing,
+        }
+    }
+
+    fn zmq(received: ZmqResult<ZmqMessage>) -> Input {
+        match received {
+            Ok(frames) => Input::Message(Message::from(frames)),
+            Err(error) => {
+                error!("receive failed: {error}");
+                Input::Nothing
+            }
+        }
+    }
+
+    /// Sends `message` (routing id first), waiting at most [`SEND_TIMEOUT`] for room.
+    async fn send(&mut self, message: Message) -> Result<(), SendFailed> {
+        match self {
+            Self::Native(router) => match router.send(message, SEND_TIMEOUT).await {
+                Ok(()) => Ok(()),
+                Err(router::SendError::Timeout(_)) => Err(SendFailed::Timeout),
+                Err(e) => Err(SendFailed::Gone(e.to_string())),
+            },
+            Self::Zmq(socket, _) => {
+                match sock::send(socket.as_mut(), message, SEND_TIMEOUT).await {
+                    Ok(()) => Ok(()),
+                    Err(SockError::Timeout(..)) => Err(SendFailed::Timeout),
+                    Err(e) => Err(SendFailed::Gone(e.to_string())),
+                }
+            }
+        }
+    }
+}
+
 /// A bound broker, ready to [`run`](Server::run).
 pub struct Server {
-    socket: RouterSocket,
+    front: Front,
     endpoint: String,
     config: BrokerConfig,
     /// `Some` for one broker of a pair.
@@ -93,16 +224,14 @@ pub struct Server {
 impl Server {
     /// Binds `endpoint` (the Guide's `tcp://*:5555` notation is accepted) for a lone broker.
     pub async fn bind(endpoint: &str, config: BrokerConfig) -> Result<Self, ServerError> {
-        let mut socket = RouterSocket::new();
-        let bound =
-            sock::bind(&mut socket, endpoint)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    endpoint: endpoint.to_owned(),
-                    source,
-                })?;
+        let (front, bound) = Front::bind(endpoint)
+            .await
+            .map_err(|source| ServerError::Bind {
+                endpoint: endpoint.to_owned(),
+                source,
+            })?;
         Ok(Self {
-            socket,
+            front,
             endpoint: bound,
             config,
             pair: None,
@@ -143,13 +272,11 @@ impl Server {
     /// state endpoints).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self {
-            mut socket,
+            front: mut socket,
             endpoint,
             config,
             pair,
         } = self;
-        let mut events = socket.monitor();
-        let mut monitoring = true;
         let now = contract::now();
         let (core, mut state) = match pair {
             None => {
@@ -185,12 +312,12 @@ impl Server {
                     info!("mdbroker interrupted, shutting down");
                     return;
                 }
-                received = socket.recv() => {
+                received = socket.next() => {
                     let now = contract::now();
                     shell.handle(received, now);
                     let mut handled = 1;
                     while handled < BATCH {
-                        match try_recv(&mut socket).await {
+                        match socket.try_next().await {
                             Some(received) => shell.handle(received, now),
                             None => break,
                         }
@@ -209,15 +336,6 @@ impl Server {
                     }
                     continue;
                 }
-                event = events.next(), if monitoring => match event {
-                    Some(SocketEvent::Disconnected(peer)) => {
-                        let now = contract::now();
-                        shell.disconnected(&Bytes::from(peer), now);
-                        shell.log_events(now);
-                    }
-                    Some(_) => {}
-                    None => monitoring = false,
-                },
                 Some(input) = peer_input(&mut state) => {
                     let now = contract::now();
                     shell.peer_input(input, now);
@@ -272,17 +390,17 @@ struct Shell {
 }
 
 impl Shell {
-    fn handle(&mut self, received: ZmqResult<ZmqMessage>, now: Instant) {
+    fn handle(&mut self, received: Input, now: Instant) {
         match received {
-            Ok(frames) => {
-                let frames = Message::from(frames);
+            Input::Message(frames) => {
                 debug!("received\n{}", frames.dump());
                 match &mut self.core {
                     Kind::Lone(broker) => broker.handle_message(frames, now),
                     Kind::Pair(paired) => paired.handle_message(frames, now),
                 }
             }
-            Err(error) => error!("receive failed: {error}"),
+            Input::Disconnected(peer) => self.disconnected(&peer, now),
+            Input::Nothing => {}
         }
     }
 
@@ -376,7 +494,7 @@ impl Shell {
     }
 
     /// Sends the core's output, never waiting long for one peer.
-    async fn flush(&mut self, socket: &mut RouterSocket, state: &mut Option<StateSockets>) {
+    async fn flush(&mut self, socket: &mut Front, state: &mut Option<StateSockets>) {
         while let Some(out) = self.poll_transmit() {
             let message = match out {
                 Out::Router(message) => message,
@@ -400,9 +518,9 @@ impl Shell {
                 }
             }
             debug!("sending\n{}", message.dump());
-            match sock::send(socket, message, SEND_TIMEOUT).await {
+            match socket.send(message).await {
                 Ok(()) => {}
-                Err(SockError::Timeout(..)) => {
+                Err(SendFailed::Timeout) => {
                     warn!(
                         "peer {} is not reading; dropping messages to it for {} ms",
                         text(&peer),
@@ -415,7 +533,7 @@ impl Shell {
                 }
                 // The ROUTER no longer knows the peer: it has gone away. A worker's request goes
                 // to the next worker (this loop sends it on).
-                Err(error) => {
+                Err(SendFailed::Gone(error)) => {
                     debug!("send to {} failed: {error}", text(&peer));
                     self.send_failed(&peer, contract::now());
                 }

@@ -30,6 +30,13 @@
 //! back, with every limit above applied to the decrypted frames (`--curve-allow DIR` admits
 //! only the client keys filed there; re-read when DIR changes and on SIGHUP).
 //!
+//! **The native path.** The Majordomo broker's public endpoint does without the relay: it is a
+//! [`crate::router::Router`], our own ZMTP server side, which admits peers with this module's
+//! `admit` (same `--allow`, `--max-connections`), feeds every byte to the same
+//! [`zmtp::Checker`] before decoding it, applies `--handshake-ms` and CURVE the same way and
+//! logs the same lines (`Permit::report`). zeromq never sees those bytes and there is no
+//! private socket behind that port. Every other server keeps the relay.
+//!
 //! What the guard changes for the server: zeromq sees every peer as coming from 127.0.0.1 (the
 //! real address is in the guard's log lines), and a peer's TCP close reaches zeromq as the
 //! guard closing its relay connection, at once, so socket monitors still report it.
@@ -240,12 +247,14 @@ pub fn installed() -> GuardConfig {
         .unwrap_or_default()
 }
 
-/// State shared by a guard's accept loop and its connections.
-struct Shared {
+/// State shared by a guard's accept loop and its connections (also the native ROUTER's,
+/// [`crate::router`], which applies the same admission rules and log lines).
+pub(crate) struct Shared {
     /// The public address, as logged.
     public: SocketAddr,
-    /// Where the zeromq socket listens; replaced when the same address is bound again.
-    upstream: Mutex<Upstream>,
+    /// Where the zeromq socket listens; replaced when the same address is bound again. `None`
+    /// for the native ROUTER (no relay).
+    upstream: Mutex<Option<Upstream>>,
     config: Mutex<GuardConfig>,
     /// The CURVE keys when `config.curve` is set (built once per guard: cookie keys, allow-list).
     curve: Mutex<Option<Arc<ServerKeys>>>,
@@ -255,21 +264,42 @@ struct Shared {
 }
 
 impl Shared {
-    fn upstream(&self) -> Upstream {
+    /// State for an endpoint listening on `public`; `upstream` is the relay's target.
+    pub(crate) fn new(
+        public: SocketAddr,
+        config: GuardConfig,
+        upstream: Option<Upstream>,
+    ) -> std::io::Result<Arc<Self>> {
+        let curve = match &config.curve {
+            Some(curve) => Some(curve.server_keys()?),
+            None => None,
+        };
+        Ok(Arc::new(Self {
+            public,
+            upstream: Mutex::new(upstream),
+            config: Mutex::new(config),
+            curve: Mutex::new(curve),
+            open: AtomicUsize::new(0),
+            alive: AtomicBool::new(true),
+            throttle: Mutex::new(Throttle::new(WARN_BURST)),
+        }))
+    }
+
+    fn upstream(&self) -> Option<Upstream> {
         self.upstream
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn curve(&self) -> Option<Arc<ServerKeys>> {
+    pub(crate) fn curve(&self) -> Option<Arc<ServerKeys>> {
         self.curve
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn config(&self) -> GuardConfig {
+    pub(crate) fn config(&self) -> GuardConfig {
         self.config
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -277,7 +307,7 @@ impl Shared {
     }
 
     /// Logs one `W:` line unless this guard already logged a burst this second.
-    fn warn(&self, line: std::fmt::Arguments<'_>) {
+    pub(crate) fn warn(&self, line: std::fmt::Arguments<'_>) {
         let now = crate::contract::now();
         let mut throttle = self.throttle.lock().unwrap_or_else(PoisonError::into_inner);
         match throttle.allow(now) {
@@ -326,20 +356,20 @@ pub async fn start(
     upstream: Upstream,
     config: GuardConfig,
 ) -> std::io::Result<SocketAddr> {
-    let curve = match &config.curve {
-        Some(curve) => Some(curve.server_keys()?),
-        None => None,
-    };
     // The same address bound again while its guard still runs: retarget it.
     let wanted: Option<SocketAddr> = public.parse().ok().filter(|a: &SocketAddr| a.port() != 0);
     if let Some(addr) = wanted {
         let guards = GUARDS.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(shared) = guards.as_ref().and_then(|m| m.get(&addr)) {
             if shared.alive.load(Ordering::SeqCst) {
+                let curve = match &config.curve {
+                    Some(curve) => Some(curve.server_keys()?),
+                    None => None,
+                };
                 *shared
                     .upstream
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = upstream;
+                    .unwrap_or_else(PoisonError::into_inner) = Some(upstream);
                 *shared.config.lock().unwrap_or_else(PoisonError::into_inner) = config;
                 *shared.curve.lock().unwrap_or_else(PoisonError::into_inner) = curve;
                 return Ok(addr);
@@ -348,21 +378,13 @@ pub async fn start(
     }
     let listener = TcpListener::bind(public).await?;
     let local = listener.local_addr()?;
-    let shared = Arc::new(Shared {
-        public: local,
-        upstream: Mutex::new(upstream),
-        config: Mutex::new(config),
-        curve: Mutex::new(curve),
-        open: AtomicUsize::new(0),
-        alive: AtomicBool::new(true),
-        throttle: Mutex::new(Throttle::new(WARN_BURST)),
-    });
+    let shared = Shared::new(local, config, Some(upstream.clone()))?;
     GUARDS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .get_or_insert_with(HashMap::new)
         .insert(local, Arc::clone(&shared));
-    tracing::debug!("guard {local}: relaying to zeromq on {}", shared.upstream());
+    tracing::debug!("guard {local}: relaying to zeromq on {upstream}");
     if let Some(keys) = shared.curve() {
         tracing::info!("guard {local}: CURVE server, public key {}", keys.public());
     }
@@ -373,6 +395,36 @@ pub async fn start(
 /// Accepts peers, applies the allowlist and the connection limit, and starts a relay for each.
 async fn accept_loop(listener: TcpListener, mark: AliveMark) {
     let shared = &mark.0;
+    loop {
+        let (peer_stream, peer, config, permit) = admit(&listener, shared).await;
+        let Some(upstream) = shared.upstream() else {
+            return;
+        };
+        // Connect before the peer's greeting arrives: libzmq peers wait for the server's
+        // signature before sending the rest of theirs.
+        let server = match upstream.connect().await {
+            Ok(server) => server,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                tracing::debug!("guard {}: zeromq socket gone, guard stops", shared.public);
+                return;
+            }
+            Err(e) => {
+                shared.warn(format_args!("closed {peer}: relay to zeromq failed: {e}"));
+                continue;
+            }
+        };
+        let curve = shared.curve();
+        tokio::spawn(relay(peer_stream, peer, server, config, curve, permit));
+    }
+}
+
+/// The next peer admitted by the allowlist and the connection limit (refusals are logged and
+/// closed here), with the configuration in force and its connection permit. Shared by the
+/// relay and the native ROUTER, so both admit by exactly the same rules.
+pub(crate) async fn admit(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+) -> (TcpStream, SocketAddr, GuardConfig, Permit) {
     loop {
         let (peer_stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -396,28 +448,13 @@ async fn accept_loop(listener: TcpListener, mark: AliveMark) {
             ));
             continue;
         }
-        let permit = Permit(Arc::clone(shared));
-        let upstream = shared.upstream();
-        // Connect before the peer's greeting arrives: libzmq peers wait for the server's
-        // signature before sending the rest of theirs.
-        let server = match upstream.connect().await {
-            Ok(server) => server,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                tracing::debug!("guard {}: zeromq socket gone, guard stops", shared.public);
-                return;
-            }
-            Err(e) => {
-                shared.warn(format_args!("closed {peer}: relay to zeromq failed: {e}"));
-                continue;
-            }
-        };
-        let curve = shared.curve();
-        tokio::spawn(relay(peer_stream, peer, server, config, curve, permit));
+        let _ = peer_stream.set_nodelay(true);
+        return (peer_stream, peer, config, Permit(Arc::clone(shared)));
     }
 }
 
 /// Counts one open connection until dropped.
-struct Permit(Arc<Shared>);
+pub(crate) struct Permit(Arc<Shared>);
 
 impl Drop for Permit {
     fn drop(&mut self) {
@@ -425,8 +462,8 @@ impl Drop for Permit {
     }
 }
 
-/// Why a relay ended.
-enum End {
+/// Why a guarded connection ended.
+pub(crate) enum End {
     /// Either side closed or reset: nothing to report.
     Closed,
     /// The peer broke a rule.
@@ -446,23 +483,29 @@ async fn relay(
     curve: Option<Arc<ServerKeys>>,
     permit: Permit,
 ) {
-    let _ = peer_stream.set_nodelay(true);
     let (peer_rx, peer_tx) = peer_stream.split();
     let (server_rx, server_tx) = server.split();
     let end = match curve {
         Some(keys) => curve_pump(peer_rx, peer_tx, server_rx, server_tx, &config, keys).await,
         None => pump(peer_rx, peer_tx, server_rx, server_tx, &config).await,
     };
-    match end {
-        End::Closed => {}
-        End::Violation(v) => permit.0.warn(format_args!("closed {peer}: {v}")),
-        End::Curve(r) => permit.0.warn(format_args!("closed {peer}: {r}")),
-        End::HandshakeTimeout => permit.0.warn(format_args!(
-            "closed {peer}: handshake not completed within {} ms (--handshake-ms)",
-            config.handshake.as_millis()
-        )),
-    }
+    permit.report(peer, end, &config);
     // Dropping both streams closes both sides; zeromq sees the relay connection end.
+}
+
+impl Permit {
+    /// Logs why a connection ended: the guard's stable `closed <peer>: <reason>` lines.
+    pub(crate) fn report(&self, peer: SocketAddr, end: End, config: &GuardConfig) {
+        match end {
+            End::Closed => {}
+            End::Violation(v) => self.0.warn(format_args!("closed {peer}: {v}")),
+            End::Curve(r) => self.0.warn(format_args!("closed {peer}: {r}")),
+            End::HandshakeTimeout => self.0.warn(format_args!(
+                "closed {peer}: handshake not completed within {} ms (--handshake-ms)",
+                config.handshake.as_millis()
+            )),
+        }
+    }
 }
 
 /// Moves bytes both ways until either side closes or the peer breaks a rule: peer → server
@@ -578,7 +621,7 @@ async fn curve_pump(
 }
 
 /// How long a refused CURVE peer's ERROR command may take to write before the close.
-const ERROR_FLUSH: Duration = Duration::from_millis(100);
+pub(crate) const ERROR_FLUSH: Duration = Duration::from_millis(100);
 
 /// Doubles a relay buffer (up to [`CHUNK`]) when a read filled it: more is probably waiting.
 fn grow_if_filled(buf: &mut Vec<u8>, read: usize) {

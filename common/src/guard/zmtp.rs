@@ -58,6 +58,10 @@ pub enum Violation {
         /// The limit (`--max-msg-bytes`).
         limit: u64,
     },
+    /// A command the native ROUTER cannot accept (READY missing, malformed or repeated).
+    BadCommand(&'static str),
+    /// The peer's READY names a socket type a ROUTER does not talk to.
+    PeerType(String),
     /// A multipart message whose frames together exceed the limit.
     MessageTooLarge {
         /// Frames seen so far in the message, including the one that crossed the limit.
@@ -90,6 +94,11 @@ impl fmt::Display for Violation {
             Self::FrameTooLarge { size, limit } => {
                 write!(f, "frame of {size} bytes over --max-msg-bytes {limit}")
             }
+            Self::BadCommand(what) => write!(f, "bad handshake: {what}"),
+            Self::PeerType(t) => write!(
+                f,
+                "bad handshake: socket type {t:?} cannot talk to a ROUTER"
+            ),
             Self::MessageTooLarge {
                 frames,
                 size,
