@@ -62,11 +62,13 @@ Options:
   --strace N       requests under strace per broker, 0 to skip [5000]
   --no-latency     skip the mdbench latency runs
   --port P         the port every broker binds [a free one]
+  --before-bin DIR also run the guarded mdbroker of an earlier build in DIR (before/after a
+                   change, alternated with the others in every round; its column is "before")
 EOF
 }
 
 ZGUIDE= C_SRC= FETCH=0 PREFIX=/usr/local WORK= BIN=target/release
-ROUNDS=3 SYNC=20000 PIPED=50000 STRACE_N=5000 LATENCY=1 PORT=
+ROUNDS=3 SYNC=20000 PIPED=50000 STRACE_N=5000 LATENCY=1 PORT= BEFORE=
 while [ $# -gt 0 ]; do
   case $1 in
     --zguide) ZGUIDE=$2; shift ;;
@@ -76,6 +78,7 @@ while [ $# -gt 0 ]; do
     --work) WORK=$2; shift ;;
     --bin-dir) BIN=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
+    --before-bin) BEFORE=$2; shift ;;
     --sync) SYNC=$2; shift ;;
     --piped) PIPED=$2; shift ;;
     --strace) STRACE_N=$2; shift ;;
@@ -158,13 +161,18 @@ now_ns() { date +%s%N; }
 listening() { ss -ltnpH "sport = :$PORT" | grep -q "pid=$BROKER,"; }
 
 BROKERS=(c guarded noguard)
-label() { case $1 in c) echo "Guide C broker" ;; guarded) echo "ours, guarded (default)" ;; noguard) echo "ours, --no-guard" ;; esac; }
+if [ -n "$BEFORE" ]; then
+  [ -x "$BEFORE/mdbroker" ] || { echo "no $BEFORE/mdbroker" >&2; exit 2; }
+  BROKERS+=(before)
+fi
+label() { case $1 in c) echo "Guide C broker" ;; guarded) echo "ours, guarded (default)" ;; noguard) echo "ours, --no-guard" ;; before) echo "before: guarded, $BEFORE" ;; esac; }
 start_broker() { # kind; sets BROKER
   local log=$WORK/broker-$1.log
   case $1 in
     c) "$CB/mdbroker" >"$log" 2>&1 & ;;
     guarded) "$BIN/mdbroker" --bind "$EP" >"$log" 2>&1 & ;;
     noguard) "$BIN/mdbroker" --bind "$EP" --no-guard >"$log" 2>&1 & ;;
+    before) "$BEFORE/mdbroker" --bind "$EP" >"$log" 2>&1 & ;;
   esac
   BROKER=$!; pids+=("$BROKER")
   local i
@@ -192,7 +200,8 @@ timed() { # broker-pid expected-count program
 declare -A R
 add() { R[$1,$2]="${R[$1,$2]:-} $3"; }
 for round in $(seq 1 "$ROUNDS"); do
-  order=("${BROKERS[@]:$(( (round - 1) % 3 ))}" "${BROKERS[@]:0:$(( (round - 1) % 3 ))}")
+  n=${#BROKERS[@]}
+  order=("${BROKERS[@]:$(( (round - 1) % n ))}" "${BROKERS[@]:0:$(( (round - 1) % n ))}")
   for kind in "${order[@]}"; do
     start_broker "$kind"
     "$CB/mdworker" >/dev/null 2>&1 & pids+=($!)
@@ -261,10 +270,17 @@ echo
 echo "Medians of $ROUNDS alternating rounds (shared machine: noisy); C mdworker and C clients in every run,"
 echo "sync = C mdclient, $SYNC requests one at a time; pipelined = C mdclient2, $PIPED sent, then received."
 echo
-echo "| | $(label c) | $(label guarded) | $(label noguard) |"
-echo "|---|---|---|---|"
+if [ -n "$BEFORE" ]; then
+  echo "| | $(label c) | $(label guarded) | $(label noguard) | before (guarded) |"
+  echo "|---|---|---|---|---|"
+else
+  echo "| | $(label c) | $(label guarded) | $(label noguard) |"
+  echo "|---|---|---|---|"
+fi
 row() { # title metric format
-  echo "| $1 | $(cell c "$2" "$3") | $(cell guarded "$2" "$3") ($(ratio guarded "$2")) | $(cell noguard "$2" "$3") ($(ratio noguard "$2")) |"
+  local extra=
+  [ -n "$BEFORE" ] && extra=" $(cell before "$2" "$3") ($(ratio before "$2")) |"
+  echo "| $1 | $(cell c "$2" "$3") | $(cell guarded "$2" "$3") ($(ratio guarded "$2")) | $(cell noguard "$2" "$3") ($(ratio noguard "$2")) |$extra"
 }
 row "sync, req/s" sync "%.0f"
 row "pipelined, req/s" piped "%.0f"

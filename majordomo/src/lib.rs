@@ -26,7 +26,7 @@
 //! | [`broker::dedup`] | the broker's pure request-id store: a retry joins its running request or gets the remembered reply (bounded by count and age) |
 //! | [`ha`] | one broker of a pair: the broker core under a Binary Star node ([`PairedBroker`](ha::PairedBroker)): only the ACTIVE one dispatches, a client request at the PASSIVE one is dropped or is the vote, a fenced broker stands down |
 //! | [`mmi`] | 8/MMI replies and this broker's extensions (`mmi.services`, `mmi.workers`, `mmi.broker`) as typed rows, and their tables |
-//! | [`server`] | the broker's I/O loop [`Server`](server::Server): one ROUTER, bounded sends, batched receives, socket monitor for disconnects, the core's events as throttled log lines |
+//! | [`server`] | the broker's I/O loop [`Server`](server::Server): one ROUTER ([`server::Front`]: the native guarded one on a guarded `tcp://` endpoint, zeromq's otherwise), bounded sends, batched receives, disconnect events, the core's events as throttled log lines |
 //!
 //! Binaries: `mdbroker`, `mdworker` (echo), `mdclient` (sync), `mdclient2` (async), `mmiecho`
 //! (MMI lookup), `mdadmin` (service/worker tables), `mdbench` (benchmark). Each documents the
