@@ -49,6 +49,7 @@ use crate::rid::Rid;
 use binary_star::State;
 use bytes::Bytes;
 use common::contract::{self, Core, Outbox};
+use common::curve::keys::PublicKey;
 use common::heartbeat::{Liveness, Ticker};
 use common::msg::frame_text;
 use common::Message;
@@ -100,6 +101,41 @@ pub struct BrokerConfig {
     /// Report every reply sent to a client for a service ([`Event::Answered`]; `mdbroker
     /// --log-replies`, which the tour's `one-server-answers` check reads).
     pub log_replies: bool,
+    /// Which CURVE keys may register workers for which service (`--worker-keys`).
+    pub worker_keys: WorkerKeys,
+}
+
+/// Decides whether an authenticated key belongs to a service's workers.
+pub type KeyCheck = std::sync::Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
+
+/// Which authenticated client keys may register workers for which service (`mdbroker
+/// --worker-keys SERVICE=DIR`). A service not listed is open to every peer the guard admitted;
+/// a listed one only to workers whose connection authenticated a key the check accepts (a
+/// connection without CURVE has no key and is refused).
+#[derive(Clone, Default)]
+pub struct WorkerKeys(HashMap<Bytes, KeyCheck>);
+
+impl std::fmt::Debug for WorkerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(self.0.keys().map(|s| String::from_utf8_lossy(s)))
+            .finish()
+    }
+}
+
+impl WorkerKeys {
+    /// Only keys `check` accepts may offer `service` (replaces an earlier check for it).
+    pub fn restrict(&mut self, service: impl Into<Bytes>, check: KeyCheck) {
+        self.0.insert(service.into(), check);
+    }
+
+    /// Whether a worker whose connection authenticated `key` may offer `service`.
+    pub fn admits(&self, service: &[u8], key: Option<&PublicKey>) -> bool {
+        match self.0.get(service) {
+            None => true,
+            Some(check) => key.is_some_and(|key| check(key)),
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -111,6 +147,7 @@ impl Default for BrokerConfig {
             max_queue_bytes: MAX_QUEUE_BYTES,
             dedup: DedupConfig::default(),
             log_replies: false,
+            worker_keys: WorkerKeys::default(),
         }
     }
 }
@@ -336,6 +373,13 @@ pub enum Offence {
     UnknownHeartbeat,
     /// REQUEST sent to the broker.
     RequestToBroker,
+    /// READY for a service its connection's key may not offer (`--worker-keys`).
+    KeyNotAllowed {
+        /// The service asked for.
+        service: Bytes,
+        /// The connection's authenticated key; `None` without CURVE.
+        key: Option<PublicKey>,
+    },
 }
 
 /// The Majordomo broker state machine. See the [module docs](self).
@@ -353,6 +397,8 @@ pub struct Broker {
     standing: Option<Standing>,
     /// In a pair: the peer's last state and when it was last heard (for `mmi.pair`).
     peer: Option<(State, Instant)>,
+    /// The authenticated CURVE key of each connected peer that has one.
+    peer_keys: HashMap<Bytes, PublicKey>,
 }
 
 impl Broker {
@@ -369,6 +415,7 @@ impl Broker {
             stats: BrokerStats::default(),
             standing: None,
             peer: None,
+            peer_keys: HashMap::new(),
         }
     }
 
@@ -497,11 +544,21 @@ impl Broker {
         }
     }
 
+    /// A peer finished its handshake; `key` is the CURVE key its connection authenticated
+    /// (the native ROUTER's connect event), checked when it sends READY (`--worker-keys`).
+    pub fn handle_connected(&mut self, peer: &Bytes, key: Option<PublicKey>) {
+        match key {
+            Some(key) => self.peer_keys.insert(peer.clone(), key),
+            None => self.peer_keys.remove(peer),
+        };
+    }
+
     /// The ROUTER saw `peer`'s connection close (socket monitor `Disconnected`).
     ///
     /// A worker is purged at once and its request in flight goes back to the head of its
     /// service queue, to the next idle worker; a client's waiting requests are dropped.
     pub fn handle_disconnected(&mut self, peer: &Bytes, now: Instant) {
+        self.peer_keys.remove(peer);
         if self.workers.contains_key(peer) {
             self.worker_gone(peer, false, now);
             return;
@@ -718,6 +775,15 @@ impl Broker {
             WorkerCommand::Ready { .. } if known => self.disconnect(&id, Offence::SecondReady),
             WorkerCommand::Ready { service, .. } if protocol::is_mmi(&service) => {
                 self.disconnect(&id, Offence::ReservedService(service));
+            }
+            WorkerCommand::Ready { service, .. }
+                if !self
+                    .config
+                    .worker_keys
+                    .admits(&service, self.peer_keys.get(&id)) =>
+            {
+                let key = self.peer_keys.get(&id).copied();
+                self.disconnect(&id, Offence::KeyNotAllowed { service, key });
             }
             WorkerCommand::Ready {
                 service,

@@ -134,6 +134,12 @@ impl PairedBroker {
         self.settle(now);
     }
 
+    /// A peer's handshake done, with its authenticated CURVE key (see
+    /// [`Broker::handle_connected`]).
+    pub fn handle_connected(&mut self, peer: &Bytes, key: Option<common::curve::keys::PublicKey>) {
+        self.broker.handle_connected(peer, key);
+    }
+
     /// The ROUTER saw `peer`'s connection close.
     pub fn handle_disconnected(&mut self, peer: &Bytes, now: Instant) {
         self.broker.handle_disconnected(peer, now);

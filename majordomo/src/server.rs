@@ -103,6 +103,8 @@ pub enum Front {
 /// What the broker's ROUTER delivered.
 enum Input {
     Message(Message),
+    /// A peer's handshake done, with its authenticated CURVE key (native ROUTER only).
+    Connected(Bytes, Option<common::curve::keys::PublicKey>),
     Disconnected(Bytes),
     /// Nothing for the core (a connect, another monitor event, a receive error logged).
     Nothing,
@@ -179,7 +181,7 @@ impl Front {
         match event {
             router::Event::Message(message) => Input::Message(message),
             router::Event::Disconnected(id) => Input::Disconnected(id),
-            router::Event::Connected { .. } => Input::Nothing,
+            router::Event::Connected { id, client_key, .. } => Input::Connected(id, client_key),
         }
     }
 
@@ -400,6 +402,10 @@ impl Shell {
                 }
             }
             Input::Disconnected(peer) => self.disconnected(&peer, now),
+            Input::Connected(peer, key) => match &mut self.core {
+                Kind::Lone(broker) => broker.handle_connected(&peer, key),
+                Kind::Pair(paired) => paired.handle_connected(&peer, key),
+            },
             Input::Nothing => {}
         }
     }
@@ -614,6 +620,11 @@ fn log_broker_event(event: Event, p: &mut PeerLines, now: Instant) {
                 Offence::ReplyFromUnknown => format!("REPLY from unknown worker {id}"),
                 Offence::UnknownHeartbeat => format!("HEARTBEAT from unknown worker {id}"),
                 Offence::RequestToBroker => format!("REQUEST sent to the broker by {id}"),
+                Offence::KeyNotAllowed { service, key } => format!(
+                    "worker {id} may not offer service {}: key {} not in --worker-keys",
+                    text(&service),
+                    key.map_or_else(|| "none (no CURVE)".to_owned(), |k| k.to_z85())
+                ),
             };
             warn!("{what}, disconnected")
         }

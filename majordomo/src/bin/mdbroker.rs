@@ -4,6 +4,7 @@
 //! `I: mdbroker ready on <endpoint>`, `I: worker <id> ready for service <name>`,
 //! `I: worker <id> disconnected`, `W: worker <id> expired, purged`,
 //! `W: worker <id> may not offer reserved service <name>, disconnected`,
+//! `W: worker <id> may not offer service <name>: key <Z85> not in --worker-keys, disconnected`,
 //! `W: HEARTBEAT from unknown worker <id>, disconnected`,
 //! `W: worker <id> disconnected, purged` (its connection closed; when busy, `(its request goes
 //! to the next worker)` or, for a worker with credit, `(its <n> requests go to the next
@@ -110,6 +111,13 @@ struct Args {
     /// (for the tour's chaos checks of a broker pair; off by default: one line per request).
     #[arg(long)]
     log_replies: bool,
+    /// With --curve-secret: only workers whose connection authenticated a key with a zcert
+    /// file in DIR may register for SERVICE; a READY from any other key (or without CURVE)
+    /// gets DISCONNECT and a W: line. Repeatable, one SERVICE each; services not named are
+    /// open to every admitted peer. DIR is re-read when it changes.
+    #[arg(long, value_name = "SERVICE=DIR", value_parser = worker_keys_arg,
+          requires = "curve_secret", help_heading = "Security")]
+    worker_keys: Vec<(String, std::path::PathBuf)>,
     #[command(flatten)]
     verbosity: Verbosity,
     #[command(flatten)]
@@ -137,6 +145,40 @@ impl Args {
     }
 }
 
+/// `--worker-keys SERVICE=DIR`.
+fn worker_keys_arg(text: &str) -> Result<(String, std::path::PathBuf), String> {
+    match text.split_once('=') {
+        Some((service, dir)) if !service.is_empty() && !dir.is_empty() => {
+            Ok((service.to_owned(), dir.into()))
+        }
+        _ => Err("expected SERVICE=DIR, e.g. echo=keys/echo-workers".to_owned()),
+    }
+}
+
+/// The `--worker-keys` checks: each DIR read once now (an unreadable one is a startup error).
+fn worker_keys(args: &[(String, std::path::PathBuf)]) -> anyhow::Result<broker::WorkerKeys> {
+    let mut keys = broker::WorkerKeys::default();
+    let mut seen = std::collections::HashSet::new();
+    for (service, dir) in args {
+        anyhow::ensure!(
+            seen.insert(service.clone()),
+            "--worker-keys {service}=…: service given twice"
+        );
+        let allowed = common::curve::AllowDir::open(dir)
+            .with_context(|| format!("--worker-keys {service}={}", dir.display()))?;
+        tracing::info!(
+            "worker keys for {service}: {} from {}",
+            allowed.len(),
+            dir.display()
+        );
+        keys.restrict(
+            service.clone(),
+            std::sync::Arc::new(move |key| allowed.permits(key)),
+        );
+    }
+    Ok(keys)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -152,6 +194,7 @@ async fn main() -> anyhow::Result<()> {
             ttl: Duration::from_millis(args.dedup_ttl_ms),
         },
         log_replies: args.log_replies,
+        worker_keys: worker_keys(&args.worker_keys)?,
     };
     let server = match args.pair() {
         None => Server::bind(&args.bind, config).await,

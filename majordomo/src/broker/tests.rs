@@ -18,6 +18,7 @@ fn config() -> BrokerConfig {
             ttl: 2000 * MS,
         },
         log_replies: false,
+        worker_keys: WorkerKeys::default(),
     }
 }
 
@@ -1142,3 +1143,56 @@ fn with_log_replies_every_service_reply_is_counted_and_mmi_is_not() {
 }
 
 mod credit;
+
+#[test]
+fn worker_keys_let_only_listed_keys_offer_their_service() {
+    use common::curve::keys::KeyPair;
+    let t0 = Instant::now();
+    let good = KeyPair::generate().public;
+    let bad = KeyPair::generate().public;
+    let mut cfg = config();
+    cfg.worker_keys
+        .restrict("echo", std::sync::Arc::new(move |key| *key == good));
+    let mut b = Broker::new(cfg, t0);
+    let id = |s: &'static str| Bytes::from_static(s.as_bytes());
+    b.handle_connected(&id("W1"), Some(good));
+    b.handle_connected(&id("W2"), Some(bad));
+    // W3 connected without CURVE: no key at all.
+    b.handle_connected(&id("W3"), None);
+    b.handle_message(ready("W1", "echo"), t0);
+    assert!(drain(&mut b).is_empty(), "the listed key registers");
+    b.handle_message(ready("W2", "echo"), t0);
+    b.handle_message(ready("W3", "echo"), t0);
+    let disconnect = |w: &[u8]| frames([w, b"", b"MDPW01", &[5]]);
+    assert_eq!(drain(&mut b), vec![disconnect(b"W2"), disconnect(b"W3")]);
+    let refused: Vec<Event> = std::iter::from_fn(|| b.poll_event())
+        .filter(|e| matches!(e, Event::Disconnected { .. }))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![
+            Event::Disconnected {
+                id: id("W2"),
+                why: Offence::KeyNotAllowed {
+                    service: id("echo"),
+                    key: Some(bad)
+                }
+            },
+            Event::Disconnected {
+                id: id("W3"),
+                why: Offence::KeyNotAllowed {
+                    service: id("echo"),
+                    key: None
+                }
+            },
+        ]
+    );
+    // A service not listed is open to any peer, with a key or without.
+    b.handle_message(ready("W3", "other"), t0);
+    assert!(drain(&mut b).is_empty());
+    assert_eq!(b.worker_count(), 2);
+    // The key goes with its connection: the same routing id later has none.
+    b.handle_disconnected(&id("W1"), t0);
+    b.handle_message(ready("W1", "echo"), t0);
+    assert_eq!(drain(&mut b), vec![disconnect(b"W1")]);
+}

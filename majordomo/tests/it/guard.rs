@@ -161,3 +161,68 @@ fn mdbroker_serves_libzmq_curve_clients_and_workers() {
         || assert_eq!(echo("again"), Ok(expected("again"))),
     );
 }
+
+/// `--worker-keys echo=DIR`: a CURVE worker whose key the guard admits but DIR does not list is
+/// sent DISCONNECT with one line naming its key; a worker whose key DIR lists registers and
+/// answers.
+#[test]
+fn mdbroker_lets_only_the_worker_keys_of_a_service_register_for_it() {
+    use common::curve::keys::KeyPair;
+    use common::hostile::{pyzmq_curve, pyzmq_curve_request, CurveKeys};
+    use std::time::Duration;
+    let Some(_) = common::testkit::prerequisite(pyzmq_curve(), || {
+        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
+    }) else {
+        return;
+    };
+    let keys = CurveKeys::new();
+    let (listed, other) = (KeyPair::generate(), KeyPair::generate());
+    keys.admit("listed", &listed);
+    keys.admit("other", &other);
+    let echo_workers = common::testkit::IpcDir::new();
+    std::fs::write(
+        echo_workers.path().join("listed"),
+        listed.public_file("listed"),
+    )
+    .unwrap();
+    let endpoint = tcp_endpoint();
+    let mut args = keys.server_args();
+    args.extend([
+        "--worker-keys".to_owned(),
+        format!("echo={}", echo_workers.path().display()),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut b = broker(&endpoint, &args);
+    let worker = |pair: &KeyPair| {
+        Child(
+            std::process::Command::new("python3")
+                .arg("-c")
+                .arg(PYZMQ_CURVE_WORKER)
+                .args([
+                    endpoint.as_str(),
+                    &keys.server.public.to_z85(),
+                    &pair.public.to_z85(),
+                    pair.secret.to_z85().as_str(),
+                ])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("python3"),
+        )
+    };
+    let within = Duration::from_secs(15);
+    let _other = worker(&other);
+    let line = b.wait_for("not in --worker-keys", within);
+    assert!(line.contains(&other.public.to_z85()), "{line}");
+    assert!(line.contains("may not offer service echo"), "{line}");
+    let _listed = worker(&listed);
+    b.wait_for("ready for service echo", within);
+    let reply = pyzmq_curve_request(
+        &endpoint,
+        "REQ",
+        &keys.server.public,
+        &keys.client,
+        &["MDPC01", "echo", "hi"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(reply, Ok(expected("hi")));
+}

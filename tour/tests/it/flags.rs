@@ -405,6 +405,8 @@ const OTHER: &[&str] = &[
     "COMMAND",
     "RULE",
     "KEY=VALUE",
+    // `mdbroker --worker-keys`: a service name and a directory of zcert public keys.
+    "SERVICE=DIR",
     "SERVICE",
     "BODY",
     "MMI",
