@@ -1208,6 +1208,7 @@ impl Broker {
                     busy: w.busy(),
                     in_flight: w.used() as u64,
                     credit: w.credit as u64,
+                    key: self.peer_keys.get(id).map(PublicKey::to_z85),
                     expires_in_ms: w
                         .liveness
                         .deadline()

@@ -7,7 +7,7 @@
 //! | service | reply after `"200"` |
 //! |---|---|
 //! | `mmi.services` | per service: name, idle workers, busy workers, waiting requests, served |
-//! | `mmi.workers` | per worker: the start of its identity ([`shown_id`]), service, `idle`/`busy`, ms until it expires, requests out at it (of this broker and, in a pair, of the other), its credit ([`crate::credit`]) |
+//! | `mmi.workers` | per worker: the start of its identity ([`shown_id`]), service, `idle`/`busy`, ms until it expires, requests out at it (of this broker and, in a pair, of the other), its credit ([`crate::credit`]), its connection's CURVE public key in Z85 (`-` without CURVE; what `--worker-keys` checks) |
 //! | `mmi.broker` | name/value pairs: `workers`, `services`, `requests`, `replies`, `dropped_full`, `expired`, `lost_with_worker`, `requeued`, `dropped_client_gone`, `workers_gone`, `queued_bytes`, `purged`, `disconnects_sent`, `malformed`, `dedup_ids`, `dedup_joined`, `dedup_replayed`, `answered_elsewhere`, `fenced`, `dropped_passive` |
 //! | `mmi.pair` | name/value pairs of text: `role` (`none` for a lone broker, then nothing else), or `role` (`primary`/`backup`), `state` (`ACTIVE`, `PASSIVE`, …), `epoch`, `peer` (its last state, `unknown` before it was heard), `peer_silent_ms` (`never` before it was heard) ([`crate::ha`]) |
 //!
@@ -62,7 +62,13 @@ pub struct WorkerRow {
     pub in_flight: u64,
     /// Most requests it may have out at once ([`crate::credit`]; 1 for a plain worker).
     pub credit: u64,
+    /// Its connection's authenticated CURVE public key (Z85), if it came in over CURVE: who
+    /// it is, for `--worker-keys`. Shown in full: a public key is no secret.
+    pub key: Option<String>,
 }
+
+/// The `key` column of a worker that has no CURVE key (NULL security, or `ipc://`).
+pub const NO_KEY: &str = "-";
 
 /// Characters of a worker identity that `mmi.workers` shows: `W` and 8 hex digits of ours, 32
 /// bits, leaving 90 of its random bits unknown.
@@ -138,11 +144,12 @@ impl WorkerRow {
         reply.push_back(self.expires_in_ms.to_string());
         reply.push_back(self.in_flight.to_string());
         reply.push_back(self.credit.to_string());
+        reply.push_back(self.key.unwrap_or_else(|| NO_KEY.to_owned()));
     }
 
     /// Reads an `mmi.workers` reply.
     pub fn parse_all(reply: &Message) -> Result<Vec<WorkerRow>, MmiError> {
-        rows(reply, 6)?
+        rows(reply, 7)?
             .into_iter()
             .map(|row| {
                 Ok(WorkerRow {
@@ -156,6 +163,7 @@ impl WorkerRow {
                     expires_in_ms: number(row[3])?,
                     in_flight: number(row[4])?,
                     credit: number(row[5])?,
+                    key: Some(string(row[6])).filter(|key| key != NO_KEY),
                 })
             })
             .collect()
@@ -238,18 +246,19 @@ pub fn workers_table(rows: &[WorkerRow]) -> String {
         .max()
         .unwrap_or(7);
     let mut out = format!(
-        "{:<id_width$}  {:<svc_width$}  {:<5}  {:>10}  {:>9}  {:>6}\n",
+        "{:<id_width$}  {:<svc_width$}  {:<5}  {:>10}  {:>9}  {:>6}  key\n",
         "worker", "service", "state", "expires_ms", "in_flight", "credit"
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<id_width$}  {:<svc_width$}  {:<5}  {:>10}  {:>9}  {:>6}\n",
+            "{:<id_width$}  {:<svc_width$}  {:<5}  {:>10}  {:>9}  {:>6}  {}\n",
             r.id,
             r.service,
             if r.busy { "busy" } else { "idle" },
             r.expires_in_ms,
             r.in_flight,
-            r.credit
+            r.credit,
+            r.key.as_deref().unwrap_or(NO_KEY),
         ));
     }
     out
@@ -289,6 +298,7 @@ mod tests {
             expires_in_ms: 7000,
             in_flight: 3,
             credit: 16,
+            key: Some("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7".into()),
         };
         let mut reply = Message::from_frames([MMI_OK]);
         worker.clone().write(&mut reply);

@@ -4,7 +4,7 @@
 //!
 //! Output (stdout): for a broker of a pair first a line `pair: <role> <STATE> (epoch <n>), peer
 //! <STATE> heard <ms> ms ago` (from `mmi.pair`), then a header line `service  idle  busy  waiting  served`, then one line per
-//! service; `--workers` adds `worker  service  state  expires_ms  in_flight  credit` rows
+//! service; `--workers` adds `worker  service  state  expires_ms  in_flight  credit  key` rows
 //! (`in_flight`: requests out at the worker, `credit`: how many it may have, see
 //! `majordomo::credit`; `worker` is the start of
 //! the identity, `W1A2B3C4D..`: the broker shows no client enough to connect as a worker), `--stats`

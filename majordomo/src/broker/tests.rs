@@ -1191,6 +1191,13 @@ fn worker_keys_let_only_listed_keys_offer_their_service() {
     b.handle_message(ready("W3", "other"), t0);
     assert!(drain(&mut b).is_empty());
     assert_eq!(b.worker_count(), 2);
+    // mmi.workers names each worker's key (who is connected as what).
+    let rows = WorkerRow::parse_all(&mmi(&mut b, "mmi.workers", &[], t0)).unwrap();
+    let keys: Vec<_> = rows
+        .iter()
+        .map(|r| (r.id.as_str(), r.key.clone()))
+        .collect();
+    assert_eq!(keys, [("W1", Some(good.to_z85())), ("W3", None)]);
     // The key goes with its connection: the same routing id later has none.
     b.handle_disconnected(&id("W1"), t0);
     b.handle_message(ready("W1", "echo"), t0);
