@@ -482,7 +482,7 @@ pub fn curve_handshake(stream: &mut TcpStream, client: &mut CurveClient) -> Resu
         if n == 0 {
             return Err("closed by the server".into());
         }
-        let (out, events) = client.handle(&buf[..n])?;
+        let (out, events) = client.handle(&buf[..n]).map_err(|e| e.to_string())?;
         if events
             .iter()
             .any(|e| matches!(e, crate::curve::client::Event::Error(_)))

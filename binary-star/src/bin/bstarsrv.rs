@@ -60,6 +60,8 @@ struct Args {
     #[command(flatten)]
     verbosity: Verbosity,
     #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
+    #[command(flatten)]
     guard: common::cli::GuardArgs,
 }
 
@@ -114,6 +116,7 @@ impl Service for Echo {
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     args.guard.install();
     let config = args.config();
     let reactor = Reactor::bind(config.clone())

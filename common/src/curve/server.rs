@@ -838,11 +838,13 @@ mod tests {
                 vec![
                     Event::Frame {
                         body: b"id".to_vec(),
-                        more: true
+                        more: true,
+                        command: false,
                     },
                     Event::Frame {
                         body: b"World".to_vec(),
-                        more: false
+                        more: false,
+                        command: false,
                     },
                 ]
             );

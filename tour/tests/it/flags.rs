@@ -405,6 +405,7 @@ const OTHER: &[&str] = &[
     "COMMAND",
     "RULE",
     "KEY=VALUE",
+    "KEY",
     "SERVICE",
     "BODY",
     "MMI",
