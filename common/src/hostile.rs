@@ -648,6 +648,44 @@ pub fn pyzmq_curve_request(
         .collect())
 }
 
+/// A libzmq CURVE server (pyzmq) of socket type `kind` that sends back every message it
+/// receives until killed: for a REP, an echo server; for a ROUTER, a stub that answers any
+/// request with the request's own frames (enough for a Majordomo client: its REQUEST and the
+/// broker's REPLY have the same frames). argv = kind, the server's secret key (Z85); prints the
+/// endpoint it bound.
+const PYZMQ_CURVE_ECHO: &str = r#"
+import sys, zmq
+s = zmq.Context().socket(getattr(zmq, sys.argv[1]))
+s.linger = 0
+s.curve_server = True
+s.curve_secretkey = sys.argv[2].encode()
+s.bind("tcp://127.0.0.1:0")
+print("bound " + s.last_endpoint.decode(), flush=True)
+while True:
+    frames = s.recv_multipart()
+    print("request " + " ".join(f.hex() for f in frames), flush=True)
+    s.send_multipart(frames)
+"#;
+
+/// Starts [`PYZMQ_CURVE_ECHO`] as a `kind` (`REP`, `ROUTER`) server with `server`'s key pair;
+/// returns the process (killed on drop; one `request <hex frames>` line per request) and the
+/// endpoint it bound.
+pub fn pyzmq_curve_echo(kind: &str, server: &KeyPair) -> (Proc, String) {
+    let mut proc = Proc::spawn(
+        &format!("pyzmq {kind}"),
+        "python3",
+        [
+            "-c".to_owned(),
+            PYZMQ_CURVE_ECHO.to_owned(),
+            kind.to_owned(),
+            server.secret.to_z85().to_string(),
+        ],
+    );
+    let line = proc.wait_for("bound tcp://", Duration::from_secs(20));
+    let endpoint = line.trim_start_matches("bound ").trim().to_owned();
+    (proc, endpoint)
+}
+
 /// Keys for a CURVE process test: a server pair (its secret file for `--curve-secret`) and a
 /// client pair admitted by an allow directory (for `--curve-allow`), in a private temporary
 /// directory removed on drop.
@@ -693,6 +731,24 @@ impl CurveKeys {
     /// Admits one more client key (writes its public file into the allow directory).
     pub fn admit(&self, name: &str, pair: &KeyPair) {
         std::fs::write(self.allow.join(name), pair.public_file(name)).expect("public key file");
+    }
+
+    /// Writes `pair`'s secret file as `name` outside the allow directory; its path.
+    pub fn write_secret(&self, name: &str, pair: &KeyPair) -> std::path::PathBuf {
+        let dir = self._dir.path().join("clients");
+        std::fs::create_dir_all(&dir).expect("clients directory");
+        pair.write_files(&dir, name).expect("client key files").1
+    }
+
+    /// `--curve-server-key KEY --curve-key FILE` for the admitted client.
+    pub fn client_args(&self) -> Vec<String> {
+        let secret = self.write_secret(&format!("client-{}", crate::ids::token()), &self.client);
+        vec![
+            "--curve-server-key".into(),
+            self.server.public.to_z85(),
+            "--curve-key".into(),
+            secret.display().to_string(),
+        ]
     }
 
     /// `--curve-secret FILE --curve-allow DIR`.
