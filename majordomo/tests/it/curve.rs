@@ -23,7 +23,7 @@ fn broker_workers_and_client_all_with_curve_keys_lose_nothing_when_a_worker_is_k
     let ep = tcp_endpoint();
     let mut broker = broker(&ep, &strings(&keys.server_args()));
     // Each worker has its own key pair, admitted by the broker's --curve-allow.
-    let mut worker_args = |name: &str| {
+    let worker_args = |name: &str| {
         let pair = KeyPair::generate();
         keys.admit(name, &pair);
         let secret = keys.write_secret(name, &pair);
@@ -112,7 +112,7 @@ fn mdclient_with_curve_is_answered_by_a_libzmq_curve_router() {
     let server = KeyPair::generate();
     // A ROUTER that sends every request back: for MDP/0.1 the client's REQUEST
     // ("", MDPC01, service, body…) is exactly the frames of the broker's REPLY.
-    let (mut router, endpoint) = pyzmq_curve_echo("ROUTER", &server);
+    let (router, endpoint) = pyzmq_curve_echo("ROUTER", &server);
     let mut client = mdclient(
         [
             "--broker",
