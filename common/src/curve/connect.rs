@@ -135,11 +135,13 @@ async fn run(
     };
     let _ = server.set_nodelay(true);
     let relay = Relay::new(config.pair, config.server, config.max_msg_bytes);
-    if let Err(refusal) = pump(local, server, relay, deadline, report).await {
-        tracing::error!(
-            "curve tcp://{remote}: {refusal} (expected server key {})",
+    match pump(local, server, relay, deadline, report).await {
+        Ok(()) => tracing::debug!("curve tcp://{remote}: session ended"),
+        Err(End::Deadline) => tracing::debug!("curve tcp://{remote}: {}", End::Deadline),
+        Err(end) => tracing::error!(
+            "curve tcp://{remote}: {end} (expected server key {})",
             config.server
-        );
+        ),
     }
 }
 
@@ -162,10 +164,15 @@ async fn connect_tcp(remote: &str, deadline: Instant) -> std::io::Result<TcpStre
     }
 }
 
-/// Why a relay ended, when it is worth an `E:` line.
+/// Why a relay ended before its session was up.
 enum End {
+    /// The server's bytes did not check out: an `E:` line.
     Refused(ClientRefusal),
+    /// The server closed during the handshake: an `E:` line (it refused us).
     Closed(&'static str),
+    /// No READY before the connect deadline: a server that is slow or stopped, which a NULL
+    /// connect would report only as a timeout too (`D:` line).
+    Deadline,
 }
 
 impl std::fmt::Display for End {
@@ -173,6 +180,9 @@ impl std::fmt::Display for End {
         match self {
             Self::Refused(r) => r.fmt(f),
             Self::Closed(what) => f.write_str(what),
+            Self::Deadline => {
+                f.write_str("CURVE handshake not completed before the connect deadline")
+            }
         }
     }
 }
@@ -236,7 +246,7 @@ async fn pump(
                 }
             },
             () = tokio::time::sleep_until(deadline), if handshaking => {
-                return fail(&mut report, End::Closed("CURVE handshake not completed before the connect deadline"));
+                return fail(&mut report, End::Deadline);
             }
         };
         if let Err(refusal) = result {

@@ -28,7 +28,11 @@
 //!    rate as a fraction of its floor;
 //! 7. the memory per remembered reply: the RSS growth of a fresh mdbroker serving pipelined
 //!    requests with ids, minus that of one serving them without, over the ids it remembers;
-//! 8. unless `--no-pair`, the cost of replication: the sync and 1-worker pipelined phases with
+//! 8. with `--curve`, the sync and 1-worker pipelined phases through a third mdbroker with CURVE
+//!    (`--curve-secret`, `--curve-allow`; its workers and this client with keys, fresh pairs
+//!    in a private directory), against the guarded NULL broker in the same rounds: the cost of
+//!    the encryption and of the client's relay;
+//! 9. unless `--no-pair`, the cost of replication: the sync and 1-worker pipelined phases with
 //!    ids through a broker pair (`mdbroker --primary` and `--backup`, state endpoints on free
 //!    ports, one `mdworker` registered with both) against the same phases on the lone guarded
 //!    broker, in the same rounds: the rate ratio (of the medians, and each round's own: the
@@ -39,10 +43,10 @@
 //!    messages per request (`running` and `answered`, [`majordomo::pair`]) and the passive
 //!    broker's bookkeeping. The pair clients' failover machinery is a client's cost, not
 //!    replication's; on one host the passive broker also competes for the cores of the others;
-//! 9. the memory per replicated entry: the RSS growth of the passive broker of a fresh pair
-//!    whose primary serves pipelined requests with ids, minus that of one serving them without
-//!    (no news then), over the ids the passive broker remembers (the code of 7);
-//! 10. unless `--no-credit`, worker credit ([`majordomo::credit`]): one `mdworker --concurrency
+//! 10. the memory per replicated entry: the RSS growth of the passive broker of a fresh pair
+//!     whose primary serves pipelined requests with ids, minus that of one serving them without
+//!     (no news then), over the ids the passive broker remembers (the code of 7);
+//! 11. unless `--no-credit`, worker credit ([`majordomo::credit`]): one `mdworker --concurrency
 //!     N --work-ms 10` (10 ms of simulated I/O per request, a sleep) per credit N of 1, 2, 4, 8,
 //!     16 and 64, on a fresh lone broker, each given pipelined requests with ids (a window of
 //!     2N, so the broker always has the next ones queued), about half a second's worth each,
@@ -77,6 +81,8 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use common::cli::{self, Verbosity};
+use common::curve::connect::ClientConfig;
+use common::curve::keys::KeyPair;
 use common::sock;
 use common::Message;
 use majordomo::broker::{MMI_BROKER, MMI_PAIR, MMI_SERVICES};
@@ -140,6 +146,12 @@ struct Args {
     /// Measure only the worker-credit curve.
     #[arg(long)]
     credit_only: bool,
+    /// Also measure the sync and 1-worker pipelined phases through a third mdbroker with CURVE
+    /// (`--curve-secret`, `--curve-allow`), its workers and this client with keys (fresh
+    /// pairs in a private directory), against the guarded NULL broker in the same rounds
+    /// (default: not measured).
+    #[arg(long)]
+    curve: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
     #[command(flatten)]
@@ -179,6 +191,8 @@ enum Via {
     /// A pair of our (guarded) mdbrokers, `--primary` and `--backup`, with pair workers (`mdworker
     /// --broker P --broker B`); the phases go to the primary, the active one.
     Pair,
+    /// Our guarded mdbroker with CURVE; its workers and our client connect with keys (`--curve`).
+    Curve,
 }
 
 impl Via {
@@ -188,6 +202,7 @@ impl Via {
             Via::Unguarded => "mdbroker --no-guard",
             Via::Other => "other",
             Via::Pair => "mdbroker pair",
+            Via::Curve => "mdbroker CURVE",
         }
     }
 }
@@ -244,7 +259,7 @@ impl Spec {
 /// only), then the other broker's; with `pair`, last (so that the rows before keep their
 /// places), the broker pair's sync and 1-worker phases, with ids (a pair worker needs them).
 /// Without `ours`, only the other broker's phases.
-fn plan(other: bool, ours: bool, pair: bool) -> Vec<Spec> {
+fn plan(other: bool, ours: bool, pair: bool, curve: bool) -> Vec<Spec> {
     let mut plan = Vec::new();
     for load in Load::ALL {
         let spec = |via, ids| Spec { via, load, ids };
@@ -256,6 +271,9 @@ fn plan(other: bool, ours: bool, pair: bool) -> Vec<Spec> {
         }
         plan.push(spec(Via::Guarded, false));
         if load != Load::Async4 {
+            if curve {
+                plan.push(spec(Via::Curve, false));
+            }
             plan.push(spec(Via::Unguarded, false));
             // Request ids need our broker (another one would pass the rid frame on).
             plan.push(spec(Via::Guarded, true));
@@ -321,6 +339,55 @@ struct Broker {
     passive: Option<(String, Kid)>,
     /// The echo workers, with the service each offers.
     workers: Vec<(&'static str, Kid)>,
+    /// Of the CURVE broker: what our client connects with, and the key files' directory.
+    curve: Option<(ClientConfig, KeyDir)>,
+}
+
+/// The CURVE broker's key files (server, workers, client) in a private directory, removed on
+/// drop.
+struct KeyDir(PathBuf);
+
+impl KeyDir {
+    /// A fresh mode-0700 directory for key files.
+    fn new() -> anyhow::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join(format!("mdbench-keys-{}", common::ids::token()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        std::fs::create_dir(dir.join("allow"))?;
+        Ok(Self(dir))
+    }
+
+    /// A fresh pair named `name`, admitted by the broker's allow directory; its secret file.
+    fn client(&self, name: &str) -> anyhow::Result<(KeyPair, PathBuf)> {
+        let pair = KeyPair::generate();
+        let (public, secret) = pair.write_files(&self.0, name)?;
+        std::fs::copy(public, self.0.join("allow").join(name))?;
+        Ok((pair, secret))
+    }
+}
+
+impl Drop for KeyDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Makes this process's connects speak CURVE with `config` until dropped (then NULL again):
+/// only the CURVE broker's phases and its start-up checks run under one.
+struct CurveScope;
+
+impl CurveScope {
+    fn enter(config: Option<&ClientConfig>) -> Option<Self> {
+        let config = config?;
+        common::curve::connect::install(Some(config.clone()));
+        Some(Self)
+    }
+}
+
+impl Drop for CurveScope {
+    fn drop(&mut self) {
+        common::curve::connect::install(None);
+    }
 }
 
 impl Broker {
@@ -375,6 +442,8 @@ impl Broker {
         plan: &[Spec],
     ) -> anyhow::Result<Self> {
         let mdbroker = bin_dir.join("mdbroker");
+        let mut curve = None;
+        let mut worker_keys: Vec<String> = Vec::new();
         let (ep, process, passive) = match via {
             Via::Other => (other.context("no --broker")?.to_owned(), None, None),
             Via::Guarded | Via::Unguarded => {
@@ -384,6 +453,38 @@ impl Broker {
                     args.push("--no-guard");
                 }
                 let kid = spawn(&mdbroker, &args)?;
+                (ep, Some(kid), None)
+            }
+            Via::Curve => {
+                let ep = free_endpoint()?;
+                let keys = KeyDir::new()?;
+                let server = KeyPair::generate();
+                let (_, secret) = server.write_files(&keys.0, "server")?;
+                let (pair, worker_secret) = keys.client("worker")?;
+                drop(pair);
+                let (client, _) = keys.client("mdbench")?;
+                let allow = keys.0.join("allow");
+                let args = [
+                    "--bind",
+                    ep.as_str(),
+                    "--curve-secret",
+                    path_str(&secret)?,
+                    "--curve-allow",
+                    path_str(&allow)?,
+                ];
+                let kid = spawn(&mdbroker, &args)?;
+                worker_keys = vec![
+                    "--curve-server-key".to_owned(),
+                    server.public.to_z85(),
+                    "--curve-key".to_owned(),
+                    path_str(&worker_secret)?.to_owned(),
+                ];
+                let config = ClientConfig {
+                    pair: client,
+                    server: server.public,
+                    max_msg_bytes: common::guard::DEFAULT_MAX_MSG_BYTES,
+                };
+                curve = Some((config, keys));
                 (ep, Some(kid), None)
             }
             Via::Pair => {
@@ -416,6 +517,7 @@ impl Broker {
             for _ in 0..count {
                 let mut args = brokers.clone();
                 args.extend(["--service", service, "--work-ms", "0"]);
+                args.extend(worker_keys.iter().map(String::as_str));
                 let mdworker = bin_dir.join("mdworker");
                 if via == Via::Other {
                     // Plain 7/MDP: READY without the request-id marker frame.
@@ -436,7 +538,9 @@ impl Broker {
                 wait_for_round_trip(&ep, service).await?;
                 continue;
             }
+            let scope = CurveScope::enter(curve.as_ref().map(|(config, _)| config));
             wait_for_workers(&ep, service, count).await?;
+            drop(scope);
             if let Some((backup, _)) = &passive {
                 wait_for_workers(backup, service, count).await?;
                 wait_for_news(&ep, backup, service).await?;
@@ -449,6 +553,7 @@ impl Broker {
             other_pid: other_pid.filter(|_| via == Via::Other),
             passive,
             workers,
+            curve,
         })
     }
 
@@ -462,6 +567,7 @@ impl Broker {
         let before = pid.map(cpu_time);
         let passive_before = passive.map(cpu_time);
         let workers_before = cpu_time_of(&workers);
+        let _curve = CurveScope::enter(self.curve.as_ref().map(|(config, _)| config));
         let (phase, count) = match spec.load {
             Load::Sync => (
                 sync_phase(args, &self.ep, spec.name(), spec.ids).await?,
@@ -576,6 +682,12 @@ fn body(seq: u64) -> Message {
 fn seq_of(body: &Message) -> Option<u64> {
     let text = std::str::from_utf8(body.first()?).ok()?;
     text.strip_prefix("Hello world ")?.parse().ok()
+}
+
+/// A path as UTF-8 text for a child's command line.
+fn path_str(path: &std::path::Path) -> anyhow::Result<&str> {
+    path.to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
 fn free_endpoint() -> anyhow::Result<String> {
@@ -1310,7 +1422,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let echo = spawn(&me, &["echo-server", "--bind", &echo_ep])?;
     let ours = !args.only_broker;
     let pair = !args.no_pair && ours;
-    let plan = plan(args.broker.is_some(), ours, pair);
+    let plan = plan(args.broker.is_some(), ours, pair, args.curve && ours);
     let mut brokers: Vec<Broker> = Vec::new();
     for spec in &plan {
         if !brokers.iter().any(|b| b.via == spec.via) {
@@ -1394,6 +1506,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         );
     }
     let of = |via, ids| move |load| Spec { via, load, ids };
+    if ours && args.curve {
+        table.contrast(
+            "CURVE cost (CURVE vs NULL, both guarded; median rates, CPU of the best rounds)",
+            of(Via::Guarded, false),
+            of(Via::Curve, false),
+            |_, _| Vec::new(),
+        );
+    }
     if ours {
         table.contrast(
             "guard cost (guarded vs --no-guard; median rates, CPU of the best rounds)",
@@ -1539,8 +1659,18 @@ mod tests {
 
     #[test]
     fn each_pair_phase_runs_next_to_its_lone_partner_alternately_first_and_second() {
-        for (other, pair) in [(false, false), (false, true), (true, false), (true, true)] {
-            let plan = plan(other, true, pair);
+        for (other, pair, curve) in [
+            (false, false, false),
+            (false, true, true),
+            (true, false, true),
+            (true, true, false),
+        ] {
+            let plan = plan(other, true, pair, curve);
+            assert_eq!(
+                plan.iter().filter(|s| s.via == Via::Curve).count(),
+                if curve { 2 } else { 0 },
+                "CURVE: the sync and 1-worker phases"
+            );
             for round in 1..=4 {
                 let order = run_order(&plan, round);
                 let mut sorted = order.clone();
