@@ -104,8 +104,8 @@ impl From<Violation> for ClientRefusal {
 /// The random values of one handshake: the transient key C' and the vouch's long nonce. From
 /// the OS source in use; fixed only by the transcript test, which replays a recorded session.
 pub struct Randomness {
-    /// The client's transient secret key c'.
-    pub transient: [u8; 32],
+    /// The client's transient secret key c' (zeroised on drop).
+    pub transient: zeroize::Zeroizing<[u8; 32]>,
     /// The vouch box's 16-byte nonce tail.
     pub vouch_nonce: [u8; 16],
 }
@@ -114,7 +114,7 @@ impl Randomness {
     /// Fresh values from the OS random source.
     pub fn fresh() -> Self {
         Self {
-            transient: wire::random(),
+            transient: zeroize::Zeroizing::new(wire::random()),
             vouch_nonce: wire::random(),
         }
     }
@@ -162,7 +162,7 @@ impl Client {
         metadata: Vec<u8>,
         random: Randomness,
     ) -> Self {
-        let transient = crypto_box::SecretKey::from_bytes(random.transient);
+        let transient = crypto_box::SecretKey::from_bytes(*random.transient);
         let boxed = SalsaBox::new(&server.to_box(), &transient);
         Self {
             pair,
