@@ -31,7 +31,9 @@
 //! 8. with `--curve`, the sync and 1-worker pipelined phases through a third mdbroker with CURVE
 //!    (`--curve-secret`, `--curve-allow`; its workers and this client with keys, fresh pairs
 //!    in a private directory), against the guarded NULL broker in the same rounds: the cost of
-//!    the encryption and of the client's relay;
+//!    the encryption and of the client's relay; then, for both brokers, the median time of 50
+//!    fresh connects (the handshake) and the memory per connection (RSS growth of this client
+//!    and of the broker with 200 idle connections open);
 //! 9. unless `--no-pair`, the cost of replication: the sync and 1-worker pipelined phases with
 //!    ids through a broker pair (`mdbroker --primary` and `--backup`, state endpoints on free
 //!    ports, one `mdworker` registered with both) against the same phases on the lone guarded
@@ -753,6 +755,56 @@ async fn wait_for_line(
     }
 }
 
+/// Fresh connects timed per broker, for the handshake's cost.
+const CONNECTS: usize = 50;
+/// Connections held open at once per broker, for the memory each costs.
+const HELD: usize = 200;
+
+/// The handshake time and memory per connection of the guarded NULL broker and the CURVE
+/// broker (`--curve`): the median of [`CONNECTS`] fresh DEALER connects (until zeromq's
+/// `connect()` returns: with CURVE, the server's READY has opened), and the RSS growth of this
+/// client process and of the broker with [`HELD`] idle connections open. One line per broker.
+async fn connection_costs(brokers: &[Broker]) -> anyhow::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for via in [Via::Guarded, Via::Curve] {
+        let Some(broker) = brokers.iter().find(|b| b.via == via) else {
+            continue;
+        };
+        let _curve = CurveScope::enter(broker.curve.as_ref().map(|(config, _)| config));
+        let mut times = Vec::with_capacity(CONNECTS);
+        for _ in 0..CONNECTS {
+            let mut dealer =
+                DealerSocket::with_options(sock::options(Duration::from_secs(10), None));
+            let started = Instant::now();
+            sock::connect(&mut dealer, &broker.ep, Duration::from_secs(10)).await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let me = std::process::id();
+        let broker_pid = broker.pid().context("our broker runs")?;
+        let (me_before, broker_before) = (rss_kib(me), rss_kib(broker_pid));
+        let mut held = Vec::with_capacity(HELD);
+        for _ in 0..HELD {
+            let mut dealer =
+                DealerSocket::with_options(sock::options(Duration::from_secs(10), None));
+            sock::connect(&mut dealer, &broker.ep, Duration::from_secs(10)).await?;
+            held.push(dealer);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let per =
+            |before: u64, after: u64| after.saturating_sub(before) as f64 * 1024.0 / HELD as f64;
+        lines.push(format!(
+            "  {:<17} handshake (connect until ready) median {:.2} ms of {CONNECTS}; {HELD} idle \
+             connections: {:.1} kB each in this client, {:.1} kB each in the broker",
+            format!("{}:", via.label()),
+            median(times).unwrap_or_default(),
+            per(me_before, rss_kib(me)) / 1000.0,
+            per(broker_before, rss_kib(broker_pid)) / 1000.0,
+        ));
+        drop(held);
+    }
+    Ok(lines)
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -1410,6 +1462,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .with_context(|| format!("--broker-pid {pid}: no such process"))?;
     }
+    // --curve holds 200 connections open, three descriptors each through the CURVE relay.
+    common::guard::raise_descriptor_limit();
     let rounds = args.rounds;
     println!(
         "mdbench: {} rounds of {} pipelined / {} one-at-a-time requests, window {}, loopback TCP",
@@ -1483,6 +1537,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let connections = if args.curve && ours {
+        Some(connection_costs(&brokers).await?)
+    } else {
+        None
+    };
     drop(brokers);
     drop(echo);
 
@@ -1513,6 +1572,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             of(Via::Curve, false),
             |_, _| Vec::new(),
         );
+        for line in connections.iter().flatten() {
+            println!("{line}");
+        }
     }
     if ours {
         table.contrast(
