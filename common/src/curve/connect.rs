@@ -24,6 +24,9 @@
 //! - After the handshake, a server that closes, resets or sends a MESSAGE that does not open
 //!   ends the session: the local side is closed at once, so the socket monitor reports
 //!   `Disconnected` just as for a NULL peer that went away.
+//! - A SUB's own reconnect (zeromq retries the endpoint it connected to) cannot reach the relay
+//!   again: its private socket is gone once used. The patterns replace the socket instead
+//!   (Binary Star's state link does, on the monitor's `Disconnected`).
 
 use super::client::{ClientRefusal, Relay};
 use super::keys::{KeyPair, PublicKey};
