@@ -45,9 +45,12 @@ fn the_majordomo_scenario_loses_nothing() {
 #[test]
 fn the_majordomo_curve_scenario_loses_nothing() {
     let mut scenario = tour::Scenario::load("majordomo-curve").unwrap();
+    // A longer heartbeat than the plain scenario's test: under a loaded CI machine a 300 ms
+    // expiry let both workers expire (and re-register) before the kill, which then had no
+    // registered worker to purge.
     for (key, value) in [
-        ("heartbeat_ms", "100"),
-        ("reconnect_ms", "200"),
+        ("heartbeat_ms", "250"),
+        ("reconnect_ms", "250"),
         ("work_ms", "20"),
         ("requests", "300"),
         ("client_timeout_ms", "1000"),
