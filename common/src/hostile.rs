@@ -686,6 +686,111 @@ pub fn pyzmq_curve_echo(kind: &str, server: &KeyPair) -> (Proc, String) {
     (proc, endpoint)
 }
 
+/// A hostile CURVE *server*, for the client side: what [`hostile_curve_server`] sends a
+/// connecting CURVE client instead of a sound handshake. Each must be refused by the client
+/// with one `E: curve <endpoint>: …` line containing [`ServerAttack::reason`], nothing sent
+/// in clear, and no fallback to NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerAttack {
+    /// A WELCOME frame cut short by 30 bytes (its length says so).
+    TruncatedWelcome,
+    /// A WELCOME of the right length whose box was tampered with (one byte flipped).
+    TamperedWelcome,
+    /// A real handshake up to READY, whose box was tampered with.
+    TamperedReady,
+    /// An ERROR command instead of WELCOME.
+    Error,
+    /// A NULL greeting: the server is not a CURVE server.
+    NullGreeting,
+}
+
+impl ServerAttack {
+    /// Every client-side attack, in the order the table runs them.
+    pub const ALL: [ServerAttack; 5] = [
+        ServerAttack::TruncatedWelcome,
+        ServerAttack::TamperedWelcome,
+        ServerAttack::TamperedReady,
+        ServerAttack::Error,
+        ServerAttack::NullGreeting,
+    ];
+
+    /// A piece of the client's `E:` line for this attack.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ServerAttack::TruncatedWelcome => "WELCOME of the wrong length",
+            ServerAttack::TamperedWelcome => "WELCOME does not open",
+            ServerAttack::TamperedReady => "READY does not open",
+            ServerAttack::Error => "ERROR \"go away\"",
+            ServerAttack::NullGreeting => "not CURVE",
+        }
+    }
+}
+
+/// A CURVE server (our pure server core, with `pair`, behind a REP) that answers every
+/// connection with `attack`; runs on a thread until the process ends. Returns its endpoint.
+pub fn hostile_curve_server(attack: ServerAttack, pair: &KeyPair) -> String {
+    use crate::curve::server::{Connection, ServerKeys};
+    use crate::curve::wire;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    let keys = std::sync::Arc::new(ServerKeys::new(pair.clone(), Box::new(|_| true)));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(CLOSE_WITHIN));
+            if attack == ServerAttack::NullGreeting {
+                let _ = stream.write_all(&[greeting(), ready("REP")].concat());
+                let _ = stream.read(&mut [0u8; 256]);
+                continue;
+            }
+            let mut conn = Connection::new(std::sync::Arc::clone(&keys), 1 << 20);
+            let _ = conn.handle_server(&[greeting(), ready("REP")].concat());
+            let mut buf = [0u8; 4096];
+            // Greeting first, then each answer of the core, tampered as the attack says.
+            let mut out = conn.take_to_peer();
+            loop {
+                if !out.is_empty() && stream.write_all(&out).is_err() {
+                    break;
+                }
+                let n = match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if conn.handle_peer(&buf[..n], Instant::now()).is_err() {
+                    break;
+                }
+                out = conn.take_to_peer();
+                let at_welcome = out.len() > 9 && out[2..].starts_with(wire::WELCOME);
+                let at_ready = out.len() > 9 && out[2..].starts_with(wire::READY);
+                match attack {
+                    ServerAttack::TruncatedWelcome if at_welcome => {
+                        out[1] -= 30;
+                        out.truncate(out.len() - 30);
+                    }
+                    ServerAttack::TamperedWelcome if at_welcome => {
+                        let last = out.len() - 1;
+                        out[last] ^= 0x01;
+                    }
+                    ServerAttack::TamperedReady if at_ready => {
+                        let last = out.len() - 1;
+                        out[last] ^= 0x01;
+                    }
+                    ServerAttack::Error if at_welcome => {
+                        out.clear();
+                        wire::put_frame(
+                            &mut out,
+                            wire::FLAG_COMMAND,
+                            &[wire::ERROR, &[7], b"go away"],
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    format!("tcp://{addr}")
+}
+
 /// Keys for a CURVE process test: a server pair (its secret file for `--curve-secret`) and a
 /// client pair admitted by an allow directory (for `--curve-allow`), in a private temporary
 /// directory removed on drop.

@@ -118,3 +118,39 @@ fn lpclient_and_lpserver_both_with_keys_and_the_server_refusing_others() {
     plain.wait_exit(READY).expect("lpclient gives up");
     assert_eq!(plain.summary().expect("summary").answered, 0);
 }
+
+/// A hostile CURVE server (`common::hostile::ServerAttack`): a truncated or tampered WELCOME,
+/// a tampered READY, an ERROR, a NULL greeting. lpclient refuses each with one `E: curve` line
+/// naming the endpoint and the reason, gets no answer, and never falls back to NULL.
+#[test]
+fn lpclient_refuses_each_hostile_curve_server_with_a_log_line() {
+    use common::hostile::{hostile_curve_server, ServerAttack};
+    let pair = KeyPair::generate();
+    let key = pair.public.to_z85();
+    for attack in ServerAttack::ALL {
+        let endpoint = hostile_curve_server(attack, &pair);
+        let mut client = lpclient(
+            &endpoint,
+            &[
+                "--requests",
+                "1",
+                "--timeout-ms",
+                "1500",
+                "--retries",
+                "1",
+                "--curve-server-key",
+                &key,
+            ],
+        );
+        client.wait_exit(READY).expect("lpclient gives up");
+        let line = client
+            .try_wait_for("E: curve ", Duration::ZERO)
+            .unwrap_or_else(|| panic!("{attack:?}: no E: line in {:?}", client.lines()));
+        assert!(
+            line.contains(&endpoint) && line.contains(attack.reason()),
+            "{attack:?}: {line}"
+        );
+        let summary = client.summary().expect("summary line");
+        assert_eq!((summary.answered, summary.failed), (0, 1), "{attack:?}");
+    }
+}
