@@ -389,6 +389,54 @@ mod tests {
     }
 
     #[test]
+    fn the_curve_server_key_is_z85_text_or_a_zcert_file_and_the_own_key_needs_it() {
+        #[derive(Debug, Parser)]
+        struct Client {
+            #[command(flatten)]
+            curve: CurveClientArgs,
+        }
+        let parse = |args: &[&str]| {
+            Client::try_parse_from(std::iter::once("c").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())
+        };
+        let pair = crate::curve::keys::KeyPair::generate();
+        let dir = std::env::temp_dir().join(format!("zcli-{}", crate::ids::token()));
+        std::fs::create_dir(&dir).unwrap();
+        let (public, secret) = pair.write_files(&dir, "server").unwrap();
+        let z85 = pair.public.to_z85();
+        let by_text = parse(&["--curve-server-key", &z85]).expect("Z85 text");
+        assert_eq!(by_text.curve.curve_server_key, Some(pair.public));
+        let by_file = parse(&["--curve-server-key", public.to_str().unwrap()]).expect("file");
+        assert_eq!(by_file.curve.curve_server_key, Some(pair.public));
+        let config = parse(&[
+            "--curve-server-key",
+            &z85,
+            "--curve-key",
+            secret.to_str().unwrap(),
+        ])
+        .expect("own key")
+        .curve
+        .config()
+        .expect("CURVE on");
+        assert_eq!(
+            (config.server, config.pair.public),
+            (pair.public, pair.public)
+        );
+        let error = parse(&["--curve-server-key", "not a key"]).expect_err("garbage");
+        assert!(
+            error.contains("neither a zcert file nor a Z85 key"),
+            "{error}"
+        );
+        let error = parse(&["--curve-key", secret.to_str().unwrap()]).expect_err("alone");
+        assert!(error.contains("--curve-server-key"), "{error}");
+        assert!(
+            parse(&[]).unwrap().curve.config().is_none(),
+            "NULL without flags"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn the_duration_parsers_check_then_convert() {
         #[derive(Debug, Parser)]
         struct Timing {
