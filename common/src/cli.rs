@@ -232,6 +232,61 @@ pub struct GuardArgs {
     pub curve_allow: Option<std::path::PathBuf>,
 }
 
+/// The CURVE client side, flattened into every binary that connects out (see
+/// [`crate::curve::connect`]): with `--curve-server-key`, every `tcp://` endpoint it connects
+/// to must be a CURVE server holding that key's secret.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "CURVE client (every tcp:// endpoint this program connects to)")]
+pub struct CurveClientArgs {
+    /// Speak CURVE (encrypted, authenticated) to every tcp:// endpoint this program connects
+    /// to; the server must hold the secret of KEY: 40 Z85 characters, or the server's public
+    /// zcert file (as zkeygen writes it). A server with another key is
+    /// refused with an E: line; there is no fallback to NULL.
+    #[arg(long, value_name = "KEY", value_parser = curve_server_key)]
+    pub curve_server_key: Option<crate::curve::keys::PublicKey>,
+    /// With --curve-server-key: this program's own key pair (a zcert NAME_secret file, e.g.
+    /// from zkeygen), so a server's --curve-allow can admit it. Without it a fresh pair is made
+    /// at start-up (its public key is logged), which only servers without --curve-allow admit.
+    #[arg(long, value_name = "FILE", value_parser = curve_secret, requires = "curve_server_key")]
+    pub curve_key: Option<crate::curve::keys::KeyPair>,
+}
+
+/// `--curve-server-key KEY`: a file holding a public key if KEY names one, else Z85 text.
+fn curve_server_key(text: &str) -> Result<crate::curve::keys::PublicKey, String> {
+    let path = std::path::Path::new(text);
+    if path.is_file() {
+        return crate::curve::keys::read_public(path).map_err(|e| e.to_string());
+    }
+    crate::curve::keys::PublicKey::from_z85(text)
+        .map_err(|_| "neither a zcert file nor a Z85 key of 40 characters".to_owned())
+}
+
+impl CurveClientArgs {
+    /// The client configuration these flags describe (`None`: NULL, as without CURVE).
+    pub fn config(&self) -> Option<crate::curve::connect::ClientConfig> {
+        let server = self.curve_server_key?;
+        let pair = self.curve_key.clone().unwrap_or_else(|| {
+            let pair = crate::curve::keys::KeyPair::generate();
+            tracing::info!(
+                "curve: no --curve-key, using a fresh key pair for this run, public key {}",
+                pair.public
+            );
+            pair
+        });
+        Some(crate::curve::connect::ClientConfig {
+            pair,
+            server,
+            max_msg_bytes: crate::guard::DEFAULT_MAX_MSG_BYTES,
+        })
+    }
+
+    /// Makes every later connect in this process use these flags (call after logging is set
+    /// up, before connecting).
+    pub fn install(&self) {
+        crate::curve::connect::install(self.config());
+    }
+}
+
 /// `--curve-secret FILE`: the key pair, read at start-up so a bad file is a clear error.
 fn curve_secret(path: &str) -> Result<crate::curve::keys::KeyPair, String> {
     crate::curve::keys::read_secret(std::path::Path::new(path)).map_err(|e| e.to_string())
@@ -331,6 +386,54 @@ mod tests {
         .expect("the largest values");
         assert_eq!(both.faults.seed, Some(u64::MAX));
         assert_eq!(both.guard.max_msg_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn the_curve_server_key_is_z85_text_or_a_zcert_file_and_the_own_key_needs_it() {
+        #[derive(Debug, Parser)]
+        struct Client {
+            #[command(flatten)]
+            curve: CurveClientArgs,
+        }
+        let parse = |args: &[&str]| {
+            Client::try_parse_from(std::iter::once("c").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())
+        };
+        let pair = crate::curve::keys::KeyPair::generate();
+        let dir = std::env::temp_dir().join(format!("zcli-{}", crate::ids::token()));
+        std::fs::create_dir(&dir).unwrap();
+        let (public, secret) = pair.write_files(&dir, "server").unwrap();
+        let z85 = pair.public.to_z85();
+        let by_text = parse(&["--curve-server-key", &z85]).expect("Z85 text");
+        assert_eq!(by_text.curve.curve_server_key, Some(pair.public));
+        let by_file = parse(&["--curve-server-key", public.to_str().unwrap()]).expect("file");
+        assert_eq!(by_file.curve.curve_server_key, Some(pair.public));
+        let config = parse(&[
+            "--curve-server-key",
+            &z85,
+            "--curve-key",
+            secret.to_str().unwrap(),
+        ])
+        .expect("own key")
+        .curve
+        .config()
+        .expect("CURVE on");
+        assert_eq!(
+            (config.server, config.pair.public),
+            (pair.public, pair.public)
+        );
+        let error = parse(&["--curve-server-key", "not a key"]).expect_err("garbage");
+        assert!(
+            error.contains("neither a zcert file nor a Z85 key"),
+            "{error}"
+        );
+        let error = parse(&["--curve-key", secret.to_str().unwrap()]).expect_err("alone");
+        assert!(error.contains("--curve-server-key"), "{error}");
+        assert!(
+            parse(&[]).unwrap().curve.config().is_none(),
+            "NULL without flags"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

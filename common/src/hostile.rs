@@ -482,7 +482,7 @@ pub fn curve_handshake(stream: &mut TcpStream, client: &mut CurveClient) -> Resu
         if n == 0 {
             return Err("closed by the server".into());
         }
-        let (out, events) = client.handle(&buf[..n])?;
+        let (out, events) = client.handle(&buf[..n]).map_err(|e| e.to_string())?;
         if events
             .iter()
             .any(|e| matches!(e, crate::curve::client::Event::Error(_)))
@@ -648,6 +648,149 @@ pub fn pyzmq_curve_request(
         .collect())
 }
 
+/// A libzmq CURVE server (pyzmq) of socket type `kind` that sends back every message it
+/// receives until killed: for a REP, an echo server; for a ROUTER, a stub that answers any
+/// request with the request's own frames (enough for a Majordomo client: its REQUEST and the
+/// broker's REPLY have the same frames). argv = kind, the server's secret key (Z85); prints the
+/// endpoint it bound.
+const PYZMQ_CURVE_ECHO: &str = r#"
+import sys, zmq
+s = zmq.Context().socket(getattr(zmq, sys.argv[1]))
+s.linger = 0
+s.curve_server = True
+s.curve_secretkey = sys.argv[2].encode()
+s.bind("tcp://127.0.0.1:0")
+print("bound " + s.last_endpoint.decode(), flush=True)
+while True:
+    frames = s.recv_multipart()
+    print("request " + " ".join(f.hex() for f in frames), flush=True)
+    s.send_multipart(frames)
+"#;
+
+/// Starts [`PYZMQ_CURVE_ECHO`] as a `kind` (`REP`, `ROUTER`) server with `server`'s key pair;
+/// returns the process (killed on drop; one `request <hex frames>` line per request) and the
+/// endpoint it bound.
+pub fn pyzmq_curve_echo(kind: &str, server: &KeyPair) -> (Proc, String) {
+    let mut proc = Proc::spawn(
+        &format!("pyzmq {kind}"),
+        "python3",
+        [
+            "-c".to_owned(),
+            PYZMQ_CURVE_ECHO.to_owned(),
+            kind.to_owned(),
+            server.secret.to_z85().to_string(),
+        ],
+    );
+    let line = proc.wait_for("bound tcp://", Duration::from_secs(20));
+    let endpoint = line.trim_start_matches("bound ").trim().to_owned();
+    (proc, endpoint)
+}
+
+/// A hostile CURVE *server*, for the client side: what [`hostile_curve_server`] sends a
+/// connecting CURVE client instead of a sound handshake. Each must be refused by the client
+/// with one `E: curve <endpoint>: …` line containing [`ServerAttack::reason`], nothing sent
+/// in clear, and no fallback to NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerAttack {
+    /// A WELCOME frame cut short by 30 bytes (its length says so).
+    TruncatedWelcome,
+    /// A WELCOME of the right length whose box was tampered with (one byte flipped).
+    TamperedWelcome,
+    /// A real handshake up to READY, whose box was tampered with.
+    TamperedReady,
+    /// An ERROR command instead of WELCOME.
+    Error,
+    /// A NULL greeting: the server is not a CURVE server.
+    NullGreeting,
+}
+
+impl ServerAttack {
+    /// Every client-side attack, in the order the table runs them.
+    pub const ALL: [ServerAttack; 5] = [
+        ServerAttack::TruncatedWelcome,
+        ServerAttack::TamperedWelcome,
+        ServerAttack::TamperedReady,
+        ServerAttack::Error,
+        ServerAttack::NullGreeting,
+    ];
+
+    /// A piece of the client's `E:` line for this attack.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ServerAttack::TruncatedWelcome => "WELCOME of the wrong length",
+            ServerAttack::TamperedWelcome => "WELCOME does not open",
+            ServerAttack::TamperedReady => "READY does not open",
+            ServerAttack::Error => "ERROR \"go away\"",
+            ServerAttack::NullGreeting => "not CURVE",
+        }
+    }
+}
+
+/// A CURVE server (our pure server core, with `pair`, behind a REP) that answers every
+/// connection with `attack`; runs on a thread until the process ends. Returns its endpoint.
+pub fn hostile_curve_server(attack: ServerAttack, pair: &KeyPair) -> String {
+    use crate::curve::server::{Connection, ServerKeys};
+    use crate::curve::wire;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    let keys = std::sync::Arc::new(ServerKeys::new(pair.clone(), Box::new(|_| true)));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(CLOSE_WITHIN));
+            if attack == ServerAttack::NullGreeting {
+                let _ = stream.write_all(&[greeting(), ready("REP")].concat());
+                let _ = stream.read(&mut [0u8; 256]);
+                continue;
+            }
+            let mut conn = Connection::new(std::sync::Arc::clone(&keys), 1 << 20);
+            let _ = conn.handle_server(&[greeting(), ready("REP")].concat());
+            let mut buf = [0u8; 4096];
+            // Greeting first, then each answer of the core, tampered as the attack says.
+            let mut out = conn.take_to_peer();
+            loop {
+                if !out.is_empty() && stream.write_all(&out).is_err() {
+                    break;
+                }
+                let n = match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if conn.handle_peer(&buf[..n], Instant::now()).is_err() {
+                    break;
+                }
+                out = conn.take_to_peer();
+                let at_welcome = out.len() > 9 && out[2..].starts_with(wire::WELCOME);
+                let at_ready = out.len() > 9 && out[2..].starts_with(wire::READY);
+                match attack {
+                    ServerAttack::TruncatedWelcome if at_welcome => {
+                        out[1] -= 30;
+                        out.truncate(out.len() - 30);
+                    }
+                    ServerAttack::TamperedWelcome if at_welcome => {
+                        let last = out.len() - 1;
+                        out[last] ^= 0x01;
+                    }
+                    ServerAttack::TamperedReady if at_ready => {
+                        let last = out.len() - 1;
+                        out[last] ^= 0x01;
+                    }
+                    ServerAttack::Error if at_welcome => {
+                        out.clear();
+                        wire::put_frame(
+                            &mut out,
+                            wire::FLAG_COMMAND,
+                            &[wire::ERROR, &[7], b"go away"],
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    format!("tcp://{addr}")
+}
+
 /// Keys for a CURVE process test: a server pair (its secret file for `--curve-secret`) and a
 /// client pair admitted by an allow directory (for `--curve-allow`), in a private temporary
 /// directory removed on drop.
@@ -693,6 +836,24 @@ impl CurveKeys {
     /// Admits one more client key (writes its public file into the allow directory).
     pub fn admit(&self, name: &str, pair: &KeyPair) {
         std::fs::write(self.allow.join(name), pair.public_file(name)).expect("public key file");
+    }
+
+    /// Writes `pair`'s secret file as `name` outside the allow directory; its path.
+    pub fn write_secret(&self, name: &str, pair: &KeyPair) -> std::path::PathBuf {
+        let dir = self._dir.path().join("clients");
+        std::fs::create_dir_all(&dir).expect("clients directory");
+        pair.write_files(&dir, name).expect("client key files").1
+    }
+
+    /// `--curve-server-key KEY --curve-key FILE` for the admitted client.
+    pub fn client_args(&self) -> Vec<String> {
+        let secret = self.write_secret(&format!("client-{}", crate::ids::token()), &self.client);
+        vec![
+            "--curve-server-key".into(),
+            self.server.public.to_z85(),
+            "--curve-key".into(),
+            secret.display().to_string(),
+        ]
     }
 
     /// `--curve-secret FILE --curve-allow DIR`.

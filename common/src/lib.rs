@@ -15,10 +15,10 @@
 //! | [`heartbeat`] | clock-free liveness counting, heartbeat timers and reconnect back-off |
 //! | [`endpoint`] | the Guide's `tcp://*:5555` notation mapped to something the `zeromq` crate binds |
 //! | [`session`] | the reconnecting DEALER of every worker that reconnects: fresh identity, bounded connect, monitor, back-off wait, no-LINGER close |
-//! | [`sock`] | socket helpers that bound every connect, send and receive by a deadline; the one `bind` |
+//! | [`sock`] | socket helpers that bound every connect, send and receive by a deadline; the one `bind` and the one `connect` (through a CURVE relay with `--curve-server-key`) |
 //! | [`guard`] | the ingress guard in front of every bound TCP endpoint: ZMTP headers checked, limits |
 //! | [`router`] | the native guarded ROUTER (the Majordomo broker's public endpoint): the guard's rules and our own ZMTP codec, no relay hop |
-//! | [`curve`] | CurveZMQ for the guard: keys and `zcert` files (`zkeygen`), the pure server handshake, `--curve-allow` |
+//! | [`curve`] | CurveZMQ: keys and `zcert` files (`zkeygen`), the pure server handshake (the guard, `--curve-allow`) and client (the relay of every connect) |
 //! | [`logging`] | the Guide's `I:` / `W:` / `E:` log lines, `-v` frame dumps |
 //! | [`cli`] | clap argument groups shared by the binaries (verbosity, heartbeats, fault flags, guard limits) |
 //! | [`fault`] | deterministic fault simulation (`--crash-after`, `--overload-after`, `--seed`), and [`fault::FaultyServer`], the core of a server that only answers under it |

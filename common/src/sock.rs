@@ -4,6 +4,7 @@
 //! peer died waits forever, and a `send()` blocks once a peer's queue is full. Every helper here
 //! takes a deadline, so a loop that must keep heartbeating is never stuck inside the library.
 
+use crate::curve;
 use crate::endpoint;
 use crate::guard::private::PrivateSocket;
 use crate::guard::{self, Upstream};
@@ -26,6 +27,10 @@ pub enum SockError {
     /// The ingress guard could not listen on the public address.
     #[error("cannot listen on {0}: {1}")]
     Guard(String, std::io::Error),
+    /// A CURVE connect failed: the server refused, or its handshake did not check out (the
+    /// relay logged the reason with an `E:` line; see [`crate::curve::connect`]).
+    #[error("CURVE connect to {0} failed: {1}")]
+    Curve(String, String),
 }
 
 /// Socket options with the connect timeout set, and optionally a routing identity.
@@ -88,13 +93,48 @@ async fn bind_private<S: Socket>(socket: &mut S) -> Result<(Endpoint, Upstream),
 }
 
 /// Connects, giving up after `timeout` (the crate would otherwise retry for up to 30 s).
+///
+/// Every connect in the workspace goes through here, so with `--curve-server-key` installed
+/// ([`curve::connect::install`]) every `tcp://` connect speaks CURVE through a relay of its
+/// own (a fresh TCP connection and CURVE session each time; no fallback to NULL). A CURVE
+/// refusal is returned as [`SockError::Curve`] once `timeout` has passed, as an unreachable
+/// server's timeout would be, so a pattern that retries at once does not spin.
 pub async fn connect<S: Socket>(
     socket: &mut S,
     to: &str,
     timeout: Duration,
 ) -> Result<(), SockError> {
-    match tokio::time::timeout(timeout, socket.connect(&endpoint::connectable(to))).await {
+    let to = endpoint::connectable(to);
+    if let (Some(remote), Some(config)) = (to.strip_prefix("tcp://"), curve::connect::installed()) {
+        return connect_curve(socket, remote, config, timeout).await;
+    }
+    match tokio::time::timeout(timeout, socket.connect(&to)).await {
         Ok(result) => Ok(result?),
+        Err(_) => Err(SockError::Timeout("connect", timeout)),
+    }
+}
+
+/// [`connect`] through a CURVE relay: zeromq connects to the relay's private socket.
+async fn connect_curve<S: Socket>(
+    socket: &mut S,
+    remote: &str,
+    config: curve::connect::ClientConfig,
+    timeout: Duration,
+) -> Result<(), SockError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut relay = curve::connect::start(remote, config, deadline)
+        .map_err(|e| SockError::Curve(format!("tcp://{remote}"), e.to_string()))?;
+    let result = tokio::time::timeout_at(deadline, socket.connect(relay.endpoint())).await;
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            // The relay closed zeromq's connection: say why, once the attempt's time is up.
+            tokio::time::sleep_until(deadline).await;
+            match relay.failure() {
+                Some(why) => Err(SockError::Curve(format!("tcp://{remote}"), why)),
+                None => Err(e.into()),
+            }
+        }
         Err(_) => Err(SockError::Timeout("connect", timeout)),
     }
 }

@@ -27,6 +27,9 @@ pub struct RunArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub verbosity: Verbosity,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub curve: common::cli::CurveClientArgs,
 }
 
 impl RunArgs {

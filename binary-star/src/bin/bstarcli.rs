@@ -62,12 +62,15 @@ struct Args {
     log: RequestLog,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     let shutdown = common::shutdown::signal();
     tokio::pin!(shutdown);
     let policy = Policy {

@@ -18,9 +18,17 @@ use common::{endpoint, Message};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// How the pair uses CURVE (also in the crate's README).
+const CURVE_HELP: &str =
+    "CURVE: give both servers the same key pair (--curve-secret FILE, e.g. from \
+zkeygen) and, for the state link, --curve-server-key with that pair's public key (and \
+--curve-key FILE, the same secret file, if --curve-allow is used: then the allow directory \
+must hold the pair's public file). Each server then accepts state only from a peer holding \
+the pair's secret; bstarcli needs only the one public key (--curve-server-key) for both.";
+
 /// Binary Star server (echo service): one of a primary/backup pair; clients use bstarcli.
 #[derive(Debug, Parser)]
-#[command(name = "bstarsrv", version)]
+#[command(name = "bstarsrv", version, after_help = CURVE_HELP)]
 #[command(group(ArgGroup::new("role").required(true).args(["primary", "backup"])))]
 struct Args {
     /// Run as the primary (active when the pair starts).
@@ -59,6 +67,8 @@ struct Args {
     log_replies: bool,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
     #[command(flatten)]
     guard: common::cli::GuardArgs,
 }
@@ -114,6 +124,7 @@ impl Service for Echo {
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     args.guard.install();
     let config = args.config();
     let reactor = Reactor::bind(config.clone())

@@ -2,6 +2,7 @@
 
 mod accounting;
 mod cli;
+mod curve;
 mod examples;
 mod failover;
 mod guard;

@@ -21,6 +21,10 @@ struct Args {
     /// Directory to write the files into (created if missing, mode 0700).
     #[arg(long, default_value = ".")]
     dir: PathBuf,
+    /// Also write the public file as DIR/NAME (created if missing, mode 0700): a server's
+    /// --curve-allow directory, which then admits this pair. The secret file is never put there.
+    #[arg(long, value_name = "DIR")]
+    allow: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -38,14 +42,7 @@ fn run(args: &Args) -> Result<(), String> {
     if args.name.is_empty() || args.name.contains('/') {
         return Err(format!("--name must be a file name, not {:?}", args.name));
     }
-    if !args.dir.exists() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&args.dir)
-            .map_err(|e| format!("creating {}: {e}", args.dir.display()))?;
-    }
+    make_dir(&args.dir)?;
     let pair = KeyPair::generate();
     let (public, secret) = pair
         .write_files(&args.dir, &args.name)
@@ -56,5 +53,32 @@ fn run(args: &Args) -> Result<(), String> {
         public.display(),
         secret.display()
     );
+    if let Some(allow) = &args.allow {
+        make_dir(allow)?;
+        let admitted = allow.join(&args.name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&admitted)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(pair.public_file(&args.name).as_bytes())
+            })
+            .map_err(|e| format!("{}: {e}", admitted.display()))?;
+        eprintln!("I: zkeygen admitted it in {}", admitted.display());
+    }
     Ok(())
+}
+
+/// Creates `dir` (and its parents) with mode 0700 if it is missing.
+fn make_dir(dir: &std::path::Path) -> Result<(), String> {
+    if dir.exists() {
+        return Ok(());
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))
 }

@@ -1,4 +1,5 @@
-//! CurveZMQ (RFC 26) over ZMTP (ZMTP-CURVE, RFC 25), server side, for the ingress guard.
+//! CurveZMQ (RFC 26) over ZMTP (ZMTP-CURVE, RFC 25): the server side for the ingress guard, the
+//! client side for every connect.
 //!
 //! The `zeromq` crate speaks only the NULL mechanism, so the guard does CURVE for it: it
 //! performs the handshake with the remote peer, then turns each MESSAGE into a plain frame on
@@ -11,10 +12,12 @@
 //! | [`keys`] | key pairs, Z85 text, `zcert` key files (`zkeygen` writes them) |
 //! | [`wire`] | command layouts, nonce prefixes, box helpers, metadata and frame encoding |
 //! | [`server`] | the pure server state machine of one connection: bytes in, bytes out |
-//! | [`client`] | a pure client from the same primitives (tests; the client side comes later) |
+//! | [`client`] | the pure client: [`client::Client`] (handshake, boxes) and [`client::Relay`] (zeromq NULL ⇄ CURVE server) |
+//! | [`connect`] | the I/O shell of the client side: the relay every `tcp://` connect goes through with `--curve-server-key` |
 //! | [`AllowDir`] | `--curve-allow DIR`: the client keys admitted, reloaded when DIR changes |
 
 pub mod client;
+pub mod connect;
 pub mod keys;
 pub mod server;
 pub mod wire;

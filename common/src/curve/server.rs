@@ -149,6 +149,16 @@ impl ServerKeys {
         }
     }
 
+    /// Keys whose first cookie key is `key` (the transcript test replays a recorded session;
+    /// servers keep the random one [`Self::new`] draws).
+    pub fn with_cookie_key(self, key: [u8; 32]) -> Self {
+        self.cookies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current = Zeroizing::new(key);
+        self
+    }
+
     /// The server's public key (what clients must be given).
     pub fn public(&self) -> PublicKey {
         self.pair.public
@@ -168,6 +178,28 @@ impl ServerKeys {
                 .as_ref()
                 .and_then(|k| wire::cookie_open(k, tail, sealed))
         })
+    }
+}
+
+/// The random values of one server handshake: the transient key S', the cookie's and the
+/// WELCOME's long nonces. From the OS source in use; fixed only by the transcript test.
+pub struct ServerRandomness {
+    /// The server's transient secret key s' (zeroised on drop).
+    pub transient: Zeroizing<[u8; 32]>,
+    /// The cookie box's 16-byte nonce tail.
+    pub cookie_nonce: [u8; 16],
+    /// The WELCOME box's 16-byte nonce tail.
+    pub welcome_nonce: [u8; 16],
+}
+
+impl ServerRandomness {
+    /// Fresh values from the OS random source.
+    pub fn fresh() -> Self {
+        Self {
+            transient: Zeroizing::new(wire::random()),
+            cookie_nonce: wire::random(),
+            welcome_nonce: wire::random(),
+        }
     }
 }
 
@@ -210,6 +242,8 @@ pub struct Connection {
     server_waiting: bool,
     /// The last `now` the peer side was handled at (for frames handled late).
     last_now: Option<Instant>,
+    /// Fixed random values for the handshake (tests); drawn fresh at HELLO otherwise.
+    random: Option<ServerRandomness>,
 }
 
 impl fmt::Debug for Connection {
@@ -240,10 +274,17 @@ impl Connection {
             peer_waiting: false,
             server_waiting: false,
             last_now: None,
+            random: None,
         };
         // Our own NULL greeting passes the checker (it cannot fail: it is well formed).
         let _ = conn.push_server(&wire::greeting(b"NULL", false));
         conn
+    }
+
+    /// The same connection with the handshake's random values given (the transcript test).
+    pub fn with_randomness(mut self, random: ServerRandomness) -> Self {
+        self.random = Some(random);
+        self
     }
 
     /// True once INITIATE was accepted and READY sent: the handshake deadline stops applying.
@@ -420,8 +461,9 @@ impl Connection {
             _ => return Err(Refusal::HelloBox),
         }
         // WELCOME: a fresh transient pair, and a cookie only this server can open.
-        let server_transient = crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng);
-        let cookie_nonce: [u8; wire::LONG_NONCE] = wire::random();
+        let random = self.random.take().unwrap_or_else(ServerRandomness::fresh);
+        let server_transient = crypto_box::SecretKey::from_bytes(*random.transient);
+        let cookie_nonce = random.cookie_nonce;
         let mut cookie_plain = Zeroizing::new(Vec::with_capacity(64));
         cookie_plain.extend_from_slice(&client_transient.0);
         cookie_plain.extend_from_slice(&server_transient.to_bytes());
@@ -429,7 +471,7 @@ impl Connection {
         cookie.extend_from_slice(&self.keys.seal_cookie(now, &cookie_nonce, &cookie_plain));
         let mut plain = server_transient.public_key().to_bytes().to_vec();
         plain.extend_from_slice(&cookie);
-        let welcome_nonce: [u8; wire::LONG_NONCE] = wire::random();
+        let welcome_nonce = random.welcome_nonce;
         let sealed = wire::seal(&boxed, prefix::WELCOME, &welcome_nonce, &plain);
         wire::put_frame(
             &mut self.to_peer,
@@ -838,11 +880,13 @@ mod tests {
                 vec![
                     Event::Frame {
                         body: b"id".to_vec(),
-                        more: true
+                        more: true,
+                        command: false,
                     },
                     Event::Frame {
                         body: b"World".to_vec(),
-                        more: false
+                        more: false,
+                        command: false,
                     },
                 ]
             );

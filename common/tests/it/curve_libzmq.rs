@@ -93,11 +93,13 @@ fn our_curve_client_talks_to_a_libzmq_curve_server() {
             Event::Ready(vec![("Socket-Type".into(), b"REP".to_vec())]),
             Event::Frame {
                 body: Vec::new(),
-                more: true
+                more: true,
+                command: false,
             },
             Event::Frame {
                 body: b"hello".to_vec(),
-                more: false
+                more: false,
+                command: false,
             },
         ]
     );

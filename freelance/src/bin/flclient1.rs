@@ -34,6 +34,7 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     args.run.verbosity.init_logging();
+    args.run.curve.install();
     let shutdown = common::shutdown::signal();
     let config = Model1Config {
         timeout: Duration::from_millis(args.timeout_ms),

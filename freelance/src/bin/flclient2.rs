@@ -38,6 +38,7 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     args.run.verbosity.init_logging();
+    args.run.curve.install();
     let shutdown = common::shutdown::signal();
     tokio::pin!(shutdown);
     let config = Model2Config {

@@ -53,6 +53,7 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     args.run.verbosity.init_logging();
+    args.run.curve.install();
     let shutdown = common::shutdown::signal();
     let ms = Duration::from_millis;
     let config = AgentConfig {

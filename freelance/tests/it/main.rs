@@ -2,6 +2,7 @@
 //! down, malformed requests, libzmq peers in both directions, and the tour's scenario.
 
 mod accounting;
+mod curve;
 mod examples;
 mod guard;
 mod interop;

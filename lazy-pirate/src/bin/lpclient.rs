@@ -42,6 +42,8 @@ struct Args {
     log: RequestLog,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 // One thread: each program is a single loop, and on a small shared machine a thread pool only
@@ -50,6 +52,7 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     let policy = RetryPolicy {
         timeout: Duration::from_millis(args.timeout_ms),
         retries: args.retries,

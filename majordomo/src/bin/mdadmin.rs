@@ -37,6 +37,8 @@ struct Args {
     stats: bool,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 /// One broker's tables.
@@ -73,6 +75,7 @@ async fn report(args: &Args, broker: &str) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     let brokers = &args.client.brokers;
     let run = async {
         let Some(pair) = brokers.pair()? else {

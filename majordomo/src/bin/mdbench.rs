@@ -28,7 +28,13 @@
 //!    rate as a fraction of its floor;
 //! 7. the memory per remembered reply: the RSS growth of a fresh mdbroker serving pipelined
 //!    requests with ids, minus that of one serving them without, over the ids it remembers;
-//! 8. unless `--no-pair`, the cost of replication: the sync and 1-worker pipelined phases with
+//! 8. with `--curve`, the sync and 1-worker pipelined phases through a third mdbroker with CURVE
+//!    (`--curve-secret`, `--curve-allow`; its workers and this client with keys, fresh pairs
+//!    in a private directory), against the guarded NULL broker in the same rounds: the cost of
+//!    the encryption and of the client's relay; then, for both brokers, the median time of 50
+//!    fresh connects (the handshake) and the memory per connection (RSS growth of this client
+//!    and of the broker with 200 idle connections open);
+//! 9. unless `--no-pair`, the cost of replication: the sync and 1-worker pipelined phases with
 //!    ids through a broker pair (`mdbroker --primary` and `--backup`, state endpoints on free
 //!    ports, one `mdworker` registered with both) against the same phases on the lone guarded
 //!    broker, in the same rounds: the rate ratio (of the medians, and each round's own: the
@@ -39,10 +45,10 @@
 //!    messages per request (`running` and `answered`, [`majordomo::pair`]) and the passive
 //!    broker's bookkeeping. The pair clients' failover machinery is a client's cost, not
 //!    replication's; on one host the passive broker also competes for the cores of the others;
-//! 9. the memory per replicated entry: the RSS growth of the passive broker of a fresh pair
-//!    whose primary serves pipelined requests with ids, minus that of one serving them without
-//!    (no news then), over the ids the passive broker remembers (the code of 7);
-//! 10. unless `--no-credit`, worker credit ([`majordomo::credit`]): one `mdworker --concurrency
+//! 10. the memory per replicated entry: the RSS growth of the passive broker of a fresh pair
+//!     whose primary serves pipelined requests with ids, minus that of one serving them without
+//!     (no news then), over the ids the passive broker remembers (the code of 7);
+//! 11. unless `--no-credit`, worker credit ([`majordomo::credit`]): one `mdworker --concurrency
 //!     N --work-ms 10` (10 ms of simulated I/O per request, a sleep) per credit N of 1, 2, 4, 8,
 //!     16 and 64, on a fresh lone broker, each given pipelined requests with ids (a window of
 //!     2N, so the broker always has the next ones queued), about half a second's worth each,
@@ -77,6 +83,8 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use common::cli::{self, Verbosity};
+use common::curve::connect::ClientConfig;
+use common::curve::keys::KeyPair;
 use common::sock;
 use common::Message;
 use majordomo::broker::{MMI_BROKER, MMI_PAIR, MMI_SERVICES};
@@ -140,6 +148,12 @@ struct Args {
     /// Measure only the worker-credit curve.
     #[arg(long)]
     credit_only: bool,
+    /// Also measure the sync and 1-worker pipelined phases through a third mdbroker with CURVE
+    /// (`--curve-secret`, `--curve-allow`), its workers and this client with keys (fresh
+    /// pairs in a private directory), against the guarded NULL broker in the same rounds
+    /// (default: not measured).
+    #[arg(long)]
+    curve: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
     #[command(flatten)]
@@ -179,6 +193,8 @@ enum Via {
     /// A pair of our (guarded) mdbrokers, `--primary` and `--backup`, with pair workers (`mdworker
     /// --broker P --broker B`); the phases go to the primary, the active one.
     Pair,
+    /// Our guarded mdbroker with CURVE; its workers and our client connect with keys (`--curve`).
+    Curve,
 }
 
 impl Via {
@@ -188,6 +204,7 @@ impl Via {
             Via::Unguarded => "mdbroker --no-guard",
             Via::Other => "other",
             Via::Pair => "mdbroker pair",
+            Via::Curve => "mdbroker CURVE",
         }
     }
 }
@@ -244,7 +261,7 @@ impl Spec {
 /// only), then the other broker's; with `pair`, last (so that the rows before keep their
 /// places), the broker pair's sync and 1-worker phases, with ids (a pair worker needs them).
 /// Without `ours`, only the other broker's phases.
-fn plan(other: bool, ours: bool, pair: bool) -> Vec<Spec> {
+fn plan(other: bool, ours: bool, pair: bool, curve: bool) -> Vec<Spec> {
     let mut plan = Vec::new();
     for load in Load::ALL {
         let spec = |via, ids| Spec { via, load, ids };
@@ -256,6 +273,9 @@ fn plan(other: bool, ours: bool, pair: bool) -> Vec<Spec> {
         }
         plan.push(spec(Via::Guarded, false));
         if load != Load::Async4 {
+            if curve {
+                plan.push(spec(Via::Curve, false));
+            }
             plan.push(spec(Via::Unguarded, false));
             // Request ids need our broker (another one would pass the rid frame on).
             plan.push(spec(Via::Guarded, true));
@@ -321,6 +341,55 @@ struct Broker {
     passive: Option<(String, Kid)>,
     /// The echo workers, with the service each offers.
     workers: Vec<(&'static str, Kid)>,
+    /// Of the CURVE broker: what our client connects with, and the key files' directory.
+    curve: Option<(ClientConfig, KeyDir)>,
+}
+
+/// The CURVE broker's key files (server, workers, client) in a private directory, removed on
+/// drop.
+struct KeyDir(PathBuf);
+
+impl KeyDir {
+    /// A fresh mode-0700 directory for key files.
+    fn new() -> anyhow::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join(format!("mdbench-keys-{}", common::ids::token()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        std::fs::create_dir(dir.join("allow"))?;
+        Ok(Self(dir))
+    }
+
+    /// A fresh pair named `name`, admitted by the broker's allow directory; its secret file.
+    fn client(&self, name: &str) -> anyhow::Result<(KeyPair, PathBuf)> {
+        let pair = KeyPair::generate();
+        let (public, secret) = pair.write_files(&self.0, name)?;
+        std::fs::copy(public, self.0.join("allow").join(name))?;
+        Ok((pair, secret))
+    }
+}
+
+impl Drop for KeyDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Makes this process's connects speak CURVE with `config` until dropped (then NULL again):
+/// only the CURVE broker's phases and its start-up checks run under one.
+struct CurveScope;
+
+impl CurveScope {
+    fn enter(config: Option<&ClientConfig>) -> Option<Self> {
+        let config = config?;
+        common::curve::connect::install(Some(config.clone()));
+        Some(Self)
+    }
+}
+
+impl Drop for CurveScope {
+    fn drop(&mut self) {
+        common::curve::connect::install(None);
+    }
 }
 
 impl Broker {
@@ -375,6 +444,8 @@ impl Broker {
         plan: &[Spec],
     ) -> anyhow::Result<Self> {
         let mdbroker = bin_dir.join("mdbroker");
+        let mut curve = None;
+        let mut worker_keys: Vec<String> = Vec::new();
         let (ep, process, passive) = match via {
             Via::Other => (other.context("no --broker")?.to_owned(), None, None),
             Via::Guarded | Via::Unguarded => {
@@ -384,6 +455,38 @@ impl Broker {
                     args.push("--no-guard");
                 }
                 let kid = spawn(&mdbroker, &args)?;
+                (ep, Some(kid), None)
+            }
+            Via::Curve => {
+                let ep = free_endpoint()?;
+                let keys = KeyDir::new()?;
+                let server = KeyPair::generate();
+                let (_, secret) = server.write_files(&keys.0, "server")?;
+                let (pair, worker_secret) = keys.client("worker")?;
+                drop(pair);
+                let (client, _) = keys.client("mdbench")?;
+                let allow = keys.0.join("allow");
+                let args = [
+                    "--bind",
+                    ep.as_str(),
+                    "--curve-secret",
+                    path_str(&secret)?,
+                    "--curve-allow",
+                    path_str(&allow)?,
+                ];
+                let kid = spawn(&mdbroker, &args)?;
+                worker_keys = vec![
+                    "--curve-server-key".to_owned(),
+                    server.public.to_z85(),
+                    "--curve-key".to_owned(),
+                    path_str(&worker_secret)?.to_owned(),
+                ];
+                let config = ClientConfig {
+                    pair: client,
+                    server: server.public,
+                    max_msg_bytes: common::guard::DEFAULT_MAX_MSG_BYTES,
+                };
+                curve = Some((config, keys));
                 (ep, Some(kid), None)
             }
             Via::Pair => {
@@ -416,6 +519,7 @@ impl Broker {
             for _ in 0..count {
                 let mut args = brokers.clone();
                 args.extend(["--service", service, "--work-ms", "0"]);
+                args.extend(worker_keys.iter().map(String::as_str));
                 let mdworker = bin_dir.join("mdworker");
                 if via == Via::Other {
                     // Plain 7/MDP: READY without the request-id marker frame.
@@ -436,7 +540,9 @@ impl Broker {
                 wait_for_round_trip(&ep, service).await?;
                 continue;
             }
+            let scope = CurveScope::enter(curve.as_ref().map(|(config, _)| config));
             wait_for_workers(&ep, service, count).await?;
+            drop(scope);
             if let Some((backup, _)) = &passive {
                 wait_for_workers(backup, service, count).await?;
                 wait_for_news(&ep, backup, service).await?;
@@ -449,6 +555,7 @@ impl Broker {
             other_pid: other_pid.filter(|_| via == Via::Other),
             passive,
             workers,
+            curve,
         })
     }
 
@@ -462,6 +569,7 @@ impl Broker {
         let before = pid.map(cpu_time);
         let passive_before = passive.map(cpu_time);
         let workers_before = cpu_time_of(&workers);
+        let _curve = CurveScope::enter(self.curve.as_ref().map(|(config, _)| config));
         let (phase, count) = match spec.load {
             Load::Sync => (
                 sync_phase(args, &self.ep, spec.name(), spec.ids).await?,
@@ -578,6 +686,12 @@ fn seq_of(body: &Message) -> Option<u64> {
     text.strip_prefix("Hello world ")?.parse().ok()
 }
 
+/// A path as UTF-8 text for a child's command line.
+fn path_str(path: &std::path::Path) -> anyhow::Result<&str> {
+    path.to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
 fn free_endpoint() -> anyhow::Result<String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -639,6 +753,56 @@ async fn wait_for_line(
             Err(_) => bail!("no {needle:?} line within {} s", bound.as_secs()),
         }
     }
+}
+
+/// Fresh connects timed per broker, for the handshake's cost.
+const CONNECTS: usize = 50;
+/// Connections held open at once per broker, for the memory each costs.
+const HELD: usize = 200;
+
+/// The handshake time and memory per connection of the guarded NULL broker and the CURVE
+/// broker (`--curve`): the median of [`CONNECTS`] fresh DEALER connects (until zeromq's
+/// `connect()` returns: with CURVE, the server's READY has opened), and the RSS growth of this
+/// client process and of the broker with [`HELD`] idle connections open. One line per broker.
+async fn connection_costs(brokers: &[Broker]) -> anyhow::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for via in [Via::Guarded, Via::Curve] {
+        let Some(broker) = brokers.iter().find(|b| b.via == via) else {
+            continue;
+        };
+        let _curve = CurveScope::enter(broker.curve.as_ref().map(|(config, _)| config));
+        let mut times = Vec::with_capacity(CONNECTS);
+        for _ in 0..CONNECTS {
+            let mut dealer =
+                DealerSocket::with_options(sock::options(Duration::from_secs(10), None));
+            let started = Instant::now();
+            sock::connect(&mut dealer, &broker.ep, Duration::from_secs(10)).await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let me = std::process::id();
+        let broker_pid = broker.pid().context("our broker runs")?;
+        let (me_before, broker_before) = (rss_kib(me), rss_kib(broker_pid));
+        let mut held = Vec::with_capacity(HELD);
+        for _ in 0..HELD {
+            let mut dealer =
+                DealerSocket::with_options(sock::options(Duration::from_secs(10), None));
+            sock::connect(&mut dealer, &broker.ep, Duration::from_secs(10)).await?;
+            held.push(dealer);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let per =
+            |before: u64, after: u64| after.saturating_sub(before) as f64 * 1024.0 / HELD as f64;
+        lines.push(format!(
+            "  {:<17} handshake (connect until ready) median {:.2} ms of {CONNECTS}; {HELD} idle \
+             connections: {:.1} kB each in this client, {:.1} kB each in the broker",
+            format!("{}:", via.label()),
+            median(times).unwrap_or_default(),
+            per(me_before, rss_kib(me)) / 1000.0,
+            per(broker_before, rss_kib(broker_pid)) / 1000.0,
+        ));
+        drop(held);
+    }
+    Ok(lines)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -1298,6 +1462,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .with_context(|| format!("--broker-pid {pid}: no such process"))?;
     }
+    // --curve holds 200 connections open, three descriptors each through the CURVE relay.
+    common::guard::raise_descriptor_limit();
     let rounds = args.rounds;
     println!(
         "mdbench: {} rounds of {} pipelined / {} one-at-a-time requests, window {}, loopback TCP",
@@ -1310,7 +1476,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let echo = spawn(&me, &["echo-server", "--bind", &echo_ep])?;
     let ours = !args.only_broker;
     let pair = !args.no_pair && ours;
-    let plan = plan(args.broker.is_some(), ours, pair);
+    let plan = plan(args.broker.is_some(), ours, pair, args.curve && ours);
     let mut brokers: Vec<Broker> = Vec::new();
     for spec in &plan {
         if !brokers.iter().any(|b| b.via == spec.via) {
@@ -1371,6 +1537,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let connections = if args.curve && ours {
+        Some(connection_costs(&brokers).await?)
+    } else {
+        None
+    };
     drop(brokers);
     drop(echo);
 
@@ -1394,6 +1565,17 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         );
     }
     let of = |via, ids| move |load| Spec { via, load, ids };
+    if ours && args.curve {
+        table.contrast(
+            "CURVE cost (CURVE vs NULL, both guarded; median rates, CPU of the best rounds)",
+            of(Via::Guarded, false),
+            of(Via::Curve, false),
+            |_, _| Vec::new(),
+        );
+        for line in connections.iter().flatten() {
+            println!("{line}");
+        }
+    }
     if ours {
         table.contrast(
             "guard cost (guarded vs --no-guard; median rates, CPU of the best rounds)",
@@ -1539,8 +1721,18 @@ mod tests {
 
     #[test]
     fn each_pair_phase_runs_next_to_its_lone_partner_alternately_first_and_second() {
-        for (other, pair) in [(false, false), (false, true), (true, false), (true, true)] {
-            let plan = plan(other, true, pair);
+        for (other, pair, curve) in [
+            (false, false, false),
+            (false, true, true),
+            (true, false, true),
+            (true, true, false),
+        ] {
+            let plan = plan(other, true, pair, curve);
+            assert_eq!(
+                plan.iter().filter(|s| s.via == Via::Curve).count(),
+                if curve { 2 } else { 0 },
+                "CURVE: the sync and 1-worker phases"
+            );
             for round in 1..=4 {
                 let order = run_order(&plan, round);
                 let mut sorted = order.clone();

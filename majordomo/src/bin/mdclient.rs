@@ -54,12 +54,15 @@ struct Args {
     log: RequestLog,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     if args.no_request_ids && args.client.brokers.pair()?.is_some() {
         anyhow::bail!(
             "--no-request-ids cannot be used with two brokers: a failover without request ids \

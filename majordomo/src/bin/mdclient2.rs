@@ -64,12 +64,15 @@ struct Args {
     log: RequestLog,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     let pair = args.brokers.pair()?;
     if args.no_request_ids && pair.is_some() {
         anyhow::bail!(

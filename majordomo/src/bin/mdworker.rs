@@ -86,6 +86,8 @@ struct Args {
     faults: FaultArgs,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -118,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
         usage(ErrorKind::TooManyValues, why);
     }
     args.verbosity.init_logging();
+    args.curve.install();
     let options = WorkerOptions {
         heartbeat: Duration::from_millis(args.heartbeat_ms),
         liveness: args.liveness,

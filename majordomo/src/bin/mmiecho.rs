@@ -26,12 +26,15 @@ struct Args {
     mmi: String,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     let mut client = args.client.connect()?;
     let reply = tokio::select! {
         reply = client.send(&args.mmi, Message::from_frames([args.service.clone()])) => reply,

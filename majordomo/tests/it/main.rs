@@ -2,6 +2,7 @@
 
 mod accounting;
 mod credit;
+mod curve;
 mod examples;
 mod failover;
 mod faults;

@@ -34,12 +34,15 @@ struct Args {
     faults: FaultArgs,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     let options = WorkerOptions {
         queue: args.queue,
         config: WorkerConfig {

@@ -29,6 +29,8 @@ struct Args {
     faults: FaultArgs,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 /// Exit code of a simulated crash.
@@ -40,6 +42,7 @@ const CRASH_EXIT: u8 = 2;
 async fn main() -> ExitCode {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     let config = WorkerConfig {
         queue: args.queue,
         connect_timeout: Duration::from_millis(args.connect_timeout_ms),

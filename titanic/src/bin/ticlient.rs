@@ -66,12 +66,15 @@ struct Args {
     log: RequestLog,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     let shutdown = common::shutdown::signal();
     let load = Arc::new(Load {
         brokers: args.brokers.broker.clone(),

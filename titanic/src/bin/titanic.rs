@@ -87,12 +87,15 @@ struct Args {
     fresh_ms: u64,
     #[command(flatten)]
     verbosity: Verbosity,
+    #[command(flatten)]
+    curve: common::cli::CurveClientArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     args.verbosity.init_logging();
+    args.curve.install();
     let ms = Duration::from_millis;
     let config = TitanicConfig {
         brokers: args.brokers.broker.clone(),

@@ -407,6 +407,7 @@ const OTHER: &[&str] = &[
     "KEY=VALUE",
     // `mdbroker --worker-keys`: a service name and a directory of zcert public keys.
     "SERVICE=DIR",
+    "KEY",
     "SERVICE",
     "BODY",
     "MMI",

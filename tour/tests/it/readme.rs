@@ -68,6 +68,10 @@ const CLIENTS: &[&str] = &[
     "flclient3",
 ];
 
+/// Programs that prepare something and exit (key files): run to completion, in order, before
+/// the next line.
+const SETUP: &[&str] = &["zkeygen"];
+
 /// The Guide's ports, which the test replaces with private ones.
 const GUIDE_PORTS: &[&str] = &["5555", "5556", "5557", "5001", "5002", "5003", "5004"];
 
@@ -242,6 +246,7 @@ fn programs() -> Vec<&'static str> {
         .iter()
         .map(|(p, _)| *p)
         .chain(CLIENTS.iter().copied())
+        .chain(SETUP.iter().copied())
         .chain(["bstarsrv", "flserver1", "flserver2"])
         .collect();
     all.sort_unstable();
@@ -344,6 +349,17 @@ fn run_recipe(title: &str) -> Done {
         for cmd in cmds {
             let cmd = cmd.clone();
             let name = format!("{}:{}", n + 1, cmd.program);
+            if SETUP.contains(&cmd.program.as_str()) {
+                let mut setup = Proc::spawn(&name, bin.join(&cmd.program), cmd.args.clone());
+                let status = setup.wait_exit(READY);
+                assert!(
+                    status.is_some_and(|s| s.success()),
+                    "{title}: `{}` ended with {status:?}:\n{}",
+                    cmd.text(),
+                    setup.lines().join("\n")
+                );
+                continue;
+            }
             if !is_client(&cmd) {
                 if is_restart(n, line, &cmd) {
                     continue;
@@ -449,6 +465,7 @@ fn the_readme_has_a_recipe_per_pattern_and_the_test_knows_its_programs() {
             "Paranoid Pirate",
             "Majordomo",
             "A broker pair in three terminals",
+            "Security: CURVE in three terminals",
             "Titanic",
             "Binary Star",
             "Freelance",
@@ -516,6 +533,12 @@ fn readme_majordomo() {
 fn readme_majordomo_broker_pair() {
     let done = run_recipe("A broker pair in three terminals");
     assert_eq!(done.kills, 1);
+}
+
+/// Broker, worker and client each with a CURVE key pair (zkeygen first).
+#[test]
+fn readme_security_curve_in_three_terminals() {
+    run_recipe("Security: CURVE in three terminals");
 }
 
 #[test]
