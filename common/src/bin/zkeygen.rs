@@ -22,9 +22,10 @@ struct Args {
     #[arg(long, default_value = ".")]
     dir: PathBuf,
     /// Also write the public file as DIR/NAME (created if missing, mode 0700): a server's
-    /// --curve-allow directory, which then admits this pair. The secret file is never put there.
+    /// --curve-allow (or mdbroker's --worker-keys) directory, which then admits this pair.
+    /// Repeatable. The secret file is never put there.
     #[arg(long, value_name = "DIR")]
-    allow: Option<PathBuf>,
+    allow: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -53,7 +54,7 @@ fn run(args: &Args) -> Result<(), String> {
         public.display(),
         secret.display()
     );
-    if let Some(allow) = &args.allow {
+    for allow in &args.allow {
         make_dir(allow)?;
         let admitted = allow.join(&args.name);
         std::fs::OpenOptions::new()

@@ -41,7 +41,8 @@ fn the_majordomo_scenario_loses_nothing() {
 }
 
 /// The `majordomo-curve` scenario with short intervals: broker, workers and client all with
-/// CURVE keys, a worker killed and back; nothing may be lost.
+/// CURVE keys, a worker with the wrong key refused for `echo` (`--worker-keys`), a worker
+/// killed and back; nothing may be lost.
 #[test]
 fn the_majordomo_curve_scenario_loses_nothing() {
     let mut scenario = tour::Scenario::load("majordomo-curve").unwrap();
@@ -66,7 +67,11 @@ fn the_majordomo_curve_scenario_loses_nothing() {
     assert_eq!(client.exit_code, Some(0), "{dump}");
     let s = report.summary;
     assert_eq!((s.sent, s.answered, s.failed), (300, 300, 0), "{dump}");
-    for label in ["dead worker purged", "worker1 back over CURVE"] {
+    for label in [
+        "dead worker purged",
+        "worker1 back over CURVE",
+        "intruder refused",
+    ] {
         assert!(report.measure(label).is_some(), "{label}: {dump}");
     }
 }
