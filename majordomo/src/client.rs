@@ -262,7 +262,8 @@ fn parse_reply(frames: Message) -> Option<(Bytes, Option<Rid>, Message)> {
     match parsed {
         Ok(
             ClientCommand::Reply { service, mut body }
-            | ClientCommand::Request { service, mut body },
+            | ClientCommand::Request { service, mut body }
+            | ClientCommand::Partial { service, mut body },
         ) => {
             let rid = Rid::take(&mut body);
             Some((service, rid, body))

@@ -152,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
             ttl: Duration::from_millis(args.dedup_ttl_ms),
         },
         log_replies: args.log_replies,
+        ..BrokerConfig::default()
     };
     let server = match args.pair() {
         None => Server::bind(&args.bind, config).await,

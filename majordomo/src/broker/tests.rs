@@ -18,6 +18,7 @@ fn config() -> BrokerConfig {
             ttl: 2000 * MS,
         },
         log_replies: false,
+        max_stream_bytes: 1000,
     }
 }
 
@@ -1142,3 +1143,4 @@ fn with_log_replies_every_service_reply_is_counted_and_mmi_is_not() {
 }
 
 mod credit;
+mod streams;
