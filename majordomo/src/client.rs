@@ -49,6 +49,7 @@
 //! Each switch logs once; the resends between (votes) are `D:` lines.
 
 pub mod pair;
+pub mod stream;
 
 use crate::protocol::{self, ClientCommand, MMI_OK, MMI_SERVICE};
 use crate::rid::{Rid, RidSource};

@@ -9,6 +9,7 @@ mod guard;
 mod idempotence;
 mod interop;
 mod load;
+mod mdp02;
 mod roundtrip;
 mod scenario;
 mod util;
