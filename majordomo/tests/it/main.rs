@@ -9,6 +9,7 @@ mod guard;
 mod idempotence;
 mod interop;
 mod load;
+mod majortomo;
 mod mdp02;
 mod roundtrip;
 mod scenario;
