@@ -208,7 +208,9 @@ struct Outgoing {
 }
 
 /// Sends the parts of one streamed reply ([`Worker::run_streaming`]): each
-/// [`send`](Parts::send) is one PARTIAL; the handler's return value is the FINAL.
+/// [`send`](Parts::send) is one PARTIAL; the handler's return value is the FINAL. Drop it with
+/// the reply: while one lives, the engine does not see the handle's shutdown (it waits for the
+/// reply channel to close).
 #[derive(Debug, Clone)]
 pub struct Parts {
     reply_to: ReplyTo,

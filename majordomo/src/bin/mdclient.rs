@@ -24,7 +24,9 @@
 //!
 //! `--stream` takes each reply part by part (`majordomo::client::stream`; one broker): every
 //! PARTIAL logs `I: request <i> part <k>: <frames>`, the FINAL `I: request <i> streamed <n>
-//! part(s)` before it is checked; the timeout is per part. `--dialect rfc18` or `majortomo`
+//! part(s)` before it is checked; the timeout is per part. Parts of `mdworker --partials N`'s
+//! form (`part <k>/<N>`) must be exactly `1/N` … `N/N` in order, or the request fails with
+//! `incomplete stream` (a lost, repeated or reordered part). `--dialect rfc18` or `majortomo`
 //! speaks MDP/0.2 and implies `--stream`.
 
 use anyhow::Context;
@@ -173,15 +175,17 @@ async fn streaming(args: Args) -> anyhow::Result<ExitCode> {
             let mut reply = client
                 .request(&args.service, Message::from_frames([body.clone()]))
                 .await?;
-            let mut parts = 0;
+            let mut parts = Vec::new();
             while let Some(part) = reply.next().await {
                 match part? {
                     Part::Partial(frames) => {
-                        parts += 1;
-                        tracing::info!("request {i} part {parts}: {}", show(&frames));
+                        let text = show(&frames);
+                        tracing::info!("request {i} part {}: {text}", parts.len() + 1);
+                        parts.push(text);
                     }
                     Part::Final(frames) => {
-                        tracing::info!("request {i} streamed {parts} part(s)");
+                        tracing::info!("request {i} streamed {} part(s)", parts.len());
+                        check_stream(&parts).map_err(anyhow::Error::msg)?;
                         return Ok(frames);
                     }
                 }
@@ -233,4 +237,47 @@ fn is_echo(reply: &Message, body: &str) -> bool {
         .iter()
         .last()
         .is_some_and(|last| last == body.as_bytes())
+}
+
+/// Checks that parts of the form `part <k>/<n>` (mdworker --partials) are exactly 1 … n in
+/// order; other parts are not checked.
+fn check_stream(parts: &[String]) -> Result<(), String> {
+    let numbered: Vec<(usize, usize)> = parts
+        .iter()
+        .filter_map(|p| {
+            let (k, n) = p.strip_prefix("part ")?.split_once('/')?;
+            Some((k.parse().ok()?, n.parse().ok()?))
+        })
+        .collect();
+    if numbered.is_empty() {
+        return Ok(());
+    }
+    let n = numbered[0].1;
+    let expected: Vec<(usize, usize)> = (1..=n).map(|k| (k, n)).collect();
+    if numbered.len() == parts.len() && numbered == expected {
+        Ok(())
+    } else {
+        Err(format!("incomplete stream: {parts:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_stream;
+
+    #[test]
+    fn a_stream_must_be_whole_and_in_order() {
+        let parts = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_stream(&parts(&["part 1/3", "part 2/3", "part 3/3"])).is_ok());
+        assert!(check_stream(&parts(&[])).is_ok());
+        assert!(check_stream(&parts(&["anything"])).is_ok());
+        for bad in [
+            &["part 1/3", "part 3/3"][..],
+            &["part 1/3", "part 2/3", "part 2/3", "part 3/3"],
+            &["part 2/3", "part 1/3", "part 3/3"],
+            &["part 1/2", "part 2/2", "part 1/2", "part 2/2"],
+        ] {
+            assert!(check_stream(&parts(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

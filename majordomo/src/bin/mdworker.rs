@@ -178,16 +178,7 @@ async fn main() -> anyhow::Result<()> {
                         *count += 1;
                         tracing::info!("({service}) executed request id={id} count={count}");
                     }
-                    let (reply_to, body) = (request.reply_to, request.body);
-                    let parts = worker.parts(&reply_to)?;
-                    let n = args.partials;
-                    for k in 1..=n {
-                        if args.part_ms > 0 {
-                            tokio::time::sleep(Duration::from_millis(args.part_ms)).await;
-                        }
-                        parts.send(common::Message::from_frames([format!("part {k}/{n}")])).await?;
-                    }
-                    worker.reply(reply_to, body).await?;
+                    worker.reply(request.reply_to, request.body).await?;
                     continue;
                 }
             };
@@ -204,9 +195,21 @@ async fn main() -> anyhow::Result<()> {
                 let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
                 tracing::info!("({service}) executing request id={id}");
             }
+            // The stream is part of the work: its PARTIALs go out as it runs.
+            let parts = worker.parts(&request.reply_to)?;
+            let (n, pause) = (args.partials, Duration::from_millis(args.part_ms));
             running.push(async move {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
+                }
+                for k in 1..=n {
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                    let part = common::Message::from_frames([format!("part {k}/{n}")]);
+                    if parts.send(part).await.is_err() {
+                        break; // the worker stopped; the reply fails below too
+                    }
                 }
                 request
             });

@@ -103,7 +103,7 @@ pub fn concatenate(parts: &[Message], last: Message) -> Message {
 }
 
 /// A whole reply as the request-id store keeps it: a plain reply (no parts) as it is, a
-/// stream as one message: [`PACKED`], the frame counts of each part (4 bytes little-endian
+/// stream as one message: a marker frame (`\0MDPSTR1:`), the frame counts of each part (4 bytes little-endian
 /// each, the FINAL last), then all frames.
 pub fn pack(parts: &[Message], last: &Message) -> Message {
     if parts.is_empty() && last.first().is_none_or(|f| f != PACKED) {
