@@ -16,7 +16,7 @@
 //! |---|---|
 //! | [`protocol`] | MDP frames ⇄ typed [`ClientCommand`](protocol::ClientCommand) / [`WorkerCommand`](protocol::WorkerCommand) in each [`Dialect`](protocol::Dialect) (0.1, RFC 18, majortomo), the dialect of a received message ([`Received`](protocol::Received)), typed [`ProtocolError`](protocol::ProtocolError), MMI constants |
 //! | [`client`] | [`Client`](client::Client): synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`](client::AsyncClient): pipelined (mdcliapi2); both fail over between a broker pair (`new_pair`) |
-//! | [`client::stream`] | [`StreamClient`](client::stream::StreamClient): a reply consumed part by part ([`Part`](client::stream::Part)), the timeout per part; its pure core [`StreamCore`](client::stream::StreamCore) skips the parts a retry repeats |
+//! | [`client::stream`] | [`StreamClient`](client::stream::StreamClient): a reply consumed part by part; [`AsyncStreamClient`](client::stream::AsyncStreamClient): pipelined, each part tagged with its request ([`Part`](client::stream::Part)), the timeout per part; its pure core [`StreamCore`](client::stream::StreamCore) skips the parts a retry repeats |
 //! | [`client::pair`] | the pipelined pair client's pure core [`PairCore`](client::pair::PairCore): outstanding requests by id, failover on silence, votes, resends, give-ups, duplicates dropped |
 //! | [`pair`] | a broker pair on Binary Star: the standings and news between the brokers and their workers ([`Standing`](pair::Standing), [`PairFrames`](pair::PairFrames)), the worker's fence |
 //! | [`credit`] | worker credit: the opt-in READY frame by which a worker takes several requests at once, its bounds ([`credit::MAX`]) and the broker's grant |

@@ -15,6 +15,9 @@
 //! what a retry assumes anyway: the same request gets the same answer.
 //!
 //! Against a 0.1 broker ([`Dialect::V01`]) the reply is one part, the `Final`.
+//!
+//! [`AsyncStreamClient`] is the pipelined one: many requests in flight on one socket, each part
+//! delivered as it comes, tagged with its request's id.
 
 use super::{new_socket, ClientError, ClientOptions};
 use crate::protocol::{self, ClientCommand, Dialect};
@@ -309,6 +312,84 @@ impl ReplyStream<'_> {
         } else {
             Part::Partial(body)
         })
+    }
+}
+
+/// A pipelined client for streamed replies (mdcliapi2's shape): [`send`](Self::send) never
+/// waits, [`recv`](Self::recv) returns each part as it comes, tagged with the id of the
+/// request it belongs to (the broker puts the request's id in front of every part). One socket,
+/// no retries: a request that is never answered shows up as a `recv` timeout. A part without
+/// an id (from a broker that strips it, or a 0.1 worker behind majortomo's broker that does
+/// not echo it) cannot be told apart and is dropped with a warning.
+pub struct AsyncStreamClient {
+    socket: DealerSocket,
+    options: ClientOptions,
+    dialect: Dialect,
+    rids: RidSource,
+}
+
+impl AsyncStreamClient {
+    /// Connects to `broker` (bounded by the timeout), speaking `dialect`.
+    pub async fn connect(
+        broker: &str,
+        options: ClientOptions,
+        dialect: Dialect,
+    ) -> Result<Self, ClientError> {
+        common::endpoint::validate(broker).map_err(ClientError::Endpoint)?;
+        let mut socket = new_socket(options.timeout);
+        sock::connect(&mut socket, broker, options.timeout).await?;
+        Ok(Self {
+            socket,
+            options,
+            dialect,
+            rids: RidSource::new(),
+        })
+    }
+
+    /// Sends a request; returns its id, which tags every part of its reply.
+    pub async fn send(&mut self, service: &str, mut body: Message) -> Result<Rid, ClientError> {
+        let rid = self.rids.next_rid();
+        rid.put(&mut body);
+        let request = ClientCommand::Request {
+            service: Bytes::copy_from_slice(service.as_bytes()),
+            body,
+        };
+        let frames = protocol::for_dealer_in(self.dialect, request.encode(self.dialect));
+        sock::send(&mut self.socket, frames, self.options.timeout).await?;
+        Ok(rid)
+    }
+
+    /// The next part of any request, with that request's id; `None` if nothing came within the
+    /// timeout.
+    pub async fn recv(&mut self) -> Result<Option<(Rid, Part)>, ClientError> {
+        let deadline = Instant::now() + self.options.timeout;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let Some(frames) = sock::recv(&mut self.socket, wait).await? else {
+                return Ok(None);
+            };
+            let parsed = protocol::from_dealer_in(self.dialect, frames)
+                .and_then(|f| ClientCommand::parse_reply_in(self.dialect, f));
+            let (last, mut body) = match parsed {
+                Ok(ClientCommand::Partial { body, .. }) => (false, body),
+                Ok(ClientCommand::Reply { body, .. }) => (true, body),
+                Ok(ClientCommand::Request { .. }) => continue,
+                Err(error) => {
+                    tracing::error!("malformed reply from broker: {error}");
+                    continue;
+                }
+            };
+            let Some(rid) = Rid::take(&mut body) else {
+                tracing::warn!("dropped a part without a request id");
+                continue;
+            };
+            let part = if last {
+                Part::Final(body)
+            } else {
+                Part::Partial(body)
+            };
+            return Ok(Some((rid, part)));
+        }
     }
 }
 

@@ -341,3 +341,58 @@ fn a_streaming_worker_killed_mid_stream_the_client_gets_every_part_once() {
     let runs = w1.count("executing request") + w2.count("executing request");
     assert_eq!(runs, 2, "one run cut short, one rerun");
 }
+
+#[test]
+fn the_async_stream_client_gets_every_part_tagged_with_its_request() {
+    use majordomo::client::stream::AsyncStreamClient;
+    use std::collections::HashMap;
+    let ep = tcp_endpoint();
+    let mut broker = broker(&ep, &[]);
+    let streaming = [
+        "--dialect",
+        "rfc18",
+        "--service",
+        "report",
+        "--partials",
+        "3",
+    ];
+    let _w1 = worker("mdworker-a", &mut broker, &ep, &streaming);
+    let _w2 = worker("mdworker-b", &mut broker, &ep, &streaming);
+    let options = ClientOptions {
+        timeout: Duration::from_millis(5000),
+        retries: 1,
+    };
+    let (sent, got) = runtime().block_on(async {
+        let mut client = AsyncStreamClient::connect(&ep, options, Dialect::Rfc18)
+            .await
+            .unwrap();
+        let mut sent = HashMap::new();
+        for k in 0..6 {
+            let body = format!("q{k}");
+            let rid = client
+                .send("report", Message::from_frames([body.clone()]))
+                .await
+                .unwrap();
+            sent.insert(rid, body);
+        }
+        let mut got: HashMap<_, Vec<Part>> = HashMap::new();
+        let mut finals = 0;
+        while finals < 6 {
+            let (rid, part) = client.recv().await.unwrap().expect("a part within 5 s");
+            finals += usize::from(part.is_final());
+            got.entry(rid).or_default().push(part);
+        }
+        (sent, got)
+    });
+    assert_eq!(got.len(), 6);
+    for (rid, body) in sent {
+        let parts = &got[&rid];
+        let expected = [
+            partial("part 1/3"),
+            partial("part 2/3"),
+            partial("part 3/3"),
+            last(&body),
+        ];
+        assert_eq!(parts, &expected, "{rid}");
+    }
+}
