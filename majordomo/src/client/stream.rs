@@ -139,6 +139,9 @@ pub struct StreamClient {
     options: ClientOptions,
     dialect: Dialect,
     rids: Option<RidSource>,
+    /// The socket of the last request if its reply ended with the FINAL (nothing of it can
+    /// still arrive): the next request reuses it. A retry always takes a fresh one.
+    socket: Option<DealerSocket>,
 }
 
 impl StreamClient {
@@ -154,6 +157,7 @@ impl StreamClient {
             options,
             dialect,
             rids: Some(RidSource::new()),
+            socket: None,
         })
     }
 
@@ -171,9 +175,10 @@ impl StreamClient {
         body: Message,
     ) -> Result<ReplyStream<'_>, ClientError> {
         let rid = self.rids.as_mut().map(RidSource::next_rid);
+        let socket = self.socket.take();
         let mut stream = ReplyStream {
             core: StreamCore::new(&self.options, Instant::now()),
-            socket: None,
+            socket,
             client: self,
             service: service.to_owned(),
             body,
@@ -186,7 +191,7 @@ impl StreamClient {
 
 /// The reply to one [`StreamClient::request`], part by part.
 pub struct ReplyStream<'a> {
-    client: &'a StreamClient,
+    client: &'a mut StreamClient,
     core: StreamCore,
     socket: Option<DealerSocket>,
     service: String,
@@ -200,13 +205,19 @@ impl ReplyStream<'_> {
         self.rid.as_ref()
     }
 
-    /// Sends the request on a fresh socket (new identity: nothing of an earlier attempt can
-    /// arrive on it).
+    /// Sends the request: on the socket of a request answered whole, else on a fresh socket
+    /// (new identity: nothing of an earlier attempt can arrive on it).
     async fn send(&mut self) -> Result<(), ClientError> {
         let (timeout, dialect) = (self.client.options.timeout, self.client.dialect);
-        self.socket = None;
-        let mut socket = new_socket(timeout);
-        sock::connect(&mut socket, &self.client.broker, timeout).await?;
+        let reused = self.socket.is_some();
+        let mut socket = match self.socket.take() {
+            Some(socket) => socket,
+            None => {
+                let mut socket = new_socket(timeout);
+                sock::connect(&mut socket, &self.client.broker, timeout).await?;
+                socket
+            }
+        };
         let mut body = self.body.clone();
         if let Some(rid) = &self.rid {
             rid.put(&mut body);
@@ -216,7 +227,15 @@ impl ReplyStream<'_> {
             body,
         };
         let frames = protocol::for_dealer_in(dialect, request.encode(dialect));
-        sock::send(&mut socket, frames, timeout).await?;
+        if let Err(error) = sock::send(&mut socket, frames.clone(), timeout).await {
+            if !reused {
+                return Err(error.into());
+            }
+            // The kept socket's broker may have gone away meanwhile: once more on a fresh one.
+            socket = new_socket(timeout);
+            sock::connect(&mut socket, &self.client.broker, timeout).await?;
+            sock::send(&mut socket, frames, timeout).await?;
+        }
         self.socket = Some(socket);
         Ok(())
     }
@@ -236,6 +255,7 @@ impl ReplyStream<'_> {
                     }));
                 }
                 Next::Resend(attempt) => {
+                    self.socket = None; // a fresh one: the old attempt's parts must not arrive
                     tracing::warn!(
                         "no part from {} within {} ms, resending (attempt {attempt})",
                         self.client.broker,
@@ -266,6 +286,10 @@ impl ReplyStream<'_> {
                 continue;
             };
             if let Some(part) = self.core.handle_part(part, Instant::now()) {
+                if part.is_final() {
+                    // Answered whole: the next request may use this socket.
+                    self.client.socket = self.socket.take();
+                }
                 return Some(Ok(part));
             }
         }

@@ -203,7 +203,13 @@ const BINS: &[Bin] = &[
     Bin {
         name: "mdbench",
         base: &[],
-        flags: &[&["--requests", "--sync-requests", "--rounds", "--window"]],
+        flags: &[&[
+            "--requests",
+            "--sync-requests",
+            "--rounds",
+            "--window",
+            "--partials",
+        ]],
         documented: &[],
         bench: true,
     },
