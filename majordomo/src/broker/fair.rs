@@ -118,9 +118,15 @@ impl Queued {
         self.frames.first().cloned().unwrap_or_default()
     }
 
-    /// What it is charged against the queue's byte bound.
+    /// What it is charged against the queue's byte bound: its frames, and the parts of a
+    /// streamed reply it carries back into the queue after its worker died mid-stream (they
+    /// only change while it runs, so the charge is the same when it leaves the queue).
     pub fn cost(&self) -> usize {
         QUEUED_OVERHEAD
+            + self
+                .stream
+                .as_deref()
+                .map_or(0, super::stream::Parts::bytes)
             + self
                 .frames
                 .iter()

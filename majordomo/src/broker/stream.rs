@@ -90,6 +90,11 @@ impl Parts {
     pub fn overflowed(&self) -> bool {
         self.overflow
     }
+
+    /// Bytes of the parts kept (what a requeued request is charged for them).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 /// The bridging rule: the one body a 0.1 client gets for `parts` then `last`.
@@ -160,6 +165,19 @@ mod tests {
         assert_eq!(parts.partial(&m(&["3"]), 1000), Fate::Deliver);
         assert_eq!(parts.delivered(), 3);
         assert_eq!(parts.kept().unwrap(), &[m(&["1"]), m(&["2"]), m(&["3"])]);
+        assert_eq!(parts.bytes(), 3 * (1 + FRAME_OVERHEAD));
+    }
+
+    #[test]
+    fn a_requeued_request_is_charged_for_its_kept_parts() {
+        use crate::broker::fair::Queued;
+        let t0 = std::time::Instant::now();
+        let mut request = Queued::new(m(&["C1"]), m(&["q"]), t0);
+        let plain = request.cost();
+        let mut parts = Parts::default();
+        parts.partial(&Message::from_frames([vec![b'x'; 100]]), 1000);
+        request.stream = Some(Box::new(parts));
+        assert_eq!(request.cost(), plain + 100 + FRAME_OVERHEAD);
     }
 
     #[test]
