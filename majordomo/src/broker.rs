@@ -805,7 +805,15 @@ impl Broker {
             .as_deref()
             .and_then(stream::Parts::kept)
             .unwrap_or(&[]);
+        let overflowed = parts.as_deref().is_some_and(stream::Parts::overflowed);
         let joined = match &rid {
+            // Its parts are gone: it cannot be remembered or sent whole. Forgotten, so that the
+            // retries that joined it retry again and run it anew (their clients skip the parts
+            // they have), rather than get a stream with a hole.
+            Some(rid) if overflowed => {
+                self.dedup.abandon(&service, rid);
+                Vec::new()
+            }
             Some(rid) => {
                 let remembered = stream::pack(kept, &body);
                 self.dedup.finish(&service, rid, &remembered, now)

@@ -13,7 +13,9 @@
 //!   assumes what a retry assumes anyway: the service answers the same request the same way.
 //! * **a retry** (the request-id store, [`super::dedup`]): a stream is remembered whole
 //!   ([`pack`]) with its FINAL, and a retry that joined a running stream or asks for an
-//!   answered one gets every part from the first ([`unpack`]).
+//!   answered one gets every part from the first ([`unpack`]). A stream that outgrew the bound
+//!   is not remembered: its id is forgotten at its FINAL, and the retries that joined it get
+//!   no answer (they retry, and it runs anew), so no client gets a stream with a hole.
 
 use bytes::Bytes;
 use common::Message;

@@ -304,3 +304,34 @@ fn a_partial_from_an_idle_or_unknown_worker_gets_disconnect_in_its_dialect() {
     assert_eq!(all(&drain(&mut b)), [v(&["W1", "", "MDPW02", "06"])]);
     assert_eq!(b.worker_count(), 0);
 }
+
+#[test]
+fn a_stream_too_long_to_keep_is_not_remembered_and_its_retry_runs_again() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    rfc_worker(&mut b, "W1", "report", t0);
+    let rid = crate::rid::Rid::new(&b"r-2"[..]).unwrap().to_frame();
+    b.handle_message(raw("C1", &[C02, &[0x01], b"report", &rid, b"q"]), t0);
+    drain(&mut b);
+    let big = "x".repeat(600);
+    b.handle_message(rfc_part("W1", 0x03, "C1", &big), t0);
+    // A retry joins while the stream runs; then the parts outgrow the bound (1000 bytes).
+    b.handle_message(raw("C2", &[C02, &[0x01], b"report", &rid, b"q"]), t0);
+    b.handle_message(rfc_part("W1", 0x03, "C1", &big), t0);
+    b.handle_message(rfc_part("W1", 0x04, "C1", "end"), t0);
+    let out = drain(&mut b);
+    // C1 got everything live; the joined C2 gets nothing (a FINAL alone would be a hole).
+    assert_eq!(
+        out.len(),
+        3,
+        "{:?}",
+        all(&out)
+            .iter()
+            .map(|m| m[..3].to_vec())
+            .collect::<Vec<_>>()
+    );
+    assert!(out.iter().all(|m| texts(m)[0] == "C1"));
+    // The id is forgotten: the next retry runs the request again.
+    b.handle_message(raw("C2", &[C02, &[0x01], b"report", &rid, b"q"]), t0);
+    assert_eq!(to_worker_rfc(drain(&mut b).remove(0)), "W1");
+}
