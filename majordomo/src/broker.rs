@@ -33,6 +33,17 @@
 //!   evicted by a full queue, expired, its client gone, its worker purged for silence) abandons
 //!   its id, so that a retry runs it again instead of joining a request nobody will answer.
 //!
+//! * MDP/0.2 (18/MDP) peers share the socket with 0.1 ones: each message's dialect is
+//!   recognised from its frames ([`protocol`]), kept per peer (a worker's in its entry, a
+//!   streaming client's in a small map by routing id) and every answer goes out in it. A 0.2
+//!   worker streams its reply as PARTIALs and a FINAL; a 0.2 client gets them as they come; a
+//!   0.1 client gets them concatenated into one REPLY ([`stream`]: the bridging rule, its
+//!   bound, reruns after a worker died mid-stream, and how retries get whole streams). A
+//!   PARTIAL proves the worker alive like any command. The 0.1 extensions (request-id marker
+//!   in READY, credit, broker pair) are not offered to 0.2 workers: they take one request at a
+//!   time and get no pair frames; a request id at the head of a client's body works for 0.2
+//!   clients too, and comes back at the head of every PARTIAL and the FINAL.
+//!
 //! Service entries live while they have workers or waiting requests; nothing is kept for a
 //! name once both are gone, so churn and garbage service names do not grow the broker.
 //!
@@ -42,8 +53,8 @@
 use crate::mmi::{ServiceRow, WorkerRow};
 use crate::pair::{PairFrames, Standing};
 use crate::protocol::{
-    self, ClientCommand, Inbound, ProtocolError, WorkerCommand, MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED,
-    MMI_OK, MMI_SERVICE,
+    self, ClientCommand, Dialect, Inbound, ProtocolError, Received, WorkerCommand, MMI_NOT_FOUND,
+    MMI_NOT_IMPLEMENTED, MMI_OK, MMI_SERVICE,
 };
 use crate::rid::Rid;
 use binary_star::State;
@@ -58,6 +69,7 @@ use std::time::{Duration, Instant};
 
 pub mod dedup;
 pub mod fair;
+pub mod stream;
 
 use dedup::{Admit, Dedup, DedupConfig, Forgotten};
 use fair::{Admission, FairQueue, Queued};
@@ -75,6 +87,12 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(60_000);
 /// [`fair::QUEUED_OVERHEAD`] each) before requests are refused: 100,000 small requests take
 /// about 16 MiB, so the Guide's `mdclient2` fits many times over.
 pub const MAX_QUEUE_BYTES: usize = 256 << 20;
+/// Bytes of one streamed reply the broker keeps (for a 0.1 client, which gets it as one
+/// REPLY, and for retries): beyond it the parts are only passed on ([`stream`]).
+pub const MAX_STREAM_BYTES: usize = 16 << 20;
+/// MDP/0.2 client peers whose dialect is remembered at once; beyond it the oldest is
+/// forgotten (normally each is forgotten when its connection closes).
+pub const MAX_STREAMING_CLIENTS: usize = 1 << 16;
 
 /// MMI extension: one row per service (see [`crate::mmi`]).
 pub const MMI_SERVICES: &str = "mmi.services";
@@ -103,6 +121,8 @@ pub struct BrokerConfig {
     pub log_replies: bool,
     /// Which CURVE keys may register workers for which service (`--worker-keys`).
     pub worker_keys: WorkerKeys,
+    /// Most bytes of one streamed reply kept for bridging and retries ([`stream`]).
+    pub max_stream_bytes: usize,
 }
 
 /// Decides whether an authenticated key belongs to a service's workers.
@@ -148,6 +168,7 @@ impl Default for BrokerConfig {
             dedup: DedupConfig::default(),
             log_replies: false,
             worker_keys: WorkerKeys::default(),
+            max_stream_bytes: MAX_STREAM_BYTES,
         }
     }
 }
@@ -207,6 +228,8 @@ struct Service {
 /// One registered worker.
 struct Worker {
     service: Bytes,
+    /// The dialect of its READY: everything it is sent is in it.
+    dialect: Dialect,
     liveness: Liveness,
     /// The worker asked for request ids in READY.
     request_ids: bool,
@@ -354,6 +377,9 @@ pub enum Event {
     MisplacedPairFrames(Bytes),
     /// A reply went to a client, the `count`th ([`BrokerConfig::log_replies`] only).
     Answered { count: u64 },
+    /// A 0.1 client got only the FINAL of a streamed reply from `service`: its `parts` PARTIALs
+    /// outgrew [`BrokerConfig::max_stream_bytes`] (peer input).
+    StreamTruncated { service: Bytes, parts: usize },
 }
 
 /// Why a worker was sent DISCONNECT.
@@ -399,6 +425,10 @@ pub struct Broker {
     peer: Option<(State, Instant)>,
     /// The authenticated CURVE key of each connected peer that has one.
     peer_keys: HashMap<Bytes, PublicKey>,
+    /// The dialect of each MDP/0.2 client peer, by routing id (0.1 peers are not kept), in
+    /// the order first seen (for the bound [`MAX_STREAMING_CLIENTS`]).
+    streaming_clients: HashMap<Bytes, Dialect>,
+    streaming_order: VecDeque<Bytes>,
 }
 
 impl Broker {
@@ -416,6 +446,8 @@ impl Broker {
             standing: None,
             peer: None,
             peer_keys: HashMap::new(),
+            streaming_clients: HashMap::new(),
+            streaming_order: VecDeque::new(),
         }
     }
 
@@ -515,19 +547,23 @@ impl Broker {
 
     /// Handles one message as received by the ROUTER (`routing id, "", header, …`).
     pub fn handle_message(&mut self, frames: Message, now: Instant) {
-        self.handle_parsed(Inbound::parse(frames), now);
+        self.handle_parsed(Received::parse(frames), now);
     }
 
     /// [`handle_message`](Self::handle_message) for a message already parsed (the broker pair,
     /// [`crate::ha`], looks at client requests before they get here).
-    pub fn handle_parsed(
-        &mut self,
-        parsed: Result<(Message, Inbound), ProtocolError>,
-        now: Instant,
-    ) {
+    pub fn handle_parsed(&mut self, parsed: Result<Received, ProtocolError>, now: Instant) {
         match parsed {
-            Ok((sender, Inbound::Client(command))) => self.client_command(sender, command, now),
-            Ok((sender, Inbound::Worker(command))) => self.worker_command(sender, command, now),
+            Ok(Received {
+                sender,
+                dialect,
+                command: Inbound::Client(command),
+            }) => self.client_command(sender, dialect, command, now),
+            Ok(Received {
+                sender,
+                dialect,
+                command: Inbound::Worker(command),
+            }) => self.worker_command(sender, dialect, command, now),
             Err(error) => {
                 self.stats.malformed += 1;
                 self.outbox.event(Event::Malformed(error));
@@ -538,9 +574,13 @@ impl Broker {
     /// Sends DISCONNECT to every worker and forgets them (the broker is going away; they
     /// reconnect to its successor at once instead of waiting for their liveness to run out).
     pub fn handle_shutdown(&mut self) {
-        let ids: Vec<Bytes> = self.workers.keys().cloned().collect();
-        for id in ids {
-            self.send_disconnect(&id);
+        let ids: Vec<(Bytes, Dialect)> = self
+            .workers
+            .iter()
+            .map(|(id, w)| (id.clone(), w.dialect))
+            .collect();
+        for (id, dialect) in ids {
+            self.send_disconnect(&id, dialect);
         }
     }
 
@@ -562,6 +602,11 @@ impl Broker {
         if self.workers.contains_key(peer) {
             self.worker_gone(peer, false, now);
             return;
+        }
+        if self.streaming_clients.remove(peer).is_some() {
+            if let Some(at) = self.streaming_order.iter().position(|p| p == peer) {
+                self.streaming_order.remove(at);
+            }
         }
         let (mut dropped, mut handed) = (0, 0);
         let mut emptied = Vec::new();
@@ -620,9 +665,53 @@ impl Broker {
         self.remove_worker(id, Leaving::Requeue(now));
     }
 
-    fn client_command(&mut self, client: Message, command: ClientCommand, now: Instant) {
-        let (ClientCommand::Request { service, mut body }
-        | ClientCommand::Reply { service, mut body }) = command;
+    /// Remembers the dialect of a client peer (only 0.2 ones are kept: 0.1 is the default).
+    fn note_client(&mut self, client: &Message, dialect: Dialect) {
+        let Some(peer) = client.first() else { return };
+        if !dialect.streams() {
+            if !self.streaming_clients.is_empty() {
+                self.streaming_clients.remove(peer);
+            }
+            return;
+        }
+        if self
+            .streaming_clients
+            .insert(peer.clone(), dialect)
+            .is_none()
+        {
+            self.streaming_order.push_back(peer.clone());
+            while self.streaming_order.len() > MAX_STREAMING_CLIENTS {
+                if let Some(old) = self.streaming_order.pop_front() {
+                    self.streaming_clients.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// The dialect a client address is answered in.
+    fn client_dialect(&self, client: &Message) -> Dialect {
+        if self.streaming_clients.is_empty() {
+            return Dialect::V01;
+        }
+        client
+            .first()
+            .and_then(|peer| self.streaming_clients.get(peer))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn client_command(
+        &mut self,
+        client: Message,
+        dialect: Dialect,
+        command: ClientCommand,
+        now: Instant,
+    ) {
+        let ClientCommand::Request { service, mut body } = command else {
+            // Parsing a client message at the broker only ever yields a REQUEST.
+            return;
+        };
+        self.note_client(&client, dialect);
         self.stats.requests += 1;
         // The rid frame stays in front of the body: the queue keeps it there (see `fair`).
         let rid = body.first().and_then(Rid::from_frame);
@@ -630,11 +719,8 @@ impl Broker {
             if rid.is_some() {
                 body.pop_front();
             }
-            let mut reply = self.mmi(&service, &body, now);
-            if let Some(rid) = &rid {
-                rid.put(&mut reply);
-            }
-            self.reply_to_client(client, service, reply);
+            let reply = self.mmi(&service, &body, now);
+            self.send_reply(client, service, rid.as_ref(), &[], reply);
             return;
         }
         if let Some(rid) = &rid {
@@ -678,15 +764,61 @@ impl Broker {
         self.dispatch(&service, now);
     }
 
-    fn reply_to_client(&mut self, client: Message, service: Bytes, body: Message) {
+    /// Sends a whole reply to `client` in its dialect: the `parts` not delivered yet, then
+    /// `body` as the REPLY or FINAL; each with the request's id in front if it has one. A 0.1
+    /// client gets `parts` and `body` concatenated into one REPLY (the bridging rule).
+    fn send_reply(
+        &mut self,
+        client: Message,
+        service: Bytes,
+        rid: Option<&Rid>,
+        parts: &[Message],
+        body: Message,
+    ) {
         if self.config.log_replies && !protocol::is_mmi(&service) {
             self.stats.answered += 1;
             self.outbox.event(Event::Answered {
                 count: self.stats.answered,
             });
         }
-        let reply = ClientCommand::Reply { service, body }.into_frames();
-        self.outbox.transmit(protocol::to_router(client, reply));
+        let dialect = self.client_dialect(&client);
+        let mut body = if dialect.streams() {
+            for part in parts {
+                self.send_partial(&client, dialect, &service, rid, part.clone());
+            }
+            body
+        } else {
+            stream::concatenate(parts, body)
+        };
+        if let Some(rid) = rid {
+            rid.put(&mut body);
+        }
+        let reply = ClientCommand::Reply { service, body }.encode(dialect);
+        self.outbox
+            .transmit(protocol::to_router_in(dialect, client, reply));
+    }
+
+    /// Sends one PARTIAL to a streaming client.
+    fn send_partial(
+        &mut self,
+        client: &Message,
+        dialect: Dialect,
+        service: &Bytes,
+        rid: Option<&Rid>,
+        mut body: Message,
+    ) {
+        if let Some(rid) = rid {
+            rid.put(&mut body);
+        }
+        let partial = ClientCommand::Partial {
+            service: service.clone(),
+            body,
+        };
+        self.outbox.transmit(protocol::to_router_in(
+            dialect,
+            client.clone(),
+            partial.encode(dialect),
+        ));
     }
 
     /// Dedup hook for a request with an id: true if it is new and must be queued; otherwise
@@ -701,36 +833,71 @@ impl Broker {
                 });
                 false
             }
-            Admit::Replay(mut reply) => {
+            Admit::Replay(remembered) => {
                 self.outbox.event(Event::RetryReplayed {
                     rid: rid.clone(),
                     service: service.clone(),
                 });
-                rid.put(&mut reply);
-                self.reply_to_client(client.clone(), service.clone(), reply);
+                let (parts, last) = stream::unpack(remembered);
+                self.send_reply(client.clone(), service.clone(), Some(rid), &parts, last);
                 false
             }
         }
     }
 
-    /// Dedup hook for a worker's reply to a request with an id: remembers the reply and sends
-    /// it to every client address that asked for it: the one the worker named, then those
-    /// that joined (each once).
-    fn dedup_reply(
+    /// A worker's REPLY or FINAL for `client`'s request ended it: the client gets the reply
+    /// (a streaming client only the FINAL, it has the parts; a 0.1 client every kept part
+    /// concatenated). With an id, the whole reply is remembered (dedup hook) and sent whole to
+    /// every other address that joined it (each once).
+    fn finish_request(
         &mut self,
         client: Message,
         service: Bytes,
-        rid: Rid,
+        rid: Option<Rid>,
+        parts: Option<Box<stream::Parts>>,
         body: Message,
         now: Instant,
     ) {
-        let joined = self.dedup.finish(&service, &rid, &body, now);
-        let mut body = body;
-        rid.put(&mut body);
+        let kept: &[Message] = parts
+            .as_deref()
+            .and_then(stream::Parts::kept)
+            .unwrap_or(&[]);
+        let overflowed = parts.as_deref().is_some_and(stream::Parts::overflowed);
+        let joined = match &rid {
+            // Its parts are gone: it cannot be remembered or sent whole. Forgotten, so that the
+            // retries that joined it retry again and run it anew (their clients skip the parts
+            // they have), rather than get a stream with a hole.
+            Some(rid) if overflowed => {
+                self.dedup.abandon(&service, rid);
+                Vec::new()
+            }
+            Some(rid) => {
+                let remembered = stream::pack(kept, &body);
+                self.dedup.finish(&service, rid, &remembered, now)
+            }
+            None => Vec::new(),
+        };
+        let to_client: &[Message] = if self.client_dialect(&client).streams() {
+            &[]
+        } else {
+            if let Some(p) = parts.as_deref().filter(|p| p.overflowed()) {
+                self.outbox.event(Event::StreamTruncated {
+                    service: service.clone(),
+                    parts: p.delivered(),
+                });
+            }
+            kept
+        };
         let others: Vec<Message> = joined.into_iter().filter(|w| *w != client).collect();
-        self.reply_to_client(client, service.clone(), body.clone());
+        self.send_reply(
+            client,
+            service.clone(),
+            rid.as_ref(),
+            to_client,
+            body.clone(),
+        );
         for waiter in others {
-            self.reply_to_client(waiter, service.clone(), body.clone());
+            self.send_reply(waiter, service.clone(), rid.as_ref(), kept, body.clone());
         }
     }
 
@@ -755,7 +922,13 @@ impl Broker {
         }
     }
 
-    fn worker_command(&mut self, sender: Message, command: WorkerCommand, now: Instant) {
+    fn worker_command(
+        &mut self,
+        sender: Message,
+        dialect: Dialect,
+        command: WorkerCommand,
+        now: Instant,
+    ) {
         // Workers connect directly: their envelope is their routing id.
         let id = match (sender.len(), sender.first()) {
             (1, Some(id)) => id.clone(),
@@ -772,9 +945,11 @@ impl Broker {
             }
         }
         match command {
-            WorkerCommand::Ready { .. } if known => self.disconnect(&id, Offence::SecondReady),
+            WorkerCommand::Ready { .. } if known => {
+                self.disconnect(&id, dialect, Offence::SecondReady)
+            }
             WorkerCommand::Ready { service, .. } if protocol::is_mmi(&service) => {
-                self.disconnect(&id, Offence::ReservedService(service));
+                self.disconnect(&id, dialect, Offence::ReservedService(service));
             }
             WorkerCommand::Ready { service, .. }
                 if !self
@@ -783,7 +958,7 @@ impl Broker {
                     .admits(&service, self.peer_keys.get(&id)) =>
             {
                 let key = self.peer_keys.get(&id).copied();
-                self.disconnect(&id, Offence::KeyNotAllowed { service, key });
+                self.disconnect(&id, dialect, Offence::KeyNotAllowed { service, key });
             }
             WorkerCommand::Ready {
                 service,
@@ -809,6 +984,7 @@ impl Broker {
                     id.clone(),
                     Worker {
                         service: service.clone(),
+                        dialect,
                         liveness,
                         request_ids,
                         credit: granted as usize,
@@ -833,7 +1009,7 @@ impl Broker {
                     } else {
                         Offence::ReplyFromUnknown
                     };
-                    self.disconnect(&id, why);
+                    self.disconnect(&id, dialect, why);
                     return;
                 };
                 // A worker with credit names the request by its rid frame (crate::credit).
@@ -843,11 +1019,12 @@ impl Broker {
                     None
                 };
                 let was_full = !worker.has_room();
-                let Some(answered) = worker.take_answered(&client, named.as_ref()) else {
-                    self.disconnect(&id, Offence::ReplyToUnknownRequest);
+                let Some(mut answered) = worker.take_answered(&client, named.as_ref()) else {
+                    self.disconnect(&id, dialect, Offence::ReplyToUnknownRequest);
                     return;
                 };
                 let running = answered.rid();
+                let parts = answered.stream.take();
                 let service = worker.service.clone();
                 let now_idle = !worker.busy();
                 if let Some(entry) = self.services.get_mut(&service) {
@@ -860,16 +1037,14 @@ impl Broker {
                     }
                 }
                 self.stats.replies += 1;
-                match running {
-                    Some(rid) => self.dedup_reply(client, service.clone(), rid, body, now),
-                    None => self.reply_to_client(client, service.clone(), body),
-                }
+                self.finish_request(client, service.clone(), running, parts, body, now);
                 self.dispatch(&service, now);
             }
+            WorkerCommand::Partial { client, body } => self.partial(&id, dialect, client, body),
             WorkerCommand::Pair(frames) if known => self.pair_news(&id, frames, now),
-            WorkerCommand::Pair(_) => self.disconnect(&id, Offence::UnknownHeartbeat),
+            WorkerCommand::Pair(_) => self.disconnect(&id, dialect, Offence::UnknownHeartbeat),
             WorkerCommand::Heartbeat if known => {}
-            WorkerCommand::Heartbeat => self.disconnect(&id, Offence::UnknownHeartbeat),
+            WorkerCommand::Heartbeat => self.disconnect(&id, dialect, Offence::UnknownHeartbeat),
             WorkerCommand::Disconnect if known => {
                 let in_flight = self.workers.get(&id).map_or(0, Worker::used);
                 self.outbox.event(Event::WorkerLeft {
@@ -879,7 +1054,39 @@ impl Broker {
                 self.remove_worker(&id, Leaving::Requeue(now));
             }
             WorkerCommand::Disconnect => self.outbox.event(Event::UnknownLeft(id)),
-            WorkerCommand::Request { .. } => self.disconnect(&id, Offence::RequestToBroker),
+            WorkerCommand::Request { .. } => {
+                self.disconnect(&id, dialect, Offence::RequestToBroker)
+            }
+        }
+    }
+
+    /// A PARTIAL from worker `id` for `client`: passed on to a streaming client at once (a 0.1
+    /// client gets it with the FINAL), kept for bridging and retries, or dropped if an earlier
+    /// run of the request already delivered it ([`stream`]). Only a worker of credit 1 (every
+    /// 0.2 worker) can stream: the part must belong to its one request.
+    fn partial(&mut self, id: &Bytes, dialect: Dialect, client: Message, body: Message) {
+        let max_bytes = self.config.max_stream_bytes;
+        let Some(worker) = self.workers.get_mut(id) else {
+            self.disconnect(id, dialect, Offence::ReplyFromUnknown);
+            return;
+        };
+        let service = worker.service.clone();
+        let Some(request) = worker.in_flight.first_mut() else {
+            self.disconnect(id, dialect, Offence::ReplyWhileIdle);
+            return;
+        };
+        if worker.credit != 1 || !request.is_from(&client) {
+            self.disconnect(id, dialect, Offence::ReplyToUnknownRequest);
+            return;
+        }
+        let parts = request.stream.get_or_insert_with(Default::default);
+        if parts.partial(&body, max_bytes) == stream::Fate::Duplicate {
+            return;
+        }
+        let rid = request.rid();
+        let to = self.client_dialect(&client);
+        if to.streams() {
+            self.send_partial(&client, to, &service, rid.as_ref(), body);
         }
     }
 
@@ -929,10 +1136,8 @@ impl Broker {
                 }
                 let joined = self.dedup.finish(&service, &rid, &body, now);
                 let delivered = joined.len();
-                let mut body = body;
-                rid.put(&mut body);
                 for client in joined {
-                    self.reply_to_client(client, service.clone(), body.clone());
+                    self.send_reply(client, service.clone(), Some(&rid), &[], body.clone());
                 }
                 self.stats.answered_elsewhere += 1;
                 self.outbox.event(Event::AnsweredElsewhere {
@@ -978,20 +1183,22 @@ impl Broker {
         }
     }
 
-    /// Sends DISCONNECT to `id` and forgets it if it was registered; `why` is reported.
-    fn disconnect(&mut self, id: &Bytes, why: Offence) {
+    /// Sends DISCONNECT to `id` (in `dialect`, the one it spoke) and forgets it if it was
+    /// registered; `why` is reported.
+    fn disconnect(&mut self, id: &Bytes, dialect: Dialect, why: Offence) {
         self.outbox.event(Event::Disconnected {
             id: id.clone(),
             why,
         });
-        self.send_disconnect(id);
+        self.send_disconnect(id, dialect);
     }
 
-    fn send_disconnect(&mut self, id: &Bytes) {
+    fn send_disconnect(&mut self, id: &Bytes, dialect: Dialect) {
         self.stats.disconnects_sent += 1;
-        self.outbox.transmit(protocol::to_router(
+        self.outbox.transmit(protocol::to_router_in(
+            dialect,
             Message::from_frames([id.clone()]),
-            WorkerCommand::Disconnect.into_frames(),
+            WorkerCommand::Disconnect.encode(dialect),
         ));
         // A worker told to go away by us is misbehaving: its request is not handed on (the
         // client retries).
@@ -1059,7 +1266,7 @@ impl Broker {
         if !self.dispatching() {
             return;
         }
-        let Some(entry) = self.services.get_mut(service) else {
+        let Some(mut entry) = self.services.get_mut(service) else {
             return;
         };
         while !entry.idle.is_empty() {
@@ -1076,14 +1283,14 @@ impl Broker {
             });
             match settled {
                 Some((Admit::Joined, _)) => continue,
-                Some((Admit::Replay(mut reply), rid)) => {
-                    rid.put(&mut reply);
-                    let reply = ClientCommand::Reply {
-                        service: service.clone(),
-                        body: reply,
+                Some((Admit::Replay(remembered), rid)) => {
+                    let (parts, last) = stream::unpack(remembered);
+                    self.send_reply(request.client(), service.clone(), Some(&rid), &parts, last);
+                    // `send_reply` needs `self`: look the service up again.
+                    let Some(again) = self.services.get_mut(service) else {
+                        return;
                     };
-                    self.outbox
-                        .transmit(protocol::to_router(request.client(), reply.into_frames()));
+                    entry = again;
                     continue;
                 }
                 Some((Admit::Dispatch, _)) | None => {}
@@ -1129,14 +1336,20 @@ impl Broker {
             if let (true, Some(standing)) = (worker.pair, self.standing) {
                 body.push_front(standing.to_frame());
             }
+            let mut request = request;
+            if let Some(parts) = request.stream.as_mut() {
+                parts.rerun(); // requeued mid-stream: the new run's first parts are known
+            }
             worker.in_flight.push(request);
             if worker.has_room() {
                 entry.idle.push_back(id.clone());
             }
+            let dialect = worker.dialect;
             let command = WorkerCommand::Request { client, body };
-            self.outbox.transmit(protocol::to_router(
+            self.outbox.transmit(protocol::to_router_in(
+                dialect,
                 Message::from_frames([id]),
-                command.into_frames(),
+                command.encode(dialect),
             ));
         }
         self.forget_if_unused(service);
@@ -1324,9 +1537,10 @@ impl Core for Broker {
                 }
                 _ => WorkerCommand::Heartbeat,
             };
-            self.outbox.transmit(protocol::to_router(
+            self.outbox.transmit(protocol::to_router_in(
+                worker.dialect,
                 Message::from_frames([id.clone()]),
-                heartbeat.into_frames(),
+                heartbeat.encode(worker.dialect),
             ));
         }
         self.outbox.event(Event::Tick);

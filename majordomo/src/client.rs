@@ -49,6 +49,7 @@
 //! Each switch logs once; the resends between (votes) are `D:` lines.
 
 pub mod pair;
+pub mod stream;
 
 use crate::protocol::{self, ClientCommand, MMI_OK, MMI_SERVICE};
 use crate::rid::{Rid, RidSource};
@@ -262,7 +263,8 @@ fn parse_reply(frames: Message) -> Option<(Bytes, Option<Rid>, Message)> {
     match parsed {
         Ok(
             ClientCommand::Reply { service, mut body }
-            | ClientCommand::Request { service, mut body },
+            | ClientCommand::Request { service, mut body }
+            | ClientCommand::Partial { service, mut body },
         ) => {
             let rid = Rid::take(&mut body);
             Some((service, rid, body))

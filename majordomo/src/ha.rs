@@ -23,7 +23,7 @@
 
 use crate::broker::{self, Broker, BrokerConfig};
 use crate::pair::Standing;
-use crate::protocol::{self, ClientCommand, Inbound};
+use crate::protocol::{self, ClientCommand, Inbound, Received};
 use binary_star::fsm::Rejection;
 use binary_star::node::{self, Node, Publish, Timing, Verdict};
 use binary_star::wire::StateMessage;
@@ -72,7 +72,7 @@ pub enum Event {
 pub struct PairedBroker {
     broker: Broker,
     node: Node,
-    held: VecDeque<(Message, Inbound)>,
+    held: VecDeque<Received>,
     rejected_since_change: u64,
     outbox: Outbox<Transmit, Event>,
 }
@@ -107,9 +107,9 @@ impl PairedBroker {
 
     /// One message as the ROUTER received it.
     pub fn handle_message(&mut self, frames: Message, now: Instant) {
-        match protocol::Inbound::parse(frames) {
-            Ok((sender, inbound)) if is_service_request(&inbound) => {
-                self.client_request(sender, inbound, now)
+        match Received::parse(frames) {
+            Ok(received) if is_service_request(&received.command) => {
+                self.client_request(received, now)
             }
             parsed => self.broker.handle_parsed(parsed, now),
         }
@@ -158,9 +158,9 @@ impl PairedBroker {
         self.settle(now);
     }
 
-    fn client_request(&mut self, sender: Message, inbound: Inbound, now: Instant) {
+    fn client_request(&mut self, received: Received, now: Instant) {
         match self.node.handle_client_request(now) {
-            Verdict::Serve => self.broker.handle_parsed(Ok((sender, inbound)), now),
+            Verdict::Serve => self.broker.handle_parsed(Ok(received), now),
             Verdict::Reject(why) => {
                 self.rejected_since_change += 1;
                 self.outbox.event(Event::Rejected {
@@ -170,7 +170,7 @@ impl PairedBroker {
                 });
             }
             Verdict::Hold if self.held.len() >= MAX_HELD => self.outbox.event(Event::HeldFull),
-            Verdict::Hold => self.held.push_back((sender, inbound)),
+            Verdict::Hold => self.held.push_back(received),
         }
     }
 
@@ -186,8 +186,8 @@ impl PairedBroker {
                         self.broker.set_standing(standing_of(&self.node), now);
                     }
                     node::Event::Resumed => {
-                        for (sender, inbound) in std::mem::take(&mut self.held) {
-                            self.client_request(sender, inbound, now);
+                        for received in std::mem::take(&mut self.held) {
+                            self.client_request(received, now);
                         }
                     }
                     _ => {}

@@ -714,6 +714,10 @@ fn log_broker_event(event: Event, p: &mut PeerLines, now: Instant) {
         Event::MisplacedPairFrames(id) if p.allow(now) => {
             error!("worker {} sent broker-pair frames only a broker sends, dropped", text(&id))
         }
+        Event::StreamTruncated { service, parts } if p.allow(now) => warn!(
+            "streamed reply of {} too long for a 0.1 client: its {parts} partial(s) dropped, final sent",
+            text(&service)
+        ),
         _ => {} // throttled
     }
 }

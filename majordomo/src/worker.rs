@@ -30,6 +30,15 @@
 //! session is not sent there: the broker on the other end no longer knows about that request
 //! (the client retries instead; in a pair, the other broker still hears the reply).
 //!
+//! # Streamed replies (MDP/0.2)
+//! [`Worker::partial`] sends one part of a reply before [`Worker::reply`] sends the last
+//! (FINAL); [`Worker::run_streaming`] hands the handler a [`Parts`] sender for them. With
+//! [`WorkerOptions::dialect`] `Rfc18` or `Majortomo` the worker speaks MDP/0.2 and each part is
+//! sent as a PARTIAL at once. With the default 0.1 the broker cannot take parts: they are kept
+//! and sent in front of the reply's frames, as one REPLY (the broker's bridging rule, applied
+//! at the worker). A 0.2 worker takes one request at a time and offers none of the 0.1
+//! extensions (request ids, credit, broker pair).
+//!
 //! The handler must not block the runtime thread (use `tokio::time::sleep`, `spawn_blocking`),
 //! or heartbeats stall with it.
 
@@ -38,7 +47,7 @@ pub mod core;
 
 use self::brokers::{Brokers, Event};
 use self::core::Transmit;
-use crate::protocol::{self, WorkerCommand};
+use crate::protocol::{self, Dialect, WorkerCommand};
 use crate::rid::Rid;
 use common::contract::{now, sleep_until, Core};
 use common::session::{Session, SessionEvent, SessionOptions};
@@ -86,6 +95,10 @@ pub struct WorkerOptions {
     /// default). Above one, READY asks the broker for that many at once ([`crate::credit`]),
     /// for handlers that wait on I/O: [`Worker::run`] runs that many side by side.
     pub credit: u32,
+    /// The protocol spoken ([`Dialect::V01`] by default; the MDP/0.2 dialects stream replies,
+    /// see the [module docs](self#streamed-replies-mdp02)). A 0.2 worker has credit 1, serves
+    /// one broker, and asks for no request ids.
+    pub dialect: Dialect,
 }
 
 impl Default for WorkerOptions {
@@ -97,6 +110,7 @@ impl Default for WorkerOptions {
             reconnect_max: RECONNECT_MAX,
             request_ids: false,
             credit: 1,
+            dialect: Dialect::V01,
         }
     }
 }
@@ -128,6 +142,9 @@ pub enum WorkerError {
     /// [`WorkerOptions::credit`] is not 1 to [`crate::credit::MAX`].
     #[error("credit {0} is not 1 to {max}", max = crate::credit::MAX)]
     Credit(u32),
+    /// An MDP/0.2 worker has none of 0.1's extensions: credit 1, one broker.
+    #[error("an MDP/0.2 ({0}) worker takes one request at a time from one broker")]
+    Dialect(Dialect),
 }
 
 /// Where a reply goes: the client's address, and the broker and connection the request came on.
@@ -182,10 +199,38 @@ pub struct Request {
     pub reply_to: ReplyTo,
 }
 
-/// A reply on its way to the engine.
+/// A reply, or a part of one, on its way to the engine.
 struct Outgoing {
     reply_to: ReplyTo,
     body: Message,
+    /// The last part (REPLY, FINAL); a PARTIAL otherwise.
+    last: bool,
+}
+
+/// Sends the parts of one streamed reply ([`Worker::run_streaming`]): each
+/// [`send`](Parts::send) is one PARTIAL; the handler's return value is the FINAL. Drop it with
+/// the reply: while one lives, the engine does not see the handle's shutdown (it waits for the
+/// reply channel to close).
+#[derive(Debug, Clone)]
+pub struct Parts {
+    reply_to: ReplyTo,
+    replies: mpsc::Sender<Outgoing>,
+}
+
+impl Parts {
+    /// Sends one part of the reply now (MDP/0.2), or keeps it for the reply (0.1).
+    pub async fn send(&self, body: Message) -> Result<(), WorkerError> {
+        let reply_to = self.reply_to.clone();
+        let part = Outgoing {
+            reply_to,
+            body,
+            last: false,
+        };
+        self.replies
+            .send(part)
+            .await
+            .map_err(|_| WorkerError::Stopped)
+    }
 }
 
 /// A Majordomo worker for one service. See the [module docs](self).
@@ -241,6 +286,9 @@ impl Worker {
         if !(1..=crate::credit::MAX).contains(&options.credit) {
             return Err(WorkerError::Credit(options.credit));
         }
+        if options.dialect.streams() && (options.credit != 1 || brokers.len() != 1) {
+            return Err(WorkerError::Dialect(options.dialect));
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| WorkerError::NoRuntime)?;
         // The core hands over at most `credit` requests not yet answered.
         let (request_tx, requests) = mpsc::channel(options.credit as usize);
@@ -276,13 +324,59 @@ impl Worker {
         self.requests.recv().await
     }
 
-    /// Sends the reply to a request received with [`recv`](Self::recv), once.
+    /// Sends the reply to a request received with [`recv`](Self::recv), once (in MDP/0.2
+    /// its FINAL part).
     pub async fn reply(&mut self, reply_to: ReplyTo, body: Message) -> Result<(), WorkerError> {
         let replies = self.replies.as_ref().ok_or(WorkerError::Stopped)?;
+        let last = true;
         replies
-            .send(Outgoing { reply_to, body })
+            .send(Outgoing {
+                reply_to,
+                body,
+                last,
+            })
             .await
             .map_err(|_| WorkerError::Stopped)
+    }
+
+    /// Sends one part of the reply to a request received with [`recv`](Self::recv), before
+    /// its [`reply`](Self::reply) (see the [module docs](self#streamed-replies-mdp02)).
+    pub async fn partial(&mut self, reply_to: &ReplyTo, body: Message) -> Result<(), WorkerError> {
+        self.parts(reply_to)?.send(body).await
+    }
+
+    /// A sender of parts for the request `reply_to`, usable while the reply is worked on.
+    pub fn parts(&self, reply_to: &ReplyTo) -> Result<Parts, WorkerError> {
+        let replies = self.replies.clone().ok_or(WorkerError::Stopped)?;
+        Ok(Parts {
+            reply_to: reply_to.clone(),
+            replies,
+        })
+    }
+
+    /// [`run`](Self::run) for a streaming handler: `handler(body, parts)` may send parts with
+    /// [`Parts::send`] and returns the last one.
+    pub async fn run_streaming<F, Fut>(&mut self, mut handler: F) -> Result<(), WorkerError>
+    where
+        F: FnMut(Message, Parts) -> Fut,
+        Fut: Future<Output = Message>,
+    {
+        use futures::stream::{FuturesUnordered, StreamExt};
+        let mut running = FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                request = self.requests.recv(), if running.len() < self.credit => match request {
+                    Some(Request { body, reply_to, .. }) => {
+                        let work = handler(body, self.parts(&reply_to)?);
+                        running.push(async move { (reply_to, work.await) });
+                    }
+                    None => return Ok(()),
+                },
+                Some((reply_to, reply)) = running.next(), if !running.is_empty() => {
+                    self.reply(reply_to, reply).await?;
+                }
+            }
+        }
     }
 
     /// Receives requests, answers each with `handler(body)`, until the worker stops.
@@ -414,7 +508,12 @@ impl Engine {
                     }
                 },
                 reply = self.replies.recv() => match reply {
-                    Some(Outgoing { reply_to, body }) => core.handle_reply(reply_to, body, now()),
+                    Some(Outgoing { reply_to, body, last: true }) => {
+                        core.handle_reply(reply_to, body, now())
+                    }
+                    Some(Outgoing { reply_to, body, last: false }) => {
+                        core.handle_partial(&reply_to, body, now())
+                    }
                     None => core.handle_stop(now()),
                 },
                 () = sleep_until(core.poll_timeout()) => core.handle_timeout(now()),
@@ -430,7 +529,8 @@ impl Engine {
         command: WorkerCommand,
     ) -> Result<(), SockError> {
         let ready = matches!(command, WorkerCommand::Ready { .. });
-        let frames = protocol::for_dealer(command.into_frames());
+        let dialect = self.options.dialect;
+        let frames = protocol::for_dealer_in(dialect, command.encode(dialect));
         let (service, broker) = (&self.service, &self.brokers[k]);
         tracing::debug!("({service}) sending to broker {broker}\n{}", frames.dump());
         link.send(frames).await?;
@@ -593,6 +693,7 @@ mod tests {
             reconnect_max: 32000 * MS,
             request_ids: false,
             credit: 1,
+            dialect: Default::default(),
         };
         let worker = Worker::new(&endpoint, "echo", options).unwrap();
         let (t1, id1) = next(&mut router, READY).await;
@@ -702,6 +803,7 @@ mod tests {
             reconnect_max: 1000 * MS,
             request_ids: false,
             credit: 1,
+            dialect: Default::default(),
         };
         let mut worker =
             Worker::with_brokers(&[&a.endpoint, &b.endpoint], "echo", options).unwrap();

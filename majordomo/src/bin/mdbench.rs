@@ -55,6 +55,10 @@
 //!     two passes: the scaling curve (each point's best pass), each credit's rate over credit
 //!     1's. Ideal is N times; `--credit-only` runs just this part.
 //!
+//! `--mdp02` measures MDP/0.2 instead: 0.1 against both 0.2 dialects on our broker, optionally
+//! majortomo's broker (`--majortomo ENDPOINT`), and a streaming worker's parts per second
+//! (`mdp02` module).
+//!
 //! The phases of a round are a table ([`plan`]: which broker, which load, ids or not), run by
 //! one phase runner ([`Broker::run`]).
 //!
@@ -79,6 +83,9 @@
 //!
 //! It prints figures, never a verdict. Build with `--release`: `mdbroker` and `mdworker` are
 //! taken from the directory of this executable (or `--bin-dir`).
+
+#[path = "mdbench/mdp02.rs"]
+mod mdp02;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -154,6 +161,19 @@ struct Args {
     /// (default: not measured).
     #[arg(long)]
     curve: bool,
+    /// Measure MDP/0.2 instead: sync and async through our broker in 0.1, RFC 18 and
+    /// majortomo's framing (same clients, echo workers of each dialect), and a streaming
+    /// worker's parts per second.
+    #[arg(long, conflicts_with_all = ["credit_only", "broker"])]
+    mdp02: bool,
+    /// With --mdp02: also through majortomo's broker (Python, PyPI) already running at this
+    /// endpoint, with our clients and workers in its dialect.
+    #[arg(long, value_name = "ENDPOINT", requires = "mdp02", value_parser = common::endpoint::parse)]
+    majortomo: Option<String>,
+    /// With --mdp02: PARTIALs per reply of the streaming worker (1 to 1000000).
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = cli::ranged::<u32>(1..=1_000_000))]
+    partials: u32,
     #[command(subcommand)]
     command: Option<Cmd>,
     #[command(flatten)]
@@ -1457,6 +1477,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
     if args.credit_only {
         return credit_curve(&bin_dir).await;
+    }
+    if args.mdp02 {
+        return mdp02::run(&args, &bin_dir).await;
     }
     if let Some(pid) = args.broker_pid {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))

@@ -195,6 +195,7 @@ async fn main() -> anyhow::Result<()> {
         },
         log_replies: args.log_replies,
         worker_keys: worker_keys(&args.worker_keys)?,
+        ..BrokerConfig::default()
     };
     let server = match args.pair() {
         None => Server::bind(&args.bind, config).await,

@@ -7,6 +7,11 @@
 //! (majordomo's `credit` module; needs request ids): with `--work-ms`, which sleeps (I/O, not
 //! CPU), one worker then serves about N / work requests per second.
 //!
+//! `--dialect rfc18` (or `majortomo`) speaks MDP/0.2, and `--partials N` streams each reply:
+//! N PARTIALs, the k-th one frame `part <k>/<N>`, `--part-ms` apart, then the echo as the FINAL
+//! (with the default 0.1 the parts go in front of the echo in one REPLY, as the broker bridges
+//! a stream for a 0.1 client).
+//!
 //! Log lines (stable; each line about one broker names it, as `<broker>`):
 //! `I: (<service>) worker ready as <id> on <broker>` after every READY,
 //! `W: (<service>) cannot reach broker at <broker> (<reason>), retrying in <ms> ms`,
@@ -34,6 +39,7 @@ use clap::{CommandFactory, Parser};
 use common::cli::{self, FaultArgs, Verbosity};
 use common::fault::Fault;
 use futures::stream::{FuturesUnordered, StreamExt};
+use majordomo::protocol::Dialect;
 use majordomo::rid::Rid;
 use majordomo::worker::{self, Worker, WorkerOptions};
 use std::collections::HashMap;
@@ -82,6 +88,19 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = cli::ranged::<u32>(1..=u64::from(majordomo::credit::MAX)))]
     concurrency: u32,
+    /// Protocol: `0.1` (7/MDP, the Guide's), `rfc18` (MDP/0.2 as RFC 18 writes it; also
+    /// `0.2`) or `majortomo` (MDP/0.2 as the majortomo Python package frames it). A 0.2 worker
+    /// serves one broker at --concurrency 1 and gets no request ids.
+    #[arg(long, value_name = "DIALECT", default_value = "0.1")]
+    dialect: Dialect,
+    /// Stream each reply: this many PARTIALs (`part <k>/<N>`) before the echo (0 to 1000000).
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = cli::ranged::<u32>(0..=1_000_000))]
+    partials: u32,
+    /// Pause before each PARTIAL, in milliseconds (0 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 0,
+          value_parser = cli::ranged::<u64>(0..=86_400_000))]
+    part_ms: u64,
     #[command(flatten)]
     faults: FaultArgs,
     #[command(flatten)]
@@ -107,6 +126,13 @@ async fn main() -> anyhow::Result<()> {
             usage(ErrorKind::ArgumentConflict, why.into());
         }
     }
+    if args.dialect.streams() && (args.concurrency > 1 || args.broker.len() > 1) {
+        let why = format!(
+            "--dialect {}: an MDP/0.2 worker serves one broker at --concurrency 1",
+            args.dialect
+        );
+        usage(ErrorKind::ArgumentConflict, why);
+    }
     if args.concurrency > 1 && args.no_request_ids {
         let why =
             "--no-request-ids: a worker with --concurrency above 1 names its replies by request id";
@@ -128,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
         reconnect_max: Duration::from_millis(args.reconnect_max_ms.max(args.reconnect_ms)),
         request_ids: !args.no_request_ids,
         credit: args.concurrency,
+        dialect: args.dialect,
     };
     let mut worker =
         Worker::with_brokers(&args.broker, &args.service, options).context("starting mdworker")?;
@@ -171,9 +198,21 @@ async fn main() -> anyhow::Result<()> {
                 let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
                 tracing::info!("({service}) executing request id={id}");
             }
+            // The stream is part of the work: its PARTIALs go out as it runs.
+            let parts = worker.parts(&request.reply_to)?;
+            let (n, pause) = (args.partials, Duration::from_millis(args.part_ms));
             running.push(async move {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
+                }
+                for k in 1..=n {
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                    let part = common::Message::from_frames([format!("part {k}/{n}")]);
+                    if parts.send(part).await.is_err() {
+                        break; // the worker stopped; the reply fails below too
+                    }
                 }
                 request
             });

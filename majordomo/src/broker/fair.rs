@@ -43,6 +43,9 @@ pub struct Queued {
     has_rid: bool,
     /// When it is dropped if still waiting.
     pub expires: Instant,
+    /// The parts of a streamed reply delivered so far (MDP/0.2; `None` until the first
+    /// PARTIAL): a request requeued mid-stream keeps them ([`super::stream`]).
+    pub stream: Option<Box<super::stream::Parts>>,
 }
 
 impl Queued {
@@ -61,6 +64,7 @@ impl Queued {
             client_frames,
             has_rid,
             expires,
+            stream: None,
         }
     }
 
@@ -79,6 +83,7 @@ impl Queued {
             client_frames,
             has_rid: self.has_rid,
             expires: self.expires,
+            stream: self.stream,
         }
     }
 
@@ -113,9 +118,15 @@ impl Queued {
         self.frames.first().cloned().unwrap_or_default()
     }
 
-    /// What it is charged against the queue's byte bound.
+    /// What it is charged against the queue's byte bound: its frames, and the parts of a
+    /// streamed reply it carries back into the queue after its worker died mid-stream (they
+    /// only change while it runs, so the charge is the same when it leaves the queue).
     pub fn cost(&self) -> usize {
         QUEUED_OVERHEAD
+            + self
+                .stream
+                .as_deref()
+                .map_or(0, super::stream::Parts::bytes)
             + self
                 .frames
                 .iter()

@@ -19,6 +19,7 @@ fn config() -> BrokerConfig {
         },
         log_replies: false,
         worker_keys: WorkerKeys::default(),
+        max_stream_bytes: 1000,
     }
 }
 
@@ -1203,3 +1204,4 @@ fn worker_keys_let_only_listed_keys_offer_their_service() {
     b.handle_message(ready("W1", "echo"), t0);
     assert_eq!(drain(&mut b), vec![disconnect(b"W1")]);
 }
+mod streams;

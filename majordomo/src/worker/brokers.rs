@@ -106,6 +106,8 @@ struct InHand {
     session: u64,
     rid: Option<Rid>,
     ticket: u64,
+    /// Parts of its reply kept for the REPLY (MDP/0.1 cannot send them before).
+    parts: Message,
 }
 
 /// The last replies, for the re-announcement; bounded by count and bytes.
@@ -147,6 +149,8 @@ pub struct Brokers {
     /// The requests handed over and not answered yet, oldest first: at most `credit`.
     in_hand: Vec<InHand>,
     credit: usize,
+    /// The protocol spoken: a 0.1 worker keeps the parts of a reply for its REPLY.
+    dialect: crate::protocol::Dialect,
     tickets: u64,
     replay: Replay,
     /// Per broker: the session it last heard the re-announcement in (0: none yet).
@@ -163,6 +167,7 @@ impl Brokers {
     /// Every broker is asked for at once.
     pub fn new(brokers: usize, service: &str, options: WorkerOptions) -> Self {
         let credit = options.credit.max(1) as usize;
+        let dialect = options.dialect;
         let links = (0..brokers)
             .map(|_| match brokers {
                 1 => WorkerCore::new(service, options.clone()),
@@ -174,6 +179,7 @@ impl Brokers {
             waiting: VecDeque::new(),
             in_hand: Vec::new(),
             credit,
+            dialect,
             tickets: 0,
             replay: Replay::default(),
             announced: vec![0; brokers],
@@ -234,7 +240,13 @@ impl Brokers {
             self.outbox.event(Event::UnknownReply(k));
             return;
         };
-        let hand = self.in_hand.remove(at);
+        let mut hand = self.in_hand.remove(at);
+        if !hand.parts.is_empty() {
+            // MDP/0.1: the parts kept go in front of the reply's frames (the bridging rule).
+            let mut whole = std::mem::take(&mut hand.parts);
+            whole.append(body);
+            body = whole;
+        }
         // The news go out before the next request starts: a broker that hears `Running` of
         // the next while it still counts us busy with this one takes it for a stale report.
         let answered = hand.rid.map(|rid| (self.others(k, hand.session), rid));
@@ -256,6 +268,28 @@ impl Brokers {
             }
         }
         self.settle();
+    }
+
+    /// One part of the reply to `reply_to` (before its [`handle_reply`](Self::handle_reply)):
+    /// an MDP/0.2 worker sends it as a PARTIAL now; a 0.1 worker keeps it for the REPLY.
+    pub fn handle_partial(&mut self, reply_to: &ReplyTo, body: Message, now: Instant) {
+        let k = reply_to.broker;
+        let Some(hand) = self
+            .in_hand
+            .iter_mut()
+            .find(|hand| hand.ticket == reply_to.ticket && hand.broker == k)
+        else {
+            self.outbox.event(Event::UnknownReply(k));
+            return;
+        };
+        if !self.dialect.streams() {
+            hand.parts.append(body);
+            return;
+        }
+        if let Some(link) = self.links.get_mut(k) {
+            link.handle_partial(reply_to, body, now);
+            self.drain(k);
+        }
     }
 
     /// The request handed over as `reply_to` never reached the handler (the shell could not
@@ -369,6 +403,7 @@ impl Brokers {
                 session,
                 rid: request.rid.clone(),
                 ticket: self.tickets,
+                parts: Message::new(),
             });
             self.outbox.event(Event::Request(request));
         }

@@ -109,8 +109,9 @@ impl WorkerCore {
     /// A worker for `service` that asks for its first connection at once. A credit above one
     /// asks for request ids too (its replies are named by them).
     pub fn new(service: &str, options: WorkerOptions) -> Self {
+        // MDP/0.2 has no request-id extension: the broker sends a 0.2 worker no ids.
         let options = WorkerOptions {
-            request_ids: options.request_ids || options.credit > 1,
+            request_ids: (options.request_ids || options.credit > 1) && !options.dialect.streams(),
             ..options
         };
         let mut outbox = Outbox::default();
@@ -199,7 +200,10 @@ impl WorkerCore {
             return;
         };
         link.broker.heard(now);
-        match protocol::from_dealer(frames).and_then(WorkerCommand::parse) {
+        let dialect = self.options.dialect;
+        let parsed = protocol::from_dealer_in(dialect, frames)
+            .and_then(|frames| WorkerCommand::parse_in(dialect, frames));
+        match parsed {
             Ok(WorkerCommand::Request { client, mut body }) => {
                 // A paired broker puts its standing first, then the rid (pair.rs's wire form);
                 // a lone broker's bodies are left alone.
@@ -249,6 +253,18 @@ impl WorkerCore {
             let client = reply_to.client;
             self.outbox
                 .transmit(Transmit::Send(WorkerCommand::Reply { client, body }));
+        } else {
+            self.outbox.event(Event::StaleReply);
+        }
+    }
+
+    /// One part of the handler's reply (MDP/0.2): sent as a PARTIAL if its session is the
+    /// current one, else dropped.
+    pub fn handle_partial(&mut self, reply_to: &ReplyTo, body: Message, _now: Instant) {
+        if self.link.is_some() && reply_to.session == self.session {
+            let client = reply_to.client.clone();
+            self.outbox
+                .transmit(Transmit::Send(WorkerCommand::Partial { client, body }));
         } else {
             self.outbox.event(Event::StaleReply);
         }
@@ -333,6 +349,7 @@ pub(super) mod tests {
             reconnect_max: 4000 * MS,
             request_ids: false,
             credit: 1,
+            dialect: Default::default(),
         }
     }
 

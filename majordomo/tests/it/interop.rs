@@ -331,6 +331,7 @@ fn our_worker_against_a_libzmq_router_that_checks_every_frame() {
             reconnect_max: Duration::from_millis(500),
             request_ids: false,
             credit: 1,
+            dialect: Default::default(),
         };
         let mut worker = Worker::new(&ep, "echo", options).unwrap();
         // Deliberately slow work (B above): heartbeats must go on during it.

@@ -10,6 +10,8 @@ mod guard;
 mod idempotence;
 mod interop;
 mod load;
+mod majortomo;
+mod mdp02;
 mod native;
 mod roundtrip;
 mod scenario;

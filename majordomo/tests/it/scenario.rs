@@ -248,3 +248,36 @@ fn majordomo_ha_survives_short_chaos_runs() {
     ]);
     tour::assert_chaos_holds("majordomo-ha", &vars, &[1, 2], Duration::from_secs(10));
 }
+
+/// The `majordomo-stream` scenario (MDP/0.2) with short intervals: a streaming worker killed
+/// mid-stream; the client checks every stream is whole and in order, nothing lost.
+#[test]
+fn the_majordomo_stream_scenario_delivers_every_stream_whole() {
+    let mut scenario = tour::Scenario::load("majordomo-stream").unwrap();
+    for (key, value) in [
+        ("heartbeat_ms", "100"),
+        ("reconnect_ms", "200"),
+        ("partials", "8"),
+        ("part_ms", "50"),
+        ("kill_after_ms", "200"),
+        ("requests", "10"),
+        ("client_timeout_ms", "2000"),
+    ] {
+        scenario.set_var(key, value);
+    }
+    scenario.set_timeout(Duration::from_secs(90));
+    let report = scenario.run(&tour::RunOptions::default()).unwrap();
+    let dump = report.dump();
+    assert_eq!(report.lost, 0, "{dump}");
+    let s = report.summary;
+    assert_eq!((s.sent, s.answered, s.failed), (10, 10, 0), "{dump}");
+    assert!(report.ok(), "{dump}");
+    assert!(
+        report.measure("streaming worker purged").is_some(),
+        "{dump}"
+    );
+    assert!(
+        report.measure("interrupted stream completed").is_some(),
+        "{dump}"
+    );
+}

@@ -152,6 +152,8 @@ const BINS: &[Bin] = &[
                 "--reconnect-ms",
                 "--reconnect-max-ms",
                 "--concurrency",
+                "--partials",
+                "--part-ms",
             ],
             &FAULTS,
         ],
@@ -201,7 +203,13 @@ const BINS: &[Bin] = &[
     Bin {
         name: "mdbench",
         base: &[],
-        flags: &[&["--requests", "--sync-requests", "--rounds", "--window"]],
+        flags: &[&[
+            "--requests",
+            "--sync-requests",
+            "--rounds",
+            "--window",
+            "--partials",
+        ]],
         documented: &[],
         bench: true,
     },
@@ -417,6 +425,8 @@ const OTHER: &[&str] = &[
     // A process id (`mdbench --broker-pid`, with --broker): it must name a live process, which
     // mdbench checks at start; the walk cannot make one up.
     "PID",
+    // The Majordomo protocol dialect (`0.1`, `rfc18`, `majortomo`).
+    "DIALECT",
 ];
 
 /// Time a program gets to start before it is judged running: until its first line of output

@@ -464,6 +464,7 @@ fn the_readme_has_a_recipe_per_pattern_and_the_test_knows_its_programs() {
             "Simple Pirate",
             "Paranoid Pirate",
             "Majordomo",
+            "MDP/0.2: streamed replies (18/MDP)",
             "A broker pair in three terminals",
             "Security: CURVE in three terminals",
             "Titanic",
@@ -526,6 +527,12 @@ fn readme_paranoid_pirate() {
 #[test]
 fn readme_majordomo() {
     run_recipe("Majordomo");
+}
+
+/// MDP/0.2 on the same broker: a streaming worker, a streaming client and a 0.1 client.
+#[test]
+fn readme_majordomo_mdp02() {
+    run_recipe("MDP/0.2: streamed replies (18/MDP)");
 }
 
 /// Majordomo on a broker pair: the primary killed under the client, the backup takes over.

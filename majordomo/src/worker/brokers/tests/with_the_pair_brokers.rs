@@ -72,6 +72,7 @@ impl Net {
             reconnect_max: 4 * HB,
             request_ids: false,
             credit,
+            dialect: Default::default(),
         };
         let mut net = Net {
             brokers: [
