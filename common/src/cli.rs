@@ -242,7 +242,8 @@ pub struct CurveClientArgs {
     /// to; the server must hold the secret of KEY: 40 Z85 characters, or the server's public
     /// zcert file (as zkeygen writes it). A server with another key is
     /// refused with an E: line; there is no fallback to NULL.
-    #[arg(long, value_name = "KEY", value_parser = curve_server_key)]
+    // Z85 text may start with '-' (a fifth of random keys do): still a value, not a flag.
+    #[arg(long, value_name = "KEY", value_parser = curve_server_key, allow_hyphen_values = true)]
     pub curve_server_key: Option<crate::curve::keys::PublicKey>,
     /// With --curve-server-key: this program's own key pair (a zcert NAME_secret file, e.g.
     /// from zkeygen), so a server's --curve-allow can admit it. Without it a fresh pair is made
@@ -406,6 +407,12 @@ mod tests {
         let z85 = pair.public.to_z85();
         let by_text = parse(&["--curve-server-key", &z85]).expect("Z85 text");
         assert_eq!(by_text.curve.curve_server_key, Some(pair.public));
+        // A Z85 key may start with '-' and is still the flag's value.
+        let dashed = std::iter::repeat_with(|| crate::curve::keys::KeyPair::generate().public)
+            .find(|key| key.to_z85().starts_with('-'))
+            .unwrap();
+        let by_dashed = parse(&["--curve-server-key", &dashed.to_z85()]).expect("leading '-'");
+        assert_eq!(by_dashed.curve.curve_server_key, Some(dashed));
         let by_file = parse(&["--curve-server-key", public.to_str().unwrap()]).expect("file");
         assert_eq!(by_file.curve.curve_server_key, Some(pair.public));
         let config = parse(&[
