@@ -391,22 +391,8 @@ impl Worker {
         F: FnMut(Message) -> Fut,
         Fut: Future<Output = Message>,
     {
-        use futures::stream::{FuturesUnordered, StreamExt};
-        let mut running = FuturesUnordered::new();
-        loop {
-            tokio::select! {
-                request = self.requests.recv(), if running.len() < self.credit => match request {
-                    Some(Request { body, reply_to, .. }) => {
-                        let work = handler(body);
-                        running.push(async move { (reply_to, work.await) });
-                    }
-                    None => return Ok(()),
-                },
-                Some((reply_to, reply)) = running.next(), if !running.is_empty() => {
-                    self.reply(reply_to, reply).await?;
-                }
-            }
-        }
+        // A handler that sends no parts: its one reply is the whole answer.
+        self.run_streaming(|body, _parts| handler(body)).await
     }
 
     /// Sends DISCONNECT to the brokers and stops the engine (waits at most half a second).

@@ -32,7 +32,7 @@
 use anyhow::Context;
 use clap::Parser;
 use common::cli::{self, RequestLog, Verbosity};
-use common::report::rate_line;
+use common::report::{rate_line, Ledger};
 use common::{contract, Message};
 use majordomo::client::stream::{Part, StreamClient};
 use majordomo::client::ClientArgs;
@@ -123,24 +123,11 @@ async fn main() -> anyhow::Result<ExitCode> {
         };
         let attempts = client.resends() - resends + 1;
         ledger.set_tries(seq, attempts);
-        match result {
-            Ok(reply) if is_echo(&reply, &body) => {
-                ledger.answered(seq, contract::now());
-                if attempts > 1 {
-                    tracing::info!("request {i} answered after {attempts} attempts");
-                }
-            }
-            Ok(reply) => {
-                ledger.failed(seq, contract::now());
-                tracing::error!("request {i} failed: wrong reply {reply:?}");
-            }
-            Err(error) => {
-                ledger.failed(seq, contract::now());
-                tracing::error!("request {i} failed: {error}");
-                if args.stop_on_failure {
-                    break;
-                }
-            }
+        if matches!(&result, Ok(reply) if is_echo(reply, &body)) && attempts > 1 {
+            tracing::info!("request {i} answered after {attempts} attempts");
+        }
+        if !book(&mut ledger, seq, i, result, &body, args.stop_on_failure) {
+            break;
         }
     }
     tracing::info!(
@@ -203,21 +190,8 @@ async fn streaming(args: Args) -> anyhow::Result<ExitCode> {
             }
             result = run => result,
         };
-        match result {
-            Ok(reply) if is_echo(&reply, &body) => {
-                ledger.answered(seq, contract::now());
-            }
-            Ok(reply) => {
-                ledger.failed(seq, contract::now());
-                tracing::error!("request {i} failed: wrong reply {reply:?}");
-            }
-            Err(error) => {
-                ledger.failed(seq, contract::now());
-                tracing::error!("request {i} failed: {error}");
-                if args.stop_on_failure {
-                    break;
-                }
-            }
+        if !book(&mut ledger, seq, i, result, &body, args.stop_on_failure) {
+            break;
         }
     }
     tracing::info!(
@@ -235,6 +209,33 @@ fn show(frames: &Message) -> String {
 
 /// True if `reply` answers the echo request `body`: the echo itself, or (the broker's bridging
 /// rule for a 0.1 client of a streaming worker) the stream's parts followed by the echo.
+/// Books one request's outcome (answered only by its own echo); `false` when a failure ends
+/// the run (`--stop-on-failure`).
+fn book(
+    ledger: &mut Ledger,
+    seq: u64,
+    i: u64,
+    result: Result<Message, impl std::fmt::Display>,
+    body: &str,
+    stop_on_failure: bool,
+) -> bool {
+    match result {
+        Ok(reply) if is_echo(&reply, body) => {
+            ledger.answered(seq, contract::now());
+        }
+        Ok(reply) => {
+            ledger.failed(seq, contract::now());
+            tracing::error!("request {i} failed: wrong reply {reply:?}");
+        }
+        Err(error) => {
+            ledger.failed(seq, contract::now());
+            tracing::error!("request {i} failed: {error}");
+            return !stop_on_failure;
+        }
+    }
+    true
+}
+
 fn is_echo(reply: &Message, body: &str) -> bool {
     reply
         .iter()
