@@ -114,7 +114,7 @@ struct Args {
     /// With --curve-secret: only workers whose connection authenticated a key with a zcert
     /// file in DIR may register for SERVICE; a READY from any other key (or without CURVE)
     /// gets DISCONNECT and a W: line. Repeatable, one SERVICE each; services not named are
-    /// open to every admitted peer. DIR is re-read when it changes.
+    /// open to every admitted peer. DIR is re-read when it changes and on SIGHUP.
     #[arg(long, value_name = "SERVICE=DIR", value_parser = worker_keys_arg,
           requires = "curve_secret", help_heading = "Security")]
     worker_keys: Vec<(String, std::path::PathBuf)>,
@@ -155,9 +155,11 @@ fn worker_keys_arg(text: &str) -> Result<(String, std::path::PathBuf), String> {
     }
 }
 
-/// The `--worker-keys` checks: each DIR read once now (an unreadable one is a startup error).
+/// The `--worker-keys` checks: each DIR read once now (an unreadable one is a startup error),
+/// again when it changes, and on SIGHUP (for a file edited in place, as `--curve-allow`).
 fn worker_keys(args: &[(String, std::path::PathBuf)]) -> anyhow::Result<broker::WorkerKeys> {
     let mut keys = broker::WorkerKeys::default();
+    let mut dirs = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (service, dir) in args {
         anyhow::ensure!(
@@ -171,12 +173,35 @@ fn worker_keys(args: &[(String, std::path::PathBuf)]) -> anyhow::Result<broker::
             allowed.len(),
             dir.display()
         );
+        let allowed = std::sync::Arc::new(allowed);
+        dirs.push(allowed.clone());
         keys.restrict(
             service.clone(),
             std::sync::Arc::new(move |key| allowed.permits(key)),
         );
     }
+    if !dirs.is_empty() {
+        reload_on_sighup(dirs);
+    }
     Ok(keys)
+}
+
+/// Re-reads the `--worker-keys` directories on every SIGHUP. Installing the handler also
+/// means SIGHUP no longer ends the broker, as with the guard's `--curve-allow`.
+fn reload_on_sighup(dirs: Vec<std::sync::Arc<common::curve::AllowDir>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    dirs.iter().for_each(|dir| dir.reload());
+                }
+            });
+        }
+        Err(e) => {
+            tracing::warn!("cannot watch SIGHUP ({e}): --worker-keys re-read only when changed")
+        }
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

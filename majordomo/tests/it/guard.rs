@@ -164,7 +164,7 @@ fn mdbroker_serves_libzmq_curve_clients_and_workers() {
 
 /// `--worker-keys echo=DIR`: a CURVE worker whose key the guard admits but DIR does not list is
 /// sent DISCONNECT with one line naming its key; a worker whose key DIR lists registers and
-/// answers.
+/// answers; after SIGHUP, DIR as edited in place decides.
 #[test]
 fn mdbroker_lets_only_the_worker_keys_of_a_service_register_for_it() {
     use common::curve::keys::KeyPair;
@@ -225,4 +225,23 @@ fn mdbroker_lets_only_the_worker_keys_of_a_service_register_for_it() {
         Duration::from_secs(10),
     );
     assert_eq!(reply, Ok(expected("hi")));
+
+    // A key file edited in place (DIR's mtime does not move) counts after SIGHUP, which no
+    // longer ends the broker.
+    std::fs::write(
+        echo_workers.path().join("listed"),
+        other.public_file("other"),
+    )
+    .unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &b.pid().expect("running").to_string()])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    b.wait_for(
+        &format!("client keys allowed from {}", echo_workers.path().display()),
+        within,
+    );
+    let _other_again = worker(&other);
+    b.wait_for("ready for service echo", within);
 }
