@@ -102,12 +102,8 @@ async fn main() -> anyhow::Result<ExitCode> {
     let mut ledger = args.log.ledger();
     let started = contract::now();
     for i in 0..args.requests {
-        if i > 0 && args.interval_ms > 0 {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(Duration::from_millis(args.interval_ms)) => {}
-            }
+        if !pause(i, args.interval_ms, shutdown.as_mut()).await {
+            break;
         }
         let body = format!("Hello world {i}");
         let seq = ledger.start(contract::now());
@@ -152,12 +148,8 @@ async fn streaming(args: Args) -> anyhow::Result<ExitCode> {
     let mut ledger = args.log.ledger();
     let started = contract::now();
     for i in 0..args.requests {
-        if i > 0 && args.interval_ms > 0 {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(Duration::from_millis(args.interval_ms)) => {}
-            }
+        if !pause(i, args.interval_ms, shutdown.as_mut()).await {
+            break;
         }
         let body = format!("Hello world {i}");
         let seq = ledger.start(contract::now());
@@ -209,6 +201,22 @@ fn show(frames: &Message) -> String {
 
 /// True if `reply` answers the echo request `body`: the echo itself, or (the broker's bridging
 /// rule for a 0.1 client of a streaming worker) the stream's parts followed by the echo.
+/// Waits `--interval-ms` before every request but the first; `false` if Ctrl-C came first.
+async fn pause(
+    i: u64,
+    interval_ms: u64,
+    shutdown: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> bool {
+    if i == 0 || interval_ms == 0 {
+        return true;
+    }
+    tokio::select! {
+        biased;
+        () = shutdown => false,
+        () = tokio::time::sleep(Duration::from_millis(interval_ms)) => true,
+    }
+}
+
 /// Books one request's outcome (answered only by its own echo); `false` when a failure ends
 /// the run (`--stop-on-failure`).
 fn book(

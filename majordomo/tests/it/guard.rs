@@ -98,6 +98,29 @@ impl Drop for Child {
     }
 }
 
+/// [`PYZMQ_CURVE_WORKER`] at `endpoint`, trusting `server`, with key pair `pair`.
+fn pyzmq_curve_worker(
+    endpoint: &str,
+    server: &common::curve::keys::PublicKey,
+    pair: &common::curve::keys::KeyPair,
+    stdout: std::process::Stdio,
+) -> Child {
+    Child(
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(PYZMQ_CURVE_WORKER)
+            .args([
+                endpoint,
+                &server.to_z85(),
+                &pair.public.to_z85(),
+                pair.secret.to_z85().as_str(),
+            ])
+            .stdout(stdout)
+            .spawn()
+            .expect("python3"),
+    )
+}
+
 /// mdbroker with CURVE (`--curve-secret`, `--curve-allow`): a libzmq CURVE worker registers
 /// and a libzmq CURVE client is answered through it; every refused CURVE peer is closed with
 /// one line while the broker keeps serving. (mdbroker binds one endpoint, so its workers must
@@ -122,19 +145,11 @@ fn mdbroker_serves_libzmq_curve_clients_and_workers() {
     args.extend(["--handshake-ms".to_owned(), "1000".to_owned()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut b = broker(&endpoint, &args);
-    let mut w = Child(
-        std::process::Command::new("python3")
-            .arg("-c")
-            .arg(PYZMQ_CURVE_WORKER)
-            .args([
-                endpoint.as_str(),
-                &keys.server.public.to_z85(),
-                &worker_pair.public.to_z85(),
-                worker_pair.secret.to_z85().as_str(),
-            ])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3"),
+    let mut w = pyzmq_curve_worker(
+        &endpoint,
+        &keys.server.public,
+        &worker_pair,
+        std::process::Stdio::piped(),
     );
     let mut ready = String::new();
     std::io::BufReader::new(w.0.stdout.take().expect("worker stdout"))
@@ -194,19 +209,11 @@ fn mdbroker_lets_only_the_worker_keys_of_a_service_register_for_it() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut b = broker(&endpoint, &args);
     let worker = |pair: &KeyPair| {
-        Child(
-            std::process::Command::new("python3")
-                .arg("-c")
-                .arg(PYZMQ_CURVE_WORKER)
-                .args([
-                    endpoint.as_str(),
-                    &keys.server.public.to_z85(),
-                    &pair.public.to_z85(),
-                    pair.secret.to_z85().as_str(),
-                ])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .expect("python3"),
+        pyzmq_curve_worker(
+            &endpoint,
+            &keys.server.public,
+            pair,
+            std::process::Stdio::null(),
         )
     };
     let within = Duration::from_secs(15);

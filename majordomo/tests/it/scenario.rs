@@ -2,21 +2,26 @@
 
 use std::time::Duration;
 
+/// Runs scenario `name` with `vars` (its short intervals) under a 90 s bound.
+fn run_short(name: &str, vars: &[(&str, &str)]) -> tour::Report {
+    let mut scenario = tour::Scenario::load_with(name, vars).unwrap();
+    scenario.set_timeout(Duration::from_secs(90));
+    scenario.run(&tour::RunOptions::default()).unwrap()
+}
+
 #[test]
 fn the_majordomo_scenario_loses_nothing() {
-    let mut scenario = tour::Scenario::load("majordomo").unwrap();
-    for (key, value) in [
-        ("heartbeat_ms", "100"),
-        ("reconnect_ms", "200"),
-        ("work_ms", "20"),
-        ("requests", "300"),
-        ("client_timeout_ms", "1000"),
-        ("client_retries", "10"),
-    ] {
-        scenario.set_var(key, value);
-    }
-    scenario.set_timeout(Duration::from_secs(90));
-    let report = scenario.run(&tour::RunOptions::default()).unwrap();
+    let report = run_short(
+        "majordomo",
+        &[
+            ("heartbeat_ms", "100"),
+            ("reconnect_ms", "200"),
+            ("work_ms", "20"),
+            ("requests", "300"),
+            ("client_timeout_ms", "1000"),
+            ("client_retries", "10"),
+        ],
+    );
     assert_eq!(report.lost, 0, "{}", report.dump());
     let client = report.client("client").unwrap();
     assert_eq!(client.exit_code, Some(0), "{}", report.dump());
@@ -45,22 +50,20 @@ fn the_majordomo_scenario_loses_nothing() {
 /// killed and back; nothing may be lost.
 #[test]
 fn the_majordomo_curve_scenario_loses_nothing() {
-    let mut scenario = tour::Scenario::load("majordomo-curve").unwrap();
     // A longer heartbeat than the plain scenario's test: under a loaded CI machine a 300 ms
     // expiry let both workers expire (and re-register) before the kill, which then had no
     // registered worker to purge.
-    for (key, value) in [
-        ("heartbeat_ms", "250"),
-        ("reconnect_ms", "250"),
-        ("work_ms", "20"),
-        ("requests", "300"),
-        ("client_timeout_ms", "1000"),
-        ("client_retries", "10"),
-    ] {
-        scenario.set_var(key, value);
-    }
-    scenario.set_timeout(Duration::from_secs(90));
-    let report = scenario.run(&tour::RunOptions::default()).unwrap();
+    let report = run_short(
+        "majordomo-curve",
+        &[
+            ("heartbeat_ms", "250"),
+            ("reconnect_ms", "250"),
+            ("work_ms", "20"),
+            ("requests", "300"),
+            ("client_timeout_ms", "1000"),
+            ("client_retries", "10"),
+        ],
+    );
     let dump = report.dump();
     assert_eq!(report.lost, 0, "{dump}");
     let client = report.client("client").unwrap();
@@ -80,21 +83,19 @@ fn the_majordomo_curve_scenario_loses_nothing() {
 /// host, then of the broker's host; nothing may be lost.
 #[test]
 fn the_majordomo_partition_scenario_loses_nothing() {
-    let mut scenario = tour::Scenario::load("majordomo-partition").unwrap();
-    for (key, value) in [
-        ("heartbeat_ms", "100"),
-        ("reconnect_ms", "200"),
-        ("client_timeout_ms", "600"),
-        ("interval_ms", "20"),
-        ("lead_ms", "500"),
-        ("partition_ms", "1500"),
-        // Enough requests that the client is still sending at the last heal.
-        ("requests", "250"),
-    ] {
-        scenario.set_var(key, value);
-    }
-    scenario.set_timeout(Duration::from_secs(90));
-    let report = scenario.run(&tour::RunOptions::default()).unwrap();
+    let report = run_short(
+        "majordomo-partition",
+        &[
+            ("heartbeat_ms", "100"),
+            ("reconnect_ms", "200"),
+            ("client_timeout_ms", "600"),
+            ("interval_ms", "20"),
+            ("lead_ms", "500"),
+            ("partition_ms", "1500"),
+            // Enough requests that the client is still sending at the last heal.
+            ("requests", "250"),
+        ],
+    );
     let dump = report.dump();
     assert_eq!(report.lost, 0, "{dump}");
     let s = report.summary;
@@ -189,9 +190,7 @@ fn last_states(report: &tour::Report) -> Vec<String> {
 #[test]
 fn the_majordomo_ha_scenario_loses_nothing_and_runs_each_request_once() {
     titanic_bins();
-    let mut scenario = tour::Scenario::load_with("majordomo-ha", &HA_SHORT).unwrap();
-    scenario.set_timeout(Duration::from_secs(90));
-    let report = scenario.run(&tour::RunOptions::default()).unwrap();
+    let report = run_short("majordomo-ha", &HA_SHORT);
     let dump = report.dump();
     eprintln!("{}", report.table(false));
     assert_eq!(report.lost, 0, "{dump}");
@@ -253,20 +252,18 @@ fn majordomo_ha_survives_short_chaos_runs() {
 /// mid-stream; the client checks every stream is whole and in order, nothing lost.
 #[test]
 fn the_majordomo_stream_scenario_delivers_every_stream_whole() {
-    let mut scenario = tour::Scenario::load("majordomo-stream").unwrap();
-    for (key, value) in [
-        ("heartbeat_ms", "100"),
-        ("reconnect_ms", "200"),
-        ("partials", "8"),
-        ("part_ms", "50"),
-        ("kill_after_ms", "200"),
-        ("requests", "10"),
-        ("client_timeout_ms", "2000"),
-    ] {
-        scenario.set_var(key, value);
-    }
-    scenario.set_timeout(Duration::from_secs(90));
-    let report = scenario.run(&tour::RunOptions::default()).unwrap();
+    let report = run_short(
+        "majordomo-stream",
+        &[
+            ("heartbeat_ms", "100"),
+            ("reconnect_ms", "200"),
+            ("partials", "8"),
+            ("part_ms", "50"),
+            ("kill_after_ms", "200"),
+            ("requests", "10"),
+            ("client_timeout_ms", "2000"),
+        ],
+    );
     let dump = report.dump();
     assert_eq!(report.lost, 0, "{dump}");
     let s = report.summary;
