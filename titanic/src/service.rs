@@ -14,8 +14,8 @@
 
 use crate::index::Lookup;
 use crate::journal::Record;
+use crate::protocol::{self, NewRequest, RequestId, Status};
 use crate::store::{Outcome, Store, StoreError};
-use crate::tsp::{self, NewRequest, RequestId, Status};
 use common::Message;
 use majordomo::rid::Rid;
 
@@ -37,9 +37,9 @@ impl TspService {
     /// The MDP service name.
     pub fn name(self) -> &'static str {
         match self {
-            TspService::Request => tsp::REQUEST_SERVICE,
-            TspService::Reply => tsp::REPLY_SERVICE,
-            TspService::Close => tsp::CLOSE_SERVICE,
+            TspService::Request => protocol::REQUEST_SERVICE,
+            TspService::Reply => protocol::REPLY_SERVICE,
+            TspService::Close => protocol::CLOSE_SERVICE,
         }
     }
 }
@@ -78,9 +78,9 @@ fn stored_before(store: &Store, rid: &Rid) -> Option<Message> {
     let id = store.find_key(rid.as_bytes())?;
     tracing::info!(
         "{}: retry of request {rid} already stored as {id}",
-        tsp::REQUEST_SERVICE
+        protocol::REQUEST_SERVICE
     );
-    Some(tsp::accepted(id))
+    Some(protocol::accepted(id))
 }
 
 async fn request(store: &Store, rid: Option<&Rid>, body: Message) -> Message {
@@ -108,7 +108,10 @@ async fn request(store: &Store, rid: Option<&Rid>, body: Message) -> Message {
         Ok(Outcome::Skipped) => match rid.and_then(|rid| stored_before(store, rid)) {
             Some(answer) => answer,
             None => {
-                tracing::error!("{}: request not stored, answered 500", tsp::REQUEST_SERVICE);
+                tracing::error!(
+                    "{}: request not stored, answered 500",
+                    protocol::REQUEST_SERVICE
+                );
                 Status::Error.reply()
             }
         },
@@ -117,26 +120,26 @@ async fn request(store: &Store, rid: Option<&Rid>, body: Message) -> Message {
                 "request {id} for {} stored",
                 String::from_utf8_lossy(&service)
             );
-            tsp::accepted(id)
+            protocol::accepted(id)
         }
         Err(e) => store_failed(TspService::Request, &e),
     }
 }
 
 fn reply(store: &Store, body: &Message) -> Message {
-    let id = match tsp::parse_uuid_body(body) {
+    let id = match protocol::parse_uuid_body(body) {
         Ok(id) => id,
         Err(e) => return bad_request(TspService::Reply, e),
     };
     match store.lookup(id) {
-        Lookup::Replied(reply) => tsp::reply_found(&reply),
+        Lookup::Replied(reply) => protocol::reply_found(&reply),
         Lookup::Pending => Status::Pending.reply(),
         Lookup::Unknown => Status::Unknown.reply(),
     }
 }
 
 async fn close(store: &Store, body: &Message) -> Message {
-    let id = match tsp::parse_uuid_body(body) {
+    let id = match protocol::parse_uuid_body(body) {
         Ok(id) => id,
         Err(e) => return bad_request(TspService::Close, e),
     };
@@ -152,8 +155,8 @@ async fn close(store: &Store, body: &Message) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Answer;
     use crate::store::StoreOptions;
-    use crate::tsp::Answer;
     use bytes::Bytes;
 
     async fn call(store: &Store, service: TspService, frames: &[&[u8]]) -> Answer {

@@ -30,7 +30,7 @@
 
 use crate::index::{Admission, BatchView, CompactPolicy, Counts, Index, Lookup};
 use crate::journal::{self, Damage, FormatError, Record, MAGIC};
-use crate::tsp::RequestId;
+use crate::protocol::RequestId;
 use bytes::Bytes;
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};

@@ -11,7 +11,7 @@
 //! ([`majordomo::rid`]) over all its calls and retries, so Titanic stores it once even when its
 //! `200` was lost (Titanic killed after storing it, a lost reply): the retry gets the same UUID.
 
-use crate::tsp::{self, Answer, NewRequest, RequestId, Status, TspError};
+use crate::protocol::{self, Answer, NewRequest, RequestId, Status, TspError};
 use bytes::Bytes;
 use common::contract;
 use common::report::Ledger;
@@ -133,7 +133,11 @@ impl TiClient {
         let rid = self.mdp.next_rid();
         loop {
             let answer = self
-                .call(tsp::REQUEST_SERVICE, rid.as_ref(), request.to_message())
+                .call(
+                    protocol::REQUEST_SERVICE,
+                    rid.as_ref(),
+                    request.to_message(),
+                )
                 .await?;
             match (answer.status, answer.uuid()) {
                 (Status::Ok, Ok(id)) => return Ok(id),
@@ -143,7 +147,7 @@ impl TiClient {
                         .map_or_else(|| format!("status {status}"), |e: TspError| e.to_string());
                     tracing::error!(
                         "{}: unusable answer ({why}), retrying",
-                        tsp::REQUEST_SERVICE
+                        protocol::REQUEST_SERVICE
                     );
                     self.retries += 1;
                     tokio::time::sleep(self.options.poll).await;
@@ -155,7 +159,7 @@ impl TiClient {
     /// Asks once for the reply to `id`: `Some(reply)` if it is there, `None` while pending.
     pub async fn reply(&mut self, id: RequestId) -> Result<Option<Vec<Bytes>>, TiError> {
         let answer = self
-            .call(tsp::REPLY_SERVICE, None, tsp::uuid_body(id))
+            .call(protocol::REPLY_SERVICE, None, protocol::uuid_body(id))
             .await?;
         Ok(match answer.status {
             Status::Ok => Some(answer.rest.into_frames().into()),
@@ -184,7 +188,7 @@ impl TiClient {
 
     /// Tells Titanic to forget `id` and its reply.
     pub async fn close(&mut self, id: RequestId) -> Result<(), TiError> {
-        self.call(tsp::CLOSE_SERVICE, None, tsp::uuid_body(id))
+        self.call(protocol::CLOSE_SERVICE, None, protocol::uuid_body(id))
             .await
             .map(drop)
     }
