@@ -7,8 +7,8 @@
 //!
 //! # Reading order
 //! 1. `examples/titanic.rs`, then `examples/ticlient.rs`: the Guide's two programs, shorter.
-//! 2. [`service::handle`]: the three TSP services. A request is acknowledged only once it is in the
-//!    journal; a reply is handed out until the client closes it.
+//! 2. [`Call`](server::service::Call): the three TSP services. A request is acknowledged only
+//!    once it is in the journal; a reply is handed out until the client closes it.
 //! 3. [`Dispatcher`](server::Dispatcher)`::handle_timeout`: when to ask `mmi.service` and which
 //!    stored requests to forward to the real service.
 //!
@@ -18,8 +18,7 @@
 //! | [`journal`] | the on-disk record format (length + CRC-32 + MessagePack) and the recovery scan, linear in the file's size whatever the damage |
 //! | [`index`] | the in-memory state rebuilt from the journal, admission rules, compaction policy |
 //! | [`store`] | the journal file, the writer thread with group commit, compaction, recovery |
-//! | [`server`] | the dispatcher's decisions (a [`Core`](common::contract::Core)): when to ask `mmi.service`, what to forward, back-off |
-//! | [`service`] | the three TSP services: request body in, reply body out, store behind |
+//! | [`server`] | the `titanic` process's decisions (each a [`Core`](common::contract::Core)): the dispatcher (when to ask `mmi.service`, what to forward, back-off) and, in [`server::service`], the three TSP services (request body in, answer out, what to journal) |
 //! | [`server_loop`] | the `titanic` process: journal, services as Majordomo workers, dispatcher loop |
 //! | [`client_loop`] | the TSP client behind `ticlient`: request, poll for the reply, close |
 //!
@@ -33,7 +32,6 @@ pub mod journal;
 pub mod protocol;
 pub mod server;
 pub mod server_loop;
-pub mod service;
 pub mod store;
 
 pub use protocol::{RequestId, Status};

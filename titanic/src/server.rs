@@ -1,5 +1,7 @@
-//! The dispatcher's decisions: which stored request to forward when, and what to do when a
-//! service, its workers or the broker are not there. Pure: no sockets, no clock.
+//! The Titanic server's decisions (the core of the `titanic` process; its shell is
+//! [`crate::server_loop`]): the three TSP services in [`service`], and here the dispatcher's:
+//! which stored request to forward when, and what to do when a service, its workers or the
+//! broker are not there. Pure: no sockets, no clock.
 //!
 //! It follows [`common::contract::Core`]. The shell feeds it every request waiting for a reply
 //! ([`Dispatcher::handle_pending`]), carries out the [`Action`]s `poll_transmit` yields (ask
@@ -21,6 +23,8 @@
 //! at a time, oldest first within a service. A forward that gets no reply puts the request back
 //! in its place and the service Down. A request whose reply was journaled is dropped for good:
 //! it is never forwarded again (after a restart, the journal does not list it as pending).
+
+pub mod service;
 
 use crate::protocol::RequestId;
 use bytes::Bytes;

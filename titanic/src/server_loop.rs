@@ -1,6 +1,6 @@
 //! The Titanic process: the store, the three services as Majordomo workers, and the
-//! dispatcher's I/O loop. Makes no decisions of its own: the store decides what is durable, the
-//! [`Dispatcher`] what to forward when.
+//! dispatcher's I/O loop. Makes no decisions of its own: the store decides what is durable, a
+//! [`Call`] what each TSP service answers, the [`Dispatcher`] what to forward when.
 //!
 //! * Each TSP service runs as [`TitanicConfig::workers`] Majordomo workers. A Majordomo worker
 //!   holds one request at a time, so several `titanic.request` workers are what lets concurrent
@@ -15,10 +15,11 @@
 //! are started, `W: service <name> not available, asking again in <ms> ms`,
 //! `W: no reply from <name> for <uuid>, asking again in <ms> ms`, `I: titanic stopped` on Ctrl-C.
 
+use crate::index::Lookup;
 use crate::journal::Record;
-use crate::protocol::RequestId;
+use crate::protocol::{self, RequestId};
+use crate::server::service::{self, Call, Stored, Transmit, TspService};
 use crate::server::{Action, DispatchConfig, Dispatcher, Event, Forwarded, Probe};
-use crate::service::{self, TspService};
 use crate::store::{Store, StoreError, StoreOptions};
 use bytes::Bytes;
 use common::contract::{self, Core};
@@ -138,12 +139,74 @@ async fn serve(
             () = stopped(&mut stop) => break,
         };
         let Some(request) = request else { break };
-        let reply = service::handle(&store, service, request.rid.as_ref(), request.body).await;
+        let reply = answer(&store, service, request.rid.as_ref(), request.body).await;
         if worker.reply(request.reply_to, reply).await.is_err() {
             break;
         }
     }
     worker.shutdown().await;
+}
+
+impl Stored for Store {
+    fn lookup(&self, id: RequestId) -> Lookup {
+        Store::lookup(self, id)
+    }
+
+    fn find_key(&self, key: &[u8]) -> Option<RequestId> {
+        Store::find_key(self, key)
+    }
+}
+
+/// Answers one request to `service` (`rid`: the client's request id, if it sent one): runs a
+/// [`Call`], journaling what it asks to, and logs its events.
+pub async fn answer(
+    store: &Store,
+    service: TspService,
+    rid: Option<&Rid>,
+    body: Message,
+) -> Message {
+    let mut call = Call::new(service);
+    call.handle_request(rid, body, store, contract::now());
+    loop {
+        while let Some(event) = call.poll_event() {
+            log_call(event);
+        }
+        match call.poll_transmit() {
+            Some(Transmit::Append(record)) => {
+                let acked = store.append(record).await;
+                call.handle_appended(acked, store, contract::now());
+            }
+            Some(Transmit::Answer(answer)) => return answer,
+            // Every call ends with an answer; should one not, the client is told to retry.
+            None => return protocol::Status::Error.reply(),
+        }
+    }
+}
+
+/// The services' log lines.
+fn log_call(event: service::Event) {
+    use service::Event;
+    match event {
+        Event::Malformed { service, why } => {
+            tracing::error!("{}: bad request ({why}), answered 400", service.name());
+        }
+        Event::StoreFailed { service, error } => {
+            tracing::error!("{}: {error}, answered 500", service.name());
+        }
+        Event::NotStored => tracing::error!(
+            "{}: request not stored, answered 500",
+            protocol::REQUEST_SERVICE
+        ),
+        Event::Retried { rid, id } => tracing::info!(
+            "{}: retry of request {rid} already stored as {id}",
+            protocol::REQUEST_SERVICE
+        ),
+        Event::Stored { id, service } => tracing::debug!(
+            "request {id} for {} stored",
+            String::from_utf8_lossy(&service)
+        ),
+        Event::Closed { id } => tracing::debug!("request {id} closed"),
+    }
 }
 
 /// What a probe or forward task reports back to the dispatcher loop.
@@ -285,4 +348,136 @@ async fn forward(
         }
     };
     (result, client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Answer, Status};
+    use crate::store::StoreOptions;
+    use bytes::Bytes;
+
+    async fn call(store: &Store, service: TspService, frames: &[&[u8]]) -> Answer {
+        let body = Message::from_frames(frames.iter().map(|f| Bytes::copy_from_slice(f)));
+        Answer::parse(answer(store, service, None, body).await).unwrap()
+    }
+
+    async fn call_rid(store: &Store, rid: &Rid, frames: &[&[u8]]) -> Answer {
+        let body = Message::from_frames(frames.iter().map(|f| Bytes::copy_from_slice(f)));
+        let reply = answer(store, TspService::Request, Some(rid), body).await;
+        Answer::parse(reply).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_retried_request_with_the_same_id_gets_the_same_uuid_also_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let (store, _) = Store::open(&path, StoreOptions::default()).unwrap();
+        let rid = Rid::new("00000000deadbeef-1").unwrap();
+        let first = call_rid(&store, &rid, &[b"echo", b"debit"]).await;
+        assert_eq!(first.status, Status::Ok);
+        let again = call_rid(&store, &rid, &[b"echo", b"debit"]).await;
+        assert_eq!(again.uuid().unwrap(), first.uuid().unwrap());
+        // Concurrent retries (one being stored while the next arrives): still one request.
+        let other = Rid::new("00000000deadbeef-2").unwrap();
+        let (a, b) = tokio::join!(
+            call_rid(&store, &other, &[b"echo", b"x"]),
+            call_rid(&store, &other, &[b"echo", b"x"])
+        );
+        assert_eq!(a.uuid().unwrap(), b.uuid().unwrap());
+        // Without an id, as before: a second request.
+        let plain = call(&store, TspService::Request, &[b"echo", b"debit"]).await;
+        assert_ne!(plain.uuid().unwrap(), first.uuid().unwrap());
+        assert_eq!(store.counts().pending, 3);
+        store.close().await;
+
+        let (store, _) = Store::open(&path, StoreOptions::default()).unwrap();
+        let after = call_rid(&store, &rid, &[b"echo", b"debit"]).await;
+        assert_eq!(
+            after.uuid().unwrap(),
+            first.uuid().unwrap(),
+            "the id is journaled"
+        );
+        // Once closed, the id is forgotten with its request.
+        let uuid = first.uuid().unwrap().to_string();
+        call(&store, TspService::Close, &[uuid.as_bytes()]).await;
+        let fresh = call_rid(&store, &rid, &[b"echo", b"debit"]).await;
+        assert_ne!(fresh.uuid().unwrap(), first.uuid().unwrap());
+        assert_eq!(store.counts().pending, 3);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_status_codes_of_the_three_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("j"), StoreOptions::default()).unwrap();
+
+        let a = call(&store, TspService::Request, &[b"echo", b"hello"]).await;
+        assert_eq!(a.status, Status::Ok);
+        let id = a.uuid().unwrap();
+        let uuid = id.to_string();
+
+        let a = call(&store, TspService::Reply, &[uuid.as_bytes()]).await;
+        assert_eq!(a.status, Status::Pending);
+        store
+            .append(Record::Reply {
+                id,
+                body: vec![Bytes::from("hello")],
+            })
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let a = call(&store, TspService::Reply, &[uuid.as_bytes()]).await;
+            assert_eq!(a.status, Status::Ok);
+            assert_eq!(a.rest, Message::from_frames(["hello"]));
+        }
+        for _ in 0..2 {
+            let a = call(&store, TspService::Close, &[uuid.as_bytes()]).await;
+            assert_eq!(a.status, Status::Ok);
+        }
+        let a = call(&store, TspService::Reply, &[uuid.as_bytes()]).await;
+        assert_eq!(a.status, Status::Unknown);
+        let stranger = RequestId::random().to_string();
+        let a = call(&store, TspService::Close, &[stranger.as_bytes()]).await;
+        assert_eq!(a.status, Status::Ok);
+        let a = call(&store, TspService::Reply, &[stranger.as_bytes()]).await;
+        assert_eq!(a.status, Status::Unknown);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn bad_requests_get_400() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("j"), StoreOptions::default()).unwrap();
+        let cases: [(TspService, &[&[u8]]); 7] = [
+            (TspService::Request, &[]),
+            (TspService::Request, &[b"echo"]),
+            (TspService::Request, &[b"", b"x"]),
+            (TspService::Request, &[&[0xff, 0xfe], b"x"]),
+            (TspService::Reply, &[b"not-a-uuid"]),
+            (TspService::Reply, &[]),
+            (
+                TspService::Close,
+                &[b"0123456789abcdef0123456789abcdef", b"extra"],
+            ),
+        ];
+        for (service, frames) in cases {
+            let a = call(&store, service, frames).await;
+            assert_eq!(a.status, Status::Unknown, "{service:?} {frames:?}");
+        }
+        assert_eq!(store.counts().pending, 0);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_answers_500() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("j"), StoreOptions::default()).unwrap();
+        store.close().await;
+        let a = call(&store, TspService::Request, &[b"echo", b"x"]).await;
+        assert_eq!(a.status, Status::Error);
+        let id = RequestId::random().to_string();
+        let a = call(&store, TspService::Close, &[id.as_bytes()]).await;
+        assert_eq!(a.status, Status::Error);
+    }
 }

@@ -125,9 +125,9 @@ pub enum StoreError {
     Closed,
 }
 
-/// What became of a submitted record.
+/// What the writer acknowledged for a submitted record: written, or skipped as a no-op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Acked {
     /// Written (and synced, as the policy says) and applied to the index.
     Written,
     /// Not written because it would change nothing (duplicate reply, close of an unknown
@@ -135,7 +135,7 @@ pub enum Outcome {
     Skipped,
 }
 
-type AckResult = Result<Outcome, StoreError>;
+type AckResult = Result<Acked, StoreError>;
 
 /// The acknowledgement of one submitted record: resolves once it is durable (or failed).
 #[derive(Debug)]
@@ -744,9 +744,9 @@ impl<S: Sink> Writer<S> {
                     Some(size) => {
                         new_requests |= matches!(job.record, Record::Request { .. });
                         index.apply(job.record, size);
-                        Outcome::Written
+                        Acked::Written
                     }
-                    None => Outcome::Skipped,
+                    None => Acked::Skipped,
                 };
                 acks.push((job.done, outcome));
             }
@@ -894,7 +894,7 @@ mod tests {
             "visible before its sync"
         );
         permits.send(()).unwrap();
-        assert_eq!(first.wait_blocking().unwrap(), Outcome::Written);
+        assert_eq!(first.wait_blocking().unwrap(), Acked::Written);
         assert_eq!(store.lookup(id(0)), Lookup::Pending);
 
         // The fifteen share one write and one sync.
@@ -904,7 +904,7 @@ mod tests {
         assert_eq!(store.lookup(id(15)), Lookup::Unknown);
         permits.send(()).unwrap();
         for ack in rest {
-            assert_eq!(ack.wait_blocking().unwrap(), Outcome::Written);
+            assert_eq!(ack.wait_blocking().unwrap(), Acked::Written);
         }
         assert_eq!(store.counts().pending, 16);
         assert_eq!(store.syncs(), 2, "sixteen records, two syncs");
@@ -923,7 +923,7 @@ mod tests {
             permits.send(()).unwrap();
         }
         for ack in acks {
-            assert_eq!(ack.wait_blocking().unwrap(), Outcome::Written);
+            assert_eq!(ack.wait_blocking().unwrap(), Acked::Written);
         }
         permits.send(()).unwrap();
         store.shutdown();
@@ -934,7 +934,7 @@ mod tests {
         let (store, events, permits) = gated(FsyncPolicy::Never);
         let acks: Vec<_> = (0..3).map(|n| store.submit(request(n))).collect();
         for ack in acks {
-            assert_eq!(ack.wait_blocking().unwrap(), Outcome::Written);
+            assert_eq!(ack.wait_blocking().unwrap(), Acked::Written);
         }
         assert!(events.try_iter().all(|e| matches!(e, Event::Append(_))));
         permits.send(()).unwrap();
@@ -957,23 +957,23 @@ mod tests {
         assert_eq!(
             outcomes,
             [
-                Outcome::Written,
-                Outcome::Written,
-                Outcome::Skipped,
-                Outcome::Skipped
+                Acked::Written,
+                Acked::Written,
+                Acked::Skipped,
+                Acked::Skipped
             ]
         );
         assert_eq!(
             store.lookup(id(1)),
             Lookup::Replied(vec![Bytes::from("reply 1")])
         );
-        assert_eq!(store.append_blocking(reply(1)), Outcome::Skipped);
+        assert_eq!(store.append_blocking(reply(1)), Acked::Skipped);
         permits.send(()).unwrap();
         store.shutdown();
     }
 
     impl Store {
-        fn append_blocking(&self, record: Record) -> Outcome {
+        fn append_blocking(&self, record: Record) -> Acked {
             self.submit(record).wait_blocking().unwrap()
         }
     }
@@ -1019,7 +1019,7 @@ mod tests {
             .collect();
         assert_eq!(order, [4, 6, 7, 8, 9].map(id));
         // The reply of 3 is known after the reopen: a second one is not written.
-        assert_eq!(store.append_blocking(reply(3)), Outcome::Skipped);
+        assert_eq!(store.append_blocking(reply(3)), Acked::Skipped);
         store.shutdown();
     }
 
@@ -1215,7 +1215,7 @@ mod tests {
             })
             .collect();
         for t in tasks {
-            assert_eq!(t.await.unwrap().unwrap(), Outcome::Written);
+            assert_eq!(t.await.unwrap().unwrap(), Acked::Written);
         }
         store.close().await;
         let (store, rec) = open(&path, u64::MAX);
