@@ -1,25 +1,22 @@
-//! The TSP client (the Guide's ticlient as an API): hand a request to Titanic, poll for its
-//! reply, close it. [`TiClient`] does one request at a time; [`run_load`] drives many lanes of
-//! them for `ticlient --count N --concurrency C`.
+//! The TSP client's shell (the Guide's ticlient as an API): [`TiClient`] carries one request's
+//! life at a time, making the calls its core ([`TiRequest`]) asks for with the Majordomo client
+//! and logging what the core reports; [`run_load`] drives many lanes of them for
+//! `ticlient --count N --concurrency C`. When to retry, poll and give up is the core's.
 //!
-//! Status handling follows 9/TSP: `300` (pending) and `500` (server error) are retried after
-//! [`TiClientOptions::poll`], as is a call that got no answer at all (Titanic or the broker is
-//! down: the Majordomo client has already retried on fresh sockets); `400` is final and
-//! returned as [`TiError::Rejected`].
-//!
-//! With [`TiClientOptions::request_ids`], each [`TiClient::request`] keeps one request id
+//! With [`TiClientOptions::request_ids`], each request keeps one request id
 //! ([`majordomo::rid`]) over all its calls and retries, so Titanic stores it once even when its
 //! `200` was lost (Titanic killed after storing it, a lost reply): the retry gets the same UUID.
 
-use crate::protocol::{self, Answer, NewRequest, RequestId, Status, TspError};
+use crate::client::{Event, Retry, TiRequest};
+use crate::protocol::{self, NewRequest, RequestId};
 use bytes::Bytes;
-use common::contract;
+use common::contract::{self, Core};
 use common::report::Ledger;
-use common::Message;
-use majordomo::client::{Client, ClientError, ClientOptions, PairOptions};
-use majordomo::rid::Rid;
+use majordomo::client::{Client, ClientOptions, PairOptions};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+pub use crate::client::TiError;
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -47,20 +44,6 @@ impl Default for TiClientOptions {
     }
 }
 
-/// Why a TSP call failed for good.
-#[derive(Debug, thiserror::Error)]
-pub enum TiError {
-    /// Titanic answered `400`: unknown (or closed) request, or a malformed one. Do not retry.
-    #[error("{service} answered 400 (unknown or malformed request)")]
-    Rejected {
-        /// The TSP service that refused.
-        service: &'static str,
-    },
-    /// The client could not be created (bad endpoint).
-    #[error(transparent)]
-    Client(#[from] ClientError),
-}
-
 /// One TSP client: one Majordomo client, one call at a time.
 pub struct TiClient {
     mdp: Client,
@@ -86,111 +69,66 @@ impl TiClient {
         self.retries + self.mdp.resends()
     }
 
-    /// Calls `service` until it answers something other than `500` (or silence). With `rid`,
-    /// every call carries that request id; without, each call is a request of its own.
-    async fn call(
+    /// Carries `request` through its life: stored, its reply polled for (the first poll after
+    /// `first_poll`), closed. Returns its UUID and reply once Titanic has confirmed the close.
+    pub async fn run(
         &mut self,
-        service: &'static str,
-        rid: Option<&Rid>,
-        body: Message,
-    ) -> Result<Answer, TiError> {
-        loop {
-            let sent = match rid {
-                Some(rid) => {
-                    self.mdp
-                        .send_with_rid(service, Some(rid), body.clone())
-                        .await
-                }
-                None => self.mdp.send(service, body.clone()).await,
-            };
-            match sent {
-                Ok(reply) => match Answer::parse(reply) {
-                    Ok(Answer {
-                        status: Status::Error,
-                        ..
-                    }) => tracing::warn!("{service} answered 500, retrying"),
-                    Ok(Answer {
-                        status: Status::Unknown,
-                        ..
-                    }) => return Err(TiError::Rejected { service }),
-                    Ok(answer) => return Ok(answer),
-                    Err(e) => tracing::error!("{service}: malformed answer ({e}), retrying"),
-                },
-                Err(ClientError::NoReply { .. }) => {
-                    tracing::warn!("no answer from {service}, retrying");
-                }
-                Err(e @ ClientError::Endpoint(_)) => return Err(e.into()),
-                Err(e) => tracing::warn!("{service}: {e}, retrying"),
-            }
-            self.retries += 1;
-            tokio::time::sleep(self.options.poll).await;
-        }
-    }
-
-    /// Hands a request for `service` to Titanic; returns its UUID once Titanic has it on disk.
-    pub async fn request(&mut self, request: &NewRequest) -> Result<RequestId, TiError> {
-        // One logical request: one id for every call below, however often it is retried.
+        request: &NewRequest,
+        first_poll: Duration,
+    ) -> Result<(RequestId, Vec<Bytes>), TiError> {
+        // One logical request: one id for every call storing it, however often it is retried.
         let rid = self.mdp.next_rid();
+        let mut core = TiRequest::new(request, self.options.poll, first_poll, contract::now());
         loop {
-            let answer = self
-                .call(
-                    protocol::REQUEST_SERVICE,
-                    rid.as_ref(),
-                    request.to_message(),
-                )
-                .await?;
-            match (answer.status, answer.uuid()) {
-                (Status::Ok, Ok(id)) => return Ok(id),
-                (status, id) => {
-                    let why = id
-                        .err()
-                        .map_or_else(|| format!("status {status}"), |e: TspError| e.to_string());
-                    tracing::error!(
-                        "{}: unusable answer ({why}), retrying",
-                        protocol::REQUEST_SERVICE
-                    );
-                    self.retries += 1;
-                    tokio::time::sleep(self.options.poll).await;
+            while let Some(event) = core.poll_event() {
+                match event {
+                    Event::Retrying { service, why } => {
+                        self.retries += 1;
+                        log_retry(service, why);
+                    }
+                    Event::Stored { id } => tracing::info!("request UUID {id}"),
+                    Event::NotYet { id } => tracing::debug!("no reply yet for {id}, trying again"),
+                    Event::Replied { id, reply } => {
+                        let text: Vec<_> =
+                            reply.iter().map(|f| common::msg::frame_text(f)).collect();
+                        tracing::info!("reply to {id}: {}", text.join(" | "));
+                    }
+                    Event::Closed { id, reply } => {
+                        tracing::info!("closed {id}");
+                        return Ok((id, reply));
+                    }
+                    Event::Failed(error) => return Err(error),
                 }
             }
-        }
-    }
-
-    /// Asks once for the reply to `id`: `Some(reply)` if it is there, `None` while pending.
-    pub async fn reply(&mut self, id: RequestId) -> Result<Option<Vec<Bytes>>, TiError> {
-        let answer = self
-            .call(protocol::REPLY_SERVICE, None, protocol::uuid_body(id))
-            .await?;
-        Ok(match answer.status {
-            Status::Ok => Some(answer.rest.into_frames().into()),
-            _ => None,
-        })
-    }
-
-    /// Polls until the reply to `id` is there (`first`: how long to wait before the first poll).
-    pub async fn wait_reply(
-        &mut self,
-        id: RequestId,
-        first: Duration,
-    ) -> Result<Vec<Bytes>, TiError> {
-        if !first.is_zero() {
-            // Skipped when zero: even a zero sleep waits for the timer's next tick (about 1 ms).
-            tokio::time::sleep(first).await;
-        }
-        loop {
-            if let Some(reply) = self.reply(id).await? {
-                return Ok(reply);
+            if let Some(call) = core.poll_transmit() {
+                let answer = match rid.as_ref().filter(|_| call.with_rid) {
+                    Some(rid) => {
+                        self.mdp
+                            .send_with_rid(call.service, Some(rid), call.body)
+                            .await
+                    }
+                    None => self.mdp.send(call.service, call.body).await,
+                };
+                core.handle_answer(answer, contract::now());
+                continue;
             }
-            tracing::debug!("no reply yet for {id}, trying again");
-            tokio::time::sleep(self.options.poll).await;
+            contract::sleep_until(core.poll_timeout()).await;
+            core.handle_timeout(contract::now());
         }
     }
+}
 
-    /// Tells Titanic to forget `id` and its reply.
-    pub async fn close(&mut self, id: RequestId) -> Result<(), TiError> {
-        self.call(protocol::CLOSE_SERVICE, None, protocol::uuid_body(id))
-            .await
-            .map(drop)
+/// The log line of a call made again.
+fn log_retry(service: &'static str, why: Retry) {
+    match why {
+        Retry::Failed => tracing::warn!("{service} answered 500, retrying"),
+        Retry::Malformed(e) => tracing::error!("{service}: malformed answer ({e}), retrying"),
+        Retry::NoAnswer => tracing::warn!("no answer from {service}, retrying"),
+        Retry::Client(e) => tracing::warn!("{service}: {e}, retrying"),
+        Retry::Unusable(why) => tracing::error!(
+            "{}: unusable answer ({why}), retrying",
+            protocol::REQUEST_SERVICE
+        ),
     }
 }
 
@@ -266,13 +204,7 @@ async fn lane(
         let seq = ledger().start(contract::now());
         let retries_before = client.retries();
         let outcome = async {
-            let id = client.request(&request).await?;
-            tracing::info!("request UUID {id}");
-            let reply = client.wait_reply(id, load.first_poll).await?;
-            let text: Vec<_> = reply.iter().map(|f| common::msg::frame_text(f)).collect();
-            tracing::info!("reply to {id}: {}", text.join(" | "));
-            client.close(id).await?;
-            tracing::info!("closed {id}");
+            let (id, reply) = client.run(&request, load.first_poll).await?;
             let good = !load.verify || reply == request.body;
             if !good {
                 tracing::error!("{id}: reply does not match the request {:?}", load.body(n));

@@ -11,6 +11,8 @@
 //!    once it is in the journal; a reply is handed out until the client closes it.
 //! 3. [`Dispatcher`](server::Dispatcher)`::handle_timeout`: when to ask `mmi.service` and which
 //!    stored requests to forward to the real service.
+//! 4. [`TiRequest`](client::TiRequest): the client's side of one request (store, poll for the
+//!    reply, close), retrying whatever Titanic cannot answer yet.
 //!
 //! | module | what it holds |
 //! |---|---|
@@ -20,12 +22,14 @@
 //! | [`store`] | the journal file, the writer thread with group commit, compaction, recovery |
 //! | [`server`] | the `titanic` process's decisions (each a [`Core`](common::contract::Core)): the dispatcher (when to ask `mmi.service`, what to forward, back-off) and, in [`server::service`], the three TSP services (request body in, answer out, what to journal) |
 //! | [`server_loop`] | the `titanic` process: journal, services as Majordomo workers, dispatcher loop |
-//! | [`client_loop`] | the TSP client behind `ticlient`: request, poll for the reply, close |
+//! | [`client`] | the TSP client's decisions for one request (a [`Core`](common::contract::Core)): store, poll for the reply, close, retry after `500` or silence, stop at `400` |
+//! | [`client_loop`] | the TSP client behind `ticlient`: makes the calls `client` asks for with the Majordomo client, runs the load lanes |
 //!
-//! `protocol`, `journal`, `index` and `server` are pure (no files, no sockets, no clock) and
+//! `protocol`, `journal`, `index`, `server` and `client` are pure (no files, no sockets, no clock) and
 //! unit-tested with virtual time; `store` is the only code that touches the file, `server_loop` and
 //! `client_loop` the only code that touches sockets (through the `majordomo` APIs).
 
+pub mod client;
 pub mod client_loop;
 pub mod index;
 pub mod journal;
