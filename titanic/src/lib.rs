@@ -19,7 +19,7 @@
 //! | [`protocol`] | the three services' frames, typed: UUIDs, status codes, request/reply bodies |
 //! | [`journal`] | the on-disk record format (length + CRC-32 + MessagePack) and the recovery scan, linear in the file's size whatever the damage |
 //! | [`index`] | the in-memory state rebuilt from the journal, admission rules, compaction policy |
-//! | [`store`] | the journal file, the writer thread with group commit, compaction, recovery |
+//! | [`store`] | the [`Store`] handle; in `store/`: the journal `file`, its `recovery` on open, the `writer` thread with group commit and compaction |
 //! | [`server`] | the `titanic` process's decisions (each a [`Core`](common::contract::Core)): the dispatcher (when to ask `mmi.service`, what to forward, back-off) and, in [`server::service`], the three TSP services (request body in, answer out, what to journal) |
 //! | [`server_loop`] | the `titanic` process: journal, services as Majordomo workers, dispatcher loop |
 //! | [`client`] | the TSP client's decisions for one request (a [`Core`](common::contract::Core)): store, poll for the reply, close, retry after `500` or silence, stop at `400` |
