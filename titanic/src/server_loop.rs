@@ -449,19 +449,7 @@ mod tests {
     async fn bad_requests_get_400() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("j"), StoreOptions::default()).unwrap();
-        let cases: [(TspService, &[&[u8]]); 7] = [
-            (TspService::Request, &[]),
-            (TspService::Request, &[b"echo"]),
-            (TspService::Request, &[b"", b"x"]),
-            (TspService::Request, &[&[0xff, 0xfe], b"x"]),
-            (TspService::Reply, &[b"not-a-uuid"]),
-            (TspService::Reply, &[]),
-            (
-                TspService::Close,
-                &[b"0123456789abcdef0123456789abcdef", b"extra"],
-            ),
-        ];
-        for (service, frames) in cases {
+        for (service, frames) in service::MALFORMED {
             let a = call(&store, service, frames).await;
             assert_eq!(a.status, Status::Unknown, "{service:?} {frames:?}");
         }

@@ -315,6 +315,22 @@ impl Core for Call {
     }
 }
 
+/// Malformed requests, one per way of being malformed: every one is answered `400` (tested
+/// here on the core, and in `server_loop` through the store).
+#[cfg(test)]
+pub(crate) const MALFORMED: [(TspService, &[&[u8]]); 7] = [
+    (TspService::Request, &[]),
+    (TspService::Request, &[b"echo"]),
+    (TspService::Request, &[b"", b"x"]),
+    (TspService::Request, &[&[0xff, 0xfe], b"x"]),
+    (TspService::Reply, &[b"not-a-uuid"]),
+    (TspService::Reply, &[]),
+    (
+        TspService::Close,
+        &[b"0123456789abcdef0123456789abcdef", b"extra"],
+    ),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,19 +497,7 @@ mod tests {
     fn malformed_requests_are_events_answered_400_and_write_nothing() {
         let t0 = Instant::now();
         let index = Index::new();
-        let cases: [(TspService, &[&[u8]]); 7] = [
-            (TspService::Request, &[]),
-            (TspService::Request, &[b"echo"]),
-            (TspService::Request, &[b"", b"x"]),
-            (TspService::Request, &[&[0xff, 0xfe], b"x"]),
-            (TspService::Reply, &[b"not-a-uuid"]),
-            (TspService::Reply, &[]),
-            (
-                TspService::Close,
-                &[b"0123456789abcdef0123456789abcdef", b"extra"],
-            ),
-        ];
-        for (service, frames) in cases {
+        for (service, frames) in MALFORMED {
             let mut call = Call::new(service);
             call.handle_request(None, message(frames), &index, t0);
             let (transmits, events) = drain(&mut call);
