@@ -97,6 +97,9 @@ pub enum Event {
         id: RequestId,
         /// Its reply.
         reply: Vec<Bytes>,
+        /// False if [`with_verify`](TiRequest::with_verify) asked for a reply equal to the
+        /// request's body (an echo service) and it is not: the request failed.
+        good: bool,
     },
     /// The request failed for good.
     Failed(TiError),
@@ -114,6 +117,8 @@ enum Step {
 #[derive(Debug)]
 pub struct TiRequest {
     request: Message,
+    /// The body the reply must equal, with `--verify`.
+    expect: Option<Vec<Bytes>>,
     poll: Duration,
     first_poll: Duration,
     step: Step,
@@ -130,6 +135,7 @@ impl TiRequest {
     pub fn new(request: &NewRequest, poll: Duration, first_poll: Duration, now: Instant) -> Self {
         let mut this = Self {
             request: request.to_message(),
+            expect: None,
             poll,
             first_poll,
             step: Step::Storing,
@@ -139,6 +145,13 @@ impl TiRequest {
         };
         this.handle_timeout(now);
         this
+    }
+
+    /// Checks that the reply equals the request's body (an echo service): the
+    /// [`Event::Closed`] says whether it does.
+    pub fn with_verify(mut self, request: &NewRequest, verify: bool) -> Self {
+        self.expect = verify.then(|| request.body.clone());
+        self
     }
 
     /// Calls made again so far (the Majordomo client's own resends not included).
@@ -204,7 +217,10 @@ impl TiRequest {
                     self.due = Some(contract::saturating_add(now, self.poll));
                 }
             },
-            Step::Closing(id, reply) => self.out.event(Event::Closed { id, reply }),
+            Step::Closing(id, reply) => {
+                let good = self.expect.as_ref().is_none_or(|body| *body == reply);
+                self.out.event(Event::Closed { id, reply, good });
+            }
             Step::Done => {}
         }
         self.handle_timeout(now);
@@ -353,7 +369,7 @@ mod tests {
         assert_eq!(close.body, protocol::uuid_body(id));
         core.handle_answer(Ok(Status::Ok.reply()), t0 + ms(5210));
         assert!(
-            matches!(&events(&mut core)[..], [Event::Closed { id: c, reply: r }] if *c == id && *r == reply)
+            matches!(&events(&mut core)[..], [Event::Closed { id: c, reply: r, good: true }] if *c == id && *r == reply)
         );
         assert!(core.is_done());
         assert_eq!(core.retries(), 0);
@@ -459,5 +475,29 @@ mod tests {
         assert!(core.poll_timeout().unwrap() > t0);
         core.handle_timeout(t0 + ms(1));
         assert!(transmits(&mut core).is_empty());
+    }
+
+    #[test]
+    fn with_verify_a_reply_that_is_not_the_request_fails_it() {
+        let t0 = Instant::now();
+        for (verify, reply, good) in [
+            (true, "hello", true),
+            (true, "olleh", false),
+            (false, "olleh", true),
+        ] {
+            let mut core = TiRequest::new(&request(), POLL, Duration::ZERO, t0)
+                .with_verify(&request(), verify);
+            call(&mut core, protocol::REQUEST_SERVICE);
+            core.handle_answer(Ok(protocol::accepted(RequestId::random())), t0);
+            call(&mut core, protocol::REPLY_SERVICE);
+            core.handle_answer(Ok(protocol::reply_found(&[Bytes::from(reply)])), t0);
+            call(&mut core, protocol::CLOSE_SERVICE);
+            core.handle_answer(Ok(Status::Ok.reply()), t0);
+            let closed = events(&mut core).pop();
+            assert!(
+                matches!(closed, Some(Event::Closed { good: g, .. }) if g == good),
+                "{verify} {reply}: {closed:?}"
+            );
+        }
     }
 }

@@ -70,15 +70,18 @@ impl TiClient {
     }
 
     /// Carries `request` through its life: stored, its reply polled for (the first poll after
-    /// `first_poll`), closed. Returns its UUID and reply once Titanic has confirmed the close.
+    /// `first_poll`), closed. Returns its UUID once Titanic has confirmed the close, and whether
+    /// the reply is good (with `verify`: equal to the request's body).
     pub async fn run(
         &mut self,
         request: &NewRequest,
         first_poll: Duration,
-    ) -> Result<(RequestId, Vec<Bytes>), TiError> {
+        verify: bool,
+    ) -> Result<(RequestId, bool), TiError> {
         // One logical request: one id for every call storing it, however often it is retried.
         let rid = self.mdp.next_rid();
-        let mut core = TiRequest::new(request, self.options.poll, first_poll, contract::now());
+        let mut core = TiRequest::new(request, self.options.poll, first_poll, contract::now())
+            .with_verify(request, verify);
         loop {
             while let Some(event) = core.poll_event() {
                 match event {
@@ -93,9 +96,9 @@ impl TiClient {
                             reply.iter().map(|f| common::msg::frame_text(f)).collect();
                         tracing::info!("reply to {id}: {}", text.join(" | "));
                     }
-                    Event::Closed { id, reply } => {
+                    Event::Closed { id, good, .. } => {
                         tracing::info!("closed {id}");
-                        return Ok((id, reply));
+                        return Ok((id, good));
                     }
                     Event::Failed(error) => return Err(error),
                 }
@@ -204,8 +207,7 @@ async fn lane(
         let seq = ledger().start(contract::now());
         let retries_before = client.retries();
         let outcome = async {
-            let (id, reply) = client.run(&request, load.first_poll).await?;
-            let good = !load.verify || reply == request.body;
+            let (id, good) = client.run(&request, load.first_poll, load.verify).await?;
             if !good {
                 tracing::error!("{id}: reply does not match the request {:?}", load.body(n));
             }
