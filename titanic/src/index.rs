@@ -11,7 +11,7 @@
 //! request with the same client request id (key) while the first is open.
 
 use crate::journal::Record;
-use crate::tsp::RequestId;
+use crate::protocol::RequestId;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -47,7 +47,7 @@ mod crc;
 #[cfg(test)]
 mod large_damage;
 
-use crate::tsp::RequestId;
+use crate::protocol::RequestId;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 use titanic::journal::Record;
-use titanic::tsp::{self, Answer, RequestId, Status};
+use titanic::protocol::{self, Answer, RequestId, Status};
 use titanic::{FsyncPolicy, Store, StoreOptions};
 
 /// Titanic benchmark: store appends/s, durable acknowledgements/s, end-to-end latency.
@@ -384,8 +384,12 @@ async fn ack_rate(endpoint: &str, clients: usize, span: Duration) -> anyhow::Res
         tasks.spawn(async move {
             let mut n = 0u64;
             while start.elapsed() < span {
-                let answer =
-                    call(&mut client, tsp::REQUEST_SERVICE, new_request("bench.sink")).await?;
+                let answer = call(
+                    &mut client,
+                    protocol::REQUEST_SERVICE,
+                    new_request("bench.sink"),
+                )
+                .await?;
                 if answer.status != Status::Ok {
                     bail!("titanic.request answered {}", answer.status);
                 }
@@ -407,10 +411,15 @@ async fn latencies(endpoint: &str, n: usize) -> anyhow::Result<Vec<Duration>> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();
-        let answer = call(&mut client, tsp::REQUEST_SERVICE, new_request("echo")).await?;
+        let answer = call(&mut client, protocol::REQUEST_SERVICE, new_request("echo")).await?;
         let id = answer.uuid()?;
         loop {
-            let answer = call(&mut client, tsp::REPLY_SERVICE, tsp::uuid_body(id)).await?;
+            let answer = call(
+                &mut client,
+                protocol::REPLY_SERVICE,
+                protocol::uuid_body(id),
+            )
+            .await?;
             match answer.status {
                 Status::Ok => break,
                 Status::Pending => tokio::time::sleep(Duration::from_millis(1)).await,
@@ -418,7 +427,12 @@ async fn latencies(endpoint: &str, n: usize) -> anyhow::Result<Vec<Duration>> {
             }
         }
         out.push(start.elapsed());
-        call(&mut client, tsp::CLOSE_SERVICE, tsp::uuid_body(id)).await?;
+        call(
+            &mut client,
+            protocol::CLOSE_SERVICE,
+            protocol::uuid_body(id),
+        )
+        .await?;
     }
     out.sort();
     Ok(out)

@@ -19,7 +19,7 @@ use majordomo::client::{self, BrokerArgs, ClientOptions};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use titanic::client::{Load, TiClientOptions};
+use titanic::client_loop::{Load, TiClientOptions};
 
 /// Titanic client: sends requests through Titanic and waits for their replies.
 #[derive(Debug, Parser)]
@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     });
     let ledger = Arc::new(Mutex::new(args.log.ledger()));
     tokio::select! {
-        result = titanic::client::run_load(load, Arc::clone(&ledger)) => {
+        result = titanic::client_loop::run_load(load, Arc::clone(&ledger)) => {
             result.context("ticlient")?;
         }
         () = shutdown => tracing::info!("interrupted"),

@@ -19,9 +19,9 @@ use majordomo::client::{self, BrokerArgs, ClientOptions};
 use majordomo::worker::{self, WorkerOptions};
 use std::path::PathBuf;
 use std::time::Duration;
-use titanic::dispatch::DispatchConfig;
 use titanic::index::CompactPolicy;
-use titanic::server::{self, TitanicConfig};
+use titanic::server::DispatchConfig;
+use titanic::server_loop::{self, TitanicConfig};
 use titanic::{FsyncPolicy, StoreOptions};
 
 /// Titanic: durable, disconnected request-reply on top of a Majordomo broker.
@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
             fresh: ms(args.fresh_ms),
         },
     };
-    server::run(config, common::shutdown::signal())
+    server_loop::run(config, common::shutdown::signal())
         .await
         .context("titanic")
 }

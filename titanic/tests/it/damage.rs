@@ -4,7 +4,7 @@ use crate::support::{broker, echo_worker, titanic, ZmqMdp, WAIT};
 use bytes::Bytes;
 use common::testkit::tcp_endpoint;
 use titanic::journal::{self, Record};
-use titanic::tsp::RequestId;
+use titanic::protocol::RequestId;
 use titanic::{Store, StoreOptions};
 
 fn request(id: RequestId, n: usize) -> Record {
