@@ -21,9 +21,10 @@
 //! | [`net`] | hosts and links: which proxy gets which fault after a partition/heal/delay step |
 //! | `hub` | every process's lines in one time-stamped log, echoed live |
 //! | [`report`] | the outcome of a run and the tables printed from it |
-//! | [`timeline`] | the typed timeline of a run, built from its report; the HTML page |
+//! | [`timeline`] | the typed timeline of a run (lanes, markers, request marks, spans, brackets), built from its report |
 //! | [`roles`] | each lane's roles over time (Binary Star states, a broker's view of its workers, a worker's busy time, a Freelance client's view of its servers) and the moments a promise was at risk, read from the programs' lines |
 //! | `svg` | draws one timeline as an SVG picture (a pure function of the model); `svg::roles` its role bands, risk marks and legend |
+//! | [`page`] | the HTML page of a tour: the overview table, then each scenario's picture, steps and problems |
 //! | [`bins`] | where the pattern binaries are; building them under `cargo run` |
 //! | [`style`] | terminal colours and durations as people read them |
 //!
@@ -42,6 +43,7 @@ pub mod gap;
 mod hub;
 mod links;
 pub mod net;
+pub mod page;
 pub mod promise;
 pub mod report;
 pub mod roles;
@@ -90,7 +92,7 @@ pub struct RunOptions {
     pub log_requests: bool,
     /// Write a timeline report of this run, `DIR/index.html`, whether the run passed, failed or
     /// could not finish (implies `log_requests`). The `tour` binary writes one page for all the
-    /// scenarios it runs instead, with [`timeline::write_index`].
+    /// scenarios it runs instead, with [`page::write_index`].
     pub report: Option<PathBuf>,
 }
 
@@ -158,8 +160,8 @@ impl Scenario {
             partial: f.partial,
         });
         if let Some(dir) = &opts.report {
-            let row = timeline::Row::from_result(self.name(), &result);
-            if let Err(e) = timeline::write_index(dir, &[row]) {
+            let row = page::Row::from_result(self.name(), &result);
+            if let Err(e) = page::write_index(dir, &[row]) {
                 eprintln!("E: cannot write the report in {}: {e:#}", dir.display());
             }
         }

@@ -9,7 +9,7 @@
 //! the roles (module `roles`): `role <class>` (one per band, `data-from-ms`/`data-to-ms`,
 //! `data-role`), `view` (a row of another process's view), `risk <kind>`, `legend`.
 
-use crate::timeline::{esc, MarkerKind, Outcome, SegmentState, Timeline};
+use crate::timeline::{MarkerKind, Outcome, SegmentState, Timeline};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -394,6 +394,24 @@ fn steps(out: &mut String, t: &Timeline, scale: &Scale, lanes_bottom: f64) {
             esc(&note)
         );
     }
+}
+
+/// Escapes text for HTML/XML content and attribute values.
+pub(crate) fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Not allowed in XML 1.0 (the page is also well-formed XML).
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
