@@ -11,7 +11,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`chaos`] | chaos mode: a seeded random schedule of faults, and the invariants checked after |
+//! | [`chaos`] | chaos mode: the `[chaos]` table, a seeded random schedule of faults, the scenario turned into a [`ChaosRun`], and the invariants checked after |
 //! | [`gap`] | the failover gap a client sees: its last answer by the old server to its first by the new one |
 //! | [`promise`] | a pattern's own promise (one server answers, executed once, answered once), checked after a chaos run |
 //! | [`scenario`] | the scenario file: parsing, checks, finding the files in Guide order |
@@ -53,10 +53,10 @@ pub mod subst;
 mod svg;
 pub mod timeline;
 
+pub use chaos::ChaosRun;
 pub use report::{
     ClientOutcome, Event, Executions, Measure, MeasureKind, NetEvent, Report, Shutdown,
 };
-pub use scenario::ChaosRun;
 pub use scenario::Scenario;
 
 use std::path::PathBuf;
