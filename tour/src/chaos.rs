@@ -7,7 +7,7 @@
 //! same seed and settings give the same schedule, printed so a failing run can be replayed
 //! (`tour --chaos --seed S`). One fault is in force at a time and each is undone before the
 //! next: what a pattern promises to survive is a fault and its repair, not a pile-up.
-//! [`violations`] reads a run's [`Report`] for what must never happen. Both are pure: no clock,
+//! [`violations`] reads a run's [`RunResults`] for what must never happen. Both are pure: no clock,
 //! no process.
 //!
 //! The scenario side of chaos mode lives here too: [`ChaosSpec`] (the file's `[chaos]` table) and
@@ -16,7 +16,7 @@
 
 use crate::net::NetState;
 use crate::promise::{Promise, Terms};
-use crate::report::Report;
+use crate::results::RunResults;
 use crate::scenario::{DelaySpec, Millis, Scenario, Step};
 use anyhow::{bail, Context};
 use common::report::{Outcome, RequestLine};
@@ -155,7 +155,7 @@ const WRONG_REPLY: [&str; 3] = ["malformed reply", "wrong reply", "unexpected re
 /// - no reply delivered for the wrong request (a client line saying so);
 /// - no process exited that the schedule did not end (before the final Ctrl-C);
 /// - every process exited within `exit_limit` of the final Ctrl-C.
-pub fn violations(report: &Report, exit_limit: Duration) -> Vec<String> {
+pub fn violations(report: &RunResults, exit_limit: Duration) -> Vec<String> {
     let mut out = Vec::new();
     if report.lost > 0 {
         out.push(format!("{} requests lost", report.lost));
@@ -375,7 +375,10 @@ impl ChaosRun {
     }
 
     /// Plays the run and returns the report with the broken invariants (empty: passed).
-    pub fn run(&self, opts: &crate::RunOptions) -> anyhow::Result<(crate::Report, Vec<String>)> {
+    pub fn run(
+        &self,
+        opts: &crate::RunOptions,
+    ) -> anyhow::Result<(crate::RunResults, Vec<String>)> {
         let report = self.scenario.run(opts)?;
         let broken = self.violations(&report);
         Ok((report, broken))
@@ -387,7 +390,7 @@ impl ChaosRun {
     pub fn run_keeping(
         &self,
         opts: &crate::RunOptions,
-    ) -> (Result<crate::Report, crate::RunFailure>, Vec<String>) {
+    ) -> (Result<crate::RunResults, crate::RunFailure>, Vec<String>) {
         let result = self.scenario.run_keeping(opts);
         let broken = match &result {
             Ok(report) => self.violations(report),
@@ -397,7 +400,7 @@ impl ChaosRun {
     }
 
     /// The general invariants, then the pattern's own promises.
-    fn violations(&self, report: &crate::Report) -> Vec<String> {
+    fn violations(&self, report: &crate::RunResults) -> Vec<String> {
         let mut broken = violations(report, self.exit_limit);
         broken.extend(crate::promise::violations(
             report,
@@ -490,7 +493,7 @@ fn fault_steps(p: &Planned) -> [Step; 2] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{ClientOutcome, Event, EventKind, Shutdown};
+    use crate::results::{ClientOutcome, Event, EventKind, Shutdown};
     use common::report::Summary;
     use std::collections::BTreeMap;
 
@@ -576,14 +579,14 @@ mod tests {
         );
     }
 
-    fn report() -> Report {
+    fn report() -> RunResults {
         let s = Summary {
             sent: 10,
             answered: 9,
             failed: 1,
             retries: 2,
         };
-        Report {
+        RunResults {
             scenario: "x".into(),
             summary: s,
             lost: 0,
@@ -676,7 +679,7 @@ mod tests {
 
     #[test]
     fn with_request_lines_only_the_requests_in_flight_at_ctrl_c_may_fail() {
-        use crate::report::OutputLine;
+        use crate::results::OutputLine;
         let line = |ms: u64, text: &str| OutputLine {
             at: Duration::from_millis(ms),
             process: "client".into(),

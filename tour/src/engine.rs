@@ -9,9 +9,9 @@ use crate::gap::{self, Seen};
 use crate::hub::{Echo, Hub, PendingMeasure};
 use crate::links::Links;
 use crate::net::{LinkCommand, NetAction, NetState};
-use crate::report::{
+use crate::results::{
     ClientOutcome, EventKind, Measure, MeasureKind, NetEvent, OutputLine, ProcessChange,
-    ProcessInfo, Report, Shutdown,
+    ProcessInfo, RunResults, Shutdown,
 };
 use crate::scenario::{
     Action, LineSpec, Scenario, Step, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS,
@@ -152,7 +152,7 @@ impl Drop for Engine {
 
 /// Runs `scenario` (see [`Scenario::run_keeping`]): when the timeline cannot be played to the
 /// end, the report of what happened up to then comes with the error.
-pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> Result<Report, RunFailure> {
+pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResults, RunFailure> {
     let mut held = None;
     play(scenario, opts, &mut held).map_err(|error| {
         let partial = held.as_mut().and_then(|engine: &mut Engine| {
@@ -169,7 +169,7 @@ fn play(
     scenario: &Scenario,
     opts: &RunOptions,
     held: &mut Option<Engine>,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<RunResults> {
     let bin_dir = match &opts.bin_dir {
         Some(dir) => dir.clone(),
         None => crate::bins::default_bin_dir()?,
@@ -839,7 +839,7 @@ impl Engine {
     }
 
     /// Ends every process, waits for their last lines and builds the report.
-    fn finish(&mut self, scenario: &Scenario, elapsed: Duration) -> anyhow::Result<Report> {
+    fn finish(&mut self, scenario: &Scenario, elapsed: Duration) -> anyhow::Result<RunResults> {
         for slot in &mut self.slots {
             slot.kill();
         }
@@ -934,7 +934,7 @@ impl Engine {
             summary.failed += s.failed;
             summary.retries += s.retries;
         }
-        Ok(Report {
+        Ok(RunResults {
             scenario: scenario.name.clone(),
             summary,
             lost: clients.iter().map(ClientOutcome::lost).sum(),

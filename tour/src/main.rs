@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
-use tour::{bins, page, report, style, RunOptions, Scenario};
+use tour::{bins, page, results, style, RunOptions, Scenario};
 
 /// Runs each pattern's fault scenario (processes, kill -9, hang, restart) on private ports,
 /// shows every process's output interleaved, and sums up requests sent, answered, failed and
@@ -199,7 +199,7 @@ fn main() -> anyhow::Result<()> {
             result.map_err(|f| format!("{:#}", f.error)),
         ));
     }
-    print!("{}", report::overview(&rows, opts.color));
+    print!("{}", results::overview(&rows, opts.color));
     for s in &skipped {
         println!(
             "{} {} (run it by name: tour {}): {}",

@@ -4,7 +4,7 @@
 //! It reads the model ([`Timeline`], built from a run's report) and has the `svg` module draw
 //! it; neither the model nor the picture knows about the page. [`write_index`] writes it.
 
-use crate::report::Report;
+use crate::results::RunResults;
 use crate::style::human;
 use crate::svg::{self, esc};
 use crate::timeline::{MarkerKind, Timeline};
@@ -19,7 +19,7 @@ pub struct Row {
     /// The scenario's name.
     pub name: String,
     /// What happened (in full, or up to the failure).
-    pub report: Option<Report>,
+    pub report: Option<RunResults>,
     /// Why the run could not be played to the end, if it could not.
     pub error: Option<String>,
     /// Invariants a chaos run broke (`tour --chaos`); empty for a plain run.
@@ -28,7 +28,7 @@ pub struct Row {
 
 impl Row {
     /// The row of one run's result.
-    pub fn from_result(name: &str, result: &Result<Report, RunFailure>) -> Row {
+    pub fn from_result(name: &str, result: &Result<RunResults, RunFailure>) -> Row {
         match result {
             Ok(r) => Row {
                 name: name.to_owned(),
@@ -49,7 +49,7 @@ impl Row {
     pub fn ok(&self) -> bool {
         self.error.is_none()
             && self.violations.is_empty()
-            && self.report.as_ref().is_some_and(Report::ok)
+            && self.report.as_ref().is_some_and(RunResults::ok)
     }
 
     /// Why it failed, one sentence each; empty when it passed.

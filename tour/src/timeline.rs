@@ -1,7 +1,7 @@
 //! The timeline of a scenario run, as a typed model: lanes, markers, request marks, spans and
 //! brackets.
 //!
-//! [`Timeline::from_report`] turns a [`Report`] (typed events, time-stamped lines, measures)
+//! [`Timeline::from_report`] turns a [`RunResults`] (typed events, time-stamped lines, measures)
 //! into that model; the `svg` module draws it and the `page` module puts the pictures on the
 //! tour's HTML page. The model knows neither, so the picture is a pure function of the model
 //! and both are unit-tested without running anything.
@@ -11,7 +11,7 @@
 //! is final; the mark is drawn at the send time, `latency_ms` before the line arrived.
 
 use crate::net::NetAction;
-use crate::report::{EventKind, ProcessChange, Report};
+use crate::results::{EventKind, ProcessChange, RunResults};
 use crate::roles::Roles;
 use common::report::{self, RequestLine};
 use std::time::Duration;
@@ -87,7 +87,7 @@ pub struct LaneEnd {
 
 /// A client request's outcome as drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum MarkOutcome {
     /// Answered on the first try.
     Answered,
     /// Answered after one or more retries.
@@ -96,13 +96,13 @@ pub enum Outcome {
     Failed,
 }
 
-impl Outcome {
+impl MarkOutcome {
     /// The CSS class and legend word.
     pub fn class(self) -> &'static str {
         match self {
-            Outcome::Answered => "answered",
-            Outcome::Retried => "retried",
-            Outcome::Failed => "failed",
+            MarkOutcome::Answered => "answered",
+            MarkOutcome::Retried => "retried",
+            MarkOutcome::Failed => "failed",
         }
     }
 }
@@ -119,7 +119,7 @@ pub struct RequestMark {
     /// Sends of the request (1 = no retry).
     pub tries: u32,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: MarkOutcome,
 }
 
 /// A step of the scenario, drawn as a line across the lanes.
@@ -217,17 +217,17 @@ pub struct Bracket {
 
 /// How the timeline colours a client's request line (contract 2, parsed by
 /// [`common::report::RequestLine`]).
-pub fn outcome_of(line: &RequestLine) -> Outcome {
+pub fn outcome_of(line: &RequestLine) -> MarkOutcome {
     match (line.outcome, line.tries) {
-        (report::Outcome::Failed, _) => Outcome::Failed,
-        (report::Outcome::Answered, 0 | 1) => Outcome::Answered,
-        (report::Outcome::Answered, _) => Outcome::Retried,
+        (report::Outcome::Failed, _) => MarkOutcome::Failed,
+        (report::Outcome::Answered, 0 | 1) => MarkOutcome::Answered,
+        (report::Outcome::Answered, _) => MarkOutcome::Retried,
     }
 }
 
 impl Timeline {
     /// Builds the timeline of a run from its report.
-    pub fn from_report(report: &Report) -> Timeline {
+    pub fn from_report(report: &RunResults) -> Timeline {
         let mut end = report.elapsed;
         // Lanes grouped by host, in the order of the hosts; hosts are shown only when the
         // scenario declares some (otherwise every process is a host of its own name).
@@ -241,7 +241,7 @@ impl Timeline {
                 .iter()
                 .position(|(_, procs)| procs.iter().any(|p| p == name))
         };
-        let mut order: Vec<&crate::report::ProcessInfo> = report.processes.iter().collect();
+        let mut order: Vec<&crate::results::ProcessInfo> = report.processes.iter().collect();
         order.sort_by_key(|p| host_of(&p.name).unwrap_or(usize::MAX));
         let mut lanes: Vec<Lane> = order
             .iter()
@@ -407,12 +407,12 @@ impl Timeline {
         let mut counts = (0, 0, 0);
         for r in all {
             match r.outcome {
-                Outcome::Answered => counts.0 += 1,
-                Outcome::Retried => {
+                MarkOutcome::Answered => counts.0 += 1,
+                MarkOutcome::Retried => {
                     counts.0 += 1;
                     counts.1 += 1;
                 }
-                Outcome::Failed => counts.2 += 1,
+                MarkOutcome::Failed => counts.2 += 1,
             }
         }
         counts
@@ -421,7 +421,7 @@ impl Timeline {
 
 /// The spans of the network faults: each named host or link keeps its fault from the step that
 /// set it until a `heal` names it (a later fault on the same name replaces it).
-fn network_spans(report: &Report, lanes: &[String], end: Duration) -> Vec<Span> {
+fn network_spans(report: &RunResults, lanes: &[String], end: Duration) -> Vec<Span> {
     let lanes_of = |target: &str| -> Vec<usize> {
         let procs: Vec<&str> = match report.hosts.iter().find(|(h, _)| h == target) {
             Some((_, procs)) => procs.iter().map(String::as_str).collect(),
@@ -477,8 +477,9 @@ fn network_spans(report: &Report, lanes: &[String], end: Duration) -> Vec<Span> 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::report::{
-        ClientOutcome, Event, Measure, MeasureKind, OutputLine, ProcessChange, ProcessInfo, Report,
+    use crate::results::{
+        ClientOutcome, Event, Measure, MeasureKind, OutputLine, ProcessChange, ProcessInfo,
+        RunResults,
     };
     use common::report::Summary;
     use std::collections::BTreeMap;
@@ -529,14 +530,14 @@ pub(crate) mod tests {
     }
 
     /// A server started, hung, continued, killed, restarted; a client with three requests.
-    pub(crate) fn sample() -> Report {
+    pub(crate) fn sample() -> RunResults {
         let summary = Summary {
             sent: 3,
             answered: 2,
             failed: 1,
             retries: 2,
         };
-        Report {
+        RunResults {
             scenario: "demo".into(),
             summary,
             lost: 0,
@@ -648,7 +649,7 @@ pub(crate) mod tests {
                 },
             ),
             Event {
-                net: Some(crate::report::NetEvent {
+                net: Some(crate::results::NetEvent {
                     action,
                     targets,
                     hosts,
@@ -701,11 +702,11 @@ pub(crate) mod tests {
     fn request_lines_are_coloured_by_outcome_and_tries() {
         let outcome = |l: &str| outcome_of(&l.parse::<RequestLine>().unwrap());
         let line = "12:00:01 I: request seq=17 outcome=answered tries=2 latency_ms=35";
-        assert_eq!(outcome(line), Outcome::Retried);
+        assert_eq!(outcome(line), MarkOutcome::Retried);
         let line = "I: request seq=1 outcome=answered tries=1 latency_ms=3";
-        assert_eq!(outcome(line), Outcome::Answered);
+        assert_eq!(outcome(line), MarkOutcome::Answered);
         let line = "I: request seq=3 outcome=failed tries=4 latency_ms=10000";
-        assert_eq!(outcome(line), Outcome::Failed);
+        assert_eq!(outcome(line), MarkOutcome::Failed);
     }
 
     #[test]
@@ -747,16 +748,16 @@ pub(crate) mod tests {
         let t = Timeline::from_report(&sample());
         assert!(t.lanes[0].requests.is_empty(), "only clients have requests");
         let reqs = &t.lanes[1].requests;
-        let got: Vec<(u64, u64, Outcome)> = reqs
+        let got: Vec<(u64, u64, MarkOutcome)> = reqs
             .iter()
             .map(|r| (r.seq, r.sent.as_millis() as u64, r.outcome))
             .collect();
         assert_eq!(
             got,
             [
-                (1, 50, Outcome::Answered),
-                (2, 200, Outcome::Retried),
-                (3, 1790, Outcome::Failed)
+                (1, 50, MarkOutcome::Answered),
+                (2, 200, MarkOutcome::Retried),
+                (3, 1790, MarkOutcome::Failed)
             ]
         );
         assert_eq!(t.request_counts(), (2, 1, 1));
