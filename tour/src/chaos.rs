@@ -10,7 +10,7 @@
 //! [`violations`] reads a run's [`RunResults`] for what must never happen. Both are pure: no clock,
 //! no process.
 //!
-//! The scenario side of chaos mode lives here too: [`ChaosSpec`] (the file's `[chaos]` table) and
+//! The scenario side of chaos mode lives here too: `ChaosSpec` (the file's `[chaos]` table) and
 //! its checks, and [`Scenario::chaos`], which turns a scenario into a [`ChaosRun`]: its setup
 //! steps, then the schedule as ordinary steps the engine plays like any other.
 
