@@ -7,12 +7,22 @@
 //! same seed and settings give the same schedule, printed so a failing run can be replayed
 //! (`tour --chaos --seed S`). One fault is in force at a time and each is undone before the
 //! next: what a pattern promises to survive is a fault and its repair, not a pile-up.
-//! [`violations`] reads a run's [`Report`] for what must never happen. Pure: no clock, no
-//! process; the engine plays the schedule as ordinary steps.
+//! [`violations`] reads a run's [`RunResults`] for what must never happen. Both are pure: no clock,
+//! no process.
+//!
+//! The scenario side of chaos mode lives here too: `ChaosSpec` (the file's `[chaos]` table) and
+//! its checks, and [`Scenario::chaos`], which turns a scenario into a [`ChaosRun`]: its setup
+//! steps, then the schedule as ordinary steps the engine plays like any other.
 
-use crate::report::Report;
+use crate::net::NetState;
+use crate::promise::{Promise, Terms};
+use crate::results::RunResults;
+use crate::scenario::{DelaySpec, Millis, Scenario, Step};
+use anyhow::{bail, Context};
 use common::report::{Outcome, RequestLine};
 use common::rng::Rng;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -145,7 +155,7 @@ const WRONG_REPLY: [&str; 3] = ["malformed reply", "wrong reply", "unexpected re
 /// - no reply delivered for the wrong request (a client line saying so);
 /// - no process exited that the schedule did not end (before the final Ctrl-C);
 /// - every process exited within `exit_limit` of the final Ctrl-C.
-pub fn violations(report: &Report, exit_limit: Duration) -> Vec<String> {
+pub fn violations(report: &RunResults, exit_limit: Duration) -> Vec<String> {
     let mut out = Vec::new();
     if report.lost > 0 {
         out.push(format!("{} requests lost", report.lost));
@@ -219,10 +229,271 @@ pub fn violations(report: &Report, exit_limit: Duration) -> Vec<String> {
     out
 }
 
+/// The `[chaos]` table: the faults the pattern claims to survive, and their timings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChaosSpec {
+    #[serde(default)]
+    kill: Vec<String>,
+    #[serde(default)]
+    stop: Vec<String>,
+    #[serde(default)]
+    partition: Vec<String>,
+    #[serde(default)]
+    delay: Vec<String>,
+    delay_ms: Option<Millis>,
+    max_fault_ms: Millis,
+    max_quiet_ms: Millis,
+    /// The pattern's own promises, checked at the end of a run (see [`crate::promise`]).
+    #[serde(default)]
+    promises: Vec<String>,
+    /// For `one-server-answers`: the grace after each step of the schedule before only one
+    /// server may answer.
+    settle_ms: Option<Millis>,
+    /// For `executed-once`: the two brokers of a pair, whose faults no longer excuse a repeat
+    /// one at a time (see [`crate::promise`]).
+    #[serde(default)]
+    pair: Vec<String>,
+    /// Variables changed in chaos mode (e.g. a client that runs until Ctrl-C).
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+}
+
+impl ChaosSpec {
+    /// Checks the table against the scenario's processes and network when the file is loaded:
+    /// no client is killed or stopped (clients run throughout), only hosts with links and links
+    /// are partitioned or delayed, and each promise has what it needs.
+    pub(crate) fn check(&self, scenario: &Scenario, net: &NetState) -> anyhow::Result<()> {
+        for p in self.kill.iter().chain(&self.stop) {
+            match scenario.processes.iter().find(|s| &s.name == p) {
+                None => bail!("[chaos] names unknown process {p:?}"),
+                Some(s) if s.client => {
+                    bail!("[chaos] may not kill or stop client {p:?}: clients run throughout")
+                }
+                Some(_) => {}
+            }
+        }
+        for h in self.partition.iter().chain(&self.delay) {
+            if !net.touches(h) {
+                bail!("[chaos] names {h:?}, which is neither a host with links nor a link");
+            }
+        }
+        for p in &self.promises {
+            let promise: Promise = p
+                .parse()
+                .map_err(|e| anyhow::anyhow!("[chaos] promises: {e}"))?;
+            if promise == Promise::OneServerAnswers && self.settle_ms.is_none() {
+                bail!("[chaos] promise {p:?} needs settle_ms");
+            }
+        }
+        if !self.pair.is_empty() {
+            if self.pair.len() != 2 || self.pair[0] == self.pair[1] {
+                bail!("[chaos] pair must name two processes, not {:?}", self.pair);
+            }
+            for p in &self.pair {
+                match scenario.processes.iter().find(|s| &s.name == p) {
+                    None => bail!("[chaos] pair names unknown process {p:?}"),
+                    Some(s) if s.client => bail!("[chaos] pair names client {p:?}"),
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the schedule may draw, with its timings resolved against the run's values.
+    fn menu(&self, values: &crate::subst::Values) -> anyhow::Result<Menu> {
+        Ok(Menu {
+            kill: self.kill.clone(),
+            stop: self.stop.clone(),
+            partition: self.partition.clone(),
+            delay: self.delay.clone(),
+            delay_by: match &self.delay_ms {
+                Some(m) => m.resolve(values).context("[chaos] delay_ms")?,
+                None => Duration::from_millis(200),
+            },
+            max_fault: self
+                .max_fault_ms
+                .resolve(values)
+                .context("[chaos] max_fault_ms")?,
+            max_quiet: self
+                .max_quiet_ms
+                .resolve(values)
+                .context("[chaos] max_quiet_ms")?,
+        })
+    }
+
+    /// The pattern's own promises, parsed.
+    fn promises(&self) -> anyhow::Result<Vec<Promise>> {
+        self.promises
+            .iter()
+            .map(|p| {
+                p.parse()
+                    .map_err(|e| anyhow::anyhow!("[chaos] promises: {e}"))
+            })
+            .collect()
+    }
+
+    /// The grace after each step before only one server may answer (`one-server-answers`).
+    fn settle(&self, values: &crate::subst::Values) -> anyhow::Result<Duration> {
+        Ok(match &self.settle_ms {
+            Some(m) => m.resolve(values).context("[chaos] settle_ms")?,
+            None => Duration::ZERO,
+        })
+    }
+
+    /// The two brokers of a pair, if the table names them.
+    fn pair(&self) -> Option<[String; 2]> {
+        match &self.pair[..] {
+            [a, b] => Some([a.clone(), b.clone()]),
+            _ => None,
+        }
+    }
+}
+
+/// A scenario turned into a chaos run: its setup steps, then a seeded random schedule.
+#[derive(Debug, Clone)]
+pub struct ChaosRun {
+    /// The scenario to run: the setup steps of the file, then the schedule as steps.
+    pub scenario: Scenario,
+    /// The seed the schedule was drawn from.
+    pub seed: u64,
+    /// The faults, in order.
+    pub plan: Vec<Planned>,
+    /// How long each process may take to exit after the final Ctrl-C.
+    pub exit_limit: Duration,
+    /// The pattern's own promises, checked after the general invariants.
+    pub promises: Vec<Promise>,
+    /// What the promises need to know (the settle time, a broker pair).
+    pub terms: Terms,
+}
+
+impl ChaosRun {
+    /// The schedule as printed before the run and after a failure.
+    pub fn describe(&self) -> String {
+        describe(self.seed, &self.plan)
+    }
+
+    /// Plays the run and returns the report with the broken invariants (empty: passed).
+    pub fn run(
+        &self,
+        opts: &crate::RunOptions,
+    ) -> anyhow::Result<(crate::RunResults, Vec<String>)> {
+        let report = self.scenario.run(opts)?;
+        let broken = self.violations(&report);
+        Ok((report, broken))
+    }
+
+    /// Like [`run`](Self::run), but a run that cannot be played to the end still hands back
+    /// what happened until then (for the timeline report); the invariants are checked on a
+    /// complete run only.
+    pub fn run_keeping(
+        &self,
+        opts: &crate::RunOptions,
+    ) -> (Result<crate::RunResults, crate::RunFailure>, Vec<String>) {
+        let result = self.scenario.run_keeping(opts);
+        let broken = match &result {
+            Ok(report) => self.violations(report),
+            Err(_) => Vec::new(),
+        };
+        (result, broken)
+    }
+
+    /// The general invariants, then the pattern's own promises.
+    fn violations(&self, report: &crate::RunResults) -> Vec<String> {
+        let mut broken = violations(report, self.exit_limit);
+        broken.extend(crate::promise::violations(
+            report,
+            &self.promises,
+            &self.terms,
+        ));
+        broken
+    }
+}
+
+impl Scenario {
+    /// Whether the file has a `[chaos]` table.
+    pub fn has_chaos(&self) -> bool {
+        self.chaos.is_some()
+    }
+
+    /// This scenario in chaos mode: the steps up to the last `start` (the setup, without its
+    /// measures), then `duration` of faults drawn from `seed` out of the `[chaos]` table, then
+    /// Ctrl-C to every process. The table's `vars` override the file's and those set so far;
+    /// change them afterwards on [`ChaosRun::scenario`].
+    pub fn chaos(&self, seed: u64, duration: Duration) -> anyhow::Result<ChaosRun> {
+        let Some(spec) = &self.chaos else {
+            bail!("scenario {:?} has no [chaos] table", self.name);
+        };
+        let mut run = self.clone();
+        for (k, v) in &spec.vars {
+            run.vars.insert(k.clone(), v.clone());
+        }
+        let values = run.values(|_| 1, "/tmp");
+        let menu = spec.menu(&values)?;
+        let plan = schedule(&menu, seed, duration);
+        let promises = spec.promises()?;
+        let settle = spec.settle(&values)?;
+        run.keep_setup_only();
+        for p in &plan {
+            run.steps.extend(fault_steps(p));
+        }
+        // Room for the setup and the last recovery, on top of the schedule.
+        run.timeout_ms = Some(duration.as_millis() as u64 + 120_000);
+        let exit_limit = Duration::from_secs(1);
+        run.exit_check = Some(exit_limit);
+        run.title = format!("chaos seed {seed}, {} faults: {}", plan.len(), run.title);
+        run.check()?;
+        Ok(ChaosRun {
+            scenario: run,
+            seed,
+            plan,
+            exit_limit,
+            promises,
+            terms: Terms {
+                settle,
+                pair: spec.pair(),
+            },
+        })
+    }
+}
+
+/// The two steps of a planned fault: the fault `quiet` after the previous step, and its undoing
+/// (restart, cont, heal) `lasts` after that.
+fn fault_steps(p: &Planned) -> [Step; 2] {
+    let mut begin = Step::after(
+        p.quiet,
+        format!("chaos: {} after {}", p.fault, crate::style::human(p.lasts)),
+    );
+    let mut end = Step::after(p.lasts, "chaos: the fault is undone".to_owned());
+    match &p.fault {
+        Fault::Kill(proc) => {
+            begin.kill = Some(vec![proc.clone()]);
+            end.restart = Some(vec![proc.clone()]);
+        }
+        Fault::Stop(proc) => {
+            begin.stop = Some(vec![proc.clone()]);
+            end.cont = Some(vec![proc.clone()]);
+        }
+        Fault::Partition(host) => {
+            begin.partition = Some(vec![host.clone()]);
+            end.heal = Some(vec![host.clone()]);
+        }
+        Fault::Delay(host, by) => {
+            begin.delay = Some(DelaySpec {
+                on: vec![host.clone()],
+                ms: by.as_millis() as u64,
+            });
+            end.heal = Some(vec![host.clone()]);
+        }
+    }
+    [begin, end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{ClientOutcome, Event, EventKind, Shutdown};
+    use crate::results::{ClientOutcome, Event, EventKind, Shutdown};
     use common::report::Summary;
     use std::collections::BTreeMap;
 
@@ -308,14 +579,14 @@ mod tests {
         );
     }
 
-    fn report() -> Report {
+    fn report() -> RunResults {
         let s = Summary {
             sent: 10,
             answered: 9,
             failed: 1,
             retries: 2,
         };
-        Report {
+        RunResults {
             scenario: "x".into(),
             summary: s,
             lost: 0,
@@ -408,7 +679,7 @@ mod tests {
 
     #[test]
     fn with_request_lines_only_the_requests_in_flight_at_ctrl_c_may_fail() {
-        use crate::report::OutputLine;
+        use crate::results::OutputLine;
         let line = |ms: u64, text: &str| OutputLine {
             at: Duration::from_millis(ms),
             process: "client".into(),

@@ -9,12 +9,15 @@ use crate::gap::{self, Seen};
 use crate::hub::{Echo, Hub, PendingMeasure};
 use crate::links::Links;
 use crate::net::{LinkCommand, NetAction, NetState};
-use crate::report::{
+use crate::results::{
     ClientOutcome, EventKind, Measure, MeasureKind, NetEvent, OutputLine, ProcessChange,
-    ProcessInfo, Report, Shutdown,
+    ProcessInfo, RunResults, Shutdown,
 };
-use crate::scenario::{Action, Scenario, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS};
+use crate::scenario::{
+    Action, LineSpec, Scenario, Step, DEFAULT_READY_TIMEOUT_MS, DEFAULT_WAIT_TIMEOUT_MS,
+};
 use crate::style;
+use crate::subst;
 use crate::{RunFailure, RunOptions};
 use anyhow::{anyhow, bail, Context};
 use common::report::{Outcome, RequestLine, Summary};
@@ -149,7 +152,7 @@ impl Drop for Engine {
 
 /// Runs `scenario` (see [`Scenario::run_keeping`]): when the timeline cannot be played to the
 /// end, the report of what happened up to then comes with the error.
-pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> Result<Report, RunFailure> {
+pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunResults, RunFailure> {
     let mut held = None;
     play(scenario, opts, &mut held).map_err(|error| {
         let partial = held.as_mut().and_then(|engine: &mut Engine| {
@@ -160,41 +163,113 @@ pub(crate) fn run(scenario: &Scenario, opts: &RunOptions) -> Result<Report, RunF
     })
 }
 
-/// Plays the timeline with the engine kept in `held`, so a failed run can still be reported.
+/// Plays the timeline with the engine kept in `held`, so a failed run can still be reported:
+/// the ports and fault proxies, the processes, the steps one by one, then the end of the run.
 fn play(
     scenario: &Scenario,
     opts: &RunOptions,
     held: &mut Option<Engine>,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<RunResults> {
     let bin_dir = match &opts.bin_dir {
         Some(dir) => dir.clone(),
         None => crate::bins::default_bin_dir()?,
     };
     let ports = free_ports(&scenario.endpoints)?;
-    // One fault proxy per link, in front of the endpoint's real port; the link's placeholder
-    // expands to the proxy's address.
-    let link_endpoints = scenario.link_endpoints();
-    let links = if link_endpoints.is_empty() {
-        None
-    } else {
-        let upstreams: Vec<std::net::SocketAddr> = link_endpoints
-            .iter()
-            .map(|(_, e)| ([127, 0, 0, 1], ports[e]).into())
-            .collect();
-        Some(Links::start(&upstreams)?)
-    };
-    let mut all_ports = ports.clone();
-    if let Some(links) = &links {
-        for (i, (name, _)) in link_endpoints.iter().enumerate() {
-            all_ports.insert(name.clone(), links.port(i));
-        }
-    }
+    let proxies = LinkProxies::start(scenario, &ports)?;
     // Lives until this function returns, after every process of the run is gone.
     let tmpdir = tempfile::Builder::new()
         .prefix(&format!("tour-{}-", scenario.name))
         .tempdir()
         .context("creating the run's {tmpdir}")?;
-    let values = scenario.values(|e| all_ports[e], &tmpdir.path().to_string_lossy());
+    let values = scenario.values(|e| proxies.ports[e], &tmpdir.path().to_string_lossy());
+    let slots = slots(scenario, opts, &bin_dir, &values)?;
+    let echo = echo(opts, &slots);
+    let start = Instant::now();
+    let engine = held.insert(Engine {
+        hub: Arc::new(Hub::new(slots.len(), start, echo)),
+        slots,
+        start,
+        gaps: Vec::new(),
+        net: NetState::new(scenario.net_links()),
+        links: proxies.links,
+    });
+    engine.announce(scenario, &ports, &proxies.ports, &proxies.endpoints);
+    let deadline = start + scenario.timeout();
+    let mut previous_action = start;
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let n = i + 1;
+        let mut due = start + Duration::from_millis(step.at_ms);
+        if let Some(after) = &step.after_ms {
+            due = due.max(previous_action + after.resolve(&values)?);
+        }
+        engine.pump(due, &mut Until::Time).or_interrupted()?;
+        if Instant::now() >= deadline {
+            engine.hub.say(
+                &format!("** timeout_ms reached: steps {n}.. not run"),
+                style::RED,
+            );
+            break;
+        }
+        previous_action = engine.step(scenario, n, step, &values)?;
+    }
+    // Chaos mode ends with Ctrl-C to everyone, timed.
+    let shutdown = scenario
+        .exit_check
+        .map(|limit| engine.interrupt_all(start, limit));
+    // The clients (and the measures still to come) decide when the scenario is over.
+    if engine.pump(deadline, &mut Until::End).or_interrupted()? != Waited::Done {
+        engine.kill_clients_at_timeout();
+    }
+    let elapsed = start.elapsed();
+    let mut report = engine.finish(scenario, elapsed)?;
+    report.shutdown = shutdown;
+    Ok(report)
+}
+
+/// The links' fault proxies (one per link, in front of the endpoint's real port) and the port
+/// every placeholder expands to: an endpoint's own port, a link's proxy port.
+struct LinkProxies {
+    /// Each link's name and the endpoint it leads to, in the order of the proxies.
+    endpoints: Vec<(String, String)>,
+    /// The proxies; `None` when the scenario has no links.
+    links: Option<Links>,
+    /// Endpoint or link name → the port its placeholder expands to.
+    ports: BTreeMap<String, u16>,
+}
+
+impl LinkProxies {
+    fn start(scenario: &Scenario, ports: &BTreeMap<String, u16>) -> anyhow::Result<LinkProxies> {
+        let endpoints = scenario.link_endpoints();
+        let links = if endpoints.is_empty() {
+            None
+        } else {
+            let upstreams: Vec<std::net::SocketAddr> = endpoints
+                .iter()
+                .map(|(_, e)| ([127, 0, 0, 1], ports[e]).into())
+                .collect();
+            Some(Links::start(&upstreams)?)
+        };
+        let mut all_ports = ports.clone();
+        if let Some(links) = &links {
+            for (i, (name, _)) in endpoints.iter().enumerate() {
+                all_ports.insert(name.clone(), links.port(i));
+            }
+        }
+        Ok(LinkProxies {
+            endpoints,
+            links,
+            ports: all_ports,
+        })
+    }
+}
+
+/// One slot per process, its placeholders expanded; an error if a binary is missing.
+fn slots(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    bin_dir: &std::path::Path,
+    values: &subst::Values,
+) -> anyhow::Result<Vec<Slot>> {
     // Chaos mode reads the clients' request lines to tell failures before its final Ctrl-C
     // from those at it.
     let chaos = scenario.exit_check.is_some();
@@ -241,7 +316,12 @@ fn play(
             timed_out: false,
         });
     }
-    let echo = opts.echo.then(|| {
+    Ok(slots)
+}
+
+/// The live echo (the tour): names right-aligned to the longest; `None` in tests.
+fn echo(opts: &RunOptions, slots: &[Slot]) -> Option<Echo> {
+    opts.echo.then(|| {
         let width = slots.iter().map(|s| s.name.len()).max().unwrap_or(0);
         Echo {
             names: slots
@@ -250,60 +330,78 @@ fn play(
                 .collect(),
             color: opts.color,
         }
-    });
-    let start = Instant::now();
-    let engine = held.insert(Engine {
-        hub: Arc::new(Hub::new(slots.len(), start, echo)),
-        slots,
-        start,
-        gaps: Vec::new(),
-        net: NetState::new(scenario.net_links()),
-        links,
-    });
-    let title = if scenario.title.is_empty() {
-        scenario.name.clone()
-    } else {
-        format!("{}: {}", scenario.name, scenario.title)
-    };
-    engine.hub.say(&format!("== {title}"), style::BOLD);
-    if !ports.is_empty() {
-        let list: Vec<String> = scenario
-            .endpoints
-            .iter()
-            .map(|e| format!("{e}=tcp://127.0.0.1:{}", ports[e]))
-            .collect();
-        engine
-            .hub
-            .say(&format!("** endpoints {}", list.join(" ")), style::DIM);
-    }
-    // Each link as the `netfault` command a person would run for it in a terminal.
-    for (i, link) in engine.net.links().iter().enumerate() {
-        let (name, endpoint) = &link_endpoints[i];
-        engine.hub.say(
-            &format!(
-                "** link {name} (host {} → host {}): netfault --listen tcp://127.0.0.1:{} --to \
-                 tcp://127.0.0.1:{}",
-                link.from_host, link.to_host, all_ports[name], ports[endpoint]
-            ),
-            style::DIM,
-        );
-    }
-    let deadline = start + scenario.timeout();
-    let mut previous_action = start;
-    for (i, step) in scenario.steps.iter().enumerate() {
-        let n = i + 1;
-        let mut due = start + Duration::from_millis(step.at_ms);
-        if let Some(after) = &step.after_ms {
-            due = due.max(previous_action + after.resolve(&values)?);
+    })
+}
+
+impl Engine {
+    /// The run's first lines: its title, its endpoints, and each link as the `netfault`
+    /// command a person would run for it in a terminal.
+    fn announce(
+        &self,
+        scenario: &Scenario,
+        ports: &BTreeMap<String, u16>,
+        all_ports: &BTreeMap<String, u16>,
+        link_endpoints: &[(String, String)],
+    ) {
+        let title = if scenario.title.is_empty() {
+            scenario.name.clone()
+        } else {
+            format!("{}: {}", scenario.name, scenario.title)
+        };
+        self.hub.say(&format!("== {title}"), style::BOLD);
+        if !ports.is_empty() {
+            let list: Vec<String> = scenario
+                .endpoints
+                .iter()
+                .map(|e| format!("{e}=tcp://127.0.0.1:{}", ports[e]))
+                .collect();
+            self.hub
+                .say(&format!("** endpoints {}", list.join(" ")), style::DIM);
         }
-        engine.pump(due, &mut Until::Time).or_interrupted()?;
-        if Instant::now() >= deadline {
-            engine.hub.say(
-                &format!("** timeout_ms reached: steps {n}.. not run"),
-                style::RED,
+        for (i, link) in self.net.links().iter().enumerate() {
+            let (name, endpoint) = &link_endpoints[i];
+            self.hub.say(
+                &format!(
+                    "** link {name} (host {} → host {}): netfault --listen tcp://127.0.0.1:{} \
+                     --to tcp://127.0.0.1:{}",
+                    link.from_host, link.to_host, all_ports[name], ports[endpoint]
+                ),
+                style::DIM,
             );
-            break;
         }
+    }
+
+    /// Plays step `n` once it is due: records it, arms its measure and gaps, does its action,
+    /// waits for its line. Returns when its action began (the next `after_ms` counts from it).
+    fn step(
+        &mut self,
+        scenario: &Scenario,
+        n: usize,
+        step: &Step,
+        values: &subst::Values,
+    ) -> anyhow::Result<Instant> {
+        self.record_step(n, step, values)?;
+        let action_at = Instant::now();
+        let cursor = self.hub.lock().lines.len();
+        self.arm(scenario, n, step, values, action_at, cursor)?;
+        if let Some((action, names)) = step.net_action() {
+            self.net_step(scenario, action, names);
+        }
+        if let Some((action, names)) = step.action() {
+            for name in names {
+                let proc = scenario.process_index(name).expect("checked at load");
+                self.act(action, proc)
+                    .with_context(|| format!("step {n}: {} {name}", action.verb()))?;
+            }
+        }
+        if let Some(w) = &step.wait {
+            self.wait_for_line(scenario, n, w, values, cursor)?;
+        }
+        Ok(action_at)
+    }
+
+    /// Records step `n` as an event and says its note.
+    fn record_step(&self, n: usize, step: &Step, values: &subst::Values) -> anyhow::Result<()> {
         let note = step.note.as_ref().map(|n| values.expand(n)).transpose()?;
         let (action, processes) = step
             .action()
@@ -313,7 +411,7 @@ fn play(
                     .map(|(a, names)| (Some(a.verb()), names.to_vec()))
             })
             .unwrap_or_default();
-        engine.hub.record(
+        self.hub.record(
             format!("step {n}"),
             EventKind::Step {
                 number: n,
@@ -324,14 +422,25 @@ fn play(
             },
         );
         if let Some(note) = &note {
-            engine.hub.say(&format!("** {note}"), style::STEP);
+            self.hub.say(&format!("** {note}"), style::STEP);
         }
-        let action_at = Instant::now();
-        previous_action = action_at;
-        let cursor = engine.hub.lock().lines.len();
+        Ok(())
+    }
+
+    /// Arms step `n`'s measure (its line is looked for from `cursor` on) and its gaps (read
+    /// once the run is over), both timed from `action_at`.
+    fn arm(
+        &mut self,
+        scenario: &Scenario,
+        n: usize,
+        step: &Step,
+        values: &subst::Values,
+        action_at: Instant,
+        cursor: usize,
+    ) -> anyhow::Result<()> {
         if let Some(m) = &step.measure {
             let proc = scenario.process_index(&m.process).expect("checked at load");
-            engine.hub.lock().measures.push(PendingMeasure {
+            self.hub.lock().measures.push(PendingMeasure {
                 label: m.label.clone(),
                 proc,
                 step: n,
@@ -342,64 +451,62 @@ fn play(
             });
         }
         for g in &step.gap {
-            engine.gaps.push(PendingGap {
+            self.gaps.push(PendingGap {
                 label: g.label.clone(),
                 proc: scenario.process_index(&g.process).expect("checked at load"),
                 switch: values.expand(&g.line)?,
                 step: n,
-                at: engine.hub.since_start(action_at),
+                at: self.hub.since_start(action_at),
             });
         }
-        if let Some((action, names)) = step.net_action() {
-            engine.net_step(scenario, action, names);
-        }
-        if let Some((action, names)) = step.action() {
-            for name in names {
-                let proc = scenario.process_index(name).expect("checked at load");
-                engine
-                    .act(action, proc)
-                    .with_context(|| format!("step {n}: {} {name}", action.verb()))?;
-            }
-        }
-        if let Some(w) = &step.wait {
-            let proc = scenario.process_index(&w.process).expect("checked at load");
-            let needle = values.expand(&w.line)?;
-            let timeout = Duration::from_millis(w.timeout_ms.unwrap_or(DEFAULT_WAIT_TIMEOUT_MS));
-            engine.hub.say(
-                &format!("** waiting for {:?} from {}", needle, w.process),
-                style::DIM,
-            );
-            let mut until = Until::Line {
-                proc,
-                run: None,
-                needle: &needle,
-                cursor,
-            };
-            match engine
-                .pump(Instant::now() + timeout, &mut until)
-                .or_interrupted()?
-            {
-                Waited::Done => {}
-                why => bail!(
-                    "step {n}: {} printed no line containing {needle:?} {}",
-                    w.process,
-                    engine.why(proc, why, timeout)
-                ),
-            }
+        Ok(())
+    }
+
+    /// Step `n`'s `wait`: its process's line (from `cursor` on) within its timeout, or an error
+    /// that says why not.
+    fn wait_for_line(
+        &mut self,
+        scenario: &Scenario,
+        n: usize,
+        w: &LineSpec,
+        values: &subst::Values,
+        cursor: usize,
+    ) -> anyhow::Result<()> {
+        let proc = scenario.process_index(&w.process).expect("checked at load");
+        let needle = values.expand(&w.line)?;
+        let timeout = Duration::from_millis(w.timeout_ms.unwrap_or(DEFAULT_WAIT_TIMEOUT_MS));
+        self.hub.say(
+            &format!("** waiting for {:?} from {}", needle, w.process),
+            style::DIM,
+        );
+        let mut until = Until::Line {
+            proc,
+            run: None,
+            needle: &needle,
+            cursor,
+        };
+        match self
+            .pump(Instant::now() + timeout, &mut until)
+            .or_interrupted()?
+        {
+            Waited::Done => Ok(()),
+            why => bail!(
+                "step {n}: {} printed no line containing {needle:?} {}",
+                w.process,
+                self.why(proc, why, timeout)
+            ),
         }
     }
-    // Chaos mode ends with Ctrl-C to everyone, timed.
-    let shutdown = scenario
-        .exit_check
-        .map(|limit| engine.interrupt_all(start, limit));
-    // The clients (and the measures still to come) decide when the scenario is over.
-    if engine.pump(deadline, &mut Until::End).or_interrupted()? != Waited::Done {
-        for proc in 0..engine.slots.len() {
-            let slot = &mut engine.slots[proc];
+
+    /// The run reached `timeout_ms` with clients still running: each is killed, its request in
+    /// flight counted as lost.
+    fn kill_clients_at_timeout(&mut self) {
+        for proc in 0..self.slots.len() {
+            let slot = &mut self.slots[proc];
             if slot.client && slot.child.is_some() {
                 slot.timed_out = true;
                 slot.kill();
-                engine.hub.say_about(
+                self.hub.say_about(
                     proc,
                     &slot.name,
                     "(still running at timeout_ms: killed, its request in flight counts as lost)",
@@ -411,10 +518,6 @@ fn play(
             }
         }
     }
-    let elapsed = start.elapsed();
-    let mut report = engine.finish(scenario, elapsed)?;
-    report.shutdown = shutdown;
-    Ok(report)
 }
 
 impl Engine {
@@ -736,7 +839,7 @@ impl Engine {
     }
 
     /// Ends every process, waits for their last lines and builds the report.
-    fn finish(&mut self, scenario: &Scenario, elapsed: Duration) -> anyhow::Result<Report> {
+    fn finish(&mut self, scenario: &Scenario, elapsed: Duration) -> anyhow::Result<RunResults> {
         for slot in &mut self.slots {
             slot.kill();
         }
@@ -831,7 +934,7 @@ impl Engine {
             summary.failed += s.failed;
             summary.retries += s.retries;
         }
-        Ok(Report {
+        Ok(RunResults {
             scenario: scenario.name.clone(),
             summary,
             lost: clients.iter().map(ClientOutcome::lost).sum(),

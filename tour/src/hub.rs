@@ -5,7 +5,7 @@
 //! line's arrival, not when the engine next looked); with echo on, each line is printed the
 //! moment it arrives, so the output interleaves the processes as they really ran.
 
-use crate::report::{Event, EventKind, NetEvent};
+use crate::results::{Event, EventKind, NetEvent};
 use crate::style::{self, paint};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};

@@ -5,13 +5,13 @@
 //! restart, SIGINT, and network faults (partition, heal, delay, throttle, reset) of hosts and
 //! links routed through `common::netfault` proxies. The `tour` binary runs them with their
 //! output interleaved; the pattern crates' process tests run the very same files through
-//! [`Scenario::run`] and assert on the [`Report`], so what the tour shows is what CI checks.
+//! [`Scenario::run`] and assert on the [`RunResults`], so what the tour shows is what CI checks.
 //! Chaos mode ([`Scenario::chaos`]) replays a scenario's setup, then a seeded random schedule
 //! of the faults its `[chaos]` table allows, and checks the invariants afterwards.
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`chaos`] | chaos mode: a seeded random schedule of faults, and the invariants checked after |
+//! | [`chaos`] | chaos mode: the `[chaos]` table, a seeded random schedule of faults, the scenario turned into a [`ChaosRun`], and the invariants checked after |
 //! | [`gap`] | the failover gap a client sees: its last answer by the old server to its first by the new one |
 //! | [`promise`] | a pattern's own promise (one server answers, executed once, answered once), checked after a chaos run |
 //! | [`scenario`] | the scenario file: parsing, checks, finding the files in Guide order |
@@ -20,10 +20,11 @@
 //! | `links` | the fault proxies (`common::netfault`) of the links, on a runtime of their own |
 //! | [`net`] | hosts and links: which proxy gets which fault after a partition/heal/delay step |
 //! | `hub` | every process's lines in one time-stamped log, echoed live |
-//! | [`report`] | the outcome of a run and the tables printed from it |
-//! | [`timeline`] | the typed timeline of a run, built from its report; the HTML page |
+//! | [`results`] | what a run produced ([`RunResults`]: counts, lines, events, measures) and the tables printed from it |
+//! | [`timeline`] | the typed timeline of a run (lanes, markers, request marks, spans, brackets), built from its report |
 //! | [`roles`] | each lane's roles over time (Binary Star states, a broker's view of its workers, a worker's busy time, a Freelance client's view of its servers) and the moments a promise was at risk, read from the programs' lines |
 //! | `svg` | draws one timeline as an SVG picture (a pure function of the model); `svg::roles` its role bands, risk marks and legend |
+//! | [`page`] | the HTML page of a tour: the overview table, then each scenario's picture, steps and problems |
 //! | [`bins`] | where the pattern binaries are; building them under `cargo run` |
 //! | [`style`] | terminal colours and durations as people read them |
 //!
@@ -42,8 +43,9 @@ pub mod gap;
 mod hub;
 mod links;
 pub mod net;
+pub mod page;
 pub mod promise;
-pub mod report;
+pub mod results;
 pub mod roles;
 pub mod scenario;
 pub mod style;
@@ -51,10 +53,10 @@ pub mod subst;
 mod svg;
 pub mod timeline;
 
-pub use report::{
-    ClientOutcome, Event, Executions, Measure, MeasureKind, NetEvent, Report, Shutdown,
+pub use chaos::ChaosRun;
+pub use results::{
+    ClientOutcome, Event, Executions, Measure, MeasureKind, NetEvent, RunResults, Shutdown,
 };
-pub use scenario::ChaosRun;
 pub use scenario::Scenario;
 
 use std::path::PathBuf;
@@ -86,11 +88,11 @@ pub struct RunOptions {
     /// Where the binaries are; default: next to the running executable (`target/<profile>/`).
     pub bin_dir: Option<PathBuf>,
     /// Pass `--log-requests` to every client (`client = true`), so each request's outcome is
-    /// in the [`Report`] (the timeline draws one mark per request).
+    /// in the [`RunResults`] (the timeline draws one mark per request).
     pub log_requests: bool,
     /// Write a timeline report of this run, `DIR/index.html`, whether the run passed, failed or
     /// could not finish (implies `log_requests`). The `tour` binary writes one page for all the
-    /// scenarios it runs instead, with [`timeline::write_index`].
+    /// scenarios it runs instead, with [`page::write_index`].
     pub report: Option<PathBuf>,
 }
 
@@ -107,7 +109,7 @@ pub struct RunFailure {
     /// Why the timeline stopped (a binary missing, a line that never came, Ctrl-C).
     pub error: anyhow::Error,
     /// The report of the run up to the failure; `None` if no process was ever started.
-    pub partial: Option<Box<Report>>,
+    pub partial: Option<Box<RunResults>>,
 }
 
 impl Scenario {
@@ -144,22 +146,22 @@ pub fn assert_chaos_holds(name: &str, vars: &[(&str, &str)], seeds: &[u64], dura
 impl Scenario {
     /// Runs the scenario on fresh ports and returns what happened. An `Err` means the timeline
     /// could not be played (a binary missing, a `ready` or `wait` line that never came); lost
-    /// requests and missing measures are in the [`Report`].
-    pub fn run(&self, opts: &RunOptions) -> anyhow::Result<Report> {
+    /// requests and missing measures are in the [`RunResults`].
+    pub fn run(&self, opts: &RunOptions) -> anyhow::Result<RunResults> {
         self.run_keeping(opts).map_err(|f| f.error)
     }
 
     /// Like [`run`](Self::run), but a run that cannot be played to the end still hands back
     /// the report of what happened until then. With [`RunOptions::report`] set, the timeline
     /// page is written in every case.
-    pub fn run_keeping(&self, opts: &RunOptions) -> Result<Report, RunFailure> {
+    pub fn run_keeping(&self, opts: &RunOptions) -> Result<RunResults, RunFailure> {
         let result = engine::run(self, opts).map_err(|f| RunFailure {
             error: f.error.context(format!("scenario {:?}", self.name())),
             partial: f.partial,
         });
         if let Some(dir) = &opts.report {
-            let row = timeline::Row::from_result(self.name(), &result);
-            if let Err(e) = timeline::write_index(dir, &[row]) {
+            let row = page::Row::from_result(self.name(), &result);
+            if let Err(e) = page::write_index(dir, &[row]) {
                 eprintln!("E: cannot write the report in {}: {e:#}", dir.display());
             }
         }

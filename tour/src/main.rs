@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
-use tour::{bins, report, style, timeline, RunOptions, Scenario};
+use tour::{bins, page, results, style, RunOptions, Scenario};
 
 /// Runs each pattern's fault scenario (processes, kill -9, hang, restart) on private ports,
 /// shows every process's output interleaved, and sums up requests sent, answered, failed and
@@ -192,14 +192,14 @@ fn main() -> anyhow::Result<()> {
         }
         println!();
         if args.report.is_some() {
-            pages.push(timeline::Row::from_result(scenario.name(), &result));
+            pages.push(page::Row::from_result(scenario.name(), &result));
         }
         rows.push((
             scenario.name().to_owned(),
             result.map_err(|f| format!("{:#}", f.error)),
         ));
     }
-    print!("{}", report::overview(&rows, opts.color));
+    print!("{}", results::overview(&rows, opts.color));
     for s in &skipped {
         println!(
             "{} {} (run it by name: tour {}): {}",
@@ -248,8 +248,7 @@ fn chaos(args: &Args, scenarios: Vec<Scenario>, opts: &RunOptions) -> anyhow::Re
         let name = scenario.name().to_owned();
         let (result, broken) = run.run_keeping(opts);
         if args.report.is_some() {
-            let mut row =
-                timeline::Row::from_result(&format!("{name} (chaos seed {seed})"), &result);
+            let mut row = page::Row::from_result(&format!("{name} (chaos seed {seed})"), &result);
             row.violations = broken.clone();
             pages.push(row);
         }
@@ -303,9 +302,9 @@ fn chaos(args: &Args, scenarios: Vec<Scenario>, opts: &RunOptions) -> anyhow::Re
 }
 
 /// Writes the timeline page of the rows and says where, how big and how long it took.
-fn write_report(dir: &std::path::Path, rows: &[timeline::Row]) -> anyhow::Result<()> {
+fn write_report(dir: &std::path::Path, rows: &[page::Row]) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let path = timeline::write_index(dir, rows)?;
+    let path = page::write_index(dir, rows)?;
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!(
         "I: report written to {} ({} KB in {})",

@@ -4,7 +4,7 @@
 //! pattern; these are what one pattern claims on top, named in its `[chaos]` table
 //! (`promises = [...]`). Each check needs its evidence in the run's lines and fails when there
 //! is none, so a promise can never pass because nobody printed anything. Pure: reads a
-//! [`Report`].
+//! [`RunResults`].
 //!
 //! | promise | evidence (stable log lines) | what must hold |
 //! |---|---|---|
@@ -31,7 +31,7 @@
 //! the same id (`titanic-<uuid>`) every time, so its re-forward after a restart reaches a broker
 //! that knows the id, exactly like a client's retry.
 
-use crate::report::{EventKind, Report};
+use crate::results::{EventKind, RunResults};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
@@ -89,7 +89,7 @@ impl FromStr for Promise {
 /// The line `bstarsrv --log-replies` prints for every reply it sends a client.
 pub const REPLY_LINE: &str = "answered a client request";
 /// The line `mdworker --log-executions` prints for every request it ran.
-const EXECUTED: &str = crate::report::Executions::LINE;
+const EXECUTED: &str = crate::results::Executions::LINE;
 /// The request id titanic gives the forward of stored request `<uuid>`.
 const TITANIC_RID: &str = "titanic-";
 
@@ -105,7 +105,7 @@ pub struct Terms {
 }
 
 /// Every broken promise of `promises` in `report`, under the scenario's `terms`.
-pub fn violations(report: &Report, promises: &[Promise], terms: &Terms) -> Vec<String> {
+pub fn violations(report: &RunResults, promises: &[Promise], terms: &Terms) -> Vec<String> {
     let mut out = Vec::new();
     for p in promises {
         match p {
@@ -118,7 +118,7 @@ pub fn violations(report: &Report, promises: &[Promise], terms: &Terms) -> Vec<S
 }
 
 /// Lines before the final Ctrl-C (all of them if there was none).
-fn lines_before_shutdown(report: &Report) -> impl Iterator<Item = &crate::report::OutputLine> {
+fn lines_before_shutdown(report: &RunResults) -> impl Iterator<Item = &crate::results::OutputLine> {
     let end = report.shutdown.as_ref().map(|s| s.at);
     report
         .output
@@ -127,7 +127,7 @@ fn lines_before_shutdown(report: &Report) -> impl Iterator<Item = &crate::report
 }
 
 /// Times of the schedule's steps that did something (start, faults, their repair).
-fn step_times(report: &Report) -> Vec<Duration> {
+fn step_times(report: &RunResults) -> Vec<Duration> {
     report
         .events
         .iter()
@@ -144,7 +144,7 @@ fn step_times(report: &Report) -> Vec<Duration> {
         .collect()
 }
 
-fn one_server_answers(report: &Report, settle: Duration, out: &mut Vec<String>) {
+fn one_server_answers(report: &RunResults, settle: Duration, out: &mut Vec<String>) {
     let replies: Vec<_> = lines_before_shutdown(report)
         .filter(|l| l.text.contains(REPLY_LINE))
         .collect();
@@ -202,7 +202,7 @@ fn executed_id(text: &str) -> Option<&str> {
 
 /// From when to when (`None`: never undone) each process had a fault of the schedule on it,
 /// directly or through its host or one of its links.
-fn fault_spans(report: &Report) -> BTreeMap<String, Vec<(Duration, Option<Duration>)>> {
+fn fault_spans(report: &RunResults) -> BTreeMap<String, Vec<(Duration, Option<Duration>)>> {
     let members = |name: &str| -> Vec<String> {
         if let Some((_, procs)) = report.hosts.iter().find(|(h, _)| h == name) {
             return procs.clone();
@@ -276,7 +276,7 @@ fn both_faulty_between(spans: &Spans, a: &str, b: &str, from: Duration, to: Dura
     })
 }
 
-fn executed_once(report: &Report, pair: Option<&[String; 2]>, out: &mut Vec<String>) {
+fn executed_once(report: &RunResults, pair: Option<&[String; 2]>, out: &mut Vec<String>) {
     let mut runs: BTreeMap<&str, Vec<(Duration, &str)>> = BTreeMap::new();
     let mut workers = BTreeSet::new();
     for l in &report.output {
@@ -343,7 +343,7 @@ fn executed_once(report: &Report, pair: Option<&[String; 2]>, out: &mut Vec<Stri
     }
 }
 
-fn answered_once(report: &Report, out: &mut Vec<String>) {
+fn answered_once(report: &RunResults, out: &mut Vec<String>) {
     let clients: BTreeSet<&str> = report.clients.iter().map(|c| c.name.as_str()).collect();
     let mut acked: BTreeMap<&str, &str> = BTreeMap::new();
     let mut answers: BTreeMap<&str, u64> = BTreeMap::new();
@@ -430,7 +430,7 @@ fn answered_once(report: &Report, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{ClientOutcome, Event, OutputLine, ProcessInfo, Shutdown};
+    use crate::results::{ClientOutcome, Event, OutputLine, ProcessInfo, Shutdown};
     use common::report::Summary;
 
     fn ms(n: u64) -> Duration {
@@ -468,14 +468,14 @@ mod tests {
         }
     }
 
-    fn report(events: Vec<Event>, output: Vec<OutputLine>, failed: u64) -> Report {
+    fn report(events: Vec<Event>, output: Vec<OutputLine>, failed: u64) -> RunResults {
         let s = Summary {
             sent: 10,
             answered: 10 - failed,
             failed,
             retries: 0,
         };
-        Report {
+        RunResults {
             scenario: "x".into(),
             summary: s,
             lost: 0,

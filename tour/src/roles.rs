@@ -5,7 +5,7 @@
 //! patterns whose point is a change of role that leaves the point out. [`read`] turns a run's
 //! time-stamped lines into [`Track`]s of [`Band`]s, each band one [`Role`] held from one line to
 //! the next, and into [`Risk`]s. Nothing here runs anything or reads a clock: it is a pure
-//! function of the [`Report`] and the lanes, unit-tested like the rest of the timeline.
+//! function of the [`RunResults`] and the lanes, unit-tested like the rest of the timeline.
 //!
 //! | role | read from (the programs' documented log lines) | track |
 //! |---|---|---|
@@ -20,7 +20,7 @@
 //! `executed request id=<id> count=<n>` lines, [`Executions::LINE`]) and
 //! [`RiskKind::NoServer`] (a Freelance client whose every known server is dead).
 
-use crate::report::{Executions, Report};
+use crate::results::{Executions, RunResults};
 use crate::timeline::Lane;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -453,7 +453,7 @@ impl Runs<'_> {
 
 /// Reads the roles of a run from its lines; `lanes` are the timeline's (their runs' ends close
 /// the bands), `end` the end of its time axis.
-pub fn read(report: &Report, lanes: &[Lane], end: Duration) -> Roles {
+pub fn read(report: &RunResults, lanes: &[Lane], end: Duration) -> Roles {
     let lane_of = |name: &str| lanes.iter().position(|l| l.name == name);
     let runs = Runs { lanes, end };
     // Worker identities → the worker's lane, from every line first (the broker's line about a
@@ -610,7 +610,7 @@ pub fn read(report: &Report, lanes: &[Lane], end: Duration) -> Roles {
 /// A Titanic client's requests from its lines `I: request UUID <uuid>` (stored),
 /// `I: reply to <uuid>: …` (answered) and `I: closed <uuid>` (closed: the request is over),
 /// packed into rows so that no two overlap in one row.
-fn titanic_requests(report: &Report, lanes: &[Lane], runs: &Runs) -> Vec<Track> {
+fn titanic_requests(report: &RunResults, lanes: &[Lane], runs: &Runs) -> Vec<Track> {
     let lane_of = |name: &str| lanes.iter().position(|l| l.name == name);
     // Per lane, in the order stored: (uuid, run, bands so far, open stage).
     struct Request {
@@ -727,7 +727,7 @@ pub fn merge_gap(axis: Duration) -> Duration {
 /// `began` is the first start line, `ended` the last end line (or the run's end), and whose
 /// [`Role::Busy`] counts the requests started in it. An end line without its start line
 /// (a worker run without the start lines) draws nothing.
-fn busy(report: &Report, lanes: &[Lane], runs: &Runs, gap: Duration) -> Vec<Track> {
+fn busy(report: &RunResults, lanes: &[Lane], runs: &Runs, gap: Duration) -> Vec<Track> {
     let lane_of = |name: &str| lanes.iter().position(|l| l.name == name);
     /// One lane's executions so far.
     struct Worker {
@@ -922,7 +922,7 @@ fn dual_actives(tracks: &[Track]) -> Vec<Risk> {
 
 /// Every execution of a request id after its first one (the workers' `executed request id=…`
 /// lines): a point on the lane that ran it again, hovering with both lines.
-fn second_runs(report: &Report, lanes: &[Lane]) -> Vec<Risk> {
+fn second_runs(report: &RunResults, lanes: &[Lane]) -> Vec<Risk> {
     let lane_of = |name: &str| lanes.iter().position(|l| l.name == name);
     let mut first: HashMap<&str, (usize, Cause)> = HashMap::new();
     let mut risks = Vec::new();
@@ -969,17 +969,17 @@ fn second_runs(report: &Report, lanes: &[Lane]) -> Vec<Risk> {
 pub(crate) mod tests {
     use super::*;
     use crate::net::NetAction;
-    use crate::report::{OutputLine, ProcessChange, ProcessInfo};
+    use crate::results::{OutputLine, ProcessChange, ProcessInfo};
     use crate::timeline::tests::{line, ms, net, proc_ev, sample};
     use crate::timeline::Timeline;
 
     /// A report of `processes` (name, client) with these events and lines.
     fn report(
         processes: &[(&str, bool)],
-        events: Vec<crate::report::Event>,
+        events: Vec<crate::results::Event>,
         output: Vec<OutputLine>,
         elapsed: u64,
-    ) -> Report {
+    ) -> RunResults {
         let mut r = sample();
         r.processes = processes
             .iter()
@@ -999,7 +999,7 @@ pub(crate) mod tests {
         r
     }
 
-    fn started(at: u64, p: &str, run: u32) -> crate::report::Event {
+    fn started(at: u64, p: &str, run: u32) -> crate::results::Event {
         proc_ev(at, p, ProcessChange::Started { run })
     }
 
@@ -1040,7 +1040,7 @@ pub(crate) mod tests {
     /// The lines of `binary-star-partition` (as the servers print them, with a time prefix):
     /// the primary ACTIVE, its host cut off, the backup taking over by client vote in a new
     /// epoch, the heal, and the primary stepping down.
-    pub(crate) fn binary_star_partition() -> Report {
+    pub(crate) fn binary_star_partition() -> RunResults {
         let mut events = vec![started(5, "primary", 1), started(6, "backup", 1)];
         events.extend(net(2000, 3, NetAction::Partition, &["h1"]));
         events.extend(net(5000, 4, NetAction::Heal, &["h1"]));
@@ -1264,7 +1264,7 @@ pub(crate) mod tests {
     /// after, one cut by a kill, one in its second run and one still running at the end), its
     /// broker, and a second worker that prints only end lines; the axis is 10 s (merge gap
     /// 100 ms).
-    pub(crate) fn busy_worker() -> Report {
+    pub(crate) fn busy_worker() -> RunResults {
         let ex = |at, run, id: &str| {
             run_line(
                 at,

@@ -5,12 +5,12 @@
 //! placeholder that names nothing) is reported when the file is loaded, with the file's name,
 //! not half-way through a run.
 
-use crate::chaos;
-use crate::net::{Link, NetAction};
+use crate::chaos::ChaosSpec;
+use crate::net::{Link, NetAction, NetState};
 use crate::subst;
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The order `tour` runs the scenarios in: the Guide's chapter order. Others follow by name.
@@ -118,42 +118,12 @@ impl Millis {
     }
 }
 
-/// The `[chaos]` table: the faults the pattern claims to survive, and their timings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ChaosSpec {
-    #[serde(default)]
-    kill: Vec<String>,
-    #[serde(default)]
-    stop: Vec<String>,
-    #[serde(default)]
-    partition: Vec<String>,
-    #[serde(default)]
-    delay: Vec<String>,
-    delay_ms: Option<Millis>,
-    max_fault_ms: Millis,
-    max_quiet_ms: Millis,
-    /// The pattern's own promises, checked at the end of a run (see [`crate::promise`]).
-    #[serde(default)]
-    promises: Vec<String>,
-    /// For `one-server-answers`: the grace after each step of the schedule before only one
-    /// server may answer.
-    settle_ms: Option<Millis>,
-    /// For `executed-once`: the two brokers of a pair, whose faults no longer excuse a repeat
-    /// one at a time (see [`crate::promise`]).
-    #[serde(default)]
-    pair: Vec<String>,
-    /// Variables changed in chaos mode (e.g. a client that runs until Ctrl-C).
-    #[serde(default)]
-    vars: BTreeMap<String, String>,
-}
-
 /// `delay = { on = [...], ms = N }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DelaySpec {
-    on: Vec<String>,
-    ms: u64,
+    pub(crate) on: Vec<String>,
+    pub(crate) ms: u64,
 }
 
 /// `throttle = { on = [...], bytes_per_s = N }`.
@@ -198,16 +168,16 @@ pub(crate) struct Step {
     /// with placeholders (`"{partition_ms}"`), so tests can shorten a partition.
     pub(crate) after_ms: Option<Millis>,
     start: Option<Vec<String>>,
-    kill: Option<Vec<String>>,
-    stop: Option<Vec<String>>,
-    cont: Option<Vec<String>>,
-    restart: Option<Vec<String>>,
+    pub(crate) kill: Option<Vec<String>>,
+    pub(crate) stop: Option<Vec<String>>,
+    pub(crate) cont: Option<Vec<String>>,
+    pub(crate) restart: Option<Vec<String>>,
     interrupt: Option<Vec<String>>,
-    partition: Option<Vec<String>>,
+    pub(crate) partition: Option<Vec<String>>,
     partition_out: Option<Vec<String>>,
     partition_in: Option<Vec<String>>,
-    heal: Option<Vec<String>>,
-    delay: Option<DelaySpec>,
+    pub(crate) heal: Option<Vec<String>>,
+    pub(crate) delay: Option<DelaySpec>,
     throttle: Option<ThrottleSpec>,
     reset: Option<Vec<String>>,
     pub(crate) wait: Option<LineSpec>,
@@ -224,7 +194,7 @@ pub(crate) struct Step {
 impl Step {
     /// A step `after` the previous action, with a note and nothing else (chaos mode fills in
     /// the action).
-    fn after(after: std::time::Duration, note: String) -> Step {
+    pub(crate) fn after(after: std::time::Duration, note: String) -> Step {
         Step {
             at_ms: 0,
             after_ms: Some(Millis::Number(after.as_millis() as u64)),
@@ -516,12 +486,48 @@ impl Scenario {
         self.processes.iter().position(|p| p.name == name)
     }
 
-    /// Checks everything that does not depend on the values of ports and variables.
-    fn check(&self) -> anyhow::Result<()> {
+    /// Keeps the setup only (chaos mode): the steps up to the last `start`, without their
+    /// measures and gaps.
+    pub(crate) fn keep_setup_only(&mut self) {
+        let setup_end = self
+            .steps
+            .iter()
+            .rposition(|s| matches!(s.action(), Some((Action::Start, _))))
+            .map_or(0, |i| i + 1);
+        self.steps.truncate(setup_end);
+        for s in &mut self.steps {
+            s.measure = None;
+            s.gap.clear();
+        }
+    }
+
+    /// Checks everything that does not depend on the values of ports and variables, in the
+    /// order the file is read: names, network, the `[chaos]` table, each step, the clients,
+    /// the placeholders. The first problem is the error.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        self.check_names()?;
+        self.check_network()?;
+        let net = NetState::new(self.net_links());
+        if let Some(spec) = &self.chaos {
+            spec.check(self, &net)?;
+        }
+        let mut started = BTreeSet::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            self.check_step(i + 1, step, &net, &mut started)?;
+        }
+        self.check_clients_started(&started)?;
+        self.check_placeholders()
+    }
+}
+
+impl Scenario {
+    /// The scenario's name, its processes' names (distinct) and binaries, and endpoints that
+    /// are not also variables.
+    fn check_names(&self) -> anyhow::Result<()> {
         if self.name.trim().is_empty() {
             bail!("`name` is empty");
         }
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
         for p in &self.processes {
             if !seen.insert(p.name.as_str()) {
                 bail!("two processes are named {:?}", p.name);
@@ -535,133 +541,133 @@ impl Scenario {
                 bail!("{e:?} is both an endpoint and a variable");
             }
         }
-        self.check_network()?;
-        let net = crate::net::NetState::new(self.net_links());
-        if let Some(c) = &self.chaos {
-            for p in c.kill.iter().chain(&c.stop) {
-                match self.processes.iter().find(|s| &s.name == p) {
-                    None => bail!("[chaos] names unknown process {p:?}"),
-                    Some(s) if s.client => {
-                        bail!("[chaos] may not kill or stop client {p:?}: clients run throughout")
-                    }
-                    Some(_) => {}
+        Ok(())
+    }
+
+    /// Step `n`: at most one action, on processes, hosts or links that exist, or else
+    /// something to wait for, measure or note; `started` collects the processes it starts.
+    fn check_step<'a>(
+        &self,
+        n: usize,
+        step: &'a Step,
+        net: &NetState,
+        started: &mut BTreeSet<&'a str>,
+    ) -> anyhow::Result<()> {
+        if step.timeout_ms.is_some() {
+            bail!(
+                "step {n} has `timeout_ms`: the scenario's limit is a top-level key and must \
+                 come before the first table ([vars], [[process]], [[step]]); after \
+                 `[[step]]` TOML gives it to that step"
+            );
+        }
+        let actions = step.actions();
+        let net_actions = step.net_actions();
+        if actions.len() + net_actions.len() > 1 {
+            bail!(
+                "step {n} has more than one action (start/kill/stop/cont/restart/interrupt/\
+                 partition/partition_out/partition_in/heal/delay/throttle/reset)"
+            );
+        }
+        if let Some((action, names)) = net_actions.first() {
+            self.check_net_action(n, *action, names, net)?;
+        }
+        if let Some((action, names)) = actions.first() {
+            if names.is_empty() {
+                bail!("step {n}: `{}` lists no process", action.verb());
+            }
+            for name in names.iter() {
+                self.check_known(name, action.verb(), n)?;
+                if matches!(action, Action::Start | Action::Restart) {
+                    started.insert(name.as_str());
                 }
             }
-            for h in c.partition.iter().chain(&c.delay) {
-                if !net.touches(h) {
-                    bail!("[chaos] names {h:?}, which is neither a host with links nor a link");
-                }
-            }
-            for p in &c.promises {
-                let promise: crate::promise::Promise = p
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("[chaos] promises: {e}"))?;
-                if promise == crate::promise::Promise::OneServerAnswers && c.settle_ms.is_none() {
-                    bail!("[chaos] promise {p:?} needs settle_ms");
-                }
-            }
-            if !c.pair.is_empty() {
-                if c.pair.len() != 2 || c.pair[0] == c.pair[1] {
-                    bail!("[chaos] pair must name two processes, not {:?}", c.pair);
-                }
-                for p in &c.pair {
-                    match self.processes.iter().find(|s| &s.name == p) {
-                        None => bail!("[chaos] pair names unknown process {p:?}"),
-                        Some(s) if s.client => bail!("[chaos] pair names client {p:?}"),
-                        Some(_) => {}
-                    }
-                }
+        } else if net_actions.is_empty()
+            && step.wait.is_none()
+            && step.measure.is_none()
+            && step.gap.is_empty()
+            && step.note.is_none()
+        {
+            bail!("step {n} does nothing (no action, wait, measure, gap or note)");
+        }
+        self.check_reads(n, step)
+    }
+
+    /// Step `n`'s network action: a throttle that lets something through, on hosts with
+    /// links or links.
+    fn check_net_action(
+        &self,
+        n: usize,
+        action: NetAction,
+        names: &[String],
+        net: &NetState,
+    ) -> anyhow::Result<()> {
+        if action == NetAction::Throttle(0) {
+            bail!("step {n}: throttle to 0 bytes/s holds everything: use `partition`");
+        }
+        if names.is_empty() {
+            bail!("step {n}: `{}` names no host or link", action.verb());
+        }
+        for name in names {
+            if !net.touches(name) {
+                bail!(
+                    "step {n}: `{}` names {name:?}, which is neither a host with links \
+                     nor a link; hosts with links: {}; links: {}",
+                    action.verb(),
+                    self.hosts_with_links(net).join(", "),
+                    self.link_names().join(", ")
+                );
             }
         }
-        let known = |name: &str, what: &str, step: usize| -> anyhow::Result<()> {
-            if self.process_index(name).is_none() {
-                bail!("step {step}: {what} names unknown process {name:?}");
-            }
-            Ok(())
-        };
-        let mut started = std::collections::BTreeSet::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            let n = i + 1;
-            if step.timeout_ms.is_some() {
-                bail!(
-                    "step {n} has `timeout_ms`: the scenario's limit is a top-level key and must \
-                     come before the first table ([vars], [[process]], [[step]]); after \
-                     `[[step]]` TOML gives it to that step"
-                );
-            }
-            let actions = step.actions();
-            let net_actions = step.net_actions();
-            if actions.len() + net_actions.len() > 1 {
-                bail!(
-                    "step {n} has more than one action (start/kill/stop/cont/restart/interrupt/\
-                     partition/partition_out/partition_in/heal/delay/throttle/reset)"
-                );
-            }
-            if let Some((NetAction::Throttle(0), _)) = net_actions.first() {
-                bail!("step {n}: throttle to 0 bytes/s holds everything: use `partition`");
-            }
-            if let Some((action, names)) = net_actions.first() {
-                if names.is_empty() {
-                    bail!("step {n}: `{}` names no host or link", action.verb());
-                }
-                for name in names.iter() {
-                    if !net.touches(name) {
-                        bail!(
-                            "step {n}: `{}` names {name:?}, which is neither a host with links \
-                             nor a link; hosts with links: {}; links: {}",
-                            action.verb(),
-                            self.hosts_with_links(&net).join(", "),
-                            self.link_names().join(", ")
-                        );
-                    }
-                }
-            }
-            if let Some((action, names)) = actions.first() {
-                if names.is_empty() {
-                    bail!("step {n}: `{}` lists no process", action.verb());
-                }
-                for name in names.iter() {
-                    known(name, action.verb(), n)?;
-                    if matches!(action, Action::Start | Action::Restart) {
-                        started.insert(name.as_str());
-                    }
-                }
-            } else if net_actions.is_empty()
-                && step.wait.is_none()
-                && step.measure.is_none()
-                && step.gap.is_empty()
-                && step.note.is_none()
+        Ok(())
+    }
+
+    /// Step `n`'s wait, measure and gaps read lines of processes that exist; a gap's, of a
+    /// client.
+    fn check_reads(&self, n: usize, step: &Step) -> anyhow::Result<()> {
+        if let Some(w) = &step.wait {
+            self.check_known(&w.process, "wait", n)?;
+        }
+        if let Some(m) = &step.measure {
+            self.check_known(&m.process, "measure", n)?;
+        }
+        for g in &step.gap {
+            self.check_known(&g.process, "gap", n)?;
+            if !self
+                .processes
+                .iter()
+                .any(|p| p.name == g.process && p.client)
             {
-                bail!("step {n} does nothing (no action, wait, measure, gap or note)");
-            }
-            if let Some(w) = &step.wait {
-                known(&w.process, "wait", n)?;
-            }
-            if let Some(m) = &step.measure {
-                known(&m.process, "measure", n)?;
-            }
-            for g in &step.gap {
-                known(&g.process, "gap", n)?;
-                if !self
-                    .processes
-                    .iter()
-                    .any(|p| p.name == g.process && p.client)
-                {
-                    bail!(
-                        "step {n}: gap {:?} names {:?}, which is not a client: a gap is read \
-                         from a client's answers (`client = true`)",
-                        g.label,
-                        g.process
-                    );
-                }
+                bail!(
+                    "step {n}: gap {:?} names {:?}, which is not a client: a gap is read \
+                     from a client's answers (`client = true`)",
+                    g.label,
+                    g.process
+                );
             }
         }
+        Ok(())
+    }
+
+    /// `name`, named by a step's `what`, is a process of the scenario.
+    fn check_known(&self, name: &str, what: &str, step: usize) -> anyhow::Result<()> {
+        if self.process_index(name).is_none() {
+            bail!("step {step}: {what} names unknown process {name:?}");
+        }
+        Ok(())
+    }
+
+    /// Every client is started by some step (`started`: the processes steps start).
+    fn check_clients_started(&self, started: &BTreeSet<&str>) -> anyhow::Result<()> {
         for p in self.processes.iter().filter(|p| p.client) {
             if !started.contains(p.name.as_str()) {
                 bail!("client {:?} is never started by a step", p.name);
             }
         }
-        // Every placeholder must name an endpoint or a variable (ports are not known yet).
+        Ok(())
+    }
+
+    /// Every placeholder names an endpoint or a variable (ports are not known yet).
+    fn check_placeholders(&self) -> anyhow::Result<()> {
         let values = self.values(|_| 1, "/tmp");
         for p in &self.processes {
             for a in p.args.iter().chain(p.ready.iter()) {
@@ -694,7 +700,7 @@ impl Scenario {
 }
 
 impl Scenario {
-    fn hosts_with_links(&self, net: &crate::net::NetState) -> Vec<String> {
+    fn hosts_with_links(&self, net: &NetState) -> Vec<String> {
         let mut hosts: Vec<String> = net
             .links()
             .iter()
@@ -773,176 +779,6 @@ impl Scenario {
 
 /// The Guide's scenarios first, in the chapter's order; then their variants (`lazy-pirate-…`)
 /// in the same order; then the others by name.
-/// A scenario turned into a chaos run: its setup steps, then a seeded random schedule.
-#[derive(Debug, Clone)]
-pub struct ChaosRun {
-    /// The scenario to run: the setup steps of the file, then the schedule as steps.
-    pub scenario: Scenario,
-    /// The seed the schedule was drawn from.
-    pub seed: u64,
-    /// The faults, in order.
-    pub plan: Vec<chaos::Planned>,
-    /// How long each process may take to exit after the final Ctrl-C.
-    pub exit_limit: std::time::Duration,
-    /// The pattern's own promises, checked after the general invariants.
-    pub promises: Vec<crate::promise::Promise>,
-    /// What the promises need to know (the settle time, a broker pair).
-    pub terms: crate::promise::Terms,
-}
-
-impl ChaosRun {
-    /// The schedule as printed before the run and after a failure.
-    pub fn describe(&self) -> String {
-        chaos::describe(self.seed, &self.plan)
-    }
-
-    /// Plays the run and returns the report with the broken invariants (empty: passed).
-    pub fn run(&self, opts: &crate::RunOptions) -> anyhow::Result<(crate::Report, Vec<String>)> {
-        let report = self.scenario.run(opts)?;
-        let broken = self.violations(&report);
-        Ok((report, broken))
-    }
-
-    /// Like [`run`](Self::run), but a run that cannot be played to the end still hands back
-    /// what happened until then (for the timeline report); the invariants are checked on a
-    /// complete run only.
-    pub fn run_keeping(
-        &self,
-        opts: &crate::RunOptions,
-    ) -> (Result<crate::Report, crate::RunFailure>, Vec<String>) {
-        let result = self.scenario.run_keeping(opts);
-        let broken = match &result {
-            Ok(report) => self.violations(report),
-            Err(_) => Vec::new(),
-        };
-        (result, broken)
-    }
-
-    /// The general invariants, then the pattern's own promises.
-    fn violations(&self, report: &crate::Report) -> Vec<String> {
-        let mut broken = chaos::violations(report, self.exit_limit);
-        broken.extend(crate::promise::violations(
-            report,
-            &self.promises,
-            &self.terms,
-        ));
-        broken
-    }
-}
-
-impl Scenario {
-    /// Whether the file has a `[chaos]` table.
-    pub fn has_chaos(&self) -> bool {
-        self.chaos.is_some()
-    }
-
-    /// This scenario in chaos mode: the steps up to the last `start` (the setup, without its
-    /// measures), then `duration` of faults drawn from `seed` out of the `[chaos]` table, then
-    /// Ctrl-C to every process. The table's `vars` override the file's and those set so far;
-    /// change them afterwards on [`ChaosRun::scenario`].
-    pub fn chaos(&self, seed: u64, duration: std::time::Duration) -> anyhow::Result<ChaosRun> {
-        let Some(spec) = &self.chaos else {
-            bail!("scenario {:?} has no [chaos] table", self.name);
-        };
-        let mut run = self.clone();
-        for (k, v) in &spec.vars {
-            run.vars.insert(k.clone(), v.clone());
-        }
-        let values = run.values(|_| 1, "/tmp");
-        let menu = chaos::Menu {
-            kill: spec.kill.clone(),
-            stop: spec.stop.clone(),
-            partition: spec.partition.clone(),
-            delay: spec.delay.clone(),
-            delay_by: match &spec.delay_ms {
-                Some(m) => m.resolve(&values).context("[chaos] delay_ms")?,
-                None => std::time::Duration::from_millis(200),
-            },
-            max_fault: spec
-                .max_fault_ms
-                .resolve(&values)
-                .context("[chaos] max_fault_ms")?,
-            max_quiet: spec
-                .max_quiet_ms
-                .resolve(&values)
-                .context("[chaos] max_quiet_ms")?,
-        };
-        let plan = chaos::schedule(&menu, seed, duration);
-        let promises = spec
-            .promises
-            .iter()
-            .map(|p| {
-                p.parse()
-                    .map_err(|e| anyhow::anyhow!("[chaos] promises: {e}"))
-            })
-            .collect::<anyhow::Result<Vec<crate::promise::Promise>>>()?;
-        let settle = match &spec.settle_ms {
-            Some(m) => m.resolve(&values).context("[chaos] settle_ms")?,
-            None => std::time::Duration::ZERO,
-        };
-        let setup_end = run
-            .steps
-            .iter()
-            .rposition(|s| matches!(s.action(), Some((Action::Start, _))))
-            .map_or(0, |i| i + 1);
-        run.steps.truncate(setup_end);
-        for s in &mut run.steps {
-            s.measure = None;
-            s.gap.clear();
-        }
-        for p in &plan {
-            let mut begin = Step::after(
-                p.quiet,
-                format!("chaos: {} after {}", p.fault, crate::style::human(p.lasts)),
-            );
-            let mut end = Step::after(p.lasts, "chaos: the fault is undone".to_owned());
-            match &p.fault {
-                chaos::Fault::Kill(proc) => {
-                    begin.kill = Some(vec![proc.clone()]);
-                    end.restart = Some(vec![proc.clone()]);
-                }
-                chaos::Fault::Stop(proc) => {
-                    begin.stop = Some(vec![proc.clone()]);
-                    end.cont = Some(vec![proc.clone()]);
-                }
-                chaos::Fault::Partition(host) => {
-                    begin.partition = Some(vec![host.clone()]);
-                    end.heal = Some(vec![host.clone()]);
-                }
-                chaos::Fault::Delay(host, by) => {
-                    begin.delay = Some(DelaySpec {
-                        on: vec![host.clone()],
-                        ms: by.as_millis() as u64,
-                    });
-                    end.heal = Some(vec![host.clone()]);
-                }
-            }
-            run.steps.push(begin);
-            run.steps.push(end);
-        }
-        // Room for the setup and the last recovery, on top of the schedule.
-        run.timeout_ms = Some(duration.as_millis() as u64 + 120_000);
-        let exit_limit = std::time::Duration::from_secs(1);
-        run.exit_check = Some(exit_limit);
-        run.title = format!("chaos seed {seed}, {} faults: {}", plan.len(), run.title);
-        run.check()?;
-        Ok(ChaosRun {
-            scenario: run,
-            seed,
-            plan,
-            exit_limit,
-            promises,
-            terms: crate::promise::Terms {
-                settle,
-                pair: match &spec.pair[..] {
-                    [a, b] => Some([a.clone(), b.clone()]),
-                    _ => None,
-                },
-            },
-        })
-    }
-}
-
 fn sort_key(name: &str) -> (usize, usize, &str) {
     if let Some(rank) = GUIDE_ORDER.iter().position(|n| *n == name) {
         return (0, rank, name);

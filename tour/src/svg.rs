@@ -9,7 +9,7 @@
 //! the roles (module `roles`): `role <class>` (one per band, `data-from-ms`/`data-to-ms`,
 //! `data-role`), `view` (a row of another process's view), `risk <kind>`, `legend`.
 
-use crate::timeline::{esc, MarkerKind, Outcome, SegmentState, Timeline};
+use crate::timeline::{MarkOutcome, MarkerKind, SegmentState, Timeline};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -334,9 +334,9 @@ fn lane(out: &mut String, t: &Timeline, scale: &Scale, row: &Row) {
             let h = (r.latency.as_secs_f64() / max.as_secs_f64() * room).max(3.0);
             let class = r.outcome.class();
             let how = match r.outcome {
-                Outcome::Answered => "answered".to_owned(),
-                Outcome::Retried => format!("answered after {} tries", r.tries),
-                Outcome::Failed => format!("failed after {} tries", r.tries),
+                MarkOutcome::Answered => "answered".to_owned(),
+                MarkOutcome::Retried => format!("answered after {} tries", r.tries),
+                MarkOutcome::Failed => format!("failed after {} tries", r.tries),
             };
             // From the send to the outcome, so a long wait reads as a block, not a gap.
             let w = (scale.x(r.sent + r.latency) - x).max(2.0);
@@ -394,6 +394,24 @@ fn steps(out: &mut String, t: &Timeline, scale: &Scale, lanes_bottom: f64) {
             esc(&note)
         );
     }
+}
+
+/// Escapes text for HTML/XML content and attribute values.
+pub(crate) fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Not allowed in XML 1.0 (the page is also well-formed XML).
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

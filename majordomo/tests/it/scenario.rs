@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Runs scenario `name` with `vars` (its short intervals) under a 90 s bound.
-fn run_short(name: &str, vars: &[(&str, &str)]) -> tour::Report {
+fn run_short(name: &str, vars: &[(&str, &str)]) -> tour::RunResults {
     let mut scenario = tour::Scenario::load_with(name, vars).unwrap();
     scenario.set_timeout(Duration::from_secs(90));
     scenario.run(&tour::RunOptions::default()).unwrap()
@@ -169,7 +169,7 @@ fn titanic_bins() {
 }
 
 /// The state each broker of the pair reported last (`I: state ACTIVE|PASSIVE - …`), sorted.
-fn last_states(report: &tour::Report) -> Vec<String> {
+fn last_states(report: &tour::RunResults) -> Vec<String> {
     let mut states: Vec<String> = ["primary", "backup"]
         .into_iter()
         .filter_map(|broker| {

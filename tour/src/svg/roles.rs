@@ -5,9 +5,9 @@
 //! own busy time (first under its bar), the risk marks over the lanes, and the legend of
 //! whatever of these the picture has.
 
-use super::{secs, Row, Scale, HEADER, X0, X1};
+use super::{esc, secs, Row, Scale, HEADER, X0, X1};
 use crate::roles::{Band, Risk, RiskKind, Role, Track, View};
-use crate::timeline::{esc, Timeline};
+use crate::timeline::Timeline;
 use std::fmt::Write as _;
 
 /// Height of the own-role row above a lane's bar.
@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn each_band_is_drawn_with_its_times_label_and_lines_and_the_risk_over_both_lanes() {
         let t = Timeline::from_report(&binary_star_partition());
-        let svg = t.svg();
+        let svg = crate::svg::render(&t);
         // 3 bands per server (the legend's swatches carry no data-role).
         assert_eq!(svg.matches("data-role=").count(), 6);
         assert!(svg.contains(
@@ -395,7 +395,7 @@ mod tests {
     #[test]
     fn a_workers_busy_time_is_a_thin_row_with_its_label_key_and_request_count() {
         let t = Timeline::from_report(&busy_worker());
-        let svg = t.svg();
+        let svg = crate::svg::render(&t);
         assert!(svg.contains(">busy</text>"), "the row's label");
         assert!(svg.contains(
             "<g class=\"role busy\" data-role=\"busy\" data-from-ms=\"100\" data-to-ms=\"600\">"
@@ -418,7 +418,7 @@ mod tests {
     fn a_timeline_without_roles_has_no_legend_and_keeps_its_height() {
         let t = Timeline::from_report(&crate::timeline::tests::sample());
         assert!(t.roles.tracks.is_empty());
-        let svg = t.svg();
+        let svg = crate::svg::render(&t);
         assert!(!svg.contains("class=\"legend\""));
         assert!(!svg.contains("data-role="));
     }

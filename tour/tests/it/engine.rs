@@ -54,7 +54,7 @@ fn endpoints_and_variables_expand_to_working_values() {
 #[test]
 fn each_run_gets_fresh_ports() {
     let scenario = load("substitution");
-    let port = |r: &tour::Report| {
+    let port = |r: &tour::RunResults| {
         r.lines_of("server")
             .iter()
             .find(|l| l.starts_with("port "))

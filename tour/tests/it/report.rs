@@ -23,7 +23,7 @@ fn read(dir: &Path) -> String {
 }
 
 /// Runs `scenario` with the fast test options, writing its page into `dir`.
-fn run_with_report(scenario: &tour::Scenario, dir: &Path) -> tour::Report {
+fn run_with_report(scenario: &tour::Scenario, dir: &Path) -> tour::RunResults {
     let options = RunOptions {
         report: Some(dir.to_owned()),
         ..opts()

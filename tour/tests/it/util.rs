@@ -1,7 +1,7 @@
 //! Loading fixtures and running them with the fixture binary.
 
 use std::path::{Path, PathBuf};
-use tour::{Report, RunOptions, Scenario};
+use tour::{RunOptions, RunResults, Scenario};
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -25,12 +25,12 @@ pub fn opts() -> RunOptions {
     }
 }
 
-pub fn run(scenario: &Scenario) -> Report {
+pub fn run(scenario: &Scenario) -> RunResults {
     scenario.run(&opts()).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The pids a process printed with the fixture's `pid` command.
-pub fn pids(report: &Report, process: &str) -> Vec<i32> {
+pub fn pids(report: &RunResults, process: &str) -> Vec<i32> {
     report
         .lines_of(process)
         .iter()

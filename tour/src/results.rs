@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// The outcome of one scenario run.
+/// What one scenario run produced: the clients' counts, every line and event, the measures.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct RunResults {
     /// The scenario's name.
     pub scenario: String,
     /// Summary lines of all clients added up.
@@ -161,7 +161,7 @@ pub struct ClientOutcome {
 }
 
 impl ClientOutcome {
-    /// What this client contributes to [`Report::lost`].
+    /// What this client contributes to [`RunResults::lost`].
     pub fn lost(&self) -> u64 {
         let in_flight = u64::from(self.timed_out || self.summary.is_none());
         self.summary.map_or(0, |s| s.lost()) + in_flight
@@ -232,7 +232,7 @@ pub enum MeasureKind {
     Gap,
 }
 
-impl Report {
+impl RunResults {
     /// Nothing lost and every measure happened: what the tour calls a pass.
     pub fn ok(&self) -> bool {
         self.lost == 0 && self.measures.iter().all(|m| m.elapsed.is_some())
@@ -416,7 +416,7 @@ impl Report {
 }
 
 /// The closing table of a tour: one row per scenario (a report, or why it could not run).
-pub fn overview(rows: &[(String, Result<Report, String>)], color: bool) -> String {
+pub fn overview(rows: &[(String, Result<RunResults, String>)], color: bool) -> String {
     let width = rows
         .iter()
         .map(|(n, _)| n.len())
@@ -475,14 +475,14 @@ pub fn overview(rows: &[(String, Result<Report, String>)], color: bool) -> Strin
 mod tests {
     use super::*;
 
-    fn report() -> Report {
+    fn report() -> RunResults {
         let s = Summary {
             sent: 10,
             answered: 9,
             failed: 1,
             retries: 4,
         };
-        Report {
+        RunResults {
             scenario: "demo".into(),
             summary: s,
             lost: 0,
