@@ -6,9 +6,13 @@
 //! a heartbeat), when the peer expires (`liveness`
 //! heartbeats after its last state message), and what to do after this process itself was
 //! frozen. It follows [`common::contract::Core`]: inputs are [`Node::handle_peer`],
-//! [`Node::handle_link_up`], [`Node::handle_client_request`] (which returns a [`Verdict`]) and
-//! `handle_timeout`, all with `now`; state messages to publish come out of `poll_transmit`,
-//! [`Event`]s to log out of `poll_event`. The reactor around it only moves bytes.
+//! [`Node::handle_link_up`], [`Node::handle_request`] and `handle_timeout`, all with `now`; state
+//! messages to publish come out of `poll_transmit`, [`Event`]s to log out of `poll_event`, and
+//! the client requests to serve out of [`Node::poll_request`]. The node keeps the requests that
+//! arrive while it is quiet after a stall (at most [`MAX_HELD`]) and decides them again when the
+//! quiet time ends. The reactor around it ([`crate::node_loop`]) only moves bytes. (A shell that
+//! keeps requests itself, as the Majordomo broker pair does, asks
+//! [`Node::handle_client_request`] for a [`Verdict`] instead.)
 //!
 //! # The stall rule (our addition to the Guide)
 //!
@@ -27,7 +31,7 @@
 //! vote, and when the link heals each hears the other ACTIVE (the state messages queued during
 //! the partition arrive first). The Guide aborts there, and loses both servers. So every node
 //! keeps an *epoch* (a term, as in Raft), carried in each state message (`3:17`, see
-//! [`crate::wire`]):
+//! [`crate::protocol`]):
 //!
 //! * a node that becomes ACTIVE increments its epoch: the newest takeover has the highest one;
 //! * a node adopts any higher epoch it hears, so a passive node knows the current term and its
@@ -49,14 +53,18 @@
 //! states are [`Fatal`], as in the Guide.
 
 use crate::fsm::{self, Conflict, Fatal, Outcome, Reason, Rejection, Role, State};
-use crate::wire::StateMessage;
+use crate::protocol::StateMessage;
 use common::contract::{self, Core, Outbox};
+use common::Message;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Guide default: a state message every second.
 pub const HEARTBEAT: Duration = Duration::from_millis(1000);
 /// Guide default: the peer is gone after 2 heartbeats without a state message.
 pub const LIVENESS: u32 = 2;
+/// Requests held during a quiet time beyond this many are dropped (the clients retry).
+pub const MAX_HELD: usize = 10_000;
 
 /// Heartbeat timing; both servers of a pair must use the same values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,8 +170,22 @@ pub enum Event {
         /// How late our own heartbeat was.
         late: Duration,
     },
-    /// The quiet time after a stall is over: serve the held requests, publish again.
+    /// The quiet time after a stall is over: serve the held requests, publish again. (A node
+    /// that holds the requests itself, through [`Node::handle_request`], has decided them
+    /// already; [`Node::released`] says how many there were.)
     Resumed,
+    /// A client request given to [`Node::handle_request`] was dropped unanswered (the client
+    /// will time out and try the other server).
+    Rejected {
+        /// The state that refused it.
+        state: State,
+        /// Why.
+        why: Rejection,
+        /// The first rejection since the last change of state (the one worth a warning).
+        first: bool,
+    },
+    /// A client request arrived while [`MAX_HELD`] were held already: dropped.
+    HeldFull,
     /// A state message older than our epoch was ignored (the first of a run of them).
     Stale {
         /// What it said.
@@ -193,6 +215,16 @@ pub enum Verdict {
     Hold,
 }
 
+/// A client request as the frontend ROUTER received it, split for the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The routing frames to put back in front of the reply (the id, and the delimiter a REQ
+    /// client adds).
+    pub envelope: Message,
+    /// What the service gets.
+    pub body: Message,
+}
+
 /// The decisions of one server of a Binary Star pair.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -210,6 +242,18 @@ pub struct Node {
     warned_same_role: bool,
     next_publish: Instant,
     quiet_until: Option<Instant>,
+    /// Requests from [`Node::handle_request`] kept while quiet, in arrival order.
+    held: VecDeque<Request>,
+    /// How many were held when the last quiet time ended.
+    released: usize,
+    /// Requests rejected since the last change of state.
+    rejections: u64,
+    /// Requests to serve, each with the number of events queued before it was decided: it
+    /// leaves [`Node::poll_request`] only once those are polled, so a shell that asks for
+    /// requests before events still logs and serves in the order things were decided.
+    to_serve: VecDeque<(u64, Request)>,
+    events_queued: u64,
+    events_polled: u64,
     outbox: Outbox<Publish, Event>,
 }
 
@@ -232,6 +276,12 @@ impl Node {
             warned_same_role: false,
             next_publish: now,
             quiet_until: None,
+            held: VecDeque::new(),
+            released: 0,
+            rejections: 0,
+            to_serve: VecDeque::new(),
+            events_queued: 0,
+            events_polled: 0,
             outbox: Outbox::default(),
         }
     }
@@ -272,6 +322,22 @@ impl Node {
         self.quiet_until.is_some()
     }
 
+    /// Requests held now (quiet after a stall), from [`Node::handle_request`].
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Requests that were held when the last quiet time ended (what [`Event::Resumed`] is
+    /// logged with).
+    pub fn released(&self) -> usize {
+        self.released
+    }
+
+    fn event(&mut self, event: Event) {
+        self.events_queued += 1;
+        self.outbox.event(event);
+    }
+
     /// The peer published `peer` as a bare digit (the Guide's format, no epoch); see
     /// [`handle_peer`](Self::handle_peer).
     pub fn handle_peer_state(&mut self, peer: State, now: Instant) -> Result<(), Fatal> {
@@ -304,7 +370,7 @@ impl Node {
                 // Sent before a takeover we know of: the peer is alive, nothing more.
                 self.stale_run += 1;
                 if self.stale_run == 1 {
-                    self.outbox.event(Event::Stale {
+                    self.event(Event::Stale {
                         peer,
                         epoch,
                         ours: self.epoch,
@@ -318,7 +384,7 @@ impl Node {
         }
         self.stale_run = 0;
         if after_silence.is_some() || self.last_peer_state != Some(peer) {
-            self.outbox.event(Event::PeerState {
+            self.event(Event::PeerState {
                 peer,
                 after_silence,
             });
@@ -326,7 +392,7 @@ impl Node {
         self.last_peer_state = Some(peer);
         if peer == self.role.initial_state() && !self.warned_same_role {
             self.warned_same_role = true;
-            self.outbox.event(Event::SameRole(peer));
+            self.event(Event::SameRole(peer));
         }
         let peer_epoch = message.epoch.unwrap_or(0);
         let conflict = if !resolve {
@@ -349,7 +415,7 @@ impl Node {
         )? {
             Outcome::Become(to, reason) => self.change(to, reason, now),
             Outcome::Reassert => {
-                self.outbox.event(Event::Senior { peer_epoch, ours });
+                self.event(Event::Senior { peer_epoch, ours });
                 if !self.is_quiet() {
                     self.publish_now(now);
                 }
@@ -434,23 +500,60 @@ impl Node {
         }
     }
 
+    /// A client request arrived, the whole of it: the node serves it (it comes out of
+    /// [`Node::poll_request`]), rejects it ([`Event::Rejected`]), or keeps it while quiet after
+    /// a stall and decides it again when the quiet time ends (at most [`MAX_HELD`]; more are
+    /// dropped, [`Event::HeldFull`]). [`Node::handle_client_request`] is the same decision for
+    /// a shell that keeps the requests itself.
+    pub fn handle_request(&mut self, request: Request, now: Instant) {
+        let mark = self.events_queued;
+        self.decide(request, mark, now);
+    }
+
+    fn decide(&mut self, request: Request, mark: u64, now: Instant) {
+        match self.handle_client_request(now) {
+            Verdict::Serve => self.to_serve.push_back((mark, request)),
+            Verdict::Reject(why) => {
+                self.rejections += 1;
+                self.event(Event::Rejected {
+                    state: self.state,
+                    why,
+                    first: self.rejections == 1,
+                });
+            }
+            Verdict::Hold if self.held.len() >= MAX_HELD => self.event(Event::HeldFull),
+            Verdict::Hold => self.held.push_back(request),
+        }
+    }
+
+    /// The next request to pass to the service, once the events decided before it are polled.
+    pub fn poll_request(&mut self) -> Option<Request> {
+        match self.to_serve.front() {
+            Some((mark, _)) if *mark <= self.events_polled => {
+                self.to_serve.pop_front().map(|(_, request)| request)
+            }
+            _ => None,
+        }
+    }
+
     fn check_expiry(&mut self, now: Instant) {
         if !self.peer_expired && now >= self.peer_expiry {
             self.peer_expired = true;
             let silent = now - self.last_heard.unwrap_or(self.started);
-            self.outbox.event(Event::PeerExpired { silent });
+            self.event(Event::PeerExpired { silent });
         }
     }
 
     fn change(&mut self, to: State, reason: Reason, now: Instant) {
         let from = self.state;
         self.state = to;
+        self.rejections = 0;
         if to == State::Active {
             // A takeover starts a new term, senior to every one this node has heard of.
             // Saturating: the epoch comes from the network, a peer may send u64::MAX.
             self.epoch = self.epoch.saturating_add(1);
         }
-        self.outbox.event(Event::Changed {
+        self.event(Event::Changed {
             from,
             to,
             reason,
@@ -469,7 +572,7 @@ impl Node {
         let late = now.saturating_duration_since(self.next_publish);
         if late >= self.timing.stall_threshold() {
             self.quiet_until = Some(contract::saturating_add(now, self.timing.quiet()));
-            self.outbox.event(Event::Stalled { late });
+            self.event(Event::Stalled { late });
         }
     }
 }
@@ -488,7 +591,14 @@ impl Core for Node {
             }
             self.quiet_until = None;
             self.next_publish = now;
-            self.outbox.event(Event::Resumed);
+            self.event(Event::Resumed);
+            // Every held request is decided now, as of the end of the quiet time.
+            let held = std::mem::take(&mut self.held);
+            self.released = held.len();
+            let mark = self.events_queued;
+            for request in held {
+                self.decide(request, mark, now);
+            }
         }
         if now >= self.next_publish {
             self.publish_now(now);
@@ -511,7 +621,9 @@ impl Core for Node {
     }
 
     fn poll_event(&mut self) -> Option<Event> {
-        self.outbox.poll_event()
+        let event = self.outbox.poll_event();
+        self.events_polled += u64::from(event.is_some());
+        event
     }
 }
 
@@ -1041,6 +1153,134 @@ mod tests {
             Verdict::Reject(Rejection::PeerAlive)
         );
         assert_eq!(backup.state(), State::Passive);
+    }
+
+    fn request(body: &str) -> Request {
+        Request {
+            envelope: Message::from_frames(["client", ""]),
+            body: Message::from_frames([body.to_owned()]),
+        }
+    }
+
+    /// Everything the reactor would take out, in its order: requests to serve first (each once
+    /// the events decided before it are out), then events, then state messages.
+    fn take(node: &mut Node) -> Vec<Result<Request, Notice>> {
+        let mut out = Vec::new();
+        loop {
+            if let Some(request) = node.poll_request() {
+                out.push(Ok(request));
+            } else if let Some(event) = node.poll_event() {
+                out.push(Err(Notice::E(event)));
+            } else if let Some(Publish(s, e)) = node.poll_transmit() {
+                out.push(Err(Notice::Publish(s, e)));
+            } else {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn requests_held_while_quiet_are_served_in_order_after_the_resumed_event() {
+        let t0 = Instant::now();
+        let mut primary = active_primary(t0);
+        take(&mut primary);
+        // Frozen for 3 s: the first request on waking starts the quiet time and is held.
+        let wake = t0 + 3 * HB;
+        primary.handle_request(request("1"), wake);
+        primary.handle_request(request("2"), wake + MS);
+        assert_eq!(
+            take(&mut primary),
+            [Err(Notice::E(Event::Stalled { late: 2 * HB }))]
+        );
+        assert_eq!((primary.held(), primary.released()), (2, 0));
+        let quiet_end = wake + 3 * HB / 2;
+        primary.handle_timeout(quiet_end - MS);
+        // (The peer expires meanwhile; no request is passed on.)
+        let quiet = take(&mut primary);
+        assert!(quiet.iter().all(Result::is_err), "{quiet:?}");
+        assert_eq!(primary.held(), 2);
+        // The quiet time ends: Resumed first, then the held requests in arrival order.
+        primary.handle_timeout(quiet_end);
+        assert_eq!(
+            take(&mut primary),
+            [
+                Err(Notice::E(Event::Resumed)),
+                Ok(request("1")),
+                Ok(request("2")),
+                Err(Notice::Publish(State::Active, 1)),
+            ]
+        );
+        assert_eq!((primary.held(), primary.released()), (0, 2));
+        // Serving again: a new request is passed on at once.
+        primary.handle_request(request("3"), quiet_end);
+        assert_eq!(take(&mut primary), [Ok(request("3"))]);
+    }
+
+    #[test]
+    fn a_request_that_takes_over_is_served_before_the_change_is_logged() {
+        let t0 = Instant::now();
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.handle_peer_state(State::Active, t0).unwrap();
+        let t = t0 + 3 * HB;
+        run(&mut backup, t0, t);
+        take(&mut backup);
+        assert_eq!(backup.state(), State::Passive);
+        // The primary expired: the request is the client vote, and the backup serves it.
+        backup.handle_request(request("1"), t);
+        let out = take(&mut backup);
+        assert_eq!(out[0], Ok(request("1")));
+        assert!(
+            matches!(
+                out[1],
+                Err(Notice::E(Event::Changed {
+                    to: State::Active,
+                    ..
+                }))
+            ),
+            "{out:?}"
+        );
+        assert_eq!(out[2], Err(Notice::Publish(State::Active, 1)));
+        assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn the_first_rejection_per_state_is_marked_and_the_hold_is_bounded() {
+        let t0 = Instant::now();
+        let mut primary = Node::new(Role::Primary, timing(), t0);
+        take(&mut primary);
+        let rejected = |state, first| {
+            Err(Notice::E(Event::Rejected {
+                state,
+                why: Rejection::PeerAlive,
+                first,
+            }))
+        };
+        // The peer may be serving: a primary that has not heard from it rejects.
+        primary.handle_request(request("1"), t0);
+        primary.handle_request(request("2"), t0);
+        assert_eq!(
+            take(&mut primary),
+            [
+                rejected(State::Primary, true),
+                rejected(State::Primary, false)
+            ]
+        );
+        // A change of state starts the count again.
+        primary.handle_peer_state(State::Active, t0 + MS).unwrap();
+        take(&mut primary);
+        assert_eq!(primary.state(), State::Passive);
+        primary.handle_request(request("3"), t0 + MS);
+        assert_eq!(take(&mut primary), [rejected(State::Passive, true)]);
+        // While quiet, at most MAX_HELD requests are kept; the next is dropped.
+        let wake = t0 + 5 * HB;
+        for _ in 0..MAX_HELD {
+            primary.handle_request(request("held"), wake);
+        }
+        take(&mut primary);
+        assert_eq!(primary.held(), MAX_HELD);
+        primary.handle_request(request("one too many"), wake);
+        assert_eq!(take(&mut primary), [Err(Notice::E(Event::HeldFull))]);
+        assert_eq!(primary.held(), MAX_HELD);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! a message to a dead process is dropped; a killed process's queued messages still arrive.
 
 use super::*;
-use crate::wire::StateMessage;
+use crate::protocol::StateMessage;
 use common::rng::Rng;
 use std::collections::VecDeque;
 
