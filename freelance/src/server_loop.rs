@@ -17,7 +17,7 @@
 //! * `E: malformed request from <peer>: <why>` for every dropped request
 //! * `W: interrupted` on SIGINT/SIGTERM, just before a clean exit
 
-use crate::frames::{echo_reply, flp_reply, sequence_reply, FrameError};
+use crate::protocol::{echo_reply, flp_reply, sequence_reply, FrameError};
 use common::msg::frame_text;
 use common::sock::{self, SockError};
 use common::Message;
