@@ -52,7 +52,7 @@
 //! a conflict its epoch counts as 0. With [`OnConflict::Abort`] none of this applies: dual
 //! states are [`Fatal`], as in the Guide.
 
-use crate::fsm::{self, Conflict, Fatal, Outcome, Reason, Rejection, Role, State};
+use crate::fsm::{self, Conflict, Decision, Fatal, Reason, Rejection, Role, State};
 use crate::protocol::StateMessage;
 use common::contract::{self, Core, Outbox};
 use common::Message;
@@ -413,8 +413,8 @@ impl Node {
             self.peer_expiry,
             conflict,
         )? {
-            Outcome::Become(to, reason) => self.change(to, reason, now),
-            Outcome::Reassert => {
+            Decision::Become(to, reason) => self.change(to, reason, now),
+            Decision::Reassert => {
                 self.event(Event::Senior { peer_epoch, ours });
                 if !self.is_quiet() {
                     self.publish_now(now);
@@ -424,7 +424,7 @@ impl Node {
             // restarted primary hears at once that the backup is ACTIVE.
             _ if newcomer && !self.is_quiet() => self.publish_now(now),
             // Peer events never serve or reject; nothing else to do.
-            Outcome::Stay | Outcome::Serve | Outcome::TakeOver(_) | Outcome::Reject(_) => {}
+            Decision::Stay | Decision::Serve | Decision::TakeOver(_) | Decision::Reject(_) => {}
         }
         Ok(())
     }
@@ -487,14 +487,14 @@ impl Node {
             self.peer_expiry,
             Conflict::Abort,
         ) {
-            Ok(Outcome::Serve) => Verdict::Serve,
-            Ok(Outcome::TakeOver(reason)) => {
+            Ok(Decision::Serve) => Verdict::Serve,
+            Ok(Decision::TakeOver(reason)) => {
                 self.change(State::Active, reason, now);
                 Verdict::Serve
             }
-            Ok(Outcome::Reject(why)) => Verdict::Reject(why),
+            Ok(Decision::Reject(why)) => Verdict::Reject(why),
             // The table has no other outcome for a client request.
-            Ok(Outcome::Stay | Outcome::Become(..) | Outcome::Reassert) | Err(_) => {
+            Ok(Decision::Stay | Decision::Become(..) | Decision::Reassert) | Err(_) => {
                 Verdict::Reject(Rejection::PeerAlive)
             }
         }
