@@ -1,7 +1,7 @@
 //! Model 3's brain: the server table and its timers, with no sockets and no clock.
 //!
 //! It follows [`common::contract::Core`]. The agent task feeds it what happened
-//! (`handle_connect`, `handle_link_up`, `handle_link_down`, `handle_message` for a server's
+//! (`handle_connect`, `handle_link_up`, `handle_link_lost`, `handle_message` for a server's
 //! message, `handle_request` from the application) and `handle_timeout` with the current time,
 //! then drains `poll_transmit` (messages to send, links to replace) and `poll_event` (state
 //! changes to log, the outcome of the request); `poll_timeout` tells it how long it may sleep.
@@ -176,6 +176,21 @@ pub enum Event {
     Answered(Answer),
     /// The request in progress failed.
     Failed(Failure),
+    /// A request was accepted as number `sequence` (it is now the request in progress).
+    Started {
+        /// The request number.
+        sequence: u64,
+    },
+    /// A request arrived while another was in progress: refused (one at a time).
+    Busy,
+    /// Input from or about `server` the table cannot take (not FLP, or a server never added):
+    /// dropped, it changes nothing.
+    Malformed {
+        /// The server's endpoint.
+        server: String,
+        /// Why.
+        error: TableError,
+    },
 }
 
 /// Input the table cannot take.
@@ -256,8 +271,10 @@ impl ServerTable {
     }
 
     /// The connection to `endpoint` is (again) established: ping it at once.
-    pub fn handle_link_up(&mut self, endpoint: &str, now: Instant) -> Result<(), TableError> {
-        let index = self.index(endpoint)?;
+    pub fn handle_link_up(&mut self, endpoint: &str, now: Instant) {
+        let Some(index) = self.known(endpoint) else {
+            return;
+        };
         let ttl = self.timing.server_ttl;
         let server = &mut self.servers[index];
         server.ping_at = now;
@@ -265,28 +282,33 @@ impl ServerTable {
         if let Some(relink_at) = &mut server.relink_at {
             *relink_at = contract::saturating_add(now, ttl);
         }
-        Ok(())
     }
 
     /// The connection to `endpoint` dropped: it is dead until it answers again.
-    pub fn handle_link_down(&mut self, endpoint: &str, now: Instant) -> Result<(), TableError> {
-        let index = self.index(endpoint)?;
+    pub fn handle_link_lost(&mut self, endpoint: &str, now: Instant) {
+        let Some(index) = self.known(endpoint) else {
+            return;
+        };
         self.declare_dead(index, DeadReason::Disconnected, now);
         self.drive_request(now);
-        Ok(())
     }
 
     /// A message from the server at `endpoint` (routing id removed).
     ///
-    /// A malformed message is an error and changes nothing.
-    pub fn handle_message(
-        &mut self,
-        endpoint: &str,
-        message: Message,
-        now: Instant,
-    ) -> Result<(), TableError> {
-        let index = self.index(endpoint)?;
-        let reply = FlpReply::parse(message)?;
+    /// A malformed message is an [`Event::Malformed`] and changes nothing.
+    pub fn handle_message(&mut self, endpoint: &str, message: Message, now: Instant) {
+        let Some(index) = self.known(endpoint) else {
+            return;
+        };
+        let reply = match FlpReply::parse(message) {
+            Ok(reply) => reply,
+            Err(e) => {
+                return self.outbox.event(Event::Malformed {
+                    server: endpoint.to_owned(),
+                    error: e.into(),
+                })
+            }
+        };
         let timing = self.timing;
         let server = &mut self.servers[index];
         server.expires = contract::saturating_add(now, timing.server_ttl);
@@ -311,13 +333,13 @@ impl ServerTable {
             }
         }
         self.drive_request(now);
-        Ok(())
     }
 
-    /// Starts a request (sent at once if a server is alive). Returns its number.
-    pub fn handle_request(&mut self, body: Message, now: Instant) -> Result<u64, TableError> {
+    /// Starts a request, [`Event::Started`] with its number (sent at once if a server is
+    /// alive), or [`Event::Busy`] while another is in progress.
+    pub fn handle_request(&mut self, body: Message, now: Instant) {
         if self.pending.is_some() {
-            return Err(TableError::Busy);
+            return self.outbox.event(Event::Busy);
         }
         self.sequence += 1;
         self.pending = Some(Pending {
@@ -328,8 +350,24 @@ impl ServerTable {
             attempts: 0,
             last_server: None,
         });
+        self.outbox.event(Event::Started {
+            sequence: self.sequence,
+        });
         self.drive_request(now);
-        Ok(self.sequence)
+    }
+
+    /// The index of `endpoint`; an [`Event::Malformed`] if it was never added.
+    fn known(&mut self, endpoint: &str) -> Option<usize> {
+        match self.index(endpoint) {
+            Ok(index) => Some(index),
+            Err(error) => {
+                self.outbox.event(Event::Malformed {
+                    server: endpoint.to_owned(),
+                    error,
+                });
+                None
+            }
+        }
     }
 
     /// What the table believes about `endpoint`.
@@ -515,6 +553,48 @@ mod tests {
         out
     }
 
+    /// Takes out the events an input queued about itself (its start, a refusal, malformed
+    /// input), leaving the rest queued in order: what the input returned before they were events.
+    fn result_of(table: &mut ServerTable) -> Result<Option<u64>, TableError> {
+        let mut result = Ok(None);
+        let events: Vec<_> = std::iter::from_fn(|| table.poll_event()).collect();
+        for event in events {
+            match event {
+                Event::Started { sequence } => result = Ok(Some(sequence)),
+                Event::Busy => result = Err(TableError::Busy),
+                Event::Malformed { error, .. } => result = Err(error),
+                other => table.outbox.event(other),
+            }
+        }
+        result
+    }
+
+    fn link_up(table: &mut ServerTable, server: &str, now: Instant) -> Result<(), TableError> {
+        table.handle_link_up(server, now);
+        result_of(table).map(drop)
+    }
+
+    fn link_lost(table: &mut ServerTable, server: &str, now: Instant) -> Result<(), TableError> {
+        table.handle_link_lost(server, now);
+        result_of(table).map(drop)
+    }
+
+    fn from_server(
+        table: &mut ServerTable,
+        server: &str,
+        message: Message,
+        now: Instant,
+    ) -> Result<(), TableError> {
+        table.handle_message(server, message, now);
+        result_of(table).map(drop)
+    }
+
+    /// Starts a request; its number.
+    fn start(table: &mut ServerTable, body: Message, now: Instant) -> Result<u64, TableError> {
+        table.handle_request(body, now);
+        result_of(table).map(|started| started.expect("a request starts or is refused"))
+    }
+
     fn body() -> Message {
         Message::new().with("random name")
     }
@@ -552,11 +632,11 @@ mod tests {
         let mut table = ServerTable::new(Timing::default());
         for server in [A, B, C] {
             table.handle_connect(server, t0);
-            table.handle_link_up(server, t0).unwrap();
+            link_up(&mut table, server, t0).unwrap();
         }
         table.handle_timeout(t0);
         for server in [A, B, C] {
-            table.handle_message(server, pong(), t0).unwrap();
+            from_server(&mut table, server, pong(), t0).unwrap();
         }
         drain(&mut table);
         table
@@ -583,11 +663,11 @@ mod tests {
             attempt_timeout: huge,
         });
         table.handle_connect(A, t0);
-        table.handle_link_up(A, t0).unwrap();
+        link_up(&mut table, A, t0).unwrap();
         table.handle_timeout(t0);
-        table.handle_message(A, pong(), t0).unwrap();
+        from_server(&mut table, A, pong(), t0).unwrap();
         drain(&mut table);
-        table.handle_request(body(), t0).unwrap();
+        start(&mut table, body(), t0).unwrap();
         table.handle_timeout(t0);
         assert_eq!(requests_to(&drain(&mut table)), [A]);
         // An hour later nothing has expired: every deadline is far away.
@@ -597,7 +677,7 @@ mod tests {
         assert!(table
             .poll_timeout()
             .is_some_and(|at| at > t0 + 3_600_000 * MS));
-        table.handle_link_down(A, t0 + MS).unwrap();
+        link_lost(&mut table, A, t0 + MS).unwrap();
         table.handle_timeout(t0 + 2 * MS);
         drain(&mut table);
     }
@@ -606,7 +686,7 @@ mod tests {
     fn a_server_that_misses_a_request_gets_a_fresh_link_at_once() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.handle_request(body(), t0).unwrap();
+        start(&mut table, body(), t0).unwrap();
         table.handle_timeout(t0);
         drain(&mut table);
         table.handle_timeout(t0 + 1000 * MS);
@@ -620,14 +700,14 @@ mod tests {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
         table.handle_connect(A, t0);
-        table.handle_link_up(A, t0).unwrap();
+        link_up(&mut table, A, t0).unwrap();
         table.handle_timeout(t0);
-        table.handle_message(A, pong(), t0).unwrap();
+        from_server(&mut table, A, pong(), t0).unwrap();
         drain(&mut table);
         table.handle_timeout(t0 + 6000 * MS);
         assert_eq!(relinks(&drain(&mut table)), [A]);
         // The fresh link connects (through a partition, say) but nothing comes back.
-        table.handle_link_up(A, t0 + 6500 * MS).unwrap();
+        link_up(&mut table, A, t0 + 6500 * MS).unwrap();
         table.handle_timeout(t0 + 6500 * MS);
         assert_eq!(sent_to(&drain(&mut table)).len(), 1, "pinged at once");
         assert!(table.poll_timeout().unwrap() <= t0 + 12500 * MS);
@@ -636,7 +716,7 @@ mod tests {
         table.handle_timeout(t0 + 12500 * MS);
         assert_eq!(relinks(&drain(&mut table)), [A]);
         // Its PONG ends it.
-        table.handle_message(A, pong(), t0 + 13000 * MS).unwrap();
+        from_server(&mut table, A, pong(), t0 + 13000 * MS).unwrap();
         assert_eq!(table.state(A), Some(ServerState::Alive));
         table.handle_timeout(t0 + 18_999 * MS);
         assert!(relinks(&drain(&mut table)).is_empty());
@@ -646,7 +726,7 @@ mod tests {
     fn a_dropped_connection_needs_no_relink() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.handle_link_down(A, t0).unwrap();
+        link_lost(&mut table, A, t0).unwrap();
         table.handle_timeout(t0);
         assert!(relinks(&drain(&mut table)).is_empty());
     }
@@ -658,7 +738,7 @@ mod tests {
         table.handle_connect(A, t0);
         assert!(!table.handle_connect(A, t0), "a second connect is ignored");
         assert_eq!(table.poll_timeout(), Some(t0 + 2000 * MS));
-        table.handle_link_up(A, t0 + 5 * MS).unwrap();
+        link_up(&mut table, A, t0 + 5 * MS).unwrap();
         table.handle_timeout(t0 + 5 * MS);
         assert_eq!(
             sent_to(&drain(&mut table)),
@@ -677,7 +757,7 @@ mod tests {
         let mut table = ServerTable::new(Timing::default());
         table.handle_connect(A, t0);
         assert_eq!(table.state(A), Some(ServerState::Unknown));
-        table.handle_message(A, pong(), t0 + 10 * MS).unwrap();
+        from_server(&mut table, A, pong(), t0 + 10 * MS).unwrap();
         assert_eq!(
             drain(&mut table),
             [Output::E(Event::Alive { server: A.into() })]
@@ -692,7 +772,7 @@ mod tests {
             reason: DeadReason::Silent(6000 * MS)
         })));
         // Its next PONG brings it back.
-        table.handle_message(A, pong(), t0 + 9000 * MS).unwrap();
+        from_server(&mut table, A, pong(), t0 + 9000 * MS).unwrap();
         assert_eq!(
             drain(&mut table),
             [Output::E(Event::Alive { server: A.into() })]
@@ -703,7 +783,7 @@ mod tests {
     fn requests_go_to_the_first_live_server_in_connect_order() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        let seq = table.handle_request(body(), t0).unwrap();
+        let seq = start(&mut table, body(), t0).unwrap();
         assert_eq!(seq, 1);
         table.handle_timeout(t0);
         let out = drain(&mut table);
@@ -711,7 +791,7 @@ mod tests {
             sent_to(&out),
             [(A.to_owned(), Message::new().with("1").with("random name"))]
         );
-        table.handle_message(A, ok(1), t0 + MS).unwrap();
+        from_server(&mut table, A, ok(1), t0 + MS).unwrap();
         assert_eq!(
             drain(&mut table),
             [Output::E(Event::Answered(Answer {
@@ -722,8 +802,8 @@ mod tests {
             }))]
         );
         assert!(!table.busy());
-        assert_eq!(table.handle_request(body(), t0 + MS), Ok(2));
-        assert_eq!(table.handle_request(body(), t0 + MS), Err(TableError::Busy));
+        assert_eq!(start(&mut table, body(), t0 + MS), Ok(2));
+        assert_eq!(start(&mut table, body(), t0 + MS), Err(TableError::Busy));
     }
 
     /// The reference's defect: the server in use dies silently (no disconnect seen), two of
@@ -732,7 +812,7 @@ mod tests {
     fn a_silent_server_is_struck_and_the_request_fails_over_within_the_global_timeout() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.handle_request(body(), t0).unwrap();
+        start(&mut table, body(), t0).unwrap();
         table.handle_timeout(t0);
         assert_eq!(requests_to(&drain(&mut table)), [A]);
         // A never answers; its TTL (6 s) would only run out after the global timeout (3 s).
@@ -756,14 +836,14 @@ mod tests {
         assert_eq!(requests_to(&out), [B]);
         // The struck server is pinged at once, to learn early if it is still there.
         assert!(sent_to(&out).contains(&(A.to_owned(), Message::new().with(PING))));
-        table.handle_message(B, ok(1), t0 + 1001 * MS).unwrap();
+        from_server(&mut table, B, ok(1), t0 + 1001 * MS).unwrap();
         let out = drain(&mut table);
         assert!(matches!(
             &out[..],
             [Output::E(Event::Answered(Answer { server, attempts: 2, .. }))] if server == B
         ));
         // The next request avoids the dead server.
-        table.handle_request(body(), t0 + 1002 * MS).unwrap();
+        start(&mut table, body(), t0 + 1002 * MS).unwrap();
         table.handle_timeout(t0 + 1002 * MS);
         assert_eq!(requests_to(&drain(&mut table)), [B]);
     }
@@ -772,10 +852,10 @@ mod tests {
     fn a_dropped_connection_fails_over_at_once() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.handle_request(body(), t0).unwrap();
+        start(&mut table, body(), t0).unwrap();
         table.handle_timeout(t0);
         drain(&mut table);
-        table.handle_link_down(A, t0 + 3 * MS).unwrap();
+        link_lost(&mut table, A, t0 + 3 * MS).unwrap();
         table.handle_timeout(t0 + 3 * MS);
         let out = drain(&mut table);
         assert_eq!(
@@ -793,10 +873,10 @@ mod tests {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
         for server in [A, B, C] {
-            table.handle_link_down(server, t0).unwrap();
+            link_lost(&mut table, server, t0).unwrap();
         }
         drain(&mut table);
-        table.handle_request(body(), t0).unwrap();
+        start(&mut table, body(), t0).unwrap();
         table.handle_timeout(t0);
         assert!(requests_to(&drain(&mut table)).is_empty());
         table.handle_timeout(t0 + 2999 * MS);
@@ -819,10 +899,10 @@ mod tests {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
         table.handle_connect(A, t0);
-        table.handle_request(body(), t0).unwrap();
+        start(&mut table, body(), t0).unwrap();
         table.handle_timeout(t0);
         assert!(requests_to(&drain(&mut table)).is_empty());
-        table.handle_message(A, pong(), t0 + 50 * MS).unwrap();
+        from_server(&mut table, A, pong(), t0 + 50 * MS).unwrap();
         table.handle_timeout(t0 + 50 * MS);
         assert_eq!(requests_to(&drain(&mut table)), [A]);
     }
@@ -831,24 +911,24 @@ mod tests {
     fn a_restarted_server_is_used_again_after_its_first_pong() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.handle_link_down(A, t0 + 10 * MS).unwrap();
-        table.handle_request(body(), t0 + 10 * MS).unwrap();
+        link_lost(&mut table, A, t0 + 10 * MS).unwrap();
+        start(&mut table, body(), t0 + 10 * MS).unwrap();
         table.handle_timeout(t0 + 10 * MS);
         assert_eq!(requests_to(&drain(&mut table)), [B]);
-        table.handle_message(B, ok(1), t0 + 11 * MS).unwrap();
+        from_server(&mut table, B, ok(1), t0 + 11 * MS).unwrap();
         drain(&mut table);
         // A comes back: the link reconnects and A is pinged at once...
-        table.handle_link_up(A, t0 + 500 * MS).unwrap();
+        link_up(&mut table, A, t0 + 500 * MS).unwrap();
         table.handle_timeout(t0 + 500 * MS);
         assert!(sent_to(&drain(&mut table)).contains(&(A.to_owned(), Message::new().with(PING))));
         // ...but it is not used before it answers.
-        table.handle_request(body(), t0 + 501 * MS).unwrap();
+        start(&mut table, body(), t0 + 501 * MS).unwrap();
         table.handle_timeout(t0 + 501 * MS);
         assert_eq!(requests_to(&drain(&mut table)), [B]);
-        table.handle_message(B, ok(2), t0 + 502 * MS).unwrap();
-        table.handle_message(A, pong(), t0 + 503 * MS).unwrap();
+        from_server(&mut table, B, ok(2), t0 + 502 * MS).unwrap();
+        from_server(&mut table, A, pong(), t0 + 503 * MS).unwrap();
         assert!(drain(&mut table).contains(&Output::E(Event::Alive { server: A.into() })));
-        table.handle_request(body(), t0 + 504 * MS).unwrap();
+        start(&mut table, body(), t0 + 504 * MS).unwrap();
         table.handle_timeout(t0 + 504 * MS);
         assert_eq!(requests_to(&drain(&mut table)), [A]);
     }
@@ -857,18 +937,18 @@ mod tests {
     fn late_replies_are_dropped_but_a_struck_servers_reply_to_the_current_request_counts() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.handle_request(body(), t0).unwrap();
+        start(&mut table, body(), t0).unwrap();
         table.handle_timeout(t0);
         table.handle_timeout(t0 + 1000 * MS); // A struck, request resent to B
         drain(&mut table);
-        table.handle_message(A, ok(1), t0 + 1200 * MS).unwrap();
+        from_server(&mut table, A, ok(1), t0 + 1200 * MS).unwrap();
         let out = drain(&mut table);
         assert!(out.contains(&Output::E(Event::Alive { server: A.into() })));
         assert!(out.iter().any(
             |o| matches!(o, Output::E(Event::Answered(a)) if a.server == A && a.attempts == 2)
         ));
         // B's answer to request 1 arrives after it was answered: ignored.
-        table.handle_message(B, ok(1), t0 + 1300 * MS).unwrap();
+        from_server(&mut table, B, ok(1), t0 + 1300 * MS).unwrap();
         assert!(drain(&mut table).is_empty());
     }
 
@@ -877,13 +957,12 @@ mod tests {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
         table.handle_connect(A, t0);
-        let err = table
-            .handle_message(A, Message::new().with("seven").with("OK"), t0)
-            .unwrap_err();
+        let err =
+            from_server(&mut table, A, Message::new().with("seven").with("OK"), t0).unwrap_err();
         assert!(matches!(err, TableError::Frame(FrameError::BadSequence(_))));
         assert_eq!(table.state(A), Some(ServerState::Unknown));
         assert_eq!(
-            table.handle_message(C, pong(), t0),
+            from_server(&mut table, C, pong(), t0),
             Err(TableError::UnknownServer(C.into()))
         );
     }
@@ -897,12 +976,12 @@ mod tests {
         };
         let mut table = ServerTable::new(timing);
         table.handle_connect(A, t0);
-        table.handle_message(A, pong(), t0).unwrap();
-        table.handle_request(body(), t0).unwrap();
+        from_server(&mut table, A, pong(), t0).unwrap();
+        start(&mut table, body(), t0).unwrap();
         table.handle_timeout(t0);
         drain(&mut table);
         assert_eq!(table.poll_timeout(), Some(t0 + 2000 * MS)); // next ping
-        table.handle_message(A, pong(), t0 + 2000 * MS).unwrap();
+        from_server(&mut table, A, pong(), t0 + 2000 * MS).unwrap();
         table.handle_timeout(t0 + 2000 * MS);
         drain(&mut table);
         assert_eq!(table.poll_timeout(), Some(t0 + 3000 * MS));
@@ -917,7 +996,7 @@ mod tests {
     fn each_server_gets_one_attempt_before_the_request_fails() {
         let t0 = Instant::now();
         let mut table = three_alive(t0);
-        table.handle_request(body(), t0).unwrap();
+        start(&mut table, body(), t0).unwrap();
         let mut tried = Vec::new();
         for ms in [0, 1000, 2000] {
             table.handle_timeout(t0 + ms * MS);

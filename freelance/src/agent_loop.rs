@@ -36,7 +36,7 @@
 //! * `E: message from <endpoint>: <why>` for a malformed message from a server
 
 use crate::agent::{Answer, Event, Failure, ServerTable, Timing, Transmit};
-use crate::driver::{Failed, Reply, Requester};
+use crate::driver::{Failed, ModelClient, Reply};
 use bytes::Bytes;
 use common::contract::{self, now, Core};
 use common::msg::frame_text;
@@ -149,7 +149,7 @@ impl FreelanceClient {
     }
 }
 
-impl Requester for FreelanceClient {
+impl ModelClient for FreelanceClient {
     async fn request(&mut self, _number: u64) -> Result<Reply, Failed> {
         match FreelanceClient::request(self, Message::new().with("random name")).await {
             Ok(answer) => Ok(Reply {
@@ -184,6 +184,8 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
     let (events_tx, mut events) = mpsc::channel::<LinkEvent>(1024);
     let mut links: HashMap<String, mpsc::Sender<ToLink>> = HashMap::new();
     let mut waiting: Option<oneshot::Sender<Result<Answer, RequestError>>> = None;
+    // The caller of the request just handed to the table, until it starts or is refused.
+    let mut incoming: Option<oneshot::Sender<Result<Answer, RequestError>>> = None;
     loop {
         while let Some(event) = table.poll_event() {
             match event {
@@ -203,6 +205,15 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
                     if let Some(waiting) = waiting.take() {
                         let _ = waiting.send(Err(failure.into()));
                     }
+                }
+                Event::Started { .. } => waiting = incoming.take(),
+                Event::Busy => {
+                    if let Some(reply) = incoming.take() {
+                        let _ = reply.send(Err(RequestError::Busy));
+                    }
+                }
+                Event::Malformed { server, error } => {
+                    tracing::error!("message from {server}: {error}")
                 }
             }
         }
@@ -228,33 +239,23 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
                         tokio::spawn(link(endpoint, config, inbox, events_tx.clone()));
                     }
                 }
-                Some(Command::Request { body, reply }) => match table.handle_request(body, now()) {
-                    Ok(_) => waiting = Some(reply),
-                    Err(_) => {
-                        let _ = reply.send(Err(RequestError::Busy));
-                    }
-                },
+                Some(Command::Request { body, reply }) => {
+                    incoming = Some(reply);
+                    table.handle_request(body, now());
+                }
             },
             Some(event) = events.recv() => {
                 let now = now();
-                let (endpoint, result) = match event {
+                match event {
                     LinkEvent::Up(endpoint) => {
                         tracing::info!("connected to {endpoint}");
-                        let result = table.handle_link_up(&endpoint, now);
-                        (endpoint, result)
+                        table.handle_link_up(&endpoint, now);
                     }
-                    LinkEvent::Down(endpoint) => {
-                        let result = table.handle_link_down(&endpoint, now);
-                        (endpoint, result)
-                    }
+                    LinkEvent::Down(endpoint) => table.handle_link_lost(&endpoint, now),
                     LinkEvent::Message(endpoint, message) => {
                         tracing::debug!("from {endpoint}\n{}", message.dump());
-                        let result = table.handle_message(&endpoint, message, now);
-                        (endpoint, result)
+                        table.handle_message(&endpoint, message, now);
                     }
-                };
-                if let Err(e) = result {
-                    tracing::error!("message from {endpoint}: {e}");
                 }
             }
             () = contract::sleep_until(table.poll_timeout()) => table.handle_timeout(now()),

@@ -30,7 +30,7 @@ pub struct Shot {
     pub copies: usize,
 }
 
-/// How the request in progress ended.
+/// How the request in progress ended, and what else the shell must know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Its first matching reply.
@@ -40,6 +40,14 @@ pub enum Event {
         /// The request number.
         sequence: u64,
     },
+    /// A connected server dropped its connection: it gets no more copies until it is back
+    /// (the shell probes it).
+    ServerLost {
+        /// The server's index.
+        index: usize,
+    },
+    /// A reply that is not model 2's `["", sequence, body…]`: dropped.
+    Malformed(FrameError),
 }
 
 #[derive(Debug)]
@@ -74,19 +82,23 @@ impl Shotgun {
     /// Server `index` is connected. If a request is in progress it must reach the newcomer
     /// too; round-robin cannot aim at one server, so the request is fired once more at every
     /// connected server (the others' duplicates are dropped by sequence number).
-    pub fn handle_connected(&mut self, index: usize) {
+    pub fn handle_connected(&mut self, index: usize, _now: Instant) {
         if let Some(slot) = self.connected.get_mut(index) {
             *slot = true;
         }
         self.fire();
     }
 
-    /// Server `index` dropped its connection. Returns true if it was connected.
-    pub fn handle_disconnected(&mut self, index: usize) -> bool {
-        self.connected
+    /// Server `index` dropped its connection: [`Event::ServerLost`] if it was connected (an
+    /// unknown index, or a server already lost, changes nothing).
+    pub fn handle_server_lost(&mut self, index: usize, _now: Instant) {
+        let was_connected = self
+            .connected
             .get_mut(index)
-            .map(|slot| std::mem::replace(slot, false))
-            .unwrap_or(false)
+            .is_some_and(|slot| std::mem::replace(slot, false));
+        if was_connected {
+            self.outbox.event(Event::ServerLost { index });
+        }
     }
 
     /// True if server `index` is connected.
@@ -124,14 +136,17 @@ impl Shotgun {
     }
 
     /// A reply arrived. If it answers the request in progress, that is over: an
-    /// [`Event::Answered`]. A duplicate or a reply to an earlier request is dropped.
-    pub fn handle_reply(&mut self, message: Message) -> Result<(), FrameError> {
-        let reply = SequencedReply::parse(message)?;
+    /// [`Event::Answered`]. A duplicate or a reply to an earlier request is dropped; one that
+    /// does not parse is an [`Event::Malformed`].
+    pub fn handle_reply(&mut self, message: Message, _now: Instant) {
+        let reply = match SequencedReply::parse(message) {
+            Ok(reply) => reply,
+            Err(e) => return self.outbox.event(Event::Malformed(e)),
+        };
         let answered = self.pending.take_if(|p| p.sequence == reply.sequence);
         if answered.is_some() {
             self.outbox.event(Event::Answered(reply));
         }
-        Ok(())
     }
 }
 
@@ -176,13 +191,25 @@ mod tests {
         gun.poll_transmit().unwrap()
     }
 
-    /// Hands `message` in; the reply it completed, if any.
+    /// Hands `message` in; the reply it completed, if any, or why it was dropped.
     fn answer(gun: &mut Shotgun, message: Message) -> Result<Option<SequencedReply>, FrameError> {
-        gun.handle_reply(message)?;
-        Ok(gun.poll_event().map(|event| match event {
-            Event::Answered(reply) => reply,
-            other => panic!("not an answer: {other:?}"),
-        }))
+        gun.handle_reply(message, Instant::now());
+        match gun.poll_event() {
+            None => Ok(None),
+            Some(Event::Answered(reply)) => Ok(Some(reply)),
+            Some(Event::Malformed(e)) => Err(e),
+            Some(other) => panic!("not an answer: {other:?}"),
+        }
+    }
+
+    /// Server `index` dropped its connection; true if it was connected.
+    fn lost(gun: &mut Shotgun, index: usize) -> bool {
+        gun.handle_server_lost(index, Instant::now());
+        match gun.poll_event() {
+            None => false,
+            Some(Event::ServerLost { index: i }) if i == index => true,
+            Some(other) => panic!("not a lost server: {other:?}"),
+        }
     }
 
     /// Runs the timer at `now`; the request that failed, if any.
@@ -198,9 +225,9 @@ mod tests {
     fn one_copy_per_connected_server_and_the_first_matching_reply_wins() {
         let t0 = Instant::now();
         let mut gun = Shotgun::new(3, GLOBAL_TIMEOUT);
-        gun.handle_connected(0);
-        gun.handle_connected(1);
-        gun.handle_connected(2);
+        gun.handle_connected(0, t0);
+        gun.handle_connected(1, t0);
+        gun.handle_connected(2, t0);
         let shot = fire(&mut gun, "random name", t0);
         assert_eq!(shot.copies, 3);
         assert_eq!(shot.sequence, 1);
@@ -227,11 +254,11 @@ mod tests {
     fn a_dead_server_gets_no_copy_and_the_request_fails_at_the_deadline() {
         let t0 = Instant::now();
         let mut gun = Shotgun::new(3, GLOBAL_TIMEOUT);
-        gun.handle_connected(0);
-        gun.handle_connected(1);
-        assert!(gun.handle_disconnected(1));
-        assert!(!gun.handle_disconnected(1));
-        assert!(!gun.handle_disconnected(7), "unknown index is ignored");
+        gun.handle_connected(0, t0);
+        gun.handle_connected(1, t0);
+        assert!(lost(&mut gun, 1));
+        assert!(!lost(&mut gun, 1));
+        assert!(!lost(&mut gun, 7), "unknown index is ignored");
         assert_eq!(fire(&mut gun, "x", t0).copies, 1);
         assert_eq!(gun.poll_timeout(), Some(t0 + 2500 * MS));
         assert_eq!(expire(&mut gun, t0 + 2499 * MS), None);
@@ -243,7 +270,7 @@ mod tests {
     fn a_timeout_of_u64_max_milliseconds_never_panics() {
         let t0 = Instant::now();
         let mut gun = Shotgun::new(1, Duration::from_millis(u64::MAX));
-        gun.handle_connected(0);
+        gun.handle_connected(0, t0);
         assert_eq!(fire(&mut gun, "x", t0).copies, 1);
         assert!(gun
             .poll_timeout()
@@ -259,12 +286,12 @@ mod tests {
     fn a_server_that_connects_during_a_request_gets_a_copy() {
         let t0 = Instant::now();
         let mut gun = Shotgun::new(2, GLOBAL_TIMEOUT);
-        gun.handle_connected(0);
+        gun.handle_connected(0, t0);
         assert_eq!(gun.poll_transmit(), None, "nothing pending yet");
-        gun.handle_disconnected(0);
+        lost(&mut gun, 0);
         let shot = fire(&mut gun, "x", t0);
         assert_eq!(shot.copies, 0);
-        gun.handle_connected(1);
+        gun.handle_connected(1, t0);
         assert_eq!(
             gun.poll_transmit(),
             Some(Shot {
@@ -275,7 +302,7 @@ mod tests {
         assert!(gun.is_connected(1));
         assert_eq!(gun.live(), 1);
         // A second newcomer: round-robin cannot aim, so every connected server gets one more.
-        gun.handle_connected(0);
+        gun.handle_connected(0, t0);
         assert_eq!(gun.poll_transmit().map(|s| s.copies), Some(2));
     }
 
@@ -284,9 +311,7 @@ mod tests {
         let t0 = Instant::now();
         let mut gun = Shotgun::new(1, GLOBAL_TIMEOUT);
         fire(&mut gun, "x", t0);
-        assert!(gun
-            .handle_reply(Message::new().with("1").with("OK"))
-            .is_err());
+        assert!(answer(&mut gun, Message::new().with("1").with("OK")).is_err());
         assert!(gun.poll_timeout().is_some());
     }
 }

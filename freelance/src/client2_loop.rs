@@ -16,7 +16,7 @@
 //! * `E: malformed reply: <why>`
 
 use crate::client2::{Event, Shotgun};
-use crate::driver::{Failed, Reply, Requester};
+use crate::driver::{Failed, ModelClient, Reply};
 use bytes::Bytes;
 use common::contract::{self, now, Core};
 use common::sock;
@@ -58,6 +58,9 @@ pub struct Model2Client {
     /// Routing id the DEALER gave each connection → endpoint index.
     peers: HashMap<Bytes, usize>,
     gun: Shotgun,
+    /// The request's outcome, when the core reported it while the shell handled something
+    /// else (a lost server).
+    outcome: Option<Event>,
     probing: Vec<bool>,
     up_tx: mpsc::Sender<usize>,
     up_rx: mpsc::Receiver<usize>,
@@ -72,6 +75,7 @@ impl Model2Client {
         let (up_tx, up_rx) = mpsc::channel(endpoints.len().max(1));
         let mut client = Self {
             gun: Shotgun::new(endpoints.len(), config.timeout),
+            outcome: None,
             probing: vec![false; endpoints.len()],
             endpoints,
             config,
@@ -115,7 +119,7 @@ impl Model2Client {
                     self.fire(shot.message.clone()).await;
                 }
             }
-            match self.gun.poll_event() {
+            match self.take_events() {
                 Some(Event::Answered(reply)) => {
                     return Ok(Reply {
                         server: None,
@@ -132,14 +136,12 @@ impl Model2Client {
                         ),
                     })
                 }
-                None => {}
+                Some(Event::ServerLost { .. } | Event::Malformed(_)) | None => {}
             }
             tokio::select! {
                 received = self.socket.recv() => match received {
                     // A duplicate or a stale reply changes nothing.
-                    Ok(message) => if let Err(e) = self.gun.handle_reply(Message::from(message)) {
-                        tracing::error!("malformed reply: {e}");
-                    },
+                    Ok(message) => self.gun.handle_reply(Message::from(message), now()),
                     Err(e) => tracing::debug!("receive: {e}"),
                 },
                 Some(event) = self.monitor.next() => self.on_event(event),
@@ -172,9 +174,10 @@ impl Model2Client {
     fn on_event(&mut self, event: SocketEvent) {
         if let SocketEvent::Disconnected(peer) = event {
             if let Some(index) = self.peers.remove(&Bytes::from(peer)) {
-                if self.gun.handle_disconnected(index) {
-                    tracing::warn!("server {} disconnected", self.endpoints[index]);
-                    self.probe(index);
+                self.gun.handle_server_lost(index, now());
+                // Logged and probed at once, in the order the monitor reported.
+                if let Some(outcome) = self.take_events() {
+                    self.outcome = Some(outcome);
                 }
             }
         }
@@ -202,7 +205,26 @@ impl Model2Client {
             }
         }
         tracing::info!("connected to {endpoint}");
-        self.gun.handle_connected(index);
+        self.gun.handle_connected(index, now());
+    }
+
+    /// Logs what the core reported and probes lost servers, until the request's outcome
+    /// (answered or failed), which it returns; an outcome taken earlier comes first.
+    fn take_events(&mut self) -> Option<Event> {
+        if let Some(outcome) = self.outcome.take() {
+            return Some(outcome);
+        }
+        while let Some(event) = self.gun.poll_event() {
+            match event {
+                Event::ServerLost { index } => {
+                    tracing::warn!("server {} disconnected", self.endpoints[index]);
+                    self.probe(index);
+                }
+                Event::Malformed(e) => tracing::error!("malformed reply: {e}"),
+                outcome @ (Event::Answered(_) | Event::Failed { .. }) => return Some(outcome),
+            }
+        }
+        None
     }
 
     /// Starts a probe task for server `index` unless one is running.
@@ -233,7 +255,7 @@ impl Model2Client {
     }
 }
 
-impl Requester for Model2Client {
+impl ModelClient for Model2Client {
     async fn request(&mut self, _number: u64) -> Result<Reply, Failed> {
         self.send(&Message::new().with("random name")).await
     }
