@@ -151,6 +151,11 @@ pub enum Transmit {
 /// Something the agent must log, or hand to the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A server was added: the agent opens its link.
+    Added {
+        /// The server's endpoint.
+        server: String,
+    },
     /// A server answered after being unknown or dead.
     Alive {
         /// The server's endpoint.
@@ -255,10 +260,11 @@ impl ServerTable {
         }
     }
 
-    /// Adds a server (the API's `connect`). Returns false if it was already known.
-    pub fn handle_connect(&mut self, endpoint: &str, now: Instant) -> bool {
+    /// Adds a server (the API's `connect`): [`Event::Added`], and the shell opens its link. A
+    /// server already known changes nothing.
+    pub fn handle_connect(&mut self, endpoint: &str, now: Instant) {
         if self.index(endpoint).is_ok() {
-            return false;
+            return;
         }
         self.servers.push(Server {
             endpoint: endpoint.to_owned(),
@@ -267,7 +273,9 @@ impl ServerTable {
             expires: contract::saturating_add(now, self.timing.server_ttl),
             relink_at: None,
         });
-        true
+        self.outbox.event(Event::Added {
+            server: endpoint.to_owned(),
+        });
     }
 
     /// The connection to `endpoint` is (again) established: ping it at once.
@@ -569,6 +577,20 @@ mod tests {
         result
     }
 
+    /// Adds a server; true if it was new.
+    fn connect(table: &mut ServerTable, server: &str, now: Instant) -> bool {
+        table.handle_connect(server, now);
+        let mut added = false;
+        let events: Vec<_> = std::iter::from_fn(|| table.poll_event()).collect();
+        for event in events {
+            match event {
+                Event::Added { server: s } if s == server => added = true,
+                other => table.outbox.event(other),
+            }
+        }
+        added
+    }
+
     fn link_up(table: &mut ServerTable, server: &str, now: Instant) -> Result<(), TableError> {
         table.handle_link_up(server, now);
         result_of(table).map(drop)
@@ -631,7 +653,7 @@ mod tests {
     fn three_alive(t0: Instant) -> ServerTable {
         let mut table = ServerTable::new(Timing::default());
         for server in [A, B, C] {
-            table.handle_connect(server, t0);
+            connect(&mut table, server, t0);
             link_up(&mut table, server, t0).unwrap();
         }
         table.handle_timeout(t0);
@@ -662,7 +684,7 @@ mod tests {
             global_timeout: huge,
             attempt_timeout: huge,
         });
-        table.handle_connect(A, t0);
+        connect(&mut table, A, t0);
         link_up(&mut table, A, t0).unwrap();
         table.handle_timeout(t0);
         from_server(&mut table, A, pong(), t0).unwrap();
@@ -699,7 +721,7 @@ mod tests {
     fn a_silent_server_gets_a_fresh_link_and_another_every_ttl_until_it_answers() {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
-        table.handle_connect(A, t0);
+        connect(&mut table, A, t0);
         link_up(&mut table, A, t0).unwrap();
         table.handle_timeout(t0);
         from_server(&mut table, A, pong(), t0).unwrap();
@@ -735,8 +757,8 @@ mod tests {
     fn link_up_pings_at_once_then_every_interval() {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
-        table.handle_connect(A, t0);
-        assert!(!table.handle_connect(A, t0), "a second connect is ignored");
+        connect(&mut table, A, t0);
+        assert!(!connect(&mut table, A, t0), "a second connect is ignored");
         assert_eq!(table.poll_timeout(), Some(t0 + 2000 * MS));
         link_up(&mut table, A, t0 + 5 * MS).unwrap();
         table.handle_timeout(t0 + 5 * MS);
@@ -755,7 +777,7 @@ mod tests {
     fn first_pong_makes_a_server_alive_and_silence_kills_it_after_the_ttl() {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
-        table.handle_connect(A, t0);
+        connect(&mut table, A, t0);
         assert_eq!(table.state(A), Some(ServerState::Unknown));
         from_server(&mut table, A, pong(), t0 + 10 * MS).unwrap();
         assert_eq!(
@@ -898,7 +920,7 @@ mod tests {
     fn a_request_waiting_for_a_live_server_goes_out_on_the_first_pong() {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
-        table.handle_connect(A, t0);
+        connect(&mut table, A, t0);
         start(&mut table, body(), t0).unwrap();
         table.handle_timeout(t0);
         assert!(requests_to(&drain(&mut table)).is_empty());
@@ -956,7 +978,7 @@ mod tests {
     fn malformed_messages_change_nothing() {
         let t0 = Instant::now();
         let mut table = ServerTable::new(Timing::default());
-        table.handle_connect(A, t0);
+        connect(&mut table, A, t0);
         let err =
             from_server(&mut table, A, Message::new().with("seven").with("OK"), t0).unwrap_err();
         assert!(matches!(err, TableError::Frame(FrameError::BadSequence(_))));
@@ -975,7 +997,7 @@ mod tests {
             ..Timing::default()
         };
         let mut table = ServerTable::new(timing);
-        table.handle_connect(A, t0);
+        connect(&mut table, A, t0);
         from_server(&mut table, A, pong(), t0).unwrap();
         start(&mut table, body(), t0).unwrap();
         table.handle_timeout(t0);

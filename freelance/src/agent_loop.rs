@@ -189,6 +189,12 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
     loop {
         while let Some(event) = table.poll_event() {
             match event {
+                Event::Added { server } => {
+                    tracing::info!("connecting to {server}");
+                    let (outbox, inbox) = mpsc::channel(LINK_QUEUE);
+                    links.insert(server.clone(), outbox);
+                    tokio::spawn(link(server, config, inbox, events_tx.clone()));
+                }
                 Event::Alive { server } => tracing::info!("server {server} alive"),
                 Event::Dead { server, reason } => {
                     tracing::warn!("server {server} dead ({reason})")
@@ -231,14 +237,7 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
         tokio::select! {
             command = commands.recv() => match command {
                 None => break,
-                Some(Command::Connect(endpoint)) => {
-                    if table.handle_connect(&endpoint, now()) {
-                        tracing::info!("connecting to {endpoint}");
-                        let (outbox, inbox) = mpsc::channel(LINK_QUEUE);
-                        links.insert(endpoint.clone(), outbox);
-                        tokio::spawn(link(endpoint, config, inbox, events_tx.clone()));
-                    }
-                }
+                Some(Command::Connect(endpoint)) => table.handle_connect(&endpoint, now()),
                 Some(Command::Request { body, reply }) => {
                     incoming = Some(reply);
                     table.handle_request(body, now());
