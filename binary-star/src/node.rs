@@ -186,6 +186,9 @@ pub enum Event {
     },
     /// A client request arrived while [`MAX_HELD`] were held already: dropped.
     HeldFull,
+    /// Both servers are ACTIVE, or both PASSIVE, under [`OnConflict::Abort`]: this server must
+    /// stop (the shell logs it and exits).
+    Fatal(Fatal),
     /// A state message older than our epoch was ignored (the first of a run of them).
     Stale {
         /// What it said.
@@ -242,6 +245,8 @@ pub struct Node {
     warned_same_role: bool,
     next_publish: Instant,
     quiet_until: Option<Instant>,
+    /// The split-brain error the last peer message ended in.
+    fatal: Option<Fatal>,
     /// Requests from [`Node::handle_request`] kept while quiet, in arrival order.
     held: VecDeque<Request>,
     /// How many were held when the last quiet time ended.
@@ -276,6 +281,7 @@ impl Node {
             warned_same_role: false,
             next_publish: now,
             quiet_until: None,
+            fatal: None,
             held: VecDeque::new(),
             released: 0,
             rejections: 0,
@@ -322,6 +328,12 @@ impl Node {
         self.quiet_until.is_some()
     }
 
+    /// The split-brain error the last peer message ended in, if any (the same as its
+    /// [`Event::Fatal`], for a shell that stops at once without logging what came before).
+    pub fn fatal(&self) -> Option<Fatal> {
+        self.fatal
+    }
+
     /// Requests held now (quiet after a stall), from [`Node::handle_request`].
     pub fn held(&self) -> usize {
         self.held.len()
@@ -340,7 +352,7 @@ impl Node {
 
     /// The peer published `peer` as a bare digit (the Guide's format, no epoch); see
     /// [`handle_peer`](Self::handle_peer).
-    pub fn handle_peer_state(&mut self, peer: State, now: Instant) -> Result<(), Fatal> {
+    pub fn handle_peer_state(&mut self, peer: State, now: Instant) {
         self.handle_peer(
             StateMessage {
                 state: peer,
@@ -351,9 +363,10 @@ impl Node {
     }
 
     /// The peer published a state message. Under [`OnConflict::Abort`] a dual-active or
-    /// dual-passive pair is a [`Fatal`] error: the server must stop. Under
-    /// [`OnConflict::Resolve`] it never fails.
-    pub fn handle_peer(&mut self, message: StateMessage, now: Instant) -> Result<(), Fatal> {
+    /// dual-passive pair is an [`Event::Fatal`] (also kept in [`Node::fatal`]): the server must
+    /// stop. Under [`OnConflict::Resolve`] it never happens.
+    pub fn handle_peer(&mut self, message: StateMessage, now: Instant) {
+        self.fatal = None;
         let peer = message.state;
         self.check_stall(now);
         let after_silence = self
@@ -379,7 +392,7 @@ impl Node {
                 if newcomer && !self.is_quiet() {
                     self.publish_now(now);
                 }
-                return Ok(());
+                return;
             }
         }
         self.stale_run = 0;
@@ -406,13 +419,20 @@ impl Node {
         };
         let ours = self.epoch;
         self.epoch = self.epoch.max(peer_epoch);
-        match fsm::step(
+        let decision = match fsm::step(
             self.state,
             fsm::Event::Peer(peer),
             now,
             self.peer_expiry,
             conflict,
-        )? {
+        ) {
+            Ok(decision) => decision,
+            Err(fatal) => {
+                self.fatal = Some(fatal);
+                return self.event(Event::Fatal(fatal));
+            }
+        };
+        match decision {
             Decision::Become(to, reason) => self.change(to, reason, now),
             Decision::Reassert => {
                 self.event(Event::Senior { peer_epoch, ours });
@@ -426,7 +446,6 @@ impl Node {
             // Peer events never serve or reject; nothing else to do.
             Decision::Stay | Decision::Serve | Decision::TakeOver(_) | Decision::Reject(_) => {}
         }
-        Ok(())
     }
 
     /// A third party that hears both servers (a worker registered with both, say) reports the
@@ -627,6 +646,20 @@ impl Core for Node {
     }
 }
 
+/// The peer inputs as they returned before the split-brain error became an event, for tests.
+#[cfg(test)]
+impl Node {
+    fn peer(&mut self, message: StateMessage, now: Instant) -> Result<(), Fatal> {
+        self.handle_peer(message, now);
+        self.fatal.map_or(Ok(()), Err)
+    }
+
+    fn peer_state(&mut self, peer: State, now: Instant) -> Result<(), Fatal> {
+        self.handle_peer_state(peer, now);
+        self.fatal.map_or(Ok(()), Err)
+    }
+}
+
 #[cfg(test)]
 mod sim;
 
@@ -696,7 +729,7 @@ mod tests {
     /// A primary that has paired with a backup and is ACTIVE, heartbeat published at `t0`.
     fn active_primary(t0: Instant) -> Node {
         let mut node = Node::new(Role::Primary, timing(), t0);
-        node.handle_peer_state(State::Backup, t0).unwrap();
+        node.peer_state(State::Backup, t0).unwrap();
         drain(&mut node, t0);
         assert_eq!(node.state(), State::Active);
         node
@@ -712,7 +745,7 @@ mod tests {
         let t0 = Instant::now();
         let mut node = Node::new(Role::Primary, huge, t0);
         assert_eq!(drain(&mut node, t0), [Notice::Publish(State::Primary, 0)]);
-        node.handle_peer_state(State::Backup, t0 + MS).unwrap();
+        node.peer_state(State::Backup, t0 + MS).unwrap();
         drain(&mut node, t0 + MS);
         assert_eq!(node.state(), State::Active);
         let next = node.poll_timeout().unwrap();
@@ -742,7 +775,7 @@ mod tests {
         let mut primary = Node::new(Role::Primary, timing(), t0);
         drain(&mut primary, t0);
         let t = t0 + 300 * MS;
-        primary.handle_peer_state(State::Backup, t).unwrap();
+        primary.peer_state(State::Backup, t).unwrap();
         assert_eq!(
             drain(&mut primary, t),
             [
@@ -771,7 +804,7 @@ mod tests {
     fn a_peer_that_appears_or_comes_back_gets_our_state_at_once() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         drain(&mut backup, t0);
         // The primary dies, the backup takes over…
         let expiry = t0 + 2 * HB;
@@ -781,10 +814,10 @@ mod tests {
         // …and the restarted primary's first state message is answered at once.
         let back = expiry + 2 * HB + 300 * MS;
         run(&mut backup, expiry + 2 * HB, back - MS);
-        backup.handle_peer_state(State::Primary, back).unwrap();
+        backup.peer_state(State::Primary, back).unwrap();
         assert_eq!(publishes(&drain(&mut backup, back)), [State::Active]);
         // The next state message from the same peer is not: only the heartbeat.
-        backup.handle_peer_state(State::Passive, back + MS).unwrap();
+        backup.peer_state(State::Passive, back + MS).unwrap();
         assert!(publishes(&drain(&mut backup, back + MS)).is_empty());
     }
 
@@ -811,10 +844,8 @@ mod tests {
     fn the_same_peer_state_is_reported_once() {
         let t0 = Instant::now();
         let mut node = active_primary(t0);
-        node.handle_peer_state(State::Passive, t0 + 100 * MS)
-            .unwrap();
-        node.handle_peer_state(State::Passive, t0 + 900 * MS)
-            .unwrap();
+        node.peer_state(State::Passive, t0 + 100 * MS).unwrap();
+        node.peer_state(State::Passive, t0 + 900 * MS).unwrap();
         let notices = drain(&mut node, t0 + 900 * MS);
         let peer_lines = notices
             .iter()
@@ -827,7 +858,7 @@ mod tests {
     fn passive_takes_over_on_the_first_request_after_the_peer_expires() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         drain(&mut backup, t0);
         assert_eq!(backup.state(), State::Passive);
         // The primary keeps publishing until t0 + 1 s, then dies.
@@ -835,7 +866,7 @@ mod tests {
         while t < t0 + HB {
             t += HB;
             drain(&mut backup, t);
-            backup.handle_peer_state(State::Active, t).unwrap();
+            backup.peer_state(State::Active, t).unwrap();
         }
         let last_heard = t;
         assert_eq!(backup.peer_expiry(), last_heard + 2 * HB);
@@ -880,9 +911,7 @@ mod tests {
             primary.handle_client_request(t0 + 100 * MS),
             Verdict::Reject(Rejection::PeerAlive)
         );
-        primary
-            .handle_peer_state(State::Active, t0 + 400 * MS)
-            .unwrap();
+        primary.peer_state(State::Active, t0 + 400 * MS).unwrap();
         assert_eq!(primary.state(), State::Passive);
         let notices = drain(&mut primary, t0 + 400 * MS);
         assert!(notices.contains(&Notice::Publish(State::Passive, 0)));
@@ -913,7 +942,7 @@ mod tests {
             t += HB;
             drain(&mut node, t);
         }
-        node.handle_peer_state(State::Backup, t).unwrap();
+        node.peer_state(State::Backup, t).unwrap();
         let notices = drain(&mut node, t);
         assert!(notices.contains(&Notice::E(Event::PeerState {
             peer: State::Backup,
@@ -926,20 +955,14 @@ mod tests {
     fn dual_states_are_fatal_under_the_guides_rule() {
         let t0 = Instant::now();
         let mut node = active_primary(t0).with_on_conflict(OnConflict::Abort);
-        assert_eq!(
-            node.handle_peer_state(State::Active, t0),
-            Err(Fatal::DualActive)
-        );
+        assert_eq!(node.peer_state(State::Active, t0), Err(Fatal::DualActive));
         // Epochs change nothing under the Guide's rule.
         let mut node = active_primary(t0).with_on_conflict(OnConflict::Abort);
-        assert_eq!(
-            node.handle_peer(msg(State::Active, 0), t0),
-            Err(Fatal::DualActive)
-        );
+        assert_eq!(node.peer(msg(State::Active, 0), t0), Err(Fatal::DualActive));
         let mut backup = Node::new(Role::Backup, timing(), t0).with_on_conflict(OnConflict::Abort);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         assert_eq!(
-            backup.handle_peer_state(State::Passive, t0),
+            backup.peer_state(State::Passive, t0),
             Err(Fatal::DualPassive)
         );
     }
@@ -949,7 +972,7 @@ mod tests {
         let t0 = Instant::now();
         let mut primary = active_primary(t0);
         let t = t0 + 10 * MS;
-        primary.handle_peer(msg(State::Active, 1), t).unwrap();
+        primary.peer(msg(State::Active, 1), t).unwrap();
         assert_eq!(primary.state(), State::Active);
         let notices = drain(&mut primary, t);
         assert!(notices.contains(&Notice::E(Event::Senior {
@@ -960,14 +983,12 @@ mod tests {
 
         // A backup that became ACTIVE in epoch 1 (it never heard the primary) hears it.
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer(msg(State::Active, 0), t0).unwrap();
+        backup.peer(msg(State::Active, 0), t0).unwrap();
         let expiry = t0 + 2 * HB;
         run(&mut backup, t0, expiry);
         assert_eq!(backup.handle_client_request(expiry), Verdict::Serve);
         assert_eq!((backup.state(), backup.epoch()), (State::Active, 1));
-        backup
-            .handle_peer(msg(State::Active, 1), expiry + MS)
-            .unwrap();
+        backup.peer(msg(State::Active, 1), expiry + MS).unwrap();
         assert_eq!(backup.state(), State::Passive);
         let notices = drain(&mut backup, expiry + MS);
         assert!(notices.contains(&Notice::E(Event::Changed {
@@ -984,13 +1005,13 @@ mod tests {
         let mut primary = active_primary(t0);
         // The Guide's C backup, after taking over, says "3": we are senior and stay ACTIVE
         // (the C peer applies its own table to our "3:1").
-        primary.handle_peer_state(State::Active, t0 + MS).unwrap();
+        primary.peer_state(State::Active, t0 + MS).unwrap();
         assert_eq!(primary.state(), State::Active);
         // A passive node hears bare "1" from a restarted C primary: the Guide's cell applies.
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer(msg(State::Active, 7), t0).unwrap();
+        backup.peer(msg(State::Active, 7), t0).unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Passive, 7));
-        backup.handle_peer_state(State::Primary, t0 + MS).unwrap();
+        backup.peer_state(State::Primary, t0 + MS).unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Active, 8));
     }
 
@@ -998,7 +1019,7 @@ mod tests {
     fn a_stale_message_keeps_the_peer_alive_but_changes_nothing() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer(msg(State::Active, 1), t0).unwrap();
+        backup.peer(msg(State::Active, 1), t0).unwrap();
         let expiry = t0 + 2 * HB;
         run(&mut backup, t0, expiry);
         assert_eq!(backup.handle_client_request(expiry), Verdict::Serve);
@@ -1007,7 +1028,7 @@ mod tests {
         // The old primary's ACTIVE messages from epoch 1 arrive after a heal.
         for i in 1..=5u32 {
             let t = expiry + 100 * MS * i;
-            backup.handle_peer(msg(State::Active, 1), t).unwrap();
+            backup.peer(msg(State::Active, 1), t).unwrap();
             assert_eq!(backup.state(), State::Active);
             assert!(t < backup.peer_expiry(), "the peer counts as alive");
         }
@@ -1022,13 +1043,9 @@ mod tests {
     fn the_largest_epoch_on_the_wire_does_not_overflow() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup
-            .handle_peer(msg(State::Active, u64::MAX), t0)
-            .unwrap();
+        backup.peer(msg(State::Active, u64::MAX), t0).unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Passive, u64::MAX));
-        backup
-            .handle_peer(msg(State::Primary, 0), t0 + 2 * MS)
-            .unwrap();
+        backup.peer(msg(State::Primary, 0), t0 + 2 * MS).unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Active, u64::MAX));
     }
 
@@ -1040,7 +1057,7 @@ mod tests {
         let mut same = 0;
         for i in 1..=5u32 {
             let t = t0 + HB * i;
-            node.handle_peer_state(State::Primary, t).unwrap();
+            node.peer_state(State::Primary, t).unwrap();
             same += drain(&mut node, t)
                 .iter()
                 .filter(|n| matches!(n, Notice::E(Event::SameRole(State::Primary))))
@@ -1066,10 +1083,8 @@ mod tests {
         assert!(publishes(&notices).is_empty(), "{notices:?}");
         // The queued peer messages: PASSIVE from before the takeover, then ACTIVE in the
         // backup's new epoch: the frozen primary steps down, still without publishing.
-        primary.handle_peer(msg(State::Passive, 1), wake).unwrap();
-        primary
-            .handle_peer(msg(State::Active, 2), wake + MS)
-            .unwrap();
+        primary.peer(msg(State::Passive, 1), wake).unwrap();
+        primary.peer(msg(State::Active, 2), wake + MS).unwrap();
         assert_eq!(primary.state(), State::Passive);
         assert_eq!(primary.epoch(), 2);
         let notices = drain(&mut primary, wake + MS);
@@ -1092,9 +1107,9 @@ mod tests {
         let mut primary = active_primary(t0).with_on_conflict(OnConflict::Abort);
         let wake = t0 + 5 * HB;
         assert_eq!(primary.handle_client_request(wake), Verdict::Hold);
-        primary.handle_peer(msg(State::Passive, 1), wake).unwrap();
+        primary.peer(msg(State::Passive, 1), wake).unwrap();
         assert_eq!(
-            primary.handle_peer(msg(State::Active, 2), wake + MS),
+            primary.peer(msg(State::Active, 2), wake + MS),
             Err(Fatal::DualActive)
         );
     }
@@ -1108,9 +1123,7 @@ mod tests {
         assert!(primary.is_quiet());
         assert_eq!(primary.handle_client_request(wake + 10 * MS), Verdict::Hold);
         // The backup is still passive.
-        primary
-            .handle_peer_state(State::Passive, wake + 200 * MS)
-            .unwrap();
+        primary.peer_state(State::Passive, wake + 200 * MS).unwrap();
         let heard = drain(&mut primary, wake + 200 * MS);
         assert!(publishes(&heard).is_empty(), "{heard:?}");
         let quiet_end = wake + 3 * HB / 2;
@@ -1139,13 +1152,13 @@ mod tests {
     fn a_passive_server_does_not_vote_on_a_stale_view_after_a_stall() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         drain(&mut backup, t0);
         // Frozen past the peer expiry; a client request is the first event on waking.
         let wake = t0 + 4 * HB;
         assert_eq!(backup.handle_client_request(wake), Verdict::Hold);
         // The primary is alive: its queued state arrives.
-        backup.handle_peer_state(State::Active, wake + MS).unwrap();
+        backup.peer_state(State::Active, wake + MS).unwrap();
         let end = wake + 3 * HB / 2;
         drain(&mut backup, end);
         assert_eq!(
@@ -1220,7 +1233,7 @@ mod tests {
     fn a_request_that_takes_over_is_served_before_the_change_is_logged() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         let t = t0 + 3 * HB;
         run(&mut backup, t0, t);
         take(&mut backup);
@@ -1266,7 +1279,7 @@ mod tests {
             ]
         );
         // A change of state starts the count again.
-        primary.handle_peer_state(State::Active, t0 + MS).unwrap();
+        primary.peer_state(State::Active, t0 + MS).unwrap();
         take(&mut primary);
         assert_eq!(primary.state(), State::Passive);
         primary.handle_request(request("3"), t0 + MS);
@@ -1356,7 +1369,7 @@ mod tests {
     fn a_backup_steps_down_for_a_primary_in_the_same_epoch_and_abort_ignores_reports() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         // The primary falls silent: the backup takes over by client vote (epoch 1).
         let later = t0 + timing().peer_ttl() + MS;
         run(&mut backup, t0, later);

@@ -246,9 +246,24 @@ impl<S: Service> Running<'_, S> {
     ) -> Result<(), Fatal> {
         tracing::debug!("state from peer:\n{}", message.dump());
         match parsed {
-            Ok(peer) => self.node.handle_peer(peer, now()).inspect_err(|fatal| {
-                tracing::error!("fatal error - {fatal}, aborting");
-            }),
+            Ok(peer) => {
+                self.node.handle_peer(peer, now());
+                // Read every event the message caused: a split-brain error stops the server
+                // before any of them is acted on.
+                let events: Vec<Event> = std::iter::from_fn(|| self.node.poll_event()).collect();
+                let fatal = events.iter().find_map(|event| match event {
+                    Event::Fatal(fatal) => Some(*fatal),
+                    _ => None,
+                });
+                if let Some(fatal) = fatal {
+                    tracing::error!("fatal error - {fatal}, aborting");
+                    return Err(fatal);
+                }
+                for event in events {
+                    self.event(event);
+                }
+                Ok(())
+            }
             Err(e) => {
                 tracing::error!("bad state message from peer: {e}, ignored");
                 Ok(())

@@ -79,7 +79,7 @@ impl StateSockets {
 
 /// Logs a node's event as the line every server of a pair prints for it (the table in
 /// `binary-star/README.md`). [`Event::Resumed`] is logged by the caller, which knows how many
-/// requests it held.
+/// requests it held, and [`Event::Fatal`] by the caller that stops on it.
 pub fn log_event(event: &Event) {
     match *event {
         Event::Changed {
@@ -122,5 +122,7 @@ pub fn log_event(event: &Event) {
             tracing::debug!("request dropped in state {state}: {why}")
         }
         Event::HeldFull => tracing::warn!("too many held requests, dropped one"),
+        // The caller logs it as it stops.
+        Event::Fatal(_) => {}
     }
 }

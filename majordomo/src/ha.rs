@@ -122,7 +122,8 @@ impl PairedBroker {
         message: StateMessage,
         now: Instant,
     ) -> Result<(), binary_star::Fatal> {
-        let result = self.node.handle_peer(message, now);
+        self.node.handle_peer(message, now);
+        let result = self.node.fatal().map_or(Ok(()), Err);
         self.broker.set_peer(message.state, now);
         self.settle(now);
         result
