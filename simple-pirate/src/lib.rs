@@ -7,7 +7,7 @@
 //!
 //! # Reading order
 //! 1. `examples/spqueue.rs`, then `examples/spworker.rs`: the Guide's two programs.
-//! 2. [`queue::Queue::handle_worker`] and [`queue::Queue::handle_request`]: the pattern
+//! 2. [`queue::Queue::handle_worker`] and [`queue::Queue::handle_client`]: the pattern
 //!    itself. A READY or a reply puts a worker at the back of the ready list; a request goes to
 //!    the worker that has waited longest.
 //! 3. [`worker::WorkerCore`]: the worker's side, READY, the echo and the reconnect back-off.

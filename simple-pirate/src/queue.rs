@@ -1,7 +1,8 @@
 //! The queue's decisions: the LRU list of ready workers and where each message goes.
 //!
 //! No sockets, no clock, no timer: a [`common::contract::Core`] whose `poll_timeout` is `None`.
-//! The shell ([`crate::queue_loop`]) hands in parsed messages through `handle_*`, sends the
+//! The shell ([`crate::queue_loop`]) hands in each message as received through `handle_*` (the
+//! core parses it; a malformed one is an [`Event::Malformed`]), sends the
 //! [`Route`]s from [`Queue::poll_transmit`] and logs the [`Event`]s from [`Queue::poll_event`];
 //! when a send to a worker fails it says so through [`Queue::handle_worker_lost`], and the
 //! request goes to the next ready worker.
@@ -17,8 +18,10 @@
 //! closes ([`Queue::handle_worker_lost`], from the socket monitor) is forgotten at once and its
 //! request goes to the next ready worker instead of waiting for the client's retry.
 
-use crate::protocol::{PeerId, Reply, Request, WorkerMessage};
+use crate::protocol::{self, FrameError, PeerId, Reply, Request, WorkerMessage};
+use bytes::Bytes;
 use common::contract::{Core, Outbox};
+use common::Message;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
@@ -51,9 +54,28 @@ pub enum Event {
         /// It was working on a request.
         busy: bool,
     },
+    /// A message that does not parse: dropped. `sender` is its first frame (the peer's routing
+    /// id, when there is one), for the log line.
+    Malformed {
+        /// Which socket it came from.
+        from: Side,
+        /// Its first frame.
+        sender: Bytes,
+        /// Why it was dropped.
+        error: FrameError,
+    },
     /// A request arrived while one was already held (the shell read the frontend although
     /// [`Queue::wants_requests`] was false): dropped; the client will retry.
     Dropped(Request),
+}
+
+/// Which of the queue's two sockets a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The frontend: clients.
+    Client,
+    /// The backend: workers.
+    Worker,
 }
 
 /// How a worker was found gone.
@@ -102,9 +124,38 @@ impl Queue {
         self.busy.len()
     }
 
-    /// A client request arrived: it goes to the least recently used ready worker, or is held
-    /// when none is ready. (`now`, as in every core's input; this one has no timer.)
-    pub fn handle_request(&mut self, request: Request, _now: Instant) {
+    /// A message from a client, as the frontend ROUTER received it: a request (see
+    /// [`protocol::parse_request`]), or an [`Event::Malformed`]. (`now`, as in every core's
+    /// input; this one has no timer.)
+    pub fn handle_client(&mut self, message: Message, now: Instant) {
+        let sender = message.first().cloned().unwrap_or_default();
+        match protocol::parse_request(message) {
+            Ok(request) => self.on_request(request, now),
+            Err(error) => self.outbox.event(Event::Malformed {
+                from: Side::Client,
+                sender,
+                error,
+            }),
+        }
+    }
+
+    /// A message from a worker, as the backend ROUTER received it: READY or a reply (see
+    /// [`protocol::parse_worker`]), or an [`Event::Malformed`].
+    pub fn handle_worker(&mut self, message: Message, now: Instant) {
+        let sender = message.first().cloned().unwrap_or_default();
+        match protocol::parse_worker(message) {
+            Ok((worker, message)) => self.on_worker(worker, message, now),
+            Err(error) => self.outbox.event(Event::Malformed {
+                from: Side::Worker,
+                sender,
+                error,
+            }),
+        }
+    }
+
+    /// A client request: it goes to the least recently used ready worker, or is held when none
+    /// is ready.
+    fn on_request(&mut self, request: Request, _now: Instant) {
         if let Some(worker) = self.ready.pop_front() {
             self.route(worker, request);
         } else if !self.held.is_empty() {
@@ -120,7 +171,7 @@ impl Queue {
     }
 
     /// A worker spoke: READY lists it, a reply goes to its client (first) and lists it again.
-    pub fn handle_worker(&mut self, worker: PeerId, message: WorkerMessage, _now: Instant) {
+    fn on_worker(&mut self, worker: PeerId, message: WorkerMessage, _now: Instant) {
         match message {
             WorkerMessage::Ready if self.ready.contains(&worker) => {
                 self.outbox.event(Event::DuplicateReady(worker));
@@ -237,7 +288,7 @@ mod tests {
         let (t, mut b) = (Instant::now(), Queue::new());
         assert!(!b.wants_requests());
         assert_eq!(b.poll_timeout(), None);
-        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        b.on_worker(w("W1"), WorkerMessage::Ready, t);
         assert_eq!(drain(&mut b), (vec![Event::WorkerReady(w("W1"))], vec![]));
         assert!(b.wants_requests());
     }
@@ -245,17 +296,17 @@ mod tests {
     #[test]
     fn requests_go_to_the_least_recently_used_worker() {
         let (t, mut b) = (Instant::now(), Queue::new());
-        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
-        b.handle_worker(w("W2"), WorkerMessage::Ready, t);
+        b.on_worker(w("W1"), WorkerMessage::Ready, t);
+        b.on_worker(w("W2"), WorkerMessage::Ready, t);
         drain(&mut b);
         let (r1, r2, r3) = (req("C1", "1"), req("C2", "1"), req("C1", "2"));
-        b.handle_request(r1.clone(), t);
+        b.on_request(r1.clone(), t);
         assert_eq!(routes(&mut b), [to_worker("W1", &r1)]);
-        b.handle_request(r2.clone(), t);
+        b.on_request(r2.clone(), t);
         assert_eq!(routes(&mut b), [to_worker("W2", &r2)]);
         assert!(!b.wants_requests(), "both workers busy");
         // W2 answers first, so it is the least recently used ready worker now.
-        b.handle_worker(w("W2"), reply_to(&r2), t);
+        b.on_worker(w("W2"), reply_to(&r2), t);
         assert_eq!(
             drain(&mut b),
             (
@@ -266,22 +317,22 @@ mod tests {
                 })]
             )
         );
-        b.handle_worker(w("W1"), reply_to(&r1), t);
+        b.on_worker(w("W1"), reply_to(&r1), t);
         assert_eq!(
             b.ready_workers().cloned().collect::<Vec<_>>(),
             [w("W2"), w("W1")]
         );
         drain(&mut b);
-        b.handle_request(r3.clone(), t);
+        b.on_request(r3.clone(), t);
         assert_eq!(routes(&mut b), [to_worker("W2", &r3)]);
     }
 
     #[test]
     fn duplicate_ready_does_not_list_a_worker_twice() {
         let (t, mut b) = (Instant::now(), Queue::new());
-        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        b.on_worker(w("W1"), WorkerMessage::Ready, t);
         drain(&mut b);
-        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        b.on_worker(w("W1"), WorkerMessage::Ready, t);
         assert_eq!(drain(&mut b).0, [Event::DuplicateReady(w("W1"))]);
         assert_eq!(b.ready_workers().count(), 1);
     }
@@ -289,10 +340,10 @@ mod tests {
     #[test]
     fn unreachable_worker_is_forgotten_and_the_request_rerouted() {
         let (t, mut b) = (Instant::now(), Queue::new());
-        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
-        b.handle_worker(w("W2"), WorkerMessage::Ready, t);
+        b.on_worker(w("W1"), WorkerMessage::Ready, t);
+        b.on_worker(w("W2"), WorkerMessage::Ready, t);
         let r = req("C1", "5");
-        b.handle_request(r.clone(), t);
+        b.on_request(r.clone(), t);
         assert_eq!(routes(&mut b), [to_worker("W1", &r)]);
         b.handle_worker_lost(&w("W1"), Lost::Unreachable, t);
         assert_eq!(routes(&mut b), [to_worker("W2", &r)]);
@@ -302,15 +353,15 @@ mod tests {
     #[test]
     fn a_request_with_no_worker_left_is_held_and_sent_on_the_next_ready() {
         let (t, mut b) = (Instant::now(), Queue::new());
-        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        b.on_worker(w("W1"), WorkerMessage::Ready, t);
         let r = req("C1", "5");
-        b.handle_request(r.clone(), t);
+        b.on_request(r.clone(), t);
         drain(&mut b);
         b.handle_worker_lost(&w("W1"), Lost::Unreachable, t);
         assert_eq!(routes(&mut b), []);
         assert_eq!(b.held(), Some(&r));
         assert!(!b.wants_requests());
-        b.handle_worker(w("W3"), WorkerMessage::Ready, t);
+        b.on_worker(w("W3"), WorkerMessage::Ready, t);
         assert_eq!(
             drain(&mut b),
             (vec![Event::WorkerReady(w("W3"))], vec![to_worker("W3", &r)])
@@ -321,11 +372,11 @@ mod tests {
     #[test]
     fn a_worker_that_disconnects_while_busy_hands_its_request_to_the_next() {
         let (t, mut b) = (Instant::now(), Queue::new());
-        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
-        b.handle_worker(w("W2"), WorkerMessage::Ready, t);
+        b.on_worker(w("W1"), WorkerMessage::Ready, t);
+        b.on_worker(w("W2"), WorkerMessage::Ready, t);
         let (r1, r2) = (req("C1", "1"), req("C2", "1"));
-        b.handle_request(r1.clone(), t);
-        b.handle_request(r2.clone(), t);
+        b.on_request(r1.clone(), t);
+        b.on_request(r2.clone(), t);
         assert_eq!(b.busy_workers(), 2);
         drain(&mut b);
         // W1 dies: nobody is ready, its request waits first in line.
@@ -338,10 +389,10 @@ mod tests {
         assert_eq!(b.held(), Some(&r1));
         assert!(!b.wants_requests());
         // W2 answers and gets W1's request at once.
-        b.handle_worker(w("W2"), reply_to(&r2), t);
+        b.on_worker(w("W2"), reply_to(&r2), t);
         assert_eq!(routes(&mut b)[1], to_worker("W2", &r1));
         // An idle worker that disconnects is just forgotten; an unknown one changes nothing.
-        b.handle_worker(w("W3"), WorkerMessage::Ready, t);
+        b.on_worker(w("W3"), WorkerMessage::Ready, t);
         drain(&mut b);
         b.handle_worker_lost(&w("W3"), Lost::Disconnected, t);
         assert_eq!(drain(&mut b), (vec![gone("W3", false)], vec![]));
@@ -354,11 +405,11 @@ mod tests {
     #[test]
     fn the_hold_is_bounded_to_one_request() {
         let (t, mut b) = (Instant::now(), Queue::new());
-        b.handle_request(req("C1", "1"), t);
+        b.on_request(req("C1", "1"), t);
         assert_eq!(drain(&mut b), (vec![], vec![]));
         assert!(b.held().is_some());
         let extra = req("C2", "1");
-        b.handle_request(extra.clone(), t);
+        b.on_request(extra.clone(), t);
         assert_eq!(drain(&mut b), (vec![Event::Dropped(extra)], vec![]));
         assert!(!b.wants_requests());
     }
@@ -366,17 +417,44 @@ mod tests {
     #[test]
     fn a_reply_frees_the_worker_for_the_held_request_after_the_reply() {
         let (t, mut b) = (Instant::now(), Queue::new());
-        b.handle_worker(w("W1"), WorkerMessage::Ready, t);
+        b.on_worker(w("W1"), WorkerMessage::Ready, t);
         let (r1, r2) = (req("C1", "1"), req("C2", "1"));
-        b.handle_request(r1.clone(), t);
+        b.on_request(r1.clone(), t);
         drain(&mut b);
-        b.handle_request(r2.clone(), t);
+        b.on_request(r2.clone(), t);
         assert_eq!(drain(&mut b), (vec![], vec![]), "held");
         assert_eq!(b.held(), Some(&r2));
-        b.handle_worker(w("W1"), reply_to(&r1), t);
+        b.on_worker(w("W1"), reply_to(&r1), t);
         let routes = routes(&mut b);
         assert_eq!(routes.len(), 2);
         assert!(matches!(routes[0], Route::ToClient(_)));
         assert_eq!(routes[1], to_worker("W1", &r2));
+    }
+
+    #[test]
+    fn malformed_messages_from_either_side_are_events_and_change_nothing() {
+        let (t, mut b) = (Instant::now(), Queue::new());
+        b.handle_worker(Message::from_frames(["W1", "", "\x07"]), t);
+        b.handle_worker(Message::from_frames(["W1", "", "\x01"]), t);
+        b.handle_client(Message::from_frames(["C1", "no delimiter"]), t);
+        b.handle_client(Message::from_frames(["C1", "", "1"]), t);
+        let (events, routes) = drain(&mut b);
+        assert_eq!(
+            events,
+            [
+                Event::Malformed {
+                    from: Side::Worker,
+                    sender: Bytes::from_static(b"W1"),
+                    error: FrameError::UnknownCommand(7),
+                },
+                Event::WorkerReady(w("W1")),
+                Event::Malformed {
+                    from: Side::Client,
+                    sender: Bytes::from_static(b"C1"),
+                    error: FrameError::TooFewFrames { got: 2, want: 3 },
+                },
+            ]
+        );
+        assert_eq!(routes, [to_worker("W1", &req("C1", "1"))]);
     }
 }

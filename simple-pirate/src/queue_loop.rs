@@ -9,8 +9,8 @@
 //! the queue forgets it at once and hands its request in flight to the next worker (log line
 //! `W: worker <id> disconnected, purged`). A send to a worker that fails is handled the same way.
 
-use crate::protocol::{self, frame_label, PeerId};
-use crate::queue::{Event, Lost, Queue, Route};
+use crate::protocol::{frame_label, PeerId};
+use crate::queue::{Event, Lost, Queue, Route, Side};
 use bytes::Bytes;
 use common::contract::{self, Core};
 use common::{sock, Message};
@@ -122,27 +122,12 @@ pub async fn run(config: QueueConfig, shutdown: impl Future<Output = ()>) -> Res
 
 fn on_worker_message(queue: &mut Queue, message: Message) {
     tracing::debug!("from worker:\n{}", message.dump());
-    // The sender's id, kept (a reference count, no copy) for the error line.
-    let sender = message.first().cloned().unwrap_or_default();
-    match protocol::parse_worker(message) {
-        Ok((worker, msg)) => queue.handle_worker(worker, msg, contract::now()),
-        Err(e) => tracing::error!(
-            "malformed message from worker {} dropped: {e}",
-            frame_label(&sender)
-        ),
-    }
+    queue.handle_worker(message, contract::now());
 }
 
 fn on_client_message(queue: &mut Queue, message: Message) {
     tracing::debug!("from client:\n{}", message.dump());
-    let sender = message.first().cloned().unwrap_or_default();
-    match protocol::parse_request(message) {
-        Ok(request) => queue.handle_request(request, contract::now()),
-        Err(e) => tracing::error!(
-            "malformed request from client {} dropped: {e}",
-            frame_label(&sender)
-        ),
-    }
+    queue.handle_client(message, contract::now());
 }
 
 fn log_event(event: &Event) {
@@ -157,6 +142,22 @@ fn log_event(event: &Event) {
         } => tracing::warn!("worker {worker} disconnected, purged"),
         Event::WorkerGone { worker, busy: true } => tracing::warn!(
             "worker {worker} disconnected, purged (its request goes to the next worker)"
+        ),
+        Event::Malformed {
+            from: Side::Worker,
+            sender,
+            error,
+        } => tracing::error!(
+            "malformed message from worker {} dropped: {error}",
+            frame_label(sender)
+        ),
+        Event::Malformed {
+            from: Side::Client,
+            sender,
+            error,
+        } => tracing::error!(
+            "malformed request from client {} dropped: {error}",
+            frame_label(sender)
         ),
         Event::Dropped(request) => tracing::warn!(
             "no worker ready, request from client {} dropped",
