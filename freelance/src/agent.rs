@@ -25,7 +25,7 @@
 //!   the relink is repeated every `server_ttl`. (A dropped connection needs no relink: the link
 //!   starts over by itself.)
 
-use crate::protocol::{flp_ping, flp_request, FlpReply, FrameError};
+use crate::protocol::{flp_ping, flp_request, FlpReply, ProtocolError};
 use common::contract::{self, Core, Outbox};
 use common::Message;
 use std::fmt;
@@ -108,7 +108,7 @@ impl fmt::Display for DeadReason {
 
 /// A request that got its reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub struct ServerReply {
     /// The request number.
     pub sequence: u64,
     /// The endpoint of the server that answered.
@@ -178,7 +178,7 @@ pub enum Event {
         to: String,
     },
     /// The request in progress got its reply.
-    Answered(Answer),
+    Answered(ServerReply),
     /// The request in progress failed.
     Failed(Failure),
     /// A request was accepted as number `sequence` (it is now the request in progress).
@@ -206,7 +206,7 @@ pub enum TableError {
     UnknownServer(String),
     /// A server sent something that is not FLP.
     #[error(transparent)]
-    Frame(#[from] FrameError),
+    Frame(#[from] ProtocolError),
     /// The API allows one request at a time.
     #[error("a request is already in progress")]
     Busy,
@@ -332,7 +332,7 @@ impl ServerTable {
             // A late reply to an earlier request is dropped; any server's reply to the
             // current one is taken, even from a server we had already given up on.
             if let Some(pending) = self.pending.take_if(|p| p.sequence == sequence) {
-                self.outbox.event(Event::Answered(Answer {
+                self.outbox.event(Event::Answered(ServerReply {
                     sequence,
                     server: endpoint.to_owned(),
                     body,
@@ -816,7 +816,7 @@ mod tests {
         from_server(&mut table, A, ok(1), t0 + MS).unwrap();
         assert_eq!(
             drain(&mut table),
-            [Output::E(Event::Answered(Answer {
+            [Output::E(Event::Answered(ServerReply {
                 sequence: 1,
                 server: A.into(),
                 body: Message::new().with("OK"),
@@ -862,7 +862,7 @@ mod tests {
         let out = drain(&mut table);
         assert!(matches!(
             &out[..],
-            [Output::E(Event::Answered(Answer { server, attempts: 2, .. }))] if server == B
+            [Output::E(Event::Answered(ServerReply { server, attempts: 2, .. }))] if server == B
         ));
         // The next request avoids the dead server.
         start(&mut table, body(), t0 + 1002 * MS).unwrap();
@@ -981,7 +981,10 @@ mod tests {
         connect(&mut table, A, t0);
         let err =
             from_server(&mut table, A, Message::new().with("seven").with("OK"), t0).unwrap_err();
-        assert!(matches!(err, TableError::Frame(FrameError::BadSequence(_))));
+        assert!(matches!(
+            err,
+            TableError::Frame(ProtocolError::BadSequence(_))
+        ));
         assert_eq!(table.state(A), Some(ServerState::Unknown));
         assert_eq!(
             from_server(&mut table, C, pong(), t0),

@@ -35,7 +35,7 @@
 //! * `W: server at <endpoint> calls itself <identity>; …` on an identity mismatch
 //! * `E: message from <endpoint>: <why>` for a malformed message from a server
 
-use crate::agent::{Answer, Event, Failure, ServerTable, Timing, Transmit};
+use crate::agent::{Event, Failure, ServerReply, ServerTable, Timing, Transmit};
 use crate::driver::{Failed, ModelClient, Reply};
 use bytes::Bytes;
 use common::contract::{self, now, Core};
@@ -102,7 +102,7 @@ enum Command {
     Connect(String),
     Request {
         body: Message,
-        reply: oneshot::Sender<Result<Answer, RequestError>>,
+        reply: oneshot::Sender<Result<ServerReply, RequestError>>,
     },
 }
 
@@ -133,7 +133,7 @@ impl FreelanceClient {
 
     /// Sends a request to the first live server, failing over to the next ones, and returns
     /// the reply or the failure once the global timeout has passed.
-    pub async fn request(&mut self, body: Message) -> Result<Answer, RequestError> {
+    pub async fn request(&mut self, body: Message) -> Result<ServerReply, RequestError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Request { body, reply })
@@ -183,9 +183,9 @@ async fn agent(config: AgentConfig, mut commands: mpsc::Receiver<Command>) {
     let mut table = ServerTable::new(config.timing);
     let (events_tx, mut events) = mpsc::channel::<LinkEvent>(1024);
     let mut links: HashMap<String, mpsc::Sender<ToLink>> = HashMap::new();
-    let mut waiting: Option<oneshot::Sender<Result<Answer, RequestError>>> = None;
+    let mut waiting: Option<oneshot::Sender<Result<ServerReply, RequestError>>> = None;
     // The caller of the request just handed to the table, until it starts or is refused.
-    let mut incoming: Option<oneshot::Sender<Result<Answer, RequestError>>> = None;
+    let mut incoming: Option<oneshot::Sender<Result<ServerReply, RequestError>>> = None;
     loop {
         while let Some(event) = table.poll_event() {
             match event {

@@ -11,7 +11,7 @@
 //! It follows [`common::contract::Core`]: shots to fire come out of `poll_transmit`, the
 //! request's outcome out of `poll_event`, and `poll_timeout` is the request's deadline.
 
-use crate::protocol::{shotgun_request, FrameError, SequencedReply};
+use crate::protocol::{shotgun_request, ProtocolError, SequencedReply};
 use common::contract::{self, Core, Outbox};
 use common::Message;
 use std::time::{Duration, Instant};
@@ -47,7 +47,7 @@ pub enum Event {
         index: usize,
     },
     /// A reply that is not model 2's `["", sequence, body…]`: dropped.
-    Malformed(FrameError),
+    Malformed(ProtocolError),
 }
 
 #[derive(Debug)]
@@ -192,7 +192,10 @@ mod tests {
     }
 
     /// Hands `message` in; the reply it completed, if any, or why it was dropped.
-    fn answer(gun: &mut Shotgun, message: Message) -> Result<Option<SequencedReply>, FrameError> {
+    fn answer(
+        gun: &mut Shotgun,
+        message: Message,
+    ) -> Result<Option<SequencedReply>, ProtocolError> {
         gun.handle_reply(message, Instant::now());
         match gun.poll_event() {
             None => Ok(None),
