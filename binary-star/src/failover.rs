@@ -3,7 +3,7 @@
 //! A Binary Star client knows both servers and asks one at a time. [`Plan`] says which server to
 //! ask, when, and for how long to wait for the answer: it is the [`Schedule`] of the
 //! workspace's one retrying client ([`common::retry`]), which the I/O shell
-//! ([`crate::client`]) drives.
+//! ([`crate::client_loop`]) drives.
 //!
 //! # Strategies
 //!

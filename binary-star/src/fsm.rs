@@ -221,7 +221,7 @@ pub enum Conflict {
 
 /// The result of one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Decision {
     /// Nothing changes (a peer event that does not concern this state).
     Stay,
     /// A peer event moves the server to a new state.
@@ -237,19 +237,19 @@ pub enum Outcome {
     Reassert,
 }
 
-impl Outcome {
+impl Decision {
     /// The state after this outcome, starting from `state`.
     pub fn next_state(self, state: State) -> State {
         match self {
-            Outcome::Become(next, _) => next,
-            Outcome::TakeOver(_) => State::Active,
-            Outcome::Stay | Outcome::Serve | Outcome::Reject(_) | Outcome::Reassert => state,
+            Decision::Become(next, _) => next,
+            Decision::TakeOver(_) => State::Active,
+            Decision::Stay | Decision::Serve | Decision::Reject(_) | Decision::Reassert => state,
         }
     }
 
     /// True if a client request is to be answered.
     pub fn serves(self) -> bool {
-        matches!(self, Outcome::Serve | Outcome::TakeOver(_))
+        matches!(self, Decision::Serve | Decision::TakeOver(_))
     }
 }
 
@@ -262,43 +262,43 @@ pub fn step(
     now: Instant,
     peer_expiry: Instant,
     conflict: Conflict,
-) -> Result<Outcome, Fatal> {
+) -> Result<Decision, Fatal> {
     use Event::{ClientRequest, Peer};
     use State::{Active, Backup, Passive, Primary};
     let peer_expired = now >= peer_expiry;
     let vote = |reason| {
         if peer_expired {
-            Outcome::TakeOver(reason)
+            Decision::TakeOver(reason)
         } else {
-            Outcome::Reject(Rejection::PeerAlive)
+            Decision::Reject(Rejection::PeerAlive)
         }
     };
     Ok(match (state, event) {
-        (Primary, Peer(Backup)) => Outcome::Become(Active, Reason::BackupIsWaiting),
-        (Primary, Peer(Active)) => Outcome::Become(Passive, Reason::PeerIsActive),
-        (Primary, Peer(Primary | Passive)) => Outcome::Stay,
+        (Primary, Peer(Backup)) => Decision::Become(Active, Reason::BackupIsWaiting),
+        (Primary, Peer(Active)) => Decision::Become(Passive, Reason::PeerIsActive),
+        (Primary, Peer(Primary | Passive)) => Decision::Stay,
         (Primary, ClientRequest) => vote(Reason::BackupAbsent),
 
-        (Backup, Peer(Active)) => Outcome::Become(Passive, Reason::PeerIsActive),
-        (Backup, Peer(Primary | Backup | Passive)) => Outcome::Stay,
-        (Backup, ClientRequest) => Outcome::Reject(Rejection::Backup),
+        (Backup, Peer(Active)) => Decision::Become(Passive, Reason::PeerIsActive),
+        (Backup, Peer(Primary | Backup | Passive)) => Decision::Stay,
+        (Backup, ClientRequest) => Decision::Reject(Rejection::Backup),
 
         (Active, Peer(Active)) => match conflict {
             Conflict::Abort => return Err(Fatal::DualActive),
-            Conflict::PeerSenior => Outcome::Become(Passive, Reason::DualActivePeerSenior),
-            Conflict::WeAreSenior => Outcome::Reassert,
+            Conflict::PeerSenior => Decision::Become(Passive, Reason::DualActivePeerSenior),
+            Conflict::WeAreSenior => Decision::Reassert,
         },
-        (Active, Peer(Primary | Backup | Passive)) => Outcome::Stay,
-        (Active, ClientRequest) => Outcome::Serve,
+        (Active, Peer(Primary | Backup | Passive)) => Decision::Stay,
+        (Active, ClientRequest) => Decision::Serve,
 
         (Passive, Peer(peer @ (Primary | Backup))) => {
-            Outcome::Become(Active, Reason::PeerRestarted(peer))
+            Decision::Become(Active, Reason::PeerRestarted(peer))
         }
-        (Passive, Peer(Active)) => Outcome::Stay,
+        (Passive, Peer(Active)) => Decision::Stay,
         (Passive, Peer(Passive)) => match conflict {
             Conflict::Abort => return Err(Fatal::DualPassive),
-            Conflict::PeerSenior => Outcome::Stay,
-            Conflict::WeAreSenior => Outcome::Become(Active, Reason::DualPassiveWeAreSenior),
+            Conflict::PeerSenior => Decision::Stay,
+            Conflict::WeAreSenior => Decision::Become(Active, Reason::DualPassiveWeAreSenior),
         },
         (Passive, ClientRequest) => vote(Reason::PeerExpired),
     })
@@ -313,71 +313,111 @@ mod tests {
 
     /// Expected outcome for every state × event, once with the peer alive and once expired.
     #[allow(clippy::type_complexity)]
-    const TABLE: &[(State, Event, Result<Outcome, Fatal>, Result<Outcome, Fatal>)] = &[
+    const TABLE: &[(
+        State,
+        Event,
+        Result<Decision, Fatal>,
+        Result<Decision, Fatal>,
+    )] = &[
         // (state, event, peer alive, peer expired)
-        (Primary, Peer(Primary), Ok(Outcome::Stay), Ok(Outcome::Stay)),
+        (
+            Primary,
+            Peer(Primary),
+            Ok(Decision::Stay),
+            Ok(Decision::Stay),
+        ),
         (
             Primary,
             Peer(Backup),
-            Ok(Outcome::Become(Active, Reason::BackupIsWaiting)),
-            Ok(Outcome::Become(Active, Reason::BackupIsWaiting)),
+            Ok(Decision::Become(Active, Reason::BackupIsWaiting)),
+            Ok(Decision::Become(Active, Reason::BackupIsWaiting)),
         ),
         (
             Primary,
             Peer(Active),
-            Ok(Outcome::Become(Passive, Reason::PeerIsActive)),
-            Ok(Outcome::Become(Passive, Reason::PeerIsActive)),
+            Ok(Decision::Become(Passive, Reason::PeerIsActive)),
+            Ok(Decision::Become(Passive, Reason::PeerIsActive)),
         ),
-        (Primary, Peer(Passive), Ok(Outcome::Stay), Ok(Outcome::Stay)),
+        (
+            Primary,
+            Peer(Passive),
+            Ok(Decision::Stay),
+            Ok(Decision::Stay),
+        ),
         (
             Primary,
             ClientRequest,
-            Ok(Outcome::Reject(Rejection::PeerAlive)),
-            Ok(Outcome::TakeOver(Reason::BackupAbsent)),
+            Ok(Decision::Reject(Rejection::PeerAlive)),
+            Ok(Decision::TakeOver(Reason::BackupAbsent)),
         ),
-        (Backup, Peer(Primary), Ok(Outcome::Stay), Ok(Outcome::Stay)),
-        (Backup, Peer(Backup), Ok(Outcome::Stay), Ok(Outcome::Stay)),
+        (
+            Backup,
+            Peer(Primary),
+            Ok(Decision::Stay),
+            Ok(Decision::Stay),
+        ),
+        (Backup, Peer(Backup), Ok(Decision::Stay), Ok(Decision::Stay)),
         (
             Backup,
             Peer(Active),
-            Ok(Outcome::Become(Passive, Reason::PeerIsActive)),
-            Ok(Outcome::Become(Passive, Reason::PeerIsActive)),
+            Ok(Decision::Become(Passive, Reason::PeerIsActive)),
+            Ok(Decision::Become(Passive, Reason::PeerIsActive)),
         ),
-        (Backup, Peer(Passive), Ok(Outcome::Stay), Ok(Outcome::Stay)),
+        (
+            Backup,
+            Peer(Passive),
+            Ok(Decision::Stay),
+            Ok(Decision::Stay),
+        ),
         (
             Backup,
             ClientRequest,
-            Ok(Outcome::Reject(Rejection::Backup)),
-            Ok(Outcome::Reject(Rejection::Backup)),
+            Ok(Decision::Reject(Rejection::Backup)),
+            Ok(Decision::Reject(Rejection::Backup)),
         ),
-        (Active, Peer(Primary), Ok(Outcome::Stay), Ok(Outcome::Stay)),
-        (Active, Peer(Backup), Ok(Outcome::Stay), Ok(Outcome::Stay)),
+        (
+            Active,
+            Peer(Primary),
+            Ok(Decision::Stay),
+            Ok(Decision::Stay),
+        ),
+        (Active, Peer(Backup), Ok(Decision::Stay), Ok(Decision::Stay)),
         (
             Active,
             Peer(Active),
             Err(Fatal::DualActive),
             Err(Fatal::DualActive),
         ),
-        (Active, Peer(Passive), Ok(Outcome::Stay), Ok(Outcome::Stay)),
+        (
+            Active,
+            Peer(Passive),
+            Ok(Decision::Stay),
+            Ok(Decision::Stay),
+        ),
         (
             Active,
             ClientRequest,
-            Ok(Outcome::Serve),
-            Ok(Outcome::Serve),
+            Ok(Decision::Serve),
+            Ok(Decision::Serve),
         ),
         (
             Passive,
             Peer(Primary),
-            Ok(Outcome::Become(Active, Reason::PeerRestarted(Primary))),
-            Ok(Outcome::Become(Active, Reason::PeerRestarted(Primary))),
+            Ok(Decision::Become(Active, Reason::PeerRestarted(Primary))),
+            Ok(Decision::Become(Active, Reason::PeerRestarted(Primary))),
         ),
         (
             Passive,
             Peer(Backup),
-            Ok(Outcome::Become(Active, Reason::PeerRestarted(Backup))),
-            Ok(Outcome::Become(Active, Reason::PeerRestarted(Backup))),
+            Ok(Decision::Become(Active, Reason::PeerRestarted(Backup))),
+            Ok(Decision::Become(Active, Reason::PeerRestarted(Backup))),
         ),
-        (Passive, Peer(Active), Ok(Outcome::Stay), Ok(Outcome::Stay)),
+        (
+            Passive,
+            Peer(Active),
+            Ok(Decision::Stay),
+            Ok(Decision::Stay),
+        ),
         (
             Passive,
             Peer(Passive),
@@ -387,8 +427,8 @@ mod tests {
         (
             Passive,
             ClientRequest,
-            Ok(Outcome::Reject(Rejection::PeerAlive)),
-            Ok(Outcome::TakeOver(Reason::PeerExpired)),
+            Ok(Decision::Reject(Rejection::PeerAlive)),
+            Ok(Decision::TakeOver(Reason::PeerExpired)),
         ),
     ];
 
@@ -443,7 +483,7 @@ mod tests {
             expiry,
             Conflict::Abort,
         );
-        assert_eq!(early, Ok(Outcome::Reject(Rejection::PeerAlive)));
+        assert_eq!(early, Ok(Decision::Reject(Rejection::PeerAlive)));
         assert!(!early.unwrap().serves());
         // …from the deadline on, it is served and the server is ACTIVE.
         let vote = step(Passive, ClientRequest, expiry, expiry, Conflict::Abort).unwrap();
@@ -458,10 +498,10 @@ mod tests {
         let expiry = t0 + Duration::from_millis(2000);
         assert_eq!(
             step(Primary, ClientRequest, t0, expiry, Conflict::Abort),
-            Ok(Outcome::Reject(Rejection::PeerAlive))
+            Ok(Decision::Reject(Rejection::PeerAlive))
         );
         let late = step(Primary, ClientRequest, expiry, expiry, Conflict::Abort).unwrap();
-        assert_eq!(late, Outcome::TakeOver(Reason::BackupAbsent));
+        assert_eq!(late, Decision::TakeOver(Reason::BackupAbsent));
         assert_eq!(late.next_state(Primary), Active);
     }
 
@@ -477,20 +517,20 @@ mod tests {
             Conflict::Abort,
         )
         .unwrap();
-        assert_eq!(outcome, Outcome::Reject(Rejection::Backup));
+        assert_eq!(outcome, Decision::Reject(Rejection::Backup));
         assert_eq!(outcome.next_state(Backup), Backup);
     }
 
     #[test]
     fn next_state_follows_the_outcome() {
-        assert_eq!(Outcome::Stay.next_state(Passive), Passive);
-        assert_eq!(Outcome::Serve.next_state(Active), Active);
+        assert_eq!(Decision::Stay.next_state(Passive), Passive);
+        assert_eq!(Decision::Serve.next_state(Active), Active);
         assert_eq!(
-            Outcome::Become(Passive, Reason::PeerIsActive).next_state(Primary),
+            Decision::Become(Passive, Reason::PeerIsActive).next_state(Primary),
             Passive
         );
         assert_eq!(
-            Outcome::Reject(Rejection::PeerAlive).next_state(Primary),
+            Decision::Reject(Rejection::PeerAlive).next_state(Primary),
             Primary
         );
     }
@@ -522,11 +562,11 @@ mod tests {
         let junior = step(Active, Peer(Active), t0, t0, Conflict::PeerSenior).unwrap();
         assert_eq!(
             junior,
-            Outcome::Become(Passive, Reason::DualActivePeerSenior)
+            Decision::Become(Passive, Reason::DualActivePeerSenior)
         );
         assert!(!junior.serves());
         let senior = step(Active, Peer(Active), t0, t0, Conflict::WeAreSenior).unwrap();
-        assert_eq!(senior, Outcome::Reassert);
+        assert_eq!(senior, Decision::Reassert);
         assert_eq!(senior.next_state(Active), Active);
     }
 
@@ -536,10 +576,10 @@ mod tests {
         let senior = step(Passive, Peer(Passive), t0, t0, Conflict::WeAreSenior).unwrap();
         assert_eq!(
             senior,
-            Outcome::Become(Active, Reason::DualPassiveWeAreSenior)
+            Decision::Become(Active, Reason::DualPassiveWeAreSenior)
         );
         let junior = step(Passive, Peer(Passive), t0, t0, Conflict::PeerSenior).unwrap();
-        assert_eq!(junior, Outcome::Stay);
+        assert_eq!(junior, Decision::Stay);
     }
 
     #[test]

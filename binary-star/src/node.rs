@@ -6,9 +6,13 @@
 //! a heartbeat), when the peer expires (`liveness`
 //! heartbeats after its last state message), and what to do after this process itself was
 //! frozen. It follows [`common::contract::Core`]: inputs are [`Node::handle_peer`],
-//! [`Node::handle_link_up`], [`Node::handle_client_request`] (which returns a [`Verdict`]) and
-//! `handle_timeout`, all with `now`; state messages to publish come out of `poll_transmit`,
-//! [`Event`]s to log out of `poll_event`. The reactor around it only moves bytes.
+//! [`Node::handle_link_up`], [`Node::handle_request`] and `handle_timeout`, all with `now`; state
+//! messages to publish come out of `poll_transmit`, [`Event`]s to log out of `poll_event`, and
+//! the client requests to serve out of [`Node::poll_request`]. The node keeps the requests that
+//! arrive while it is quiet after a stall (at most [`MAX_HELD`]) and decides them again when the
+//! quiet time ends. The reactor around it ([`crate::node_loop`]) only moves bytes. (A shell that
+//! keeps requests itself, as the Majordomo broker pair does, asks
+//! [`Node::handle_client_request`] for a [`Verdict`] instead.)
 //!
 //! # The stall rule (our addition to the Guide)
 //!
@@ -27,7 +31,7 @@
 //! vote, and when the link heals each hears the other ACTIVE (the state messages queued during
 //! the partition arrive first). The Guide aborts there, and loses both servers. So every node
 //! keeps an *epoch* (a term, as in Raft), carried in each state message (`3:17`, see
-//! [`crate::wire`]):
+//! [`crate::protocol`]):
 //!
 //! * a node that becomes ACTIVE increments its epoch: the newest takeover has the highest one;
 //! * a node adopts any higher epoch it hears, so a passive node knows the current term and its
@@ -48,15 +52,19 @@
 //! a conflict its epoch counts as 0. With [`OnConflict::Abort`] none of this applies: dual
 //! states are [`Fatal`], as in the Guide.
 
-use crate::fsm::{self, Conflict, Fatal, Outcome, Reason, Rejection, Role, State};
-use crate::wire::StateMessage;
+use crate::fsm::{self, Conflict, Decision, Fatal, Reason, Rejection, Role, State};
+use crate::protocol::StateMessage;
 use common::contract::{self, Core, Outbox};
+use common::Message;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Guide default: a state message every second.
 pub const HEARTBEAT: Duration = Duration::from_millis(1000);
 /// Guide default: the peer is gone after 2 heartbeats without a state message.
 pub const LIVENESS: u32 = 2;
+/// Requests held during a quiet time beyond this many are dropped (the clients retry).
+pub const MAX_HELD: usize = 10_000;
 
 /// Heartbeat timing; both servers of a pair must use the same values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,8 +170,25 @@ pub enum Event {
         /// How late our own heartbeat was.
         late: Duration,
     },
-    /// The quiet time after a stall is over: serve the held requests, publish again.
+    /// The quiet time after a stall is over: serve the held requests, publish again. (A node
+    /// that holds the requests itself, through [`Node::handle_request`], has decided them
+    /// already; [`Node::released`] says how many there were.)
     Resumed,
+    /// A client request given to [`Node::handle_request`] was dropped unanswered (the client
+    /// will time out and try the other server).
+    Rejected {
+        /// The state that refused it.
+        state: State,
+        /// Why.
+        why: Rejection,
+        /// The first rejection since the last change of state (the one worth a warning).
+        first: bool,
+    },
+    /// A client request arrived while [`MAX_HELD`] were held already: dropped.
+    HeldFull,
+    /// Both servers are ACTIVE, or both PASSIVE, under [`OnConflict::Abort`]: this server must
+    /// stop (the shell logs it and exits).
+    Fatal(Fatal),
     /// A state message older than our epoch was ignored (the first of a run of them).
     Stale {
         /// What it said.
@@ -193,6 +218,16 @@ pub enum Verdict {
     Hold,
 }
 
+/// A client request as the frontend ROUTER received it, split for the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The routing frames to put back in front of the reply (the id, and the delimiter a REQ
+    /// client adds).
+    pub envelope: Message,
+    /// What the service gets.
+    pub body: Message,
+}
+
 /// The decisions of one server of a Binary Star pair.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -210,6 +245,20 @@ pub struct Node {
     warned_same_role: bool,
     next_publish: Instant,
     quiet_until: Option<Instant>,
+    /// The split-brain error the last peer message ended in.
+    fatal: Option<Fatal>,
+    /// Requests from [`Node::handle_request`] kept while quiet, in arrival order.
+    held: VecDeque<Request>,
+    /// How many were held when the last quiet time ended.
+    released: usize,
+    /// Requests rejected since the last change of state.
+    rejections: u64,
+    /// Requests to serve, each with the number of events queued before it was decided: it
+    /// leaves [`Node::poll_request`] only once those are polled, so a shell that asks for
+    /// requests before events still logs and serves in the order things were decided.
+    to_serve: VecDeque<(u64, Request)>,
+    events_queued: u64,
+    events_polled: u64,
     outbox: Outbox<Publish, Event>,
 }
 
@@ -232,6 +281,13 @@ impl Node {
             warned_same_role: false,
             next_publish: now,
             quiet_until: None,
+            fatal: None,
+            held: VecDeque::new(),
+            released: 0,
+            rejections: 0,
+            to_serve: VecDeque::new(),
+            events_queued: 0,
+            events_polled: 0,
             outbox: Outbox::default(),
         }
     }
@@ -272,9 +328,31 @@ impl Node {
         self.quiet_until.is_some()
     }
 
+    /// The split-brain error the last peer message ended in, if any (the same as its
+    /// [`Event::Fatal`], for a shell that stops at once without logging what came before).
+    pub fn fatal(&self) -> Option<Fatal> {
+        self.fatal
+    }
+
+    /// Requests held now (quiet after a stall), from [`Node::handle_request`].
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Requests that were held when the last quiet time ended (what [`Event::Resumed`] is
+    /// logged with).
+    pub fn released(&self) -> usize {
+        self.released
+    }
+
+    fn event(&mut self, event: Event) {
+        self.events_queued += 1;
+        self.outbox.event(event);
+    }
+
     /// The peer published `peer` as a bare digit (the Guide's format, no epoch); see
     /// [`handle_peer`](Self::handle_peer).
-    pub fn handle_peer_state(&mut self, peer: State, now: Instant) -> Result<(), Fatal> {
+    pub fn handle_peer_state(&mut self, peer: State, now: Instant) {
         self.handle_peer(
             StateMessage {
                 state: peer,
@@ -285,9 +363,10 @@ impl Node {
     }
 
     /// The peer published a state message. Under [`OnConflict::Abort`] a dual-active or
-    /// dual-passive pair is a [`Fatal`] error: the server must stop. Under
-    /// [`OnConflict::Resolve`] it never fails.
-    pub fn handle_peer(&mut self, message: StateMessage, now: Instant) -> Result<(), Fatal> {
+    /// dual-passive pair is an [`Event::Fatal`] (also kept in [`Node::fatal`]): the server must
+    /// stop. Under [`OnConflict::Resolve`] it never happens.
+    pub fn handle_peer(&mut self, message: StateMessage, now: Instant) {
+        self.fatal = None;
         let peer = message.state;
         self.check_stall(now);
         let after_silence = self
@@ -304,7 +383,7 @@ impl Node {
                 // Sent before a takeover we know of: the peer is alive, nothing more.
                 self.stale_run += 1;
                 if self.stale_run == 1 {
-                    self.outbox.event(Event::Stale {
+                    self.event(Event::Stale {
                         peer,
                         epoch,
                         ours: self.epoch,
@@ -313,12 +392,12 @@ impl Node {
                 if newcomer && !self.is_quiet() {
                     self.publish_now(now);
                 }
-                return Ok(());
+                return;
             }
         }
         self.stale_run = 0;
         if after_silence.is_some() || self.last_peer_state != Some(peer) {
-            self.outbox.event(Event::PeerState {
+            self.event(Event::PeerState {
                 peer,
                 after_silence,
             });
@@ -326,7 +405,7 @@ impl Node {
         self.last_peer_state = Some(peer);
         if peer == self.role.initial_state() && !self.warned_same_role {
             self.warned_same_role = true;
-            self.outbox.event(Event::SameRole(peer));
+            self.event(Event::SameRole(peer));
         }
         let peer_epoch = message.epoch.unwrap_or(0);
         let conflict = if !resolve {
@@ -340,16 +419,23 @@ impl Node {
         };
         let ours = self.epoch;
         self.epoch = self.epoch.max(peer_epoch);
-        match fsm::step(
+        let decision = match fsm::step(
             self.state,
             fsm::Event::Peer(peer),
             now,
             self.peer_expiry,
             conflict,
-        )? {
-            Outcome::Become(to, reason) => self.change(to, reason, now),
-            Outcome::Reassert => {
-                self.outbox.event(Event::Senior { peer_epoch, ours });
+        ) {
+            Ok(decision) => decision,
+            Err(fatal) => {
+                self.fatal = Some(fatal);
+                return self.event(Event::Fatal(fatal));
+            }
+        };
+        match decision {
+            Decision::Become(to, reason) => self.change(to, reason, now),
+            Decision::Reassert => {
+                self.event(Event::Senior { peer_epoch, ours });
                 if !self.is_quiet() {
                     self.publish_now(now);
                 }
@@ -358,9 +444,8 @@ impl Node {
             // restarted primary hears at once that the backup is ACTIVE.
             _ if newcomer && !self.is_quiet() => self.publish_now(now),
             // Peer events never serve or reject; nothing else to do.
-            Outcome::Stay | Outcome::Serve | Outcome::TakeOver(_) | Outcome::Reject(_) => {}
+            Decision::Stay | Decision::Serve | Decision::TakeOver(_) | Decision::Reject(_) => {}
         }
-        Ok(())
     }
 
     /// A third party that hears both servers (a worker registered with both, say) reports the
@@ -421,16 +506,52 @@ impl Node {
             self.peer_expiry,
             Conflict::Abort,
         ) {
-            Ok(Outcome::Serve) => Verdict::Serve,
-            Ok(Outcome::TakeOver(reason)) => {
+            Ok(Decision::Serve) => Verdict::Serve,
+            Ok(Decision::TakeOver(reason)) => {
                 self.change(State::Active, reason, now);
                 Verdict::Serve
             }
-            Ok(Outcome::Reject(why)) => Verdict::Reject(why),
+            Ok(Decision::Reject(why)) => Verdict::Reject(why),
             // The table has no other outcome for a client request.
-            Ok(Outcome::Stay | Outcome::Become(..) | Outcome::Reassert) | Err(_) => {
+            Ok(Decision::Stay | Decision::Become(..) | Decision::Reassert) | Err(_) => {
                 Verdict::Reject(Rejection::PeerAlive)
             }
+        }
+    }
+
+    /// A client request arrived, the whole of it: the node serves it (it comes out of
+    /// [`Node::poll_request`]), rejects it ([`Event::Rejected`]), or keeps it while quiet after
+    /// a stall and decides it again when the quiet time ends (at most [`MAX_HELD`]; more are
+    /// dropped, [`Event::HeldFull`]). [`Node::handle_client_request`] is the same decision for
+    /// a shell that keeps the requests itself.
+    pub fn handle_request(&mut self, request: Request, now: Instant) {
+        let mark = self.events_queued;
+        self.decide(request, mark, now);
+    }
+
+    fn decide(&mut self, request: Request, mark: u64, now: Instant) {
+        match self.handle_client_request(now) {
+            Verdict::Serve => self.to_serve.push_back((mark, request)),
+            Verdict::Reject(why) => {
+                self.rejections += 1;
+                self.event(Event::Rejected {
+                    state: self.state,
+                    why,
+                    first: self.rejections == 1,
+                });
+            }
+            Verdict::Hold if self.held.len() >= MAX_HELD => self.event(Event::HeldFull),
+            Verdict::Hold => self.held.push_back(request),
+        }
+    }
+
+    /// The next request to pass to the service, once the events decided before it are polled.
+    pub fn poll_request(&mut self) -> Option<Request> {
+        match self.to_serve.front() {
+            Some((mark, _)) if *mark <= self.events_polled => {
+                self.to_serve.pop_front().map(|(_, request)| request)
+            }
+            _ => None,
         }
     }
 
@@ -438,19 +559,20 @@ impl Node {
         if !self.peer_expired && now >= self.peer_expiry {
             self.peer_expired = true;
             let silent = now - self.last_heard.unwrap_or(self.started);
-            self.outbox.event(Event::PeerExpired { silent });
+            self.event(Event::PeerExpired { silent });
         }
     }
 
     fn change(&mut self, to: State, reason: Reason, now: Instant) {
         let from = self.state;
         self.state = to;
+        self.rejections = 0;
         if to == State::Active {
             // A takeover starts a new term, senior to every one this node has heard of.
             // Saturating: the epoch comes from the network, a peer may send u64::MAX.
             self.epoch = self.epoch.saturating_add(1);
         }
-        self.outbox.event(Event::Changed {
+        self.event(Event::Changed {
             from,
             to,
             reason,
@@ -469,7 +591,7 @@ impl Node {
         let late = now.saturating_duration_since(self.next_publish);
         if late >= self.timing.stall_threshold() {
             self.quiet_until = Some(contract::saturating_add(now, self.timing.quiet()));
-            self.outbox.event(Event::Stalled { late });
+            self.event(Event::Stalled { late });
         }
     }
 }
@@ -488,7 +610,14 @@ impl Core for Node {
             }
             self.quiet_until = None;
             self.next_publish = now;
-            self.outbox.event(Event::Resumed);
+            self.event(Event::Resumed);
+            // Every held request is decided now, as of the end of the quiet time.
+            let held = std::mem::take(&mut self.held);
+            self.released = held.len();
+            let mark = self.events_queued;
+            for request in held {
+                self.decide(request, mark, now);
+            }
         }
         if now >= self.next_publish {
             self.publish_now(now);
@@ -511,7 +640,23 @@ impl Core for Node {
     }
 
     fn poll_event(&mut self) -> Option<Event> {
-        self.outbox.poll_event()
+        let event = self.outbox.poll_event();
+        self.events_polled += u64::from(event.is_some());
+        event
+    }
+}
+
+/// The peer inputs as they returned before the split-brain error became an event, for tests.
+#[cfg(test)]
+impl Node {
+    fn peer(&mut self, message: StateMessage, now: Instant) -> Result<(), Fatal> {
+        self.handle_peer(message, now);
+        self.fatal.map_or(Ok(()), Err)
+    }
+
+    fn peer_state(&mut self, peer: State, now: Instant) -> Result<(), Fatal> {
+        self.handle_peer_state(peer, now);
+        self.fatal.map_or(Ok(()), Err)
     }
 }
 
@@ -584,7 +729,7 @@ mod tests {
     /// A primary that has paired with a backup and is ACTIVE, heartbeat published at `t0`.
     fn active_primary(t0: Instant) -> Node {
         let mut node = Node::new(Role::Primary, timing(), t0);
-        node.handle_peer_state(State::Backup, t0).unwrap();
+        node.peer_state(State::Backup, t0).unwrap();
         drain(&mut node, t0);
         assert_eq!(node.state(), State::Active);
         node
@@ -600,7 +745,7 @@ mod tests {
         let t0 = Instant::now();
         let mut node = Node::new(Role::Primary, huge, t0);
         assert_eq!(drain(&mut node, t0), [Notice::Publish(State::Primary, 0)]);
-        node.handle_peer_state(State::Backup, t0 + MS).unwrap();
+        node.peer_state(State::Backup, t0 + MS).unwrap();
         drain(&mut node, t0 + MS);
         assert_eq!(node.state(), State::Active);
         let next = node.poll_timeout().unwrap();
@@ -630,7 +775,7 @@ mod tests {
         let mut primary = Node::new(Role::Primary, timing(), t0);
         drain(&mut primary, t0);
         let t = t0 + 300 * MS;
-        primary.handle_peer_state(State::Backup, t).unwrap();
+        primary.peer_state(State::Backup, t).unwrap();
         assert_eq!(
             drain(&mut primary, t),
             [
@@ -659,7 +804,7 @@ mod tests {
     fn a_peer_that_appears_or_comes_back_gets_our_state_at_once() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         drain(&mut backup, t0);
         // The primary dies, the backup takes over…
         let expiry = t0 + 2 * HB;
@@ -669,10 +814,10 @@ mod tests {
         // …and the restarted primary's first state message is answered at once.
         let back = expiry + 2 * HB + 300 * MS;
         run(&mut backup, expiry + 2 * HB, back - MS);
-        backup.handle_peer_state(State::Primary, back).unwrap();
+        backup.peer_state(State::Primary, back).unwrap();
         assert_eq!(publishes(&drain(&mut backup, back)), [State::Active]);
         // The next state message from the same peer is not: only the heartbeat.
-        backup.handle_peer_state(State::Passive, back + MS).unwrap();
+        backup.peer_state(State::Passive, back + MS).unwrap();
         assert!(publishes(&drain(&mut backup, back + MS)).is_empty());
     }
 
@@ -699,10 +844,8 @@ mod tests {
     fn the_same_peer_state_is_reported_once() {
         let t0 = Instant::now();
         let mut node = active_primary(t0);
-        node.handle_peer_state(State::Passive, t0 + 100 * MS)
-            .unwrap();
-        node.handle_peer_state(State::Passive, t0 + 900 * MS)
-            .unwrap();
+        node.peer_state(State::Passive, t0 + 100 * MS).unwrap();
+        node.peer_state(State::Passive, t0 + 900 * MS).unwrap();
         let notices = drain(&mut node, t0 + 900 * MS);
         let peer_lines = notices
             .iter()
@@ -715,7 +858,7 @@ mod tests {
     fn passive_takes_over_on_the_first_request_after_the_peer_expires() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         drain(&mut backup, t0);
         assert_eq!(backup.state(), State::Passive);
         // The primary keeps publishing until t0 + 1 s, then dies.
@@ -723,7 +866,7 @@ mod tests {
         while t < t0 + HB {
             t += HB;
             drain(&mut backup, t);
-            backup.handle_peer_state(State::Active, t).unwrap();
+            backup.peer_state(State::Active, t).unwrap();
         }
         let last_heard = t;
         assert_eq!(backup.peer_expiry(), last_heard + 2 * HB);
@@ -768,9 +911,7 @@ mod tests {
             primary.handle_client_request(t0 + 100 * MS),
             Verdict::Reject(Rejection::PeerAlive)
         );
-        primary
-            .handle_peer_state(State::Active, t0 + 400 * MS)
-            .unwrap();
+        primary.peer_state(State::Active, t0 + 400 * MS).unwrap();
         assert_eq!(primary.state(), State::Passive);
         let notices = drain(&mut primary, t0 + 400 * MS);
         assert!(notices.contains(&Notice::Publish(State::Passive, 0)));
@@ -801,7 +942,7 @@ mod tests {
             t += HB;
             drain(&mut node, t);
         }
-        node.handle_peer_state(State::Backup, t).unwrap();
+        node.peer_state(State::Backup, t).unwrap();
         let notices = drain(&mut node, t);
         assert!(notices.contains(&Notice::E(Event::PeerState {
             peer: State::Backup,
@@ -814,20 +955,14 @@ mod tests {
     fn dual_states_are_fatal_under_the_guides_rule() {
         let t0 = Instant::now();
         let mut node = active_primary(t0).with_on_conflict(OnConflict::Abort);
-        assert_eq!(
-            node.handle_peer_state(State::Active, t0),
-            Err(Fatal::DualActive)
-        );
+        assert_eq!(node.peer_state(State::Active, t0), Err(Fatal::DualActive));
         // Epochs change nothing under the Guide's rule.
         let mut node = active_primary(t0).with_on_conflict(OnConflict::Abort);
-        assert_eq!(
-            node.handle_peer(msg(State::Active, 0), t0),
-            Err(Fatal::DualActive)
-        );
+        assert_eq!(node.peer(msg(State::Active, 0), t0), Err(Fatal::DualActive));
         let mut backup = Node::new(Role::Backup, timing(), t0).with_on_conflict(OnConflict::Abort);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         assert_eq!(
-            backup.handle_peer_state(State::Passive, t0),
+            backup.peer_state(State::Passive, t0),
             Err(Fatal::DualPassive)
         );
     }
@@ -837,7 +972,7 @@ mod tests {
         let t0 = Instant::now();
         let mut primary = active_primary(t0);
         let t = t0 + 10 * MS;
-        primary.handle_peer(msg(State::Active, 1), t).unwrap();
+        primary.peer(msg(State::Active, 1), t).unwrap();
         assert_eq!(primary.state(), State::Active);
         let notices = drain(&mut primary, t);
         assert!(notices.contains(&Notice::E(Event::Senior {
@@ -848,14 +983,12 @@ mod tests {
 
         // A backup that became ACTIVE in epoch 1 (it never heard the primary) hears it.
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer(msg(State::Active, 0), t0).unwrap();
+        backup.peer(msg(State::Active, 0), t0).unwrap();
         let expiry = t0 + 2 * HB;
         run(&mut backup, t0, expiry);
         assert_eq!(backup.handle_client_request(expiry), Verdict::Serve);
         assert_eq!((backup.state(), backup.epoch()), (State::Active, 1));
-        backup
-            .handle_peer(msg(State::Active, 1), expiry + MS)
-            .unwrap();
+        backup.peer(msg(State::Active, 1), expiry + MS).unwrap();
         assert_eq!(backup.state(), State::Passive);
         let notices = drain(&mut backup, expiry + MS);
         assert!(notices.contains(&Notice::E(Event::Changed {
@@ -872,13 +1005,13 @@ mod tests {
         let mut primary = active_primary(t0);
         // The Guide's C backup, after taking over, says "3": we are senior and stay ACTIVE
         // (the C peer applies its own table to our "3:1").
-        primary.handle_peer_state(State::Active, t0 + MS).unwrap();
+        primary.peer_state(State::Active, t0 + MS).unwrap();
         assert_eq!(primary.state(), State::Active);
         // A passive node hears bare "1" from a restarted C primary: the Guide's cell applies.
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer(msg(State::Active, 7), t0).unwrap();
+        backup.peer(msg(State::Active, 7), t0).unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Passive, 7));
-        backup.handle_peer_state(State::Primary, t0 + MS).unwrap();
+        backup.peer_state(State::Primary, t0 + MS).unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Active, 8));
     }
 
@@ -886,7 +1019,7 @@ mod tests {
     fn a_stale_message_keeps_the_peer_alive_but_changes_nothing() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer(msg(State::Active, 1), t0).unwrap();
+        backup.peer(msg(State::Active, 1), t0).unwrap();
         let expiry = t0 + 2 * HB;
         run(&mut backup, t0, expiry);
         assert_eq!(backup.handle_client_request(expiry), Verdict::Serve);
@@ -895,7 +1028,7 @@ mod tests {
         // The old primary's ACTIVE messages from epoch 1 arrive after a heal.
         for i in 1..=5u32 {
             let t = expiry + 100 * MS * i;
-            backup.handle_peer(msg(State::Active, 1), t).unwrap();
+            backup.peer(msg(State::Active, 1), t).unwrap();
             assert_eq!(backup.state(), State::Active);
             assert!(t < backup.peer_expiry(), "the peer counts as alive");
         }
@@ -910,13 +1043,9 @@ mod tests {
     fn the_largest_epoch_on_the_wire_does_not_overflow() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup
-            .handle_peer(msg(State::Active, u64::MAX), t0)
-            .unwrap();
+        backup.peer(msg(State::Active, u64::MAX), t0).unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Passive, u64::MAX));
-        backup
-            .handle_peer(msg(State::Primary, 0), t0 + 2 * MS)
-            .unwrap();
+        backup.peer(msg(State::Primary, 0), t0 + 2 * MS).unwrap();
         assert_eq!((backup.state(), backup.epoch()), (State::Active, u64::MAX));
     }
 
@@ -928,7 +1057,7 @@ mod tests {
         let mut same = 0;
         for i in 1..=5u32 {
             let t = t0 + HB * i;
-            node.handle_peer_state(State::Primary, t).unwrap();
+            node.peer_state(State::Primary, t).unwrap();
             same += drain(&mut node, t)
                 .iter()
                 .filter(|n| matches!(n, Notice::E(Event::SameRole(State::Primary))))
@@ -954,10 +1083,8 @@ mod tests {
         assert!(publishes(&notices).is_empty(), "{notices:?}");
         // The queued peer messages: PASSIVE from before the takeover, then ACTIVE in the
         // backup's new epoch: the frozen primary steps down, still without publishing.
-        primary.handle_peer(msg(State::Passive, 1), wake).unwrap();
-        primary
-            .handle_peer(msg(State::Active, 2), wake + MS)
-            .unwrap();
+        primary.peer(msg(State::Passive, 1), wake).unwrap();
+        primary.peer(msg(State::Active, 2), wake + MS).unwrap();
         assert_eq!(primary.state(), State::Passive);
         assert_eq!(primary.epoch(), 2);
         let notices = drain(&mut primary, wake + MS);
@@ -980,9 +1107,9 @@ mod tests {
         let mut primary = active_primary(t0).with_on_conflict(OnConflict::Abort);
         let wake = t0 + 5 * HB;
         assert_eq!(primary.handle_client_request(wake), Verdict::Hold);
-        primary.handle_peer(msg(State::Passive, 1), wake).unwrap();
+        primary.peer(msg(State::Passive, 1), wake).unwrap();
         assert_eq!(
-            primary.handle_peer(msg(State::Active, 2), wake + MS),
+            primary.peer(msg(State::Active, 2), wake + MS),
             Err(Fatal::DualActive)
         );
     }
@@ -996,9 +1123,7 @@ mod tests {
         assert!(primary.is_quiet());
         assert_eq!(primary.handle_client_request(wake + 10 * MS), Verdict::Hold);
         // The backup is still passive.
-        primary
-            .handle_peer_state(State::Passive, wake + 200 * MS)
-            .unwrap();
+        primary.peer_state(State::Passive, wake + 200 * MS).unwrap();
         let heard = drain(&mut primary, wake + 200 * MS);
         assert!(publishes(&heard).is_empty(), "{heard:?}");
         let quiet_end = wake + 3 * HB / 2;
@@ -1027,13 +1152,13 @@ mod tests {
     fn a_passive_server_does_not_vote_on_a_stale_view_after_a_stall() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         drain(&mut backup, t0);
         // Frozen past the peer expiry; a client request is the first event on waking.
         let wake = t0 + 4 * HB;
         assert_eq!(backup.handle_client_request(wake), Verdict::Hold);
         // The primary is alive: its queued state arrives.
-        backup.handle_peer_state(State::Active, wake + MS).unwrap();
+        backup.peer_state(State::Active, wake + MS).unwrap();
         let end = wake + 3 * HB / 2;
         drain(&mut backup, end);
         assert_eq!(
@@ -1041,6 +1166,134 @@ mod tests {
             Verdict::Reject(Rejection::PeerAlive)
         );
         assert_eq!(backup.state(), State::Passive);
+    }
+
+    fn request(body: &str) -> Request {
+        Request {
+            envelope: Message::from_frames(["client", ""]),
+            body: Message::from_frames([body.to_owned()]),
+        }
+    }
+
+    /// Everything the reactor would take out, in its order: requests to serve first (each once
+    /// the events decided before it are out), then events, then state messages.
+    fn take(node: &mut Node) -> Vec<Result<Request, Notice>> {
+        let mut out = Vec::new();
+        loop {
+            if let Some(request) = node.poll_request() {
+                out.push(Ok(request));
+            } else if let Some(event) = node.poll_event() {
+                out.push(Err(Notice::E(event)));
+            } else if let Some(Publish(s, e)) = node.poll_transmit() {
+                out.push(Err(Notice::Publish(s, e)));
+            } else {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn requests_held_while_quiet_are_served_in_order_after_the_resumed_event() {
+        let t0 = Instant::now();
+        let mut primary = active_primary(t0);
+        take(&mut primary);
+        // Frozen for 3 s: the first request on waking starts the quiet time and is held.
+        let wake = t0 + 3 * HB;
+        primary.handle_request(request("1"), wake);
+        primary.handle_request(request("2"), wake + MS);
+        assert_eq!(
+            take(&mut primary),
+            [Err(Notice::E(Event::Stalled { late: 2 * HB }))]
+        );
+        assert_eq!((primary.held(), primary.released()), (2, 0));
+        let quiet_end = wake + 3 * HB / 2;
+        primary.handle_timeout(quiet_end - MS);
+        // (The peer expires meanwhile; no request is passed on.)
+        let quiet = take(&mut primary);
+        assert!(quiet.iter().all(Result::is_err), "{quiet:?}");
+        assert_eq!(primary.held(), 2);
+        // The quiet time ends: Resumed first, then the held requests in arrival order.
+        primary.handle_timeout(quiet_end);
+        assert_eq!(
+            take(&mut primary),
+            [
+                Err(Notice::E(Event::Resumed)),
+                Ok(request("1")),
+                Ok(request("2")),
+                Err(Notice::Publish(State::Active, 1)),
+            ]
+        );
+        assert_eq!((primary.held(), primary.released()), (0, 2));
+        // Serving again: a new request is passed on at once.
+        primary.handle_request(request("3"), quiet_end);
+        assert_eq!(take(&mut primary), [Ok(request("3"))]);
+    }
+
+    #[test]
+    fn a_request_that_takes_over_is_served_before_the_change_is_logged() {
+        let t0 = Instant::now();
+        let mut backup = Node::new(Role::Backup, timing(), t0);
+        backup.peer_state(State::Active, t0).unwrap();
+        let t = t0 + 3 * HB;
+        run(&mut backup, t0, t);
+        take(&mut backup);
+        assert_eq!(backup.state(), State::Passive);
+        // The primary expired: the request is the client vote, and the backup serves it.
+        backup.handle_request(request("1"), t);
+        let out = take(&mut backup);
+        assert_eq!(out[0], Ok(request("1")));
+        assert!(
+            matches!(
+                out[1],
+                Err(Notice::E(Event::Changed {
+                    to: State::Active,
+                    ..
+                }))
+            ),
+            "{out:?}"
+        );
+        assert_eq!(out[2], Err(Notice::Publish(State::Active, 1)));
+        assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn the_first_rejection_per_state_is_marked_and_the_hold_is_bounded() {
+        let t0 = Instant::now();
+        let mut primary = Node::new(Role::Primary, timing(), t0);
+        take(&mut primary);
+        let rejected = |state, first| {
+            Err(Notice::E(Event::Rejected {
+                state,
+                why: Rejection::PeerAlive,
+                first,
+            }))
+        };
+        // The peer may be serving: a primary that has not heard from it rejects.
+        primary.handle_request(request("1"), t0);
+        primary.handle_request(request("2"), t0);
+        assert_eq!(
+            take(&mut primary),
+            [
+                rejected(State::Primary, true),
+                rejected(State::Primary, false)
+            ]
+        );
+        // A change of state starts the count again.
+        primary.peer_state(State::Active, t0 + MS).unwrap();
+        take(&mut primary);
+        assert_eq!(primary.state(), State::Passive);
+        primary.handle_request(request("3"), t0 + MS);
+        assert_eq!(take(&mut primary), [rejected(State::Passive, true)]);
+        // While quiet, at most MAX_HELD requests are kept; the next is dropped.
+        let wake = t0 + 5 * HB;
+        for _ in 0..MAX_HELD {
+            primary.handle_request(request("held"), wake);
+        }
+        take(&mut primary);
+        assert_eq!(primary.held(), MAX_HELD);
+        primary.handle_request(request("one too many"), wake);
+        assert_eq!(take(&mut primary), [Err(Notice::E(Event::HeldFull))]);
+        assert_eq!(primary.held(), MAX_HELD);
     }
 
     #[test]
@@ -1116,7 +1369,7 @@ mod tests {
     fn a_backup_steps_down_for_a_primary_in_the_same_epoch_and_abort_ignores_reports() {
         let t0 = Instant::now();
         let mut backup = Node::new(Role::Backup, timing(), t0);
-        backup.handle_peer_state(State::Active, t0).unwrap();
+        backup.peer_state(State::Active, t0).unwrap();
         // The primary falls silent: the backup takes over by client vote (epoch 1).
         let later = t0 + timing().peer_ttl() + MS;
         run(&mut backup, t0, later);

@@ -1,5 +1,5 @@
 //! The state sockets of one server of a pair, for any server that owns its frontend itself: the
-//! [`reactor`](crate::reactor) is one, the Majordomo broker pair (`mdbroker --primary`) another.
+//! [`node_loop`](crate::node_loop) is one, the Majordomo broker pair (`mdbroker --primary`) another.
 //!
 //! [`StateSockets`] binds the state publisher (PUB) and keeps the subscriber (SUB) connected to
 //! the peer's publisher (see the private `link` module: bounded connects, a fresh socket after a
@@ -9,7 +9,7 @@
 
 use crate::link::{LinkEvent, StateLink};
 use crate::node::{Event, Publish, Timing};
-use crate::wire::{self, StateMessage, WireError};
+use crate::protocol::{self, StateMessage, WireError};
 use common::sock::{self, SockError};
 use common::Message;
 use zeromq::{PubSocket, Socket};
@@ -63,14 +63,14 @@ impl StateSockets {
     pub async fn recv(&mut self) -> Option<PeerInput> {
         Some(match self.link.recv().await? {
             LinkEvent::Up => PeerInput::LinkUp,
-            LinkEvent::State(message) => PeerInput::State(wire::parse_state(&message), message),
+            LinkEvent::State(message) => PeerInput::State(protocol::parse_state(&message), message),
         })
     }
 
     /// Publishes a state message. PUB never blocks (it drops for slow subscribers), but the
     /// send is bounded all the same; a failure is logged, the next heartbeat tries again.
     pub async fn publish(&mut self, Publish(state, epoch): Publish) {
-        let message = wire::state_message(state, epoch);
+        let message = protocol::state_message(state, epoch);
         if let Err(e) = sock::send(&mut self.publisher, message, self.timing.heartbeat).await {
             tracing::warn!("cannot publish state {state}: {e}");
         }
@@ -79,7 +79,7 @@ impl StateSockets {
 
 /// Logs a node's event as the line every server of a pair prints for it (the table in
 /// `binary-star/README.md`). [`Event::Resumed`] is logged by the caller, which knows how many
-/// requests it held.
+/// requests it held, and [`Event::Fatal`] by the caller that stops on it.
 pub fn log_event(event: &Event) {
     match *event {
         Event::Changed {
@@ -113,5 +113,16 @@ pub fn log_event(event: &Event) {
             "dual actives: we are senior (epoch {ours}, peer {peer_epoch}), staying active"
         ),
         Event::Resumed => tracing::info!("resumed after stall"),
+        Event::Rejected {
+            state,
+            why,
+            first: true,
+        } => tracing::warn!("request dropped in state {state}: {why}"),
+        Event::Rejected { state, why, .. } => {
+            tracing::debug!("request dropped in state {state}: {why}")
+        }
+        Event::HeldFull => tracing::warn!("too many held requests, dropped one"),
+        // The caller logs it as it stops.
+        Event::Fatal(_) => {}
     }
 }

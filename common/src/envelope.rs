@@ -11,10 +11,14 @@
 use crate::Message;
 use bytes::Bytes;
 
-/// READY: a worker's first message on a fresh connection (6/PPP; Simple Pirate's too).
-pub const READY: u8 = 0x01;
-/// HEARTBEAT: 6/PPP's "still alive", sent both ways every interval.
-pub const HEARTBEAT: u8 = 0x02;
+/// The one-byte commands of 6/PPP (Paranoid Pirate; Simple Pirate's READY is the same byte),
+/// apart from Majordomo's commands of the same names.
+pub mod ppp {
+    /// READY: a worker's first message on a fresh connection.
+    pub const READY: u8 = 0x01;
+    /// HEARTBEAT: "still alive", sent both ways every interval.
+    pub const HEARTBEAT: u8 = 0x02;
+}
 
 /// Most address frames an envelope may carry: real paths through brokers are a few hops.
 pub const MAX_HOPS: usize = 16;

@@ -1,8 +1,8 @@
 //! Freelance client, model 3, the Guide's `flclient3.c` and `flcliapi.c` in Rust: read
 //! `flcliapi` below first. The application's half sends commands over a channel to an agent
 //! task, which pings every server (10/FLP), sends the request to the first live one, and
-//! fails it when no server answered within `GLOBAL_TIMEOUT`. The hardened `src/agent.rs` and
-//! `src/bin/flclient3.rs` add a pure, unit-tested server table, a per-attempt timeout (so a hung
+//! fails it when no server answered within `GLOBAL_TIMEOUT`. The hardened `src/agent.rs`,
+//! `src/agent_loop.rs` and `src/bin/flclient3.rs` add a pure, unit-tested server table, a per-attempt timeout (so a hung
 //! server is left before the request fails), one link per server with the socket monitor (a dead
 //! server gets a fresh connection), request accounting and flags for every timing.
 //!

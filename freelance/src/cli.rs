@@ -1,7 +1,7 @@
 //! Command-line pieces shared by the programs: [`RunArgs`] (flatten into a client's clap
 //! parser), the exit status, and a Ctrl-C future armed at start-up.
 
-use crate::driver::{drive, DriveOptions, Outcome, Requester};
+use crate::driver::{drive, DriveOptions, DriveResult, ModelClient};
 use clap::Args;
 use common::cli::{RequestLog, Verbosity};
 use std::future::Future;
@@ -64,12 +64,12 @@ FAILED, so sent = answered + failed always)."
 }
 
 /// Exit status of a client run: failure if any request FAILED.
-pub fn exit_code(outcome: &Outcome) -> ExitCode {
+pub fn exit_code(outcome: &DriveResult) -> ExitCode {
     outcome.summary.exit_code()
 }
 
 /// Drives `requester` until done or `shutdown`; returns the exit status.
-pub async fn run<R: Requester>(
+pub async fn run<R: ModelClient>(
     requester: &mut R,
     options: DriveOptions,
     shutdown: impl Future<Output = ()>,

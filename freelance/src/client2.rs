@@ -1,240 +1,320 @@
-//! Model 2 client: one DEALER connected to every server, each request fired at all of them.
+//! Model 2's brain, with no sockets and no clock: sequence numbers, how many copies of a
+//! request to fire, which reply wins, when the request fails.
 //!
-//! Decisions (sequence numbers, copies, which reply wins, the deadline) live in
-//! [`crate::shotgun`]; this shell moves messages. Two things the `zeromq` crate makes it do
-//! that libzmq would do by itself:
-//! * `connect()` waits until the server is up, and a DEALER cannot connect while it is waiting
-//!   for replies. So a small *probe* task per missing server connects a throwaway DEALER until
-//!   the server answers the handshake; only then does the client connect its own DEALER
-//!   (which is then quick). A server that is down never stalls a request.
-//! * The DEALER never reconnects. The socket monitor reports a dropped server at once; the
-//!   client stops counting it (fewer copies) and probes it until it is back.
+//! The `zeromq` crate's DEALER round-robins, so one copy per connected server reaches every
+//! server once. The first reply carrying the current sequence number wins; replies to earlier
+//! requests (the other servers' duplicates) are dropped. The table also tracks which servers
+//! are connected, because the DEALER never reconnects by itself: the client re-connects a
+//! server once it answers again, and fires the request in progress once more at every
+//! connected server, so the newcomer gets a copy whatever the round-robin order.
 //!
-//! # Log lines
-//! * `I: connecting to <endpoint>` at start, `I: connected to <endpoint>` once it is up
-//! * `W: server <endpoint> disconnected` when its connection drops
-//! * `E: malformed reply: <why>`
+//! It follows [`common::contract::Core`]: shots to fire come out of `poll_transmit`, the
+//! request's outcome out of `poll_event`, and `poll_timeout` is the request's deadline.
 
-use crate::driver::{Failed, Reply, Requester};
-use crate::shotgun::{Event, Shotgun};
-use bytes::Bytes;
-use common::contract::{self, now, Core};
-use common::sock;
+use crate::protocol::{shotgun_request, ProtocolError, SequencedReply};
+use common::contract::{self, Core, Outbox};
 use common::Message;
-use futures::channel::mpsc as fmpsc;
-use futures::StreamExt;
-use std::collections::HashMap;
-use std::time::Duration;
-use tokio::sync::mpsc;
-use zeromq::{DealerSocket, Socket, SocketEvent, SocketRecv, SocketSend, ZmqMessage};
+use std::time::{Duration, Instant};
 
-/// Pause between two connect attempts of a probe whose attempt ended in an error.
-const PROBE_PAUSE: Duration = Duration::from_millis(100);
+/// Guide (flclient2): give up on a request when no server answered within this.
+pub const GLOBAL_TIMEOUT: Duration = Duration::from_millis(2500);
 
-/// Model 2 settings.
-#[derive(Debug, Clone)]
-pub struct Model2Config {
-    /// A request fails when no server answered within this (Guide: 2500 ms).
-    pub timeout: Duration,
-    /// Bounds one connect attempt, and how long the client waits for servers at start.
-    pub connect_timeout: Duration,
+/// A request to fire: `copies` times the same message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shot {
+    /// The request number.
+    pub sequence: u64,
+    /// `["", sequence, body…]`, ready for the DEALER.
+    pub message: Message,
+    /// How many copies to send: one per connected server.
+    pub copies: usize,
 }
 
-impl Default for Model2Config {
-    fn default() -> Self {
+/// How the request in progress ended, and what else the shell must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Its first matching reply.
+    Answered(SequencedReply),
+    /// No server answered before the deadline.
+    Failed {
+        /// The request number.
+        sequence: u64,
+    },
+    /// A connected server dropped its connection: it gets no more copies until it is back
+    /// (the shell probes it).
+    ServerLost {
+        /// The server's index.
+        index: usize,
+    },
+    /// A reply that is not model 2's `["", sequence, body…]`: dropped.
+    Malformed(ProtocolError),
+}
+
+#[derive(Debug)]
+struct Pending {
+    sequence: u64,
+    message: Message,
+    deadline: Instant,
+}
+
+/// Sequence numbers, connected servers and the request in progress of a model-2 client.
+#[derive(Debug)]
+pub struct Shotgun {
+    timeout: Duration,
+    sequence: u64,
+    connected: Vec<bool>,
+    pending: Option<Pending>,
+    outbox: Outbox<Shot, Event>,
+}
+
+impl Shotgun {
+    /// A client of `servers` servers, none connected yet.
+    pub fn new(servers: usize, timeout: Duration) -> Self {
         Self {
-            timeout: crate::shotgun::GLOBAL_TIMEOUT,
-            connect_timeout: Duration::from_millis(1000),
-        }
-    }
-}
-
-/// A model-2 client.
-pub struct Model2Client {
-    endpoints: Vec<String>,
-    config: Model2Config,
-    socket: DealerSocket,
-    monitor: fmpsc::Receiver<SocketEvent>,
-    /// Routing id the DEALER gave each connection → endpoint index.
-    peers: HashMap<Bytes, usize>,
-    gun: Shotgun,
-    probing: Vec<bool>,
-    up_tx: mpsc::Sender<usize>,
-    up_rx: mpsc::Receiver<usize>,
-}
-
-impl Model2Client {
-    /// Starts connecting to every server; returns once all are connected or the connect
-    /// timeout has passed (servers still down join later, when they come up).
-    pub async fn connect(endpoints: Vec<String>, config: Model2Config) -> Self {
-        let mut socket = DealerSocket::with_options(sock::options(config.connect_timeout, None));
-        let monitor = socket.monitor();
-        let (up_tx, up_rx) = mpsc::channel(endpoints.len().max(1));
-        let mut client = Self {
-            gun: Shotgun::new(endpoints.len(), config.timeout),
-            probing: vec![false; endpoints.len()],
-            endpoints,
-            config,
-            socket,
-            monitor,
-            peers: HashMap::new(),
-            up_tx,
-            up_rx,
-        };
-        for index in 0..client.endpoints.len() {
-            tracing::info!("connecting to {}", client.endpoints[index]);
-            client.probe(index);
-        }
-        let until = contract::saturating_add(now(), client.config.connect_timeout).into();
-        while client.gun.live() < client.endpoints.len() {
-            match tokio::time::timeout_at(until, client.up_rx.recv()).await {
-                Ok(Some(index)) => {
-                    client.join(index).await;
-                }
-                _ => break,
-            }
-        }
-        client
-    }
-
-    /// Number of servers connected now.
-    pub fn connected(&self) -> usize {
-        self.gun.live()
-    }
-
-    /// Fires `body` at every connected server and returns the first matching reply.
-    pub async fn send(&mut self, body: &Message) -> Result<Reply, Failed> {
-        self.absorb();
-        self.gun.handle_request(body, now());
-        // The first shot, and one more each time a server joins during the request.
-        let mut attempts = 0;
-        loop {
-            while let Some(shot) = self.gun.poll_transmit() {
-                attempts += 1;
-                for _ in 0..shot.copies {
-                    self.fire(shot.message.clone()).await;
-                }
-            }
-            match self.gun.poll_event() {
-                Some(Event::Answered(reply)) => {
-                    return Ok(Reply {
-                        server: None,
-                        body: reply.body,
-                        attempts,
-                    })
-                }
-                Some(Event::Failed { sequence }) => {
-                    return Err(Failed {
-                        attempts,
-                        reason: format!(
-                            "no reply to request {sequence} within {} ms",
-                            self.config.timeout.as_millis()
-                        ),
-                    })
-                }
-                None => {}
-            }
-            tokio::select! {
-                received = self.socket.recv() => match received {
-                    // A duplicate or a stale reply changes nothing.
-                    Ok(message) => if let Err(e) = self.gun.handle_reply(Message::from(message)) {
-                        tracing::error!("malformed reply: {e}");
-                    },
-                    Err(e) => tracing::debug!("receive: {e}"),
-                },
-                Some(event) = self.monitor.next() => self.on_event(event),
-                Some(index) = self.up_rx.recv() => self.join(index).await,
-                () = contract::sleep_until(self.gun.poll_timeout()) => {
-                    self.gun.handle_timeout(now());
-                }
-            }
+            timeout,
+            sequence: 0,
+            connected: vec![false; servers],
+            pending: None,
+            outbox: Outbox::default(),
         }
     }
 
-    /// Takes in what happened between requests: dropped servers, servers back up.
-    fn absorb(&mut self) {
-        while let Ok(event) = self.monitor.try_recv() {
-            self.on_event(event);
+    /// Server `index` is connected. If a request is in progress it must reach the newcomer
+    /// too; round-robin cannot aim at one server, so the request is fired once more at every
+    /// connected server (the others' duplicates are dropped by sequence number).
+    pub fn handle_connected(&mut self, index: usize, _now: Instant) {
+        if let Some(slot) = self.connected.get_mut(index) {
+            *slot = true;
         }
-        // Servers that came back are joined in `send`'s loop (connect needs an await).
+        self.fire();
     }
 
-    async fn fire(&mut self, message: Message) {
-        let Ok(message) = ZmqMessage::try_from(message) else {
-            return;
-        };
-        // Round-robin: each copy goes to the next connected server.
-        if let Err(e) = self.socket.send(message).await {
-            tracing::debug!("copy not sent: {e}");
-        }
-    }
-
-    fn on_event(&mut self, event: SocketEvent) {
-        if let SocketEvent::Disconnected(peer) = event {
-            if let Some(index) = self.peers.remove(&Bytes::from(peer)) {
-                if self.gun.handle_disconnected(index) {
-                    tracing::warn!("server {} disconnected", self.endpoints[index]);
-                    self.probe(index);
-                }
-            }
+    /// Server `index` dropped its connection: [`Event::ServerLost`] if it was connected (an
+    /// unknown index, or a server already lost, changes nothing).
+    pub fn handle_server_lost(&mut self, index: usize, _now: Instant) {
+        let was_connected = self
+            .connected
+            .get_mut(index)
+            .is_some_and(|slot| std::mem::replace(slot, false));
+        if was_connected {
+            self.outbox.event(Event::ServerLost { index });
         }
     }
 
-    /// Connects the DEALER to a server a probe found up (the request in progress, if any, is
-    /// then fired again).
-    async fn join(&mut self, index: usize) {
-        self.probing[index] = false;
-        let endpoint = self.endpoints[index].clone();
-        if let Err(e) =
-            sock::connect(&mut self.socket, &endpoint, self.config.connect_timeout).await
-        {
-            tracing::debug!("connect to {endpoint}: {e}");
-            self.probe(index);
-            return;
-        }
-        // connect() posts its Connected event before returning.
-        while let Ok(event) = self.monitor.try_recv() {
-            match event {
-                SocketEvent::Connected(_, peer) => {
-                    self.peers.insert(Bytes::from(peer), index);
-                }
-                other => self.on_event(other),
-            }
-        }
-        tracing::info!("connected to {endpoint}");
-        self.gun.handle_connected(index);
+    /// True if server `index` is connected.
+    pub fn is_connected(&self, index: usize) -> bool {
+        self.connected.get(index).copied().unwrap_or(false)
     }
 
-    /// Starts a probe task for server `index` unless one is running.
-    fn probe(&mut self, index: usize) {
-        if std::mem::replace(&mut self.probing[index], true) {
-            return;
-        }
-        let endpoint = self.endpoints[index].clone();
-        let timeout = self.config.connect_timeout;
-        let up = self.up_tx.clone();
-        tokio::spawn(async move {
-            loop {
-                let mut socket = DealerSocket::with_options(sock::options(timeout, None));
-                match sock::connect(&mut socket, &endpoint, timeout).await {
-                    Ok(()) => {
-                        drop(socket);
-                        let _ = up.send(index).await;
-                        return;
-                    }
-                    Err(e) => tracing::debug!("probe {endpoint}: {e}"),
-                }
-                tokio::time::sleep(PROBE_PAUSE).await;
-                if up.is_closed() {
-                    return;
-                }
-            }
+    /// Number of connected servers.
+    pub fn live(&self) -> usize {
+        self.connected.iter().filter(|c| **c).count()
+    }
+
+    /// Starts the next request: one copy per connected server (none if none is connected: the
+    /// request then waits for a server to connect, until its deadline).
+    pub fn handle_request(&mut self, body: &Message, now: Instant) {
+        self.sequence += 1;
+        self.pending = Some(Pending {
+            sequence: self.sequence,
+            message: shotgun_request(self.sequence, body),
+            deadline: contract::saturating_add(now, self.timeout),
         });
+        self.fire();
+    }
+
+    /// Queues the request in progress, if any: one copy per connected server.
+    fn fire(&mut self) {
+        let copies = self.live();
+        if let Some(p) = &self.pending {
+            self.outbox.transmit(Shot {
+                sequence: p.sequence,
+                message: p.message.clone(),
+                copies,
+            });
+        }
+    }
+
+    /// A reply arrived. If it answers the request in progress, that is over: an
+    /// [`Event::Answered`]. A duplicate or a reply to an earlier request is dropped; one that
+    /// does not parse is an [`Event::Malformed`].
+    pub fn handle_reply(&mut self, message: Message, _now: Instant) {
+        let reply = match SequencedReply::parse(message) {
+            Ok(reply) => reply,
+            Err(e) => return self.outbox.event(Event::Malformed(e)),
+        };
+        let answered = self.pending.take_if(|p| p.sequence == reply.sequence);
+        if answered.is_some() {
+            self.outbox.event(Event::Answered(reply));
+        }
     }
 }
 
-impl Requester for Model2Client {
-    async fn request(&mut self, _number: u64) -> Result<Reply, Failed> {
-        self.send(&Message::new().with("random name")).await
+impl Core for Shotgun {
+    type Transmit = Shot;
+    type Event = Event;
+
+    /// Fails the request in progress if its deadline has passed.
+    fn handle_timeout(&mut self, now: Instant) {
+        if let Some(Pending { sequence, .. }) = self.pending.take_if(|p| now >= p.deadline) {
+            self.outbox.event(Event::Failed { sequence });
+        }
+    }
+
+    /// When the request in progress fails, if there is one.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.pending.as_ref().map(|p| p.deadline)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Shot> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn reply(seq: u64) -> Message {
+        Message::new().with("").with(seq.to_string()).with("OK")
+    }
+
+    /// Starts a request and takes its shot.
+    fn fire(gun: &mut Shotgun, body: &'static str, now: Instant) -> Shot {
+        gun.handle_request(&Message::new().with(body), now);
+        gun.poll_transmit().unwrap()
+    }
+
+    /// Hands `message` in; the reply it completed, if any, or why it was dropped.
+    fn answer(
+        gun: &mut Shotgun,
+        message: Message,
+    ) -> Result<Option<SequencedReply>, ProtocolError> {
+        gun.handle_reply(message, Instant::now());
+        match gun.poll_event() {
+            None => Ok(None),
+            Some(Event::Answered(reply)) => Ok(Some(reply)),
+            Some(Event::Malformed(e)) => Err(e),
+            Some(other) => panic!("not an answer: {other:?}"),
+        }
+    }
+
+    /// Server `index` dropped its connection; true if it was connected.
+    fn lost(gun: &mut Shotgun, index: usize) -> bool {
+        gun.handle_server_lost(index, Instant::now());
+        match gun.poll_event() {
+            None => false,
+            Some(Event::ServerLost { index: i }) if i == index => true,
+            Some(other) => panic!("not a lost server: {other:?}"),
+        }
+    }
+
+    /// Runs the timer at `now`; the request that failed, if any.
+    fn expire(gun: &mut Shotgun, now: Instant) -> Option<u64> {
+        gun.handle_timeout(now);
+        gun.poll_event().map(|event| match event {
+            Event::Failed { sequence } => sequence,
+            other => panic!("not a failure: {other:?}"),
+        })
+    }
+
+    #[test]
+    fn one_copy_per_connected_server_and_the_first_matching_reply_wins() {
+        let t0 = Instant::now();
+        let mut gun = Shotgun::new(3, GLOBAL_TIMEOUT);
+        gun.handle_connected(0, t0);
+        gun.handle_connected(1, t0);
+        gun.handle_connected(2, t0);
+        let shot = fire(&mut gun, "random name", t0);
+        assert_eq!(shot.copies, 3);
+        assert_eq!(shot.sequence, 1);
+        assert_eq!(
+            shot.message,
+            Message::new().with("").with("1").with("random name")
+        );
+        let first = answer(&mut gun, reply(1)).unwrap().unwrap();
+        assert_eq!(first.sequence, 1);
+        // The other two servers' copies are duplicates now.
+        assert_eq!(answer(&mut gun, reply(1)), Ok(None));
+        assert_eq!(gun.poll_timeout(), None);
+        let shot = fire(&mut gun, "x", t0);
+        assert_eq!(shot.sequence, 2);
+        assert_eq!(
+            answer(&mut gun, reply(1)),
+            Ok(None),
+            "a reply to request 1 is stale"
+        );
+        assert!(answer(&mut gun, reply(2)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_dead_server_gets_no_copy_and_the_request_fails_at_the_deadline() {
+        let t0 = Instant::now();
+        let mut gun = Shotgun::new(3, GLOBAL_TIMEOUT);
+        gun.handle_connected(0, t0);
+        gun.handle_connected(1, t0);
+        assert!(lost(&mut gun, 1));
+        assert!(!lost(&mut gun, 1));
+        assert!(!lost(&mut gun, 7), "unknown index is ignored");
+        assert_eq!(fire(&mut gun, "x", t0).copies, 1);
+        assert_eq!(gun.poll_timeout(), Some(t0 + 2500 * MS));
+        assert_eq!(expire(&mut gun, t0 + 2499 * MS), None);
+        assert_eq!(expire(&mut gun, t0 + 2500 * MS), Some(1));
+        assert_eq!(gun.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_timeout_of_u64_max_milliseconds_never_panics() {
+        let t0 = Instant::now();
+        let mut gun = Shotgun::new(1, Duration::from_millis(u64::MAX));
+        gun.handle_connected(0, t0);
+        assert_eq!(fire(&mut gun, "x", t0).copies, 1);
+        assert!(gun
+            .poll_timeout()
+            .is_some_and(|at| at > t0 + 3_600_000 * MS));
+        assert_eq!(
+            expire(&mut gun, t0 + 3_600_000 * MS),
+            None,
+            "not due for ages"
+        );
+    }
+
+    #[test]
+    fn a_server_that_connects_during_a_request_gets_a_copy() {
+        let t0 = Instant::now();
+        let mut gun = Shotgun::new(2, GLOBAL_TIMEOUT);
+        gun.handle_connected(0, t0);
+        assert_eq!(gun.poll_transmit(), None, "nothing pending yet");
+        lost(&mut gun, 0);
+        let shot = fire(&mut gun, "x", t0);
+        assert_eq!(shot.copies, 0);
+        gun.handle_connected(1, t0);
+        assert_eq!(
+            gun.poll_transmit(),
+            Some(Shot {
+                copies: 1,
+                ..shot.clone()
+            })
+        );
+        assert!(gun.is_connected(1));
+        assert_eq!(gun.live(), 1);
+        // A second newcomer: round-robin cannot aim, so every connected server gets one more.
+        gun.handle_connected(0, t0);
+        assert_eq!(gun.poll_transmit().map(|s| s.copies), Some(2));
+    }
+
+    #[test]
+    fn malformed_replies_are_errors_and_keep_the_request_pending() {
+        let t0 = Instant::now();
+        let mut gun = Shotgun::new(1, GLOBAL_TIMEOUT);
+        fire(&mut gun, "x", t0);
+        assert!(answer(&mut gun, Message::new().with("1").with("OK")).is_err());
+        assert!(gun.poll_timeout().is_some());
     }
 }

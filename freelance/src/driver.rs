@@ -43,7 +43,7 @@ pub struct Failed {
 }
 
 /// One model's client, as the driver uses it.
-pub trait Requester {
+pub trait ModelClient {
     /// Sends request number `number` (1, 2, …) and waits for its reply or failure.
     fn request(&mut self, number: u64) -> impl Future<Output = Result<Reply, Failed>>;
 }
@@ -65,7 +65,7 @@ pub struct DriveOptions {
 
 /// What a run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome {
+pub struct DriveResult {
     /// The counts printed on the summary line.
     pub summary: Summary,
     /// Time from the first request to the last outcome.
@@ -74,7 +74,7 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-impl Outcome {
+impl DriveResult {
     /// Answered requests per second.
     pub fn rate(&self) -> f64 {
         self.summary.answered as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -90,11 +90,11 @@ pub fn frames_text(body: &Message) -> String {
 }
 
 /// Sends the requests, logs each outcome, the rate and the summary line.
-pub async fn drive<R: Requester>(
+pub async fn drive<R: ModelClient>(
     requester: &mut R,
     options: &DriveOptions,
     shutdown: impl Future<Output = ()>,
-) -> Outcome {
+) -> DriveResult {
     tokio::pin!(shutdown);
     let mut ledger = Ledger::new(options.log_requests);
     let mut interrupted = false;
@@ -150,7 +150,7 @@ pub async fn drive<R: Requester>(
     }
     let elapsed = now() - started;
     tracing::info!("{}", rate_line(ledger.summary().answered, elapsed));
-    Outcome {
+    DriveResult {
         summary: ledger.finish(now()),
         elapsed,
         interrupted,
@@ -167,7 +167,7 @@ mod tests {
         asked: Vec<u64>,
     }
 
-    impl Requester for Scripted {
+    impl ModelClient for Scripted {
         async fn request(&mut self, number: u64) -> Result<Reply, Failed> {
             self.asked.push(number);
             if self.fail.contains(&number) {

@@ -9,19 +9,24 @@
 //! 2. [`Requester`](common::retry::Requester)`::handle_timeout` in `common::retry`: the pattern
 //!    itself. A try without its reply is resent on a fresh socket until the tries run out; then the
 //!    request is abandoned.
-//! 3. [`client::run_sequence`]: the `lpclient` loop that feeds that core and logs its events.
+//! 3. [`client_loop::run_sequence`]: the `lpclient` loop that feeds that core and logs its
+//!    events.
 //!
-//! | module | what it holds |
-//! |---|---|
-//! | [`core`] | the retry policy ([`core::RetryPolicy`], run by [`common::retry`]) and [`core::Sequence`] (no socket, no clock) |
-//! | [`client`] | [`LazyPirateClient`] (the library API) and [`client::run_sequence`] (the `lpclient` loop) |
-//! | [`server`] | [`server::EchoCore`] (pure fault decisions, a [`common::contract::Core`]) and [`server::serve`] (the `lpserver` loop) |
+//! | module | layer | what it holds |
+//! |---|---|---|
+//! | [`policy`] | pure | the retry policy ([`policy::RetryPolicy`], run by [`common::retry`]) and [`policy::Sequence`] |
+//! | [`client_loop`] | I/O | [`LazyPirateClient`] (the library API) and [`client_loop::run_sequence`] (the `lpclient` loop), on [`common::retry`]'s requester |
+//! | [`server_loop`] | I/O | `lpserver`: [`server_loop::serve`], a REP socket around an [`EchoCore`] ([`common::fault::FaultyServer`], a [`common::contract::Core`]) |
+//!
+//! Both cores live in `common` (the requester, the fault plan's server), so this crate holds
+//! the policy and the two loops.
 //!
 //! Binaries: `lpclient` and `lpserver` (see `src/bin/`), thin shells over these modules.
 
-pub mod client;
-pub mod core;
-pub mod server;
+pub mod client_loop;
+pub mod policy;
+pub mod server_loop;
 
-pub use client::{Abandoned, LazyPirateClient};
-pub use core::{ReplyCheck, RetryPolicy};
+pub use client_loop::{Abandoned, LazyPirateClient};
+pub use policy::{ReplyCheck, RetryPolicy};
+pub use server_loop::{EchoCore, ServerEnd};

@@ -26,7 +26,7 @@ use crate::pair::Standing;
 use crate::protocol::{self, ClientCommand, Inbound, Received};
 use binary_star::fsm::Rejection;
 use binary_star::node::{self, Node, Publish, Timing, Verdict};
-use binary_star::wire::StateMessage;
+use binary_star::protocol::StateMessage;
 use binary_star::{Role, State};
 use bytes::Bytes;
 use common::contract::{Core, Outbox};
@@ -122,7 +122,8 @@ impl PairedBroker {
         message: StateMessage,
         now: Instant,
     ) -> Result<(), binary_star::Fatal> {
-        let result = self.node.handle_peer(message, now);
+        self.node.handle_peer(message, now);
+        let result = self.node.fatal().map_or(Ok(()), Err);
         self.broker.set_peer(message.state, now);
         self.settle(now);
         result

@@ -14,8 +14,9 @@
 //! which the caller logs and drops. Business logic only ever sees these types.
 
 use bytes::Bytes;
+use common::envelope::ppp::{HEARTBEAT, READY};
+use common::envelope::Envelope;
 pub use common::envelope::FrameError;
-use common::envelope::{Envelope, HEARTBEAT, READY};
 use common::Message;
 
 /// Most body frames accepted in one request or reply.

@@ -320,7 +320,7 @@ impl Queue {
     /// The worker's connection is gone: the backend socket saw it close, or a send to its
     /// identity failed because the socket no longer knows it. The worker is purged now instead
     /// of when its liveness runs out, and its request in flight goes to the next idle worker.
-    pub fn handle_worker_gone(&mut self, worker: &[u8], now: Instant) {
+    pub fn handle_worker_lost(&mut self, worker: &[u8], now: Instant) {
         if let Some((worker, w)) = self.workers.remove_entry(worker) {
             self.idle.retain(|i| *i != worker);
             let requeued = match w.in_flight {
@@ -464,7 +464,7 @@ mod tests {
             drain(self)
         }
         fn gone(&mut self, worker: &[u8], now: Instant) -> Vec<Output> {
-            self.handle_worker_gone(worker, now);
+            self.handle_worker_lost(worker, now);
             drain(self)
         }
         fn timeout(&mut self, now: Instant) -> Vec<Output> {

@@ -100,7 +100,7 @@ pub async fn run(
             },
             event = backend_events.next(), if monitoring => match event {
                 Some(SocketEvent::Disconnected(peer)) => {
-                    queue.handle_worker_gone(&Bytes::from(peer), contract::now());
+                    queue.handle_worker_lost(&Bytes::from(peer), contract::now());
                 }
                 Some(_) => {}
                 None => monitoring = false,
@@ -140,7 +140,7 @@ pub async fn run(
                         // The socket no longer knows this identity: the worker is gone.
                         Err(e) => debug!("send to worker {} failed: {e}", frame_text(&worker)),
                     }
-                    queue.handle_worker_gone(&worker, contract::now());
+                    queue.handle_worker_lost(&worker, contract::now());
                 }
             }
         }

@@ -13,7 +13,7 @@
 //! 3. [`handle_timeout`](Core::handle_timeout) sends HEARTBEAT when due, and once the queue has
 //!    been silent for `liveness × heartbeat` drops the connection and reconnects after the
 //!    back-off (1 s doubling to 32 s). A connection that closes or fails outright (the queue was
-//!    killed) is reported through [`WorkerCore::handle_closed`] and handled the same way,
+//!    killed) is reported through [`WorkerCore::handle_queue_lost`] and handled the same way,
 //!    without waiting for the silence.
 //! 4. Work finished for an older connection is not answered: that queue forgot us (it purged
 //!    us or restarted), and the client has retried.
@@ -78,7 +78,7 @@ pub enum Transmit {
     /// Send this to the queue.
     Send(FromWorker),
     /// Drop the socket, wait `after`, connect a fresh one (fresh identity), then call
-    /// [`WorkerCore::handle_connected`] (or [`WorkerCore::handle_closed`] if that fails).
+    /// [`WorkerCore::handle_connected`] (or [`WorkerCore::handle_queue_lost`] if that fails).
     Reconnect {
         /// The back-off delay.
         after: Duration,
@@ -96,6 +96,8 @@ pub enum Event {
     Reconnecting(Duration),
     /// Work finished for a connection that is gone: its reply is dropped.
     StaleReply,
+    /// A message from the queue that is not 6/PPP: dropped, and not counted as life.
+    Malformed(FrameError),
 }
 
 #[derive(Debug)]
@@ -166,7 +168,7 @@ impl WorkerCore {
     /// The queue cannot be reached: a connect attempt failed, the connection closed (the queue
     /// process died; its kernel closed the socket) or the socket failed. Reconnects after the
     /// back-off.
-    pub fn handle_closed(&mut self, _now: Instant) {
+    pub fn handle_queue_lost(&mut self, _now: Instant) {
         self.link = None;
         self.backlog.clear();
         let after = self.backoff.next_delay();
@@ -174,18 +176,23 @@ impl WorkerCore {
         self.outbox.transmit(Transmit::Reconnect { after });
     }
 
-    /// A send failed. Without READY the queue does not know us: start afresh. A lost HEARTBEAT
-    /// shows up as silence soon enough, and a lost reply is retried by its client.
-    pub fn handle_send_failed(&mut self, command: &FromWorker, now: Instant) {
+    /// A send failed. Without READY the queue does not know us: it counts as losing the queue,
+    /// and the worker starts afresh. A lost HEARTBEAT shows up as silence soon enough, and a
+    /// lost reply is retried by its client.
+    pub fn handle_unsent(&mut self, command: &FromWorker, now: Instant) {
         if *command == FromWorker::Ready && self.link.is_some() {
-            self.handle_closed(now);
+            self.handle_queue_lost(now);
         }
     }
 
     /// A message from the queue. A request becomes an [`Event::Job`] at once if no other job is
-    /// running (otherwise it waits its turn). Garbage is an error and does not count as life.
-    pub fn handle_message(&mut self, message: Message, now: Instant) -> Result<(), FrameError> {
-        let command = ToWorker::parse(message)?;
+    /// running (otherwise it waits its turn). Garbage is an [`Event::Malformed`] and does not
+    /// count as life.
+    pub fn handle_message(&mut self, message: Message, now: Instant) {
+        let command = match ToWorker::parse(message) {
+            Ok(command) => command,
+            Err(e) => return self.outbox.event(Event::Malformed(e)),
+        };
         if let Some(link) = self.link.as_mut() {
             link.queue.heard(now);
         }
@@ -194,12 +201,11 @@ impl WorkerCore {
             self.backlog.push_back(request);
             self.next_job();
         }
-        Ok(())
     }
 
     /// The running job is done and `body` is its answer: the reply goes out if the job's
     /// connection is still the current one, and the next waiting job starts.
-    pub fn handle_work_done(&mut self, job: &Job, body: Message) {
+    pub fn handle_work_done(&mut self, job: &Job, body: Message, _now: Instant) {
         self.working = false;
         if job.connection == self.connection && self.link.is_some() {
             let reply = FromWorker::Reply(job.request.reply(body));
@@ -237,7 +243,7 @@ impl Core for WorkerCore {
         };
         if link.queue.is_dead(now) {
             self.outbox.event(Event::QueueSilent);
-            self.handle_closed(now);
+            self.handle_queue_lost(now);
         } else if link.ticker.poll(now) {
             self.outbox.transmit(Transmit::Send(FromWorker::Heartbeat));
         }
@@ -318,6 +324,19 @@ mod tests {
 
     const HEARTBEAT: Transmit = Transmit::Send(FromWorker::Heartbeat);
 
+    /// Hands `message` in; the error it was dropped for, if any (its other events stay queued).
+    fn feed(w: &mut WorkerCore, message: Message, now: Instant) -> Result<(), FrameError> {
+        w.handle_message(message, now);
+        let mut result = Ok(());
+        for event in w.events() {
+            match event {
+                Event::Malformed(e) => result = Err(e),
+                other => w.outbox.event(other),
+            }
+        }
+        result
+    }
+
     #[test]
     fn sends_ready_then_heartbeats_every_interval() {
         let t0 = Instant::now();
@@ -329,7 +348,7 @@ mod tests {
         assert_eq!(w.transmits(), []);
         w.handle_timeout(t0 + 1000 * MS);
         assert_eq!(w.transmits(), [HEARTBEAT]);
-        w.handle_message(heartbeat(), t0 + 1500 * MS).unwrap();
+        feed(&mut w, heartbeat(), t0 + 1500 * MS).unwrap();
         w.handle_timeout(t0 + 2000 * MS);
         assert_eq!(w.transmits(), [HEARTBEAT]);
         assert_eq!(w.events(), []);
@@ -340,16 +359,16 @@ mod tests {
         let t0 = Instant::now();
         let mut w = core();
         w.handle_connected(t0);
-        w.handle_message(request("1"), t0).unwrap();
+        feed(&mut w, request("1"), t0).unwrap();
         let job = w.job().expect("a job");
         for k in 1..=5u32 {
             let t = t0 + k * 1000 * MS;
             w.transmits();
             w.handle_timeout(t);
             assert_eq!(w.transmits(), [HEARTBEAT]);
-            w.handle_message(heartbeat(), t).unwrap();
+            feed(&mut w, heartbeat(), t).unwrap();
         }
-        w.handle_work_done(&job, Message::from_frames(["1"]));
+        w.handle_work_done(&job, Message::from_frames(["1"]), t0);
         assert_eq!(
             w.transmits(),
             [Transmit::Send(FromWorker::Reply(
@@ -364,11 +383,11 @@ mod tests {
         let t0 = Instant::now();
         let mut w = core();
         w.handle_connected(t0);
-        w.handle_message(request("1"), t0).unwrap();
+        feed(&mut w, request("1"), t0).unwrap();
         let first = w.job().unwrap();
-        w.handle_message(request("2"), t0).unwrap();
+        feed(&mut w, request("2"), t0).unwrap();
         assert_eq!(w.job(), None);
-        w.handle_work_done(&first, Message::from_frames(["1"]));
+        w.handle_work_done(&first, Message::from_frames(["1"]), t0);
         let second = w.job().expect("the waiting request");
         assert_eq!(second.request, Routed::parse(request("2")).unwrap());
     }
@@ -403,12 +422,12 @@ mod tests {
             delays.push(w.reconnect().expect("queue dead").as_millis());
         }
         assert_eq!(delays, [2000, 4000, 8000, 16000, 32000, 32000]);
-        w.handle_closed(t0);
+        w.handle_queue_lost(t0);
         assert_eq!(w.reconnect(), Some(32000 * MS));
         // One heartbeat from a live queue resets the back-off.
         let t = t0 + 10_000_000 * MS;
         w.handle_connected(t);
-        w.handle_message(heartbeat(), t + 100 * MS).unwrap();
+        feed(&mut w, heartbeat(), t + 100 * MS).unwrap();
         w.handle_timeout(t + 3100 * MS);
         assert_eq!(w.reconnect(), Some(1000 * MS));
     }
@@ -417,15 +436,15 @@ mod tests {
     fn a_closed_connection_or_an_unsent_ready_reconnects_after_the_backoff() {
         let t0 = Instant::now();
         let mut w = core();
-        w.handle_closed(t0);
+        w.handle_queue_lost(t0);
         assert_eq!(w.events(), [Event::Reconnecting(1000 * MS)]);
         assert_eq!(w.reconnect(), Some(1000 * MS));
         w.handle_connected(t0);
         w.transmits();
         // A lost HEARTBEAT or reply is no reason to reconnect; a lost READY is.
-        w.handle_send_failed(&FromWorker::Heartbeat, t0);
+        w.handle_unsent(&FromWorker::Heartbeat, t0);
         assert_eq!(w.reconnect(), None);
-        w.handle_send_failed(&FromWorker::Ready, t0);
+        w.handle_unsent(&FromWorker::Ready, t0);
         assert_eq!(w.reconnect(), Some(2000 * MS));
         assert!(!w.is_connected());
     }
@@ -435,16 +454,16 @@ mod tests {
         let t0 = Instant::now();
         let mut w = core();
         w.handle_connected(t0);
-        w.handle_message(request("1"), t0).unwrap();
+        feed(&mut w, request("1"), t0).unwrap();
         let job = w.job().unwrap();
-        w.handle_message(request("2"), t0).unwrap();
+        feed(&mut w, request("2"), t0).unwrap();
         assert_eq!(w.job(), None);
         w.handle_timeout(t0 + 3000 * MS);
         assert!(w.reconnect().is_some());
         w.events();
         w.handle_connected(t0 + 4000 * MS);
         w.transmits();
-        w.handle_work_done(&job, Message::from_frames(["1"]));
+        w.handle_work_done(&job, Message::from_frames(["1"]), t0);
         assert_eq!(w.transmits(), []);
         assert_eq!(
             w.events(),
@@ -459,12 +478,14 @@ mod tests {
         let mut w = core();
         w.handle_connected(t0);
         assert_eq!(
-            w.handle_message(Message::from_frames([&[0x01u8][..]]), t0 + 2000 * MS),
+            feed(
+                &mut w,
+                Message::from_frames([&[0x01u8][..]]),
+                t0 + 2000 * MS
+            ),
             Err(FrameError::WrongDirection("READY"))
         );
-        assert!(w
-            .handle_message(Message::from_frames(["x", "y"]), t0 + 2000 * MS)
-            .is_err());
+        assert!(feed(&mut w, Message::from_frames(["x", "y"]), t0 + 2000 * MS).is_err());
         w.handle_timeout(t0 + 3000 * MS);
         assert!(w.reconnect().is_some());
     }
@@ -477,11 +498,11 @@ mod tests {
             FaultPlan::none().crash_after(Some(1)),
         );
         w.handle_connected(t0);
-        w.handle_message(request("1"), t0).unwrap();
+        feed(&mut w, request("1"), t0).unwrap();
         let job = w.job().unwrap();
         assert_eq!(job.fault, Fault::None);
-        w.handle_work_done(&job, Message::from_frames(["1"]));
-        w.handle_message(request("2"), t0).unwrap();
+        w.handle_work_done(&job, Message::from_frames(["1"]), t0);
+        feed(&mut w, request("2"), t0).unwrap();
         assert_eq!(w.job().unwrap().fault, Fault::Crash);
     }
 }

@@ -78,6 +78,7 @@ pub async fn run(options: WorkerOptions, shutdown: impl Future<Output = ()>) -> 
                 Event::Reconnecting(after) => {
                     warn!("({id}) reconnecting in {} ms", after.as_millis())
                 }
+                Event::Malformed(e) => error!("({id}) invalid message from queue: {e}; dropped"),
                 Event::StaleReply => {
                     warn!("({id}) reply to a request from a previous connection dropped")
                 }
@@ -90,24 +91,22 @@ pub async fn run(options: WorkerOptions, shutdown: impl Future<Output = ()>) -> 
                 SessionEvent::Connected => core.handle_connected(now()),
                 SessionEvent::ConnectFailed(e) => {
                     warn!("({id}) cannot reach queue at {}: {e}", options.queue);
-                    core.handle_closed(now());
+                    core.handle_queue_lost(now());
                 }
                 SessionEvent::Message(message) => {
                     debug!("({id}) from queue:\n{}", message.dump());
-                    if let Err(e) = core.handle_message(message, now()) {
-                        error!("({id}) invalid message from queue: {e}; dropped");
-                    }
+                    core.handle_message(message, now());
                 }
                 SessionEvent::Closed => {
                     warn!("({id}) connection closed, can't reach queue");
-                    core.handle_closed(now());
+                    core.handle_queue_lost(now());
                 }
                 SessionEvent::Failed(e) => {
                     warn!("({id}) socket error, starting afresh: {e}");
-                    core.handle_closed(now());
+                    core.handle_queue_lost(now());
                 }
             },
-            Some((job, body)) = done_rx.recv() => core.handle_work_done(&job, body),
+            Some((job, body)) = done_rx.recv() => core.handle_work_done(&job, body, now()),
             () = sleep_until(core.poll_timeout()) => core.handle_timeout(now()),
         }
     }
@@ -137,7 +136,7 @@ async fn send(session: &mut Session, core: &mut WorkerCore, command: FromWorker)
         FromWorker::Ready => warn!("({id}) READY not sent: {e}"),
         FromWorker::Reply(_) => warn!("({id}) reply not sent: {e}"),
     }
-    core.handle_send_failed(&command, now());
+    core.handle_unsent(&command, now());
 }
 
 /// Starts a job as its own task (or crashes, if the fault plan says so). The task reports

@@ -7,21 +7,29 @@
 //!
 //! # Reading order
 //! 1. `examples/spqueue.rs`, then `examples/spworker.rs`: the Guide's two programs.
-//! 2. [`broker::Broker::handle_worker`] and [`broker::Broker::handle_request`]: the pattern
+//! 2. [`queue::Queue::handle_worker`] and [`queue::Queue::handle_client`]: the pattern
 //!    itself. A READY or a reply puts a worker at the back of the ready list; a request goes to
 //!    the worker that has waited longest.
-//! 3. [`queue::run`]: the `spqueue` loop around that core.
+//! 3. [`worker::WorkerCore`]: the worker's side, READY, the echo and the reconnect back-off.
+//! 4. [`queue_loop::run`] and [`worker_loop::run`]: the `spqueue` and `spworker` loops around
+//!    those cores.
 //!
-//! | module | what it holds |
-//! |---|---|
-//! | [`protocol`] | frames ↔ typed [`protocol::Request`], [`protocol::WorkerMessage`], with typed errors |
-//! | [`broker`] | pure LRU worker list and routing decisions ([`broker::Broker`], a [`common::contract::Core`]) |
-//! | [`queue`] | the `spqueue` socket loop around the broker |
-//! | [`worker`] | [`worker::WorkerCore`] (pure fault decisions, a [`common::contract::Core`]) and the `spworker` socket loop |
+//! | module | layer | what it holds |
+//! |---|---|---|
+//! | [`protocol`] | pure | frames ↔ typed [`protocol::Request`], [`protocol::WorkerMessage`], with typed errors |
+//! | [`queue`] | pure | the LRU worker list and routing decisions ([`queue::Queue`], a [`common::contract::Core`]) |
+//! | [`worker`] | pure | READY, the fault plan's answers, malformed requests, the reconnect back-off ([`worker::WorkerCore`], a [`common::contract::Core`]) |
+//! | [`queue_loop`] | I/O | `spqueue`: two ROUTER sockets around a [`queue::Queue`] |
+//! | [`worker_loop`] | I/O | `spworker`: a REQ socket driven by a [`worker::WorkerCore`] |
 //!
 //! Binaries: `spqueue`, `spworker`, and `spbench` (requests/s through the queue vs. direct).
 
-pub mod broker;
 pub mod protocol;
 pub mod queue;
+pub mod queue_loop;
 pub mod worker;
+pub mod worker_loop;
+
+pub use queue_loop::{BindError, QueueConfig};
+pub use worker::WorkerCore;
+pub use worker_loop::{WorkerConfig, WorkerEnd};

@@ -15,8 +15,9 @@
 //! frontend as the client envelope followed by the body.
 
 use bytes::Bytes;
+use common::envelope::ppp::READY;
+use common::envelope::Envelope;
 pub use common::envelope::FrameError;
-use common::envelope::{Envelope, READY};
 use common::msg::frame_text;
 use common::Message;
 use std::fmt;

@@ -1,207 +1,261 @@
-//! The Simple Pirate worker: a REQ socket that says READY, then echoes each request.
+//! The Simple Pirate worker's decisions, with no socket and no clock: when to (re)connect, what
+//! to send next, and how to answer each request.
 //!
-//! [`WorkerCore`] decides what to do with a request (echo after the simulated work, echo late,
-//! or crash); [`run`] is the socket loop around it, and answers a malformed request with READY.
+//! A REQ socket must send before it can receive, so the worker always has exactly one message to
+//! send next: READY on a fresh connection, the echo of each request (after the simulated work,
+//! late, or never: the [`FaultPlan`]'s call), and READY again instead of an answer to a request
+//! it cannot read (READY puts it back on the queue's list; the client retries the lost request).
 //!
-//! A worker that loses its connection (the queue closed it or died) reconnects with a fresh
-//! socket and a fresh identity and says READY again. A queue that hangs without closing the
-//! connection is not noticed — that takes heartbeats (Paranoid Pirate).
+//! The back-off: a connect that timed out has already waited its bound, so the next attempt
+//! starts at once; a connect refused outright (nobody listening yet) waits [`CONNECT_TIMEOUT`]
+//! (the shell's `--connect-timeout-ms`) before the next, so a worker started before its queue
+//! does not spin. A connection lost after it was up is retried at once, with a fresh socket and
+//! a fresh identity (the shell's [`crate::worker_loop::run`] carries that out).
 
-use crate::protocol::{self, WorkerMessage};
-use common::contract::{self, Core};
-use common::fault::{Answer, FaultyServer, Served};
-use common::{sock, Message};
-use std::future::Future;
-use std::time::Duration;
-use zeromq::{ReqSocket, Socket, SocketRecv};
+use crate::protocol::{self, FrameError, WorkerMessage};
+use common::contract::{self, Core, Outbox};
+use common::fault::{Answer, FaultPlan, FaultyServer, Served};
+use common::Message;
+use std::time::{Duration, Instant};
 
-/// Default bound on connecting to the queue before trying again.
+/// Default bound on connecting to the queue, and the pause after a refused connect.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
-/// Default bound on sending READY or a reply.
-pub const SEND_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// The worker's decisions: echo each request, with the faults of the plan.
-pub type WorkerCore = FaultyServer<WorkerMessage>;
-
-/// READY, sent right after connecting and instead of an answer to a malformed request (a REQ
-/// socket must send before it can receive, and READY puts this worker back on the queue's list).
+/// READY, sent right after connecting and instead of an answer to a malformed request.
 const READY: Answer<WorkerMessage> = Answer {
     reply: WorkerMessage::Ready,
     delay: Duration::ZERO,
 };
 
-/// Where the worker connects and its bounds.
+/// What the worker asks its shell to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transmit {
+    /// Open a fresh REQ socket with a fresh identity and connect it to the queue.
+    Connect,
+    /// Send `reply` once `delay` (the simulated work) has passed, then wait for the next request.
+    Send(Answer<WorkerMessage>),
+}
+
+/// Something worth a log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The first READY on this connection went out: the worker is on the queue's list.
+    Ready,
+    /// What the fault plan did with a request; [`Served::Crash`] means exit at once.
+    Served(Served),
+    /// A request that does not parse: dropped, and READY sent in its place.
+    Malformed(FrameError),
+}
+
+/// The worker's decisions: reconnect and back-off, READY, and the fault plan's answers.
 #[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    /// The queue's backend endpoint (the Guide: `tcp://localhost:5556`).
-    pub queue: String,
-    /// Bound on one connect attempt.
-    pub connect_timeout: Duration,
-    /// Bound on one send.
-    pub send_timeout: Duration,
+pub struct WorkerCore {
+    server: FaultyServer<WorkerMessage>,
+    retry_pause: Duration,
+    /// When to try connecting again after a refused connect.
+    reconnect_at: Option<Instant>,
+    /// True from a new connection until its first send succeeded.
+    announce: bool,
+    outbox: Outbox<Transmit, Event>,
 }
 
-/// Why [`run`] returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkerEnd {
-    /// `shutdown` resolved (Ctrl-C).
-    Interrupted,
-    /// The fault plan called for a crash; the caller should exit with a failure code.
-    Crashed,
-}
-
-/// Why one connection ended.
-enum Session {
-    End(WorkerEnd),
-    Reconnect,
-}
-
-/// Serves requests from the queue until `shutdown` resolves or a crash is simulated.
-///
-/// Logs `I: (<id>) worker ready` after each READY, then per request `I: (<id>) normal reply`,
-/// `W: (<id>) simulating CPU overload` or `W: (<id>) simulating a crash`.
-pub async fn run(
-    config: WorkerConfig,
-    mut core: WorkerCore,
-    shutdown: impl Future<Output = ()>,
-) -> WorkerEnd {
-    tokio::pin!(shutdown);
-    loop {
-        // From the OS: a peer that connects under it would take this worker's route.
-        let identity = common::ids::identity("");
-        let session = tokio::select! {
-            biased;
-            () = &mut shutdown => return WorkerEnd::Interrupted,
-            session = serve_one_connection(&config, &mut core, &identity) => session,
-        };
-        match session {
-            Session::End(end) => return end,
-            Session::Reconnect => {}
+impl WorkerCore {
+    /// A worker that answers after `work` per request, with the faults `plan` calls for. Its
+    /// first request to the shell is [`Transmit::Connect`].
+    pub fn new(plan: FaultPlan, work: Duration) -> Self {
+        let mut outbox = Outbox::default();
+        outbox.transmit(Transmit::Connect);
+        Self {
+            server: FaultyServer::new(plan, work),
+            retry_pause: CONNECT_TIMEOUT,
+            reconnect_at: None,
+            announce: false,
+            outbox,
         }
     }
-}
 
-/// Connects with a fresh socket as `identity`, says READY and serves until the connection fails.
-async fn serve_one_connection(config: &WorkerConfig, core: &mut WorkerCore, id: &str) -> Session {
-    tracing::debug!("({id}) connecting to the queue at {}", config.queue);
-    let mut socket = ReqSocket::with_options(sock::options(config.connect_timeout, Some(id)));
-    match sock::connect(&mut socket, &config.queue, config.connect_timeout).await {
-        Ok(()) => {}
-        Err(e) => {
-            tracing::warn!("({id}) cannot reach the queue at {}: {e}", config.queue);
-            if !matches!(e, sock::SockError::Timeout(..)) {
-                tokio::time::sleep(config.connect_timeout).await;
-            }
-            return Session::Reconnect;
+    /// The same worker with another pause after a refused connect (the default is
+    /// [`CONNECT_TIMEOUT`]).
+    pub fn with_retry_pause(mut self, pause: Duration) -> Self {
+        self.retry_pause = pause;
+        self
+    }
+
+    /// The socket connected: say READY.
+    pub fn handle_connected(&mut self, _now: Instant) {
+        self.announce = true;
+        self.outbox.transmit(Transmit::Send(READY));
+    }
+
+    /// A connect failed; `timed_out` if it used up its whole bound (then try again at once),
+    /// otherwise wait the retry pause first.
+    pub fn handle_connect_error(&mut self, timed_out: bool, now: Instant) {
+        if timed_out {
+            self.outbox.transmit(Transmit::Connect);
+        } else {
+            self.reconnect_at = Some(contract::saturating_add(now, self.retry_pause));
         }
     }
-    let mut next = Some(READY);
-    let mut announce = true;
-    // The core answers every request it does not crash on, so this loops until the connection
-    // fails or a crash is simulated.
-    while let Some(Answer { reply, delay }) = next.take() {
-        if !delay.is_zero() {
-            // Even a zero sleep waits for the timer's next tick (about 1 ms).
-            tokio::time::sleep(delay).await;
+
+    /// The last [`Transmit::Send`] went out.
+    pub fn handle_sent(&mut self, _now: Instant) {
+        if std::mem::take(&mut self.announce) {
+            self.outbox.event(Event::Ready);
         }
-        if let Err(e) = sock::send(&mut socket, reply.to_frames(), config.send_timeout).await {
-            tracing::warn!("({id}) lost the queue ({e}), reconnecting");
-            return Session::Reconnect;
-        }
-        if announce {
-            tracing::info!("({id}) worker ready");
-            announce = false;
-        }
-        let request = match socket.recv().await {
-            Ok(request) => Message::from(request),
-            Err(e) => {
-                tracing::warn!("({id}) lost the queue ({e}), reconnecting");
-                return Session::Reconnect;
-            }
-        };
-        tracing::debug!("({id}) received request:\n{}", request.dump());
+    }
+
+    /// A request arrived, as the REQ socket hands it over (client envelope, body).
+    pub fn handle_request(&mut self, request: Message, now: Instant) {
         match protocol::parse_work(request) {
-            Ok(reply) => core.handle_request(WorkerMessage::Reply(reply), contract::now()),
-            Err(e) => {
-                tracing::error!("({id}) malformed request dropped: {e}");
-                next = Some(READY);
-                continue;
-            }
-        }
-        while let Some(served) = core.poll_event() {
-            match served {
-                Served::Normal => tracing::info!("({id}) normal reply"),
-                Served::Overloaded => tracing::warn!("({id}) simulating CPU overload"),
-                Served::Crash => {
-                    tracing::warn!("({id}) simulating a crash");
-                    return Session::End(WorkerEnd::Crashed);
+            Ok(reply) => {
+                self.server.handle_request(WorkerMessage::Reply(reply), now);
+                while let Some(served) = self.server.poll_event() {
+                    self.outbox.event(Event::Served(served));
+                }
+                while let Some(answer) = self.server.poll_transmit() {
+                    self.outbox.transmit(Transmit::Send(answer));
                 }
             }
+            Err(e) => {
+                self.outbox.event(Event::Malformed(e));
+                self.outbox.transmit(Transmit::Send(READY));
+            }
         }
-        next = core.poll_transmit();
     }
-    Session::Reconnect
+
+    /// A send or receive failed: the queue closed the connection or died. Reconnect at once.
+    pub fn handle_queue_lost(&mut self, _now: Instant) {
+        self.announce = false;
+        self.outbox.transmit(Transmit::Connect);
+    }
+}
+
+impl Core for WorkerCore {
+    type Transmit = Transmit;
+    type Event = Event;
+
+    /// The pause after a refused connect is over: connect again.
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.reconnect_at.is_some_and(|at| now >= at) {
+            self.reconnect_at = None;
+            self.outbox.transmit(Transmit::Connect);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.reconnect_at
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::FrameError;
-    use bytes::Bytes;
-    use common::fault::FaultPlan;
-    use zeromq::{RouterSocket, SocketSend};
 
-    /// The shell, in virtual time: READY first; READY at once for a malformed request, which
-    /// does not count; then each echo (envelope and body) after exactly its simulated work,
-    /// overload included; then the crash the plan calls for.
-    #[tokio::test(start_paused = true)]
-    async fn echoes_after_the_work_rejects_malformed_without_counting_then_crashes() {
-        let endpoint = common::testkit::tcp_endpoint();
-        let mut queue = RouterSocket::new();
-        sock::bind(&mut queue, &endpoint).await.unwrap();
-        let (work, extra) = (Duration::from_secs(30), Duration::from_secs(20));
-        let config = WorkerConfig {
-            queue: endpoint,
-            connect_timeout: CONNECT_TIMEOUT,
-            send_timeout: SEND_TIMEOUT,
-        };
-        let plan = FaultPlan::none()
-            .overload_after(Some(1), extra)
-            .crash_after(Some(2));
-        let worker = tokio::spawn(run(
-            config,
-            WorkerCore::new(plan, work),
-            std::future::pending(),
-        ));
-        let ready = Message::from_frames([&b""[..], &[common::envelope::READY]]);
-        let mut first = Message::from(queue.recv().await.unwrap());
-        let id = first.pop_front().unwrap();
-        assert_eq!(first, ready);
-        // One exchange: what came back (without the worker's id) and after how long.
-        let mut exchange = async |frames: &[&str]| {
-            let mut request =
-                Message::from_frames(frames.iter().map(|f| Bytes::from(f.to_string())));
-            request.push_front(Bytes::new());
-            request.push_front(id.clone());
-            let sent_at = contract::now();
-            queue.send(request.try_into().unwrap()).await.unwrap();
-            let mut reply = Message::from(queue.recv().await.unwrap());
-            reply.pop_front();
-            (reply, contract::now() - sent_at)
-        };
-        let malformed = ["no envelope"];
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Everything the worker asked for since the last call: its events and its transmits.
+    fn drain(w: &mut WorkerCore) -> (Vec<Event>, Vec<Transmit>) {
+        let events = std::iter::from_fn(|| w.poll_event()).collect();
+        (events, std::iter::from_fn(|| w.poll_transmit()).collect())
+    }
+
+    fn request(body: &str) -> Message {
+        Message::from_frames(["C1", "", body].map(str::to_owned))
+    }
+
+    fn echo(body: &str, delay: Duration) -> Transmit {
+        let reply = protocol::parse_work(request(body)).unwrap();
+        Transmit::Send(Answer {
+            reply: WorkerMessage::Reply(reply),
+            delay,
+        })
+    }
+
+    #[test]
+    fn a_refused_connect_waits_the_pause_a_timed_out_one_retries_at_once() {
+        let t0 = Instant::now();
+        let mut w = WorkerCore::new(FaultPlan::none(), MS).with_retry_pause(1000 * MS);
+        assert_eq!(drain(&mut w), (vec![], vec![Transmit::Connect]));
+        assert_eq!(w.poll_timeout(), None);
+        // Refused: nothing until the pause is over, however often the timer is run early.
+        w.handle_connect_error(false, t0);
+        assert_eq!(w.poll_timeout(), Some(t0 + 1000 * MS));
+        w.handle_timeout(t0 + 999 * MS);
+        assert_eq!(drain(&mut w), (vec![], vec![]));
+        w.handle_timeout(t0 + 1000 * MS);
+        assert_eq!(drain(&mut w), (vec![], vec![Transmit::Connect]));
+        assert_eq!(w.poll_timeout(), None);
+        // Timed out: the bound was the wait, so the next attempt starts at once.
+        let t1 = t0 + 2000 * MS;
+        w.handle_connect_error(true, t1);
+        assert_eq!(drain(&mut w), (vec![], vec![Transmit::Connect]));
+        assert_eq!(w.poll_timeout(), None);
+    }
+
+    #[test]
+    fn ready_goes_first_and_is_announced_once_per_connection() {
+        let t = Instant::now();
+        let mut w = WorkerCore::new(FaultPlan::none(), 5 * MS);
+        drain(&mut w);
+        w.handle_connected(t);
+        assert_eq!(drain(&mut w), (vec![], vec![Transmit::Send(READY)]));
+        w.handle_sent(t);
+        assert_eq!(drain(&mut w), (vec![Event::Ready], vec![]));
+        w.handle_request(request("1"), t);
         assert_eq!(
-            protocol::parse_work(Message::from_frames(malformed)),
-            Err(FrameError::MissingDelimiter)
+            drain(&mut w),
+            (vec![Event::Served(Served::Normal)], vec![echo("1", 5 * MS)])
         );
-        assert_eq!(exchange(&malformed).await, (ready, Duration::ZERO));
-        let echo = |body: &str| Message::from_frames(["", "C1", "", body].map(str::to_owned));
-        assert_eq!(exchange(&["C1", "", "1"]).await, (echo("1"), work));
-        assert_eq!(exchange(&["C1", "", "2"]).await, (echo("2"), work + extra));
-        let mut last = Message::from_frames(["C1", "", "3"]);
-        last.push_front(Bytes::new());
-        last.push_front(id.clone());
-        queue.send(last.try_into().unwrap()).await.unwrap();
-        assert_eq!(worker.await.unwrap(), WorkerEnd::Crashed);
+        w.handle_sent(t);
+        assert_eq!(drain(&mut w), (vec![], vec![]), "a reply is not a READY");
+        // The queue went away: reconnect at once, and announce READY on the new connection.
+        w.handle_queue_lost(t);
+        assert_eq!(drain(&mut w), (vec![], vec![Transmit::Connect]));
+        w.handle_connected(t);
+        w.handle_sent(t);
+        assert_eq!(
+            drain(&mut w),
+            (vec![Event::Ready], vec![Transmit::Send(READY)])
+        );
+    }
+
+    #[test]
+    fn a_malformed_request_is_answered_with_ready_and_does_not_count() {
+        let t = Instant::now();
+        let plan = FaultPlan::none().crash_after(Some(1));
+        let mut w = WorkerCore::new(plan, 5 * MS);
+        w.handle_connected(t);
+        w.handle_sent(t);
+        drain(&mut w);
+        w.handle_request(Message::from_frames(["no envelope"]), t);
+        assert_eq!(
+            drain(&mut w),
+            (
+                vec![Event::Malformed(FrameError::MissingDelimiter)],
+                vec![Transmit::Send(READY)]
+            )
+        );
+        w.handle_sent(t);
+        assert_eq!(
+            drain(&mut w),
+            (vec![], vec![]),
+            "READY again, not announced"
+        );
+        // The malformed request was not served: the plan's one answer is still to come.
+        w.handle_request(request("1"), t);
+        assert_eq!(
+            drain(&mut w),
+            (vec![Event::Served(Served::Normal)], vec![echo("1", 5 * MS)])
+        );
+        w.handle_request(request("2"), t);
+        assert_eq!(drain(&mut w), (vec![Event::Served(Served::Crash)], vec![]));
     }
 }

@@ -1,7 +1,7 @@
 //! bstarcli — the Binary Star failover client: sends numbered requests, checks the echo.
 //!
 //! Log lines (stable): `I: server replied OK (<n>)` per answer, the failover lines of
-//! `binary_star::client`, with `--log-requests` one `I: request seq=… outcome=… tries=…
+//! `binary_star::Client`, with `--log-requests` one `I: request seq=… outcome=… tries=…
 //! latency_ms=…` per request, and at the end `I: summary sent=… answered=… failed=… retries=…`
 //! (a request in flight at Ctrl-C counts failed). Exits non-zero exactly when a request failed.
 

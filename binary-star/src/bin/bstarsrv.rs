@@ -142,7 +142,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     {
         Ok(()) => Ok(ExitCode::SUCCESS),
         // The reactor has logged `E: fatal error - …, aborting`.
-        Err(binary_star::reactor::ReactorError::Fatal(_)) => Ok(ExitCode::from(2)),
+        Err(binary_star::ReactorError::Fatal(_)) => Ok(ExitCode::from(2)),
         Err(e) => Err(e).context("server stopped"),
     }
 }

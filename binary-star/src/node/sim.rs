@@ -7,7 +7,7 @@
 //! a message to a dead process is dropped; a killed process's queued messages still arrive.
 
 use super::*;
-use crate::wire::StateMessage;
+use crate::protocol::StateMessage;
 use common::rng::Rng;
 use std::collections::VecDeque;
 
@@ -133,7 +133,7 @@ impl Sim {
                 if !self.alive[to] {
                     continue;
                 }
-                if let Err(fatal) = self.nodes[to].handle_peer(message, now) {
+                if let Err(fatal) = self.nodes[to].peer(message, now) {
                     self.fatal.push((to, fatal));
                     self.alive[to] = false;
                 }
@@ -424,7 +424,7 @@ fn dual_passives_settle_within_a_heartbeat() {
                 state: State::Active,
                 epoch: Some(epochs[i]),
             };
-            nodes[i].handle_peer(active, t0).unwrap();
+            nodes[i].peer(active, t0).unwrap();
             assert_eq!(nodes[i].state(), State::Passive);
         }
         for round in 1..=4u32 {
@@ -434,7 +434,7 @@ fn dual_passives_settle_within_a_heartbeat() {
                 epoch: Some(nodes[i].epoch()),
             });
             for i in 0..2 {
-                nodes[i].handle_peer(sent[1 - i], now).unwrap();
+                nodes[i].peer(sent[1 - i], now).unwrap();
             }
             if round >= 2 {
                 let states = nodes.clone().map(|n| n.state());

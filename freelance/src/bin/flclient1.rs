@@ -3,7 +3,8 @@
 use clap::Parser;
 use common::cli;
 use freelance::cli::{client_help, run, RunArgs};
-use freelance::client1::{Model1Client, Model1Config, MAX_RETRIES, REQUEST_TIMEOUT};
+use freelance::client1_loop::{MAX_RETRIES, REQUEST_TIMEOUT};
+use freelance::{Model1Client, Model1Config};
 use std::process::ExitCode;
 use std::time::Duration;
 

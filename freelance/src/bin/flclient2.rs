@@ -3,8 +3,8 @@
 use clap::Parser;
 use common::cli;
 use freelance::cli::{client_help, run, RunArgs};
-use freelance::client2::{Model2Client, Model2Config};
-use freelance::shotgun::GLOBAL_TIMEOUT;
+use freelance::client2::GLOBAL_TIMEOUT;
+use freelance::{Model2Client, Model2Config};
 use std::process::ExitCode;
 use std::time::Duration;
 

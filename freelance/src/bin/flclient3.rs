@@ -2,8 +2,8 @@
 
 use clap::Parser;
 use common::cli;
+use freelance::agent::{Timing, ATTEMPT_TIMEOUT, GLOBAL_TIMEOUT, PING_INTERVAL, SERVER_TTL};
 use freelance::cli::{client_help, run, RunArgs};
-use freelance::table::{Timing, ATTEMPT_TIMEOUT, GLOBAL_TIMEOUT, PING_INTERVAL, SERVER_TTL};
 use freelance::{AgentConfig, FreelanceClient};
 use std::process::ExitCode;
 use std::time::Duration;

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use common::cli::Verbosity;
-use freelance::server::{serve, Model, ServerConfig};
+use freelance::server_loop::serve;
+use freelance::{Model, ServerConfig};
 
 /// Freelance model 1 server: echoes every request (a REP service; a ROUTER underneath, so a
 /// malformed request is logged and dropped).

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use common::cli::Verbosity;
-use freelance::server::{serve, Model, ServerConfig};
+use freelance::server_loop::serve;
+use freelance::{Model, ServerConfig};
 
 /// Freelance model 2 server: answers each [sequence, body] request with [sequence, "OK"] (a
 /// REP service; a ROUTER underneath, so a malformed request is logged and dropped).

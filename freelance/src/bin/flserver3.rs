@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use common::cli::Verbosity;
-use freelance::server::{public_endpoint, serve, Model, ServerConfig};
+use freelance::server_loop::{public_endpoint, serve};
+use freelance::{Model, ServerConfig};
 
 /// Freelance model 3 server (10/FLP): a ROUTER whose routing identity is its public endpoint;
 /// answers PING with PONG and [control, body] with [control, "OK"].

@@ -10,8 +10,8 @@
 
 use clap::Parser;
 use common::cli::{self, RequestLog, Verbosity};
-use lazy_pirate::client::{run_sequence, RunOptions};
-use lazy_pirate::core::{REQUEST_RETRIES, REQUEST_TIMEOUT};
+use lazy_pirate::client_loop::{run_sequence, RunOptions};
+use lazy_pirate::policy::{REQUEST_RETRIES, REQUEST_TIMEOUT};
 use lazy_pirate::{LazyPirateClient, ReplyCheck, RetryPolicy};
 use std::process::ExitCode;
 use std::time::Duration;

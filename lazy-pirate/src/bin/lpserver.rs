@@ -7,7 +7,8 @@
 use anyhow::Context;
 use clap::Parser;
 use common::cli::{FaultArgs, Verbosity};
-use lazy_pirate::server::{serve, EchoCore, ServerEnd, SEND_TIMEOUT};
+use lazy_pirate::server_loop::{serve, SEND_TIMEOUT};
+use lazy_pirate::{EchoCore, ServerEnd};
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 
 use common::fault::FaultPlan;
 use common::Message;
-use lazy_pirate::server::{serve, EchoCore, SEND_TIMEOUT};
-use lazy_pirate::{LazyPirateClient, ReplyCheck, RetryPolicy};
+use lazy_pirate::server_loop::{serve, SEND_TIMEOUT};
+use lazy_pirate::{EchoCore, LazyPirateClient, ReplyCheck, RetryPolicy};
 use std::time::{Duration, Instant};
 
 fn policy(timeout_ms: u64, retries: u32) -> RetryPolicy {

@@ -7,7 +7,8 @@
 use anyhow::Context;
 use clap::Parser;
 use common::cli::Verbosity;
-use simple_pirate::queue::{run, QueueConfig, SEND_TIMEOUT};
+use simple_pirate::queue_loop::{run, SEND_TIMEOUT};
+use simple_pirate::QueueConfig;
 use std::time::Duration;
 
 /// Simple Pirate queue: routes client requests to the least recently used ready worker.

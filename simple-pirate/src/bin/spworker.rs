@@ -6,9 +6,8 @@
 
 use clap::Parser;
 use common::cli::{FaultArgs, Verbosity};
-use simple_pirate::worker::{
-    run, WorkerConfig, WorkerCore, WorkerEnd, CONNECT_TIMEOUT, SEND_TIMEOUT,
-};
+use simple_pirate::worker_loop::{run, CONNECT_TIMEOUT, SEND_TIMEOUT};
+use simple_pirate::{WorkerConfig, WorkerCore, WorkerEnd};
 use std::process::ExitCode;
 use std::time::Duration;
 

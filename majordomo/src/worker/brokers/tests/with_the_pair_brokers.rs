@@ -6,7 +6,7 @@ use crate::broker::BrokerConfig;
 use crate::ha::{self, PairedBroker};
 use crate::protocol::{self, ClientCommand, Inbound};
 use binary_star::node::{Publish, Timing};
-use binary_star::wire::StateMessage;
+use binary_star::protocol::StateMessage;
 use binary_star::{Role, State};
 use bytes::Bytes;
 use common::msg::frame_text;

@@ -1,4 +1,4 @@
-//! The Lazy Pirate client's decisions, with no socket and no clock.
+//! The Lazy Pirate client's retry policy and request numbering, with no socket and no clock.
 //!
 //! The retry itself is the workspace's one requester ([`common::retry::Requester`]: when a try
 //! times out, whether a reply is the right one, when to resend on a fresh socket and when to

@@ -1,8 +1,8 @@
 //! The Binary Star client API: one `request()` call, failover hidden inside.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), binary_star::client::ClientError> {
-//! use binary_star::client::Client;
+//! # async fn demo() -> Result<(), binary_star::ClientError> {
+//! use binary_star::Client;
 //! use binary_star::failover::Policy;
 //! use common::Message;
 //!

@@ -1,5 +1,5 @@
 //! Typed frames of the three Freelance models: parse a [`Message`] into a command, build one
-//! back. No sockets, no clock; every malformed input is a [`FrameError`], never a panic.
+//! back. No sockets, no clock; every malformed input is a [`ProtocolError`], never a panic.
 //!
 //! # Formats
 //!
@@ -26,7 +26,7 @@ pub const OK: &[u8] = b"OK";
 
 /// Why a message was not understood: a shape error every protocol shares, or Freelance's own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
+pub enum ProtocolError {
     /// No frames, no delimiter, a bad envelope or nothing after it.
     #[error(transparent)]
     Shape(#[from] envelope::FrameError),
@@ -47,16 +47,16 @@ pub fn sequence_frame(sequence: u64) -> Bytes {
 }
 
 /// Reads a control frame written by [`sequence_frame`].
-pub fn parse_sequence(frame: &[u8]) -> Result<u64, FrameError> {
+pub fn parse_sequence(frame: &[u8]) -> Result<u64, ProtocolError> {
     std::str::from_utf8(frame)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| FrameError::BadSequence(common::msg::frame_text(frame)))
+        .ok_or_else(|| ProtocolError::BadSequence(common::msg::frame_text(frame)))
 }
 
 /// Splits a request as a REP-style server sees it through its ROUTER into the envelope
 /// (routing id, any address stack) and the non-empty body.
-fn enveloped(message: Message) -> Result<(Envelope, Message), FrameError> {
+fn enveloped(message: Message) -> Result<(Envelope, Message), ProtocolError> {
     let (envelope, body) = Envelope::split(message)?;
     if body.is_empty() {
         return Err(envelope::FrameError::NoBody.into());
@@ -65,19 +65,19 @@ fn enveloped(message: Message) -> Result<(Envelope, Message), FrameError> {
 }
 
 /// Model 1 server: the echo of a REQ request, or why it is malformed.
-pub fn echo_reply(message: Message) -> Result<Message, FrameError> {
+pub fn echo_reply(message: Message) -> Result<Message, ProtocolError> {
     let (envelope, body) = enveloped(message)?;
     Ok(envelope.wrap(body))
 }
 
 /// Model 2 server: `[sequence, body…]` inside a REQ/DEALER envelope is answered with
 /// `[sequence, "OK"]`; the sequence frame is returned unchanged, whatever it holds.
-pub fn sequence_reply(message: Message) -> Result<Message, FrameError> {
+pub fn sequence_reply(message: Message) -> Result<Message, ProtocolError> {
     let (envelope, mut body) = enveloped(message)?;
     if body.len() < 2 {
-        return Err(FrameError::MissingControl);
+        return Err(ProtocolError::MissingControl);
     }
-    let control = body.pop_front().ok_or(FrameError::MissingControl)?;
+    let control = body.pop_front().ok_or(ProtocolError::MissingControl)?;
     Ok(envelope.wrap(Message::new().with(control).with(OK)))
 }
 
@@ -100,7 +100,7 @@ pub struct SequencedReply {
 
 impl SequencedReply {
     /// Parses `["", sequence, body…]`.
-    pub fn parse(mut message: Message) -> Result<Self, FrameError> {
+    pub fn parse(mut message: Message) -> Result<Self, ProtocolError> {
         match message.pop_front() {
             None => return Err(envelope::FrameError::Empty.into()),
             Some(delimiter) if !delimiter.is_empty() => {
@@ -108,10 +108,10 @@ impl SequencedReply {
             }
             Some(_) => {}
         }
-        let control = message.pop_front().ok_or(FrameError::MissingControl)?;
+        let control = message.pop_front().ok_or(ProtocolError::MissingControl)?;
         let sequence = parse_sequence(&control)?;
         if message.is_empty() {
-            return Err(FrameError::MissingBody);
+            return Err(ProtocolError::MissingBody);
         }
         Ok(Self {
             sequence,
@@ -143,14 +143,14 @@ impl FlpRequest {
     /// Parses a message received on the server's ROUTER (routing id first).
     ///
     /// As in the reference server, any message whose control frame is `PING` is a ping.
-    pub fn parse(mut message: Message) -> Result<Self, FrameError> {
+    pub fn parse(mut message: Message) -> Result<Self, ProtocolError> {
         let client = message.pop_front().ok_or(envelope::FrameError::Empty)?;
-        let control = message.pop_front().ok_or(FrameError::MissingControl)?;
+        let control = message.pop_front().ok_or(ProtocolError::MissingControl)?;
         if control.as_ref() == PING {
             return Ok(Self::Ping { client });
         }
         if message.is_empty() {
-            return Err(FrameError::MissingControl);
+            return Err(ProtocolError::MissingControl);
         }
         Ok(Self::Request {
             client,
@@ -171,7 +171,7 @@ impl FlpRequest {
 }
 
 /// Model 3 server: the answer to one FLP message, or why it is malformed.
-pub fn flp_reply(message: Message) -> Result<Message, FrameError> {
+pub fn flp_reply(message: Message) -> Result<Message, ProtocolError> {
     FlpRequest::parse(message).map(FlpRequest::reply)
 }
 
@@ -191,14 +191,14 @@ pub enum FlpReply {
 
 impl FlpReply {
     /// Parses a server's message.
-    pub fn parse(mut message: Message) -> Result<Self, FrameError> {
+    pub fn parse(mut message: Message) -> Result<Self, ProtocolError> {
         let control = message.pop_front().ok_or(envelope::FrameError::Empty)?;
         if control.as_ref() == PONG {
             return Ok(Self::Pong);
         }
         let sequence = parse_sequence(&control)?;
         if message.is_empty() {
-            return Err(FrameError::MissingBody);
+            return Err(ProtocolError::MissingBody);
         }
         Ok(Self::Reply {
             sequence,
@@ -252,7 +252,7 @@ mod tests {
         assert_eq!(reply, msg(&["peer", "", "17", "OK"]));
         assert_eq!(
             sequence_reply(msg(&["peer", "", "random name"])),
-            Err(FrameError::MissingControl)
+            Err(ProtocolError::MissingControl)
         );
         assert_eq!(
             sequence_reply(msg(&["peer", "17", "x"])),
@@ -273,15 +273,15 @@ mod tests {
         );
         assert_eq!(
             SequencedReply::parse(msg(&["", "x", "OK"])),
-            Err(FrameError::BadSequence("x".into()))
+            Err(ProtocolError::BadSequence("x".into()))
         );
         assert_eq!(
             SequencedReply::parse(msg(&["", "1"])),
-            Err(FrameError::MissingBody)
+            Err(ProtocolError::MissingBody)
         );
         assert_eq!(
             SequencedReply::parse(msg(&[""])),
-            Err(FrameError::MissingControl)
+            Err(ProtocolError::MissingControl)
         );
     }
 
@@ -303,11 +303,11 @@ mod tests {
     fn flp_server_rejects_a_request_without_control_frame() {
         assert_eq!(
             FlpRequest::parse(msg(&["c", "name"])),
-            Err(FrameError::MissingControl)
+            Err(ProtocolError::MissingControl)
         );
         assert_eq!(
             FlpRequest::parse(msg(&["c"])),
-            Err(FrameError::MissingControl)
+            Err(ProtocolError::MissingControl)
         );
         assert_eq!(FlpRequest::parse(Message::new()), Err(Shape::Empty.into()));
     }
@@ -322,10 +322,13 @@ mod tests {
                 body: msg(&["OK"])
             })
         );
-        assert_eq!(FlpReply::parse(msg(&["9"])), Err(FrameError::MissingBody));
+        assert_eq!(
+            FlpReply::parse(msg(&["9"])),
+            Err(ProtocolError::MissingBody)
+        );
         assert!(matches!(
             FlpReply::parse(msg(&["nine", "OK"])),
-            Err(FrameError::BadSequence(_))
+            Err(ProtocolError::BadSequence(_))
         ));
         assert_eq!(flp_request(3, &msg(&["n"])), msg(&["3", "n"]));
         assert_eq!(flp_ping(), msg(&["PING"]));
@@ -334,6 +337,6 @@ mod tests {
     #[test]
     fn binary_control_frames_are_reported_in_hex() {
         let err = parse_sequence(&[0xff, 0x01]).unwrap_err();
-        assert_eq!(err, FrameError::BadSequence("FF01".into()));
+        assert_eq!(err, ProtocolError::BadSequence("FF01".into()));
     }
 }

@@ -17,7 +17,7 @@
 //! * `E: malformed request from <peer>: <why>` for every dropped request
 //! * `W: interrupted` on SIGINT/SIGTERM, just before a clean exit
 
-use crate::frames::{echo_reply, flp_reply, sequence_reply, FrameError};
+use crate::protocol::{echo_reply, flp_reply, sequence_reply, ProtocolError};
 use common::msg::frame_text;
 use common::sock::{self, SockError};
 use common::Message;
@@ -50,7 +50,7 @@ impl Model {
     }
 
     /// The answer to one message received on the ROUTER (routing id first), addressed back.
-    pub fn answer(self, request: Message) -> Result<Message, FrameError> {
+    pub fn answer(self, request: Message) -> Result<Message, ProtocolError> {
         match self {
             Self::Echo => echo_reply(request),
             Self::Sequence => sequence_reply(request),

@@ -9,7 +9,7 @@
 //! send again, so every retry opens a fresh socket. This module turns its events into the
 //! Guide's log lines.
 
-use crate::core::{RetryPolicy, Sequence};
+use crate::policy::{RetryPolicy, Sequence};
 use common::contract;
 use common::report::{Ledger, Summary};
 pub use common::retry::Abandoned;

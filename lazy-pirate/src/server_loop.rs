@@ -3,7 +3,7 @@
 //! [`EchoCore`] decides what to do with each request (answer after the simulated work, answer
 //! late, or crash) from a [`common::fault::FaultPlan`]; [`serve`] is the socket loop around it.
 
-use crate::client::text;
+use crate::client_loop::text;
 use common::contract::{self, Core};
 use common::fault::{Answer, FaultyServer, Served};
 use common::{sock, Message};

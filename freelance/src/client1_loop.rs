@@ -11,7 +11,7 @@
 //! # Log lines
 //! * `W: no response from <endpoint> (<why>)` for each failed attempt
 
-use crate::driver::{Failed, Reply, Requester};
+use crate::driver::{Failed, ModelClient, Reply};
 use common::retry::{self, Event, OnFailure, ReplyCheck, RetryClient, Tries};
 use common::Message;
 use std::time::Duration;
@@ -101,7 +101,7 @@ impl Model1Client {
     }
 }
 
-impl Requester for Model1Client {
+impl ModelClient for Model1Client {
     async fn request(&mut self, number: u64) -> Result<Reply, Failed> {
         self.send(&Message::new().with(format!("hello {number}")))
             .await

@@ -1,11 +1,13 @@
-//! The Binary Star reactor: wraps any request-reply service in a primary/backup pair.
+//! The Binary Star reactor, the node's I/O shell: wraps any request-reply service in a
+//! primary/backup pair.
 //!
 //! The reactor owns the three sockets of a server: the client frontend (ROUTER, bound), the
 //! state publisher (PUB, bound) and the state subscriber (SUB, connected to the peer's PUB by
 //! a task of its own, see `link`). Its loop waits on the peer's state messages, client requests,
 //! the next deadline of the [`Node`] and the shutdown future, and does what the node decides:
-//! publish, serve (by calling the [`Service`] only while ACTIVE), drop, hold, or stop on a
-//! split-brain error.
+//! publish, serve the requests it passes on (by calling the [`Service`]), or stop on a
+//! split-brain error. Which requests to drop, and which to hold while quiet after a stall, is
+//! the node's call ([`Node::handle_request`]).
 //!
 //! # Log lines
 //!
@@ -14,13 +16,12 @@
 //! crate's `README.md` ("Log lines"): a change to a line here changes it there too.
 
 use crate::fsm::{Fatal, Role, State};
-use crate::node::{Event, Node, OnConflict, Publish, Timing, Verdict};
+use crate::node::{Event, Node, OnConflict, Publish, Request, Timing};
 use crate::pair::{log_event, PeerInput, StateSockets};
-use crate::wire::{StateMessage, WireError};
+use crate::protocol::{StateMessage, WireError};
 use common::contract::{self, now, Core};
 use common::sock::{self, SockError};
 use common::Message;
-use std::collections::VecDeque;
 use std::future::Future;
 use zeromq::{RouterSocket, Socket};
 
@@ -28,9 +29,6 @@ use zeromq::{RouterSocket, Socket};
 pub const PRIMARY_ENDPOINTS: [&str; 3] = ["tcp://*:5001", "tcp://*:5003", "tcp://localhost:5004"];
 /// Guide endpoints of the backup: frontend, state PUB, state SUB.
 pub const BACKUP_ENDPOINTS: [&str; 3] = ["tcp://*:5002", "tcp://*:5004", "tcp://localhost:5003"];
-
-/// Requests held during a quiet time beyond this many are dropped (the clients retry).
-const MAX_HELD: usize = 10_000;
 
 /// Where a server listens and whom it watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,8 +166,6 @@ impl Reactor {
                 .with_on_conflict(self.config.on_conflict),
             reactor: self,
             service,
-            held: VecDeque::new(),
-            rejections: 0,
         };
         tokio::pin!(shutdown);
         loop {
@@ -190,7 +186,7 @@ impl Reactor {
                 },
                 received = zeromq::SocketRecv::recv(&mut running.reactor.frontend) => {
                     match received {
-                        Ok(message) => running.client_request(message.into()).await,
+                        Ok(message) => running.client_request(message.into()),
                         Err(e) => tracing::error!("frontend receive error: {e}"),
                     }
                 }
@@ -205,19 +201,18 @@ struct Running<'s, S> {
     reactor: Reactor,
     node: Node,
     service: &'s mut S,
-    /// Requests that arrived while quiet after a stall, in arrival order.
-    held: VecDeque<Message>,
-    /// Requests dropped since the last state change (only the first is logged at `W:`).
-    rejections: u64,
 }
 
 impl<S: Service> Running<'_, S> {
-    /// Logs the node's events, then publishes what it asked for, until neither is left
-    /// (serving held requests on [`Event::Resumed`] can ask for more).
+    /// Serves the requests the node passes on, logs its events and publishes what it asked
+    /// for, until none is left (the node releases each request once the events decided before
+    /// it are logged).
     async fn drain(&mut self) {
         loop {
-            if let Some(event) = self.node.poll_event() {
-                self.event(event).await;
+            if let Some(request) = self.node.poll_request() {
+                self.serve(request).await;
+            } else if let Some(event) = self.node.poll_event() {
+                self.event(event);
             } else if let Some(publish) = self.node.poll_transmit() {
                 self.publish(publish).await;
             } else {
@@ -226,11 +221,10 @@ impl<S: Service> Running<'_, S> {
         }
     }
 
-    async fn event(&mut self, event: Event) {
+    fn event(&mut self, event: Event) {
         match event {
             Event::Changed { to, .. } => {
                 log_event(&event);
-                self.rejections = 0;
                 match to {
                     State::Active => self.service.became_active(),
                     State::Passive => self.service.became_passive(),
@@ -238,10 +232,8 @@ impl<S: Service> Running<'_, S> {
                 }
             }
             Event::Resumed => {
-                tracing::info!("resumed after stall ({} requests held)", self.held.len());
-                for request in std::mem::take(&mut self.held) {
-                    self.client_request(request).await;
-                }
+                let held = self.node.released();
+                tracing::info!("resumed after stall ({held} requests held)");
             }
             _ => log_event(&event),
         }
@@ -254,9 +246,24 @@ impl<S: Service> Running<'_, S> {
     ) -> Result<(), Fatal> {
         tracing::debug!("state from peer:\n{}", message.dump());
         match parsed {
-            Ok(peer) => self.node.handle_peer(peer, now()).inspect_err(|fatal| {
-                tracing::error!("fatal error - {fatal}, aborting");
-            }),
+            Ok(peer) => {
+                self.node.handle_peer(peer, now());
+                // Read every event the message caused: a split-brain error stops the server
+                // before any of them is acted on.
+                let events: Vec<Event> = std::iter::from_fn(|| self.node.poll_event()).collect();
+                let fatal = events.iter().find_map(|event| match event {
+                    Event::Fatal(fatal) => Some(*fatal),
+                    _ => None,
+                });
+                if let Some(fatal) = fatal {
+                    tracing::error!("fatal error - {fatal}, aborting");
+                    return Err(fatal);
+                }
+                for event in events {
+                    self.event(event);
+                }
+                Ok(())
+            }
             Err(e) => {
                 tracing::error!("bad state message from peer: {e}, ignored");
                 Ok(())
@@ -268,7 +275,7 @@ impl<S: Service> Running<'_, S> {
         self.reactor.state.publish(publish).await;
     }
 
-    async fn client_request(&mut self, mut message: Message) {
+    fn client_request(&mut self, mut message: Message) {
         tracing::debug!("client request:\n{}", message.dump());
         let Some(envelope) = split_request(&mut message) else {
             tracing::error!(
@@ -277,36 +284,24 @@ impl<S: Service> Running<'_, S> {
             );
             return;
         };
-        match self.node.handle_client_request(now()) {
-            Verdict::Serve => {
-                let Some(mut reply) = self.service.serve(message) else {
-                    return;
-                };
-                if reply.is_empty() {
-                    return;
-                }
-                reply.prepend(envelope);
-                let timeout = self.reactor.config.timing.heartbeat;
-                if let Err(e) = sock::send(&mut self.reactor.frontend, reply, timeout).await {
-                    tracing::warn!("cannot send reply: {e}");
-                }
-            }
-            Verdict::Reject(why) => {
-                self.rejections += 1;
-                let state = self.node.state();
-                if self.rejections == 1 {
-                    tracing::warn!("request dropped in state {state}: {why}");
-                } else {
-                    tracing::debug!("request dropped in state {state}: {why}");
-                }
-            }
-            Verdict::Hold if self.held.len() >= MAX_HELD => {
-                tracing::warn!("too many held requests, dropped one");
-            }
-            Verdict::Hold => {
-                message.prepend(envelope);
-                self.held.push_back(message);
-            }
+        let request = Request {
+            envelope,
+            body: message,
+        };
+        self.node.handle_request(request, now());
+    }
+
+    async fn serve(&mut self, request: Request) {
+        let Some(mut reply) = self.service.serve(request.body) else {
+            return;
+        };
+        if reply.is_empty() {
+            return;
+        }
+        reply.prepend(request.envelope);
+        let timeout = self.reactor.config.timing.heartbeat;
+        if let Err(e) = sock::send(&mut self.reactor.frontend, reply, timeout).await {
+            tracing::warn!("cannot send reply: {e}");
         }
     }
 }
