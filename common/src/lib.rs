@@ -2,8 +2,8 @@
 //!
 //! # Reading order
 //! [`contract`] first: the one shape every pattern's core follows, so each crate reads the same
-//! way. Then the two shared drivers that sit on it: [`retry`] (every client that retries) and
-//! [`session`] (every worker that reconnects).
+//! way. Then the two shared drivers that sit on it: [`retry`] (every client that retries; its
+//! shell is [`retry_loop`]) and [`session`] (every worker that reconnects).
 //!
 //! Every pattern crate builds on these modules:
 //!
@@ -26,7 +26,8 @@
 //! | [`rng`] | a tiny seeded PRNG, so simulated faults are reproducible (fault schedules only) |
 //! | [`netfault`] | a TCP fault proxy: partition, one-way partition, delay, throttle, reset of a live link |
 //! | [`report`] | the one accounting rule of every client ([`report::Ledger`]), its summary line and the `--log-requests` lines |
-//! | [`retry`] | retry on a fresh socket: the one requester core ([`retry::Requester`]) and shell ([`retry::RetryClient`]) of every client that resends |
+//! | [`retry`] | retry on a fresh socket: the one requester core ([`retry::Requester`]) of every client that resends, and when its socket may be kept |
+//! | [`retry_loop`] | its shell ([`retry::RetryClient`], re-exported from `retry`): connect, send and receive within each try's deadline |
 //! | [`throttle`] | at most a burst of warnings a second, then a count of the rest (guard, broker) |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a future |
 //! | `hostile` | (feature `testkit`) the hostile byte sequences every server's tests send through its guard; with feature `libzmq`, the libzmq request each test makes after them |
@@ -52,6 +53,7 @@ pub mod msg;
 pub mod netfault;
 pub mod report;
 pub mod retry;
+pub mod retry_loop;
 pub mod rng;
 pub mod router;
 pub mod session;
