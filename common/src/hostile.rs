@@ -744,7 +744,7 @@ pub fn hostile_curve_server(attack: ServerAttack, pair: &KeyPair) -> String {
                 continue;
             }
             let mut conn = Connection::new(std::sync::Arc::clone(&keys), 1 << 20);
-            let _ = conn.handle_server(&[greeting(), ready("REP")].concat());
+            let _ = conn.feed_server(&[greeting(), ready("REP")].concat());
             let mut buf = [0u8; 4096];
             // Greeting first, then each answer of the core, tampered as the attack says.
             let mut out = conn.take_to_peer();
@@ -756,7 +756,7 @@ pub fn hostile_curve_server(attack: ServerAttack, pair: &KeyPair) -> String {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
-                if conn.handle_peer(&buf[..n], Instant::now()).is_err() {
+                if conn.feed_peer(&buf[..n], Instant::now()).is_err() {
                     break;
                 }
                 out = conn.take_to_peer();
