@@ -207,12 +207,13 @@ pub enum Event {
         /// How often it was sent.
         tries: u32,
     },
+    /// A request came while another was in flight: refused, never sent, not counted. (The
+    /// shell interrupts a cancelled request before it starts the next, so it never sees this.)
+    Busy {
+        /// The refused request.
+        request: Message,
+    },
 }
-
-/// Returned by [`Requester::handle_request`] when a request is still in flight.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("a request is already in flight")]
-pub struct Busy;
 
 #[derive(Debug)]
 struct Flight {
@@ -276,10 +277,11 @@ impl<S: Schedule> Requester<S> {
         self.socket
     }
 
-    /// Starts a new request at `now`.
-    pub fn handle_request(&mut self, request: Message, now: Instant) -> Result<(), Busy> {
+    /// Starts a new request at `now`, unless one is in flight ([`Event::Busy`]).
+    pub fn handle_request(&mut self, request: Message, now: Instant) {
         if self.flight.is_some() {
-            return Err(Busy);
+            self.out.event(Event::Busy { request });
+            return;
         }
         let first = self.schedule.begin(now);
         self.summary.sent += 1;
@@ -292,7 +294,6 @@ impl<S: Schedule> Requester<S> {
             failed: false,
         });
         self.handle_timeout(now);
-        Ok(())
     }
 
     /// A reply arrived.
