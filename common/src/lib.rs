@@ -13,14 +13,15 @@
 //! | [`msg`] | [`Message`], a multipart message with the envelope operations the patterns need |
 //! | [`envelope`] | the validated ROUTER [`envelope::Envelope`], the one [`envelope::FrameError`] vocabulary and its limits, the 6/PPP command bytes |
 //! | [`heartbeat`] | clock-free liveness counting, heartbeat timers and reconnect back-off |
-//! | [`endpoint`] | the Guide's `tcp://*:5555` notation mapped to something the `zeromq` crate binds |
+//! | [`endpoint`] | the Guide's `tcp://*:5555` notation mapped to something the `zeromq` crate binds; a free port for tests and benchmarks |
 //! | [`session`] | the reconnecting DEALER of every worker that reconnects: fresh identity, bounded connect, monitor, back-off wait, no-LINGER close |
 //! | [`sock`] | socket helpers that bound every connect, send and receive by a deadline; the one `bind` and the one `connect` (through a CURVE relay with `--curve-server-key`) |
 //! | [`guard`] | the ingress guard in front of every bound TCP endpoint: ZMTP headers checked, limits |
 //! | [`router`] | the native guarded ROUTER (the Majordomo broker's public endpoint): the guard's rules and our own ZMTP codec, no relay hop |
 //! | [`curve`] | CurveZMQ: keys and `zcert` files (`zkeygen`), the pure server handshake (the guard, `--curve-allow`) and client (the relay of every connect) |
-//! | [`logging`] | the Guide's `I:` / `W:` / `E:` log lines, `-v` frame dumps |
-//! | [`cli`] | clap argument groups shared by the binaries (verbosity, heartbeats, fault flags, guard limits) |
+//! | `logging` | (feature `cli`) the Guide's `I:` / `W:` / `E:` log lines, `-v` frame dumps |
+//! | `cli` | (feature `cli`) clap argument groups shared by the binaries (verbosity, heartbeats, fault flags, guard limits) and the range of every numeric flag |
+//! | [`ranges`] | the largest value of each kind of configured number (a day of milliseconds, …), for flags and libraries alike |
 //! | [`fault`] | deterministic fault simulation (`--crash-after`, `--overload-after`, `--seed`), and [`fault::FaultyServer`], the core of a server that only answers under it |
 //! | [`ids`] | request ids and socket identities from the OS random source (unguessable, never from the clock or `rng`) |
 //! | [`rng`] | a tiny seeded PRNG, so simulated faults are reproducible (fault schedules only) |
@@ -30,13 +31,14 @@
 //! | [`retry_loop`] | its shell ([`retry::RetryClient`], re-exported from `retry`): connect, send and receive within each try's deadline |
 //! | [`throttle`] | at most a burst of warnings a second, then a count of the rest (guard, broker) |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a future |
-//! | `hostile` | (feature `testkit`) the hostile byte sequences every server's tests send through its guard; with feature `libzmq`, the libzmq request each test makes after them |
+//! | `hostile` | (feature `hostile`, part of `testkit`) the hostile byte sequences every server's tests send through its guard, and the probe of what else a server listens on; with feature `libzmq`, the libzmq request each test makes after them |
 //! | `testkit` | (feature `testkit`) spawn binaries, wait for log lines, kill -9, SIGSTOP/SIGCONT |
 //!
 //! The pure parts (`msg`, `envelope`, `heartbeat`, `fault`, `rng`, `netfault`'s `Pipe`, `guard::zmtp`,
 //! `guard::allow`, `throttle`) read no clock and touch no socket: time is passed in as
 //! `now: Instant`, so they are unit-tested with virtual time.
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod contract;
 pub mod curve;
@@ -45,12 +47,14 @@ pub mod envelope;
 pub mod fault;
 pub mod guard;
 pub mod heartbeat;
-#[cfg(feature = "testkit")]
+#[cfg(feature = "hostile")]
 pub mod hostile;
 pub mod ids;
+#[cfg(feature = "cli")]
 pub mod logging;
 pub mod msg;
 pub mod netfault;
+pub mod ranges;
 pub mod report;
 pub mod retry;
 pub mod retry_loop;

@@ -33,6 +33,7 @@
 //! Each module documents the log lines it guarantees; tests and the tour wait for them.
 
 pub mod agent;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod client1;
 pub mod client2;
