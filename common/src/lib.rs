@@ -20,6 +20,7 @@
 //! | [`router`] | the native guarded ROUTER (the Majordomo broker's public endpoint): the guard's rules and our own ZMTP codec, no relay hop |
 //! | [`curve`] | CurveZMQ: keys and `zcert` files (`zkeygen`), the pure server handshake (the guard, `--curve-allow`) and client (the relay of every connect) |
 //! | `logging` | (feature `cli`) the Guide's `I:` / `W:` / `E:` log lines, `-v` frame dumps |
+//! | `bench` | (feature `cli`) what the benchmark binaries share: a free endpoint, child processes killed on drop, the median, a process's RSS |
 //! | `cli` | (feature `cli`) clap argument groups shared by the binaries (verbosity, heartbeats, fault flags, guard limits) and the range of every numeric flag |
 //! | [`ranges`] | the largest value of each kind of configured number (a day of milliseconds, …), for flags and libraries alike |
 //! | [`fault`] | deterministic fault simulation (`--crash-after`, `--overload-after`, `--seed`), and [`fault::FaultyServer`], the core of a server that only answers under it |
@@ -38,6 +39,8 @@
 //! `guard::allow`, `throttle`) read no clock and touch no socket: time is passed in as
 //! `now: Instant`, so they are unit-tested with virtual time.
 
+#[cfg(feature = "cli")]
+pub mod bench;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod contract;
