@@ -33,20 +33,9 @@ use clap::Args;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-/// Largest millisecond value of any flag: one day. Longer is a typo, not a setting.
-pub const MS_MAX: u64 = 86_400_000;
-/// Largest count (requests, rounds, remembered ids): a billion.
-pub const COUNT_MAX: u64 = 1_000_000_000;
-/// Most requests under way or held at once (a window, a pending queue): each costs memory.
-pub const IN_FLIGHT_MAX: u64 = 1_000_000;
-/// Most connections or workers side by side: each holds sockets and descriptors.
-pub const PARALLEL_MAX: u64 = 1000;
-/// Largest liveness. The Guide finds 3-5 reasonable; more only delays noticing a dead peer.
-pub const LIVENESS_MAX: u32 = 100;
-/// Most attempts per request.
-pub const TRIES_MAX: u32 = 1000;
-/// Largest byte threshold: 1 TiB.
-pub const BYTES_MAX: u64 = 1 << 40;
+pub use crate::ranges::{
+    BYTES_MAX, COUNT_MAX, IN_FLIGHT_MAX, LIVENESS_MAX, MS_MAX, PARALLEL_MAX, TRIES_MAX,
+};
 
 /// A `T` within `range` (the other parsers are this with a name).
 pub fn ranged<T: TryFrom<u64>>(range: RangeInclusive<u64>) -> RangedU64ValueParser<T> {

@@ -5,19 +5,37 @@
 //! logger, so its unit tests drive it with virtual time. The **shell** is a thin tokio loop that
 //! owns the sockets, reads the clock, feeds the core and carries out what it asks.
 //!
+//! # Files
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `protocol.rs` | the crate's wire: typed frames, parse and build, constants |
+//! | `<role>.rs` | the pure core of one role, named as the Guide names the program (`broker`, `worker`, `queue`, `client`, `server`, `node`, …); its parts in `<role>/…` |
+//! | `<role>_loop.rs` | that role's shell, the tokio loop; a shell users hold as a library API (a `Client`, a `Worker`) is re-exported at the crate root |
+//!
+//! Anything else is named for what it holds, never like a role and never `core` (it would
+//! shadow `::core`). In this crate: [`retry`](crate::retry) and
+//! [`retry_loop`](crate::retry_loop).
+//!
 //! # Vocabulary
 //!
 //! | the core's method | what it means |
 //! |---|---|
-//! | `handle_*(…, now)` | an input arrived at `now` (`handle_request`, `handle_reply`, `handle_worker`, …) |
+//! | `handle_*(…, now)` | an input arrived at `now` (`handle_request`, `handle_reply`, `handle_worker`, …): `now` is always the last argument, even where unused, and nothing is returned |
+//! | `handle_<who>_lost(…, now)` | the peer is gone, however the shell noticed (`handle_worker_lost`, `handle_server_lost`, `handle_peer_lost`, `handle_link_lost`, `handle_broker_lost`); its arrival is `handle_connected` / `handle_link_up` |
+//! | `handle_shutdown(now)` | the program is stopping (Ctrl-C): say goodbye where the protocol has a way |
 //! | [`handle_timeout(now)`](Core::handle_timeout) | the deadline the core asked for has passed (calling it early is harmless) |
 //! | [`poll_timeout()`](Core::poll_timeout) | when the core next wants `handle_timeout`; `None` if it waits only for input |
 //! | [`poll_transmit()`](Core::poll_transmit) | the next message to send (or socket to open): the shell sends until `None` |
 //! | [`poll_event()`](Core::poll_event) | the next thing worth logging or counting, as a typed event: the shell logs until `None` |
 //!
-//! Cores never log: the shell turns each event into the pattern's documented log line, so the
-//! log-line contract is one `match` in the shell and the events themselves are unit-tested.
-//! Time is a [`std::time::Instant`] passed in; a core never reads it.
+//! Outcomes, verdicts and malformed input are events, never return values: a frame the
+//! `protocol` parser refuses becomes the core's own `Event::Malformed { .. }` (the shell logs
+//! it), and where a shell must act on a verdict it reads the event. Two kinds of code are not
+//! cores and keep out of this vocabulary: a helper a core owns (a fair queue, a dedup table)
+//! names its time-driven method `expire(now)`, and a pure byte codec (the CURVE connections,
+//! the router's ZMTP codec) takes its input through `feed_*` or `decode` and may return a
+//! `Result`, as a parser does.
 //!
 //! # The shell's loop
 //!

@@ -53,6 +53,27 @@ pub fn parse(endpoint: &str) -> Result<String, String> {
     validate(endpoint).map(|()| endpoint.to_owned())
 }
 
+/// A TCP port the OS just handed out on 127.0.0.1 (bound, then released for the test to use).
+///
+/// The OS may hand a released port out again, and tests run in parallel threads: a port this
+/// process already returned is never returned twice, so two tests never share one.
+pub fn free_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    // Hold every candidate until a new one is found, so the OS cannot offer it again meanwhile.
+    let mut held = Vec::new();
+    loop {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("no free TCP port on 127.0.0.1");
+        let port = listener.local_addr().expect("bound address").port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+        held.push(listener);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

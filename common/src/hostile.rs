@@ -1,14 +1,16 @@
-//! Hostile peers for process tests (feature `testkit`): the byte sequences that used to abort
-//! every server (the `zeromq` decoder defect of the README's "Security" section), sent over raw
-//! TCP to a guarded endpoint; and [`listening_sockets`] / [`probe`], which check that nothing
-//! else a server listens on can be reached.
+//! Hostile peers for process tests (feature `hostile`; the assertions that drive a server's
+//! process need `testkit` too): the byte sequences that used to abort every server (the
+//! `zeromq` decoder defect of the README's "Security" section), sent over raw TCP to a guarded
+//! endpoint; and [`listening_sockets`] / [`probe`], which check that nothing else a server
+//! listens on can be reached.
 //!
-//! [`assert_survives_hostile_input`] is the table every server's test suite runs: each
-//! [`Attack`] on its own connection, then the connection must be closed by the server, the
-//! server must log one `W: guard …` line with the reason, and a normal request must still be
-//! answered. Start the server with `--handshake-ms` short (e.g. 1000) so the silent-greeting
-//! attack does not wait for the 5 s default.
+//! `assert_survives_hostile_input` (feature `testkit`) is the table every server's test suite
+//! runs: each [`Attack`] on its own connection, then the connection must be closed by the
+//! server, the server must log one `W: guard …` line with the reason, and a normal request must
+//! still be answered. Start the server with `--handshake-ms` short (e.g. 1000) so the
+//! silent-greeting attack does not wait for the 5 s default.
 
+#[cfg(feature = "testkit")]
 use crate::testkit::Proc;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -153,6 +155,7 @@ pub fn send_attack(addr: SocketAddr, attack: Attack, peer_type: &str) {
     assert_closed(&mut stream, CLOSE_WITHIN, &format!("{attack:?}"));
 }
 
+#[cfg(feature = "testkit")]
 /// Runs every [`Attack`] against `endpoint` (served by `proc`), each on its own connection:
 /// asserts the connection is closed, one `W: guard` line names the reason, the process stays
 /// up, and `normal_request` (which must assert a real answer) succeeds right after.
@@ -172,6 +175,7 @@ pub fn assert_survives_hostile_input(
     );
 }
 
+#[cfg(feature = "testkit")]
 /// For each attack in turn: `send` it (on a connection of its own, asserting it closed), then
 /// check the one `W: guard` line names the peer and the attack's reason, the process is up,
 /// and `normal_request` is answered.
@@ -200,6 +204,7 @@ fn survives_each<A: Copy + std::fmt::Debug>(
     }
 }
 
+#[cfg(feature = "testkit")]
 /// Opens `limit` connections that complete a handshake and stay idle, then one more: asserts
 /// the extra one is refused (closed at once, a `W: guard … --max-connections` line) while the
 /// others stay open. Returns the open ones; drop them to free the slots.
@@ -421,7 +426,7 @@ pub fn libzmq_request(endpoint: &str, kind: zmq::SocketType, frames: &[&str]) ->
 }
 
 /// Hostile or refused CURVE peers, sent to a server started with `--curve-secret` and
-/// `--curve-allow` (see [`assert_survives_curve_attacks`]).
+/// `--curve-allow` (see `assert_survives_curve_attacks`, feature `testkit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CurveAttack {
     /// A plain NULL greeting and READY, as any non-CURVE peer sends.
@@ -549,6 +554,7 @@ pub fn send_curve_attack(
     assert_closed(&mut stream, CLOSE_WITHIN, &what);
 }
 
+#[cfg(feature = "testkit")]
 /// Runs every [`CurveAttack`] against a server started with `--curve-secret` (public key
 /// `server`) and `--curve-allow` (admitting `admitted`), as [`assert_survives_hostile_input`]
 /// does for plain attacks: each closed, one `W: guard` line with the reason, the process up,
@@ -653,6 +659,7 @@ pub fn pyzmq_curve_request(
 /// request with the request's own frames (enough for a Majordomo client: its REQUEST and the
 /// broker's REPLY have the same frames). argv = kind, the server's secret key (Z85); prints the
 /// endpoint it bound.
+#[cfg(feature = "testkit")]
 const PYZMQ_CURVE_ECHO: &str = r#"
 import sys, zmq
 s = zmq.Context().socket(getattr(zmq, sys.argv[1]))
@@ -667,6 +674,7 @@ while True:
     s.send_multipart(frames)
 "#;
 
+#[cfg(feature = "testkit")]
 /// Starts [`PYZMQ_CURVE_ECHO`] as a `kind` (`REP`, `ROUTER`) server with `server`'s key pair;
 /// returns the process (killed on drop; one `request <hex frames>` line per request) and the
 /// endpoint it bound.
@@ -744,7 +752,7 @@ pub fn hostile_curve_server(attack: ServerAttack, pair: &KeyPair) -> String {
                 continue;
             }
             let mut conn = Connection::new(std::sync::Arc::clone(&keys), 1 << 20);
-            let _ = conn.handle_server(&[greeting(), ready("REP")].concat());
+            let _ = conn.feed_server(&[greeting(), ready("REP")].concat());
             let mut buf = [0u8; 4096];
             // Greeting first, then each answer of the core, tampered as the attack says.
             let mut out = conn.take_to_peer();
@@ -756,7 +764,7 @@ pub fn hostile_curve_server(attack: ServerAttack, pair: &KeyPair) -> String {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
-                if conn.handle_peer(&buf[..n], Instant::now()).is_err() {
+                if conn.feed_peer(&buf[..n], Instant::now()).is_err() {
                     break;
                 }
                 out = conn.take_to_peer();
@@ -791,6 +799,7 @@ pub fn hostile_curve_server(attack: ServerAttack, pair: &KeyPair) -> String {
     format!("tcp://{addr}")
 }
 
+#[cfg(feature = "testkit")]
 /// Keys for a CURVE process test: a server pair (its secret file for `--curve-secret`) and a
 /// client pair admitted by an allow directory (for `--curve-allow`), in a private temporary
 /// directory removed on drop.
@@ -804,12 +813,14 @@ pub struct CurveKeys {
     _dir: crate::testkit::IpcDir,
 }
 
+#[cfg(feature = "testkit")]
 impl Default for CurveKeys {
     fn default() -> Self {
         Self::new()
     }
 }
 
+#[cfg(feature = "testkit")]
 impl CurveKeys {
     /// Fresh pairs and their files.
     pub fn new() -> Self {

@@ -1,19 +1,21 @@
-//! Retry on a fresh socket: the one requester of every client that resends (Lazy Pirate,
+//! Retry on a fresh socket: the one requester core of every client that resends (Lazy Pirate,
 //! Majordomo's `Client`, Freelance model 1, the Binary Star client).
 //!
 //! [`Requester`] is the core: one request in flight, its tries, the reply check, when to give
-//! up. Which endpoint each try goes to and when is a [`Schedule`]: [`Tries`] (one endpoint N
-//! times, or several once each in turn) or a pattern's own (Binary Star's failover plan).
-//! [`RetryClient`] is the shell: it opens a fresh socket for every retry (a REQ whose reply never
-//! came refuses to send again, and the `zeromq` crate's sockets never reconnect), bounds connect,
-//! send and receive by the try's deadline, and hands every [`Event`] to the caller to log.
+//! up, and whether the shell's socket may be kept for the next try (a REQ whose reply never came
+//! refuses to send again, and the `zeromq` crate's sockets never reconnect, so every failed try
+//! costs the socket). Which endpoint each try goes to and when is a [`Schedule`]: [`Tries`] (one
+//! endpoint N times, or several once each in turn) or a pattern's own (Binary Star's failover
+//! plan). Its shell, [`RetryClient`], lives in [`retry_loop`](crate::retry_loop) and is
+//! re-exported here with its socket trait and error.
 
 use crate::contract::{self, Core, Outbox};
 use crate::report::Summary;
-use crate::sock::{self, SockError};
+use crate::sock::SockError;
 use crate::Message;
 use std::time::{Duration, Instant};
-use zeromq::{DealerSocket, ReqSocket, Socket, SocketRecv, SocketSend};
+
+pub use crate::retry_loop::{Abandoned, RetryClient, TrySocket};
 
 /// One try of a request: to which endpoint, not before when, and until when it waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,14 +138,16 @@ impl TryError {
     }
 }
 
-/// What the core asks the shell to send: `request` to `endpoint`, on a fresh socket unless
-/// the shell's socket to that endpoint is still good (it is dropped whenever a try fails).
+/// What the core asks the shell to send: `request` to `endpoint`, on a fresh socket when
+/// `fresh` says so, else on the socket the shell kept from the last answered try.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// The request, unchanged on every try.
     pub request: Message,
     /// Index of the endpoint.
     pub endpoint: usize,
+    /// Open a new socket to `endpoint` (dropping any other) rather than reuse the kept one.
+    pub fresh: bool,
     /// 1 for the first try.
     pub attempt: u32,
     /// When the try was due to start.
@@ -203,12 +207,13 @@ pub enum Event {
         /// How often it was sent.
         tries: u32,
     },
+    /// A request came while another was in flight: refused, never sent, not counted. (The
+    /// shell interrupts a cancelled request before it starts the next, so it never sees this.)
+    Busy {
+        /// The refused request.
+        request: Message,
+    },
 }
-
-/// Returned by [`Requester::handle_request`] when a request is still in flight.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("a request is already in flight")]
-pub struct Busy;
 
 #[derive(Debug)]
 struct Flight {
@@ -228,6 +233,9 @@ pub struct Requester<S = Tries> {
     on_failure: OnFailure,
     flight: Option<Flight>,
     last_answer: usize,
+    /// The endpoint whose socket the shell may keep: set when a try goes out, cleared when a try
+    /// fails (the socket may be dead, and a REQ refuses to send twice) or is given up.
+    socket: Option<usize>,
     summary: Summary,
     out: Outbox<Transmit, Event>,
 }
@@ -241,6 +249,7 @@ impl<S: Schedule> Requester<S> {
             on_failure,
             flight: None,
             last_answer: 0,
+            socket: None,
             summary: Summary::default(),
             out: Outbox::default(),
         }
@@ -261,10 +270,18 @@ impl<S: Schedule> Requester<S> {
         self.flight.as_ref().map(|f| &f.request)
     }
 
-    /// Starts a new request at `now`.
-    pub fn handle_request(&mut self, request: Message, now: Instant) -> Result<(), Busy> {
+    /// The endpoint whose socket the shell keeps open; `None`: close whatever socket it holds.
+    /// Read it after the events: a try that failed or timed out takes its socket with it, an
+    /// answered one leaves it for the next request to the same endpoint.
+    pub fn socket(&self) -> Option<usize> {
+        self.socket
+    }
+
+    /// Starts a new request at `now`, unless one is in flight ([`Event::Busy`]).
+    pub fn handle_request(&mut self, request: Message, now: Instant) {
         if self.flight.is_some() {
-            return Err(Busy);
+            self.out.event(Event::Busy { request });
+            return;
         }
         let first = self.schedule.begin(now);
         self.summary.sent += 1;
@@ -277,7 +294,6 @@ impl<S: Schedule> Requester<S> {
             failed: false,
         });
         self.handle_timeout(now);
-        Ok(())
     }
 
     /// A reply arrived.
@@ -313,8 +329,10 @@ impl<S: Schedule> Requester<S> {
         });
     }
 
-    /// The current try failed before its deadline (the shell's socket said so).
+    /// The current try failed before its deadline (the shell's socket said so). The socket is
+    /// done for, whether or not a request is still in flight.
     pub fn handle_error(&mut self, error: TryError, now: Instant) {
+        self.socket = None;
         let Some(flight) = &self.flight else {
             return;
         };
@@ -325,6 +343,8 @@ impl<S: Schedule> Requester<S> {
 
     /// The user gave up (Ctrl-C): the request in flight, if any, is counted failed.
     pub fn interrupt(&mut self) -> Option<Message> {
+        // The interrupted request's reply may still come on that socket: never reuse it.
+        self.socket = None;
         let flight = self.flight.take()?;
         self.summary.failed += 1;
         Some(flight.request)
@@ -344,6 +364,8 @@ impl<S: Schedule> Requester<S> {
             return;
         };
         let from = flight.now.endpoint;
+        // Whatever comes next, the socket of the try that is over goes.
+        self.socket = None;
         match self.schedule.next(now) {
             Some(next) => {
                 flight.now = next;
@@ -379,9 +401,13 @@ impl<S: Schedule> Core for Requester<S> {
         if !flight.transmitted {
             if now >= flight.now.at {
                 flight.transmitted = true;
+                let endpoint = flight.now.endpoint;
+                let fresh = self.socket != Some(endpoint);
+                self.socket = Some(endpoint);
                 self.out.transmit(Transmit {
                     request: flight.request.clone(),
-                    endpoint: flight.now.endpoint,
+                    endpoint,
+                    fresh,
                     attempt: flight.attempt,
                     at: flight.now.at,
                     until: flight.now.until,
@@ -411,179 +437,6 @@ impl<S: Schedule> Core for Requester<S> {
 
     fn poll_event(&mut self) -> Option<Event> {
         self.out.poll_event()
-    }
-}
-
-/// A socket a [`RetryClient`] can try with.
-pub trait TrySocket: Socket + SocketSend + SocketRecv {
-    /// True for REQ: one reply per request, after which only a resend can help.
-    const ONE_REPLY: bool;
-}
-
-impl TrySocket for ReqSocket {
-    const ONE_REPLY: bool = true;
-}
-
-impl TrySocket for DealerSocket {
-    const ONE_REPLY: bool = false;
-}
-
-/// The request was tried as often as the schedule allows and never answered.
-#[derive(Debug, thiserror::Error)]
-#[error("no reply after {tries} tries")]
-pub struct Abandoned {
-    /// The request that went unanswered.
-    pub request: Message,
-    /// How many times it was sent.
-    pub tries: u32,
-}
-
-/// The shell of a [`Requester`]: sockets, the clock, and the caller's log lines.
-pub struct RetryClient<S: TrySocket, P = Tries> {
-    endpoints: Vec<String>,
-    core: Requester<P>,
-    /// The socket of the current (or last answered) try, its endpoint, and whether it may
-    /// still receive.
-    socket: Option<(usize, S, bool)>,
-}
-
-impl<S: TrySocket, P: Schedule> RetryClient<S, P> {
-    /// A client of `endpoints` (indexes of the schedule's tries); connects on the first request.
-    pub fn new(endpoints: Vec<String>, core: Requester<P>) -> Self {
-        Self {
-            endpoints,
-            core,
-            socket: None,
-        }
-    }
-
-    /// The core (counts, schedule).
-    pub fn core(&self) -> &Requester<P> {
-        &self.core
-    }
-
-    /// The endpoints.
-    pub fn endpoints(&self) -> &[String] {
-        &self.endpoints
-    }
-
-    /// Gives up on the request in flight (its `request` future was dropped); it is counted
-    /// failed. Returns it, if there was one.
-    pub fn interrupt(&mut self) -> Option<Message> {
-        self.socket = None;
-        self.core.interrupt()
-    }
-
-    /// Sends `request` and waits for the answer, resending as the schedule says; `on_event`
-    /// sees every event (to log it).
-    pub async fn request(
-        &mut self,
-        request: Message,
-        on_event: impl FnMut(&Event),
-    ) -> Result<Message, Abandoned> {
-        self.request_with(request, Some, on_event).await
-    }
-
-    /// Like [`request`](Self::request); `filter` sees
-    /// each reply first (`None` drops it: the caller logs why).
-    pub async fn request_with(
-        &mut self,
-        request: Message,
-        mut filter: impl FnMut(Message) -> Option<Message>,
-        mut on_event: impl FnMut(&Event),
-    ) -> Result<Message, Abandoned> {
-        if self.core.in_flight().is_some() {
-            // A previous call was cancelled mid-flight: its socket may still get that reply.
-            self.interrupt();
-        }
-        if let Err(busy) = self.core.handle_request(request, contract::now()) {
-            unreachable!("{busy} after interrupt");
-        }
-        loop {
-            // Events first: a failed try's socket must go before the next try opens its own.
-            while let Some(event) = self.core.poll_event() {
-                on_event(&event);
-                match event {
-                    Event::Answered { reply, .. } => return Ok(reply),
-                    Event::Abandoned { request, tries } => {
-                        self.socket = None;
-                        return Err(Abandoned { request, tries });
-                    }
-                    Event::Failed { .. } | Event::TimedOut { .. } | Event::Retrying { .. } => {
-                        self.socket = None
-                    }
-                    Event::Rejected { .. } => {}
-                }
-            }
-            if let Some(transmit) = self.core.poll_transmit() {
-                self.transmit(transmit).await;
-                continue;
-            }
-            let deadline = self.core.poll_timeout();
-            let received = match &mut self.socket {
-                Some((_, socket, awaiting @ true)) => tokio::select! {
-                    received = socket.recv() => {
-                        *awaiting = !S::ONE_REPLY;
-                        Some(received)
-                    }
-                    () = contract::sleep_until(deadline) => None,
-                },
-                _ => {
-                    contract::sleep_until(deadline).await;
-                    None
-                }
-            };
-            let now = contract::now();
-            match received {
-                Some(Ok(reply)) => {
-                    let reply = Message::from(reply);
-                    tracing::debug!("received reply:\n{}", reply.dump());
-                    if let Some(reply) = filter(reply) {
-                        self.core.handle_reply(reply, now);
-                    }
-                }
-                Some(Err(e)) => {
-                    self.socket = None;
-                    self.core.handle_error(TryError::Recv(e.into()), now);
-                }
-                None => self.core.handle_timeout(now),
-            }
-        }
-    }
-
-    /// Connects (unless the socket to that endpoint is still open) and sends, by `until`.
-    async fn transmit(&mut self, t: Transmit) {
-        let left = || t.until.saturating_duration_since(contract::now());
-        if self
-            .socket
-            .as_ref()
-            .is_none_or(|(at, ..)| *at != t.endpoint)
-        {
-            self.socket = None;
-            // Connecting gets the try's whole length (a log line then says "after 1s"); the
-            // crate's own connect timeout is set longer, so one error is reported, always ours.
-            let length = t.until.saturating_duration_since(t.at);
-            let mut socket = S::with_options(sock::options(length.saturating_mul(2), None));
-            let endpoint = &self.endpoints[t.endpoint];
-            if let Err(e) = sock::connect(&mut socket, endpoint, length).await {
-                self.core
-                    .handle_error(TryError::Connect(e), contract::now());
-                return;
-            }
-            self.socket = Some((t.endpoint, socket, false));
-        }
-        let Some((_, socket, awaiting)) = self.socket.as_mut() else {
-            return;
-        };
-        tracing::debug!("sending request:\n{}", t.request.dump());
-        let send = sock::send(socket, t.request, left().max(Duration::from_millis(1)));
-        match send.await {
-            Ok(()) => *awaiting = true,
-            Err(e) => {
-                self.socket = None;
-                self.core.handle_error(TryError::Send(e), contract::now());
-            }
-        }
     }
 }
 

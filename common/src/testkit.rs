@@ -16,6 +16,7 @@
 //!
 //! Synchronous on purpose: it works the same from `#[test]` and `#[tokio::test]`.
 
+pub use crate::endpoint::free_port;
 use crate::report::{RequestLine, Summary};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -375,27 +376,6 @@ pub fn assert_help_mentions(program: impl AsRef<Path>, needles: &[&str]) -> Stri
         );
     }
     help
-}
-
-/// A TCP port the OS just handed out on 127.0.0.1 (bound, then released for the test to use).
-///
-/// The OS may hand a released port out again, and tests run in parallel threads: a port this
-/// process already returned is never returned twice, so two tests never share one.
-pub fn free_port() -> u16 {
-    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    // Hold every candidate until a new one is found, so the OS cannot offer it again meanwhile.
-    let mut held = Vec::new();
-    loop {
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("no free TCP port on 127.0.0.1");
-        let port = listener.local_addr().expect("bound address").port();
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
-            return port;
-        }
-        held.push(listener);
-    }
 }
 
 /// A process's resident set size and its peak (`VmRSS`, `VmHWM` from `/proc/<pid>/status`),

@@ -88,7 +88,7 @@ impl Model1Client {
                     "no response from {endpoint} (reply is not the echo of the request)"
                 );
             }
-            Event::Retrying { .. } | Event::Abandoned { .. } => {}
+            Event::Retrying { .. } | Event::Abandoned { .. } | Event::Busy { .. } => {}
         });
         match reply.await {
             Ok(body) => Ok(Reply {

@@ -35,6 +35,7 @@
 
 pub mod agent;
 pub mod agent_loop;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod client1_loop;
 pub mod client2;

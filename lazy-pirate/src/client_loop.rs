@@ -75,7 +75,8 @@ fn log(server: &str, event: &Event) {
             error: TryError::Connect(SockError::Timeout(..)),
             ..
         }
-        | Event::TimedOut { .. } => {}
+        | Event::TimedOut { .. }
+        | Event::Busy { .. } => {}
         Event::Failed { error, .. } => match error {
             TryError::Connect(e) => tracing::warn!("cannot connect to {server}: {e}"),
             TryError::Send(e) => tracing::warn!("cannot send to {server}: {e}"),

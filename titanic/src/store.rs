@@ -58,7 +58,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use writer::Writer;
 
 /// When the writer syncs the journal to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum FsyncPolicy {
     /// Sync after every record (each acknowledgement waits for its own sync).
     Always,

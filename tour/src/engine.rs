@@ -988,7 +988,7 @@ fn describe(status: ExitStatus) -> String {
 fn free_ports(names: &[String]) -> anyhow::Result<BTreeMap<String, u16>> {
     Ok(names
         .iter()
-        .map(|n| (n.clone(), common::testkit::free_port()))
+        .map(|n| (n.clone(), common::endpoint::free_port()))
         .collect())
 }
 

@@ -15,12 +15,12 @@ use anyhow::{bail, Context};
 use binary_star::failover::{Policy, Strategy};
 use binary_star::Client;
 use clap::Parser;
+use common::bench::{free_endpoint, median, ChildGuard};
 use common::cli;
 use common::rng::Rng;
 use common::Message;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -65,29 +65,20 @@ struct Args {
 
 /// A server process whose stderr lines are collected with their arrival time.
 struct Server {
-    child: Child,
+    child: ChildGuard,
     lines: Arc<Mutex<Vec<(Instant, String)>>>,
 }
 
 impl Server {
     fn spawn(bin: &Path, args: &[String]) -> anyhow::Result<Server> {
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
         let lines: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
-        let stderr = child.stderr.take().context("stderr")?;
         let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(mut lines) = sink.lock() {
-                    lines.push((Instant::now(), line));
-                }
+        let child = ChildGuard::spawn_watched(bin, args, move |line| {
+            if let Ok(mut lines) = sink.lock() {
+                lines.push((Instant::now(), line));
             }
-        });
+        })
+        .with_context(|| format!("cannot start {}", bin.display()))?;
         Ok(Server { child, lines })
     }
 
@@ -115,14 +106,7 @@ impl Server {
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
+        self.child.kill();
     }
 }
 
@@ -133,22 +117,6 @@ struct Run {
     gap: Duration,
     false_failovers: u32,
     answered: u64,
-}
-
-fn free_endpoint() -> anyhow::Result<String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    Ok(format!("tcp://127.0.0.1:{port}"))
-}
-
-fn median(values: &mut [Duration]) -> Duration {
-    values.sort();
-    match values.len() {
-        0 => Duration::ZERO,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2,
-    }
 }
 
 fn ms(d: Duration) -> String {
@@ -349,10 +317,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             table.push((
                 heartbeat_ms,
                 name.clone(),
-                median(&mut failovers),
+                median(failovers).unwrap_or_default(),
                 lo,
                 hi,
-                median(&mut gaps),
+                median(gaps).unwrap_or_default(),
                 false_failovers,
             ));
         }

@@ -460,8 +460,8 @@ enum Local {
 }
 
 /// The client side of one relayed connection: speaks NULL to the local zeromq socket on the
-/// server's behalf and CURVE to the server. Feed it with [`Self::handle_local`] and
-/// [`Self::handle_remote`]; send what [`Self::take_to_local`] and [`Self::take_to_remote`]
+/// server's behalf and CURVE to the server. Feed it with [`Self::feed_local`] and
+/// [`Self::feed_remote`]; send what [`Self::take_to_local`] and [`Self::take_to_remote`]
 /// give. The HELLO is queued once zeromq's READY told us what to announce in INITIATE
 /// ([`Self::wants_remote`]); READY goes to zeromq, with the server's Socket-Type, only once the
 /// server's READY opened, so zeromq's `connect()` returns only on a real CURVE session.
@@ -552,7 +552,7 @@ impl Relay {
     }
 
     /// Handles bytes from the server. After an `Err` the connection must be closed.
-    pub fn handle_remote(&mut self, bytes: &[u8]) -> Result<(), ClientRefusal> {
+    pub fn feed_remote(&mut self, bytes: &[u8]) -> Result<(), ClientRefusal> {
         let Some(client) = self.client.as_mut() else {
             // A server greets as soon as TCP is up; hold that (at most a greeting and one
             // command) until zeromq's READY lets us say HELLO.
@@ -595,14 +595,14 @@ impl Relay {
             }
         }
         if self.ready && !self.local_in.is_empty() {
-            self.handle_local(&[])?;
+            self.feed_local(&[])?;
         }
         Ok(())
     }
 
     /// Handles bytes from the local zeromq socket: its greeting and READY are ours to answer;
     /// each frame after them goes to the server in a MESSAGE (once the session is up).
-    pub fn handle_local(&mut self, bytes: &[u8]) -> Result<(), ClientRefusal> {
+    pub fn feed_local(&mut self, bytes: &[u8]) -> Result<(), ClientRefusal> {
         self.local_in.extend_from_slice(bytes);
         let mut at = 0;
         let result = loop {
@@ -663,7 +663,7 @@ impl Relay {
                 self.local = Local::Frames;
                 let early = std::mem::take(&mut self.early_remote);
                 if !early.is_empty() {
-                    self.handle_remote(&early)?;
+                    self.feed_remote(&early)?;
                 }
                 Ok(Some(end))
             }
@@ -767,12 +767,12 @@ mod tests {
                 }
                 for piece in up.chunks(chunk) {
                     self.server
-                        .handle_peer(piece, self.now)
+                        .feed_peer(piece, self.now)
                         .map_err(|r| ClientRefusal::Local(leak(r)))?;
                 }
                 tamper(&mut down);
                 for piece in down.chunks(chunk) {
-                    self.relay.handle_remote(piece)?;
+                    self.relay.feed_remote(piece)?;
                 }
             }
         }
@@ -805,10 +805,10 @@ mod tests {
             // The server side's zeromq (a ROUTER) greets the guard first.
             let mut router = wire::greeting(b"NULL", false).to_vec();
             router.extend(null_ready(b"ROUTER"));
-            w.server.handle_server(&router).unwrap();
+            w.server.feed_server(&router).unwrap();
             // Our zeromq (a DEALER with an identity) greets the relay: HELLO goes out.
             w.relay
-                .handle_local(&zeromq_hello(b"DEALER", Some(b"worker-1")))
+                .feed_local(&zeromq_hello(b"DEALER", Some(b"worker-1")))
                 .unwrap();
             assert!(w.relay.wants_remote() && !w.relay.handshake_done());
             w.run(chunk, &mut |_| {}).unwrap();
@@ -826,14 +826,14 @@ mod tests {
             wire::put_frame(&mut request, wire::FLAG_MORE, &[b""]);
             wire::put_frame(&mut request, 0, &[&[7u8; 600][..]]);
             for piece in request.chunks(chunk) {
-                w.relay.handle_local(piece).unwrap();
+                w.relay.feed_local(piece).unwrap();
             }
             w.run(chunk, &mut |_| {}).unwrap();
             assert_eq!(std::mem::take(&mut w.behind_server), request);
             let mut reply = Vec::new();
             wire::put_frame(&mut reply, wire::FLAG_MORE, &[b""]);
             wire::put_frame(&mut reply, 0, &[b"World"]);
-            w.server.handle_server(&reply).unwrap();
+            w.server.feed_server(&reply).unwrap();
             w.run(chunk, &mut |_| {}).unwrap();
             assert_eq!(w.local, reply);
         }
@@ -845,12 +845,12 @@ mod tests {
         let mut w = Wire::new(public, keys);
         let mut rep = wire::greeting(b"NULL", false).to_vec();
         rep.extend(null_ready(b"REP"));
-        w.server.handle_server(&rep).unwrap();
+        w.server.feed_server(&rep).unwrap();
         // The server's CURVE greeting is already there when TCP comes up.
         let greeting = w.server.take_to_peer();
-        w.relay.handle_remote(&greeting).unwrap();
+        w.relay.feed_remote(&greeting).unwrap();
         assert!(!w.relay.wants_remote());
-        w.relay.handle_local(&zeromq_hello(b"REQ", None)).unwrap();
+        w.relay.feed_local(&zeromq_hello(b"REQ", None)).unwrap();
         w.run(7, &mut |_| {}).unwrap();
         assert!(w.relay.handshake_done());
         // A flood before zeromq's READY is refused rather than held.
@@ -859,7 +859,7 @@ mod tests {
             Arc::new(ServerKeys::new(KeyPair::generate(), Box::new(|_| true))),
         );
         let flood = vec![0u8; 70 * 1024];
-        assert!(w.relay.handle_remote(&flood).is_err());
+        assert!(w.relay.feed_remote(&flood).is_err());
     }
 
     /// A relay whose zeromq greeted and whose HELLO is out, against a server with `keys`.
@@ -867,8 +867,8 @@ mod tests {
         let mut w = Wire::new(server_key, keys);
         let mut rep = wire::greeting(b"NULL", false).to_vec();
         rep.extend(null_ready(b"REP"));
-        w.server.handle_server(&rep).unwrap();
-        w.relay.handle_local(&zeromq_hello(b"REQ", None)).unwrap();
+        w.server.feed_server(&rep).unwrap();
+        w.relay.feed_local(&zeromq_hello(b"REQ", None)).unwrap();
         w
     }
 
@@ -972,7 +972,7 @@ mod tests {
             &[wire::ERROR, &[7], b"go away"],
         );
         assert_eq!(
-            w.relay.handle_remote(&bytes),
+            w.relay.feed_remote(&bytes),
             Err(ClientRefusal::Error("go away".into()))
         );
     }
@@ -985,19 +985,19 @@ mod tests {
         bytes.push(wire::FLAG_COMMAND | wire::FLAG_LONG);
         bytes.extend((1u64 << 62).to_be_bytes());
         assert_eq!(
-            w.relay.handle_remote(&bytes),
+            w.relay.feed_remote(&bytes),
             Err(ClientRefusal::TooLarge(1 << 62))
         );
         let (keys, public) = server(Box::new(|_| true));
         let mut w = started(public, keys);
         assert_eq!(
-            w.relay.handle_remote(&wire::greeting(b"NULL", true)),
+            w.relay.feed_remote(&wire::greeting(b"NULL", true)),
             Err(ClientRefusal::NotCurve("NULL".into()))
         );
         let (keys, public) = server(Box::new(|_| true));
         let mut w = started(public, keys);
         assert_eq!(
-            w.relay.handle_remote(b"GET / HTTP/1.1\r\n"),
+            w.relay.feed_remote(b"GET / HTTP/1.1\r\n"),
             Err(ClientRefusal::Greeting("not a ZMTP signature"))
         );
     }
@@ -1009,7 +1009,7 @@ mod tests {
         w.run(1000, &mut |_| {}).unwrap();
         let mut reply = Vec::new();
         wire::put_frame(&mut reply, 0, &[&vec![1u8; LIMIT as usize + 1]]);
-        w.server.handle_server(&reply).unwrap();
+        w.server.feed_server(&reply).unwrap();
         let refused = w.run(1000, &mut |_| {}).expect_err("oversized accepted");
         assert!(matches!(refused, ClientRefusal::TooLarge(_)), "{refused:?}");
     }
@@ -1023,7 +1023,7 @@ mod tests {
             let mut bytes = wire::greeting(b"CURVE", true).to_vec();
             let n = rng.below(400) as usize;
             bytes.extend((0..n).map(|_| rng.below(256) as u8));
-            let _ = w.relay.handle_remote(&bytes);
+            let _ = w.relay.feed_remote(&bytes);
         }
     }
 }

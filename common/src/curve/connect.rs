@@ -232,7 +232,7 @@ async fn pump(
             read = local_rx.read(&mut local_buf) => match read {
                 Ok(0) | Err(_) => return Ok(()),
                 Ok(n) => {
-                    let r = relay.handle_local(&local_buf[..n]);
+                    let r = relay.feed_local(&local_buf[..n]);
                     grow_if_filled(&mut local_buf, n);
                     r
                 }
@@ -243,7 +243,7 @@ async fn pump(
                 }
                 Ok(0) | Err(_) => return Ok(()),
                 Ok(n) => {
-                    let r = relay.handle_remote(&server_buf[..n]);
+                    let r = relay.feed_remote(&server_buf[..n]);
                     grow_if_filled(&mut server_buf, n);
                     r
                 }

@@ -218,8 +218,8 @@ enum Phase {
     Ready,
 }
 
-/// One CURVE connection (server side). Feed it with [`Self::handle_peer`] and
-/// [`Self::handle_server`]; send what [`Self::take_to_peer`] and [`Self::take_to_server`] give.
+/// One CURVE connection (server side). Feed it with [`Self::feed_peer`] and
+/// [`Self::feed_server`]; send what [`Self::take_to_peer`] and [`Self::take_to_server`] give.
 pub struct Connection {
     keys: std::sync::Arc<ServerKeys>,
     limit: u64,
@@ -309,7 +309,7 @@ impl Connection {
 
     /// Handles bytes from the peer. After an `Err` the connection must be closed, once what
     /// [`Self::take_to_peer`] holds (an ERROR command, when one is due) was sent.
-    pub fn handle_peer(&mut self, bytes: &[u8], now: Instant) -> Result<(), Refusal> {
+    pub fn feed_peer(&mut self, bytes: &[u8], now: Instant) -> Result<(), Refusal> {
         self.last_now = Some(now);
         self.peer_in.extend_from_slice(bytes);
         let mut at = 0;
@@ -325,7 +325,7 @@ impl Connection {
         result?;
         if self.server_waiting && matches!(self.phase, Phase::Ready) {
             self.server_waiting = false;
-            self.handle_server(&[])?;
+            self.feed_server(&[])?;
         }
         Ok(())
     }
@@ -639,7 +639,7 @@ impl Connection {
 
     /// Handles bytes from the zeromq socket: its greeting and READY are ours to answer; each
     /// frame after them goes to the peer in a MESSAGE (once READY was sent).
-    pub fn handle_server(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
+    pub fn feed_server(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
         self.server_in.extend_from_slice(bytes);
         let mut at = 0;
         let result = loop {
@@ -655,7 +655,7 @@ impl Connection {
         if self.peer_waiting && matches!(self.phase, Phase::Ready) {
             self.peer_waiting = false;
             if let Some(now) = self.last_now {
-                self.handle_peer(&[], now)?;
+                self.feed_peer(&[], now)?;
             }
         }
         Ok(())
@@ -801,7 +801,7 @@ mod tests {
         /// Feeds `bytes` to the server in chunks of `chunk`, then moves its output along.
         fn send_to_server(&mut self, bytes: &[u8], chunk: usize) -> Result<(), Refusal> {
             for piece in bytes.chunks(chunk.max(1)) {
-                self.server.handle_peer(piece, self.now)?;
+                self.server.feed_peer(piece, self.now)?;
             }
             self.to_zeromq.extend(self.server.take_to_server());
             Ok(())
@@ -819,7 +819,7 @@ mod tests {
         }
 
         fn handshake(&mut self, chunk: usize) -> Result<(), Refusal> {
-            self.server.handle_server(&zeromq_hello())?;
+            self.server.feed_server(&zeromq_hello())?;
             let hello = self.client.start();
             self.send_to_server(&hello, chunk)?;
             let initiate = self.send_to_client();
@@ -872,7 +872,7 @@ mod tests {
             wire::put_frame(&mut reply, wire::FLAG_MORE, &[b"id"]);
             wire::put_frame(&mut reply, 0, &[b"World"]);
             for piece in reply.chunks(chunk) {
-                pair.server.handle_server(piece).unwrap();
+                pair.server.feed_server(piece).unwrap();
             }
             pair.send_to_client();
             assert_eq!(
@@ -998,7 +998,7 @@ mod tests {
     #[test]
     fn a_cookie_from_an_expired_key_is_refused() {
         let mut pair = Pair::new(allow_all());
-        pair.server.handle_server(&zeromq_hello()).unwrap();
+        pair.server.feed_server(&zeromq_hello()).unwrap();
         let hello = pair.client.start();
         pair.send_to_server(&hello, 1000).unwrap();
         let initiate = pair.send_to_client();
@@ -1006,7 +1006,7 @@ mod tests {
         assert_eq!(pair.send_to_server(&initiate, 1000), Err(Refusal::Cookie));
         // Within one rotation the previous key still opens it.
         let mut pair = Pair::new(allow_all());
-        pair.server.handle_server(&zeromq_hello()).unwrap();
+        pair.server.feed_server(&zeromq_hello()).unwrap();
         let hello = pair.client.start();
         pair.send_to_server(&hello, 1000).unwrap();
         let initiate = pair.send_to_client();
@@ -1024,7 +1024,7 @@ mod tests {
         pair.send_to_server(&initiate, 1000).unwrap();
         assert!(!pair.server.handshake_done());
         assert!(pair.send_to_client().is_empty() && !pair.client.is_ready());
-        pair.server.handle_server(&zeromq_hello()).unwrap();
+        pair.server.feed_server(&zeromq_hello()).unwrap();
         pair.send_to_client();
         assert!(pair.client.is_ready() && pair.server.handshake_done());
     }
@@ -1051,26 +1051,26 @@ mod tests {
         let mut conn = Connection::new(Arc::clone(&keys), LIMIT);
         let now = Instant::now();
         assert_eq!(
-            conn.handle_peer(&wire::greeting(b"NULL", false), now),
+            conn.feed_peer(&wire::greeting(b"NULL", false), now),
             Err(Refusal::NotCurve("NULL".into()))
         );
         let mut conn = Connection::new(Arc::clone(&keys), LIMIT);
         assert_eq!(
-            conn.handle_peer(b"GET / HTTP/1.1\r\n", now),
+            conn.feed_peer(b"GET / HTTP/1.1\r\n", now),
             Err(Refusal::Zmtp(Violation::BadSignature))
         );
         let mut conn = Connection::new(Arc::clone(&keys), LIMIT);
         let mut stream = wire::greeting(b"CURVE", false).to_vec();
         wire::put_frame(&mut stream, 0, &[b"data"]);
         assert_eq!(
-            conn.handle_peer(&stream, now),
+            conn.feed_peer(&stream, now),
             Err(Refusal::Zmtp(Violation::MessageBeforeReady))
         );
         let mut conn = Connection::new(keys, LIMIT);
         let mut stream = wire::greeting(b"CURVE", false).to_vec();
         wire::put_frame(&mut stream, wire::FLAG_COMMAND, &[wire::HELLO, &[0u8; 10]]);
         assert!(matches!(
-            conn.handle_peer(&stream, now),
+            conn.feed_peer(&stream, now),
             Err(Refusal::Malformed(_))
         ));
     }
@@ -1097,9 +1097,9 @@ mod tests {
             for _ in 0..rng.below(300) {
                 stream.push(rng.below(256) as u8);
             }
-            let _ = conn.handle_peer(&stream, now);
+            let _ = conn.feed_peer(&stream, now);
             let junk: Vec<u8> = (0..rng.below(100)).map(|_| rng.below(256) as u8).collect();
-            let _ = conn.handle_server(&junk);
+            let _ = conn.feed_server(&junk);
         }
     }
 }

@@ -594,7 +594,7 @@ async fn curve_pump(
             read = peer_rx.read(&mut peer_buf) => match read {
                 Ok(0) | Err(_) => return End::Closed,
                 Ok(n) => {
-                    let r = conn.handle_peer(&peer_buf[..n], crate::contract::now());
+                    let r = conn.feed_peer(&peer_buf[..n], crate::contract::now());
                     grow_if_filled(&mut peer_buf, n);
                     r
                 }
@@ -602,7 +602,7 @@ async fn curve_pump(
             read = server_rx.read(&mut server_buf) => match read {
                 Ok(0) | Err(_) => return End::Closed,
                 Ok(n) => {
-                    let r = conn.handle_server(&server_buf[..n]);
+                    let r = conn.feed_server(&server_buf[..n]);
                     grow_if_filled(&mut server_buf, n);
                     r
                 }

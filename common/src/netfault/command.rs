@@ -120,9 +120,9 @@ impl FromStr for Command {
             ["partition", "down"] => Ok(Command::Set(Fault::OneWay(Direction::Downstream))),
             ["partition", other] => Err(bad(&format!("partition takes up or down, not {other:?}"))),
             ["delay", ms] => match number(ms, "delay MS")? {
-                ms if ms > crate::cli::MS_MAX => Err(bad(&format!(
+                ms if ms > crate::ranges::MS_MAX => Err(bad(&format!(
                     "delay MS must be 0 to {}, a day",
-                    crate::cli::MS_MAX
+                    crate::ranges::MS_MAX
                 ))),
                 ms => Ok(Command::Set(Fault::Delay(Duration::from_millis(ms)))),
             },

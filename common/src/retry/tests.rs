@@ -1,3 +1,6 @@
+//! The requester core in virtual time: tries, replies, outcomes and the socket it lets the shell
+//! keep.
+
 use super::*;
 
 const T: Duration = Duration::from_millis(100);
@@ -24,6 +27,13 @@ fn transmits<S: Schedule>(r: &mut Requester<S>) -> Vec<(usize, u32, Instant)> {
         .collect()
 }
 
+/// The transmits as (endpoint, fresh socket?).
+fn sockets<S: Schedule>(r: &mut Requester<S>) -> Vec<(usize, bool)> {
+    std::iter::from_fn(|| r.poll_transmit())
+        .map(|t| (t.endpoint, t.fresh))
+        .collect()
+}
+
 /// Times out the current try at `now` and returns the events.
 fn time_out(r: &mut Requester, now: Instant) -> Vec<Event> {
     r.handle_timeout(now);
@@ -34,7 +44,7 @@ fn time_out(r: &mut Requester, now: Instant) -> Vec<Event> {
 fn matching_reply_is_accepted_and_counted() {
     let now = Instant::now();
     let mut r = requester(3);
-    r.handle_request(msg("1"), now).unwrap();
+    r.handle_request(msg("1"), now);
     assert_eq!(transmits(&mut r), [(0, 1, now + T)]);
     assert_eq!(r.poll_timeout(), Some(now + T));
     r.handle_reply(msg("1"), now);
@@ -50,7 +60,7 @@ fn matching_reply_is_accepted_and_counted() {
 fn wrong_sequence_is_rejected_and_keeps_the_request_in_flight() {
     let now = Instant::now();
     let mut r = requester(3);
-    r.handle_request(msg("2"), now).unwrap();
+    r.handle_request(msg("2"), now);
     r.handle_reply(msg("1"), now);
     assert!(matches!(&events(&mut r)[..], [Event::Rejected { reply, .. }] if *reply == msg("1")));
     assert_eq!(r.in_flight(), Some(&msg("2")));
@@ -71,7 +81,7 @@ fn reply_with_nothing_in_flight_is_rejected() {
 fn any_check_accepts_whatever_comes_back() {
     let now = Instant::now();
     let mut r = Requester::new(Tries::new(T, 3, 1), ReplyCheck::Any, OnFailure::WaitOut);
-    r.handle_request(msg("1"), now).unwrap();
+    r.handle_request(msg("1"), now);
     r.handle_reply(msg("world"), now);
     assert!(
         matches!(&events(&mut r)[..], [Event::Answered { reply, .. }] if *reply == msg("world"))
@@ -82,7 +92,7 @@ fn any_check_accepts_whatever_comes_back() {
 fn early_timeout_only_waits() {
     let now = Instant::now();
     let mut r = requester(3);
-    r.handle_request(msg("1"), now).unwrap();
+    r.handle_request(msg("1"), now);
     transmits(&mut r);
     assert!(time_out(&mut r, now + T / 2).is_empty());
     assert_eq!(r.poll_timeout(), Some(now + T));
@@ -94,7 +104,7 @@ fn early_timeout_only_waits() {
 fn retries_then_abandons_after_the_guides_three_tries() {
     let t0 = Instant::now();
     let mut r = requester(3);
-    r.handle_request(msg("4"), t0).unwrap();
+    r.handle_request(msg("4"), t0);
     transmits(&mut r);
     let t1 = t0 + T;
     assert!(matches!(
@@ -130,7 +140,7 @@ fn retries_then_abandons_after_the_guides_three_tries() {
 fn a_reply_to_a_resend_is_accepted_and_the_next_request_starts_fresh() {
     let t0 = Instant::now();
     let mut r = requester(3);
-    r.handle_request(msg("1"), t0).unwrap();
+    r.handle_request(msg("1"), t0);
     assert!(matches!(
         time_out(&mut r, t0 + T)[..],
         [_, Event::Retrying { .. }]
@@ -142,7 +152,7 @@ fn a_reply_to_a_resend_is_accepted_and_the_next_request_starts_fresh() {
     ));
     // The next request gets all three tries again.
     let t1 = t0 + T * 2;
-    r.handle_request(msg("2"), t1).unwrap();
+    r.handle_request(msg("2"), t1);
     assert!(matches!(
         time_out(&mut r, t1 + T)[..],
         [_, Event::Retrying { attempt: 2, .. }]
@@ -164,7 +174,7 @@ fn one_try_means_no_resend() {
     let t0 = Instant::now();
     let mut r = requester(0); // clamped to one try
     assert_eq!(r.schedule().total(), 1);
-    r.handle_request(msg("1"), t0).unwrap();
+    r.handle_request(msg("1"), t0);
     assert!(matches!(
         &time_out(&mut r, t0 + T)[..],
         [Event::TimedOut { .. }, Event::Abandoned { request, .. }] if *request == msg("1")
@@ -175,8 +185,10 @@ fn one_try_means_no_resend() {
 fn only_one_request_in_flight() {
     let now = Instant::now();
     let mut r = requester(3);
-    r.handle_request(msg("1"), now).unwrap();
-    assert_eq!(r.handle_request(msg("2"), now), Err(Busy));
+    r.handle_request(msg("1"), now);
+    events(&mut r);
+    r.handle_request(msg("2"), now);
+    assert!(matches!(&events(&mut r)[..], [Event::Busy { request }] if *request == msg("2")));
     assert_eq!(r.summary().sent, 1);
 }
 
@@ -185,7 +197,7 @@ fn interrupt_reports_the_request_in_flight_failed() {
     let now = Instant::now();
     let mut r = requester(3);
     assert_eq!(r.interrupt(), None);
-    r.handle_request(msg("1"), now).unwrap();
+    r.handle_request(msg("1"), now);
     assert_eq!(r.interrupt(), Some(msg("1")));
     let s = r.summary();
     assert_eq!((s.sent, s.answered, s.failed), (1, 0, 1));
@@ -195,7 +207,7 @@ fn interrupt_reports_the_request_in_flight_failed() {
 fn wait_out_keeps_a_failed_try_until_its_deadline() {
     let t0 = Instant::now();
     let mut r = requester(2);
-    r.handle_request(msg("1"), t0).unwrap();
+    r.handle_request(msg("1"), t0);
     transmits(&mut r);
     let refused = TryError::Recv(SockError::Timeout("recv", T));
     r.handle_error(refused, t0 + T / 10);
@@ -217,7 +229,7 @@ fn wait_out_keeps_a_failed_try_until_its_deadline() {
 fn next_at_once_tries_each_server_in_turn() {
     let t0 = Instant::now();
     let mut r = Requester::new(Tries::new(T, 3, 3), ReplyCheck::Echo, OnFailure::Next);
-    r.handle_request(msg("hello 1"), t0).unwrap();
+    r.handle_request(msg("hello 1"), t0);
     assert_eq!(transmits(&mut r), [(0, 1, t0 + T)]);
     // Server 0 refuses: server 1 at once.
     let t1 = t0 + T / 10;
@@ -298,7 +310,7 @@ impl Schedule for Later {
 fn a_try_scheduled_later_is_sent_at_its_time() {
     let t0 = Instant::now();
     let mut r = Requester::new(Later, ReplyCheck::Any, OnFailure::Next);
-    r.handle_request(msg("1"), t0).unwrap();
+    r.handle_request(msg("1"), t0);
     transmits(&mut r);
     r.handle_timeout(t0 + T);
     assert!(matches!(
@@ -314,115 +326,106 @@ fn a_try_scheduled_later_is_sent_at_its_time() {
     assert_eq!(transmits(&mut r), [(1, 2, t0 + T * 4)]);
 }
 
-mod shell {
-    use super::*;
-    use zeromq::{RouterSocket, ZmqMessage};
+#[test]
+fn an_answered_try_keeps_its_socket_for_the_next_request() {
+    let t0 = Instant::now();
+    let mut r = requester(3);
+    assert_eq!(r.socket(), None, "no socket before the first request");
+    r.handle_request(msg("1"), t0);
+    assert_eq!(sockets(&mut r), [(0, true)], "the first try connects");
+    assert_eq!(r.socket(), Some(0));
+    r.handle_reply(msg("1"), t0 + T / 2);
+    events(&mut r);
+    assert_eq!(r.socket(), Some(0), "kept after the answer");
+    r.handle_request(msg("2"), t0 + T);
+    assert_eq!(
+        sockets(&mut r),
+        [(0, false)],
+        "and reused by the next request"
+    );
+}
 
-    async fn router() -> (RouterSocket, String) {
-        let mut socket = RouterSocket::new();
-        let at = socket.bind("tcp://127.0.0.1:0").await.unwrap();
-        (socket, at.to_string())
-    }
+#[test]
+fn a_timed_out_try_costs_its_socket_and_the_resend_opens_a_fresh_one() {
+    let t0 = Instant::now();
+    let mut r = requester(3);
+    r.handle_request(msg("1"), t0);
+    sockets(&mut r);
+    r.handle_timeout(t0 + T);
+    assert!(matches!(
+        events(&mut r)[..],
+        [Event::TimedOut { .. }, Event::Retrying { attempt: 2, .. }]
+    ));
+    // The retry goes out at once: on a new socket, not the one a REQ refuses to send on.
+    assert_eq!(sockets(&mut r), [(0, true)]);
+    assert_eq!(r.socket(), Some(0));
+    // Every try used up: no socket is kept for the next request either.
+    r.handle_timeout(t0 + T * 2);
+    sockets(&mut r);
+    r.handle_timeout(t0 + T * 3);
+    assert!(matches!(
+        events(&mut r)[..],
+        [.., Event::Abandoned { tries: 3, .. }]
+    ));
+    assert_eq!(r.socket(), None);
+    r.handle_request(msg("2"), t0 + T * 3);
+    assert_eq!(sockets(&mut r), [(0, true)]);
+}
 
-    fn client(endpoint: String, tries: u32) -> RetryClient<ReqSocket> {
-        let core = Requester::new(
-            Tries::new(T, tries, 1),
-            ReplyCheck::Echo,
-            OnFailure::WaitOut,
-        );
-        RetryClient::new(vec![endpoint], core)
-    }
+#[test]
+fn a_failed_socket_is_dropped_at_once_while_its_try_is_waited_out() {
+    let t0 = Instant::now();
+    let mut r = requester(2);
+    r.handle_request(msg("1"), t0);
+    sockets(&mut r);
+    r.handle_error(TryError::Recv(SockError::Timeout("recv", T)), t0 + T / 10);
+    // The shell closes it now (no receiving on a broken socket), though the resend waits.
+    assert_eq!(r.socket(), None);
+    assert_eq!(r.poll_transmit(), None);
+    r.handle_timeout(t0 + T);
+    assert_eq!(sockets(&mut r), [(0, true)]);
+}
 
-    #[tokio::test(start_paused = true)]
-    async fn a_silent_try_is_retried_on_a_fresh_socket_after_exactly_the_timeout() {
-        let (mut server, endpoint) = router().await;
-        let serve = async move {
-            // The first try is ignored; the second is answered.
-            let first = server.recv().await.unwrap();
-            let first_at = contract::now();
-            let second = server.recv().await.unwrap();
-            let waited = contract::now() - first_at;
-            let reply = ZmqMessage::try_from(second.clone().into_vec()).unwrap();
-            server.send(reply).await.unwrap();
-            (
-                first.get(0).cloned(),
-                second.get(0).cloned(),
-                waited,
-                server,
-            )
-        };
-        let mut client = client(endpoint, 3);
-        let mut seen = Vec::new();
-        let ask = client.request(msg("1"), |e| seen.push(format!("{e:?}")));
-        let ((first_peer, second_peer, waited, _server), reply) = tokio::join!(serve, ask);
-        assert_eq!(reply.unwrap(), msg("1"));
-        assert_eq!(waited, T, "resent exactly one timeout after the first send");
-        assert_ne!(
-            first_peer, second_peer,
-            "the resend comes from a fresh socket"
-        );
-        assert_eq!(seen.len(), 3, "{seen:?}");
-        assert!(seen[0].starts_with("TimedOut") && seen[1].starts_with("Retrying"));
-        assert!(seen[2].starts_with("Answered"));
-        let s = client.core().summary();
-        assert_eq!((s.sent, s.answered, s.failed, s.retries), (1, 1, 0, 1));
-    }
+#[test]
+fn a_wrong_reply_keeps_the_socket_until_the_try_is_over() {
+    let t0 = Instant::now();
+    let mut r = requester(2);
+    r.handle_request(msg("1"), t0);
+    sockets(&mut r);
+    r.handle_reply(msg("stale"), t0 + T / 10);
+    assert!(matches!(events(&mut r)[..], [Event::Rejected { .. }]));
+    // The right reply may still come on it (a DEALER); the try's deadline ends it.
+    assert_eq!(r.socket(), Some(0));
+    r.handle_timeout(t0 + T);
+    assert_eq!(r.socket(), Some(0), "the resend's socket");
+    assert_eq!(sockets(&mut r), [(0, true)]);
+}
 
-    #[tokio::test(start_paused = true)]
-    async fn a_request_nobody_answers_is_abandoned_after_every_try() {
-        let (_server, endpoint) = router().await;
-        let mut client = client(endpoint, 3);
-        let started = contract::now();
-        let mut retries = 0;
-        let err = client
-            .request(msg("hello"), |e| {
-                retries += matches!(e, Event::Retrying { .. }) as u32
-            })
-            .await
-            .expect_err("nobody answers");
-        assert_eq!(contract::now() - started, T * 3, "three whole tries");
-        assert_eq!((err.tries, retries), (3, 2));
-        assert_eq!(err.request, msg("hello"));
-        let s = client.core().summary();
-        assert_eq!((s.sent, s.answered, s.failed, s.retries), (1, 0, 1, 2));
-    }
+#[test]
+fn an_interrupted_request_leaves_no_socket_behind() {
+    let t0 = Instant::now();
+    let mut r = requester(3);
+    r.handle_request(msg("1"), t0);
+    r.handle_reply(msg("1"), t0);
+    r.handle_request(msg("2"), t0);
+    assert_eq!(sockets(&mut r), [(0, true), (0, false)]);
+    // Its reply may still arrive on that socket and be taken for the next request's.
+    r.interrupt();
+    assert_eq!(r.socket(), None);
+    r.handle_request(msg("3"), t0);
+    assert_eq!(sockets(&mut r), [(0, true)]);
+}
 
-    #[tokio::test(start_paused = true)]
-    async fn answered_requests_keep_their_socket_and_an_interrupted_one_does_not() {
-        let (mut server, endpoint) = router().await;
-        let echo = async move {
-            let mut peers = Vec::new();
-            for _ in 0..3 {
-                let request = server.recv().await.unwrap();
-                peers.push(request.get(0).cloned());
-                let reply = ZmqMessage::try_from(request.into_vec()).unwrap();
-                server.send(reply).await.unwrap();
-            }
-            let interrupted = server.recv().await.unwrap();
-            peers.push(interrupted.get(0).cloned());
-            let request = server.recv().await.unwrap();
-            peers.push(request.get(0).cloned());
-            let reply = ZmqMessage::try_from(request.into_vec()).unwrap();
-            server.send(reply).await.unwrap();
-            peers
-        };
-        let mut client = client(endpoint, 1);
-        let ask = async {
-            for n in ["1", "2", "3"] {
-                assert_eq!(client.request(msg(n), |_| {}).await.unwrap(), msg(n));
-            }
-            // Dropped mid-flight (Ctrl-C): counted failed, and the next request starts afresh.
-            let cancelled = client.request(msg("4"), |_| {});
-            let _ = tokio::time::timeout(T / 2, cancelled).await;
-            assert_eq!(client.request(msg("5"), |_| {}).await.unwrap(), msg("5"));
-        };
-        let (peers, ()) = tokio::join!(echo, ask);
-        assert!(peers[0] == peers[1] && peers[1] == peers[2] && peers[2] == peers[3]);
-        assert_ne!(
-            peers[3], peers[4],
-            "a fresh socket after the interrupted request"
-        );
-        let s = client.core().summary();
-        assert_eq!((s.sent, s.answered, s.failed, s.retries), (5, 4, 1, 0));
-    }
+#[test]
+fn a_socket_to_another_endpoint_is_never_reused() {
+    let t0 = Instant::now();
+    let mut r = Requester::new(Tries::new(T, 1, 2), ReplyCheck::Any, OnFailure::Next);
+    r.handle_request(msg("1"), t0);
+    r.handle_error(TryError::Connect(SockError::Timeout("connect", T)), t0);
+    r.handle_reply(msg("1"), t0);
+    assert_eq!(sockets(&mut r), [(0, true), (1, true)]);
+    assert_eq!(r.socket(), Some(1), "server 1 answered");
+    // The next request starts again with server 0: its own, fresh socket.
+    r.handle_request(msg("2"), t0);
+    assert_eq!(sockets(&mut r), [(0, true)]);
 }

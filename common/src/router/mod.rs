@@ -424,7 +424,7 @@ impl Conn {
             Some((conn, _)) => {
                 let mut plain = Vec::new();
                 codec::handshake(&mut plain);
-                conn.handle_server(&plain)
+                conn.feed_server(&plain)
                     .map_err(|r| Stop::End(End::Curve(r)))?;
                 self.flush_curve();
             }
@@ -435,7 +435,7 @@ impl Conn {
     /// Decodes every complete item of what was read.
     fn decode(&mut self) -> Result<(), Stop> {
         if let Some((conn, raw)) = &mut self.curve {
-            let handled = conn.handle_peer(raw, crate::contract::now());
+            let handled = conn.feed_peer(raw, crate::contract::now());
             raw.clear();
             let plain = conn.take_to_server();
             self.decoder.extend(&plain);
@@ -523,7 +523,7 @@ impl Conn {
             Some((conn, _)) => {
                 let mut plain = Vec::new();
                 encode(&mut plain);
-                conn.handle_server(&plain)
+                conn.feed_server(&plain)
                     .map_err(|r| Stop::End(End::Curve(r)))?;
                 self.flush_curve();
             }

@@ -129,7 +129,7 @@ fn our_server_sends_exactly_the_recorded_bytes_to_libzmqs_client() {
     let mut props = Vec::new();
     wire::put_property(&mut props, "Socket-Type", b"REP");
     wire::put_frame(&mut zeromq, wire::FLAG_COMMAND, &[wire::READY, &props]);
-    server.handle_server(&zeromq).unwrap();
+    server.feed_server(&zeromq).unwrap();
 
     assert_eq!(
         hexed(&server.take_to_peer()),
@@ -137,7 +137,7 @@ fn our_server_sends_exactly_the_recorded_bytes_to_libzmqs_client() {
     );
     let step = |server: &mut Connection, i, name| {
         server
-            .handle_peer(t.step(i, "c2s", name), now)
+            .feed_peer(t.step(i, "c2s", name), now)
             .unwrap_or_else(|r| panic!("libzmq's {name} refused: {r}"));
         hexed(&server.take_to_peer())
     };
@@ -158,7 +158,7 @@ fn our_server_sends_exactly_the_recorded_bytes_to_libzmqs_client() {
     wire::put_frame(&mut request, 0, &[b"hello"]);
     assert!(plain.ends_with(&request), "{}", hexed(&plain));
     assert!(plain.windows(3).any(|w| w == b"REQ"), "{}", hexed(&plain));
-    server.handle_server(&request).unwrap();
+    server.feed_server(&request).unwrap();
     assert_eq!(
         hexed(&server.take_to_peer()),
         hexed(t.step(6, "s2c", "MESSAGE+MESSAGE"))

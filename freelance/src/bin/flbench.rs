@@ -7,6 +7,7 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use common::bench::{free_endpoint, ChildGuard};
 use common::Message;
 use common::{cli, sock};
 use freelance::agent::Timing;
@@ -15,7 +16,7 @@ use freelance::{Model1Client, Model1Config};
 use freelance::{Model2Client, Model2Config};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use zeromq::{ReqSocket, Socket};
 
@@ -48,7 +49,7 @@ struct ServerProc {
     program: PathBuf,
     args: Vec<String>,
     endpoint: String,
-    child: Option<Child>,
+    child: Option<ChildGuard>,
 }
 
 impl ServerProc {
@@ -70,21 +71,22 @@ impl ServerProc {
 
     /// Starts the process and waits for its ready line.
     fn spawn(&mut self) -> anyhow::Result<()> {
-        let mut child = Command::new(&self.program)
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", self.program.display()))?;
-        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+        let mut child = ChildGuard::spawn(
+            Command::new(&self.program)
+                .args(&self.args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )
+        .with_context(|| format!("starting {}", self.program.display()))?;
+        let mut lines = BufReader::new(child.take_stderr().context("stderr")?).lines();
         let mut said = Vec::new();
         loop {
             match lines.next() {
                 Some(Ok(line)) if line.contains("ready on") => break,
                 Some(Ok(line)) => said.push(line),
                 _ => {
-                    let _ = child.wait();
+                    child.kill();
                     bail!(
                         "{} exited before it was ready: {}",
                         self.program.display(),
@@ -101,8 +103,7 @@ impl ServerProc {
 
     fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            child.kill();
         }
     }
 
@@ -120,13 +121,6 @@ impl Drop for ServerProc {
         self.signal("CONT");
         self.kill9();
     }
-}
-
-fn free_endpoint() -> anyhow::Result<String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    Ok(format!("tcp://127.0.0.1:{port}"))
 }
 
 fn three(dir: &Path, model: u8) -> anyhow::Result<Vec<ServerProc>> {
@@ -366,7 +360,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let pid = s3[0]
             .child
             .as_ref()
-            .map(Child::id)
+            .map(ChildGuard::id)
             .context("server 1 running")?;
         let (slowest, median, resent) = failover_sample(
             &mut client,
@@ -391,7 +385,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let pid = s3[0]
             .child
             .as_ref()
-            .map(Child::id)
+            .map(ChildGuard::id)
             .context("server 1 running")?;
         let (slowest, median, resent) = failover_sample(
             &mut client,
@@ -426,7 +420,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let pid = s3[0]
             .child
             .as_ref()
-            .map(Child::id)
+            .map(ChildGuard::id)
             .context("server 1 running")?;
         let _ = Command::new("kill")
             .args(["-STOP", &pid.to_string()])

@@ -89,6 +89,7 @@ mod mdp02;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use common::bench::{free_endpoint, median, rss_kib, ChildGuard};
 use common::cli::{self, Verbosity};
 use common::curve::connect::ClientConfig;
 use common::curve::keys::KeyPair;
@@ -99,7 +100,7 @@ use majordomo::client::{AsyncClient, Client, ClientOptions};
 use majordomo::mmi::{parse_broker, parse_pair, ServiceRow};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use zeromq::{DealerSocket, RouterSocket, Socket, SocketRecv, SocketSend};
 
@@ -189,16 +190,6 @@ enum Cmd {
         #[arg(long)]
         bind: String,
     },
-}
-
-/// Kills the child process when dropped, so an early error leaves nothing running.
-struct Kid(Child);
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Which broker a phase goes through.
@@ -354,13 +345,13 @@ struct Broker {
     ep: String,
     /// Our broker's process (`None` for the other broker, which we did not start); of a pair,
     /// the primary, the active broker.
-    process: Option<Kid>,
+    process: Option<ChildGuard>,
     /// The other broker's process id, if given (`--broker-pid`).
     other_pid: Option<u32>,
     /// Of a pair: the backup's endpoint and process, the passive broker.
-    passive: Option<(String, Kid)>,
+    passive: Option<(String, ChildGuard)>,
     /// The echo workers, with the service each offers.
-    workers: Vec<(&'static str, Kid)>,
+    workers: Vec<(&'static str, ChildGuard)>,
     /// Of the CURVE broker: what our client connects with, and the key files' directory.
     curve: Option<(ClientConfig, KeyDir)>,
 }
@@ -414,15 +405,12 @@ impl Drop for CurveScope {
 
 impl Broker {
     fn pid(&self) -> Option<u32> {
-        self.process
-            .as_ref()
-            .map(|kid| kid.0.id())
-            .or(self.other_pid)
+        self.process.as_ref().map(|kid| kid.id()).or(self.other_pid)
     }
 
     /// The passive broker's process, for a pair.
     fn passive_pid(&self) -> Option<u32> {
-        self.passive.as_ref().map(|(_, kid)| kid.0.id())
+        self.passive.as_ref().map(|(_, kid)| kid.id())
     }
 
     /// The processes of the workers of `service`.
@@ -430,7 +418,7 @@ impl Broker {
         self.workers
             .iter()
             .filter(|(s, _)| *s == service)
-            .map(|(_, kid)| kid.0.id())
+            .map(|(_, kid)| kid.id())
             .collect()
     }
 
@@ -712,50 +700,30 @@ fn path_str(path: &std::path::Path) -> anyhow::Result<&str> {
         .with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
-fn free_endpoint() -> anyhow::Result<String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    Ok(format!("tcp://127.0.0.1:{port}"))
-}
-
-fn spawn(program: &PathBuf, args: &[&str]) -> anyhow::Result<Kid> {
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", program.display()))?;
-    Ok(Kid(child))
+fn spawn(program: &PathBuf, args: &[&str]) -> anyhow::Result<ChildGuard> {
+    ChildGuard::spawn(
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .with_context(|| format!("starting {}", program.display()))
 }
 
 /// As [`spawn`], with the child's stderr (where our programs log) sent line by line to the
 /// returned channel; the lines keep being read (and dropped once the channel is gone) for as
 /// long as the child runs, so its log never fills the pipe.
 fn spawn_watched(
-    program: &PathBuf,
+    program: &std::path::Path,
     args: &[&str],
-) -> anyhow::Result<(Kid, tokio::sync::mpsc::UnboundedReceiver<String>)> {
-    use std::io::BufRead;
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", program.display()))?;
-    let stderr = child.stderr.take().context("piped stderr")?;
+) -> anyhow::Result<(ChildGuard, tokio::sync::mpsc::UnboundedReceiver<String>)> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    Ok((Kid(child), rx))
+    let child = ChildGuard::spawn_watched(program, args, move |line| {
+        let _ = tx.send(line);
+    })
+    .with_context(|| format!("starting {}", program.display()))?;
+    Ok((child, rx))
 }
 
 /// Waits (at most `bound`) for a line containing `needle` on `lines` (of [`spawn_watched`]).
@@ -823,18 +791,6 @@ async fn connection_costs(brokers: &[Broker]) -> anyhow::Result<Vec<String>> {
         drop(held);
     }
     Ok(lines)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 async fn echo_server(bind: &str) -> anyhow::Result<()> {
@@ -1292,18 +1248,13 @@ impl Table {
 
     /// The median rate of row `i` (with an even number of rounds, the mean of the middle two).
     fn median(&self, i: usize) -> f64 {
-        median(self.rounds.iter().map(|round| round[i].rate).collect()).unwrap_or_default()
+        median(self.rounds.iter().map(|round| round[i].rate)).unwrap_or_default()
     }
 
     /// The median over the rounds of what `figure` gives for row `i` (`None` if it gives
     /// nothing in any round).
     fn median_of(&self, i: usize, figure: impl Fn(&Phase) -> Option<f64>) -> Option<f64> {
-        median(
-            self.rounds
-                .iter()
-                .filter_map(|round| figure(&round[i]))
-                .collect(),
-        )
+        median(self.rounds.iter().filter_map(|round| figure(&round[i])))
     }
 
     fn print(&self) {
@@ -1451,17 +1402,6 @@ impl Table {
     }
 }
 
-/// The median of `values` (with an even number, the mean of the middle two); `None` if empty.
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let half = values.len() / 2;
-    match values.len() {
-        0 => None,
-        n if n.is_multiple_of(2) => Some((values[half - 1] + values[half]) / 2.0),
-        _ => Some(values[half]),
-    }
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
@@ -1526,7 +1466,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         other_cpu: args.broker_pid.is_some(),
     };
     for round in 1..=rounds {
-        let (floor_sync, floor_piped) = floor(&args, &echo_ep, echo.0.id()).await?;
+        let (floor_sync, floor_piped) = floor(&args, &echo_ep, echo.id()).await?;
         let mut ran: Vec<Option<Phase>> = vec![None; plan.len()];
         for i in run_order(&plan, round) {
             let broker = brokers
@@ -1723,7 +1663,7 @@ fn main() -> anyhow::Result<()> {
             })
         }
         None => {
-            // Ctrl-C drops the benchmark, and with it every process it started (`Kid`).
+            // Ctrl-C drops the benchmark, and with it every process it started (`ChildGuard`).
             runtime
                 .block_on(common::shutdown::unless_interrupted(bench(args)))
                 .unwrap_or_else(|| std::process::exit(common::shutdown::INTERRUPTED.into()))
@@ -1734,13 +1674,6 @@ fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn median_of_odd_even_and_no_values() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
-        assert_eq!(median(vec![]), None);
-    }
 
     #[test]
     fn each_pair_phase_runs_next_to_its_lone_partner_alternately_first_and_second() {

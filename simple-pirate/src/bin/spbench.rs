@@ -18,12 +18,13 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use common::bench::{free_endpoint, median, ChildGuard};
 use common::fault::FaultPlan;
 use common::{cli, sock, Message};
 use simple_pirate::queue_loop::{self as queue, QueueConfig};
 use simple_pirate::worker_loop::{self as worker, WorkerConfig};
 use simple_pirate::WorkerCore;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 use zeromq::{RepSocket, ReqSocket, Socket, SocketRecv};
 
@@ -121,62 +122,42 @@ async fn child_role(role: &str, endpoints: &[String]) -> anyhow::Result<()> {
     }
 }
 
-/// A child process killed when dropped.
-struct ChildGuard(Child);
-
-impl ChildGuard {
-    fn spawn(role: &str, endpoints: &[&str], guard: bool) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("own executable")?;
-        let child = Command::new(exe)
+/// This program again, as the `role` process (killed when dropped).
+fn spawn(role: &str, endpoints: &[&str], guard: bool) -> anyhow::Result<ChildGuard> {
+    let exe = std::env::current_exe().context("own executable")?;
+    ChildGuard::spawn(
+        Command::new(exe)
             .env(ROLE, role)
             .env(GUARD, if guard { "on" } else { "off" })
             .env(ENDPOINTS, endpoints.join(","))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("start the {role} process"))?;
-        Ok(Self(child))
-    }
+            .stderr(Stdio::inherit()),
+    )
+    .with_context(|| format!("start the {role} process"))
 }
 
-impl ChildGuard {
-    /// CPU time the child has used so far, summed over its threads (Linux `/proc`; `None`
-    /// elsewhere).
-    fn cpu(&self) -> Option<Duration> {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.0.id())).ok()?;
-        let mut nanos = 0u64;
-        for task in tasks.flatten() {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-            nanos += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-        }
-        Some(Duration::from_nanos(nanos))
+/// CPU time a child has used so far, summed over its threads (Linux `/proc`; `None`
+/// elsewhere).
+fn cpu(child: &ChildGuard) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", child.id())).ok()?;
+    let mut nanos = 0u64;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        nanos += stat.split_whitespace().next()?.parse::<u64>().ok()?;
     }
+    Some(Duration::from_nanos(nanos))
 }
 
 /// CPU microseconds per request a child spent during a run, as text.
 fn cpu_per_request(child: &ChildGuard, before: Option<Duration>, requests: u64) -> String {
-    match (before, child.cpu()) {
+    match (before, cpu(child)) {
         (Some(before), Some(after)) => format!(
             "{:.1} us",
             (after - before).as_secs_f64() * 1e6 / requests as f64
         ),
         _ => "n/a".to_owned(),
     }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_endpoint() -> anyhow::Result<String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    Ok(format!("tcp://127.0.0.1:{port}"))
 }
 
 /// Sends `warmup + requests` numbered requests on one REQ socket; returns timed requests/s.
@@ -213,8 +194,8 @@ struct Run {
 
 async fn direct(args: &Args) -> anyhow::Result<Run> {
     let endpoint = free_endpoint()?;
-    let server = ChildGuard::spawn("echo", &[&endpoint], false)?;
-    let before = server.cpu();
+    let server = spawn("echo", &[&endpoint], false)?;
+    let before = cpu(&server);
     let rate = drive(&endpoint, args).await?;
     let total = args.warmup + args.requests;
     let cpu = format!("echo {}", cpu_per_request(&server, before, total));
@@ -223,9 +204,9 @@ async fn direct(args: &Args) -> anyhow::Result<Run> {
 
 async fn queued(args: &Args, guard: bool) -> anyhow::Result<Run> {
     let (frontend, backend) = (free_endpoint()?, free_endpoint()?);
-    let queue = ChildGuard::spawn("queue", &[&frontend, &backend], guard)?;
-    let worker = ChildGuard::spawn("worker", &[&backend], guard)?;
-    let (queue_before, worker_before) = (queue.cpu(), worker.cpu());
+    let queue = spawn("queue", &[&frontend, &backend], guard)?;
+    let worker = spawn("worker", &[&backend], guard)?;
+    let (queue_before, worker_before) = (cpu(&queue), cpu(&worker));
     // The queue reads no request until the worker's READY arrived, so the warm-up waits for it.
     let rate = drive(&frontend, args).await?;
     let total = args.warmup + args.requests;
@@ -235,11 +216,6 @@ async fn queued(args: &Args, guard: bool) -> anyhow::Result<Run> {
         cpu_per_request(&worker, worker_before, total)
     );
     Ok(Run { rate, cpu })
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 async fn bench(args: &Args) -> anyhow::Result<()> {
@@ -268,10 +244,11 @@ async fn bench(args: &Args) -> anyhow::Result<()> {
         queueds.push(q.rate);
         bares.push(b.rate);
     }
+    // At least one round, so never the default.
     let (d, q, b) = (
-        median(&mut directs),
-        median(&mut queueds),
-        median(&mut bares),
+        median(directs).unwrap_or_default(),
+        median(queueds).unwrap_or_default(),
+        median(bares).unwrap_or_default(),
     );
     println!("median: direct REQ->REP {d:.0} req/s");
     println!("median: REQ->spqueue->1 spworker (work 0) {q:.0} req/s");

@@ -20,11 +20,12 @@
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::Parser;
+use common::bench::{free_endpoint, ChildGuard};
 use common::Message;
 use majordomo::client::{Client, ClientOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
@@ -288,34 +289,28 @@ fn reference_store(dir: &Path, queue: &Mutex<()>) {
 
 /// A child process killed when dropped, with its stderr lines forwarded to a channel.
 struct Kid {
-    child: Child,
+    _child: ChildGuard,
     lines: mpsc::Receiver<String>,
 }
 
 impl Kid {
     fn spawn(program: &Path, args: &[&str]) -> anyhow::Result<Kid> {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", program.display()))?;
         let (tx, lines) = mpsc::channel();
-        let stderr = child.stderr.take().expect("piped");
         let name = program
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if SHOW_LOGS.load(Ordering::Relaxed) {
-                    eprintln!("  [{name}] {line}");
-                }
-                let _ = tx.send(line);
+        let child = ChildGuard::spawn_watched(program, args, move |line| {
+            if SHOW_LOGS.load(Ordering::Relaxed) {
+                eprintln!("  [{name}] {line}");
             }
-        });
-        Ok(Kid { child, lines })
+            let _ = tx.send(line);
+        })
+        .with_context(|| format!("starting {}", program.display()))?;
+        Ok(Kid {
+            _child: child,
+            lines,
+        })
     }
 
     /// Waits until `n` lines containing `needle` have been printed (or Ctrl-C).
@@ -339,20 +334,6 @@ impl Kid {
         }
         Ok(())
     }
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_endpoint() -> anyhow::Result<String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    Ok(format!("tcp://127.0.0.1:{port}"))
 }
 
 fn client(endpoint: &str) -> anyhow::Result<Client> {

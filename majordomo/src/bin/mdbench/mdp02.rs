@@ -18,7 +18,9 @@
 //! phase's median and best rate, its median p50 latency, and its rate over the 0.1 phase of the
 //! same load. Figures, never a verdict.
 
-use super::{free_endpoint, latencies, median, spawn, spawn_watched, wait_for_line, Args, Kid};
+use super::{
+    free_endpoint, latencies, median, spawn, spawn_watched, wait_for_line, Args, ChildGuard,
+};
 use anyhow::{bail, Context};
 use common::Message;
 use majordomo::client::stream::{AsyncStreamClient, Part, StreamClient};
@@ -95,7 +97,7 @@ fn body(seq: u64) -> Message {
 }
 
 /// Starts `mdworker` for `spec` at `ep`.
-fn worker(bin_dir: &Path, ep: &str, spec: &Spec, partials: u32) -> anyhow::Result<Kid> {
+fn worker(bin_dir: &Path, ep: &str, spec: &Spec, partials: u32) -> anyhow::Result<ChildGuard> {
     let mut args = vec![
         "--broker".to_owned(),
         ep.to_owned(),
@@ -283,15 +285,10 @@ pub async fn run(args: &Args, bin_dir: &Path) -> anyhow::Result<()> {
         "{:<34} {:>12} {:>12} {:>10} {:>9}",
         "phase", "median /s", "best /s", "p50", "/0.1"
     );
-    let median_of = |k: usize| median(results[k].iter().map(|f| f.rate).collect());
+    let median_of = |k: usize| median(results[k].iter().map(|f| f.rate));
     for (k, spec) in specs.iter().enumerate() {
         let best = results[k].iter().map(|f| f.rate).fold(0.0, f64::max);
-        let p50 = median(
-            results[k]
-                .iter()
-                .map(|f| f.p50.as_secs_f64() * 1e3)
-                .collect(),
-        );
+        let p50 = median(results[k].iter().map(|f| f.p50.as_secs_f64() * 1e3));
         let base = specs
             .iter()
             .position(|s| s.via == Via::Ours && s.dialect == Dialect::V01 && s.load == spec.load);
@@ -308,7 +305,7 @@ pub async fn run(args: &Args, bin_dir: &Path) -> anyhow::Result<()> {
             ratio
         );
         if spec.load == Load::Stream {
-            let parts = median(results[k].iter().filter_map(|f| f.parts).collect());
+            let parts = median(results[k].iter().filter_map(|f| f.parts));
             println!("{:<34} {:>12.0} parts/s (median)", "", parts.unwrap_or(0.0));
         }
     }
