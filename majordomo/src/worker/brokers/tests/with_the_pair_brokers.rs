@@ -132,7 +132,7 @@ impl Net {
                                     state,
                                     epoch: Some(epoch),
                                 };
-                                let _ = self.brokers[peer].handle_peer(message, now);
+                                self.brokers[peer].handle_peer(message, now);
                             }
                         }
                     }
