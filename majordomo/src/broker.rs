@@ -51,7 +51,7 @@
 //! name once both are gone, so churn and garbage service names do not grow the broker.
 //!
 //! Malformed input is reported ([`Event::Malformed`]) and dropped. The shell
-//! ([`crate::server`]) turns events into log lines and throttles those caused by peer input.
+//! ([`crate::broker_loop`]) turns events into log lines and throttles those caused by peer input.
 
 use crate::pair::{PairFrames, Standing};
 use crate::protocol::{
@@ -286,7 +286,7 @@ impl Worker {
     }
 }
 
-/// What the broker reports, oldest first through `poll_event`. The shell ([`crate::server`])
+/// What the broker reports, oldest first through `poll_event`. The shell ([`crate::broker_loop`])
 /// turns each into its documented log line; those marked *peer input* are throttled there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // each variant's doc says what its fields are

@@ -310,8 +310,8 @@ impl retry::Schedule for Route {
 /// The synchronous Majordomo client: one request at a time, retried on a fresh socket.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), majordomo::client::ClientError> {
-/// use majordomo::client::{Client, ClientOptions, PairOptions};
+/// # async fn demo() -> Result<(), majordomo::ClientError> {
+/// use majordomo::{Client, ClientOptions, PairOptions};
 /// let mut client = Client::new("tcp://localhost:5555", ClientOptions::default())?;
 /// let reply = client.send("echo", common::Message::from_frames(["Hello world"])).await?;
 /// // A broker pair: fails over between the two, request ids always on.
@@ -1107,12 +1107,12 @@ mod tests {
             assert_send(&c.reconnect());
         }
         let _ = async_ops;
-        fn worker_ops(w: &mut crate::worker::Worker) {
+        fn worker_ops(w: &mut crate::Worker) {
             assert_send(&w.recv());
             assert_send(&w.run(|body| async move { body }));
         }
         let _ = worker_ops;
-        fn worker_is_send(w: crate::worker::Worker) {
+        fn worker_is_send(w: crate::Worker) {
             assert_send(&w);
             assert_send(&w.shutdown());
         }

@@ -25,7 +25,7 @@ use common::contract::{self, Core};
 use common::Message;
 use majordomo::client::{Client, ClientError, ClientOptions, PairOptions};
 use majordomo::rid::Rid;
-use majordomo::worker::{Worker, WorkerError, WorkerOptions};
+use majordomo::{Worker, WorkerError, WorkerOptions};
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;

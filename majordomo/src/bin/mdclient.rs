@@ -34,9 +34,8 @@ use clap::Parser;
 use common::cli::{self, RequestLog, Verbosity};
 use common::report::{rate_line, Ledger};
 use common::{contract, Message};
-use majordomo::client::stream::{Part, StreamClient};
-use majordomo::client::ClientArgs;
 use majordomo::protocol::Dialect;
+use majordomo::{ClientArgs, Part, StreamClient};
 use std::process::ExitCode;
 use std::time::Duration;
 

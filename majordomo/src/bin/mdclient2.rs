@@ -25,7 +25,7 @@ use clap::Parser;
 use common::cli::{self, RequestLog, Verbosity};
 use common::report::rate_line;
 use common::{contract, Message};
-use majordomo::client::{self, AsyncClient, BrokerArgs, ClientOptions, Received};
+use majordomo::{client, AsyncClient, BrokerArgs, ClientOptions, Received};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;

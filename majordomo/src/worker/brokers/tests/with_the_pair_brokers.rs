@@ -109,14 +109,14 @@ impl Net {
             while let Some((k, transmit)) = self.worker.poll_transmit() {
                 moved = true;
                 match transmit {
-                    core::Transmit::Send(command) if self.alive[k] => {
+                    link::Transmit::Send(command) if self.alive[k] => {
                         let from = Message::from_frames([self.ids[k].clone()]);
                         let frames = protocol::to_router(from, command.into_frames());
                         self.brokers[k].handle_message(frames, now);
                     }
-                    core::Transmit::Send(_) | core::Transmit::Close => {}
+                    link::Transmit::Send(_) | link::Transmit::Close => {}
                     // The back-off is not modelled: the next step connects if the broker is up.
-                    core::Transmit::Reconnect { .. } => self.connecting[k] = true,
+                    link::Transmit::Reconnect { .. } => self.connecting[k] = true,
                 }
             }
             for k in [P, B] {
