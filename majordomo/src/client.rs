@@ -813,7 +813,7 @@ impl PairLink {
                 Some(Err(error)) => {
                     tracing::debug!("receive failed: {error}");
                     self.socket = None;
-                    self.core.handle_unreachable(contract::now());
+                    self.core.handle_broker_lost(contract::now());
                     continue;
                 }
             };
@@ -869,7 +869,7 @@ impl PairLink {
                     Ok(()) => self.socket = Some((broker, socket)),
                     Err(error) => {
                         tracing::debug!("cannot reach {}: {error}", self.brokers[broker]);
-                        self.core.handle_unreachable(contract::now());
+                        self.core.handle_broker_lost(contract::now());
                     }
                 }
             }
@@ -887,7 +887,7 @@ impl PairLink {
                 if let Err(error) = sock::send(socket, frames, self.send_timeout).await {
                     tracing::debug!("send to {} failed: {error}", self.brokers[broker]);
                     self.socket = None;
-                    self.core.handle_unreachable(contract::now());
+                    self.core.handle_broker_lost(contract::now());
                 }
             }
         }

@@ -16,7 +16,7 @@
 //!    connection does not know the request (the client retries instead). With a credit above
 //!    one ([`crate::credit`]: READY asks for it, and for ids), the reply carries its request's
 //!    rid frame in front, so the broker knows which of the requests out it answers.
-//! 5. [`WorkerCore::handle_stop`]: DISCONNECT, then the socket closes.
+//! 5. [`WorkerCore::handle_shutdown`]: DISCONNECT, then the socket closes.
 //!
 //! A core made with [`WorkerCore::new_paired`] is one broker's session of a worker that serves
 //! a broker pair ([`crate::pair`]): its READY carries the rid and pair markers, and it reads the
@@ -263,7 +263,7 @@ impl WorkerCore {
         self.session
     }
 
-    /// True once [`handle_stop`](Self::handle_stop) has run: the shell ends.
+    /// True once [`handle_shutdown`](Self::handle_shutdown) has run: the shell ends.
     pub fn is_stopped(&self) -> bool {
         self.stopped
     }
@@ -292,7 +292,7 @@ impl WorkerCore {
     }
 
     /// A send or receive failed: the session is over; reconnect after the back-off.
-    pub fn handle_failed(&mut self, why: String, _now: Instant) {
+    pub fn handle_broker_lost(&mut self, why: String, _now: Instant) {
         if self.link.is_some() {
             let retry_in = self.reconnect();
             self.outbox.event(Event::Lost(why, retry_in));
@@ -376,7 +376,7 @@ impl WorkerCore {
     }
 
     /// The handle is gone: say DISCONNECT if there is a session, and stop.
-    pub fn handle_stop(&mut self, _now: Instant) {
+    pub fn handle_shutdown(&mut self, _now: Instant) {
         self.stopped = true;
         if self.link.take().is_some() {
             self.outbox
@@ -559,10 +559,10 @@ pub(super) mod tests {
         ));
         w.handle_connected(t0 + 60_000 * MS);
         w.transmits();
-        w.handle_failed("send timed out".into(), t0 + 60_000 * MS);
+        w.handle_broker_lost("send timed out".into(), t0 + 60_000 * MS);
         assert_eq!(w.transmits(), [Transmit::Reconnect { after: 1000 * MS }]);
         // A second failure of the same session changes nothing.
-        w.handle_failed("again".into(), t0 + 60_000 * MS);
+        w.handle_broker_lost("again".into(), t0 + 60_000 * MS);
         assert_eq!(w.transmits(), []);
         assert_eq!(w.events().len(), 1);
     }
@@ -707,7 +707,7 @@ pub(super) mod tests {
     fn stop_says_disconnect_only_with_a_session() {
         let t0 = Instant::now();
         let mut w = connected(t0);
-        w.handle_stop(t0);
+        w.handle_shutdown(t0);
         assert_eq!(
             w.transmits(),
             [Transmit::Send(WorkerCommand::Disconnect), Transmit::Close]
@@ -716,7 +716,7 @@ pub(super) mod tests {
         assert!(w.is_stopped());
         let mut idle = WorkerCore::new("echo", options());
         idle.transmits();
-        idle.handle_stop(t0);
+        idle.handle_shutdown(t0);
         assert!(idle.is_stopped());
         assert_eq!(idle.transmits(), []);
         assert!(idle.events().is_empty());

@@ -346,7 +346,7 @@ impl Engine {
                     Transmit::Send(command) => {
                         if let Err(error) = self.send(k, &mut links[k], command).await {
                             failed[k] = true;
-                            core.handle_failed(k, error.to_string(), now());
+                            core.handle_broker_lost(k, error.to_string(), now());
                         }
                     }
                     Transmit::Close => links[k].close().await,
@@ -379,10 +379,10 @@ impl Engine {
                         core.handle_message(k, frames, now());
                     }
                     SessionEvent::Closed => {
-                        core.handle_failed(k, "connection closed".into(), now());
+                        core.handle_broker_lost(k, "connection closed".into(), now());
                     }
                     SessionEvent::Failed(error) => {
-                        core.handle_failed(k, format!("receive failed: {error}"), now());
+                        core.handle_broker_lost(k, format!("receive failed: {error}"), now());
                     }
                 },
                 reply = self.replies.recv() => match reply {
@@ -392,7 +392,7 @@ impl Engine {
                     Some(Outgoing { reply_to, body, last: false }) => {
                         core.handle_partial(&reply_to, body, now())
                     }
-                    None => core.handle_stop(now()),
+                    None => core.handle_shutdown(now()),
                 },
                 () = sleep_until(core.poll_timeout()) => core.handle_timeout(now()),
             }

@@ -198,7 +198,7 @@ impl Brokers {
         &self.links[k]
     }
 
-    /// True once [`handle_stop`](Self::handle_stop) has run: the shell ends.
+    /// True once [`handle_shutdown`](Self::handle_shutdown) has run: the shell ends.
     pub fn is_stopped(&self) -> bool {
         self.stopped
     }
@@ -214,8 +214,8 @@ impl Brokers {
     }
 
     /// A send to or receive from broker `k` failed: its session is over.
-    pub fn handle_failed(&mut self, k: usize, why: String, now: Instant) {
-        self.with(k, |link| link.handle_failed(why, now));
+    pub fn handle_broker_lost(&mut self, k: usize, why: String, now: Instant) {
+        self.with(k, |link| link.handle_broker_lost(why, now));
     }
 
     /// A message from broker `k`.
@@ -301,12 +301,12 @@ impl Brokers {
     }
 
     /// The handle is gone: DISCONNECT to every broker with a session, and stop.
-    pub fn handle_stop(&mut self, now: Instant) {
+    pub fn handle_shutdown(&mut self, now: Instant) {
         self.stopped = true;
         self.waiting.clear();
         self.in_hand.clear();
         for k in 0..self.links.len() {
-            self.with(k, |link| link.handle_stop(now));
+            self.with(k, |link| link.handle_shutdown(now));
         }
     }
 

@@ -192,7 +192,7 @@ fn running_and_answered_go_to_the_other_paired_broker_the_reply_to_the_dispatche
     w.handle_reply(req.reply_to, reply_body(2), t0);
     assert_eq!(w.transmits(), [reply_cmd(A, "C2", &reply_body(2))]);
     // A broker whose session is down, or up but without a standing yet, hears nothing.
-    w.handle_failed(B, "send timed out".into(), t0);
+    w.handle_broker_lost(B, "send timed out".into(), t0);
     let backoff = link::Transmit::Reconnect { after: 1000 * MS };
     assert_eq!(w.transmits(), [(B, backoff)]);
     w.handle_message(A, request("C3", Some(primary_active()), Some(&rid(3))), t0);
@@ -254,7 +254,7 @@ fn a_request_is_refused_when_a_live_broker_outranks_its_own() {
         ]
     ));
     // The senior's session gone, nobody outranks the primary: it is served.
-    w.handle_failed(B, "receive failed".into(), t0);
+    w.handle_broker_lost(B, "receive failed".into(), t0);
     w.transmits();
     w.handle_message(A, request("C6", Some(primary_active()), Some(&rid(6))), t0);
     assert_eq!(w.transmits(), []);
@@ -529,11 +529,11 @@ fn waiting_requests_are_bounded() {
 fn stop_says_disconnect_to_every_broker_with_a_session() {
     let t0 = Instant::now();
     let mut w = pair(t0, Some(primary_active()), Some(backup_passive()));
-    w.handle_failed(B, "gone".into(), t0);
+    w.handle_broker_lost(B, "gone".into(), t0);
     w.transmits();
     w.handle_message(A, request("C1", Some(primary_active()), Some(&rid(1))), t0);
     let req = w.handed().pop().unwrap();
-    w.handle_stop(t0);
+    w.handle_shutdown(t0);
     assert!(w.is_stopped());
     assert_eq!(
         w.transmits(),
