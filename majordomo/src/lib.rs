@@ -28,9 +28,11 @@
 //! | [`worker`] | the worker's pure core [`WorkerCore`](worker::WorkerCore): sessions, READY, heartbeats, the broker's liveness, back-off, DISCONNECT, stale replies; clock passed in; the worker's settings [`WorkerOptions`] and the [`Request`] it hands over |
 //! | [`worker::brokers`] | the pure core above one [`WorkerCore`](worker::WorkerCore) per broker, [`Brokers`](worker::brokers::Brokers): up to the worker's credit in hand at once, and for a broker pair the fence, the running/answered news and their replay |
 //! | [`worker_loop`] | the worker API [`Worker`]: streamed replies ([`Worker::partial`], [`run_streaming`](Worker::run_streaming)) in any dialect, READY, heartbeats in the background (also while a request is handled), reconnect with back-off, DISCONNECT on shutdown, one broker or the two of a pair ([`Worker::with_brokers`]); its engine is a [`common::session::Session`] per broker driven by the cores |
-//! | [`client`] | [`Client`]: synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`]: pipelined (mdcliapi2); both fail over between a broker pair (`new_pair`) |
-//! | [`client::stream`] | [`StreamClient`]: a reply consumed part by part; [`AsyncStreamClient`]: pipelined, each part tagged with its request ([`Part`]), the timeout per part; its pure core [`StreamCore`](client::stream::StreamCore) skips the parts a retry repeats |
+//! | [`client`] | the client's pure parts: [`ClientOptions`], [`PairOptions`], the Guide's defaults, and the schedule of a retried request (one broker's attempts, or a pair's turns by Binary Star's client plan) that [`common::retry`] runs |
 //! | [`client::pair`] | the pipelined pair client's pure core [`PairCore`](client::pair::PairCore): outstanding requests by id, failover on silence, votes, resends, give-ups, duplicates dropped |
+//! | [`client::stream`] | a streamed request's pure core [`StreamCore`](client::stream::StreamCore): the timeout per part, attempts, the parts a retry repeats skipped; [`Part`] |
+//! | [`client_loop`] | the client APIs: [`Client`]: synchronous, retried on a fresh socket (mdcliapi); [`AsyncClient`]: pipelined (mdcliapi2); both fail over between a broker pair (`new_pair`); the shared flags [`ClientArgs`], [`BrokerArgs`] |
+//! | [`client_loop::stream`] | [`StreamClient`]: a reply consumed part by part; [`AsyncStreamClient`]: pipelined, each part tagged with its request, the timeout per part |
 //! | [`credit`] | worker credit: the opt-in READY frame by which a worker takes several requests at once, its bounds ([`credit::MAX`]) and the broker's grant |
 //! | [`rid`] | request ids (Guide 4.11): [`Rid`](rid::Rid), the opt-in rid frame, [`RidSource`](rid::RidSource) |
 //!
@@ -58,6 +60,7 @@
 pub mod broker;
 pub mod broker_loop;
 pub mod client;
+pub mod client_loop;
 pub mod credit;
 pub mod ha;
 pub mod mmi;
@@ -68,9 +71,9 @@ pub mod worker;
 pub mod worker_loop;
 
 pub use broker_loop::{PairConfig, Server, ServerError};
-pub use client::stream::{AsyncStreamClient, Part, StreamClient};
-pub use client::{
-    AsyncClient, BrokerArgs, Client, ClientArgs, ClientError, ClientOptions, PairOptions, Received,
-};
+pub use client::stream::Part;
+pub use client::{ClientOptions, PairOptions};
+pub use client_loop::stream::{AsyncStreamClient, ReplyStream, StreamClient};
+pub use client_loop::{AsyncClient, BrokerArgs, Client, ClientArgs, ClientError, Received};
 pub use worker::{ReplyTo, Request, WorkerOptions};
 pub use worker_loop::{Parts, Worker, WorkerError};

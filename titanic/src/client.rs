@@ -16,8 +16,8 @@ use bytes::Bytes;
 use common::contract;
 use common::report::Ledger;
 use common::Message;
-use majordomo::client::{Client, ClientError, ClientOptions, PairOptions};
 use majordomo::rid::Rid;
+use majordomo::{Client, ClientError, ClientOptions, PairOptions};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -22,7 +22,7 @@
 //! A reply counts as answered when its last frame is the echo (a 0.1 client of a streaming
 //! worker gets the parts in front of it: the broker's bridging rule).
 //!
-//! `--stream` takes each reply part by part (`majordomo::client::stream`; one broker): every
+//! `--stream` takes each reply part by part (`majordomo::StreamClient`; one broker): every
 //! PARTIAL logs `I: request <i> part <k>: <frames>`, the FINAL `I: request <i> streamed <n>
 //! part(s)` before it is checked; the timeout is per part. Parts of `mdworker --partials N`'s
 //! form (`part <k>/<N>`) must be exactly `1/N` … `N/N` in order, or the request fails with

@@ -1,7 +1,7 @@
 //! The pipelined client's decisions over a broker pair ([`PairCore`]), with no sockets and no
 //! clock.
 //!
-//! [`AsyncClient`](super::AsyncClient) with two brokers keeps every request it sent until it is
+//! [`AsyncClient`](crate::AsyncClient) with two brokers keeps every request it sent until it is
 //! answered, so that when the broker in use falls silent it can carry them all to the other one
 //! under their original ids (the Guide leaves this open for mdcliapi2). The shell opens sockets
 //! and sends; this core decides:

@@ -21,7 +21,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::Parser;
 use common::Message;
-use majordomo::client::{Client, ClientOptions};
+use majordomo::{Client, ClientOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
