@@ -39,7 +39,7 @@
 //!   in use is silent for `timeout`, carries them all to the other one under their ids
 //!   ([`pair`], its pure core); a reply to a request answered already is dropped, never
 //!   delivered twice, and [`recv_outcome`](AsyncClient::recv_outcome) reports a request that had
-//!   all its turns as [`Received::Failed`].
+//!   all its turns as [`Answer::Failed`].
 //!
 //! Log lines (stable): `W: no reply from <endpoint> within <ms> ms, failing over to <other>`
 //! (the asynchronous client adds `: resending <n> requests`), or `W: request to <endpoint>
@@ -430,9 +430,11 @@ impl Client {
     }
 }
 
-/// What [`AsyncClient::recv_outcome`] returns.
+/// What a request of an [`AsyncClient`] came to, as [`AsyncClient::recv_outcome`] returns it:
+/// its reply, or its failure after every turn. (Not [`crate::protocol::Received`], a message
+/// as the broker received it.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Received {
+pub enum Answer {
     /// A reply, to a request not answered before.
     Reply {
         /// The service that answered.
@@ -486,7 +488,7 @@ struct PairLink {
     core: PairCore,
     socket: Option<(usize, DealerSocket)>,
     /// Requests given up, not yet handed to the caller.
-    failed: VecDeque<Received>,
+    failed: VecDeque<Answer>,
     send_timeout: Duration,
 }
 
@@ -641,10 +643,10 @@ impl AsyncClient {
                 }
             },
             Link::Pair(link) => match link.next(Some(deadline)).await {
-                Some(Received::Reply {
+                Some(Answer::Reply {
                     service, rid, body, ..
                 }) => Ok(Some((service, rid, body))),
-                Some(Received::Failed {
+                Some(Answer::Failed {
                     service,
                     rid,
                     sends,
@@ -663,11 +665,11 @@ impl AsyncClient {
     /// answer. `None`: with one broker, no reply came within [`ClientOptions::timeout`]; with a
     /// pair, nothing is outstanding (a pair client waits, failing over as needed, until a
     /// request is answered or given up).
-    pub async fn recv_outcome(&mut self) -> Result<Option<Received>, ClientError> {
+    pub async fn recv_outcome(&mut self) -> Result<Option<Answer>, ClientError> {
         match &mut self.link {
             Link::One { .. } => {
                 let reply = self.recv_with_rid(self.options.timeout).await?;
-                Ok(reply.map(|(service, rid, body)| Received::Reply {
+                Ok(reply.map(|(service, rid, body)| Answer::Reply {
                     service,
                     rid,
                     body,
@@ -682,7 +684,7 @@ impl AsyncClient {
 impl PairLink {
     /// The next reply or give-up, failing over as the core says; `None` when nothing is
     /// outstanding or `deadline` passed.
-    async fn next(&mut self, deadline: Option<Instant>) -> Option<Received> {
+    async fn next(&mut self, deadline: Option<Instant>) -> Option<Answer> {
         loop {
             self.pump().await;
             if let Some(failed) = self.failed.pop_front() {
@@ -726,7 +728,7 @@ impl PairLink {
             if let Some(answered) = self.core.handle_reply(&rid, contract::now()) {
                 // The resends an answer from a new broker triggers go out before it is handed on.
                 self.pump().await;
-                return Some(Received::Reply {
+                return Some(Answer::Reply {
                     service: String::from_utf8_lossy(&service).into_owned(),
                     rid: Some(rid),
                     body,
@@ -819,7 +821,7 @@ impl PairLink {
                     sends,
                 } => {
                     tracing::debug!("request {rid} for {service} failed after {sends} sends");
-                    self.failed.push_back(Received::Failed {
+                    self.failed.push_back(Answer::Failed {
                         service,
                         rid,
                         body,

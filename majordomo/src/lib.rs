@@ -74,6 +74,6 @@ pub use broker_loop::{PairConfig, Server, ServerError};
 pub use client::stream::Part;
 pub use client::{ClientOptions, PairOptions};
 pub use client_loop::stream::{AsyncStreamClient, ReplyStream, StreamClient};
-pub use client_loop::{AsyncClient, BrokerArgs, Client, ClientArgs, ClientError, Received};
+pub use client_loop::{Answer, AsyncClient, BrokerArgs, Client, ClientArgs, ClientError};
 pub use worker::{ReplyTo, Request, WorkerOptions};
-pub use worker_loop::{Parts, Worker, WorkerError};
+pub use worker_loop::{PartSender, Worker, WorkerError};

@@ -32,7 +32,7 @@
 //!
 //! # Streamed replies (MDP/0.2)
 //! [`Worker::partial`] sends one part of a reply before [`Worker::reply`] sends the last
-//! (FINAL); [`Worker::run_streaming`] hands the handler a [`Parts`] sender for them. With
+//! (FINAL); [`Worker::run_streaming`] hands the handler a [`PartSender`] sender for them. With
 //! [`WorkerOptions::dialect`] `Rfc18` or `Majortomo` the worker speaks MDP/0.2 and each part is
 //! sent as a PARTIAL at once. With the default 0.1 the broker cannot take parts: they are kept
 //! and sent in front of the reply's frames, as one REPLY (the broker's bridging rule, applied
@@ -100,16 +100,16 @@ struct Outgoing {
 }
 
 /// Sends the parts of one streamed reply ([`Worker::run_streaming`]): each
-/// [`send`](Parts::send) is one PARTIAL; the handler's return value is the FINAL. Drop it with
+/// [`send`](PartSender::send) is one PARTIAL; the handler's return value is the FINAL. Drop it with
 /// the reply: while one lives, the engine does not see the handle's shutdown (it waits for the
 /// reply channel to close).
 #[derive(Debug, Clone)]
-pub struct Parts {
+pub struct PartSender {
     reply_to: ReplyTo,
     replies: mpsc::Sender<Outgoing>,
 }
 
-impl Parts {
+impl PartSender {
     /// Sends one part of the reply now (MDP/0.2), or keeps it for the reply (0.1).
     pub async fn send(&self, body: Message) -> Result<(), WorkerError> {
         let reply_to = self.reply_to.clone();
@@ -238,19 +238,19 @@ impl Worker {
     }
 
     /// A sender of parts for the request `reply_to`, usable while the reply is worked on.
-    pub fn parts(&self, reply_to: &ReplyTo) -> Result<Parts, WorkerError> {
+    pub fn parts(&self, reply_to: &ReplyTo) -> Result<PartSender, WorkerError> {
         let replies = self.replies.clone().ok_or(WorkerError::Stopped)?;
-        Ok(Parts {
+        Ok(PartSender {
             reply_to: reply_to.clone(),
             replies,
         })
     }
 
     /// [`run`](Self::run) for a streaming handler: `handler(body, parts)` may send parts with
-    /// [`Parts::send`] and returns the last one.
+    /// [`PartSender::send`] and returns the last one.
     pub async fn run_streaming<F, Fut>(&mut self, mut handler: F) -> Result<(), WorkerError>
     where
-        F: FnMut(Message, Parts) -> Fut,
+        F: FnMut(Message, PartSender) -> Fut,
         Fut: Future<Output = Message>,
     {
         use futures::stream::{FuturesUnordered, StreamExt};
