@@ -362,3 +362,28 @@ fn a_reply_reported_before_the_retry_arrives_is_remembered_and_replayed() {
         Some("seven".to_owned())
     );
 }
+
+/// The slow-consumer pause through the pair: the broker core drops a message to a paused peer
+/// when the pair takes it to send, and its purge reaches the pair's events.
+#[test]
+fn a_paused_worker_of_the_active_broker_is_purged_when_its_request_is_dropped() {
+    let t0 = Instant::now();
+    let (mut p, _b) = pair(t0);
+    p.handle_send_blocked(&Bytes::from("W1"), t0);
+    // Within its pause W1 says READY (it sends, it does not read), then W2.
+    p.handle_message(ready("W1"), t0 + MS);
+    p.handle_message(ready("W2"), t0 + MS);
+    let mut events = take(&mut p).events;
+    p.handle_message(request("C1", "echo", Some(&rid(1))), t0 + 2 * MS);
+    let out = take(&mut p);
+    events.extend(out.events.iter().cloned());
+    let sent = requests_to_workers(&out);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, "W2");
+    assert_eq!(p.broker().worker_count(), 1);
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::Broker(broker::Event::WorkerGone { id, unreachable: true, .. }) if id == "W1")),
+        "{events:?}"
+    );
+}
