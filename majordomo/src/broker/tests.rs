@@ -468,9 +468,7 @@ fn a_busy_worker_that_says_disconnect_hands_its_request_to_the_next_worker() {
     assert_eq!(b.stats().lost_with_worker, 0);
     assert_eq!(b.stats().requeued, 1);
     b.handle_message(ready("W2", "echo"), t0);
-    let (peer, command) = to_worker(drain(&mut b).remove(0));
-    assert_eq!(peer, "W2");
-    assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
+    c1s_request_goes_to_w2(&mut b);
 }
 
 #[test]
@@ -499,20 +497,31 @@ fn a_worker_whose_connection_closes_is_purged_and_its_request_goes_to_the_next_w
     assert_eq!((s.requeued, s.workers_gone, s.lost_with_worker), (1, 1, 0));
 }
 
-#[test]
-fn a_failed_send_to_an_idle_or_busy_worker_purges_it_without_losing_the_request() {
-    let t0 = Instant::now();
+/// W1 and W2 ready for "echo", and C1's request out at W1 (the longest idle).
+fn a_request_out_at_w1(t0: Instant) -> Broker {
     let mut b = Broker::new(config(), t0);
     b.handle_message(ready("W1", "echo"), t0);
     b.handle_message(ready("W2", "echo"), t0);
     b.handle_message(request("C1", "echo", &["x"]), t0);
     let (peer, _) = to_worker(drain(&mut b).remove(0));
     assert_eq!(peer, "W1");
-    // The REQUEST could not be sent to W1: it goes to W2 at once.
-    b.handle_peer_lost(&Bytes::from("W1"), Lost::Unreachable, t0);
-    let (peer, command) = to_worker(drain(&mut b).remove(0));
+    b
+}
+
+/// The next message out is C1's request, at W2.
+fn c1s_request_goes_to_w2(b: &mut Broker) {
+    let (peer, command) = to_worker(drain(b).remove(0));
     assert_eq!(peer, "W2");
     assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
+}
+
+#[test]
+fn a_failed_send_to_an_idle_or_busy_worker_purges_it_without_losing_the_request() {
+    let t0 = Instant::now();
+    let mut b = a_request_out_at_w1(t0);
+    // The REQUEST could not be sent to W1: it goes to W2 at once.
+    b.handle_peer_lost(&Bytes::from("W1"), Lost::Unreachable, t0);
+    c1s_request_goes_to_w2(&mut b);
     // A failed send to a client changes nothing for workers.
     b.handle_peer_lost(&Bytes::from("C1"), Lost::Unreachable, t0);
     assert_eq!(b.worker_count(), 1);
@@ -1253,12 +1262,7 @@ fn messages_queued_before_the_pause_are_dropped_when_their_turn_to_be_sent_comes
 #[test]
 fn a_worker_that_does_not_read_is_purged_and_its_request_goes_to_the_next_worker() {
     let t0 = Instant::now();
-    let mut b = Broker::new(config(), t0);
-    b.handle_message(ready("W1", "echo"), t0);
-    b.handle_message(ready("W2", "echo"), t0);
-    b.handle_message(request("C1", "echo", &["x"]), t0);
-    let (peer, _) = to_worker(drain(&mut b).remove(0));
-    assert_eq!(peer, "W1");
+    let mut b = a_request_out_at_w1(t0);
     events(&mut b);
     b.handle_send_blocked(&Bytes::from("W1"), t0 + 20 * MS);
     assert_eq!(
@@ -1275,9 +1279,7 @@ fn a_worker_that_does_not_read_is_purged_and_its_request_goes_to_the_next_worker
             }
         ]
     );
-    let (peer, command) = to_worker(drain(&mut b).remove(0));
-    assert_eq!(peer, "W2");
-    assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
+    c1s_request_goes_to_w2(&mut b);
     assert_eq!(b.worker_count(), 1);
 }
 
