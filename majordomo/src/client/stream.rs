@@ -44,7 +44,9 @@ pub enum Next {
 }
 
 /// The pure core of one streamed request: per-part deadlines, attempts, and the parts of a
-/// retry already yielded. See the [module docs](self) and [`StreamClient`](crate::StreamClient).
+/// retry already yielded. Not a [`common::contract::Core`] (it sends nothing and reports
+/// nothing): like the broker's helpers it answers at once, [`receive`](Self::receive) with the
+/// part to hand on and [`poll`](Self::poll) with what to do next. See the [module docs](self) and [`StreamClient`](crate::StreamClient).
 #[derive(Debug)]
 pub struct StreamCore {
     timeout: Duration,
@@ -73,7 +75,7 @@ impl StreamCore {
     }
 
     /// A part arrived at `now`: the deadline starts again; `Some` if it is new to the caller.
-    pub fn handle_part(&mut self, part: Part, now: Instant) -> Option<Part> {
+    pub fn receive(&mut self, part: Part, now: Instant) -> Option<Part> {
         if self.done {
             return None;
         }
@@ -145,10 +147,10 @@ mod tests {
         for k in 1..=11u32 {
             let t = t0 + 90 * k * MS;
             assert_eq!(core.poll(t), Next::Wait(t0 + 90 * (k - 1) * MS + 100 * MS));
-            assert_eq!(core.handle_part(p("x"), t), Some(p("x")));
+            assert_eq!(core.receive(p("x"), t), Some(p("x")));
         }
         let t = t0 + 990 * MS;
-        assert_eq!(core.handle_part(f("end"), t), Some(f("end")));
+        assert_eq!(core.receive(f("end"), t), Some(f("end")));
         assert_eq!(core.poll(t + 1000 * MS), Next::Done);
         assert_eq!(core.attempts_made(), 1);
     }
@@ -157,13 +159,13 @@ mod tests {
     fn a_retry_skips_the_parts_already_yielded_then_gives_up_after_the_last_attempt() {
         let t0 = Instant::now();
         let mut core = StreamCore::new(&options(), t0);
-        assert_eq!(core.handle_part(p("1"), t0), Some(p("1")));
-        assert_eq!(core.handle_part(p("2"), t0), Some(p("2")));
+        assert_eq!(core.receive(p("1"), t0), Some(p("1")));
+        assert_eq!(core.receive(p("2"), t0), Some(p("2")));
         assert_eq!(core.poll(t0 + 100 * MS), Next::Resend(2));
         // The retry's stream starts from the first part again.
-        assert_eq!(core.handle_part(p("1"), t0 + 110 * MS), None);
-        assert_eq!(core.handle_part(p("2"), t0 + 110 * MS), None);
-        assert_eq!(core.handle_part(p("3"), t0 + 110 * MS), Some(p("3")));
+        assert_eq!(core.receive(p("1"), t0 + 110 * MS), None);
+        assert_eq!(core.receive(p("2"), t0 + 110 * MS), None);
+        assert_eq!(core.receive(p("3"), t0 + 110 * MS), Some(p("3")));
         assert_eq!(core.poll(t0 + 210 * MS), Next::Resend(3));
         assert_eq!(core.poll(t0 + 310 * MS), Next::GiveUp);
     }

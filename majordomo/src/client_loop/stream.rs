@@ -181,7 +181,7 @@ impl ReplyStream<'_> {
             let Some(part) = self.parse(frames) else {
                 continue;
             };
-            if let Some(part) = self.core.handle_part(part, Instant::now()) {
+            if let Some(part) = self.core.receive(part, Instant::now()) {
                 if part.is_final() {
                     // Answered whole: the next request may use this socket.
                     self.client.socket = self.socket.take();
