@@ -13,10 +13,13 @@
 //!   [`fair`]), so a flooding client cannot starve the others; what is refused or dropped is
 //!   counted and reported ([`Event::QueueFull`], [`Event::Expired`]);
 //! * every worker silent for `liveness × heartbeat` is purged, idle or busy;
-//! * a worker whose connection closes ([`Broker::handle_disconnected`], from the socket
-//!   monitor) or whose send fails ([`Broker::handle_send_failed`]) is purged at once, and the
-//!   requests it was working on go back to the head of their service queue for the next
-//!   workers; so do the requests of a worker that sends DISCONNECT while busy;
+//! * a worker whose connection closes or whose send fails ([`Broker::handle_peer_lost`], from
+//!   the socket monitor or the ROUTER) is purged at once, and the requests it was working on
+//!   go back to the head of their service queue for the next workers; so do the requests of a
+//!   worker that sends DISCONNECT while busy;
+//! * a peer that does not read (a send to it blocked, [`Broker::handle_send_blocked`]) is
+//!   paused for [`STUCK_PAUSE`]: messages to it are dropped at once, as a libzmq ROUTER drops
+//!   at its high-water mark, and a worker among them is purged like an unreachable one;
 //! * a worker that asked for credit ([`crate::credit`]) gets up to that many requests at once;
 //!   its REPLY names the request it answers by the rid frame (one request without an id at a
 //!   time). Workers with spare credit take turns, so requests spread over them; a worker of
@@ -48,13 +51,11 @@
 //! name once both are gone, so churn and garbage service names do not grow the broker.
 //!
 //! Malformed input is reported ([`Event::Malformed`]) and dropped. The shell
-//! ([`crate::server`]) turns events into log lines and throttles those caused by peer input.
+//! ([`crate::broker_loop`]) turns events into log lines and throttles those caused by peer input.
 
-use crate::mmi::{ServiceRow, WorkerRow};
 use crate::pair::{PairFrames, Standing};
 use crate::protocol::{
-    self, ClientCommand, Dialect, Inbound, ProtocolError, Received, WorkerCommand, MMI_NOT_FOUND,
-    MMI_NOT_IMPLEMENTED, MMI_OK, MMI_SERVICE,
+    self, ClientCommand, Dialect, Inbound, ProtocolError, Received, WorkerCommand,
 };
 use crate::rid::Rid;
 use binary_star::State;
@@ -62,7 +63,6 @@ use bytes::Bytes;
 use common::contract::{self, Core, Outbox};
 use common::curve::keys::PublicKey;
 use common::heartbeat::{Liveness, Ticker};
-use common::msg::frame_text;
 use common::Message;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -93,6 +93,10 @@ pub const MAX_STREAM_BYTES: usize = 16 << 20;
 /// MDP/0.2 client peers whose dialect is remembered at once; beyond it the oldest is
 /// forgotten (normally each is forgotten when its connection closes).
 pub const MAX_STREAMING_CLIENTS: usize = 1 << 16;
+/// How long messages to a peer that does not read are dropped without trying, once a send to
+/// it blocked ([`Broker::handle_send_blocked`]): the pause costs the broker one short wait per
+/// second for such a peer instead of one per message.
+pub const STUCK_PAUSE: Duration = Duration::from_secs(1);
 
 /// MMI extension: one row per service (see [`crate::mmi`]).
 pub const MMI_SERVICES: &str = "mmi.services";
@@ -212,29 +216,29 @@ pub struct BrokerStats {
 
 /// One service: its waiting requests and its workers.
 #[derive(Default)]
-struct Service {
-    requests: FairQueue,
+pub(crate) struct Service {
+    pub(crate) requests: FairQueue,
     /// Workers with spare credit, each once, the one waiting longest first: the next request
     /// goes to the front one, which goes to the back if it has credit left (so requests spread
     /// over workers with credit; a worker of credit 1 leaves the list until it answers).
     idle: VecDeque<Bytes>,
     /// Registered workers (idle + busy).
-    workers: usize,
+    pub(crate) workers: usize,
     /// Workers with at least one request out (ours or the other broker's).
-    busy: usize,
-    served: u64,
+    pub(crate) busy: usize,
+    pub(crate) served: u64,
 }
 
 /// One registered worker.
-struct Worker {
-    service: Bytes,
+pub(crate) struct Worker {
+    pub(crate) service: Bytes,
     /// The dialect of its READY: everything it is sent is in it.
     dialect: Dialect,
-    liveness: Liveness,
+    pub(crate) liveness: Liveness,
     /// The worker asked for request ids in READY.
     request_ids: bool,
     /// Requests it may have out at once ([`crate::credit`]; 1 unless it asked for more).
-    credit: usize,
+    pub(crate) credit: usize,
     /// The requests it is working on, oldest first, kept to be put back if the worker goes
     /// away (the id of each, if it has one, is the running id its reply is remembered under).
     in_flight: Vec<Queued>,
@@ -248,11 +252,11 @@ struct Worker {
 
 impl Worker {
     /// Requests out at it, ours and the other broker's.
-    fn used(&self) -> usize {
+    pub(crate) fn used(&self) -> usize {
         self.in_flight.len() + self.elsewhere.len()
     }
 
-    fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         self.used() > 0
     }
 
@@ -282,13 +286,16 @@ impl Worker {
     }
 }
 
-/// What the broker reports, oldest first through `poll_event`. The shell ([`crate::server`])
+/// What the broker reports, oldest first through `poll_event`. The shell ([`crate::broker_loop`])
 /// turns each into its documented log line; those marked *peer input* are throttled there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // each variant's doc says what its fields are
 pub enum Event {
     /// A message that is not valid MDP was dropped (peer input).
     Malformed(ProtocolError),
+    /// A send to `peer` blocked: it does not read, and messages to it are dropped for `pause`
+    /// ([`Broker::handle_send_blocked`]).
+    NotReading { peer: Bytes, pause: Duration },
     /// A worker message with an envelope of this many frames was dropped: workers connect
     /// directly, so theirs is one routing id (peer input).
     BadEnvelope(usize),
@@ -408,27 +415,43 @@ pub enum Offence {
     },
 }
 
+/// How a peer was lost ([`Broker::handle_peer_lost`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost {
+    /// Its connection closed (the ROUTER's disconnect event): a worker is purged, a client's
+    /// waiting requests are dropped.
+    Closed,
+    /// A send to it failed because the ROUTER no longer knows it: a worker is purged, nothing
+    /// changes for a client (its reply is lost, it retries).
+    Unreachable,
+}
+
 /// The Majordomo broker state machine. See the [module docs](self).
 pub struct Broker {
     config: BrokerConfig,
-    services: HashMap<Bytes, Service>,
-    workers: HashMap<Bytes, Worker>,
+    pub(crate) services: HashMap<Bytes, Service>,
+    pub(crate) workers: HashMap<Bytes, Worker>,
     outbox: Outbox<Message, Event>,
     ticker: Ticker,
     next_expiry: Option<Instant>,
-    stats: BrokerStats,
-    dedup: Dedup,
+    pub(crate) stats: BrokerStats,
+    pub(crate) dedup: Dedup,
     /// `None` for a lone broker (it always dispatches); in a pair, our standing: we dispatch
     /// only while ACTIVE, and pair workers get it with every REQUEST and HEARTBEAT.
-    standing: Option<Standing>,
+    pub(crate) standing: Option<Standing>,
     /// In a pair: the peer's last state and when it was last heard (for `mmi.pair`).
-    peer: Option<(State, Instant)>,
+    pub(crate) peer: Option<(State, Instant)>,
     /// The authenticated CURVE key of each connected peer that has one.
-    peer_keys: HashMap<Bytes, PublicKey>,
+    pub(crate) peer_keys: HashMap<Bytes, PublicKey>,
     /// The dialect of each MDP/0.2 client peer, by routing id (0.1 peers are not kept), in
     /// the order first seen (for the bound [`MAX_STREAMING_CLIENTS`]).
     streaming_clients: HashMap<Bytes, Dialect>,
     streaming_order: VecDeque<Bytes>,
+    /// Peers that do not read, and until when messages to them are dropped ([`STUCK_PAUSE`]).
+    paused: HashMap<Bytes, Instant>,
+    /// The latest `now` an input brought: `poll_transmit` takes no time, and a worker purged
+    /// there (a message to it was dropped) is purged at this time.
+    clock: Instant,
 }
 
 impl Broker {
@@ -448,6 +471,16 @@ impl Broker {
             peer_keys: HashMap::new(),
             streaming_clients: HashMap::new(),
             streaming_order: VecDeque::new(),
+            paused: HashMap::new(),
+            clock: now,
+        }
+    }
+
+    /// Every input starts here: time moves on, and pauses that ran out end.
+    fn advance(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
+        if !self.paused.is_empty() {
+            self.paused.retain(|_, until| *until > now);
         }
     }
 
@@ -461,6 +494,7 @@ impl Broker {
     /// waiting requests are then dropped (their clients retry at the active broker), and the
     /// requests out at workers are still answered here.
     pub fn set_standing(&mut self, standing: Standing, now: Instant) {
+        self.advance(now);
         let was = self.dispatching();
         let changed = self.standing != Some(standing);
         self.standing = Some(standing);
@@ -553,6 +587,7 @@ impl Broker {
     /// [`handle_message`](Self::handle_message) for a message already parsed (the broker pair,
     /// [`crate::ha`], looks at client requests before they get here).
     pub fn handle_parsed(&mut self, parsed: Result<Received, ProtocolError>, now: Instant) {
+        self.advance(now);
         match parsed {
             Ok(Received {
                 sender,
@@ -573,7 +608,8 @@ impl Broker {
 
     /// Sends DISCONNECT to every worker and forgets them (the broker is going away; they
     /// reconnect to its successor at once instead of waiting for their liveness to run out).
-    pub fn handle_shutdown(&mut self) {
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        self.advance(now);
         let ids: Vec<(Bytes, Dialect)> = self
             .workers
             .iter()
@@ -586,18 +622,50 @@ impl Broker {
 
     /// A peer finished its handshake; `key` is the CURVE key its connection authenticated
     /// (the native ROUTER's connect event), checked when it sends READY (`--worker-keys`).
-    pub fn handle_connected(&mut self, peer: &Bytes, key: Option<PublicKey>) {
+    pub fn handle_connected(&mut self, peer: &Bytes, key: Option<PublicKey>, now: Instant) {
+        self.advance(now);
         match key {
             Some(key) => self.peer_keys.insert(peer.clone(), key),
             None => self.peer_keys.remove(peer),
         };
     }
 
-    /// The ROUTER saw `peer`'s connection close (socket monitor `Disconnected`).
+    /// `peer` is gone: its connection closed ([`Lost::Closed`], the socket monitor's
+    /// `Disconnected`) or the ROUTER no longer knows it ([`Lost::Unreachable`], a send failed).
     ///
-    /// A worker is purged at once and its request in flight goes back to the head of its
-    /// service queue, to the next idle worker; a client's waiting requests are dropped.
-    pub fn handle_disconnected(&mut self, peer: &Bytes, now: Instant) {
+    /// A worker is purged at once and its requests in flight go back to the head of their
+    /// service queue, to the next idle worker. A closed client's waiting requests are dropped;
+    /// for an unreachable client nothing changes (its reply is lost, it retries).
+    pub fn handle_peer_lost(&mut self, peer: &Bytes, lost: Lost, now: Instant) {
+        self.advance(now);
+        match lost {
+            Lost::Closed => self.peer_closed(peer, now),
+            Lost::Unreachable => {
+                if self.workers.contains_key(peer) {
+                    self.worker_gone(peer, true, now);
+                }
+            }
+        }
+    }
+
+    /// A send to `peer` found its queue full for the shell's whole send timeout: the peer does
+    /// not read. Messages to it are dropped for [`STUCK_PAUSE`] ([`Event::NotReading`]), and
+    /// a worker is purged like an unreachable one (it is no use), its requests handed on.
+    pub fn handle_send_blocked(&mut self, peer: &Bytes, now: Instant) {
+        self.advance(now);
+        self.outbox.event(Event::NotReading {
+            peer: peer.clone(),
+            pause: STUCK_PAUSE,
+        });
+        self.paused
+            .insert(peer.clone(), contract::saturating_add(now, STUCK_PAUSE));
+        if self.workers.contains_key(peer) {
+            self.worker_gone(peer, true, now);
+        }
+    }
+
+    /// [`Lost::Closed`]: a worker is purged, a client's waiting requests dropped.
+    fn peer_closed(&mut self, peer: &Bytes, now: Instant) {
         self.peer_keys.remove(peer);
         if self.workers.contains_key(peer) {
             self.worker_gone(peer, false, now);
@@ -641,16 +709,6 @@ impl Broker {
                 kept: handed,
                 dropped,
             });
-        }
-    }
-
-    /// A message to `peer` could not be sent: the ROUTER no longer knows the identity (the peer
-    /// is gone), or the peer's queue stayed full (it does not read). A worker is purged and its
-    /// request put back, as for [`handle_disconnected`](Self::handle_disconnected); for a
-    /// client nothing changes (its reply is lost, it retries).
-    pub fn handle_send_failed(&mut self, peer: &Bytes, now: Instant) {
-        if self.workers.contains_key(peer) {
-            self.worker_gone(peer, true, now);
         }
     }
 
@@ -912,7 +970,7 @@ impl Broker {
 
     /// Reports what the request-id store forgot (by age, or early because it was full).
     fn dedup_expire(&mut self, now: Instant) {
-        let forgotten = self.dedup.handle_timeout(now);
+        let forgotten = self.dedup.expire(now);
         if !forgotten.is_empty() {
             self.outbox.event(Event::DedupForgot {
                 forgotten,
@@ -1360,7 +1418,7 @@ impl Broker {
         let mut next: Option<Instant> = None;
         let mut emptied = Vec::new();
         for (name, entry) in &mut self.services {
-            let expired = entry.requests.handle_timeout(now);
+            let expired = entry.requests.expire(now);
             if !expired.is_empty() {
                 for rid in expired.iter().filter_map(Queued::rid) {
                     self.dedup.abandon(name, &rid);
@@ -1384,119 +1442,6 @@ impl Broker {
         }
         self.next_expiry = next;
     }
-
-    /// Answers an `mmi.*` request.
-    fn mmi(&self, service: &[u8], body: &Message, now: Instant) -> Message {
-        let code = |c: &'static str| Message::from_frames([c]);
-        if service == MMI_SERVICE.as_bytes() {
-            let available = body
-                .first()
-                .and_then(|name| self.services.get(name))
-                .is_some_and(|s| s.workers > 0);
-            return code(if available { MMI_OK } else { MMI_NOT_FOUND });
-        }
-        let mut reply = code(MMI_OK);
-        if service == MMI_SERVICES.as_bytes() {
-            let mut rows: Vec<ServiceRow> = self
-                .services
-                .iter()
-                .map(|(name, s)| ServiceRow {
-                    name: String::from_utf8_lossy(name).into_owned(),
-                    idle: (s.workers - s.busy) as u64,
-                    busy: s.busy as u64,
-                    waiting: s.requests.len() as u64,
-                    served: s.served,
-                })
-                .collect();
-            rows.sort_by(|a, b| a.name.cmp(&b.name));
-            rows.into_iter().for_each(|row| row.write(&mut reply));
-        } else if service == crate::broker::MMI_WORKERS.as_bytes() {
-            let mut rows: Vec<WorkerRow> = self
-                .workers
-                .iter()
-                .map(|(id, w)| WorkerRow {
-                    // Not all of it: whoever knows it can take the worker's route.
-                    id: crate::mmi::shown_id(&frame_text(id)),
-                    service: String::from_utf8_lossy(&w.service).into_owned(),
-                    busy: w.busy(),
-                    in_flight: w.used() as u64,
-                    credit: w.credit as u64,
-                    key: self.peer_keys.get(id).map(PublicKey::to_z85),
-                    expires_in_ms: w
-                        .liveness
-                        .deadline()
-                        .saturating_duration_since(now)
-                        .as_millis() as u64,
-                })
-                .collect();
-            rows.sort_by(|a, b| (&a.service, &a.id).cmp(&(&b.service, &b.id)));
-            rows.into_iter().for_each(|row| row.write(&mut reply));
-        } else if service == MMI_BROKER.as_bytes() {
-            let s = self.stats;
-            let pairs = [
-                ("workers", self.workers.len() as u64),
-                ("services", self.services.len() as u64),
-                ("requests", s.requests),
-                ("replies", s.replies),
-                ("dropped_full", s.dropped_full),
-                ("expired", s.expired),
-                ("lost_with_worker", s.lost_with_worker),
-                ("requeued", s.requeued),
-                ("dropped_client_gone", s.dropped_client_gone),
-                ("workers_gone", s.workers_gone),
-                (
-                    "queued_bytes",
-                    self.services
-                        .values()
-                        .map(|s| s.requests.bytes() as u64)
-                        .sum(),
-                ),
-                ("purged", s.purged),
-                ("disconnects_sent", s.disconnects_sent),
-                ("malformed", s.malformed),
-                ("dedup_ids", self.dedup.len() as u64),
-                ("dedup_joined", self.dedup.stats().joined),
-                ("dedup_replayed", self.dedup.stats().replayed),
-                ("answered_elsewhere", s.answered_elsewhere),
-                ("fenced", s.fenced),
-                ("dropped_passive", s.dropped_passive),
-            ];
-            for (name, value) in pairs {
-                reply.push_back(name);
-                reply.push_back(value.to_string());
-            }
-        } else if service == MMI_PAIR.as_bytes() {
-            for (name, value) in self.pair_rows(now) {
-                reply.push_back(name);
-                reply.push_back(value);
-            }
-        } else {
-            return code(MMI_NOT_IMPLEMENTED);
-        }
-        reply
-    }
-
-    /// `mmi.pair`: `role none` for a lone broker; in a pair our role, state and epoch, the
-    /// peer's last state and how long ago it was heard (`never` before it was).
-    fn pair_rows(&self, now: Instant) -> Vec<(&'static str, String)> {
-        let Some(standing) = self.standing else {
-            return vec![("role", "none".to_owned())];
-        };
-        let (peer, silent) = match self.peer {
-            Some((state, heard)) => (
-                state.to_string(),
-                now.saturating_duration_since(heard).as_millis().to_string(),
-            ),
-            None => ("unknown".to_owned(), "never".to_owned()),
-        };
-        vec![
-            ("role", standing.role.to_string()),
-            ("state", standing.state.to_string()),
-            ("epoch", standing.epoch.to_string()),
-            ("peer", peer),
-            ("peer_silent_ms", silent),
-        ]
-    }
 }
 
 impl Core for Broker {
@@ -1506,6 +1451,7 @@ impl Core for Broker {
 
     /// Heartbeats, purges silent workers, expires old requests.
     fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
         if self.next_expiry.is_some_and(|at| at <= now) {
             self.expire_requests(now);
         }
@@ -1552,8 +1498,26 @@ impl Core for Broker {
         Some(self.next_expiry.map_or(tick, |expiry| expiry.min(tick)))
     }
 
+    /// Messages to a paused peer ([`handle_send_blocked`](Broker::handle_send_blocked)) are
+    /// dropped here, not returned: a worker among them would be left busy with a request it
+    /// never got, so it is purged and its requests go to the next workers.
     fn poll_transmit(&mut self) -> Option<Message> {
-        self.outbox.poll_transmit()
+        loop {
+            let message = self.outbox.poll_transmit()?;
+            let paused = match message.first() {
+                Some(peer) if !self.paused.is_empty() => self.paused.contains_key(peer),
+                _ => false,
+            };
+            if !paused {
+                return Some(message);
+            }
+            let Some(peer) = message.first().cloned() else {
+                continue;
+            };
+            if self.workers.contains_key(&peer) {
+                self.worker_gone(&peer, true, self.clock);
+            }
+        }
     }
 
     fn poll_event(&mut self) -> Option<Event> {

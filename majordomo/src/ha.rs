@@ -21,7 +21,7 @@
 //! state PUB come out of `poll_transmit` ([`Transmit`]), what to log out of `poll_event`
 //! ([`Event`]).
 
-use crate::broker::{self, Broker, BrokerConfig};
+use crate::broker::{self, Broker, BrokerConfig, Lost};
 use crate::pair::Standing;
 use crate::protocol::{self, ClientCommand, Inbound, Received};
 use binary_star::fsm::Rejection;
@@ -66,6 +66,9 @@ pub enum Event {
     },
     /// A client request was dropped because [`MAX_HELD`] were already held.
     HeldFull,
+    /// The peer's state makes the pair's split-brain rule stop the broker (only under the
+    /// Guide's `--on-conflict abort`, which a broker pair never uses).
+    Fatal(binary_star::Fatal),
 }
 
 /// One broker of a pair. See the [module docs](self).
@@ -116,17 +119,14 @@ impl PairedBroker {
         self.settle(now);
     }
 
-    /// A message from the peer's state PUB.
-    pub fn handle_peer(
-        &mut self,
-        message: StateMessage,
-        now: Instant,
-    ) -> Result<(), binary_star::Fatal> {
+    /// A message from the peer's state PUB; a split-brain verdict is [`Event::Fatal`].
+    pub fn handle_peer(&mut self, message: StateMessage, now: Instant) {
         self.node.handle_peer(message, now);
-        let result = self.node.fatal().map_or(Ok(()), Err);
+        if let Some(fatal) = self.node.fatal() {
+            self.outbox.event(Event::Fatal(fatal));
+        }
         self.broker.set_peer(message.state, now);
         self.settle(now);
-        result
     }
 
     /// Our state SUB (re)connected to the peer's PUB.
@@ -137,25 +137,30 @@ impl PairedBroker {
 
     /// A peer's handshake done, with its authenticated CURVE key (see
     /// [`Broker::handle_connected`]).
-    pub fn handle_connected(&mut self, peer: &Bytes, key: Option<common::curve::keys::PublicKey>) {
-        self.broker.handle_connected(peer, key);
+    pub fn handle_connected(
+        &mut self,
+        peer: &Bytes,
+        key: Option<common::curve::keys::PublicKey>,
+        now: Instant,
+    ) {
+        self.broker.handle_connected(peer, key, now);
     }
 
-    /// The ROUTER saw `peer`'s connection close.
-    pub fn handle_disconnected(&mut self, peer: &Bytes, now: Instant) {
-        self.broker.handle_disconnected(peer, now);
+    /// `peer`'s connection closed or a send to it failed ([`Broker::handle_peer_lost`]).
+    pub fn handle_peer_lost(&mut self, peer: &Bytes, lost: Lost, now: Instant) {
+        self.broker.handle_peer_lost(peer, lost, now);
         self.settle(now);
     }
 
-    /// A send to `peer` failed.
-    pub fn handle_send_failed(&mut self, peer: &Bytes, now: Instant) {
-        self.broker.handle_send_failed(peer, now);
+    /// A send to `peer` blocked: it does not read ([`Broker::handle_send_blocked`]).
+    pub fn handle_send_blocked(&mut self, peer: &Bytes, now: Instant) {
+        self.broker.handle_send_blocked(peer, now);
         self.settle(now);
     }
 
     /// The broker is going away: DISCONNECT to every worker.
     pub fn handle_shutdown(&mut self, now: Instant) {
-        self.broker.handle_shutdown();
+        self.broker.handle_shutdown(now);
         self.settle(now);
     }
 
@@ -199,8 +204,6 @@ impl PairedBroker {
                     self.node.handle_fence(senior.epoch, now);
                 }
                 self.outbox.event(Event::Broker(event));
-            } else if let Some(message) = self.broker.poll_transmit() {
-                self.outbox.transmit(Transmit::Router(message));
             } else if let Some(publish) = self.node.poll_transmit() {
                 self.outbox.transmit(Transmit::State(publish));
             } else if self.broker.standing() != Some(standing_of(&self.node)) {
@@ -248,8 +251,19 @@ impl Core for PairedBroker {
         }
     }
 
+    /// The node's state messages first, then the broker's ROUTER messages, taken from the
+    /// broker only now: it drops those to a paused peer at the time they would be sent
+    /// ([`Broker::handle_send_blocked`]). A worker it purges for that has no news for the
+    /// node, so its events are passed on as they are.
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.outbox.poll_transmit()
+        if let Some(transmit) = self.outbox.poll_transmit() {
+            return Some(transmit);
+        }
+        let message = self.broker.poll_transmit();
+        while let Some(event) = self.broker.poll_event() {
+            self.outbox.event(Event::Broker(event));
+        }
+        message.map(Transmit::Router)
     }
 
     fn poll_event(&mut self) -> Option<Event> {

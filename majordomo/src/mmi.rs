@@ -18,8 +18,12 @@
 //! `mmi.workers` shows only the start of each identity, enough to tell workers apart and to find
 //! them in the broker's log, not enough to connect as one.
 
-use crate::protocol::MMI_OK;
+use crate::broker::{Broker, MMI_BROKER, MMI_PAIR, MMI_SERVICES, MMI_WORKERS};
+use crate::protocol::{MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED, MMI_OK, MMI_SERVICE};
+use common::curve::keys::PublicKey;
+use common::msg::frame_text;
 use common::Message;
+use std::time::Instant;
 
 /// Why an MMI reply could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -262,6 +266,122 @@ pub fn workers_table(rows: &[WorkerRow]) -> String {
         ));
     }
     out
+}
+
+/// The broker's answers: each `mmi.*` request is answered from its tables at once.
+impl Broker {
+    /// Answers an `mmi.*` request.
+    pub(crate) fn mmi(&self, service: &[u8], body: &Message, now: Instant) -> Message {
+        let code = |c: &'static str| Message::from_frames([c]);
+        if service == MMI_SERVICE.as_bytes() {
+            let available = body
+                .first()
+                .and_then(|name| self.services.get(name))
+                .is_some_and(|s| s.workers > 0);
+            return code(if available { MMI_OK } else { MMI_NOT_FOUND });
+        }
+        let mut reply = code(MMI_OK);
+        if service == MMI_SERVICES.as_bytes() {
+            let mut rows: Vec<ServiceRow> = self
+                .services
+                .iter()
+                .map(|(name, s)| ServiceRow {
+                    name: String::from_utf8_lossy(name).into_owned(),
+                    idle: (s.workers - s.busy) as u64,
+                    busy: s.busy as u64,
+                    waiting: s.requests.len() as u64,
+                    served: s.served,
+                })
+                .collect();
+            rows.sort_by(|a, b| a.name.cmp(&b.name));
+            rows.into_iter().for_each(|row| row.write(&mut reply));
+        } else if service == MMI_WORKERS.as_bytes() {
+            let mut rows: Vec<WorkerRow> = self
+                .workers
+                .iter()
+                .map(|(id, w)| WorkerRow {
+                    // Not all of it: whoever knows it can take the worker's route.
+                    id: shown_id(&frame_text(id)),
+                    service: String::from_utf8_lossy(&w.service).into_owned(),
+                    busy: w.busy(),
+                    in_flight: w.used() as u64,
+                    credit: w.credit as u64,
+                    key: self.peer_keys.get(id).map(PublicKey::to_z85),
+                    expires_in_ms: w
+                        .liveness
+                        .deadline()
+                        .saturating_duration_since(now)
+                        .as_millis() as u64,
+                })
+                .collect();
+            rows.sort_by(|a, b| (&a.service, &a.id).cmp(&(&b.service, &b.id)));
+            rows.into_iter().for_each(|row| row.write(&mut reply));
+        } else if service == MMI_BROKER.as_bytes() {
+            let s = self.stats;
+            let pairs = [
+                ("workers", self.workers.len() as u64),
+                ("services", self.services.len() as u64),
+                ("requests", s.requests),
+                ("replies", s.replies),
+                ("dropped_full", s.dropped_full),
+                ("expired", s.expired),
+                ("lost_with_worker", s.lost_with_worker),
+                ("requeued", s.requeued),
+                ("dropped_client_gone", s.dropped_client_gone),
+                ("workers_gone", s.workers_gone),
+                (
+                    "queued_bytes",
+                    self.services
+                        .values()
+                        .map(|s| s.requests.bytes() as u64)
+                        .sum(),
+                ),
+                ("purged", s.purged),
+                ("disconnects_sent", s.disconnects_sent),
+                ("malformed", s.malformed),
+                ("dedup_ids", self.dedup.len() as u64),
+                ("dedup_joined", self.dedup.stats().joined),
+                ("dedup_replayed", self.dedup.stats().replayed),
+                ("answered_elsewhere", s.answered_elsewhere),
+                ("fenced", s.fenced),
+                ("dropped_passive", s.dropped_passive),
+            ];
+            for (name, value) in pairs {
+                reply.push_back(name);
+                reply.push_back(value.to_string());
+            }
+        } else if service == MMI_PAIR.as_bytes() {
+            for (name, value) in self.pair_rows(now) {
+                reply.push_back(name);
+                reply.push_back(value);
+            }
+        } else {
+            return code(MMI_NOT_IMPLEMENTED);
+        }
+        reply
+    }
+
+    /// `mmi.pair`: `role none` for a lone broker; in a pair our role, state and epoch, the
+    /// peer's last state and how long ago it was heard (`never` before it was).
+    fn pair_rows(&self, now: Instant) -> Vec<(&'static str, String)> {
+        let Some(standing) = self.standing else {
+            return vec![("role", "none".to_owned())];
+        };
+        let (peer, silent) = match self.peer {
+            Some((state, heard)) => (
+                state.to_string(),
+                now.saturating_duration_since(heard).as_millis().to_string(),
+            ),
+            None => ("unknown".to_owned(), "never".to_owned()),
+        };
+        vec![
+            ("role", standing.role.to_string()),
+            ("state", standing.state.to_string()),
+            ("epoch", standing.epoch.to_string()),
+            ("peer", peer),
+            ("peer_silent_ms", silent),
+        ]
+    }
 }
 
 #[cfg(test)]

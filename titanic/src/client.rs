@@ -20,7 +20,7 @@ use crate::protocol::{self, Answer, NewRequest, RequestId, Status, TspError};
 use bytes::Bytes;
 use common::contract::{self, Core, Outbox};
 use common::Message;
-use majordomo::client::ClientError;
+use majordomo::ClientError;
 use std::time::{Duration, Instant};
 
 /// Why a TSP call failed for good.

@@ -12,7 +12,7 @@ use crate::protocol::{self, NewRequest, RequestId};
 use bytes::Bytes;
 use common::contract::{self, Core};
 use common::report::Ledger;
-use majordomo::client::{Client, ClientOptions, PairOptions};
+use majordomo::{Client, ClientOptions, PairOptions};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -20,8 +20,8 @@ use clap::Parser;
 use common::cli::Verbosity;
 use common::Message;
 use majordomo::broker::{MMI_BROKER, MMI_PAIR, MMI_SERVICES, MMI_WORKERS};
-use majordomo::client::{Client, ClientArgs};
 use majordomo::mmi::{self, ServiceRow, WorkerRow};
+use majordomo::{Client, ClientArgs};
 
 /// Shows what a Majordomo broker is doing: services, workers, counters.
 #[derive(Debug, Parser)]

@@ -41,7 +41,7 @@ use clap::{ArgGroup, Parser};
 use common::cli::{self, Verbosity};
 use majordomo::broker::dedup::{self, DedupConfig};
 use majordomo::broker::{self, BrokerConfig};
-use majordomo::server::{PairConfig, Server};
+use majordomo::{PairConfig, Server};
 use std::time::Duration;
 
 /// Majordomo broker: routes requests from clients to workers by service name, answers mmi.*

@@ -22,7 +22,7 @@
 //! A reply counts as answered when its last frame is the echo (a 0.1 client of a streaming
 //! worker gets the parts in front of it: the broker's bridging rule).
 //!
-//! `--stream` takes each reply part by part (`majordomo::client::stream`; one broker): every
+//! `--stream` takes each reply part by part (`majordomo::StreamClient`; one broker): every
 //! PARTIAL logs `I: request <i> part <k>: <frames>`, the FINAL `I: request <i> streamed <n>
 //! part(s)` before it is checked; the timeout is per part. Parts of `mdworker --partials N`'s
 //! form (`part <k>/<N>`) must be exactly `1/N` … `N/N` in order, or the request fails with
@@ -34,9 +34,8 @@ use clap::Parser;
 use common::cli::{self, RequestLog, Verbosity};
 use common::report::{rate_line, Ledger};
 use common::{contract, Message};
-use majordomo::client::stream::{Part, StreamClient};
-use majordomo::client::ClientArgs;
 use majordomo::protocol::Dialect;
+use majordomo::{ClientArgs, Part, StreamClient};
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -25,7 +25,7 @@ use clap::Parser;
 use common::cli::{self, RequestLog, Verbosity};
 use common::report::rate_line;
 use common::{contract, Message};
-use majordomo::client::{self, AsyncClient, BrokerArgs, ClientOptions, Received};
+use majordomo::{client, Answer, AsyncClient, BrokerArgs, ClientOptions};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -110,7 +110,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                 in_flight.insert(body, ledger.start(contract::now()));
             }
             match client.recv_outcome().await? {
-                Some(Received::Reply {
+                Some(Answer::Reply {
                     body: reply, sends, ..
                 }) => {
                     let body = reply
@@ -127,7 +127,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                         None => tracing::error!("unexpected reply {reply:?}"),
                     }
                 }
-                Some(Received::Failed {
+                Some(Answer::Failed {
                     rid, body, sends, ..
                 }) => {
                     let body = body

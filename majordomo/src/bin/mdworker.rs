@@ -41,7 +41,7 @@ use common::fault::Fault;
 use futures::stream::{FuturesUnordered, StreamExt};
 use majordomo::protocol::Dialect;
 use majordomo::rid::Rid;
-use majordomo::worker::{self, Worker, WorkerOptions};
+use majordomo::{worker, Worker, WorkerOptions};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -174,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
                     None => break,
                 },
                 Some(request) = running.next(), if !running.is_empty() => {
-                    let request: worker::Request = request;
+                    let request: majordomo::Request = request;
                     if args.log_executions {
                         let id = request.rid.as_ref().map_or("-".to_owned(), Rid::to_string);
                         let count = executions.entry(request.rid.clone()).or_default();

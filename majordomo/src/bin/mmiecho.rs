@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::Parser;
 use common::cli::Verbosity;
 use common::Message;
-use majordomo::client::ClientArgs;
 use majordomo::protocol::MMI_SERVICE;
+use majordomo::ClientArgs;
 
 /// Looks up a service through the Majordomo Management Interface.
 #[derive(Debug, Parser)]

@@ -20,7 +20,7 @@
 //! # Bounds
 //! At most [`DedupConfig::max_entries`] ids are remembered, each at most [`DedupConfig::ttl`]
 //! (counted from the request while it runs, from the reply once answered). Reaching either bound
-//! forgets the oldest entries; [`Dedup::handle_timeout`] returns what was forgotten so the broker reports
+//! forgets the oldest entries; [`Dedup::expire`] returns what was forgotten so the broker reports
 //! it. A retry that comes after its id was forgotten runs again: keep the TTL longer than the
 //! clients' whole retry window (Guide default: 3 attempts × 2.5 s).
 //!
@@ -78,12 +78,12 @@ pub enum Admit {
     Replay(Message),
 }
 
-/// What [`Dedup::handle_timeout`] forgot, for the log.
+/// What [`Dedup::expire`] forgot, for the log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Forgotten {
     /// Entries older than the TTL.
     pub aged: u64,
-    /// Entries dropped early because the store was full (since the last `handle_timeout`).
+    /// Entries dropped early because the store was full (since the last `expire`).
     pub evicted: u64,
     /// The age of the youngest entry dropped early.
     pub evicted_age: Option<Duration>,
@@ -390,7 +390,7 @@ impl Dedup {
 
     /// Forgets entries older than the TTL; returns what was forgotten since the last call
     /// (including early evictions of a full store), for the log.
-    pub fn handle_timeout(&mut self, now: Instant) -> Forgotten {
+    pub fn expire(&mut self, now: Instant) -> Forgotten {
         while let Some((seq, key)) = self.order.front() {
             match self.entries.get(key) {
                 Some(entry) if entry.seq == *seq => {
@@ -409,7 +409,7 @@ impl Dedup {
         std::mem::take(&mut self.pending)
     }
 
-    /// When the oldest entry reaches the TTL (call [`handle_timeout`](Self::handle_timeout) then), if any.
+    /// When the oldest entry reaches the TTL (call [`expire`](Self::expire) then), if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.order.iter().find_map(|(seq, key)| {
             let entry = self.entries.get(key).filter(|e| e.seq == *seq)?;
@@ -542,15 +542,15 @@ mod tests {
         // rid 1 answered at 90 ms: now it lives until 190 ms.
         d.finish(&echo(), &rid(1), &body("r"), t0 + 90 * MS);
         assert_eq!(d.poll_timeout(), Some(t0 + 110 * MS));
-        assert!(d.handle_timeout(t0 + 109 * MS).is_empty());
-        let gone = d.handle_timeout(t0 + 110 * MS);
+        assert!(d.expire(t0 + 109 * MS).is_empty());
+        let gone = d.expire(t0 + 110 * MS);
         assert_eq!(gone.aged, 1, "rid 2 (still running) aged out");
         assert_eq!(d.len(), 1);
         assert_eq!(
             d.admit(&echo(), &rid(1), &addr("C"), t0 + 189 * MS),
             Admit::Replay(body("r"))
         );
-        assert_eq!(d.handle_timeout(t0 + 190 * MS).aged, 1);
+        assert_eq!(d.expire(t0 + 190 * MS).aged, 1);
         assert!(d.is_empty());
         assert_eq!(d.poll_timeout(), None);
         assert_eq!(d.admit(&echo(), &rid(1), &addr("C"), t0), Admit::Dispatch);
@@ -566,14 +566,14 @@ mod tests {
             d.finish(&echo(), &rid(n), &body("r"), t0 + n * MS);
         }
         assert_eq!(d.len(), 3);
-        let gone = d.handle_timeout(t0 + 10 * MS);
+        let gone = d.expire(t0 + 10 * MS);
         assert_eq!(gone.evicted, 2);
         assert_eq!(
             gone.evicted_age,
             Some(3 * MS),
             "rid 2 (2 ms) dropped at 5 ms"
         );
-        assert!(d.handle_timeout(t0 + 10 * MS).is_empty(), "reported once");
+        assert!(d.expire(t0 + 10 * MS).is_empty(), "reported once");
         assert_eq!(d.admit(&echo(), &rid(1), &addr("C"), t0), Admit::Dispatch);
         assert_eq!(
             d.admit(&echo(), &rid(5), &addr("C"), t0),
@@ -588,7 +588,7 @@ mod tests {
         let t0 = Instant::now();
         let mut d = store(10, 100);
         d.admit(&echo(), &rid(1), &addr("C1"), t0);
-        d.handle_timeout(t0 + 100 * MS);
+        d.expire(t0 + 100 * MS);
         assert!(d
             .finish(&echo(), &rid(1), &body("late"), t0 + 150 * MS)
             .is_empty());
@@ -629,13 +629,13 @@ mod tests {
                 d.abandon(&echo(), &rid(n));
             }
             if n % 100 == 0 {
-                d.handle_timeout(now);
+                d.expire(now);
             }
             assert!(d.len() <= 1000);
         }
         // Within the TTL (last 50 ms = 500 ids), retries are caught.
         let now = t0 + 1999 * MS;
-        d.handle_timeout(now);
+        d.expire(now);
         assert_eq!(
             d.admit(&echo(), &rid(19_998), &addr("C"), now),
             Admit::Replay(body("r"))

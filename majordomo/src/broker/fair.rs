@@ -271,7 +271,7 @@ impl FairQueue {
     }
 
     /// Drops every request that expired at `now` and gives them back.
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Queued> {
+    pub fn expire(&mut self, now: Instant) -> Vec<Queued> {
         let mut dropped = Vec::new();
         let mut emptied = false;
         for fifo in self.clients.values_mut() {
@@ -444,7 +444,7 @@ mod tests {
         q.push(req("B", "0", t + 2 * s), usize::MAX);
         q.push(req("C", "0", t + 5 * s), usize::MAX);
         assert_eq!(q.poll_timeout(), Some(t + s));
-        assert_eq!(q.handle_timeout(t + 2 * s).len(), 2);
+        assert_eq!(q.expire(t + 2 * s).len(), 2);
         assert_eq!(q.poll_timeout(), Some(t + 3 * s));
         assert_eq!(q.remove_client(b"C").len(), 1);
         assert!(q.remove_client(b"nobody").is_empty());
@@ -498,7 +498,7 @@ mod tests {
             evicted.iter().map(Queued::rid).collect::<Vec<_>>(),
             [Some(rid.clone())]
         );
-        let expired = q.handle_timeout(t);
+        let expired = q.expire(t);
         assert_eq!(expired.len(), 2);
         assert!(q.is_empty());
         q.push(r, max);

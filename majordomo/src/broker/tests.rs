@@ -468,9 +468,7 @@ fn a_busy_worker_that_says_disconnect_hands_its_request_to_the_next_worker() {
     assert_eq!(b.stats().lost_with_worker, 0);
     assert_eq!(b.stats().requeued, 1);
     b.handle_message(ready("W2", "echo"), t0);
-    let (peer, command) = to_worker(drain(&mut b).remove(0));
-    assert_eq!(peer, "W2");
-    assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
+    c1s_request_goes_to_w2(&mut b);
 }
 
 #[test]
@@ -486,7 +484,7 @@ fn a_worker_whose_connection_closes_is_purged_and_its_request_goes_to_the_next_w
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0].0, "W1");
     // W1's connection closes: C1's request is first in line again; W2 answers, takes it.
-    b.handle_disconnected(&Bytes::from("W1"), t0);
+    b.handle_peer_lost(&Bytes::from("W1"), Lost::Closed, t0);
     assert_eq!(b.worker_count(), 1);
     assert!(drain(&mut b).is_empty(), "no idle worker yet");
     b.handle_message(reply("W2", "C2", "y"), t0);
@@ -499,22 +497,33 @@ fn a_worker_whose_connection_closes_is_purged_and_its_request_goes_to_the_next_w
     assert_eq!((s.requeued, s.workers_gone, s.lost_with_worker), (1, 1, 0));
 }
 
-#[test]
-fn a_failed_send_to_an_idle_or_busy_worker_purges_it_without_losing_the_request() {
-    let t0 = Instant::now();
+/// W1 and W2 ready for "echo", and C1's request out at W1 (the longest idle).
+fn a_request_out_at_w1(t0: Instant) -> Broker {
     let mut b = Broker::new(config(), t0);
     b.handle_message(ready("W1", "echo"), t0);
     b.handle_message(ready("W2", "echo"), t0);
     b.handle_message(request("C1", "echo", &["x"]), t0);
     let (peer, _) = to_worker(drain(&mut b).remove(0));
     assert_eq!(peer, "W1");
-    // The REQUEST could not be sent to W1: it goes to W2 at once.
-    b.handle_send_failed(&Bytes::from("W1"), t0);
-    let (peer, command) = to_worker(drain(&mut b).remove(0));
+    b
+}
+
+/// The next message out is C1's request, at W2.
+fn c1s_request_goes_to_w2(b: &mut Broker) {
+    let (peer, command) = to_worker(drain(b).remove(0));
     assert_eq!(peer, "W2");
     assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
+}
+
+#[test]
+fn a_failed_send_to_an_idle_or_busy_worker_purges_it_without_losing_the_request() {
+    let t0 = Instant::now();
+    let mut b = a_request_out_at_w1(t0);
+    // The REQUEST could not be sent to W1: it goes to W2 at once.
+    b.handle_peer_lost(&Bytes::from("W1"), Lost::Unreachable, t0);
+    c1s_request_goes_to_w2(&mut b);
     // A failed send to a client changes nothing for workers.
-    b.handle_send_failed(&Bytes::from("C1"), t0);
+    b.handle_peer_lost(&Bytes::from("C1"), Lost::Unreachable, t0);
     assert_eq!(b.worker_count(), 1);
 }
 
@@ -526,7 +535,7 @@ fn worker_churn_without_disconnect_leaves_only_live_workers() {
     for i in 0..5_000 {
         let id = format!("churn-{i}");
         b.handle_message(ready(&id, "echo"), t0);
-        b.handle_disconnected(&Bytes::from(id), t0);
+        b.handle_peer_lost(&Bytes::from(id), Lost::Closed, t0);
     }
     assert_eq!(b.worker_count(), 1);
     for i in 0..100 {
@@ -581,11 +590,11 @@ fn a_client_that_leaves_has_its_waiting_requests_dropped() {
     b.handle_message(request("C1", "echo", &["x"]), t0);
     b.handle_message(request("C1", "echo", &["x"]), t0);
     b.handle_message(request("C2", "echo", &["y"]), t0);
-    b.handle_disconnected(&Bytes::from("C1"), t0);
+    b.handle_peer_lost(&Bytes::from("C1"), Lost::Closed, t0);
     assert_eq!(b.stats().dropped_client_gone, 2);
     let rows = ServiceRow::parse_all(&mmi(&mut b, "mmi.services", &[], t0)).unwrap();
     assert_eq!(rows[0].waiting, 1);
-    b.handle_disconnected(&Bytes::from("C2"), t0);
+    b.handle_peer_lost(&Bytes::from("C2"), Lost::Closed, t0);
     assert_eq!(
         b.service_count(),
         0,
@@ -599,7 +608,7 @@ fn shutdown_disconnects_every_worker() {
     let mut b = Broker::new(config(), t0);
     b.handle_message(ready("W1", "echo"), t0);
     b.handle_message(ready("W2", "other"), t0);
-    b.handle_shutdown();
+    b.handle_shutdown(t0);
     let out: Vec<_> = drain(&mut b).into_iter().map(to_worker).collect();
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|(_, c)| *c == WorkerCommand::Disconnect));
@@ -834,7 +843,7 @@ fn requests_dropped_with_their_client_run_again_when_retried() {
     let mut b = Broker::new(config(), t0);
     b.handle_message(request_id("C1", "echo", 1, "x"), t0);
     // The client's socket closes before any worker came: its request is dropped.
-    b.handle_disconnected(&Bytes::from("C1"), t0 + MS);
+    b.handle_peer_lost(&Bytes::from("C1"), Lost::Closed, t0 + MS);
     assert_eq!(b.stats().dropped_client_gone, 1);
     assert_eq!(b.dedup_stats().abandoned, 1);
     b.handle_message(request_id("C1b", "echo", 1, "x"), t0 + 2 * MS);
@@ -853,7 +862,7 @@ fn a_retry_joined_before_the_first_socket_closed_takes_the_request_over() {
     // The retry from a fresh socket arrives before the old socket's close is seen.
     b.handle_message(request_id("C1b", "echo", 1, "x"), t0 + MS);
     assert_eq!(b.dedup_stats().joined, 1);
-    b.handle_disconnected(&Bytes::from("C1"), t0 + 2 * MS);
+    b.handle_peer_lost(&Bytes::from("C1"), Lost::Closed, t0 + 2 * MS);
     assert_eq!(b.stats().dropped_client_gone, 0);
     assert_eq!(b.dedup_stats().abandoned, 0);
     b.handle_message(ready("W", "echo"), t0 + 3 * MS);
@@ -984,7 +993,7 @@ fn workers_coming_going_and_misbehaving_are_reported() {
     b.handle_message(ready("W8", "echo"), t0);
     b.handle_message(request("C1", "echo", &["x"]), t0);
     b.handle_message(from_worker("W6", WorkerCommand::Disconnect), t0);
-    b.handle_send_failed(&id("W7"), t0);
+    b.handle_peer_lost(&id("W7"), Lost::Unreachable, t0);
     events(&mut b);
     let mut now = t0;
     while b.worker_count() > 0 {
@@ -998,7 +1007,7 @@ fn workers_coming_going_and_misbehaving_are_reported() {
     }));
     assert!(got.contains(&Event::Tick), "heartbeat ticks are reported");
     b.handle_message(ready("W9", "echo"), now);
-    b.handle_disconnected(&id("W9"), now);
+    b.handle_peer_lost(&id("W9"), Lost::Closed, now);
     assert_eq!(
         events(&mut b)[1],
         Event::WorkerGone {
@@ -1033,7 +1042,7 @@ fn requests_dropped_or_deduplicated_are_reported() {
         &events(&mut b)[..],
         [Event::QueueFull { client, evicted: Some(1), .. }] if client == &id("C2")
     ));
-    b.handle_disconnected(&id("C2"), t0);
+    b.handle_peer_lost(&id("C2"), Lost::Closed, t0);
     assert_eq!(
         events(&mut b),
         [Event::ClientGone {
@@ -1156,10 +1165,10 @@ fn worker_keys_let_only_listed_keys_offer_their_service() {
         .restrict("echo", std::sync::Arc::new(move |key| *key == good));
     let mut b = Broker::new(cfg, t0);
     let id = |s: &'static str| Bytes::from_static(s.as_bytes());
-    b.handle_connected(&id("W1"), Some(good));
-    b.handle_connected(&id("W2"), Some(bad));
+    b.handle_connected(&id("W1"), Some(good), t0);
+    b.handle_connected(&id("W2"), Some(bad), t0);
     // W3 connected without CURVE: no key at all.
-    b.handle_connected(&id("W3"), None);
+    b.handle_connected(&id("W3"), None, t0);
     b.handle_message(ready("W1", "echo"), t0);
     assert!(drain(&mut b).is_empty(), "the listed key registers");
     b.handle_message(ready("W2", "echo"), t0);
@@ -1200,8 +1209,101 @@ fn worker_keys_let_only_listed_keys_offer_their_service() {
         .collect();
     assert_eq!(keys, [("W1", Some(good.to_z85())), ("W3", None)]);
     // The key goes with its connection: the same routing id later has none.
-    b.handle_disconnected(&id("W1"), t0);
+    b.handle_peer_lost(&id("W1"), Lost::Closed, t0);
     b.handle_message(ready("W1", "echo"), t0);
     assert_eq!(drain(&mut b), vec![disconnect(b"W1")]);
 }
 mod streams;
+
+// The slow-consumer policy: a peer whose send blocked is paused for `STUCK_PAUSE`.
+
+#[test]
+fn a_peer_that_does_not_read_is_paused_and_its_messages_dropped_until_the_pause_ends() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle_send_blocked(&Bytes::from("C1"), t0);
+    assert_eq!(
+        events(&mut b),
+        [Event::NotReading {
+            peer: Bytes::from("C1"),
+            pause: STUCK_PAUSE
+        }]
+    );
+    // Until the pause ends, C1's answers are dropped; C2's go out.
+    let late = t0 + STUCK_PAUSE - MS;
+    b.handle_message(request("C1", protocol::MMI_SERVICE, &["echo"]), late);
+    b.handle_message(request("C2", protocol::MMI_SERVICE, &["echo"]), late);
+    let out = drain(&mut b);
+    assert_eq!(out.len(), 1);
+    assert_eq!(to_client(out[0].clone()).0, "C2");
+    // From the pause's end C1 gets its answers again.
+    b.handle_message(
+        request("C1", protocol::MMI_SERVICE, &["echo"]),
+        t0 + STUCK_PAUSE,
+    );
+    let out = drain(&mut b);
+    assert_eq!(out.len(), 1);
+    assert_eq!(to_client(out[0].clone()).0, "C1");
+}
+
+#[test]
+fn messages_queued_before_the_pause_are_dropped_when_their_turn_to_be_sent_comes() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    for _ in 0..3 {
+        b.handle_message(request("C1", protocol::MMI_SERVICE, &["echo"]), t0);
+    }
+    // The first answer's send blocks; the two behind it are not tried.
+    assert!(b.poll_transmit().is_some());
+    b.handle_send_blocked(&Bytes::from("C1"), t0 + 20 * MS);
+    assert!(drain(&mut b).is_empty());
+}
+
+#[test]
+fn a_worker_that_does_not_read_is_purged_and_its_request_goes_to_the_next_worker() {
+    let t0 = Instant::now();
+    let mut b = a_request_out_at_w1(t0);
+    events(&mut b);
+    b.handle_send_blocked(&Bytes::from("W1"), t0 + 20 * MS);
+    assert_eq!(
+        events(&mut b),
+        [
+            Event::NotReading {
+                peer: Bytes::from("W1"),
+                pause: STUCK_PAUSE
+            },
+            Event::WorkerGone {
+                id: Bytes::from("W1"),
+                unreachable: true,
+                in_flight: 1
+            }
+        ]
+    );
+    c1s_request_goes_to_w2(&mut b);
+    assert_eq!(b.worker_count(), 1);
+}
+
+#[test]
+fn a_paused_peer_that_registers_as_a_worker_is_purged_when_a_request_to_it_is_dropped() {
+    let t0 = Instant::now();
+    let mut b = Broker::new(config(), t0);
+    b.handle_send_blocked(&Bytes::from("W1"), t0);
+    // Within its pause W1 says READY (it sends, it does not read), then W2.
+    b.handle_message(ready("W1", "echo"), t0 + MS);
+    b.handle_message(ready("W2", "echo"), t0 + MS);
+    assert_eq!(b.worker_count(), 2);
+    events(&mut b);
+    // The request goes to W1 first, is dropped on its way out, and W2 gets it.
+    b.handle_message(request("C1", "echo", &["x"]), t0 + 2 * MS);
+    let out = drain(&mut b);
+    assert_eq!(out.len(), 1);
+    let (peer, command) = to_worker(out[0].clone());
+    assert_eq!(peer, "W2");
+    assert!(matches!(command, WorkerCommand::Request { client, .. } if client == frames([b"C1"])));
+    assert_eq!(b.worker_count(), 1);
+    assert!(events(&mut b).contains(&Event::WorkerGone {
+        id: Bytes::from("W1"),
+        unreachable: true,
+        in_flight: 1
+    }));
+}

@@ -1,7 +1,7 @@
 //! The pipelined client's decisions over a broker pair ([`PairCore`]), with no sockets and no
 //! clock.
 //!
-//! [`AsyncClient`](super::AsyncClient) with two brokers keeps every request it sent until it is
+//! [`AsyncClient`](crate::AsyncClient) with two brokers keeps every request it sent until it is
 //! answered, so that when the broker in use falls silent it can carry them all to the other one
 //! under their original ids (the Guide leaves this open for mdcliapi2). The shell opens sockets
 //! and sends; this core decides:
@@ -52,7 +52,7 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transmit {
     /// Drop the socket and open a fresh one to broker `broker` (0 or 1), giving up at `until`
-    /// ([`PairCore::handle_unreachable`]). The sends after it go on the new socket.
+    /// ([`PairCore::handle_broker_lost`]). The sends after it go on the new socket.
     Open {
         /// Index of the broker.
         broker: usize,
@@ -275,7 +275,7 @@ impl PairCore {
     }
 
     /// The shell could not open the socket (or it failed): sends wait for the next chance.
-    pub fn handle_unreachable(&mut self, _now: Instant) {
+    pub fn handle_broker_lost(&mut self, _now: Instant) {
         self.link = Link::Unreachable;
     }
 

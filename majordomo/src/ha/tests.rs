@@ -47,6 +47,14 @@ fn take(b: &mut PairedBroker) -> Out {
     out
 }
 
+/// The peer's state message arrives; the pair's rule finds no split brain in it.
+fn hear(b: &mut PairedBroker, state: StateMessage, now: Instant) -> Out {
+    b.handle_peer(state, now);
+    let out = take(b);
+    assert!(!out.events.iter().any(|e| matches!(e, Event::Fatal(_))));
+    out
+}
+
 fn from_worker(id: &str, command: WorkerCommand) -> Message {
     protocol::to_router(Message::from_frames([id.to_owned()]), command.into_frames())
 }
@@ -144,12 +152,9 @@ fn pair(t0: Instant) -> (PairedBroker, PairedBroker) {
     b.handle_timeout(t0);
     take(&mut p);
     let from_b = last_state(&take(&mut b));
-    p.handle_peer(from_b, t0).unwrap();
-    let from_p = last_state(&take(&mut p));
-    b.handle_peer(from_p, t0).unwrap();
-    let from_b = last_state(&take(&mut b));
-    p.handle_peer(from_b, t0).unwrap();
-    take(&mut p);
+    let from_p = last_state(&hear(&mut p, from_b, t0));
+    let from_b = last_state(&hear(&mut b, from_p, t0));
+    hear(&mut p, from_b, t0);
     assert_eq!(p.node().state(), State::Active);
     assert_eq!(b.node().state(), State::Passive);
     (p, b)
@@ -355,5 +360,30 @@ fn a_reply_reported_before_the_retry_arrives_is_remembered_and_replayed() {
     assert_eq!(
         got[0].1.iter().last().map(|f| text(f)),
         Some("seven".to_owned())
+    );
+}
+
+/// The slow-consumer pause through the pair: the broker core drops a message to a paused peer
+/// when the pair takes it to send, and its purge reaches the pair's events.
+#[test]
+fn a_paused_worker_of_the_active_broker_is_purged_when_its_request_is_dropped() {
+    let t0 = Instant::now();
+    let (mut p, _b) = pair(t0);
+    p.handle_send_blocked(&Bytes::from("W1"), t0);
+    // Within its pause W1 says READY (it sends, it does not read), then W2.
+    p.handle_message(ready("W1"), t0 + MS);
+    p.handle_message(ready("W2"), t0 + MS);
+    let mut events = take(&mut p).events;
+    p.handle_message(request("C1", "echo", Some(&rid(1))), t0 + 2 * MS);
+    let out = take(&mut p);
+    events.extend(out.events.iter().cloned());
+    let sent = requests_to_workers(&out);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, "W2");
+    assert_eq!(p.broker().worker_count(), 1);
+    assert!(
+        events.iter().any(|e| matches!(e,
+            Event::Broker(broker::Event::WorkerGone { id, unreachable: true, .. }) if id == "W1")),
+        "{events:?}"
     );
 }

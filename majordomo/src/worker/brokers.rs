@@ -34,7 +34,7 @@
 //! gets no news and no pair frames but READY's marker; with one broker, this core is the plain
 //! worker of [`WorkerCore`] (no markers beyond its options, nothing kept).
 
-use super::core::{self, WorkerCore};
+use super::{self as link, WorkerCore};
 use super::{ReplyTo, Request, WorkerOptions};
 use crate::pair::{self, PairFrames, Standing};
 use crate::protocol::WorkerCommand;
@@ -55,8 +55,8 @@ pub const WAITING: usize = 8;
 /// worker only if its replies are that large.
 pub const REPLAY_BYTES: usize = 1 << 20;
 
-/// What the shell must do: a [`core::Transmit`] for the session of broker number `.0`.
-pub type Transmit = (usize, core::Transmit);
+/// What the shell must do: a [`link::Transmit`] for the session of broker number `.0`.
+pub type Transmit = (usize, link::Transmit);
 
 /// What the core reports; brokers are numbered as given to [`Brokers::new`].
 #[derive(Debug)]
@@ -65,7 +65,7 @@ pub enum Event {
     Request(Request),
     /// What broker `.0`'s session reported (never its `Request` or `Standing`: those are
     /// turned into the other variants).
-    Link(usize, core::Event),
+    Link(usize, link::Event),
     /// Broker `broker` showed `standing`, new in its session or changed.
     Standing {
         /// The broker's number.
@@ -198,7 +198,7 @@ impl Brokers {
         &self.links[k]
     }
 
-    /// True once [`handle_stop`](Self::handle_stop) has run: the shell ends.
+    /// True once [`handle_shutdown`](Self::handle_shutdown) has run: the shell ends.
     pub fn is_stopped(&self) -> bool {
         self.stopped
     }
@@ -214,8 +214,8 @@ impl Brokers {
     }
 
     /// A send to or receive from broker `k` failed: its session is over.
-    pub fn handle_failed(&mut self, k: usize, why: String, now: Instant) {
-        self.with(k, |link| link.handle_failed(why, now));
+    pub fn handle_broker_lost(&mut self, k: usize, why: String, now: Instant) {
+        self.with(k, |link| link.handle_broker_lost(why, now));
     }
 
     /// A message from broker `k`.
@@ -301,12 +301,12 @@ impl Brokers {
     }
 
     /// The handle is gone: DISCONNECT to every broker with a session, and stop.
-    pub fn handle_stop(&mut self, now: Instant) {
+    pub fn handle_shutdown(&mut self, now: Instant) {
         self.stopped = true;
         self.waiting.clear();
         self.in_hand.clear();
         for k in 0..self.links.len() {
-            self.with(k, |link| link.handle_stop(now));
+            self.with(k, |link| link.handle_shutdown(now));
         }
     }
 
@@ -328,11 +328,11 @@ impl Brokers {
         }
         while let Some(event) = self.links[k].poll_event() {
             match event {
-                core::Event::Request(mut request) => {
+                link::Event::Request(mut request) => {
                     request.reply_to.broker = k;
                     self.arrive(request);
                 }
-                core::Event::Standing(standing) => {
+                link::Event::Standing(standing) => {
                     self.outbox.event(Event::Standing {
                         broker: k,
                         standing,
@@ -468,7 +468,7 @@ impl Brokers {
     }
 
     fn send(&mut self, k: usize, command: WorkerCommand) {
-        self.outbox.transmit((k, core::Transmit::Send(command)));
+        self.outbox.transmit((k, link::Transmit::Send(command)));
     }
 }
 

@@ -5,10 +5,10 @@
 use crate::util::*;
 use common::testkit::{tcp_endpoint, Proc};
 use common::Message;
-use majordomo::client::{AsyncClient, ClientOptions};
 use majordomo::mmi::WorkerRow;
 use majordomo::rid::Rid;
-use majordomo::worker::{Worker, WorkerOptions};
+use majordomo::{AsyncClient, ClientOptions};
+use majordomo::{Worker, WorkerOptions};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

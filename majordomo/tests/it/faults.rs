@@ -328,7 +328,7 @@ fn churn_of_ten_thousand_workers_leaves_nothing_behind() {
 /// attempts within milliseconds. Each attempt must still last its timeout.
 #[test]
 fn an_attempt_that_fails_at_once_still_lasts_its_timeout() {
-    use majordomo::client::{Client, ClientOptions};
+    use majordomo::{Client, ClientOptions};
     runtime().block_on(async {
         // A fault proxy whose upstream is a port nobody listens on: it accepts, then resets.
         let dead = common::testkit::free_port();

@@ -6,8 +6,8 @@
 use crate::util::*;
 use common::testkit::{tcp_endpoint, Background, Proc};
 use common::Message;
-use majordomo::client::{AsyncClient, Client, ClientOptions};
-use majordomo::worker::{Worker, WorkerOptions};
+use majordomo::{AsyncClient, Client, ClientOptions};
+use majordomo::{Worker, WorkerOptions};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};

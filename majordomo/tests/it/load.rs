@@ -71,11 +71,11 @@ fn stat(ep: &str, name: &str) -> u64 {
 /// Sends `count` echo requests one at a time; returns the slowest round trip. Each attempt
 /// waits 2 × PROMPT, so a slow answer is measured rather than retried away.
 async fn slowest_of(ep: &str, count: usize, body: &str) -> Duration {
-    let options = majordomo::client::ClientOptions {
+    let options = majordomo::ClientOptions {
         timeout: 2 * PROMPT,
         retries: 3,
     };
-    let mut client = majordomo::client::Client::new(ep, options).unwrap();
+    let mut client = majordomo::Client::new(ep, options).unwrap();
     let mut times = Vec::new();
     for i in 0..count {
         let started = Instant::now();
@@ -205,9 +205,9 @@ fn a_hundred_one_mib_messages_cost_the_broker_little_memory() {
     let pid = broker.pid().unwrap();
     let rt = runtime();
     let body = Message::from_frames([Bytes::from(vec![7u8; 1 << 20])]);
-    let mut client = majordomo::client::Client::new(
+    let mut client = majordomo::Client::new(
         &ep,
-        majordomo::client::ClientOptions {
+        majordomo::ClientOptions {
             timeout: SOON,
             retries: 1,
         },
@@ -238,9 +238,9 @@ fn one_large_message_costs_the_broker_a_small_multiple_of_its_size() {
     let _worker = load_worker(&mut broker, &ep);
     let pid = broker.pid().unwrap();
     let rt = runtime();
-    let mut client = majordomo::client::Client::new(
+    let mut client = majordomo::Client::new(
         &ep,
-        majordomo::client::ClientOptions {
+        majordomo::ClientOptions {
             timeout: SOON,
             retries: 1,
         },

@@ -8,9 +8,8 @@
 use crate::util::*;
 use common::testkit::{prerequisite, tcp_endpoint, Proc};
 use common::Message;
-use majordomo::client::stream::{Part, StreamClient};
-use majordomo::client::ClientOptions;
 use majordomo::protocol::Dialect;
+use majordomo::{ClientOptions, Part, StreamClient};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;

@@ -5,9 +5,8 @@
 use crate::util::*;
 use common::testkit::{tcp_endpoint, Proc};
 use common::Message;
-use majordomo::client::stream::{Part, StreamClient};
-use majordomo::client::ClientOptions;
 use majordomo::protocol::Dialect;
+use majordomo::{ClientOptions, Part, StreamClient};
 use std::time::{Duration, Instant};
 
 type Frames = Vec<Vec<u8>>;
@@ -344,7 +343,7 @@ fn a_streaming_worker_killed_mid_stream_the_client_gets_every_part_once() {
 
 #[test]
 fn the_async_stream_client_gets_every_part_tagged_with_its_request() {
-    use majordomo::client::stream::AsyncStreamClient;
+    use majordomo::AsyncStreamClient;
     use std::collections::HashMap;
     let ep = tcp_endpoint();
     let mut broker = broker(&ep, &[]);

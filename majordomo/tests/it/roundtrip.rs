@@ -4,8 +4,8 @@ use crate::util::*;
 use common::testkit::{tcp_endpoint, Proc};
 use common::Message;
 use majordomo::broker::{MMI_BROKER, MMI_SERVICES, MMI_WORKERS};
-use majordomo::client::{AsyncClient, ClientOptions};
 use majordomo::mmi::{parse_broker, ServiceRow, WorkerRow, SHOWN_ID_CHARS};
+use majordomo::{AsyncClient, ClientOptions};
 use std::time::Duration;
 
 #[test]

@@ -2,7 +2,7 @@
 
 use common::testkit::Proc;
 use common::Message;
-use majordomo::client::{Client, ClientOptions};
+use majordomo::{Client, ClientOptions};
 use std::time::{Duration, Instant};
 
 /// Heartbeat used by every process test: short, so failures show quickly.

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use clap::Parser;
 use common::bench::{free_endpoint, ChildGuard};
 use common::Message;
-use majordomo::client::{Client, ClientOptions};
+use majordomo::{Client, ClientOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Parser;
 use common::cli::{self, RequestLog, Verbosity};
 use common::contract;
-use majordomo::client::{self, BrokerArgs, ClientOptions};
+use majordomo::{client, BrokerArgs, ClientOptions};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

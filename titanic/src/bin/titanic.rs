@@ -15,8 +15,8 @@
 use anyhow::Context;
 use clap::Parser;
 use common::cli::{self, Verbosity};
-use majordomo::client::{self, BrokerArgs, ClientOptions};
 use majordomo::worker::{self, WorkerOptions};
+use majordomo::{client, BrokerArgs, ClientOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 use titanic::index::CompactPolicy;

@@ -23,9 +23,8 @@ use super::{
 };
 use anyhow::{bail, Context};
 use common::Message;
-use majordomo::client::stream::{AsyncStreamClient, Part, StreamClient};
-use majordomo::client::ClientOptions;
 use majordomo::protocol::Dialect;
+use majordomo::{AsyncStreamClient, ClientOptions, Part, StreamClient};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -241,7 +241,7 @@ fn a_worker_that_leaves_hands_every_request_back_and_retries_join_them() {
     b.handle_message(request("C2", "echo", &["plain"]), t0);
     assert_eq!(sent(&drain(&mut b)).len(), 4);
     // Its connection closes (kill -9): all four back at the head, in order, ids and all.
-    b.handle_disconnected(&id("W1"), t0 + 10 * MS);
+    b.handle_peer_lost(&id("W1"), Lost::Closed, t0 + 10 * MS);
     assert!(events(&mut b).contains(&Event::WorkerGone {
         id: id("W1"),
         unreachable: false,
@@ -352,7 +352,7 @@ fn in_a_pair_requests_run_elsewhere_take_credit_and_refusals_give_it_back() {
     // Not dispatched again here: the pair makes this broker stand down.
     assert_eq!(in_flight(&mut b, t0)[0].1, 2, "72 elsewhere, 2 ours");
     // The worker goes: the request running elsewhere is abandoned, ours is requeued.
-    b.handle_disconnected(&id("W1"), t0);
+    b.handle_peer_lost(&id("W1"), Lost::Closed, t0);
     assert_eq!(b.stats().requeued, 1);
     b.handle_message(request_id("C9", "echo", 72, "x"), t0);
     b.handle_message(ready_credit("W2", 8, true, true), t0);
@@ -376,7 +376,7 @@ fn a_worker_that_does_not_read_hands_every_request_back() {
     }
     drain(&mut b);
     // The shell's send to it timed out (a slow consumer) or failed: purged, all requeued.
-    b.handle_send_failed(&id("W1"), t0);
+    b.handle_peer_lost(&id("W1"), Lost::Unreachable, t0);
     assert!(events(&mut b).contains(&Event::WorkerGone {
         id: id("W1"),
         unreachable: true,

@@ -201,7 +201,7 @@ fn a_stream_rerun_after_its_worker_died_delivers_each_part_once() {
     b.handle_message(rfc_part(&first, 0x03, "C1", "p2"), t0);
     assert_eq!(drain(&mut b).len(), 2);
     // Killed mid-stream: its connection closes, the request goes to the other worker.
-    b.handle_disconnected(&Bytes::from(first.clone()), t0 + MS);
+    b.handle_peer_lost(&Bytes::from(first.clone()), Lost::Closed, t0 + MS);
     let out = drain(&mut b);
     let second = to_worker_rfc(out[0].clone());
     assert_ne!(first, second);

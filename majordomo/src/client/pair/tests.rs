@@ -271,7 +271,7 @@ fn an_unreachable_broker_holds_sends_until_the_next_chance() {
     send(&mut core, 1, t0);
     assert_eq!(transmits(&mut core), ["open 0", "send 0 r1"]);
     // The primary is down: the connect took the whole timeout and failed.
-    core.handle_unreachable(t0 + 1000 * MS);
+    core.handle_broker_lost(t0 + 1000 * MS);
     send(&mut core, 2, t0 + 1000 * MS);
     assert!(
         transmits(&mut core).is_empty(),
@@ -281,7 +281,7 @@ fn an_unreachable_broker_holds_sends_until_the_next_chance() {
     assert_eq!(core.current(), 1);
     assert_eq!(transmits(&mut core), ["open 1", "send 1 r1"]);
     // The backup refuses too: the next vote opens again.
-    core.handle_unreachable(t0 + 1001 * MS);
+    core.handle_broker_lost(t0 + 1001 * MS);
     core.handle_timeout(t0 + 1250 * MS);
     assert_eq!(transmits(&mut core), ["open 1", "send 1 r1"]);
     core.handle_reply(&rid(1), t0 + 1260 * MS);

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::protocol;
-use crate::worker::core::tests::options;
+use crate::worker::tests::options;
 use binary_star::{Role, State};
 use bytes::Bytes;
 use std::time::Duration;
@@ -72,7 +72,7 @@ fn request(client: &str, s: Option<Standing>, rid: Option<&Rid>) -> Message {
 }
 
 fn news(k: usize, frames: PairFrames) -> Transmit {
-    (k, core::Transmit::Send(WorkerCommand::Pair(frames)))
+    (k, link::Transmit::Send(WorkerCommand::Pair(frames)))
 }
 
 fn reply_cmd(k: usize, client: &str, body: &Message) -> Transmit {
@@ -80,7 +80,7 @@ fn reply_cmd(k: usize, client: &str, body: &Message) -> Transmit {
     let body = body.clone();
     (
         k,
-        core::Transmit::Send(WorkerCommand::Reply { client, body }),
+        link::Transmit::Send(WorkerCommand::Reply { client, body }),
     )
 }
 
@@ -92,7 +92,7 @@ fn ready(k: usize, ids: bool, pair: bool) -> Transmit {
         pair,
         credit: 1,
     };
-    (k, core::Transmit::Send(ready))
+    (k, link::Transmit::Send(ready))
 }
 
 fn reply_body(n: u32) -> Message {
@@ -103,7 +103,7 @@ fn reply_body(n: u32) -> Message {
 /// standings the brokers show with their first HEARTBEAT (`None`: not yet).
 fn pair(t0: Instant, a: Option<Standing>, b: Option<Standing>) -> Brokers {
     let mut w = Brokers::new(2, "echo", options());
-    let at_once = core::Transmit::Reconnect {
+    let at_once = link::Transmit::Reconnect {
         after: Duration::ZERO,
     };
     assert_eq!(w.transmits(), [(A, at_once.clone()), (B, at_once)]);
@@ -192,8 +192,8 @@ fn running_and_answered_go_to_the_other_paired_broker_the_reply_to_the_dispatche
     w.handle_reply(req.reply_to, reply_body(2), t0);
     assert_eq!(w.transmits(), [reply_cmd(A, "C2", &reply_body(2))]);
     // A broker whose session is down, or up but without a standing yet, hears nothing.
-    w.handle_failed(B, "send timed out".into(), t0);
-    let backoff = core::Transmit::Reconnect { after: 1000 * MS };
+    w.handle_broker_lost(B, "send timed out".into(), t0);
+    let backoff = link::Transmit::Reconnect { after: 1000 * MS };
     assert_eq!(w.transmits(), [(B, backoff)]);
     w.handle_message(A, request("C3", Some(primary_active()), Some(&rid(3))), t0);
     assert_eq!(w.transmits(), []);
@@ -254,7 +254,7 @@ fn a_request_is_refused_when_a_live_broker_outranks_its_own() {
         ]
     ));
     // The senior's session gone, nobody outranks the primary: it is served.
-    w.handle_failed(B, "receive failed".into(), t0);
+    w.handle_broker_lost(B, "receive failed".into(), t0);
     w.transmits();
     w.handle_message(A, request("C6", Some(primary_active()), Some(&rid(6))), t0);
     assert_eq!(w.transmits(), []);
@@ -358,7 +358,7 @@ fn the_reply_of_a_request_whose_broker_is_gone_reaches_the_other_broker() {
     w.handle_timeout(t0 + 3000 * MS);
     let tx = w.transmits();
     assert!(
-        tx.contains(&(A, core::Transmit::Reconnect { after: 1000 * MS })),
+        tx.contains(&(A, link::Transmit::Reconnect { after: 1000 * MS })),
         "{tx:?}"
     );
     let events = w.events();
@@ -375,7 +375,7 @@ fn the_reply_of_a_request_whose_broker_is_gone_reaches_the_other_broker() {
     );
     assert!(matches!(
         w.events()[..],
-        [Event::Link(A, core::Event::StaleReply)]
+        [Event::Link(A, link::Event::StaleReply)]
     ));
 }
 
@@ -399,7 +399,7 @@ fn a_broker_in_a_new_session_hears_the_running_request_and_the_last_replies() {
         [
             (
                 B,
-                core::Transmit::Reconnect {
+                link::Transmit::Reconnect {
                     after: Duration::ZERO
                 }
             ),
@@ -529,17 +529,17 @@ fn waiting_requests_are_bounded() {
 fn stop_says_disconnect_to_every_broker_with_a_session() {
     let t0 = Instant::now();
     let mut w = pair(t0, Some(primary_active()), Some(backup_passive()));
-    w.handle_failed(B, "gone".into(), t0);
+    w.handle_broker_lost(B, "gone".into(), t0);
     w.transmits();
     w.handle_message(A, request("C1", Some(primary_active()), Some(&rid(1))), t0);
     let req = w.handed().pop().unwrap();
-    w.handle_stop(t0);
+    w.handle_shutdown(t0);
     assert!(w.is_stopped());
     assert_eq!(
         w.transmits(),
         [
-            (A, core::Transmit::Send(WorkerCommand::Disconnect)),
-            (A, core::Transmit::Close),
+            (A, link::Transmit::Send(WorkerCommand::Disconnect)),
+            (A, link::Transmit::Close),
         ]
     );
     // A reply after the stop goes nowhere.
@@ -566,7 +566,7 @@ fn ready_credit(k: usize, pair: bool, credit: u32) -> Transmit {
         pair,
         credit,
     };
-    (k, core::Transmit::Send(ready))
+    (k, link::Transmit::Send(ready))
 }
 
 /// A REPLY as a worker with credit sends it: the request's rid frame in front.

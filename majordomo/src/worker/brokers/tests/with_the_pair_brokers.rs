@@ -109,14 +109,14 @@ impl Net {
             while let Some((k, transmit)) = self.worker.poll_transmit() {
                 moved = true;
                 match transmit {
-                    core::Transmit::Send(command) if self.alive[k] => {
+                    link::Transmit::Send(command) if self.alive[k] => {
                         let from = Message::from_frames([self.ids[k].clone()]);
                         let frames = protocol::to_router(from, command.into_frames());
                         self.brokers[k].handle_message(frames, now);
                     }
-                    core::Transmit::Send(_) | core::Transmit::Close => {}
+                    link::Transmit::Send(_) | link::Transmit::Close => {}
                     // The back-off is not modelled: the next step connects if the broker is up.
-                    core::Transmit::Reconnect { .. } => self.connecting[k] = true,
+                    link::Transmit::Reconnect { .. } => self.connecting[k] = true,
                 }
             }
             for k in [P, B] {
@@ -132,7 +132,7 @@ impl Net {
                                     state,
                                     epoch: Some(epoch),
                                 };
-                                let _ = self.brokers[peer].handle_peer(message, now);
+                                self.brokers[peer].handle_peer(message, now);
                             }
                         }
                     }
@@ -250,7 +250,7 @@ fn the_reply_of_a_request_whose_broker_died_reaches_its_retry_at_the_new_active_
     // The primary dies while its request runs; the worker loses its connection.
     net.alive[P] = false;
     net.worker
-        .handle_failed(P, "connection closed".into(), net.now);
+        .handle_broker_lost(P, "connection closed".into(), net.now);
     net.pump();
     net.run_for(timing().peer_ttl() + 5 * STEP);
     // The client's retry at the backup is the vote: it takes over, and the retry joins the
@@ -319,7 +319,7 @@ fn a_worker_with_credit_runs_nothing_twice_across_a_failover() {
     // The primary dies with three requests running; the worker loses its connection.
     net.alive[P] = false;
     net.worker
-        .handle_failed(P, "connection closed".into(), net.now);
+        .handle_broker_lost(P, "connection closed".into(), net.now);
     net.pump();
     net.run_for(timing().peer_ttl() + 5 * STEP);
     // Every client retries at the backup (the first is the vote): the answered one gets the

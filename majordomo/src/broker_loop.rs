@@ -9,10 +9,11 @@
 //! makes no decisions. Two things keep it from ever being blocked by a peer:
 //!
 //! * every send is bounded by [`SEND_TIMEOUT`]: the `zeromq` crate's ROUTER *blocks* once a
-//!   peer's queue holds 100 000 messages (libzmq would drop at its high-water mark). A peer that
-//!   timed out is treated as stuck for [`STUCK_PAUSE`] and messages to it are dropped at once,
-//!   like a libzmq ROUTER drops at the high-water mark, so a client that never reads its replies
-//!   costs the broker at most one short wait per pause;
+//!   peer's queue holds 100 000 messages (libzmq would drop at its high-water mark). A send that
+//!   timed out is reported to the core ([`Broker::handle_send_blocked`]), which pauses the peer
+//!   for [`STUCK_PAUSE`]: its messages are dropped at once, like a libzmq ROUTER drops at the
+//!   high-water mark, so a client that never reads its replies costs the broker at most one
+//!   short wait per pause;
 //! * messages already received are handled in batches (up to [`BATCH`] before sending), which
 //!   keeps the per-message overhead of `select!` and the timer off the fast path;
 //! * after each full batch the loop yields to the runtime. The socket's writer tasks share the
@@ -22,17 +23,18 @@
 //!   read to its end (measured: 1.3–2 s stalls for a light client beside a 50,000-request
 //!   flood).
 //!
-//! Peers that go away are reported to the core at once, two ways: the disconnect event
-//! ([`Broker::handle_disconnected`]: a killed worker is purged and its request handed on,
-//! without waiting for its heartbeats to run out; the native ROUTER never drops one, zeromq's
-//! socket monitor may), and a send that fails because the ROUTER no longer knows the identity
-//! ([`Broker::handle_send_failed`], the backstop when a monitor event was missed).
+//! Peers that go away are reported to the core at once ([`Broker::handle_peer_lost`]), two
+//! ways: the disconnect event ([`Lost::Closed`]: a killed worker is purged and its request
+//! handed on, without waiting for its heartbeats to run out; the native ROUTER never drops
+//! one, zeromq's socket monitor may), and a send that fails because the ROUTER no longer knows
+//! the identity ([`Lost::Unreachable`], the backstop when a monitor event was missed).
 //!
 //! The core's [`Event`]s become the log lines `mdbroker` documents (one `match`). Lines caused by
 //! peer input are throttled: at most [`LOG_BURST`] a second, then one line saying how many were
 //! suppressed (at the next window or heartbeat tick), so a flood cannot become a log flood.
 
-use crate::broker::{Broker, BrokerConfig, Event, Offence};
+pub use crate::broker::STUCK_PAUSE;
+use crate::broker::{Broker, BrokerConfig, Event, Lost, Offence};
 use crate::ha::{self, PairedBroker, Transmit};
 use binary_star::node::{self, Publish, Timing};
 use binary_star::pair::{log_event, PeerInput, StateSockets};
@@ -46,7 +48,6 @@ use common::sock::{self, SockError};
 use common::throttle::{Throttle, Verdict};
 use common::Message;
 use futures::StreamExt;
-use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -55,8 +56,6 @@ use zeromq::{RouterSocket, Socket, SocketEvent, SocketRecv, ZmqMessage, ZmqResul
 
 /// Longest wait for a peer's send queue to take a message.
 pub const SEND_TIMEOUT: Duration = Duration::from_millis(20);
-/// After a send timed out, messages to that peer are dropped without waiting for this long.
-pub const STUCK_PAUSE: Duration = Duration::from_secs(1);
 /// Messages handled per wake-up before the replies they caused are sent.
 pub const BATCH: usize = 64;
 /// Log lines caused by peer input allowed per second before they are counted instead.
@@ -300,7 +299,6 @@ impl Server {
         };
         let mut shell = Shell {
             core,
-            stuck: HashMap::new(),
             throttle: PeerLines(Throttle::new(LOG_BURST)),
         };
         tokio::pin!(shutdown);
@@ -384,10 +382,9 @@ enum Out {
     State(Publish),
 }
 
-/// The core, the peers that do not read, and the log throttle.
+/// The core and the log throttle.
 struct Shell {
     core: Kind,
-    stuck: HashMap<Bytes, Instant>,
     throttle: PeerLines,
 }
 
@@ -401,33 +398,33 @@ impl Shell {
                     Kind::Pair(paired) => paired.handle_message(frames, now),
                 }
             }
-            Input::Disconnected(peer) => self.disconnected(&peer, now),
+            Input::Disconnected(peer) => self.peer_lost(&peer, Lost::Closed, now),
             Input::Connected(peer, key) => match &mut self.core {
-                Kind::Lone(broker) => broker.handle_connected(&peer, key),
-                Kind::Pair(paired) => paired.handle_connected(&peer, key),
+                Kind::Lone(broker) => broker.handle_connected(&peer, key, now),
+                Kind::Pair(paired) => paired.handle_connected(&peer, key, now),
             },
             Input::Nothing => {}
         }
     }
 
-    fn disconnected(&mut self, peer: &Bytes, now: Instant) {
+    fn peer_lost(&mut self, peer: &Bytes, lost: Lost, now: Instant) {
         match &mut self.core {
-            Kind::Lone(broker) => broker.handle_disconnected(peer, now),
-            Kind::Pair(paired) => paired.handle_disconnected(peer, now),
+            Kind::Lone(broker) => broker.handle_peer_lost(peer, lost, now),
+            Kind::Pair(paired) => paired.handle_peer_lost(peer, lost, now),
         }
     }
 
-    fn send_failed(&mut self, peer: &Bytes, now: Instant) {
+    fn send_blocked(&mut self, peer: &Bytes, now: Instant) {
         match &mut self.core {
-            Kind::Lone(broker) => broker.handle_send_failed(peer, now),
-            Kind::Pair(paired) => paired.handle_send_failed(peer, now),
+            Kind::Lone(broker) => broker.handle_send_blocked(peer, now),
+            Kind::Pair(paired) => paired.handle_send_blocked(peer, now),
         }
         self.log_events(now);
     }
 
     fn shutdown(&mut self, now: Instant) {
         match &mut self.core {
-            Kind::Lone(broker) => broker.handle_shutdown(),
+            Kind::Lone(broker) => broker.handle_shutdown(now),
             Kind::Pair(paired) => paired.handle_shutdown(now),
         }
     }
@@ -463,12 +460,7 @@ impl Shell {
         };
         match input {
             PeerInput::LinkUp => paired.handle_link_up(now),
-            PeerInput::State(Ok(message), _) => {
-                // Only under the Guide's `--on-conflict abort`, which a broker pair never uses.
-                if let Err(fatal) = paired.handle_peer(message, now) {
-                    error!("fatal error - {fatal}");
-                }
-            }
+            PeerInput::State(Ok(message), _) => paired.handle_peer(message, now),
             PeerInput::State(Err(e), frames) => {
                 if self.throttle.allow(now) {
                     error!("bad state message from peer: {e}, ignored");
@@ -514,37 +506,23 @@ impl Shell {
             let Some(peer) = message.first().cloned() else {
                 continue;
             };
-            if !self.stuck.is_empty() {
-                let now = contract::now();
-                self.stuck.retain(|_, until| *until > now);
-                if self.stuck.contains_key(&peer) {
-                    // Dropped. A worker would be left busy with a request it never got.
-                    self.send_failed(&peer, now);
-                    continue;
-                }
-            }
             debug!("sending\n{}", message.dump());
             match socket.send(message).await {
                 Ok(()) => {}
-                Err(SendFailed::Timeout) => {
-                    warn!(
-                        "peer {} is not reading; dropping messages to it for {} ms",
-                        text(&peer),
-                        STUCK_PAUSE.as_millis()
-                    );
-                    let now = contract::now();
-                    self.stuck.insert(peer.clone(), now + STUCK_PAUSE);
-                    // A worker that does not read is no use: purged, its request handed on.
-                    self.send_failed(&peer, now);
-                }
+                // The core pauses the peer and purges a worker (its requests go on).
+                Err(SendFailed::Timeout) => self.send_blocked(&peer, contract::now()),
                 // The ROUTER no longer knows the peer: it has gone away. A worker's request goes
                 // to the next worker (this loop sends it on).
                 Err(SendFailed::Gone(error)) => {
                     debug!("send to {} failed: {error}", text(&peer));
-                    self.send_failed(&peer, contract::now());
+                    let now = contract::now();
+                    self.peer_lost(&peer, Lost::Unreachable, now);
+                    self.log_events(now);
                 }
             }
         }
+        // What the core decided while dropping messages to paused peers (purged workers).
+        self.log_events(contract::now());
     }
 }
 
@@ -558,6 +536,11 @@ fn log_broker_event(event: Event, p: &mut PeerLines, now: Instant) {
     };
     match event {
         Event::Malformed(e) if p.allow(now) => error!("malformed message dropped: {e}"),
+        Event::NotReading { peer, pause } => warn!(
+            "peer {} is not reading; dropping messages to it for {} ms",
+            text(&peer),
+            pause.as_millis()
+        ),
         Event::BadEnvelope(n) if p.allow(now) => {
             error!("worker message with a {n}-frame envelope dropped")
         }
@@ -733,6 +716,7 @@ fn log_pair_event(event: ha::Event, p: &mut PeerLines, now: Instant) {
         }
         ha::Event::Rejected { state, why, .. } => debug!("request dropped in state {state}: {why}"),
         ha::Event::HeldFull if p.allow(now) => warn!("too many held requests, dropped one"),
+        ha::Event::Fatal(fatal) => error!("fatal error - {fatal}"),
         ha::Event::HeldFull | ha::Event::Broker(_) => {}
     }
 }
