@@ -51,9 +51,9 @@
 pub mod stream;
 
 use crate::client::pair::{self, PairCore};
-use crate::client::{
-    ClientOptions, PairOptions, Route, REQUEST_RETRIES, REQUEST_TIMEOUT, SETTLE_DELAY,
-};
+use crate::client::{ClientOptions, PairOptions, Route};
+#[cfg(feature = "cli")]
+use crate::client::{REQUEST_RETRIES, REQUEST_TIMEOUT, SETTLE_DELAY};
 use crate::protocol::{self, ClientCommand, MMI_OK, MMI_SERVICE};
 use crate::rid::{Rid, RidSource};
 use binary_star::failover::Plan;

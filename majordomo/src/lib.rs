@@ -74,6 +74,8 @@ pub use broker_loop::{PairConfig, Server, ServerError};
 pub use client::stream::Part;
 pub use client::{ClientOptions, PairOptions};
 pub use client_loop::stream::{AsyncStreamClient, ReplyStream, StreamClient};
-pub use client_loop::{Answer, AsyncClient, BrokerArgs, Client, ClientArgs, ClientError};
+pub use client_loop::{Answer, AsyncClient, Client, ClientError};
+#[cfg(feature = "cli")]
+pub use client_loop::{BrokerArgs, ClientArgs};
 pub use worker::{ReplyTo, Request, WorkerOptions};
 pub use worker_loop::{PartSender, Worker, WorkerError};
