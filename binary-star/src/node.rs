@@ -12,7 +12,7 @@
 //! arrive while it is quiet after a stall (at most [`MAX_HELD`]) and decides them again when the
 //! quiet time ends. The reactor around it ([`crate::node_loop`]) only moves bytes. (A shell that
 //! keeps requests itself, as the Majordomo broker pair does, asks
-//! [`Node::handle_client_request`] for a [`Verdict`] instead.)
+//! [`Node::client_request_verdict`] for a [`Verdict`] instead.)
 //!
 //! # The stall rule (our addition to the Guide)
 //!
@@ -493,7 +493,7 @@ impl Node {
     }
 
     /// A client request arrived: serve it, drop it, or hold it while quiet after a stall.
-    pub fn handle_client_request(&mut self, now: Instant) -> Verdict {
+    pub fn client_request_verdict(&mut self, now: Instant) -> Verdict {
         self.check_stall(now);
         if self.is_quiet() {
             return Verdict::Hold;
@@ -522,7 +522,7 @@ impl Node {
     /// A client request arrived, the whole of it: the node serves it (it comes out of
     /// [`Node::poll_request`]), rejects it ([`Event::Rejected`]), or keeps it while quiet after
     /// a stall and decides it again when the quiet time ends (at most [`MAX_HELD`]; more are
-    /// dropped, [`Event::HeldFull`]). [`Node::handle_client_request`] is the same decision for
+    /// dropped, [`Event::HeldFull`]). [`Node::client_request_verdict`] is the same decision for
     /// a shell that keeps the requests itself.
     pub fn handle_request(&mut self, request: Request, now: Instant) {
         let mark = self.events_queued;
@@ -530,7 +530,7 @@ impl Node {
     }
 
     fn decide(&mut self, request: Request, mark: u64, now: Instant) {
-        match self.handle_client_request(now) {
+        match self.client_request_verdict(now) {
             Verdict::Serve => self.to_serve.push_back((mark, request)),
             Verdict::Reject(why) => {
                 self.rejections += 1;
@@ -809,7 +809,7 @@ mod tests {
         // The primary dies, the backup takes over…
         let expiry = t0 + 2 * HB;
         run(&mut backup, t0, expiry);
-        assert_eq!(backup.handle_client_request(expiry), Verdict::Serve);
+        assert_eq!(backup.client_request_verdict(expiry), Verdict::Serve);
         run(&mut backup, expiry, expiry + 2 * HB);
         // …and the restarted primary's first state message is answered at once.
         let back = expiry + 2 * HB + 300 * MS;
@@ -873,7 +873,7 @@ mod tests {
         let early = last_heard + 2 * HB - MS;
         run(&mut backup, t, early);
         assert_eq!(
-            backup.handle_client_request(early),
+            backup.client_request_verdict(early),
             Verdict::Reject(Rejection::PeerAlive)
         );
         // At the expiry the node says so (once), and the next request takes over.
@@ -885,7 +885,7 @@ mod tests {
             .iter()
             .any(|n| matches!(n, Notice::E(Event::PeerExpired { .. }))));
         let vote = expiry + 10 * MS;
-        assert_eq!(backup.handle_client_request(vote), Verdict::Serve);
+        assert_eq!(backup.client_request_verdict(vote), Verdict::Serve);
         assert_eq!(backup.state(), State::Active);
         assert_eq!(
             drain(&mut backup, vote),
@@ -908,7 +908,7 @@ mod tests {
         drain(&mut primary, t0);
         // A client that still knows this address asks before the backup was heard: rejected.
         assert_eq!(
-            primary.handle_client_request(t0 + 100 * MS),
+            primary.client_request_verdict(t0 + 100 * MS),
             Verdict::Reject(Rejection::PeerAlive)
         );
         primary.peer_state(State::Active, t0 + 400 * MS).unwrap();
@@ -929,7 +929,7 @@ mod tests {
         assert_eq!(t, t0 + 2 * HB);
         let notices = drain(&mut primary, t);
         assert!(notices.contains(&Notice::E(Event::PeerExpired { silent: 2 * HB })));
-        assert_eq!(primary.handle_client_request(t), Verdict::Serve);
+        assert_eq!(primary.client_request_verdict(t), Verdict::Serve);
         assert_eq!(primary.state(), State::Active);
     }
 
@@ -986,7 +986,7 @@ mod tests {
         backup.peer(msg(State::Active, 0), t0).unwrap();
         let expiry = t0 + 2 * HB;
         run(&mut backup, t0, expiry);
-        assert_eq!(backup.handle_client_request(expiry), Verdict::Serve);
+        assert_eq!(backup.client_request_verdict(expiry), Verdict::Serve);
         assert_eq!((backup.state(), backup.epoch()), (State::Active, 1));
         backup.peer(msg(State::Active, 1), expiry + MS).unwrap();
         assert_eq!(backup.state(), State::Passive);
@@ -1022,7 +1022,7 @@ mod tests {
         backup.peer(msg(State::Active, 1), t0).unwrap();
         let expiry = t0 + 2 * HB;
         run(&mut backup, t0, expiry);
-        assert_eq!(backup.handle_client_request(expiry), Verdict::Serve);
+        assert_eq!(backup.client_request_verdict(expiry), Verdict::Serve);
         assert_eq!(backup.epoch(), 2);
         drain(&mut backup, expiry);
         // The old primary's ACTIVE messages from epoch 1 arrive after a heal.
@@ -1063,7 +1063,7 @@ mod tests {
                 .filter(|n| matches!(n, Notice::E(Event::SameRole(State::Primary))))
                 .count();
             assert_eq!(
-                node.handle_client_request(t),
+                node.client_request_verdict(t),
                 Verdict::Reject(Rejection::PeerAlive)
             );
         }
@@ -1077,7 +1077,7 @@ mod tests {
         let mut primary = active_primary(t0);
         // Frozen for 5 s (SIGSTOP). The first thing seen on waking is a client request.
         let wake = t0 + 5 * HB;
-        assert_eq!(primary.handle_client_request(wake), Verdict::Hold);
+        assert_eq!(primary.client_request_verdict(wake), Verdict::Hold);
         let notices = drain(&mut primary, wake);
         assert_eq!(notices[0], Notice::E(Event::Stalled { late: 4 * HB }));
         assert!(publishes(&notices).is_empty(), "{notices:?}");
@@ -1106,7 +1106,7 @@ mod tests {
         let t0 = Instant::now();
         let mut primary = active_primary(t0).with_on_conflict(OnConflict::Abort);
         let wake = t0 + 5 * HB;
-        assert_eq!(primary.handle_client_request(wake), Verdict::Hold);
+        assert_eq!(primary.client_request_verdict(wake), Verdict::Hold);
         primary.peer(msg(State::Passive, 1), wake).unwrap();
         assert_eq!(
             primary.peer(msg(State::Active, 2), wake + MS),
@@ -1121,7 +1121,10 @@ mod tests {
         let wake = t0 + 3 * HB;
         drain(&mut primary, wake);
         assert!(primary.is_quiet());
-        assert_eq!(primary.handle_client_request(wake + 10 * MS), Verdict::Hold);
+        assert_eq!(
+            primary.client_request_verdict(wake + 10 * MS),
+            Verdict::Hold
+        );
         // The backup is still passive.
         primary.peer_state(State::Passive, wake + 200 * MS).unwrap();
         let heard = drain(&mut primary, wake + 200 * MS);
@@ -1135,7 +1138,7 @@ mod tests {
             notices,
             [Notice::E(Event::Resumed), Notice::Publish(State::Active, 1)]
         );
-        assert_eq!(primary.handle_client_request(quiet_end), Verdict::Serve);
+        assert_eq!(primary.client_request_verdict(quiet_end), Verdict::Serve);
     }
 
     #[test]
@@ -1145,7 +1148,7 @@ mod tests {
         let t = t0 + HB + HB / 2 - MS;
         let notices = drain(&mut node, t);
         assert_eq!(notices, [Notice::Publish(State::Active, 1)]);
-        assert_eq!(node.handle_client_request(t), Verdict::Serve);
+        assert_eq!(node.client_request_verdict(t), Verdict::Serve);
     }
 
     #[test]
@@ -1156,13 +1159,13 @@ mod tests {
         drain(&mut backup, t0);
         // Frozen past the peer expiry; a client request is the first event on waking.
         let wake = t0 + 4 * HB;
-        assert_eq!(backup.handle_client_request(wake), Verdict::Hold);
+        assert_eq!(backup.client_request_verdict(wake), Verdict::Hold);
         // The primary is alive: its queued state arrives.
         backup.peer_state(State::Active, wake + MS).unwrap();
         let end = wake + 3 * HB / 2;
         drain(&mut backup, end);
         assert_eq!(
-            backup.handle_client_request(end),
+            backup.client_request_verdict(end),
             Verdict::Reject(Rejection::PeerAlive)
         );
         assert_eq!(backup.state(), State::Passive);
@@ -1355,13 +1358,13 @@ mod tests {
         drain(&mut node, healed);
         // A client request held by the partition arrives next: not a vote, the peer lives.
         assert_eq!(
-            node.handle_client_request(healed + MS),
+            node.client_request_verdict(healed + MS),
             Verdict::Reject(Rejection::PeerAlive)
         );
         // Silent for a whole expiry after the report: now a request is a vote, in epoch 3.
         let later = healed + timing().peer_ttl() + MS;
         run(&mut node, healed, later);
-        assert_eq!(node.handle_client_request(later), Verdict::Serve);
+        assert_eq!(node.client_request_verdict(later), Verdict::Serve);
         assert_eq!((node.state(), node.epoch()), (State::Active, 3));
     }
 
@@ -1373,7 +1376,7 @@ mod tests {
         // The primary falls silent: the backup takes over by client vote (epoch 1).
         let later = t0 + timing().peer_ttl() + MS;
         run(&mut backup, t0, later);
-        assert_eq!(backup.handle_client_request(later), Verdict::Serve);
+        assert_eq!(backup.client_request_verdict(later), Verdict::Serve);
         assert_eq!((backup.state(), backup.epoch()), (State::Active, 1));
         backup.handle_fence(1, later + MS);
         assert_eq!(backup.state(), State::Passive, "a tie goes to the primary");

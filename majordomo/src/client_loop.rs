@@ -729,7 +729,8 @@ impl PairLink {
                 tracing::warn!("dropped a reply without a request id");
                 continue;
             };
-            if let Some(answered) = self.core.handle_reply(&rid, contract::now()) {
+            self.core.handle_reply(&rid, contract::now());
+            if let Some(answered) = self.core.poll_answered() {
                 // The resends an answer from a new broker triggers go out before it is handed on.
                 self.pump().await;
                 return Some(Answer::Reply {

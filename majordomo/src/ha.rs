@@ -165,7 +165,7 @@ impl PairedBroker {
     }
 
     fn client_request(&mut self, received: Received, now: Instant) {
-        match self.node.handle_client_request(now) {
+        match self.node.client_request_verdict(now) {
             Verdict::Serve => self.broker.handle_parsed(Ok(received), now),
             Verdict::Reject(why) => {
                 self.rejected_since_change += 1;

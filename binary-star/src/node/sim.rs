@@ -167,7 +167,7 @@ impl Sim {
         if !(self.reach[i] && self.alive[i]) {
             return;
         }
-        if self.nodes[i].handle_client_request(now) == Verdict::Serve {
+        if self.nodes[i].client_request_verdict(now) == Verdict::Serve {
             self.served.push((now, i));
             self.client.waiting_since = None;
             self.client.next_request = now + INTERVAL;

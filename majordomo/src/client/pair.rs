@@ -31,7 +31,7 @@
 use crate::rid::Rid;
 use common::contract::{self, Core, Outbox};
 use common::Message;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// The timing of a [`PairCore`].
@@ -182,6 +182,8 @@ pub struct PairCore {
     silent_since: Option<Instant>,
     /// Start of the silence that caused the failover(s) not yet ended by an answer.
     recovering: Option<Instant>,
+    /// Requests answered, oldest first, for [`PairCore::poll_answered`].
+    answered: VecDeque<Answered>,
     out: Outbox<Transmit, Event>,
 }
 
@@ -202,6 +204,7 @@ impl PairCore {
             next_key: 0,
             silent_since: None,
             recovering: None,
+            answered: VecDeque::new(),
             out: Outbox::default(),
         }
     }
@@ -245,9 +248,9 @@ impl PairCore {
         self.transmit(key);
     }
 
-    /// A reply with id `rid` came at `now` from the broker in use. Returns the answered
-    /// request, or `None` for a duplicate (dropped).
-    pub fn handle_reply(&mut self, rid: &Rid, now: Instant) -> Option<Answered> {
+    /// A reply with id `rid` came at `now` from the broker in use. The answered request comes
+    /// out of [`PairCore::poll_answered`]; a duplicate is dropped ([`Event::Duplicate`]).
+    pub fn handle_reply(&mut self, rid: &Rid, now: Instant) {
         let answered = self.by_rid.remove(rid).and_then(|key| {
             let entry = self.outstanding.remove(&key)?;
             Some(Answered {
@@ -271,7 +274,12 @@ impl PairCore {
             self.resend_all();
         }
         self.silent_since = (!self.outstanding.is_empty()).then_some(now);
-        answered
+        self.answered.extend(answered);
+    }
+
+    /// The next request answered by [`PairCore::handle_reply`], oldest first.
+    pub fn poll_answered(&mut self) -> Option<Answered> {
+        self.answered.pop_front()
     }
 
     /// The shell could not open the socket (or it failed): sends wait for the next chance.

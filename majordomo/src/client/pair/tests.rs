@@ -13,6 +13,12 @@ fn policy() -> Policy {
     }
 }
 
+/// A reply with `rid` at `now`, and the request it answered (`None`: a duplicate).
+fn reply(core: &mut PairCore, rid: &Rid, now: Instant) -> Option<Answered> {
+    core.handle_reply(rid, now);
+    core.poll_answered()
+}
+
 fn rid(n: u32) -> Rid {
     Rid::new(format!("r{n}")).unwrap()
 }
@@ -49,13 +55,13 @@ fn requests_go_to_the_primary_and_each_reply_is_delivered_once() {
     send(&mut core, 2, t0);
     assert_eq!(transmits(&mut core), ["open 0", "send 0 r1", "send 0 r2"]);
     assert_eq!(core.poll_timeout(), Some(t0 + 1000 * MS));
-    let answered = core.handle_reply(&rid(2), t0 + 5 * MS).unwrap();
+    let answered = reply(&mut core, &rid(2), t0 + 5 * MS).unwrap();
     assert_eq!((answered.service.as_str(), answered.sends), ("echo", 1));
     // A second copy of the same reply is not delivered again.
-    assert_eq!(core.handle_reply(&rid(2), t0 + 6 * MS), None);
+    assert_eq!(reply(&mut core, &rid(2), t0 + 6 * MS), None);
     assert_eq!(events(&mut core), [Event::Duplicate { rid: rid(2) }]);
     assert_eq!(core.outstanding(), 1);
-    core.handle_reply(&rid(1), t0 + 7 * MS).unwrap();
+    reply(&mut core, &rid(1), t0 + 7 * MS).unwrap();
     assert_eq!(core.poll_timeout(), None);
     assert!(
         transmits(&mut core).is_empty(),
@@ -69,7 +75,7 @@ fn a_reply_restarts_the_silence() {
     let mut core = PairCore::new(policy());
     send(&mut core, 1, t0);
     send(&mut core, 2, t0);
-    core.handle_reply(&rid(1), t0 + 900 * MS);
+    reply(&mut core, &rid(1), t0 + 900 * MS);
     core.handle_timeout(t0 + 1000 * MS);
     assert_eq!(core.current(), 0, "a reply came 100 ms ago");
     assert_eq!(core.poll_timeout(), Some(t0 + 1900 * MS));
@@ -112,7 +118,7 @@ fn silence_fails_over_votes_with_the_oldest_then_resends_everything_once_answere
     core.handle_timeout(switch + 250 * MS);
     assert_eq!(transmits(&mut core), ["send 1 r1"]);
     // It took over and answered the vote: everything else goes out once, under its id.
-    let answered = core.handle_reply(&rid(1), switch + 300 * MS).unwrap();
+    let answered = reply(&mut core, &rid(1), switch + 300 * MS).unwrap();
     assert_eq!(answered.sends, 3, "to the primary, then two votes");
     assert_eq!(transmits(&mut core), ["send 1 r2", "send 1 r3"]);
     assert_eq!(
@@ -135,7 +141,7 @@ fn silence_fails_over_votes_with_the_oldest_then_resends_everything_once_answere
     // Back to normal: the silence rule on the backup, no more votes.
     assert_eq!(core.poll_timeout(), Some(switch + 1300 * MS));
     assert_eq!(
-        core.handle_reply(&rid(2), switch + 301 * MS).unwrap().sends,
+        reply(&mut core, &rid(2), switch + 301 * MS).unwrap().sends,
         2
     );
     assert!(transmits(&mut core).is_empty());
@@ -147,7 +153,7 @@ fn new_requests_stay_with_the_broker_that_answered() {
     let mut core = PairCore::new(policy());
     send(&mut core, 1, t0);
     core.handle_timeout(t0 + 1000 * MS);
-    core.handle_reply(&rid(1), t0 + 1010 * MS);
+    reply(&mut core, &rid(1), t0 + 1010 * MS);
     transmits(&mut core);
     send(&mut core, 2, t0 + 2000 * MS);
     assert_eq!(
@@ -239,7 +245,7 @@ fn a_request_gets_its_turns_then_is_reported_failed_once() {
     assert_eq!(core.outstanding(), 1);
     assert_eq!(core.poll_timeout(), Some(now + 250 * MS), "settling on 0");
     // A late reply to a given-up request is a duplicate, not an answer.
-    assert_eq!(core.handle_reply(&rid(1), now + MS), None);
+    assert_eq!(reply(&mut core, &rid(1), now + MS), None);
 }
 
 #[test]
@@ -284,7 +290,7 @@ fn an_unreachable_broker_holds_sends_until_the_next_chance() {
     core.handle_broker_lost(t0 + 1001 * MS);
     core.handle_timeout(t0 + 1250 * MS);
     assert_eq!(transmits(&mut core), ["open 1", "send 1 r1"]);
-    core.handle_reply(&rid(1), t0 + 1260 * MS);
+    reply(&mut core, &rid(1), t0 + 1260 * MS);
     assert_eq!(transmits(&mut core), ["send 1 r2"]);
 }
 
@@ -299,7 +305,7 @@ fn a_resent_request_keeps_its_first_send_and_turns() {
     assert_eq!(core.poll_timeout(), Some(t0 + 1000 * MS));
     core.handle_reconnect(t0 + 600 * MS);
     assert_eq!(transmits(&mut core), ["open 0", "send 0 r1"]);
-    assert_eq!(core.handle_reply(&rid(1), t0 + 700 * MS).unwrap().sends, 3);
+    assert_eq!(reply(&mut core, &rid(1), t0 + 700 * MS).unwrap().sends, 3);
 }
 
 #[test]
