@@ -33,6 +33,17 @@ pub enum SockError {
     Curve(String, String),
 }
 
+/// A server that could not bind its endpoint: which endpoint, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot bind {endpoint}: {source}")]
+pub struct BindError {
+    /// The endpoint asked for.
+    pub endpoint: String,
+    /// What the socket library said.
+    #[source]
+    pub source: SockError,
+}
+
 /// Socket options with the connect timeout set, and optionally a routing identity.
 pub fn options(connect_timeout: Duration, identity: Option<&str>) -> SocketOptions {
     let mut options = SocketOptions::default();

@@ -26,16 +26,8 @@ pub enum ServerEnd {
     Crashed,
 }
 
-/// The server could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot bind {endpoint}: {source}")]
-pub struct BindError {
-    /// The endpoint asked for.
-    pub endpoint: String,
-    /// What the socket library said.
-    #[source]
-    pub source: sock::SockError,
-}
+/// The server could not start: its endpoint and why (one type for every server).
+pub use common::sock::BindError;
 
 /// Binds a REP socket at `bind` and echoes until `shutdown` resolves or a crash is simulated.
 ///

@@ -33,16 +33,8 @@ pub struct QueueConfig {
     pub send_timeout: Duration,
 }
 
-/// The queue could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot bind {endpoint}: {source}")]
-pub struct BindError {
-    /// The endpoint asked for.
-    pub endpoint: String,
-    /// What the socket library said.
-    #[source]
-    pub source: sock::SockError,
-}
+/// The server could not start: its endpoint and why (one type for every server).
+pub use common::sock::BindError;
 
 async fn bind(at: &str) -> Result<(RouterSocket, String), BindError> {
     let mut socket = RouterSocket::new();

@@ -4,7 +4,7 @@
 //! It reads the model ([`Timeline`], built from a run's report) and has the `svg` module draw
 //! it; neither the model nor the picture knows about the page. [`write_index`] writes it.
 
-use crate::results::RunResults;
+use crate::results::{Measure, RunResults};
 use crate::style::human;
 use crate::svg::{self, esc};
 use crate::timeline::{MarkerKind, Timeline};
@@ -141,14 +141,7 @@ pub fn page(rows: &[Row]) -> String {
         let (nums, measures) = match &row.report {
             Some(r) => {
                 let s = r.summary;
-                let m: Vec<String> = r
-                    .measures
-                    .iter()
-                    .map(|m| match m.elapsed {
-                        Some(d) => format!("{} {}", m.label, human(d)),
-                        None => format!("{} never", m.label),
-                    })
-                    .collect();
+                let m: Vec<String> = r.measures.iter().map(Measure::text).collect();
                 (
                     format!(
                         "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",

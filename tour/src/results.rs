@@ -222,6 +222,16 @@ pub struct Measure {
     pub kind: MeasureKind,
 }
 
+impl Measure {
+    /// "dead worker purged 3.1 s", or "… never": how the tables and the page show it.
+    pub fn text(&self) -> String {
+        match self.elapsed {
+            Some(d) => format!("{} {}", self.label, human(d)),
+            None => format!("{} never", self.label),
+        }
+    }
+}
+
 /// What a [`Measure`] times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeasureKind {
@@ -438,14 +448,7 @@ pub fn overview(rows: &[(String, Result<RunResults, String>)], color: bool) -> S
                 } else {
                     paint(&format!("{:<7}", "FAILED"), style::RED, color)
                 };
-                let measures: Vec<String> = r
-                    .measures
-                    .iter()
-                    .map(|m| match m.elapsed {
-                        Some(d) => format!("{} {}", m.label, human(d)),
-                        None => format!("{} never", m.label),
-                    })
-                    .collect();
+                let measures: Vec<String> = r.measures.iter().map(Measure::text).collect();
                 let _ = writeln!(
                     out,
                     "{name:<width$} {:>6} {:>8} {:>6} {:>6} {:>7}  {result} {}",
