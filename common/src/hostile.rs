@@ -737,8 +737,8 @@ impl ServerAttack {
 /// A CURVE server (our pure server core, with `pair`, behind a REP) that answers every
 /// connection with `attack`; runs on a thread until the process ends. Returns its endpoint.
 pub fn hostile_curve_server(attack: ServerAttack, pair: &KeyPair) -> String {
+    use crate::curve::protocol;
     use crate::curve::server::{Connection, ServerKeys};
-    use crate::curve::wire;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("local address");
     let keys = std::sync::Arc::new(ServerKeys::new(pair.clone(), Box::new(|_| true)));
@@ -768,8 +768,8 @@ pub fn hostile_curve_server(attack: ServerAttack, pair: &KeyPair) -> String {
                     break;
                 }
                 out = conn.take_to_peer();
-                let at_welcome = out.len() > 9 && out[2..].starts_with(wire::WELCOME);
-                let at_ready = out.len() > 9 && out[2..].starts_with(wire::READY);
+                let at_welcome = out.len() > 9 && out[2..].starts_with(protocol::WELCOME);
+                let at_ready = out.len() > 9 && out[2..].starts_with(protocol::READY);
                 match attack {
                     ServerAttack::TruncatedWelcome if at_welcome => {
                         out[1] -= 30;
@@ -785,10 +785,10 @@ pub fn hostile_curve_server(attack: ServerAttack, pair: &KeyPair) -> String {
                     }
                     ServerAttack::Error if at_welcome => {
                         out.clear();
-                        wire::put_frame(
+                        protocol::put_frame(
                             &mut out,
-                            wire::FLAG_COMMAND,
-                            &[wire::ERROR, &[7], b"go away"],
+                            protocol::FLAG_COMMAND,
+                            &[protocol::ERROR, &[7], b"go away"],
                         );
                     }
                     _ => {}

@@ -13,7 +13,7 @@
 //! short nonces must increase, or the connection is refused with a [`ClientRefusal`].
 
 use super::keys::{KeyPair, PublicKey};
-use super::wire::{self, prefix};
+use super::protocol::{self, prefix};
 use crate::guard::zmtp::{Checker, Violation, GREETING_LEN, MAX_COMMAND_BYTES};
 use crypto_box::SalsaBox;
 use std::fmt;
@@ -114,8 +114,8 @@ impl Randomness {
     /// Fresh values from the OS random source.
     pub fn fresh() -> Self {
         Self {
-            transient: zeroize::Zeroizing::new(wire::random()),
-            vouch_nonce: wire::random(),
+            transient: zeroize::Zeroizing::new(protocol::random()),
+            vouch_nonce: protocol::random(),
         }
     }
 }
@@ -148,9 +148,9 @@ impl Client {
         identity: Option<&[u8]>,
     ) -> Self {
         let mut metadata = Vec::new();
-        wire::put_property(&mut metadata, "Socket-Type", socket_type.as_bytes());
+        protocol::put_property(&mut metadata, "Socket-Type", socket_type.as_bytes());
         if let Some(id) = identity {
-            wire::put_property(&mut metadata, "Identity", id);
+            protocol::put_property(&mut metadata, "Identity", id);
         }
         Self::with_metadata(pair, server, metadata, Randomness::fresh())
     }
@@ -189,15 +189,15 @@ impl Client {
 
     /// The greeting and HELLO, to send first.
     pub fn start(&mut self) -> Vec<u8> {
-        let mut out = wire::greeting(b"CURVE", false).to_vec();
+        let mut out = protocol::greeting(b"CURVE", false).to_vec();
         let nonce = self.take_nonce();
-        let signature = wire::seal(&self.boxed, prefix::HELLO, &nonce, &[0u8; 64]);
+        let signature = protocol::seal(&self.boxed, prefix::HELLO, &nonce, &[0u8; 64]);
         let public = self.transient.public_key().to_bytes();
-        wire::put_frame(
+        protocol::put_frame(
             &mut out,
-            wire::FLAG_COMMAND,
+            protocol::FLAG_COMMAND,
             &[
-                wire::HELLO,
+                protocol::HELLO,
                 &[1, 0],
                 &[0u8; 72],
                 &public,
@@ -264,21 +264,21 @@ impl Client {
             self.greeted = true;
             return Ok(Some(GREETING_LEN));
         }
-        let Some((flags, len, header)) = wire::frame_header(buf) else {
+        let Some((flags, len, header)) = protocol::frame_header(buf) else {
             return Ok(None);
         };
         let max = if self.ready {
-            self.limit.saturating_add(wire::MESSAGE_OVERHEAD as u64)
+            self.limit.saturating_add(protocol::MESSAGE_OVERHEAD as u64)
         } else {
             MAX_COMMAND_BYTES
         };
         if len > max {
             return Err(ClientRefusal::TooLarge(len));
         }
-        if flags & !(wire::FLAG_MORE | wire::FLAG_LONG | wire::FLAG_COMMAND) != 0 {
+        if flags & !(protocol::FLAG_MORE | protocol::FLAG_LONG | protocol::FLAG_COMMAND) != 0 {
             return Err(Violation::ReservedFlags(flags).into());
         }
-        if flags & wire::FLAG_MORE != 0 {
+        if flags & protocol::FLAG_MORE != 0 {
             return Err(ClientRefusal::Malformed(
                 "frame with MORE set (CURVE sends one frame per box)",
             ));
@@ -288,7 +288,7 @@ impl Client {
             return Ok(None);
         }
         let body = buf[header..end].to_vec();
-        if let Some(reason) = body.strip_prefix(wire::ERROR) {
+        if let Some(reason) = body.strip_prefix(protocol::ERROR) {
             // Reported as an event: the caller closes (the relay turns it into a refusal).
             events.push(Event::Error(reason.get(1..).unwrap_or_default().to_vec()));
             return Ok(Some(end));
@@ -304,21 +304,21 @@ impl Client {
     }
 
     fn welcome(&mut self, body: &[u8]) -> Result<Vec<u8>, ClientRefusal> {
-        if !body.starts_with(wire::WELCOME) {
+        if !body.starts_with(protocol::WELCOME) {
             return Err(ClientRefusal::Malformed(
                 "command other than WELCOME after HELLO",
             ));
         }
-        if body.len() != wire::WELCOME_LEN {
+        if body.len() != protocol::WELCOME_LEN {
             return Err(ClientRefusal::Malformed("WELCOME of the wrong length"));
         }
-        let at = wire::WELCOME.len();
-        let nonce = &body[at..at + wire::LONG_NONCE];
-        let plain = wire::open(
+        let at = protocol::WELCOME.len();
+        let nonce = &body[at..at + protocol::LONG_NONCE];
+        let plain = protocol::open(
             &self.boxed,
             prefix::WELCOME,
             nonce,
-            &body[at + wire::LONG_NONCE..],
+            &body[at + protocol::LONG_NONCE..],
         )
         .ok_or(ClientRefusal::WrongServerKey)?;
         let server_transient = PublicKey(plain[..32].try_into().unwrap_or([0; 32]));
@@ -327,7 +327,7 @@ impl Client {
         vouch_plain.extend_from_slice(&self.server.0);
         let vouch_box = SalsaBox::new(&server_transient.to_box(), &self.pair.secret.to_box());
         let mut vouch = self.vouch_nonce.to_vec();
-        vouch.extend_from_slice(&wire::seal(
+        vouch.extend_from_slice(&protocol::seal(
             &vouch_box,
             prefix::VOUCH,
             &self.vouch_nonce,
@@ -338,52 +338,52 @@ impl Client {
         plain.extend_from_slice(&vouch);
         plain.extend_from_slice(&self.metadata);
         let nonce = self.take_nonce();
-        let sealed = wire::seal(&self.boxed, prefix::INITIATE, &nonce, &plain);
+        let sealed = protocol::seal(&self.boxed, prefix::INITIATE, &nonce, &plain);
         let mut out = Vec::new();
-        wire::put_frame(
+        protocol::put_frame(
             &mut out,
-            wire::FLAG_COMMAND,
-            &[wire::INITIATE, cookie, &nonce, &sealed],
+            protocol::FLAG_COMMAND,
+            &[protocol::INITIATE, cookie, &nonce, &sealed],
         );
         self.welcomed = true;
         Ok(out)
     }
 
     fn open_ready(&mut self, body: &[u8]) -> Result<Event, ClientRefusal> {
-        if !body.starts_with(wire::READY) {
+        if !body.starts_with(protocol::READY) {
             return Err(ClientRefusal::Malformed(
                 "command other than READY after INITIATE",
             ));
         }
-        let (nonce, sealed) = split_nonce(body, wire::READY.len())?;
-        let plain =
-            wire::open(&self.boxed, prefix::READY, nonce, sealed).ok_or(ClientRefusal::ReadyBox)?;
+        let (nonce, sealed) = split_nonce(body, protocol::READY.len())?;
+        let plain = protocol::open(&self.boxed, prefix::READY, nonce, sealed)
+            .ok_or(ClientRefusal::ReadyBox)?;
         self.check_nonce(nonce)?;
-        let props =
-            wire::properties(&plain).ok_or(ClientRefusal::Malformed("READY metadata malformed"))?;
+        let props = protocol::properties(&plain)
+            .ok_or(ClientRefusal::Malformed("READY metadata malformed"))?;
         self.ready = true;
         Ok(Event::Ready(props))
     }
 
     fn open_message(&mut self, body: &[u8]) -> Result<Event, ClientRefusal> {
-        if !body.starts_with(wire::MESSAGE) {
+        if !body.starts_with(protocol::MESSAGE) {
             return Err(ClientRefusal::Malformed(
                 "frame other than MESSAGE after READY",
             ));
         }
-        if body.len() < wire::MESSAGE_OVERHEAD {
+        if body.len() < protocol::MESSAGE_OVERHEAD {
             return Err(ClientRefusal::Malformed("MESSAGE too short"));
         }
-        let (nonce, sealed) = split_nonce(body, wire::MESSAGE.len())?;
-        let plain = wire::open(&self.boxed, prefix::MESSAGE_S, nonce, sealed)
+        let (nonce, sealed) = split_nonce(body, protocol::MESSAGE.len())?;
+        let plain = protocol::open(&self.boxed, prefix::MESSAGE_S, nonce, sealed)
             .filter(|p| !p.is_empty())
             .ok_or(ClientRefusal::MessageBox)?;
         // Counted only once the box proved it authentic (a forged nonce cannot move it).
         self.check_nonce(nonce)?;
         Ok(Event::Frame {
             body: plain[1..].to_vec(),
-            more: plain[0] & wire::MSG_MORE != 0,
-            command: plain[0] & wire::MSG_COMMAND != 0,
+            more: plain[0] & protocol::MSG_MORE != 0,
+            command: plain[0] & protocol::MSG_COMMAND != 0,
         })
     }
 
@@ -400,25 +400,25 @@ impl Client {
     /// One frame (of a message, or a ZMTP command) as a MESSAGE command with the next nonce.
     pub fn frame(&mut self, body: &[u8], more: bool, command: bool) -> Vec<u8> {
         let nonce = self.take_nonce();
-        let mut flags = if more { wire::MSG_MORE } else { 0 };
+        let mut flags = if more { protocol::MSG_MORE } else { 0 };
         if command {
-            flags |= wire::MSG_COMMAND;
+            flags |= protocol::MSG_COMMAND;
         }
         self.sealed_frame(body, flags, nonce)
     }
 
     /// One MESSAGE frame with the given short nonce (tests replay and reorder with it).
     pub fn message_with_nonce(&self, body: &[u8], more: bool, nonce: [u8; 8]) -> Vec<u8> {
-        self.sealed_frame(body, if more { wire::MSG_MORE } else { 0 }, nonce)
+        self.sealed_frame(body, if more { protocol::MSG_MORE } else { 0 }, nonce)
     }
 
     fn sealed_frame(&self, body: &[u8], flags: u8, nonce: [u8; 8]) -> Vec<u8> {
         let mut plain = Vec::with_capacity(1 + body.len());
         plain.push(flags);
         plain.extend_from_slice(body);
-        let sealed = wire::seal(&self.boxed, prefix::MESSAGE_C, &nonce, &plain);
+        let sealed = protocol::seal(&self.boxed, prefix::MESSAGE_C, &nonce, &plain);
         let mut out = Vec::with_capacity(sealed.len() + 32);
-        wire::put_frame(&mut out, 0, &[wire::MESSAGE, &nonce, &sealed]);
+        protocol::put_frame(&mut out, 0, &[protocol::MESSAGE, &nonce, &sealed]);
         out
     }
 
@@ -444,9 +444,9 @@ impl Client {
 /// The 8-byte short nonce at `at` and the box after it.
 fn split_nonce(body: &[u8], at: usize) -> Result<(&[u8], &[u8]), ClientRefusal> {
     let nonce = body
-        .get(at..at + wire::SHORT_NONCE)
+        .get(at..at + protocol::SHORT_NONCE)
         .ok_or(ClientRefusal::Malformed("command too short"))?;
-    Ok((nonce, &body[at + wire::SHORT_NONCE..]))
+    Ok((nonce, &body[at + protocol::SHORT_NONCE..]))
 }
 
 /// Where the local zeromq socket's side of the NULL handshake is.
@@ -511,7 +511,7 @@ impl Relay {
             ready: false,
         };
         // Our own greeting is well formed: the checker accepts it.
-        let _ = relay.push_local(&wire::greeting(b"NULL", false));
+        let _ = relay.push_local(&protocol::greeting(b"NULL", false));
         relay
     }
 
@@ -569,11 +569,11 @@ impl Relay {
         for event in events {
             match event {
                 Event::Ready(props) => {
-                    let socket_type = wire::property(&props, "Socket-Type")
+                    let socket_type = protocol::property(&props, "Socket-Type")
                         .ok_or(ClientRefusal::Malformed("READY without Socket-Type"))?;
                     let mut ready = Vec::new();
-                    wire::put_property(&mut ready, "Socket-Type", socket_type);
-                    self.push_local_frame(wire::FLAG_COMMAND, &[wire::READY, &ready])?;
+                    protocol::put_property(&mut ready, "Socket-Type", socket_type);
+                    self.push_local_frame(protocol::FLAG_COMMAND, &[protocol::READY, &ready])?;
                     self.ready = true;
                 }
                 Event::Frame {
@@ -581,9 +581,9 @@ impl Relay {
                     more,
                     command,
                 } => {
-                    let mut flags = if more { wire::FLAG_MORE } else { 0 };
+                    let mut flags = if more { protocol::FLAG_MORE } else { 0 };
                     if command {
-                        flags |= wire::FLAG_COMMAND;
+                        flags |= protocol::FLAG_COMMAND;
                     }
                     self.push_local_frame(flags, &[&body])?;
                 }
@@ -633,10 +633,10 @@ impl Relay {
                 Ok(Some(GREETING_LEN))
             }
             Local::Ready => {
-                let Some((flags, len, header)) = wire::frame_header(buf) else {
+                let Some((flags, len, header)) = protocol::frame_header(buf) else {
                     return Ok(None);
                 };
-                if len > MAX_COMMAND_BYTES || flags & wire::FLAG_COMMAND == 0 {
+                if len > MAX_COMMAND_BYTES || flags & protocol::FLAG_COMMAND == 0 {
                     return Err(ClientRefusal::Local("first frame is not READY"));
                 }
                 let end = header + len as usize;
@@ -644,14 +644,14 @@ impl Relay {
                     return Ok(None);
                 }
                 let props = buf[header..end]
-                    .strip_prefix(wire::READY)
-                    .and_then(wire::properties)
+                    .strip_prefix(protocol::READY)
+                    .and_then(protocol::properties)
                     .ok_or(ClientRefusal::Local("READY malformed"))?;
                 // INITIATE announces what zeromq announced: its type and routing identity.
                 let mut metadata = Vec::new();
                 for name in ["Socket-Type", "Identity"] {
-                    if let Some(value) = wire::property(&props, name) {
-                        wire::put_property(&mut metadata, name, value);
+                    if let Some(value) = protocol::property(&props, name) {
+                        protocol::put_property(&mut metadata, name, value);
                     }
                 }
                 let random = self.random.take().unwrap_or_else(Randomness::fresh);
@@ -672,7 +672,7 @@ impl Relay {
                 let Some(client) = self.client.as_mut().filter(|_| self.ready) else {
                     return Ok(None);
                 };
-                let Some((flags, len, header)) = wire::frame_header(buf) else {
+                let Some((flags, len, header)) = protocol::frame_header(buf) else {
                     return Ok(None);
                 };
                 let end = usize::try_from(len)
@@ -682,8 +682,8 @@ impl Relay {
                 if buf.len() < end {
                     return Ok(None);
                 }
-                let more = flags & wire::FLAG_MORE != 0;
-                let command = flags & wire::FLAG_COMMAND != 0;
+                let more = flags & protocol::FLAG_MORE != 0;
+                let command = flags & protocol::FLAG_COMMAND != 0;
                 let sealed = client.frame(&buf[header..end], more, command);
                 self.to_remote.extend_from_slice(&sealed);
                 Ok(Some(end))
@@ -693,7 +693,7 @@ impl Relay {
 
     fn push_local_frame(&mut self, flags: u8, body: &[&[u8]]) -> Result<(), ClientRefusal> {
         let mut frame = Vec::new();
-        wire::put_frame(&mut frame, flags, body);
+        protocol::put_frame(&mut frame, flags, body);
         self.push_local(&frame)
     }
 
@@ -718,13 +718,13 @@ mod tests {
 
     /// What a local zeromq socket sends first: greeting, READY with its type and identity.
     fn zeromq_hello(socket_type: &[u8], identity: Option<&[u8]>) -> Vec<u8> {
-        let mut out = wire::greeting(b"NULL", false).to_vec();
+        let mut out = protocol::greeting(b"NULL", false).to_vec();
         let mut props = Vec::new();
-        wire::put_property(&mut props, "Socket-Type", socket_type);
+        protocol::put_property(&mut props, "Socket-Type", socket_type);
         if let Some(id) = identity {
-            wire::put_property(&mut props, "Identity", id);
+            protocol::put_property(&mut props, "Identity", id);
         }
-        wire::put_frame(&mut out, wire::FLAG_COMMAND, &[wire::READY, &props]);
+        protocol::put_frame(&mut out, protocol::FLAG_COMMAND, &[protocol::READY, &props]);
         out
     }
 
@@ -791,9 +791,9 @@ mod tests {
 
     fn null_ready(socket_type: &[u8]) -> Vec<u8> {
         let mut props = Vec::new();
-        wire::put_property(&mut props, "Socket-Type", socket_type);
+        protocol::put_property(&mut props, "Socket-Type", socket_type);
         let mut out = Vec::new();
-        wire::put_frame(&mut out, wire::FLAG_COMMAND, &[wire::READY, &props]);
+        protocol::put_frame(&mut out, protocol::FLAG_COMMAND, &[protocol::READY, &props]);
         out
     }
 
@@ -803,7 +803,7 @@ mod tests {
             let (keys, public) = server(Box::new(|_| true));
             let mut w = Wire::new(public, keys);
             // The server side's zeromq (a ROUTER) greets the guard first.
-            let mut router = wire::greeting(b"NULL", false).to_vec();
+            let mut router = protocol::greeting(b"NULL", false).to_vec();
             router.extend(null_ready(b"ROUTER"));
             w.server.feed_server(&router).unwrap();
             // Our zeromq (a DEALER with an identity) greets the relay: HELLO goes out.
@@ -814,7 +814,7 @@ mod tests {
             w.run(chunk, &mut |_| {}).unwrap();
             assert!(w.relay.handshake_done() && w.server.handshake_done());
             // Each zeromq got a greeting and READY naming the far socket (and its identity).
-            let mut expected = wire::greeting(b"NULL", false).to_vec();
+            let mut expected = protocol::greeting(b"NULL", false).to_vec();
             expected.extend(null_ready(b"ROUTER"));
             assert_eq!(std::mem::take(&mut w.local), expected);
             assert_eq!(
@@ -823,16 +823,16 @@ mod tests {
             );
             // A two-frame message each way, fed in pieces.
             let mut request = Vec::new();
-            wire::put_frame(&mut request, wire::FLAG_MORE, &[b""]);
-            wire::put_frame(&mut request, 0, &[&[7u8; 600][..]]);
+            protocol::put_frame(&mut request, protocol::FLAG_MORE, &[b""]);
+            protocol::put_frame(&mut request, 0, &[&[7u8; 600][..]]);
             for piece in request.chunks(chunk) {
                 w.relay.feed_local(piece).unwrap();
             }
             w.run(chunk, &mut |_| {}).unwrap();
             assert_eq!(std::mem::take(&mut w.behind_server), request);
             let mut reply = Vec::new();
-            wire::put_frame(&mut reply, wire::FLAG_MORE, &[b""]);
-            wire::put_frame(&mut reply, 0, &[b"World"]);
+            protocol::put_frame(&mut reply, protocol::FLAG_MORE, &[b""]);
+            protocol::put_frame(&mut reply, 0, &[b"World"]);
             w.server.feed_server(&reply).unwrap();
             w.run(chunk, &mut |_| {}).unwrap();
             assert_eq!(w.local, reply);
@@ -843,7 +843,7 @@ mod tests {
     fn a_server_greeting_before_zeromqs_ready_waits_for_the_hello() {
         let (keys, public) = server(Box::new(|_| true));
         let mut w = Wire::new(public, keys);
-        let mut rep = wire::greeting(b"NULL", false).to_vec();
+        let mut rep = protocol::greeting(b"NULL", false).to_vec();
         rep.extend(null_ready(b"REP"));
         w.server.feed_server(&rep).unwrap();
         // The server's CURVE greeting is already there when TCP comes up.
@@ -865,7 +865,7 @@ mod tests {
     /// A relay whose zeromq greeted and whose HELLO is out, against a server with `keys`.
     fn started(server_key: PublicKey, keys: Arc<ServerKeys>) -> Wire {
         let mut w = Wire::new(server_key, keys);
-        let mut rep = wire::greeting(b"NULL", false).to_vec();
+        let mut rep = protocol::greeting(b"NULL", false).to_vec();
         rep.extend(null_ready(b"REP"));
         w.server.feed_server(&rep).unwrap();
         w.relay.feed_local(&zeromq_hello(b"REQ", None)).unwrap();
@@ -875,7 +875,7 @@ mod tests {
     /// Asserts zeromq got our greeting and nothing else: its `connect()` never completes.
     fn assert_no_ready_reached_zeromq(w: &mut Wire) {
         w.local.extend(w.relay.take_to_local());
-        assert_eq!(w.local, wire::greeting(b"NULL", false).to_vec());
+        assert_eq!(w.local, protocol::greeting(b"NULL", false).to_vec());
         assert!(!w.relay.handshake_done());
     }
 
@@ -891,7 +891,7 @@ mod tests {
         let (impostor, impostor_public) = server(Box::new(|_| true));
         let mut w = started(impostor_public, impostor);
         let mut wrong_key_welcome = |down: &mut Vec<u8>| {
-            if let Some(at) = find(down, wire::WELCOME) {
+            if let Some(at) = find(down, protocol::WELCOME) {
                 down[at + 20] ^= 0x01;
             }
         };
@@ -912,7 +912,7 @@ mod tests {
             // WELCOME's frame one byte short (length byte and body cut together).
             (
                 |down| {
-                    if let Some(at) = find(down, wire::WELCOME) {
+                    if let Some(at) = find(down, protocol::WELCOME) {
                         // A short frame: the length byte sits just before the body.
                         down[at - 1] -= 1;
                         down.remove(at + 30);
@@ -922,7 +922,7 @@ mod tests {
             ),
             (
                 |down| {
-                    if let Some(at) = find(down, wire::READY) {
+                    if let Some(at) = find(down, protocol::READY) {
                         let last = down.len() - 1;
                         assert!(last > at);
                         down[last] ^= 0x80;
@@ -933,8 +933,8 @@ mod tests {
             // A READY whose short nonce is 0: never above the last (a replay).
             (
                 |down| {
-                    if let Some(at) = find(down, wire::READY) {
-                        let nonce = at + wire::READY.len();
+                    if let Some(at) = find(down, protocol::READY) {
+                        let nonce = at + protocol::READY.len();
                         down[nonce..nonce + 8].copy_from_slice(&[0; 8]);
                     }
                 },
@@ -965,11 +965,11 @@ mod tests {
         // Any server's ERROR in place of WELCOME.
         let (keys, public) = server(Box::new(|_| true));
         let mut w = started(public, keys);
-        let mut bytes = wire::greeting(b"CURVE", true).to_vec();
-        wire::put_frame(
+        let mut bytes = protocol::greeting(b"CURVE", true).to_vec();
+        protocol::put_frame(
             &mut bytes,
-            wire::FLAG_COMMAND,
-            &[wire::ERROR, &[7], b"go away"],
+            protocol::FLAG_COMMAND,
+            &[protocol::ERROR, &[7], b"go away"],
         );
         assert_eq!(
             w.relay.feed_remote(&bytes),
@@ -981,8 +981,8 @@ mod tests {
     fn oversized_frames_and_other_mechanisms_are_refused_before_buffering() {
         let (keys, public) = server(Box::new(|_| true));
         let mut w = started(public, keys);
-        let mut bytes = wire::greeting(b"CURVE", true).to_vec();
-        bytes.push(wire::FLAG_COMMAND | wire::FLAG_LONG);
+        let mut bytes = protocol::greeting(b"CURVE", true).to_vec();
+        bytes.push(protocol::FLAG_COMMAND | protocol::FLAG_LONG);
         bytes.extend((1u64 << 62).to_be_bytes());
         assert_eq!(
             w.relay.feed_remote(&bytes),
@@ -991,7 +991,7 @@ mod tests {
         let (keys, public) = server(Box::new(|_| true));
         let mut w = started(public, keys);
         assert_eq!(
-            w.relay.feed_remote(&wire::greeting(b"NULL", true)),
+            w.relay.feed_remote(&protocol::greeting(b"NULL", true)),
             Err(ClientRefusal::NotCurve("NULL".into()))
         );
         let (keys, public) = server(Box::new(|_| true));
@@ -1008,7 +1008,7 @@ mod tests {
         let mut w = started(public, keys);
         w.run(1000, &mut |_| {}).unwrap();
         let mut reply = Vec::new();
-        wire::put_frame(&mut reply, 0, &[&vec![1u8; LIMIT as usize + 1]]);
+        protocol::put_frame(&mut reply, 0, &[&vec![1u8; LIMIT as usize + 1]]);
         w.server.feed_server(&reply).unwrap();
         let refused = w.run(1000, &mut |_| {}).expect_err("oversized accepted");
         assert!(matches!(refused, ClientRefusal::TooLarge(_)), "{refused:?}");
@@ -1020,7 +1020,7 @@ mod tests {
         let (keys, public) = server(Box::new(|_| true));
         for _ in 0..300 {
             let mut w = started(public, Arc::clone(&keys));
-            let mut bytes = wire::greeting(b"CURVE", true).to_vec();
+            let mut bytes = protocol::greeting(b"CURVE", true).to_vec();
             let n = rng.below(400) as usize;
             bytes.extend((0..n).map(|_| rng.below(256) as u8));
             let _ = w.relay.feed_remote(&bytes);

@@ -10,7 +10,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`keys`] | key pairs, Z85 text, `zcert` key files (`zkeygen` writes them) |
-//! | [`wire`] | command layouts, nonce prefixes, box helpers, metadata and frame encoding |
+//! | [`protocol`] | command layouts, nonce prefixes, box helpers, metadata and frame encoding |
 //! | [`server`] | the pure server state machine of one connection: bytes in, bytes out |
 //! | [`client`] | the pure client: [`client::Client`] (handshake, boxes) and [`client::Relay`] (zeromq NULL ⇄ CURVE server) |
 //! | [`connect`] | the I/O shell of the client side: the relay every `tcp://` connect goes through with `--curve-server-key` |
@@ -19,8 +19,8 @@
 pub mod client;
 pub mod connect;
 pub mod keys;
+pub mod protocol;
 pub mod server;
-pub mod wire;
 
 use keys::PublicKey;
 use std::collections::HashSet;

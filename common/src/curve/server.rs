@@ -12,7 +12,7 @@
 //! size limits apply to the decrypted stream exactly as to a NULL one.
 
 use super::keys::{KeyPair, PublicKey};
-use super::wire::{self, prefix};
+use super::protocol::{self, prefix};
 use crate::guard::zmtp::{Checker, Violation, GREETING_LEN, MAX_COMMAND_BYTES};
 use crypto_box::SalsaBox;
 use std::fmt;
@@ -109,7 +109,7 @@ impl CookieKeys {
             self.previous = None;
         }
         if age >= COOKIE_KEY_LIFETIME {
-            let old = std::mem::replace(&mut self.current, Zeroizing::new(wire::random()));
+            let old = std::mem::replace(&mut self.current, Zeroizing::new(protocol::random()));
             if age < COOKIE_KEY_LIFETIME * 2 {
                 self.previous = Some(old);
             }
@@ -141,7 +141,7 @@ impl ServerKeys {
         Self {
             pair,
             cookies: Mutex::new(CookieKeys {
-                current: Zeroizing::new(wire::random()),
+                current: Zeroizing::new(protocol::random()),
                 since: None,
                 previous: None,
             }),
@@ -167,16 +167,16 @@ impl ServerKeys {
     fn seal_cookie(&self, now: Instant, tail: &[u8], plain: &[u8]) -> Vec<u8> {
         let mut keys = self.cookies.lock().unwrap_or_else(PoisonError::into_inner);
         keys.rotate(now);
-        wire::cookie_seal(&keys.current, tail, plain)
+        protocol::cookie_seal(&keys.current, tail, plain)
     }
 
     fn open_cookie(&self, now: Instant, tail: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
         let mut keys = self.cookies.lock().unwrap_or_else(PoisonError::into_inner);
         keys.rotate(now);
-        wire::cookie_open(&keys.current, tail, sealed).or_else(|| {
+        protocol::cookie_open(&keys.current, tail, sealed).or_else(|| {
             keys.previous
                 .as_ref()
-                .and_then(|k| wire::cookie_open(k, tail, sealed))
+                .and_then(|k| protocol::cookie_open(k, tail, sealed))
         })
     }
 }
@@ -196,9 +196,9 @@ impl ServerRandomness {
     /// Fresh values from the OS random source.
     pub fn fresh() -> Self {
         Self {
-            transient: Zeroizing::new(wire::random()),
-            cookie_nonce: wire::random(),
-            welcome_nonce: wire::random(),
+            transient: Zeroizing::new(protocol::random()),
+            cookie_nonce: protocol::random(),
+            welcome_nonce: protocol::random(),
         }
     }
 }
@@ -262,7 +262,7 @@ impl Connection {
             phase: Phase::Greeting,
             peer_in: Vec::new(),
             server_in: Vec::new(),
-            to_peer: wire::greeting(b"CURVE", true).to_vec(),
+            to_peer: protocol::greeting(b"CURVE", true).to_vec(),
             to_server: Vec::new(),
             checker: Checker::new(max_msg_bytes),
             server_greeted: false,
@@ -277,7 +277,7 @@ impl Connection {
             random: None,
         };
         // Our own NULL greeting passes the checker (it cannot fail: it is well formed).
-        let _ = conn.push_server(&wire::greeting(b"NULL", false));
+        let _ = conn.push_server(&protocol::greeting(b"NULL", false));
         conn
     }
 
@@ -346,14 +346,14 @@ impl Connection {
             }
             _ => {}
         }
-        let Some((flags, len, header)) = wire::frame_header(buf) else {
+        let Some((flags, len, header)) = protocol::frame_header(buf) else {
             return Ok(None);
         };
-        if flags & !(wire::FLAG_MORE | wire::FLAG_LONG | wire::FLAG_COMMAND) != 0 {
+        if flags & !(protocol::FLAG_MORE | protocol::FLAG_LONG | protocol::FLAG_COMMAND) != 0 {
             return Err(Violation::ReservedFlags(flags).into());
         }
         let max = if matches!(self.phase, Phase::Ready) {
-            self.limit.saturating_add(wire::MESSAGE_OVERHEAD as u64)
+            self.limit.saturating_add(protocol::MESSAGE_OVERHEAD as u64)
         } else {
             MAX_COMMAND_BYTES
         };
@@ -368,7 +368,7 @@ impl Connection {
             }
             .into());
         }
-        if flags & wire::FLAG_MORE != 0 {
+        if flags & protocol::FLAG_MORE != 0 {
             return Err(Refusal::Malformed(
                 "frame with MORE set (CURVE sends one frame per box)",
             ));
@@ -415,7 +415,7 @@ impl Connection {
             Phase::Greeting => unreachable_phase(),
             Phase::Hello => {
                 self.phase = Phase::Hello;
-                if flags & wire::FLAG_COMMAND == 0 {
+                if flags & protocol::FLAG_COMMAND == 0 {
                     return Err(Violation::MessageBeforeReady.into());
                 }
                 self.hello(body, now)
@@ -424,7 +424,7 @@ impl Connection {
                 client_transient,
                 server_transient,
             } => {
-                if flags & wire::FLAG_COMMAND == 0 {
+                if flags & protocol::FLAG_COMMAND == 0 {
                     return Err(Violation::MessageBeforeReady.into());
                 }
                 self.initiate(body, now, client_transient, server_transient)
@@ -438,15 +438,15 @@ impl Connection {
     }
 
     fn hello(&mut self, body: &[u8], now: Instant) -> Result<(), Refusal> {
-        if !body.starts_with(wire::HELLO) {
+        if !body.starts_with(protocol::HELLO) {
             return Err(Refusal::Malformed(
                 "command other than HELLO after the greeting",
             ));
         }
-        if body.len() != wire::HELLO_LEN {
+        if body.len() != protocol::HELLO_LEN {
             return Err(Refusal::Malformed("HELLO of the wrong length"));
         }
-        let at = wire::HELLO.len();
+        let at = protocol::HELLO.len();
         if body[at..at + 2] != [1, 0] {
             return Err(Refusal::Malformed("HELLO version is not 1.0"));
         }
@@ -456,7 +456,7 @@ impl Connection {
         let signature = &body[at + 40..];
         self.check_nonce(nonce)?;
         let boxed = SalsaBox::new(&client_transient.to_box(), &self.keys.pair.secret.to_box());
-        match wire::open(&boxed, prefix::HELLO, nonce, signature) {
+        match protocol::open(&boxed, prefix::HELLO, nonce, signature) {
             Some(zeros) if zeros.iter().all(|&b| b == 0) && zeros.len() == 64 => {}
             _ => return Err(Refusal::HelloBox),
         }
@@ -472,11 +472,11 @@ impl Connection {
         let mut plain = server_transient.public_key().to_bytes().to_vec();
         plain.extend_from_slice(&cookie);
         let welcome_nonce = random.welcome_nonce;
-        let sealed = wire::seal(&boxed, prefix::WELCOME, &welcome_nonce, &plain);
-        wire::put_frame(
+        let sealed = protocol::seal(&boxed, prefix::WELCOME, &welcome_nonce, &plain);
+        protocol::put_frame(
             &mut self.to_peer,
-            wire::FLAG_COMMAND,
-            &[wire::WELCOME, &welcome_nonce, &sealed],
+            protocol::FLAG_COMMAND,
+            &[protocol::WELCOME, &welcome_nonce, &sealed],
         );
         self.phase = Phase::Initiate {
             client_transient,
@@ -492,22 +492,22 @@ impl Connection {
         client_transient: PublicKey,
         server_transient: crypto_box::SecretKey,
     ) -> Result<(), Refusal> {
-        if !body.starts_with(wire::INITIATE) {
+        if !body.starts_with(protocol::INITIATE) {
             return Err(Refusal::Malformed(
                 "command other than INITIATE after WELCOME",
             ));
         }
-        if body.len() < wire::INITIATE_MIN {
+        if body.len() < protocol::INITIATE_MIN {
             return Err(Refusal::Malformed("INITIATE too short"));
         }
-        let mut at = wire::INITIATE.len();
-        let cookie = &body[at..at + wire::COOKIE_LEN];
-        at += wire::COOKIE_LEN;
-        let nonce = &body[at..at + wire::SHORT_NONCE];
-        at += wire::SHORT_NONCE;
+        let mut at = protocol::INITIATE.len();
+        let cookie = &body[at..at + protocol::COOKIE_LEN];
+        at += protocol::COOKIE_LEN;
+        let nonce = &body[at..at + protocol::SHORT_NONCE];
+        at += protocol::SHORT_NONCE;
         let sealed = &body[at..];
         // The cookie proves this INITIATE answers our WELCOME: it holds C' and s'.
-        let (cookie_nonce, cookie_box) = cookie.split_at(wire::LONG_NONCE);
+        let (cookie_nonce, cookie_box) = cookie.split_at(protocol::LONG_NONCE);
         let opened = Zeroizing::new(
             self.keys
                 .open_cookie(now, cookie_nonce, cookie_box)
@@ -519,15 +519,16 @@ impl Connection {
         self.check_nonce(nonce)?;
         let session = SalsaBox::new(&client_transient.to_box(), &server_transient);
         let plain = Zeroizing::new(
-            wire::open(&session, prefix::INITIATE, nonce, sealed).ok_or(Refusal::InitiateBox)?,
+            protocol::open(&session, prefix::INITIATE, nonce, sealed)
+                .ok_or(Refusal::InitiateBox)?,
         );
         let client = PublicKey(plain[..32].try_into().unwrap_or([0; 32]));
-        let vouch = &plain[32..32 + wire::VOUCH_LEN];
-        let metadata = &plain[32 + wire::VOUCH_LEN..];
-        let (vouch_nonce, vouch_box) = vouch.split_at(wire::LONG_NONCE);
+        let vouch = &plain[32..32 + protocol::VOUCH_LEN];
+        let metadata = &plain[32 + protocol::VOUCH_LEN..];
+        let (vouch_nonce, vouch_box) = vouch.split_at(protocol::LONG_NONCE);
         let vouch_key = SalsaBox::new(&client.to_box(), &server_transient);
-        let vouched =
-            wire::open(&vouch_key, prefix::VOUCH, vouch_nonce, vouch_box).ok_or(Refusal::Vouch)?;
+        let vouched = protocol::open(&vouch_key, prefix::VOUCH, vouch_nonce, vouch_box)
+            .ok_or(Refusal::Vouch)?;
         if vouched.len() != 64
             || vouched[..32] != client_transient.0
             || vouched[32..] != self.keys.pair.public.0
@@ -535,28 +536,28 @@ impl Connection {
             return Err(Refusal::Vouch);
         }
         if !(self.keys.allow)(&client) {
-            wire::put_frame(
+            protocol::put_frame(
                 &mut self.to_peer,
-                wire::FLAG_COMMAND,
-                &[wire::ERROR, &[14], b"not authorised"],
+                protocol::FLAG_COMMAND,
+                &[protocol::ERROR, &[14], b"not authorised"],
             );
             return Err(Refusal::NotAllowed(client));
         }
-        let props =
-            wire::properties(metadata).ok_or(Refusal::Malformed("INITIATE metadata malformed"))?;
-        let socket_type = wire::property(&props, "Socket-Type")
+        let props = protocol::properties(metadata)
+            .ok_or(Refusal::Malformed("INITIATE metadata malformed"))?;
+        let socket_type = protocol::property(&props, "Socket-Type")
             .ok_or(Refusal::Malformed("INITIATE metadata without Socket-Type"))?;
         let mut ready = Vec::new();
-        wire::put_property(&mut ready, "Socket-Type", socket_type);
-        if let Some(identity) = wire::property(&props, "Identity") {
+        protocol::put_property(&mut ready, "Socket-Type", socket_type);
+        if let Some(identity) = protocol::property(&props, "Identity") {
             if identity.len() > 255 {
                 return Err(Refusal::Malformed("INITIATE identity over 255 bytes"));
             }
-            wire::put_property(&mut ready, "Identity", identity);
+            protocol::put_property(&mut ready, "Identity", identity);
         }
         self.client = Some(client);
         self.session = Some(session);
-        self.push_server_frame(wire::FLAG_COMMAND, &[wire::READY, &ready])?;
+        self.push_server_frame(protocol::FLAG_COMMAND, &[protocol::READY, &ready])?;
         self.phase = Phase::AwaitServerReady;
         self.send_ready_if_possible()?;
         Ok(())
@@ -571,42 +572,42 @@ impl Connection {
             return Ok(());
         };
         let mut metadata = Vec::new();
-        wire::put_property(&mut metadata, "Socket-Type", socket_type);
+        protocol::put_property(&mut metadata, "Socket-Type", socket_type);
         let nonce = self.next_nonce.to_be_bytes();
         self.next_nonce += 1;
-        let sealed = wire::seal(session, prefix::READY, &nonce, &metadata);
-        wire::put_frame(
+        let sealed = protocol::seal(session, prefix::READY, &nonce, &metadata);
+        protocol::put_frame(
             &mut self.to_peer,
-            wire::FLAG_COMMAND,
-            &[wire::READY, &nonce, &sealed],
+            protocol::FLAG_COMMAND,
+            &[protocol::READY, &nonce, &sealed],
         );
         self.phase = Phase::Ready;
         Ok(())
     }
 
     fn message(&mut self, body: &[u8]) -> Result<(), Refusal> {
-        if !body.starts_with(wire::MESSAGE) {
+        if !body.starts_with(protocol::MESSAGE) {
             return Err(Refusal::Malformed("frame other than MESSAGE after READY"));
         }
-        if body.len() < wire::MESSAGE_OVERHEAD {
+        if body.len() < protocol::MESSAGE_OVERHEAD {
             return Err(Refusal::Malformed("MESSAGE too short"));
         }
-        let at = wire::MESSAGE.len();
-        let nonce = &body[at..at + wire::SHORT_NONCE];
-        let sealed = &body[at + wire::SHORT_NONCE..];
+        let at = protocol::MESSAGE.len();
+        let nonce = &body[at..at + protocol::SHORT_NONCE];
+        let sealed = &body[at + protocol::SHORT_NONCE..];
         let session = self.session.as_ref().ok_or(Refusal::MessageBox)?;
         let plain =
-            wire::open(session, prefix::MESSAGE_C, nonce, sealed).ok_or(Refusal::MessageBox)?;
+            protocol::open(session, prefix::MESSAGE_C, nonce, sealed).ok_or(Refusal::MessageBox)?;
         // The nonce counts only once the box proved it authentic: a forged nonce cannot
         // push the window forward.
         self.check_nonce(nonce)?;
         let flags = plain[0];
         let mut zmtp = 0;
-        if flags & wire::MSG_MORE != 0 {
-            zmtp |= wire::FLAG_MORE;
+        if flags & protocol::MSG_MORE != 0 {
+            zmtp |= protocol::FLAG_MORE;
         }
-        if flags & wire::MSG_COMMAND != 0 {
-            zmtp |= wire::FLAG_COMMAND;
+        if flags & protocol::MSG_COMMAND != 0 {
+            zmtp |= protocol::FLAG_COMMAND;
         }
         self.push_server_frame(zmtp, &[&plain[1..]])
     }
@@ -626,7 +627,7 @@ impl Connection {
 
     fn push_server_frame(&mut self, flags: u8, body: &[&[u8]]) -> Result<(), Refusal> {
         let mut frame = Vec::new();
-        wire::put_frame(&mut frame, flags, body);
+        protocol::put_frame(&mut frame, flags, body);
         self.push_server(&frame)
     }
 
@@ -674,10 +675,10 @@ impl Connection {
             return Ok(Some(GREETING_LEN));
         }
         if self.server_socket_type.is_none() {
-            let Some((flags, len, header)) = wire::frame_header(buf) else {
+            let Some((flags, len, header)) = protocol::frame_header(buf) else {
                 return Ok(None);
             };
-            if len > MAX_COMMAND_BYTES || flags & wire::FLAG_COMMAND == 0 {
+            if len > MAX_COMMAND_BYTES || flags & protocol::FLAG_COMMAND == 0 {
                 return Err(Refusal::Server("first frame is not READY"));
             }
             let end = header + len as usize;
@@ -686,10 +687,10 @@ impl Connection {
             }
             let body = &buf[header..end];
             let props = body
-                .strip_prefix(wire::READY)
-                .and_then(wire::properties)
+                .strip_prefix(protocol::READY)
+                .and_then(protocol::properties)
                 .ok_or(Refusal::Server("READY malformed"))?;
-            let socket_type = wire::property(&props, "Socket-Type")
+            let socket_type = protocol::property(&props, "Socket-Type")
                 .ok_or(Refusal::Server("READY without Socket-Type"))?;
             self.server_socket_type = Some(socket_type.to_vec());
             self.send_ready_if_possible()?;
@@ -701,7 +702,7 @@ impl Connection {
             }
             return Ok(None);
         }
-        let Some((flags, len, header)) = wire::frame_header(buf) else {
+        let Some((flags, len, header)) = protocol::frame_header(buf) else {
             return Ok(None);
         };
         let Some(end) = usize::try_from(len)
@@ -715,11 +716,11 @@ impl Connection {
         }
         let mut plain = Vec::with_capacity(1 + end - header);
         let mut box_flags = 0;
-        if flags & wire::FLAG_MORE != 0 {
-            box_flags |= wire::MSG_MORE;
+        if flags & protocol::FLAG_MORE != 0 {
+            box_flags |= protocol::MSG_MORE;
         }
-        if flags & wire::FLAG_COMMAND != 0 {
-            box_flags |= wire::MSG_COMMAND;
+        if flags & protocol::FLAG_COMMAND != 0 {
+            box_flags |= protocol::MSG_COMMAND;
         }
         plain.push(box_flags);
         plain.extend_from_slice(&buf[header..end]);
@@ -729,8 +730,8 @@ impl Connection {
             .session
             .as_ref()
             .ok_or(Refusal::Server("READY without a session"))?;
-        let sealed = wire::seal(session, prefix::MESSAGE_S, &nonce, &plain);
-        wire::put_frame(&mut self.to_peer, 0, &[wire::MESSAGE, &nonce, &sealed]);
+        let sealed = protocol::seal(session, prefix::MESSAGE_S, &nonce, &plain);
+        protocol::put_frame(&mut self.to_peer, 0, &[protocol::MESSAGE, &nonce, &sealed]);
         Ok(Some(end))
     }
 }
@@ -766,10 +767,10 @@ mod tests {
 
     /// What the zeromq ROUTER behind the guard sends first: its NULL greeting and READY.
     fn zeromq_hello() -> Vec<u8> {
-        let mut out = wire::greeting(b"NULL", true).to_vec();
+        let mut out = protocol::greeting(b"NULL", true).to_vec();
         let mut props = Vec::new();
-        wire::put_property(&mut props, "Socket-Type", b"ROUTER");
-        wire::put_frame(&mut out, wire::FLAG_COMMAND, &[wire::READY, &props]);
+        protocol::put_property(&mut props, "Socket-Type", b"ROUTER");
+        protocol::put_frame(&mut out, protocol::FLAG_COMMAND, &[protocol::READY, &props]);
         out
     }
 
@@ -835,11 +836,11 @@ mod tests {
 
     /// The NULL stream zeromq gets: greeting, then READY with the client's metadata.
     fn expected_null_handshake() -> Vec<u8> {
-        let mut out = wire::greeting(b"NULL", false).to_vec();
+        let mut out = protocol::greeting(b"NULL", false).to_vec();
         let mut props = Vec::new();
-        wire::put_property(&mut props, "Socket-Type", b"DEALER");
-        wire::put_property(&mut props, "Identity", b"me");
-        wire::put_frame(&mut out, wire::FLAG_COMMAND, &[wire::READY, &props]);
+        protocol::put_property(&mut props, "Socket-Type", b"DEALER");
+        protocol::put_property(&mut props, "Identity", b"me");
+        protocol::put_frame(&mut out, protocol::FLAG_COMMAND, &[protocol::READY, &props]);
         out
     }
 
@@ -863,14 +864,14 @@ mod tests {
             let sealed = pair.client.message(&[b"", &big]);
             pair.send_to_server(&sealed, chunk).expect("messages");
             let mut plain = Vec::new();
-            wire::put_frame(&mut plain, wire::FLAG_MORE, &[b""]);
-            wire::put_frame(&mut plain, 0, &[&big]);
+            protocol::put_frame(&mut plain, protocol::FLAG_MORE, &[b""]);
+            protocol::put_frame(&mut plain, 0, &[&big]);
             assert_eq!(pair.to_zeromq, plain);
             // zeromq → client.
             pair.events.clear();
             let mut reply = Vec::new();
-            wire::put_frame(&mut reply, wire::FLAG_MORE, &[b"id"]);
-            wire::put_frame(&mut reply, 0, &[b"World"]);
+            protocol::put_frame(&mut reply, protocol::FLAG_MORE, &[b"id"]);
+            protocol::put_frame(&mut reply, 0, &[b"World"]);
             for piece in reply.chunks(chunk) {
                 pair.server.feed_server(piece).unwrap();
             }
@@ -988,7 +989,7 @@ mod tests {
         // A header announcing 2^62 bytes is refused before anything is buffered.
         let mut pair = Pair::new(allow_all());
         pair.handshake(1000).unwrap();
-        let huge = [&[wire::FLAG_LONG][..], &(1u64 << 62).to_be_bytes()].concat();
+        let huge = [&[protocol::FLAG_LONG][..], &(1u64 << 62).to_be_bytes()].concat();
         assert!(matches!(
             pair.send_to_server(&huge, 1),
             Err(Refusal::Zmtp(Violation::FrameTooLarge { .. }))
@@ -1051,7 +1052,7 @@ mod tests {
         let mut conn = Connection::new(Arc::clone(&keys), LIMIT);
         let now = Instant::now();
         assert_eq!(
-            conn.feed_peer(&wire::greeting(b"NULL", false), now),
+            conn.feed_peer(&protocol::greeting(b"NULL", false), now),
             Err(Refusal::NotCurve("NULL".into()))
         );
         let mut conn = Connection::new(Arc::clone(&keys), LIMIT);
@@ -1060,15 +1061,19 @@ mod tests {
             Err(Refusal::Zmtp(Violation::BadSignature))
         );
         let mut conn = Connection::new(Arc::clone(&keys), LIMIT);
-        let mut stream = wire::greeting(b"CURVE", false).to_vec();
-        wire::put_frame(&mut stream, 0, &[b"data"]);
+        let mut stream = protocol::greeting(b"CURVE", false).to_vec();
+        protocol::put_frame(&mut stream, 0, &[b"data"]);
         assert_eq!(
             conn.feed_peer(&stream, now),
             Err(Refusal::Zmtp(Violation::MessageBeforeReady))
         );
         let mut conn = Connection::new(keys, LIMIT);
-        let mut stream = wire::greeting(b"CURVE", false).to_vec();
-        wire::put_frame(&mut stream, wire::FLAG_COMMAND, &[wire::HELLO, &[0u8; 10]]);
+        let mut stream = protocol::greeting(b"CURVE", false).to_vec();
+        protocol::put_frame(
+            &mut stream,
+            protocol::FLAG_COMMAND,
+            &[protocol::HELLO, &[0u8; 10]],
+        );
         assert!(matches!(
             conn.feed_peer(&stream, now),
             Err(Refusal::Malformed(_))
@@ -1083,16 +1088,20 @@ mod tests {
         for round in 0..300 {
             let mut conn = Connection::new(Arc::clone(&keys), LIMIT);
             let mut stream = if round % 2 == 0 {
-                wire::greeting(b"CURVE", false).to_vec()
+                protocol::greeting(b"CURVE", false).to_vec()
             } else {
                 Vec::new()
             };
             if round % 3 == 0 {
                 // A well-framed HELLO of random bytes.
-                let body: Vec<u8> = (0..wire::HELLO_LEN - 6)
+                let body: Vec<u8> = (0..protocol::HELLO_LEN - 6)
                     .map(|_| rng.below(256) as u8)
                     .collect();
-                wire::put_frame(&mut stream, wire::FLAG_COMMAND, &[wire::HELLO, &body]);
+                protocol::put_frame(
+                    &mut stream,
+                    protocol::FLAG_COMMAND,
+                    &[protocol::HELLO, &body],
+                );
             }
             for _ in 0..rng.below(300) {
                 stream.push(rng.below(256) as u8);

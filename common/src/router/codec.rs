@@ -7,7 +7,7 @@
 //! checker leaves to "the decoder" is decided here: the first command must be READY naming a
 //! socket type a ROUTER talks to, its Identity at most 255 bytes.
 
-use crate::curve::wire;
+use crate::curve::protocol;
 use crate::guard::zmtp::{Checker, Violation, GREETING_LEN};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -26,8 +26,8 @@ pub const PEER_TYPES: [&str; 3] = ["DEALER", "REQ", "ROUTER"];
 /// Largest Identity property (ZMTP: a routing id is 1 to 255 bytes).
 pub const MAX_IDENTITY: usize = 255;
 
-const FLAG_MORE: u8 = wire::FLAG_MORE;
-const FLAG_COMMAND: u8 = wire::FLAG_COMMAND;
+const FLAG_MORE: u8 = protocol::FLAG_MORE;
+const FLAG_COMMAND: u8 = protocol::FLAG_COMMAND;
 
 /// What the peer's READY said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +145,7 @@ impl Decoder {
                 self.buf.advance(GREETING_LEN);
                 self.greeted = true;
             }
-            let Some((flags, len, header)) = wire::frame_header(&self.buf) else {
+            let Some((flags, len, header)) = protocol::frame_header(&self.buf) else {
                 self.missing = 9usize.saturating_sub(self.buf.len());
                 return Ok(None);
             };
@@ -218,14 +218,14 @@ impl Decoder {
 
 /// Parses READY's properties: a socket type a ROUTER talks to, an identity of at most 255 bytes.
 fn peer_ready(properties: &[u8]) -> Result<PeerReady, Violation> {
-    let props = wire::properties(properties).ok_or(Violation::BadCommand("READY malformed"))?;
-    let socket_type = wire::property(&props, "Socket-Type")
+    let props = protocol::properties(properties).ok_or(Violation::BadCommand("READY malformed"))?;
+    let socket_type = protocol::property(&props, "Socket-Type")
         .ok_or(Violation::BadCommand("READY without Socket-Type"))?;
     let socket_type = String::from_utf8_lossy(socket_type).into_owned();
     if !PEER_TYPES.contains(&socket_type.as_str()) {
         return Err(Violation::PeerType(socket_type));
     }
-    let identity = match wire::property(&props, "Identity") {
+    let identity = match protocol::property(&props, "Identity") {
         Some(id) if id.len() > MAX_IDENTITY => {
             return Err(Violation::BadCommand("Identity over 255 bytes"))
         }
@@ -256,12 +256,12 @@ impl Sink for Vec<u8> {
 
 /// The server's side of the handshake: a NULL greeting (ZMTP 3.1) and READY as a ROUTER.
 pub fn handshake(out: &mut (impl Sink + ?Sized)) {
-    let mut greeting = wire::greeting(b"NULL", false);
+    let mut greeting = protocol::greeting(b"NULL", false);
     greeting[11] = 1;
     out.put(&greeting);
     let mut ready = Vec::with_capacity(32);
-    wire::put_property(&mut ready, "Socket-Type", b"ROUTER");
-    command(out, wire::READY, &ready);
+    protocol::put_property(&mut ready, "Socket-Type", b"ROUTER");
+    command(out, protocol::READY, &ready);
 }
 
 /// The answer to a PING.
@@ -278,7 +278,7 @@ fn command(out: &mut (impl Sink + ?Sized), name: &[u8], data: &[u8]) {
 fn header(out: &mut (impl Sink + ?Sized), flags: u8, len: usize) {
     if len > 255 {
         let mut h = [0u8; 9];
-        h[0] = flags | wire::FLAG_LONG;
+        h[0] = flags | protocol::FLAG_LONG;
         h[1..].copy_from_slice(&(len as u64).to_be_bytes());
         out.put(&h);
     } else {
@@ -398,11 +398,11 @@ mod tests {
 
     /// What a libzmq DEALER sends: greeting, READY with `identity`.
     fn peer_handshake(socket_type: &str, identity: &[u8]) -> Vec<u8> {
-        let mut out = wire::greeting(b"NULL", false).to_vec();
+        let mut out = protocol::greeting(b"NULL", false).to_vec();
         let mut props = Vec::new();
-        wire::put_property(&mut props, "Socket-Type", socket_type.as_bytes());
-        wire::put_property(&mut props, "Identity", identity);
-        command(&mut out, wire::READY, &props);
+        protocol::put_property(&mut props, "Socket-Type", socket_type.as_bytes());
+        protocol::put_property(&mut props, "Identity", identity);
+        command(&mut out, protocol::READY, &props);
         out
     }
 
@@ -485,23 +485,23 @@ mod tests {
             decode_all(&peer_handshake("PUB", b""), 100),
             Err(Violation::PeerType("PUB".into()))
         );
-        let mut not_ready = wire::greeting(b"NULL", false).to_vec();
+        let mut not_ready = protocol::greeting(b"NULL", false).to_vec();
         command(&mut not_ready, b"\x04PING", b"\0\0");
         assert_eq!(
             decode_all(&not_ready, 100),
             Err(Violation::BadCommand("first command is not READY"))
         );
-        let mut no_type = wire::greeting(b"NULL", false).to_vec();
-        command(&mut no_type, wire::READY, b"");
+        let mut no_type = protocol::greeting(b"NULL", false).to_vec();
+        command(&mut no_type, protocol::READY, b"");
         assert_eq!(
             decode_all(&no_type, 100),
             Err(Violation::BadCommand("READY without Socket-Type"))
         );
-        let mut long_id = wire::greeting(b"NULL", false).to_vec();
+        let mut long_id = protocol::greeting(b"NULL", false).to_vec();
         let mut props = Vec::new();
-        wire::put_property(&mut props, "Socket-Type", b"DEALER");
-        wire::put_property(&mut props, "Identity", &[1u8; 256]);
-        command(&mut long_id, wire::READY, &props);
+        protocol::put_property(&mut props, "Socket-Type", b"DEALER");
+        protocol::put_property(&mut props, "Identity", &[1u8; 256]);
+        command(&mut long_id, protocol::READY, &props);
         assert_eq!(
             decode_all(&long_id, 100),
             Err(Violation::BadCommand("Identity over 255 bytes"))
@@ -540,7 +540,7 @@ mod tests {
     #[test]
     fn a_frame_over_the_limit_is_refused_from_its_header_before_any_body_is_buffered() {
         let mut stream = peer_handshake("DEALER", b"");
-        stream.push(wire::FLAG_LONG);
+        stream.push(protocol::FLAG_LONG);
         stream.extend_from_slice(&(LIMIT + 1).to_be_bytes());
         let mut d = Decoder::new(LIMIT);
         d.read_buffer().extend_from_slice(&stream);
@@ -558,7 +558,7 @@ mod tests {
         d.received().unwrap();
         assert!(matches!(d.decode(), Ok(Some(Decoded::Ready(_)))));
         let body = LIMIT - crate::guard::zmtp::FRAME_COST;
-        let mut header = vec![wire::FLAG_LONG];
+        let mut header = vec![protocol::FLAG_LONG];
         header.extend_from_slice(&body.to_be_bytes());
         d.read_buffer().extend_from_slice(&header);
         d.received().unwrap();

@@ -168,7 +168,7 @@ impl Router {
             tracing::info!("guard {local}: CURVE server, public key {}", keys.public());
         }
         let (tx, events) = mpsc::channel(INBOUND_QUEUE);
-        let seed = u32::from_be_bytes(crate::curve::wire::random());
+        let seed = u32::from_be_bytes(crate::curve::protocol::random());
         let ids = Arc::new(Mutex::new(RoutingIds::new(seed)));
         let accept = tokio::spawn(accept_loop(listener, shared, ids, tx));
         Ok(Self {

@@ -10,8 +10,8 @@
 
 use common::curve::client::{Client, Event, Randomness};
 use common::curve::keys::{KeyPair, PublicKey, SecretKey};
+use common::curve::protocol;
 use common::curve::server::{Connection, ServerKeys, ServerRandomness};
-use common::curve::wire;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -68,7 +68,7 @@ fn our_client_sends_exactly_the_recorded_bytes_and_accepts_libzmqs() {
     let pair = pair_of(&t.field("client_secret"));
     let server = PublicKey(t.field("server_public"));
     let mut metadata = Vec::new();
-    wire::put_property(&mut metadata, "Socket-Type", b"REQ");
+    protocol::put_property(&mut metadata, "Socket-Type", b"REQ");
     let random = Randomness {
         transient: t.field("client_transient").into(),
         vouch_nonce: t.field("vouch_nonce"),
@@ -125,10 +125,14 @@ fn our_server_sends_exactly_the_recorded_bytes_to_libzmqs_client() {
     let mut server = Connection::new(Arc::new(keys), 1 << 20).with_randomness(random);
     let now = Instant::now();
     // The zeromq REP socket behind the guard greets it first.
-    let mut zeromq = wire::greeting(b"NULL", false).to_vec();
+    let mut zeromq = protocol::greeting(b"NULL", false).to_vec();
     let mut props = Vec::new();
-    wire::put_property(&mut props, "Socket-Type", b"REP");
-    wire::put_frame(&mut zeromq, wire::FLAG_COMMAND, &[wire::READY, &props]);
+    protocol::put_property(&mut props, "Socket-Type", b"REP");
+    protocol::put_frame(
+        &mut zeromq,
+        protocol::FLAG_COMMAND,
+        &[protocol::READY, &props],
+    );
     server.feed_server(&zeromq).unwrap();
 
     assert_eq!(
@@ -154,8 +158,8 @@ fn our_server_sends_exactly_the_recorded_bytes_to_libzmqs_client() {
     // zeromq got libzmq's REQ request: its READY (Socket-Type REQ), then "", "hello".
     let plain = server.take_to_server();
     let mut request = Vec::new();
-    wire::put_frame(&mut request, wire::FLAG_MORE, &[b""]);
-    wire::put_frame(&mut request, 0, &[b"hello"]);
+    protocol::put_frame(&mut request, protocol::FLAG_MORE, &[b""]);
+    protocol::put_frame(&mut request, 0, &[b"hello"]);
     assert!(plain.ends_with(&request), "{}", hexed(&plain));
     assert!(plain.windows(3).any(|w| w == b"REQ"), "{}", hexed(&plain));
     server.feed_server(&request).unwrap();
