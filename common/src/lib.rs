@@ -30,6 +30,7 @@
 //! | [`report`] | the one accounting rule of every client ([`report::Ledger`]), its summary line and the `--log-requests` lines |
 //! | [`retry`] | retry on a fresh socket: the one requester core ([`retry::Requester`]) of every client that resends, and when its socket may be kept |
 //! | [`retry_loop`] | its shell ([`retry::RetryClient`], re-exported from `retry`): connect, send and receive within each try's deadline |
+//! | [`busy_poll`] | a server's opt-in polling through the gaps of a busy exchange, instead of a wake-up from sleep per message (`mdbroker --spin-us`) |
 //! | [`throttle`] | at most a burst of warnings a second, then a count of the rest (guard, broker) |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a future |
 //! | `hostile` | (feature `hostile`, part of `testkit`) the hostile byte sequences every server's tests send through its guard, and the probe of what else a server listens on; with feature `libzmq`, the libzmq request each test makes after them |
@@ -41,6 +42,7 @@
 
 #[cfg(feature = "cli")]
 pub mod bench;
+pub mod busy_poll;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod contract;

@@ -40,6 +40,7 @@ use binary_star::node::{self, Publish, Timing};
 use binary_star::pair::{log_event, PeerInput, StateSockets};
 use binary_star::Role;
 use bytes::Bytes;
+use common::busy_poll::BusyPoll;
 use common::contract::{self, Core};
 use common::guard;
 use common::msg::frame_text as text;
@@ -220,6 +221,8 @@ pub struct Server {
     config: BrokerConfig,
     /// `Some` for one broker of a pair.
     pair: Option<(PairConfig, StateSockets)>,
+    /// How long the loop keeps polling after a message before it sleeps (zero: not at all).
+    busy_poll: Duration,
 }
 
 impl Server {
@@ -236,7 +239,16 @@ impl Server {
             endpoint: bound,
             config,
             pair: None,
+            busy_poll: Duration::ZERO,
         })
+    }
+
+    /// Keep polling the sockets for `window` after each message instead of sleeping
+    /// ([`common::busy_poll`]): faster round trips under load, one busy core while traffic
+    /// flows. Zero (the default) turns it off.
+    pub fn with_busy_poll(mut self, window: Duration) -> Self {
+        self.busy_poll = window;
+        self
     }
 
     /// Binds `endpoint` and the state publisher of one broker of a pair ([`crate::ha`]), and
@@ -277,7 +289,9 @@ impl Server {
             endpoint,
             config,
             pair,
+            busy_poll,
         } = self;
+        let busy_poll = BusyPoll::start(busy_poll);
         let now = contract::now();
         let (core, mut state) = match pair {
             None => {
@@ -328,6 +342,9 @@ impl Server {
                     }
                     shell.log_events(now);
                     shell.flush(&mut socket, &mut state).await;
+                    if let Some(poller) = &busy_poll {
+                        poller.touch(now);
+                    }
                     // A full batch: more is waiting and `recv` would never return `Pending`.
                     // Otherwise the next `select!` waits, and the writers run then (later, so
                     // they write more messages per system call).

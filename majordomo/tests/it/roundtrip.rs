@@ -296,3 +296,41 @@ fn mdworker_serves_two_brokers_and_refuses_three() {
         assert_eq!(broker.count("E:"), 0, "{}", broker.lines().join("\n"));
     }
 }
+
+/// CPU time (user + system) of a process so far, in clock ticks, from `/proc/<pid>/stat`.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_busy_polling_broker_answers_everything_then_sleeps_when_idle() {
+    let ep = tcp_endpoint();
+    let mut broker = broker(&ep, &["--spin-us", "1000"]);
+    let _w1 = worker("worker1", &mut broker, &ep, &[]);
+    let _w2 = worker("worker2", &mut broker, &ep, &[]);
+    for (bin, path, requests) in [
+        ("mdclient", env!("CARGO_BIN_EXE_mdclient"), "200"),
+        ("mdclient2", env!("CARGO_BIN_EXE_mdclient2"), "3000"),
+    ] {
+        let mut client = Proc::spawn(bin, path, ["--broker", &ep, "--requests", requests]);
+        assert_eq!(client.wait_exit(SOON * 2).map(|s| s.code()), Some(Some(0)));
+        let s = client.summary().expect("a summary line");
+        let sent: u64 = requests.parse().unwrap();
+        assert_eq!((s.sent, s.answered, s.failed), (sent, sent, 0));
+    }
+    // Idle but for the workers' heartbeats: each wakes the broker for at most 1 ms of polling,
+    // so over two seconds it uses a small part of a core, not all of it.
+    let pid = broker.pid().expect("the broker runs");
+    // `/proc` counts in USER_HZ, 100 a second on Linux.
+    let ticks_per_s = 100;
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used < ticks_per_s / 2,
+        "an idle polling broker used {used} ticks in 2 s ({ticks_per_s} a second)"
+    );
+}

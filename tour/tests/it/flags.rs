@@ -134,6 +134,7 @@ const BINS: &[Bin] = &[
                 "--max-queue-bytes",
                 "--dedup-max",
                 "--dedup-ttl-ms",
+                "--spin-us",
                 "--pair-heartbeat-ms",
                 "--pair-liveness",
             ],
