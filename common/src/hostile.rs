@@ -591,6 +591,15 @@ pub fn pyzmq_curve() -> Option<&'static str> {
     ok.then_some("python3")
 }
 
+/// [`pyzmq_curve`] as a test's prerequisite ([`crate::testkit::prerequisite`]): `None` skips
+/// the test outside CI with the reason printed, and under `CI=true` the test fails instead.
+#[cfg(feature = "testkit")]
+pub fn require_pyzmq_curve() -> Option<&'static str> {
+    crate::testkit::prerequisite(pyzmq_curve(), || {
+        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
+    })
+}
+
 /// pyzmq client: argv = endpoint, socket type, server key, client public, client secret,
 /// timeout ms, frames…; prints each reply frame in hex on its own line, exits 2 on timeout.
 const PYZMQ_CURVE_CLIENT: &str = r#"

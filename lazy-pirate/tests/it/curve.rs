@@ -4,8 +4,8 @@
 
 use crate::util::{lpclient, lpserver, READY};
 use common::curve::keys::KeyPair;
-use common::hostile::{pyzmq_curve, pyzmq_curve_echo, CurveKeys};
-use common::testkit::{prerequisite, tcp_endpoint};
+use common::hostile::{pyzmq_curve_echo, CurveKeys};
+use common::testkit::tcp_endpoint;
 use std::time::Duration;
 
 fn strings(args: &[String]) -> Vec<&str> {
@@ -14,9 +14,7 @@ fn strings(args: &[String]) -> Vec<&str> {
 
 #[test]
 fn lpclient_with_curve_is_answered_by_a_libzmq_curve_rep_server() {
-    let Some(_) = prerequisite(pyzmq_curve(), || {
-        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
-    }) else {
+    let Some(_) = common::hostile::require_pyzmq_curve() else {
         return;
     };
     let server = KeyPair::generate();
@@ -43,9 +41,7 @@ fn lpclient_with_curve_is_answered_by_a_libzmq_curve_rep_server() {
 
 #[test]
 fn lpclient_with_a_wrong_server_key_says_so_and_gets_no_answer() {
-    let Some(_) = prerequisite(pyzmq_curve(), || {
-        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
-    }) else {
+    let Some(_) = common::hostile::require_pyzmq_curve() else {
         return;
     };
     let server = KeyPair::generate();

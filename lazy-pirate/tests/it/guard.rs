@@ -43,11 +43,9 @@ fn lpserver_help_shows_the_guard_flags() {
 #[test]
 fn lpserver_speaks_curve_with_libzmq_and_survives_refused_peers() {
     use common::curve::keys::KeyPair;
-    use common::hostile::{assert_survives_curve_attacks, pyzmq_curve, pyzmq_curve_request};
+    use common::hostile::{assert_survives_curve_attacks, pyzmq_curve_request};
     use std::time::Duration;
-    let Some(_) = common::testkit::prerequisite(pyzmq_curve(), || {
-        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
-    }) else {
+    let Some(_) = common::hostile::require_pyzmq_curve() else {
         return;
     };
     let keys = common::testkit::IpcDir::new();

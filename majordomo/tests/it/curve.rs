@@ -5,8 +5,8 @@
 
 use crate::util::{broker, worker, SOON};
 use common::curve::keys::KeyPair;
-use common::hostile::{pyzmq_curve, pyzmq_curve_echo, CurveKeys};
-use common::testkit::{prerequisite, tcp_endpoint, Proc};
+use common::hostile::{pyzmq_curve_echo, CurveKeys};
+use common::testkit::{tcp_endpoint, Proc};
 use std::time::Duration;
 
 fn strings(args: &[String]) -> Vec<&str> {
@@ -104,9 +104,7 @@ fn mdclient_with_a_wrong_server_key_gets_nothing_and_the_broker_says_why() {
 
 #[test]
 fn mdclient_with_curve_is_answered_by_a_libzmq_curve_router() {
-    let Some(_) = prerequisite(pyzmq_curve(), || {
-        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
-    }) else {
+    let Some(_) = common::hostile::require_pyzmq_curve() else {
         return;
     };
     let server = KeyPair::generate();

@@ -128,13 +128,9 @@ fn pyzmq_curve_worker(
 #[test]
 fn mdbroker_serves_libzmq_curve_clients_and_workers() {
     use common::curve::keys::KeyPair;
-    use common::hostile::{
-        assert_survives_curve_attacks, pyzmq_curve, pyzmq_curve_request, CurveKeys,
-    };
+    use common::hostile::{assert_survives_curve_attacks, pyzmq_curve_request, CurveKeys};
     use std::io::BufRead;
-    let Some(_) = common::testkit::prerequisite(pyzmq_curve(), || {
-        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
-    }) else {
+    let Some(_) = common::hostile::require_pyzmq_curve() else {
         return;
     };
     let keys = CurveKeys::new();
@@ -183,11 +179,9 @@ fn mdbroker_serves_libzmq_curve_clients_and_workers() {
 #[test]
 fn mdbroker_lets_only_the_worker_keys_of_a_service_register_for_it() {
     use common::curve::keys::KeyPair;
-    use common::hostile::{pyzmq_curve, pyzmq_curve_request, CurveKeys};
+    use common::hostile::{pyzmq_curve_request, CurveKeys};
     use std::time::Duration;
-    let Some(_) = common::testkit::prerequisite(pyzmq_curve(), || {
-        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
-    }) else {
+    let Some(_) = common::hostile::require_pyzmq_curve() else {
         return;
     };
     let keys = CurveKeys::new();

@@ -45,10 +45,8 @@ fn ppqueue_help_shows_the_guard_flags() {
 /// workers cannot speak CURVE yet).
 #[test]
 fn ppqueue_serves_a_libzmq_curve_client_on_its_frontend() {
-    use common::hostile::{pyzmq_curve, pyzmq_curve_request, CurveKeys};
-    let Some(_) = common::testkit::prerequisite(pyzmq_curve(), || {
-        "python3 with pyzmq built with CURVE (pip install pyzmq)".into()
-    }) else {
+    use common::hostile::{pyzmq_curve_request, CurveKeys};
+    let Some(_) = common::hostile::require_pyzmq_curve() else {
         return;
     };
     let keys = CurveKeys::new();
